@@ -1,0 +1,18 @@
+"""Dispatchers: deliver rendered prompts to agents and webhooks."""
+
+from __future__ import annotations
+
+from khook_core.dispatch.base import Dispatcher, DispatchRequest, DispatchResult, Target
+
+__all__ = ["DispatchRequest", "DispatchResult", "Dispatcher", "Target", "build_dispatcher"]
+
+
+def build_dispatcher(mode: str) -> Dispatcher:
+    """``dry-run``, or ``auto``: each hook's target decides (A2A agent, A2A URL, webhook)."""
+    if mode == "dry-run":
+        from khook_core.dispatch.dryrun import DryRunDispatcher
+
+        return DryRunDispatcher()
+    from khook_core.dispatch.routing import RoutingDispatcher  # type: ignore[import-not-found,unused-ignore]
+
+    return RoutingDispatcher.from_env()  # type: ignore[no-any-return,unused-ignore]

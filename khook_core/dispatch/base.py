@@ -1,0 +1,66 @@
+"""The dispatcher contract: deliver a rendered prompt to the hook's target.
+
+A dispatcher raises ``TransientError`` for failures worth retrying (the pipeline releases the
+claim and the transport redelivers) and ``DispatchError`` for permanent refusals.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+if TYPE_CHECKING:
+    from khook_core.event import Event
+    from khook_core.state.base import DedupKey
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a hook sends its prompt.
+
+    ``kind`` is ``agent`` (kagent agent by ``namespace``/``name``), ``a2a`` (any A2A agent at
+    ``url``) or ``webhook`` (a JSON POST to ``url``). ``options`` carries the target's extra
+    settings (webhook body template, secret variable names, A2A version).
+    """
+
+    kind: Literal["agent", "a2a", "webhook"]
+    name: str = ""
+    namespace: str = ""
+    url: str = ""
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def label(self) -> str:
+        """How the target appears in decisions and audit records."""
+        if self.kind == "agent":
+            return f"{self.namespace}/{self.name}"
+        return self.url
+
+
+@dataclass(frozen=True)
+class DispatchRequest:
+    """Everything a dispatcher needs; ``message_id`` derives from the dedup key."""
+
+    event: Event
+    hook: str  # namespace/name
+    target: Target
+    prompt: str
+    key: DedupKey
+    message_id: str
+    context_id: str
+
+
+@dataclass(frozen=True)
+class DispatchResult:
+    """What the target answered: a task id and state where it has them."""
+
+    task_id: str = ""
+    state: str = ""
+    detail: str = ""
+
+
+class Dispatcher(Protocol):
+    """Sends one request. Raises ``TransientError`` or ``DispatchError`` on failure."""
+
+    def dispatch(self, request: DispatchRequest) -> DispatchResult: ...
+
+    def close(self) -> None: ...

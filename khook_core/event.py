@@ -1,0 +1,88 @@
+"""The unified Event: the only thing that crosses from sources to hooks.
+
+Every source plugin turns its raw payload into ``Event`` objects; matching, dedup, prompts and
+dispatch never look at a raw payload again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, Literal, NewType
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+# A stable identifier: the same raw occurrence always yields the same id, so redeliveries of one
+# payload are recognisable anywhere downstream.
+EventId = NewType("EventId", str)
+
+
+class Severity(StrEnum):
+    """Ordered severities; comparisons use ``rank``."""
+
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+    CRITICAL = "critical"
+
+    @property
+    def rank(self) -> int:
+        return _SEVERITY_RANK[self]
+
+
+_SEVERITY_RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.ERROR: 2, Severity.CRITICAL: 3}
+
+
+class Resource(BaseModel):
+    """What the event is about. ``namespace`` is empty for non-Kubernetes sources."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: str = ""
+    name: str = ""
+    namespace: str = ""
+    uid: str = ""
+    api_version: str = ""
+
+    def ref(self) -> str:
+        """``namespace/kind/name``, the resource part of a dedup key."""
+        return f"{self.namespace}/{self.kind}/{self.name}"
+
+
+class Event(BaseModel):
+    """One normalised occurrence from any source."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: EventId
+    source: str
+    type: str = Field(description="kebab-case event type, as matched by hooks")
+    internal_type: str = ""
+    severity: Severity = Severity.WARNING
+    resource: Resource = Field(default_factory=Resource)
+    reason: str = ""
+    message: str = ""
+    timestamp: AwareDatetime = Field(description="the last occurrence")
+    first_timestamp: AwareDatetime | None = None
+    count: int = 1
+    status: Literal["firing", "resolved"] = "firing"
+    # Distinguishes separate occurrences of one condition on one resource (for example an
+    # alert's fingerprint and start time); part of the dedup key. Empty means "same condition".
+    occurrence: str = ""
+    # Groups related events for coalescing (an alert group key, an owning workload).
+    group_key: str = ""
+    tags: dict[str, str] = Field(default_factory=dict)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    raw_ref: str = ""
+
+
+def stable_id(source: str, *parts: object) -> EventId:
+    """A short, stable id from the identifying parts of a raw occurrence."""
+    digest = hashlib.sha256("\x1f".join([source, *map(str, parts)]).encode()).hexdigest()
+    return EventId(f"{source}:{digest[:24]}")
+
+
+def utcnow() -> datetime:
+    """The wall clock, timezone-aware. Injected everywhere time matters so tests can fix it."""
+    return datetime.now(UTC)

@@ -1,0 +1,335 @@
+"""Hooks: khook ``Hook`` documents (kagent.dev/v1alpha2), loaded unchanged, and matching.
+
+A plain khook Hook means exactly what it meant in khook: a Hook in namespace N sees Kubernetes
+events of namespace N, and each ``eventConfigurations`` entry whose ``eventType`` equals the
+event's type is one match. Optional extensions (all documented in docs/hooks.md) widen or narrow
+that: ``spec.namespaces``, ``spec.sources``, and per configuration ``reasons``, ``minSeverity``,
+``matchTags``, ``dedupWindow``, and a target other than a kagent agent (``agentUrl``,
+``webhook``).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from khook_core import prompt
+from khook_core.configmodel import locate, validate
+from khook_core.dispatch.base import Target
+from khook_core.errors import ConfigError, Problem
+from khook_core.event import Event, Severity
+from khook_core.yamlfile import line_of, load_documents
+
+logger = logging.getLogger(__name__)
+
+HOOK_API_VERSIONS = ("kagent.dev/v1alpha2",)
+ALL_NAMESPACES = "*"
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)$")
+_DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
+
+
+def parse_duration(value: str | int | float) -> timedelta:
+    """``"90s"``, ``"10m"``, ``"1h"`` or a number of seconds."""
+    if isinstance(value, int | float):
+        return timedelta(seconds=value)
+    match = _DURATION.match(value.strip())
+    if not match:
+        raise ValueError(f"invalid duration {value!r} (use e.g. 90s, 10m, 1h)")
+    return timedelta(seconds=float(match[1]) * _DURATION_UNITS[match[2]])
+
+
+class AgentRef(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=253)
+    namespace: str | None = None
+
+
+class WebhookTarget(BaseModel):
+    """Extension: POST a JSON body to ``url`` instead of calling an agent."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    url: str = Field(pattern=r"^https?://")
+    body: dict[str, Any] | None = None
+    """Body template; string values may use the prompt placeholders plus ``{{.Prompt}}``."""
+    hmac_secret_env: str | None = Field(default=None, alias="hmacSecretEnv")
+    """Environment variable holding the HMAC-SHA256 key for ``X-Signature-256``."""
+    headers: dict[str, str] = Field(default_factory=dict)
+
+
+class EventConfiguration(BaseModel):
+    """One ``spec.eventConfigurations`` entry."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    event_type: str = Field(alias="eventType", min_length=1)
+    agent_ref: AgentRef | None = Field(default=None, alias="agentRef")
+    agent_id: str | None = Field(default=None, alias="agentId")
+    """Legacy ``namespace/name`` form; read as agentRef with a deprecation warning."""
+    agent_url: str | None = Field(default=None, alias="agentUrl", pattern=r"^https?://")
+    """Extension: any A2A agent by URL."""
+    webhook: WebhookTarget | None = None
+    prompt: str = Field(min_length=1)
+    reasons: list[str] | None = None
+    """Extension: only events whose reason is in this list."""
+    min_severity: Severity | None = Field(default=None, alias="minSeverity")
+    """Extension: only events at or above this severity."""
+    match_tags: dict[str, str] | None = Field(default=None, alias="matchTags")
+    """Extension: only events carrying all these tags."""
+    dedup_window: str | int | None = Field(default=None, alias="dedupWindow")
+    """Extension: suppression window for this configuration (default 10m)."""
+
+    @field_validator("dedup_window")
+    @classmethod
+    def _duration(cls, value: str | int | None) -> str | int | None:
+        if value is not None:
+            parse_duration(value)
+        return value
+
+
+class HookSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    eventConfigurations: list[EventConfiguration] = Field(min_length=1)
+    namespaces: list[str] | None = None
+    """Extension: namespaces whose events this Hook sees (``"*"`` = all); default its own."""
+    sources: list[str] | None = None
+    """Extension: sources this Hook sees; default ``[kubernetes]``."""
+
+
+class HookMetadata(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    name: str = Field(min_length=1)
+    namespace: str = "default"
+
+
+class HookDocument(BaseModel):
+    """A ``Hook`` resource as written in YAML (status, labels and annotations are ignored)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    apiVersion: str
+    kind: Literal["Hook"]
+    metadata: HookMetadata
+    spec: HookSpec
+
+
+@dataclass(frozen=True)
+class HookRule:
+    """One compiled event configuration of one Hook: what to match and where to send."""
+
+    hook: str  # namespace/name
+    hook_namespace: str
+    event_type: str
+    target: Target
+    template: prompt.Template
+    namespaces: frozenset[str]
+    sources: frozenset[str]
+    namespaces_explicit: bool
+    reasons: frozenset[str] | None = None
+    min_severity: Severity | None = None
+    match_tags: dict[str, str] | None = None
+    dedup_window: timedelta | None = None  # None: the process default (10 minutes)
+    file: str = ""
+    index: int = 0
+
+    def matches(self, event: Event) -> bool:
+        """khook's rule (type, same namespace) plus the configured extensions."""
+        if event.type != self.event_type or event.source not in self.sources:
+            return False
+        if (event.source == "kubernetes" or self.namespaces_explicit) and not (
+            ALL_NAMESPACES in self.namespaces or event.resource.namespace in self.namespaces
+        ):
+            return False
+        if self.reasons is not None and event.reason not in self.reasons:
+            return False
+        if self.min_severity is not None and event.severity.rank < self.min_severity.rank:
+            return False
+        return not self.match_tags or all(
+            event.tags.get(k) == v for k, v in self.match_tags.items()
+        )
+
+
+@dataclass
+class HookSet:
+    """All rules, indexed by event type for cheap matching."""
+
+    rules: list[HookRule] = field(default_factory=list)
+    by_type: dict[str, list[HookRule]] = field(default_factory=dict)
+
+    def add(self, rule: HookRule) -> None:
+        self.rules.append(rule)
+        self.by_type.setdefault(rule.event_type, []).append(rule)
+
+    def match(self, event: Event) -> list[HookRule]:
+        return [rule for rule in self.by_type.get(event.type, ()) if rule.matches(event)]
+
+    def hooks(self) -> list[str]:
+        return sorted({rule.hook for rule in self.rules})
+
+
+def load_hooks(paths: Iterable[Path], known_event_types: set[str]) -> HookSet:
+    """Load every Hook document of the given files.
+
+    Raises:
+        ConfigError: one Problem per invalid hook field, naming file, line, hook and field.
+    """
+    problems: list[Problem] = []
+    hooks = HookSet()
+    seen: set[str] = set()
+    for path in paths:
+        try:
+            docs = load_documents(path)
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+            continue
+        for doc in docs:
+            for rule in _compile(doc, str(path), known_event_types, problems, seen):
+                hooks.add(rule)
+    if problems:
+        raise ConfigError(problems)
+    return hooks
+
+
+def hook_files(directory: Path) -> list[Path]:
+    return sorted(p for p in directory.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
+
+
+def _compile(
+    doc: Any, file: str, known: set[str], problems: list[Problem], seen: set[str]
+) -> list[HookRule]:
+    if isinstance(doc, dict) and doc.get("kind") not in (None, "Hook"):
+        logger.info("%s: skipping a %s document (not a Hook)", file, doc.get("kind"))
+        return []
+    name = _hook_name(doc)
+    parsed = validate(HookDocument, doc, file, problems, prefix=f"hook {name}: ")
+    if parsed is None:
+        return []
+    hook = f"{parsed.metadata.namespace}/{parsed.metadata.name}"
+    if hook in seen:
+        problems.append(Problem(file, line_of(doc), f"hook {hook}: defined twice"))
+        return []
+    seen.add(hook)
+    if parsed.apiVersion not in HOOK_API_VERSIONS:
+        problems.append(
+            Problem(
+                file,
+                locate(doc, ("apiVersion",)),
+                f"hook {hook}: apiVersion {parsed.apiVersion!r} is not one of "
+                f"{', '.join(HOOK_API_VERSIONS)}",
+            )
+        )
+    spec = parsed.spec
+    namespaces = frozenset(spec.namespaces or [parsed.metadata.namespace])
+    sources = frozenset(spec.sources or ["kubernetes"])
+    rules: list[HookRule] = []
+    types_seen: set[str] = set()
+    for index, conf in enumerate(spec.eventConfigurations):
+        loc: tuple[str | int, ...] = ("spec", "eventConfigurations", index)
+        field_name = f"spec.eventConfigurations[{index}]"
+
+        def problem(
+            what: str, msg: str, _loc: tuple[str | int, ...] = loc, _field: str = field_name
+        ) -> None:
+            problems.append(
+                Problem(file, locate(doc, (*_loc, what)), f"hook {hook}: {_field}.{what}: {msg}")
+            )
+
+        if conf.event_type not in known:
+            problem(
+                "eventType",
+                f"unknown eventType {conf.event_type!r} (known: {', '.join(sorted(known))})",
+            )
+            continue
+        if conf.event_type in types_seen:
+            problem("eventType", f"duplicate eventType {conf.event_type!r} in one Hook")
+            continue
+        types_seen.add(conf.event_type)
+        target = _target(conf, parsed.metadata.namespace, hook, problem)
+        if target is None:
+            continue
+        try:
+            template = prompt.compile_template(conf.prompt)
+        except prompt.TemplateError as exc:
+            problem("prompt", str(exc))
+            continue
+        rules.append(
+            HookRule(
+                hook=hook,
+                hook_namespace=parsed.metadata.namespace,
+                event_type=conf.event_type,
+                target=target,
+                template=template,
+                namespaces=namespaces,
+                sources=sources,
+                namespaces_explicit=spec.namespaces is not None,
+                reasons=frozenset(conf.reasons) if conf.reasons is not None else None,
+                min_severity=conf.min_severity,
+                match_tags=conf.match_tags,
+                dedup_window=parse_duration(conf.dedup_window)
+                if conf.dedup_window is not None
+                else None,
+                file=file,
+                index=index,
+            )
+        )
+    return rules
+
+
+def _hook_name(doc: Any) -> str:
+    meta = doc.get("metadata") if isinstance(doc, dict) else None
+    if isinstance(meta, dict) and isinstance(meta.get("name"), str):
+        return f"{meta.get('namespace', 'default')}/{meta['name']}"
+    return "<unnamed>"
+
+
+def _target(conf: EventConfiguration, hook_ns: str, hook: str, problem: Any) -> Target | None:
+    given = [
+        k
+        for k, v in (
+            ("agentRef", conf.agent_ref),
+            ("agentId", conf.agent_id),
+            ("agentUrl", conf.agent_url),
+            ("webhook", conf.webhook),
+        )
+        if v
+    ]
+    if not given:
+        problem("agentRef", "no agent: set agentRef (or agentUrl / webhook)")
+        return None
+    if len(given) > 1:
+        problem(given[1], f"set only one of {', '.join(given)}")
+        return None
+    if conf.agent_ref is not None:
+        return Target(
+            "agent", name=conf.agent_ref.name, namespace=conf.agent_ref.namespace or hook_ns
+        )
+    if conf.agent_id is not None:
+        ns, sep, name = conf.agent_id.partition("/")
+        if not sep or not ns or not name or "/" in name:
+            problem("agentId", f"agentId {conf.agent_id!r} must be 'namespace/name'")
+            return None
+        logger.warning(
+            "hook %s: agentId is deprecated; use agentRef: {name: %s, namespace: %s}",
+            hook,
+            name,
+            ns,
+        )
+        return Target("agent", name=name, namespace=ns)
+    if conf.agent_url is not None:
+        return Target("a2a", url=conf.agent_url)
+    assert conf.webhook is not None
+    return Target(
+        "webhook",
+        url=conf.webhook.url,
+        options=conf.webhook.model_dump(by_alias=True, exclude_none=True),
+    )

@@ -1,0 +1,208 @@
+"""The one entry every function and the CLI call: raw payload in, decisions out.
+
+decode (caller) → normalize (source) → map → match hooks → claim → render → dispatch → record.
+
+Every outcome is a ``Decision``: ``dispatched``, ``duplicate``, ``no-hook``, ``resolved``,
+``dropped:<why>`` or ``failed:<why>``. A transient failure releases its claim and is marked
+``retryable``, so the transport can redeliver and the retry can fire; nothing is dispatched twice
+because a successful dispatch keeps its claim.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from khook_core import prompt
+from khook_core.dispatch.base import DispatchRequest
+from khook_core.errors import DispatchError, TransientError
+from khook_core.event import Event
+from khook_core.sources.base import Dropped
+from khook_core.state.base import DedupKey, Firing
+
+if TYPE_CHECKING:
+    from khook_core.hooks import HookRule
+    from khook_core.runtime import Runtime
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What happened to one event for one hook (or to a payload that produced no event)."""
+
+    decision: str
+    event: Event | None = None
+    hook: str | None = None
+    agent: str | None = None
+    prompt: str | None = None
+    key: str | None = None
+    task_id: str = ""
+    detail: str = ""
+    retryable: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "decision": self.decision,
+            "event": None if self.event is None else self.event.model_dump(mode="json"),
+            "hook": self.hook,
+            "agent": self.agent,
+            "prompt": self.prompt,
+            "key": self.key,
+            "task_id": self.task_id or None,
+            "detail": self.detail or None,
+            "retryable": self.retryable,
+        }
+
+
+def run_pipeline(
+    source: str, raw: Any, attributes: Mapping[str, str], *, runtime: Runtime
+) -> list[Decision]:
+    """Process one raw payload of ``source``.
+
+    Raises:
+        InvalidEventError: the payload is malformed or the source unknown (permanent).
+        PluginLoadError: the source is installed but cannot be used (configuration).
+    """
+    plugin = runtime.config.sources.get(source)
+    try:
+        events = plugin.normalize(raw, attributes)
+    except Dropped as dropped:
+        return [Decision(f"dropped:{dropped.reason}")]
+    if not events:
+        return [Decision("dropped:no-event")]
+    decisions: list[Decision] = []
+    for event in events:
+        decisions.extend(process_event(event, runtime=runtime))
+    return decisions
+
+
+def process_event(event: Event, *, runtime: Runtime) -> list[Decision]:
+    """Map, match and fire one normalised event."""
+    mapping = runtime.config.mapping
+    why = mapping.drop_reason(event.source, event.type)
+    if why is not None:
+        return [Decision(f"dropped:{why}", event)]
+    event = enrich(event, runtime)
+    rules = runtime.config.hooks.match(event)
+    if not rules:
+        return [Decision("no-hook", event)]
+    return [fire(rule, event, runtime) for rule in rules]
+
+
+def enrich(event: Event, runtime: Runtime) -> Event:
+    """Apply the mapping row: internal type, tags (the event's own win) and the higher severity."""
+    entry = runtime.config.mapping.get(event.source, event.type)
+    if entry is None:
+        return event
+    severity = entry.severity if entry.severity.rank >= event.severity.rank else event.severity
+    return event.model_copy(
+        update={
+            "internal_type": entry.internal_type,
+            "severity": severity,
+            "tags": {**entry.tags, **event.tags} if entry.tags else event.tags,
+        }
+    )
+
+
+def dedup_key(rule: HookRule, event: Event) -> DedupKey:
+    """hook + source + event type + resource (+ occurrence): what "the same firing" means."""
+    return DedupKey(
+        "|".join((rule.hook, event.source, event.type, event.resource.ref(), event.occurrence))
+    )
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
+
+
+def fire(rule: HookRule, event: Event, runtime: Runtime) -> Decision:
+    """Claim, render, dispatch and record one match."""
+    store = runtime.store
+    key = dedup_key(rule, event)
+    agent = rule.target.label()
+    base = Decision("", event, rule.hook, agent, key=key)
+    now = runtime.clock()
+    try:
+        if event.status == "resolved":
+            store.release(key=key)
+            _record(runtime, base, "resolved", "")
+            return _with(base, "resolved")
+        if not store.claim(key=key, ttl=rule.dedup_window or runtime.default_window, now=now):
+            return _with(base, "duplicate")
+    except TransientError as exc:
+        logger.warning("state store unavailable for %s: %s", key, exc)
+        return _with(base, "failed:state-unavailable", detail=str(exc), retryable=True)
+
+    text = prompt.render(rule.template, event)
+    request = DispatchRequest(
+        event=event,
+        hook=rule.hook,
+        target=rule.target,
+        prompt=text,
+        key=key,
+        # The message id changes only with the event occurrence, so a redelivered event
+        # carries the same id and the agent can recognise the repeat.
+        message_id=f"khook-{_digest(key, event.id)}",
+        context_id=f"khook-{_digest(key)}",
+    )
+    decided = _with(base, "", prompt=text)
+    try:
+        result = runtime.dispatcher.dispatch(request)
+    except TransientError as exc:
+        _release_quietly(runtime, key)
+        _record(runtime, decided, "failed:transient", str(exc))
+        return _with(decided, "failed:transient", detail=str(exc), retryable=True)
+    except DispatchError as exc:
+        # A permanent refusal keeps the claim: retrying within the window cannot succeed.
+        _record(runtime, decided, "failed:rejected", str(exc))
+        return _with(decided, "failed:rejected", detail=str(exc))
+    try:
+        store.confirm(key=key, outcome="dispatched", task_id=result.task_id)
+        _record(runtime, decided, "dispatched", "", task_id=result.task_id)
+    except TransientError as exc:  # the run started; losing the audit line must not re-run it
+        logger.error("dispatched %s but could not record it: %s", key, exc)
+    return _with(decided, "dispatched", task_id=result.task_id, detail=result.state)
+
+
+def _with(base: Decision, decision: str, **changes: Any) -> Decision:
+    fields = {**base.__dict__, "decision": decision, **changes}
+    return Decision(**fields)
+
+
+def _release_quietly(runtime: Runtime, key: DedupKey) -> None:
+    try:
+        runtime.store.release(key=key)
+    except TransientError as exc:  # the claim expires on its own; the retry waits for it
+        logger.error("could not release claim %s: %s", key, exc)
+
+
+def _record(
+    runtime: Runtime, decision: Decision, outcome: str, error: str, task_id: str = ""
+) -> None:
+    event = decision.event
+    assert event is not None
+    assert decision.hook is not None
+    assert decision.key is not None
+    try:
+        runtime.store.record(
+            Firing(
+                key=DedupKey(decision.key),
+                hook=decision.hook,
+                event_id=event.id,
+                event_type=event.type,
+                source=event.source,
+                resource=event.resource.ref(),
+                agent=decision.agent or "",
+                prompt_hash=prompt.prompt_hash(decision.prompt or ""),
+                outcome=outcome,
+                at=runtime.clock(),
+                task_id=task_id,
+                error=error,
+            )
+        )
+    except TransientError as exc:
+        logger.error("could not record firing %s: %s", decision.key, exc)

@@ -1,0 +1,140 @@
+"""The loaded configuration and live clients one process works with.
+
+``Runtime.build`` loads ``config/`` (mapping table, plugins, hooks), opens the state store and
+creates the dispatcher, once. Functions call ``get_runtime()``, which caches it for the life of
+the instance, so only the first event pays for loading.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from khook_core.dispatch import Dispatcher, build_dispatcher
+from khook_core.errors import ConfigError, Problem
+from khook_core.event import utcnow
+from khook_core.hooks import HookSet, hook_files, load_hooks
+from khook_core.mapping import MappingTable
+from khook_core.settings import Settings
+from khook_core.sources.base import SourceContext
+from khook_core.sources.registry import PluginSettings, SourceRegistry
+from khook_core.state import DEFAULT_DEDUP_WINDOW, StateStore, open_store
+
+MAPPINGS_FILE = "event-mappings.yaml"
+PLUGINS_FILE = "plugins.yaml"
+HOOKS_DIR = "hooks"
+
+
+@dataclass
+class Config:
+    """Everything under the config directory, validated."""
+
+    mapping: MappingTable
+    plugins: PluginSettings
+    sources: SourceRegistry
+    hooks: HookSet
+    notes: list[Problem] = field(default_factory=list)
+
+
+def load_config(
+    config_dir: Path,
+    *,
+    clock: Callable[[], datetime] = utcnow,
+    disabled_sources: frozenset[str] = frozenset(),
+) -> Config:
+    """Load and cross-check mappings, plugins and hooks.
+
+    Raises:
+        ConfigError: with every problem found in every file (not only the first).
+    """
+    problems: list[Problem] = []
+    mapping_path = config_dir / MAPPINGS_FILE
+    mapping = MappingTable()
+    if not mapping_path.exists():
+        problems.append(Problem(str(mapping_path), None, "missing mapping file"))
+    else:
+        try:
+            mapping = MappingTable.load(mapping_path)
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+    plugins = PluginSettings()
+    try:
+        plugins = PluginSettings.load(config_dir / PLUGINS_FILE)
+    except ConfigError as exc:
+        problems.extend(exc.problems)
+    registry = SourceRegistry(
+        SourceContext(clock=clock, mapping=mapping), plugins, disabled=disabled_sources
+    )
+    for name, entry in plugins.entries.items():
+        if not entry.enabled or name in disabled_sources:
+            continue
+        try:
+            registry.get(name)
+        except Exception as exc:
+            problems.append(Problem(plugins.file, plugins.lines.get(name), str(exc)))
+    hooks = HookSet()
+    try:
+        hooks = load_hooks(
+            hook_files(config_dir / HOOKS_DIR), mapping.event_types() | registry.event_types()
+        )
+    except ConfigError as exc:
+        problems.extend(exc.problems)
+    if problems:
+        raise ConfigError(problems)
+    return Config(mapping, plugins, registry, hooks, notes=list(plugins.notes))
+
+
+class Clock:
+    """The wall clock, or a fixed instant (``khook replay --now``)."""
+
+    def __init__(self, fixed: datetime | None = None) -> None:
+        self.fixed = fixed
+
+    def __call__(self) -> datetime:
+        return self.fixed if self.fixed is not None else utcnow()
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    config: Config
+    store: StateStore
+    dispatcher: Dispatcher
+    clock: Callable[[], datetime]
+    default_window: timedelta = DEFAULT_DEDUP_WINDOW
+
+    @classmethod
+    def build(
+        cls,
+        settings: Settings,
+        *,
+        clock: Callable[[], datetime] | None = None,
+        store: StateStore | None = None,
+        dispatcher: Dispatcher | None = None,
+    ) -> Runtime:
+        clock = clock or Clock()
+        disabled = frozenset(s.strip() for s in settings.disable_sources.split(",") if s.strip())
+        config = load_config(settings.config_dir, clock=clock, disabled_sources=disabled)
+        return cls(
+            settings=settings,
+            config=config,
+            store=store or open_store(settings.state),
+            dispatcher=dispatcher or build_dispatcher(settings.dispatch),
+            clock=clock,
+            default_window=timedelta(seconds=settings.dedup_window)
+            if settings.dedup_window
+            else DEFAULT_DEDUP_WINDOW,
+        )
+
+    def close(self) -> None:
+        self.store.close()
+        self.dispatcher.close()
+
+
+@functools.cache
+def get_runtime() -> Runtime:
+    """The process-wide runtime built from the environment (cached; ``cache_clear`` in tests)."""
+    return Runtime.build(Settings())

@@ -1,0 +1,41 @@
+"""Settings read from the environment (``KHOOK_`` prefix), in one place.
+
+Entry points (functions, CLI, forwarder) build ``Settings()`` once and pass it down; library code
+never reads ``os.environ`` itself.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_STATE = "sqlite:.khook/state.db"
+
+
+class Settings(BaseSettings):
+    """Process-wide settings; every field is documented in the README's configuration table."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="KHOOK_", use_attribute_docstrings=True, extra="ignore", frozen=True
+    )
+
+    config_dir: Path = Path("config")
+    """Directory holding event-mappings.yaml, plugins.yaml and hooks/."""
+    state: str = DEFAULT_STATE
+    """State store: ``memory``, ``sqlite:PATH`` (embedded default) or ``firestore``."""
+    dispatch: Literal["auto", "dry-run"] = "auto"
+    """``dry-run`` forces the dry-run dispatcher; ``auto`` sends to each hook's target."""
+    log_format: Literal["json", "text"] = Field(
+        default_factory=lambda: "json" if os.environ.get("K_SERVICE") else "text"
+    )
+    """``json`` for Cloud Logging (the default on Cloud Run), ``text`` locally."""
+    log_level: str = "INFO"
+    """Python logging level name."""
+    disable_sources: str = ""
+    """Comma-separated source plugins not to load, or ``all``."""
+    dedup_window: float | None = Field(default=None, gt=0)
+    """Default dedup window in seconds for hooks that set no ``dedupWindow`` (default 600)."""

@@ -1,0 +1,96 @@
+"""The contract every event source implements, built-in or third-party.
+
+A source is a class registered under the entry-point group ``khook.sources``. Its class
+attributes describe it before it is constructed (``khook sources`` lists them); the registry
+builds one instance per process with the validated settings from ``config/plugins.yaml`` and a
+``SourceContext``.
+
+Example::
+
+    class MySource:
+        name = "my-source"
+        version = "1.0.0"
+        event_types = ("thing-broke",)
+        config_model = None
+
+        def __init__(self, config: None, context: SourceContext) -> None:
+            self.context = context
+
+        def normalize(self, raw: Any, attributes: Mapping[str, str]) -> list[Event]:
+            ...
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
+
+from pydantic import BaseModel
+
+from khook_core.errors import InvalidEventError
+
+if TYPE_CHECKING:
+    from khook_core.event import Event
+    from khook_core.mapping import MappingTable
+
+
+class Dropped(Exception):
+    """Raised by ``normalize`` when a valid payload deliberately yields no event.
+
+    ``reason`` becomes the pipeline decision ``dropped:<reason>`` (for example ``stale``,
+    ``normal``, ``unmapped-reason``), so every dropped payload is explained and counted.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class SourceContext:
+    """What a source may consult while normalising: the clock and the mapping table."""
+
+    clock: Callable[[], datetime]
+    mapping: MappingTable
+
+
+@runtime_checkable
+class EventSource(Protocol):
+    """A source plugin.
+
+    Attributes:
+        name: the source name used in mappings, hooks, Pub/Sub attributes and the CLI.
+        version: the plugin's version, shown by ``khook sources``.
+        event_types: the kebab-case event types this source can emit.
+        config_model: a pydantic model validating the plugin's ``config:`` block, or None.
+    """
+
+    name: ClassVar[str]
+    version: ClassVar[str]
+    event_types: ClassVar[tuple[str, ...]]
+    config_model: ClassVar[type[BaseModel] | None]
+
+    def normalize(self, raw: Any, attributes: Mapping[str, str]) -> list[Event]:
+        """Turn one raw payload into zero, one or many events.
+
+        Args:
+            raw: the decoded payload (usually parsed JSON).
+            attributes: transport metadata (Pub/Sub attributes, HTTP headers), lower-case keys.
+
+        Returns:
+            The events, each with a stable ``id``.
+
+        Raises:
+            InvalidEventError: the payload is malformed; never any other exception.
+            Dropped: the payload is valid but deliberately produces no event.
+        """
+        ...
+
+
+def require_mapping(raw: Any, what: str) -> dict[str, Any]:
+    """Return ``raw`` as a dict or raise ``InvalidEventError`` naming what was expected."""
+    if not isinstance(raw, dict):
+        raise InvalidEventError(f"{what} must be a JSON object, got {type(raw).__name__}")
+    return raw

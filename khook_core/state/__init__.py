@@ -1,0 +1,33 @@
+"""State stores: dedup claims and the audit trail. ``open_store`` picks one from a URL."""
+
+from __future__ import annotations
+
+from khook_core.errors import ConfigError, Problem
+from khook_core.state.base import DEFAULT_DEDUP_WINDOW, DedupKey, Firing, StateStore
+
+__all__ = ["DEFAULT_DEDUP_WINDOW", "DedupKey", "Firing", "StateStore", "open_store"]
+
+
+def open_store(url: str) -> StateStore:
+    """``memory``, ``sqlite:PATH`` or ``firestore`` (imports the Google client only then)."""
+    if url == "memory":
+        from khook_core.state.memory import MemoryStateStore
+
+        return MemoryStateStore()
+    if url.startswith("sqlite:"):
+        from khook_core.state.sqlite import SqliteStateStore
+
+        return SqliteStateStore(url.removeprefix("sqlite:") or ".khook/state.db")
+    if url == "firestore" or url.startswith("firestore:"):
+        from khook_core.state.firestore import FirestoreStateStore  # type: ignore[import-not-found,unused-ignore]
+
+        return FirestoreStateStore.from_url(url)  # type: ignore[no-any-return,unused-ignore]
+    raise ConfigError(
+        [
+            Problem(
+                "KHOOK_STATE",
+                None,
+                f"unknown state store {url!r} (memory, sqlite:PATH or firestore)",
+            )
+        ]
+    )

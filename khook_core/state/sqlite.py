@@ -1,0 +1,158 @@
+"""SQLite state store: the embedded default, one file, safe across processes.
+
+The claim is one ``INSERT … ON CONFLICT DO UPDATE … WHERE expired`` statement, which SQLite
+executes atomically under its write lock; ``changes()`` tells whether this caller won. WAL mode
+lets readers (``khook firings``) run beside writers.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from khook_core.errors import TransientError
+from khook_core.state.base import DedupKey, Firing
+
+BUSY_TIMEOUT_MS = 10_000
+"""How long a writer waits for another process's lock before giving up (then: retry later)."""
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS claims (
+    key TEXT PRIMARY KEY,
+    claimed_at REAL NOT NULL,
+    expire_at REAL NOT NULL,
+    outcome TEXT NOT NULL DEFAULT 'claimed',
+    task_id TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS firings (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at REAL NOT NULL,
+    key TEXT NOT NULL,
+    hook TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    event_type TEXT NOT NULL,
+    source TEXT NOT NULL,
+    resource TEXT NOT NULL,
+    agent TEXT NOT NULL,
+    prompt_hash TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    task_id TEXT NOT NULL,
+    error TEXT NOT NULL,
+    extra TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS firings_hook_at ON firings (hook, at);
+CREATE INDEX IF NOT EXISTS firings_at ON firings (at);
+"""
+
+
+class SqliteStateStore:
+    """Claims and firings in one SQLite file."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()  # one connection, shared by the threads of a process
+        try:
+            if str(path) != ":memory:":
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(
+                str(path),
+                timeout=BUSY_TIMEOUT_MS / 1000,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+            self._db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            self._db.execute("PRAGMA journal_mode = WAL")
+            self._db.execute("PRAGMA synchronous = NORMAL")
+            self._db.executescript(_SCHEMA)
+        except (sqlite3.Error, OSError) as exc:
+            raise TransientError(f"cannot open SQLite state store {path}: {exc}") from exc
+
+    def _run(self, sql: str, params: tuple[object, ...]) -> sqlite3.Cursor:
+        try:
+            with self._lock:
+                return self._db.execute(sql, params)
+        except sqlite3.Error as exc:
+            raise TransientError(f"SQLite state store {self.path}: {exc}") from exc
+
+    def claim(self, *, key: DedupKey, ttl: timedelta, now: datetime) -> bool:
+        ts = now.timestamp()
+        cursor = self._run(
+            "INSERT INTO claims (key, claimed_at, expire_at) VALUES (?, ?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET claimed_at = excluded.claimed_at, "
+            "expire_at = excluded.expire_at, outcome = 'claimed', task_id = '' "
+            "WHERE claims.expire_at <= excluded.claimed_at",
+            (key, ts, ts + ttl.total_seconds()),
+        )
+        return cursor.rowcount == 1
+
+    def release(self, *, key: DedupKey) -> None:
+        self._run("DELETE FROM claims WHERE key = ?", (key,))
+
+    def confirm(self, *, key: DedupKey, outcome: str, task_id: str = "") -> None:
+        self._run(
+            "UPDATE claims SET outcome = ?, task_id = ? WHERE key = ?", (outcome, task_id, key)
+        )
+
+    def record(self, firing: Firing) -> None:
+        self._run(
+            "INSERT INTO firings (at, key, hook, event_id, event_type, source, resource, agent, "
+            "prompt_hash, outcome, task_id, error, extra) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                firing.at.timestamp(),
+                firing.key,
+                firing.hook,
+                firing.event_id,
+                firing.event_type,
+                firing.source,
+                firing.resource,
+                firing.agent,
+                firing.prompt_hash,
+                firing.outcome,
+                firing.task_id,
+                firing.error,
+                json.dumps(firing.extra),
+            ),
+        )
+
+    def firings(
+        self, *, hook: str | None = None, since: datetime | None = None, limit: int = 100
+    ) -> list[Firing]:
+        sql = (
+            "SELECT at, key, hook, event_id, event_type, source, resource, agent, prompt_hash, "
+            "outcome, task_id, error, extra FROM firings WHERE 1=1"
+        )
+        params: list[object] = []
+        if hook is not None:
+            sql += " AND hook = ?"
+            params.append(hook)
+        if since is not None:
+            sql += " AND at >= ?"
+            params.append(since.timestamp())
+        sql += " ORDER BY at DESC, id DESC LIMIT ?"
+        params.append(limit)
+        rows = self._run(sql, tuple(params)).fetchall()
+        return [
+            Firing(
+                at=datetime.fromtimestamp(r[0], UTC),
+                key=DedupKey(r[1]),
+                hook=r[2],
+                event_id=r[3],
+                event_type=r[4],
+                source=r[5],
+                resource=r[6],
+                agent=r[7],
+                prompt_hash=r[8],
+                outcome=r[9],
+                task_id=r[10],
+                error=r[11],
+                extra=json.loads(r[12]),
+            )
+            for r in rows
+        ]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

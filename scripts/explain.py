@@ -1,0 +1,54 @@
+"""Turn ``khook replay`` JSON lines into a short, readable account of what would fire and why."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+
+def describe(line: dict[str, object]) -> str:
+    event = line.get("event") or {}
+    assert isinstance(event, dict)
+    resource = event.get("resource") or {}
+    assert isinstance(resource, dict)
+    what = (
+        f"{event.get('type')} {resource.get('namespace')}/{resource.get('name')}"
+        if event
+        else "(no event)"
+    )
+    decision = str(line["decision"])
+    if decision == "dispatched":
+        why = f"→ {line['agent']} via hook {line['hook']}"
+    elif decision == "duplicate":
+        why = f"already fired for hook {line['hook']} within its dedup window"
+    elif decision == "no-hook":
+        why = "no hook watches this event type in this namespace"
+    elif decision.startswith("dropped:"):
+        why = {
+            "dropped:normal": "Normal event (enable with includeNormal in the mapping)",
+            "dropped:stale": "last occurrence older than the freshness window",
+            "dropped:unmapped-reason": "reason not in the reason table",
+            "dropped:unmapped": "event type has no mapping",
+            "dropped:disabled": "mapping disabled",
+        }.get(decision, decision)
+    else:
+        why = str(line.get("detail") or "")
+    return f"#{line['input']:<3} {decision:<16} {what:<48} {why}"
+
+
+def main() -> int:
+    prompts = []
+    for raw in sys.stdin:
+        line = json.loads(raw)
+        print(describe(line))
+        if line["decision"] == "dispatched":
+            prompts.append(line)
+    if prompts:
+        first = prompts[0]
+        print(f"\nPrompt #{first['input']} would send to {first['agent']}:\n")
+        print(first["prompt"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,74 @@
+locals {
+  # Every deployable function: one directory under functions/, one archive build/functions/<key>.zip.
+  # `secrets` lists the environment variables each may read from Secret Manager; only the ones
+  # given in var.secrets are created and injected.
+  functions = {
+    kubernetes = {
+      trigger     = "pubsub"
+      description = "Kubernetes Events from the in-cluster forwarder (Pub/Sub push) to agent prompts."
+      secrets     = ["KHOOK_A2A_TOKEN"]
+    }
+    kafka = {
+      trigger     = "pubsub"
+      description = "Kafka records (Kafka Connect Pub/Sub sink) to agent prompts."
+      secrets     = ["KHOOK_A2A_TOKEN"]
+    }
+    cdc = {
+      trigger     = "pubsub"
+      description = "Database change events (Debezium Server Pub/Sub sink) to agent prompts."
+      secrets     = ["KHOOK_A2A_TOKEN"]
+    }
+    alertmanager = {
+      trigger     = "http"
+      description = "Alertmanager webhook receiver to agent prompts."
+      secrets     = ["KHOOK_ALERTMANAGER_TOKEN", "KHOOK_A2A_TOKEN"]
+    }
+    webhook = {
+      trigger     = "http"
+      description = "Signed generic webhooks to agent prompts."
+      secrets     = ["KHOOK_WEBHOOK_HMAC_SECRET", "KHOOK_WEBHOOK_TOKEN", "KHOOK_A2A_TOKEN"]
+    }
+  }
+
+  enabled_functions = { for name, spec in local.functions : name => spec if contains(var.sources, name) }
+  pubsub_functions  = { for name, spec in local.enabled_functions : name => spec if spec.trigger == "pubsub" }
+  http_functions    = { for name, spec in local.enabled_functions : name => spec if spec.trigger == "http" }
+  public_functions  = { for name, spec in local.http_functions : name => spec if name == "webhook" || var.alertmanager_public }
+
+  archive_dir = coalesce(var.source_archive_dir, "${path.module}/../build/functions")
+
+  # Function limits. Push subscriptions wait ack_deadline for an answer, so it must exceed the timeout.
+  timeout_seconds      = 60
+  push_ack_deadline    = 120
+  push_minimum_backoff = "10s"
+  push_maximum_backoff = "600s"
+
+  # Environment shared by every function; secrets come separately (secret_environment_variables).
+  environment = {
+    KHOOK_STATE          = "firestore"
+    KHOOK_CONFIG_DIR     = "config" # bundled at the archive root by `make package`
+    KHOOK_LOG_FORMAT     = "json"
+    KHOOK_DEDUP_WINDOW   = tostring(var.dedup_window_seconds)
+    KAGENT_API_URL       = var.kagent_api_url
+    KAGENT_USER_ID       = var.kagent_user_id
+    GOOGLE_CLOUD_PROJECT = var.project_id
+  }
+
+  # Secret names are not secret; only the values are.
+  provided_secrets = toset(nonsensitive(keys(var.secrets)))
+  function_secrets = {
+    for name, spec in local.enabled_functions : name => [for s in spec.secrets : s if contains(local.provided_secrets, s)]
+  }
+  # Secrets some enabled function reads: only these are created.
+  used_secrets = toset(flatten(values(local.function_secrets)))
+  secret_access = merge([
+    for name, secrets in local.function_secrets : { for s in secrets : "${name}/${s}" => { function = name, secret = s } }
+  ]...)
+
+  pubsub_service_agent   = "serviceAccount:service-${data.google_project.this.number}@gcp-sa-pubsub.iam.gserviceaccount.com"
+  workload_identity_pool = coalesce(var.workload_identity_pool, "${var.project_id}.svc.id.goog")
+}
+
+data "google_project" "this" {
+  project_id = var.project_id
+}
