@@ -59,13 +59,12 @@ locals {
   function_secrets = {
     for name, spec in local.enabled_functions : name => [for s in spec.secrets : s if contains(local.provided_secrets, s)]
   }
-  # Secrets some enabled function reads: only these are created.
-  used_secrets = toset(flatten(values(local.function_secrets)))
   secret_access = merge([
     for name, secrets in local.function_secrets : { for s in secrets : "${name}/${s}" => { function = name, secret = s } }
   ]...)
 
   pubsub_service_agent   = "serviceAccount:service-${data.google_project.this.number}@gcp-sa-pubsub.iam.gserviceaccount.com"
+  forwarder_enabled      = contains(keys(local.pubsub_functions), "kubernetes")
   workload_identity_pool = coalesce(var.workload_identity_pool, "${var.project_id}.svc.id.goog")
 }
 

@@ -63,10 +63,12 @@ def classify_reason(reason: str, message: str, event_type: str) -> str | None:
 
 
 # Pod name → owning workload, for coalescing: Deployment pods end in -<rs hash>-<5>,
-# DaemonSet/Job pods in -<5>, StatefulSet pods in -<ordinal>.
+# DaemonSet/Job pods in -<5>, StatefulSet pods in -<ordinal>. Generated suffixes use
+# Kubernetes' vowel-free alphabet, which keeps words such as "exporter" out of the match.
+_SAFE = "[bcdfghjklmnpqrstvwxz2456789]"
 _OWNER_PATTERNS = (
-    re.compile(r"^(?P<owner>.+)-[a-z0-9]{6,10}-[a-z0-9]{5}$"),
-    re.compile(r"^(?P<owner>.+)-[a-z0-9]{5}$"),
+    re.compile(rf"^(?P<owner>.+)-{_SAFE}{{6,10}}-{_SAFE}{{5}}$"),
+    re.compile(rf"^(?P<owner>.+)-{_SAFE}{{5}}$"),
     re.compile(r"^(?P<owner>.+)-\d+$"),
 )
 

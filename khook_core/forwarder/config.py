@@ -1,0 +1,171 @@
+"""Settings of the in-cluster forwarder, from flags and the environment, validated in one place.
+
+Precedence: command-line flags, then ``KHOOK_FORWARDER_*`` variables, then the shared names the
+rest of the deployment already uses (``KHOOK_TOPIC``, ``KHOOK_CLUSTER``, ``KHOOK_CONFIG_DIR``,
+``GOOGLE_CLOUD_PROJECT``, ``PUBSUB_EMULATOR_HOST``), then the defaults below. Every default is
+chosen for a busy production cluster; tests shrink the timings.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+EVENTS_API = "events.k8s.io/v1"
+CORE_API = "v1"
+ApiName = Literal["events.k8s.io/v1", "v1"]
+
+
+def _env(name: str, *shared: str) -> AliasChoices:
+    """``KHOOK_FORWARDER_<NAME>`` first, then the shared names; flags pass the field name.
+
+    Never the bare field name: ``PORT`` or ``HOST`` from an unrelated container must not leak in.
+    """
+    return AliasChoices(f"KHOOK_FORWARDER_{name.upper()}", *shared)
+
+
+class ForwarderSettings(BaseSettings):
+    """Everything the forwarder can be told; ``khook-forwarder --help`` lists the same fields."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="KHOOK_FORWARDER_", use_attribute_docstrings=True, extra="ignore",
+        frozen=True, populate_by_name=True,
+    )
+
+    # --- what to watch -------------------------------------------------------------------------
+    api: ApiName = Field(default=EVENTS_API, validation_alias=_env("api"))
+    """Which Events API to watch: ``events.k8s.io/v1`` (default) or the legacy ``v1``."""
+    namespaces: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(), validation_alias=_env("namespaces")
+    )
+    """Comma-separated namespaces to watch (one watch each); empty means cluster-wide."""
+    field_selector: str | None = Field(default=None, validation_alias=_env("field_selector"))
+    """Server-side filter, e.g. ``type=Warning``; beware it hides Normal events a mapping enables."""
+    kube_api_url: str | None = Field(default=None, validation_alias=_env("kube_api_url"))
+    """Talk to this API server URL without credentials (tests); default: in-cluster, then kubeconfig."""
+
+    # --- what to forward -----------------------------------------------------------------------
+    config_dir: Path = Field(
+        default=Path("config"), validation_alias=_env("config_dir", "KHOOK_CONFIG_DIR")
+    )
+    """Holds event-mappings.yaml and plugins.yaml, the same files the functions load."""
+    forward_all: bool = Field(default=False, validation_alias=_env("forward_all"))
+    """Publish every fresh event, not only those a mapping could turn into a hook firing."""
+    lookback_seconds: float = Field(default=300.0, ge=0, validation_alias=_env("lookback_seconds"))
+    """At start-up, forward listed events whose last occurrence is this recent (no flood).
+
+    Five minutes is below the default dedup window (10 min), so a restart re-forwards only
+    events the functions will recognise as duplicates."""
+    max_age_seconds: float | None = Field(
+        default=None, gt=0, validation_alias=_env("max_age_seconds")
+    )
+    """Watch events whose last occurrence is older are filtered as ``stale``; default: the
+    kubernetes source's ``freshnessMinutes`` (15 minutes), so MODIFIED repeats keep flowing."""
+    relist_overlap_seconds: float = Field(
+        default=30.0, ge=0, validation_alias=_env("relist_overlap_seconds")
+    )
+    """After a re-list, forward events newer than the last watch activity minus this overlap.
+
+    Covers clock skew between nodes and second-granularity timestamps; the overlap may
+    re-forward a few events, which the functions' dedup absorbs."""
+
+    # --- where to publish ----------------------------------------------------------------------
+    topic: str = Field(default="khook-kubernetes", validation_alias=_env("topic", "KHOOK_TOPIC"))
+    """Topic id, or a full ``projects/P/topics/T`` path."""
+    project: str = Field(
+        default="", validation_alias=_env("project", "GOOGLE_CLOUD_PROJECT", "GCP_PROJECT")
+    )
+    """Project of the topic when ``topic`` is a bare id."""
+    cluster: str = Field(default="", validation_alias=_env("cluster", "KHOOK_CLUSTER"))
+    """Sent as the ``khook.cluster`` attribute so one topic can serve several clusters."""
+    emulator_host: str | None = Field(
+        default=None, validation_alias=_env("emulator_host", "PUBSUB_EMULATOR_HOST")
+    )
+    """``host:port`` of a Pub/Sub emulator; plain gRPC, no credentials."""
+    queue_size: int = Field(default=10_000, ge=1, validation_alias=_env("queue_size"))
+    """Messages held while Pub/Sub is unreachable; past it the oldest are dropped (counted).
+
+    About 1.5 KiB a message, so the default bounds the queue near 15 MiB."""
+    batch_size: int = Field(default=500, ge=1, le=1000, validation_alias=_env("batch_size"))
+    """Messages per publish request (Pub/Sub allows 1,000)."""
+    batch_latency_seconds: float = Field(
+        default=0.02, gt=0, validation_alias=_env("batch_latency_seconds")
+    )
+    """How long a partial batch waits for company before it is sent."""
+    publish_timeout_seconds: float = Field(
+        default=30.0, gt=0, validation_alias=_env("publish_timeout_seconds")
+    )
+    """One publish attempt's deadline; a failed batch returns to the queue and backs off."""
+    flush_seconds: float = Field(default=20.0, ge=0, validation_alias=_env("flush_seconds"))
+    """On SIGTERM, time allowed to publish what is queued; below the pod's 30 s grace period."""
+
+    # --- resilience ----------------------------------------------------------------------------
+    watch_timeout_seconds: int = Field(
+        default=300, ge=1, validation_alias=_env("watch_timeout_seconds")
+    )
+    """``timeoutSeconds`` of each watch call; the loop resumes from the last resourceVersion."""
+    list_page_size: int = Field(default=500, ge=1, validation_alias=_env("list_page_size"))
+    """Items per list page, so a re-list of a big cluster never holds every Event at once."""
+    empty_watch_limit: int = Field(default=2, ge=1, validation_alias=_env("empty_watch_limit"))
+    """Consecutive watches that close at once with nothing in them before a re-list
+    (an expired resourceVersion is sometimes answered that way, kubernetes/kubernetes#104171)."""
+    empty_watch_seconds: float = Field(
+        default=1.0, gt=0, validation_alias=_env("empty_watch_seconds")
+    )
+    """A watch that ends empty sooner than this counts as "closed at once"."""
+    backoff_initial_seconds: float = Field(
+        default=0.5, gt=0, validation_alias=_env("backoff_initial_seconds")
+    )
+    """First wait after an API or Pub/Sub error; doubles each time, with jitter."""
+    backoff_max_seconds: float = Field(
+        default=30.0, gt=0, validation_alias=_env("backoff_max_seconds")
+    )
+    """Longest wait between retries."""
+
+    # --- operations ----------------------------------------------------------------------------
+    host: str = Field(default="0.0.0.0", validation_alias=_env("host"))  # noqa: S104 - probes
+    """Address of the /healthz, /readyz and /metrics server (the kubelet probes the pod IP)."""
+    port: int = Field(default=8080, ge=0, le=65535, validation_alias=_env("port"))
+    """Port of that server; 0 picks a free one (tests)."""
+    dead_after_seconds: float = Field(
+        default=120.0, gt=0, validation_alias=_env("dead_after_seconds")
+    )
+    """/healthz fails once no watch has been open or active for this long."""
+    log_format: Literal["json", "text"] = Field(
+        default="json", validation_alias=_env("log_format", "KHOOK_LOG_FORMAT")
+    )
+    """``json`` (one object a line with ``severity``) for Cloud Logging, ``text`` for humans."""
+    log_level: str = Field(default="INFO", validation_alias=_env("log_level", "KHOOK_LOG_LEVEL"))
+    """Python logging level name."""
+
+    @field_validator("namespaces", mode="before")
+    @classmethod
+    def _split_namespaces(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(n.strip() for n in value.split(",") if n.strip())
+        return value
+
+    @field_validator("api", mode="before")
+    @classmethod
+    def _api_alias(cls, value: object) -> object:
+        # "core/v1" and "events" are what people type; the attribute carries the canonical name.
+        aliases = {"core/v1": CORE_API, "core": CORE_API, "events": EVENTS_API}
+        return aliases.get(value, value) if isinstance(value, str) else value
+
+    def topic_path(self) -> str:
+        """``projects/P/topics/T``.
+
+        Raises:
+            ValueError: a bare topic id without a project.
+        """
+        if self.topic.startswith("projects/"):
+            return self.topic
+        if not self.project:
+            raise ValueError(
+                f"topic {self.topic!r} needs a project: set GOOGLE_CLOUD_PROJECT (or "
+                "--project), or give the topic as projects/<project>/topics/<topic>"
+            )
+        return f"projects/{self.project}/topics/{self.topic}"

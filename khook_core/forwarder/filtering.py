@@ -1,0 +1,159 @@
+"""The forwarder's pre-filter: publish only what could fire a hook, and say why the rest is not.
+
+Most Events in a cluster are Normal chatter (Scheduled, Pulled, Created, Started). Deciding here,
+with the same normaliser and mapping table the functions use, keeps them off Pub/Sub entirely.
+The filter holds no per-event state, so memory stays flat however many Events go past; a
+repeated Event (``count`` or ``series.count`` grew) arrives as MODIFIED and is forwarded while
+its last occurrence is fresh, and the functions' dedup decides whether it fires again.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from khook_core.errors import InvalidEventError
+from khook_core.mapping import MappingTable
+from khook_core.sources.base import Dropped, EventSource
+from khook_core.timeparse import parse_time
+
+SOURCE = "kubernetes"
+
+# Attribute names of the Pub/Sub message contract (design.md, "Pub/Sub message from the forwarder").
+ATTR_SOURCE = "khook.source"
+ATTR_CLUSTER = "khook.cluster"
+ATTR_API = "khook.api"
+ATTR_NAMESPACE = "khook.namespace"
+ATTR_REASON = "khook.reason"
+ATTR_TYPE = "khook.type"
+
+
+@dataclass(frozen=True)
+class Outbound:
+    """One message for Pub/Sub: the Event JSON and the contract's attributes."""
+
+    data: bytes
+    attributes: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Either a message to publish or the reason (a metric label) it is filtered."""
+
+    message: Outbound | None = None
+    reason: str = ""
+
+
+def last_occurrence(obj: Mapping[str, Any]) -> datetime | None:
+    """Latest of series.lastObservedTime, eventTime, (deprecated)lastTimestamp, creationTimestamp.
+
+    Both APIs' field names are tried, so this works for either without knowing which it is.
+
+    Raises:
+        InvalidEventError: a timestamp field holds something that is not a timestamp.
+    """
+    series = obj.get("series")
+    meta = obj.get("metadata")
+    candidates = [
+        series.get("lastObservedTime") if isinstance(series, dict) else None,
+        obj.get("eventTime"),
+        obj.get("lastTimestamp"),
+        obj.get("deprecatedLastTimestamp"),
+        meta.get("creationTimestamp") if isinstance(meta, dict) else None,
+    ]
+    times = [t for t in (parse_time(c, "timestamp") for c in candidates) if t is not None]
+    return max(times) if times else None
+
+
+def _text(obj: Mapping[str, Any], *path: str) -> str:
+    value: Any = obj
+    for key in path:
+        value = value.get(key) if isinstance(value, dict) else None
+    return value if isinstance(value, str) else ""
+
+
+class EventFilter:
+    """Decides, for one watched Event object, whether it is published.
+
+    Args:
+        source: the configured kubernetes source (its ``normalize`` applies khook's rules).
+        mapping: the mapping table; a disabled or unmapped type is filtered.
+        api: the watched API, sent as ``khook.api``.
+        cluster: sent as ``khook.cluster``.
+        forward_all: skip the source and mapping checks (age and DELETED still apply).
+        clock: the wall clock, injected for tests.
+    """
+
+    def __init__(
+        self, *, source: EventSource, mapping: MappingTable, api: str, cluster: str,
+        forward_all: bool, clock: Callable[[], datetime],
+    ) -> None:
+        self.source = source
+        self.mapping = mapping
+        self.api = api
+        self.cluster = cluster
+        self.forward_all = forward_all
+        self.clock = clock
+        self._base_attributes = {ATTR_SOURCE: SOURCE, ATTR_CLUSTER: cluster, ATTR_API: api}
+
+    def decide(self, kind: str, obj: dict[str, Any], *, newer_than: datetime) -> Verdict:
+        """Judge one ``ADDED``/``MODIFIED``/``DELETED`` object.
+
+        Args:
+            kind: the watch event type (list items count as ``ADDED``).
+            obj: the Event object exactly as the API returned it.
+            newer_than: the last occurrence must be after this instant (look-back or freshness).
+        """
+        if kind == "DELETED":
+            return Verdict(reason="deleted")  # expiry after --event-ttl, not an occurrence
+        try:
+            last = last_occurrence(obj)
+        except InvalidEventError:
+            last = None
+        if last is None:
+            if not self.forward_all:
+                return Verdict(reason="invalid")
+        elif last <= newer_than:
+            return Verdict(reason="stale")
+        attributes = self.attributes(obj)
+        if not self.forward_all:
+            reason = self._rejection(obj, attributes)
+            if reason is not None:
+                return Verdict(reason=reason)
+        data = json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+        return Verdict(message=Outbound(data, attributes))
+
+    def attributes(self, obj: Mapping[str, Any]) -> dict[str, str]:
+        """The contract's attributes for one Event object."""
+        namespace = _text(obj, "metadata", "namespace") or _text(
+            obj, "regarding" if "regarding" in obj else "involvedObject", "namespace"
+        )
+        return {
+            **self._base_attributes,
+            ATTR_NAMESPACE: namespace,
+            ATTR_REASON: _text(obj, "reason"),
+            ATTR_TYPE: _text(obj, "type"),
+        }
+
+    def _rejection(self, obj: dict[str, Any], attributes: Mapping[str, str]) -> str | None:
+        """Why the functions would drop this object, or None when some event could fire."""
+        try:
+            events = self.source.normalize(obj, attributes)
+        except Dropped as dropped:
+            return dropped.reason
+        except InvalidEventError:
+            return "invalid"
+        reasons = [self.mapping.drop_reason(event.source, event.type) for event in events]
+        if not reasons:
+            return "no-event"
+        if any(reason is None for reason in reasons):
+            return None
+        return next(r for r in reasons if r is not None)
+
+
+def window_start(now: datetime, seconds: float) -> datetime:
+    """``now - seconds``: the oldest last-occurrence still worth forwarding."""
+    return now - timedelta(seconds=seconds)

@@ -1,0 +1,90 @@
+"""The forwarder's use of the official ``kubernetes`` client: connection, endpoints, raw watch.
+
+Only this module and ``watching`` touch the client. Objects stay plain dicts from the wire to
+Pub/Sub: the data we publish must be the Event exactly as the API returned it, and building the
+client's model objects for every Event would only cost time and memory.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from kubernetes import client, config, watch
+
+from khook_core.forwarder.config import CORE_API, ForwarderSettings
+
+ListFn = Callable[..., Any]
+
+
+class RawWatch(watch.Watch):  # type: ignore[misc] - the client is untyped
+    """``kubernetes.watch.Watch`` that parses each line once and never builds model objects.
+
+    The stock ``unmarshal_event`` re-serialises every object and deserialises it into a model;
+    here ``object`` and ``raw_object`` are the same dict. ``resource_version`` follows every
+    ADDED/MODIFIED/DELETED/BOOKMARK line, as the stock class does. Everything else (the HTTP
+    stream, chunk splitting, ERROR lines raised as ``ApiException``, ``stop()``) is the client's.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(return_type="object")
+
+    def unmarshal_event(self, data: str, return_type: Any) -> dict[str, Any] | None:
+        if not data or data.isspace():
+            return None
+        try:
+            event = json.loads(data)
+        except json.JSONDecodeError:
+            return None
+        if not isinstance(event, dict) or not isinstance(event.get("object"), dict):
+            return None
+        event["raw_object"] = event["object"]
+        if event.get("type") != "ERROR":
+            meta = event["object"].get("metadata")
+            if isinstance(meta, dict) and isinstance(meta.get("resourceVersion"), str):
+                self.resource_version = meta["resourceVersion"]
+        return event
+
+
+@dataclass(frozen=True)
+class EventsEndpoint:
+    """One list/watch target: an API's Events, cluster-wide or in one namespace."""
+
+    api: str
+    namespace: str | None
+    list_fn: ListFn
+
+    def describe(self) -> str:
+        return f"{self.api} events in {self.namespace or 'all namespaces'}"
+
+
+def api_client(settings: ForwarderSettings) -> client.ApiClient:
+    """An ``ApiClient`` for the configured URL, else in-cluster credentials, else kubeconfig."""
+    if settings.kube_api_url:
+        cfg = client.Configuration()
+        cfg.host = settings.kube_api_url.rstrip("/")
+        return client.ApiClient(cfg)
+    try:
+        config.load_incluster_config()
+    except config.ConfigException:
+        config.load_kube_config()
+    return client.ApiClient()
+
+
+def endpoints(api_client_: client.ApiClient, settings: ForwarderSettings) -> list[EventsEndpoint]:
+    """One endpoint per configured namespace, or a single cluster-wide one."""
+    if settings.api == CORE_API:
+        core = client.CoreV1Api(api_client_)
+        everywhere, namespaced = core.list_event_for_all_namespaces, core.list_namespaced_event
+    else:
+        events = client.EventsV1Api(api_client_)
+        everywhere, namespaced = events.list_event_for_all_namespaces, events.list_namespaced_event
+    if not settings.namespaces:
+        return [EventsEndpoint(settings.api, None, everywhere)]
+    return [
+        EventsEndpoint(settings.api, ns, functools.partial(namespaced, namespace=ns))
+        for ns in settings.namespaces
+    ]

@@ -1,0 +1,73 @@
+"""``/healthz``, ``/readyz`` and ``/metrics`` on the stdlib HTTP server, in a daemon thread.
+
+Liveness means "the watch is not dead": the kubelet restarts a forwarder whose watch has been
+broken longer than ``dead_after_seconds``, which is the one failure a restart can cure (a wedged
+connection, a lost token). Readiness means "the first list is done"; nothing routes traffic to
+the pod, but rollouts wait for it, so a broken new version never replaces a working one.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from khook_core.forwarder.metrics import CONTENT_TYPE, ForwarderMetrics
+
+logger = logging.getLogger(__name__)
+
+
+class ProbeServer:
+    """Serves the three endpoints until ``stop``.
+
+    Args:
+        host / port: where to listen; port 0 picks a free port (see ``port`` after start).
+        alive / ready: the checks behind /healthz and /readyz.
+        metrics: rendered at /metrics.
+    """
+
+    def __init__(
+        self, host: str, port: int, *, alive: Callable[[], bool], ready: Callable[[], bool],
+        metrics: ForwarderMetrics,
+    ) -> None:
+        routes: dict[str, Callable[[], tuple[int, str, str]]] = {
+            "/healthz": lambda: _check(alive(), "watch alive", "watch dead"),
+            "/readyz": lambda: _check(ready(), "ready", "first list not done"),
+            "/metrics": lambda: (200, CONTENT_TYPE, metrics.render()),
+        }
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - the stdlib's naming
+                route = routes.get(self.path.split("?", 1)[0])
+                status, content_type, body = route() if route else (404, "text/plain", "not found\n")
+                payload = body.encode()
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+                logger.debug("probe %s", format % args)
+
+        self._server = ThreadingHTTPServer((host, port), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="khook-probes", daemon=True
+        )
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def _check(ok: bool, good: str, bad: str) -> tuple[int, str, str]:
+    return (200, "text/plain", f"{good}\n") if ok else (503, "text/plain", f"{bad}\n")

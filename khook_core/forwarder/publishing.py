@@ -1,0 +1,242 @@
+"""Publishing to Pub/Sub through a bounded queue that survives an unreachable Pub/Sub.
+
+The watch threads never wait for Pub/Sub: they put messages in a ``BoundedQueue`` and carry on.
+One sender thread takes batches, hands them to google-cloud-pubsub's batching publisher and
+waits for the results. A failed batch goes back to the front of the queue and the sender backs
+off (exponential, with jitter), so an outage delays messages instead of losing them. Memory is
+bounded by the queue: when it is full the *oldest* message is dropped, counted and logged,
+because a fresh Event is worth more to an agent than a stale one.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+
+from khook_core.forwarder.backoff import Backoff
+from khook_core.forwarder.filtering import Outbound
+from khook_core.forwarder.metrics import ForwarderMetrics
+
+if TYPE_CHECKING:
+    from khook_core.forwarder.config import ForwarderSettings
+
+logger = logging.getLogger(__name__)
+
+# gRPC reconnects after a failure with its own backoff (up to 120 s by default); a shorter cap
+# lets the forwarder notice a restarted Pub/Sub endpoint within its own retry schedule.
+_GRPC_CHANNEL_OPTIONS = [
+    ("grpc.initial_reconnect_backoff_ms", 200),
+    ("grpc.min_reconnect_backoff_ms", 200),
+    ("grpc.max_reconnect_backoff_ms", 2000),
+]
+
+
+class PublishFuture(Protocol):
+    def result(self, timeout: float | None = None) -> Any: ...
+
+
+class PublishClient(Protocol):
+    """The slice of ``pubsub_v1.PublisherClient`` the sender uses (tests substitute their own)."""
+
+    def publish(self, topic: str, data: bytes, **kwargs: Any) -> PublishFuture: ...
+
+    def stop(self) -> None: ...
+
+
+class BoundedQueue:
+    """FIFO of outbound messages with a hard bound; ``put`` never blocks, it drops the oldest."""
+
+    def __init__(self, bound: int, on_drop: Callable[[int], None]) -> None:
+        self.bound = bound
+        self._items: deque[Outbound] = deque()
+        self._cond = threading.Condition()
+        self._on_drop = on_drop
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def put(self, item: Outbound) -> None:
+        with self._cond:
+            self._items.append(item)
+            dropped = self._trim()
+            self._cond.notify()
+        if dropped:
+            self._on_drop(dropped)
+
+    def requeue(self, items: Sequence[Outbound]) -> None:
+        """Return a failed batch to the front, in its original order (it is the oldest)."""
+        with self._cond:
+            self._items.extendleft(reversed(items))
+            dropped = self._trim()
+            self._cond.notify()
+        if dropped:
+            self._on_drop(dropped)
+
+    def take(self, limit: int, timeout: float) -> list[Outbound]:
+        """Up to ``limit`` messages; waits up to ``timeout`` seconds for the first one."""
+        with self._cond:
+            if not self._items:
+                self._cond.wait(timeout)
+            count = min(limit, len(self._items))
+            return [self._items.popleft() for _ in range(count)]
+
+    def wake(self) -> None:
+        with self._cond:
+            self._cond.notify_all()
+
+    def _trim(self) -> int:
+        excess = len(self._items) - self.bound
+        for _ in range(max(0, excess)):
+            self._items.popleft()
+        return max(0, excess)
+
+
+def pubsub_client(settings: ForwarderSettings) -> PublishClient:
+    """A batching ``PublisherClient`` (emulator: insecure channel, no credentials).
+
+    Imported here so importing the forwarder package stays cheap for its unit tests.
+    """
+    from google.cloud import pubsub_v1
+
+    batch = pubsub_v1.types.BatchSettings(
+        max_messages=settings.batch_size,
+        max_bytes=9 * 1024 * 1024,  # under the 10 MB request limit
+        max_latency=settings.batch_latency_seconds,
+    )
+    if settings.emulator_host:
+        import grpc
+        from google.cloud.pubsub_v1.services.publisher.transports import PublisherGrpcTransport
+
+        channel = grpc.insecure_channel(settings.emulator_host, options=_GRPC_CHANNEL_OPTIONS)
+        client: PublishClient = pubsub_v1.PublisherClient(
+            batch_settings=batch, transport=PublisherGrpcTransport(channel=channel)
+        )
+        return client
+    return pubsub_v1.PublisherClient(batch_settings=batch)  # type: ignore[no-any-return]
+
+
+def _is_permanent(exc: BaseException) -> bool:
+    """Errors no retry can fix (a message Pub/Sub refuses); everything else is retried."""
+    name = type(exc).__name__
+    return name in ("InvalidArgument", "MessageTooLargeError", "TypeError", "ValueError")
+
+
+class Publisher:
+    """Owns the queue and the sender thread.
+
+    Args:
+        client: a ``PublishClient``; see ``pubsub_client``.
+        topic: ``projects/P/topics/T``.
+        metrics: shared counters.
+        queue_size / batch_size / timeout: see ``ForwarderSettings``.
+        backoff: the retry schedule after a failed batch.
+    """
+
+    def __init__(
+        self, *, client: PublishClient, topic: str, metrics: ForwarderMetrics,
+        queue_size: int, batch_size: int, timeout: float, backoff: Backoff,
+    ) -> None:
+        self.client = client
+        self.topic = topic
+        self.metrics = metrics
+        self.batch_size = batch_size
+        self.timeout = timeout
+        self.backoff = backoff
+        self.queue = BoundedQueue(queue_size, self._dropped)
+        metrics.queue_depth = lambda: len(self.queue)
+        self._stopping = threading.Event()
+        self._deadline = float("inf")
+        self._thread = threading.Thread(target=self._run, name="khook-publisher", daemon=True)
+        self._last_drop_log = 0.0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def submit(self, message: Outbound) -> None:
+        """Queue one message; never blocks (see ``BoundedQueue``)."""
+        self.queue.put(message)
+
+    def stop(self, flush_seconds: float) -> bool:
+        """Publish what is queued within ``flush_seconds``, then stop.
+
+        Returns:
+            True when the queue was empty at the end; otherwise the rest is counted as dropped.
+        """
+        self._deadline = time.monotonic() + flush_seconds
+        self._stopping.set()
+        self.queue.wake()
+        self._thread.join(flush_seconds + self.timeout + 1)
+        left = len(self.queue)
+        if left:
+            self.metrics.messages_dropped("shutdown", left)
+            logger.error("shutdown: %d queued messages could not be published in %.0f s",
+                         left, flush_seconds)
+        try:
+            self.client.stop()
+        except Exception:  # noqa: BLE001 - already stopping; nothing left to protect
+            logger.debug("publisher client stop failed", exc_info=True)
+        return left == 0
+
+    def _dropped(self, count: int) -> None:
+        self.metrics.messages_dropped("queue-full", count)
+        now = time.monotonic()
+        if now - self._last_drop_log > 5:  # one line per 5 s, not one per message, in an outage
+            self._last_drop_log = now
+            logger.error("publish queue full (%d): dropped the %d oldest message(s); see "
+                         "khook_forwarder_messages_dropped_total", self.queue.bound, count)
+
+    def _run(self) -> None:
+        while True:
+            if self._stopping.is_set() and (not self.queue or time.monotonic() > self._deadline):
+                return
+            batch = self.queue.take(self.batch_size, timeout=0.2)
+            if not batch:
+                continue
+            failed = self._publish(batch)
+            if failed:
+                self.queue.requeue(failed)
+                self._pause(self.backoff.next())
+            else:
+                self.backoff.reset()
+
+    def _pause(self, delay: float) -> None:
+        """Back off; a stop request cuts the wait short, the flush deadline bounds it."""
+        if not self._stopping.is_set():
+            self._stopping.wait(delay)
+        else:
+            time.sleep(min(delay, max(0.0, self._deadline - time.monotonic())))
+
+    def _publish(self, batch: Sequence[Outbound]) -> list[Outbound]:
+        """Publish one batch; return the messages to retry."""
+        futures = []
+        for message in batch:
+            futures.append(self.client.publish(
+                self.topic, message.data, retry=None, timeout=self.timeout, **message.attributes
+            ))
+        return self._collect(batch, futures)
+
+    def _collect(self, batch: Sequence[Outbound], futures: Iterable[PublishFuture]) -> list[Outbound]:
+        failed: list[Outbound] = []
+        first_error: BaseException | None = None
+        published = 0
+        for message, future in zip(batch, futures, strict=True):
+            try:
+                future.result(timeout=self.timeout + 5)
+                published += 1
+            except Exception as exc:  # noqa: BLE001 - classified below, never lost
+                if _is_permanent(exc):
+                    self.metrics.messages_dropped("rejected")
+                    logger.error("Pub/Sub rejected a message (%s); dropped", exc)
+                    continue
+                first_error = first_error or exc
+                failed.append(message)
+        self.metrics.messages_published(published)
+        if failed:
+            self.metrics.publish_failed()
+            logger.warning("publishing %d message(s) to %s failed, will retry: %s",
+                           len(failed), self.topic, first_error)
+        return failed

@@ -1,0 +1,294 @@
+"""List-then-watch of Kubernetes Events, split kopf-style into one step and a thin loop.
+
+``EventWatcher.step`` does exactly one thing per call, decided by ``WatchState``: a (paged) list
+when there is no resourceVersion to resume from, otherwise one watch call from the last seen
+resourceVersion with bookmarks and a ``timeoutSeconds``. It returns an ``Outcome`` or raises,
+and it is what the tests drive. ``run_watch_loop`` only repeats it, backs off after errors and
+empty streams, and stops when asked.
+
+Protocol rules followed (wire-formats.md §2): resourceVersions are opaque; a watch resumes from
+the newest one seen on any line, bookmarks included, so a resumed watch repeats nothing; 410 Gone
+(an ERROR line or the HTTP status) and repeated empty streams from a stale resourceVersion mean
+"list again". The client's own retry-once-after-410 is disabled by always passing
+``timeout_seconds``.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from kubernetes.client.exceptions import ApiException
+
+from khook_core.forwarder.backoff import Backoff
+from khook_core.forwarder.filtering import EventFilter, Outbound, Verdict
+from khook_core.forwarder.kube import EventsEndpoint, RawWatch
+from khook_core.forwarder.metrics import ForwarderMetrics
+
+logger = logging.getLogger(__name__)
+
+HTTP_GONE = 410
+CONNECT_TIMEOUT = 10.0
+"""Seconds to open a connection to the API server before it counts as an error."""
+READ_MARGIN = 30.0
+"""Added to ``timeoutSeconds`` for the socket read timeout: a connection that went silent
+without closing is detected, while a quiet but healthy watch is never cut by the client."""
+
+
+class Outcome(enum.Enum):
+    """What one step achieved; the loop backs off after ``EMPTY`` and ``EXPIRED``."""
+
+    LISTED = "listed"
+    WATCHED = "watched"  # the stream ended after delivering something, or after a full timeout
+    EMPTY = "empty"  # closed at once with nothing in it
+    EXPIRED = "expired"  # the resourceVersion is gone: the next step lists
+    STOPPED = "stopped"
+
+
+@dataclass
+class WatchState:
+    """Where one endpoint's list/watch stands; no per-event data, so its size is constant."""
+
+    resource_version: str | None = None
+    listed: bool = False
+    empty_streak: int = 0
+    watches: int = 0
+    in_flight: bool = False
+    last_alive: float = field(default_factory=time.monotonic)
+    """Monotonic time of the last successful contact (list, line, or a watch ending normally)."""
+    synced_at: datetime | None = None
+    """Wall-clock time up to which every change was seen; bounds the window after a re-list."""
+
+
+@dataclass(frozen=True)
+class WatchTimings:
+    """The settings a step needs (see ``ForwarderSettings`` for the meaning of each)."""
+
+    lookback: timedelta
+    max_age: timedelta
+    relist_overlap: timedelta
+    watch_timeout: int
+    page_size: int
+    empty_limit: int
+    empty_seconds: float
+    field_selector: str | None = None
+
+
+class EventWatcher:
+    """Lists and watches one ``EventsEndpoint`` and hands forwardable Events to ``sink``."""
+
+    def __init__(
+        self, *, endpoint: EventsEndpoint, timings: WatchTimings, event_filter: EventFilter,
+        sink: Callable[[Outbound], None], metrics: ForwarderMetrics, clock: Callable[[], datetime],
+    ) -> None:
+        self.endpoint = endpoint
+        self.timings = timings
+        self.filter = event_filter
+        self.sink = sink
+        self.metrics = metrics
+        self.clock = clock
+        self._current: RawWatch | None = None
+        self._stopping = threading.Event()
+
+    def stop(self) -> None:
+        """Ask the running step to end now (safe from any thread)."""
+        self._stopping.set()
+        current = self._current
+        if current is not None:
+            current.stop()
+
+    def step(self, state: WatchState) -> Outcome:
+        """One list or one watch call.
+
+        Raises:
+            ApiException: an API error other than 410 (the loop backs off and retries).
+            urllib3.exceptions.HTTPError, OSError: connection trouble (same).
+        """
+        if self._stopping.is_set():
+            return Outcome.STOPPED
+        if state.resource_version is None:
+            return self.relist(state)
+        return self.watch(state)
+
+    # --- list -----------------------------------------------------------------------------
+
+    def relist(self, state: WatchState) -> Outcome:
+        """List every page; forward items newer than the look-back (or the gap since sync)."""
+        now = self.clock()
+        if not state.listed or state.synced_at is None:
+            newer_than = now - self.timings.lookback
+        else:
+            newer_than = max(now - self.timings.max_age, state.synced_at - self.timings.relist_overlap)
+            self.metrics.relisted()
+        token: str | None = None
+        resource_version: str | None = None
+        while True:
+            page = self._list_page(token)
+            meta = page.get("metadata") or {}
+            if resource_version is None:
+                # The first page fixes the snapshot; continue pages belong to it.
+                resource_version = str(meta.get("resourceVersion") or "")
+            api_version = page.get("apiVersion") or self.endpoint.api
+            for item in page.get("items") or []:
+                if isinstance(item, dict):
+                    # List items omit apiVersion/kind; add them so every published object is
+                    # self-describing, exactly as the same object arrives from a watch.
+                    item.setdefault("apiVersion", api_version)
+                    item.setdefault("kind", "Event")
+                    self._judge("ADDED", item, newer_than)
+            token = meta.get("continue") or None
+            if token is None or self._stopping.is_set():
+                break
+        if not resource_version:
+            raise ApiException(status=500, reason="list response without metadata.resourceVersion")
+        state.resource_version = resource_version
+        state.listed = True
+        state.empty_streak = 0
+        self._alive(state)
+        logger.info("listed %s at resourceVersion %s", self.endpoint.describe(), resource_version)
+        return Outcome.LISTED
+
+    def _list_page(self, token: str | None) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {
+            "limit": self.timings.page_size,
+            "_preload_content": False,
+            "_request_timeout": (CONNECT_TIMEOUT, CONNECT_TIMEOUT + READ_MARGIN),
+        }
+        if token:
+            kwargs["_continue"] = token
+        if self.timings.field_selector:
+            kwargs["field_selector"] = self.timings.field_selector
+        response = self.endpoint.list_fn(**kwargs)
+        try:
+            page = json.loads(response.data)
+        finally:
+            response.release_conn()
+        if not isinstance(page, dict):
+            raise ApiException(status=500, reason="list response is not a JSON object")
+        return page
+
+    # --- watch ----------------------------------------------------------------------------
+
+    def watch(self, state: WatchState) -> Outcome:
+        """One watch call from ``state.resource_version``, until the stream ends."""
+        if state.watches:
+            self.metrics.watch_restarted()
+        state.watches += 1
+        kwargs: dict[str, Any] = {
+            "resource_version": state.resource_version,
+            "allow_watch_bookmarks": True,
+            "timeout_seconds": self.timings.watch_timeout,
+            "_request_timeout": (CONNECT_TIMEOUT, self.timings.watch_timeout + READ_MARGIN),
+        }
+        if self.timings.field_selector:
+            kwargs["field_selector"] = self.timings.field_selector
+        lines = 0
+        started = time.monotonic()
+        current = self._current = RawWatch()
+        state.in_flight = True
+        try:
+            for event in current.stream(self.endpoint.list_fn, **kwargs):
+                lines += 1
+                self._on_line(event, state)
+        except ApiException as exc:
+            if exc.status == HTTP_GONE:
+                return self._expired(state, f"410 from the API server: {exc.reason}")
+            raise
+        except Exception:
+            if self._stopping.is_set():
+                return Outcome.STOPPED  # stop() shut the socket under the read
+            raise
+        finally:
+            state.in_flight = False
+            self._current = None
+        if self._stopping.is_set():
+            return Outcome.STOPPED
+        if lines == 0 and time.monotonic() - started < self.timings.empty_seconds:
+            state.empty_streak += 1
+            if state.empty_streak >= self.timings.empty_limit:
+                return self._expired(state, f"{state.empty_streak} empty watches in a row")
+            return Outcome.EMPTY
+        state.empty_streak = 0
+        self._alive(state)
+        return Outcome.WATCHED
+
+    def _on_line(self, event: dict[str, Any] | None, state: WatchState) -> None:
+        if event is None:
+            self.metrics.event_filtered("undecodable")
+            logger.warning("skipped an undecodable watch line from %s", self.endpoint.describe())
+            return
+        kind = event.get("type")
+        obj = event["raw_object"]
+        if kind in ("ADDED", "MODIFIED", "DELETED"):
+            self._judge(str(kind), obj, self.clock() - self.timings.max_age)
+        elif kind != "BOOKMARK":
+            logger.warning("ignored a watch line of type %r", kind)
+        # Only after the line is handled: a resume then starts strictly after it.
+        version = (obj.get("metadata") or {}).get("resourceVersion")
+        if isinstance(version, str) and version:
+            state.resource_version = version
+        self._alive(state)
+
+    def _judge(self, kind: str, obj: dict[str, Any], newer_than: datetime) -> None:
+        self.metrics.event_seen(kind)
+        verdict: Verdict = self.filter.decide(kind, obj, newer_than=newer_than)
+        if verdict.message is None:
+            self.metrics.event_filtered(verdict.reason)
+            return
+        self.sink(verdict.message)
+        self.metrics.event_forwarded()
+
+    def _expired(self, state: WatchState, why: str) -> Outcome:
+        logger.warning("resourceVersion %s of %s expired (%s); listing again",
+                       state.resource_version, self.endpoint.describe(), why)
+        state.resource_version = None
+        state.empty_streak = 0
+        return Outcome.EXPIRED
+
+    def _alive(self, state: WatchState) -> None:
+        state.last_alive = time.monotonic()
+        state.synced_at = self.clock()
+
+
+def run_watch_loop(
+    watcher: EventWatcher, state: WatchState, *, stop: threading.Event, backoff: Backoff,
+    metrics: ForwarderMetrics, _iterations: int | None = None,
+) -> None:
+    """Repeat ``watcher.step`` until ``stop`` is set (or ``_iterations`` steps, for tests).
+
+    Errors never end the loop: they are logged, counted and followed by a jittered backoff.
+    """
+    done = 0
+    while not stop.is_set() and (_iterations is None or done < _iterations):
+        done += 1
+        try:
+            outcome = watcher.step(state)
+        except ApiException as exc:
+            metrics.api_error()
+            delay = backoff.next()
+            logger.warning("Kubernetes API error on %s (HTTP %s %s); retrying in %.1f s",
+                           watcher.endpoint.describe(), exc.status, exc.reason, delay)
+            stop.wait(delay)
+            continue
+        except Exception as exc:  # noqa: BLE001 - connection errors of every kind; the loop must live
+            metrics.api_error()
+            delay = backoff.next()
+            logger.warning("watch of %s failed (%s: %s); retrying in %.1f s",
+                           watcher.endpoint.describe(), type(exc).__name__, exc, delay)
+            stop.wait(delay)
+            continue
+        if outcome is Outcome.STOPPED:
+            return
+        if outcome in (Outcome.EMPTY, Outcome.EXPIRED):
+            # Only a watch that worked resets the schedule, so a server that answers every
+            # list with a resourceVersion it then calls expired is not hammered.
+            stop.wait(backoff.next())
+        elif outcome is Outcome.WATCHED:
+            backoff.reset()

@@ -1,0 +1,146 @@
+# One Cloud Run function (gen2) per enabled source. Every function's entry point is `handle` in
+# the main.py at the root of its archive (see scripts/package.py).
+
+resource "google_storage_bucket_object" "source" {
+  for_each = local.enabled_functions
+
+  # The archive's MD5 in the name: a code change creates a new object and therefore a new
+  # revision; with a fixed name the function would not be redeployed (provider issue #1938).
+  name   = "${each.key}-${filemd5("${local.archive_dir}/${each.key}.zip")}.zip"
+  bucket = google_storage_bucket.sources.name
+  source = "${local.archive_dir}/${each.key}.zip"
+
+  lifecycle {
+    precondition {
+      condition     = fileexists("${local.archive_dir}/${each.key}.zip")
+      error_message = "Missing source archive ${local.archive_dir}/${each.key}.zip: run `make package` first."
+    }
+  }
+}
+
+# Sources delivered through Pub/Sub. No event_trigger: Eventarc's subscription cannot have a
+# dead-letter policy, so pubsub.tf creates the push subscription (retries, dead letters) itself.
+resource "google_cloudfunctions2_function" "pubsub" {
+  for_each = local.pubsub_functions
+
+  name        = "${var.name_prefix}-${each.key}"
+  location    = var.region
+  description = each.value.description
+
+  build_config {
+    runtime         = "python311"
+    entry_point     = "handle"
+    service_account = google_service_account.build.id
+    source {
+      storage_source {
+        bucket = google_storage_bucket.sources.name
+        object = google_storage_bucket_object.source[each.key].name
+      }
+    }
+  }
+
+  service_config {
+    service_account_email            = google_service_account.runtime[each.key].email
+    ingress_settings                 = "ALLOW_INTERNAL_ONLY" # Pub/Sub push from this project is internal
+    available_memory                 = var.function_memory
+    available_cpu                    = var.function_cpu
+    max_instance_request_concurrency = var.max_request_concurrency
+    min_instance_count               = var.min_instances
+    max_instance_count               = var.max_instances
+    timeout_seconds                  = local.timeout_seconds
+    all_traffic_on_latest_revision   = true
+    environment_variables            = local.environment
+
+    dynamic "secret_environment_variables" {
+      for_each = toset(local.function_secrets[each.key])
+      content {
+        key        = secret_environment_variables.value
+        project_id = var.project_id
+        secret     = google_secret_manager_secret.this[secret_environment_variables.value].secret_id
+        # Pinned: a new value creates a new version and redeploys; "latest" would reach only new instances.
+        version = google_secret_manager_secret_version.this[secret_environment_variables.value].version
+      }
+    }
+  }
+
+  lifecycle {
+    precondition {
+      condition     = var.min_instances <= var.max_instances
+      error_message = "min_instances (${var.min_instances}) must not exceed max_instances (${var.max_instances})."
+    }
+  }
+
+  # Cloud Run refuses a revision whose identity cannot read its secrets, and the build needs its roles.
+  depends_on = [
+    google_secret_manager_secret_iam_member.access,
+    google_project_iam_member.build,
+    google_storage_bucket_iam_member.build_reader,
+  ]
+}
+
+# Sources called over HTTP. They are reachable from the internet and authenticate every request
+# themselves (HMAC or bearer token from Secret Manager), see the invoker policy in iam.tf.
+resource "google_cloudfunctions2_function" "http" {
+  #checkov:skip=CKV_GCP_124:Alertmanager and webhook senders run outside Google Cloud; the function authenticates each request with a Secret Manager token or HMAC key.
+  for_each = local.http_functions
+
+  name        = "${var.name_prefix}-${each.key}"
+  location    = var.region
+  description = each.value.description
+
+  build_config {
+    runtime         = "python311"
+    entry_point     = "handle"
+    service_account = google_service_account.build.id
+    source {
+      storage_source {
+        bucket = google_storage_bucket.sources.name
+        object = google_storage_bucket_object.source[each.key].name
+      }
+    }
+  }
+
+  service_config {
+    service_account_email            = google_service_account.runtime[each.key].email
+    ingress_settings                 = "ALLOW_ALL"
+    available_memory                 = var.function_memory
+    available_cpu                    = var.function_cpu
+    max_instance_request_concurrency = var.max_request_concurrency
+    min_instance_count               = var.min_instances
+    max_instance_count               = var.max_instances
+    timeout_seconds                  = local.timeout_seconds
+    all_traffic_on_latest_revision   = true
+    environment_variables            = local.environment
+
+    dynamic "secret_environment_variables" {
+      for_each = toset(local.function_secrets[each.key])
+      content {
+        key        = secret_environment_variables.value
+        project_id = var.project_id
+        secret     = google_secret_manager_secret.this[secret_environment_variables.value].secret_id
+        version    = google_secret_manager_secret_version.this[secret_environment_variables.value].version
+      }
+    }
+  }
+
+  lifecycle {
+    precondition {
+      condition     = var.min_instances <= var.max_instances
+      error_message = "min_instances (${var.min_instances}) must not exceed max_instances (${var.max_instances})."
+    }
+    precondition {
+      condition     = each.key != "webhook" || length(setintersection(local.provided_secrets, ["KHOOK_WEBHOOK_HMAC_SECRET", "KHOOK_WEBHOOK_TOKEN"])) > 0
+      error_message = "The webhook function is public: set secrets.KHOOK_WEBHOOK_HMAC_SECRET or secrets.KHOOK_WEBHOOK_TOKEN."
+    }
+    precondition {
+      condition     = each.key != "alertmanager" || !var.alertmanager_public || contains(local.provided_secrets, "KHOOK_ALERTMANAGER_TOKEN")
+      error_message = "The alertmanager function is public (alertmanager_public = true): set secrets.KHOOK_ALERTMANAGER_TOKEN, or set alertmanager_public = false and list callers in http_invokers."
+    }
+  }
+
+  depends_on = [
+    google_secret_manager_secret_iam_member.access,
+    google_project_iam_member.build,
+    google_storage_bucket_iam_member.build_reader,
+  ]
+}

@@ -1,0 +1,39 @@
+output "webhook_url" {
+  description = "URL of the webhook function (POST signed events here); null when webhook is not enabled."
+  value       = try(google_cloudfunctions2_function.http["webhook"].service_config[0].uri, null)
+}
+
+output "alertmanager_url" {
+  description = "URL of the alertmanager function (Alertmanager webhook_configs url); null when alertmanager is not enabled."
+  value       = try(google_cloudfunctions2_function.http["alertmanager"].service_config[0].uri, null)
+}
+
+output "topics" {
+  description = "Ingress topic name per bridged source (publish here)."
+  value       = { for source, topic in google_pubsub_topic.source : source => topic.name }
+}
+
+output "topic_ids" {
+  description = "Ingress topic id (projects/P/topics/T) per bridged source."
+  value       = { for source, topic in google_pubsub_topic.source : source => topic.id }
+}
+
+output "dead_letter_subscriptions" {
+  description = "Subscription holding undeliverable messages, per bridged source."
+  value       = { for source, sub in google_pubsub_subscription.dead_letter_hold : source => sub.name }
+}
+
+output "function_service_accounts" {
+  description = "Runtime service account email per function."
+  value       = { for source, sa in google_service_account.runtime : source => sa.email }
+}
+
+output "forwarder_service_account_email" {
+  description = "Google service account for the forwarder; put it in the iam.gke.io/gcp-service-account annotation. null when kubernetes is not enabled."
+  value       = one(google_service_account.forwarder[*].email)
+}
+
+output "source_bucket" {
+  description = "Bucket holding the function source archives."
+  value       = google_storage_bucket.sources.name
+}

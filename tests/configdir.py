@@ -1,0 +1,45 @@
+"""Build throw-away config directories for tests: the project's mappings plus given hooks."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from tests.conftest import REPO
+
+
+def make_config(tmp_path: Path, hooks: str, *, plugins: str | None = None) -> Path:
+    """A config dir with the project's event-mappings.yaml and plugins.yaml and ``hooks``."""
+    config = tmp_path / "config"
+    (config / "hooks").mkdir(parents=True)
+    shutil.copy(REPO / "config" / "event-mappings.yaml", config / "event-mappings.yaml")
+    if plugins is None:
+        shutil.copy(REPO / "config" / "plugins.yaml", config / "plugins.yaml")
+    else:
+        (config / "plugins.yaml").write_text(plugins)
+    (config / "hooks" / "hooks.yaml").write_text(hooks)
+    return config
+
+
+SHOP_HOOK = """\
+apiVersion: kagent.dev/v1alpha2
+kind: Hook
+metadata: {name: web, namespace: shop}
+spec:
+  eventConfigurations:
+  - eventType: pod-restart
+    agentRef: {name: k8s-agent, namespace: kagent}
+    prompt: "Pod {{.ResourceName}} restarted: {{.Reason}}"
+  - eventType: probe-failed
+    agentRef: {name: k8s-agent, namespace: kagent}
+    prompt: "Probe of {{.ResourceName}} failed"
+---
+apiVersion: kagent.dev/v1alpha2
+kind: Hook
+metadata: {name: audit, namespace: shop}
+spec:
+  eventConfigurations:
+  - eventType: pod-restart
+    agentRef: {name: audit-agent}
+    prompt: "Record the restart of {{.ResourceName}}"
+"""

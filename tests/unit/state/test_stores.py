@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from khook_core.state import open_store
+from khook_core.state.base import DedupKey, Firing, StateStore
+from khook_core.state.memory import MemoryStateStore
+from khook_core.state.sqlite import SqliteStateStore
+
+T0 = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
+TTL = timedelta(minutes=10)
+K = DedupKey("shop/web|kubernetes|pod-restart|shop/Pod/web-0|")
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StateStore]:
+    s: StateStore = MemoryStateStore() if request.param == "memory" else SqliteStateStore(
+        tmp_path / "state.db")
+    yield s
+    s.close()
+
+
+def test_claim_is_granted_once_until_it_expires(store: StateStore):
+    assert store.claim(key=K, ttl=TTL, now=T0)
+    assert not store.claim(key=K, ttl=TTL, now=T0 + timedelta(minutes=9))
+    assert store.claim(key=K, ttl=TTL, now=T0 + timedelta(minutes=10))
+
+
+def test_release_lets_the_next_delivery_claim_again(store: StateStore):
+    assert store.claim(key=K, ttl=TTL, now=T0)
+    store.release(key=K)
+    assert store.claim(key=K, ttl=TTL, now=T0 + timedelta(seconds=1))
+    store.release(key=DedupKey("never-claimed"))  # idempotent
+
+
+def test_confirm_keeps_the_claim(store: StateStore):
+    assert store.claim(key=K, ttl=TTL, now=T0)
+    store.confirm(key=K, outcome="dispatched", task_id="t-1")
+    assert not store.claim(key=K, ttl=TTL, now=T0 + timedelta(minutes=1))
+
+
+def test_firings_are_filtered_by_hook_and_time_newest_first(store: StateStore):
+    for minute, hook in ((0, "shop/a"), (5, "shop/b"), (9, "shop/a")):
+        store.record(Firing(key=K, hook=hook, event_id=f"e{minute}", event_type="pod-restart",
+                            source="kubernetes", resource="shop/Pod/web-0", agent="kagent/k8s",
+                            prompt_hash="h", outcome="dispatched", at=T0 + timedelta(minutes=minute),
+                            task_id=f"t{minute}"))
+    assert [f.event_id for f in store.firings()] == ["e9", "e5", "e0"]
+    assert [f.event_id for f in store.firings(hook="shop/a")] == ["e9", "e0"]
+    assert [f.event_id for f in store.firings(since=T0 + timedelta(minutes=4))] == ["e9", "e5"]
+    assert store.firings(limit=1)[0].task_id == "t9"
+
+
+def test_open_store_understands_its_urls(tmp_path: Path):
+    assert isinstance(open_store("memory"), MemoryStateStore)
+    sqlite = open_store(f"sqlite:{tmp_path}/x/state.db")
+    assert isinstance(sqlite, SqliteStateStore)
+    assert (tmp_path / "x" / "state.db").exists()
+    with pytest.raises(Exception, match="unknown state store 'redis'"):
+        open_store("redis")
+
+
+def _race(path: str, keys: int, start: float, queue: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+    import time
+
+    store = SqliteStateStore(path)
+    while time.time() < start:
+        time.sleep(0.001)
+    won = [i for i in range(keys) if store.claim(key=DedupKey(f"k{i}"), ttl=TTL, now=T0)]
+    queue.put(won)
+
+
+def test_sqlite_claims_have_exactly_one_winner_across_real_processes(tmp_path: Path):
+    import time
+
+    path = str(tmp_path / "race.db")
+    SqliteStateStore(path).close()  # create the schema before the race
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    start = time.time() + 1.5
+    procs = [ctx.Process(target=_race, args=(path, 300, start, queue)) for _ in range(4)]
+    for p in procs:
+        p.start()
+    results = [queue.get(timeout=60) for _ in procs]
+    for p in procs:
+        p.join(30)
+    winners = [k for won in results for k in won]
+    assert sorted(winners) == list(range(300))  # every key won, none twice
+    assert len(results) == len(procs)

@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from khook_core.errors import ConfigError
+from khook_core.event import Severity
+from khook_core.mapping import MappingTable
+from tests.conftest import COMPAT, REPO
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "event-mappings.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_khook_compat_mapping_file_loads_unchanged():
+    table = MappingTable.load(COMPAT / "khook-event-mappings.yaml")
+    assert len(table.entries) == 10
+    restart = table.get("kubernetes", "pod-restart")
+    assert restart is not None
+    assert restart.internal_type == "PodRestart"
+    assert restart.severity is Severity.WARNING
+    assert restart.tags == {"category": "reliability", "impact": "medium"}
+    assert table.drop_reason("kafka", "consumer-lag") == "disabled"
+    assert table.drop_reason("kubernetes", "pod-restart") is None
+    assert table.drop_reason("kubernetes", "nope") == "unmapped"
+
+
+def test_project_mapping_enables_kubernetes_types_including_node_not_ready():
+    table = MappingTable.load(REPO / "config" / "event-mappings.yaml")
+    for event_type in ("pod-restart", "oom-kill", "pod-pending", "probe-failed", "node-not-ready"):
+        assert table.drop_reason("kubernetes", event_type) is None
+
+
+def test_absent_enabled_means_enabled(tmp_path: Path):
+    table = MappingTable.load(write(tmp_path, "mappings:\n- eventSource: x\n  eventType: a-b\n"))
+    entry = table.get("x", "a-b")
+    assert entry is not None
+    assert entry.enabled
+
+
+def test_duplicate_key_is_an_error_naming_file_and_line(tmp_path: Path):
+    path = write(tmp_path, (
+        "mappings:\n"
+        "- eventSource: x\n  eventType: a-b\n"
+        "- eventSource: x\n  eventType: a-b\n"
+    ))
+    with pytest.raises(ConfigError) as info:
+        MappingTable.load(path)
+    assert [str(p) for p in info.value.problems] == [
+        f"{path}:4: duplicate mapping for eventSource='x' eventType='a-b'"
+    ]
+
+
+def test_unknown_severity_names_the_line_of_the_field(tmp_path: Path):
+    path = write(tmp_path, "mappings:\n- eventSource: x\n  eventType: a-b\n  severity: huge\n")
+    with pytest.raises(ConfigError) as info:
+        MappingTable.load(path)
+    (problem,) = info.value.problems
+    assert problem.line == 4
+    assert "severity" in problem.message
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("mappings:\n- eventSource: x\n", "eventType"),
+        ("mappings:\n- eventSource: x\n  eventType: PodRestart\n", "eventType"),
+        ("mappings:\n- eventSource: x\n  eventType: a\n  enabled: maybe\n", "enabled"),
+        ("mappings:\n- eventSource: x\n  eventType: a\n  colour: red\n", "unknown field"),
+        ("mappings:\n- just a string\n", "expected a mapping"),
+        ("mappings: {}\n", "'mappings:' list"),
+        ("mappings:\n  - [unclosed\n", "invalid YAML"),
+    ],
+)
+def test_malformed_entries_are_errors_with_file_and_line(tmp_path: Path, text: str, expected: str):
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        MappingTable.load(path)
+    problem = info.value.problems[0]
+    assert problem.file == str(path)
+    assert problem.line is not None
+    assert expected in problem.message
