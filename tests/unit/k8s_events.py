@@ -22,14 +22,31 @@ def core_event(
     return {
         "apiVersion": "v1",
         "kind": "Event",
-        "metadata": {"name": f"{name}.18a2f", "namespace": namespace, "uid": uid,
-                     "resourceVersion": "48213", "creationTimestamp": created},
-        "involvedObject": {"kind": kind, "namespace": namespace, "name": name, "uid": "a9d0",
-                           "apiVersion": "v1", "fieldPath": "spec.containers{app}"},
-        "reason": reason, "message": message, "type": type_, "count": count,
-        "firstTimestamp": first, "lastTimestamp": last,
-        "source": {"component": "kubelet", "host": "node-3"}, "eventTime": None,
-        "reportingComponent": "kubelet", "reportingInstance": "node-3",
+        "metadata": {
+            "name": f"{name}.18a2f",
+            "namespace": namespace,
+            "uid": uid,
+            "resourceVersion": "48213",
+            "creationTimestamp": created,
+        },
+        "involvedObject": {
+            "kind": kind,
+            "namespace": namespace,
+            "name": name,
+            "uid": "a9d0",
+            "apiVersion": "v1",
+            "fieldPath": "spec.containers{app}",
+        },
+        "reason": reason,
+        "message": message,
+        "type": type_,
+        "count": count,
+        "firstTimestamp": first,
+        "lastTimestamp": last,
+        "source": {"component": "kubelet", "host": "node-3"},
+        "eventTime": None,
+        "reportingComponent": "kubelet",
+        "reportingInstance": "node-3",
     }
 
 
@@ -49,12 +66,26 @@ def new_event(
     event: dict[str, Any] = {
         "apiVersion": "events.k8s.io/v1",
         "kind": "Event",
-        "metadata": {"name": f"{name}.1d3", "namespace": namespace, "uid": "b2c3",
-                     "resourceVersion": "50001", "creationTimestamp": created},
-        "regarding": {"kind": kind, "namespace": namespace, "name": name, "uid": "a9d0",
-                      "apiVersion": "v1"},
-        "reason": reason, "note": note, "type": type_, "eventTime": event_time,
-        "reportingController": "kubelet", "reportingInstance": "node-1",
+        "metadata": {
+            "name": f"{name}.1d3",
+            "namespace": namespace,
+            "uid": "b2c3",
+            "resourceVersion": "50001",
+            "creationTimestamp": created,
+        },
+        "regarding": {
+            "kind": kind,
+            "namespace": namespace,
+            "name": name,
+            "uid": "a9d0",
+            "apiVersion": "v1",
+        },
+        "reason": reason,
+        "note": note,
+        "type": type_,
+        "eventTime": event_time,
+        "reportingController": "kubelet",
+        "reportingInstance": "node-1",
     }
     if series is not None:
         event["series"] = series

@@ -16,10 +16,18 @@ from tests.unit.k8s_events import core_event
 NOW = "2026-01-05T10:35:00Z"
 
 
-def khook(*args: str, stdin: str = "", env: dict[str, str] | None = None
-          ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "khook_core.cli", *args], input=stdin,
-                          capture_output=True, text=True, cwd=REPO, timeout=60, env=env)
+def khook(
+    *args: str, stdin: str = "", env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "khook_core.cli", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
+        env=env,
+    )
 
 
 def lines(out: str) -> list[dict[str, object]]:
@@ -33,8 +41,12 @@ def test_validate_accepts_the_bundled_config():
 
 
 def test_validate_prints_one_file_line_message_per_problem(tmp_path: Path):
-    config = make_config(tmp_path, SHOP_HOOK.replace("{{.Reason}}", "{{.Nope}}").replace(
-        "eventType: probe-failed", "eventType: pod-exploded"))
+    config = make_config(
+        tmp_path,
+        SHOP_HOOK.replace("{{.Reason}}", "{{.Nope}}").replace(
+            "eventType: probe-failed", "eventType: pod-exploded"
+        ),
+    )
     result = khook("validate", "--config", str(config))
     assert result.returncode == 1
     problems = result.stderr.strip().splitlines()
@@ -57,14 +69,19 @@ def test_validate_prints_one_file_line_message_per_problem(tmp_path: Path):
 def test_replay_reads_json_lines_arrays_and_single_documents(tmp_path: Path, form: str):
     config = make_config(tmp_path, SHOP_HOOK)
     events = [core_event(), core_event(namespace="other")]
-    text = {"jsonl": "\n".join(json.dumps(e) for e in events),
-            "array": json.dumps(events), "single": json.dumps(events[0])}[form]
-    result = khook("replay", "--source", "kubernetes", "--config", str(config), "--now", NOW,
-                   stdin=text)
+    text = {
+        "jsonl": "\n".join(json.dumps(e) for e in events),
+        "array": json.dumps(events),
+        "single": json.dumps(events[0]),
+    }[form]
+    result = khook(
+        "replay", "--source", "kubernetes", "--config", str(config), "--now", NOW, stdin=text
+    )
     assert result.returncode == 0, result.stderr
     out = lines(result.stdout)
     expected = [(0, "dispatched"), (0, "dispatched")] + (
-        [(1, "no-hook")] if form != "single" else [])
+        [(1, "no-hook")] if form != "single" else []
+    )
     assert [(o["input"], o["decision"]) for o in out] == expected
     first = out[0]
     assert first["hook"] == "shop/web"
@@ -80,40 +97,65 @@ def test_replay_reads_json_lines_arrays_and_single_documents(tmp_path: Path, for
 
 def test_replay_explains_every_payload_including_bad_ones(tmp_path: Path):
     config = make_config(tmp_path, SHOP_HOOK)
-    text = "\n".join([json.dumps(core_event()), "{not json", json.dumps([1]),
-                      json.dumps(core_event("Pulled", "ok", type_="Normal"))])
-    result = khook("replay", "--source", "kubernetes", "--config", str(config), "--now", NOW,
-                   stdin=text)
+    text = "\n".join(
+        [
+            json.dumps(core_event()),
+            "{not json",
+            json.dumps([1]),
+            json.dumps(core_event("Pulled", "ok", type_="Normal")),
+        ]
+    )
+    result = khook(
+        "replay", "--source", "kubernetes", "--config", str(config), "--now", NOW, stdin=text
+    )
     out = lines(result.stdout)
     assert [(o["input"], o["decision"]) for o in out] == [
-        (0, "dispatched"), (0, "dispatched"), (1, "failed:invalid"), (2, "failed:invalid"),
-        (3, "dropped:normal")]
+        (0, "dispatched"),
+        (0, "dispatched"),
+        (1, "failed:invalid"),
+        (2, "failed:invalid"),
+        (3, "dropped:normal"),
+    ]
     assert out[3]["event"] is None
 
 
 def test_replay_without_now_uses_the_wall_clock(tmp_path: Path):
     config = make_config(tmp_path, SHOP_HOOK)
-    result = khook("replay", "--source", "kubernetes", "--config", str(config),
-                   stdin=json.dumps(core_event()))
+    result = khook(
+        "replay", "--source", "kubernetes", "--config", str(config), stdin=json.dumps(core_event())
+    )
     assert [o["decision"] for o in lines(result.stdout)] == ["dropped:stale"]
 
 
 def test_replay_with_sqlite_state_remembers_across_runs(tmp_path: Path):
     config = make_config(tmp_path, SHOP_HOOK)
-    args = ("replay", "--source", "kubernetes", "--config", str(config), "--now", NOW,
-            "--state", f"sqlite:{tmp_path}/state.db")
+    args = (
+        "replay",
+        "--source",
+        "kubernetes",
+        "--config",
+        str(config),
+        "--now",
+        NOW,
+        "--state",
+        f"sqlite:{tmp_path}/state.db",
+    )
     assert {o["decision"] for o in lines(khook(*args, stdin=json.dumps(core_event())).stdout)} == {
-        "dispatched"}
+        "dispatched"
+    }
     assert {o["decision"] for o in lines(khook(*args, stdin=json.dumps(core_event())).stdout)} == {
-        "duplicate"}
-    firings = khook("firings", "--state", f"sqlite:{tmp_path}/state.db", "--hook", "shop/web",
-                    "--json")
+        "duplicate"
+    }
+    firings = khook(
+        "firings", "--state", f"sqlite:{tmp_path}/state.db", "--hook", "shop/web", "--json"
+    )
     assert [f["outcome"] for f in lines(firings.stdout)] == ["dispatched"]
 
 
 def test_replay_of_the_bundled_samples_matches_what_make_run_shows():
-    result = khook("replay", "--source", "kubernetes", "--now", NOW,
-                   "config/samples/kubernetes/events.jsonl")
+    result = khook(
+        "replay", "--source", "kubernetes", "--now", NOW, "config/samples/kubernetes/events.jsonl"
+    )
     decisions = [o["decision"] for o in lines(result.stdout)]
     assert decisions.count("dispatched") >= 5
     assert {"duplicate", "dropped:normal", "dropped:stale", "no-hook"} <= set(decisions)

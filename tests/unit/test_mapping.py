@@ -43,11 +43,10 @@ def test_absent_enabled_means_enabled(tmp_path: Path):
 
 
 def test_duplicate_key_is_an_error_naming_file_and_line(tmp_path: Path):
-    path = write(tmp_path, (
-        "mappings:\n"
-        "- eventSource: x\n  eventType: a-b\n"
-        "- eventSource: x\n  eventType: a-b\n"
-    ))
+    path = write(
+        tmp_path,
+        ("mappings:\n- eventSource: x\n  eventType: a-b\n- eventSource: x\n  eventType: a-b\n"),
+    )
     with pytest.raises(ConfigError) as info:
         MappingTable.load(path)
     assert [str(p) for p in info.value.problems] == [

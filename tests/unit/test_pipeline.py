@@ -40,11 +40,15 @@ def config(tmp_path: Path) -> Path:
     return make_config(tmp_path, SHOP_HOOK)
 
 
-def build(config: Path, dispatcher: DryRunDispatcher | None = None,
-          clock: Clock | None = None) -> Runtime:
-    return Runtime.build(Settings(config_dir=config, state="memory", dispatch="dry-run"),
-                         clock=clock or Clock(NOW), store=MemoryStateStore(),
-                         dispatcher=dispatcher or DryRunDispatcher())
+def build(
+    config: Path, dispatcher: DryRunDispatcher | None = None, clock: Clock | None = None
+) -> Runtime:
+    return Runtime.build(
+        Settings(config_dir=config, state="memory", dispatch="dry-run"),
+        clock=clock or Clock(NOW),
+        store=MemoryStateStore(),
+        dispatcher=dispatcher or DryRunDispatcher(),
+    )
 
 
 @pytest.fixture
@@ -86,7 +90,8 @@ def test_after_the_window_the_same_condition_fires_again(config: Path):
     clock.fixed = NOW + timedelta(minutes=10)
     later = core_event(count=9, last="2026-01-05T10:44:00Z")
     assert {d.decision for d in run_pipeline("kubernetes", later, {}, runtime=runtime)} == {
-        "dispatched"}
+        "dispatched"
+    }
 
 
 def test_message_id_is_stable_for_a_redelivery_and_context_id_per_incident(config: Path):
@@ -104,8 +109,14 @@ def test_message_id_is_stable_for_a_redelivery_and_context_id_per_incident(confi
     [
         (core_event(namespace="elsewhere"), "no-hook"),
         (core_event("Pulled", "pulled image", type_="Normal"), "dropped:normal"),
-        (core_event(last="2026-01-05T09:00:00Z", created="2026-01-05T09:00:00Z",
-                    first="2026-01-05T09:00:00Z"), "dropped:stale"),
+        (
+            core_event(
+                last="2026-01-05T09:00:00Z",
+                created="2026-01-05T09:00:00Z",
+                first="2026-01-05T09:00:00Z",
+            ),
+            "dropped:stale",
+        ),
         (core_event("FailedMount", "mount failed"), "dropped:unmapped-reason"),
     ],
 )
@@ -116,14 +127,18 @@ def test_every_payload_gets_an_explained_decision(runtime: Runtime, raw: object,
 def test_disabled_mapping_drops(tmp_path: Path):
     config = make_config(tmp_path, SHOP_HOOK)
     path = config / "event-mappings.yaml"
-    path.write_text(path.read_text().replace(
-        'eventType: "pod-restart"\n    internalType: "PodRestart"\n    description: '
-        '"Pod container restart detected"\n    severity: "warning"\n    enabled: true',
-        'eventType: "pod-restart"\n    internalType: "PodRestart"\n    description: '
-        '"Pod container restart detected"\n    severity: "warning"\n    enabled: false'))
+    path.write_text(
+        path.read_text().replace(
+            'eventType: "pod-restart"\n    internalType: "PodRestart"\n    description: '
+            '"Pod container restart detected"\n    severity: "warning"\n    enabled: true',
+            'eventType: "pod-restart"\n    internalType: "PodRestart"\n    description: '
+            '"Pod container restart detected"\n    severity: "warning"\n    enabled: false',
+        )
+    )
     runtime = build(config)
     assert [d.decision for d in run_pipeline("kubernetes", core_event(), {}, runtime=runtime)] == [
-        "dropped:disabled"]
+        "dropped:disabled"
+    ]
 
 
 def test_transient_failure_releases_the_claim_so_a_retry_dispatches(config: Path):
@@ -147,16 +162,21 @@ def test_permanent_refusal_keeps_the_claim_and_is_not_retryable(config: Path):
     assert {d.decision for d in decisions} == {"failed:rejected"}
     assert not any(d.retryable for d in decisions)
     assert {d.decision for d in run_pipeline("kubernetes", core_event(), {}, runtime=runtime)} == {
-        "duplicate"}
+        "duplicate"
+    }
 
 
 def test_unavailable_store_is_retryable_and_dispatches_nothing(config: Path):
     class BrokenStore(MemoryStateStore):
-        def claim(self, **kwargs: object) -> bool:  # type: ignore[override]
+        def claim(self, **kwargs: object) -> bool:
             raise TransientError("database is locked")
 
-    runtime = Runtime.build(Settings(config_dir=config), clock=Clock(NOW), store=BrokenStore(),
-                            dispatcher=DryRunDispatcher())
+    runtime = Runtime.build(
+        Settings(config_dir=config),
+        clock=Clock(NOW),
+        store=BrokenStore(),
+        dispatcher=DryRunDispatcher(),
+    )
     decisions = run_pipeline("kubernetes", core_event(), {}, runtime=runtime)
     assert {d.decision for d in decisions} == {"failed:state-unavailable"}
     assert all(d.retryable for d in decisions)

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +27,12 @@ REPO = Path(__file__).resolve().parents[3]
 def source(mapping: MappingTable | None = None, minutes: float = 15) -> KubernetesSource:
     table = mapping or MappingTable.load(REPO / "config" / "event-mappings.yaml")
     return KubernetesSource(
-        KubernetesConfig(freshnessMinutes=minutes), SourceContext(clock=lambda: NOW, mapping=table)
+        KubernetesConfig.model_validate({"freshnessMinutes": minutes}),
+        SourceContext(clock=lambda: NOW, mapping=table),
     )
 
 
-# khook's reason table (khook-behaviour.md §2.3), row by row: (reason, message, type) → result.
+# khook's reason table, row by row: (reason, message, type) → result.
 REASON_TABLE = [
     ("row 1 oomkilling", "OOMKilling", "Memory cgroup out of memory", "Warning", "oom-kill"),
     ("row 1 oomkilled", "OOMKilled", "", "Warning", "oom-kill"),
@@ -40,14 +41,29 @@ REASON_TABLE = [
     ("row 2b killing otherwise", "Killing", "Stopping container app", "Warning", "pod-restart"),
     ("row 3 backoff", "BackOff", "Back-off restarting failed container", "Warning", "pod-restart"),
     ("row 3 case-insensitive", "BACKOFF", "whatever", "Warning", "pod-restart"),
-    ("row 4 failed + container", "Failed", "Error: container create failed", "Warning",
-     "pod-restart"),
+    (
+        "row 4 failed + container",
+        "Failed",
+        "Error: container create failed",
+        "Warning",
+        "pod-restart",
+    ),
     ("row 4 failed without container", "Failed", "Failed to pull image", "Warning", None),
-    ("row 5 failedscheduling", "FailedScheduling", "0/3 nodes are available", "Warning",
-     "pod-pending"),
+    (
+        "row 5 failedscheduling",
+        "FailedScheduling",
+        "0/3 nodes are available",
+        "Warning",
+        "pod-pending",
+    ),
     ("row 6 reason pending", "Pending", "", "Warning", "pod-pending"),
-    ("row 6 warning mentioning pending", "Waiting", "volume still pending", "Warning",
-     "pod-pending"),
+    (
+        "row 6 warning mentioning pending",
+        "Waiting",
+        "volume still pending",
+        "Warning",
+        "pod-pending",
+    ),
     ("row 7 liveness", "Unhealthy", "Liveness probe failed: HTTP 500", "Warning", "probe-failed"),
     ("row 7 readiness", "Unhealthy", "Readiness probe failed", "Warning", "probe-failed"),
     ("row 7 startup", "Unhealthy", "Startup probe failed", "Warning", "probe-failed"),
@@ -74,7 +90,10 @@ def test_core_v1_event_becomes_one_event_with_resource_and_metadata():
     assert event.type == "pod-restart"
     assert event.source == "kubernetes"
     assert (event.resource.kind, event.resource.namespace, event.resource.name) == (
-        "Pod", "shop", "web-0")
+        "Pod",
+        "shop",
+        "web-0",
+    )
     assert event.reason == "BackOff"
     assert event.message.startswith("Back-off")
     assert event.count == 7
@@ -105,28 +124,37 @@ def test_same_raw_event_gives_same_id_and_a_new_occurrence_a_new_id():
 
 def test_old_legacy_event_with_growing_count_still_fires():
     # Created two hours ago (khook would call it stale) but last seen a minute ago.
-    raw = core_event(count=40, created="2026-01-05T08:00:00Z", first="2026-01-05T08:00:00Z",
-                     last="2026-01-05T10:34:00Z")
+    raw = core_event(
+        count=40,
+        created="2026-01-05T08:00:00Z",
+        first="2026-01-05T08:00:00Z",
+        last="2026-01-05T10:34:00Z",
+    )
     assert source().normalize(raw, {})[0].count == 40
 
 
 def test_series_last_observed_time_keeps_a_long_series_fresh():
-    raw = new_event(event_time="2026-01-05T08:00:00.000000Z", created="2026-01-05T08:00:00Z",
-                    series={"count": 12, "lastObservedTime": "2026-01-05T10:30:00.000000Z"})
+    raw = new_event(
+        event_time="2026-01-05T08:00:00.000000Z",
+        created="2026-01-05T08:00:00Z",
+        series={"count": 12, "lastObservedTime": "2026-01-05T10:30:00.000000Z"},
+    )
     (event,) = source().normalize(raw, {})
     assert event.count == 12
     assert event.timestamp == datetime(2026, 1, 5, 10, 30, tzinfo=UTC)
 
 
 def test_deprecated_last_timestamp_counts_for_freshness():
-    raw = new_event(event_time=None, created="2026-01-05T08:00:00Z",
-                    deprecated_last="2026-01-05T10:33:00Z")
+    raw = new_event(
+        event_time=None, created="2026-01-05T08:00:00Z", deprecated_last="2026-01-05T10:33:00Z"
+    )
     assert source().normalize(raw, {})
 
 
 def test_stale_event_is_dropped_and_window_is_configurable():
-    raw = core_event(created="2026-01-05T10:00:00Z", first="2026-01-05T10:00:00Z",
-                     last="2026-01-05T10:10:00Z")  # 25 minutes before NOW
+    raw = core_event(
+        created="2026-01-05T10:00:00Z", first="2026-01-05T10:00:00Z", last="2026-01-05T10:10:00Z"
+    )  # 25 minutes before NOW
     with pytest.raises(Dropped) as info:
         source().normalize(raw, {})
     assert info.value.reason == "stale"
@@ -138,14 +166,25 @@ def test_normal_events_are_dropped_unless_a_mapping_enables_them():
     with pytest.raises(Dropped) as info:
         source().normalize(raw, {})
     assert info.value.reason == "normal"
-    table = MappingTable({("kubernetes", "pod-restart"): MappingEntry(
-        "kubernetes", "pod-restart", include_normal=True)})
+    table = MappingTable(
+        {
+            ("kubernetes", "pod-restart"): MappingEntry(
+                "kubernetes", "pod-restart", include_normal=True
+            )
+        }
+    )
     assert source(table).normalize(raw, {})[0].type == "pod-restart"
 
 
 def test_node_not_ready_fires_even_when_normal():
-    raw = core_event("NodeNotReady", "Node node-3 status is now: NodeNotReady", type_="Normal",
-                     kind="Node", name="node-3", namespace="default")
+    raw = core_event(
+        "NodeNotReady",
+        "Node node-3 status is now: NodeNotReady",
+        type_="Normal",
+        kind="Node",
+        name="node-3",
+        namespace="default",
+    )
     (event,) = source().normalize(raw, {})
     assert event.type == "node-not-ready"
     assert event.resource.kind == "Node"
@@ -165,8 +204,13 @@ def test_other_kinds_and_unmapped_reasons_are_dropped_with_their_reason():
         (lambda e: e.update(involvedObject="pod"), "involvedObject"),
         (lambda e: e.update(count="7"), "count"),
         (lambda e: e.update(lastTimestamp="yesterday"), "lastTimestamp"),
-        (lambda e: e["metadata"].update(creationTimestamp=None) or e.update(
-            lastTimestamp=None, firstTimestamp=None), "metadata.creationTimestamp"),
+        (
+            lambda e: (
+                e["metadata"].update(creationTimestamp=None)
+                or e.update(lastTimestamp=None, firstTimestamp=None)
+            ),
+            "metadata.creationTimestamp",
+        ),
     ],
 )
 def test_malformed_fields_are_named_in_the_error(mutate: Any, field: str):
@@ -184,8 +228,12 @@ def test_non_object_payload_is_invalid():
 
 @pytest.mark.parametrize(
     ("pod", "owner"),
-    [("web-7d9f8c6b5-x2x9q", "web"), ("node-exporter-x2x9q", "node-exporter"),
-     ("db-0", "db"), ("plain", "plain")],
+    [
+        ("web-7d9f8c6b5-x2x9q", "web"),
+        ("node-exporter-x2x9q", "node-exporter"),
+        ("db-0", "db"),
+        ("plain", "plain"),
+    ],
 )
 def test_pods_group_by_owning_workload(pod: str, owner: str):
     assert owner_of(pod) == owner
@@ -193,24 +241,38 @@ def test_pods_group_by_owning_workload(pod: str, owner: str):
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.text(max_size=12), children, max_size=6),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=6)
+    ),
     max_leaves=20,
 )
 event_like = st.fixed_dictionaries(
     {},
     optional={
         "apiVersion": st.sampled_from(["v1", "events.k8s.io/v1"]) | st.text(max_size=5),
-        "metadata": json_values | st.fixed_dictionaries({}, optional={
-            "creationTimestamp": st.sampled_from(["2026-01-05T10:30:00Z", "bad", ""]) | json_values,
-            "namespace": json_values, "uid": json_values}),
-        "involvedObject": json_values | st.fixed_dictionaries({}, optional={
-            "kind": st.sampled_from(["Pod", "Node"]) | json_values, "name": json_values}),
+        "metadata": json_values
+        | st.fixed_dictionaries(
+            {},
+            optional={
+                "creationTimestamp": st.sampled_from(["2026-01-05T10:30:00Z", "bad", ""])
+                | json_values,
+                "namespace": json_values,
+                "uid": json_values,
+            },
+        ),
+        "involvedObject": json_values
+        | st.fixed_dictionaries(
+            {},
+            optional={"kind": st.sampled_from(["Pod", "Node"]) | json_values, "name": json_values},
+        ),
         "regarding": json_values,
         "reason": st.sampled_from(["BackOff", "Unhealthy", "NodeNotReady"]) | json_values,
-        "message": json_values, "note": json_values,
+        "message": json_values,
+        "note": json_values,
         "type": st.sampled_from(["Warning", "Normal"]) | json_values,
-        "count": json_values, "series": json_values, "eventTime": json_values,
+        "count": json_values,
+        "series": json_values,
+        "eventTime": json_values,
         "lastTimestamp": st.sampled_from(["2026-01-05T10:31:00Z", "0001-01-01T00:00:00Z"])
         | json_values,
     },

@@ -4,21 +4,20 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
 
 from khook_core.errors import ConfigError, PluginLoadError
+from khook_core.event import utcnow
 from khook_core.mapping import MappingTable
 from khook_core.runtime import load_config
 from khook_core.sources.base import SourceContext
 from khook_core.sources.registry import PluginSettings, SourceRegistry
-from khook_core.event import utcnow
 from tests.configdir import SHOP_HOOK, make_config
 from tests.conftest import REPO
 
-PLUGIN = '''
+PLUGIN = """
 from pydantic import BaseModel
 from khook_core.event import Event, Resource, stable_id, utcnow
 
@@ -37,7 +36,7 @@ class PingSource:
     def normalize(self, raw, attributes):
         return [Event(id=stable_id("ping", raw), source="ping", type="ping-received",
                       message=self.config.greeting, timestamp=utcnow())]
-'''
+"""
 
 
 @pytest.fixture
@@ -46,8 +45,10 @@ def plugins_on_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     site = tmp_path / "site"
     site.mkdir()
     (site / "khook_ping.py").write_text(PLUGIN)
-    for dist, entry in (("khook_ping", "ping = khook_ping:PingSource"),
-                        ("khook_broken", "broken = khook_missing_module:Nope")):
+    for dist, entry in (
+        ("khook_ping", "ping = khook_ping:PingSource"),
+        ("khook_broken", "broken = khook_missing_module:Nope"),
+    ):
         info = site / f"{dist}-1.0.dist-info"
         info.mkdir()
         (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.0\n")
@@ -56,8 +57,9 @@ def plugins_on_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return site
 
 
-def registry(plugins: PluginSettings | None = None,
-             disabled: frozenset[str] = frozenset()) -> SourceRegistry:
+def registry(
+    plugins: PluginSettings | None = None, disabled: frozenset[str] = frozenset()
+) -> SourceRegistry:
     return SourceRegistry(SourceContext(clock=utcnow, mapping=MappingTable()), plugins, disabled)
 
 
@@ -110,8 +112,9 @@ def test_khook_plugins_file_loads_and_path_entries_are_reported_as_ignored():
 def test_validate_reports_an_enabled_plugin_that_fails_by_name(
     tmp_path: Path, plugins_on_path: Path
 ):
-    config = make_config(tmp_path, SHOP_HOOK,
-                         plugins="plugins:\n- name: kubernetes\n- name: broken\n")
+    config = make_config(
+        tmp_path, SHOP_HOOK, plugins="plugins:\n- name: kubernetes\n- name: broken\n"
+    )
     with pytest.raises(ConfigError) as info:
         load_config(config)
     (problem,) = info.value.problems
@@ -121,8 +124,14 @@ def test_validate_reports_an_enabled_plugin_that_fails_by_name(
 
 def test_cli_sources_shows_a_broken_plugin_without_failing(plugins_on_path: Path):
     env = {"PYTHONPATH": str(plugins_on_path), "PATH": "/usr/bin:/bin"}
-    result = subprocess.run([sys.executable, "-m", "khook_core.cli", "sources"], cwd=REPO,
-                            capture_output=True, text=True, env=env, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "khook_core.cli", "sources"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     rows = {line.split("\t")[0]: line for line in result.stdout.splitlines()}
     assert "ERROR" in rows["broken"]

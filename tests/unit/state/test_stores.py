@@ -19,8 +19,9 @@ K = DedupKey("shop/web|kubernetes|pod-restart|shop/Pod/web-0|")
 
 @pytest.fixture(params=["memory", "sqlite"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StateStore]:
-    s: StateStore = MemoryStateStore() if request.param == "memory" else SqliteStateStore(
-        tmp_path / "state.db")
+    s: StateStore = (
+        MemoryStateStore() if request.param == "memory" else SqliteStateStore(tmp_path / "state.db")
+    )
     yield s
     s.close()
 
@@ -46,10 +47,21 @@ def test_confirm_keeps_the_claim(store: StateStore):
 
 def test_firings_are_filtered_by_hook_and_time_newest_first(store: StateStore):
     for minute, hook in ((0, "shop/a"), (5, "shop/b"), (9, "shop/a")):
-        store.record(Firing(key=K, hook=hook, event_id=f"e{minute}", event_type="pod-restart",
-                            source="kubernetes", resource="shop/Pod/web-0", agent="kagent/k8s",
-                            prompt_hash="h", outcome="dispatched", at=T0 + timedelta(minutes=minute),
-                            task_id=f"t{minute}"))
+        store.record(
+            Firing(
+                key=K,
+                hook=hook,
+                event_id=f"e{minute}",
+                event_type="pod-restart",
+                source="kubernetes",
+                resource="shop/Pod/web-0",
+                agent="kagent/k8s",
+                prompt_hash="h",
+                outcome="dispatched",
+                at=T0 + timedelta(minutes=minute),
+                task_id=f"t{minute}",
+            )
+        )
     assert [f.event_id for f in store.firings()] == ["e9", "e5", "e0"]
     assert [f.event_id for f in store.firings(hook="shop/a")] == ["e9", "e0"]
     assert [f.event_id for f in store.firings(since=T0 + timedelta(minutes=4))] == ["e9", "e5"]

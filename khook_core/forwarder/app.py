@@ -1,0 +1,174 @@
+"""The forwarder assembled: watch threads → filter → bounded queue → publisher, plus probes.
+
+``Forwarder`` is what the CLI runs and what the integration tests and benchmarks start in-process
+(with a test API server URL, an emulator and port 0). It loads the same ``event-mappings.yaml``
+and ``plugins.yaml`` as the functions, so the pre-filter and the functions agree on what can fire.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from khook_core.errors import ConfigError, Problem
+from khook_core.event import utcnow
+from khook_core.forwarder.backoff import Backoff
+from khook_core.forwarder.config import ForwarderSettings
+from khook_core.forwarder.filtering import EventFilter
+from khook_core.forwarder.metrics import ForwarderMetrics
+from khook_core.forwarder.probes import ProbeServer
+from khook_core.forwarder.publishing import PublishClient, Publisher, pubsub_client
+from khook_core.forwarder.watching import (
+    EventWatcher,
+    WatchState,
+    WatchTimings,
+    run_watch_loop,
+)
+from khook_core.mapping import MappingTable
+from khook_core.sources.base import SourceContext
+from khook_core.sources.kubernetes import KubernetesConfig, KubernetesSource
+from khook_core.sources.registry import PluginSettings
+
+logger = logging.getLogger(__name__)
+
+MAPPINGS_FILE = "event-mappings.yaml"
+PLUGINS_FILE = "plugins.yaml"
+JOIN_SECONDS = 5.0
+"""How long stopping waits for a watch thread; stop() shuts its socket, so it is quick."""
+
+
+def load_source(
+    config_dir: Path, clock: Callable[[], datetime], *, need_mapping: bool
+) -> tuple[KubernetesSource, MappingTable]:
+    """The kubernetes source configured as the functions configure it, and the mapping table.
+
+    Raises:
+        ConfigError: a file is invalid, or the mapping file is missing while it is needed.
+    """
+    mapping_path = config_dir / MAPPINGS_FILE
+    if mapping_path.exists() or need_mapping:
+        if not mapping_path.exists():
+            raise ConfigError([Problem(
+                str(mapping_path), None,
+                "missing: the pre-filter needs the mapping table; mount the functions' config "
+                "directory there, set KHOOK_CONFIG_DIR, or run with --forward-all",
+            )])
+        mapping = MappingTable.load(mapping_path)
+    else:
+        mapping = MappingTable()
+    plugins = PluginSettings.load(config_dir / PLUGINS_FILE)
+    entry = plugins.entries.get(KubernetesSource.name)
+    source_config = KubernetesConfig.model_validate(entry.config if entry else {})
+    return KubernetesSource(source_config, SourceContext(clock=clock, mapping=mapping)), mapping
+
+
+class Forwarder:
+    """Runs until ``stop``; see the module docstring.
+
+    Args:
+        settings: validated settings.
+        publish_client: substitute Pub/Sub client (tests); default ``pubsub_client(settings)``.
+        clock: the wall clock (tests fix it).
+    """
+
+    def __init__(
+        self, settings: ForwarderSettings, *, publish_client: PublishClient | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        from khook_core.forwarder import kube  # the kubernetes client loads only when running
+
+        self.settings = settings
+        self.metrics = ForwarderMetrics()
+        source, mapping = load_source(settings.config_dir, clock, need_mapping=not settings.forward_all)
+        max_age = (
+            timedelta(seconds=settings.max_age_seconds) if settings.max_age_seconds
+            else source.freshness
+        )
+        self.publisher = Publisher(
+            client=publish_client or pubsub_client(settings),
+            topic=settings.topic_path(),
+            metrics=self.metrics,
+            queue_size=settings.queue_size,
+            batch_size=settings.batch_size,
+            timeout=settings.publish_timeout_seconds,
+            backoff=self._backoff(),
+        )
+        event_filter = EventFilter(
+            source=source, mapping=mapping, api=settings.api, cluster=settings.cluster,
+            forward_all=settings.forward_all, clock=clock,
+        )
+        timings = WatchTimings(
+            lookback=timedelta(seconds=settings.lookback_seconds),
+            max_age=max_age,
+            relist_overlap=timedelta(seconds=settings.relist_overlap_seconds),
+            watch_timeout=settings.watch_timeout_seconds,
+            page_size=settings.list_page_size,
+            empty_limit=settings.empty_watch_limit,
+            empty_seconds=settings.empty_watch_seconds,
+            field_selector=settings.field_selector,
+        )
+        self.api_client = kube.api_client(settings)
+        self.watchers = [
+            EventWatcher(endpoint=endpoint, timings=timings, event_filter=event_filter,
+                         sink=self.publisher.submit, metrics=self.metrics, clock=clock)
+            for endpoint in kube.endpoints(self.api_client, settings)
+        ]
+        self.states = [WatchState() for _ in self.watchers]
+        self.probes = ProbeServer(settings.host, settings.port, alive=self.alive,
+                                  ready=self.ready, metrics=self.metrics)
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def _backoff(self) -> Backoff:
+        return Backoff(self.settings.backoff_initial_seconds, self.settings.backoff_max_seconds)
+
+    def start(self) -> None:
+        """Start publishing, probes and one watch thread per endpoint; returns at once."""
+        self.publisher.start()
+        self.probes.start()
+        for watcher, state in zip(self.watchers, self.states, strict=True):
+            thread = threading.Thread(
+                target=run_watch_loop, name=f"khook-watch-{watcher.endpoint.namespace or 'all'}",
+                kwargs={"watcher": watcher, "state": state, "stop": self._stop,
+                        "backoff": self._backoff(), "metrics": self.metrics},
+                daemon=True,
+            )
+            thread.start()
+            self._threads.append(thread)
+        logger.info("forwarding %s to %s (pre-filter %s); probes on port %d",
+                    ", ".join(w.endpoint.describe() for w in self.watchers),
+                    self.publisher.topic, "off" if self.settings.forward_all else "on",
+                    self.probes.port)
+
+    def ready(self) -> bool:
+        """Every endpoint has completed its first list."""
+        return all(state.listed for state in self.states)
+
+    def alive(self) -> bool:
+        """No endpoint's watch has been dead for longer than ``dead_after_seconds``."""
+        now = time.monotonic()
+        limit = self.settings.dead_after_seconds
+        return all(s.in_flight or now - s.last_alive < limit for s in self.states)
+
+    def stop(self, flush_seconds: float | None = None) -> bool:
+        """Stop watching, publish what is queued within the flush deadline, stop the probes.
+
+        Returns:
+            True when nothing queued was lost.
+        """
+        self._stop.set()
+        for watcher in self.watchers:
+            watcher.stop()
+        for thread in self._threads:
+            thread.join(JOIN_SECONDS)
+        flushed = self.publisher.stop(
+            self.settings.flush_seconds if flush_seconds is None else flush_seconds
+        )
+        self.probes.stop()
+        self.api_client.close()
+        logger.info("forwarder stopped (%s)", "queue flushed" if flushed else "messages lost")
+        return flushed

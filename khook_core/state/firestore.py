@@ -1,0 +1,230 @@
+"""Firestore state store: dedup claims and the audit trail for the cloud deployment.
+
+Claims live in collection ``claims``, one document per dedup key, named by the SHA-256 of the
+key (keys contain ``/``, which document ids must not). The claim is a document ``create()``,
+which Firestore makes atomic across every instance: exactly one creator wins, the rest get
+``AlreadyExists``. A claim whose ``expire_at`` has passed is taken over with an ``update()``
+carrying a precondition on the ``update_time`` just read, so of several processes that see the
+same expired claim exactly one succeeds. Expiry is compared by this code, never left to the TTL
+policy: TTL deletion runs up to about a day late (and not at all in the emulator).
+
+Each claim carries a random ``owner`` token, so a write that the client library retried after a
+timeout (the first attempt having landed) is recognised as ours instead of being read as
+"someone else holds it", which would silently drop the event.
+
+TTL policies for Terraform: ``claims.expire_at`` (required for housekeeping) and, optionally,
+``firings.expire_at`` (audit retention, ``AUDIT_RETENTION`` after the firing). ``firings(hook=…)``
+needs the composite index ``firings(hook ASC, at DESC)``. See docs/dispatch.md.
+
+``google.cloud.firestore`` is imported here and nowhere else; every Google error leaves this
+module as ``TransientError`` with the original chained.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Any, Final
+
+from khook_core import audit
+from khook_core.errors import ConfigError, Problem, TransientError
+from khook_core.state.base import DedupKey, Firing
+
+logger = logging.getLogger(__name__)
+
+CLAIMS: Final = "claims"
+FIRINGS: Final = "firings"
+DEFAULT_DATABASE: Final = "(default)"
+EMULATOR_PROJECT: Final = "demo-khook"
+"""Project used under the emulator when GOOGLE_CLOUD_PROJECT is unset (``demo-`` ids never
+reach real Google Cloud)."""
+
+CALL_TIMEOUT_S = 10.0
+"""Deadline of one Firestore call including the client's own retries: a function's 60 s budget
+must still hold a claim, a dispatch and the audit writes."""
+MAX_CLAIM_ROUNDS = 5
+"""create → read → take over can lose a race to a concurrent release or take-over; each round
+re-reads. Five rounds means five consecutive lost races: report contention, let it retry."""
+AUDIT_RETENTION = timedelta(days=90)
+"""``firings.expire_at`` = ``at`` + this, for an optional TTL policy on the audit trail."""
+
+INSTALL_HINT = "pip install 'khook-serverless[firestore]' (google-cloud-firestore)"
+
+
+class FirestoreStateStore:
+    """Claims and firings in Firestore (Native mode).
+
+    Args:
+        client: a ``google.cloud.firestore.Client``.
+        timeout: deadline in seconds of each call, retries included.
+
+    Example::
+
+        store = FirestoreStateStore.from_url("firestore:khook")   # database "khook"
+        if store.claim(key=key, ttl=timedelta(minutes=10), now=utcnow()):
+            ...
+    """
+
+    def __init__(self, client: Any, *, timeout: float = CALL_TIMEOUT_S,
+                 audit_retention: timedelta = AUDIT_RETENTION) -> None:
+        from google.api_core import exceptions as gexc
+        from google.api_core import retry as gretry
+        from google.cloud import firestore
+
+        self._client = client
+        self._firestore = firestore
+        self._gexc = gexc
+        self.project: str = client.project
+        self.database: str = getattr(client, "_database", None) or DEFAULT_DATABASE
+        self.timeout = timeout
+        self.audit_retention = audit_retention
+        self._claims = client.collection(CLAIMS)
+        self._firings = client.collection(FIRINGS)
+        # The library's default retry deadline is 60-600 s; a function cannot wait that long.
+        self._retry = gretry.Retry(
+            predicate=gretry.if_exception_type(
+                gexc.ServiceUnavailable, gexc.InternalServerError, gexc.DeadlineExceeded),
+            initial=0.05, maximum=1.0, multiplier=2.0, timeout=timeout,
+        )
+
+    @classmethod
+    def from_url(cls, url: str) -> FirestoreStateStore:
+        """``firestore`` (database ``(default)``) or ``firestore:<database>``.
+
+        The project comes from ``GOOGLE_CLOUD_PROJECT`` (or the credentials); under the emulator
+        (``FIRESTORE_EMULATOR_HOST``) it defaults to ``demo-khook``.
+
+        Raises:
+            ConfigError: the client library is missing or no credentials/project are found.
+            TransientError: the client could not be created for another reason.
+        """
+        database = url.partition(":")[2] or DEFAULT_DATABASE
+        project = os.environ.get("GOOGLE_CLOUD_PROJECT") or (
+            EMULATOR_PROJECT if os.environ.get("FIRESTORE_EMULATOR_HOST") else None)
+        try:
+            from google.auth import exceptions as auth_exc
+            from google.cloud import firestore
+        except ImportError as exc:
+            raise ConfigError([Problem("KHOOK_STATE", None,
+                                       f"state store {url!r} needs {INSTALL_HINT}")]) from exc
+        try:
+            client = firestore.Client(project=project, database=database)
+        except auth_exc.DefaultCredentialsError as exc:
+            raise ConfigError([Problem(
+                "KHOOK_STATE", None,
+                f"state store {url!r}: no Google credentials or project ({exc}); set "
+                "GOOGLE_CLOUD_PROJECT and run on Cloud Run with a service account, or "
+                "`gcloud auth application-default login`, or set FIRESTORE_EMULATOR_HOST")]
+            ) from exc
+        except Exception as exc:
+            raise TransientError(f"cannot create Firestore client for {url!r} "
+                                 f"(project {project!r}): {exc}") from exc
+        return cls(client)
+
+    # -- claims -------------------------------------------------------------------------------
+
+    @staticmethod
+    def doc_id(key: DedupKey) -> str:
+        """Document id of a claim: keys hold ``/``, ids must not."""
+        return hashlib.sha256(key.encode()).hexdigest()
+
+    def claim(self, *, key: DedupKey, ttl: timedelta, now: datetime) -> bool:
+        ref = self._claims.document(self.doc_id(key))
+        owner = uuid.uuid4().hex
+        data = {"key": key, "owner": owner, "claimed_at": now, "expire_at": now + ttl,
+                "outcome": "claimed", "task_id": ""}
+        gexc = self._gexc
+        with self._wrap("claim", key):
+            for _ in range(MAX_CLAIM_ROUNDS):
+                try:
+                    ref.create(data, retry=self._retry, timeout=self.timeout)
+                    return True
+                except gexc.AlreadyExists:
+                    pass
+                snap = ref.get(retry=self._retry, timeout=self.timeout)
+                if not snap.exists:  # released between our create and read: try again
+                    continue
+                held = snap.to_dict() or {}
+                if held.get("owner") == owner:  # a retried write of ours had landed
+                    return True
+                expire_at = held.get("expire_at")
+                if isinstance(expire_at, datetime) and expire_at > now:
+                    return False
+                try:  # expired: take it over unless someone changed it since we read it
+                    ref.update(data, option=self._client.write_option(
+                        last_update_time=snap.update_time), retry=self._retry,
+                        timeout=self.timeout)
+                    return True
+                except (gexc.FailedPrecondition, gexc.NotFound):
+                    continue
+        raise TransientError(f"Firestore claim {key}: still contended after {MAX_CLAIM_ROUNDS} "
+                             "rounds; retry later")
+
+    def release(self, *, key: DedupKey) -> None:
+        with self._wrap("release", key):
+            self._claims.document(self.doc_id(key)).delete(retry=self._retry,
+                                                           timeout=self.timeout)
+
+    def confirm(self, *, key: DedupKey, outcome: str, task_id: str = "") -> None:
+        with self._wrap("confirm", key):
+            try:
+                self._claims.document(self.doc_id(key)).update(
+                    {"outcome": outcome, "task_id": task_id,
+                     "confirmed_at": self._firestore.SERVER_TIMESTAMP},
+                    retry=self._retry, timeout=self.timeout)
+            except self._gexc.NotFound:  # released or expired and deleted: nothing to mark
+                logger.debug("confirm %s: claim no longer exists", key)
+
+    def claim_state(self, key: DedupKey) -> dict[str, Any] | None:
+        """The stored claim document (for tests and ``khook`` diagnostics), or None."""
+        with self._wrap("read claim", key):
+            snap = self._claims.document(self.doc_id(key)).get(retry=self._retry,
+                                                               timeout=self.timeout)
+            return snap.to_dict() if snap.exists else None
+
+    # -- audit trail --------------------------------------------------------------------------
+
+    def record(self, firing: Firing) -> None:
+        doc = audit.to_document(firing)
+        doc["expire_at"] = firing.at + self.audit_retention
+        with self._wrap("record firing", firing.key):
+            self._firings.document().create(doc, retry=self._retry, timeout=self.timeout)
+
+    def firings(
+        self, *, hook: str | None = None, since: datetime | None = None, limit: int = 100
+    ) -> list[Firing]:
+        """Newest first. With ``hook`` set, production needs index ``firings(hook, at DESC)``."""
+        if limit <= 0:
+            return []
+        from google.cloud.firestore_v1.base_query import FieldFilter
+
+        query = self._firings
+        if hook is not None:
+            query = query.where(filter=FieldFilter("hook", "==", hook))
+        if since is not None:
+            query = query.where(filter=FieldFilter("at", ">=", since))
+        query = query.order_by("at", direction=self._firestore.Query.DESCENDING).limit(limit)
+        with self._wrap("list firings", hook or "*"):
+            return [audit.from_document(snap.to_dict() or {})
+                    for snap in query.stream(retry=self._retry, timeout=self.timeout)]
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):  # closing must never mask the real outcome
+            self._client.close()
+
+    @contextlib.contextmanager
+    def _wrap(self, what: str, key: str) -> Iterator[None]:
+        """Google errors never leave ``state/``: TransientError, cause chained."""
+        from google.auth import exceptions as auth_exc
+
+        try:
+            yield
+        except (self._gexc.GoogleAPIError, auth_exc.GoogleAuthError) as exc:
+            raise TransientError(
+                f"Firestore {what} {key} (project {self.project}, database {self.database}): "
+                f"{type(exc).__name__}: {exc}") from exc
