@@ -32,8 +32,9 @@ def from_document(doc: Mapping[str, Any]) -> Firing:
     at = doc.get("at")
     if not isinstance(at, datetime):
         at = datetime.fromisoformat(str(at)) if at else datetime.fromtimestamp(0, UTC)
-    if at.tzinfo is None:
-        at = at.replace(tzinfo=UTC)
+    # Plain datetime, not the client library's subclass (DatetimeWithNanoseconds).
+    at = datetime(at.year, at.month, at.day, at.hour, at.minute, at.second, at.microsecond,
+                  tzinfo=at.tzinfo or UTC)
     values = {name: str(doc.get(name) or "") for name in _TEXT_FIELDS}
     extra = doc.get("extra") or {}
     return Firing(

@@ -161,17 +161,42 @@ class HookRule:
 
 @dataclass
 class HookSet:
-    """All rules, indexed by event type for cheap matching."""
+    """All rules, indexed so that matching one event looks only at plausible rules.
+
+    Kubernetes events are namespaced and most hooks watch one namespace, so rules are indexed by
+    (event type, namespace); rules that see every namespace sit in a per-type list beside them.
+    """
 
     rules: list[HookRule] = field(default_factory=list)
     by_type: dict[str, list[HookRule]] = field(default_factory=dict)
+    _by_namespace: dict[tuple[str, str], list[HookRule]] = field(default_factory=dict)
+    _any_namespace: dict[str, list[HookRule]] = field(default_factory=dict)
+    _order: dict[int, int] = field(default_factory=dict)
 
     def add(self, rule: HookRule) -> None:
+        self._order[id(rule)] = len(self.rules)
         self.rules.append(rule)
         self.by_type.setdefault(rule.event_type, []).append(rule)
+        if ALL_NAMESPACES in rule.namespaces:
+            self._any_namespace.setdefault(rule.event_type, []).append(rule)
+        else:
+            for namespace in rule.namespaces:
+                self._by_namespace.setdefault((rule.event_type, namespace), []).append(rule)
+
+    def candidates(self, event: Event) -> list[HookRule]:
+        """Rules that may match ``event``, in file order (a superset of the matches)."""
+        if event.source != "kubernetes":
+            return self.by_type.get(event.type, [])
+        scoped = self._by_namespace.get((event.type, event.resource.namespace), [])
+        anywhere = self._any_namespace.get(event.type, [])
+        if not anywhere:
+            return scoped
+        if not scoped:
+            return anywhere
+        return sorted(scoped + anywhere, key=lambda rule: self._order[id(rule)])
 
     def match(self, event: Event) -> list[HookRule]:
-        return [rule for rule in self.by_type.get(event.type, ()) if rule.matches(event)]
+        return [rule for rule in self.candidates(event) if rule.matches(event)]
 
     def hooks(self) -> list[str]:
         return sorted({rule.hook for rule in self.rules})

@@ -86,8 +86,11 @@ def process_event(event: Event, *, runtime: Runtime) -> list[Decision]:
     why = mapping.drop_reason(event.source, event.type)
     if why is not None:
         return [Decision(f"dropped:{why}", event)]
+    hooks = runtime.config.hooks
+    if not hooks.candidates(event):  # decided before paying for enrichment
+        return [Decision("no-hook", event)]
     event = enrich(event, runtime)
-    rules = runtime.config.hooks.match(event)
+    rules = hooks.match(event)
     if not rules:
         return [Decision("no-hook", event)]
     return [fire(rule, event, runtime) for rule in rules]
@@ -99,12 +102,9 @@ def enrich(event: Event, runtime: Runtime) -> Event:
     if entry is None:
         return event
     severity = entry.severity if entry.severity.rank >= event.severity.rank else event.severity
+    tags = {**entry.tags, **event.tags} if event.tags else entry.tags
     return event.model_copy(
-        update={
-            "internal_type": entry.internal_type,
-            "severity": severity,
-            "tags": {**entry.tags, **event.tags} if entry.tags else event.tags,
-        }
+        update={"internal_type": entry.internal_type, "severity": severity, "tags": tags}
     )
 
 
@@ -123,54 +123,99 @@ def fire(rule: HookRule, event: Event, runtime: Runtime) -> Decision:
     """Claim, render, dispatch and record one match."""
     store = runtime.store
     key = dedup_key(rule, event)
-    agent = rule.target.label()
-    base = Decision("", event, rule.hook, agent, key=key)
-    now = runtime.clock()
+    firing = _Firing(runtime, rule, event, key)
     try:
         if event.status == "resolved":
             store.release(key=key)
-            _record(runtime, base, "resolved", "")
-            return _with(base, "resolved")
-        if not store.claim(key=key, ttl=rule.dedup_window or runtime.default_window, now=now):
-            return _with(base, "duplicate")
+            return firing.decide("resolved", record=True)
+        ttl = rule.dedup_window or runtime.default_window
+        if not store.claim(key=key, ttl=ttl, now=runtime.clock()):
+            return firing.decide("duplicate")
     except TransientError as exc:
         logger.warning("state store unavailable for %s: %s", key, exc)
-        return _with(base, "failed:state-unavailable", detail=str(exc), retryable=True)
+        return firing.decide("failed:state-unavailable", detail=str(exc), retryable=True)
 
-    text = prompt.render(rule.template, event)
+    firing.prompt = prompt.render(rule.template, event)
     request = DispatchRequest(
         event=event,
         hook=rule.hook,
         target=rule.target,
-        prompt=text,
+        prompt=firing.prompt,
         key=key,
         # The message id changes only with the event occurrence, so a redelivered event
         # carries the same id and the agent can recognise the repeat.
         message_id=f"khook-{_digest(key, event.id)}",
         context_id=f"khook-{_digest(key)}",
     )
-    decided = _with(base, "", prompt=text)
     try:
         result = runtime.dispatcher.dispatch(request)
     except TransientError as exc:
         _release_quietly(runtime, key)
-        _record(runtime, decided, "failed:transient", str(exc))
-        return _with(decided, "failed:transient", detail=str(exc), retryable=True)
+        return firing.decide("failed:transient", detail=str(exc), retryable=True, record=True)
     except DispatchError as exc:
         # A permanent refusal keeps the claim: retrying within the window cannot succeed.
-        _record(runtime, decided, "failed:rejected", str(exc))
-        return _with(decided, "failed:rejected", detail=str(exc))
+        return firing.decide("failed:rejected", detail=str(exc), record=True)
     try:
         store.confirm(key=key, outcome="dispatched", task_id=result.task_id)
-        _record(runtime, decided, "dispatched", "", task_id=result.task_id)
-    except TransientError as exc:  # the run started; losing the audit line must not re-run it
-        logger.error("dispatched %s but could not record it: %s", key, exc)
-    return _with(decided, "dispatched", task_id=result.task_id, detail=result.state)
+    except TransientError as exc:  # the run started; a lost confirmation must not re-run it
+        logger.error("dispatched %s but could not confirm the claim: %s", key, exc)
+    return firing.decide("dispatched", task_id=result.task_id, detail=result.state, record=True)
 
 
-def _with(base: Decision, decision: str, **changes: Any) -> Decision:
-    fields = {**base.__dict__, "decision": decision, **changes}
-    return Decision(**fields)
+class _Firing:
+    """One match in flight: builds its Decision and, where asked, its audit record."""
+
+    __slots__ = ("event", "key", "prompt", "rule", "runtime")
+
+    def __init__(self, runtime: Runtime, rule: HookRule, event: Event, key: DedupKey) -> None:
+        self.runtime, self.rule, self.event, self.key = runtime, rule, event, key
+        self.prompt: str | None = None
+
+    def decide(
+        self,
+        decision: str,
+        *,
+        detail: str = "",
+        task_id: str = "",
+        retryable: bool = False,
+        record: bool = False,
+    ) -> Decision:
+        agent = self.rule.target.label()
+        if record:
+            self._record(decision, agent, detail, task_id)
+        return Decision(
+            decision,
+            self.event,
+            self.rule.hook,
+            agent,
+            self.prompt,
+            self.key,
+            task_id,
+            detail,
+            retryable,
+        )
+
+    def _record(self, outcome: str, agent: str, error: str, task_id: str) -> None:
+        event = self.event
+        try:
+            self.runtime.store.record(
+                Firing(
+                    key=self.key,
+                    hook=self.rule.hook,
+                    event_id=event.id,
+                    event_type=event.type,
+                    source=event.source,
+                    resource=event.resource.ref(),
+                    agent=agent,
+                    prompt_hash=prompt.prompt_hash(self.prompt or ""),
+                    outcome=outcome,
+                    at=self.runtime.clock(),
+                    task_id=task_id,
+                    error="" if outcome == "dispatched" else error,
+                )
+            )
+        except TransientError as exc:
+            logger.error("could not record firing %s: %s", self.key, exc)
 
 
 def _release_quietly(runtime: Runtime, key: DedupKey) -> None:
@@ -178,31 +223,3 @@ def _release_quietly(runtime: Runtime, key: DedupKey) -> None:
         runtime.store.release(key=key)
     except TransientError as exc:  # the claim expires on its own; the retry waits for it
         logger.error("could not release claim %s: %s", key, exc)
-
-
-def _record(
-    runtime: Runtime, decision: Decision, outcome: str, error: str, task_id: str = ""
-) -> None:
-    event = decision.event
-    assert event is not None
-    assert decision.hook is not None
-    assert decision.key is not None
-    try:
-        runtime.store.record(
-            Firing(
-                key=DedupKey(decision.key),
-                hook=decision.hook,
-                event_id=event.id,
-                event_type=event.type,
-                source=event.source,
-                resource=event.resource.ref(),
-                agent=decision.agent or "",
-                prompt_hash=prompt.prompt_hash(decision.prompt or ""),
-                outcome=outcome,
-                at=runtime.clock(),
-                task_id=task_id,
-                error=error,
-            )
-        )
-    except TransientError as exc:
-        logger.error("could not record firing %s: %s", decision.key, exc)

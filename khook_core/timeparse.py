@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 
 from khook_core.errors import InvalidEventError
@@ -20,11 +21,17 @@ def parse_time(value: object, field: str) -> datetime | None:
     if value.startswith("0001-01-01"):
         return None  # Go's zero time.Time: "not set"
     try:
-        parsed = datetime.fromisoformat(value)
+        return _parse_iso(value)
     except ValueError as exc:
         raise InvalidEventError(
             f"{field} is not an RFC 3339 timestamp: {value!r}", field=field
         ) from exc
+
+
+@functools.lru_cache(maxsize=2048)
+def _parse_iso(value: str) -> datetime:
+    """Cached: in a storm most events share a handful of distinct timestamps."""
+    parsed = datetime.fromisoformat(value)
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 

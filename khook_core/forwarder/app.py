@@ -83,7 +83,9 @@ class Forwarder:
 
         self.settings = settings
         self.metrics = ForwarderMetrics()
-        source, mapping = load_source(settings.config_dir, clock, need_mapping=not settings.forward_all)
+        source, mapping = load_source(
+            settings.config_dir, clock, need_mapping=not settings.forward_all
+        )
         max_age = (
             timedelta(seconds=settings.max_age_seconds) if settings.max_age_seconds
             else source.freshness
@@ -169,6 +171,6 @@ class Forwarder:
             self.settings.flush_seconds if flush_seconds is None else flush_seconds
         )
         self.probes.stop()
-        self.api_client.close()
+        self.api_client.close()  # type: ignore[no-untyped-call]
         logger.info("forwarder stopped (%s)", "queue flushed" if flushed else "messages lost")
         return flushed

@@ -36,16 +36,16 @@ class ForwarderSettings(BaseSettings):
     )
 
     # --- what to watch -------------------------------------------------------------------------
-    api: ApiName = Field(default=EVENTS_API, validation_alias=_env("api"))
+    api: ApiName = Field(default="events.k8s.io/v1", validation_alias=_env("api"))
     """Which Events API to watch: ``events.k8s.io/v1`` (default) or the legacy ``v1``."""
     namespaces: Annotated[tuple[str, ...], NoDecode] = Field(
         default=(), validation_alias=_env("namespaces")
     )
     """Comma-separated namespaces to watch (one watch each); empty means cluster-wide."""
     field_selector: str | None = Field(default=None, validation_alias=_env("field_selector"))
-    """Server-side filter, e.g. ``type=Warning``; beware it hides Normal events a mapping enables."""
+    """Server-side filter, e.g. ``type=Warning`` (it also hides Normal events a mapping enables)."""
     kube_api_url: str | None = Field(default=None, validation_alias=_env("kube_api_url"))
-    """Talk to this API server URL without credentials (tests); default: in-cluster, then kubeconfig."""
+    """API server URL used without credentials (tests); default: in-cluster, else kubeconfig."""
 
     # --- what to forward -----------------------------------------------------------------------
     config_dir: Path = Field(

@@ -20,7 +20,7 @@ from khook_core.forwarder.config import CORE_API, ForwarderSettings
 ListFn = Callable[..., Any]
 
 
-class RawWatch(watch.Watch):  # type: ignore[misc] - the client is untyped
+class RawWatch(watch.Watch):
     """``kubernetes.watch.Watch`` that parses each line once and never builds model objects.
 
     The stock ``unmarshal_event`` re-serialises every object and deserialises it into a model;
@@ -30,7 +30,7 @@ class RawWatch(watch.Watch):  # type: ignore[misc] - the client is untyped
     """
 
     def __init__(self) -> None:
-        super().__init__(return_type="object")
+        super().__init__(return_type="object")  # type: ignore[no-untyped-call]
 
     def unmarshal_event(self, data: str, return_type: Any) -> dict[str, Any] | None:
         if not data or data.isspace():
@@ -68,14 +68,16 @@ def api_client(settings: ForwarderSettings) -> client.ApiClient:
         cfg.host = settings.kube_api_url.rstrip("/")
         return client.ApiClient(cfg)
     try:
-        config.load_incluster_config()
+        config.load_incluster_config()  # type: ignore[no-untyped-call]
     except config.ConfigException:
-        config.load_kube_config()
+        config.load_kube_config()  # type: ignore[no-untyped-call]
     return client.ApiClient()
 
 
 def endpoints(api_client_: client.ApiClient, settings: ForwarderSettings) -> list[EventsEndpoint]:
     """One endpoint per configured namespace, or a single cluster-wide one."""
+    everywhere: ListFn
+    namespaced: ListFn
     if settings.api == CORE_API:
         core = client.CoreV1Api(api_client_)
         everywhere, namespaced = core.list_event_for_all_namespaces, core.list_namespaced_event

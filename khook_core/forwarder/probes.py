@@ -38,9 +38,10 @@ class ProbeServer:
         }
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - the stdlib's naming
+            def do_GET(self) -> None:
                 route = routes.get(self.path.split("?", 1)[0])
-                status, content_type, body = route() if route else (404, "text/plain", "not found\n")
+                missing = (404, "text/plain", "not found\n")
+                status, content_type, body = route() if route else missing
                 payload = body.encode()
                 self.send_response(status)
                 self.send_header("Content-Type", content_type)
@@ -48,7 +49,7 @@ class ProbeServer:
                 self.end_headers()
                 self.wfile.write(payload)
 
-            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: object) -> None:
                 logger.debug("probe %s", format % args)
 
         self._server = ThreadingHTTPServer((host, port), Handler)

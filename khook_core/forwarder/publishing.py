@@ -100,7 +100,7 @@ def pubsub_client(settings: ForwarderSettings) -> PublishClient:
 
     Imported here so importing the forwarder package stays cheap for its unit tests.
     """
-    from google.cloud import pubsub_v1
+    from google.cloud import pubsub_v1  # type: ignore[attr-defined]
 
     batch = pubsub_v1.types.BatchSettings(
         max_messages=settings.batch_size,
@@ -108,8 +108,8 @@ def pubsub_client(settings: ForwarderSettings) -> PublishClient:
         max_latency=settings.batch_latency_seconds,
     )
     if settings.emulator_host:
-        import grpc
-        from google.cloud.pubsub_v1.services.publisher.transports import PublisherGrpcTransport
+        import grpc  # type: ignore[import-untyped]
+        from google.pubsub_v1.services.publisher.transports import PublisherGrpcTransport
 
         channel = grpc.insecure_channel(settings.emulator_host, options=_GRPC_CHANNEL_OPTIONS)
         client: PublishClient = pubsub_v1.PublisherClient(
@@ -177,7 +177,7 @@ class Publisher:
                          left, flush_seconds)
         try:
             self.client.stop()
-        except Exception:  # noqa: BLE001 - already stopping; nothing left to protect
+        except Exception:  # already stopping; nothing left to protect
             logger.debug("publisher client stop failed", exc_info=True)
         return left == 0
 
@@ -219,7 +219,9 @@ class Publisher:
             ))
         return self._collect(batch, futures)
 
-    def _collect(self, batch: Sequence[Outbound], futures: Iterable[PublishFuture]) -> list[Outbound]:
+    def _collect(
+        self, batch: Sequence[Outbound], futures: Iterable[PublishFuture]
+    ) -> list[Outbound]:
         failed: list[Outbound] = []
         first_error: BaseException | None = None
         published = 0
@@ -227,7 +229,7 @@ class Publisher:
             try:
                 future.result(timeout=self.timeout + 5)
                 published += 1
-            except Exception as exc:  # noqa: BLE001 - classified below, never lost
+            except Exception as exc:  # classified below; a retried message is never lost
                 if _is_permanent(exc):
                     self.metrics.messages_dropped("rejected")
                     logger.error("Pub/Sub rejected a message (%s); dropped", exc)

@@ -102,7 +102,7 @@ class EventWatcher:
         self._stopping.set()
         current = self._current
         if current is not None:
-            current.stop()
+            current.stop()  # type: ignore[no-untyped-call]
 
     def step(self, state: WatchState) -> Outcome:
         """One list or one watch call.
@@ -125,7 +125,8 @@ class EventWatcher:
         if not state.listed or state.synced_at is None:
             newer_than = now - self.timings.lookback
         else:
-            newer_than = max(now - self.timings.max_age, state.synced_at - self.timings.relist_overlap)
+            newer_than = max(now - self.timings.max_age,
+                             state.synced_at - self.timings.relist_overlap)
             self.metrics.relisted()
         token: str | None = None
         resource_version: str | None = None
@@ -140,9 +141,8 @@ class EventWatcher:
                 if isinstance(item, dict):
                     # List items omit apiVersion/kind; add them so every published object is
                     # self-describing, exactly as the same object arrives from a watch.
-                    item.setdefault("apiVersion", api_version)
-                    item.setdefault("kind", "Event")
-                    self._judge("ADDED", item, newer_than)
+                    self._judge("ADDED", {"apiVersion": api_version, "kind": "Event", **item},
+                                newer_than)
             token = meta.get("continue") or None
             if token is None or self._stopping.is_set():
                 break
@@ -194,7 +194,7 @@ class EventWatcher:
         current = self._current = RawWatch()
         state.in_flight = True
         try:
-            for event in current.stream(self.endpoint.list_fn, **kwargs):
+            for event in current.stream(self.endpoint.list_fn, **kwargs):  # type: ignore[no-untyped-call]
                 lines += 1
                 self._on_line(event, state)
         except ApiException as exc:
@@ -277,7 +277,7 @@ def run_watch_loop(
                            watcher.endpoint.describe(), exc.status, exc.reason, delay)
             stop.wait(delay)
             continue
-        except Exception as exc:  # noqa: BLE001 - connection errors of every kind; the loop must live
+        except Exception as exc:  # connection errors of every kind: the loop must live on
             metrics.api_error()
             delay = backoff.next()
             logger.warning("watch of %s failed (%s: %s); retrying in %.1f s",

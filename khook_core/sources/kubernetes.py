@@ -8,15 +8,17 @@ legacy Event whose ``count`` keeps growing keeps firing (khook judged it stale a
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, with_config
+from typing_extensions import TypedDict
 
 from khook_core.errors import InvalidEventError
-from khook_core.event import Event, Resource, Severity, stable_id
+from khook_core.event import Event, Severity, stable_id
 from khook_core.sources.base import Dropped, SourceContext, require_mapping
 from khook_core.timeparse import parse_time
 
@@ -40,23 +42,29 @@ class KubernetesConfig(BaseModel):
 
 
 def classify_reason(reason: str, message: str, event_type: str) -> str | None:
-    """khook's reason table for Pod events, row by row (inputs compared lower-cased)."""
-    reason, message, event_type = reason.lower(), message.lower(), event_type.lower()
+    """khook's reason table for Pod events, row by row (inputs compared lower-cased).
+
+    The message is lower-cased only by the rows that read it: it is the longest input, and the
+    most frequent reason (BackOff) never needs it.
+    """
+    reason, event_type = reason.lower(), event_type.lower()
     if reason in ("oomkilling", "oomkilled"):
         return "oom-kill"
     if reason in ("killing", "killed"):
-        return "oom-kill" if ("oom" in message or "out of memory" in message) else "pod-restart"
+        text = message.lower()
+        return "oom-kill" if ("oom" in text or "out of memory" in text) else "pod-restart"
     if reason == "backoff":
         return "pod-restart"
-    if reason == "failed" and "container" in message:
+    if reason == "failed" and "container" in message.lower():
         return "pod-restart"
     if reason == "failedscheduling":
         return "pod-pending"
-    if reason == "pending" or (event_type == "warning" and "pending" in message):
+    if reason == "pending" or (event_type == "warning" and "pending" in message.lower()):
         return "pod-pending"
     if reason == "unhealthy":
+        text = message.lower()
         probes = ("liveness", "readiness", "startup")
-        return "probe-failed" if any(p in message for p in probes) else None
+        return "probe-failed" if any(p in text for p in probes) else None
     if "probe" in reason and event_type == "warning":
         return "probe-failed"
     return None  # includes row 9: started/created are explicitly nothing
@@ -73,6 +81,7 @@ _OWNER_PATTERNS = (
 )
 
 
+@functools.lru_cache(maxsize=4096)
 def owner_of(pod_name: str) -> str:
     for pattern in _OWNER_PATTERNS:
         match = pattern.match(pod_name)
@@ -81,31 +90,68 @@ def owner_of(pod_name: str) -> str:
     return pod_name
 
 
-def _str_field(obj: Mapping[str, Any], key: str, path: str) -> str:
-    value = obj.get(key)
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise InvalidEventError(f"{path} must be a string", field=path)
-    return value
+class ObjectRef(TypedDict, total=False):
+    """``involvedObject`` (core/v1) or ``regarding`` (events.k8s.io/v1)."""
+
+    kind: str | None
+    name: str | None
+    namespace: str | None
+    uid: str | None
+    apiVersion: str | None
+    fieldPath: str | None
 
 
-def _int_field(obj: Mapping[str, Any], key: str, path: str) -> int | None:
-    value = obj.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidEventError(f"{path} must be an integer", field=path)
-    return value
+class ObjectMeta(TypedDict, total=False):
+    name: str | None
+    namespace: str | None
+    uid: str | None
+    creationTimestamp: str | None
 
 
-def _obj_field(obj: Mapping[str, Any], key: str, path: str) -> Mapping[str, Any]:
-    value = obj.get(key)
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise InvalidEventError(f"{path} must be an object", field=path)
-    return value
+class EventSeries(TypedDict, total=False):
+    count: int | None
+    lastObservedTime: str | None
+
+
+@with_config(ConfigDict(strict=True))
+class RawEvent(TypedDict, total=False):
+    """The fields of a Kubernetes Event this source reads, in both API shapes.
+
+    Validated in one pass by pydantic-core (strict: a count of ``"7"`` is an error, not 7);
+    fields it does not read are ignored, whatever their type.
+    """
+
+    apiVersion: str | None
+    metadata: ObjectMeta | None
+    involvedObject: ObjectRef | None
+    regarding: ObjectRef | None
+    reason: str | None
+    message: str | None
+    note: str | None
+    type: str | None
+    count: int | None
+    deprecatedCount: int | None
+    series: EventSeries | None
+    eventTime: str | None
+    lastTimestamp: str | None
+    firstTimestamp: str | None
+    deprecatedLastTimestamp: str | None
+    deprecatedFirstTimestamp: str | None
+    reportingController: str | None
+    reportingComponent: str | None
+    reportingInstance: str | None
+
+
+_RAW_EVENT = TypeAdapter(RawEvent)
+
+
+def _validate(raw: Any) -> RawEvent:
+    try:
+        return _RAW_EVENT.validate_python(require_mapping(raw, "a Kubernetes Event"))
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        path = ".".join(str(p) for p in error["loc"])
+        raise InvalidEventError(f"{path}: {error['msg']}", field=path) from None
 
 
 class KubernetesSource:
@@ -122,29 +168,20 @@ class KubernetesSource:
         self.context = context
 
     def normalize(self, raw: Any, attributes: Mapping[str, str]) -> list[Event]:
-        obj = require_mapping(raw, "a Kubernetes Event")
+        obj = _validate(raw)
         new_api = (
             "regarding" in obj
             or "note" in obj
-            or str(obj.get("apiVersion", "")).startswith("events.k8s.io")
+            or (obj.get("apiVersion") or "").startswith("events.k8s.io")
         )
-        regarding = _obj_field(
-            obj,
-            "regarding" if new_api else "involvedObject",
-            "regarding" if new_api else "involvedObject",
-        )
-        meta = _obj_field(obj, "metadata", "metadata")
-        reason = _str_field(obj, "reason", "reason")
-        message = _str_field(
-            obj, "note" if new_api else "message", "note" if new_api else "message"
-        )
-        k8s_type = _str_field(obj, "type", "type")
-        kind = _str_field(regarding, "kind", "regarding.kind")
-        name = _str_field(regarding, "name", "regarding.name")
-        namespace = _str_field(meta, "namespace", "metadata.namespace") or _str_field(
-            regarding, "namespace", "regarding.namespace"
-        )
-
+        ref: ObjectRef = (obj.get("regarding") if new_api else obj.get("involvedObject")) or {}
+        meta: ObjectMeta = obj.get("metadata") or {}
+        reason = obj.get("reason") or ""
+        message = (obj.get("note") if new_api else obj.get("message")) or ""
+        k8s_type = obj.get("type") or ""
+        kind = ref.get("kind") or ""
+        name = ref.get("name") or ""
+        namespace = meta.get("namespace") or ref.get("namespace") or ""
         last, first, count = self._occurrence(obj, meta, new_api)
 
         if kind == "Node" and reason == "NodeNotReady":
@@ -160,23 +197,22 @@ class KubernetesSource:
         if self.context.clock() - last > self.freshness:
             raise Dropped("stale")
 
-        uid = (
-            _str_field(meta, "uid", "metadata.uid")
-            or f"{namespace}/{_str_field(meta, 'name', 'metadata.name')}"
-        )
+        uid = meta.get("uid") or f"{namespace}/{meta.get('name') or ''}"
+        api_version = ref.get("apiVersion") or ""
+        reporter = obj.get("reportingController" if new_api else "reportingComponent") or ""
         return [
             Event(
-                id=stable_id("kubernetes", uid, count, last.isoformat()),
+                id=stable_id("kubernetes", uid, count, last.timestamp()),
                 source="kubernetes",
                 type=event_type,
                 severity=Severity.INFO if k8s_type.lower() == "normal" else Severity.WARNING,
-                resource=Resource(
-                    kind=kind,
-                    name=name,
-                    namespace=namespace,
-                    uid=_str_field(regarding, "uid", "regarding.uid"),
-                    api_version=_str_field(regarding, "apiVersion", "regarding.apiVersion"),
-                ),
+                resource={
+                    "kind": kind,
+                    "name": name,
+                    "namespace": namespace,
+                    "uid": ref.get("uid") or "",
+                    "api_version": api_version,
+                },
                 reason=reason,
                 message=message,
                 timestamp=last,
@@ -185,16 +221,12 @@ class KubernetesSource:
                 group_key=f"{namespace}/{owner_of(name)}" if kind == "Pod" else f"{kind}/{name}",
                 metadata={
                     "kind": kind,
-                    "apiVersion": _str_field(regarding, "apiVersion", "regarding.apiVersion"),
+                    "apiVersion": api_version,
                     "count": count,
                     "type": k8s_type,
-                    "reportingController": _str_field(
-                        obj,
-                        "reportingController" if new_api else "reportingComponent",
-                        "reportingController",
-                    ),
-                    "reportingInstance": _str_field(obj, "reportingInstance", "reportingInstance"),
-                    "fieldPath": _str_field(regarding, "fieldPath", "regarding.fieldPath"),
+                    "reportingController": reporter,
+                    "reportingInstance": obj.get("reportingInstance") or "",
+                    "fieldPath": ref.get("fieldPath") or "",
                     "api": "events.k8s.io/v1" if new_api else "v1",
                     "cluster": attributes.get("khook.cluster", ""),
                 },
@@ -210,34 +242,30 @@ class KubernetesSource:
 
     @staticmethod
     def _occurrence(
-        obj: Mapping[str, Any], meta: Mapping[str, Any], new_api: bool
+        obj: RawEvent, meta: ObjectMeta, new_api: bool
     ) -> tuple[datetime, datetime | None, int]:
         """(last occurrence, first occurrence, count) from whichever fields are set."""
-        series = _obj_field(obj, "series", "series")
-        last_ts_key = "deprecatedLastTimestamp" if new_api else "lastTimestamp"
-        first_ts_key = "deprecatedFirstTimestamp" if new_api else "firstTimestamp"
-        count_key = "deprecatedCount" if new_api else "count"
-        candidates = [
+        series: EventSeries = obj.get("series") or {}
+        if new_api:
+            last_key, first_key = "deprecatedLastTimestamp", "deprecatedFirstTimestamp"
+            legacy_count = obj.get("deprecatedCount")
+        else:
+            last_key, first_key = "lastTimestamp", "firstTimestamp"
+            legacy_count = obj.get("count")
+        event_time = parse_time(obj.get("eventTime"), "eventTime")
+        candidates = (
             parse_time(series.get("lastObservedTime"), "series.lastObservedTime"),
-            parse_time(obj.get("eventTime"), "eventTime"),
-            parse_time(obj.get(last_ts_key), last_ts_key),
+            event_time,
+            parse_time(obj.get(last_key), last_key),
             parse_time(meta.get("creationTimestamp"), "metadata.creationTimestamp"),
-        ]
+        )
         times = [t for t in candidates if t is not None]
         if not times:
             raise InvalidEventError(
                 "the Event has no timestamp (series.lastObservedTime, eventTime, "
-                f"{last_ts_key} or metadata.creationTimestamp)",
+                f"{last_key} or metadata.creationTimestamp)",
                 field="metadata.creationTimestamp",
             )
-        first = (
-            parse_time(obj.get(first_ts_key), first_ts_key)
-            or parse_time(obj.get("eventTime"), "eventTime")
-            or min(times)
-        )
-        count = (
-            _int_field(series, "count", "series.count")
-            or _int_field(obj, count_key, count_key)
-            or 1
-        )
+        first = parse_time(obj.get(first_key), first_key) or event_time or min(times)
+        count = series.get("count") or legacy_count or 1
         return max(times), first, max(count, 1)

@@ -1,0 +1,365 @@
+"""A2A dispatcher: kagent agents (``agentRef``) and any A2A agent (``agentUrl``), thin httpx.
+
+One non-blocking ``message/send`` (A2A 0.3) or ``SendMessage`` (A2A 1.0, header
+``A2A-Version: 1.0``), answered as soon as the agent has created the task, so a function never
+waits for an agent run (R15). What khook got wrong and this module does instead:
+
+- ``messageId`` is the pipeline's id derived from the dedup key, ``kind: "message"`` is set, and
+  ``contextId`` is the pipeline's context id, which kagent turns into a session (R12, R16);
+- ``X-User-Id`` goes on every call, the same user as any session call (R13);
+- both wires, chosen per agent from its card or by falling back once on a version error (R14);
+- a bearer token and extra headers from the environment (R17);
+- bounded retries within the function's budget (``retry.py``), and errors that name the agent.
+
+The card is read only for its protocol version: kagent rewrites the card's URLs to in-cluster
+addresses, so they are never followed. The a2a-sdk is a test dependency only (about 250 ms
+import against httpx's 90 ms).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, Final
+from urllib.parse import quote
+
+import httpx
+
+from khook_core.dispatch.base import DispatchRequest, DispatchResult, Target
+from khook_core.dispatch.retry import Deadline, RetryPolicy, Sender, error_text, new_client
+from khook_core.dispatch.settings import DispatchSettings
+from khook_core.errors import DispatchError
+
+logger = logging.getLogger(__name__)
+
+WIRE_0_3: Final = "0.3"
+WIRE_1_0: Final = "1.0"
+WIRES: Final = (WIRE_1_0, WIRE_0_3)
+"""Order tried when the card does not tell: 1.0 first, the protocol kagent main speaks alone."""
+VERSION_ERROR_CODES: Final = frozenset({-32009, -32601})
+"""JSON-RPC "version not supported" and "method not found": the other wire may work."""
+CARD_PATHS: Final = (".well-known/agent-card.json", ".well-known/agent.json")
+"""Current card location, then the one servers before A2A 0.3 used."""
+CARD_TIMEOUT_S = 5.0
+"""A card read is a hint; a slow one must not eat the send's budget."""
+DETAIL_MAX_CHARS = 300
+
+
+class _WrongWire(DispatchError):
+    """The agent does not speak the wire just used (HTTP 400 or a version error)."""
+
+
+class A2ADispatcher:
+    """Sends prompts to A2A agents.
+
+    Args:
+        settings: where kagent is, who we are, timeouts, retries, wire selection.
+        client: an ``httpx.Client`` to share (the routing dispatcher's); one is made if None.
+        sleep, clock: injectable for tests.
+
+    Example::
+
+        dispatcher = A2ADispatcher(DispatchSettings())
+        result = dispatcher.dispatch(request)   # DispatchResult(task_id=..., state="submitted")
+    """
+
+    def __init__(
+        self, settings: DispatchSettings, *, client: httpx.Client | None = None,
+        sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings
+        self._own_client = client is None
+        self.client = client or new_client(settings.connect_timeout)
+        self.sender = Sender(self.client, RetryPolicy(
+            retries=settings.dispatch_retries, backoff=settings.dispatch_backoff,
+            max_backoff=settings.dispatch_max_backoff, read_timeout=settings.kagent_api_timeout,
+            connect_timeout=settings.connect_timeout,
+        ), sleep=sleep)
+        self.clock = clock
+        # endpoint → the wire that last worked or the card's; "" = card read, says nothing.
+        self._wires: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    # -- public -------------------------------------------------------------------------------
+
+    def endpoint(self, target: Target) -> str:
+        """kagent: ``{KAGENT_API_URL}/api/a2a/{namespace}/{name}/`` (trailing slash required)."""
+        if target.kind == "agent":
+            return (f"{self.settings.kagent_api_url}/api/a2a/"
+                    f"{quote(target.namespace, safe='')}/{quote(target.name, safe='')}/")
+        if target.kind == "a2a" and target.url:
+            return target.url
+        raise DispatchError(f"target {target.label() or target.kind!r} is not an A2A agent")
+
+    def dispatch(self, request: DispatchRequest) -> DispatchResult:
+        """Send ``request.prompt``; raises ``DispatchError`` (refused) or ``TransientError``."""
+        target = request.target
+        url = self.endpoint(target)
+        what = f"agent {target.label()} at {url}" if target.kind == "agent" else f"agent {url}"
+        deadline = Deadline(self.settings.dispatch_budget, self.clock)
+        headers = self.headers()
+        context_id = request.context_id
+        if self.settings.kagent_sessions and target.kind == "agent":
+            context_id = self.create_session(request, headers, deadline)
+        wires = self._candidates(url, headers, deadline)
+        failures: list[str] = []
+        for index, wire in enumerate(wires):
+            response = self.sender.send(
+                "POST", url, what=what, deadline=deadline, idempotent=False,
+                headers={**headers, "A2A-Version": wire},
+                content=_encode(build_payload(wire, request, context_id)),
+            )
+            try:
+                result = interpret(response, wire, what)
+            except _WrongWire as exc:
+                failures.append(f"A2A {wire}: {exc}")
+                if index + 1 < len(wires):
+                    logger.info("%s does not accept A2A %s (%s); trying %s", what, wire, exc,
+                                wires[index + 1])
+                    continue
+                hint = ("" if self.settings.a2a_version == "auto" else
+                        f"; KHOOK_A2A_VERSION={self.settings.a2a_version} is pinned, try auto")
+                raise DispatchError(f"{what} refused the message: {'; '.join(failures)}{hint}",
+                                    status=response.status_code) from exc
+            with self._lock:
+                self._wires[url] = wire
+            return result
+        raise AssertionError("unreachable: at least one wire is always tried")
+
+    def headers(self) -> dict[str, str]:
+        """Headers of every A2A call: identity (R13), then configured extras, then the token."""
+        headers = {"Content-Type": "application/json", "Accept": "application/json",
+                   "X-User-Id": self.settings.kagent_user_id, **self.settings.a2a_headers}
+        if self.settings.a2a_token is not None:
+            headers["Authorization"] = f"Bearer {self.settings.a2a_token.get_secret_value()}"
+        return headers
+
+    def create_session(
+        self, request: DispatchRequest, headers: Mapping[str, str], deadline: Deadline
+    ) -> str:
+        """kagent ≤ v0.10 REST session (khook's step 1); its id becomes the contextId.
+
+        Retried like a send even after a read timeout: a spare empty session runs nothing.
+        """
+        target = request.target
+        url = httpx.URL(f"{self.settings.kagent_api_url}/api/sessions",
+                        params={"user_id": self.settings.kagent_user_id})
+        body = {"agent_ref": f"{target.namespace}/{target.name}",
+                "name": f"hook-{request.event.type}-{int(request.event.timestamp.timestamp())}"}
+        session_headers = {k: v for k, v in headers.items() if k.lower() != "x-user-id"}
+        session_headers["X-User-ID"] = self.settings.kagent_user_id
+        what = f"kagent sessions API at {url.copy_with(query=None)} for {target.label()}"
+        response = self.sender.send("POST", str(url), what=what, deadline=deadline,
+                                    headers=session_headers, content=_encode(body),
+                                    idempotent=True)
+        status = response.status_code
+        if status == 404:
+            raise DispatchError(f"{what}: HTTP 404 ({error_text(response)}); this kagent has no "
+                                "sessions API (removed after v0.10): unset KHOOK_KAGENT_SESSIONS",
+                                status=status)
+        if not 200 <= status < 300:
+            raise DispatchError(f"{what}: HTTP {status}: {error_text(response)}", status=status)
+        try:
+            payload = response.json()
+            if payload.get("error"):
+                raise DispatchError(f"{what}: {payload.get('message') or 'error'}",
+                                    status=status)
+            session_id = str(payload["data"]["id"])
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise DispatchError(f"{what}: unexpected answer {error_text(response)}",
+                                status=status) from exc
+        if not session_id:
+            raise DispatchError(f"{what}: answer has an empty session id", status=status)
+        return session_id
+
+    def close(self) -> None:
+        if self._own_client:
+            self.client.close()
+
+    # -- wire selection -----------------------------------------------------------------------
+
+    def _candidates(self, url: str, headers: Mapping[str, str], deadline: Deadline) -> list[str]:
+        """Wires to try, in order: pinned; or the known/card one, then the other."""
+        pinned = self.settings.a2a_version
+        if pinned != "auto":
+            return [pinned]
+        with self._lock:
+            known = self._wires.get(url)
+        if known is None:
+            known = self._read_card(url, headers, deadline)
+            if known is not None:
+                with self._lock:
+                    self._wires.setdefault(url, known)
+        first = known or WIRES[0]
+        return [first, *(w for w in WIRES if w != first)]
+
+    def _read_card(self, url: str, headers: Mapping[str, str], deadline: Deadline) -> str | None:
+        """The card's preferred wire, "" if the agent answered without saying, None if the card
+        could not be read (not remembered: the next dispatch tries again)."""
+        base = url if url.endswith("/") else url + "/"
+        card_headers = {k: v for k, v in headers.items() if k.lower() != "content-type"}
+        for path in CARD_PATHS:
+            budget = min(CARD_TIMEOUT_S, deadline.remaining())
+            if budget <= 0:
+                return None
+            try:
+                response = self.client.get(base + path, headers=card_headers,
+                                           timeout=httpx.Timeout(budget))
+            except httpx.HTTPError as exc:
+                logger.debug("agent card %s%s unreadable: %s", base, path, exc)
+                return None
+            if response.status_code == 404:
+                continue
+            if response.status_code != 200:
+                return None
+            try:
+                card = response.json()
+            except ValueError:
+                return ""
+            return card_wire(card)
+        return ""
+
+
+def card_wire(card: Any) -> str:
+    """The wire an agent card prefers: 1.0 if any JSON-RPC interface offers it, else 0.3 if the
+    card is a 0.3 card (top-level ``protocolVersion``), else "" (unknown)."""
+    if not isinstance(card, dict):
+        return ""
+    versions: set[str] = set()
+    for iface in card.get("supportedInterfaces") or []:
+        if isinstance(iface, dict) and str(iface.get("protocolBinding", "JSONRPC")).upper() == (
+                "JSONRPC"):
+            versions.add(_major_minor(str(iface.get("protocolVersion", ""))))
+    if card.get("protocolVersion"):
+        versions.add(_major_minor(str(card["protocolVersion"])))
+    if WIRE_1_0 in versions:
+        return WIRE_1_0
+    return WIRE_0_3 if WIRE_0_3 in versions else ""
+
+
+def _major_minor(version: str) -> str:
+    if version.startswith("1."):
+        return WIRE_1_0
+    if version.startswith("0.3"):
+        return WIRE_0_3
+    return version
+
+
+# -- payloads and answers ---------------------------------------------------------------------
+
+
+def metadata(request: DispatchRequest) -> dict[str, str]:
+    """What the agent (and kagent's UI) can see about the firing besides the prompt."""
+    event = request.event
+    return {
+        "khook.hook": request.hook,
+        "khook.eventId": event.id,
+        "khook.eventType": event.type,
+        "khook.source": event.source,
+        "khook.severity": event.severity.value,
+        "khook.resource": event.resource.ref(),
+    }
+
+
+def build_payload(wire: str, request: DispatchRequest, context_id: str) -> dict[str, Any]:
+    """The JSON-RPC request for ``wire`` (wire-formats §8.1 / §8.2)."""
+    if wire == WIRE_1_0:
+        message: dict[str, Any] = {
+            "role": "ROLE_USER", "messageId": request.message_id, "contextId": context_id,
+            "parts": [{"text": request.prompt}], "metadata": metadata(request),
+        }
+        return {"jsonrpc": "2.0", "id": request.message_id, "method": "SendMessage",
+                "params": {"message": message, "configuration": {"returnImmediately": True}}}
+    message = {
+        "kind": "message", "role": "user", "messageId": request.message_id,
+        "contextId": context_id, "parts": [{"kind": "text", "text": request.prompt}],
+        "metadata": metadata(request),
+    }
+    return {"jsonrpc": "2.0", "id": request.message_id, "method": "message/send",
+            "params": {"message": message, "configuration": {"blocking": False}}}
+
+
+def interpret(response: httpx.Response, wire: str, what: str) -> DispatchResult:
+    """Turn the agent's answer into a result, or raise ``DispatchError`` naming why."""
+    status = response.status_code
+    if status == 400:  # kagent answers an unsupported A2A-Version with a plain-text 400
+        raise _WrongWire(f"HTTP 400: {error_text(response)}", status=status)
+    if status == 404:
+        raise DispatchError(f"{what}: HTTP 404 ({error_text(response)}); check the hook's "
+                            "agentRef/agentUrl and KAGENT_API_URL", status=status)
+    if status in (401, 403):
+        raise DispatchError(f"{what}: HTTP {status} ({error_text(response)}); set "
+                            "KHOOK_A2A_TOKEN or KHOOK_A2A_HEADERS", status=status)
+    if 300 <= status < 400:
+        raise DispatchError(f"{what}: HTTP {status} redirect to "
+                            f"{response.headers.get('location', '?')}; redirects are not "
+                            "followed, configure the final URL", status=status)
+    if not 200 <= status < 300:
+        raise DispatchError(f"{what}: HTTP {status}: {error_text(response)}", status=status)
+    try:
+        payload = response.json()
+    except ValueError as exc:
+        raise DispatchError(f"{what}: answer is not JSON (HTTP {status}): "
+                            f"{error_text(response)}", status=status) from exc
+    if not isinstance(payload, dict):
+        raise DispatchError(f"{what}: answer is not a JSON-RPC object: {error_text(response)}",
+                            status=status)
+    error = payload.get("error")
+    if error is not None:
+        code = error.get("code") if isinstance(error, dict) else None
+        text = error.get("message", "") if isinstance(error, dict) else str(error)
+        if code in VERSION_ERROR_CODES:
+            raise _WrongWire(f"JSON-RPC error {code}: {text}", status=status)
+        raise DispatchError(f"{what} refused the message: JSON-RPC error {code}: {text}",
+                            status=status)
+    return parse_result(payload.get("result"), what)
+
+
+def parse_result(result: Any, what: str) -> DispatchResult:
+    """Task id and normalised state from either wire's result (Task or Message)."""
+    task: dict[str, Any] | None = None
+    message: dict[str, Any] | None = None
+    if isinstance(result, dict):
+        if isinstance(result.get("task"), dict):  # 1.0: oneof wrapper
+            task = result["task"]
+        elif isinstance(result.get("message"), dict):
+            message = result["message"]
+        elif result.get("kind") == "message":  # 0.3: discriminated by kind
+            message = result
+        elif result.get("kind") == "task" or "status" in result:
+            task = result
+    if task is not None:
+        status = task.get("status") if isinstance(task.get("status"), dict) else {}
+        assert isinstance(status, dict)
+        state = normalise_state(str(status.get("state", "")))
+        detail = _text_of(status.get("message"))
+        task_id = str(task.get("id", ""))
+        if state == "rejected":
+            raise DispatchError(f"{what} rejected the message (task {task_id}): "
+                                f"{detail or 'no reason given'}")
+        return DispatchResult(task_id=task_id, state=state, detail=detail)
+    if message is not None:
+        return DispatchResult(task_id=str(message.get("taskId", "")), state="message",
+                              detail=_text_of(message))
+    raise DispatchError(f"{what}: answer has neither a task nor a message: "
+                        f"{json.dumps(result)[:DETAIL_MAX_CHARS]}")
+
+
+def normalise_state(state: str) -> str:
+    """``TASK_STATE_INPUT_REQUIRED`` (1.0) and ``input-required`` (0.3) → ``input-required``."""
+    return state.removeprefix("TASK_STATE_").lower().replace("_", "-")
+
+
+def _text_of(message: Any) -> str:
+    if not isinstance(message, dict):
+        return ""
+    texts = [str(p.get("text", "")) for p in message.get("parts") or [] if isinstance(p, dict)]
+    text = " ".join(" ".join(texts).split())
+    return text[:DETAIL_MAX_CHARS]
+
+
+def _encode(payload: Mapping[str, Any]) -> bytes:
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()

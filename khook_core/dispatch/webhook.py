@@ -1,0 +1,252 @@
+"""Webhook dispatcher: POST a JSON body, rendered from the hook's template, to a URL.
+
+The body template is any JSON value whose strings may hold the prompt placeholders
+(``{{.ResourceName}}`` …) and ``{{.Prompt}}``; they are parsed with ``khook_core.prompt``, so the
+placeholder set and its rules are the same as in prompts. Without a template the body is the
+generic shape of wire-formats §10. Values are substituted inside the JSON structure, never into
+JSON text, so event text cannot break out of its string; the result is checked to be valid JSON
+(no NaN, no non-string keys) before it is sent.
+
+Signing: ``X-Signature-256: sha256=<hex HMAC-SHA256 of the exact body bytes>`` with the key from
+the environment variable named by ``hmacSecretEnv``. ``Idempotency-Key`` carries the message id,
+which is stable across redeliveries, so retries (429, 5xx, network errors, timeouts) are safe for
+a receiver that honours it. Header values written ``${NAME}`` are read from the environment, so
+secrets stay out of hook files.
+
+Webhook URLs often embed a secret (Slack's do), so errors name the hook and the host only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+import httpx
+
+from khook_core import prompt
+from khook_core.dispatch.base import DispatchRequest, DispatchResult
+from khook_core.dispatch.retry import Deadline, RetryPolicy, Sender, error_text, new_client
+from khook_core.dispatch.settings import DispatchSettings
+from khook_core.errors import DispatchError
+from khook_core.event import Event
+from khook_core.timeparse import format_time
+
+SIGNATURE_HEADER: Final = "X-Signature-256"
+IDEMPOTENCY_HEADER: Final = "Idempotency-Key"
+PROMPT_PLACEHOLDER: Final = "Prompt"
+"""Webhook-only placeholder: the whole rendered prompt (instructions and event data block)."""
+_ENV_REFERENCE = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
+MAX_TEMPLATE_CACHE = 1024
+"""Compiled body templates kept; hooks are a bounded set, this only guards against misuse."""
+
+
+class _PromptSlot:
+    """Marks where ``{{.Prompt}}`` goes in a compiled string."""
+
+
+_PROMPT = _PromptSlot()
+Segment = str | prompt.Placeholder | _PromptSlot
+
+
+def compile_body(body: Any) -> Any:
+    """The template with every string replaced by a tuple of segments.
+
+    Raises:
+        prompt.TemplateError: an unknown placeholder or ``{{ }}`` syntax in some string.
+    """
+    if isinstance(body, str):
+        return _compile_string(body)
+    if isinstance(body, dict):
+        return {str(k): compile_body(v) for k, v in body.items()}
+    if isinstance(body, list):
+        return [compile_body(v) for v in body]
+    return body
+
+
+def validate_body_template(body: Any) -> None:
+    """For load-time checks (hooks): raises ``prompt.TemplateError`` like a prompt would."""
+    compile_body(body)
+
+
+def _compile_string(text: str) -> tuple[Segment, ...]:
+    segments: list[Segment] = []
+    pos = 0
+    for match in prompt.PLACEHOLDER.finditer(text):
+        if match.group(1) != PROMPT_PLACEHOLDER or match.group(2) is not None:
+            continue
+        segments.extend(_compile_chunk(text[pos:match.start()]))
+        segments.append(_PROMPT)
+        pos = match.end()
+    segments.extend(_compile_chunk(text[pos:]))
+    return tuple(segments)
+
+
+def _compile_chunk(chunk: str) -> tuple[str | prompt.Placeholder, ...]:
+    if not chunk.strip():  # compile_template rejects blank prompts; blank text is fine here
+        return (chunk,) if chunk else ()
+    return prompt.compile_template(chunk).segments
+
+
+def render_body(compiled: Any, request: DispatchRequest) -> Any:
+    """Fill a compiled template for one request."""
+    if isinstance(compiled, tuple):
+        return "".join(_segment_value(seg, request) for seg in compiled)
+    if isinstance(compiled, dict):
+        return {k: render_body(v, request) for k, v in compiled.items()}
+    if isinstance(compiled, list):
+        return [render_body(v, request) for v in compiled]
+    return compiled
+
+
+def _segment_value(segment: Segment, request: DispatchRequest) -> str:
+    if isinstance(segment, str):
+        return segment
+    if isinstance(segment, _PromptSlot):
+        return request.prompt
+    if segment.name in ("Message", "EventMessage"):
+        # A notification shows the message itself; it stays inside a JSON string, capped and
+        # stripped of control characters, and is never read as instructions by the prompt.
+        return prompt.clean_text(request.event.message, prompt.MAX_MESSAGE_CHARS)
+    return prompt._placeholder_value(segment, request.event)
+
+
+def default_body(request: DispatchRequest) -> dict[str, Any]:
+    """wire-formats §10 "Generic webhook"."""
+    event: Event = request.event
+    namespace, _, name = request.hook.partition("/")
+    return {
+        "event": {
+            "id": event.id,
+            "source": event.source,
+            "type": event.type,
+            "severity": event.severity.value,
+            "resource": {"kind": event.resource.kind, "namespace": event.resource.namespace,
+                         "name": event.resource.name},
+            "reason": prompt.clean_text(event.reason, prompt.MAX_FIELD_CHARS),
+            "message": prompt.clean_text(event.message, prompt.MAX_MESSAGE_CHARS),
+            "count": event.count,
+            "timestamp": format_time(event.timestamp),
+        },
+        "hook": {"namespace": namespace, "name": name},
+        "prompt": request.prompt,
+    }
+
+
+def sign(key: bytes, body: bytes) -> str:
+    """The ``X-Signature-256`` value: ``sha256=<hex>`` (GitHub's scheme)."""
+    return "sha256=" + hmac.new(key, body, hashlib.sha256).hexdigest()
+
+
+def redact_url(url: str) -> str:
+    """Scheme and host only: webhook paths and queries often are the secret."""
+    parts = urlsplit(url)
+    tail = "/…" if parts.path not in ("", "/") or parts.query else ""
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{tail}"
+
+
+class WebhookDispatcher:
+    """POSTs rendered bodies to webhook targets.
+
+    Args:
+        settings: timeouts and retries.
+        client: an ``httpx.Client`` to share; one is made if None.
+        environ: where ``hmacSecretEnv`` and ``${NAME}`` header references are looked up.
+    """
+
+    def __init__(
+        self, settings: DispatchSettings, *, client: httpx.Client | None = None,
+        environ: Mapping[str, str] | None = None,
+        sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings
+        self._own_client = client is None
+        self.client = client or new_client(settings.connect_timeout)
+        self.environ: Mapping[str, str] = os.environ if environ is None else environ
+        self.sender = Sender(self.client, RetryPolicy(
+            retries=settings.dispatch_retries, backoff=settings.dispatch_backoff,
+            max_backoff=settings.dispatch_max_backoff, read_timeout=settings.webhook_timeout,
+            connect_timeout=settings.connect_timeout,
+        ), sleep=sleep)
+        self.clock = clock
+        self._templates: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def dispatch(self, request: DispatchRequest) -> DispatchResult:
+        options = request.target.options
+        url = str(options.get("url") or request.target.url)
+        what = f"webhook {redact_url(url)} of hook {request.hook}"
+        body = self._body(request, options.get("body"), what)
+        headers = self._headers(options, what)
+        headers["Content-Type"] = "application/json"
+        headers[IDEMPOTENCY_HEADER] = request.message_id
+        secret_env = options.get("hmacSecretEnv")
+        if secret_env:
+            key = self.environ.get(str(secret_env), "")
+            if not key:
+                raise DispatchError(f"{what}: environment variable {secret_env} "
+                                    "(hmacSecretEnv) is not set; set it or drop hmacSecretEnv")
+            headers[SIGNATURE_HEADER] = sign(key.encode(), body)
+        response = self.sender.send(
+            "POST", url, what=what, deadline=Deadline(self.settings.dispatch_budget, self.clock),
+            headers=headers, content=body, idempotent=True,
+        )
+        status = response.status_code
+        if 200 <= status < 300:
+            return DispatchResult(state="delivered", detail=f"HTTP {status}")
+        if 300 <= status < 400:
+            raise DispatchError(f"{what}: HTTP {status} redirect; redirects are not followed, "
+                                "configure the final URL", status=status)
+        raise DispatchError(f"{what}: HTTP {status}: {error_text(response)}", status=status)
+
+    def close(self) -> None:
+        if self._own_client:
+            self.client.close()
+
+    def _body(self, request: DispatchRequest, template: Any, what: str) -> bytes:
+        if template is None:
+            rendered: Any = default_body(request)
+        else:
+            rendered = render_body(self._compiled(template, what), request)
+        try:
+            return json.dumps(rendered, ensure_ascii=False, allow_nan=False,
+                              separators=(",", ":")).encode()
+        except (TypeError, ValueError) as exc:
+            raise DispatchError(f"{what}: rendered body is not valid JSON ({exc}); fix the "
+                                "hook's webhook.body") from exc
+
+    def _compiled(self, template: Any, what: str) -> Any:
+        cache_key = json.dumps(template, sort_keys=True, default=repr)
+        with self._lock:
+            compiled = self._templates.get(cache_key)
+        if compiled is None:
+            try:
+                compiled = compile_body(template)
+            except prompt.TemplateError as exc:
+                raise DispatchError(f"{what}: webhook.body: {exc}") from exc
+            with self._lock:
+                if len(self._templates) >= MAX_TEMPLATE_CACHE:
+                    self._templates.clear()
+                self._templates[cache_key] = compiled
+        return compiled
+
+    def _headers(self, options: Mapping[str, Any], what: str) -> dict[str, str]:
+        headers: dict[str, str] = {}
+        for name, value in (options.get("headers") or {}).items():
+            ref = _ENV_REFERENCE.match(str(value))
+            if ref is None:
+                headers[str(name)] = str(value)
+                continue
+            resolved = self.environ.get(ref[1])
+            if not resolved:
+                raise DispatchError(f"{what}: header {name} refers to environment variable "
+                                    f"{ref[1]}, which is not set; set it (from a secret)")
+            headers[str(name)] = resolved
+        return headers

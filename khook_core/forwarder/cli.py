@@ -1,0 +1,92 @@
+"""The ``khook-forwarder`` command: flags mirror ``ForwarderSettings`` field by field.
+
+Flags are generated from the settings model, so a new setting is a flag, an environment
+variable (``KHOOK_FORWARDER_<NAME>``) and a line of ``--help`` at once. SIGTERM and SIGINT stop
+the watch and flush the queue within ``--flush-seconds``; the exit status says whether anything
+queued was lost (0 no, 1 yes, 2 bad configuration).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+import types
+import typing
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from khook_core import logs
+from khook_core.errors import ConfigError
+from khook_core.forwarder.config import ForwarderSettings
+
+logger = logging.getLogger("khook_core.forwarder")
+
+
+def _flag_type(annotation: Any) -> tuple[Any, list[str] | None]:
+    """argparse ``type`` and ``choices`` for a settings field annotation."""
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    origin = typing.get_origin(annotation)
+    if origin is typing.Literal:
+        return str, [str(a) for a in typing.get_args(annotation)]
+    if origin in (typing.Union, types.UnionType) and len(args) == 1:
+        return _flag_type(args[0])
+    if annotation in (int, float, Path):
+        return annotation, None
+    return str, None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="khook-forwarder",
+        description="Watch Kubernetes Events and publish those that could fire a khook hook "
+                    "to Pub/Sub. Every flag can also be set as KHOOK_FORWARDER_<FLAG>.",
+    )
+    for name, info in ForwarderSettings.model_fields.items():
+        flag = "--" + name.replace("_", "-")
+        help_text = (info.description or "").split("\n\n")[0].replace("%", "%%")
+        if info.annotation is bool:
+            parser.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction,
+                                default=None, help=help_text)
+            continue
+        kind, choices = _flag_type(info.annotation)
+        parser.add_argument(flag, dest=name, type=kind, choices=choices, default=None,
+                            help=f"{help_text} (default: {info.default!r})")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    overrides = {k: v for k, v in vars(args).items() if v is not None}
+    try:
+        settings = ForwarderSettings(**overrides)
+        settings.topic_path()
+    except (ValidationError, ValueError) as exc:
+        print(f"khook-forwarder: invalid settings: {exc}", file=sys.stderr)
+        return 2
+    logs.configure(settings.log_format, settings.log_level)
+
+    from khook_core.forwarder.app import Forwarder
+
+    try:
+        forwarder = Forwarder(settings)
+    except ConfigError as exc:
+        logger.error("invalid configuration:\n%s", exc)
+        return 2
+
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: types.FrameType | None) -> None:
+        logger.info("received %s: flushing and stopping", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    forwarder.start()
+    stop.wait()
+    return 0 if forwarder.stop() else 1
