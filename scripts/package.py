@@ -100,7 +100,9 @@ def dist_info(pyproject: Mapping[str, Any]) -> dict[str, bytes]:
     }
 
 
-def archive_members(root: Path, function_dir: Path, common: Mapping[str, bytes]) -> dict[str, bytes]:
+def archive_members(
+    root: Path, function_dir: Path, common: Mapping[str, bytes]
+) -> dict[str, bytes]:
     """Archive path -> content for one function."""
     members = dict(common)
     for path in _files(function_dir):

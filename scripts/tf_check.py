@@ -50,7 +50,11 @@ class Declaration:
 
     @property
     def address(self) -> str:
-        return f"{self.type}.{self.name}" if self.kind == "resource" else f"data.{self.type}.{self.name}"
+        return (
+            f"{self.type}.{self.name}"
+            if self.kind == "resource"
+            else f"data.{self.type}.{self.name}"
+        )
 
 
 @dataclass(frozen=True, order=True)
@@ -99,7 +103,12 @@ def check(declarations: Iterable[Declaration], schema: tf_schema.ProviderSchema)
         if block is None:
             known = schema.known.get(decl.kind, frozenset())
             problems.append(
-                Problem(decl.file, decl.line, decl.address, f"unknown {decl.kind} type{_hint(decl.type, known)}")
+                Problem(
+                    decl.file,
+                    decl.line,
+                    decl.address,
+                    f"unknown {decl.kind} type{_hint(decl.type, known)}",
+                )
             )
             continue
         for message in check_block(decl.body, block, META_ARGUMENTS[decl.kind]):
@@ -127,7 +136,8 @@ def check_block(
                 if isinstance(item, Mapping):
                     yield from check_block(item, block.blocks[name], frozenset(), f"{where}{name}.")
         elif name not in block.attributes:
-            yield f"unknown argument {where}{name}{_hint(name, block.attributes | set(block.blocks))}"
+            known = block.attributes | set(block.blocks)
+            yield f"unknown argument {where}{name}{_hint(name, known)}"
     for name in sorted(block.required - present):
         yield f"missing required argument {where}{name}"
 

@@ -179,9 +179,7 @@ def _index_types(assembly: Mapping[str, Any]) -> dict[str, Any]:
     return index
 
 
-def _struct_schema(
-    types: Mapping[str, Any], fqn: str, memo: dict[str, BlockSchema]
-) -> BlockSchema:
+def _struct_schema(types: Mapping[str, Any], fqn: str, memo: dict[str, BlockSchema]) -> BlockSchema:
     if fqn in memo:
         return memo[fqn]
     attributes: set[str] = set()

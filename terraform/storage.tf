@@ -8,7 +8,7 @@ resource "google_storage_bucket" "sources" {
 
   uniform_bucket_level_access = true
   public_access_prevention    = "enforced"
-  force_destroy               = false
+  force_destroy               = true # only build inputs, reproducible with `make package`
 
   versioning {
     enabled = true

@@ -191,7 +191,7 @@ def _number(value: Any) -> float | None:
     return float(value)
 
 
-def _same(a: Any, b: Any) -> bool:
+def same_value(a: Any, b: Any) -> bool:
     """JSON equality, but strings compare case-insensitively (``FAILED`` is ``failed``)."""
     if isinstance(a, str) and isinstance(b, str):
         return a.casefold() == b.casefold()
@@ -209,17 +209,17 @@ def _compare(op: str, value: Any, operand: Any) -> bool:
     if value is MISSING:
         return op in ("ne", "notIn")
     if op == "eq":
-        return _same(value, operand)
+        return same_value(value, operand)
     if op == "ne":
-        return not _same(value, operand)
+        return not same_value(value, operand)
     if op == "in":
-        return any(_same(value, o) for o in operand)
+        return any(same_value(value, o) for o in operand)
     if op == "notIn":
-        return not any(_same(value, o) for o in operand)
+        return not any(same_value(value, o) for o in operand)
     if op == "contains":
         if isinstance(value, str) and isinstance(operand, str):
             return operand.casefold() in value.casefold()
-        return isinstance(value, list) and any(_same(v, operand) for v in value)
+        return isinstance(value, list) and any(same_value(v, operand) for v in value)
     left, right = _number(value), _number(operand)
     if left is None or right is None or math.isnan(left):
         return False

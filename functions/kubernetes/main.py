@@ -1,0 +1,22 @@
+"""Cloud Function: Kubernetes Events from the forwarder's Pub/Sub topic, into the pipeline.
+
+Glue only; ``khook_core.transport.pubsub`` decodes, runs the pipeline and applies the failure
+rule (invalid: logged and acknowledged; transient: raised for redelivery). Imports neither the
+kubernetes client nor the Pub/Sub client: the message is plain JSON.
+"""
+
+import functions_framework
+from cloudevents.http import CloudEvent
+
+from khook_core import logs
+from khook_core.settings import Settings
+from khook_core.transport.pubsub import handle_pubsub
+
+_settings = Settings()
+logs.configure(_settings.log_format, _settings.log_level)
+
+
+@functions_framework.cloud_event
+def handle(cloud_event: CloudEvent) -> None:
+    """One Pub/Sub delivery in the forwarder's message contract (or any same-shaped message)."""
+    handle_pubsub("kubernetes", cloud_event)

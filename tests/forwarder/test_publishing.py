@@ -1,0 +1,189 @@
+"""The bounded queue and the sender: outages delay messages, only the bound loses them."""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import Future
+from typing import Any
+
+from khook_core.forwarder.backoff import Backoff
+from khook_core.forwarder.filtering import Outbound
+from khook_core.forwarder.metrics import ForwarderMetrics
+from khook_core.forwarder.publishing import BoundedQueue, Publisher
+
+TOPIC = "projects/p1/topics/khook-kubernetes"
+
+
+class Unavailable(Exception):
+    """Stands in for google.api_core.exceptions.ServiceUnavailable."""
+
+
+class InvalidArgument(Exception):
+    """Same name as the google.api_core error Pub/Sub raises for a refused message."""
+
+
+class RecordingClient:
+    """A PublishClient whose availability the test switches; it records what it accepted."""
+
+    def __init__(self) -> None:
+        self.up = threading.Event()
+        self.up.set()
+        self.accepted: list[tuple[bytes, dict[str, str]]] = []
+        self.attempts = 0
+        self.refuse: set[bytes] = set()
+        self.stopped = False
+
+    def publish(self, topic: str, data: bytes, **kwargs: Any) -> Future[str]:
+        assert topic == TOPIC
+        assert kwargs.pop("retry") is None  # one retry layer: the sender's
+        kwargs.pop("timeout")
+        self.attempts += 1
+        future: Future[str] = Future()
+        if data in self.refuse:
+            future.set_exception(InvalidArgument("message too large"))
+        elif self.up.is_set():
+            self.accepted.append((data, kwargs))
+            future.set_result(str(len(self.accepted)))
+        else:
+            future.set_exception(Unavailable("503 failed to connect to all addresses"))
+        return future
+
+    def stop(self) -> None:
+        self.stopped = True
+
+
+def message(i: int) -> Outbound:
+    return Outbound(f"event-{i}".encode(), {"khook.source": "kubernetes", "khook.reason": "BackOff"})
+
+
+def make_publisher(client: RecordingClient, metrics: ForwarderMetrics, queue_size: int = 100,
+                   batch_size: int = 10) -> Publisher:
+    return Publisher(client=client, topic=TOPIC, metrics=metrics, queue_size=queue_size,
+                     batch_size=batch_size, timeout=1.0, backoff=Backoff(0.01, 0.05))
+
+
+def wait_until(predicate: Any, timeout: float = 5.0) -> None:
+    end = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < end, "condition not met in time"
+        time.sleep(0.005)
+
+
+def test_the_queue_drops_the_oldest_past_its_bound_and_says_how_many():
+    dropped: list[int] = []
+    queue = BoundedQueue(3, dropped.append)
+
+    for i in range(5):
+        queue.put(message(i))
+
+    assert [m.data for m in queue.take(10, timeout=0)] == [b"event-2", b"event-3", b"event-4"]
+    assert dropped == [1, 1]
+
+
+def test_a_failed_batch_returns_to_the_front_in_order():
+    queue = BoundedQueue(10, lambda n: None)
+    for i in range(4):
+        queue.put(message(i))
+    batch = queue.take(2, timeout=0)
+
+    queue.requeue(batch)
+
+    assert [m.data for m in queue.take(10, timeout=0)] == [
+        b"event-0", b"event-1", b"event-2", b"event-3"]
+
+
+def test_messages_are_published_with_their_attributes():
+    client, metrics = RecordingClient(), ForwarderMetrics()
+    publisher = make_publisher(client, metrics)
+    publisher.start()
+
+    for i in range(25):
+        publisher.submit(message(i))
+    wait_until(lambda: len(client.accepted) == 25)
+
+    assert client.accepted[0] == (b"event-0", {"khook.source": "kubernetes",
+                                               "khook.reason": "BackOff"})
+    assert publisher.stop(1.0)
+    assert metrics.published == 25
+    assert client.stopped
+
+
+def test_an_outage_delays_messages_and_loses_none_within_the_bound():
+    client, metrics = RecordingClient(), ForwarderMetrics()
+    client.up.clear()
+    publisher = make_publisher(client, metrics, queue_size=50)
+    publisher.start()
+
+    for i in range(40):
+        publisher.submit(message(i))
+    wait_until(lambda: metrics.publish_errors >= 3)
+    assert client.accepted == []
+    client.up.set()
+    wait_until(lambda: len(client.accepted) == 40)
+
+    assert sorted(d for d, _ in client.accepted) == sorted(message(i).data for i in range(40))
+    assert publisher.stop(1.0)
+    assert not metrics.dropped
+
+
+def test_past_the_bound_the_oldest_are_dropped_and_counted():
+    client, metrics = RecordingClient(), ForwarderMetrics()
+    client.up.clear()
+    publisher = make_publisher(client, metrics, queue_size=10, batch_size=5)
+    publisher.start()
+
+    for i in range(30):
+        publisher.submit(message(i))
+    client.up.set()
+    wait_until(lambda: len(publisher.queue) == 0 and metrics.published + metrics.dropped["queue-full"] == 30)
+
+    published = {d for d, _ in client.accepted}
+    assert {message(i).data for i in range(20, 30)} <= published  # the newest all survive
+    assert metrics.dropped["queue-full"] == 30 - len(published)
+    assert publisher.stop(1.0)
+
+
+def test_a_message_pubsub_refuses_is_dropped_not_retried_forever():
+    client, metrics = RecordingClient(), ForwarderMetrics()
+    client.refuse.add(b"event-1")
+    publisher = make_publisher(client, metrics)
+    publisher.start()
+
+    for i in range(3):
+        publisher.submit(message(i))
+    wait_until(lambda: metrics.published == 2)
+
+    assert publisher.stop(1.0)
+    assert metrics.dropped["rejected"] == 1
+    assert client.attempts == 3
+
+
+def test_stopping_flushes_the_queue_within_the_deadline():
+    client, metrics = RecordingClient(), ForwarderMetrics()
+    client.up.clear()
+    publisher = make_publisher(client, metrics)
+    publisher.start()
+    for i in range(20):
+        publisher.submit(message(i))
+    wait_until(lambda: metrics.publish_errors >= 1)
+
+    threading.Timer(0.1, client.up.set).start()
+    assert publisher.stop(5.0)
+
+    assert len(client.accepted) == 20
+
+
+def test_stopping_while_pubsub_stays_down_counts_what_is_lost():
+    client, metrics = RecordingClient(), ForwarderMetrics()
+    client.up.clear()
+    publisher = make_publisher(client, metrics)
+    publisher.start()
+    for i in range(7):
+        publisher.submit(message(i))
+
+    started = time.monotonic()
+    assert not publisher.stop(0.3)
+
+    assert time.monotonic() - started < 3
+    assert metrics.dropped["shutdown"] == 7

@@ -1,0 +1,1 @@
+"""Checks of terraform/ and the packaging scripts against the code they deploy."""

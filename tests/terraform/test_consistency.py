@@ -1,0 +1,396 @@
+"""terraform/ agrees with the code it deploys: functions, topics, environment, identities.
+
+Directories the rest of the project has not written yet (a function, config/k8s) are skipped
+with a message locally and fail in CI.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.terraform.conftest import REPO, TERRAFORM, TerraformConfig, first, skip_or_fail
+
+FUNCTIONS = REPO / "functions"
+K8S_MANIFESTS = REPO / "config" / "k8s"
+ENV_DEFAULTS = TERRAFORM / "env-defaults.txt"
+FIRESTORE_STORE = REPO / "khook_core" / "state" / "firestore.py"
+FUNCTION = "google_cloudfunctions2_function"
+ENV_NAME = re.compile(r"K(?:HOOK|AGENT)_[A-Z0-9_]+")
+# Runs in the cluster, not in a function: its environment comes from config/k8s.
+NOT_IN_FUNCTIONS = (REPO / "khook_core" / "forwarder",)
+PUBLIC_MEMBERS = ("allUsers", "allAuthenticatedUsers")
+
+
+def function_dirs() -> list[Path]:
+    if not FUNCTIONS.is_dir():
+        return []
+    return sorted(
+        p for p in FUNCTIONS.iterdir() if p.is_dir() and not p.name.startswith(("_", "."))
+    )
+
+
+def function_resources(tf: TerraformConfig) -> dict[str, tuple[str, Mapping[str, Any]]]:
+    """Function name -> (resource name, body), resolving for_each over local.functions."""
+    catalogue = tf.locals["functions"]
+    found: dict[str, tuple[str, Mapping[str, Any]]] = {}
+    for resource_name, body in tf.of_type(FUNCTION).items():
+        match = re.fullmatch(r"\$\{local\.(\w+)_functions\}", str(body.get("for_each")))
+        assert match, f"{FUNCTION}.{resource_name}: for_each must be local.<trigger>_functions"
+        trigger = match.group(1)
+        assert f'spec.trigger == "{trigger}"' in tf.locals[f"{trigger}_functions"], (
+            f"local.{trigger}_functions must select local.functions with trigger {trigger!r}"
+        )
+        for name, spec in catalogue.items():
+            if spec["trigger"] == trigger:
+                found[name] = (resource_name, body)
+    return found
+
+
+def env_names_in(path: Path) -> set[str]:
+    """KHOOK_/KAGENT_ names a module reads: whole string literals plus BaseSettings fields."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    names = {
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and ENV_NAME.fullmatch(node.value)
+    }
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ClassDef):
+            names |= settings_field_names(node)
+    return names
+
+
+def settings_field_names(cls: ast.ClassDef) -> set[str]:
+    """``env_prefix`` + field name for pydantic-settings classes (fields without an alias)."""
+    prefix = None
+    for stmt in cls.body:
+        value = stmt.value if isinstance(stmt, ast.Assign | ast.AnnAssign) else None
+        targets = stmt.targets if isinstance(stmt, ast.Assign) else [getattr(stmt, "target", None)]
+        if isinstance(value, ast.Call) and any(
+            isinstance(t, ast.Name) and t.id == "model_config" for t in targets
+        ):
+            for kw in value.keywords:
+                if kw.arg == "env_prefix" and isinstance(kw.value, ast.Constant):
+                    prefix = kw.value.value
+    if not isinstance(prefix, str) or not ENV_NAME.fullmatch(prefix + "X"):
+        return set()
+    names = set()
+    for stmt in cls.body:
+        if not (isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name)):
+            continue
+        if stmt.target.id == "model_config" or "ClassVar" in ast.unparse(stmt.annotation):
+            continue
+        call = stmt.value
+        aliased = isinstance(call, ast.Call) and any(
+            kw.arg in {"alias", "validation_alias"} for kw in call.keywords
+        )
+        if not aliased:  # an alias is a literal (collected above) or built at runtime
+            names.add(prefix + stmt.target.id.upper())
+    return names
+
+
+def python_files(root: Path) -> Iterator[Path]:
+    for path in sorted(root.rglob("*.py")):
+        if "__pycache__" not in path.parts and not any(
+            path.is_relative_to(p) for p in NOT_IN_FUNCTIONS
+        ):
+            yield path
+
+
+def env_defaults() -> dict[str, str]:
+    """Name -> reason from terraform/env-defaults.txt."""
+    entries: dict[str, str] = {}
+    for number, raw in enumerate(ENV_DEFAULTS.read_text(encoding="utf-8").splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        name, _, reason = line.partition(" ")
+        assert ENV_NAME.fullmatch(name), (
+            f"{ENV_DEFAULTS.name}:{number}: {name!r} is not an env name"
+        )
+        assert reason.strip(), f"{ENV_DEFAULTS.name}:{number}: {name} needs a reason"
+        assert name not in entries, f"{ENV_DEFAULTS.name}:{number}: {name} listed twice"
+        entries[name] = reason.strip()
+    return entries
+
+
+def function_env(tf: TerraformConfig, name: str) -> set[str]:
+    """Environment names a deployed function gets: plain variables plus its secrets."""
+    _, body = function_resources(tf)[name]
+    service = first(body["service_config"])
+    env = tf.local_ref(service.get("environment_variables", {}))
+    assert isinstance(env, Mapping), f"{name}: environment_variables must be a map or a local"
+    secrets = set(tf.locals["functions"][name].get("secrets", []))
+    dynamic = json.dumps(service.get("dynamic", []))
+    if secrets:
+        assert "secret_environment_variables" in dynamic, f"{name}: secrets are never injected"
+    return set(env) | secrets
+
+
+def yaml_documents(directory: Path) -> list[Any]:
+    docs: list[Any] = []
+    for path in sorted([*directory.rglob("*.yaml"), *directory.rglob("*.yml")]):
+        docs.extend(d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d)
+    return docs
+
+
+def env_values(node: Any, names: tuple[str, ...]) -> Iterator[str]:
+    """Values given to ``names`` anywhere: container ``env`` entries or ConfigMap ``data``."""
+    if isinstance(node, Mapping):
+        if node.get("name") in names and isinstance(node.get("value"), str):
+            yield node["value"]
+        for key, value in node.items():
+            if key in names and isinstance(value, str):
+                yield value
+            yield from env_values(value, names)
+    elif isinstance(node, list):
+        for item in node:
+            yield from env_values(item, names)
+
+
+def require_k8s_manifests() -> list[Any]:
+    if not K8S_MANIFESTS.is_dir():
+        skip_or_fail(
+            f"{K8S_MANIFESTS.relative_to(REPO)} does not exist yet: forwarder checks skipped"
+        )
+    return yaml_documents(K8S_MANIFESTS)
+
+
+# --- functions ------------------------------------------------------------------------------
+
+
+def test_every_function_directory_is_deployed(tf: TerraformConfig) -> None:
+    deployed = function_resources(tf)
+    dirs = function_dirs()
+    if not dirs:
+        skip_or_fail("functions/ has no function directories yet")
+    missing = [d.name for d in dirs if d.name not in deployed]
+    assert not missing, f"functions/ without a {FUNCTION} resource (local.functions): {missing}"
+
+
+@pytest.mark.parametrize("name", ["kubernetes", "alertmanager", "webhook", "kafka", "cdc"])
+def test_function_entry_point_exists_in_main_py(tf: TerraformConfig, name: str) -> None:
+    resource_name, body = function_resources(tf)[name]
+    entry_point = first(body["build_config"])["entry_point"]
+    assert entry_point == "handle", f"{FUNCTION}.{resource_name}: entry point must be handle"
+    main = FUNCTIONS / name / "main.py"
+    if not main.is_file():
+        skip_or_fail(f"{main.relative_to(REPO)} does not exist yet")
+    tree = ast.parse(main.read_text(encoding="utf-8"), filename=str(main))
+    defined = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
+    assert entry_point in defined, f"{main.relative_to(REPO)} defines no function {entry_point}()"
+
+
+def test_every_function_has_its_own_runtime_identity(tf: TerraformConfig) -> None:
+    for resource_name, body in tf.of_type(FUNCTION).items():
+        email = first(body["service_config"]).get("service_account_email", "")
+        assert "google_service_account.runtime[each.key].email" in email, (
+            f"{FUNCTION}.{resource_name}: service_config.service_account_email must be the "
+            f"function's own runtime account, found {email!r}"
+        )
+
+
+def test_every_event_trigger_retries(tf: TerraformConfig) -> None:
+    for resource_name, body in tf.of_type(FUNCTION).items():
+        for trigger in body.get("event_trigger", []):
+            assert trigger.get("retry_policy") == "RETRY_POLICY_RETRY", (
+                f"{FUNCTION}.{resource_name}: an event_trigger without "
+                "retry_policy = RETRY_POLICY_RETRY loses events"
+            )
+            assert trigger.get("service_account_email"), (
+                f"{FUNCTION}.{resource_name}: an event_trigger without service_account_email "
+                "runs as the Compute Engine default account"
+            )
+
+
+def test_pubsub_functions_have_a_dead_lettering_push_subscription(tf: TerraformConfig) -> None:
+    pubsub = {r for r, body in tf.of_type(FUNCTION).items() if "pubsub" in str(body["for_each"])}
+    subscriptions = tf.of_type("google_pubsub_subscription")
+    for resource_name in pubsub:
+        ref = f"{FUNCTION}.{resource_name}[each.key]"
+        pushing = [
+            (n, s) for n, s in subscriptions.items() if ref in json.dumps(s.get("push_config", []))
+        ]
+        has_trigger = bool(tf.of_type(FUNCTION)[resource_name].get("event_trigger"))
+        assert pushing or has_trigger, f"{FUNCTION}.{resource_name} is never invoked"
+        for sub_name, sub in pushing:
+            assert sub["for_each"] == tf.of_type(FUNCTION)[resource_name]["for_each"], sub_name
+            push = first(sub["push_config"])
+            assert "oidc_token" in push, f"{sub_name}: push without an OIDC token"
+            assert "dead_letter_policy" in sub, f"{sub_name}: no dead_letter_policy"
+            assert "retry_policy" in sub, f"{sub_name}: no retry_policy (immediate redelivery)"
+            assert push["push_endpoint"].endswith(
+                "/projects/${var.project_id}/topics/${google_pubsub_topic.source[each.key].name}"
+            ), f"{sub_name}: the push endpoint must end with /projects/P/topics/T"
+            dead_letter = first(sub["dead_letter_policy"])["dead_letter_topic"]
+            held = [
+                n
+                for n, s in subscriptions.items()
+                if s.get("topic") == dead_letter and "push_config" not in s
+            ]
+            assert held, f"{sub_name}: dead-letter topic {dead_letter} has no hold subscription"
+
+
+def test_source_objects_are_named_after_their_content(tf: TerraformConfig) -> None:
+    objects = tf.of_type("google_storage_bucket_object")
+    assert objects
+    for name, body in objects.items():
+        assert "filemd5(" in body["name"] or "output_md5" in body["name"], (
+            f"google_storage_bucket_object.{name}: name must contain the archive MD5, or code "
+            "changes are not redeployed"
+        )
+
+
+# --- public access ---------------------------------------------------------------------------
+
+
+def test_public_members_only_on_the_http_invoker(tf: TerraformConfig) -> None:
+    public = [
+        (t, n, body)
+        for t, n, body in tf.all_resources()
+        if any(m in json.dumps(body) for m in PUBLIC_MEMBERS)
+    ]
+    assert public, "expected the public invoker grant of the webhook function"
+    for type_name, name, body in public:
+        assert type_name == "google_cloud_run_v2_service_iam_member", (
+            f"{type_name}.{name} is public"
+        )
+        assert body["role"] == "roles/run.invoker", f"{type_name}.{name}: {body['role']}"
+        assert body["for_each"] == "${local.public_functions}", f"{type_name}.{name}"
+        assert "google_cloudfunctions2_function.http[each.key]" in body["name"]
+    assert "local.http_functions" in tf.locals["public_functions"]
+    http = {n for n, spec in tf.locals["functions"].items() if spec["trigger"] == "http"}
+    assert http == {"alertmanager", "webhook"}
+
+
+def test_only_http_functions_accept_external_traffic(tf: TerraformConfig) -> None:
+    for resource_name, body in tf.of_type(FUNCTION).items():
+        ingress = first(body["service_config"]).get("ingress_settings")
+        expected = "ALLOW_ALL" if "http" in body["for_each"] else "ALLOW_INTERNAL_ONLY"
+        assert ingress == expected, f"{FUNCTION}.{resource_name}: ingress_settings {ingress}"
+
+
+# --- environment -----------------------------------------------------------------------------
+
+
+def test_every_environment_variable_read_is_set_or_defaulted(tf: TerraformConfig) -> None:
+    defaults = env_defaults()
+    names = list(tf.locals["functions"])
+    available = {name: function_env(tf, name) for name in names}
+    anywhere = set().union(*available.values())
+    unset: list[str] = []
+    for path in python_files(REPO / "khook_core"):
+        for env in sorted(env_names_in(path) - anywhere - set(defaults)):
+            unset.append(f"{env} (read in {path.relative_to(REPO)})")
+    for directory in function_dirs():
+        env_of_function = available.get(directory.name, set())
+        for path in python_files(directory):
+            for env in sorted(env_names_in(path) - env_of_function - set(defaults)):
+                unset.append(f"{env} (read in {path.relative_to(REPO)})")
+    assert not unset, (
+        "environment variables read by the code but neither set in terraform/ "
+        "(local.environment, local.functions[*].secrets) nor listed with a reason in "
+        f"{ENV_DEFAULTS.relative_to(REPO)}: " + ", ".join(unset)
+    )
+
+
+def test_env_defaults_lists_only_names_the_code_reads() -> None:
+    read = set().union(*(env_names_in(p) for p in python_files(REPO / "khook_core")))
+    for directory in function_dirs():
+        read |= set().union(set(), *(env_names_in(p) for p in python_files(directory)))
+    stale = sorted(set(env_defaults()) - read)
+    assert not stale, f"{ENV_DEFAULTS.relative_to(REPO)} lists names no code reads: {stale}"
+
+
+def test_env_scan_finds_literals_and_settings_fields(tmp_path: Path) -> None:
+    module = tmp_path / "m.py"
+    module.write_text(
+        "import os\n"
+        "from pydantic_settings import BaseSettings, SettingsConfigDict\n"
+        "MARKER = '<<<KHOOK_NOT_AN_ENV'\n"
+        "token = os.environ.get('KHOOK_A2A_TOKEN')\n"
+        "class S(BaseSettings):\n"
+        "    model_config = SettingsConfigDict(env_prefix='KHOOK_')\n"
+        "    state: str = 'memory'\n"
+        "    topic: str = Field(default='t', validation_alias='KAGENT_TOPIC')\n"
+    )
+    assert env_names_in(module) == {"KHOOK_A2A_TOKEN", "KHOOK_STATE", "KAGENT_TOPIC"}
+
+
+# --- Pub/Sub and the forwarder ---------------------------------------------------------------
+
+
+def topic_names(tf: TerraformConfig) -> dict[str, str]:
+    """Source -> ingress topic name, with variable defaults."""
+    topic = tf.of_type("google_pubsub_topic")["source"]
+    assert topic["for_each"] == "${local.pubsub_functions}"
+    return {
+        name: tf.render(topic["name"], each_key=name)
+        for name, spec in tf.locals["functions"].items()
+        if spec["trigger"] == "pubsub"
+    }
+
+
+def test_bridged_sources_have_topics(tf: TerraformConfig) -> None:
+    assert topic_names(tf) == {
+        "kubernetes": "khook-kubernetes",
+        "kafka": "khook-kafka",
+        "cdc": "khook-cdc",
+    }
+
+
+def test_forwarder_publishes_to_the_kubernetes_topic(tf: TerraformConfig) -> None:
+    grant = tf.of_type("google_pubsub_topic_iam_member")["forwarder_publisher"]
+    assert grant["topic"] == '${google_pubsub_topic.source["kubernetes"].id}'
+    assert grant["role"] == "roles/pubsub.publisher"
+    docs = require_k8s_manifests()
+    topics = set(env_values(docs, ("KHOOK_TOPIC", "KHOOK_FORWARDER_TOPIC")))
+    assert topics, f"{K8S_MANIFESTS.relative_to(REPO)} sets no KHOOK_TOPIC for the forwarder"
+    expected = topic_names(tf)["kubernetes"]
+    for topic in topics:
+        assert topic.rsplit("/", 1)[-1] == expected, (
+            f"the forwarder publishes to {topic!r}, Terraform creates {expected!r}"
+        )
+
+
+def test_forwarder_service_account_matches_workload_identity(tf: TerraformConfig) -> None:
+    docs = require_k8s_manifests()
+    accounts = [d for d in docs if isinstance(d, Mapping) and d.get("kind") == "ServiceAccount"]
+    if not accounts:
+        skip_or_fail(f"{K8S_MANIFESTS.relative_to(REPO)} has no ServiceAccount yet")
+    namespace = tf.default("forwarder_namespace")
+    name = tf.default("forwarder_service_account")
+    assert any(
+        a["metadata"].get("name") == name and a["metadata"].get("namespace", namespace) == namespace
+        for a in accounts
+    ), f"no ServiceAccount {namespace}/{name} in {K8S_MANIFESTS.relative_to(REPO)}"
+
+
+# --- Firestore -------------------------------------------------------------------------------
+
+
+def test_claims_ttl_matches_the_firestore_state_store(tf: TerraformConfig) -> None:
+    ttl = tf.of_type("google_firestore_field")["claims_ttl"]
+    assert (ttl["collection"], ttl["field"]) == ("claims", "expire_at")
+    assert "ttl_config" in ttl
+    if not FIRESTORE_STORE.is_file():
+        skip_or_fail(f"{FIRESTORE_STORE.relative_to(REPO)} does not exist yet")
+    literals = {
+        n.value
+        for n in ast.walk(ast.parse(FIRESTORE_STORE.read_text(encoding="utf-8")))
+        if isinstance(n, ast.Constant) and isinstance(n.value, str)
+    }
+    assert {"claims", "expire_at"} <= literals, (
+        f"{FIRESTORE_STORE.relative_to(REPO)} no longer uses collection 'claims' "
+        "and field 'expire_at'"
+    )
