@@ -37,6 +37,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KhookError as exc:
         print(f"khook: {exc}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # `khook replay … | head`: the reader has what it wanted
+        sys.stderr.close()
+        return 0
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -65,7 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(run=cmd_sources)
 
     p = sub.add_parser("schema", help="print the JSON Schema of each configuration file")
-    p.add_argument("which", nargs="?", choices=["mappings", "plugins", "hooks"])
+    p.add_argument("which", nargs="?", choices=["mappings", "plugins", "hooks", "budgets"])
     p.set_defaults(run=cmd_schema)
 
     p = sub.add_parser("firings", help="query the audit trail of the configured state store")
@@ -203,6 +206,7 @@ def cmd_sources(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_schema(args: argparse.Namespace, settings: Settings) -> int:
+    from khook_core.budget import Budgets
     from khook_core.hooks import HookDocument
     from khook_core.mapping import MappingFile, MappingRow
     from khook_core.sources.registry import PluginsFile
@@ -213,6 +217,7 @@ def cmd_schema(args: argparse.Namespace, settings: Settings) -> int:
         "mappings": mappings,
         "plugins": PluginsFile.model_json_schema(),
         "hooks": HookDocument.model_json_schema(by_alias=True),
+        "budgets": Budgets.model_json_schema(by_alias=True),
     }
     out = schemas[args.which] if args.which else schemas
     print(json.dumps(out, indent=2))

@@ -21,6 +21,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from khook_core import prompt
+from khook_core.budget import Coalesce, RateLimit
 from khook_core.configmodel import locate, validate
 from khook_core.dispatch.base import Target
 from khook_core.errors import ConfigError, Problem
@@ -86,6 +87,10 @@ class EventConfiguration(BaseModel):
     """Extension: only events carrying all these tags."""
     dedup_window: str | int | None = Field(default=None, alias="dedupWindow")
     """Extension: suppression window for this configuration (default 10m)."""
+    rate_limit: RateLimit | None = Field(default=None, alias="rateLimit")
+    """Extension: at most this many agent runs per window for this configuration."""
+    coalesce: Coalesce | None = None
+    """Extension: one run per group and window; the others are summarised in the next run."""
 
     @field_validator("dedup_window")
     @classmethod
@@ -139,6 +144,8 @@ class HookRule:
     min_severity: Severity | None = None
     match_tags: dict[str, str] | None = None
     dedup_window: timedelta | None = None  # None: the process default (10 minutes)
+    rate_limit: RateLimit | None = None
+    coalesce: Coalesce | None = None
     file: str = ""
     index: int = 0
 
@@ -300,6 +307,8 @@ def _compile(
                 reasons=frozenset(conf.reasons) if conf.reasons is not None else None,
                 min_severity=conf.min_severity,
                 match_tags=conf.match_tags,
+                rate_limit=conf.rate_limit,
+                coalesce=conf.coalesce,
                 dedup_window=parse_duration(conf.dedup_window)
                 if conf.dedup_window is not None
                 else None,

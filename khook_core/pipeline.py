@@ -1,11 +1,12 @@
 """The one entry every function and the CLI call: raw payload in, decisions out.
 
-decode (caller) → normalize (source) → map → match hooks → claim → render → dispatch → record.
+decode (caller) → normalize (source) → map → match hooks → claim → storm control (circuit,
+coalescing, budgets) → render → dispatch → record.
 
 Every outcome is a ``Decision``: ``dispatched``, ``duplicate``, ``no-hook``, ``resolved``,
-``dropped:<why>`` or ``failed:<why>``. A transient failure releases its claim and is marked
-``retryable``, so the transport can redeliver and the retry can fire; nothing is dispatched twice
-because a successful dispatch keeps its claim.
+``coalesced``, ``suppressed:budget``, ``dropped:<why>`` or ``failed:<why>``. A transient failure
+releases its claim and is marked ``retryable``, so the transport can redeliver and the retry can
+fire; nothing is dispatched twice because a successful dispatch keeps its claim.
 """
 
 from __future__ import annotations
@@ -14,14 +15,15 @@ import hashlib
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from khook_core import prompt
+from khook_core import budget, prompt
 from khook_core.dispatch.base import DispatchRequest
 from khook_core.errors import DispatchError, TransientError
 from khook_core.event import Event
 from khook_core.sources.base import Dropped
-from khook_core.state.base import DedupKey, Firing
+from khook_core.state.base import DedupKey, Firing, Summary
 
 if TYPE_CHECKING:
     from khook_core.hooks import HookRule
@@ -120,7 +122,7 @@ def _digest(*parts: str) -> str:
 
 
 def fire(rule: HookRule, event: Event, runtime: Runtime) -> Decision:
-    """Claim, render, dispatch and record one match."""
+    """Claim, pass storm control, render, dispatch and record one match."""
     store = runtime.store
     key = dedup_key(rule, event)
     firing = _Firing(runtime, rule, event, key)
@@ -131,11 +133,24 @@ def fire(rule: HookRule, event: Event, runtime: Runtime) -> Decision:
         ttl = rule.dedup_window or runtime.default_window
         if not store.claim(key=key, ttl=ttl, now=runtime.clock()):
             return firing.decide("duplicate")
+        held = _storm_control(firing)
     except TransientError as exc:
+        _release_quietly(runtime, key)
         logger.warning("state store unavailable for %s: %s", key, exc)
         return firing.decide("failed:state-unavailable", detail=str(exc), retryable=True)
+    if isinstance(held, Decision):
+        return held
 
-    firing.prompt = prompt.render(rule.template, event)
+    note = ""
+    extra: dict[str, Any] | None = None
+    if held is not None:
+        note = (
+            f"This run also stands for {held.count} related event(s) held back by storm "
+            "control since the last run; they are summarised under held_back in the event "
+            "data."
+        )
+        extra = {"held_back": held.to_json()}
+    firing.prompt = prompt.render(rule.template, event, extra, note)
     request = DispatchRequest(
         event=event,
         hook=rule.hook,
@@ -150,16 +165,111 @@ def fire(rule: HookRule, event: Event, runtime: Runtime) -> Decision:
     try:
         result = runtime.dispatcher.dispatch(request)
     except TransientError as exc:
-        _release_quietly(runtime, key)
+        _after_failure(firing, held)
         return firing.decide("failed:transient", detail=str(exc), retryable=True, record=True)
     except DispatchError as exc:
         # A permanent refusal keeps the claim: retrying within the window cannot succeed.
         return firing.decide("failed:rejected", detail=str(exc), record=True)
     try:
         store.confirm(key=key, outcome="dispatched", task_id=result.task_id)
+        store.record_success(key=_circuit_key(rule))
     except TransientError as exc:  # the run started; a lost confirmation must not re-run it
         logger.error("dispatched %s but could not confirm the claim: %s", key, exc)
     return firing.decide("dispatched", task_id=result.task_id, detail=result.state, record=True)
+
+
+def _circuit_key(rule: HookRule) -> str:
+    return f"circuit|{rule.target.label()}"
+
+
+def _coalesce_key(rule: HookRule, event: Event) -> str | None:
+    if rule.coalesce is None:
+        return None
+    return f"coalesce|{rule.hook}|{event.type}|{rule.coalesce.group_of(event)}"
+
+
+def _budget_key(rule: HookRule, event: Event) -> str:
+    return f"budget|{rule.hook}|{event.type}"
+
+
+def _storm_control(firing: _Firing) -> Decision | Summary | None:
+    """Circuit breaker, coalescing and budgets, in that order, after a successful claim.
+
+    Returns the Decision when the event is held back, else the backlog summary (or None) that
+    the run now carries.
+    """
+    runtime, rule, event, key = firing.runtime, firing.rule, firing.event, firing.key
+    store, budgets, now = runtime.store, runtime.config.budgets, runtime.clock()
+    if store.circuit_open(key=_circuit_key(rule), now=now):
+        # Held, not dropped: the transport redelivers after the cool-down.
+        store.release(key=key)
+        return firing.decide(
+            "failed:circuit-open",
+            retryable=True,
+            detail=f"circuit open for {rule.target.label()}",
+            record=True,
+        )
+    group = _coalesce_key(rule, event)
+    if (
+        group is not None
+        and rule.coalesce is not None
+        and not store.claim(key=DedupKey(group), ttl=rule.coalesce.window, now=now)
+    ):
+        store.add_backlog(key=group, summary=budget.summary_of(event))
+        store.confirm(key=key, outcome="coalesced")
+        return firing.decide("coalesced", detail=rule.coalesce.group_of(event), record=True)
+    if not _within_budget(firing, budgets, now):
+        store.add_backlog(key=_budget_key(rule, event), summary=budget.summary_of(event))
+        store.confirm(key=key, outcome="suppressed:budget")
+        return firing.decide("suppressed:budget", record=True)
+    return budget.merge(
+        store.take_backlog(key=group) if group is not None else None,
+        store.take_backlog(key=_budget_key(rule, event)),
+    )
+
+
+def _within_budget(firing: _Firing, budgets: budget.Budgets, now: datetime) -> bool:
+    store, rule = firing.runtime.store, firing.rule
+    if rule.rate_limit is not None and not store.take_slot(
+        key=f"rate|hook|{rule.hook}|{rule.event_type}",
+        limit=rule.rate_limit.runs,
+        window=rule.rate_limit.per,
+        now=now,
+    ):
+        return False
+    agent = rule.target.label()
+    limit = budgets.agent_limit(agent)
+    if limit is not None and not store.take_slot(
+        key=f"rate|agent|{agent}", limit=limit.runs, window=limit.per, now=now
+    ):
+        return False
+    return budgets.max_concurrent_runs is None or store.acquire_lease(
+        scope="runs", cap=budgets.max_concurrent_runs, ttl=budgets.run_lease, now=now
+    )
+
+
+def _after_failure(firing: _Firing, held: Summary | None) -> None:
+    """Give the claim back, keep the held-back summary for the retry, count the failure."""
+    runtime, rule = firing.runtime, firing.rule
+    _release_quietly(runtime, firing.key)
+    breaker = runtime.config.budgets.circuit_breaker
+    try:
+        if held is not None:
+            runtime.store.add_backlog(key=_budget_key(rule, firing.event), summary=held)
+        if runtime.store.record_failure(
+            key=_circuit_key(rule),
+            threshold=breaker.failures,
+            cool_down=breaker.cool_down,
+            now=runtime.clock(),
+        ):
+            logger.warning(
+                "circuit open for %s for %s after %d consecutive failures",
+                rule.target.label(),
+                breaker.cool_down,
+                breaker.failures,
+            )
+    except TransientError as exc:
+        logger.error("could not record the failure of %s: %s", firing.key, exc)
 
 
 class _Firing:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from khook_core.budget import Budgets
 from khook_core.dispatch import Dispatcher, build_dispatcher
 from khook_core.errors import ConfigError, Problem
 from khook_core.event import utcnow
@@ -24,6 +25,7 @@ from khook_core.sources.registry import PluginSettings, SourceRegistry
 from khook_core.state import DEFAULT_DEDUP_WINDOW, StateStore, open_store
 
 MAPPINGS_FILE = "event-mappings.yaml"
+BUDGETS_FILE = "budgets.yaml"
 PLUGINS_FILE = "plugins.yaml"
 HOOKS_DIR = "hooks"
 
@@ -36,6 +38,7 @@ class Config:
     plugins: PluginSettings
     sources: SourceRegistry
     hooks: HookSet
+    budgets: Budgets = field(default_factory=Budgets)
     notes: list[Problem] = field(default_factory=list)
 
 
@@ -82,9 +85,14 @@ def load_config(
         )
     except ConfigError as exc:
         problems.extend(exc.problems)
+    budgets = Budgets()
+    try:
+        budgets = Budgets.load(config_dir / BUDGETS_FILE)
+    except ConfigError as exc:
+        problems.extend(exc.problems)
     if problems:
         raise ConfigError(problems)
-    return Config(mapping, plugins, registry, hooks, notes=list(plugins.notes))
+    return Config(mapping, plugins, registry, hooks, budgets, notes=list(plugins.notes))
 
 
 class Clock:

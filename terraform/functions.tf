@@ -49,7 +49,7 @@ resource "google_cloudfunctions2_function" "pubsub" {
     max_instance_count               = var.max_instances
     timeout_seconds                  = local.timeout_seconds
     all_traffic_on_latest_revision   = true
-    environment_variables            = local.environment
+    environment_variables            = merge(local.environment, each.value.environment)
 
     dynamic "secret_environment_variables" {
       for_each = toset(local.function_secrets[each.key])
@@ -110,7 +110,7 @@ resource "google_cloudfunctions2_function" "http" {
     max_instance_count               = var.max_instances
     timeout_seconds                  = local.timeout_seconds
     all_traffic_on_latest_revision   = true
-    environment_variables            = local.environment
+    environment_variables            = merge(local.environment, each.value.environment)
 
     dynamic "secret_environment_variables" {
       for_each = toset(local.function_secrets[each.key])

@@ -1,32 +1,41 @@
 locals {
   # Every deployable function: one directory under functions/, one archive build/functions/<key>.zip.
   # `secrets` lists the environment variables each may read from Secret Manager; only the ones
-  # given in var.secrets are created and injected.
+  # given in var.secrets are created and injected. `environment` is added to local.environment.
   functions = {
     kubernetes = {
       trigger     = "pubsub"
       description = "Kubernetes Events from the in-cluster forwarder (Pub/Sub push) to agent prompts."
       secrets     = ["KHOOK_A2A_TOKEN"]
+      environment = {}
     }
     kafka = {
       trigger     = "pubsub"
       description = "Kafka records (Kafka Connect Pub/Sub sink) to agent prompts."
       secrets     = ["KHOOK_A2A_TOKEN"]
+      environment = {}
     }
     cdc = {
       trigger     = "pubsub"
       description = "Database change events (Debezium Server Pub/Sub sink) to agent prompts."
       secrets     = ["KHOOK_A2A_TOKEN"]
+      environment = {}
     }
     alertmanager = {
       trigger     = "http"
       description = "Alertmanager webhook receiver to agent prompts."
       secrets     = ["KHOOK_ALERTMANAGER_TOKEN", "KHOOK_A2A_TOKEN"]
+      environment = {
+        # Not public: Cloud Run IAM already authenticated the caller, so the function accepts
+        # requests without its own bearer token (one is still checked when configured).
+        KHOOK_ALERTMANAGER_ALLOW_UNAUTHENTICATED = tostring(!var.alertmanager_public)
+      }
     }
     webhook = {
       trigger     = "http"
       description = "Signed generic webhooks to agent prompts."
       secrets     = ["KHOOK_WEBHOOK_HMAC_SECRET", "KHOOK_WEBHOOK_TOKEN", "KHOOK_A2A_TOKEN"]
+      environment = {}
     }
   }
 

@@ -27,6 +27,9 @@ from khook_core.forwarder.config import ForwarderSettings
 
 logger = logging.getLogger("khook_core.forwarder")
 
+SIGNAL_POLL_SECONDS = 0.5
+"""Longest delay between SIGTERM and the start of the flush."""
+
 
 def _flag_type(annotation: Any) -> tuple[Any, list[str] | None]:
     """argparse ``type`` and ``choices`` for a settings field annotation."""
@@ -88,5 +91,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     forwarder.start()
-    stop.wait()
+    # Wait in short slices: the kernel may deliver SIGTERM to a gRPC or watch thread, and the
+    # Python handler then runs only once the main thread wakes up by itself.
+    while not stop.wait(SIGNAL_POLL_SECONDS):
+        pass
     return 0 if forwarder.stop() else 1

@@ -55,7 +55,7 @@ class ProbeServer:
         self._server = ThreadingHTTPServer((host, port), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="khook-probes", daemon=True
+            target=self._server.serve_forever, args=(0.1,), name="khook-probes", daemon=True
         )
 
     @property

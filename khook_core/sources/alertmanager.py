@@ -120,7 +120,7 @@ class AlertmanagerSource:
         self.context = context
 
     def http_options(self, path: str) -> dict[str, Any]:
-        """HTTP settings read by ``khook_core.transport.http``: bearer token only (no signatures)."""
+        """HTTP settings read by ``khook_core.transport.http``: a bearer token, no signatures."""
         return {"auth": "bearer", "max_body_bytes": self.config.max_body_bytes}
 
     def normalize(self, raw: Any, attributes: Mapping[str, str]) -> list[Event]:

@@ -50,9 +50,13 @@ MAX_ROW_METADATA_CHARS: Final = 4096
 """A row image up to this size travels in ``metadata.before/after``."""
 
 Op = Literal["c", "u", "d", "r", "t"]
+_DEFAULT_OPS: Final[tuple[Op, ...]] = ("c", "u", "d")
 OPERATIONS: Final[dict[str, str]] = {"c": "insert", "u": "update", "d": "delete", "r": "read",
                                      "t": "truncate"}
-_OP_ALIASES: Final = {name: op for op, name in OPERATIONS.items()} | {"create": "c", "snapshot": "r"}
+_OP_ALIASES: Final = {name: op for op, name in OPERATIONS.items()} | {"create": "c",
+                                                                      "snapshot": "r"}
+_POSITION_KEYS: Final = ("lsn", "scn", "change_lsn", "commit_lsn", "ord")
+"""Log positions of the PostgreSQL, Oracle, SQL Server and MongoDB connectors (MySQL: file/pos)."""
 _WAL2JSON_V1_KINDS: Final = {"insert": "c", "update": "u", "delete": "d", "truncate": "t"}
 _WAL2JSON_V2_ACTIONS: Final = {"I": "c", "U": "u", "D": "d", "T": "t"}
 
@@ -88,7 +92,7 @@ class CdcRule(FieldRule):
 
     table: str = "*"
     """Glob matched against ``table``, ``schema.table`` and ``db.schema.table``."""
-    operations: list[Op] = Field(default_factory=lambda: ["c", "u", "d"])
+    operations: list[Op] = Field(default_factory=lambda: list(_DEFAULT_OPS))
     """``c/u/d/r/t`` or ``insert/update/delete/read/truncate``."""
     column: str | None = None
     """With ``from``/``to``: the column whose transition is the event."""
@@ -129,7 +133,9 @@ class CdcRule(FieldRule):
             old = None if change.op in ("c", "r") else MISSING
         if self.to is not None and not any(same_value(new, v) for v in self.to):
             return None
-        if self.from_ is not None and (old is MISSING or not any(same_value(old, v) for v in self.from_)):
+        if self.from_ is not None and (
+            old is MISSING or not any(same_value(old, v) for v in self.from_)
+        ):
             return None
         if self.changed and old is not MISSING and same_value(old, new):
             return None
@@ -205,18 +211,21 @@ def parse_debezium(value: dict[str, Any]) -> Change:
         source = {}
     if not isinstance(source, dict):
         raise schema_error(f"source must be an object, got {type(source).__name__}", "source")
-    position = next((f"{k}={_text(source, k, f'source.{k}')}" for k in
-                     ("lsn", "scn", "change_lsn", "commit_lsn", "ord") if source.get(k) is not None), "")
+    position = next((f"{k}={_text(source, k, f'source.{k}')}" for k in _POSITION_KEYS
+                     if source.get(k) is not None), "")
     if not position and source.get("file") is not None:
-        position = (f"file={_text(source, 'file', 'source.file')}:{_text(source, 'pos', 'source.pos')}"
-                    f":{_text(source, 'row', 'source.row')}")
+        binlog = [_text(source, k, f"source.{k}") for k in ("file", "pos", "row")]
+        position = "file=" + ":".join(binlog)
     ts = source.get("ts_ms") if source.get("ts_ms") is not None else value.get("ts_ms")
     snapshot = _text(source, "snapshot", "source.snapshot").lower()
     return Change(
-        op=str(op), before=_row(value.get("before"), "before"), after=_row(value.get("after"), "after"),
+        op=str(op), before=_row(value.get("before"), "before"),
+        after=_row(value.get("after"), "after"),
         db=_text(source, "db", "source.db"), schema=_text(source, "schema", "source.schema"),
-        table=_text(source, "table", "source.table") or _text(source, "collection", "source.collection"),
-        connector=_text(source, "name", "source.name") or _text(source, "connector", "source.connector"),
+        table=(_text(source, "table", "source.table")
+               or _text(source, "collection", "source.collection")),
+        connector=(_text(source, "name", "source.name")
+                   or _text(source, "connector", "source.connector")),
         position=position or (f"ts_ms={text_of(ts)}" if ts is not None else ""),
         time=time_of(ts, "source.ts_ms"),
         snapshot=op == "r" or snapshot not in ("", "false"), format="debezium",
@@ -243,8 +252,8 @@ def parse_wal2json_v1(value: dict[str, Any]) -> list[Change | Dropped]:
             continue
         op = _WAL2JSON_V1_KINDS.get(kind) if isinstance(kind, str) else None
         if op is None:
-            raise schema_error(f"{where}.kind must be insert, update, delete or message, got {kind!r}",
-                               f"{where}.kind")
+            raise schema_error(f"{where}.kind must be insert, update, delete or message, "
+                               f"got {kind!r}", f"{where}.kind")
         after = (_zip(item.get("columnnames"), item.get("columnvalues"), f"{where}.columnvalues")
                  if op in ("c", "u") else None)
         keys = item.get("oldkeys")
@@ -254,7 +263,8 @@ def parse_wal2json_v1(value: dict[str, Any]) -> list[Change | Dropped]:
         elif keys is not None:
             raise schema_error(f"{where}.oldkeys must be an object", f"{where}.oldkeys")
         out.append(Change(
-            op=op, before=before, after=after, db="", schema=_text(item, "schema", f"{where}.schema"),
+            op=op, before=before, after=after, db="",
+            schema=_text(item, "schema", f"{where}.schema"),
             table=_text(item, "table", f"{where}.table"), connector="wal2json",
             position=f"{base}#{index}" if base else "", time=when, snapshot=False,
             format="wal2json-v1",
@@ -311,12 +321,17 @@ def parse(value: Any) -> list[Change | Dropped]:
         return [parse_wal2json_v2(value)]
     if "change" in value:
         return list(parse_wal2json_v1(value))
+    raise Dropped(_control_message(value))
+
+
+def _control_message(value: dict[str, Any]) -> str:
+    """Why a Debezium message that is not a change is dropped; 422 if it is nothing known."""
     if value.get("status") in ("BEGIN", "END") and "id" in value:
-        raise Dropped("transaction-boundary")
+        return "transaction-boundary"
     if "ddl" in value or "tableChanges" in value:
-        raise Dropped("schema-change")
-    if set(value) <= {"ts_ms", "ts_us", "ts_ns"} and value:
-        raise Dropped("heartbeat")
+        return "schema-change"
+    if value and set(value) <= {"ts_ms", "ts_us", "ts_ns"}:
+        return "heartbeat"
     raise schema_error("not a Debezium change event or wal2json output (no op, action or change "
                        "field)", "op")
 

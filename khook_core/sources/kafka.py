@@ -87,7 +87,8 @@ def _preset_rules(preset: str, threshold: float) -> list[dict[str, Any]]:
             "resource.kind": "KafkaPartition", "resource.name": "{topic}-{partition}",
             "message": "Kafka partition {topic}-{partition} is offline (no leader)",
             "tags.topic": "{topic}", "tags.partition": "{partition}", "tags.cluster": "{cluster}",
-            "timestamp": "{timestamp|ts}", "metadata.replicas": "{replicas}", "metadata.isr": "{isr}",
+            "timestamp": "{timestamp|ts}", "metadata.replicas": "{replicas}",
+            "metadata.isr": "{isr}",
         },
     }
     located = {"topic": {"exists": True}, "partition": {"exists": True}}
@@ -165,18 +166,19 @@ class KafkaSource:
         value = decode_value(raw)
         if value is None or value == "":
             raise Dropped("empty-record")
-        meta = {
+        meta: dict[str, Any] = {
             "topic": topic, "partition": attributes.get("kafka.partition", ""),
             "offset": attributes.get("kafka.offset", ""), "key": attributes.get("key", ""),
             "timestamp": attributes.get("kafka.timestamp", ""), "attributes": dict(attributes),
         }
         doc = value if isinstance(value, dict) else {"value": value}
-        rule = next((r for r in self.rules
-                     if (r.topic == "*" or glob_match(r.topic, topic)) and r.matches(doc, meta)), None)
+        rule = next((r for r in self.rules if (r.topic == "*" or glob_match(r.topic, topic))
+                     and r.matches(doc, meta)), None)
         if rule is None:
             raise Dropped("no-rule")
         generic = validate_generic(rule.render(doc, meta))
-        record_time = time_of(_int_or_none(meta["timestamp"]), "attributes.kafka.timestamp")
+        record_time = time_of(_int_or_none(attributes.get("kafka.timestamp", "")),
+                              "attributes.kafka.timestamp")
         if missing:
             identity: tuple[object, ...] = ("digest", content_digest(value), meta["key"])
             raw_ref = f"kafka:{topic or '?'}"

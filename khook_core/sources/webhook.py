@@ -60,7 +60,10 @@ _NON_ALNUM = re.compile(r"[^a-z0-9]+")
 
 
 def kebab_case(value: str) -> str:
-    """``KubePodCrashLooping`` → ``kube-pod-crash-looping``; ``HTTPErrors_5xx`` → ``http-errors-5xx``."""
+    """``KubePodCrashLooping`` → ``kube-pod-crash-looping``; ``HTTP5xx`` → ``http5xx``.
+
+    Event types are kebab-case everywhere (hooks, mapping keys), whatever the sender calls them.
+    """
     text = _LOWER_UPPER.sub(r"\1-\2", _ACRONYM_WORD.sub(r"\1-\2", value))
     return _NON_ALNUM.sub("-", text.lower()).strip("-")
 
@@ -157,7 +160,8 @@ class Template:
             parts.append(alternatives)
             pos = match.end()
         rest = text[pos:]
-        if "{" in rest or "}" in rest or any("{" in p or "}" in p for p in parts if isinstance(p, str)):
+        literals = [p for p in (*parts, rest) if isinstance(p, str)]
+        if any("{" in p or "}" in p for p in literals):
             raise ValueError(f"unbalanced braces in template {text!r}")
         if rest:
             parts.append(rest)
@@ -378,7 +382,8 @@ def validate_generic(data: Any, where: str = "") -> GenericEvent:
 
 def to_event(
     generic: GenericEvent, *, source: str, id_parts: tuple[object, ...], now: datetime,
-    raw_ref: str = "", metadata: Mapping[str, Any] | None = None, tags: Mapping[str, str] | None = None,
+    raw_ref: str = "", metadata: Mapping[str, Any] | None = None,
+    tags: Mapping[str, str] | None = None,
 ) -> Event:
     """Build the Event. Without a ``severity`` the event is ``info`` so the mapping row decides."""
     r = generic.resource
@@ -453,7 +458,7 @@ def _check_field_key(key: str) -> None:
         return
     if key.startswith(("tags.", "metadata.")) and key.split(".", 1)[1]:
         return
-    known = sorted(_STRING_FIELDS | _VALUE_FIELDS) + ["tags.<name>", "metadata.<name>"]
+    known = [*sorted(_STRING_FIELDS | _VALUE_FIELDS), "tags.<name>", "metadata.<name>"]
     raise ValueError(f"unknown event field {key!r} (known: {', '.join(known)})")
 
 
@@ -501,7 +506,7 @@ class FieldRule(BaseModel):
         return all(c.test(doc, meta) for c in self._conditions)
 
     def render(self, doc: Any, meta: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """The generic-event dict described by ``fields`` (validate it with ``validate_generic``)."""
+        """The generic-event dict described by ``fields``; ``validate_generic`` checks it."""
         out: dict[str, Any] = {}
         for key, template in self._templates.items():
             value = template.render(doc, meta)
@@ -514,7 +519,9 @@ class FieldRule(BaseModel):
             raw = text_of(out["type"])
             out["type"] = self.type_map.get(raw) or kebab_case(raw)[:MAX_TYPE_CHARS].strip("-")
         else:
-            where = f" (template {self.fields['type']!r} found no value)" if "type" in self.fields else ""
+            where = ""
+            if "type" in self.fields:
+                where = f" (template {self.fields['type']!r} found no value)"
             raise schema_error(f"type: no event type{where}", "type")
         if self.severity is not None:
             out["severity"] = self.severity
@@ -568,10 +575,12 @@ class GithubOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    event_type: str = Field(default=GITHUB_EVENT_TYPE, alias="eventType", pattern=KEBAB_CASE.pattern)
+    event_type: str = Field(default=GITHUB_EVENT_TYPE, alias="eventType",
+                            pattern=KEBAB_CASE.pattern)
     workflows: list[str] | None = None
     """Only these workflow names (glob patterns); all workflows when unset."""
-    conclusions: list[str] = Field(default_factory=lambda: ["failure", "timed_out", "startup_failure"])
+    conclusions: list[str] = Field(
+        default_factory=lambda: ["failure", "timed_out", "startup_failure"])
     """``workflow_run.conclusion`` values that are failures."""
     deployment_states: list[str] = Field(default_factory=lambda: ["failure", "error"],
                                          alias="deploymentStates")
@@ -678,8 +687,8 @@ class WebhookSource:
         config = self.endpoints.get(name)
         if config is None:
             raise InvalidEventError(
-                f"unknown webhook endpoint {name!r} (configured: {', '.join(sorted(self.endpoints))})",
-                field="path", status=404)
+                f"unknown webhook endpoint {name!r} "
+                f"(configured: {', '.join(sorted(self.endpoints))})", field="path", status=404)
         return name, config
 
     def http_options(self, path: str) -> dict[str, Any]:
@@ -693,7 +702,8 @@ class WebhookSource:
         return options
 
     def normalize(self, raw: Any, attributes: Mapping[str, str]) -> list[Event]:
-        name, cfg = self.endpoint(attributes.get("khook.endpoint") or attributes.get("http.path", "/"))
+        path = attributes.get("khook.endpoint") or attributes.get("http.path", "/")
+        name, cfg = self.endpoint(path)
         preset = cfg.preset
         if preset == "auto":
             preset = "github" if _looks_like_github(raw, attributes) else "generic"
@@ -716,9 +726,9 @@ class WebhookSource:
                     raise schema_error(f"{where or '(body)'}: an event must be a JSON object, "
                                        f"got {type(item).__name__}", where.rstrip(".") or "(body)")
                 generic = validate_generic(item, where)
-                event = to_event(generic, source=self.name, now=self.context.clock(), raw_ref=raw_ref,
-                                 id_parts=(name, generic.id or content_digest(item)),
-                                 metadata={"endpoint": name})
+                event = to_event(generic, source=self.name, now=self.context.clock(),
+                                 raw_ref=raw_ref, metadata={"endpoint": name},
+                                 id_parts=(name, generic.id or content_digest(item)))
             if event is not None:
                 events.append(event)
         if not events:
@@ -751,7 +761,8 @@ class WebhookSource:
         if kind not in _GITHUB_EVENTS:
             raise Dropped("unsupported-github-event")
         repo = _dict(body.get("repository"), "repository", required=True)
-        repo_name = _str(repo, "full_name", "repository.full_name") or _str(repo, "name", "repository.name")
+        repo_name = (_str(repo, "full_name", "repository.full_name")
+                     or _str(repo, "name", "repository.name"))
         if not repo_name:
             raise schema_error("repository.full_name: required", "repository.full_name")
         sender = _str(_dict(body.get("sender"), "sender"), "login", "sender.login")
@@ -797,7 +808,8 @@ class WebhookSource:
         if title:
             message += f": {title}"
         generic = validate_generic({
-            "type": opts.event_type, "severity": "error", "reason": f"WorkflowRun{conclusion.title().replace('_', '')}",
+            "type": opts.event_type, "severity": "error",
+            "reason": f"WorkflowRun{conclusion.title().replace('_', '')}",
             "resource": {"kind": "GitHubWorkflow", "name": f"{repo}/{workflow}"[:253]},
             "message": message, "id": f"workflow_run/{run_id}/{attempt}",
             "timestamp": run.get("updated_at") or None,

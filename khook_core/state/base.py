@@ -1,7 +1,9 @@
-"""The state store contract: atomic dedup claims and the audit trail of firings.
+"""The state store contract: atomic dedup claims, budgets and the audit trail of firings.
 
 ``claim`` is the only thing standing between a redelivered event and a second agent run, so
-every implementation must make it atomic across processes and instances. Backend errors never
+every implementation must make it atomic across processes and instances. The same goes for the
+budget primitives (``take_slot``, ``acquire_lease``) and the backlog summaries: they hold across
+function instances only because the store enforces them. Backend errors never
 leave an implementation raw: they are wrapped in ``TransientError`` (retry) with the cause
 chained.
 """
@@ -17,6 +19,63 @@ DedupKey = NewType("DedupKey", str)
 
 DEFAULT_DEDUP_WINDOW = timedelta(minutes=10)
 """khook's suppression window; per hook configurable through ``dedupWindow``."""
+
+
+MAX_SUMMARY_ITEMS = 20
+"""Distinct resources or reasons kept in a backlog summary; the count stays exact beyond it."""
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Events held back (coalesced or over budget), aggregated so storage stays flat in a storm."""
+
+    count: int
+    first: datetime
+    last: datetime
+    resources: tuple[str, ...] = ()
+    reasons: tuple[str, ...] = ()
+
+    def merge(self, other: Summary) -> Summary:
+        return Summary(
+            count=self.count + other.count,
+            first=min(self.first, other.first),
+            last=max(self.last, other.last),
+            resources=_union(self.resources, other.resources),
+            reasons=_union(self.reasons, other.reasons),
+        )
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "count": self.count,
+            "first": self.first.isoformat(),
+            "last": self.last.isoformat(),
+            "resources": list(self.resources),
+            "reasons": list(self.reasons),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, object]) -> Summary:
+        return cls(
+            count=int(str(data["count"])),
+            first=datetime.fromisoformat(str(data["first"])),
+            last=datetime.fromisoformat(str(data["last"])),
+            resources=tuple(str(r) for r in data.get("resources", []) or []),  # type: ignore[attr-defined]
+            reasons=tuple(str(r) for r in data.get("reasons", []) or []),  # type: ignore[attr-defined]
+        )
+
+
+def window_start(now: datetime, window: timedelta) -> float:
+    """The start (epoch seconds) of the fixed, clock-aligned window containing ``now``."""
+    size = window.total_seconds()
+    return (now.timestamp() // size) * size
+
+
+def _union(a: tuple[str, ...], b: tuple[str, ...]) -> tuple[str, ...]:
+    merged = list(a)
+    for item in b:
+        if item not in merged and len(merged) < MAX_SUMMARY_ITEMS:
+            merged.append(item)
+    return tuple(merged)
 
 
 @dataclass(frozen=True)
@@ -61,6 +120,39 @@ class StateStore(Protocol):
         self, *, hook: str | None = None, since: datetime | None = None, limit: int = 100
     ) -> list[Firing]:
         """Audit records, newest first, filtered by hook (``namespace/name``) and time."""
+        ...
+
+    def take_slot(self, *, key: str, limit: int, window: timedelta, now: datetime) -> bool:
+        """Count one use of ``key`` in the current fixed window; False once ``limit`` is reached.
+
+        Windows are aligned to the clock (``now`` floored to a multiple of ``window``).
+        """
+        ...
+
+    def acquire_lease(self, *, scope: str, cap: int, ttl: timedelta, now: datetime) -> bool:
+        """Take one of ``cap`` leases of ``scope``; each lease lapses after ``ttl``."""
+        ...
+
+    def add_backlog(self, *, key: str, summary: Summary) -> None:
+        """Merge ``summary`` into the backlog of ``key`` (atomically)."""
+        ...
+
+    def take_backlog(self, *, key: str) -> Summary | None:
+        """Return and clear the backlog of ``key`` (atomically)."""
+        ...
+
+    def record_failure(
+        self, *, key: str, threshold: int, cool_down: timedelta, now: datetime
+    ) -> bool:
+        """Count a consecutive failure of ``key``; True when the circuit is (now) open."""
+        ...
+
+    def record_success(self, *, key: str) -> None:
+        """Close the circuit of ``key`` and reset its failure count."""
+        ...
+
+    def circuit_open(self, *, key: str, now: datetime) -> bool:
+        """True while ``key``'s circuit is open (its cool-down has not passed)."""
         ...
 
     def close(self) -> None:

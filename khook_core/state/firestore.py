@@ -70,8 +70,13 @@ class FirestoreStateStore:
             ...
     """
 
-    def __init__(self, client: Any, *, timeout: float = CALL_TIMEOUT_S,
-                 audit_retention: timedelta = AUDIT_RETENTION) -> None:
+    def __init__(
+        self,
+        client: Any,
+        *,
+        timeout: float = CALL_TIMEOUT_S,
+        audit_retention: timedelta = AUDIT_RETENTION,
+    ) -> None:
         from google.api_core import exceptions as gexc
         from google.api_core import retry as gretry
         from google.cloud import firestore
@@ -88,8 +93,12 @@ class FirestoreStateStore:
         # The library's default retry deadline is 60-600 s; a function cannot wait that long.
         self._retry = gretry.Retry(
             predicate=gretry.if_exception_type(
-                gexc.ServiceUnavailable, gexc.InternalServerError, gexc.DeadlineExceeded),
-            initial=0.05, maximum=1.0, multiplier=2.0, timeout=timeout,
+                gexc.ServiceUnavailable, gexc.InternalServerError, gexc.DeadlineExceeded
+            ),
+            initial=0.05,
+            maximum=1.0,
+            multiplier=2.0,
+            timeout=timeout,
         )
 
     @classmethod
@@ -105,25 +114,33 @@ class FirestoreStateStore:
         """
         database = url.partition(":")[2] or DEFAULT_DATABASE
         project = os.environ.get("GOOGLE_CLOUD_PROJECT") or (
-            EMULATOR_PROJECT if os.environ.get("FIRESTORE_EMULATOR_HOST") else None)
+            EMULATOR_PROJECT if os.environ.get("FIRESTORE_EMULATOR_HOST") else None
+        )
         try:
             from google.auth import exceptions as auth_exc
             from google.cloud import firestore
         except ImportError as exc:
-            raise ConfigError([Problem("KHOOK_STATE", None,
-                                       f"state store {url!r} needs {INSTALL_HINT}")]) from exc
+            raise ConfigError(
+                [Problem("KHOOK_STATE", None, f"state store {url!r} needs {INSTALL_HINT}")]
+            ) from exc
         try:
             client = firestore.Client(project=project, database=database)
         except auth_exc.DefaultCredentialsError as exc:
-            raise ConfigError([Problem(
-                "KHOOK_STATE", None,
-                f"state store {url!r}: no Google credentials or project ({exc}); set "
-                "GOOGLE_CLOUD_PROJECT and run on Cloud Run with a service account, or "
-                "`gcloud auth application-default login`, or set FIRESTORE_EMULATOR_HOST")]
+            raise ConfigError(
+                [
+                    Problem(
+                        "KHOOK_STATE",
+                        None,
+                        f"state store {url!r}: no Google credentials or project ({exc}); set "
+                        "GOOGLE_CLOUD_PROJECT and run on Cloud Run with a service account, or "
+                        "`gcloud auth application-default login`, or set FIRESTORE_EMULATOR_HOST",
+                    )
+                ]
             ) from exc
         except Exception as exc:
-            raise TransientError(f"cannot create Firestore client for {url!r} "
-                                 f"(project {project!r}): {exc}") from exc
+            raise TransientError(
+                f"cannot create Firestore client for {url!r} (project {project!r}): {exc}"
+            ) from exc
         return cls(client)
 
     # -- claims -------------------------------------------------------------------------------
@@ -136,8 +153,14 @@ class FirestoreStateStore:
     def claim(self, *, key: DedupKey, ttl: timedelta, now: datetime) -> bool:
         ref = self._claims.document(self.doc_id(key))
         owner = uuid.uuid4().hex
-        data = {"key": key, "owner": owner, "claimed_at": now, "expire_at": now + ttl,
-                "outcome": "claimed", "task_id": ""}
+        data = {
+            "key": key,
+            "owner": owner,
+            "claimed_at": now,
+            "expire_at": now + ttl,
+            "outcome": "claimed",
+            "task_id": "",
+        }
         gexc = self._gexc
         with self._wrap("claim", key):
             for _ in range(MAX_CLAIM_ROUNDS):
@@ -156,35 +179,44 @@ class FirestoreStateStore:
                 if isinstance(expire_at, datetime) and expire_at > now:
                     return False
                 try:  # expired: take it over unless someone changed it since we read it
-                    ref.update(data, option=self._client.write_option(
-                        last_update_time=snap.update_time), retry=self._retry,
-                        timeout=self.timeout)
+                    ref.update(
+                        data,
+                        option=self._client.write_option(last_update_time=snap.update_time),
+                        retry=self._retry,
+                        timeout=self.timeout,
+                    )
                     return True
                 except (gexc.FailedPrecondition, gexc.NotFound):
                     continue
-        raise TransientError(f"Firestore claim {key}: still contended after {MAX_CLAIM_ROUNDS} "
-                             "rounds; retry later")
+        raise TransientError(
+            f"Firestore claim {key}: still contended after {MAX_CLAIM_ROUNDS} rounds; retry later"
+        )
 
     def release(self, *, key: DedupKey) -> None:
         with self._wrap("release", key):
-            self._claims.document(self.doc_id(key)).delete(retry=self._retry,
-                                                           timeout=self.timeout)
+            self._claims.document(self.doc_id(key)).delete(retry=self._retry, timeout=self.timeout)
 
     def confirm(self, *, key: DedupKey, outcome: str, task_id: str = "") -> None:
         with self._wrap("confirm", key):
             try:
                 self._claims.document(self.doc_id(key)).update(
-                    {"outcome": outcome, "task_id": task_id,
-                     "confirmed_at": self._firestore.SERVER_TIMESTAMP},
-                    retry=self._retry, timeout=self.timeout)
+                    {
+                        "outcome": outcome,
+                        "task_id": task_id,
+                        "confirmed_at": self._firestore.SERVER_TIMESTAMP,
+                    },
+                    retry=self._retry,
+                    timeout=self.timeout,
+                )
             except self._gexc.NotFound:  # released or expired and deleted: nothing to mark
                 logger.debug("confirm %s: claim no longer exists", key)
 
     def claim_state(self, key: DedupKey) -> dict[str, Any] | None:
         """The stored claim document (for tests and ``khook`` diagnostics), or None."""
         with self._wrap("read claim", key):
-            snap = self._claims.document(self.doc_id(key)).get(retry=self._retry,
-                                                               timeout=self.timeout)
+            snap = self._claims.document(self.doc_id(key)).get(
+                retry=self._retry, timeout=self.timeout
+            )
             return snap.to_dict() if snap.exists else None
 
     # -- audit trail --------------------------------------------------------------------------
@@ -210,8 +242,10 @@ class FirestoreStateStore:
             query = query.where(filter=FieldFilter("at", ">=", since))
         query = query.order_by("at", direction=self._firestore.Query.DESCENDING).limit(limit)
         with self._wrap("list firings", hook or "*"):
-            return [audit.from_document(snap.to_dict() or {})
-                    for snap in query.stream(retry=self._retry, timeout=self.timeout)]
+            return [
+                audit.from_document(snap.to_dict() or {})
+                for snap in query.stream(retry=self._retry, timeout=self.timeout)
+            ]
 
     def close(self) -> None:
         with contextlib.suppress(Exception):  # closing must never mask the real outcome
@@ -227,4 +261,5 @@ class FirestoreStateStore:
         except (self._gexc.GoogleAPIError, auth_exc.GoogleAuthError) as exc:
             raise TransientError(
                 f"Firestore {what} {key} (project {self.project}, database {self.database}): "
-                f"{type(exc).__name__}: {exc}") from exc
+                f"{type(exc).__name__}: {exc}"
+            ) from exc

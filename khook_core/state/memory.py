@@ -6,7 +6,7 @@ import threading
 from collections import deque
 from datetime import datetime, timedelta
 
-from khook_core.state.base import DedupKey, Firing
+from khook_core.state.base import DedupKey, Firing, Summary, window_start
 
 MAX_FIRINGS = 10_000
 """Audit records kept in memory; older ones fall off so a long replay stays bounded."""
@@ -20,6 +20,10 @@ class MemoryStateStore:
         self._claims: dict[DedupKey, datetime] = {}
         self._outcomes: dict[DedupKey, str] = {}
         self._firings: deque[Firing] = deque(maxlen=MAX_FIRINGS)
+        self._slots: dict[str, tuple[float, int]] = {}
+        self._leases: dict[str, list[datetime]] = {}
+        self._backlog: dict[str, Summary] = {}
+        self._circuits: dict[str, tuple[int, datetime | None]] = {}
 
     def claim(self, *, key: DedupKey, ttl: timedelta, now: datetime) -> bool:
         with self._lock:
@@ -53,6 +57,54 @@ class MemoryStateStore:
                 if (hook is None or f.hook == hook) and (since is None or f.at >= since)
             ]
         return items[:limit]
+
+    def take_slot(self, *, key: str, limit: int, window: timedelta, now: datetime) -> bool:
+        start = window_start(now, window)
+        with self._lock:
+            current, used = self._slots.get(key, (start, 0))
+            if current != start:
+                used = 0
+            if used >= limit:
+                return False
+            self._slots[key] = (start, used + 1)
+            return True
+
+    def acquire_lease(self, *, scope: str, cap: int, ttl: timedelta, now: datetime) -> bool:
+        with self._lock:
+            live = [expiry for expiry in self._leases.get(scope, []) if expiry > now]
+            if len(live) >= cap:
+                self._leases[scope] = live
+                return False
+            self._leases[scope] = [*live, now + ttl]
+            return True
+
+    def add_backlog(self, *, key: str, summary: Summary) -> None:
+        with self._lock:
+            held = self._backlog.get(key)
+            self._backlog[key] = summary if held is None else held.merge(summary)
+
+    def take_backlog(self, *, key: str) -> Summary | None:
+        with self._lock:
+            return self._backlog.pop(key, None)
+
+    def record_failure(
+        self, *, key: str, threshold: int, cool_down: timedelta, now: datetime
+    ) -> bool:
+        with self._lock:
+            failures, _ = self._circuits.get(key, (0, None))
+            failures += 1
+            open_until = now + cool_down if failures >= threshold else None
+            self._circuits[key] = (failures, open_until)
+            return open_until is not None
+
+    def record_success(self, *, key: str) -> None:
+        with self._lock:
+            self._circuits.pop(key, None)
+
+    def circuit_open(self, *, key: str, now: datetime) -> bool:
+        with self._lock:
+            _, open_until = self._circuits.get(key, (0, None))
+            return open_until is not None and open_until > now
 
     def close(self) -> None:
         """Nothing to release."""

@@ -7,14 +7,16 @@ lets readers (``khook firings``) run beside writers.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from khook_core.errors import TransientError
-from khook_core.state.base import DedupKey, Firing
+from khook_core.state.base import DedupKey, Firing, Summary, window_start
 
 BUSY_TIMEOUT_MS = 10_000
 """How long a writer waits for another process's lock before giving up (then: retry later)."""
@@ -45,6 +47,25 @@ CREATE TABLE IF NOT EXISTS firings (
 );
 CREATE INDEX IF NOT EXISTS firings_hook_at ON firings (hook, at);
 CREATE INDEX IF NOT EXISTS firings_at ON firings (at);
+CREATE TABLE IF NOT EXISTS slots (
+    key TEXT PRIMARY KEY,
+    window_start REAL NOT NULL,
+    used INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS leases (
+    scope TEXT NOT NULL,
+    expire_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS leases_scope ON leases (scope, expire_at);
+CREATE TABLE IF NOT EXISTS backlog (
+    key TEXT PRIMARY KEY,
+    summary TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS circuits (
+    key TEXT PRIMARY KEY,
+    failures INTEGER NOT NULL,
+    open_until REAL
+);
 """
 
 
@@ -152,6 +173,93 @@ class SqliteStateStore:
             )
             for r in rows
         ]
+
+    def take_slot(self, *, key: str, limit: int, window: timedelta, now: datetime) -> bool:
+        start = window_start(now, window)
+        # One statement: a new window resets the count, otherwise count up while under limit.
+        cursor = self._run(
+            "INSERT INTO slots (key, window_start, used) VALUES (?, ?, 1) "
+            "ON CONFLICT(key) DO UPDATE SET "
+            "used = CASE WHEN slots.window_start = excluded.window_start THEN slots.used + 1 "
+            "ELSE 1 END, window_start = excluded.window_start "
+            "WHERE slots.window_start != excluded.window_start OR slots.used < ?",
+            (key, start, limit),
+        )
+        return limit > 0 and cursor.rowcount == 1
+
+    def acquire_lease(self, *, scope: str, cap: int, ttl: timedelta, now: datetime) -> bool:
+        ts = now.timestamp()
+        with self._transaction() as db:
+            db.execute("DELETE FROM leases WHERE scope = ? AND expire_at <= ?", (scope, ts))
+            (live,) = db.execute("SELECT COUNT(*) FROM leases WHERE scope = ?", (scope,)).fetchone()
+            if live >= cap:
+                return False
+            db.execute(
+                "INSERT INTO leases (scope, expire_at) VALUES (?, ?)",
+                (scope, ts + ttl.total_seconds()),
+            )
+            return True
+
+    def add_backlog(self, *, key: str, summary: Summary) -> None:
+        with self._transaction() as db:
+            row = db.execute("SELECT summary FROM backlog WHERE key = ?", (key,)).fetchone()
+            if row is not None:
+                summary = Summary.from_json(json.loads(row[0])).merge(summary)
+            db.execute(
+                "INSERT OR REPLACE INTO backlog (key, summary) VALUES (?, ?)",
+                (key, json.dumps(summary.to_json())),
+            )
+
+    def take_backlog(self, *, key: str) -> Summary | None:
+        with self._transaction() as db:
+            row = db.execute("SELECT summary FROM backlog WHERE key = ?", (key,)).fetchone()
+            if row is None:
+                return None
+            db.execute("DELETE FROM backlog WHERE key = ?", (key,))
+            return Summary.from_json(json.loads(row[0]))
+
+    def record_failure(
+        self, *, key: str, threshold: int, cool_down: timedelta, now: datetime
+    ) -> bool:
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO circuits (key, failures) VALUES (?, 1) ON CONFLICT(key) "
+                "DO UPDATE SET failures = circuits.failures + 1",
+                (key,),
+            )
+            (failures,) = db.execute(
+                "SELECT failures FROM circuits WHERE key = ?", (key,)
+            ).fetchone()
+            if failures < threshold:
+                return False
+            db.execute(
+                "UPDATE circuits SET open_until = ? WHERE key = ?",
+                ((now + cool_down).timestamp(), key),
+            )
+            return True
+
+    def record_success(self, *, key: str) -> None:
+        self._run("DELETE FROM circuits WHERE key = ?", (key,))
+
+    def circuit_open(self, *, key: str, now: datetime) -> bool:
+        row = self._run("SELECT open_until FROM circuits WHERE key = ?", (key,)).fetchone()
+        return row is not None and row[0] is not None and row[0] > now.timestamp()
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction taken up front (BEGIN IMMEDIATE), so read-modify-write is atomic
+        across processes; errors roll back and surface as ``TransientError``."""
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._db
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                raise TransientError(f"SQLite state store {self.path}: {exc}") from exc
 
     def close(self) -> None:
         with self._lock:

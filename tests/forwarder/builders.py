@@ -2,6 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import urllib.request
+from collections.abc import Callable
+from concurrent.futures import Future
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,8 +31,112 @@ def event(api: str = EVENTS_API, *, age: timedelta = timedelta(seconds=5),
 
 
 def make_filter(*, forward_all: bool = False, api: str = EVENTS_API,
-                config_dir: Path = REPO / "config") -> EventFilter:
-    """The filter the forwarder builds from ``config_dir``, on the fixed clock."""
-    source, mapping = load_source(config_dir, lambda: NOW, need_mapping=not forward_all)
+                config_dir: Path = REPO / "config",
+                clock: Callable[[], datetime] = lambda: NOW) -> EventFilter:
+    """The filter the forwarder builds from ``config_dir`` (on the fixed clock by default)."""
+    source, mapping = load_source(config_dir, clock, need_mapping=not forward_all)
     return EventFilter(source=source, mapping=mapping, api=api, cluster="prod-eu",
-                       forward_all=forward_all, clock=lambda: NOW)
+                       forward_all=forward_all, clock=clock)
+
+
+TOPIC = "projects/p1/topics/khook-kubernetes"
+
+
+class Unavailable(Exception):
+    """Stands in for google.api_core.exceptions.ServiceUnavailable."""
+
+
+class InvalidArgument(Exception):
+    """Same name as the google.api_core error Pub/Sub raises for a refused message."""
+
+
+class RecordingClient:
+    """A PublishClient (the forwarder's own layer) whose availability a test switches."""
+
+    def __init__(self) -> None:
+        self.up = threading.Event()
+        self.up.set()
+        self.accepted: list[tuple[bytes, dict[str, str]]] = []
+        self.attempts = 0
+        self.refuse: set[bytes] = set()
+        self.stopped = False
+
+    def publish(self, topic: str, data: bytes, **kwargs: Any) -> Future[str]:
+        assert topic == TOPIC
+        assert kwargs.pop("retry") is None  # one retry layer: the sender's
+        kwargs.pop("timeout")
+        self.attempts += 1
+        future: Future[str] = Future()
+        if data in self.refuse:
+            future.set_exception(InvalidArgument("message too large"))
+        elif self.up.is_set():
+            self.accepted.append((data, kwargs))
+            future.set_result(str(len(self.accepted)))
+        else:
+            future.set_exception(Unavailable("503 failed to connect to all addresses"))
+        return future
+
+    def stop(self) -> None:
+        self.stopped = True
+
+
+class ForwarderProcess:
+    """``python -m khook_core.forwarder`` as a real process, configured by environment.
+
+    Args:
+        log_path: stdout and stderr (JSON log lines).
+        env: KHOOK_* and PUBSUB_EMULATOR_HOST settings; the probe port is chosen here.
+    """
+
+    def __init__(self, log_path: Path, env: dict[str, str]) -> None:
+        self.log_path = log_path
+        self.port = _free_port()
+        full_env = {**os.environ, "PYTHONPATH": str(REPO), "KHOOK_FORWARDER_HOST": "127.0.0.1",
+                    "KHOOK_FORWARDER_PORT": str(self.port), **env}
+        with log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "khook_core.forwarder"], cwd=REPO, stdout=log,
+                stderr=subprocess.STDOUT, env=full_env,
+            )
+
+    def metric(self, name: str, labels: str = "") -> float:
+        """One sample from /metrics (``-1`` while the server is not up)."""
+        try:
+            url = f"http://127.0.0.1:{self.port}/metrics"
+            with urllib.request.urlopen(url, timeout=2) as reply:
+                text = reply.read().decode()
+        except OSError:
+            return -1
+        for line in text.splitlines():
+            if line.startswith(f"khook_forwarder_{name}{labels} "):
+                return float(line.split()[1])
+        return 0 if not labels else -1
+
+    def ready(self) -> bool:
+        try:
+            url = f"http://127.0.0.1:{self.port}/readyz"
+            with urllib.request.urlopen(url, timeout=2) as reply:
+                return bool(reply.status == 200)
+        except OSError:
+            return False
+
+    def records(self) -> list[dict[str, Any]]:
+        lines = self.log_path.read_text(errors="replace").splitlines()
+        return [json.loads(line) for line in lines if line.startswith("{")]
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port

@@ -4,57 +4,18 @@ from __future__ import annotations
 
 import threading
 import time
-from concurrent.futures import Future
 from typing import Any
 
 from khook_core.forwarder.backoff import Backoff
 from khook_core.forwarder.filtering import Outbound
 from khook_core.forwarder.metrics import ForwarderMetrics
 from khook_core.forwarder.publishing import BoundedQueue, Publisher
-
-TOPIC = "projects/p1/topics/khook-kubernetes"
-
-
-class Unavailable(Exception):
-    """Stands in for google.api_core.exceptions.ServiceUnavailable."""
-
-
-class InvalidArgument(Exception):
-    """Same name as the google.api_core error Pub/Sub raises for a refused message."""
-
-
-class RecordingClient:
-    """A PublishClient whose availability the test switches; it records what it accepted."""
-
-    def __init__(self) -> None:
-        self.up = threading.Event()
-        self.up.set()
-        self.accepted: list[tuple[bytes, dict[str, str]]] = []
-        self.attempts = 0
-        self.refuse: set[bytes] = set()
-        self.stopped = False
-
-    def publish(self, topic: str, data: bytes, **kwargs: Any) -> Future[str]:
-        assert topic == TOPIC
-        assert kwargs.pop("retry") is None  # one retry layer: the sender's
-        kwargs.pop("timeout")
-        self.attempts += 1
-        future: Future[str] = Future()
-        if data in self.refuse:
-            future.set_exception(InvalidArgument("message too large"))
-        elif self.up.is_set():
-            self.accepted.append((data, kwargs))
-            future.set_result(str(len(self.accepted)))
-        else:
-            future.set_exception(Unavailable("503 failed to connect to all addresses"))
-        return future
-
-    def stop(self) -> None:
-        self.stopped = True
+from tests.forwarder.builders import TOPIC, RecordingClient
 
 
 def message(i: int) -> Outbound:
-    return Outbound(f"event-{i}".encode(), {"khook.source": "kubernetes", "khook.reason": "BackOff"})
+    attributes = {"khook.source": "kubernetes", "khook.reason": "BackOff"}
+    return Outbound(f"event-{i}".encode(), attributes)
 
 
 def make_publisher(client: RecordingClient, metrics: ForwarderMetrics, queue_size: int = 100,
@@ -136,7 +97,8 @@ def test_past_the_bound_the_oldest_are_dropped_and_counted():
     for i in range(30):
         publisher.submit(message(i))
     client.up.set()
-    wait_until(lambda: len(publisher.queue) == 0 and metrics.published + metrics.dropped["queue-full"] == 30)
+    wait_until(lambda: not publisher.queue and
+               metrics.published + metrics.dropped["queue-full"] == 30)
 
     published = {d for d, _ in client.accepted}
     assert {message(i).data for i in range(20, 30)} <= published  # the newest all survive

@@ -48,7 +48,9 @@ class RecordingStop(threading.Event):
         return self.is_set()
 
 
-def run(steps: list[Outcome | Exception]) -> tuple[ScriptedWatcher, RecordingStop, ForwarderMetrics]:
+def run(
+    steps: list[Outcome | Exception],
+) -> tuple[ScriptedWatcher, RecordingStop, ForwarderMetrics]:
     watcher, stop, metrics = ScriptedWatcher(steps), RecordingStop(), ForwarderMetrics()
     run_watch_loop(watcher, WatchState(), stop=stop, backoff=Backoff(1.0, 8.0),  # type: ignore[arg-type]
                    metrics=metrics, _iterations=len(steps))
@@ -63,7 +65,9 @@ def test_api_errors_back_off_exponentially_and_a_good_watch_resets_the_schedule(
 
     assert metrics.api_errors == 4
     first, second, third, after_reset = stop.waits
-    assert 0.5 <= first <= 1 and 1 <= second <= 2 and 2 <= third <= 4
+    assert 0.5 <= first <= 1
+    assert 1 <= second <= 2
+    assert 2 <= third <= 4
     assert 0.5 <= after_reset <= 1
 
 

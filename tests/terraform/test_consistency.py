@@ -22,6 +22,7 @@ FUNCTIONS = REPO / "functions"
 K8S_MANIFESTS = REPO / "config" / "k8s"
 ENV_DEFAULTS = TERRAFORM / "env-defaults.txt"
 FIRESTORE_STORE = REPO / "khook_core" / "state" / "firestore.py"
+HTTP_TRANSPORT = REPO / "khook_core" / "transport" / "http.py"
 FUNCTION = "google_cloudfunctions2_function"
 ENV_NAME = re.compile(r"K(?:HOOK|AGENT)_[A-Z0-9_]+")
 # Runs in the cluster, not in a function: its environment comes from config/k8s.
@@ -99,6 +100,52 @@ def settings_field_names(cls: ast.ClassDef) -> set[str]:
     return names
 
 
+def http_credential_names(function_dir: Path) -> set[str]:
+    """``KHOOK_<SOURCE>_<FIELD>``: HttpCredentials fields, for a function served by transport.http.
+
+    The prefix is built at runtime from the source name (the function's directory name), so the
+    literal scan cannot see these names.
+    """
+    main = function_dir / "main.py"
+    if not (HTTP_TRANSPORT.is_file() and main.is_file()):
+        return set()
+    imports = ast.walk(ast.parse(main.read_text(encoding="utf-8")))
+    if not any(
+        (
+            isinstance(n, ast.ImportFrom)
+            and n.module == "khook_core.transport"
+            and any(a.name == "http" for a in n.names)
+        )
+        or (isinstance(n, ast.ImportFrom) and n.module == "khook_core.transport.http")
+        or (
+            isinstance(n, ast.Import)
+            and any(a.name == "khook_core.transport.http" for a in n.names)
+        )
+        for n in imports
+    ):
+        return set()
+    tree = ast.parse(HTTP_TRANSPORT.read_text(encoding="utf-8"))
+    fields = [
+        stmt.target.id
+        for cls in tree.body
+        if isinstance(cls, ast.ClassDef) and cls.name == "HttpCredentials"
+        for stmt in cls.body
+        if isinstance(stmt, ast.AnnAssign)
+        and isinstance(stmt.target, ast.Name)
+        and stmt.target.id != "model_config"
+    ]
+    prefix = "KHOOK_" + re.sub(r"[^A-Z0-9]+", "_", function_dir.name.upper()).strip("_") + "_"
+    return {prefix + name.upper() for name in fields}
+
+
+def function_reads(function_dir: Path) -> set[str]:
+    """Names read by the function's own files, including its HTTP credentials."""
+    names = http_credential_names(function_dir)
+    for path in python_files(function_dir):
+        names |= env_names_in(path)
+    return names
+
+
 def python_files(root: Path) -> Iterator[Path]:
     for path in sorted(root.rglob("*.py")):
         if "__pycache__" not in path.parts and not any(
@@ -128,9 +175,14 @@ def function_env(tf: TerraformConfig, name: str) -> set[str]:
     """Environment names a deployed function gets: plain variables plus its secrets."""
     _, body = function_resources(tf)[name]
     service = first(body["service_config"])
-    env = tf.local_ref(service.get("environment_variables", {}))
-    assert isinstance(env, Mapping), f"{name}: environment_variables must be a map or a local"
-    secrets = set(tf.locals["functions"][name].get("secrets", []))
+    spec = tf.locals["functions"][name]
+    value = service.get("environment_variables", {})
+    if value == "${merge(local.environment, each.value.environment)}":
+        env = {**tf.locals["environment"], **spec["environment"]}
+    else:
+        env = tf.local_ref(value)
+    assert isinstance(env, Mapping), f"{name}: cannot evaluate environment_variables {value!r}"
+    secrets = set(spec.get("secrets", []))
     dynamic = json.dumps(service.get("dynamic", []))
     if secrets:
         assert "secret_environment_variables" in dynamic, f"{name}: secrets are never injected"
@@ -294,12 +346,11 @@ def test_every_environment_variable_read_is_set_or_defaulted(tf: TerraformConfig
             unset.append(f"{env} (read in {path.relative_to(REPO)})")
     for directory in function_dirs():
         env_of_function = available.get(directory.name, set())
-        for path in python_files(directory):
-            for env in sorted(env_names_in(path) - env_of_function - set(defaults)):
-                unset.append(f"{env} (read in {path.relative_to(REPO)})")
+        for env in sorted(function_reads(directory) - env_of_function - set(defaults)):
+            unset.append(f"{env} (read by {directory.relative_to(REPO)})")
     assert not unset, (
         "environment variables read by the code but neither set in terraform/ "
-        "(local.environment, local.functions[*].secrets) nor listed with a reason in "
+        "(local.environment, local.functions[*].environment and .secrets) nor listed in "
         f"{ENV_DEFAULTS.relative_to(REPO)}: " + ", ".join(unset)
     )
 
@@ -307,7 +358,7 @@ def test_every_environment_variable_read_is_set_or_defaulted(tf: TerraformConfig
 def test_env_defaults_lists_only_names_the_code_reads() -> None:
     read = set().union(*(env_names_in(p) for p in python_files(REPO / "khook_core")))
     for directory in function_dirs():
-        read |= set().union(set(), *(env_names_in(p) for p in python_files(directory)))
+        read |= function_reads(directory)
     stale = sorted(set(env_defaults()) - read)
     assert not stale, f"{ENV_DEFAULTS.relative_to(REPO)} lists names no code reads: {stale}"
 

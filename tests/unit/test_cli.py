@@ -179,6 +179,6 @@ def test_sources_lists_versions_and_event_types():
 def test_schema_prints_json_schema_of_each_file():
     result = khook("schema")
     schemas = json.loads(result.stdout)
-    assert set(schemas) == {"mappings", "plugins", "hooks"}
+    assert set(schemas) == {"mappings", "plugins", "hooks", "budgets"}
     hook_props = schemas["hooks"]["$defs"]["EventConfiguration"]["properties"]
     assert {"eventType", "agentRef", "prompt", "agentId"} <= set(hook_props)

@@ -87,6 +87,15 @@ def test_data_block_carries_the_event_as_json():
     assert data["last_seen"] == "2025-12-25T10:30:00Z"
 
 
+def test_identifier_values_are_inlined_and_anything_else_is_referenced():
+    long_name = "a" * 129
+    event = EVENT.model_copy(update={"resource": Resource(kind="Pod", name=long_name)})
+    assert instructions("{{.ResourceName}}", event) == "[resource name, in the event data below]"
+    assert instructions("{{.Tags.category}}") == "reliability"
+    spaced = EVENT.model_copy(update={"tags": {"category": "two words"}})
+    assert instructions("{{.Tags.category}}", spaced) == "[tag category, in the event data below]"
+
+
 def test_inline_values_cannot_carry_sentences_or_delimiters():
     hostile = EVENT.model_copy(
         update={
@@ -116,5 +125,5 @@ def test_message_is_length_capped_and_control_characters_stripped():
 def test_rendering_never_evaluates_anything():
     hostile = EVENT.model_copy(update={"reason": "{{.Message}}", "message": "{0.__class__}"})
     rendered = prompt.render(prompt.compile_template("{{.Reason}}"), hostile)
-    assert rendered.startswith("_.Message_")
+    assert rendered.startswith("[reason, in the event data below]")
     assert "{0.__class__}" in rendered  # as data, verbatim inside the JSON

@@ -1,0 +1,22 @@
+"""Cloud Function: Prometheus Alertmanager webhook receiver (HTTP, ``webhook_configs``).
+
+Glue only; ``khook_core.transport.http`` checks method, type, size and the bearer token
+(``KHOOK_ALERTMANAGER_TOKEN``), runs the pipeline and answers: 200 with a summary, 4xx for bad
+requests, 503 when a transient failure should make Alertmanager retry.
+"""
+
+import flask
+import functions_framework
+
+from khook_core import logs
+from khook_core.settings import Settings
+from khook_core.transport import http
+
+_settings = Settings()
+logs.configure(_settings.log_format, _settings.log_level)
+
+
+@functions_framework.http
+def handle(request: flask.Request) -> flask.Response:
+    """One Alertmanager notification (an alert group): one event per alert."""
+    return http.serve(request, "alertmanager")

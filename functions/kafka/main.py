@@ -1,0 +1,22 @@
+"""Cloud Function: Kafka records bridged to Pub/Sub by the Kafka Connect Pub/Sub sink.
+
+Glue only; ``khook_core.transport.pubsub`` decodes the CloudEvent and applies the failure rule.
+The data is handed over as text: record values need not be JSON, and an empty value is a
+dropped record, not a broken message.
+"""
+
+import functions_framework
+from cloudevents.http import CloudEvent
+
+from khook_core import logs
+from khook_core.settings import Settings
+from khook_core.transport.pubsub import handle_pubsub, parse_text
+
+_settings = Settings()
+logs.configure(_settings.log_format, _settings.log_level)
+
+
+@functions_framework.cloud_event
+def handle(cloud_event: CloudEvent) -> None:
+    """One Kafka record (``kafka.topic/partition/offset`` attributes: ``metadata.publish=true``)."""
+    handle_pubsub("kafka", cloud_event, parse=parse_text)

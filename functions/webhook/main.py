@@ -1,0 +1,22 @@
+"""Cloud Function: generic and GitHub webhooks (HTTP), one endpoint per path segment.
+
+Glue only; ``khook_core.transport.http`` checks method, type, size and the bearer token or HMAC
+signature (``KHOOK_WEBHOOK_TOKEN``, ``KHOOK_WEBHOOK_HMAC_SECRET``), runs the pipeline and answers
+with the status of the first failed check or a 200 summary.
+"""
+
+import flask
+import functions_framework
+
+from khook_core import logs
+from khook_core.settings import Settings
+from khook_core.transport import http
+
+_settings = Settings()
+logs.configure(_settings.log_format, _settings.log_level)
+
+
+@functions_framework.http
+def handle(request: flask.Request) -> flask.Response:
+    """One webhook delivery: ``/`` (generic or GitHub, detected), ``/github``, ``/<endpoint>``."""
+    return http.serve(request, "webhook")

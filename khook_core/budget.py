@@ -1,0 +1,125 @@
+"""Storm control: coalescing, budgets and the circuit breaker, configured in budgets.yaml.
+
+An alert storm from one dead node must not start hundreds of LLM runs. Three mechanisms stand
+between a claimed event and a dispatch, all enforced through the state store so they hold
+across function instances:
+
+- **coalescing** (per hook configuration, ``coalesce:``): the first event of a group fires; the
+  others within the window are held back and summarised in the group's next run;
+- **budgets**: per hook (``rateLimit:``) and per agent rate limits, and a global cap on runs in
+  flight; events over budget are held back and summarised in the next allowed run;
+- **circuit breaker**: after consecutive failures an agent's circuit opens for a cool-down;
+  events meanwhile are answered as retryable (held by the transport), never dropped.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+from khook_core.configmodel import validate
+from khook_core.errors import ConfigError, Problem
+from khook_core.event import Event
+from khook_core.state.base import Summary
+from khook_core.yamlfile import load_documents
+
+ALL_AGENTS = "*"
+
+
+def _duration(value: Any) -> Any:
+    from khook_core.hooks import parse_duration  # hooks imports this module's models
+
+    return parse_duration(value) if isinstance(value, str | int | float) else value
+
+
+Duration = Annotated[timedelta, BeforeValidator(_duration)]
+
+
+class RateLimit(BaseModel):
+    """At most ``runs`` agent runs per ``per`` (fixed windows aligned to the clock)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    runs: int = Field(ge=0)
+    per: Duration
+
+
+class Coalesce(BaseModel):
+    """Hook extension: one run per group and window; the rest are summarised in the next run."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    window: Duration
+    by: str = Field(default="group", pattern=r"^(group|resource|reason|tag:.+)$")
+    """``group`` (owning workload, Alertmanager group), ``resource``, ``reason`` or ``tag:NAME``."""
+
+    def group_of(self, event: Event) -> str:
+        if self.by == "group":
+            return event.group_key or event.resource.ref()
+        if self.by == "resource":
+            return event.resource.ref()
+        if self.by == "reason":
+            return event.reason
+        return event.tags.get(self.by.removeprefix("tag:"), "")
+
+
+class CircuitBreaker(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    failures: int = Field(default=5, ge=1)
+    """Consecutive transient failures of one agent that open its circuit."""
+    cool_down: Duration = Field(default=timedelta(minutes=2), alias="coolDown")
+    """How long an open circuit holds events back before letting one through."""
+
+
+class Budgets(BaseModel):
+    """The whole ``budgets.yaml``; every part is optional and off by default."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    max_concurrent_runs: int | None = Field(default=None, ge=1, alias="maxConcurrentRuns")
+    """Global cap on agent runs in flight (a run counts for ``runLease`` after it starts)."""
+    run_lease: Duration = Field(default=timedelta(minutes=15), alias="runLease")
+    """How long a started run counts against ``maxConcurrentRuns`` (sends are non-blocking)."""
+    agents: dict[str, RateLimit] = Field(default_factory=dict)
+    """Rate limit per agent (``namespace/name`` or URL); ``"*"`` applies to every other agent."""
+    circuit_breaker: CircuitBreaker = Field(default_factory=CircuitBreaker, alias="circuitBreaker")
+
+    def agent_limit(self, agent: str) -> RateLimit | None:
+        return self.agents.get(agent) or self.agents.get(ALL_AGENTS)
+
+    @classmethod
+    def load(cls, path: Path) -> Budgets:
+        """Load ``budgets.yaml``; a missing file means no budgets (khook's behaviour)."""
+        if not path.exists():
+            return cls()
+        docs = load_documents(path)
+        problems: list[Problem] = []
+        budgets = validate(cls, docs[0] if docs else {}, str(path), problems)
+        if budgets is None:
+            raise ConfigError(problems)
+        return budgets
+
+
+def summary_of(event: Event) -> Summary:
+    """A one-event summary, to merge into a backlog."""
+    return Summary(
+        count=1,
+        first=event.first_timestamp or event.timestamp,
+        last=event.timestamp,
+        resources=(event.resource.ref(),),
+        reasons=(event.reason,) if event.reason else (),
+    )
+
+
+def merge(*summaries: Summary | None) -> Summary | None:
+    present = [s for s in summaries if s is not None]
+    if not present:
+        return None
+    result = present[0]
+    for other in present[1:]:
+        result = result.merge(other)
+    return result

@@ -1,0 +1,198 @@
+"""The webhook dispatcher against a local HTTP receiver, and its body templates."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from khook_core.dispatch import build_dispatcher
+from khook_core.dispatch.base import Target
+from khook_core.dispatch.routing import RoutingDispatcher
+from khook_core.dispatch.webhook import (
+    WebhookDispatcher,
+    compile_body,
+    redact_url,
+    render_body,
+    validate_body_template,
+)
+from khook_core.errors import DispatchError, TransientError
+from khook_core.prompt import TemplateError
+from tests.dispatch.conftest import WebhookReceiver
+from tests.dispatch.helpers import PROMPT, fast_settings, make_event, make_request
+
+SECRET = "webhook-signing-key"
+
+
+def webhook(url: str, **options: Any) -> Target:
+    return Target("webhook", url=url, options={"url": url, "headers": {}, **options})
+
+
+@pytest.fixture
+def dispatcher() -> Iterator[WebhookDispatcher]:
+    made = WebhookDispatcher(fast_settings(),
+                             environ={"KHOOK_TEST_HMAC": SECRET, "RECEIVER_TOKEN": "tok-1"})
+    yield made
+    made.close()
+
+
+@pytest.mark.integration
+def test_default_body_is_signed_and_carries_the_idempotency_key(
+        webhook_receiver: WebhookReceiver, dispatcher: WebhookDispatcher) -> None:
+    target = webhook(webhook_receiver.url, hmacSecretEnv="KHOOK_TEST_HMAC",
+                     headers={"Authorization": "${RECEIVER_TOKEN}", "X-Team": "shop"})
+    result = dispatcher.dispatch(make_request(target))
+
+    assert result.state == "delivered"
+    [got] = webhook_receiver.received
+    expected = hmac.new(SECRET.encode(), got.body, hashlib.sha256).hexdigest()
+    assert got.headers["x-signature-256"] == f"sha256={expected}"
+    assert got.headers["idempotency-key"] == "khook-msg-1"
+    assert got.headers["content-type"] == "application/json"
+    assert got.headers["authorization"] == "tok-1"
+    assert got.headers["x-team"] == "shop"
+    assert got.json() == {
+        "event": {"id": "kubernetes:7c1e7", "source": "kubernetes", "type": "pod-restart",
+                  "severity": "warning",
+                  "resource": {"kind": "Pod", "namespace": "shop", "name": "web-0"},
+                  "reason": "BackOff", "message": "Back-off restarting failed container app",
+                  "count": 7, "timestamp": "2026-01-05T10:31:12Z"},
+        "hook": {"namespace": "shop", "name": "web-restarts"},
+        "prompt": PROMPT,
+    }
+
+
+@pytest.mark.integration
+def test_a_503_is_retried_and_delivered_once(
+        webhook_receiver: WebhookReceiver, dispatcher: WebhookDispatcher) -> None:
+    webhook_receiver.answer(503, "busy")
+    target = webhook(webhook_receiver.url, hmacSecretEnv="KHOOK_TEST_HMAC")
+    assert dispatcher.dispatch(make_request(target)).detail == "HTTP 200"
+    first, second = webhook_receiver.received
+    assert first.body == second.body
+    assert first.headers["x-signature-256"] == second.headers["x-signature-256"]
+    assert first.headers["idempotency-key"] == second.headers["idempotency-key"]
+
+
+@pytest.mark.integration
+def test_a_429_waits_for_retry_after(webhook_receiver: WebhookReceiver,
+                                     dispatcher: WebhookDispatcher) -> None:
+    webhook_receiver.answer(429, "slow down", Retry_After="0")
+    dispatcher.dispatch(make_request(webhook(webhook_receiver.url)))
+    assert len(webhook_receiver.received) == 2
+
+
+@pytest.mark.integration
+def test_a_400_is_not_retried_and_names_hook_and_host_only(
+        webhook_receiver: WebhookReceiver, dispatcher: WebhookDispatcher) -> None:
+    webhook_receiver.answer(400, "invalid_payload")
+    with pytest.raises(DispatchError) as info:
+        dispatcher.dispatch(make_request(webhook(webhook_receiver.url)))
+    message = str(info.value)
+    assert "HTTP 400: invalid_payload" in message
+    assert "hook shop/web-restarts" in message
+    assert "token=abc" not in message and "/hooks/khook" not in message
+    assert len(webhook_receiver.received) == 1
+
+
+@pytest.mark.integration
+def test_persistent_5xx_becomes_a_transient_error(
+        webhook_receiver: WebhookReceiver, dispatcher: WebhookDispatcher) -> None:
+    for _ in range(3):
+        webhook_receiver.answer(502, "bad gateway")
+    with pytest.raises(TransientError, match="HTTP 502: bad gateway"):
+        dispatcher.dispatch(make_request(webhook(webhook_receiver.url)))
+    assert len(webhook_receiver.received) == 3
+
+
+@pytest.mark.integration
+def test_a_template_body_is_rendered_with_placeholders_and_the_prompt(
+        webhook_receiver: WebhookReceiver, dispatcher: WebhookDispatcher) -> None:
+    body = {"text": "khook: {{.EventType}} {{ .Namespace }}/{{.ResourceName}}",
+            "details": {"prompt": "{{.Prompt}}", "why": "{{.Message}}", "n": 3,
+                        "tags": ["{{.Severity}}", True, None]}}
+    event = make_event(message='He said "stop"\n} {"injected": true')
+    dispatcher.dispatch(make_request(webhook(webhook_receiver.url, body=body), event=event))
+    [got] = webhook_receiver.received
+    assert got.json() == {
+        "text": "khook: pod-restart shop/web-0",
+        "details": {"prompt": PROMPT, "why": 'He said "stop"\n} {"injected": true', "n": 3,
+                    "tags": ["warning", True, None]},
+    }
+
+
+def test_an_unknown_placeholder_in_a_body_is_a_permanent_error(
+        dispatcher: WebhookDispatcher) -> None:
+    target = webhook("http://127.0.0.1:9/", body={"text": "{{.Nope}}"})
+    with pytest.raises(DispatchError, match=r"webhook.body: unknown placeholder \{\{\.Nope\}\}"):
+        dispatcher.dispatch(make_request(target))
+    with pytest.raises(TemplateError):
+        validate_body_template({"a": ["{{.Prompt}} {{.Nope}}"]})
+
+
+def test_a_missing_signing_secret_is_reported_by_variable_name(
+        dispatcher: WebhookDispatcher) -> None:
+    target = webhook("http://127.0.0.1:9/", hmacSecretEnv="KHOOK_UNSET_SECRET")
+    with pytest.raises(DispatchError, match="KHOOK_UNSET_SECRET .*not set"):
+        dispatcher.dispatch(make_request(target))
+
+
+def test_a_missing_header_secret_is_reported_by_variable_name(
+        dispatcher: WebhookDispatcher) -> None:
+    target = webhook("http://127.0.0.1:9/", headers={"Authorization": "${NOPE_TOKEN}"})
+    with pytest.raises(DispatchError, match="header Authorization .*NOPE_TOKEN"):
+        dispatcher.dispatch(make_request(target))
+
+
+def test_a_non_json_value_in_a_body_is_rejected_before_sending(
+        dispatcher: WebhookDispatcher) -> None:
+    target = webhook("http://127.0.0.1:9/", body={"x": float("nan")})
+    with pytest.raises(DispatchError, match="not valid JSON"):
+        dispatcher.dispatch(make_request(target))
+
+
+def test_compiled_templates_render_whitespace_and_literals_unchanged() -> None:
+    compiled = compile_body({"a": "  ", "b": "", "c": "plain", "d": 1.5})
+    assert render_body(compiled, make_request(webhook("http://x/"))) == {
+        "a": "  ", "b": "", "c": "plain", "d": 1.5}
+
+
+def test_redacted_urls_keep_scheme_and_host() -> None:
+    assert redact_url("https://hooks.slack.com/services/T0/B0/XYZ") == "https://hooks.slack.com/…"
+    assert redact_url("https://user:pw@example.com/") == "https://example.com"
+
+
+def test_routing_sends_by_target_kind_over_one_client(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(f"{request.method} {request.url.host}{request.url.path}")
+        if request.url.path.endswith("agent-card.json"):
+            return httpx.Response(404)
+        if request.url.host == "agent.test":
+            return httpx.Response(200, json={"jsonrpc": "2.0", "id": "1", "result": {
+                "task": {"id": "t-9", "status": {"state": "TASK_STATE_SUBMITTED"}}}})
+        return httpx.Response(204)
+
+    client = httpx.Client(transport=httpx.MockTransport(handler))
+    routing = RoutingDispatcher(fast_settings(kagent_api_url="http://agent.test"), client=client)
+    assert routing.a2a.client is routing.webhook.client is client
+    agent = routing.dispatch(make_request(Target("agent", name="a", namespace="n")))
+    hook = routing.dispatch(make_request(webhook("http://sink.test/in")))
+    assert (agent.task_id, agent.state) == ("t-9", "submitted")
+    assert hook.detail == "HTTP 204"
+    assert seen[-1] == "POST sink.test/in"
+    routing.close()
+    assert not client.is_closed  # a shared client belongs to whoever passed it in
+    client.close()
+
+    monkeypatch.setenv("KAGENT_API_URL", "http://kagent.example:8083")
+    auto = build_dispatcher("auto")
+    assert isinstance(auto, RoutingDispatcher)
+    assert auto.settings.kagent_api_url == "http://kagent.example:8083"
+    auto.close()

@@ -1,0 +1,91 @@
+"""The assembled forwarder's probes and metrics, over HTTP, against the test API server."""
+
+from __future__ import annotations
+
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from khook_core.forwarder.app import Forwarder
+from khook_core.forwarder.config import ForwarderSettings
+from tests.fixtures.kube_api import Script
+from tests.fixtures.pubsub import free_port
+from tests.forwarder.builders import REPO, TOPIC, RecordingClient
+
+pytestmark = pytest.mark.integration
+
+
+def get(port: int, path: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as reply:
+            return reply.status, reply.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode()
+
+
+@pytest.fixture
+def forwarder() -> Iterator[Callable[..., tuple[Forwarder, RecordingClient]]]:
+    started: list[Forwarder] = []
+
+    def start(url: str, **settings: Any) -> tuple[Forwarder, RecordingClient]:
+        client = RecordingClient()
+        options: dict[str, Any] = {
+            "kube_api_url": url, "topic": TOPIC, "config_dir": REPO / "config", "port": 0,
+            "host": "127.0.0.1", "backoff_initial_seconds": 0.05, "backoff_max_seconds": 0.2,
+            "watch_timeout_seconds": 5, **settings}
+        fwd = Forwarder(ForwarderSettings(**options), publish_client=client)
+        fwd.start()
+        started.append(fwd)
+        return fwd, client
+
+    yield start
+    for fwd in started:
+        fwd.stop(flush_seconds=1)
+
+
+def test_ready_after_the_first_list_and_alive_through_a_quiet_watch(
+    forwarder, kube_api, wait_until
+):
+    kube_api.script("hold")
+    fwd, _ = forwarder(kube_api.url, dead_after_seconds=0.2)
+
+    wait_until(fwd.ready, what="first list")
+    assert get(fwd.probes.port, "/readyz") == (200, "ready\n")
+    wait_until(lambda: fwd.states[0].in_flight, what="watch open")
+    # Quiet for longer than dead_after: an open watch is still a live one.
+    wait_until(lambda: time.monotonic() - fwd.states[0].last_alive > 0.3, what="quiet period")
+    assert fwd.states[0].in_flight
+    assert get(fwd.probes.port, "/healthz") == (200, "watch alive\n")
+
+
+def test_not_ready_and_finally_not_alive_while_the_api_is_unreachable(forwarder, wait_until):
+    fwd, _ = forwarder(f"http://127.0.0.1:{free_port()}", dead_after_seconds=0.3)
+
+    assert get(fwd.probes.port, "/readyz") == (503, "first list not done\n")
+    wait_until(lambda: get(fwd.probes.port, "/healthz")[0] == 503, timeout=10,
+               what="liveness to fail")
+    assert fwd.metrics.api_errors >= 1
+    assert get(fwd.probes.port, "/nope")[0] == 404
+
+
+def test_metrics_count_what_was_seen_forwarded_and_filtered(forwarder, kube_api, wait_until):
+    kube_api.create("BackOff")
+    kube_api.create("Pulled", type_="Normal")
+    kube_api.script(Script("close", after=1), "gone")
+    fwd, client = forwarder(kube_api.url)
+    wait_until(fwd.ready)
+    kube_api.create("Unhealthy", "Readiness probe failed: 503", object_name="web-1")
+
+    wait_until(lambda: fwd.metrics.relists >= 1 and len(client.accepted) >= 2)
+    status, text = get(fwd.probes.port, "/metrics")
+
+    assert status == 200
+    assert 'khook_forwarder_events_filtered_total{reason="normal"}' in text
+    assert "khook_forwarder_relists_total 1" in text
+    assert "khook_forwarder_watch_restarts_total" in text
+    assert "khook_forwarder_queue_depth 0" in text
+    assert 'khook_forwarder_events_seen_total{type="ADDED"}' in text

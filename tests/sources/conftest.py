@@ -1,0 +1,97 @@
+"""Fixtures for the alertmanager, webhook, kafka and cdc sources and their functions.
+
+- ``builtin_sources`` (autouse): makes the four sources discoverable through the
+  ``khook.sources`` entry-point group even before ``pyproject.toml`` lists them (then it is a
+  no-op), so the registry, the functions and the CLI find them the way production does.
+- ``source_config``: a config directory with the project's mappings plus the draft rows in
+  ``config/event-mappings.d/sources.yaml``, a plugins.yaml and hooks for every event type here.
+- ``function_env``: the environment a function reads (dry-run, memory state, that config).
+- ``http_client`` / ``cloudevent_client``: functions-framework test clients of a function.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from importlib.metadata import EntryPoint
+from importlib.metadata import entry_points as installed_entry_points
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from khook_core.runtime import get_runtime
+from khook_core.sources import registry
+from khook_core.transport import http
+from tests.conftest import REPO
+from tests.sources.helpers import BUILTIN_SOURCES, HOOKS, write_config
+
+
+@pytest.fixture(autouse=True)
+def builtin_sources(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Add the four sources to the entry-point group when the installed metadata lacks them."""
+
+    def entry_points(*, group: str) -> list[EntryPoint]:
+        found = list(installed_entry_points(group=group))
+        if group == registry.ENTRY_POINT_GROUP:
+            names = {ep.name for ep in found}
+            found += [EntryPoint(name, value, group) for name, value in BUILTIN_SOURCES.items()
+                      if name not in names]
+        return found
+
+    monkeypatch.setattr(registry, "entry_points", entry_points)
+
+
+@pytest.fixture(autouse=True)
+def fresh_credentials() -> Iterator[None]:
+    """Credentials are cached per process; every test reads its own environment."""
+    http.credentials_for.cache_clear()
+    yield
+    http.credentials_for.cache_clear()
+
+
+@pytest.fixture
+def source_config(tmp_path: Path) -> Callable[..., Path]:
+    """``source_config(plugins=..., hooks=...)`` → a config directory."""
+    return lambda **kwargs: write_config(tmp_path, **kwargs)
+
+
+@pytest.fixture
+def function_env(
+    monkeypatch: pytest.MonkeyPatch, source_config: Callable[..., Path]
+) -> Callable[..., Path]:
+    """Point a function at a fresh config: ``function_env(plugins=..., **env)``."""
+
+    def apply(plugins: str = "plugins: []\n", hooks: str = HOOKS, **env: str) -> Path:
+        config = source_config(plugins=plugins, hooks=hooks)
+        values = {"KHOOK_CONFIG_DIR": str(config), "KHOOK_STATE": "memory",
+                  "KHOOK_DISPATCH": "dry-run", "KHOOK_LOG_FORMAT": "text", **env}
+        for name, value in values.items():
+            monkeypatch.setenv(name, value)
+        get_runtime.cache_clear()
+        http.credentials_for.cache_clear()
+        return config
+
+    return apply
+
+
+def _create_app(name: str, monkeypatch: pytest.MonkeyPatch) -> Any:
+    import functions_framework
+
+    # create_app writes these into os.environ; monkeypatch restores them after the test.
+    monkeypatch.setenv("FUNCTION_TARGET", "handle")
+    monkeypatch.setenv("FUNCTION_SIGNATURE_TYPE", "http")
+    return functions_framework.create_app("handle", str(REPO / "functions" / name / "main.py"))
+
+
+@pytest.fixture
+def http_client(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], Any]:
+    """A Flask test client of ``functions/<name>/main.py``."""
+    return lambda name: _create_app(name, monkeypatch).test_client()
+
+
+@pytest.fixture
+def cloudevent_client(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], Any]:
+    """A Flask test client of a CloudEvent function; post ``push_body(...)`` to a topic path."""
+    return lambda name: _create_app(name, monkeypatch).test_client()
+
+

@@ -1,0 +1,132 @@
+"""A storm from one failing deployment, and the checks every storm test makes of its outcome.
+
+Shared by the unit tests (memory, SQLite, processes) and the Firestore integration test.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from khook_core.pipeline import Decision, run_pipeline
+from khook_core.runtime import Clock, Runtime
+from khook_core.state.base import StateStore
+from tests.configdir import make_config
+from tests.unit.k8s_events import core_event
+
+START = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
+STORM_SECONDS = 50 * 60  # inside one clock hour, so the hourly budget window is one window
+HOOK_RUNS_PER_HOUR = 3
+AGENT_RUNS_PER_HOUR = 2
+
+STORM_HOOK = """\
+apiVersion: kagent.dev/v1alpha2
+kind: Hook
+metadata: {name: web-storm, namespace: shop}
+spec:
+  eventConfigurations:
+  - eventType: pod-restart
+    agentRef: {name: k8s-agent, namespace: kagent}
+    coalesce: {window: 5m}
+    rateLimit: {runs: HOOK_RUNS, per: 1h}
+    prompt: "Deployment of pod {{.ResourceName}} is crash-looping."
+""".replace("HOOK_RUNS", str(HOOK_RUNS_PER_HOUR))
+
+STORM_BUDGETS = """\
+maxConcurrentRuns: 10
+agents:
+  kagent/k8s-agent: {runs: AGENT_RUNS, per: 1h}
+circuitBreaker: {failures: 3, coolDown: 1m}
+""".replace("AGENT_RUNS", str(AGENT_RUNS_PER_HOUR))
+
+_SAFE = "bcdfghjklmnpqrstvwxz2456789"
+
+
+def storm_config(tmp_path: Path) -> Path:
+    config = make_config(tmp_path, STORM_HOOK)
+    (config / "budgets.yaml").write_text(STORM_BUDGETS)
+    return config
+
+
+def storm_events(n: int = 10_000, pods: int = 200) -> list[tuple[datetime, dict[str, Any]]]:
+    """``n`` BackOff events from the pods of deployment ``web``, spread over the storm."""
+    out = []
+    for i in range(n):
+        at = START + timedelta(seconds=STORM_SECONDS * i / n)
+        p = i % pods
+        pod = "web-7d9f8c6b5-" + "".join(_SAFE[(p // 27**k) % 27] for k in range(5))
+        stamp = at.strftime("%Y-%m-%dT%H:%M:%SZ")
+        out.append(
+            (
+                at,
+                core_event(
+                    name=pod,
+                    namespace="shop",
+                    count=1 + i // pods,
+                    uid=f"ev-{p}",
+                    first="2026-01-05T10:00:00Z",
+                    last=stamp,
+                    created="2026-01-05T10:00:00Z",
+                ),
+            )
+        )
+    return out
+
+
+def run_storm(
+    runtime: Runtime, clock: Clock, events: list[tuple[datetime, dict[str, Any]]]
+) -> list[Decision]:
+    decisions = []
+    for at, raw in events:
+        clock.fixed = at
+        decisions.extend(run_pipeline("kubernetes", raw, {}, runtime=runtime))
+    return decisions
+
+
+def held_back(decision: Decision) -> dict[str, Any] | None:
+    assert decision.prompt is not None
+    match = re.search(
+        r"<<<KHOOK_EVENT_DATA (\w+)>>>\n(.*)\n<<<END_KHOOK_EVENT_DATA \1>>>", decision.prompt, re.S
+    )
+    assert match
+    data: dict[str, Any] = json.loads(match.group(2))
+    return data.get("held_back")
+
+
+@dataclass
+class StormOutcome:
+    counts: Counter[str]
+    runs: list[Decision]
+    summarised: int
+
+
+def check_storm(
+    decisions: list[Decision], store: StateStore, hook: str = "shop/web-storm"
+) -> StormOutcome:
+    """Every event that got past dedup is either a run or in exactly one summary (or still held
+    in a backlog); each summary names only the storm's pods and reason."""
+    counts = Counter(d.decision for d in decisions)
+    assert set(counts) <= {"dispatched", "duplicate", "coalesced", "suppressed:budget"}, counts
+    runs = [d for d in decisions if d.decision == "dispatched"]
+    summarised = 0
+    for run in runs:
+        summary = held_back(run)
+        if summary is None:
+            continue
+        summarised += summary["count"]
+        assert summary["reasons"] == ["BackOff"]
+        assert all(r.startswith("shop/Pod/web-7d9f8c6b5-") for r in summary["resources"])
+        assert 0 < len(summary["resources"]) <= 20
+        assert summary["first"] <= summary["last"]
+    pending = 0
+    for key in {f"budget|{hook}|pod-restart", f"coalesce|{hook}|pod-restart|shop/web"}:
+        left = store.take_backlog(key=key)
+        pending += left.count if left else 0
+    held = counts["coalesced"] + counts["suppressed:budget"]
+    assert summarised + pending == held, (summarised, pending, counts)
+    return StormOutcome(counts, runs, summarised)

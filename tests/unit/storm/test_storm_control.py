@@ -1,0 +1,133 @@
+from __future__ import annotations
+
+import itertools
+import multiprocessing
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from khook_core.dispatch.dryrun import DryRunDispatcher
+from khook_core.errors import TransientError
+from khook_core.pipeline import run_pipeline
+from khook_core.runtime import Clock, Runtime
+from khook_core.settings import Settings
+from khook_core.state import open_store
+from khook_core.state.base import StateStore
+from khook_core.state.memory import MemoryStateStore
+from tests.storm import (
+    AGENT_RUNS_PER_HOUR,
+    START,
+    check_storm,
+    run_storm,
+    storm_config,
+    storm_events,
+)
+from tests.unit.k8s_events import core_event
+from tests.unit.test_pipeline import FlakyDispatcher
+
+
+def runtime_for(
+    config: Path, store: StateStore, dispatcher: DryRunDispatcher | None = None
+) -> tuple[Runtime, Clock]:
+    clock = Clock(START)
+    rt = Runtime.build(
+        Settings(config_dir=config, dispatch="dry-run"),
+        clock=clock,
+        store=store,
+        dispatcher=dispatcher or DryRunDispatcher(),
+    )
+    return rt, clock
+
+
+@pytest.mark.parametrize("backend", ["memory", "sqlite"])
+def test_a_10000_event_storm_starts_no_more_runs_than_the_budget(tmp_path: Path, backend: str):
+    store = open_store("memory" if backend == "memory" else f"sqlite:{tmp_path}/state.db")
+    runtime, clock = runtime_for(storm_config(tmp_path), store)
+    decisions = run_storm(runtime, clock, storm_events())
+    outcome = check_storm(decisions, store)
+    # The agent's budget (2/h) is tighter than the hook's (3/h): it decides.
+    assert len(outcome.runs) == AGENT_RUNS_PER_HOUR
+    assert outcome.counts["coalesced"] > 0
+    assert outcome.counts["suppressed:budget"] > 0
+    assert len(runtime.dispatcher.requests) == AGENT_RUNS_PER_HOUR  # type: ignore[attr-defined]
+    # The second run carries the summary of everything held back since the first.
+    assert outcome.summarised > 0
+
+
+def test_coalescing_alone_gives_one_run_per_group_and_window(tmp_path: Path):
+    config = storm_config(tmp_path)
+    (config / "budgets.yaml").write_text("{}\n")
+    hooks = config / "hooks" / "hooks.yaml"
+    hooks.write_text(hooks.read_text().replace("    rateLimit: {runs: 3, per: 1h}\n", ""))
+    store = MemoryStateStore()
+    runtime, clock = runtime_for(config, store)
+    decisions = run_storm(runtime, clock, storm_events(n=2_000))
+    outcome = check_storm(decisions, store)
+    # At most one run per 5-minute window over 50 minutes, and never two within one window.
+    assert 1 < len(outcome.runs) <= 10
+    times = [run.event.timestamp for run in outcome.runs if run.event is not None]
+    assert all(b - a >= timedelta(minutes=5) for a, b in itertools.pairwise(times))
+    for run in outcome.runs[1:]:
+        assert run.prompt is not None
+        assert "held back by storm control" in run.prompt
+
+
+def _storm_worker(
+    config: str, db: str, shard: int, shards: int, queue: multiprocessing.Queue[list[str]]
+) -> None:
+    store = open_store(f"sqlite:{db}")
+    runtime, clock = runtime_for(Path(config), store)
+    events = storm_events(n=2_000)[shard::shards]
+    decisions = run_storm(runtime, clock, events)
+    queue.put([d.decision for d in decisions])
+
+
+def test_the_budget_holds_with_four_processes_sharing_the_store(tmp_path: Path):
+    config = storm_config(tmp_path)
+    db = str(tmp_path / "shared.db")
+    open_store(f"sqlite:{db}").close()
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    procs = [
+        ctx.Process(target=_storm_worker, args=(str(config), db, i, 4, queue)) for i in range(4)
+    ]
+    for p in procs:
+        p.start()
+    results = [queue.get(timeout=120) for _ in procs]
+    for p in procs:
+        p.join(30)
+    decisions = [d for r in results for d in r]
+    assert len(decisions) == 2_000
+    assert decisions.count("dispatched") <= AGENT_RUNS_PER_HOUR
+    assert decisions.count("dispatched") >= 1
+
+
+def test_open_circuit_holds_events_as_retryable_without_calling_the_agent(tmp_path: Path):
+    dispatcher = FlakyDispatcher(failures=3, error=TransientError("agent down"))
+    config = storm_config(tmp_path)
+    (config / "budgets.yaml").write_text("circuitBreaker: {failures: 3, coolDown: 1m}\n")
+    hooks = config / "hooks" / "hooks.yaml"
+    hooks.write_text(
+        hooks.read_text()
+        .replace("    coalesce: {window: 5m}\n", "")
+        .replace("    rateLimit: {runs: 3, per: 1h}\n", "")
+    )
+    runtime, clock = runtime_for(config, MemoryStateStore(), dispatcher)
+
+    def deliver(pod: str) -> list[str]:
+        raw = core_event(name=pod, namespace="shop", last="2026-01-05T10:00:00Z")
+        return [d.decision for d in run_pipeline("kubernetes", raw, {}, runtime=runtime)]
+
+    assert [deliver(p) for p in ("a-0", "b-0", "c-0")] == [["failed:transient"]] * 3
+    held = run_pipeline(
+        "kubernetes",
+        core_event(name="d-0", namespace="shop", last="2026-01-05T10:00:00Z"),
+        {},
+        runtime=runtime,
+    )
+    assert [(d.decision, d.retryable) for d in held] == [("failed:circuit-open", True)]
+    assert dispatcher.calls == 3  # the open circuit did not call the agent
+    clock.fixed = START + timedelta(minutes=1, seconds=1)
+    assert deliver("d-0") == ["dispatched"]  # after the cool-down the held event goes through
+    assert deliver("e-0") == ["dispatched"]  # and success closed the circuit
