@@ -16,8 +16,19 @@ def figure(name: str, value: float, unit: str, budget: str, ok: bool | None) -> 
     print(f"  {name:<58} {value:>12,.2f} {unit:<8} budget {budget:<14} {verdict}")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     with RESULTS.open("a", encoding="utf-8") as out:
-        out.write(json.dumps({"name": name, "value": value, "unit": unit, "budget": budget,
-                              "verdict": verdict, "machine": machine()}) + "\n")
+        out.write(
+            json.dumps(
+                {
+                    "name": name,
+                    "value": value,
+                    "unit": unit,
+                    "budget": budget,
+                    "verdict": verdict,
+                    "machine": machine(),
+                }
+            )
+            + "\n"
+        )
 
 
 def machine() -> str:

@@ -77,13 +77,22 @@ def firestore_figures() -> bool:
             store.claim(key=key, ttl=ttl, now=NOW)  # the duplicate: create fails, then a read
             lost.append((time.perf_counter() - t0) * 1000)
         store.close()
-        figure("firestore claim, won (create) p50", pct(won, 0.5), "ms",
-               f"< e2e {E2E_P50_MS:.0f}", pct(won, 0.5) < E2E_P50_MS)
-        figure("firestore claim, won (create) p99", pct(won, 0.99), "ms",
-               f"< e2e {E2E_P99_MS:.0f}", pct(won, 0.99) < E2E_P99_MS)
+        figure(
+            "firestore claim, won (create) p50",
+            pct(won, 0.5),
+            "ms",
+            f"< e2e {E2E_P50_MS:.0f}",
+            pct(won, 0.5) < E2E_P50_MS,
+        )
+        figure(
+            "firestore claim, won (create) p99",
+            pct(won, 0.99),
+            "ms",
+            f"< e2e {E2E_P99_MS:.0f}",
+            pct(won, 0.99) < E2E_P99_MS,
+        )
         figure("firestore claim, duplicate (create+read) p50", pct(lost, 0.5), "ms", "n/a", None)
-        figure("firestore claim, duplicate (create+read) p99", pct(lost, 0.99), "ms", "n/a",
-               None)
+        figure("firestore claim, duplicate (create+read) p99", pct(lost, 0.99), "ms", "n/a", None)
 
         keys = [f"race/hook|kubernetes|pod-restart|ns/Pod/p-{i}|" for i in range(RACE_KEYS)]
         started = time.perf_counter()
@@ -93,13 +102,22 @@ def firestore_figures() -> bool:
         doubles = sum(1 for n in wins.values() if n > 1)
         missing = len(set(keys) - set(wins))
         latencies = [s * 1000 for _, _, lat in reports for s in lat]
-        figure(f"race {RACE_PROCESSES} procs x {RACE_KEYS} keys: keys with 2+ winners", doubles,
-               "keys", "0", doubles == 0)
-        figure(f"race {RACE_PROCESSES} procs x {RACE_KEYS} keys: keys with no winner", missing,
-               "keys", "0", missing == 0)
+        figure(
+            f"race {RACE_PROCESSES} procs x {RACE_KEYS} keys: keys with 2+ winners",
+            doubles,
+            "keys",
+            "0",
+            doubles == 0,
+        )
+        figure(
+            f"race {RACE_PROCESSES} procs x {RACE_KEYS} keys: keys with no winner",
+            missing,
+            "keys",
+            "0",
+            missing == 0,
+        )
         figure("race: claim latency under contention p50", pct(latencies, 0.5), "ms", "n/a", None)
-        figure("race: claim latency under contention p99", pct(latencies, 0.99), "ms", "n/a",
-               None)
+        figure("race: claim latency under contention p99", pct(latencies, 0.99), "ms", "n/a", None)
         figure("race: wall time incl. process spawn", wall, "s", "n/a", None)
         figure("race: claims/s across processes", len(latencies) / wall, "/s", "n/a", None)
         return doubles == 0 and missing == 0
@@ -116,8 +134,9 @@ def dispatch_figures() -> None:
     target = Target("agent", name=agent.name, namespace=agent.namespace)
     try:
         for wire in ("1.0", "0.3"):
-            dispatcher = A2ADispatcher(DispatchSettings(kagent_api_url=agent.base_url,
-                                                        a2a_version=wire))
+            dispatcher = A2ADispatcher(
+                DispatchSettings(kagent_api_url=agent.base_url, a2a_version=wire)
+            )
             dispatcher.dispatch(make_request(target, message_id="warm-up"))
             times = []
             for i in range(DISPATCHES):
@@ -125,10 +144,20 @@ def dispatch_figures() -> None:
                 dispatcher.dispatch(make_request(target, message_id=f"m-{wire}-{i}"))
                 times.append((time.perf_counter() - t0) * 1000)
             dispatcher.close()
-            figure(f"A2A {wire} dispatch to local a2a-sdk agent p50", pct(times, 0.5), "ms",
-                   f"< e2e {E2E_P50_MS:.0f}", pct(times, 0.5) < E2E_P50_MS)
-            figure(f"A2A {wire} dispatch to local a2a-sdk agent p99", pct(times, 0.99), "ms",
-                   f"< e2e {E2E_P99_MS:.0f}", pct(times, 0.99) < E2E_P99_MS)
+            figure(
+                f"A2A {wire} dispatch to local a2a-sdk agent p50",
+                pct(times, 0.5),
+                "ms",
+                f"< e2e {E2E_P50_MS:.0f}",
+                pct(times, 0.5) < E2E_P50_MS,
+            )
+            figure(
+                f"A2A {wire} dispatch to local a2a-sdk agent p99",
+                pct(times, 0.99),
+                "ms",
+                f"< e2e {E2E_P99_MS:.0f}",
+                pct(times, 0.99) < E2E_P99_MS,
+            )
 
         # The same request with bare httpx: what the agent and the network cost on their own.
         bare_client = httpx.Client()
@@ -145,12 +174,19 @@ def dispatch_figures() -> None:
         server.stop()
 
     # Client-side cost alone: build, send through a canned transport, parse.
-    answer = {"jsonrpc": "2.0", "id": "1", "result": {"task": {
-        "id": "t-1", "contextId": "c", "status": {"state": "TASK_STATE_SUBMITTED"}}}}
-    client = httpx.Client(transport=httpx.MockTransport(
-        lambda request: httpx.Response(200, json=answer)))
-    dispatcher = A2ADispatcher(DispatchSettings(kagent_api_url="http://agent.test",
-                                                a2a_version="1.0"), client=client)
+    answer = {
+        "jsonrpc": "2.0",
+        "id": "1",
+        "result": {
+            "task": {"id": "t-1", "contextId": "c", "status": {"state": "TASK_STATE_SUBMITTED"}}
+        },
+    }
+    client = httpx.Client(
+        transport=httpx.MockTransport(lambda request: httpx.Response(200, json=answer))
+    )
+    dispatcher = A2ADispatcher(
+        DispatchSettings(kagent_api_url="http://agent.test", a2a_version="1.0"), client=client
+    )
     request = make_request(target)
     t0 = time.perf_counter()
     for _ in range(MOCK_DISPATCHES):

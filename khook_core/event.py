@@ -76,6 +76,18 @@ class Event(BaseModel):
     metadata: dict[str, Any] = Field(default_factory=dict)
     raw_ref: str = ""
 
+    def evolve(self, **changes: Any) -> Event:
+        """A copy with ``changes`` applied, like ``model_copy(update=...)`` (which does not
+        validate either), at half its cost: it runs once per matched event in a storm."""
+        new = Event.__new__(Event)
+        object.__setattr__(new, "__dict__", {**self.__dict__, **changes})
+        object.__setattr__(
+            new, "__pydantic_fields_set__", self.__pydantic_fields_set__ | changes.keys()
+        )
+        object.__setattr__(new, "__pydantic_extra__", None)
+        object.__setattr__(new, "__pydantic_private__", None)
+        return new
+
 
 def stable_id(source: str, *parts: object) -> EventId:
     """A short, stable id from the identifying parts of a raw occurrence."""

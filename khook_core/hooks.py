@@ -149,6 +149,11 @@ class HookRule:
     file: str = ""
     index: int = 0
 
+    @property
+    def needs_mapping(self) -> bool:
+        """Whether matching reads what the mapping row adds (severity, tags)."""
+        return self.min_severity is not None or bool(self.match_tags)
+
     def matches(self, event: Event) -> bool:
         """khook's rule (type, same namespace) plus the configured extensions."""
         if event.type != self.event_type or event.source not in self.sources:

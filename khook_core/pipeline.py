@@ -83,16 +83,22 @@ def run_pipeline(
 
 
 def process_event(event: Event, *, runtime: Runtime) -> list[Decision]:
-    """Map, match and fire one normalised event."""
+    """Map, match and fire one normalised event.
+
+    The mapping row (internal type, mapped tags, severity) is applied before matching only when
+    a candidate hook filters on tags or severity; otherwise it is applied once a claim is won,
+    so the duplicates of a storm never pay for it. Decisions that fire carry the mapped event.
+    """
     mapping = runtime.config.mapping
     why = mapping.drop_reason(event.source, event.type)
     if why is not None:
         return [Decision(f"dropped:{why}", event)]
-    hooks = runtime.config.hooks
-    if not hooks.candidates(event):  # decided before paying for enrichment
+    candidates = runtime.config.hooks.candidates(event)
+    if not candidates:
         return [Decision("no-hook", event)]
-    event = enrich(event, runtime)
-    rules = hooks.match(event)
+    if any(rule.needs_mapping for rule in candidates):
+        event = enrich(event, runtime)
+    rules = [rule for rule in candidates if rule.matches(event)]
     if not rules:
         return [Decision("no-hook", event)]
     return [fire(rule, event, runtime) for rule in rules]
@@ -105,9 +111,7 @@ def enrich(event: Event, runtime: Runtime) -> Event:
         return event
     severity = entry.severity if entry.severity.rank >= event.severity.rank else event.severity
     tags = {**entry.tags, **event.tags} if event.tags else entry.tags
-    return event.model_copy(
-        update={"internal_type": entry.internal_type, "severity": severity, "tags": tags}
-    )
+    return event.evolve(internal_type=entry.internal_type, severity=severity, tags=tags)
 
 
 def dedup_key(rule: HookRule, event: Event) -> DedupKey:
@@ -133,6 +137,7 @@ def fire(rule: HookRule, event: Event, runtime: Runtime) -> Decision:
         ttl = rule.dedup_window or runtime.default_window
         if not store.claim(key=key, ttl=ttl, now=runtime.clock()):
             return firing.decide("duplicate")
+        firing.event = event = enrich(event, runtime)
         held = _storm_control(firing)
     except TransientError as exc:
         _release_quietly(runtime, key)

@@ -23,6 +23,10 @@ def describe(line: dict[str, object]) -> str:
         why = f"already fired for hook {line['hook']} within its dedup window"
     elif decision == "no-hook":
         why = "no hook watches this event type in this namespace"
+    elif decision == "coalesced":
+        why = f"held back: its group ({line.get('detail')}) already has a run in this window"
+    elif decision == "suppressed:budget":
+        why = f"held back: over budget for hook {line['hook']} or agent {line['agent']}"
     elif decision.startswith("dropped:"):
         why = {
             "dropped:normal": "Normal event (enable with includeNormal in the mapping)",

@@ -165,6 +165,7 @@ class Forwarder:
         self._stop.set()
         for watcher in self.watchers:
             watcher.stop()
+        self.publisher.queue.release()  # a watch thread waiting for room must not hold us up
         for thread in self._threads:
             thread.join(JOIN_SECONDS)
         flushed = self.publisher.stop(

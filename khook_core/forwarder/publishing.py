@@ -1,11 +1,17 @@
 """Publishing to Pub/Sub through a bounded queue that survives an unreachable Pub/Sub.
 
-The watch threads never wait for Pub/Sub: they put messages in a ``BoundedQueue`` and carry on.
-One sender thread takes batches, hands them to google-cloud-pubsub's batching publisher and
-waits for the results. A failed batch goes back to the front of the queue and the sender backs
-off (exponential, with jitter), so an outage delays messages instead of losing them. Memory is
-bounded by the queue: when it is full the *oldest* message is dropped, counted and logged,
-because a fresh Event is worth more to an agent than a stale one.
+The watch threads put messages in a ``BoundedQueue``; one sender thread takes batches, hands
+them to google-cloud-pubsub's batching publisher and waits for the results. A failed batch goes
+back to the front of the queue and the sender backs off (exponential, with jitter), so an outage
+delays messages instead of losing them. Memory is bounded by the queue, and a full queue means
+one of two things:
+
+* Pub/Sub is reachable but slower than the watch (a storm): ``put`` waits for room, which holds
+  the watch back. The API server buffers, and at worst closes the watch, which then resumes
+  from its resourceVersion: slower, nothing lost.
+* Pub/Sub is unreachable (the sender is backing off): ``put`` drops the *oldest* message,
+  counted and logged, because a fresh Event is worth more to an agent than a stale one, and
+  waiting would only stall the watch until its resourceVersion expires.
 """
 
 from __future__ import annotations
@@ -48,45 +54,66 @@ class PublishClient(Protocol):
 
 
 class BoundedQueue:
-    """FIFO of outbound messages with a hard bound; ``put`` never blocks, it drops the oldest."""
+    """FIFO of outbound messages with a hard bound.
+
+    Args:
+        bound: the most messages held.
+        on_drop: called with the number of messages dropped to make room.
+    """
 
     def __init__(self, bound: int, on_drop: Callable[[int], None]) -> None:
         self.bound = bound
         self._items: deque[Outbound] = deque()
-        self._cond = threading.Condition()
+        self._lock = threading.Lock()
+        self._not_empty = threading.Condition(self._lock)
+        self._not_full = threading.Condition(self._lock)
         self._on_drop = on_drop
+        self._released = False
 
     def __len__(self) -> int:
         return len(self._items)
 
-    def put(self, item: Outbound) -> None:
-        with self._cond:
+    def put(self, item: Outbound, *, wait_while: Callable[[], bool] = lambda: False) -> None:
+        """Append ``item``; if full, wait for room while ``wait_while()``, else drop the oldest."""
+        with self._lock:
+            while len(self._items) >= self.bound and wait_while() and not self._released:
+                self._not_full.wait(0.2)
             self._items.append(item)
             dropped = self._trim()
-            self._cond.notify()
+            self._not_empty.notify()
         if dropped:
             self._on_drop(dropped)
 
     def requeue(self, items: Sequence[Outbound]) -> None:
         """Return a failed batch to the front, in its original order (it is the oldest)."""
-        with self._cond:
+        with self._lock:
             self._items.extendleft(reversed(items))
             dropped = self._trim()
-            self._cond.notify()
+            self._not_empty.notify()
         if dropped:
             self._on_drop(dropped)
 
     def take(self, limit: int, timeout: float) -> list[Outbound]:
         """Up to ``limit`` messages; waits up to ``timeout`` seconds for the first one."""
-        with self._cond:
+        with self._lock:
             if not self._items:
-                self._cond.wait(timeout)
+                self._not_empty.wait(timeout)
             count = min(limit, len(self._items))
-            return [self._items.popleft() for _ in range(count)]
+            taken = [self._items.popleft() for _ in range(count)]
+            if taken:
+                self._not_full.notify_all()
+            return taken
+
+    def release(self) -> None:
+        """Stop making producers wait (shutdown): from now on a full queue drops the oldest."""
+        with self._lock:
+            self._released = True
+            self._not_full.notify_all()
+            self._not_empty.notify_all()
 
     def wake(self) -> None:
-        with self._cond:
-            self._cond.notify_all()
+        with self._lock:
+            self._not_empty.notify_all()
 
     def _trim(self) -> int:
         excess = len(self._items) - self.bound
@@ -157,8 +184,12 @@ class Publisher:
         self._thread.start()
 
     def submit(self, message: Outbound) -> None:
-        """Queue one message; never blocks (see ``BoundedQueue``)."""
-        self.queue.put(message)
+        """Queue one message; waits for room only while Pub/Sub is reachable (module docstring)."""
+        self.queue.put(message, wait_while=self.healthy)
+
+    def healthy(self) -> bool:
+        """The last publish attempt succeeded (the sender is not backing off)."""
+        return self.backoff.attempts == 0 and not self._stopping.is_set()
 
     def stop(self, flush_seconds: float) -> bool:
         """Publish what is queued within ``flush_seconds``, then stop.
@@ -168,7 +199,7 @@ class Publisher:
         """
         self._deadline = time.monotonic() + flush_seconds
         self._stopping.set()
-        self.queue.wake()
+        self.queue.release()
         self._thread.join(flush_seconds + self.timeout + 1)
         left = len(self.queue)
         if left:

@@ -204,7 +204,7 @@ def parse_debezium(value: dict[str, Any]) -> Change:
     op = value.get("op")
     if op == "m":
         raise Dropped("logical-message")
-    if op not in OPERATIONS:
+    if not isinstance(op, str) or op not in OPERATIONS:
         raise schema_error(f"op must be one of c, u, d, r, t, got {op!r}", "op")
     source = value.get("source")
     if source is None:

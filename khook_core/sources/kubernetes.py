@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 from typing_extensions import TypedDict
 
 from khook_core.errors import InvalidEventError
-from khook_core.event import Event, Severity, stable_id
+from khook_core.event import Event, Resource, Severity, stable_id
 from khook_core.sources.base import Dropped, SourceContext, require_mapping
 from khook_core.timeparse import parse_time
 
@@ -206,13 +206,13 @@ class KubernetesSource:
                 source="kubernetes",
                 type=event_type,
                 severity=Severity.INFO if k8s_type.lower() == "normal" else Severity.WARNING,
-                resource={
-                    "kind": kind,
-                    "name": name,
-                    "namespace": namespace,
-                    "uid": ref.get("uid") or "",
-                    "api_version": api_version,
-                },
+                resource=Resource(
+                    kind=kind,
+                    name=name,
+                    namespace=namespace,
+                    uid=ref.get("uid") or "",
+                    api_version=api_version,
+                ),
                 reason=reason,
                 message=message,
                 timestamp=last,

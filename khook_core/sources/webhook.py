@@ -785,8 +785,10 @@ class WebhookSource:
         run = _dict(body.get("workflow_run"), "workflow_run", required=True)
         action = _str(body, "action", "action")
         conclusion = _str(run, "conclusion", "workflow_run.conclusion")
-        workflow = _str(run, "name", "workflow_run.name") or _str(
-            _dict(body.get("workflow"), "workflow"), "name", "workflow.name")
+        definition = _dict(body.get("workflow"), "workflow")
+        workflow = (_str(run, "name", "workflow_run.name")
+                    or _str(definition, "name", "workflow.name"))
+        path = _str(run, "path", "workflow_run.path") or _str(definition, "path", "workflow.path")
         if action and action != "completed":
             raise Dropped("not-completed")
         if conclusion not in opts.conclusions:
@@ -810,14 +812,14 @@ class WebhookSource:
         generic = validate_generic({
             "type": opts.event_type, "severity": "error",
             "reason": f"WorkflowRun{conclusion.title().replace('_', '')}",
-            "resource": {"kind": "GitHubWorkflow", "name": f"{repo}/{workflow}"[:253]},
+            # The file path identifies the workflow (names may repeat) and is prompt-safe.
+            "resource": {"kind": "GitHubWorkflow", "name": f"{repo}/{path or workflow}"[:253]},
             "message": message, "id": f"workflow_run/{run_id}/{attempt}",
             "timestamp": run.get("updated_at") or None,
             "firstTimestamp": run.get("run_started_at") or run.get("created_at") or None,
             "groupKey": f"{repo}/{branch}", "tags": tags,
             "metadata": {"url": url, "head_sha": sha, "run_id": run_id, "run_attempt": attempt,
-                         "event": _str(run, "event", "workflow_run.event"),
-                         "path": _str(run, "path", "workflow_run.path")},
+                         "event": _str(run, "event", "workflow_run.event"), "path": path},
         })
         return generic, (run_id, attempt)
 

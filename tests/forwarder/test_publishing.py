@@ -6,6 +6,8 @@ import threading
 import time
 from typing import Any
 
+import pytest
+
 from khook_core.forwarder.backoff import Backoff
 from khook_core.forwarder.filtering import Outbound
 from khook_core.forwarder.metrics import ForwarderMetrics
@@ -149,3 +151,47 @@ def test_stopping_while_pubsub_stays_down_counts_what_is_lost():
 
     assert time.monotonic() - started < 3
     assert metrics.dropped["shutdown"] == 7
+
+
+def test_while_pubsub_is_reachable_a_full_queue_holds_the_producer_back():
+    queue = BoundedQueue(2, lambda n: pytest.fail("nothing may be dropped"))
+    queue.put(message(0))
+    queue.put(message(1))
+    done = threading.Event()
+
+    def produce() -> None:
+        queue.put(message(2), wait_while=lambda: True)
+        done.set()
+
+    threading.Thread(target=produce, daemon=True).start()
+    assert not done.wait(0.05)  # waiting for room, not dropping
+    assert [m.data for m in queue.take(1, timeout=0)] == [b"event-0"]
+    assert done.wait(2)
+    assert [m.data for m in queue.take(5, timeout=0)] == [b"event-1", b"event-2"]
+
+
+def test_a_storm_against_a_slow_but_reachable_pubsub_loses_nothing():
+    client, metrics = RecordingClient(), ForwarderMetrics()
+    publisher = make_publisher(client, metrics, queue_size=10, batch_size=3)
+    publisher.start()
+
+    for i in range(200):
+        publisher.submit(message(i))
+    wait_until(lambda: len(client.accepted) == 200)
+
+    assert publisher.stop(1.0)
+    assert not metrics.dropped
+
+
+def test_release_lets_a_waiting_producer_go_at_shutdown():
+    dropped: list[int] = []
+    queue = BoundedQueue(1, dropped.append)
+    queue.put(message(0))
+    done = threading.Event()
+    threading.Thread(target=lambda: (queue.put(message(1), wait_while=lambda: True),
+                                     done.set()), daemon=True).start()
+
+    queue.release()
+
+    assert done.wait(2)
+    assert dropped == [1]

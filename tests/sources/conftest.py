@@ -80,7 +80,8 @@ def _create_app(name: str, monkeypatch: pytest.MonkeyPatch) -> Any:
     # create_app writes these into os.environ; monkeypatch restores them after the test.
     monkeypatch.setenv("FUNCTION_TARGET", "handle")
     monkeypatch.setenv("FUNCTION_SIGNATURE_TYPE", "http")
-    return functions_framework.create_app("handle", str(REPO / "functions" / name / "main.py"))
+    source = str(REPO / "functions" / name / "main.py")
+    return functions_framework.create_app("handle", source)  # type: ignore[no-untyped-call]
 
 
 @pytest.fixture

@@ -118,7 +118,7 @@ def test_an_empty_group_is_dropped() -> None:
 
 
 def broken(path: str, value: Any) -> dict[str, Any]:
-    payload = copy.deepcopy(FIRING)
+    payload: dict[str, Any] = copy.deepcopy(FIRING)
     node: Any = payload
     parts = path.split(".")
     for part in parts[:-1]:

@@ -69,7 +69,7 @@ def test_alternatives_take_the_first_present_non_null_value() -> None:
 
 @pytest.mark.parametrize("text", ["{a", "a}", "{a}{", "{a b}", "{a..b}", "{}", "{a|}"])
 def test_malformed_templates_are_rejected_at_load(text: str) -> None:
-    with pytest.raises(ValueError, match="template|path"):
+    with pytest.raises(ValueError, match=r"template|path"):
         Template.parse(text)
 
 
@@ -155,7 +155,9 @@ def test_bad_rules_fail_at_load_naming_the_problem(rule: dict[str, Any], message
     (None, None),
     ("0001-01-01T00:00:00Z", None),
 ])
-def test_times_are_rfc3339_or_unix_seconds_or_milliseconds(value: Any, expected: str | None) -> None:
+def test_times_are_rfc3339_or_unix_seconds_or_milliseconds(
+    value: Any, expected: str | None
+) -> None:
     parsed = time_of(value, "t")
     assert (parsed.isoformat() if parsed else None) == expected
 

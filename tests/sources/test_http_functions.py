@@ -3,12 +3,12 @@ and a JSON body naming the problem; good ones get a 200 summary."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -39,7 +39,7 @@ def signature(body: bytes, secret: str = HMAC_SECRET, prefix: bytes = b"") -> st
     return "sha256=" + hmac.new(secret.encode(), prefix + body, hashlib.sha256).hexdigest()
 
 
-@dataclass
+@dataclasses.dataclass
 class Case:
     """One request and the answer it must get."""
 
@@ -50,7 +50,7 @@ class Case:
     path: str = "/"
     method: str = "POST"
     content_type: str | None = "application/json"
-    headers: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str] = dataclasses.field(default_factory=dict)
     text: str = ""
 
     def __str__(self) -> str:
@@ -104,7 +104,8 @@ WEBHOOK_CASES = [
     Case("github endpoint refuses a token", 401, "x-hub-signature-256", WORKFLOW_RUN,
          path="/github", headers=BEARER, text="x-hub-signature-256: sha256="),
     Case("stamped: no timestamp", 401, "x-khook-timestamp", path="/stamped",
-         headers={"X-Hub-Signature-256": signature(GENERIC)}, text="missing x-khook-timestamp header"),
+         headers={"X-Hub-Signature-256": signature(GENERIC)},
+         text="missing x-khook-timestamp header"),
     Case("stamped: stale timestamp", 401, "x-khook-timestamp", path="/stamped",
          headers={"X-Khook-Timestamp": "1000",
                   "X-Hub-Signature-256": signature(GENERIC, prefix=b"1000.")},
@@ -139,8 +140,9 @@ WEBHOOK_CASES = [
 
 def send(client: Any, case: Case) -> Any:
     now = str(int(time.time()))
-    headers = {k: v.replace("{now}", now).replace(
-        "{stamped}", signature(case.body, prefix=now.encode() + b".")) for k, v in case.headers.items()}
+    stamped = signature(case.body, prefix=now.encode() + b".")
+    headers = {k: v.replace("{now}", now).replace("{stamped}", stamped)
+               for k, v in case.headers.items()}
     if case.content_type is not None:
         headers["Content-Type"] = case.content_type
     return client.open(case.path, method=case.method, data=case.body, headers=headers)
@@ -257,7 +259,8 @@ def test_secrets_never_reach_the_event(webhook_client: Any) -> None:
     assert reply.status_code == 200
     [request] = get_runtime().dispatcher.requests  # type: ignore[attr-defined]
     dumped = request.event.model_dump_json()
-    assert TOKEN not in dumped and "session=1" not in dumped
+    assert TOKEN not in dumped
+    assert "session=1" not in dumped
 
 
 @pytest.mark.parametrize(("source", "prefix"), [

@@ -118,12 +118,14 @@ def test_a_failed_workflow_run_is_a_deployment_failure() -> None:
     assert event.type == "deployment-failed"
     assert event.severity is Severity.ERROR
     assert event.resource.kind == "GitHubWorkflow"
-    assert event.resource.name == "octo-org/shop/Deploy to production"
+    assert event.resource.name == "octo-org/shop/.github/workflows/deploy.yml"
+    assert event.tags["workflow"] == "Deploy to production"
     assert event.reason == "WorkflowRunFailure"
     assert event.occurrence == "workflow_run/30433642/1"
     assert event.tags["branch"] == "main"
     assert event.tags["repository"] == "octo-org/shop"
-    assert "run #562" in event.message and "concluded failure" in event.message
+    assert "run #562" in event.message
+    assert "concluded failure" in event.message
     assert event.metadata["url"] == "https://github.com/octo-org/shop/actions/runs/30433642"
     assert event.metadata["github_delivery"] == "72d3162e-cc78-11e3-81ab"
     assert event.first_timestamp is not None
