@@ -20,9 +20,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(ROOT))
-from _report import figure  # noqa: E402
-
 import httpx  # noqa: E402
+from _report import figure  # noqa: E402
 
 from khook_core.dispatch.a2a import A2ADispatcher, build_payload  # noqa: E402
 from khook_core.dispatch.base import Target  # noqa: E402

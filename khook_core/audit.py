@@ -15,8 +15,19 @@ from khook_core.state.base import DedupKey, Firing
 
 __all__ = ["format_line", "from_document", "to_document", "to_json"]
 
-_TEXT_FIELDS = ("key", "hook", "event_id", "event_type", "source", "resource", "agent",
-                "prompt_hash", "outcome", "task_id", "error")
+_TEXT_FIELDS = (
+    "key",
+    "hook",
+    "event_id",
+    "event_type",
+    "source",
+    "resource",
+    "agent",
+    "prompt_hash",
+    "outcome",
+    "task_id",
+    "error",
+)
 
 
 def to_document(firing: Firing) -> dict[str, Any]:
@@ -33,8 +44,16 @@ def from_document(doc: Mapping[str, Any]) -> Firing:
     if not isinstance(at, datetime):
         at = datetime.fromisoformat(str(at)) if at else datetime.fromtimestamp(0, UTC)
     # Plain datetime, not the client library's subclass (DatetimeWithNanoseconds).
-    at = datetime(at.year, at.month, at.day, at.hour, at.minute, at.second, at.microsecond,
-                  tzinfo=at.tzinfo or UTC)
+    at = datetime(
+        at.year,
+        at.month,
+        at.day,
+        at.hour,
+        at.minute,
+        at.second,
+        at.microsecond,
+        tzinfo=at.tzinfo or UTC,
+    )
     values = {name: str(doc.get(name) or "") for name in _TEXT_FIELDS}
     extra = doc.get("extra") or {}
     return Firing(
@@ -55,8 +74,10 @@ def to_json(firing: Firing) -> dict[str, Any]:
 def format_line(firing: Firing) -> str:
     """One human-readable line: time, outcome, hook, event, target, task."""
     at = firing.at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    line = (f"{at}  {firing.outcome:<18} {firing.hook}  {firing.event_type} "
-            f"{firing.resource}  -> {firing.agent}")
+    line = (
+        f"{at}  {firing.outcome:<18} {firing.hook}  {firing.event_type} "
+        f"{firing.resource}  -> {firing.agent}"
+    )
     if firing.task_id:
         line += f"  task={firing.task_id}"
     if firing.error:

@@ -67,17 +67,27 @@ class A2ADispatcher:
     """
 
     def __init__(
-        self, settings: DispatchSettings, *, client: httpx.Client | None = None,
-        sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic,
+        self,
+        settings: DispatchSettings,
+        *,
+        client: httpx.Client | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
         self._own_client = client is None
         self.client = client or new_client(settings.connect_timeout)
-        self.sender = Sender(self.client, RetryPolicy(
-            retries=settings.dispatch_retries, backoff=settings.dispatch_backoff,
-            max_backoff=settings.dispatch_max_backoff, read_timeout=settings.kagent_api_timeout,
-            connect_timeout=settings.connect_timeout,
-        ), sleep=sleep)
+        self.sender = Sender(
+            self.client,
+            RetryPolicy(
+                retries=settings.dispatch_retries,
+                backoff=settings.dispatch_backoff,
+                max_backoff=settings.dispatch_max_backoff,
+                read_timeout=settings.kagent_api_timeout,
+                connect_timeout=settings.connect_timeout,
+            ),
+            sleep=sleep,
+        )
         self.clock = clock
         # endpoint → the wire that last worked or the card's; "" = card read, says nothing.
         self._wires: dict[str, str] = {}
@@ -88,8 +98,10 @@ class A2ADispatcher:
     def endpoint(self, target: Target) -> str:
         """kagent: ``{KAGENT_API_URL}/api/a2a/{namespace}/{name}/`` (trailing slash required)."""
         if target.kind == "agent":
-            return (f"{self.settings.kagent_api_url}/api/a2a/"
-                    f"{quote(target.namespace, safe='')}/{quote(target.name, safe='')}/")
+            return (
+                f"{self.settings.kagent_api_url}/api/a2a/"
+                f"{quote(target.namespace, safe='')}/{quote(target.name, safe='')}/"
+            )
         if target.kind == "a2a" and target.url:
             return target.url
         raise DispatchError(f"target {target.label() or target.kind!r} is not an A2A agent")
@@ -108,7 +120,11 @@ class A2ADispatcher:
         failures: list[str] = []
         for index, wire in enumerate(wires):
             response = self.sender.send(
-                "POST", url, what=what, deadline=deadline, idempotent=False,
+                "POST",
+                url,
+                what=what,
+                deadline=deadline,
+                idempotent=False,
                 headers={**headers, "A2A-Version": wire},
                 content=_encode(build_payload(wire, request, context_id)),
             )
@@ -117,13 +133,24 @@ class A2ADispatcher:
             except _WrongWire as exc:
                 failures.append(f"A2A {wire}: {exc}")
                 if index + 1 < len(wires):
-                    logger.info("%s does not accept A2A %s (%s); trying %s", what, wire, exc,
-                                wires[index + 1])
+                    logger.info(
+                        "%s does not accept A2A %s (%s); trying %s",
+                        what,
+                        wire,
+                        exc,
+                        wires[index + 1],
+                    )
                     continue
-                hint = ("" if self.settings.a2a_version == "auto" else
-                        f"; KHOOK_A2A_VERSION={self.settings.a2a_version} is pinned, try auto")
-                raise DispatchError(f"{what} refused the message: {'; '.join(failures)}{hint}",
-                                    status=response.status_code) from exc
+                pinned = self.settings.a2a_version
+                hint = (
+                    f"; KHOOK_A2A_VERSION={pinned} is pinned, try auto"
+                    if pinned != "auto" and "version" in str(exc).lower()
+                    else ""
+                )
+                raise DispatchError(
+                    f"{what} refused the message: {'; '.join(failures)}{hint}",
+                    status=response.status_code,
+                ) from exc
             with self._lock:
                 self._wires[url] = wire
             return result
@@ -131,8 +158,12 @@ class A2ADispatcher:
 
     def headers(self) -> dict[str, str]:
         """Headers of every A2A call: identity (R13), then configured extras, then the token."""
-        headers = {"Content-Type": "application/json", "Accept": "application/json",
-                   "X-User-Id": self.settings.kagent_user_id, **self.settings.a2a_headers}
+        headers = {
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+            "X-User-Id": self.settings.kagent_user_id,
+            **self.settings.a2a_headers,
+        }
         if self.settings.a2a_token is not None:
             headers["Authorization"] = f"Bearer {self.settings.a2a_token.get_secret_value()}"
         return headers
@@ -145,32 +176,44 @@ class A2ADispatcher:
         Retried like a send even after a read timeout: a spare empty session runs nothing.
         """
         target = request.target
-        url = httpx.URL(f"{self.settings.kagent_api_url}/api/sessions",
-                        params={"user_id": self.settings.kagent_user_id})
-        body = {"agent_ref": f"{target.namespace}/{target.name}",
-                "name": f"hook-{request.event.type}-{int(request.event.timestamp.timestamp())}"}
+        url = httpx.URL(
+            f"{self.settings.kagent_api_url}/api/sessions",
+            params={"user_id": self.settings.kagent_user_id},
+        )
+        body = {
+            "agent_ref": f"{target.namespace}/{target.name}",
+            "name": f"hook-{request.event.type}-{int(request.event.timestamp.timestamp())}",
+        }
         session_headers = {k: v for k, v in headers.items() if k.lower() != "x-user-id"}
         session_headers["X-User-ID"] = self.settings.kagent_user_id
         what = f"kagent sessions API at {url.copy_with(query=None)} for {target.label()}"
-        response = self.sender.send("POST", str(url), what=what, deadline=deadline,
-                                    headers=session_headers, content=_encode(body),
-                                    idempotent=True)
+        response = self.sender.send(
+            "POST",
+            str(url),
+            what=what,
+            deadline=deadline,
+            headers=session_headers,
+            content=_encode(body),
+            idempotent=True,
+        )
         status = response.status_code
         if status == 404:
-            raise DispatchError(f"{what}: HTTP 404 ({error_text(response)}); this kagent has no "
-                                "sessions API (removed after v0.10): unset KHOOK_KAGENT_SESSIONS",
-                                status=status)
+            raise DispatchError(
+                f"{what}: HTTP 404 ({error_text(response)}); this kagent has no "
+                "sessions API (removed after v0.10): unset KHOOK_KAGENT_SESSIONS",
+                status=status,
+            )
         if not 200 <= status < 300:
             raise DispatchError(f"{what}: HTTP {status}: {error_text(response)}", status=status)
         try:
             payload = response.json()
             if payload.get("error"):
-                raise DispatchError(f"{what}: {payload.get('message') or 'error'}",
-                                    status=status)
+                raise DispatchError(f"{what}: {payload.get('message') or 'error'}", status=status)
             session_id = str(payload["data"]["id"])
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise DispatchError(f"{what}: unexpected answer {error_text(response)}",
-                                status=status) from exc
+            raise DispatchError(
+                f"{what}: unexpected answer {error_text(response)}", status=status
+            ) from exc
         if not session_id:
             raise DispatchError(f"{what}: answer has an empty session id", status=status)
         return session_id
@@ -206,8 +249,9 @@ class A2ADispatcher:
             if budget <= 0:
                 return None
             try:
-                response = self.client.get(base + path, headers=card_headers,
-                                           timeout=httpx.Timeout(budget))
+                response = self.client.get(
+                    base + path, headers=card_headers, timeout=httpx.Timeout(budget)
+                )
             except httpx.HTTPError as exc:
                 logger.debug("agent card %s%s unreadable: %s", base, path, exc)
                 return None
@@ -231,7 +275,8 @@ def card_wire(card: Any) -> str:
     versions: set[str] = set()
     for iface in card.get("supportedInterfaces") or []:
         if isinstance(iface, dict) and str(iface.get("protocolBinding", "JSONRPC")).upper() == (
-                "JSONRPC"):
+            "JSONRPC"
+        ):
             versions.add(_major_minor(str(iface.get("protocolVersion", ""))))
     if card.get("protocolVersion"):
         versions.add(_major_minor(str(card["protocolVersion"])))
@@ -268,18 +313,32 @@ def build_payload(wire: str, request: DispatchRequest, context_id: str) -> dict[
     """The JSON-RPC request for ``wire`` (wire-formats §8.1 / §8.2)."""
     if wire == WIRE_1_0:
         message: dict[str, Any] = {
-            "role": "ROLE_USER", "messageId": request.message_id, "contextId": context_id,
-            "parts": [{"text": request.prompt}], "metadata": metadata(request),
+            "role": "ROLE_USER",
+            "messageId": request.message_id,
+            "contextId": context_id,
+            "parts": [{"text": request.prompt}],
+            "metadata": metadata(request),
         }
-        return {"jsonrpc": "2.0", "id": request.message_id, "method": "SendMessage",
-                "params": {"message": message, "configuration": {"returnImmediately": True}}}
+        return {
+            "jsonrpc": "2.0",
+            "id": request.message_id,
+            "method": "SendMessage",
+            "params": {"message": message, "configuration": {"returnImmediately": True}},
+        }
     message = {
-        "kind": "message", "role": "user", "messageId": request.message_id,
-        "contextId": context_id, "parts": [{"kind": "text", "text": request.prompt}],
+        "kind": "message",
+        "role": "user",
+        "messageId": request.message_id,
+        "contextId": context_id,
+        "parts": [{"kind": "text", "text": request.prompt}],
         "metadata": metadata(request),
     }
-    return {"jsonrpc": "2.0", "id": request.message_id, "method": "message/send",
-            "params": {"message": message, "configuration": {"blocking": False}}}
+    return {
+        "jsonrpc": "2.0",
+        "id": request.message_id,
+        "method": "message/send",
+        "params": {"message": message, "configuration": {"blocking": False}},
+    }
 
 
 def interpret(response: httpx.Response, wire: str, what: str) -> DispatchResult:
@@ -288,33 +347,45 @@ def interpret(response: httpx.Response, wire: str, what: str) -> DispatchResult:
     if status == 400:  # kagent answers an unsupported A2A-Version with a plain-text 400
         raise _WrongWire(f"HTTP 400: {error_text(response)}", status=status)
     if status == 404:
-        raise DispatchError(f"{what}: HTTP 404 ({error_text(response)}); check the hook's "
-                            "agentRef/agentUrl and KAGENT_API_URL", status=status)
+        raise DispatchError(
+            f"{what}: HTTP 404 ({error_text(response)}); check the hook's "
+            "agentRef/agentUrl and KAGENT_API_URL",
+            status=status,
+        )
     if status in (401, 403):
-        raise DispatchError(f"{what}: HTTP {status} ({error_text(response)}); set "
-                            "KHOOK_A2A_TOKEN or KHOOK_A2A_HEADERS", status=status)
+        raise DispatchError(
+            f"{what}: HTTP {status} ({error_text(response)}); set "
+            "KHOOK_A2A_TOKEN or KHOOK_A2A_HEADERS",
+            status=status,
+        )
     if 300 <= status < 400:
-        raise DispatchError(f"{what}: HTTP {status} redirect to "
-                            f"{response.headers.get('location', '?')}; redirects are not "
-                            "followed, configure the final URL", status=status)
+        raise DispatchError(
+            f"{what}: HTTP {status} redirect to "
+            f"{response.headers.get('location', '?')}; redirects are not "
+            "followed, configure the final URL",
+            status=status,
+        )
     if not 200 <= status < 300:
         raise DispatchError(f"{what}: HTTP {status}: {error_text(response)}", status=status)
     try:
         payload = response.json()
     except ValueError as exc:
-        raise DispatchError(f"{what}: answer is not JSON (HTTP {status}): "
-                            f"{error_text(response)}", status=status) from exc
+        raise DispatchError(
+            f"{what}: answer is not JSON (HTTP {status}): {error_text(response)}", status=status
+        ) from exc
     if not isinstance(payload, dict):
-        raise DispatchError(f"{what}: answer is not a JSON-RPC object: {error_text(response)}",
-                            status=status)
+        raise DispatchError(
+            f"{what}: answer is not a JSON-RPC object: {error_text(response)}", status=status
+        )
     error = payload.get("error")
     if error is not None:
         code = error.get("code") if isinstance(error, dict) else None
         text = error.get("message", "") if isinstance(error, dict) else str(error)
         if code in VERSION_ERROR_CODES:
-            raise _WrongWire(f"JSON-RPC error {code}: {text}", status=status)
-        raise DispatchError(f"{what} refused the message: JSON-RPC error {code}: {text}",
-                            status=status)
+            raise _WrongWire(f"JSON-RPC error {code} (version or method): {text}", status=status)
+        raise DispatchError(
+            f"{what} refused the message: JSON-RPC error {code}: {text}", status=status
+        )
     return parse_result(payload.get("result"), what)
 
 
@@ -338,14 +409,17 @@ def parse_result(result: Any, what: str) -> DispatchResult:
         detail = _text_of(status.get("message"))
         task_id = str(task.get("id", ""))
         if state == "rejected":
-            raise DispatchError(f"{what} rejected the message (task {task_id}): "
-                                f"{detail or 'no reason given'}")
+            raise DispatchError(
+                f"{what} rejected the message (task {task_id}): {detail or 'no reason given'}"
+            )
         return DispatchResult(task_id=task_id, state=state, detail=detail)
     if message is not None:
-        return DispatchResult(task_id=str(message.get("taskId", "")), state="message",
-                              detail=_text_of(message))
-    raise DispatchError(f"{what}: answer has neither a task nor a message: "
-                        f"{json.dumps(result)[:DETAIL_MAX_CHARS]}")
+        return DispatchResult(
+            task_id=str(message.get("taskId", "")), state="message", detail=_text_of(message)
+        )
+    raise DispatchError(
+        f"{what}: answer has neither a task nor a message: {json.dumps(result)[:DETAIL_MAX_CHARS]}"
+    )
 
 
 def normalise_state(state: str) -> str:

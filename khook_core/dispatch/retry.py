@@ -19,6 +19,7 @@ from __future__ import annotations
 import email.utils
 import logging
 import random
+import socket
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -100,7 +101,7 @@ class RetryPolicy:
     def delay(self, retry: int) -> float:
         """Exponential, with "equal jitter": half fixed, half random, so retries of many
         instances spread out but never collapse to zero."""
-        full = min(self.max_backoff, self.backoff * 2.0 ** retry)
+        full = min(self.max_backoff, self.backoff * 2.0**retry)
         return full / 2 + random.uniform(0, full / 2)  # noqa: S311 - jitter, not security
 
 
@@ -114,9 +115,16 @@ class Sender:
     wall_clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
     def send(
-        self, method: str, url: str, *, what: str, deadline: Deadline,
-        headers: Mapping[str, str] | None = None, content: bytes | None = None,
-        idempotent: bool, read_timeout: float | None = None,
+        self,
+        method: str,
+        url: str,
+        *,
+        what: str,
+        deadline: Deadline,
+        headers: Mapping[str, str] | None = None,
+        content: bytes | None = None,
+        idempotent: bool,
+        read_timeout: float | None = None,
     ) -> httpx.Response:
         """The final response that is not worth retrying (2xx, 3xx, 4xx but 429).
 
@@ -137,27 +145,34 @@ class Sender:
             if remaining < MIN_ATTEMPT_S:
                 raise TransientError(
                     f"{what}: time budget spent after {attempts} attempt(s)"
-                    + (f"; last failure: {last}" if last else ""))
-            timeout = httpx.Timeout(min(read_timeout or policy.read_timeout, remaining),
-                                    connect=min(policy.connect_timeout, remaining))
+                    + (f"; last failure: {last}" if last else "")
+                )
+            timeout = httpx.Timeout(
+                min(read_timeout or policy.read_timeout, remaining),
+                connect=min(policy.connect_timeout, remaining),
+            )
             attempts += 1
             wait: float | None = None
             try:
-                response = self.client.request(method, url, headers=headers, content=content,
-                                               timeout=timeout)
+                response = self.client.request(
+                    method, url, headers=headers, content=content, timeout=timeout
+                )
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
                 last = f"{type(exc).__name__}: {exc or 'no detail'}"
                 cause: Exception = exc
             except (httpx.UnsupportedProtocol, httpx.LocalProtocolError) as exc:
-                raise DispatchError(f"{what}: invalid request ({exc}); check the URL and "
-                                    "headers in the hook and the environment") from exc
+                raise DispatchError(
+                    f"{what}: invalid request ({exc}); check the URL and "
+                    "headers in the hook and the environment"
+                ) from exc
             except httpx.TransportError as exc:  # timeouts while reading, dropped connections
                 last = f"{type(exc).__name__}: {exc or 'no detail'}"
                 cause = exc
                 if not idempotent:
                     raise TransientError(
                         f"{what}: {last} (the request may have arrived, so it is not "
-                        "repeated now; the event will be redelivered)") from exc
+                        "repeated now; the event will be redelivered)"
+                    ) from exc
             else:
                 if not retryable_status(response.status_code):
                     return response
@@ -169,10 +184,13 @@ class Sender:
                 raise TransientError(f"{what}: {last} (after {attempts} attempt(s))") from cause
             delay = max(policy.delay(attempts - 1), wait or 0.0)
             if delay + MIN_ATTEMPT_S > deadline.remaining():
-                raise TransientError(f"{what}: {last}; no time left for a retry in "
-                                     f"{delay:.1f} s (after {attempts} attempt(s))") from cause
-            logger.info("%s: %s; retry %d/%d in %.2f s", what, last, attempts, policy.retries,
-                        delay)
+                raise TransientError(
+                    f"{what}: {last}; no time left for a retry in "
+                    f"{delay:.1f} s (after {attempts} attempt(s))"
+                ) from cause
+            logger.info(
+                "%s: %s; retry %d/%d in %.2f s", what, last, attempts, policy.retries, delay
+            )
             self.sleep(delay)
 
 
@@ -183,10 +201,15 @@ storm, which Pub/Sub flow control and the dedup claim already shape."""
 
 
 def new_client(connect_timeout: float) -> httpx.Client:
-    """The shared sync client: no redirects (a token must not follow them), keep-alive on."""
+    """The shared sync client: no redirects (a token must not follow them), keep-alive on,
+    ``TCP_NODELAY`` as curl and Go set it (a small JSON body must not wait for an ACK)."""
+    transport = httpx.HTTPTransport(
+        limits=httpx.Limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections=8),
+        socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
+    )
     return httpx.Client(
+        transport=transport,
         follow_redirects=False,
         timeout=httpx.Timeout(30.0, connect=connect_timeout),
         headers={"User-Agent": USER_AGENT},
-        limits=httpx.Limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections=8),
     )

@@ -23,7 +23,10 @@ class RoutingDispatcher:
     ``WebhookDispatcher``."""
 
     def __init__(
-        self, settings: DispatchSettings, *, client: httpx.Client | None = None,
+        self,
+        settings: DispatchSettings,
+        *,
+        client: httpx.Client | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> None:
         self.settings = settings
@@ -44,8 +47,9 @@ class RoutingDispatcher:
             return self.a2a.dispatch(request)
         if kind == "webhook":
             return self.webhook.dispatch(request)
-        raise DispatchError(f"hook {request.hook}: unknown target kind {kind!r} "
-                            "(agent, a2a or webhook)")
+        raise DispatchError(
+            f"hook {request.hook}: unknown target kind {kind!r} (agent, a2a or webhook)"
+        )
 
     def close(self) -> None:
         if self._own_client:

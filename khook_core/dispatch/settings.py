@@ -54,22 +54,31 @@ class DispatchSettings(BaseSettings):
     """How dispatchers reach agents and webhooks; every field is an environment variable."""
 
     model_config = SettingsConfigDict(
-        env_prefix="KHOOK_", use_attribute_docstrings=True, extra="ignore", frozen=True,
+        env_prefix="KHOOK_",
+        use_attribute_docstrings=True,
+        extra="ignore",
+        frozen=True,
         populate_by_name=True,
     )
 
     kagent_api_url: str = Field(
-        default=DEFAULT_KAGENT_API_URL, max_length=2048, pattern=r"^https?://",
+        default=DEFAULT_KAGENT_API_URL,
+        max_length=2048,
+        pattern=r"^https?://",
         validation_alias=AliasChoices("KAGENT_API_URL", "KAGENT_API_BASE_URL", "kagent_api_url"),
     )
     """kagent controller base URL (``KAGENT_API_URL``; legacy ``KAGENT_API_BASE_URL``)."""
     kagent_user_id: str = Field(
-        default=DEFAULT_USER_ID, min_length=1, max_length=100,
+        default=DEFAULT_USER_ID,
+        min_length=1,
+        max_length=100,
         validation_alias=AliasChoices("KAGENT_USER_ID", "kagent_user_id"),
     )
     """Sent as ``X-User-Id`` on every kagent call (``KAGENT_USER_ID``)."""
     kagent_api_timeout: float = Field(
-        default=30.0, gt=0, le=MAX_API_TIMEOUT_S,
+        default=30.0,
+        gt=0,
+        le=MAX_API_TIMEOUT_S,
         validation_alias=AliasChoices("KAGENT_API_TIMEOUT", "kagent_api_timeout"),
     )
     """Read timeout of one request in seconds, Go syntax accepted (``KAGENT_API_TIMEOUT``).
@@ -96,9 +105,10 @@ class DispatchSettings(BaseSettings):
     """``KHOOK_DISPATCH_BUDGET``: seconds one dispatch may take, retries included. Keep it
     below the function timeout (60 s by default) minus the state-store calls."""
     connect_timeout: float = Field(default=5.0, gt=0, le=60)
-    """``KHOOK_CONNECT_TIMEOUT``: TCP/TLS connect timeout in seconds."""
+    """``KHOOK_CONNECT_TIMEOUT``: TCP/TLS connect timeout in seconds, of every dispatch."""
     webhook_timeout: float = Field(default=10.0, gt=0, le=MAX_API_TIMEOUT_S)
-    """``KHOOK_WEBHOOK_TIMEOUT``: read timeout of one webhook request in seconds."""
+    """``KHOOK_WEBHOOK_TIMEOUT``: read timeout in seconds of one request to a ``webhook``
+    dispatch target (outbound; the inbound webhook source does not read it)."""
 
     @field_validator("kagent_api_timeout", "webhook_timeout", mode="before")
     @classmethod

@@ -82,7 +82,7 @@ def _compile_string(text: str) -> tuple[Segment, ...]:
     for match in prompt.PLACEHOLDER.finditer(text):
         if match.group(1) != PROMPT_PLACEHOLDER or match.group(2) is not None:
             continue
-        segments.extend(_compile_chunk(text[pos:match.start()]))
+        segments.extend(_compile_chunk(text[pos : match.start()]))
         segments.append(_PROMPT)
         pos = match.end()
     segments.extend(_compile_chunk(text[pos:]))
@@ -128,8 +128,11 @@ def default_body(request: DispatchRequest) -> dict[str, Any]:
             "source": event.source,
             "type": event.type,
             "severity": event.severity.value,
-            "resource": {"kind": event.resource.kind, "namespace": event.resource.namespace,
-                         "name": event.resource.name},
+            "resource": {
+                "kind": event.resource.kind,
+                "namespace": event.resource.namespace,
+                "name": event.resource.name,
+            },
             "reason": prompt.clean_text(event.reason, prompt.MAX_FIELD_CHARS),
             "message": prompt.clean_text(event.message, prompt.MAX_MESSAGE_CHARS),
             "count": event.count,
@@ -162,19 +165,29 @@ class WebhookDispatcher:
     """
 
     def __init__(
-        self, settings: DispatchSettings, *, client: httpx.Client | None = None,
+        self,
+        settings: DispatchSettings,
+        *,
+        client: httpx.Client | None = None,
         environ: Mapping[str, str] | None = None,
-        sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
         self._own_client = client is None
         self.client = client or new_client(settings.connect_timeout)
         self.environ: Mapping[str, str] = os.environ if environ is None else environ
-        self.sender = Sender(self.client, RetryPolicy(
-            retries=settings.dispatch_retries, backoff=settings.dispatch_backoff,
-            max_backoff=settings.dispatch_max_backoff, read_timeout=settings.webhook_timeout,
-            connect_timeout=settings.connect_timeout,
-        ), sleep=sleep)
+        self.sender = Sender(
+            self.client,
+            RetryPolicy(
+                retries=settings.dispatch_retries,
+                backoff=settings.dispatch_backoff,
+                max_backoff=settings.dispatch_max_backoff,
+                read_timeout=settings.webhook_timeout,
+                connect_timeout=settings.connect_timeout,
+            ),
+            sleep=sleep,
+        )
         self.clock = clock
         self._templates: dict[str, Any] = {}
         self._lock = threading.Lock()
@@ -191,19 +204,29 @@ class WebhookDispatcher:
         if secret_env:
             key = self.environ.get(str(secret_env), "")
             if not key:
-                raise DispatchError(f"{what}: environment variable {secret_env} "
-                                    "(hmacSecretEnv) is not set; set it or drop hmacSecretEnv")
+                raise DispatchError(
+                    f"{what}: environment variable {secret_env} "
+                    "(hmacSecretEnv) is not set; set it or drop hmacSecretEnv"
+                )
             headers[SIGNATURE_HEADER] = sign(key.encode(), body)
         response = self.sender.send(
-            "POST", url, what=what, deadline=Deadline(self.settings.dispatch_budget, self.clock),
-            headers=headers, content=body, idempotent=True,
+            "POST",
+            url,
+            what=what,
+            deadline=Deadline(self.settings.dispatch_budget, self.clock),
+            headers=headers,
+            content=body,
+            idempotent=True,
         )
         status = response.status_code
         if 200 <= status < 300:
             return DispatchResult(state="delivered", detail=f"HTTP {status}")
         if 300 <= status < 400:
-            raise DispatchError(f"{what}: HTTP {status} redirect; redirects are not followed, "
-                                "configure the final URL", status=status)
+            raise DispatchError(
+                f"{what}: HTTP {status} redirect; redirects are not followed, "
+                "configure the final URL",
+                status=status,
+            )
         raise DispatchError(f"{what}: HTTP {status}: {error_text(response)}", status=status)
 
     def close(self) -> None:
@@ -216,11 +239,13 @@ class WebhookDispatcher:
         else:
             rendered = render_body(self._compiled(template, what), request)
         try:
-            return json.dumps(rendered, ensure_ascii=False, allow_nan=False,
-                              separators=(",", ":")).encode()
+            return json.dumps(
+                rendered, ensure_ascii=False, allow_nan=False, separators=(",", ":")
+            ).encode()
         except (TypeError, ValueError) as exc:
-            raise DispatchError(f"{what}: rendered body is not valid JSON ({exc}); fix the "
-                                "hook's webhook.body") from exc
+            raise DispatchError(
+                f"{what}: rendered body is not valid JSON ({exc}); fix the hook's webhook.body"
+            ) from exc
 
     def _compiled(self, template: Any, what: str) -> Any:
         cache_key = json.dumps(template, sort_keys=True, default=repr)
@@ -246,7 +271,9 @@ class WebhookDispatcher:
                 continue
             resolved = self.environ.get(ref[1])
             if not resolved:
-                raise DispatchError(f"{what}: header {name} refers to environment variable "
-                                    f"{ref[1]}, which is not set; set it (from a secret)")
+                raise DispatchError(
+                    f"{what}: header {name} refers to environment variable "
+                    f"{ref[1]}, which is not set; set it (from a secret)"
+                )
             headers[str(name)] = resolved
         return headers

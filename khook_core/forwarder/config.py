@@ -89,8 +89,9 @@ class ForwarderSettings(BaseSettings):
     """Messages held while Pub/Sub is unreachable; past it the oldest are dropped (counted).
 
     About 1.5 KiB a message, so the default bounds the queue near 15 MiB."""
-    batch_size: int = Field(default=500, ge=1, le=1000, validation_alias=_env("batch_size"))
-    """Messages per publish request (Pub/Sub allows 1,000)."""
+    batch_size: int = Field(default=200, ge=1, le=1000, validation_alias=_env("batch_size"))
+    """Messages per publish request (Pub/Sub allows 1,000). 200 keeps a storm near 90 MiB RSS
+    at about 4,500 events/s into the emulator; 500 is faster but holds more in flight."""
     batch_latency_seconds: float = Field(
         default=0.02, gt=0, validation_alias=_env("batch_latency_seconds")
     )

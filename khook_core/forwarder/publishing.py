@@ -3,15 +3,15 @@
 The watch threads put messages in a ``BoundedQueue``; one sender thread takes batches, hands
 them to google-cloud-pubsub's batching publisher and waits for the results. A failed batch goes
 back to the front of the queue and the sender backs off (exponential, with jitter), so an outage
-delays messages instead of losing them. Memory is bounded by the queue, and a full queue means
-one of two things:
+delays messages instead of losing them. Memory is bounded by the queue. When messages pile up:
 
-* Pub/Sub is reachable but slower than the watch (a storm): ``put`` waits for room, which holds
-  the watch back. The API server buffers, and at worst closes the watch, which then resumes
-  from its resourceVersion: slower, nothing lost.
-* Pub/Sub is unreachable (the sender is backing off): ``put`` drops the *oldest* message,
-  counted and logged, because a fresh Event is worth more to an agent than a stale one, and
-  waiting would only stall the watch until its resourceVersion expires.
+* Pub/Sub is reachable but slower than the watch (a storm): past two batches ``put`` waits,
+  which holds the watch back. The API server buffers, and at worst closes the watch, which then
+  resumes from its resourceVersion: slower, nothing lost, and memory stays flat.
+* Pub/Sub is unreachable (the sender is backing off): the queue fills to its bound, then
+  ``put`` drops the *oldest* message, counted and logged, because a fresh Event is worth more
+  to an agent than a stale one, and waiting would only stall the watch until its
+  resourceVersion expires.
 """
 
 from __future__ import annotations
@@ -57,12 +57,17 @@ class BoundedQueue:
     """FIFO of outbound messages with a hard bound.
 
     Args:
-        bound: the most messages held.
+        bound: the most messages held; past it the oldest are dropped.
         on_drop: called with the number of messages dropped to make room.
+        hold_at: the depth from which ``put`` waits while its ``wait_while`` holds; below the
+            bound, so a storm against a reachable Pub/Sub never fills the queue (memory stays
+            near ``hold_at`` messages) and the bound is kept for outages.
     """
 
-    def __init__(self, bound: int, on_drop: Callable[[int], None]) -> None:
+    def __init__(self, bound: int, on_drop: Callable[[int], None],
+                 hold_at: int | None = None) -> None:
         self.bound = bound
+        self.hold_at = min(bound, hold_at or bound)
         self._items: deque[Outbound] = deque()
         self._lock = threading.Lock()
         self._not_empty = threading.Condition(self._lock)
@@ -74,9 +79,10 @@ class BoundedQueue:
         return len(self._items)
 
     def put(self, item: Outbound, *, wait_while: Callable[[], bool] = lambda: False) -> None:
-        """Append ``item``; if full, wait for room while ``wait_while()``, else drop the oldest."""
+        """Append ``item``: past ``hold_at`` wait while ``wait_while()``; past the bound drop
+        the oldest."""
         with self._lock:
-            while len(self._items) >= self.bound and wait_while() and not self._released:
+            while len(self._items) >= self.hold_at and wait_while() and not self._released:
                 self._not_full.wait(0.2)
             self._items.append(item)
             dropped = self._trim()
@@ -173,7 +179,8 @@ class Publisher:
         self.batch_size = batch_size
         self.timeout = timeout
         self.backoff = backoff
-        self.queue = BoundedQueue(queue_size, self._dropped)
+        # Two batches queued keep the sender busy; more would only cost memory in a storm.
+        self.queue = BoundedQueue(queue_size, self._dropped, hold_at=2 * batch_size)
         metrics.queue_depth = lambda: len(self.queue)
         self._stopping = threading.Event()
         self._deadline = float("inf")

@@ -122,12 +122,12 @@ class EventWatcher:
     def relist(self, state: WatchState) -> Outcome:
         """List every page; forward items newer than the look-back (or the gap since sync)."""
         now = self.clock()
-        if not state.listed or state.synced_at is None:
+        first = not state.listed
+        if state.synced_at is None:
             newer_than = now - self.timings.lookback
         else:
             newer_than = max(now - self.timings.max_age,
                              state.synced_at - self.timings.relist_overlap)
-            self.metrics.relisted()
         token: str | None = None
         resource_version: str | None = None
         while True:
@@ -150,6 +150,8 @@ class EventWatcher:
             raise ApiException(status=500, reason="list response without metadata.resourceVersion")
         state.resource_version = resource_version
         state.listed = True
+        if not first:
+            self.metrics.relisted()
         state.empty_streak = 0
         self._alive(state)
         logger.info("listed %s at resourceVersion %s", self.endpoint.describe(), resource_version)

@@ -14,6 +14,9 @@ This module also owns that field-mapping language, because the kafka and cdc sou
 records with the same rules: a ``FieldRule`` has ``when`` conditions and ``fields`` templates
 (``"{topic}-{partition}"``, alternatives ``"{group|status.group}"``) whose output is validated
 as a ``GenericEvent``. Templates only look values up; nothing is ever evaluated.
+
+Every model here is built on first use (``defer_build``): the alertmanager source imports this
+module for its helpers only and should not pay for schemas it never validates at cold start.
 """
 
 from __future__ import annotations
@@ -303,7 +306,7 @@ def time_of(value: Any, field: str) -> datetime | None:
 class GenericResource(BaseModel):
     """What the event is about."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, defer_build=True)
 
     kind: str = Field(default="", max_length=253)
     name: str = Field(default="", max_length=253)
@@ -320,7 +323,7 @@ class GenericEvent(BaseModel):
     are duplicates for the hook's dedup window (khook's rule).
     """
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, defer_build=True)
 
     type: str = Field(min_length=1, max_length=MAX_TYPE_CHARS, pattern=KEBAB_CASE.pattern)
     resource: GenericResource = Field(default_factory=GenericResource)
@@ -472,7 +475,7 @@ class FieldRule(BaseModel):
         fields: {resource.name: "{group}", message: "lag {lag} on {topic}", tags.topic: "{topic}"}
     """
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, defer_build=True)
 
     when: dict[str, Any] = Field(default_factory=dict)
     """path → value (equal), list (one of) or ``{gte: 5}``-style operators; all must hold."""
@@ -573,7 +576,7 @@ def glob_match(pattern: str, *names: str) -> bool:
 class GithubOptions(BaseModel):
     """What counts as a failure in GitHub deliveries."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, defer_build=True)
 
     event_type: str = Field(default=GITHUB_EVENT_TYPE, alias="eventType",
                             pattern=KEBAB_CASE.pattern)
@@ -593,7 +596,7 @@ Preset = Literal["auto", "generic", "github", "mapped"]
 class EndpointConfig(BaseModel):
     """One endpoint (``plugins.yaml`` → ``config.endpoints.<name>``)."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, defer_build=True)
 
     preset: Preset | None = None
     """``auto`` (default), ``generic``, ``github`` or ``mapped`` (implied by ``rules``)."""
@@ -628,7 +631,7 @@ _ENDPOINT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 class WebhookConfig(BaseModel):
     """Settings of the webhook source (``plugins.yaml`` → ``config:``)."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, defer_build=True)
 
     endpoints: dict[str, EndpointConfig] = Field(default_factory=dict)
     """Merged over the built-in ``default`` (auto) and ``github`` endpoints."""

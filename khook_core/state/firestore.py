@@ -12,9 +12,23 @@ Each claim carries a random ``owner`` token, so a write that the client library 
 timeout (the first attempt having landed) is recognised as ours instead of being read as
 "someone else holds it", which would silently drop the event.
 
-TTL policies for Terraform: ``claims.expire_at`` (required for housekeeping) and, optionally,
-``firings.expire_at`` (audit retention, ``AUDIT_RETENTION`` after the firing). ``firings(hook=…)``
-needs the composite index ``firings(hook ASC, at DESC)``. See docs/dispatch.md.
+Storm-control state, each in its own collection and keyed the same way:
+
+- ``slots`` (``take_slot``): one document per key *and* window, counted with an atomic
+  ``Increment`` whose result comes back with the write, so no read-modify-write and no retry
+  loop. It is read first: once a window is full, a storm only reads, it does not pile writes
+  onto one document (Firestore sustains about one write a second per document).
+- ``leases`` (``acquire_lease``): ``cap`` documents per scope, each taken like a claim
+  (``create``, or a precondition update of a lapsed one); one batched read finds free ones.
+- ``backlog`` (``add_backlog``/``take_backlog``): optimistic read-modify-write with a
+  precondition on the document read; taking empties ``summary`` (documents stay, tiny).
+- ``circuits``: a failure counter (``Increment``) and ``open_until``.
+
+TTL policies for Terraform: ``claims.expire_at``, ``slots.expire_at``, ``leases.expire_at`` and
+``circuits.expire_at`` (housekeeping; the code never relies on them), and optionally
+``firings.expire_at`` (audit retention, ``AUDIT_RETENTION`` after the firing).
+``firings(hook=…)`` needs the composite index ``firings(hook ASC, at DESC)``. See
+docs/dispatch.md.
 
 ``google.cloud.firestore`` is imported here and nowhere else; every Google error leaves this
 module as ``TransientError`` with the original chained.
@@ -26,19 +40,27 @@ import contextlib
 import hashlib
 import logging
 import os
+import random
+import time
 import uuid
-from collections.abc import Iterator
-from datetime import datetime, timedelta
-from typing import Any, Final
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final, TypeVar
 
 from khook_core import audit
 from khook_core.errors import ConfigError, Problem, TransientError
-from khook_core.state.base import DedupKey, Firing
+from khook_core.state.base import DedupKey, Firing, Summary, window_start
+
+T = TypeVar("T")
 
 logger = logging.getLogger(__name__)
 
 CLAIMS: Final = "claims"
 FIRINGS: Final = "firings"
+SLOTS: Final = "slots"
+LEASES: Final = "leases"
+BACKLOG: Final = "backlog"
+CIRCUITS: Final = "circuits"
 DEFAULT_DATABASE: Final = "(default)"
 EMULATOR_PROJECT: Final = "demo-khook"
 """Project used under the emulator when GOOGLE_CLOUD_PROJECT is unset (``demo-`` ids never
@@ -52,6 +74,13 @@ MAX_CLAIM_ROUNDS = 5
 re-reads. Five rounds means five consecutive lost races: report contention, let it retry."""
 AUDIT_RETENTION = timedelta(days=90)
 """``firings.expire_at`` = ``at`` + this, for an optional TTL policy on the audit trail."""
+CIRCUIT_MEMORY = timedelta(days=1)
+"""A failure count untouched this long is left to TTL deletion: "consecutive" failures a day
+apart say little about the agent now."""
+MAX_RMW_ROUNDS = 25
+"""Read-modify-write rounds on one document before giving up as contended. A backlog document
+is hot only in a storm (one write per held-back event); with jittered backoff 25 rounds cover
+dozens of concurrent writers."""
 
 INSTALL_HINT = "pip install 'khook-serverless[firestore]' (google-cloud-firestore)"
 
@@ -90,6 +119,10 @@ class FirestoreStateStore:
         self.audit_retention = audit_retention
         self._claims = client.collection(CLAIMS)
         self._firings = client.collection(FIRINGS)
+        self._slots = client.collection(SLOTS)
+        self._leases = client.collection(LEASES)
+        self._backlog = client.collection(BACKLOG)
+        self._circuits = client.collection(CIRCUITS)
         # The library's default retry deadline is 60-600 s; a function cannot wait that long.
         self._retry = gretry.Retry(
             predicate=gretry.if_exception_type(
@@ -146,7 +179,7 @@ class FirestoreStateStore:
     # -- claims -------------------------------------------------------------------------------
 
     @staticmethod
-    def doc_id(key: DedupKey) -> str:
+    def doc_id(key: str) -> str:
         """Document id of a claim: keys hold ``/``, ids must not."""
         return hashlib.sha256(key.encode()).hexdigest()
 
@@ -247,6 +280,167 @@ class FirestoreStateStore:
                 for snap in query.stream(retry=self._retry, timeout=self.timeout)
             ]
 
+    # -- storm control ------------------------------------------------------------------------
+
+    def take_slot(self, *, key: str, limit: int, window: timedelta, now: datetime) -> bool:
+        if limit <= 0:
+            return False
+        start = datetime.fromtimestamp(window_start(now, window), UTC)
+        ref = self._slots.document(self.doc_id(f"{key}|{start.isoformat()}"))
+        with self._wrap("take slot", key):
+            snap = ref.get(retry=self._retry, timeout=self.timeout)
+            if snap.exists and _int((snap.to_dict() or {}).get("used")) >= limit:
+                return False
+            # A retried increment may count twice: that errs towards fewer runs, never more.
+            result = ref.set(
+                {
+                    "key": key,
+                    "window_start": start,
+                    "expire_at": start + window,
+                    "used": self._firestore.Increment(1),
+                },
+                merge=True,
+                retry=self._retry,
+                timeout=self.timeout,
+            )
+        return _transformed(result) <= limit
+
+    def acquire_lease(self, *, scope: str, cap: int, ttl: timedelta, now: datetime) -> bool:
+        if cap <= 0:
+            return False
+        refs = [self._leases.document(self.doc_id(f"{scope}#{i}")) for i in range(cap)]
+        data = {"scope": scope, "taken_at": now, "expire_at": now + ttl}
+        gexc = self._gexc
+        with self._wrap("acquire lease", scope):
+            snaps = {
+                snap.id: snap
+                for snap in self._client.get_all(refs, retry=self._retry, timeout=self.timeout)
+            }
+            free = [ref for ref in refs if _lapsed(snaps.get(ref.id), now)]
+            random.shuffle(free)  # concurrent takers spread over the free leases
+            for ref in free:
+                snap = snaps.get(ref.id)
+                try:
+                    if snap is None or not snap.exists:
+                        ref.create(data, retry=self._retry, timeout=self.timeout)
+                    else:
+                        ref.update(
+                            data,
+                            option=self._client.write_option(last_update_time=snap.update_time),
+                            retry=self._retry,
+                            timeout=self.timeout,
+                        )
+                    return True
+                except (gexc.AlreadyExists, gexc.FailedPrecondition, gexc.NotFound):
+                    continue  # someone took this one first: try the next
+        return False
+
+    def add_backlog(self, *, key: str, summary: Summary) -> None:
+        def merge(doc: dict[str, Any] | None) -> tuple[dict[str, Any], None]:
+            merged = summary
+            if doc is not None and isinstance(doc.get("summary"), dict):
+                merged = Summary.from_json(doc["summary"]).merge(summary)
+            return {"key": key, "summary": merged.to_json()}, None
+
+        self._read_modify_write(self._backlog.document(self.doc_id(key)), "add backlog", key, merge)
+
+    def take_backlog(self, *, key: str) -> Summary | None:
+        def take(doc: dict[str, Any] | None) -> tuple[dict[str, Any] | None, Summary | None]:
+            if doc is None or not isinstance(doc.get("summary"), dict):
+                return None, None
+            # Emptied, not deleted: only a write carries the token that recognises a retry.
+            return {"summary": None}, Summary.from_json(doc["summary"])
+
+        return self._read_modify_write(
+            self._backlog.document(self.doc_id(key)), "take backlog", key, take
+        )
+
+    def record_failure(
+        self, *, key: str, threshold: int, cool_down: timedelta, now: datetime
+    ) -> bool:
+        ref = self._circuits.document(self.doc_id(key))
+        with self._wrap("record failure", key):
+            result = ref.set(
+                {
+                    "key": key,
+                    "failures": self._firestore.Increment(1),
+                    "expire_at": now + max(cool_down, CIRCUIT_MEMORY),
+                },
+                merge=True,
+                retry=self._retry,
+                timeout=self.timeout,
+            )
+            if _transformed(result) < threshold:
+                return False
+            ref.update({"open_until": now + cool_down}, retry=self._retry, timeout=self.timeout)
+        return True
+
+    def record_success(self, *, key: str) -> None:
+        with self._wrap("record success", key):
+            self._circuits.document(self.doc_id(key)).delete(
+                retry=self._retry, timeout=self.timeout
+            )
+
+    def circuit_open(self, *, key: str, now: datetime) -> bool:
+        with self._wrap("read circuit", key):
+            snap = self._circuits.document(self.doc_id(key)).get(
+                retry=self._retry, timeout=self.timeout
+            )
+        if not snap.exists:
+            return False
+        open_until = (snap.to_dict() or {}).get("open_until")
+        return isinstance(open_until, datetime) and open_until > now
+
+    def _read_modify_write(
+        self,
+        ref: Any,
+        what: str,
+        key: str,
+        change: Callable[[dict[str, Any] | None], tuple[dict[str, Any] | None, T]],
+    ) -> T:
+        """Optimistic read-modify-write of one document.
+
+        ``change(current or None)`` returns the fields to write (None: write nothing) and the
+        result. The write carries a precondition on what was read (``create`` if it was absent,
+        else its ``update_time``), so a concurrent writer makes it fail and the loop reads again.
+        Firestore transactions would lock instead; the emulator serialises those at about
+        200 ms each and aborted some under four-way contention, losing updates.
+        A ``writer`` token lets a write that the library retried after a timeout (the first
+        attempt having landed) be recognised instead of being applied twice.
+        """
+        gexc = self._gexc
+        token = uuid.uuid4().hex
+        tried: list[T] = []  # the result of the write that may have landed
+        with self._wrap(what, key):
+            for attempt in range(MAX_RMW_ROUNDS):
+                snap = ref.get(retry=self._retry, timeout=self.timeout)
+                current = (snap.to_dict() or {}) if snap.exists else None
+                if tried and current is not None and current.get("writer") == token:
+                    return tried[-1]
+                new, result = change(current)
+                if new is None:
+                    return result
+                try:
+                    if current is None:
+                        ref.create(
+                            {**new, "writer": token}, retry=self._retry, timeout=self.timeout
+                        )
+                    else:
+                        ref.update(
+                            {**new, "writer": token},
+                            option=self._client.write_option(last_update_time=snap.update_time),
+                            retry=self._retry,
+                            timeout=self.timeout,
+                        )
+                    return result
+                except (gexc.AlreadyExists, gexc.FailedPrecondition, gexc.NotFound):
+                    tried.append(result)
+                    # Spread the contenders out; a hot document is one being stormed.
+                    time.sleep(random.uniform(0, min(0.5, 0.005 * 2**attempt)))  # noqa: S311
+        raise TransientError(
+            f"Firestore {what} {key}: still contended after {MAX_RMW_ROUNDS} rounds; retry later"
+        )
+
     def close(self) -> None:
         with contextlib.suppress(Exception):  # closing must never mask the real outcome
             self._client.close()
@@ -263,3 +457,19 @@ class FirestoreStateStore:
                 f"Firestore {what} {key} (project {self.project}, database {self.database}): "
                 f"{type(exc).__name__}: {exc}"
             ) from exc
+
+
+def _int(value: Any) -> int:
+    return int(value) if isinstance(value, int | float) else 0
+
+
+def _transformed(result: Any) -> int:
+    """The value an ``Increment`` produced, as the commit returned it."""
+    return int(result.transform_results[0].integer_value)
+
+
+def _lapsed(snap: Any, now: datetime) -> bool:
+    if snap is None or not snap.exists:
+        return True
+    expire_at = (snap.to_dict() or {}).get("expire_at")
+    return not isinstance(expire_at, datetime) or expire_at <= now

@@ -126,7 +126,7 @@ def env_prefix(source: str) -> str:
 class HttpCredentials(BaseSettings):
     """The secrets of one HTTP source, from ``KHOOK_<SOURCE>_*`` environment variables."""
 
-    model_config = SettingsConfigDict(extra="ignore", frozen=True, use_attribute_docstrings=True)
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
 
     token: SecretStr | None = None
     """Expected ``Authorization: Bearer`` token (``KHOOK_<SOURCE>_TOKEN``)."""

@@ -41,10 +41,12 @@ def _handler(receiver: WebhookReceiver) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:
             length = int(self.headers.get("content-length", "0"))
             body = self.rfile.read(length)
-            receiver.received.append(Received(
-                self.path, {k.lower(): v for k, v in self.headers.items()}, body))
-            status, text, headers = (receiver.script.popleft() if receiver.script
-                                     else (200, "ok", {}))
+            receiver.received.append(
+                Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+            )
+            status, text, headers = (
+                receiver.script.popleft() if receiver.script else (200, "ok", {})
+            )
             payload = text.encode()
             self.send_response(status)
             self.send_header("Content-Type", "text/plain")
@@ -54,7 +56,7 @@ def _handler(receiver: WebhookReceiver) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(payload)
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib name
+        def log_message(self, format: str, *args: Any) -> None:
             return
 
     return Handler
@@ -65,7 +67,12 @@ def webhook_receiver() -> Iterator[WebhookReceiver]:
     receiver = WebhookReceiver()
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(receiver))
     server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, name="webhook-receiver", daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever,
+        kwargs={"poll_interval": 0.02},
+        name="webhook-receiver",
+        daemon=True,
+    )
     thread.start()
     receiver.url = f"http://127.0.0.1:{server.server_address[1]}/hooks/khook?token=abc"
     try:

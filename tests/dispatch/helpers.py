@@ -16,29 +16,47 @@ PROMPT = "Pod web-0 in shop restarted: BackOff. Find the cause."
 
 def make_event(**changes: Any) -> Event:
     fields: dict[str, Any] = {
-        "id": EventId("kubernetes:7c1e7"), "source": "kubernetes", "type": "pod-restart",
+        "id": EventId("kubernetes:7c1e7"),
+        "source": "kubernetes",
+        "type": "pod-restart",
         "severity": Severity.WARNING,
         "resource": Resource(kind="Pod", name="web-0", namespace="shop"),
-        "reason": "BackOff", "message": "Back-off restarting failed container app",
-        "timestamp": NOW, "count": 7,
+        "reason": "BackOff",
+        "message": "Back-off restarting failed container app",
+        "timestamp": NOW,
+        "count": 7,
     }
     fields.update(changes)
     return Event(**fields)
 
 
-def make_request(target: Target, *, prompt: str = PROMPT, message_id: str = "khook-msg-1",
-                 context_id: str = "khook-ctx-1", event: Event | None = None) -> DispatchRequest:
+def make_request(
+    target: Target,
+    *,
+    prompt: str = PROMPT,
+    message_id: str = "khook-msg-1",
+    context_id: str = "khook-ctx-1",
+    event: Event | None = None,
+) -> DispatchRequest:
     return DispatchRequest(
-        event=event or make_event(), hook="shop/web-restarts", target=target, prompt=prompt,
+        event=event or make_event(),
+        hook="shop/web-restarts",
+        target=target,
+        prompt=prompt,
         key=DedupKey("shop/web-restarts|kubernetes|pod-restart|shop/Pod/web-0|"),
-        message_id=message_id, context_id=context_id,
+        message_id=message_id,
+        context_id=context_id,
     )
 
 
 def fast_settings(**changes: Any) -> DispatchSettings:
     """Settings with short waits, so retry and timeout paths run in milliseconds."""
-    values: dict[str, Any] = {"dispatch_backoff": 0.01, "dispatch_max_backoff": 0.05,
-                              "kagent_api_timeout": 5.0, "connect_timeout": 1.0,
-                              "webhook_timeout": 5.0}
+    values: dict[str, Any] = {
+        "dispatch_backoff": 0.01,
+        "dispatch_max_backoff": 0.05,
+        "kagent_api_timeout": 5.0,
+        "connect_timeout": 1.0,
+        "webhook_timeout": 5.0,
+    }
     values.update(changes)
     return DispatchSettings(**values)

@@ -58,9 +58,14 @@ def dispatcher_for(a2a_agent: TestAgent) -> Iterator[Any]:
 
 @pytest.mark.parametrize("wire", ["0.3", "1.0"])
 def test_prompt_metadata_headers_and_message_id_arrive_on_both_wires(
-        a2a_agent: TestAgent, dispatcher_for: Any, wire: str) -> None:
-    dispatcher = dispatcher_for(a2a_version=wire, kagent_user_id="ops@example.com",
-                                a2a_token="t0ken", a2a_headers={"X-Tenant": "shop"})
+    a2a_agent: TestAgent, dispatcher_for: Any, wire: str
+) -> None:
+    dispatcher = dispatcher_for(
+        a2a_version=wire,
+        kagent_user_id="ops@example.com",
+        a2a_token="t0ken",
+        a2a_headers={"X-Tenant": "shop"},
+    )
     result = dispatcher.dispatch(make_request(AGENT))
 
     assert result.task_id
@@ -89,7 +94,8 @@ def test_prompt_metadata_headers_and_message_id_arrive_on_both_wires(
 
 
 def test_auto_reads_the_card_once_per_agent_and_uses_1_0(
-        a2a_agent: TestAgent, dispatcher_for: Any) -> None:
+    a2a_agent: TestAgent, dispatcher_for: Any
+) -> None:
     dispatcher = dispatcher_for()
     dispatcher.dispatch(make_request(AGENT, message_id="m-1"))
     dispatcher.dispatch(make_request(AGENT, message_id="m-2"))
@@ -99,7 +105,8 @@ def test_auto_reads_the_card_once_per_agent_and_uses_1_0(
 
 
 def test_auto_falls_back_to_1_0_when_a_v1_only_kagent_answers_400(
-        a2a_agent: TestAgent, dispatcher_for: Any) -> None:
+    a2a_agent: TestAgent, dispatcher_for: Any
+) -> None:
     a2a_agent.card = {"name": "old card", "protocolVersion": "0.3.0", "url": "http://x/"}
     a2a_agent.v1_only = True
     dispatcher = dispatcher_for()
@@ -111,11 +118,22 @@ def test_auto_falls_back_to_1_0_when_a_v1_only_kagent_answers_400(
 
 
 def test_auto_falls_back_to_0_3_on_method_not_found_without_a_card(
-        a2a_agent: TestAgent, dispatcher_for: Any) -> None:
+    a2a_agent: TestAgent, dispatcher_for: Any
+) -> None:
     a2a_agent.serve_card = False
-    a2a_agent.script.append(Scripted(200, json.dumps({
-        "jsonrpc": "2.0", "id": "x", "error": {"code": -32601, "message": "Method not found"}}),
-        "application/json"))
+    a2a_agent.script.append(
+        Scripted(
+            200,
+            json.dumps(
+                {
+                    "jsonrpc": "2.0",
+                    "id": "x",
+                    "error": {"code": -32601, "message": "Method not found"},
+                }
+            ),
+            "application/json",
+        )
+    )
     result = dispatcher_for().dispatch(make_request(AGENT))
     assert result.state == "submitted"
     assert [r.headers["a2a-version"] for r in a2a_agent.rpc_requests()] == ["1.0", "0.3"]
@@ -123,7 +141,8 @@ def test_auto_falls_back_to_0_3_on_method_not_found_without_a_card(
 
 
 def test_a_slow_agent_times_out_as_a_transient_error_without_a_second_send(
-        a2a_agent: TestAgent, dispatcher_for: Any) -> None:
+    a2a_agent: TestAgent, dispatcher_for: Any
+) -> None:
     a2a_agent.delay = 1.0
     dispatcher = dispatcher_for(a2a_version="1.0", kagent_api_timeout=0.2)
     started = time.monotonic()
@@ -135,7 +154,8 @@ def test_a_slow_agent_times_out_as_a_transient_error_without_a_second_send(
 
 
 def test_a_500_is_retried_once_and_starts_one_run(
-        a2a_agent: TestAgent, dispatcher_for: Any) -> None:
+    a2a_agent: TestAgent, dispatcher_for: Any
+) -> None:
     a2a_agent.script.append(Scripted(500, "upstream hiccup"))
     result = dispatcher_for(a2a_version="0.3").dispatch(make_request(AGENT))
     assert result.state == "submitted"
@@ -144,10 +164,12 @@ def test_a_500_is_retried_once_and_starts_one_run(
 
 
 def test_a_400_is_not_retried_and_reports_the_agents_text(
-        a2a_agent: TestAgent, dispatcher_for: Any) -> None:
+    a2a_agent: TestAgent, dispatcher_for: Any
+) -> None:
     a2a_agent.script.append(Scripted(400, "invalid message: parts must not be empty"))
-    with pytest.raises(DispatchError, match="HTTP 400: invalid message: parts must not be "
-                                            "empty") as info:
+    with pytest.raises(
+        DispatchError, match="HTTP 400: invalid message: parts must not be empty"
+    ) as info:
         dispatcher_for(a2a_version="1.0").dispatch(make_request(AGENT))
     assert info.value.status == 400
     assert len(a2a_agent.rpc_requests()) == 1
@@ -155,16 +177,24 @@ def test_a_400_is_not_retried_and_reports_the_agents_text(
 
 
 def test_an_unknown_agent_is_reported_with_kagents_404_text(
-        a2a_agent: TestAgent, dispatcher_for: Any) -> None:
-    with pytest.raises(DispatchError, match="Agent shop/nobody not found.*agentRef"):
+    a2a_agent: TestAgent, dispatcher_for: Any
+) -> None:
+    with pytest.raises(DispatchError, match=r"Agent shop/nobody not found.*agentRef"):
         dispatcher_for(a2a_version="1.0").dispatch(
-            make_request(Target("agent", name="nobody", namespace="shop")))
+            make_request(Target("agent", name="nobody", namespace="shop"))
+        )
 
 
 def test_a_json_rpc_error_is_not_retried(a2a_agent: TestAgent, dispatcher_for: Any) -> None:
-    a2a_agent.script.append(Scripted(200, json.dumps({
-        "jsonrpc": "2.0", "id": "x", "error": {"code": -32602, "message": "bad params"}}),
-        "application/json"))
+    a2a_agent.script.append(
+        Scripted(
+            200,
+            json.dumps(
+                {"jsonrpc": "2.0", "id": "x", "error": {"code": -32602, "message": "bad params"}}
+            ),
+            "application/json",
+        )
+    )
     with pytest.raises(DispatchError, match="JSON-RPC error -32602: bad params"):
         dispatcher_for(a2a_version="1.0").dispatch(make_request(AGENT))
     assert len(a2a_agent.rpc_requests()) == 1
@@ -178,13 +208,16 @@ def test_an_agent_url_target_is_called_directly(a2a_agent: TestAgent, dispatcher
 
 
 def test_legacy_sessions_api_gives_the_context_id_when_enabled(
-        a2a_agent: TestAgent, dispatcher_for: Any) -> None:
+    a2a_agent: TestAgent, dispatcher_for: Any
+) -> None:
     dispatcher_for(kagent_sessions=True, a2a_version="0.3").dispatch(make_request(AGENT))
     [session] = a2a_agent.sessions
     assert session.query == "user_id=admin%40kagent.dev"
     assert session.headers["x-user-id"] == "admin@kagent.dev"
-    assert session.json() == {"agent_ref": "kagent/k8s-agent",
-                              "name": "hook-pod-restart-1767609072"}
+    assert session.json() == {
+        "agent_ref": "kagent/k8s-agent",
+        "name": "hook-pod-restart-1767609072",
+    }
     [run] = a2a_agent.runs
     assert run.context_id == "session-1"
     assert run.headers["x-user-id"] == "admin@kagent.dev"
@@ -201,9 +234,11 @@ def test_agent_down_releases_the_claim_and_a_later_retry_dispatches(tmp_path: Pa
     store = MemoryStateStore()
     runtime = Runtime.build(
         Settings(config_dir=config, state="memory", dispatch="auto"),
-        clock=Clock(PIPELINE_NOW), store=store,
-        dispatcher=RoutingDispatcher(fast_settings(
-            kagent_api_url=f"http://127.0.0.1:{port}", dispatch_retries=1)),
+        clock=Clock(PIPELINE_NOW),
+        store=store,
+        dispatcher=RoutingDispatcher(
+            fast_settings(kagent_api_url=f"http://127.0.0.1:{port}", dispatch_retries=1)
+        ),
     )
     raw = core_event(count=3)
     try:
@@ -227,3 +262,12 @@ def test_agent_down_releases_the_claim_and_a_later_retry_dispatches(tmp_path: Pa
         assert outcomes == ["dispatched", "failed:transient"]
     finally:
         runtime.close()
+
+
+def test_a_pinned_wire_the_agent_rejects_suggests_auto(
+    a2a_agent: TestAgent, dispatcher_for: Any
+) -> None:
+    a2a_agent.v1_only = True
+    with pytest.raises(DispatchError, match=r"KHOOK_A2A_VERSION=0\.3 is pinned, try auto"):
+        dispatcher_for(a2a_version="0.3").dispatch(make_request(AGENT))
+    assert a2a_agent.runs == []

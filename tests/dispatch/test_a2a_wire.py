@@ -29,9 +29,12 @@ def test_a2a_0_3_payload_is_a_non_blocking_message_send_with_kind_and_message_id
     assert message["contextId"] == "ctx-9"
     assert message["parts"] == [{"kind": "text", "text": PROMPT}]
     assert message["metadata"] == {
-        "khook.hook": "shop/web-restarts", "khook.eventId": "kubernetes:7c1e7",
-        "khook.eventType": "pod-restart", "khook.source": "kubernetes",
-        "khook.severity": "warning", "khook.resource": "shop/Pod/web-0",
+        "khook.hook": "shop/web-restarts",
+        "khook.eventId": "kubernetes:7c1e7",
+        "khook.eventType": "pod-restart",
+        "khook.source": "kubernetes",
+        "khook.severity": "warning",
+        "khook.resource": "shop/Pod/web-0",
     }
     assert body["params"]["configuration"] == {"blocking": False}
 
@@ -49,63 +52,98 @@ def test_a2a_1_0_payload_is_send_message_with_role_user_and_return_immediately()
 def test_kagent_endpoint_has_the_trailing_slash_and_the_default_cluster_url() -> None:
     dispatcher = a2a.A2ADispatcher(DispatchSettings())
     try:
-        assert dispatcher.endpoint(AGENT) == (
-            f"{DEFAULT_KAGENT_API_URL}/api/a2a/kagent/k8s-agent/")
+        assert dispatcher.endpoint(AGENT) == (f"{DEFAULT_KAGENT_API_URL}/api/a2a/kagent/k8s-agent/")
         assert "svc.cluster.local" in DEFAULT_KAGENT_API_URL
         assert dispatcher.endpoint(Target("a2a", url="http://x/agent")) == "http://x/agent"
     finally:
         dispatcher.close()
 
 
-@pytest.mark.parametrize(("card", "wire"), [
-    ({"supportedInterfaces": [{"url": "u", "protocolBinding": "JSONRPC",
-                               "protocolVersion": "1.0"}]}, "1.0"),
-    ({"protocolVersion": "0.3.0", "url": "u", "preferredTransport": "JSONRPC"}, "0.3"),
-    ({"protocolVersion": "0.3.0", "supportedInterfaces": [
-        {"protocolBinding": "JSONRPC", "protocolVersion": "1.0"}]}, "1.0"),
-    ({"supportedInterfaces": [{"protocolBinding": "GRPC", "protocolVersion": "1.0"}]}, ""),
-    ({"name": "no versions"}, ""),
-    (["not", "a", "card"], ""),
-])
+@pytest.mark.parametrize(
+    ("card", "wire"),
+    [
+        (
+            {
+                "supportedInterfaces": [
+                    {"url": "u", "protocolBinding": "JSONRPC", "protocolVersion": "1.0"}
+                ]
+            },
+            "1.0",
+        ),
+        ({"protocolVersion": "0.3.0", "url": "u", "preferredTransport": "JSONRPC"}, "0.3"),
+        (
+            {
+                "protocolVersion": "0.3.0",
+                "supportedInterfaces": [{"protocolBinding": "JSONRPC", "protocolVersion": "1.0"}],
+            },
+            "1.0",
+        ),
+        ({"supportedInterfaces": [{"protocolBinding": "GRPC", "protocolVersion": "1.0"}]}, ""),
+        ({"name": "no versions"}, ""),
+        (["not", "a", "card"], ""),
+    ],
+)
 def test_the_card_decides_the_wire(card: object, wire: str) -> None:
     assert a2a.card_wire(card) == wire
 
 
-@pytest.mark.parametrize(("result", "task_id", "state"), [
-    ({"kind": "task", "id": "t-1", "status": {"state": "submitted"}}, "t-1", "submitted"),
-    ({"task": {"id": "t-2", "status": {"state": "TASK_STATE_INPUT_REQUIRED"}}}, "t-2",
-     "input-required"),
-    ({"kind": "message", "messageId": "m", "taskId": "t-3", "parts": []}, "t-3", "message"),
-    ({"message": {"messageId": "m", "parts": [{"text": "done"}]}}, "", "message"),
-])
-def test_results_of_both_wires_give_task_id_and_state(result: object, task_id: str,
-                                                      state: str) -> None:
+@pytest.mark.parametrize(
+    ("result", "task_id", "state"),
+    [
+        ({"kind": "task", "id": "t-1", "status": {"state": "submitted"}}, "t-1", "submitted"),
+        (
+            {"task": {"id": "t-2", "status": {"state": "TASK_STATE_INPUT_REQUIRED"}}},
+            "t-2",
+            "input-required",
+        ),
+        ({"kind": "message", "messageId": "m", "taskId": "t-3", "parts": []}, "t-3", "message"),
+        ({"message": {"messageId": "m", "parts": [{"text": "done"}]}}, "", "message"),
+    ],
+)
+def test_results_of_both_wires_give_task_id_and_state(
+    result: object, task_id: str, state: str
+) -> None:
     parsed = a2a.parse_result(result, "agent x")
     assert (parsed.task_id, parsed.state) == (task_id, state)
 
 
 def test_a_rejected_task_is_a_permanent_error_with_the_agents_reason() -> None:
-    result = {"task": {"id": "t", "status": {"state": "TASK_STATE_REJECTED",
-                                             "message": {"parts": [{"text": "not my job"}]}}}}
-    with pytest.raises(DispatchError, match="rejected the message .*not my job"):
+    result = {
+        "task": {
+            "id": "t",
+            "status": {
+                "state": "TASK_STATE_REJECTED",
+                "message": {"parts": [{"text": "not my job"}]},
+            },
+        }
+    }
+    with pytest.raises(DispatchError, match=r"rejected the message .*not my job"):
         a2a.parse_result(result, "agent x")
 
 
 def test_json_rpc_errors_carry_code_and_text() -> None:
-    response = httpx.Response(200, json={"jsonrpc": "2.0", "id": "1", "error": {
-        "code": -32602, "message": "role must be ROLE_USER"}})
+    response = httpx.Response(
+        200,
+        json={
+            "jsonrpc": "2.0",
+            "id": "1",
+            "error": {"code": -32602, "message": "role must be ROLE_USER"},
+        },
+    )
     with pytest.raises(DispatchError, match=r"JSON-RPC error -32602: role must be ROLE_USER"):
         a2a.interpret(response, "1.0", "agent x")
 
 
 def test_a_non_json_success_is_reported_with_its_text() -> None:
     response = httpx.Response(200, text="<html>login</html>")
-    with pytest.raises(DispatchError, match="not JSON .*login"):
+    with pytest.raises(DispatchError, match=r"not JSON .*login"):
         a2a.interpret(response, "1.0", "agent x")
 
 
-@pytest.mark.parametrize(("text", "seconds"), [
-    ("120s", 120.0), ("1m30s", 90.0), ("500ms", 0.5), ("2.5", 2.5), ("1h", 3600.0)])
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("120s", 120.0), ("1m30s", 90.0), ("500ms", 0.5), ("2.5", 2.5), ("1h", 3600.0)],
+)
 def test_go_durations_are_read_as_khook_reads_them(text: str, seconds: float) -> None:
     assert parse_go_duration(text) == seconds
 
@@ -117,7 +155,8 @@ def test_invalid_go_durations_are_rejected(text: str) -> None:
 
 
 def test_kagent_variables_keep_khooks_names_and_legacy_alias(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("KAGENT_API_BASE_URL", "http://kagent.example:8083/")
     monkeypatch.setenv("KAGENT_USER_ID", "ops@example.com")
     monkeypatch.setenv("KAGENT_API_TIMEOUT", "1m")

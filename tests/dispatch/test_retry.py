@@ -26,15 +26,18 @@ class FakeClock:
         self.now += seconds
 
 
-def sender_for(handler: Callable[[httpx.Request], httpx.Response], clock: FakeClock,
-               retries: int = 2) -> Sender:
+def sender_for(
+    handler: Callable[[httpx.Request], httpx.Response], clock: FakeClock, retries: int = 2
+) -> Sender:
     client = httpx.Client(transport=httpx.MockTransport(handler))
-    return Sender(client, RetryPolicy(retries=retries, backoff=0.1, max_backoff=1.0),
-                  sleep=clock.sleep)
+    return Sender(
+        client, RetryPolicy(retries=retries, backoff=0.1, max_backoff=1.0), sleep=clock.sleep
+    )
 
 
-def scripted(*answers: int | Exception) -> tuple[Callable[[httpx.Request], httpx.Response],
-                                                  list[httpx.Request]]:
+def scripted(
+    *answers: int | Exception,
+) -> tuple[Callable[[httpx.Request], httpx.Response], list[httpx.Request]]:
     seen: list[httpx.Request] = []
     queue = list(answers)
 
@@ -48,10 +51,17 @@ def scripted(*answers: int | Exception) -> tuple[Callable[[httpx.Request], httpx
     return handler, seen
 
 
-def send(sender: Sender, clock: FakeClock, *, idempotent: bool = False,
-         budget: float = 30.0) -> httpx.Response:
-    return sender.send("POST", URL, what="agent kagent/k8s-agent", content=b"{}",
-                       deadline=Deadline(budget, clock), idempotent=idempotent)
+def send(
+    sender: Sender, clock: FakeClock, *, idempotent: bool = False, budget: float = 30.0
+) -> httpx.Response:
+    return sender.send(
+        "POST",
+        URL,
+        what="agent kagent/k8s-agent",
+        content=b"{}",
+        deadline=Deadline(budget, clock),
+        idempotent=idempotent,
+    )
 
 
 def test_server_errors_are_retried_until_a_success() -> None:
@@ -61,7 +71,8 @@ def test_server_errors_are_retried_until_a_success() -> None:
     assert response.status_code == 200
     assert len(seen) == 3
     assert len(clock.sleeps) == 2
-    assert 0.05 <= clock.sleeps[0] <= 0.1 and 0.1 <= clock.sleeps[1] <= 0.2  # equal jitter
+    assert 0.05 <= clock.sleeps[0] <= 0.1  # equal jitter: half fixed, half random
+    assert 0.1 <= clock.sleeps[1] <= 0.2
 
 
 def test_client_errors_are_returned_without_retry() -> None:
@@ -75,8 +86,11 @@ def test_client_errors_are_returned_without_retry() -> None:
 def test_exhausted_retries_raise_transient_error_naming_target_and_last_status() -> None:
     clock = FakeClock()
     handler, seen = scripted(503, 503, 503)
-    with pytest.raises(TransientError, match=r"agent kagent/k8s-agent: HTTP 503: status 503 "
-                                             r"\(after 3 attempt\(s\)\)"):
+    with pytest.raises(
+        TransientError,
+        match=r"agent kagent/k8s-agent: HTTP 503: status 503 "
+        r"\(after 3 attempt\(s\)\)",
+    ):
         send(sender_for(handler, clock), clock)
     assert len(seen) == 3
 
@@ -152,8 +166,13 @@ def test_an_unsupported_url_is_a_permanent_error() -> None:
     client = httpx.Client()
     sender = Sender(client, RetryPolicy(), sleep=clock.sleep)
     with pytest.raises(DispatchError, match="check the URL"):
-        sender.send("POST", "ftp://agent.test/", what="agent x", deadline=Deadline(5, clock),
-                    idempotent=False)
+        sender.send(
+            "POST",
+            "ftp://agent.test/",
+            what="agent x",
+            deadline=Deadline(5, clock),
+            idempotent=False,
+        )
 
 
 def test_error_text_is_collapsed_and_capped() -> None:
@@ -168,5 +187,7 @@ def test_retry_after_reads_http_dates() -> None:
 
     response = httpx.Response(503, headers={"Retry-After": "Mon, 05 Jan 2026 10:31:42 GMT"})
     assert retry_after(response, lambda: datetime(2026, 1, 5, 10, 31, 12, tzinfo=UTC)) == 30.0
-    assert retry_after(httpx.Response(503, headers={"Retry-After": "soon"}),
-                       lambda: datetime.now(UTC)) is None
+    assert (
+        retry_after(httpx.Response(503, headers={"Retry-After": "soon"}), lambda: datetime.now(UTC))
+        is None
+    )

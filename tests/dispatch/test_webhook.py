@@ -34,17 +34,22 @@ def webhook(url: str, **options: Any) -> Target:
 
 @pytest.fixture
 def dispatcher() -> Iterator[WebhookDispatcher]:
-    made = WebhookDispatcher(fast_settings(),
-                             environ={"KHOOK_TEST_HMAC": SECRET, "RECEIVER_TOKEN": "tok-1"})
+    made = WebhookDispatcher(
+        fast_settings(), environ={"KHOOK_TEST_HMAC": SECRET, "RECEIVER_TOKEN": "tok-1"}
+    )
     yield made
     made.close()
 
 
 @pytest.mark.integration
 def test_default_body_is_signed_and_carries_the_idempotency_key(
-        webhook_receiver: WebhookReceiver, dispatcher: WebhookDispatcher) -> None:
-    target = webhook(webhook_receiver.url, hmacSecretEnv="KHOOK_TEST_HMAC",
-                     headers={"Authorization": "${RECEIVER_TOKEN}", "X-Team": "shop"})
+    webhook_receiver: WebhookReceiver, dispatcher: WebhookDispatcher
+) -> None:
+    target = webhook(
+        webhook_receiver.url,
+        hmacSecretEnv="KHOOK_TEST_HMAC",
+        headers={"Authorization": "${RECEIVER_TOKEN}", "X-Team": "shop"},
+    )
     result = dispatcher.dispatch(make_request(target))
 
     assert result.state == "delivered"
@@ -56,11 +61,17 @@ def test_default_body_is_signed_and_carries_the_idempotency_key(
     assert got.headers["authorization"] == "tok-1"
     assert got.headers["x-team"] == "shop"
     assert got.json() == {
-        "event": {"id": "kubernetes:7c1e7", "source": "kubernetes", "type": "pod-restart",
-                  "severity": "warning",
-                  "resource": {"kind": "Pod", "namespace": "shop", "name": "web-0"},
-                  "reason": "BackOff", "message": "Back-off restarting failed container app",
-                  "count": 7, "timestamp": "2026-01-05T10:31:12Z"},
+        "event": {
+            "id": "kubernetes:7c1e7",
+            "source": "kubernetes",
+            "type": "pod-restart",
+            "severity": "warning",
+            "resource": {"kind": "Pod", "namespace": "shop", "name": "web-0"},
+            "reason": "BackOff",
+            "message": "Back-off restarting failed container app",
+            "count": 7,
+            "timestamp": "2026-01-05T10:31:12Z",
+        },
         "hook": {"namespace": "shop", "name": "web-restarts"},
         "prompt": PROMPT,
     }
@@ -68,7 +79,8 @@ def test_default_body_is_signed_and_carries_the_idempotency_key(
 
 @pytest.mark.integration
 def test_a_503_is_retried_and_delivered_once(
-        webhook_receiver: WebhookReceiver, dispatcher: WebhookDispatcher) -> None:
+    webhook_receiver: WebhookReceiver, dispatcher: WebhookDispatcher
+) -> None:
     webhook_receiver.answer(503, "busy")
     target = webhook(webhook_receiver.url, hmacSecretEnv="KHOOK_TEST_HMAC")
     assert dispatcher.dispatch(make_request(target)).detail == "HTTP 200"
@@ -79,8 +91,9 @@ def test_a_503_is_retried_and_delivered_once(
 
 
 @pytest.mark.integration
-def test_a_429_waits_for_retry_after(webhook_receiver: WebhookReceiver,
-                                     dispatcher: WebhookDispatcher) -> None:
+def test_a_429_waits_for_retry_after(
+    webhook_receiver: WebhookReceiver, dispatcher: WebhookDispatcher
+) -> None:
     webhook_receiver.answer(429, "slow down", Retry_After="0")
     dispatcher.dispatch(make_request(webhook(webhook_receiver.url)))
     assert len(webhook_receiver.received) == 2
@@ -88,20 +101,23 @@ def test_a_429_waits_for_retry_after(webhook_receiver: WebhookReceiver,
 
 @pytest.mark.integration
 def test_a_400_is_not_retried_and_names_hook_and_host_only(
-        webhook_receiver: WebhookReceiver, dispatcher: WebhookDispatcher) -> None:
+    webhook_receiver: WebhookReceiver, dispatcher: WebhookDispatcher
+) -> None:
     webhook_receiver.answer(400, "invalid_payload")
     with pytest.raises(DispatchError) as info:
         dispatcher.dispatch(make_request(webhook(webhook_receiver.url)))
     message = str(info.value)
     assert "HTTP 400: invalid_payload" in message
     assert "hook shop/web-restarts" in message
-    assert "token=abc" not in message and "/hooks/khook" not in message
+    assert "token=abc" not in message
+    assert "/hooks/khook" not in message
     assert len(webhook_receiver.received) == 1
 
 
 @pytest.mark.integration
 def test_persistent_5xx_becomes_a_transient_error(
-        webhook_receiver: WebhookReceiver, dispatcher: WebhookDispatcher) -> None:
+    webhook_receiver: WebhookReceiver, dispatcher: WebhookDispatcher
+) -> None:
     for _ in range(3):
         webhook_receiver.answer(502, "bad gateway")
     with pytest.raises(TransientError, match="HTTP 502: bad gateway"):
@@ -111,22 +127,34 @@ def test_persistent_5xx_becomes_a_transient_error(
 
 @pytest.mark.integration
 def test_a_template_body_is_rendered_with_placeholders_and_the_prompt(
-        webhook_receiver: WebhookReceiver, dispatcher: WebhookDispatcher) -> None:
-    body = {"text": "khook: {{.EventType}} {{ .Namespace }}/{{.ResourceName}}",
-            "details": {"prompt": "{{.Prompt}}", "why": "{{.Message}}", "n": 3,
-                        "tags": ["{{.Severity}}", True, None]}}
+    webhook_receiver: WebhookReceiver, dispatcher: WebhookDispatcher
+) -> None:
+    body = {
+        "text": "khook: {{.EventType}} {{ .Namespace }}/{{.ResourceName}}",
+        "details": {
+            "prompt": "{{.Prompt}}",
+            "why": "{{.Message}}",
+            "n": 3,
+            "tags": ["{{.Severity}}", True, None],
+        },
+    }
     event = make_event(message='He said "stop"\n} {"injected": true')
     dispatcher.dispatch(make_request(webhook(webhook_receiver.url, body=body), event=event))
     [got] = webhook_receiver.received
     assert got.json() == {
         "text": "khook: pod-restart shop/web-0",
-        "details": {"prompt": PROMPT, "why": 'He said "stop"\n} {"injected": true', "n": 3,
-                    "tags": ["warning", True, None]},
+        "details": {
+            "prompt": PROMPT,
+            "why": 'He said "stop"\n} {"injected": true',
+            "n": 3,
+            "tags": ["warning", True, None],
+        },
     }
 
 
 def test_an_unknown_placeholder_in_a_body_is_a_permanent_error(
-        dispatcher: WebhookDispatcher) -> None:
+    dispatcher: WebhookDispatcher,
+) -> None:
     target = webhook("http://127.0.0.1:9/", body={"text": "{{.Nope}}"})
     with pytest.raises(DispatchError, match=r"webhook.body: unknown placeholder \{\{\.Nope\}\}"):
         dispatcher.dispatch(make_request(target))
@@ -135,21 +163,24 @@ def test_an_unknown_placeholder_in_a_body_is_a_permanent_error(
 
 
 def test_a_missing_signing_secret_is_reported_by_variable_name(
-        dispatcher: WebhookDispatcher) -> None:
+    dispatcher: WebhookDispatcher,
+) -> None:
     target = webhook("http://127.0.0.1:9/", hmacSecretEnv="KHOOK_UNSET_SECRET")
-    with pytest.raises(DispatchError, match="KHOOK_UNSET_SECRET .*not set"):
+    with pytest.raises(DispatchError, match=r"KHOOK_UNSET_SECRET .*not set"):
         dispatcher.dispatch(make_request(target))
 
 
 def test_a_missing_header_secret_is_reported_by_variable_name(
-        dispatcher: WebhookDispatcher) -> None:
+    dispatcher: WebhookDispatcher,
+) -> None:
     target = webhook("http://127.0.0.1:9/", headers={"Authorization": "${NOPE_TOKEN}"})
-    with pytest.raises(DispatchError, match="header Authorization .*NOPE_TOKEN"):
+    with pytest.raises(DispatchError, match=r"header Authorization .*NOPE_TOKEN"):
         dispatcher.dispatch(make_request(target))
 
 
 def test_a_non_json_value_in_a_body_is_rejected_before_sending(
-        dispatcher: WebhookDispatcher) -> None:
+    dispatcher: WebhookDispatcher,
+) -> None:
     target = webhook("http://127.0.0.1:9/", body={"x": float("nan")})
     with pytest.raises(DispatchError, match="not valid JSON"):
         dispatcher.dispatch(make_request(target))
@@ -158,7 +189,11 @@ def test_a_non_json_value_in_a_body_is_rejected_before_sending(
 def test_compiled_templates_render_whitespace_and_literals_unchanged() -> None:
     compiled = compile_body({"a": "  ", "b": "", "c": "plain", "d": 1.5})
     assert render_body(compiled, make_request(webhook("http://x/"))) == {
-        "a": "  ", "b": "", "c": "plain", "d": 1.5}
+        "a": "  ",
+        "b": "",
+        "c": "plain",
+        "d": 1.5,
+    }
 
 
 def test_redacted_urls_keep_scheme_and_host() -> None:
@@ -166,8 +201,7 @@ def test_redacted_urls_keep_scheme_and_host() -> None:
     assert redact_url("https://user:pw@example.com/") == "https://example.com"
 
 
-def test_routing_sends_by_target_kind_over_one_client(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_routing_sends_by_target_kind_over_one_client(monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[str] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -175,8 +209,14 @@ def test_routing_sends_by_target_kind_over_one_client(
         if request.url.path.endswith("agent-card.json"):
             return httpx.Response(404)
         if request.url.host == "agent.test":
-            return httpx.Response(200, json={"jsonrpc": "2.0", "id": "1", "result": {
-                "task": {"id": "t-9", "status": {"state": "TASK_STATE_SUBMITTED"}}}})
+            return httpx.Response(
+                200,
+                json={
+                    "jsonrpc": "2.0",
+                    "id": "1",
+                    "result": {"task": {"id": "t-9", "status": {"state": "TASK_STATE_SUBMITTED"}}},
+                },
+            )
         return httpx.Response(204)
 
     client = httpx.Client(transport=httpx.MockTransport(handler))

@@ -99,18 +99,29 @@ class ForwarderProcess:
                 stderr=subprocess.STDOUT, env=full_env,
             )
 
-    def metric(self, name: str, labels: str = "") -> float:
-        """One sample from /metrics (``-1`` while the server is not up)."""
+    def metrics(self) -> dict[str, float]:
+        """Every sample of /metrics by name and labels (empty while the server is not up)."""
         try:
             url = f"http://127.0.0.1:{self.port}/metrics"
             with urllib.request.urlopen(url, timeout=2) as reply:
                 text = reply.read().decode()
         except OSError:
-            return -1
+            return {}
+        samples = {}
         for line in text.splitlines():
-            if line.startswith(f"khook_forwarder_{name}{labels} "):
-                return float(line.split()[1])
-        return 0 if not labels else -1
+            if line and not line.startswith("#"):
+                name, value = line.rsplit(" ", 1)
+                samples[name.removeprefix("khook_forwarder_")] = float(value)
+        return samples
+
+    def metric(self, name: str, labels: str = "") -> float:
+        """One sample (``-1`` while the server is not up, 0 for a label not counted yet)."""
+        samples = self.metrics()
+        return samples.get(name + labels, 0.0) if samples else -1.0
+
+    def total(self, name: str) -> float:
+        """The sum over every label of a counter, such as all filter reasons."""
+        return sum(v for k, v in self.metrics().items() if k.split("{")[0] == name)
 
     def ready(self) -> bool:
         try:

@@ -14,6 +14,7 @@ from khook_core.forwarder import cli
 from khook_core.forwarder.backoff import Backoff
 from khook_core.forwarder.config import ForwarderSettings
 from khook_core.forwarder.metrics import ForwarderMetrics
+from tests.forwarder.builders import REPO
 
 SAMPLE = re.compile(r'^(khook_forwarder_[a-z_]+)(\{[a-z]+="(?:[^"\\]|\\.)*"\})? (-?[0-9.]+)$')
 
@@ -111,3 +112,11 @@ def test_the_command_refuses_a_missing_mapping_table(tmp_path: Path,
 
     assert code == 2
     assert "event-mappings.yaml" in capsys.readouterr().out
+
+
+def test_every_setting_is_documented_with_its_flag_and_variable():
+    doc = (REPO / "docs" / "forwarder.md").read_text()
+
+    for name in ForwarderSettings.model_fields:
+        flag = "--" + name.replace("_", "-")
+        assert f"| `{flag}` | `KHOOK_FORWARDER_{name.upper()}`" in doc, flag

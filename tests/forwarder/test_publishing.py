@@ -26,7 +26,7 @@ def make_publisher(client: RecordingClient, metrics: ForwarderMetrics, queue_siz
                      batch_size=batch_size, timeout=1.0, backoff=Backoff(0.01, 0.05))
 
 
-def wait_until(predicate: Any, timeout: float = 5.0) -> None:
+def eventually(predicate: Any, timeout: float = 5.0) -> None:
     end = time.monotonic() + timeout
     while not predicate():
         assert time.monotonic() < end, "condition not met in time"
@@ -63,7 +63,7 @@ def test_messages_are_published_with_their_attributes():
 
     for i in range(25):
         publisher.submit(message(i))
-    wait_until(lambda: len(client.accepted) == 25)
+    eventually(lambda: len(client.accepted) == 25)
 
     assert client.accepted[0] == (b"event-0", {"khook.source": "kubernetes",
                                                "khook.reason": "BackOff"})
@@ -80,10 +80,10 @@ def test_an_outage_delays_messages_and_loses_none_within_the_bound():
 
     for i in range(40):
         publisher.submit(message(i))
-    wait_until(lambda: metrics.publish_errors >= 3)
+    eventually(lambda: metrics.publish_errors >= 3)
     assert client.accepted == []
     client.up.set()
-    wait_until(lambda: len(client.accepted) == 40)
+    eventually(lambda: len(client.accepted) == 40)
 
     assert sorted(d for d, _ in client.accepted) == sorted(message(i).data for i in range(40))
     assert publisher.stop(1.0)
@@ -99,7 +99,7 @@ def test_past_the_bound_the_oldest_are_dropped_and_counted():
     for i in range(30):
         publisher.submit(message(i))
     client.up.set()
-    wait_until(lambda: not publisher.queue and
+    eventually(lambda: not publisher.queue and
                metrics.published + metrics.dropped["queue-full"] == 30)
 
     published = {d for d, _ in client.accepted}
@@ -116,7 +116,7 @@ def test_a_message_pubsub_refuses_is_dropped_not_retried_forever():
 
     for i in range(3):
         publisher.submit(message(i))
-    wait_until(lambda: metrics.published == 2)
+    eventually(lambda: metrics.published == 2)
 
     assert publisher.stop(1.0)
     assert metrics.dropped["rejected"] == 1
@@ -130,7 +130,7 @@ def test_stopping_flushes_the_queue_within_the_deadline():
     publisher.start()
     for i in range(20):
         publisher.submit(message(i))
-    wait_until(lambda: metrics.publish_errors >= 1)
+    eventually(lambda: metrics.publish_errors >= 1)
 
     threading.Timer(0.1, client.up.set).start()
     assert publisher.stop(5.0)
@@ -177,7 +177,7 @@ def test_a_storm_against_a_slow_but_reachable_pubsub_loses_nothing():
 
     for i in range(200):
         publisher.submit(message(i))
-    wait_until(lambda: len(client.accepted) == 200)
+    eventually(lambda: len(client.accepted) == 200)
 
     assert publisher.stop(1.0)
     assert not metrics.dropped
@@ -188,8 +188,12 @@ def test_release_lets_a_waiting_producer_go_at_shutdown():
     queue = BoundedQueue(1, dropped.append)
     queue.put(message(0))
     done = threading.Event()
-    threading.Thread(target=lambda: (queue.put(message(1), wait_while=lambda: True),
-                                     done.set()), daemon=True).start()
+
+    def produce() -> None:
+        queue.put(message(1), wait_while=lambda: True)
+        done.set()
+
+    threading.Thread(target=produce, daemon=True).start()
 
     queue.release()
 

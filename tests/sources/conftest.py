@@ -1,10 +1,7 @@
 """Fixtures for the alertmanager, webhook, kafka and cdc sources and their functions.
 
-- ``builtin_sources`` (autouse): makes the four sources discoverable through the
-  ``khook.sources`` entry-point group even before ``pyproject.toml`` lists them (then it is a
-  no-op), so the registry, the functions and the CLI find them the way production does.
-- ``source_config``: a config directory with the project's mappings plus the draft rows in
-  ``config/event-mappings.d/sources.yaml``, a plugins.yaml and hooks for every event type here.
+- ``source_config``: a config directory with the project's mappings, a plugins.yaml and hooks
+  for every event type here.
 - ``function_env``: the environment a function reads (dry-run, memory state, that config).
 - ``http_client`` / ``cloudevent_client``: functions-framework test clients of a function.
 """
@@ -12,33 +9,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from importlib.metadata import EntryPoint
-from importlib.metadata import entry_points as installed_entry_points
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from khook_core.runtime import get_runtime
-from khook_core.sources import registry
 from khook_core.transport import http
 from tests.conftest import REPO
-from tests.sources.helpers import BUILTIN_SOURCES, HOOKS, write_config
-
-
-@pytest.fixture(autouse=True)
-def builtin_sources(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Add the four sources to the entry-point group when the installed metadata lacks them."""
-
-    def entry_points(*, group: str) -> list[EntryPoint]:
-        found = list(installed_entry_points(group=group))
-        if group == registry.ENTRY_POINT_GROUP:
-            names = {ep.name for ep in found}
-            found += [EntryPoint(name, value, group) for name, value in BUILTIN_SOURCES.items()
-                      if name not in names]
-        return found
-
-    monkeypatch.setattr(registry, "entry_points", entry_points)
+from tests.sources.helpers import HOOKS, write_config
 
 
 @pytest.fixture(autouse=True)

@@ -10,18 +10,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from khook_core.mapping import MappingTable
 from khook_core.sources.base import SourceContext
 from tests.conftest import REPO
 
-BUILTIN_SOURCES = {
-    "alertmanager": "khook_core.sources.alertmanager:AlertmanagerSource",
-    "webhook": "khook_core.sources.webhook:WebhookSource",
-    "kafka": "khook_core.sources.kafka:KafkaSource",
-    "cdc": "khook_core.sources.cdc:CdcSource",
-}
 SAMPLES = REPO / "config" / "samples"
 TOKEN = "test-token-0123456789"
 HMAC_SECRET = "test-hmac-secret"
@@ -82,13 +74,8 @@ spec:
 
 
 def merged_mappings() -> str:
-    """config/event-mappings.yaml with the draft rows of event-mappings.d/ replacing same keys."""
-    base = yaml.safe_load((REPO / "config" / "event-mappings.yaml").read_text())["mappings"]
-    draft = yaml.safe_load(
-        (REPO / "config" / "event-mappings.d" / "sources.yaml").read_text())["mappings"]
-    keys = {(m["eventSource"], m["eventType"]) for m in draft}
-    rows = [m for m in base if (m["eventSource"], m["eventType"]) not in keys] + draft
-    return yaml.safe_dump({"mappings": rows}, sort_keys=False)
+    """The project's config/event-mappings.yaml, where every source's rows live."""
+    return (REPO / "config" / "event-mappings.yaml").read_text()
 
 
 def write_config(root: Path, *, plugins: str = "plugins: []\n", hooks: str = HOOKS) -> Path:

@@ -42,9 +42,19 @@ spec:
 def firing(event_id: str, *, hook: str = "shop/web", at: datetime = NOW, **changes: str) -> Firing:
     values = {"outcome": "dispatched", "task_id": f"task-{event_id}", "error": ""}
     values.update(changes)
-    return Firing(key=KEY, hook=hook, event_id=event_id, event_type="pod-restart",
-                  source="kubernetes", resource="shop/Pod/web-0", agent="kagent/k8s-agent",
-                  prompt_hash="abc123", at=at, extra={"state": "submitted"}, **values)
+    return Firing(
+        key=KEY,
+        hook=hook,
+        event_id=event_id,
+        event_type="pod-restart",
+        source="kubernetes",
+        resource="shop/Pod/web-0",
+        agent="kagent/k8s-agent",
+        prompt_hash="abc123",
+        at=at,
+        extra={"state": "submitted"},
+        **values,
+    )
 
 
 @pytest.mark.integration
@@ -66,7 +76,8 @@ class TestClaims:
         assert firestore_store.claim(key=KEY, ttl=TTL, now=NOW)
 
     def test_confirm_records_outcome_and_task_and_keeps_the_expiry(
-            self, firestore_store: FirestoreStateStore):
+        self, firestore_store: FirestoreStateStore
+    ):
         firestore_store.claim(key=KEY, ttl=TTL, now=NOW)
         firestore_store.confirm(key=KEY, outcome="dispatched", task_id="t-13bb")
         doc = firestore_store.claim_state(KEY)
@@ -85,18 +96,18 @@ class TestClaims:
         assert len(doc_id) == 64
 
     def test_a_retried_write_that_landed_is_recognised_as_ours(
-            self, firestore_store: FirestoreStateStore, monkeypatch: pytest.MonkeyPatch):
+        self, firestore_store: FirestoreStateStore, monkeypatch: pytest.MonkeyPatch
+    ):
         import uuid
 
-        from khook_core.state import firestore as module
-
         fixed = uuid.UUID(int=7)
-        monkeypatch.setattr(module.uuid, "uuid4", lambda: fixed)
+        monkeypatch.setattr(uuid, "uuid4", lambda: fixed)
         firestore_store.claim(key=KEY, ttl=TTL, now=NOW)  # "the first attempt that landed"
         assert firestore_store.claim(key=KEY, ttl=TTL, now=NOW)  # the retry reads its own token
 
     def test_racing_threads_take_over_an_expired_claim_exactly_once(
-            self, firestore_store: FirestoreStateStore):
+        self, firestore_store: FirestoreStateStore
+    ):
         keys = [DedupKey(f"expired/{i}") for i in range(40)]
         for key in keys:
             assert firestore_store.claim(key=key, ttl=TTL, now=NOW - timedelta(hours=1))
@@ -117,7 +128,8 @@ class TestClaims:
         assert sorted(wins) == sorted(keys)
 
     def test_eight_processes_racing_over_1000_keys_give_one_winner_a_key(
-            self, firestore_store: FirestoreStateStore):
+        self, firestore_store: FirestoreStateStore
+    ):
         keys = [f"race/hook|kubernetes|pod-restart|ns/Pod/p-{i}|" for i in range(1000)]
         reports = race(keys, processes=8, now_iso=NOW.isoformat())
         wins = Counter(key for _, won, _ in reports for key in won)
@@ -129,7 +141,8 @@ class TestClaims:
 @pytest.mark.integration
 class TestAuditTrail:
     def test_firings_come_back_newest_first_with_every_field(
-            self, firestore_store: FirestoreStateStore):
+        self, firestore_store: FirestoreStateStore
+    ):
         for i in range(3):
             firestore_store.record(firing(f"e{i}", at=NOW + timedelta(seconds=i)))
         got = firestore_store.firings()
@@ -142,15 +155,27 @@ class TestAuditTrail:
             firestore_store.record(firing(f"w{i}", at=NOW + timedelta(minutes=i)))
         firestore_store.record(firing("o0", hook="shop/other", at=NOW + timedelta(minutes=9)))
         assert [f.event_id for f in firestore_store.firings(hook="shop/web")] == [
-            "w3", "w2", "w1", "w0"]
+            "w3",
+            "w2",
+            "w1",
+            "w0",
+        ]
         assert [f.event_id for f in firestore_store.firings(since=NOW + timedelta(minutes=2))] == [
-            "o0", "w3", "w2"]
-        assert [f.event_id for f in firestore_store.firings(
-            hook="shop/web", since=NOW + timedelta(minutes=1), limit=2)] == ["w3", "w2"]
+            "o0",
+            "w3",
+            "w2",
+        ]
+        assert [
+            f.event_id
+            for f in firestore_store.firings(
+                hook="shop/web", since=NOW + timedelta(minutes=1), limit=2
+            )
+        ] == ["w3", "w2"]
         assert firestore_store.firings(limit=0) == []
 
     def test_records_carry_an_expiry_for_the_optional_retention_policy(
-            self, firestore_store: FirestoreStateStore):
+        self, firestore_store: FirestoreStateStore
+    ):
         firestore_store.record(firing("e0", outcome="failed:transient", error="agent down"))
         [got] = firestore_store.firings()
         assert (got.outcome, got.error) == ("failed:transient", "agent down")
@@ -158,7 +183,8 @@ class TestAuditTrail:
 
 @pytest.mark.integration
 def test_open_store_selects_firestore_and_a_named_database(
-        firestore_emulator: FirestoreEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    firestore_emulator: FirestoreEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("GOOGLE_CLOUD_PROJECT", raising=False)
     store = open_store("firestore:khook-test")
     try:
@@ -172,14 +198,15 @@ def test_open_store_selects_firestore_and_a_named_database(
 
 
 def test_an_unreachable_firestore_is_a_transient_error_with_the_cause(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     from google.cloud import firestore
 
     monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", f"127.0.0.1:{free_port()}")
     store = FirestoreStateStore(firestore.Client(project="demo-khook"), timeout=0.5)
     started = time.monotonic()
     try:
-        with pytest.raises(TransientError, match="Firestore claim .*project demo-khook") as info:
+        with pytest.raises(TransientError, match=r"Firestore claim .*project demo-khook") as info:
             store.claim(key=KEY, ttl=TTL, now=NOW)
     finally:
         store.close()
@@ -189,10 +216,12 @@ def test_an_unreachable_firestore_is_a_transient_error_with_the_cause(
 
 @pytest.mark.integration
 def test_a_redelivered_event_starts_one_agent_run(
-        firestore_store: FirestoreStateStore, a2a_agent: TestAgent, tmp_path: Path) -> None:
+    firestore_store: FirestoreStateStore, a2a_agent: TestAgent, tmp_path: Path
+) -> None:
     runtime = Runtime.build(
         Settings(config_dir=make_config(tmp_path, HOOK), state="memory", dispatch="auto"),
-        clock=Clock(NOW), store=firestore_store,
+        clock=Clock(NOW),
+        store=firestore_store,
         dispatcher=RoutingDispatcher(DispatchSettings(kagent_api_url=a2a_agent.base_url)),
     )
     raw = core_event(count=5)
@@ -214,12 +243,15 @@ def test_a_redelivered_event_starts_one_agent_run(
 
 @pytest.mark.integration
 def test_a_failed_dispatch_releases_the_firestore_claim(
-        firestore_store: FirestoreStateStore, tmp_path: Path) -> None:
+    firestore_store: FirestoreStateStore, tmp_path: Path
+) -> None:
     runtime = Runtime.build(
         Settings(config_dir=make_config(tmp_path, HOOK), state="memory", dispatch="auto"),
-        clock=Clock(NOW), store=firestore_store,
-        dispatcher=RoutingDispatcher(DispatchSettings(
-            kagent_api_url=f"http://127.0.0.1:{free_port()}", dispatch_retries=0)),
+        clock=Clock(NOW),
+        store=firestore_store,
+        dispatcher=RoutingDispatcher(
+            DispatchSettings(kagent_api_url=f"http://127.0.0.1:{free_port()}", dispatch_retries=0)
+        ),
     )
     try:
         [decision] = run_pipeline("kubernetes", core_event(count=6), {}, runtime=runtime)

@@ -147,7 +147,8 @@ def test_sigterm_flushes_the_queue_within_the_deadline(
         gate.close()
         for i in range(4):
             kube_api.create("BackOff", object_name=f"web-{i}")
-        wait_until(lambda: fwd.metric("queue_depth") == 4, what="4 queued")
+        wait_until(lambda: fwd.metric("events_forwarded_total") == 4
+                   and fwd.metric("publish_errors_total") >= 1, what="4 held back")
 
         fwd.proc.send_signal(signal.SIGTERM)
         if reopen:

@@ -1,0 +1,165 @@
+"""Forwarder figures: throughput into the Pub/Sub emulator, peak RSS in a storm, filter ratio.
+
+Budgets (design.md): >= 2,000 events/s sustained into the emulator; RSS <= 100 MiB through a
+20,000-event storm; nothing lost (every event published or counted as filtered).
+
+The forwarder runs as its own process (``python -m khook_core.forwarder``), so its RSS is its
+own; the test API server (tests/fixtures/kube_api.py) runs here and appends the storm in one go,
+the way a burst reaches a watch. Needs the Pub/Sub emulator (gcloud component
+``pubsub-emulator`` and Java); without it the figures are skipped (exit 1 when CI=true).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(ROOT))
+from _report import figure  # noqa: E402
+
+from tests.fixtures.kube_api import FakeKubeApi  # noqa: E402
+from tests.fixtures.pubsub import PubSubEmulator, find_launcher  # noqa: E402
+from tests.forwarder.builders import ForwarderProcess  # noqa: E402
+
+STORM = 20_000
+THROUGHPUT_BUDGET = 2_000.0  # events/s
+RSS_BUDGET_MIB = 100.0
+DEADLINE_S = 120.0
+
+# A realistic mix, by weight: Normal chatter dominates every cluster; a few Warnings matter.
+# (reason, type, note, kind, forwarded by the default mapping table?)
+MIX: list[tuple[str, str, str, str, bool, int]] = [
+    ("Scheduled", "Normal", "Successfully assigned shop/web-0 to node-3", "Pod", False, 20),
+    ("Pulling", "Normal", 'Pulling image "registry/shop/web:1.4.2"', "Pod", False, 12),
+    ("Pulled", "Normal", 'Successfully pulled image "registry/shop/web:1.4.2"', "Pod", False, 12),
+    ("Created", "Normal", "Created container app", "Pod", False, 12),
+    ("Started", "Normal", "Started container app", "Pod", False, 12),
+    ("Killing", "Normal", "Stopping container app", "Pod", False, 6),
+    ("ScalingReplicaSet", "Normal", "Scaled up replica set web-7d9 to 3", "Deployment", False, 6),
+    ("SuccessfulCreate", "Normal", "Created pod: web-7d9-x2x1k", "ReplicaSet", False, 4),
+    ("BackOff", "Warning", "Back-off restarting failed container app", "Pod", True, 5),
+    ("Unhealthy", "Warning", "Readiness probe failed: HTTP probe failed with statuscode: 503",
+     "Pod", True, 4),
+    ("FailedScheduling", "Warning", "0/3 nodes are available: 3 Insufficient cpu.", "Pod", True,
+     2),
+    ("FailedMount", "Warning", 'MountVolume.SetUp failed for volume "certs"', "Pod", False, 3),
+    ("OOMKilling", "Warning", "Memory cgroup out of memory: Killed process 4242", "Pod", True, 1),
+    ("NodeNotReady", "Normal", "Node node-3 status is now: NodeNotReady", "Node", True, 1),
+]
+
+
+def vm_hwm_mib(pid: int) -> float | None:
+    """Peak resident set size of ``pid`` (Linux ``VmHWM``), or None where /proc is missing."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+def wait(predicate: Callable[[], bool], timeout: float = DEADLINE_S) -> bool:
+    end = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > end:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def storm_maker(api: FakeKubeApi, mix: bool) -> tuple[Callable[[int], dict[str, Any]], int]:
+    """Builds event ``i`` of a storm, and how many of the storm the forwarder should publish."""
+    table = [row for row in MIX for _ in range(row[5])]
+    now = datetime.now(UTC)
+    forwardable = sum(1 for i in range(STORM) if table[i % len(table)][4]) if mix else STORM
+
+    def make(i: int) -> dict[str, Any]:
+        reason, type_, note, kind, _, _ = table[i % len(table)] if mix else MIX[8]
+        name = f"node-{i % 50}" if kind == "Node" else f"web-{i}"
+        return api._shape(name=f"{name}.{i:08x}", namespace=f"team-{i % 40}", reason=reason,
+                          note=note, type_=type_, kind=kind, object_name=name, when=now)
+
+    return make, forwardable
+
+
+def run_storm(api: FakeKubeApi, emulator: PubSubEmulator, forwarder: ForwarderProcess,
+              subscription: str, *, mix: bool, label: str) -> dict[str, float]:
+    """Append one storm, wait until every event is published or filtered, then pull the topic."""
+    make, expected = storm_maker(api, mix)
+    before = forwarder.metrics()
+    started = time.perf_counter()
+    api.storm(STORM, make)
+
+    def delta(name: str) -> float:
+        return forwarder.total(name) - sum(v for k, v in before.items() if k.split("{")[0] == name)
+
+    done = wait(lambda: delta("events_seen_total") >= STORM
+                and delta("messages_published_total") + delta("events_filtered_total") >= STORM)
+    elapsed = time.perf_counter() - started
+    published, filtered = delta("messages_published_total"), delta("events_filtered_total")
+    pulled = len(emulator.pull_until(subscription, int(published), timeout=60))
+    lost = STORM - published - filtered
+    print(f"  [{label}] {STORM:,} events in {elapsed:.2f} s: published {published:,.0f} "
+          f"(expected {expected:,}), filtered {filtered:,.0f}, pulled {pulled:,}, "
+          f"dropped {delta('messages_dropped_total'):,.0f}")
+    figure(f"forwarder {label}: events neither published nor filtered", lost, "events", "0",
+           done and lost == 0 and pulled == published == expected)
+    return {"rate": STORM / elapsed, "published": published, "filtered": filtered,
+            "ok": float(done and lost == 0 and pulled == published == expected)}
+
+
+def main() -> int:
+    launcher, reason = find_launcher()
+    if launcher is None:
+        print(f"  skipped: {reason}")
+        return 1 if os.environ.get("CI") == "true" else 0
+    emulator = PubSubEmulator(launcher).start()
+    api = FakeKubeApi(watch_max_seconds=600).start()
+    with tempfile.TemporaryDirectory() as tmp:
+        topic = emulator.create_topic()
+        subscription = emulator.create_subscription(topic)
+        forwarder = ForwarderProcess(Path(tmp) / "forwarder.log", {
+            "KHOOK_FORWARDER_KUBE_API_URL": api.url, "PUBSUB_EMULATOR_HOST": emulator.host,
+            "KHOOK_TOPIC": topic, "GOOGLE_CLOUD_PROJECT": emulator.project,
+            "KHOOK_CONFIG_DIR": str(ROOT / "config"), "KHOOK_FORWARDER_LOG_LEVEL": "WARNING",
+            "KHOOK_FORWARDER_WATCH_TIMEOUT_SECONDS": "600"})
+        try:
+            if not wait(forwarder.ready, 60):
+                print("  forwarder not ready:\n" + forwarder.log_path.read_text()[-2000:])
+                return 1
+            storm = run_storm(api, emulator, forwarder, subscription, mix=False,
+                              label="all-Warning storm")
+            figure("forwarder throughput into the Pub/Sub emulator", storm["rate"], "events/s",
+                   f">= {THROUGHPUT_BUDGET:,.0f}",
+                   bool(storm["ok"]) and storm["rate"] >= THROUGHPUT_BUDGET)
+            rss = vm_hwm_mib(forwarder.proc.pid)
+            figure(f"forwarder peak RSS through a {STORM:,}-event storm", rss or 0.0, "MiB",
+                   f"<= {RSS_BUDGET_MIB:.0f}", None if rss is None else rss <= RSS_BUDGET_MIB)
+            mix = run_storm(api, emulator, forwarder, subscription, mix=True,
+                            label="realistic mix")
+            figure("forwarder filter ratio on a realistic Normal/Warning mix (filtered)",
+                   100.0 * mix["filtered"] / STORM, "%", "n/a", bool(mix["ok"]))
+            figure("forwarder rate on the realistic mix (watch + filter + publish)", mix["rate"],
+                   "events/s", f">= {THROUGHPUT_BUDGET:,.0f}",
+                   bool(mix["ok"]) and mix["rate"] >= THROUGHPUT_BUDGET)
+            rss = vm_hwm_mib(forwarder.proc.pid)
+            figure(f"forwarder peak RSS after two {STORM:,}-event storms", rss or 0.0, "MiB",
+                   f"<= {RSS_BUDGET_MIB:.0f}", None if rss is None else rss <= RSS_BUDGET_MIB)
+        finally:
+            forwarder.stop()
+            api.stop()
+            emulator.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

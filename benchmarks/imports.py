@@ -1,0 +1,62 @@
+"""What each function imports, and what it costs (``python -X importtime``).
+
+No function may import kubernetes, google-cloud-pubsub, grpc or a2a-sdk unless it uses them:
+each would add 100-300 ms to every cold start. Prints, per function, the cumulative import time
+of its module and the heaviest top-level imports, and checks the forbidden list.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _report import figure  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+FORBIDDEN = ("kubernetes", "google.cloud.pubsub", "google.pubsub_v1", "grpc", "a2a")
+LINE = re.compile(r"import time:\s+(\d+) \|\s+(\d+) \|(\s*)(\S+)")
+
+
+def import_profile(main: Path) -> list[tuple[int, int, str]]:
+    """(self µs, cumulative µs, depth, module) for every import of the function's module."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "KHOOK_LOG_FORMAT": "json"}
+    code = (f"import sys; sys.path.insert(0, {str(main.parent)!r}); "
+            "import functions_framework; import main")
+    result = subprocess.run([sys.executable, "-X", "importtime", "-c", code], cwd=ROOT,
+                            capture_output=True, text=True, env=env, check=True)
+    rows = []
+    for line in result.stderr.splitlines():
+        match = LINE.match(line)
+        if match:
+            depth = (len(match.group(3)) - 1) // 2
+            rows.append((int(match.group(2)), depth, match.group(4)))
+    return rows
+
+
+def main() -> int:
+    print("imports of each function (python -X importtime, after functions_framework)")
+    for main_py in sorted(ROOT.glob("functions/*/main.py")):
+        name = main_py.parent.name
+        rows = import_profile(main_py)
+        modules = {module for _, _, module in rows}
+        heavy = sorted(m for m in modules if any(m == f or m.startswith(f + ".")
+                                                 for f in FORBIDDEN))
+        own = next((cum for cum, depth, module in rows if module == "main" and depth == 0), 0)
+        top = sorted(((cum, module) for cum, depth, module in rows
+                      if depth == 1 and module != "main"), reverse=True)[:5]
+        figure(f"functions/{name}: import of main.py (cumulative)", own / 1000, "ms", "-", None)
+        print(f"    heaviest top-level imports: "
+              + ", ".join(f"{m} {c / 1000:.0f} ms" for c, m in top))
+        figure(f"functions/{name}: heavy clients imported", len(heavy), "modules",
+               "0", not heavy)
+        if heavy:
+            print(f"    forbidden imports: {', '.join(heavy[:8])}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,216 @@
+"""functions/kubernetes figures: cold start, what it imports, and local end-to-end latency.
+
+Budgets (design.md):
+* cold start, fresh process, import + first event handled (memory state, local A2A agent):
+  median <= 350 ms over >= 10 runs; the function module adds <= 120 ms over
+  ``import functions_framework``; and it imports neither ``kubernetes`` nor the Pub/Sub client
+  (checked with ``python -X importtime``);
+* local end to end, watch → forwarder → emulator → push → function → A2A agent, at 50 events/s:
+  p50 <= 150 ms, p99 <= 500 ms.
+
+The A2A agent is the a2a-sdk test agent (tests/fixtures/a2a_agent.py) served in this process.
+The end-to-end part needs the Pub/Sub emulator; without it that part is skipped (exit 1 when
+CI=true).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(ROOT))
+from _report import figure  # noqa: E402
+
+from tests.fixtures.a2a_agent import TestAgent, start_agent  # noqa: E402
+from tests.fixtures.functions import FunctionServer  # noqa: E402
+from tests.fixtures.kube_api import FakeKubeApi  # noqa: E402
+from tests.fixtures.pubsub import PubSubEmulator, find_launcher  # noqa: E402
+from tests.forwarder.builders import ForwarderProcess  # noqa: E402
+
+MAIN = ROOT / "functions" / "kubernetes" / "main.py"
+COLD_RUNS = 11
+COLD_BUDGET_MS, MODULE_BUDGET_MS = 350.0, 120.0
+RATE = 50  # events/s
+E2E_EVENTS, WARM_UP = 500, 10
+P50_BUDGET_MS, P99_BUDGET_MS = 150.0, 500.0
+HEAVY = re.compile(r"\|\s+(kubernetes|google\.cloud\.pubsub\w*|google\.pubsub_v1|grpc)(\.|$)")
+HOOK = """\
+apiVersion: kagent.dev/v1alpha2
+kind: Hook
+metadata: {name: shop-restarts, namespace: shop}
+spec:
+  eventConfigurations:
+  - eventType: pod-restart
+    agentRef: {name: k8s-agent, namespace: kagent}
+    prompt: "Pod {{.ResourceName}} restarted ({{.Reason}}). Find out why."
+"""
+
+# Runs in a fresh interpreter: the time it prints is when the first event was answered.
+PROBE = """
+import time
+started = time.perf_counter()
+import functions_framework
+framework = time.perf_counter()
+import json, sys
+app = functions_framework.create_app("handle", sys.argv[1], "cloudevent").test_client()
+module = time.perf_counter()
+status = app.post("/", json=json.loads(sys.argv[2])).status_code
+print(json.dumps({"done": time.time(), "status": status, "framework": framework - started,
+                  "module": module - framework, "first_event": time.perf_counter() - module}))
+"""
+
+
+def config_dir(tmp: Path) -> Path:
+    config = tmp / "config"
+    (config / "hooks").mkdir(parents=True)
+    for name in ("event-mappings.yaml", "plugins.yaml"):
+        (config / name).write_text((ROOT / "config" / name).read_text())
+    (config / "hooks" / "shop.yaml").write_text(HOOK)
+    return config
+
+
+def push_body(event: dict[str, Any]) -> dict[str, Any]:
+    return {"message": {"data": base64.b64encode(json.dumps(event).encode()).decode(),
+                        "messageId": "1", "attributes": {"khook.source": "kubernetes"}},
+            "subscription": "projects/p/subscriptions/s"}
+
+
+def cold_start(config: Path, agent: TestAgent) -> bool:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "KHOOK_CONFIG_DIR": str(config),
+           "KHOOK_STATE": "memory", "KAGENT_API_URL": agent.base_url, "KHOOK_LOG_LEVEL": "WARNING"}
+    env.pop("KHOOK_DISPATCH", None)
+    totals, modules, firsts = [], [], []
+    runs_before = len(agent.runs)
+    for i in range(COLD_RUNS):
+        event = FakeKubeApi().create(namespace="shop", object_name=f"cold-{i}")
+        spawned = time.time()
+        argv = [sys.executable, "-c", PROBE, str(MAIN), json.dumps(push_body(event))]
+        done = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=ROOT,
+                              timeout=120, check=False)
+        if done.returncode != 0:
+            print(done.stderr[-2000:])
+            return False
+        result = json.loads(done.stdout.splitlines()[-1])
+        if result["status"] != 200:
+            print(f"  first event answered {result['status']}")
+            return False
+        totals.append((result["done"] - spawned) * 1000)
+        modules.append(result["module"] * 1000)
+        firsts.append(result["first_event"] * 1000)
+    dispatched = len(agent.runs) - runs_before
+    cold = statistics.median(totals[1:])  # the first run also warms the bytecode cache
+    print(f"  cold start: median of {COLD_RUNS - 1} runs (first discarded), "
+          f"{dispatched} dispatches reached the agent; first event alone "
+          f"{statistics.median(firsts):.0f} ms")
+    figure("functions/kubernetes cold start (spawn → first event answered)", cold, "ms",
+           f"<= {COLD_BUDGET_MS:.0f}", cold <= COLD_BUDGET_MS and dispatched == COLD_RUNS)
+    module = statistics.median(modules[1:])
+    figure("functions/kubernetes module import over functions_framework", module, "ms",
+           f"<= {MODULE_BUDGET_MS:.0f}", module <= MODULE_BUDGET_MS)
+    trace = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", PROBE, str(MAIN),
+         json.dumps(push_body(FakeKubeApi().create(namespace="shop", object_name="trace")))],
+        capture_output=True, text=True, env=env, cwd=ROOT, timeout=120, check=False)
+    heavy = sorted({m.group(1) for m in map(HEAVY.search, trace.stderr.splitlines()) if m})
+    print(f"  -X importtime: {len(trace.stderr.splitlines())} modules imported; heavy: "
+          f"{', '.join(heavy) or 'none'}")
+    figure("heavy clients imported by functions/kubernetes (kubernetes, pubsub, grpc)",
+           len(heavy), "modules", "0", trace.returncode == 0 and not heavy)
+    return True
+
+
+def end_to_end(tmp: Path, config: Path, agent: TestAgent) -> bool:
+    launcher, reason = find_launcher()
+    if launcher is None:
+        print(f"  end-to-end skipped: {reason}")
+        return os.environ.get("CI") != "true"
+    arrivals: dict[int, float] = {}
+
+    class Arrivals(list[Any]):
+        """The agent's request log, stamping when each prompt arrived."""
+
+        def append(self, request: Any) -> None:
+            match = re.search(rb"Pod e2e-(\d+) restarted", request.body)
+            if match:
+                arrivals.setdefault(int(match.group(1)), time.perf_counter())
+            super().append(request)
+
+    agent.requests = Arrivals()
+    emulator = PubSubEmulator(launcher).start()
+    api = FakeKubeApi(watch_max_seconds=600).start()
+    function = FunctionServer("kubernetes", tmp / "function.log", {
+        "KHOOK_CONFIG_DIR": str(config), "KHOOK_STATE": f"sqlite:{tmp / 'state.db'}",
+        "KAGENT_API_URL": agent.base_url, "KHOOK_LOG_LEVEL": "WARNING"})
+    forwarder: ForwarderProcess | None = None
+    try:
+        function.start()
+        topic = emulator.create_topic()
+        emulator.create_subscription(topic, push_endpoint=f"{function.url}/"
+                                     f"{emulator.topic_path(topic)}")
+        forwarder = ForwarderProcess(tmp / "forwarder.log", {
+            "KHOOK_FORWARDER_KUBE_API_URL": api.url, "PUBSUB_EMULATOR_HOST": emulator.host,
+            "KHOOK_TOPIC": topic, "GOOGLE_CLOUD_PROJECT": emulator.project,
+            "KHOOK_CONFIG_DIR": str(config), "KHOOK_FORWARDER_LOG_LEVEL": "WARNING"})
+        end = time.monotonic() + 60
+        while not forwarder.ready() and time.monotonic() < end:
+            time.sleep(0.05)
+        created: dict[int, float] = {}
+        start = time.perf_counter()
+        for i in range(WARM_UP + E2E_EVENTS):
+            due = start + i / RATE
+            time.sleep(max(0.0, due - time.perf_counter()))
+            created[i] = time.perf_counter()
+            api.create("BackOff", namespace="shop", object_name=f"e2e-{i}")
+        end = time.monotonic() + 30
+        while len(arrivals) < len(created) and time.monotonic() < end:
+            time.sleep(0.05)
+    finally:
+        if forwarder is not None:
+            forwarder.stop()
+        function.stop()
+        api.stop()
+        emulator.stop()
+    latencies = [(arrivals[i] - created[i]) * 1000
+                 for i in created if i >= WARM_UP and i in arrivals]
+    missing = E2E_EVENTS - len(latencies)
+    if not latencies:
+        print("  no event reached the agent; function log tail:\n" + function.logs()[-2000:])
+        return False
+    p50 = statistics.median(latencies)
+    p99 = sorted(latencies)[min(len(latencies) - 1, round(0.99 * (len(latencies) - 1)))]
+    print(f"  end to end: {len(latencies)} of {E2E_EVENTS} events at {RATE}/s reached the agent "
+          f"({missing} missing); max {max(latencies):.0f} ms")
+    figure(f"local end to end p50 at {RATE} events/s (watch → … → A2A agent)", p50, "ms",
+           f"<= {P50_BUDGET_MS:.0f}", p50 <= P50_BUDGET_MS and missing == 0)
+    figure(f"local end to end p99 at {RATE} events/s", p99, "ms", f"<= {P99_BUDGET_MS:.0f}",
+           p99 <= P99_BUDGET_MS and missing == 0)
+    return True
+
+
+def main() -> int:
+    agent = TestAgent()
+    server = start_agent(agent)
+    try:
+        with tempfile.TemporaryDirectory() as tmp_name:
+            tmp = Path(tmp_name)
+            config = config_dir(tmp)
+            ok = cold_start(config, agent)
+            ok = end_to_end(tmp, config, agent) and ok
+    finally:
+        server.stop()
+    return 0 if ok else 1  # misses are reported above; only a broken run fails
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,161 @@
+"""Storm-control primitives of FirestoreStateStore on the emulator: slots, leases, backlog,
+circuits, alone and under concurrent callers, and a storm through the pipeline."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from khook_core.dispatch.dryrun import DryRunDispatcher
+from khook_core.runtime import Clock, Runtime
+from khook_core.settings import Settings
+from khook_core.state.base import Summary
+from khook_core.state.firestore import FirestoreStateStore
+from tests.storm import (
+    AGENT_RUNS_PER_HOUR,
+    START,
+    check_storm,
+    run_storm,
+    storm_config,
+    storm_events,
+)
+
+pytestmark = pytest.mark.integration
+
+NOW = datetime(2026, 1, 5, 10, 0, 30, tzinfo=UTC)
+HOUR = timedelta(hours=1)
+
+
+def in_threads(n: int, body: Callable[[FirestoreStateStore], list[bool]]) -> list[bool]:
+    """Run ``body`` in ``n`` threads, each with its own client, lined up on a barrier."""
+    results: list[bool] = []
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(n)
+
+    def run() -> None:
+        store = FirestoreStateStore.from_url("firestore")
+        try:
+            barrier.wait()
+            results.extend(body(store))
+        except BaseException as exc:  # reported by the test, not lost in the thread
+            errors.append(exc)
+        finally:
+            store.close()
+
+    threads = [threading.Thread(target=run) for _ in range(n)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not errors, errors
+    return results
+
+
+def summary(count: int, resource: str, at: datetime = NOW) -> Summary:
+    return Summary(count=count, first=at, last=at, resources=(resource,), reasons=("BackOff",))
+
+
+def test_slots_count_to_the_limit_within_one_window(firestore_store: FirestoreStateStore):
+    take = firestore_store.take_slot
+    assert [take(key="rate|hook|a", limit=3, window=HOUR, now=NOW) for _ in range(4)] == [
+        True,
+        True,
+        True,
+        False,
+    ]
+    assert take(key="rate|hook|a", limit=3, window=HOUR, now=NOW + HOUR)  # the next window
+    assert take(key="rate|hook|b", limit=3, window=HOUR, now=NOW)  # another key
+    assert not take(key="rate|hook|c", limit=0, window=HOUR, now=NOW)
+
+
+def test_concurrent_slot_takers_never_exceed_the_limit(firestore_store: FirestoreStateStore):
+    got = in_threads(
+        4,
+        lambda store: [
+            store.take_slot(key="rate|agent|x", limit=7, window=HOUR, now=NOW) for _ in range(6)
+        ],
+    )
+    assert got.count(True) == 7
+
+
+def test_leases_cap_concurrent_runs_until_they_lapse(firestore_store: FirestoreStateStore):
+    ttl = timedelta(minutes=5)
+    acquire = firestore_store.acquire_lease
+    assert [acquire(scope="runs", cap=2, ttl=ttl, now=NOW) for _ in range(3)] == [True, True, False]
+    assert acquire(scope="runs", cap=2, ttl=ttl, now=NOW + ttl)
+    assert not acquire(scope="none", cap=0, ttl=ttl, now=NOW)
+
+
+def test_concurrent_lease_takers_get_exactly_the_cap(firestore_store: FirestoreStateStore):
+    got = in_threads(
+        4,
+        lambda store: [
+            store.acquire_lease(scope="runs", cap=3, ttl=HOUR, now=NOW) for _ in range(4)
+        ],
+    )
+    assert got.count(True) == 3
+
+
+def test_backlog_merges_and_is_taken_once(firestore_store: FirestoreStateStore):
+    firestore_store.add_backlog(key="coalesce|g", summary=summary(2, "shop/Pod/a"))
+    firestore_store.add_backlog(
+        key="coalesce|g", summary=summary(3, "shop/Pod/b", NOW + timedelta(minutes=1))
+    )
+    taken = firestore_store.take_backlog(key="coalesce|g")
+    assert taken == Summary(
+        count=5,
+        first=NOW,
+        last=NOW + timedelta(minutes=1),
+        resources=("shop/Pod/a", "shop/Pod/b"),
+        reasons=("BackOff",),
+    )
+    assert firestore_store.take_backlog(key="coalesce|g") is None
+
+
+def test_concurrent_backlog_adds_keep_an_exact_count(firestore_store: FirestoreStateStore):
+    def add(store: FirestoreStateStore) -> list[bool]:
+        for i in range(5):
+            store.add_backlog(key="budget|hot", summary=summary(1, f"shop/Pod/p-{i}"))
+        return []
+
+    in_threads(4, add)
+    taken = firestore_store.take_backlog(key="budget|hot")
+    assert taken is not None
+    assert taken.count == 20
+
+
+def test_the_circuit_opens_at_the_threshold_and_closes_on_success(
+    firestore_store: FirestoreStateStore,
+):
+    cool = timedelta(minutes=1)
+    record = firestore_store.record_failure
+    assert [record(key="circuit|a", threshold=3, cool_down=cool, now=NOW) for _ in range(3)] == [
+        False,
+        False,
+        True,
+    ]
+    assert firestore_store.circuit_open(key="circuit|a", now=NOW + timedelta(seconds=59))
+    assert not firestore_store.circuit_open(key="circuit|a", now=NOW + cool)
+    firestore_store.record_success(key="circuit|a")
+    assert not firestore_store.circuit_open(key="circuit|a", now=NOW)
+    assert not record(key="circuit|a", threshold=3, cool_down=cool, now=NOW)  # counts afresh
+
+
+def test_a_storm_through_the_pipeline_starts_no_more_runs_than_the_budget(
+    firestore_store: FirestoreStateStore, tmp_path: Path
+):
+    clock = Clock(START)
+    runtime = Runtime.build(
+        Settings(config_dir=storm_config(tmp_path), dispatch="dry-run"),
+        clock=clock,
+        store=firestore_store,
+        dispatcher=DryRunDispatcher(),
+    )
+    decisions = run_storm(runtime, clock, storm_events(n=150, pods=30))
+    outcome = check_storm(decisions, firestore_store)
+    assert len(outcome.runs) == AGENT_RUNS_PER_HOUR
+    assert outcome.counts["coalesced"] > 0
