@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _report import figure  # noqa: E402
+from _report import figure
 
 ROOT = Path(__file__).resolve().parents[1]
 FORBIDDEN = ("kubernetes", "google.cloud.pubsub", "google.pubsub_v1", "grpc", "a2a")
@@ -49,7 +49,7 @@ def main() -> int:
         top = sorted(((cum, module) for cum, depth, module in rows
                       if depth == 1 and module != "main"), reverse=True)[:5]
         figure(f"functions/{name}: import of main.py (cumulative)", own / 1000, "ms", "-", None)
-        print(f"    heaviest top-level imports: "
+        print("    heaviest top-level imports: "
               + ", ".join(f"{m} {c / 1000:.0f} ms" for c, m in top))
         figure(f"functions/{name}: heavy clients imported", len(heavy), "modules",
                "0", not heavy)

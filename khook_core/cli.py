@@ -24,7 +24,7 @@ PROGRESS_MIN_INPUTS = 200
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    settings = Settings()
+    settings = Settings.from_env()
     logs.configure(
         "text", "WARNING" if args.command in ("replay", "sources", "schema") else settings.log_level
     )

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -214,7 +214,7 @@ class HookSet:
         return sorted({rule.hook for rule in self.rules})
 
 
-def load_hooks(paths: Iterable[Path], known_event_types: set[str]) -> HookSet:
+def load_hooks(paths: Iterable[Path], known_event_types: Collection[str]) -> HookSet:
     """Load every Hook document of the given files.
 
     Raises:
@@ -242,7 +242,7 @@ def hook_files(directory: Path) -> list[Path]:
 
 
 def _compile(
-    doc: Any, file: str, known: set[str], problems: list[Problem], seen: set[str]
+    doc: Any, file: str, known: Collection[str], problems: list[Problem], seen: set[str]
 ) -> list[HookRule]:
     if isinstance(doc, dict) and doc.get("kind") not in (None, "Hook"):
         logger.info("%s: skipping a %s document (not a Hook)", file, doc.get("kind"))

@@ -1,7 +1,7 @@
 """Settings read from the environment (``KHOOK_`` prefix), in one place.
 
-Entry points (functions, CLI, forwarder) build ``Settings()`` once and pass it down; library code
-never reads ``os.environ`` itself.
+Entry points (functions, CLI, forwarder) build ``Settings.from_env()`` once and pass it down;
+library code never reads ``os.environ`` itself.
 """
 
 from __future__ import annotations
@@ -11,17 +11,14 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from khook_core.envsettings import EnvSettings
 
 DEFAULT_STATE = "sqlite:.khook/state.db"
 
 
-class Settings(BaseSettings):
-    """Process-wide settings; every field is documented in the README's configuration table."""
-
-    model_config = SettingsConfigDict(
-        env_prefix="KHOOK_", use_attribute_docstrings=True, extra="ignore", frozen=True
-    )
+class Settings(EnvSettings):
+    """Process-wide settings (``KHOOK_<FIELD>``); each is documented in the README's table."""
 
     config_dir: Path = Path("config")
     """Directory holding event-mappings.yaml, plugins.yaml and hooks/."""

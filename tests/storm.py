@@ -6,6 +6,7 @@ Shared by the unit tests (memory, SQLite, processes) and the Firestore integrati
 from __future__ import annotations
 
 import json
+import multiprocessing
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -130,3 +131,74 @@ def check_storm(
     held = counts["coalesced"] + counts["suppressed:budget"]
     assert summarised + pending == held, (summarised, pending, counts)
     return StormOutcome(counts, runs, summarised)
+
+
+def storm_worker(
+    config: str,
+    store_url: str,
+    shard: int,
+    shards: int,
+    n: int,
+    queue: multiprocessing.Queue[list[tuple[str, int | None]]],
+) -> None:
+    """One of several processes sharing a store (spawned): its shard of the storm, reported as
+    (decision, held-back count of a run or None) pairs."""
+    from khook_core.dispatch.dryrun import DryRunDispatcher
+    from khook_core.settings import Settings
+    from khook_core.state import open_store
+
+    store = open_store(store_url)
+    clock = Clock(START)
+    runtime = Runtime.build(
+        Settings(config_dir=Path(config), dispatch="dry-run"),
+        clock=clock,
+        store=store,
+        dispatcher=DryRunDispatcher(),
+    )
+    decisions = run_storm(runtime, clock, storm_events(n=n)[shard::shards])
+    queue.put(
+        [
+            (d.decision, (held_back(d) or {}).get("count") if d.decision == "dispatched" else None)
+            for d in decisions
+        ]
+    )
+    store.close()
+
+
+def run_storm_processes(
+    config: Path, store_url: str, n: int, processes: int = 4
+) -> list[tuple[str, int | None]]:
+    """The storm split over ``processes`` spawned processes sharing one store."""
+    ctx = multiprocessing.get_context("spawn")
+    queue: multiprocessing.Queue[list[tuple[str, int | None]]] = ctx.Queue()
+    procs = [
+        ctx.Process(target=storm_worker, args=(str(config), store_url, i, processes, n, queue))
+        for i in range(processes)
+    ]
+    for proc in procs:
+        proc.start()
+    try:
+        results = [queue.get(timeout=600) for _ in procs]
+    finally:
+        for proc in procs:
+            proc.join(30)
+            if proc.is_alive():
+                proc.kill()
+    return [item for result in results for item in result]
+
+
+def check_shared_storm(
+    outcomes: list[tuple[str, int | None]], store: StateStore, hook: str = "shop/web-storm"
+) -> Counter[str]:
+    """The multi-process form of ``check_storm``: the budget held, and every held-back event is
+    in exactly one run's summary or still in a backlog."""
+    counts = Counter(decision for decision, _ in outcomes)
+    assert set(counts) <= {"dispatched", "duplicate", "coalesced", "suppressed:budget"}, counts
+    assert 1 <= counts["dispatched"] <= AGENT_RUNS_PER_HOUR
+    summarised = sum(held or 0 for decision, held in outcomes if decision == "dispatched")
+    pending = 0
+    for key in {f"budget|{hook}|pod-restart", f"coalesce|{hook}|pod-restart|shop/web"}:
+        left = store.take_backlog(key=key)
+        pending += left.count if left else 0
+    assert summarised + pending == counts["coalesced"] + counts["suppressed:budget"], counts
+    return counts

@@ -12,7 +12,7 @@ from khook_core import logs
 from khook_core.settings import Settings
 from khook_core.transport.pubsub import handle_pubsub
 
-_settings = Settings()
+_settings = Settings.from_env()
 logs.configure(_settings.log_format, _settings.log_level)
 
 

@@ -62,7 +62,7 @@ class A2ADispatcher:
 
     Example::
 
-        dispatcher = A2ADispatcher(DispatchSettings())
+        dispatcher = A2ADispatcher(DispatchSettings.from_env())
         result = dispatcher.dispatch(request)   # DispatchResult(task_id=..., state="submitted")
     """
 

@@ -10,10 +10,9 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 
-from khook_core.errors import ConfigError, Problem
+from khook_core.envsettings import EnvSettings
 
 DEFAULT_KAGENT_API_URL = "http://kagent-controller.kagent.svc.cluster.local:8083"
 """Helm's value; khook's code default said ``svc.local``, which does not resolve (R21)."""
@@ -50,16 +49,8 @@ def parse_go_duration(value: str | float | int) -> float:
     return total
 
 
-class DispatchSettings(BaseSettings):
+class DispatchSettings(EnvSettings):
     """How dispatchers reach agents and webhooks; every field is an environment variable."""
-
-    model_config = SettingsConfigDict(
-        env_prefix="KHOOK_",
-        use_attribute_docstrings=True,
-        extra="ignore",
-        frozen=True,
-        populate_by_name=True,
-    )
 
     kagent_api_url: str = Field(
         default=DEFAULT_KAGENT_API_URL,
@@ -124,18 +115,9 @@ class DispatchSettings(BaseSettings):
 
 
 def load_dispatch_settings() -> DispatchSettings:
-    """``DispatchSettings()`` from the environment.
+    """``DispatchSettings`` from the environment.
 
     Raises:
         ConfigError: one Problem per invalid variable, named as it is set in the environment.
     """
-    try:
-        return DispatchSettings()
-    except ValidationError as exc:
-        problems = []
-        for error in exc.errors():
-            name = str(error["loc"][0]) if error["loc"] else "?"
-            if not name.isupper():
-                name = f"KHOOK_{name.upper()}"
-            problems.append(Problem("environment", None, f"{name}: {error['msg']}"))
-        raise ConfigError(problems) from exc
+    return DispatchSettings.from_env()

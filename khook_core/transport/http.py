@@ -39,13 +39,13 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Final, Literal, TypedDict
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal, TypedDict
 
 import flask
 from pydantic import SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from khook_core import logs
+from khook_core.envsettings import EnvSettings
 from khook_core.errors import AuthError, InvalidEventError, TransientError
 from khook_core.pipeline import Decision, run_pipeline
 
@@ -123,10 +123,10 @@ def env_prefix(source: str) -> str:
     return "KHOOK_" + re.sub(r"[^A-Z0-9]+", "_", source.upper()).strip("_") + "_"
 
 
-class HttpCredentials(BaseSettings):
+class HttpCredentials(EnvSettings):
     """The secrets of one HTTP source, from ``KHOOK_<SOURCE>_*`` environment variables."""
 
-    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+    env_prefix: ClassVar[str] = ""  # per source, given to from_env: see env_prefix()
 
     token: SecretStr | None = None
     """Expected ``Authorization: Bearer`` token (``KHOOK_<SOURCE>_TOKEN``)."""
@@ -152,7 +152,7 @@ def _secret(value: SecretStr | None) -> str | None:
 @functools.cache
 def credentials_for(source: str) -> HttpCredentials:
     """Read once per process and source (``cache_clear()`` in tests)."""
-    return HttpCredentials(_env_prefix=env_prefix(source))
+    return HttpCredentials.from_env(prefix=env_prefix(source))
 
 
 # --------------------------------------------------------------------------------------------

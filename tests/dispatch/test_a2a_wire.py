@@ -50,7 +50,7 @@ def test_a2a_1_0_payload_is_send_message_with_role_user_and_return_immediately()
 
 
 def test_kagent_endpoint_has_the_trailing_slash_and_the_default_cluster_url() -> None:
-    dispatcher = a2a.A2ADispatcher(DispatchSettings())
+    dispatcher = a2a.A2ADispatcher(DispatchSettings.from_env())
     try:
         assert dispatcher.endpoint(AGENT) == (f"{DEFAULT_KAGENT_API_URL}/api/a2a/kagent/k8s-agent/")
         assert "svc.cluster.local" in DEFAULT_KAGENT_API_URL

@@ -18,8 +18,10 @@ from khook_core.state.firestore import FirestoreStateStore
 from tests.storm import (
     AGENT_RUNS_PER_HOUR,
     START,
+    check_shared_storm,
     check_storm,
     run_storm,
+    run_storm_processes,
     storm_config,
     storm_events,
 )
@@ -159,3 +161,12 @@ def test_a_storm_through_the_pipeline_starts_no_more_runs_than_the_budget(
     outcome = check_storm(decisions, firestore_store)
     assert len(outcome.runs) == AGENT_RUNS_PER_HOUR
     assert outcome.counts["coalesced"] > 0
+
+
+def test_a_10000_event_storm_from_four_processes_keeps_the_budget(
+    firestore_store: FirestoreStateStore, tmp_path: Path
+):
+    outcomes = run_storm_processes(storm_config(tmp_path), "firestore", n=10_000, processes=4)
+    assert len(outcomes) == 10_000
+    counts = check_shared_storm(outcomes, firestore_store)
+    assert counts["coalesced"] > 0

@@ -72,9 +72,19 @@ def env_names_in(path: Path) -> set[str]:
 
 
 def settings_field_names(cls: ast.ClassDef) -> set[str]:
-    """``env_prefix`` + field name for pydantic-settings classes (fields without an alias)."""
-    prefix = None
+    """``env_prefix`` + field name for settings classes (fields without an alias): subclasses
+    of khook's ``EnvSettings`` (prefix ``KHOOK_`` unless the class sets ``env_prefix``) and
+    pydantic-settings classes (``model_config = SettingsConfigDict(env_prefix=...)``)."""
+    bases = {ast.unparse(base).rsplit(".", 1)[-1] for base in cls.bases}
+    prefix = "KHOOK_" if "EnvSettings" in bases else None
     for stmt in cls.body:
+        if (
+            isinstance(stmt, ast.AnnAssign)
+            and isinstance(stmt.target, ast.Name)
+            and stmt.target.id == "env_prefix"
+            and isinstance(stmt.value, ast.Constant)
+        ):
+            prefix = stmt.value.value
         value = stmt.value if isinstance(stmt, ast.Assign | ast.AnnAssign) else None
         targets = stmt.targets if isinstance(stmt, ast.Assign) else [getattr(stmt, "target", None)]
         if isinstance(value, ast.Call) and any(
@@ -89,7 +99,9 @@ def settings_field_names(cls: ast.ClassDef) -> set[str]:
     for stmt in cls.body:
         if not (isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name)):
             continue
-        if stmt.target.id == "model_config" or "ClassVar" in ast.unparse(stmt.annotation):
+        if stmt.target.id in ("model_config", "env_prefix") or "ClassVar" in ast.unparse(
+            stmt.annotation
+        ):
             continue
         call = stmt.value
         aliased = isinstance(call, ast.Call) and any(
@@ -133,6 +145,7 @@ def http_credential_names(function_dir: Path) -> set[str]:
         if isinstance(stmt, ast.AnnAssign)
         and isinstance(stmt.target, ast.Name)
         and stmt.target.id != "model_config"
+        and "ClassVar" not in ast.unparse(stmt.annotation)
     ]
     prefix = "KHOOK_" + re.sub(r"[^A-Z0-9]+", "_", function_dir.name.upper()).strip("_") + "_"
     return {prefix + name.upper() for name in fields}
@@ -376,6 +389,26 @@ def test_env_scan_finds_literals_and_settings_fields(tmp_path: Path) -> None:
         "    topic: str = Field(default='t', validation_alias='KAGENT_TOPIC')\n"
     )
     assert env_names_in(module) == {"KHOOK_A2A_TOKEN", "KHOOK_STATE", "KAGENT_TOPIC"}
+
+
+def test_env_scan_finds_env_settings_fields(tmp_path: Path) -> None:
+    module = tmp_path / "m.py"
+    module.write_text(
+        "from khook_core.envsettings import EnvSettings\n"
+        "class S(EnvSettings):\n"
+        "    state: str = 'memory'\n"
+        "    url: str = Field(default='u', validation_alias=AliasChoices('KAGENT_API_URL'))\n"
+        "class F(EnvSettings):\n"
+        "    env_prefix: ClassVar[str] = 'KHOOK_FORWARDER_'\n"
+        "    port: int = 8080\n"
+    )
+    # The prefix is a string literal too, and literals are collected as they are.
+    assert env_names_in(module) == {
+        "KHOOK_STATE",
+        "KAGENT_API_URL",
+        "KHOOK_FORWARDER_PORT",
+        "KHOOK_FORWARDER_",
+    }
 
 
 # --- Pub/Sub and the forwarder ---------------------------------------------------------------

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import itertools
-import multiprocessing
 from datetime import timedelta
 from pathlib import Path
 
@@ -18,8 +17,10 @@ from khook_core.state.memory import MemoryStateStore
 from tests.storm import (
     AGENT_RUNS_PER_HOUR,
     START,
+    check_shared_storm,
     check_storm,
     run_storm,
+    run_storm_processes,
     storm_config,
     storm_events,
 )
@@ -73,34 +74,16 @@ def test_coalescing_alone_gives_one_run_per_group_and_window(tmp_path: Path):
         assert "held back by storm control" in run.prompt
 
 
-def _storm_worker(
-    config: str, db: str, shard: int, shards: int, queue: multiprocessing.Queue[list[str]]
-) -> None:
-    store = open_store(f"sqlite:{db}")
-    runtime, clock = runtime_for(Path(config), store)
-    events = storm_events(n=2_000)[shard::shards]
-    decisions = run_storm(runtime, clock, events)
-    queue.put([d.decision for d in decisions])
-
-
 def test_the_budget_holds_with_four_processes_sharing_the_store(tmp_path: Path):
     config = storm_config(tmp_path)
-    db = str(tmp_path / "shared.db")
-    open_store(f"sqlite:{db}").close()
-    ctx = multiprocessing.get_context("spawn")
-    queue = ctx.Queue()
-    procs = [
-        ctx.Process(target=_storm_worker, args=(str(config), db, i, 4, queue)) for i in range(4)
-    ]
-    for p in procs:
-        p.start()
-    results = [queue.get(timeout=120) for _ in procs]
-    for p in procs:
-        p.join(30)
-    decisions = [d for r in results for d in r]
-    assert len(decisions) == 2_000
-    assert decisions.count("dispatched") <= AGENT_RUNS_PER_HOUR
-    assert decisions.count("dispatched") >= 1
+    url = f"sqlite:{tmp_path / 'shared.db'}"
+    open_store(url).close()
+    outcomes = run_storm_processes(config, url, n=10_000)
+    assert len(outcomes) == 10_000
+    store = open_store(url)
+    counts = check_shared_storm(outcomes, store)
+    store.close()
+    assert counts["coalesced"] > 0
 
 
 def test_open_circuit_holds_events_as_retryable_without_calling_the_agent(tmp_path: Path):
