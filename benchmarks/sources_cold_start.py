@@ -201,11 +201,11 @@ def main() -> int:
             first = statistics.median((r["done"] - r["module"]) * 1000 for r in runs[name])
             figure(f"{name}: cold start to first answer (median)", total, "ms",
                    f"<= {BUDGET_MS:.0f} ms", total <= BUDGET_MS)
-            figure(f"{name}: over `import functions_framework` alone", total - baseline, "ms",
-                   f"<= {MODULE_BUDGET_MS:.0f} ms", total - baseline <= MODULE_BUDGET_MS)
+            figure(f"{name}: module import over functions_framework", module, "ms",
+                   f"<= {MODULE_BUDGET_MS:.0f} ms", module <= MODULE_BUDGET_MS)
             shimmed = ", entry points added by the benchmark" if runs[name][0]["shimmed"] else ""
-            print(f"    (function module load {module:.0f} ms, first event {first:.0f} ms"
-                  f"{shimmed})")
+            print(f"    (first event {first:.0f} ms; {total - baseline:.0f} ms in all over "
+                  f"`import functions_framework`{shimmed})")
             heavy = sorted({m for m in imported_modules(argv, env)
                             if m.split(".")[0] in ("kubernetes", "grpc", "a2a")
                             or m.startswith("google.cloud.pubsub")})
