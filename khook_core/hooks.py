@@ -148,11 +148,13 @@ class HookRule:
     coalesce: Coalesce | None = None
     file: str = ""
     index: int = 0
+    needs_mapping: bool = field(default=False, init=False)
 
-    @property
-    def needs_mapping(self) -> bool:
-        """Whether matching reads what the mapping row adds (severity, tags)."""
-        return self.min_severity is not None or bool(self.match_tags)
+    def __post_init__(self) -> None:
+        # Whether matching reads what the mapping row adds (severity, tags); asked per event.
+        object.__setattr__(
+            self, "needs_mapping", self.min_severity is not None or bool(self.match_tags)
+        )
 
     def matches(self, event: Event) -> bool:
         """khook's rule (type, same namespace) plus the configured extensions."""

@@ -18,8 +18,6 @@ def parse_time(value: object, field: str) -> datetime | None:
         return None
     if not isinstance(value, str):
         raise InvalidEventError(f"{field} must be an RFC 3339 string", field=field)
-    if value.startswith("0001-01-01"):
-        return None  # Go's zero time.Time: "not set"
     try:
         return _parse_iso(value)
     except ValueError as exc:
@@ -29,8 +27,10 @@ def parse_time(value: object, field: str) -> datetime | None:
 
 
 @functools.lru_cache(maxsize=2048)
-def _parse_iso(value: str) -> datetime:
+def _parse_iso(value: str) -> datetime | None:
     """Cached: in a storm most events share a handful of distinct timestamps."""
+    if value.startswith("0001-01-01"):
+        return None  # Go's zero time.Time: "not set"
     parsed = datetime.fromisoformat(value)
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 

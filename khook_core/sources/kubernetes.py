@@ -200,19 +200,14 @@ class KubernetesSource:
         uid = meta.get("uid") or f"{namespace}/{meta.get('name') or ''}"
         api_version = ref.get("apiVersion") or ""
         reporter = obj.get("reportingController" if new_api else "reportingComponent") or ""
+        # Every value below is a validated RawEvent field or computed here: no second validation.
         return [
-            Event(
+            Event.trusted(
                 id=stable_id("kubernetes", uid, count, last.timestamp()),
                 source="kubernetes",
                 type=event_type,
                 severity=Severity.INFO if k8s_type.lower() == "normal" else Severity.WARNING,
-                resource=Resource(
-                    kind=kind,
-                    name=name,
-                    namespace=namespace,
-                    uid=ref.get("uid") or "",
-                    api_version=api_version,
-                ),
+                resource=Resource.trusted(kind, name, namespace, ref.get("uid") or "", api_version),
                 reason=reason,
                 message=message,
                 timestamp=last,

@@ -54,9 +54,19 @@ def test_settings_defaults_and_overrides():
     assert default.config_dir == Path("config")
     assert default.state == DEFAULT_STATE
     assert default.dispatch == "auto"
-    custom = Settings.from_env({"KHOOK_STATE": "memory", "KHOOK_DISPATCH": "dry-run",
-                                "KHOOK_DEDUP_WINDOW": "30", "KHOOK_LOG_FORMAT": "json"})
+    custom = Settings.from_env(
+        {
+            "KHOOK_STATE": "memory",
+            "KHOOK_DISPATCH": "dry-run",
+            "KHOOK_DEDUP_WINDOW": "30",
+            "KHOOK_LOG_FORMAT": "json",
+        }
+    )
     assert (custom.state, custom.dispatch, custom.dedup_window, custom.log_format) == (
-        "memory", "dry-run", 30, "json")
+        "memory",
+        "dry-run",
+        30,
+        "json",
+    )
     with pytest.raises(ConfigError, match="KHOOK_DISPATCH"):
         Settings.from_env({"KHOOK_DISPATCH": "sometimes"})
