@@ -55,7 +55,32 @@ _EXPORTS = {
     "run_pipeline": "khook_core.pipeline",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "AuthError",
+    "ConfigError",
+    "Decision",
+    "DispatchError",
+    "DispatchRequest",
+    "DispatchResult",
+    "Dispatcher",
+    "Dropped",
+    "Event",
+    "EventSource",
+    "HookRule",
+    "HookSet",
+    "InvalidEventError",
+    "KhookError",
+    "PluginLoadError",
+    "Resource",
+    "Runtime",
+    "Severity",
+    "SourceContext",
+    "StateStore",
+    "Target",
+    "TransientError",
+    "get_runtime",
+    "run_pipeline",
+]
 
 
 def __getattr__(name: str) -> Any:
