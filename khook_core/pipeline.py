@@ -321,7 +321,8 @@ class _Firing:
             retryable,
         )
 
-    def _record(self, outcome: str, agent: str, error: str, task_id: str) -> None:
+    def _record(self, outcome: str, agent: str, detail: str, task_id: str) -> None:
+        """``detail`` is the error of a failure, or the task state of a dispatch."""
         event = self.event
         try:
             self.runtime.store.record(
@@ -337,7 +338,8 @@ class _Firing:
                     outcome=outcome,
                     at=self.runtime.clock(),
                     task_id=task_id,
-                    error="" if outcome == "dispatched" else error,
+                    error="" if outcome == "dispatched" else detail,
+                    extra={"state": detail} if outcome == "dispatched" and detail else {},
                 )
             )
         except TransientError as exc:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
+from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
     from khook_core.event import Event
@@ -30,10 +31,19 @@ class Target:
     options: dict[str, Any] = field(default_factory=dict)
 
     def label(self) -> str:
-        """How the target appears in decisions and audit records."""
+        """How the target appears in decisions, logs and audit records (never a secret)."""
         if self.kind == "agent":
             return f"{self.namespace}/{self.name}"
+        if self.kind == "webhook":
+            return redact_url(self.url)
         return self.url
+
+
+def redact_url(url: str) -> str:
+    """Scheme and host only: webhook paths and queries often are the secret (Slack, Teams)."""
+    parts = urlsplit(url)
+    tail = "/…" if parts.path not in ("", "/") or parts.query else ""
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{tail}"
 
 
 @dataclass(frozen=True)

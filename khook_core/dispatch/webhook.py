@@ -27,12 +27,11 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, Final
-from urllib.parse import urlsplit
 
 import httpx
 
 from khook_core import prompt
-from khook_core.dispatch.base import DispatchRequest, DispatchResult
+from khook_core.dispatch.base import DispatchRequest, DispatchResult, redact_url
 from khook_core.dispatch.retry import Deadline, RetryPolicy, Sender, error_text, new_client
 from khook_core.dispatch.settings import DispatchSettings
 from khook_core.errors import DispatchError
@@ -146,13 +145,6 @@ def default_body(request: DispatchRequest) -> dict[str, Any]:
 def sign(key: bytes, body: bytes) -> str:
     """The ``X-Signature-256`` value: ``sha256=<hex>`` (GitHub's scheme)."""
     return "sha256=" + hmac.new(key, body, hashlib.sha256).hexdigest()
-
-
-def redact_url(url: str) -> str:
-    """Scheme and host only: webhook paths and queries often are the secret."""
-    parts = urlsplit(url)
-    tail = "/…" if parts.path not in ("", "/") or parts.query else ""
-    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{tail}"
 
 
 class WebhookDispatcher:

@@ -74,6 +74,7 @@ def test_one_event_fires_every_matching_hook_once(runtime: Runtime):
     assert isinstance(dispatcher, DryRunDispatcher)
     assert len(dispatcher.requests) == 2
     assert [f.outcome for f in runtime.store.firings()] == ["dispatched", "dispatched"]
+    assert runtime.store.firings()[0].extra == {"state": "dry-run"}  # the task state answered
 
 
 def test_redelivery_and_repeats_within_the_window_are_duplicates(runtime: Runtime):
