@@ -1,5 +1,6 @@
-# State store: collection `claims` (dedup, one document per claim with `expire_at`) and
-# `firings` (audit). TTL deletion lags by up to a day, so the code also checks `expire_at`.
+# State store: collection `claims` (dedup, one document per claim with `expire_at`), the
+# storm-control collections and `firings` (audit). TTL deletion lags by up to a day, so the
+# code also checks `expire_at` itself.
 
 resource "google_firestore_database" "state" {
   count = var.create_firestore_database ? 1 : 0
@@ -11,11 +12,30 @@ resource "google_firestore_database" "state" {
   deletion_policy         = "ABANDON" # `terraform destroy` leaves the data in place
 }
 
-resource "google_firestore_field" "claims_ttl" {
+# TTL on `expire_at`: claims (required), the storm-control collections (slots, leases,
+# circuits; they would otherwise grow slowly) and, for audit retention, firings.
+resource "google_firestore_field" "ttl" {
+  for_each = toset(var.firestore_trim_audit ? ["claims", "slots", "leases", "circuits", "firings"] : ["claims", "slots", "leases", "circuits"])
+
   database   = var.create_firestore_database ? google_firestore_database.state[0].name : "(default)"
-  collection = "claims"
+  collection = each.key
   field      = "expire_at"
 
   ttl_config {}
   index_config {} # no single-field index on a write-heavy timestamp nobody queries
+}
+
+# `khook firings --hook H` queries hook == H ordered by time, newest first.
+resource "google_firestore_index" "firings_by_hook" {
+  database   = var.create_firestore_database ? google_firestore_database.state[0].name : "(default)"
+  collection = "firings"
+
+  fields {
+    field_path = "hook"
+    order      = "ASCENDING"
+  }
+  fields {
+    field_path = "at"
+    order      = "DESCENDING"
+  }
 }

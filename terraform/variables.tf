@@ -282,6 +282,12 @@ variable "create_firestore_database" {
   default     = true
 }
 
+variable "firestore_trim_audit" {
+  description = "Delete audit records (collection firings) 90 days after they were written, through a TTL policy. Off keeps the audit trail forever."
+  type        = bool
+  default     = true
+}
+
 variable "firestore_location" {
   description = "Location of the Firestore database (a region such as europe-west1, or a multi-region such as eur3). Default: region."
   type        = string

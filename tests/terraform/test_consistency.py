@@ -26,7 +26,8 @@ HTTP_TRANSPORT = REPO / "khook_core" / "transport" / "http.py"
 FUNCTION = "google_cloudfunctions2_function"
 ENV_NAME = re.compile(r"K(?:HOOK|AGENT)_[A-Z0-9_]+")
 # Runs in the cluster, not in a function: its environment comes from config/k8s.
-NOT_IN_FUNCTIONS = (REPO / "khook_core" / "forwarder",)
+# The forwarder runs in the cluster and the local stack on a laptop: neither in a function.
+NOT_IN_FUNCTIONS = (REPO / "khook_core" / "forwarder", REPO / "khook_core" / "localstack")
 PUBLIC_MEMBERS = ("allUsers", "allAuthenticatedUsers")
 
 
@@ -464,8 +465,9 @@ def test_forwarder_service_account_matches_workload_identity(tf: TerraformConfig
 
 
 def test_claims_ttl_matches_the_firestore_state_store(tf: TerraformConfig) -> None:
-    ttl = tf.of_type("google_firestore_field")["claims_ttl"]
-    assert (ttl["collection"], ttl["field"]) == ("claims", "expire_at")
+    ttl = tf.of_type("google_firestore_field")["ttl"]
+    assert "claims" in ttl["for_each"]
+    assert (ttl["collection"], ttl["field"]) == ("${each.key}", "expire_at")
     assert "ttl_config" in ttl
     if not FIRESTORE_STORE.is_file():
         skip_or_fail(f"{FIRESTORE_STORE.relative_to(REPO)} does not exist yet")

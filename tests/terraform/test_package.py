@@ -97,7 +97,6 @@ def test_repository_requirements_cover_the_runtime_extras() -> None:
     names = package.requirement_names(pyproject)
     assert names == [
         "pydantic",
-        "pydantic-settings",
         "pyyaml",
         "functions-framework",
         "httpx",
