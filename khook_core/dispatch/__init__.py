@@ -13,6 +13,6 @@ def build_dispatcher(mode: str) -> Dispatcher:
         from khook_core.dispatch.dryrun import DryRunDispatcher
 
         return DryRunDispatcher()
-    from khook_core.dispatch.routing import RoutingDispatcher  # type: ignore[import-not-found,unused-ignore]
+    from khook_core.dispatch.routing import RoutingDispatcher
 
-    return RoutingDispatcher.from_env()  # type: ignore[no-any-return,unused-ignore]
+    return RoutingDispatcher.from_env()

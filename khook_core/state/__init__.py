@@ -19,9 +19,9 @@ def open_store(url: str) -> StateStore:
 
         return SqliteStateStore(url.removeprefix("sqlite:") or ".khook/state.db")
     if url == "firestore" or url.startswith("firestore:"):
-        from khook_core.state.firestore import FirestoreStateStore  # type: ignore[import-not-found,unused-ignore]
+        from khook_core.state.firestore import FirestoreStateStore
 
-        return FirestoreStateStore.from_url(url)  # type: ignore[no-any-return,unused-ignore]
+        return FirestoreStateStore.from_url(url)
     raise ConfigError(
         [
             Problem(
