@@ -79,13 +79,7 @@ class A2ADispatcher:
         self.client = client or new_client(settings.connect_timeout)
         self.sender = Sender(
             self.client,
-            RetryPolicy(
-                retries=settings.dispatch_retries,
-                backoff=settings.dispatch_backoff,
-                max_backoff=settings.dispatch_max_backoff,
-                read_timeout=settings.kagent_api_timeout,
-                connect_timeout=settings.connect_timeout,
-            ),
+            RetryPolicy.from_settings(settings, read_timeout=settings.kagent_api_timeout),
             sleep=sleep,
         )
         self.clock = clock

@@ -24,10 +24,14 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import httpx
 
 from khook_core.errors import DispatchError, TransientError
+
+if TYPE_CHECKING:
+    from khook_core.dispatch.settings import DispatchSettings
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +101,17 @@ class RetryPolicy:
     max_backoff: float = 5.0
     read_timeout: float = 30.0
     connect_timeout: float = 5.0
+
+    @classmethod
+    def from_settings(cls, settings: DispatchSettings, *, read_timeout: float) -> RetryPolicy:
+        """The retry settings every dispatcher shares, with its own read timeout."""
+        return cls(
+            retries=settings.dispatch_retries,
+            backoff=settings.dispatch_backoff,
+            max_backoff=settings.dispatch_max_backoff,
+            read_timeout=read_timeout,
+            connect_timeout=settings.connect_timeout,
+        )
 
     def delay(self, retry: int) -> float:
         """Exponential, with "equal jitter": half fixed, half random, so retries of many

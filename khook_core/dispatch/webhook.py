@@ -171,13 +171,7 @@ class WebhookDispatcher:
         self.environ: Mapping[str, str] = os.environ if environ is None else environ
         self.sender = Sender(
             self.client,
-            RetryPolicy(
-                retries=settings.dispatch_retries,
-                backoff=settings.dispatch_backoff,
-                max_backoff=settings.dispatch_max_backoff,
-                read_timeout=settings.webhook_timeout,
-                connect_timeout=settings.connect_timeout,
-            ),
+            RetryPolicy.from_settings(settings, read_timeout=settings.webhook_timeout),
             sleep=sleep,
         )
         self.clock = clock
