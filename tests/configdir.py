@@ -11,7 +11,7 @@ from tests.conftest import REPO
 def make_config(tmp_path: Path, hooks: str, *, plugins: str | None = None) -> Path:
     """A config dir with the project's event-mappings.yaml and plugins.yaml and ``hooks``."""
     config = tmp_path / "config"
-    (config / "hooks").mkdir(parents=True)
+    (config / "hooks").mkdir(parents=True, exist_ok=True)
     shutil.copy(REPO / "config" / "event-mappings.yaml", config / "event-mappings.yaml")
     if plugins is None:
         shutil.copy(REPO / "config" / "plugins.yaml", config / "plugins.yaml")

@@ -5,13 +5,13 @@ from __future__ import annotations
 import base64
 import functools
 import json
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from khook_core.mapping import MappingTable
 from khook_core.sources.base import SourceContext
+from tests.configdir import make_config
 from tests.conftest import REPO
 
 SAMPLES = REPO / "config" / "samples"
@@ -73,18 +73,8 @@ spec:
 """
 
 
-def merged_mappings() -> str:
-    """The project's config/event-mappings.yaml, where every source's rows live."""
-    return (REPO / "config" / "event-mappings.yaml").read_text()
-
-
 def write_config(root: Path, *, plugins: str = "plugins: []\n", hooks: str = HOOKS) -> Path:
-    config = root / "config"
-    (config / "hooks").mkdir(parents=True, exist_ok=True)
-    (config / "event-mappings.yaml").write_text(merged_mappings())
-    (config / "plugins.yaml").write_text(plugins)
-    (config / "hooks" / "hooks.yaml").write_text(hooks)
-    return config
+    return make_config(root, hooks, plugins=plugins)
 
 
 def push_body(data: bytes, attributes: dict[str, str] | None = None,
@@ -110,11 +100,8 @@ NOW = datetime(2026, 1, 5, 10, 35, tzinfo=UTC)
 
 @functools.cache
 def mapping_table() -> MappingTable:
-    """The merged mapping table (project rows plus the draft rows of these sources)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "event-mappings.yaml"
-        path.write_text(merged_mappings())
-        return MappingTable.load(path)
+    """The project's mapping table, where every source's rows live."""
+    return MappingTable.load(REPO / "config" / "event-mappings.yaml")
 
 
 def make_source(cls: Any, config: dict[str, Any] | None = None, *, now: datetime = NOW) -> Any:
