@@ -19,9 +19,8 @@ from typing import Any, ClassVar, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from khook_core.event import Event, Resource, Severity, stable_id
-from khook_core.sources.base import Dropped, SourceContext
-from khook_core.sources.webhook import (
-    DEFAULT_MAX_BODY_BYTES,
+from khook_core.sources.base import DEFAULT_MAX_BODY_BYTES, Dropped, SourceContext
+from khook_core.sources.fieldmap import (
     KEBAB_CASE,
     MAX_TYPE_CHARS,
     kebab_case,

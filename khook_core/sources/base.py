@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Protocol, runtime_checkable
 
 from pydantic import BaseModel
 
@@ -34,6 +34,13 @@ from khook_core.errors import InvalidEventError
 if TYPE_CHECKING:
     from khook_core.event import Event
     from khook_core.mapping import MappingTable
+
+DEFAULT_MAX_BODY_BYTES: Final = 1024 * 1024
+"""The request-body limit a source served over HTTP offers as its ``maxBodyBytes`` default.
+
+The same 1 MiB as ``khook_core.transport.http``, which sources never import; a source passes
+its configured limit back through ``http_options(path)``.
+"""
 
 
 class Dropped(Exception):

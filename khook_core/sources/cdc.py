@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from khook_core.event import Event
 from khook_core.sources.base import Dropped, SourceContext
-from khook_core.sources.webhook import (
+from khook_core.sources.fieldmap import (
     MISSING,
     FieldRule,
     content_digest,

@@ -4,7 +4,7 @@ The sink (``CloudPubSubSinkConnector``) publishes the record value as the messag
 ``metadata.publish=true``, the record's position as attributes (``kafka.topic``,
 ``kafka.partition``, ``kafka.offset``, ``kafka.timestamp``; the key as ``key``). Rules in
 ``plugins.yaml`` pick records by topic and content and map their fields to an Event with the
-webhook source's field-mapping language. Two presets give the seed event types:
+shared field-mapping language (``fieldmap``). Two presets give the seed event types:
 
 - ``consumer-lag``: lag records (``{"group", "topic", "lag"}``) at or over ``lagThreshold``, and
   Burrow consumer-status documents in ``WARN``/``ERR``/``STOP``/``STALL``;
@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from khook_core.errors import InvalidEventError
 from khook_core.event import Event
 from khook_core.sources.base import Dropped, SourceContext
-from khook_core.sources.webhook import (
+from khook_core.sources.fieldmap import (
     FieldRule,
     content_digest,
     decode_value,

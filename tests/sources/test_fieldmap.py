@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from khook_core.errors import InvalidEventError
 from khook_core.event import Severity
-from khook_core.sources.webhook import (
+from khook_core.sources.fieldmap import (
     MISSING,
     Condition,
     FieldRule,
