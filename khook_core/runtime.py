@@ -7,7 +7,7 @@ the instance, so only the first event pays for loading.
 
 from __future__ import annotations
 
-import functools
+import threading
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -169,7 +169,25 @@ class Runtime:
         self.dispatcher.close()
 
 
-@functools.cache
+_RUNTIME_LOCK = threading.Lock()
+_runtime: Runtime | None = None
+
+
 def get_runtime() -> Runtime:
-    """The process-wide runtime built from the environment (cached; ``cache_clear`` in tests)."""
-    return Runtime.build(Settings.from_env())
+    """The process-wide runtime built from the environment, built once.
+
+    functions-framework serves requests from several threads; the lock makes the first
+    concurrent requests share one runtime instead of each building its own.
+    """
+    global _runtime
+    with _RUNTIME_LOCK:
+        if _runtime is None:
+            _runtime = Runtime.build(Settings.from_env())
+        return _runtime
+
+
+def reset_runtime() -> None:
+    """Forget the process-wide runtime (tests, or after the environment changed)."""
+    global _runtime
+    with _RUNTIME_LOCK:
+        _runtime = None

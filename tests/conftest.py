@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from khook_core.runtime import get_runtime
+from khook_core.runtime import reset_runtime
 
 # Every module in tests/fixtures/ provides fixtures for real parts (emulators, servers).
 pytest_plugins = sorted(
@@ -28,6 +28,6 @@ def isolate_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for name in list(os.environ):
         if name.startswith(("KHOOK_", "KAGENT_")):
             monkeypatch.delenv(name)
-    get_runtime.cache_clear()
+    reset_runtime()
     yield
-    get_runtime.cache_clear()
+    reset_runtime()

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from khook_core.runtime import get_runtime
+from khook_core.runtime import reset_runtime
 from khook_core.transport import http
 from tests.conftest import REPO
 from tests.sources.helpers import HOOKS, write_config
@@ -46,7 +46,7 @@ def function_env(
                   "KHOOK_DISPATCH": "dry-run", "KHOOK_LOG_FORMAT": "text", **env}
         for name, value in values.items():
             monkeypatch.setenv(name, value)
-        get_runtime.cache_clear()
+        reset_runtime()
         http.credentials_for.cache_clear()
         return config
 
