@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(ROOT))
 from _report import figure  # noqa: E402
 
+from tests.configdir import restart_hook  # noqa: E402
 from tests.fixtures.a2a_agent import TestAgent, start_agent  # noqa: E402
 from tests.fixtures.functions import FunctionServer  # noqa: E402
 from tests.fixtures.kube_api import FakeKubeApi  # noqa: E402
@@ -45,16 +46,7 @@ RATE = 50  # events/s
 E2E_EVENTS, WARM_UP = 500, 10
 P50_BUDGET_MS, P99_BUDGET_MS = 150.0, 500.0
 HEAVY = re.compile(r"\|\s+(kubernetes|google\.cloud\.pubsub\w*|google\.pubsub_v1|grpc)(\.|$)")
-HOOK = """\
-apiVersion: kagent.dev/v1alpha2
-kind: Hook
-metadata: {name: shop-restarts, namespace: shop}
-spec:
-  eventConfigurations:
-  - eventType: pod-restart
-    agentRef: {name: k8s-agent, namespace: kagent}
-    prompt: "Pod {{.ResourceName}} restarted ({{.Reason}}). Find out why."
-"""
+HOOK = restart_hook()
 
 # Runs in a fresh interpreter: the time it prints is when the first event was answered.
 PROBE = """

@@ -43,3 +43,23 @@ spec:
     agentRef: {name: audit-agent}
     prompt: "Record the restart of {{.ResourceName}}"
 """
+
+
+def restart_hook(
+    *,
+    agent: str = "k8s-agent",
+    agent_namespace: str = "kagent",
+    name: str = "shop-restarts",
+    prompt: str = "Pod {{.ResourceName}} restarted ({{.Reason}}). Find out why.",
+) -> str:
+    """One Hook in namespace ``shop`` sending pod restarts to one agent."""
+    return f"""\
+apiVersion: kagent.dev/v1alpha2
+kind: Hook
+metadata: {{name: {name}, namespace: shop}}
+spec:
+  eventConfigurations:
+  - eventType: pod-restart
+    agentRef: {{name: {agent}, namespace: {agent_namespace}}}
+    prompt: "{prompt}"
+"""

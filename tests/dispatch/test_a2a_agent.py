@@ -19,7 +19,7 @@ from khook_core.pipeline import run_pipeline
 from khook_core.runtime import Clock, Runtime
 from khook_core.settings import Settings
 from khook_core.state.memory import MemoryStateStore
-from tests.configdir import make_config
+from tests.configdir import make_config, restart_hook
 from tests.dispatch.helpers import PROMPT, fast_settings, make_request
 from tests.fixtures.a2a_agent import AGENT_NAME, AGENT_NAMESPACE, Scripted, TestAgent, start_agent
 from tests.fixtures.firestore import free_port
@@ -29,16 +29,12 @@ pytestmark = pytest.mark.integration
 
 AGENT = Target("agent", name=AGENT_NAME, namespace=AGENT_NAMESPACE)
 PIPELINE_NOW = datetime(2026, 1, 5, 10, 35, tzinfo=UTC)
-HOOK = f"""\
-apiVersion: kagent.dev/v1alpha2
-kind: Hook
-metadata: {{name: web-restarts, namespace: shop}}
-spec:
-  eventConfigurations:
-  - eventType: pod-restart
-    agentRef: {{name: {AGENT_NAME}, namespace: {AGENT_NAMESPACE}}}
-    prompt: "Pod {{{{.ResourceName}}}} restarted ({{{{.Reason}}}}). Find the cause."
-"""
+HOOK = restart_hook(
+    agent=AGENT_NAME,
+    agent_namespace=AGENT_NAMESPACE,
+    name="web-restarts",
+    prompt="Pod {{.ResourceName}} restarted ({{.Reason}}). Find the cause.",
+)
 
 
 @pytest.fixture

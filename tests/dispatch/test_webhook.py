@@ -11,12 +11,11 @@ import httpx
 import pytest
 
 from khook_core.dispatch import build_dispatcher
-from khook_core.dispatch.base import Target
+from khook_core.dispatch.base import Target, redact_url
 from khook_core.dispatch.routing import RoutingDispatcher
 from khook_core.dispatch.webhook import (
     WebhookDispatcher,
     compile_body,
-    redact_url,
     render_body,
     validate_body_template,
 )

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from tests.configdir import restart_hook
 from tests.fixtures.functions import FunctionServer
 from tests.fixtures.kube_api import FakeKubeApi
 from tests.fixtures.pubsub import PubSubEmulator
@@ -25,16 +26,7 @@ from tests.forwarder.builders import REPO, ForwarderProcess
 
 pytestmark = pytest.mark.e2e
 
-HOOK = """\
-apiVersion: kagent.dev/v1alpha2
-kind: Hook
-metadata: {name: shop-restarts, namespace: shop}
-spec:
-  eventConfigurations:
-  - eventType: pod-restart
-    agentRef: {name: k8s-agent, namespace: kagent}
-    prompt: "Pod {{.ResourceName}} restarted ({{.Reason}}). Find out why."
-"""
+HOOK = restart_hook()
 REDELIVERY_WATCH_S = 3.0
 """A nacked push is retried after the subscription's 1-2 s backoff; watching this long for a
 second delivery of the poison message is the only way to show it does not come back."""
@@ -44,13 +36,21 @@ def firings(db: Path) -> list[dict[str, Any]]:
     """The audit trail, read with the ``khook firings`` command as an operator would."""
     done = subprocess.run(
         [sys.executable, "-m", "khook_core.cli", "firings", "--state", f"sqlite:{db}", "--json"],
-        capture_output=True, text=True, cwd=REPO, timeout=60, check=True)
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
+        check=True,
+    )
     return [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
 
 
 def test_a_crashlooping_pod_reaches_the_agent_once_and_poison_is_dropped(
-    tmp_path: Path, pubsub_emulator: PubSubEmulator, kube_api: FakeKubeApi,
-    function_server: Callable[..., FunctionServer], wait_until: Callable[..., None],
+    tmp_path: Path,
+    pubsub_emulator: PubSubEmulator,
+    kube_api: FakeKubeApi,
+    function_server: Callable[..., FunctionServer],
+    wait_until: Callable[..., None],
 ):
     config = tmp_path / "config"
     (config / "hooks").mkdir(parents=True)
@@ -58,25 +58,44 @@ def test_a_crashlooping_pod_reaches_the_agent_once_and_poison_is_dropped(
         (config / name).write_text((REPO / "config" / name).read_text())
     (config / "hooks" / "shop.yaml").write_text(HOOK)
     db = tmp_path / "state.db"
-    function = function_server("kubernetes", env={
-        "KHOOK_CONFIG_DIR": str(config), "KHOOK_STATE": f"sqlite:{db}",
-        "KHOOK_DISPATCH": "dry-run", "KHOOK_LOG_FORMAT": "json"})
+    function = function_server(
+        "kubernetes",
+        env={
+            "KHOOK_CONFIG_DIR": str(config),
+            "KHOOK_STATE": f"sqlite:{db}",
+            "KHOOK_DISPATCH": "dry-run",
+            "KHOOK_LOG_FORMAT": "json",
+        },
+    )
     topic = pubsub_emulator.create_topic()
     dead_letters = pubsub_emulator.create_topic()
     dead_letter_sub = pubsub_emulator.create_subscription(dead_letters)
     pubsub_emulator.create_subscription(
-        topic, push_endpoint=f"{function.url}/{pubsub_emulator.topic_path(topic)}",
-        dead_letter_topic=dead_letters, max_delivery_attempts=5)
-    forwarder = ForwarderProcess(tmp_path / "forwarder.log", {
-        "KHOOK_FORWARDER_KUBE_API_URL": kube_api.url,
-        "PUBSUB_EMULATOR_HOST": pubsub_emulator.host, "KHOOK_TOPIC": topic,
-        "GOOGLE_CLOUD_PROJECT": pubsub_emulator.project, "KHOOK_CLUSTER": "e2e",
-        "KHOOK_CONFIG_DIR": str(config)})
+        topic,
+        push_endpoint=f"{function.url}/{pubsub_emulator.topic_path(topic)}",
+        dead_letter_topic=dead_letters,
+        max_delivery_attempts=5,
+    )
+    forwarder = ForwarderProcess(
+        tmp_path / "forwarder.log",
+        {
+            "KHOOK_FORWARDER_KUBE_API_URL": kube_api.url,
+            "PUBSUB_EMULATOR_HOST": pubsub_emulator.host,
+            "KHOOK_TOPIC": topic,
+            "GOOGLE_CLOUD_PROJECT": pubsub_emulator.project,
+            "KHOOK_CLUSTER": "e2e",
+            "KHOOK_CONFIG_DIR": str(config),
+        },
+    )
     try:
         wait_until(forwarder.ready, timeout=30, what="forwarder ready")
 
-        pod_event = kube_api.create("BackOff", "Back-off restarting failed container app",
-                                    namespace="shop", object_name="web-0")
+        pod_event = kube_api.create(
+            "BackOff",
+            "Back-off restarting failed container app",
+            namespace="shop",
+            object_name="web-0",
+        )
         kube_api.create("Pulled", "Successfully pulled image", type_="Normal", namespace="shop")
         wait_until(lambda: len(firings(db)) == 1, timeout=30, what="a recorded dispatch")
         [fired] = firings(db)
@@ -96,8 +115,9 @@ def test_a_crashlooping_pod_reaches_the_agent_once_and_poison_is_dropped(
 
         def poison(record: dict[str, Any]) -> bool:
             labels = record.get("logging.googleapis.com/labels") or {}
-            return (labels.get("pubsub_message_id") == poison_id
-                    and record["message"].startswith("acknowledging invalid"))
+            return labels.get("pubsub_message_id") == poison_id and record["message"].startswith(
+                "acknowledging invalid"
+            )
 
         function.wait_for_log(poison)
         seen_at = time.monotonic()

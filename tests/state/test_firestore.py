@@ -19,7 +19,7 @@ from khook_core.settings import Settings
 from khook_core.state import open_store
 from khook_core.state.base import DedupKey, Firing
 from khook_core.state.firestore import FirestoreStateStore
-from tests.configdir import make_config
+from tests.configdir import make_config, restart_hook
 from tests.fixtures.a2a_agent import AGENT_NAME, AGENT_NAMESPACE, TestAgent
 from tests.fixtures.firestore import FirestoreEmulator, free_port, race
 from tests.unit.k8s_events import core_event
@@ -27,16 +27,12 @@ from tests.unit.k8s_events import core_event
 NOW = datetime(2026, 1, 5, 10, 35, tzinfo=UTC)
 TTL = timedelta(minutes=10)
 KEY = DedupKey("shop/web|kubernetes|pod-restart|shop/Pod/web-0|")
-HOOK = f"""\
-apiVersion: kagent.dev/v1alpha2
-kind: Hook
-metadata: {{name: web-restarts, namespace: shop}}
-spec:
-  eventConfigurations:
-  - eventType: pod-restart
-    agentRef: {{name: {AGENT_NAME}, namespace: {AGENT_NAMESPACE}}}
-    prompt: "Pod {{{{.ResourceName}}}} restarted. Find the cause."
-"""
+HOOK = restart_hook(
+    agent=AGENT_NAME,
+    agent_namespace=AGENT_NAMESPACE,
+    name="web-restarts",
+    prompt="Pod {{.ResourceName}} restarted. Find the cause.",
+)
 
 
 def firing(event_id: str, *, hook: str = "shop/web", at: datetime = NOW, **changes: str) -> Firing:

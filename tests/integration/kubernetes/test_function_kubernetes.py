@@ -28,25 +28,22 @@ from khook_core.runtime import Runtime, get_runtime
 from khook_core.settings import Settings
 from khook_core.state.memory import MemoryStateStore
 from khook_core.transport import pubsub
+from tests.configdir import restart_hook
 from tests.fixtures.kube_api import FakeKubeApi
 from tests.forwarder.builders import REPO
 
 pytestmark = pytest.mark.integration
 
 MAIN = REPO / "functions" / "kubernetes" / "main.py"
-HOOK = """\
-apiVersion: kagent.dev/v1alpha2
-kind: Hook
-metadata: {name: shop-restarts, namespace: shop}
-spec:
-  eventConfigurations:
-  - eventType: pod-restart
-    agentRef: {name: k8s-agent, namespace: kagent}
-    prompt: "Pod {{.ResourceName}} restarted ({{.Reason}}). Find out why."
-"""
-ATTRIBUTES = {"khook.source": "kubernetes", "khook.cluster": "prod-eu",
-              "khook.api": "events.k8s.io/v1", "khook.namespace": "shop",
-              "khook.reason": "BackOff", "khook.type": "Warning"}
+HOOK = restart_hook()
+ATTRIBUTES = {
+    "khook.source": "kubernetes",
+    "khook.cluster": "prod-eu",
+    "khook.api": "events.k8s.io/v1",
+    "khook.namespace": "shop",
+    "khook.reason": "BackOff",
+    "khook.type": "Warning",
+}
 
 
 @pytest.fixture
@@ -71,12 +68,18 @@ def client(config_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     root.handlers, root.level = handlers, level
 
 
-def push_body(data: bytes, message_id: str = "9311",
-              attributes: dict[str, str] | None = None) -> dict[str, Any]:
-    return {"message": {"data": base64.b64encode(data).decode(), "messageId": message_id,
-                        "attributes": ATTRIBUTES if attributes is None else attributes,
-                        "publishTime": "2026-01-05T10:31:13.120Z"},
-            "subscription": "projects/p1/subscriptions/khook-kubernetes-push"}
+def push_body(
+    data: bytes, message_id: str = "9311", attributes: dict[str, str] | None = None
+) -> dict[str, Any]:
+    return {
+        "message": {
+            "data": base64.b64encode(data).decode(),
+            "messageId": message_id,
+            "attributes": ATTRIBUTES if attributes is None else attributes,
+            "publishTime": "2026-01-05T10:31:13.120Z",
+        },
+        "subscription": "projects/p1/subscriptions/khook-kubernetes-push",
+    }
 
 
 def fresh_event(**fields: Any) -> dict[str, Any]:
@@ -111,21 +114,40 @@ def test_a_message_from_another_tool_without_attributes_is_accepted(client):
 
 def test_an_eventarc_binary_cloudevent_is_accepted(client):
     data = json.dumps(fresh_event()).encode()
-    event = CloudEvent({"type": "google.cloud.pubsub.topic.v1.messagePublished", "id": "77",
-                        "source": "//pubsub.googleapis.com/projects/p1/topics/khook-kubernetes"},
-                       {"message": {"data": base64.b64encode(data).decode(), "messageId": "77",
-                                    "attributes": ATTRIBUTES}})
+    event = CloudEvent(
+        {
+            "type": "google.cloud.pubsub.topic.v1.messagePublished",
+            "id": "77",
+            "source": "//pubsub.googleapis.com/projects/p1/topics/khook-kubernetes",
+        },
+        {
+            "message": {
+                "data": base64.b64encode(data).decode(),
+                "messageId": "77",
+                "attributes": ATTRIBUTES,
+            }
+        },
+    )
     headers, body = to_binary(event)
 
     assert client.post("/", headers=headers, data=body).status_code == 200
     assert len(dispatched()) == 1
 
 
-@pytest.mark.parametrize("payload", [
-    b"not json", b"", b"[1, 2]", b'{"kind": "Event", "regarding": "not-an-object"}', b"\xff\xfe",
-])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b"not json",
+        b"",
+        b"[1, 2]",
+        b'{"kind": "Event", "regarding": "not-an-object"}',
+        b"\xff\xfe",
+    ],
+)
 def test_poison_is_acknowledged_counted_and_logged_with_its_message_id(
-    client, payload: bytes, caplog: pytest.LogCaptureFixture,
+    client,
+    payload: bytes,
+    caplog: pytest.LogCaptureFixture,
 ):
     before = pubsub.STATS.invalid
 
@@ -155,8 +177,9 @@ class UnavailableStore(MemoryStateStore):
 
 @pytest.fixture
 def unavailable_runtime(config_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Runtime:
-    runtime = Runtime.build(Settings(config_dir=config_dir, dispatch="dry-run"),
-                            store=UnavailableStore())
+    runtime = Runtime.build(
+        Settings(config_dir=config_dir, dispatch="dry-run"), store=UnavailableStore()
+    )
     monkeypatch.setattr("khook_core.runtime.get_runtime", lambda: runtime)
     return runtime
 
@@ -170,25 +193,35 @@ def test_a_transient_failure_answers_500_so_pubsub_redelivers(client, unavailabl
 
 def test_the_helper_raises_transient_and_returns_decisions(config_dir: Path):
     runtime = Runtime.build(Settings(config_dir=config_dir, dispatch="dry-run", state="memory"))
-    event = CloudEvent({"type": "t", "source": "s", "id": "1"},
-                       {"message": {"data": base64.b64encode(
-                           json.dumps(fresh_event()).encode()).decode(), "messageId": "1"}})
+    event = CloudEvent(
+        {"type": "t", "source": "s", "id": "1"},
+        {
+            "message": {
+                "data": base64.b64encode(json.dumps(fresh_event()).encode()).decode(),
+                "messageId": "1",
+            }
+        },
+    )
 
     decisions = pubsub.handle_pubsub("kubernetes", event, runtime=runtime)
     assert [d.decision for d in decisions] == ["dispatched"]
 
-    broken = Runtime.build(Settings(config_dir=config_dir, dispatch="dry-run"),
-                           store=UnavailableStore())
+    broken = Runtime.build(
+        Settings(config_dir=config_dir, dispatch="dry-run"), store=UnavailableStore()
+    )
     with pytest.raises(TransientError, match="message 1"):
         pubsub.handle_pubsub("kubernetes", event, runtime=broken)
 
 
-@pytest.mark.parametrize(("data", "field"), [
-    ({"nomessage": {}}, "data.message"),
-    ({"message": {"data": 5}}, "message.data"),
-    ({"message": {"data": "", "attributes": {"a": 1}}}, "message.attributes"),
-    ("not json", "data"),
-])
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        ({"nomessage": {}}, "data.message"),
+        ({"message": {"data": 5}}, "message.data"),
+        ({"message": {"data": "", "attributes": {"a": 1}}}, "message.attributes"),
+        ("not json", "data"),
+    ],
+)
 def test_decoding_names_the_bad_field(data: Any, field: str):
     event = CloudEvent({"type": "t", "source": "s", "id": "1"}, data)
 
@@ -199,9 +232,17 @@ def test_decoding_names_the_bad_field(data: Any, field: str):
 
 
 def test_decoding_reads_the_four_fields_functions_framework_keeps():
-    event = CloudEvent({"type": "t", "source": "s", "id": "ce-1"}, {"message": {
-        "data": base64.b64encode(b"{}").decode(), "attributes": {"k": "v"},
-        "messageId": "m-1", "publishTime": "2026-01-05T10:31:13.120Z"}})
+    event = CloudEvent(
+        {"type": "t", "source": "s", "id": "ce-1"},
+        {
+            "message": {
+                "data": base64.b64encode(b"{}").decode(),
+                "attributes": {"k": "v"},
+                "messageId": "m-1",
+                "publishTime": "2026-01-05T10:31:13.120Z",
+            }
+        },
+    )
 
     message = pubsub.decode_message(event)
 
@@ -229,11 +270,21 @@ print(json.dumps(heavy))
 
 
 def test_the_function_imports_neither_kubernetes_nor_the_pubsub_client(config_dir: Path):
-    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO), "KHOOK_STATE": "memory",
-           "KHOOK_DISPATCH": "dry-run", "KHOOK_CONFIG_DIR": str(config_dir)}
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "PYTHONPATH": str(REPO),
+        "KHOOK_STATE": "memory",
+        "KHOOK_DISPATCH": "dry-run",
+        "KHOOK_CONFIG_DIR": str(config_dir),
+    }
     done = subprocess.run(
         [sys.executable, "-c", IMPORT_PROBE, str(MAIN), json.dumps(fresh_event())],
-        capture_output=True, text=True, env=env, timeout=60, check=False)
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
 
     assert done.returncode == 0, done.stderr[-2000:]
     assert json.loads(done.stdout.splitlines()[-1]) == []

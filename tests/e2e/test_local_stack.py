@@ -1,0 +1,181 @@
+"""``khook up`` and ``khook send`` as a user runs them: the whole system on one machine.
+
+The stack runs as a subprocess with its own state directory; one event per source goes in
+through ``khook send``; the demo agent must receive each rendered prompt; SIGINT must stop it
+all, leaving no process behind. Once with the Pub/Sub emulator (skipped locally when it is not
+installed, a failure with ``CI=true``) and once with the in-process bus.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from khook_core.localstack import stackfile
+from khook_core.localstack.emulator import find_launcher
+from khook_core.localstack.processes import group_alive, stop_group
+from khook_core.localstack.stackfile import StackInfo
+from khook_core.runtime import load_config
+from tests.conftest import REPO
+from tests.fixtures.pubsub import unavailable
+
+pytestmark = pytest.mark.e2e
+
+SAMPLES = REPO / "config" / "samples"
+ONE_EVENT = {
+    "alertmanager": SAMPLES / "alertmanager" / "disk-full.json",
+    "webhook": SAMPLES / "webhook" / "generic-deployment-failed.json",
+    "kafka": SAMPLES / "kafka" / "consumer-lag.json",
+    "cdc": SAMPLES / "cdc" / "debezium-update-with-schema.json",
+}
+READY_DEADLINE_S = 60.0
+PROMPTS_DEADLINE_S = 30.0
+STOP_DEADLINE_S = 30.0
+
+
+@dataclass
+class RunningStack:
+    proc: subprocess.Popen[bytes]
+    state_dir: Path
+    output: Path
+
+    def console(self) -> str:
+        return self.output.read_text(errors="replace")
+
+    def wait_ready(self) -> StackInfo:
+        end = time.monotonic() + READY_DEADLINE_S
+        while time.monotonic() < end:
+            assert self.proc.poll() is None, f"khook up exited:\n{self.console()}"
+            info = stackfile.read(self.state_dir)
+            if info is not None and info.ready and info.pid == self.proc.pid:
+                return info
+            time.sleep(0.1)
+        raise AssertionError(f"not ready in {READY_DEADLINE_S} s:\n{self.console()}")
+
+    def prompts(self) -> list[dict[str, Any]]:
+        path = self.state_dir / "agent-prompts.jsonl"
+        if not path.exists():
+            return []
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+    def wait_prompts(self, count: int) -> list[dict[str, Any]]:
+        end = time.monotonic() + PROMPTS_DEADLINE_S
+        while len(self.prompts()) < count:
+            assert time.monotonic() < end, (f"{len(self.prompts())} of {count} prompts:\n"
+                                            f"{self.console()}")
+            time.sleep(0.1)
+        return self.prompts()
+
+
+def khook(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "khook_core.cli", *args], cwd=REPO,
+                          capture_output=True, text=True, timeout=60, check=False)
+
+
+@pytest.fixture
+def start_stack(tmp_path: Path) -> Iterator[Any]:
+    started: list[RunningStack] = []
+
+    def start(*args: str) -> RunningStack:
+        state_dir = tmp_path / "state"
+        output = tmp_path / f"console-{len(started)}.txt"
+        with output.open("wb") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "khook_core.cli", "up", "--state-dir", str(state_dir),
+                 "--config", str(REPO / "config"), "--no-forwarder", *args],
+                cwd=REPO, stdout=out, stderr=subprocess.STDOUT, process_group=0)
+        started.append(RunningStack(proc, state_dir, output))
+        return started[-1]
+
+    yield start
+    for stack in started:  # only after a failed test is anything still running
+        if stack.proc.poll() is None:
+            info = stackfile.read(stack.state_dir)
+            stop_group(stack.proc.pid, 5.0, stack.proc)
+            for child in info.children if info else []:
+                stop_group(child.pid, 5.0)
+
+
+def rendered_text_of(hook: str, event_type: str) -> list[str]:
+    """The literal parts of the hook's prompt template: each must appear in the prompt."""
+    config = load_config(REPO / "config")
+    [rule] = [r for r in config.hooks.rules if r.hook == hook and r.event_type == event_type]
+    return [s.strip() for s in rule.template.segments if isinstance(s, str) and len(s.strip()) > 3]
+
+
+def send_one_event_per_source(stack: RunningStack, tmp_path: Path) -> None:
+    first_event = tmp_path / "event.jsonl"
+    first_event.write_text((SAMPLES / "kubernetes" / "events.jsonl").read_text().splitlines()[0])
+    for source, path in {"kubernetes": first_event, **ONE_EVENT}.items():
+        done = khook("send", "--state-dir", str(stack.state_dir), "--shift-to-now", source,
+                     str(path))
+        assert done.returncode == 0, done.stderr + done.stdout
+        assert source in done.stdout
+
+
+def stop_and_check_nothing_is_left(stack: RunningStack, info: StackInfo) -> None:
+    groups = [child.pid for child in info.children]
+    stack.proc.send_signal(signal.SIGINT)
+    assert stack.proc.wait(STOP_DEADLINE_S) == 0, stack.console()
+    assert "nothing left running" in stack.console()
+    assert [pid for pid in groups if group_alive(pid)] == []
+    assert not stackfile.path_in(stack.state_dir).exists()
+
+
+@pytest.mark.parametrize("bus", ["emulator", "memory"])
+def test_every_source_reaches_the_demo_agent_and_sigint_leaves_nothing(
+    bus: str, tmp_path: Path, start_stack: Any,
+) -> None:
+    if bus == "emulator":
+        launcher, reason = find_launcher()
+        if launcher is None:
+            unavailable(reason)
+    else:  # a stack that died without cleaning up must not stop the next one
+        (tmp_path / "state").mkdir()
+        stackfile.write(tmp_path / "state", StackInfo(
+            pid=2 ** 22 + 4321, started="earlier", state_dir="x", config_dir="config"))
+    stack = start_stack("--bus", bus)
+
+    info = stack.wait_ready()
+
+    assert info.bus is not None
+    assert info.bus.kind == bus
+    assert set(info.functions) == {"alertmanager", "cdc", "kafka", "kubernetes", "webhook"}
+    assert len(info.children) == 5 + (bus == "emulator")
+    console = stack.console()
+    assert "Ready. In another terminal: make demo" in console
+    assert [line for line in console.splitlines() if "forwarder" in line] == [
+        "  forwarder  skipped: --no-forwarder"]
+    if bus == "memory":
+        assert "removed stale" in console
+        second = khook("up", "--state-dir", str(stack.state_dir), "--bus", "memory")
+        assert second.returncode == 1
+        assert "already running" in second.stdout
+
+    send_one_event_per_source(stack, tmp_path)
+
+    prompts = stack.wait_prompts(5)
+    by_source = {p["metadata"]["khook.source"]: p for p in prompts}
+    assert set(by_source) == {"kubernetes", *ONE_EVENT}
+    for prompt in prompts:
+        meta = prompt["metadata"]
+        for text in rendered_text_of(meta["khook.hook"], meta["khook.eventType"]):
+            assert text in prompt["prompt"], (meta, prompt["prompt"])
+        assert "<<<KHOOK_EVENT_DATA" in prompt["prompt"]
+        assert prompt["repeat"] is False
+    assert "web-7d9f8c6b5-x2x9q" in by_source["kubernetes"]["prompt"]
+    assert "orders-fulfilment" in by_source["kafka"]["prompt"]
+    assert "received a prompt" in stack.console()
+
+    stop_and_check_nothing_is_left(stack, info)
+    assert os.path.exists(stack.state_dir / "state.db")
