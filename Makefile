@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run demo test test-unit lint fmt bench clean
+.PHONY: install run demo replay-samples test test-unit lint fmt bench clean
 
 install: $(STAMP)
 
@@ -15,9 +15,21 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	@touch $@
 
+# The whole system on this machine until Ctrl-C: every function under functions-framework,
+# the Pub/Sub emulator (or an in-process bus), SQLite state and a demo A2A agent under .khook/.
+run: install
+	$(VENV)/bin/khook up --config config
+
+# With `make run` going in another terminal: every bundled sample of every source, through
+# the running stack, timestamps moved to now; the agent prints the prompts it receives.
+DEMO_SOURCES := kubernetes alertmanager webhook kafka cdc
+demo: install
+	@set -e; for source in $(DEMO_SOURCES); do \
+		$(VENV)/bin/khook send --shift-to-now $$source config/samples/$$source/*; done
+
 # Replays the bundled sample Kubernetes events through the example hooks in dry-run,
 # with the clock fixed to when the samples were recorded, and prints what would fire and why.
-run: install
+replay-samples: install
 	$(VENV)/bin/khook validate --config config
 	$(VENV)/bin/khook replay --source kubernetes --config config --state memory \
 		--now 2026-01-05T10:35:00Z config/samples/kubernetes/events.jsonl \
@@ -37,9 +49,14 @@ test: lint
 test-unit: install
 	$(VENV)/bin/pytest tests/unit
 
+# Every benchmark, each figure printed beside its budget; then docs/benchmarks.md from the run.
 bench: install
+	@rm -f .khook/bench-results.jsonl
 	@set -e; for bench in benchmarks/*.py; do \
+		case $$bench in */_*) continue;; esac; \
 		echo "== $$bench"; $(PY) $$bench; done
+	$(PY) scripts/bench_report.py > docs/benchmarks.md
+	@echo "wrote docs/benchmarks.md"
 
 clean:
 	rm -rf $(VENV) .khook build .cache .mypy_cache .pytest_cache .ruff_cache

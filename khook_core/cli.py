@@ -26,7 +26,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = Settings.from_env()
     logs.configure(
-        "text", "WARNING" if args.command in ("replay", "sources", "schema") else settings.log_level
+        "text",
+        "WARNING" if args.command in ("replay", "sources", "schema", "send")
+        else settings.log_level,
     )
     try:
         return int(args.run(args, settings))
@@ -78,6 +80,29 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--state", help="state store (default: $KHOOK_STATE)")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.set_defaults(run=cmd_firings)
+
+    p = sub.add_parser("up", help="run the whole system on this machine until Ctrl-C")
+    p.add_argument("--config", type=Path, help="config directory (default: $KHOOK_CONFIG_DIR)")
+    p.add_argument("--state-dir", type=Path, default=Path(".khook"),
+                   help="state, logs, prompts, dead letters and stack.json (default: .khook)")
+    p.add_argument("--bus", choices=["auto", "emulator", "memory"], default="auto",
+                   help="Pub/Sub: the emulator when installed (auto), or force one")
+    p.add_argument("--no-forwarder", dest="forwarder", action="store_false",
+                   help="do not run khook-forwarder even when a cluster is reachable")
+    p.set_defaults(run=cmd_up)
+
+    p = sub.add_parser("send", help="send payload files to the stack `khook up` runs")
+    p.add_argument("source", help="function to feed: kubernetes, alertmanager, webhook, ...")
+    p.add_argument("files", nargs="+", type=Path, metavar="FILE",
+                   help="one JSON document, or JSON lines (one payload a line)")
+    p.add_argument("--state-dir", type=Path, default=Path(".khook"),
+                   help="where the running stack keeps stack.json (default: .khook)")
+    p.add_argument("--attribute", "-a", action="append", default=[], metavar="KEY=VALUE",
+                   help="Pub/Sub attribute (HTTP header for HTTP sources); repeatable")
+    p.add_argument("--shift-to-now", action="store_true",
+                   help="move RFC 3339 timestamps so the newest of each file is now")
+    p.add_argument("--path", default="/", help="request path for HTTP sources (default: /)")
+    p.set_defaults(run=cmd_send)
     return parser
 
 
@@ -250,6 +275,25 @@ def cmd_firings(args: argparse.Namespace, settings: Settings) -> int:
                 f"{f.resource:<40} {f.agent} {f.task_id} {f.error}".rstrip()
             )
     return 0
+
+
+def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
+    from khook_core.localstack.stack import UpOptions, run_up
+
+    return run_up(UpOptions(state_dir=args.state_dir, config_dir=args.config or settings.config_dir,
+                            bus=args.bus, forwarder=args.forwarder))
+
+
+def cmd_send(args: argparse.Namespace, settings: Settings) -> int:
+    from khook_core.localstack.send import SendError, run_send
+
+    try:
+        return run_send(args.source, args.files, state_dir=args.state_dir,
+                        attributes=args.attribute, shift=args.shift_to_now, path=args.path,
+                        out=sys.stdout)
+    except SendError as exc:
+        print(f"khook send: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

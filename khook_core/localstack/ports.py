@@ -47,9 +47,6 @@ class PortPlan:
         self._claimed.add(port)
         return port
 
-    def release(self, port: int) -> None:
-        self._claimed.discard(port)
-
     @staticmethod
     def _candidates(preferred: int) -> Iterator[int]:
         yield from range(preferred, min(preferred + SEARCH_SPAN, 65536))

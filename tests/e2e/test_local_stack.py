@@ -1,9 +1,11 @@
 """``khook up`` and ``khook send`` as a user runs them: the whole system on one machine.
 
 The stack runs as a subprocess with its own state directory; one event per source goes in
-through ``khook send``; the demo agent must receive each rendered prompt; SIGINT must stop it
-all, leaving no process behind. Once with the Pub/Sub emulator (skipped locally when it is not
-installed, a failure with ``CI=true``) and once with the in-process bus.
+through ``khook send`` (plus a GitHub delivery to the HMAC-only ``/github`` endpoint); the demo
+agent must receive each rendered prompt; SIGINT must stop it all, leaving no process behind.
+Once with the Pub/Sub emulator (skipped locally when it is not installed, a failure with
+``CI=true``), once with the in-process bus, and once with a test API server as the kubeconfig
+cluster, so the forwarder runs too.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from khook_core.localstack.processes import group_alive, stop_group
 from khook_core.localstack.stackfile import StackInfo
 from khook_core.runtime import load_config
 from tests.conftest import REPO
+from tests.fixtures.kube_api import FakeKubeApi
 from tests.fixtures.pubsub import unavailable
 
 pytestmark = pytest.mark.e2e
@@ -38,6 +41,20 @@ ONE_EVENT = {
     "kafka": SAMPLES / "kafka" / "consumer-lag.json",
     "cdc": SAMPLES / "cdc" / "debezium-update-with-schema.json",
 }
+KUBECONFIG = """\
+apiVersion: v1
+kind: Config
+clusters:
+- name: test
+  cluster: {{server: "{url}"}}
+contexts:
+- name: test-cluster
+  context: {{cluster: test, user: tester}}
+current-context: test-cluster
+users:
+- name: tester
+  user: {{token: not-checked}}
+"""
 READY_DEADLINE_S = 60.0
 PROMPTS_DEADLINE_S = 30.0
 STOP_DEADLINE_S = 30.0
@@ -86,14 +103,15 @@ def khook(*args: str) -> subprocess.CompletedProcess[str]:
 def start_stack(tmp_path: Path) -> Iterator[Any]:
     started: list[RunningStack] = []
 
-    def start(*args: str) -> RunningStack:
+    def start(*args: str, env: dict[str, str] | None = None) -> RunningStack:
         state_dir = tmp_path / "state"
         output = tmp_path / f"console-{len(started)}.txt"
         with output.open("wb") as out:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "khook_core.cli", "up", "--state-dir", str(state_dir),
-                 "--config", str(REPO / "config"), "--no-forwarder", *args],
-                cwd=REPO, stdout=out, stderr=subprocess.STDOUT, process_group=0)
+                 "--config", str(REPO / "config"), *args],
+                cwd=REPO, env={**os.environ, **(env or {})}, stdout=out,
+                stderr=subprocess.STDOUT, process_group=0)
         started.append(RunningStack(proc, state_dir, output))
         return started[-1]
 
@@ -121,6 +139,9 @@ def send_one_event_per_source(stack: RunningStack, tmp_path: Path) -> None:
                      str(path))
         assert done.returncode == 0, done.stderr + done.stdout
         assert source in done.stdout
+    github = khook("send", "--state-dir", str(stack.state_dir), "--path", "/github", "webhook",
+                   str(SAMPLES / "webhook" / "github-workflow-run-failure.json"))
+    assert "HTTP 200: dispatched deployment-failed" in github.stdout, github.stdout
 
 
 def stop_and_check_nothing_is_left(stack: RunningStack, info: StackInfo) -> None:
@@ -144,7 +165,7 @@ def test_every_source_reaches_the_demo_agent_and_sigint_leaves_nothing(
         (tmp_path / "state").mkdir()
         stackfile.write(tmp_path / "state", StackInfo(
             pid=2 ** 22 + 4321, started="earlier", state_dir="x", config_dir="config"))
-    stack = start_stack("--bus", bus)
+    stack = start_stack("--bus", bus, "--no-forwarder")
 
     info = stack.wait_ready()
 
@@ -164,7 +185,7 @@ def test_every_source_reaches_the_demo_agent_and_sigint_leaves_nothing(
 
     send_one_event_per_source(stack, tmp_path)
 
-    prompts = stack.wait_prompts(5)
+    prompts = stack.wait_prompts(6)
     by_source = {p["metadata"]["khook.source"]: p for p in prompts}
     assert set(by_source) == {"kubernetes", *ONE_EVENT}
     for prompt in prompts:
@@ -179,3 +200,33 @@ def test_every_source_reaches_the_demo_agent_and_sigint_leaves_nothing(
 
     stop_and_check_nothing_is_left(stack, info)
     assert os.path.exists(stack.state_dir / "state.db")
+
+
+def test_the_forwarder_brings_a_reachable_clusters_events_to_the_agent(
+    tmp_path: Path, start_stack: Any, kube_api: FakeKubeApi,
+) -> None:
+    launcher, reason = find_launcher()
+    if launcher is None:
+        unavailable(reason)
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(KUBECONFIG.format(url=kube_api.url))
+    stack = start_stack(env={"KUBECONFIG": str(kubeconfig)})
+
+    info = stack.wait_ready()
+
+    assert info.forwarder.isdigit(), info.forwarder
+    assert "forwarder  watching cluster test-cluster" in stack.console()
+    forwarder_log = stack.state_dir / "logs" / "forwarder.log"
+    end = time.monotonic() + READY_DEADLINE_S
+    while "listed events.k8s.io/v1 events" not in (
+            forwarder_log.read_text() if forwarder_log.exists() else ""):
+        assert time.monotonic() < end, stack.console()
+        time.sleep(0.1)
+    kube_api.create("BackOff", "Back-off restarting failed container app", namespace="default",
+                    object_name="web-forwarded")
+    [prompt] = stack.wait_prompts(1)
+    assert "Pod web-forwarded in namespace default restarted" in prompt["prompt"]
+    assert prompt["metadata"]["khook.source"] == "kubernetes"
+
+    stop_and_check_nothing_is_left(stack, info)
+    assert "forwarder stopped (queue flushed)" in forwarder_log.read_text()

@@ -77,7 +77,7 @@ def settings_field_names(cls: ast.ClassDef) -> set[str]:
     of khook's ``EnvSettings`` (prefix ``KHOOK_`` unless the class sets ``env_prefix``) and
     pydantic-settings classes (``model_config = SettingsConfigDict(env_prefix=...)``)."""
     bases = {ast.unparse(base).rsplit(".", 1)[-1] for base in cls.bases}
-    prefix = "KHOOK_" if "EnvSettings" in bases else None
+    prefix: object = "KHOOK_" if "EnvSettings" in bases else None
     for stmt in cls.body:
         if (
             isinstance(stmt, ast.AnnAssign)
