@@ -51,16 +51,29 @@ def sdk_root() -> str | None:
     return out.stdout.strip() or None
 
 
-def find_launcher() -> tuple[Path | None, str]:
-    """The emulator launcher, or None and the reason it cannot be used."""
+# Where each emulator's launcher sits under the SDK root, and how to install it.
+LAUNCHERS: Final = {
+    "pubsub": ("platform/pubsub-emulator/bin/cloud-pubsub-emulator", INSTALL_HINT),
+    "firestore": (
+        "platform/cloud-firestore-emulator/cloud_firestore_emulator",
+        "install the Firestore emulator: `gcloud components install cloud-firestore-emulator` "
+        "(or `apt-get install google-cloud-cli-firestore-emulator` when gcloud came from apt) "
+        "and a Java 17+ runtime on PATH",
+    ),
+}
+
+
+def find_launcher(component: str = "pubsub") -> tuple[Path | None, str]:
+    """An emulator's launcher (``pubsub`` or ``firestore``), or None and why it is unusable."""
+    relative, hint = LAUNCHERS[component]
     root = sdk_root()
     if root is None:
-        return None, f"gcloud not found on PATH; {INSTALL_HINT}"
-    launcher = Path(root) / "platform" / "pubsub-emulator" / "bin" / "cloud-pubsub-emulator"
+        return None, f"gcloud not found on PATH; {hint}"
+    launcher = Path(root) / relative
     if not launcher.exists():
-        return None, f"no Pub/Sub emulator under {root}; {INSTALL_HINT}"
+        return None, f"no {component} emulator under {root}; {hint}"
     if shutil.which("java") is None:
-        return None, f"no java on PATH; {INSTALL_HINT}"
+        return None, f"no java on PATH; {hint}"
     return launcher, ""
 
 
