@@ -43,13 +43,8 @@ def pct(values: list[float], q: float) -> float:
 
 
 def firestore_figures() -> bool:
-    from tests.fixtures.firestore import (
-        find_emulator,
-        free_port,
-        race,
-        start_emulator,
-        stop_emulator,
-    )
+    from khook_core.localstack.ports import free_port
+    from tests.fixtures.firestore import find_emulator, race, start_emulator, stop_emulator
 
     launcher, reason = find_emulator()
     if launcher is None:

@@ -20,6 +20,7 @@ import email.utils
 import logging
 import random
 import socket
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -217,14 +218,43 @@ storm, which Pub/Sub flow control and the dedup claim already shape."""
 
 def new_client(connect_timeout: float) -> httpx.Client:
     """The shared sync client: no redirects (a token must not follow them), keep-alive on,
-    ``TCP_NODELAY`` as curl and Go set it (a small JSON body must not wait for an ACK)."""
-    transport = httpx.HTTPTransport(
-        limits=httpx.Limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections=8),
-        socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
-    )
+    ``TCP_NODELAY`` as curl and Go set it (a small JSON body must not wait for an ACK).
+
+    Plain ``http://`` (an in-cluster kagent) needs no TLS context, and loading the CA bundle
+    costs 25-45 ms of cold start, so the ``https://`` transport is built on first use.
+    """
+
+    def transport(*, verify: bool) -> httpx.HTTPTransport:
+        return httpx.HTTPTransport(
+            verify=verify,
+            limits=httpx.Limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections=8),
+            socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
+        )
+
     return httpx.Client(
-        transport=transport,
+        transport=transport(verify=False),  # only plain http:// reaches it: nothing to verify
+        mounts={"https://": LazyTransport(lambda: transport(verify=True))},
         follow_redirects=False,
         timeout=httpx.Timeout(30.0, connect=connect_timeout),
         headers={"User-Agent": USER_AGENT},
     )
+
+
+class LazyTransport(httpx.BaseTransport):
+    """Builds its transport on the first request (thread-safe)."""
+
+    def __init__(self, factory: Callable[[], httpx.BaseTransport]) -> None:
+        self._factory = factory
+        self._transport: httpx.BaseTransport | None = None
+        self._lock = threading.Lock()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if self._transport is None:
+            with self._lock:
+                if self._transport is None:
+                    self._transport = self._factory()
+        return self._transport.handle_request(request)
+
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()

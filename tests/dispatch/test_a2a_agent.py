@@ -15,6 +15,7 @@ from khook_core.dispatch.a2a import A2ADispatcher
 from khook_core.dispatch.base import Target
 from khook_core.dispatch.routing import RoutingDispatcher
 from khook_core.errors import DispatchError, TransientError
+from khook_core.localstack.ports import free_port
 from khook_core.pipeline import run_pipeline
 from khook_core.runtime import Clock, Runtime
 from khook_core.settings import Settings
@@ -22,7 +23,6 @@ from khook_core.state.memory import MemoryStateStore
 from tests.configdir import make_config, restart_hook
 from tests.dispatch.helpers import PROMPT, fast_settings, make_request
 from tests.fixtures.a2a_agent import AGENT_NAME, AGENT_NAMESPACE, Scripted, TestAgent, start_agent
-from tests.fixtures.firestore import free_port
 from tests.unit.k8s_events import core_event
 
 pytestmark = pytest.mark.integration

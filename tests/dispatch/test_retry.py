@@ -191,3 +191,23 @@ def test_retry_after_reads_http_dates() -> None:
         retry_after(httpx.Response(503, headers={"Retry-After": "soon"}), lambda: datetime.now(UTC))
         is None
     )
+
+
+def test_the_https_transport_is_built_on_first_use_only():
+    import httpx
+
+    from khook_core.dispatch.retry import LazyTransport
+
+    built: list[int] = []
+
+    def factory() -> httpx.BaseTransport:
+        built.append(1)
+        return httpx.MockTransport(lambda request: httpx.Response(204))
+
+    lazy = LazyTransport(factory)
+    client = httpx.Client(mounts={"https://": lazy})
+    assert built == []  # creating the client loads no TLS context
+    assert client.get("https://agent.example/").status_code == 204
+    assert client.get("https://agent.example/").status_code == 204
+    assert built == [1]
+    client.close()

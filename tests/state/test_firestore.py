@@ -13,6 +13,7 @@ import pytest
 from khook_core.dispatch.routing import RoutingDispatcher
 from khook_core.dispatch.settings import DispatchSettings
 from khook_core.errors import TransientError
+from khook_core.localstack.ports import free_port
 from khook_core.pipeline import run_pipeline
 from khook_core.runtime import Clock, Runtime
 from khook_core.settings import Settings
@@ -21,7 +22,7 @@ from khook_core.state.base import DedupKey, Firing
 from khook_core.state.firestore import FirestoreStateStore
 from tests.configdir import make_config, restart_hook
 from tests.fixtures.a2a_agent import AGENT_NAME, AGENT_NAMESPACE, TestAgent
-from tests.fixtures.firestore import FirestoreEmulator, free_port, race
+from tests.fixtures.firestore import FirestoreEmulator, race
 from tests.unit.k8s_events import core_event
 
 NOW = datetime(2026, 1, 5, 10, 35, tzinfo=UTC)
