@@ -21,10 +21,12 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, Final, TextIO
 from urllib.parse import unquote, urlsplit
+
+from khook_core.localstack.loopback import LoopbackServer, OwnedServer
 
 AGENT_PATH: Final = re.compile(r"^/api/a2a/([^/]+)/([^/]+)/?(\.well-known/[a-z\-]+\.json)?$")
 CARD_FILES: Final = (".well-known/agent-card.json", ".well-known/agent.json")
@@ -32,7 +34,6 @@ MAX_BODY_BYTES: Final = 1024 * 1024
 CONSOLE_LINE_CHARS: Final = 200
 MAX_REMEMBERED: Final = 10_000
 """Prompts kept in memory (``received``); the prompts file keeps them all."""
-SHUTDOWN_POLL_S: Final = 0.05
 """How often the HTTP server checks for shutdown (the stdlib default, 0.5 s, slows stops)."""
 """Prompt lines longer than this are cut on the console; the prompts file has them whole."""
 
@@ -117,29 +118,22 @@ class DemoAgent:
         self._by_message: dict[tuple[str, str], str] = {}  # (agent, messageId) -> task id
         self._lock = threading.Lock()
         self._console = lock or threading.Lock()
-        self._server: _Server | None = None
+        self._server = LoopbackServer(_Handler, self, "demo-agent")
 
     @property
     def port(self) -> int:
-        assert self._server is not None, "start() first"
-        return int(self._server.server_address[1])
+        return self._server.port
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, port: int = 0) -> DemoAgent:
-        self._server = _Server(("127.0.0.1", port), _Handler)
-        self._server.agent = self
-        threading.Thread(target=self._server.serve_forever, args=(SHUTDOWN_POLL_S,),
-                         name="demo-agent", daemon=True).start()
+        self._server.start(port)
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        self._server.stop()
 
     # -- JSON-RPC -------------------------------------------------------------------------
 
@@ -273,11 +267,6 @@ def wire_1_0(task: dict[str, Any]) -> dict[str, Any]:
             "history": history}
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    agent: DemoAgent
-
-
 class _Handler(BaseHTTPRequestHandler):
     server_version = "khook-demo-agent"
     protocol_version = "HTTP/1.1"
@@ -286,8 +275,9 @@ class _Handler(BaseHTTPRequestHandler):
         """Quiet: the prompts are what the console is for."""
 
     def _agent(self) -> DemoAgent:
-        assert isinstance(self.server, _Server)
-        return self.server.agent
+        assert isinstance(self.server, OwnedServer)
+        agent: DemoAgent = self.server.owner
+        return agent
 
     def do_GET(self) -> None:
         path = urlsplit(self.path).path

@@ -27,10 +27,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, Final
 from urllib.parse import urlsplit
+
+from khook_core.localstack.loopback import LoopbackServer, OwnedServer
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +42,6 @@ DEFAULT_MAX_ATTEMPTS: Final = 5
 WORKERS: Final = 4
 """Concurrent pushes; enough for a demo and for the 2-core machines this runs on."""
 STOP_JOIN_S: Final = 2.0
-SHUTDOWN_POLL_S: Final = 0.05
 """How often the HTTP server checks for shutdown (the stdlib default, 0.5 s, slows stops)."""
 """A push in flight may take up to its ack deadline; stopping does not wait for it."""
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9\-_.~+%]{2,254}$")
@@ -168,35 +169,28 @@ class MemoryBus:
         self._stopping = False
         self._workers = [threading.Thread(target=self._work, name=f"bus-push-{i}", daemon=True)
                          for i in range(workers)]
-        self._server: _Server | None = None
+        self._server = LoopbackServer(_Handler, self, "bus-http")
         self._write_lock = threading.Lock()
 
     # -- lifecycle ------------------------------------------------------------------------
 
     @property
     def port(self) -> int:
-        assert self._server is not None, "start() first"
-        return int(self._server.server_address[1])
+        return self._server.port
 
     @property
     def host(self) -> str:
         return f"127.0.0.1:{self.port}"
 
     def start(self, port: int = 0) -> MemoryBus:
-        server = _Server(("127.0.0.1", port), _Handler)
-        server.bus = self
-        self._server = server
-        threading.Thread(target=server.serve_forever, args=(SHUTDOWN_POLL_S,), name="bus-http",
-                         daemon=True).start()
+        self._server.start(port)
         for worker in self._workers:
             worker.start()
         return self
 
     def stop(self) -> None:
         """Stop accepting and delivering; undelivered messages are dropped (memory only)."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+        self._server.stop()
         with self._cond:
             self._stopping = True
             pending = len(self._due)
@@ -367,11 +361,6 @@ def _check_message(message: Any, index: int) -> tuple[str, dict[str, str]]:
     return data, attributes
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    bus: MemoryBus
-
-
 class _Handler(BaseHTTPRequestHandler):
     """The REST routes: ``GET /``, ``PUT`` topic/subscription, ``POST`` topic ``:publish``."""
 
@@ -394,8 +383,8 @@ class _Handler(BaseHTTPRequestHandler):
         self._route("POST")
 
     def _route(self, method: str) -> None:
-        assert isinstance(self.server, _Server)
-        bus = self.server.bus
+        assert isinstance(self.server, OwnedServer)
+        bus: MemoryBus = self.server.owner
         try:
             body = self._body()
             match = _ROUTE.match(urlsplit(self.path).path)
