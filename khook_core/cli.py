@@ -224,7 +224,8 @@ def cmd_sources(args: argparse.Namespace, settings: Settings) -> int:
     for name in registry.names():
         try:
             cls = registry.source_class(name)
-            print(f"{name}\t{cls.version}\t{', '.join(cls.event_types)}")
+            types = ", ".join(cls.event_types) or "(named by each payload; see the mapping table)"
+            print(f"{name}\t{cls.version}\t{types}")
         except PluginLoadError as exc:
             print(f"{name}\tERROR\t{exc.reason}")
     return 0

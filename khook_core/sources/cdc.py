@@ -35,6 +35,7 @@ from khook_core.sources.fieldmap import (
     decode_value,
     glob_match,
     same_value,
+    scalar_text,
     schema_error,
     text_of,
     time_of,
@@ -168,15 +169,6 @@ def _row(value: Any, field: str) -> dict[str, Any] | None:
     return value
 
 
-def _text(obj: Mapping[str, Any], key: str, field: str) -> str:
-    value = obj.get(key)
-    if value is None:
-        return ""
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise schema_error(f"{field} must be a string or number, got {type(value).__name__}", field)
-    return str(value)
-
-
 def _zip(names: Any, values: Any, field: str) -> dict[str, Any]:
     if not isinstance(names, list) or not isinstance(values, list):
         raise schema_error(f"{field}: names and values must be lists", field)
@@ -211,21 +203,22 @@ def parse_debezium(value: dict[str, Any]) -> Change:
         source = {}
     if not isinstance(source, dict):
         raise schema_error(f"source must be an object, got {type(source).__name__}", "source")
-    position = next((f"{k}={_text(source, k, f'source.{k}')}" for k in _POSITION_KEYS
+    position = next((f"{k}={scalar_text(source, k, f'source.{k}')}" for k in _POSITION_KEYS
                      if source.get(k) is not None), "")
     if not position and source.get("file") is not None:
-        binlog = [_text(source, k, f"source.{k}") for k in ("file", "pos", "row")]
+        binlog = [scalar_text(source, k, f"source.{k}") for k in ("file", "pos", "row")]
         position = "file=" + ":".join(binlog)
     ts = source.get("ts_ms") if source.get("ts_ms") is not None else value.get("ts_ms")
-    snapshot = _text(source, "snapshot", "source.snapshot").lower()
+    snapshot = scalar_text(source, "snapshot", "source.snapshot").lower()
     return Change(
         op=str(op), before=_row(value.get("before"), "before"),
         after=_row(value.get("after"), "after"),
-        db=_text(source, "db", "source.db"), schema=_text(source, "schema", "source.schema"),
-        table=(_text(source, "table", "source.table")
-               or _text(source, "collection", "source.collection")),
-        connector=(_text(source, "name", "source.name")
-                   or _text(source, "connector", "source.connector")),
+        db=scalar_text(source, "db", "source.db"),
+        schema=scalar_text(source, "schema", "source.schema"),
+        table=(scalar_text(source, "table", "source.table")
+               or scalar_text(source, "collection", "source.collection")),
+        connector=(scalar_text(source, "name", "source.name")
+                   or scalar_text(source, "connector", "source.connector")),
         position=position or (f"ts_ms={text_of(ts)}" if ts is not None else ""),
         time=time_of(ts, "source.ts_ms"),
         snapshot=op == "r" or snapshot not in ("", "false"), format="debezium",
@@ -240,7 +233,7 @@ def parse_wal2json_v1(value: dict[str, Any]) -> list[Change | Dropped]:
     if len(changes) > MAX_CHANGES:
         raise schema_error(f"change: at most {MAX_CHANGES} changes per message", "change")
     when = time_of(value.get("timestamp"), "timestamp")
-    base = _text(value, "nextlsn", "nextlsn") or _text(value, "xid", "xid")
+    base = scalar_text(value, "nextlsn", "nextlsn") or scalar_text(value, "xid", "xid")
     out: list[Change | Dropped] = []
     for index, item in enumerate(changes):
         where = f"change[{index}]"
@@ -264,8 +257,8 @@ def parse_wal2json_v1(value: dict[str, Any]) -> list[Change | Dropped]:
             raise schema_error(f"{where}.oldkeys must be an object", f"{where}.oldkeys")
         out.append(Change(
             op=op, before=before, after=after, db="",
-            schema=_text(item, "schema", f"{where}.schema"),
-            table=_text(item, "table", f"{where}.table"), connector="wal2json",
+            schema=scalar_text(item, "schema", f"{where}.schema"),
+            table=scalar_text(item, "table", f"{where}.table"), connector="wal2json",
             position=f"{base}#{index}" if base else "", time=when, snapshot=False,
             format="wal2json-v1",
         ))
@@ -284,11 +277,12 @@ def parse_wal2json_v2(value: dict[str, Any]) -> Change:
     op = _WAL2JSON_V2_ACTIONS.get(action) if isinstance(action, str) else None
     if op is None:
         raise schema_error(f"action must be one of I, U, D, T, B, C, M, got {action!r}", "action")
-    position = _text(value, "lsn", "lsn") or _text(value, "xid", "xid")
+    position = scalar_text(value, "lsn", "lsn") or scalar_text(value, "xid", "xid")
     return Change(
         op=op, before=_columns(value.get("identity"), "identity"),
         after=_columns(value.get("columns"), "columns") if op in ("c", "u") else None,
-        db="", schema=_text(value, "schema", "schema"), table=_text(value, "table", "table"),
+        db="", schema=scalar_text(value, "schema", "schema"),
+        table=scalar_text(value, "table", "table"),
         connector="wal2json", position=position, time=time_of(value.get("timestamp"), "timestamp"),
         snapshot=False, format="wal2json-v2",
     )

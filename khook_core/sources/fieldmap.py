@@ -72,6 +72,17 @@ def schema_error(message: str, field: str | None = None) -> InvalidEventError:
     return InvalidEventError(message, field=field, status=SCHEMA_STATUS)
 
 
+def scalar_text(obj: Mapping[str, Any], key: str, field: str) -> str:
+    """``obj[key]`` as text: a string or a number; missing or null is ""; anything else is a
+    schema error naming ``field``."""
+    value = obj.get(key)
+    if value is None:
+        return ""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise schema_error(f"{field} must be a string or number, got {type(value).__name__}", field)
+    return str(value)
+
+
 # --------------------------------------------------------------------------------------------
 # Paths and templates
 # --------------------------------------------------------------------------------------------
@@ -151,7 +162,7 @@ class Template:
         pos = 0
         for match in _PLACEHOLDER.finditer(text):
             if match.start() > pos:
-                parts.append(text[pos:match.start()])
+                parts.append(text[pos : match.start()])
             alternatives = tuple(a.strip() for a in match[1].split("|"))
             bad = [a for a in alternatives if not _PATH.match(a)]
             if not alternatives or bad:
@@ -266,13 +277,27 @@ class Condition:
 # --------------------------------------------------------------------------------------------
 
 SEVERITY_ALIASES: Final[dict[str, Severity]] = {
-    "info": Severity.INFO, "information": Severity.INFO, "informational": Severity.INFO,
-    "notice": Severity.INFO, "low": Severity.INFO, "none": Severity.INFO, "debug": Severity.INFO,
-    "warning": Severity.WARNING, "warn": Severity.WARNING, "medium": Severity.WARNING,
+    "info": Severity.INFO,
+    "information": Severity.INFO,
+    "informational": Severity.INFO,
+    "notice": Severity.INFO,
+    "low": Severity.INFO,
+    "none": Severity.INFO,
+    "debug": Severity.INFO,
+    "warning": Severity.WARNING,
+    "warn": Severity.WARNING,
+    "medium": Severity.WARNING,
     "moderate": Severity.WARNING,
-    "error": Severity.ERROR, "err": Severity.ERROR, "high": Severity.ERROR, "major": Severity.ERROR,
-    "critical": Severity.CRITICAL, "crit": Severity.CRITICAL, "fatal": Severity.CRITICAL,
-    "emergency": Severity.CRITICAL, "page": Severity.CRITICAL, "disaster": Severity.CRITICAL,
+    "error": Severity.ERROR,
+    "err": Severity.ERROR,
+    "high": Severity.ERROR,
+    "major": Severity.ERROR,
+    "critical": Severity.CRITICAL,
+    "crit": Severity.CRITICAL,
+    "fatal": Severity.CRITICAL,
+    "emergency": Severity.CRITICAL,
+    "page": Severity.CRITICAL,
+    "disaster": Severity.CRITICAL,
 }
 
 
@@ -380,8 +405,13 @@ def validate_generic(data: Any, where: str = "") -> GenericEvent:
 
 
 def to_event(
-    generic: GenericEvent, *, source: str, id_parts: tuple[object, ...], now: datetime,
-    raw_ref: str = "", metadata: Mapping[str, Any] | None = None,
+    generic: GenericEvent,
+    *,
+    source: str,
+    id_parts: tuple[object, ...],
+    now: datetime,
+    raw_ref: str = "",
+    metadata: Mapping[str, Any] | None = None,
     tags: Mapping[str, str] | None = None,
 ) -> Event:
     """Build the Event. Without a ``severity`` the event is ``info`` so the mapping row decides."""
@@ -391,8 +421,9 @@ def to_event(
         source=source,
         type=generic.type,
         severity=generic.severity or Severity.INFO,
-        resource=Resource(kind=r.kind, name=r.name, namespace=r.namespace, uid=r.uid,
-                          api_version=r.api_version),
+        resource=Resource(
+            kind=r.kind, name=r.name, namespace=r.namespace, uid=r.uid, api_version=r.api_version
+        ),
         reason=generic.reason,
         message=generic.message,
         timestamp=generic.timestamp or now,
@@ -411,6 +442,7 @@ def to_event(
 # Payloads
 # --------------------------------------------------------------------------------------------
 
+
 def decode_value(raw: Any) -> Any:
     """A Pub/Sub payload as JSON when it is JSON, else as text; bytes must be UTF-8.
 
@@ -420,8 +452,9 @@ def decode_value(raw: Any) -> Any:
         try:
             raw = bytes(raw).decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise InvalidEventError("the message data is neither JSON nor UTF-8 text",
-                                    field="data") from exc
+            raise InvalidEventError(
+                "the message data is neither JSON nor UTF-8 text", field="data"
+            ) from exc
     if not isinstance(raw, str):
         return raw
     text = raw.strip()
@@ -450,10 +483,28 @@ def content_digest(value: Any) -> str:
 # Field rules
 # --------------------------------------------------------------------------------------------
 
-_STRING_FIELDS: Final = {"message", "reason", "id", "groupKey", "resource.kind", "resource.name",
-                         "resource.namespace", "resource.uid", "resource.apiVersion"}
-_VALUE_FIELDS: Final = {"type", "severity", "status", "timestamp", "firstTimestamp", "count",
-                        "resource", "tags", "metadata"}
+_STRING_FIELDS: Final = {
+    "message",
+    "reason",
+    "id",
+    "groupKey",
+    "resource.kind",
+    "resource.name",
+    "resource.namespace",
+    "resource.uid",
+    "resource.apiVersion",
+}
+_VALUE_FIELDS: Final = {
+    "type",
+    "severity",
+    "status",
+    "timestamp",
+    "firstTimestamp",
+    "count",
+    "resource",
+    "tags",
+    "metadata",
+}
 
 
 def _check_field_key(key: str) -> None:
@@ -556,7 +607,9 @@ def _assign(out: dict[str, Any], key: str, value: Any) -> None:
 
 
 def first_match(
-    rules: list[Any], doc: Any, meta: Mapping[str, Any] | None = None,
+    rules: list[Any],
+    doc: Any,
+    meta: Mapping[str, Any] | None = None,
     applies: Callable[[Any], bool] = lambda _rule: True,
 ) -> Any | None:
     """The first rule that applies and whose ``when`` holds."""

@@ -36,6 +36,7 @@ from khook_core.sources.fieldmap import (
     content_digest,
     first_match,
     glob_match,
+    scalar_text,
     schema_error,
     to_event,
     validate_generic,
@@ -130,15 +131,6 @@ def _dict(value: Any, field: str, *, required: bool = False) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise schema_error(f"{field} must be an object, got {type(value).__name__}", field)
     return value
-
-
-def _str(obj: Mapping[str, Any], key: str, field: str) -> str:
-    value = obj.get(key)
-    if value is None:
-        return ""
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise schema_error(f"{field} must be a string, got {type(value).__name__}", field)
-    return str(value)
 
 
 class WebhookSource:
@@ -238,11 +230,11 @@ class WebhookSource:
         if kind not in _GITHUB_EVENTS:
             raise Dropped("unsupported-github-event")
         repo = _dict(body.get("repository"), "repository", required=True)
-        repo_name = (_str(repo, "full_name", "repository.full_name")
-                     or _str(repo, "name", "repository.name"))
+        repo_name = (scalar_text(repo, "full_name", "repository.full_name")
+                     or scalar_text(repo, "name", "repository.name"))
         if not repo_name:
             raise schema_error("repository.full_name: required", "repository.full_name")
-        sender = _str(_dict(body.get("sender"), "sender"), "login", "sender.login")
+        sender = scalar_text(_dict(body.get("sender"), "sender"), "login", "sender.login")
         delivery = attributes.get("x-github-delivery", "")
         tags = {"repository": repo_name, "github_event": kind}
         if sender:
@@ -260,27 +252,28 @@ class WebhookSource:
         body: dict[str, Any], opts: GithubOptions, repo: str, tags: dict[str, str]
     ) -> tuple[GenericEvent, tuple[str, ...]]:
         run = _dict(body.get("workflow_run"), "workflow_run", required=True)
-        action = _str(body, "action", "action")
-        conclusion = _str(run, "conclusion", "workflow_run.conclusion")
+        action = scalar_text(body, "action", "action")
+        conclusion = scalar_text(run, "conclusion", "workflow_run.conclusion")
         definition = _dict(body.get("workflow"), "workflow")
-        workflow = (_str(run, "name", "workflow_run.name")
-                    or _str(definition, "name", "workflow.name"))
-        path = _str(run, "path", "workflow_run.path") or _str(definition, "path", "workflow.path")
+        workflow = (scalar_text(run, "name", "workflow_run.name")
+                    or scalar_text(definition, "name", "workflow.name"))
+        path = (scalar_text(run, "path", "workflow_run.path")
+                or scalar_text(definition, "path", "workflow.path"))
         if action and action != "completed":
             raise Dropped("not-completed")
         if conclusion not in opts.conclusions:
             raise Dropped("not-a-failure")
         if opts.workflows is not None and not any(glob_match(p, workflow) for p in opts.workflows):
             raise Dropped("workflow-not-selected")
-        run_id = _str(run, "id", "workflow_run.id")
+        run_id = scalar_text(run, "id", "workflow_run.id")
         if not run_id:
             raise schema_error("workflow_run.id: required", "workflow_run.id")
-        attempt = _str(run, "run_attempt", "workflow_run.run_attempt") or "1"
-        branch = _str(run, "head_branch", "workflow_run.head_branch")
-        sha = _str(run, "head_sha", "workflow_run.head_sha")
-        url = _str(run, "html_url", "workflow_run.html_url")
-        number = _str(run, "run_number", "workflow_run.run_number")
-        title = _str(run, "display_title", "workflow_run.display_title")
+        attempt = scalar_text(run, "run_attempt", "workflow_run.run_attempt") or "1"
+        branch = scalar_text(run, "head_branch", "workflow_run.head_branch")
+        sha = scalar_text(run, "head_sha", "workflow_run.head_sha")
+        url = scalar_text(run, "html_url", "workflow_run.html_url")
+        number = scalar_text(run, "run_number", "workflow_run.run_number")
+        title = scalar_text(run, "display_title", "workflow_run.display_title")
         tags |= {"workflow": workflow, "conclusion": conclusion, "branch": branch}
         message = (f"GitHub workflow {workflow!r} run #{number or run_id} (attempt {attempt}) in "
                    f"{repo} on {branch or '?'} at {sha[:12] or '?'} concluded {conclusion}")
@@ -296,7 +289,7 @@ class WebhookSource:
             "firstTimestamp": run.get("run_started_at") or run.get("created_at") or None,
             "groupKey": f"{repo}/{branch}", "tags": tags,
             "metadata": {"url": url, "head_sha": sha, "run_id": run_id, "run_attempt": attempt,
-                         "event": _str(run, "event", "workflow_run.event"), "path": path},
+                         "event": scalar_text(run, "event", "workflow_run.event"), "path": path},
         })
         return generic, (run_id, attempt)
 
@@ -306,18 +299,18 @@ class WebhookSource:
     ) -> tuple[GenericEvent, tuple[str, ...]]:
         status = _dict(body.get("deployment_status"), "deployment_status", required=True)
         deployment = _dict(body.get("deployment"), "deployment")
-        state = _str(status, "state", "deployment_status.state")
+        state = scalar_text(status, "state", "deployment_status.state")
         if state not in opts.deployment_states:
             raise Dropped("not-a-failure")
-        environment = (_str(status, "environment", "deployment_status.environment")
-                       or _str(deployment, "environment", "deployment.environment"))
-        deployment_id = _str(deployment, "id", "deployment.id") or _str(
+        environment = (scalar_text(status, "environment", "deployment_status.environment")
+                       or scalar_text(deployment, "environment", "deployment.environment"))
+        deployment_id = scalar_text(deployment, "id", "deployment.id") or scalar_text(
             status, "id", "deployment_status.id")
         if not deployment_id:
             raise schema_error("deployment.id: required", "deployment.id")
-        ref = _str(deployment, "ref", "deployment.ref")
-        sha = _str(deployment, "sha", "deployment.sha")
-        description = _str(status, "description", "deployment_status.description")
+        ref = scalar_text(deployment, "ref", "deployment.ref")
+        sha = scalar_text(deployment, "sha", "deployment.sha")
+        description = scalar_text(status, "description", "deployment_status.description")
         tags |= {"environment": environment, "state": state, "ref": ref}
         message = (f"GitHub deployment {deployment_id} of {repo} {ref or sha[:12] or '?'} to "
                    f"{environment or '?'} ended in state {state}")
@@ -330,12 +323,12 @@ class WebhookSource:
             "timestamp": status.get("updated_at") or status.get("created_at") or None,
             "firstTimestamp": deployment.get("created_at") or None,
             "groupKey": f"{repo}/{environment}", "tags": tags,
-            "metadata": {"url": _str(status, "target_url", "deployment_status.target_url"),
-                         "log_url": _str(status, "log_url", "deployment_status.log_url"),
-                         "sha": sha, "task": _str(deployment, "task", "deployment.task"),
+            "metadata": {"url": scalar_text(status, "target_url", "deployment_status.target_url"),
+                         "log_url": scalar_text(status, "log_url", "deployment_status.log_url"),
+                         "sha": sha, "task": scalar_text(deployment, "task", "deployment.task"),
                          "deployment_id": deployment_id},
         })
-        return generic, (deployment_id, _str(status, "id", "deployment_status.id"))
+        return generic, (deployment_id, scalar_text(status, "id", "deployment_status.id"))
 
 
 def _looks_like_github(raw: Any, attributes: Mapping[str, str]) -> bool:
