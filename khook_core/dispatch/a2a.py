@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, Final
@@ -29,7 +28,7 @@ from urllib.parse import quote
 import httpx
 
 from khook_core.dispatch.base import DispatchRequest, DispatchResult, Target
-from khook_core.dispatch.retry import Deadline, RetryPolicy, Sender, error_text, new_client
+from khook_core.dispatch.retry import Deadline, HttpDispatcher, error_text
 from khook_core.dispatch.settings import DispatchSettings
 from khook_core.errors import DispatchError
 
@@ -52,7 +51,7 @@ class _WrongWire(DispatchError):
     """The agent does not speak the wire just used (HTTP 400 or a version error)."""
 
 
-class A2ADispatcher:
+class A2ADispatcher(HttpDispatcher):
     """Sends prompts to A2A agents.
 
     Args:
@@ -74,18 +73,10 @@ class A2ADispatcher:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.settings = settings
-        self._own_client = client is None
-        self.client = client or new_client(settings.connect_timeout)
-        self.sender = Sender(
-            self.client,
-            RetryPolicy.from_settings(settings, read_timeout=settings.kagent_api_timeout),
-            sleep=sleep,
-        )
-        self.clock = clock
+        super().__init__(settings, read_timeout=settings.kagent_api_timeout, client=client,
+                         sleep=sleep, clock=clock)
         # endpoint → the wire that last worked or the card's; "" = card read, says nothing.
         self._wires: dict[str, str] = {}
-        self._lock = threading.Lock()
 
     # -- public -------------------------------------------------------------------------------
 
@@ -211,10 +202,6 @@ class A2ADispatcher:
         if not session_id:
             raise DispatchError(f"{what}: answer has an empty session id", status=status)
         return session_id
-
-    def close(self) -> None:
-        if self._own_client:
-            self.client.close()
 
     # -- wire selection -----------------------------------------------------------------------
 

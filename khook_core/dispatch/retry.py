@@ -258,3 +258,32 @@ class LazyTransport(httpx.BaseTransport):
     def close(self) -> None:
         if self._transport is not None:
             self._transport.close()
+
+
+class HttpDispatcher:
+    """What the A2A and webhook dispatchers share: a client (their own, or the routing
+    dispatcher's, which they then leave open) and a retrying sender with their read timeout."""
+
+    def __init__(
+        self,
+        settings: DispatchSettings,
+        *,
+        read_timeout: float,
+        client: httpx.Client | None,
+        sleep: Callable[[float], None],
+        clock: Callable[[], float],
+    ) -> None:
+        self.settings = settings
+        self._own_client = client is None
+        self.client = client or new_client(settings.connect_timeout)
+        self.sender = Sender(
+            self.client,
+            RetryPolicy.from_settings(settings, read_timeout=read_timeout),
+            sleep=sleep,
+        )
+        self.clock = clock
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        if self._own_client:
+            self.client.close()

@@ -23,7 +23,6 @@ import hmac
 import json
 import os
 import re
-import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, Final
@@ -32,7 +31,7 @@ import httpx
 
 from khook_core import prompt
 from khook_core.dispatch.base import DispatchRequest, DispatchResult, redact_url
-from khook_core.dispatch.retry import Deadline, RetryPolicy, Sender, error_text, new_client
+from khook_core.dispatch.retry import Deadline, HttpDispatcher, error_text
 from khook_core.dispatch.settings import DispatchSettings
 from khook_core.errors import DispatchError
 from khook_core.event import Event
@@ -147,7 +146,7 @@ def sign(key: bytes, body: bytes) -> str:
     return "sha256=" + hmac.new(key, body, hashlib.sha256).hexdigest()
 
 
-class WebhookDispatcher:
+class WebhookDispatcher(HttpDispatcher):
     """POSTs rendered bodies to webhook targets.
 
     Args:
@@ -165,18 +164,10 @@ class WebhookDispatcher:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.settings = settings
-        self._own_client = client is None
-        self.client = client or new_client(settings.connect_timeout)
+        super().__init__(settings, read_timeout=settings.webhook_timeout, client=client,
+                         sleep=sleep, clock=clock)
         self.environ: Mapping[str, str] = os.environ if environ is None else environ
-        self.sender = Sender(
-            self.client,
-            RetryPolicy.from_settings(settings, read_timeout=settings.webhook_timeout),
-            sleep=sleep,
-        )
-        self.clock = clock
         self._templates: dict[str, Any] = {}
-        self._lock = threading.Lock()
 
     def dispatch(self, request: DispatchRequest) -> DispatchResult:
         options = request.target.options
@@ -214,10 +205,6 @@ class WebhookDispatcher:
                 status=status,
             )
         raise DispatchError(f"{what}: HTTP {status}: {error_text(response)}", status=status)
-
-    def close(self) -> None:
-        if self._own_client:
-            self.client.close()
 
     def _body(self, request: DispatchRequest, template: Any, what: str) -> bytes:
         if template is None:
