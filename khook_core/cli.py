@@ -27,7 +27,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = Settings.from_env()
     logs.configure(
         "text",
-        "WARNING" if args.command in ("replay", "sources", "schema", "send")
+        "WARNING"
+        if args.command in ("replay", "sources", "schema", "send")
         else settings.log_level,
     )
     try:
@@ -58,6 +59,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--state", default="memory", help="memory (default) or sqlite:PATH")
     p.add_argument("--now", help="fix the clock (RFC 3339) for freshness and dedup windows")
     p.add_argument(
+        "--attribute",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a transport attribute given with every payload (Pub/Sub attribute "
+        "such as kafka.topic=orders); repeatable",
+    )
+    p.add_argument(
         "file",
         nargs="?",
         default="-",
@@ -83,24 +92,54 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("up", help="run the whole system on this machine until Ctrl-C")
     p.add_argument("--config", type=Path, help="config directory (default: $KHOOK_CONFIG_DIR)")
-    p.add_argument("--state-dir", type=Path, default=Path(".khook"),
-                   help="state, logs, prompts, dead letters and stack.json (default: .khook)")
-    p.add_argument("--bus", choices=["auto", "emulator", "memory"], default="auto",
-                   help="Pub/Sub: the emulator when installed (auto), or force one")
-    p.add_argument("--no-forwarder", dest="forwarder", action="store_false",
-                   help="do not run khook-forwarder even when a cluster is reachable")
+    p.add_argument(
+        "--state-dir",
+        type=Path,
+        default=Path(".khook"),
+        help="state, logs, prompts, dead letters and stack.json (default: .khook)",
+    )
+    p.add_argument(
+        "--bus",
+        choices=["auto", "emulator", "memory"],
+        default="auto",
+        help="Pub/Sub: the emulator when installed (auto), or force one",
+    )
+    p.add_argument(
+        "--no-forwarder",
+        dest="forwarder",
+        action="store_false",
+        help="do not run khook-forwarder even when a cluster is reachable",
+    )
     p.set_defaults(run=cmd_up)
 
     p = sub.add_parser("send", help="send payload files to the stack `khook up` runs")
     p.add_argument("source", help="function to feed: kubernetes, alertmanager, webhook, ...")
-    p.add_argument("files", nargs="+", type=Path, metavar="FILE",
-                   help="one JSON document, or JSON lines (one payload a line)")
-    p.add_argument("--state-dir", type=Path, default=Path(".khook"),
-                   help="where the running stack keeps stack.json (default: .khook)")
-    p.add_argument("--attribute", "-a", action="append", default=[], metavar="KEY=VALUE",
-                   help="Pub/Sub attribute (HTTP header for HTTP sources); repeatable")
-    p.add_argument("--shift-to-now", action="store_true",
-                   help="move RFC 3339 timestamps so the newest of each file is now")
+    p.add_argument(
+        "files",
+        nargs="+",
+        type=Path,
+        metavar="FILE",
+        help="one JSON document, or JSON lines (one payload a line)",
+    )
+    p.add_argument(
+        "--state-dir",
+        type=Path,
+        default=Path(".khook"),
+        help="where the running stack keeps stack.json (default: .khook)",
+    )
+    p.add_argument(
+        "--attribute",
+        "-a",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="Pub/Sub attribute (HTTP header for HTTP sources); repeatable",
+    )
+    p.add_argument(
+        "--shift-to-now",
+        action="store_true",
+        help="move RFC 3339 timestamps so the newest of each file is now",
+    )
     p.add_argument("--path", default="/", help="request path for HTTP sources (default: /)")
     p.set_defaults(run=cmd_send)
     return parser
@@ -153,6 +192,7 @@ def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
     from khook_core.state import open_store
 
     now = parse_time(args.now, "--now") if args.now else None
+    attributes = _attributes(args.attribute)
     settings = _settings(settings, config_dir=args.config, state=args.state, dispatch="dry-run")
     runtime = Runtime.build(
         settings, clock=Clock(now), store=open_store(args.state), dispatcher=DryRunDispatcher()
@@ -166,7 +206,7 @@ def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
     show_progress = sys.stderr.isatty() and len(payloads) >= PROGRESS_MIN_INPUTS
     try:
         for index, payload in enumerate(_progress(payloads, show_progress)):
-            for line in _replay_one(index, payload, args.source, runtime):
+            for line in _replay_one(index, payload, args.source, attributes, runtime):
                 counts[line["decision"]] += 1
                 print(json.dumps(line, ensure_ascii=False))
     finally:
@@ -179,13 +219,26 @@ def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _replay_one(index: int, payload: Any, source: str, runtime: Any) -> list[dict[str, Any]]:
+def _attributes(values: list[str]) -> dict[str, str]:
+    """``KEY=VALUE`` options as a dict (the value may contain ``=``)."""
+    attributes = {}
+    for value in values:
+        key, sep, rest = value.partition("=")
+        if not sep or not key:
+            raise KhookError(f"--attribute expects KEY=VALUE, got {value!r}")
+        attributes[key] = rest
+    return attributes
+
+
+def _replay_one(
+    index: int, payload: Any, source: str, attributes: dict[str, str], runtime: Any
+) -> list[dict[str, Any]]:
     from khook_core.pipeline import run_pipeline
 
     try:
         if isinstance(payload, _Unparsable):
             raise InvalidEventError(f"line is not JSON: {payload[:80]!r}")
-        decisions = run_pipeline(source, payload, {}, runtime=runtime)
+        decisions = run_pipeline(source, payload, attributes, runtime=runtime)
     except InvalidEventError as exc:
         return [
             {
@@ -281,17 +334,29 @@ def cmd_firings(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
     from khook_core.localstack.stack import UpOptions, run_up
 
-    return run_up(UpOptions(state_dir=args.state_dir, config_dir=args.config or settings.config_dir,
-                            bus=args.bus, forwarder=args.forwarder))
+    return run_up(
+        UpOptions(
+            state_dir=args.state_dir,
+            config_dir=args.config or settings.config_dir,
+            bus=args.bus,
+            forwarder=args.forwarder,
+        )
+    )
 
 
 def cmd_send(args: argparse.Namespace, settings: Settings) -> int:
     from khook_core.localstack.send import SendError, run_send
 
     try:
-        return run_send(args.source, args.files, state_dir=args.state_dir,
-                        attributes=args.attribute, shift=args.shift_to_now, path=args.path,
-                        out=sys.stdout)
+        return run_send(
+            args.source,
+            args.files,
+            state_dir=args.state_dir,
+            attributes=args.attribute,
+            shift=args.shift_to_now,
+            path=args.path,
+            out=sys.stdout,
+        )
     except SendError as exc:
         print(f"khook send: {exc}", file=sys.stderr)
         return 1

@@ -182,3 +182,27 @@ def test_schema_prints_json_schema_of_each_file():
     assert set(schemas) == {"mappings", "plugins", "hooks", "budgets"}
     hook_props = schemas["hooks"]["$defs"]["EventConfiguration"]["properties"]
     assert {"eventType", "agentRef", "prompt", "agentId"} <= set(hook_props)
+
+
+def test_replay_passes_transport_attributes_to_the_source():
+    sample = "config/samples/kafka/consumer-lag.json"
+    without = lines(khook("replay", "--source", "kafka", "--now", NOW, sample).stdout)
+    assert [o["decision"] for o in without] == ["failed:invalid"]  # the sink's metadata is needed
+    with_meta = khook(
+        "replay",
+        "--source",
+        "kafka",
+        "--now",
+        NOW,
+        "--attribute",
+        "kafka.topic=ops",
+        "--attribute",
+        "kafka.partition=0",
+        "--attribute",
+        "kafka.offset=7",
+        sample,
+    )
+    assert [o["decision"] for o in lines(with_meta.stdout)] == ["dispatched"]
+    bad = khook("replay", "--source", "kafka", "--attribute", "novalue", sample)
+    assert bad.returncode == 1
+    assert "--attribute expects KEY=VALUE, got 'novalue'" in bad.stderr
