@@ -206,3 +206,26 @@ def test_replay_passes_transport_attributes_to_the_source():
     bad = khook("replay", "--source", "kafka", "--attribute", "novalue", sample)
     assert bad.returncode == 1
     assert "--attribute expects KEY=VALUE, got 'novalue'" in bad.stderr
+
+
+def test_replay_shows_coalescing_and_budget_decisions(tmp_path: Path):
+    hook = SHOP_HOOK.replace(
+        '    prompt: "Pod {{.ResourceName}} restarted: {{.Reason}}"',
+        '    coalesce: {window: 5m}\n    prompt: "Pod {{.ResourceName}} restarted: {{.Reason}}"',
+    ).replace(
+        '    prompt: "Record the restart',
+        '    rateLimit: {runs: 1, per: 1h}\n    prompt: "Record the restart',
+    )
+    config = make_config(tmp_path, hook)
+    pods = ["web-7d9f8c6b5-bbbbb", "web-7d9f8c6b5-ccccc", "web-7d9f8c6b5-ddddd"]
+    text = "\n".join(json.dumps(core_event(name=p, uid=p)) for p in pods)
+    result = khook(
+        "replay", "--source", "kubernetes", "--config", str(config), "--now", NOW, stdin=text
+    )
+    decisions = [(o["hook"], o["decision"]) for o in lines(result.stdout)]
+    assert [d for h, d in decisions if h == "shop/web"] == ["dispatched", "coalesced", "coalesced"]
+    assert [d for h, d in decisions if h == "shop/audit"] == [
+        "dispatched",
+        "suppressed:budget",
+        "suppressed:budget",
+    ]
