@@ -114,7 +114,7 @@ def enrich(event: Event, runtime: Runtime) -> Event:
     if entry is None:
         return event
     severity = entry.severity if entry.severity.rank >= event.severity.rank else event.severity
-    tags = {**entry.tags, **event.tags} if event.tags else entry.tags
+    tags = {**entry.tags, **event.tags}  # a new dict: the mapping row is shared
     return event.evolve(internal_type=entry.internal_type, severity=severity, tags=tags)
 
 
@@ -180,6 +180,7 @@ def fire(rule: HookRule, event: Event, runtime: Runtime) -> Decision:
         return firing.decide("failed:transient", detail=str(exc), retryable=True, record=True)
     except DispatchError as exc:
         # A permanent refusal keeps the claim: retrying within the window cannot succeed.
+        _keep_held(firing, held)
         return firing.decide("failed:rejected", detail=str(exc), record=True)
     try:
         store.confirm(key=key, outcome="dispatched", task_id=result.task_id)
@@ -268,10 +269,9 @@ def _after_failure(firing: _Firing, held: Summary | None) -> None:
     """Give the claim back, keep the held-back summary for the retry, count the failure."""
     runtime, rule = firing.runtime, firing.rule
     _release_quietly(runtime, firing.key)
+    _keep_held(firing, held)
     breaker = runtime.config.budgets.circuit_breaker
     try:
-        if held is not None:
-            runtime.store.add_backlog(key=_budget_key(rule, firing.event), summary=held)
         if runtime.store.record_failure(
             key=_circuit_key(rule),
             threshold=breaker.failures,
@@ -286,6 +286,16 @@ def _after_failure(firing: _Firing, held: Summary | None) -> None:
             )
     except TransientError as exc:
         logger.error("could not record the failure of %s: %s", firing.key, exc)
+
+
+def _keep_held(firing: _Firing, held: Summary | None) -> None:
+    """A run that did not start hands its held-back summary to the next one."""
+    if held is None:
+        return
+    try:
+        firing.runtime.store.add_backlog(key=_budget_key(firing.rule, firing.event), summary=held)
+    except TransientError as exc:
+        logger.error("lost the held-back summary of %s: %s", firing.key, exc)
 
 
 class _Firing:

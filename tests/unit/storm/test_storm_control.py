@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from khook_core.dispatch.dryrun import DryRunDispatcher
-from khook_core.errors import TransientError
+from khook_core.errors import DispatchError, TransientError
 from khook_core.pipeline import run_pipeline
 from khook_core.runtime import Clock, Runtime
 from khook_core.settings import Settings
@@ -19,6 +19,7 @@ from tests.storm import (
     START,
     check_shared_storm,
     check_storm,
+    held_back,
     run_storm,
     run_storm_processes,
     storm_config,
@@ -114,3 +115,48 @@ def test_open_circuit_holds_events_as_retryable_without_calling_the_agent(tmp_pa
     clock.fixed = START + timedelta(minutes=1, seconds=1)
     assert deliver("d-0") == ["dispatched"]  # after the cool-down the held event goes through
     assert deliver("e-0") == ["dispatched"]  # and success closed the circuit
+
+
+def test_a_run_that_does_not_start_hands_its_summary_to_the_next(tmp_path: Path):
+    class RefusesSecond(DryRunDispatcher):
+        calls = 0
+
+        def dispatch(self, request):  # type: ignore[no-untyped-def]
+            self.calls += 1
+            if self.calls == 2:
+                raise DispatchError("agent busy", status=409)
+            return super().dispatch(request)
+
+    config = storm_config(tmp_path)
+    (config / "budgets.yaml").write_text("{}\n")
+    hooks = config / "hooks" / "hooks.yaml"
+    hooks.write_text(hooks.read_text().replace("    rateLimit: {runs: 3, per: 1h}\n", ""))
+    store = MemoryStateStore()
+    runtime, clock = runtime_for(config, store, RefusesSecond())
+
+    def deliver(pod: str, minute: int) -> str:
+        clock.fixed = START + timedelta(minutes=minute)
+        stamp = clock.fixed.strftime("%Y-%m-%dT%H:%M:%SZ")
+        raw = core_event(name=f"web-7d9f8c6b5-{pod}", namespace="shop", last=stamp, uid=pod)
+        (decision,) = run_pipeline("kubernetes", raw, {}, runtime=runtime)
+        return decision.decision
+
+    assert [deliver("bbbbb", 0), deliver("ccccc", 1), deliver("ddddd", 2)] == [
+        "dispatched",
+        "coalesced",
+        "coalesced",
+    ]
+    assert deliver("fffff", 6) == "failed:rejected"  # carried 2 held events, did not start
+    clock.fixed = START + timedelta(minutes=12)
+    final = run_pipeline(
+        "kubernetes",
+        core_event(
+            name="web-7d9f8c6b5-ggggg", namespace="shop", last="2026-01-05T10:12:00Z", uid="g"
+        ),
+        {},
+        runtime=runtime,
+    )
+    assert [d.decision for d in final] == ["dispatched"]
+    summary = held_back(final[0])
+    assert summary is not None
+    assert summary["count"] == 2
