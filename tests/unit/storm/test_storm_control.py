@@ -121,7 +121,7 @@ def test_a_run_that_does_not_start_hands_its_summary_to_the_next(tmp_path: Path)
     class RefusesSecond(DryRunDispatcher):
         calls = 0
 
-        def dispatch(self, request):  # type: ignore[no-untyped-def]
+        def dispatch(self, request):
             self.calls += 1
             if self.calls == 2:
                 raise DispatchError("agent busy", status=409)
