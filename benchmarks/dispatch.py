@@ -1,6 +1,6 @@
 """Dispatch and dedup figures: Firestore claim latency, the 8-process claim race, A2A overhead.
 
-Budgets (design.md): dedup under concurrency, 8 processes x 1,000 duplicate deliveries on the
+Budgets: dedup under concurrency, 8 processes x 1,000 duplicate deliveries on the
 Firestore emulator: exactly one winner a key. The claim and the dispatch are parts of the local
 end-to-end budget (p50 <= 150 ms, p99 <= 500 ms), so each is shown against that.
 

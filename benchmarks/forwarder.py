@@ -1,6 +1,6 @@
 """Forwarder figures: throughput into the Pub/Sub emulator, peak RSS in a storm, filter ratio.
 
-Budgets (design.md): >= 2,000 events/s sustained into the emulator; RSS <= 100 MiB through a
+Budgets: >= 2,000 events/s sustained into the emulator; RSS <= 100 MiB through a
 20,000-event storm; nothing lost (every event published or counted as filtered).
 
 The forwarder runs as its own process (``python -m khook_core.forwarder``), so its RSS is its

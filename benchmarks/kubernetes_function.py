@@ -1,6 +1,6 @@
 """functions/kubernetes figures: cold start, what it imports, and local end-to-end latency.
 
-Budgets (design.md):
+Budgets:
 * cold start, fresh process, import + first event handled (memory state, local A2A agent):
   median <= 350 ms over >= 10 runs; the function module adds <= 120 ms over
   ``import functions_framework``; and it imports neither ``kubernetes`` nor the Pub/Sub client

@@ -1,6 +1,6 @@
 """Pipeline throughput: Kubernetes Events, one core, dry-run dispatch, memory state.
 
-Budget (design.md): >= 20,000 events/s, and <= 3x the floor measured in the same run: the cost of
+Budget: >= 20,000 events/s, and <= 3x the floor measured in the same run: the cost of
 ``json.loads`` + ``Event.model_validate`` on the same payloads.
 """
 

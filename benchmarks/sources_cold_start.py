@@ -5,7 +5,7 @@ Each run is a fresh ``python`` process that imports functions-framework, loads
 client (memory state, dry-run dispatch): the work a new Cloud Run instance does before its first
 answer. The wall time runs from spawning the process to the answer.
 
-Budgets (design.md): median <= 350 ms over >= 10 runs; the function module adds <= 120 ms over
+Budgets: median <= 350 ms over >= 10 runs; the function module adds <= 120 ms over
 a process that only imports functions_framework. ``python -X importtime`` must show none of
 kubernetes, google.cloud.pubsub, grpc or a2a.
 """

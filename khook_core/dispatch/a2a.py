@@ -291,7 +291,7 @@ def metadata(request: DispatchRequest) -> dict[str, str]:
 
 
 def build_payload(wire: str, request: DispatchRequest, context_id: str) -> dict[str, Any]:
-    """The JSON-RPC request for ``wire`` (wire-formats §8.1 / §8.2)."""
+    """The JSON-RPC request for ``wire`` (A2A 0.3 / 1.0)."""
     if wire == WIRE_1_0:
         message: dict[str, Any] = {
             "role": "ROLE_USER",

@@ -3,7 +3,7 @@
 The body template is any JSON value whose strings may hold the prompt placeholders
 (``{{.ResourceName}}`` …) and ``{{.Prompt}}``; they are parsed with ``khook_core.prompt``, so the
 placeholder set and its rules are the same as in prompts. Without a template the body is the
-generic shape of wire-formats §10. Values are substituted inside the JSON structure, never into
+project's generic webhook shape. Values are substituted inside the JSON structure, never into
 JSON text, so event text cannot break out of its string; the result is checked to be valid JSON
 (no NaN, no non-string keys) before it is sent.
 
@@ -117,7 +117,7 @@ def _segment_value(segment: Segment, request: DispatchRequest) -> str:
 
 
 def default_body(request: DispatchRequest) -> dict[str, Any]:
-    """wire-formats §10 "Generic webhook"."""
+    """The project's generic webhook body: the event, the hook and the prompt."""
     event: Event = request.event
     namespace, _, name = request.hook.partition("/")
     return {

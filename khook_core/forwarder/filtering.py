@@ -22,7 +22,7 @@ from khook_core.timeparse import parse_time
 
 SOURCE = "kubernetes"
 
-# Attribute names of the Pub/Sub message contract (design.md, "Pub/Sub message from the forwarder").
+# Attribute names of the Pub/Sub message contract (docs/forwarder.md).
 ATTR_SOURCE = "khook.source"
 ATTR_CLUSTER = "khook.cluster"
 ATTR_API = "khook.api"

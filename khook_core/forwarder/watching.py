@@ -6,7 +6,7 @@ resourceVersion with bookmarks and a ``timeoutSeconds``. It returns an ``Outcome
 and it is what the tests drive. ``run_watch_loop`` only repeats it, backs off after errors and
 empty streams, and stops when asked.
 
-Protocol rules followed (wire-formats.md §2): resourceVersions are opaque; a watch resumes from
+The Kubernetes list/watch rules followed: resourceVersions are opaque; a watch resumes from
 the newest one seen on any line, bookmarks included, so a resumed watch repeats nothing; 410 Gone
 (an ERROR line or the HTTP status) and repeated empty streams from a stale resourceVersion mean
 "list again". The client's own retry-once-after-410 is disabled by always passing

@@ -1,7 +1,7 @@
 """A demo A2A agent that shows the prompts it receives: the far end of ``khook up``.
 
 It answers what khook sends to kagent, on kagent's paths (``/api/a2a/{namespace}/{name}/``),
-in both wires (wire-formats.md §8): A2A 0.3 ``message/send`` and 1.0 ``SendMessage`` (with
+in both wires: A2A 0.3 ``message/send`` and 1.0 ``SendMessage`` (with
 ``A2A-Version: 1.0``), and serves an agent card offering both. Every prompt is printed to the
 console and appended to a JSON-lines file; the answer is a task in state ``submitted``, which
 is what a non-blocking send to kagent returns. A repeated ``messageId`` gets the same task

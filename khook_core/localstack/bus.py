@@ -2,7 +2,7 @@
 
 ``khook send`` and the stack's set-up talk to it exactly as to the emulator (``PUT`` topics and
 subscriptions, ``POST .../topics/T:publish``), and it pushes to the functions the body real
-Pub/Sub pushes (wire-formats.md §3), so the functions cannot tell the difference. Semantics
+Pub/Sub pushes, so the functions cannot tell the difference. Semantics
 kept: at-least-once (a message is acknowledged only by a 2xx answer), redelivery of every
 failure after an exponential backoff between the subscription's ``minimumBackoff`` and
 ``maximumBackoff``, and after ``maxDeliveryAttempts`` failures a dead letter, which is appended

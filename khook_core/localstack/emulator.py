@@ -2,7 +2,7 @@
 
 The launcher is started directly (not through ``gcloud beta emulators``) in its own process
 group, is ready when ``GET /`` answers ``Ok`` and is stopped by signalling the group, so no java
-outlives it (local-testing.md §2). Administration uses the REST API with the stdlib, so neither
+outlives it. Administration uses the REST API with the stdlib, so neither
 ``khook up`` nor the tests need google-cloud-pubsub; ``PubSubRest`` speaks the same API to the
 in-process bus. The test fixtures and benchmarks import this module.
 """

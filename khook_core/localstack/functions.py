@@ -17,7 +17,7 @@ from khook_core.localstack.processes import Child, wait_http
 
 TARGET: Final = "handle"
 READY_DEADLINE_S: Final = 90.0
-"""Five cold starts share two cores; without bytecode one takes seconds (local-testing §5)."""
+"""Five cold starts share two cores; without bytecode one takes seconds."""
 
 
 @dataclass(frozen=True)

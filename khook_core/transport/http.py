@@ -62,7 +62,7 @@ READ_CHUNK_BYTES: Final = 64 * 1024
 RETRY_AFTER_SECONDS: Final = 30
 """Asked of senders after a transient failure; Alertmanager and GitHub retry on their own."""
 SIGNATURE_HEADERS: Final = ("x-hub-signature-256", "x-signature-256")
-"""GitHub's header and the project's generic one (wire-formats.md §5)."""
+"""GitHub's header and the project's generic one."""
 _HIDDEN_HEADERS: Final = frozenset({"authorization", "cookie", "proxy-authorization"})
 """Never handed to sources (they end up in event metadata and logs)."""
 

@@ -1,8 +1,8 @@
 """Pub/Sub messages delivered as CloudEvents: decoding and the one handler Pub/Sub functions use.
 
 A push delivery reaches a gen2 function as a CloudEvent whose ``data`` is
-``{"message": {"data": <base64>, "attributes": {...}, "messageId": ..., "publishTime": ...}}``
-(wire-formats.md §3). Only those four fields are read: functions-framework drops the rest.
+``{"message": {"data": <base64>, "attributes": {...}, "messageId": ..., "publishTime": ...}}``;
+only those four fields are read, since functions-framework drops the rest.
 
 The answer to Pub/Sub is the function's return or raise. ``handle_pubsub`` applies the failure
 rule: a message that can never be processed is logged with its message id, counted and
