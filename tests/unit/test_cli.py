@@ -229,3 +229,52 @@ def test_replay_shows_coalescing_and_budget_decisions(tmp_path: Path):
         "suppressed:budget",
         "suppressed:budget",
     ]
+
+
+def test_replay_shows_a_progress_bar_on_a_terminal_for_long_inputs(tmp_path: Path):
+    import os
+    import pty
+
+    config = make_config(tmp_path, SHOP_HOOK)
+    text = "\n".join(json.dumps(core_event(name=f"p-{i}", uid=f"u{i}")) for i in range(250))
+    controller, terminal = pty.openpty()
+    try:
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "khook_core.cli",
+                "replay",
+                "--source",
+                "kubernetes",
+                "--config",
+                str(config),
+                "--now",
+                NOW,
+            ],
+            input=text.encode(),
+            stdout=subprocess.PIPE,
+            stderr=terminal,
+            cwd=REPO,
+            timeout=60,
+            check=True,
+        )
+        os.close(terminal)
+        seen = b""
+        while True:
+            try:
+                chunk = os.read(controller, 4096)
+            except OSError:  # the terminal side is closed: everything has been read
+                break
+            if not chunk:
+                break
+            seen += chunk
+    finally:
+        os.close(controller)
+    assert b"[" + b"#" * 30 + b"] 250/250" in seen
+    assert len(done.stdout.splitlines()) == 500  # two hooks a payload; the bar is not on stdout
+    # Not a terminal (the other tests): no bar, only the summary.
+    plain = khook(
+        "replay", "--source", "kubernetes", "--config", str(config), "--now", NOW, stdin=text
+    )
+    assert "#" not in plain.stderr
