@@ -217,15 +217,17 @@ class DemoAgent:
         return task
 
     def _record(self, received: Received) -> None:
+        # Printed before it is appended to the file, so whoever watches the file finds the
+        # console line already there.
+        if self.out is not None:
+            with self._console:
+                self.out.write(render(received))
+                self.out.flush()
         with self._lock:
             self.received.append(received)
             self.prompts_path.parent.mkdir(parents=True, exist_ok=True)
             with self.prompts_path.open("a", encoding="utf-8") as out:
                 out.write(json.dumps(received.to_json(), ensure_ascii=False) + "\n")
-        if self.out is not None:
-            with self._console:
-                self.out.write(render(received))
-                self.out.flush()
 
 
 def render(received: Received, width: int = CONSOLE_LINE_CHARS) -> str:

@@ -130,6 +130,10 @@ class Stack:
                 return self._teardown(1)
             self._phase = "running"
             self._announce()
+            # Ready in the stack file only once the console says so: whoever waits on the file
+            # (``khook send``, the tests) then finds the announcement already written.
+            self.info.ready = True
+            stackfile.write(self.state_dir, self.info)
             while not self._stop.wait(WATCH_S):
                 self._check_children()
             return self._teardown(0)
@@ -181,8 +185,6 @@ class Stack:
                 raise StackError(str(exc)) from None
         self.follower = LogFollower(self.console, {
             f.spec.name: f.child.log_path for f in self.functions}).start()
-        self.info.ready = True
-        stackfile.write(self.state_dir, self.info)
 
     def _prepare_state_dir(self) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
