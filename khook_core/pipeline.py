@@ -11,7 +11,9 @@ fire; nothing is dispatched twice because a successful dispatch keeps its claim.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
 import logging
 from collections.abc import Mapping
 from datetime import datetime
@@ -22,7 +24,7 @@ from khook_core.dispatch.base import DispatchRequest
 from khook_core.errors import DispatchError, TransientError
 from khook_core.event import Event
 from khook_core.sources.base import Dropped
-from khook_core.state.base import DedupKey, Firing, Summary
+from khook_core.state.base import Backlog, DedupKey, Firing, Summary
 
 if TYPE_CHECKING:
     from khook_core.hooks import HookRule
@@ -153,14 +155,19 @@ def fire(rule: HookRule, event: Event, runtime: Runtime) -> Decision:
         return held
 
     note = ""
-    extra: dict[str, Any] | None = None
     if held is not None:
         note = (
             f"This run also stands for {held.count} related event(s) held back by storm "
             "control since the last run; they are summarised under held_back in the event "
             "data."
         )
-        extra = {"held_back": held.to_json()}
+    return _run(firing, held, note)
+
+
+def _run(firing: _Firing, held: Summary | None, note: str) -> Decision:
+    """Render, dispatch, confirm and record a claimed firing that passed storm control."""
+    rule, event, key, store = firing.rule, firing.event, firing.key, firing.runtime.store
+    extra = None if held is None else {"held_back": held.to_json()}
     firing.prompt = prompt.render(rule.template, event, extra, note)
     request = DispatchRequest(
         event=event,
@@ -174,7 +181,7 @@ def fire(rule: HookRule, event: Event, runtime: Runtime) -> Decision:
         context_id=f"khook-{_digest(key)}",
     )
     try:
-        result = runtime.dispatcher.dispatch(request)
+        result = firing.runtime.dispatcher.dispatch(request)
     except TransientError as exc:
         _after_failure(firing, held)
         return firing.decide("failed:transient", detail=str(exc), retryable=True, record=True)
@@ -188,6 +195,96 @@ def fire(rule: HookRule, event: Event, runtime: Runtime) -> Decision:
     except TransientError as exc:  # the run started; a lost confirmation must not re-run it
         logger.error("dispatched %s but could not confirm the claim: %s", key, exc)
     return firing.decide("dispatched", task_id=result.task_id, detail=result.state, record=True)
+
+
+SWEEP_BATCH = 200
+"""Backlogs one sweep looks at; the rest wait for the next tick (a tick must fit a function's
+timeout, and a sweep run costs one dispatch)."""
+
+
+def sweep(*, runtime: Runtime, limit: int = SWEEP_BATCH) -> list[Decision]:
+    """Start the runs that held-back events are owed but no later event came to carry.
+
+    Storm control summarises held events in their group's (or hook's) next run, and that run
+    normally comes with the next event. When a storm just stops, nothing comes: the sweep,
+    called on a schedule, gives each such backlog its run once the group's window has passed
+    and the budget allows, through the same circuit, budget, render and dispatch steps as
+    ``fire``. A backlog that is not yet due is put back untouched. Only runs (dispatched or
+    failed) are recorded in the audit trail; skips are returned for the caller to report.
+
+    Raises:
+        TransientError: the backlogs could not be listed (the next tick tries again).
+    """
+    decisions: list[Decision] = []
+    keys = runtime.store.backlog_keys(limit=limit)
+    # Groups first: a group's run also carries its hook's budget backlog, one run for both.
+    for key in sorted(keys, key=lambda k: not k.startswith("coalesce|")):
+        try:
+            decision = _sweep_one(key, runtime)
+        except TransientError as exc:
+            logger.warning("sweep of %s: state store unavailable: %s", key, exc)
+            decision = Decision("failed:state-unavailable", key=key, detail=str(exc),
+                                retryable=True)
+        if decision is not None:
+            decisions.append(decision)
+    return decisions
+
+
+def _sweep_one(key: str, runtime: Runtime) -> Decision | None:
+    store = runtime.store
+    backlog = store.take_backlog(key=key)
+    if backlog is None:  # a run took it since the listing
+        return None
+    try:
+        event = Event.model_validate_json(backlog.event)
+    except ValueError as exc:
+        logger.error("sweep: backlog %s holds no readable event (%s); dropped", key, exc)
+        return Decision("dropped:unreadable-backlog", key=key, detail=str(exc))
+    rule = next((r for r in runtime.config.hooks.match(event) if r.hook == backlog.hook), None)
+    if rule is None:  # the hook was removed or changed since it held these events
+        logger.warning("sweep: %d held event(s) of %s dropped: hook %s no longer matches",
+                       backlog.summary.count, key, backlog.hook)
+        return Decision("dropped:hook-gone", event, backlog.hook, key=key,
+                        detail=f"{backlog.summary.count} held event(s)")
+    digest = _digest(json.dumps(backlog.summary.to_json()))
+    firing = _Firing(runtime, rule, event, DedupKey(f"sweep|{key}|{digest}"))
+    try:
+        return _sweep_run(firing, key, backlog)
+    except TransientError:
+        with contextlib.suppress(TransientError):  # the store is failing; try to keep them
+            store.add_backlog(key=key, backlog=backlog)
+        raise
+
+
+def _sweep_run(firing: _Firing, key: str, backlog: Backlog) -> Decision:
+    """Circuit, window and budget for a taken backlog; then its run, or it goes back."""
+    runtime, rule, event = firing.runtime, firing.rule, firing.event
+    store, now = runtime.store, runtime.clock()
+
+    def wait(decision: str, detail: str, into: str = key) -> Decision:
+        store.add_backlog(key=into, backlog=backlog)
+        return firing.decide(decision, detail=detail)
+
+    if store.circuit_open(key=_circuit_key(rule), now=now):
+        return wait("failed:circuit-open", f"circuit open for {rule.target.label()}")
+    if key.startswith("coalesce|") and rule.coalesce is not None and not store.claim(
+        key=DedupKey(key), ttl=rule.coalesce.window, now=now
+    ):
+        return wait("coalesced", "the group's window is still open")
+    if not _within_budget(firing, runtime.config.budgets, now):
+        return wait("suppressed:budget", "over budget", into=_budget_key(rule, event))
+    if not store.claim(key=firing.key, ttl=rule.dedup_window or runtime.default_window, now=now):
+        # Only a run the agent refused leaves its summary to come back unchanged.
+        logger.warning("sweep: %s already ran with this summary; dropped", key)
+        return firing.decide("duplicate")
+    held = budget.merge(backlog.summary, _summary(store.take_backlog(key=_budget_key(rule, event))))
+    assert held is not None
+    note = (
+        f"This run stands for {held.count} event(s) held back by storm control that no later "
+        "run has reported; the latest of them is the event this prompt describes, and all "
+        "are summarised under held_back in the event data."
+    )
+    return _run(firing, held, note)
 
 
 def _store_unavailable(firing: _Firing, exc: TransientError) -> Decision:
@@ -232,17 +329,26 @@ def _storm_control(firing: _Firing) -> Decision | Summary | None:
         and rule.coalesce is not None
         and not store.claim(key=DedupKey(group), ttl=rule.coalesce.window, now=now)
     ):
-        store.add_backlog(key=group, summary=budget.summary_of(event))
+        store.add_backlog(key=group, backlog=_held(rule, event))
         store.confirm(key=key, outcome="coalesced")
         return firing.decide("coalesced", detail=rule.coalesce.group_of(event), record=True)
     if not _within_budget(firing, budgets, now):
-        store.add_backlog(key=_budget_key(rule, event), summary=budget.summary_of(event))
+        store.add_backlog(key=_budget_key(rule, event), backlog=_held(rule, event))
         store.confirm(key=key, outcome="suppressed:budget")
         return firing.decide("suppressed:budget", record=True)
     return budget.merge(
-        store.take_backlog(key=group) if group is not None else None,
-        store.take_backlog(key=_budget_key(rule, event)),
+        _summary(store.take_backlog(key=group)) if group is not None else None,
+        _summary(store.take_backlog(key=_budget_key(rule, event))),
     )
+
+
+def _held(rule: HookRule, event: Event, summary: Summary | None = None) -> Backlog:
+    """A backlog entry for ``event`` (or for ``summary``, which ``event`` stands for)."""
+    return Backlog(summary or budget.summary_of(event), rule.hook, event.model_dump_json())
+
+
+def _summary(backlog: Backlog | None) -> Summary | None:
+    return None if backlog is None else backlog.summary
 
 
 def _within_budget(firing: _Firing, budgets: budget.Budgets, now: datetime) -> bool:
@@ -293,7 +399,10 @@ def _keep_held(firing: _Firing, held: Summary | None) -> None:
     if held is None:
         return
     try:
-        firing.runtime.store.add_backlog(key=_budget_key(firing.rule, firing.event), summary=held)
+        firing.runtime.store.add_backlog(
+            key=_budget_key(firing.rule, firing.event),
+            backlog=_held(firing.rule, firing.event, held),
+        )
     except TransientError as exc:
         logger.error("lost the held-back summary of %s: %s", firing.key, exc)
 

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from khook_core.pipeline import Decision, run_pipeline
+from khook_core.pipeline import Decision, run_pipeline, sweep
 from khook_core.runtime import Clock, Runtime
 from khook_core.state.base import StateStore
 from tests.configdir import make_config
@@ -106,31 +106,37 @@ class StormOutcome:
     summarised: int
 
 
-def check_storm(
-    decisions: list[Decision], store: StateStore, hook: str = "shop/web-storm"
-) -> StormOutcome:
-    """Every event that got past dedup is either a run or in exactly one summary (or still held
-    in a backlog); each summary names only the storm's pods and reason."""
+def check_storm(decisions: list[Decision], runtime: Runtime, clock: Clock) -> StormOutcome:
+    """Every event that got past dedup is a run, or in exactly one run's summary: the storm's
+    own runs, or the sweep's once the storm is over. Each summary names only the storm's pods
+    and reason, and nothing is left held."""
     counts = Counter(d.decision for d in decisions)
     assert set(counts) <= {"dispatched", "duplicate", "coalesced", "suppressed:budget"}, counts
     runs = [d for d in decisions if d.decision == "dispatched"]
-    summarised = 0
-    for run in runs:
-        summary = held_back(run)
-        if summary is None:
-            continue
-        summarised += summary["count"]
-        assert summary["reasons"] == ["BackOff"]
-        assert all(r.startswith("shop/Pod/web-7d9f8c6b5-") for r in summary["resources"])
-        assert 0 < len(summary["resources"]) <= 20
-        assert summary["first"] <= summary["last"]
-    pending = 0
-    for key in {f"budget|{hook}|pod-restart", f"coalesce|{hook}|pod-restart|shop/web"}:
-        left = store.take_backlog(key=key)
-        pending += left.count if left else 0
+    summarised = sum(_checked_summary(run) for run in runs)
+    assert runtime.store.backlog_keys(limit=10), "the storm left nothing for the sweep"
+
+    clock.fixed = START + timedelta(hours=1, minutes=1)  # the next budget window
+    tail = sweep(runtime=runtime)
+
+    assert [d.decision for d in tail] == ["dispatched"], tail  # one run for the whole tail
+    swept = _checked_summary(tail[0])
+    assert swept > 0
+    assert runtime.store.backlog_keys(limit=10) == []
     held = counts["coalesced"] + counts["suppressed:budget"]
-    assert summarised + pending == held, (summarised, pending, counts)
+    assert summarised + swept == held, (summarised, swept, counts)
     return StormOutcome(counts, runs, summarised)
+
+
+def _checked_summary(run: Decision) -> int:
+    summary = held_back(run)
+    if summary is None:
+        return 0
+    assert summary["reasons"] == ["BackOff"]
+    assert all(r.startswith("shop/Pod/web-7d9f8c6b5-") for r in summary["resources"])
+    assert 0 < len(summary["resources"]) <= 20
+    assert summary["first"] <= summary["last"]
+    return int(summary["count"])
 
 
 def storm_worker(
@@ -199,6 +205,6 @@ def check_shared_storm(
     pending = 0
     for key in {f"budget|{hook}|pod-restart", f"coalesce|{hook}|pod-restart|shop/web"}:
         left = store.take_backlog(key=key)
-        pending += left.count if left else 0
+        pending += left.summary.count if left else 0
     assert summarised + pending == counts["coalesced"] + counts["suppressed:budget"], counts
     return counts

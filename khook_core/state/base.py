@@ -64,6 +64,35 @@ class Summary:
         )
 
 
+@dataclass(frozen=True)
+class Backlog:
+    """What one backlog key holds: the summary of its events, and what a later run needs.
+
+    ``hook`` and ``event`` (the latest held event, as JSON) let the sweep start the run a quiet
+    group would otherwise never get, long after the function that held them has returned.
+    """
+
+    summary: Summary
+    hook: str  # namespace/name
+    event: str  # JSON of the latest held event
+
+    def merge(self, other: Backlog) -> Backlog:
+        """The summaries combined; the latest event (and its hook) stands for them."""
+        latest = other if other.summary.last >= self.summary.last else self
+        return Backlog(self.summary.merge(other.summary), latest.hook, latest.event)
+
+    def to_json(self) -> dict[str, object]:
+        return {"summary": self.summary.to_json(), "hook": self.hook, "event": self.event}
+
+    @classmethod
+    def from_json(cls, data: dict[str, object]) -> Backlog:
+        summary = data["summary"]
+        if not isinstance(summary, dict):
+            raise ValueError("backlog without a summary")
+        return cls(Summary.from_json(summary), str(data.get("hook", "")),
+                   str(data.get("event", "")))
+
+
 def window_start(now: datetime, window: timedelta) -> float:
     """The start (epoch seconds) of the fixed, clock-aligned window containing ``now``."""
     size = window.total_seconds()
@@ -133,12 +162,16 @@ class StateStore(Protocol):
         """Take one of ``cap`` leases of ``scope``; each lease lapses after ``ttl``."""
         ...
 
-    def add_backlog(self, *, key: str, summary: Summary) -> None:
-        """Merge ``summary`` into the backlog of ``key`` (atomically)."""
+    def add_backlog(self, *, key: str, backlog: Backlog) -> None:
+        """Merge ``backlog`` into the backlog of ``key`` (atomically)."""
         ...
 
-    def take_backlog(self, *, key: str) -> Summary | None:
+    def take_backlog(self, *, key: str) -> Backlog | None:
         """Return and clear the backlog of ``key`` (atomically)."""
+        ...
+
+    def backlog_keys(self, *, limit: int) -> list[str]:
+        """Up to ``limit`` keys whose backlog holds events (the sweep's work list)."""
         ...
 
     def record_failure(

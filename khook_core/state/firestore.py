@@ -21,7 +21,8 @@ Storm-control state, each in its own collection and keyed the same way:
 - ``leases`` (``acquire_lease``): ``cap`` documents per scope, each taken like a claim
   (``create``, or a precondition update of a lapsed one); one batched read finds free ones.
 - ``backlog`` (``add_backlog``/``take_backlog``): optimistic read-modify-write with a
-  precondition on the document read; taking empties ``summary`` (documents stay, tiny).
+  precondition on the document read; taking clears ``pending`` and empties ``summary`` and
+  ``event`` (documents stay, tiny); ``backlog_keys`` queries ``pending == true``.
 - ``circuits``: a failure counter (``Increment``) and ``open_until``.
 
 TTL policies for Terraform: ``claims.expire_at``, ``slots.expire_at``, ``leases.expire_at`` and
@@ -49,7 +50,7 @@ from typing import Any, Final, TypeVar
 
 from khook_core import audit
 from khook_core.errors import ConfigError, Problem, TransientError
-from khook_core.state.base import DedupKey, Firing, Summary, window_start
+from khook_core.state.base import Backlog, DedupKey, Firing, window_start
 
 T = TypeVar("T")
 
@@ -335,25 +336,37 @@ class FirestoreStateStore:
                     continue  # someone took this one first: try the next
         return False
 
-    def add_backlog(self, *, key: str, summary: Summary) -> None:
+    def add_backlog(self, *, key: str, backlog: Backlog) -> None:
         def merge(doc: dict[str, Any] | None) -> tuple[dict[str, Any], None]:
-            merged = summary
-            if doc is not None and isinstance(doc.get("summary"), dict):
-                merged = Summary.from_json(doc["summary"]).merge(summary)
-            return {"key": key, "summary": merged.to_json()}, None
+            merged = backlog
+            if doc is not None and doc.get("pending"):
+                merged = Backlog.from_json(doc).merge(backlog)
+            return {"key": key, "pending": True, **merged.to_json()}, None
 
         self._read_modify_write(self._backlog.document(self.doc_id(key)), "add backlog", key, merge)
 
-    def take_backlog(self, *, key: str) -> Summary | None:
-        def take(doc: dict[str, Any] | None) -> tuple[dict[str, Any] | None, Summary | None]:
-            if doc is None or not isinstance(doc.get("summary"), dict):
+    def take_backlog(self, *, key: str) -> Backlog | None:
+        def take(doc: dict[str, Any] | None) -> tuple[dict[str, Any] | None, Backlog | None]:
+            if doc is None or not doc.get("pending"):
                 return None, None
             # Emptied, not deleted: only a write carries the token that recognises a retry.
-            return {"summary": None}, Summary.from_json(doc["summary"])
+            return {"pending": False, "summary": None, "event": None}, Backlog.from_json(doc)
 
         return self._read_modify_write(
             self._backlog.document(self.doc_id(key)), "take backlog", key, take
         )
+
+    def backlog_keys(self, *, limit: int) -> list[str]:
+        if limit <= 0:
+            return []
+        from google.cloud.firestore_v1.base_query import FieldFilter
+
+        query = self._backlog.where(filter=FieldFilter("pending", "==", True)).limit(limit)
+        with self._wrap("list backlogs", "*"):
+            return [
+                str((snap.to_dict() or {}).get("key", ""))
+                for snap in query.stream(retry=self._retry, timeout=self.timeout)
+            ]
 
     def record_failure(
         self, *, key: str, threshold: int, cool_down: timedelta, now: datetime

@@ -6,7 +6,7 @@ import threading
 from collections import deque
 from datetime import datetime, timedelta
 
-from khook_core.state.base import DedupKey, Firing, Summary, window_start
+from khook_core.state.base import Backlog, DedupKey, Firing, window_start
 
 MAX_FIRINGS = 10_000
 """Audit records kept in memory; older ones fall off so a long replay stays bounded."""
@@ -22,7 +22,7 @@ class MemoryStateStore:
         self._firings: deque[Firing] = deque(maxlen=MAX_FIRINGS)
         self._slots: dict[str, tuple[float, int]] = {}
         self._leases: dict[str, list[datetime]] = {}
-        self._backlog: dict[str, Summary] = {}
+        self._backlog: dict[str, Backlog] = {}
         self._circuits: dict[str, tuple[int, datetime | None]] = {}
 
     def claim(self, *, key: DedupKey, ttl: timedelta, now: datetime) -> bool:
@@ -78,14 +78,18 @@ class MemoryStateStore:
             self._leases[scope] = [*live, now + ttl]
             return True
 
-    def add_backlog(self, *, key: str, summary: Summary) -> None:
+    def add_backlog(self, *, key: str, backlog: Backlog) -> None:
         with self._lock:
             held = self._backlog.get(key)
-            self._backlog[key] = summary if held is None else held.merge(summary)
+            self._backlog[key] = backlog if held is None else held.merge(backlog)
 
-    def take_backlog(self, *, key: str) -> Summary | None:
+    def take_backlog(self, *, key: str) -> Backlog | None:
         with self._lock:
             return self._backlog.pop(key, None)
+
+    def backlog_keys(self, *, limit: int) -> list[str]:
+        with self._lock:
+            return list(self._backlog)[:limit]
 
     def record_failure(
         self, *, key: str, threshold: int, cool_down: timedelta, now: datetime

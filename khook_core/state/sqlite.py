@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from khook_core.errors import TransientError
-from khook_core.state.base import DedupKey, Firing, Summary, window_start
+from khook_core.state.base import Backlog, DedupKey, Firing, window_start
 
 BUSY_TIMEOUT_MS = 10_000
 """How long a writer waits for another process's lock before giving up (then: retry later)."""
@@ -200,23 +200,27 @@ class SqliteStateStore:
             )
             return True
 
-    def add_backlog(self, *, key: str, summary: Summary) -> None:
+    def add_backlog(self, *, key: str, backlog: Backlog) -> None:
         with self._transaction() as db:
             row = db.execute("SELECT summary FROM backlog WHERE key = ?", (key,)).fetchone()
             if row is not None:
-                summary = Summary.from_json(json.loads(row[0])).merge(summary)
+                backlog = Backlog.from_json(json.loads(row[0])).merge(backlog)
             db.execute(
                 "INSERT OR REPLACE INTO backlog (key, summary) VALUES (?, ?)",
-                (key, json.dumps(summary.to_json())),
+                (key, json.dumps(backlog.to_json())),
             )
 
-    def take_backlog(self, *, key: str) -> Summary | None:
+    def take_backlog(self, *, key: str) -> Backlog | None:
         with self._transaction() as db:
             row = db.execute("SELECT summary FROM backlog WHERE key = ?", (key,)).fetchone()
             if row is None:
                 return None
             db.execute("DELETE FROM backlog WHERE key = ?", (key,))
-            return Summary.from_json(json.loads(row[0]))
+            return Backlog.from_json(json.loads(row[0]))
+
+    def backlog_keys(self, *, limit: int) -> list[str]:
+        rows = self._run("SELECT key FROM backlog ORDER BY key LIMIT ?", (limit,)).fetchall()
+        return [key for (key,) in rows]
 
     def record_failure(
         self, *, key: str, threshold: int, cool_down: timedelta, now: datetime
@@ -264,3 +268,4 @@ class SqliteStateStore:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+

@@ -13,7 +13,7 @@ import pytest
 from khook_core.dispatch.dryrun import DryRunDispatcher
 from khook_core.runtime import Clock, Runtime
 from khook_core.settings import Settings
-from khook_core.state.base import Summary
+from khook_core.state.base import Backlog, Summary
 from khook_core.state.firestore import FirestoreStateStore
 from tests.storm import (
     AGENT_RUNS_PER_HOUR,
@@ -30,6 +30,7 @@ pytestmark = pytest.mark.integration
 
 NOW = datetime(2026, 1, 5, 10, 0, 30, tzinfo=UTC)
 HOUR = timedelta(hours=1)
+LATER = NOW + timedelta(minutes=1)
 
 
 def in_threads(n: int, body: Callable[[FirestoreStateStore], list[bool]]) -> list[bool]:
@@ -57,8 +58,12 @@ def in_threads(n: int, body: Callable[[FirestoreStateStore], list[bool]]) -> lis
     return results
 
 
-def summary(count: int, resource: str, at: datetime = NOW) -> Summary:
-    return Summary(count=count, first=at, last=at, resources=(resource,), reasons=("BackOff",))
+def summary(count: int, resource: str, at: datetime = NOW) -> Backlog:
+    return Backlog(
+        Summary(count=count, first=at, last=at, resources=(resource,), reasons=("BackOff",)),
+        hook="shop/web",
+        event=f'{{"resource": "{resource}"}}',
+    )
 
 
 def test_slots_count_to_the_limit_within_one_window(firestore_store: FirestoreStateStore):
@@ -103,31 +108,39 @@ def test_concurrent_lease_takers_get_exactly_the_cap(firestore_store: FirestoreS
 
 
 def test_backlog_merges_and_is_taken_once(firestore_store: FirestoreStateStore):
-    firestore_store.add_backlog(key="coalesce|g", summary=summary(2, "shop/Pod/a"))
-    firestore_store.add_backlog(
-        key="coalesce|g", summary=summary(3, "shop/Pod/b", NOW + timedelta(minutes=1))
-    )
+    firestore_store.add_backlog(key="coalesce|g", backlog=summary(2, "shop/Pod/b", LATER))
+    firestore_store.add_backlog(key="coalesce|g", backlog=summary(3, "shop/Pod/a"))
+    firestore_store.add_backlog(key="budget|other", backlog=summary(1, "shop/Pod/c"))
+    assert sorted(firestore_store.backlog_keys(limit=10)) == ["budget|other", "coalesce|g"]
+    assert len(firestore_store.backlog_keys(limit=1)) == 1
+
     taken = firestore_store.take_backlog(key="coalesce|g")
-    assert taken == Summary(
-        count=5,
-        first=NOW,
-        last=NOW + timedelta(minutes=1),
-        resources=("shop/Pod/a", "shop/Pod/b"),
-        reasons=("BackOff",),
+
+    assert taken == Backlog(
+        Summary(
+            count=5,
+            first=NOW,
+            last=LATER,
+            resources=("shop/Pod/b", "shop/Pod/a"),
+            reasons=("BackOff",),
+        ),
+        hook="shop/web",
+        event='{"resource": "shop/Pod/b"}',  # the latest event, not the last one added
     )
     assert firestore_store.take_backlog(key="coalesce|g") is None
+    assert firestore_store.backlog_keys(limit=10) == ["budget|other"]
 
 
 def test_concurrent_backlog_adds_keep_an_exact_count(firestore_store: FirestoreStateStore):
     def add(store: FirestoreStateStore) -> list[bool]:
         for i in range(5):
-            store.add_backlog(key="budget|hot", summary=summary(1, f"shop/Pod/p-{i}"))
+            store.add_backlog(key="budget|hot", backlog=summary(1, f"shop/Pod/p-{i}"))
         return []
 
     in_threads(4, add)
     taken = firestore_store.take_backlog(key="budget|hot")
     assert taken is not None
-    assert taken.count == 20
+    assert taken.summary.count == 20
 
 
 def test_the_circuit_opens_at_the_threshold_and_closes_on_success(
@@ -158,7 +171,7 @@ def test_a_storm_through_the_pipeline_starts_no_more_runs_than_the_budget(
         dispatcher=DryRunDispatcher(),
     )
     decisions = run_storm(runtime, clock, storm_events(n=150, pods=30))
-    outcome = check_storm(decisions, firestore_store)
+    outcome = check_storm(decisions, runtime, clock)
     assert len(outcome.runs) == AGENT_RUNS_PER_HOUR
     assert outcome.counts["coalesced"] > 0
 

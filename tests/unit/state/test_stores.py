@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from khook_core.state import open_store
-from khook_core.state.base import DedupKey, Firing, StateStore
+from khook_core.state.base import Backlog, DedupKey, Firing, StateStore, Summary
 from khook_core.state.memory import MemoryStateStore
 from khook_core.state.sqlite import SqliteStateStore
 
@@ -66,6 +66,29 @@ def test_firings_are_filtered_by_hook_and_time_newest_first(store: StateStore):
     assert [f.event_id for f in store.firings(hook="shop/a")] == ["e9", "e0"]
     assert [f.event_id for f in store.firings(since=T0 + timedelta(minutes=4))] == ["e9", "e5"]
     assert store.firings(limit=1)[0].task_id == "t9"
+
+
+def held(count: int, resource: str, at: datetime) -> Backlog:
+    summary = Summary(count=count, first=at, last=at, resources=(resource,), reasons=("BackOff",))
+    return Backlog(summary, hook="shop/web", event=f'{{"at": "{at.isoformat()}"}}')
+
+
+def test_backlogs_merge_keep_the_latest_event_and_are_taken_once(store: StateStore):
+    later = T0 + timedelta(minutes=3)
+    store.add_backlog(key="coalesce|g", backlog=held(2, "shop/Pod/b", later))
+    store.add_backlog(key="coalesce|g", backlog=held(3, "shop/Pod/a", T0))
+    store.add_backlog(key="budget|h", backlog=held(1, "shop/Pod/c", T0))
+    assert sorted(store.backlog_keys(limit=10)) == ["budget|h", "coalesce|g"]
+    assert len(store.backlog_keys(limit=1)) == 1
+
+    taken = store.take_backlog(key="coalesce|g")
+
+    assert taken is not None
+    assert taken.summary == Summary(count=5, first=T0, last=later,
+                                    resources=("shop/Pod/b", "shop/Pod/a"), reasons=("BackOff",))
+    assert taken.event == held(2, "shop/Pod/b", later).event  # the latest, not the last added
+    assert store.take_backlog(key="coalesce|g") is None
+    assert store.backlog_keys(limit=10) == ["budget|h"]
 
 
 def test_open_store_understands_its_urls(tmp_path: Path):

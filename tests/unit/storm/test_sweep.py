@@ -1,0 +1,189 @@
+"""The sweep: held-back events whose group went quiet still get their run, once."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from khook_core.dispatch.base import DispatchRequest, DispatchResult
+from khook_core.dispatch.dryrun import DryRunDispatcher
+from khook_core.errors import TransientError
+from khook_core.pipeline import Decision, run_pipeline, sweep
+from khook_core.runtime import Clock, Runtime
+from khook_core.settings import Settings
+from khook_core.state import open_store
+from khook_core.state.base import StateStore
+from khook_core.state.memory import MemoryStateStore
+from tests.configdir import make_config
+from tests.storm import START, held_back
+from tests.unit.k8s_events import core_event
+
+POD_SUFFIX = "bcdfghjklmnpqrstvwxz2456789bcdfghjklmnpqrstvwxz2456789"
+GROUPED = """\
+apiVersion: kagent.dev/v1alpha2
+kind: Hook
+metadata: {name: web, namespace: shop}
+spec:
+  eventConfigurations:
+  - eventType: pod-restart
+    agentRef: {name: k8s-agent, namespace: kagent}
+    coalesce: {window: 5m}
+    prompt: "Pod {{.ResourceName}} keeps restarting."
+"""
+
+
+class FailsCalls(DryRunDispatcher):
+    """Raises TransientError on the given calls (1-based), succeeds on the others."""
+
+    def __init__(self, *failing: int) -> None:
+        super().__init__()
+        self.failing = set(failing)
+        self.calls = 0
+
+    def dispatch(self, request: DispatchRequest) -> DispatchResult:
+        self.calls += 1
+        if self.calls in self.failing:
+            raise TransientError("agent down")
+        return super().dispatch(request)
+
+
+def build(config: Path, store: StateStore, dispatcher: DryRunDispatcher | None = None
+          ) -> tuple[Runtime, Clock]:
+    clock = Clock(START)
+    runtime = Runtime.build(Settings(config_dir=config, dispatch="dry-run"), clock=clock,
+                            store=store, dispatcher=dispatcher or DryRunDispatcher())
+    return runtime, clock
+
+
+def deliver(runtime: Runtime, clock: Clock, minute: float, pod: str = "") -> str:
+    """One BackOff of a pod of deployment ``web`` (a new pod each minute unless named)."""
+    clock.fixed = START + timedelta(minutes=minute)
+    pod = pod or f"web-7d9f8c6b5-{POD_SUFFIX[int(minute * 2)]}bbbb"
+    stamp = clock.fixed.strftime("%Y-%m-%dT%H:%M:%SZ")
+    raw = core_event(name=pod, namespace="shop", last=stamp, uid=f"{pod}-{minute}")
+    (decision,) = run_pipeline("kubernetes", raw, {}, runtime=runtime)
+    return decision.decision
+
+
+def sweep_at(runtime: Runtime, clock: Clock, minute: float) -> list[Decision]:
+    clock.fixed = START + timedelta(minutes=minute)
+    return sweep(runtime=runtime)
+
+
+@pytest.mark.parametrize("backend", ["memory", "sqlite"])
+def test_the_tail_of_a_quiet_group_runs_once_after_its_window(tmp_path: Path, backend: str):
+    store = open_store("memory" if backend == "memory" else f"sqlite:{tmp_path}/state.db")
+    runtime, clock = build(make_config(tmp_path, GROUPED), store)
+    assert [deliver(runtime, clock, m) for m in (0, 1, 2)] == [
+        "dispatched", "coalesced", "coalesced"]
+
+    assert [d.decision for d in sweep_at(runtime, clock, 3)] == ["coalesced"]  # window open
+    [run] = sweep_at(runtime, clock, 5.5)
+
+    assert run.decision == "dispatched"
+    assert run.event is not None
+    assert run.event.timestamp == START + timedelta(minutes=2)  # the latest held event
+    summary = held_back(run)
+    assert summary is not None
+    assert summary["count"] == 2
+    assert summary["resources"] == ["shop/Pod/web-7d9f8c6b5-dbbbb", "shop/Pod/web-7d9f8c6b5-gbbbb"]
+    assert run.prompt is not None
+    assert "This run stands for 2 event(s) held back" in run.prompt
+    assert sweep_at(runtime, clock, 6) == []  # nothing left, nothing twice
+    assert len(runtime.dispatcher.requests) == 2  # type: ignore[attr-defined]
+    # The sweep's run opened the group's next window like any run.
+    assert deliver(runtime, clock, 7) == "coalesced"
+    [audit] = [f for f in store.firings(limit=10) if f.key.startswith("sweep|")]
+    assert audit.outcome == "dispatched"
+    assert audit.hook == "shop/web"
+
+
+def test_an_agent_failure_keeps_the_tail_for_the_next_sweep_without_a_second_run(tmp_path: Path):
+    dispatcher = FailsCalls(2)
+    runtime, clock = build(make_config(tmp_path, GROUPED), MemoryStateStore(), dispatcher)
+    assert [deliver(runtime, clock, m) for m in (0, 1)] == ["dispatched", "coalesced"]
+
+    [failed] = sweep_at(runtime, clock, 6)
+    [retried] = sweep_at(runtime, clock, 7)
+
+    assert (failed.decision, failed.retryable) == ("failed:transient", True)
+    assert retried.decision == "dispatched"
+    assert (held_back(retried) or {})["count"] == 1
+    assert sweep_at(runtime, clock, 8) == []
+    assert len(dispatcher.requests) == 2  # the first run and the retried tail, nothing twice
+
+
+def test_an_open_circuit_keeps_the_tail_without_calling_the_agent(tmp_path: Path):
+    config = make_config(tmp_path, GROUPED)
+    (config / "budgets.yaml").write_text("circuitBreaker: {failures: 1, coolDown: 10m}\n")
+    dispatcher = FailsCalls(2)
+    runtime, clock = build(config, MemoryStateStore(), dispatcher)
+    assert [deliver(runtime, clock, 0), deliver(runtime, clock, 1)] == ["dispatched", "coalesced"]
+    assert deliver(runtime, clock, 1.5, pod="api-7d9f8c6b5-bbbbb") == "failed:transient"
+
+    [held] = sweep_at(runtime, clock, 6)
+    assert held.decision == "failed:circuit-open"
+    assert dispatcher.calls == 2
+
+    [run] = sweep_at(runtime, clock, 12)  # after the cool-down
+    assert run.decision == "dispatched"
+    assert (held_back(run) or {})["count"] == 1
+
+
+def test_over_budget_tails_wait_for_the_next_window(tmp_path: Path):
+    config = make_config(tmp_path, GROUPED)
+    (config / "budgets.yaml").write_text("agents:\n  kagent/k8s-agent: {runs: 1, per: 1h}\n")
+    runtime, clock = build(config, MemoryStateStore())
+    assert [deliver(runtime, clock, m) for m in (0, 1)] == ["dispatched", "coalesced"]
+
+    assert [d.decision for d in sweep_at(runtime, clock, 10)] == ["suppressed:budget"]
+    assert [d.decision for d in sweep_at(runtime, clock, 61)] == ["dispatched"]
+    assert sweep_at(runtime, clock, 62) == []
+
+
+def test_a_removed_hook_drops_its_tail_with_a_reason(tmp_path: Path):
+    store = MemoryStateStore()
+    runtime, clock = build(make_config(tmp_path / "old", GROUPED), store)
+    assert [deliver(runtime, clock, m) for m in (0, 1)] == ["dispatched", "coalesced"]
+    renamed = GROUPED.replace("name: web,", "name: web-v2,")
+    runtime, clock = build(make_config(tmp_path / "new", renamed), store)
+
+    [dropped] = sweep_at(runtime, clock, 6)
+
+    assert dropped.decision == "dropped:hook-gone"
+    assert dropped.hook == "shop/web"
+    assert store.backlog_keys(limit=10) == []
+
+
+def test_concurrent_sweeps_start_each_tail_exactly_once(tmp_path: Path):
+    url = f"sqlite:{tmp_path}/state.db"
+    runtime, clock = build(make_config(tmp_path, GROUPED), open_store(url))
+    deployments = [f"web{i}" for i in range(40)]
+    for name in deployments:
+        assert [deliver(runtime, clock, m, f"{name}-7d9f8c6b5-{c}bbbb")
+                for m, c in ((0, "b"), (1, "c"), (2, "d"))] == [
+            "dispatched", "coalesced", "coalesced"]
+    sweepers = [build(make_config(tmp_path / f"s{i}", GROUPED), open_store(url))
+                for i in range(4)]
+    results: list[Decision] = []
+    barrier = threading.Barrier(len(sweepers))
+
+    def run(rt: Runtime, ck: Clock) -> None:
+        ck.fixed = START + timedelta(minutes=6)
+        barrier.wait()
+        results.extend(sweep(runtime=rt))
+
+    threads = [threading.Thread(target=run, args=pair) for pair in sweepers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+
+    runs = [d for d in results if d.decision == "dispatched"]
+    assert sorted(d.event.resource.name for d in runs if d.event) == sorted(
+        f"{name}-7d9f8c6b5-dbbbb" for name in deployments)  # each group's latest
+    assert all((held_back(d) or {})["count"] == 2 for d in runs)
+    assert sum(len(rt.dispatcher.requests) for rt, _ in sweepers) == 40  # type: ignore[attr-defined,misc]
