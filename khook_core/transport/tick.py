@@ -1,0 +1,51 @@
+"""A scheduled tick (Cloud Scheduler → Pub/Sub → the ``sweep`` function): one sweep pass.
+
+The message itself carries nothing; its arrival is the clock. The answer is always an
+acknowledgement: the next tick is the retry, and a redelivered tick would only sweep again.
+A configuration that cannot load raises like every function's, so the error is visible.
+
+Example::
+
+    @functions_framework.cloud_event
+    def handle(cloud_event: CloudEvent) -> None:
+        handle_tick(cloud_event)
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from typing import TYPE_CHECKING
+
+from khook_core import logs
+from khook_core.errors import TransientError
+from khook_core.pipeline import Decision, sweep
+
+if TYPE_CHECKING:
+    from khook_core.runtime import Runtime
+    from khook_core.transport.pubsub import CloudEventLike
+
+logger = logging.getLogger(__name__)
+
+
+def handle_tick(cloud_event: CloudEventLike, *, runtime: Runtime | None = None) -> list[Decision]:
+    """Sweep the backlogs once; log each run and a one-line tally. Never asks for redelivery."""
+    tick = str(cloud_event.get("id") or "")
+    with logs.bind(source="sweep", pubsub_message_id=tick):
+        if runtime is None:
+            from khook_core.runtime import get_runtime
+
+            runtime = get_runtime()
+        try:
+            decisions = sweep(runtime=runtime)
+        except TransientError as exc:
+            logger.warning("sweep tick %s: state store unavailable, next tick retries: %s",
+                           tick, exc)
+            return []
+        for decision in decisions:
+            logger.info("sweep %s: %s (%s)%s", decision.key, decision.decision, decision.hook,
+                        f": {decision.detail}" if decision.detail else "")
+        tally = Counter(d.decision for d in decisions)
+        logger.info("sweep tick %s: %s", tick,
+                    ", ".join(f"{n} {what}" for what, n in sorted(tally.items())) or "nothing held")
+        return decisions
