@@ -1,4 +1,5 @@
-"""The ``khook`` command: validate configuration, replay payloads, inspect sources and firings."""
+"""The ``khook`` command: validate configuration, replay payloads, inspect sources and firings,
+sweep held-back events, run the local stack."""
 
 from __future__ import annotations
 
@@ -90,6 +91,19 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.set_defaults(run=cmd_firings)
 
+    p = sub.add_parser(
+        "sweep", help="one sweep pass: runs owed to held-back events of groups that went quiet"
+    )
+    p.add_argument("--config", type=Path, help="config directory (default: $KHOOK_CONFIG_DIR)")
+    p.add_argument("--state", help="state store (default: $KHOOK_STATE)")
+    p.add_argument("--now", help="fix the clock (RFC 3339), e.g. after a replay with --now")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="render the runs instead of dispatching (the backlogs are still taken)",
+    )
+    p.set_defaults(run=cmd_sweep)
+
     p = sub.add_parser("up", help="run the whole system on this machine until Ctrl-C")
     p.add_argument("--config", type=Path, help="config directory (default: $KHOOK_CONFIG_DIR)")
     p.add_argument(
@@ -109,6 +123,13 @@ def _parser() -> argparse.ArgumentParser:
         dest="forwarder",
         action="store_false",
         help="do not run khook-forwarder even when a cluster is reachable",
+    )
+    p.add_argument(
+        "--sweep-every",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="tick the sweep function this often, as Cloud Scheduler does (0: never; default 60)",
     )
     p.set_defaults(run=cmd_up)
 
@@ -331,6 +352,30 @@ def cmd_firings(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_sweep(args: argparse.Namespace, settings: Settings) -> int:
+    from khook_core.pipeline import sweep
+    from khook_core.runtime import Clock, Runtime
+
+    now = parse_time(args.now, "--now") if args.now else None
+    settings = _settings(
+        settings,
+        config_dir=args.config,
+        state=args.state,
+        dispatch="dry-run" if args.dry_run else None,
+    )
+    runtime = Runtime.build(settings, clock=Clock(now))
+    try:
+        decisions = sweep(runtime=runtime)
+    finally:
+        runtime.close()
+    for decision in decisions:
+        print(json.dumps(decision.to_json(), ensure_ascii=False))
+    counts = Counter(d.decision for d in decisions)
+    summary = ", ".join(f"{n} {d}" for d, n in sorted(counts.items()))
+    print(f"swept {settings.state}: {summary or 'nothing held'}", file=sys.stderr)
+    return 1 if any(d.retryable for d in decisions) else 0
+
+
 def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
     from khook_core.localstack.stack import UpOptions, run_up
 
@@ -340,6 +385,7 @@ def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
             config_dir=args.config or settings.config_dir,
             bus=args.bus,
             forwarder=args.forwarder,
+            sweep_every=args.sweep_every,
         )
     )
 

@@ -18,6 +18,8 @@ POLL_S: Final = 0.2
 DECISION_LOGGERS: Final = ("khook_core.transport.",)
 """Loggers whose INFO lines are decisions (``kafka message 3: dispatched (ns/hook)``)."""
 LOUD: Final = frozenset({"WARNING", "ERROR", "CRITICAL"})
+IDLE_TICK: Final = ": nothing held"
+"""The end of a sweep tick's tally when it found nothing: once a minute, kept off the console."""
 
 
 @dataclass
@@ -48,7 +50,7 @@ def summarize(record: dict[str, Any], log_name: str = "its log") -> str | None:
     if severity in LOUD:
         return f"{severity}: {message.splitlines()[0][:300]}"
     if severity == "INFO" and logger.startswith(DECISION_LOGGERS):
-        return message
+        return None if message.endswith(IDLE_TICK) else message
     return None
 
 

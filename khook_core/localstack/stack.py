@@ -40,7 +40,7 @@ from khook_core.localstack.ports import (
 )
 from khook_core.localstack.processes import Child, group_alive, stop_group
 from khook_core.localstack.stackfile import BusInfo, ChildInfo, FunctionInfo, StackInfo
-from khook_core.localstack.topology import DeadLetterDrain, Route, create
+from khook_core.localstack.topology import DeadLetterDrain, Route, Ticker, create
 from khook_core.transport.http import env_prefix
 
 logger = logging.getLogger(__name__)
@@ -49,6 +49,9 @@ BusChoice = Literal["auto", "emulator", "memory"]
 WATCH_S: Final = 0.5
 EMULATOR_MARKER: Final = "cloud-pubsub-emulator"
 FORWARDER_FLUSH_S: Final = "5"
+SWEEP_FUNCTION: Final = "sweep"
+SWEEP_EVERY_S: Final = 60.0
+"""The production schedule's period (every minute)."""
 """Locally, a shorter flush on stop than the pod's 20 s: nothing waits on a laptop's queue."""
 
 
@@ -72,6 +75,7 @@ class UpOptions:
     config_dir: Path
     bus: BusChoice = "auto"
     forwarder: bool = True
+    sweep_every: float = SWEEP_EVERY_S
     root: Path = field(default_factory=project_root)
 
 
@@ -98,6 +102,7 @@ class Stack:
         self.bus: MemoryBus | None = None
         self.agent: DemoAgent | None = None
         self.drain: DeadLetterDrain | None = None
+        self.ticker: Ticker | None = None
         self.follower: LogFollower | None = None
         self.info = StackInfo(pid=os.getpid(), started=datetime.now(UTC).isoformat(
             timespec="seconds"), state_dir=str(self.state_dir),
@@ -177,6 +182,9 @@ class Stack:
         if self.emulator is not None:
             self.drain = DeadLetterDrain(api, routes, self._dead_letters,
                                          self._on_dead_letter).start()
+        sweep_topic = f"khook-{SWEEP_FUNCTION}"
+        if self.options.sweep_every > 0 and any(r.topic == sweep_topic for r in routes):
+            self.ticker = Ticker(api, sweep_topic, self.options.sweep_every).start()
         self._maybe_start_forwarder(env)
         for function in self.functions:
             try:
@@ -340,6 +348,9 @@ class Stack:
         else:
             say(f"  agent      KAGENT_API_URL={self.info.agent_url} (yours; no demo agent)")
         say(f"  state      sqlite:{show(self.state_dir / 'state.db')}")
+        if self.ticker is not None:
+            say(f"  sweep      a tick every {self.ticker.every:g} s → topic {self.ticker.topic} "
+                "(Cloud Scheduler's job when deployed)")
         if self.info.forwarder.startswith("skipped"):
             say(f"  forwarder  {self.info.forwarder}")
         else:
@@ -368,6 +379,8 @@ class Stack:
             self.console.say("stopping…")
         if self.follower is not None:
             self.follower.stop()
+        if self.ticker is not None:
+            self.ticker.stop()
         if self.drain is not None:
             self.drain.stop()
         groups = [c.pid for c in self.children if c.proc is not None]

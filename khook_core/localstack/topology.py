@@ -4,7 +4,8 @@ For each CloudEvent function: topic ``khook-<name>``, a push subscription to the
 the topic path in the URL, so functions-framework builds the CloudEvent ``source`` as Eventarc
 does), retry with backoff and a dead-letter topic after ``MAX_DELIVERY_ATTEMPTS``. On the
 emulator, each dead-letter topic also gets a pull subscription that a drain thread empties into
-``dead-letters.jsonl``, so dead letters end up in the same file whichever bus runs.
+``dead-letters.jsonl``, so dead letters end up in the same file whichever bus runs. A
+``Ticker`` plays Cloud Scheduler for the ``sweep`` function's topic.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ MIN_BACKOFF: Final = "1s"
 MAX_BACKOFF: Final = "10s"
 """Five attempts 1, 2, 4 and 8 s apart: a dead letter within about 15 s of the first failure."""
 DRAIN_INTERVAL_S: Final = 1.0
+TICK: Final = b'{"tick": "sweep"}'
+"""What a tick carries (the sweep function reads nothing from it, as from Cloud Scheduler's)."""
 
 
 @dataclass(frozen=True)
@@ -113,3 +116,29 @@ class DeadLetterDrain:
                 self.drain()
             except OSError as exc:  # the emulator is stopping, or briefly unreachable
                 logger.debug("dead-letter drain: %s", exc)
+
+
+class Ticker:
+    """Publishes a tick to ``topic`` every ``every`` seconds: Cloud Scheduler's job, locally."""
+
+    def __init__(self, api: PubSubRest, topic: str, every: float) -> None:
+        self.api = api
+        self.topic = topic
+        self.every = every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"tick-{topic}", daemon=True)
+
+    def start(self) -> Ticker:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            try:
+                self.api.publish(self.topic, TICK)
+            except OSError as exc:  # the bus is stopping, or briefly unreachable
+                logger.debug("tick to %s: %s", self.topic, exc)

@@ -165,16 +165,23 @@ def test_every_source_reaches_the_demo_agent_and_sigint_leaves_nothing(
         (tmp_path / "state").mkdir()
         stackfile.write(tmp_path / "state", StackInfo(
             pid=2 ** 22 + 4321, started="earlier", state_dir="x", config_dir="config"))
-    stack = start_stack("--bus", bus, "--no-forwarder")
+    stack = start_stack("--bus", bus, "--no-forwarder", "--sweep-every", "1")
 
     info = stack.wait_ready()
 
     assert info.bus is not None
     assert info.bus.kind == bus
-    assert set(info.functions) == {"alertmanager", "cdc", "kafka", "kubernetes", "webhook"}
-    assert len(info.children) == 5 + (bus == "emulator")
+    assert set(info.functions) == {
+        "alertmanager", "cdc", "kafka", "kubernetes", "sweep", "webhook"}
+    assert len(info.children) == 6 + (bus == "emulator")
     console = stack.console()
     assert "Ready. In another terminal: make demo" in console
+    assert "  sweep      a tick every 1 s → topic khook-sweep" in console
+    sweep_log = stack.state_dir / "logs" / "function-sweep.log"
+    end = time.monotonic() + PROMPTS_DEADLINE_S
+    while "sweep tick" not in (sweep_log.read_text() if sweep_log.exists() else ""):
+        assert time.monotonic() < end, f"no tick reached the sweep function:\n{console}"
+        time.sleep(0.1)
     assert [line for line in console.splitlines() if "forwarder" in line] == [
         "  forwarder  skipped: --no-forwarder"]
     if bus == "memory":

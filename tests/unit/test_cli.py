@@ -231,6 +231,48 @@ def test_replay_shows_coalescing_and_budget_decisions(tmp_path: Path):
     ]
 
 
+def test_sweep_after_a_replay_runs_each_quiet_tail_once_within_its_budget(tmp_path: Path):
+    hook = SHOP_HOOK.replace(
+        '    prompt: "Pod {{.ResourceName}} restarted: {{.Reason}}"',
+        '    coalesce: {window: 5m}\n    prompt: "Pod {{.ResourceName}} restarted: {{.Reason}}"',
+    ).replace(
+        '    prompt: "Record the restart',
+        '    rateLimit: {runs: 1, per: 1h}\n    prompt: "Record the restart',
+    )
+    config, state = make_config(tmp_path, hook), f"sqlite:{tmp_path / 'state.db'}"
+    pods = ["web-7d9f8c6b5-bbbbb", "web-7d9f8c6b5-ccccc", "web-7d9f8c6b5-ddddd"]
+    text = "\n".join(json.dumps(core_event(name=p, uid=p)) for p in pods)
+    khook("replay", "--source", "kubernetes", "--config", str(config), "--state", state,
+          "--now", NOW, stdin=text)
+
+    def sweep(now: str) -> tuple[list[tuple[object, object, object]], str]:
+        done = khook("sweep", "--config", str(config), "--state", state, "--now", now,
+                     "--dry-run")
+        assert done.returncode == 0, done.stderr
+        rows = [(o["hook"], o["decision"], held(o)) for o in lines(done.stdout)]
+        return rows, done.stderr
+
+    def held(decision: dict[str, object]) -> object:
+        """The count of events the run's prompt summarises as held back (None: no run)."""
+        prompt = str(decision["prompt"] or "")
+        if not prompt:
+            return None
+        block = prompt.split(">>>\n", 1)[1].split("\n<<<END_KHOOK_EVENT_DATA", 1)[0]
+        return json.loads(block)["held_back"]["count"]
+
+    early, _ = sweep("2026-01-05T10:36:00Z")
+    assert sorted(early) == [("shop/audit", "suppressed:budget", None),
+                             ("shop/web", "coalesced", None)]
+    later, _ = sweep("2026-01-05T10:41:00Z")  # the group's window has passed, not the hour
+    assert sorted(later) == [("shop/audit", "suppressed:budget", None),
+                             ("shop/web", "dispatched", 2)]
+    next_hour, _ = sweep("2026-01-05T11:00:01Z")
+    assert next_hour == [("shop/audit", "dispatched", 2)]
+    rows, summary = sweep("2026-01-05T11:00:02Z")
+    assert rows == []
+    assert "nothing held" in summary
+
+
 def test_replay_shows_a_progress_bar_on_a_terminal_for_long_inputs(tmp_path: Path):
     import os
     import pty

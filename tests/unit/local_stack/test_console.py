@@ -25,6 +25,16 @@ def test_decisions_and_warnings_are_shown_and_the_rest_is_not():
         "answered HTTP 500 (TransientError: retry); traceback in x.log")
 
 
+def test_sweep_runs_are_shown_and_idle_ticks_are_not():
+    def tick(message: str) -> dict[str, str]:
+        return {"severity": "INFO", "logger": "khook_core.transport.tick", "message": message}
+
+    ran = "sweep coalesce|shop/web|pod-restart|shop/web: dispatched (shop/web)"
+    assert summarize(tick(ran)) == ran
+    assert summarize(tick("sweep tick 7: 1 dispatched")) == "sweep tick 7: 1 dispatched"
+    assert summarize(tick("sweep tick 8: nothing held")) is None
+
+
 def test_the_follower_prints_only_new_complete_lines(tmp_path: Path):
     log = tmp_path / "function-kafka.log"
     log.write_text('{"severity": "WARNING", "logger": "x", "message": "before start"}\n')
