@@ -1,5 +1,6 @@
-# One Cloud Run function (gen2) per enabled source. Every function's entry point is `handle` in
-# the main.py at the root of its archive (see scripts/package.py).
+# One Cloud Run function (gen2) per enabled source, plus the sweep function unless sweep_schedule
+# is "". Every function's entry point is `handle` in the main.py at the root of its archive (see
+# scripts/package.py).
 
 resource "google_storage_bucket_object" "source" {
   for_each = local.enabled_functions
@@ -18,8 +19,9 @@ resource "google_storage_bucket_object" "source" {
   }
 }
 
-# Sources delivered through Pub/Sub. No event_trigger: Eventarc's subscription cannot have a
-# dead-letter policy, so pubsub.tf creates the push subscription (retries, dead letters) itself.
+# Sources delivered through Pub/Sub, and the sweep function (ticks from scheduler.tf). No
+# event_trigger: Eventarc's subscription cannot have a dead-letter policy, so pubsub.tf creates
+# the push subscription (retries, dead letters) itself.
 resource "google_cloudfunctions2_function" "pubsub" {
   for_each = local.pubsub_functions
 

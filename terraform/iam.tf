@@ -1,5 +1,5 @@
 # Identities, least privilege:
-#   <prefix>-fn-<source>  runtime of one function: Firestore, and read access to its own secrets only
+#   <prefix>-fn-<name>    runtime of one function: Firestore, and read access to its own secrets only
 #   <prefix>-pusher       OIDC identity of the push subscriptions: may invoke the Pub/Sub functions
 #   <prefix>-build        Cloud Build identity that turns the archives into function images
 # The forwarder's identity is in forwarder.tf.

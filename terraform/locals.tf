@@ -37,9 +37,18 @@ locals {
       secrets     = ["KHOOK_WEBHOOK_HMAC_SECRET", "KHOOK_WEBHOOK_TOKEN", "KHOOK_A2A_TOKEN"]
       environment = {}
     }
+    # Not a source: fed by the Cloud Scheduler job in scheduler.tf, one tick per var.sweep_schedule.
+    sweep = {
+      trigger     = "pubsub"
+      description = "Scheduled sweep: held-back events of storm control whose group went quiet get their agent run."
+      secrets     = ["KHOOK_A2A_TOKEN"]
+      environment = {}
+    }
   }
 
-  enabled_functions = { for name, spec in local.functions : name => spec if contains(var.sources, name) }
+  # Sources follow var.sources; the sweep function (not a source) follows var.sweep_schedule.
+  sweep_enabled     = var.sweep_schedule != ""
+  enabled_functions = { for name, spec in local.functions : name => spec if name == "sweep" ? local.sweep_enabled : contains(var.sources, name) }
   pubsub_functions  = { for name, spec in local.enabled_functions : name => spec if spec.trigger == "pubsub" }
   http_functions    = { for name, spec in local.enabled_functions : name => spec if spec.trigger == "http" }
   public_functions  = { for name, spec in local.http_functions : name => spec if name == "webhook" || var.alertmanager_public }

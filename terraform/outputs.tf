@@ -9,17 +9,17 @@ output "alertmanager_url" {
 }
 
 output "topics" {
-  description = "Ingress topic name per bridged source (publish here)."
+  description = "Ingress topic name per bridged source (publish here), and the sweep function's topic fed by Cloud Scheduler."
   value       = { for source, topic in google_pubsub_topic.source : source => topic.name }
 }
 
 output "topic_ids" {
-  description = "Ingress topic id (projects/P/topics/T) per bridged source."
+  description = "Ingress topic id (projects/P/topics/T) per bridged source, and the sweep function's."
   value       = { for source, topic in google_pubsub_topic.source : source => topic.id }
 }
 
 output "dead_letter_subscriptions" {
-  description = "Subscription holding undeliverable messages, per bridged source."
+  description = "Subscription holding undeliverable messages, per Pub/Sub function."
   value       = { for source, sub in google_pubsub_subscription.dead_letter_hold : source => sub.name }
 }
 
@@ -31,6 +31,11 @@ output "function_service_accounts" {
 output "forwarder_service_account_email" {
   description = "Google service account for the forwarder; put it in the iam.gke.io/gcp-service-account annotation. null when kubernetes is not enabled."
   value       = one(google_service_account.forwarder[*].email)
+}
+
+output "sweep_scheduler_job" {
+  description = "Name of the Cloud Scheduler job that ticks the sweep function (gcloud scheduler jobs run|pause|resume NAME --location=REGION); null when sweep_schedule is \"\"."
+  value       = one(google_cloud_scheduler_job.sweep[*].name)
 }
 
 output "source_bucket" {

@@ -1,5 +1,6 @@
-# Ingress topics for the bridged sources, each with its own push subscription into the function
-# and a dead-letter topic whose hold subscription keeps what could not be delivered.
+# Ingress topics for the bridged sources and for the sweep function's ticks (scheduler.tf), each
+# with its own push subscription into the function and a dead-letter topic whose hold
+# subscription keeps what could not be delivered.
 
 resource "google_pubsub_topic" "source" {
   #checkov:skip=CKV_GCP_83:Event payloads are encrypted with Google-managed keys; CMEK adds a KMS key ring and per-message KMS cost without a requirement for it.

@@ -53,7 +53,7 @@ variable "labels" {
 # ---------------------------------------------------------------------------------------------
 
 variable "sources" {
-  description = "Event sources to deploy. Bridged through Pub/Sub: kubernetes, kafka, cdc. Called over HTTP: alertmanager, webhook."
+  description = "Event sources to deploy. Bridged through Pub/Sub: kubernetes, kafka, cdc. Called over HTTP: alertmanager, webhook. The sweep function is not a source: sweep_schedule controls it."
   type        = set(string)
   default     = ["kubernetes", "alertmanager", "webhook", "kafka", "cdc"]
 
@@ -270,6 +270,32 @@ variable "grant_pubsub_token_creator" {
   description = "Grant the Pub/Sub service agent roles/iam.serviceAccountTokenCreator on the push identity. Needed only in projects whose Pub/Sub service agent was created on or before 2021-04-08."
   type        = bool
   default     = false
+}
+
+# ---------------------------------------------------------------------------------------------
+# Sweep (storm control)
+# ---------------------------------------------------------------------------------------------
+
+variable "sweep_schedule" {
+  description = "Cron schedule (5 fields, Cloud Scheduler's unix-cron format) of the sweep that gives held-back events of storm control their agent run once their group went quiet. Each tick is one invocation of the sweep function. \"\" removes the sweep function and its scheduler job: held-back events then wait for their group's next event."
+  type        = string
+  default     = "* * * * *"
+
+  validation {
+    condition     = var.sweep_schedule == "" || can(regex("^[0-9A-Za-z*/,-]+( [0-9A-Za-z*/,-]+){4}$", var.sweep_schedule))
+    error_message = "sweep_schedule must be a 5-field cron expression such as \"* * * * *\" or \"*/5 * * * *\" (fields separated by single spaces), or \"\" to disable the sweep."
+  }
+}
+
+variable "sweep_time_zone" {
+  description = "Time zone (tz database name) in which sweep_schedule is read; matters only for schedules that name hours or days."
+  type        = string
+  default     = "Etc/UTC"
+
+  validation {
+    condition     = can(regex("^[A-Za-z]+(/[A-Za-z0-9_+-]+)*$", var.sweep_time_zone))
+    error_message = "sweep_time_zone must be a tz database name such as Etc/UTC or Europe/Berlin."
+  }
 }
 
 # ---------------------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ ENV_DEFAULTS = TERRAFORM / "env-defaults.txt"
 FIRESTORE_STORE = REPO / "khook_core" / "state" / "firestore.py"
 HTTP_TRANSPORT = REPO / "khook_core" / "transport" / "http.py"
 FUNCTION = "google_cloudfunctions2_function"
+SCHEDULER_JOB = "google_cloud_scheduler_job"
 ENV_NAME = re.compile(r"K(?:HOOK|AGENT)_[A-Z0-9_]+")
 # Runs in the cluster, not in a function: its environment comes from config/k8s.
 # The forwarder runs in the cluster and the local stack on a laptop: neither in a function.
@@ -244,7 +245,7 @@ def test_every_function_directory_is_deployed(tf: TerraformConfig) -> None:
     assert not missing, f"functions/ without a {FUNCTION} resource (local.functions): {missing}"
 
 
-@pytest.mark.parametrize("name", ["kubernetes", "alertmanager", "webhook", "kafka", "cdc"])
+@pytest.mark.parametrize("name", ["kubernetes", "alertmanager", "webhook", "kafka", "cdc", "sweep"])
 def test_function_entry_point_exists_in_main_py(tf: TerraformConfig, name: str) -> None:
     resource_name, body = function_resources(tf)[name]
     entry_point = first(body["build_config"])["entry_point"]
@@ -426,11 +427,13 @@ def topic_names(tf: TerraformConfig) -> dict[str, str]:
     }
 
 
-def test_bridged_sources_have_topics(tf: TerraformConfig) -> None:
+def test_pubsub_functions_have_topics(tf: TerraformConfig) -> None:
+    """The bridged sources' ingress topics, and the topic the sweep's scheduler job ticks."""
     assert topic_names(tf) == {
         "kubernetes": "khook-kubernetes",
         "kafka": "khook-kafka",
         "cdc": "khook-cdc",
+        "sweep": "khook-sweep",
     }
 
 
@@ -459,6 +462,99 @@ def test_forwarder_service_account_matches_workload_identity(tf: TerraformConfig
         a["metadata"].get("name") == name and a["metadata"].get("namespace", namespace) == namespace
         for a in accounts
     ), f"no ServiceAccount {namespace}/{name} in {K8S_MANIFESTS.relative_to(REPO)}"
+
+
+# --- the sweep and its scheduler job ---------------------------------------------------------
+
+
+def scheduler_job(tf: TerraformConfig) -> Mapping[str, Any]:
+    jobs = tf.of_type(SCHEDULER_JOB)
+    assert list(jobs) == ["sweep"], f"expected one {SCHEDULER_JOB}.sweep, found {list(jobs)}"
+    return jobs["sweep"]
+
+
+def sweep_schedule_pattern(tf: TerraformConfig) -> re.Pattern[str]:
+    """The cron regex of var.sweep_schedule's validation (RE2 without escapes reads alike)."""
+    condition = first(tf.variables["sweep_schedule"]["validation"])["condition"]
+    assert condition.startswith('${var.sweep_schedule == "" || '), (
+        f'var.sweep_schedule must accept "" (sweep off) before any other check: {condition}'
+    )
+    match = re.search(r'regex\("([^"\\]*)", var\.sweep_schedule\)', condition)
+    assert match, f"var.sweep_schedule: no regex(...) in the validation: {condition}"
+    return re.compile(match.group(1))
+
+
+def test_sweep_is_enabled_by_its_schedule_not_by_sources(tf: TerraformConfig) -> None:
+    spec = tf.locals["functions"]["sweep"]
+    assert spec["trigger"] == "pubsub"
+    assert "KHOOK_A2A_TOKEN" in spec["secrets"], "the sweep dispatches to agents"
+    assert tf.locals["sweep_enabled"] == '${var.sweep_schedule != ""}'
+    assert (
+        'if name == "sweep" ? local.sweep_enabled : contains(var.sources, name)'
+        in tf.locals["enabled_functions"]
+    ), "local.enabled_functions: sweep must follow local.sweep_enabled, the rest var.sources"
+    sources = set(tf.default("sources"))
+    assert "sweep" not in sources
+    assert set(tf.locals["functions"]) - {"sweep"} == sources, (
+        "every function but sweep is a source that var.sources can select"
+    )
+    assert "sweep" not in first(tf.variables["sources"]["validation"])["condition"]
+    # The forwarder comes with the kubernetes source, never with the sweep.
+    assert '"kubernetes"' in tf.locals["forwarder_enabled"]
+
+
+def test_scheduler_job_exists_only_with_a_schedule(tf: TerraformConfig) -> None:
+    job = scheduler_job(tf)
+    assert job.get("count") == "${local.sweep_enabled ? 1 : 0}", (
+        f"{SCHEDULER_JOB}.sweep must exist exactly when the sweep function does"
+    )
+    assert "for_each" not in job
+
+
+def test_scheduler_job_publishes_to_the_sweep_topic(tf: TerraformConfig) -> None:
+    job = scheduler_job(tf)
+    assert not {"http_target", "app_engine_http_target"} & set(job), "Pub/Sub target only"
+    # Pub/Sub targets ignore attempt_deadline; setting it leaves a permanent diff.
+    assert "attempt_deadline" not in job
+    assert job["region"] == "${var.region}"
+    target = first(job["pubsub_target"])
+    assert target["topic_name"] == '${google_pubsub_topic.source["sweep"].id}'
+    assert topic_names(tf)["sweep"] == tf.render(job["name"]) == "khook-sweep"
+    # A Pub/Sub message needs data or attributes; the function ignores what the tick carries.
+    assert re.fullmatch(r"\$\{base64encode\(.+\)\}", target["data"]), target["data"]
+
+
+def test_scheduler_job_schedule_comes_from_the_variables(tf: TerraformConfig) -> None:
+    job = scheduler_job(tf)
+    assert job["schedule"] == "${var.sweep_schedule}"
+    assert job["time_zone"] == "${var.sweep_time_zone}"
+    assert tf.default("sweep_schedule") == "* * * * *"
+    assert tf.default("sweep_time_zone") == "Etc/UTC"
+
+
+@pytest.mark.parametrize(
+    ("schedule", "valid"),
+    [
+        ("* * * * *", True),
+        ("*/5 * * * *", True),
+        ("0,30 8-18 * * MON-FRI", True),
+        ("* * * *", False),
+        ("* * * * * *", False),
+        ("every 5 minutes", False),
+        (" * * * * *", False),
+    ],
+)
+def test_sweep_schedule_validation(tf: TerraformConfig, schedule: str, valid: bool) -> None:
+    assert bool(sweep_schedule_pattern(tf).search(schedule)) is valid
+
+
+def test_scheduler_retries_end_before_the_next_tick(tf: TerraformConfig) -> None:
+    """A retry covers only a failed publish; at the default schedule the next tick is 60 s away."""
+    retry = first(scheduler_job(tf)["retry_config"])
+    count = int(retry["retry_count"])
+    assert 0 <= count <= 5, "Cloud Scheduler allows 0 to 5 retries"
+    longest = int(str(retry["max_backoff_duration"]).removesuffix("s"))
+    assert count * longest < 60, f"{count} retries up to {longest}s apart outlast a minute"
 
 
 # --- Firestore -------------------------------------------------------------------------------
