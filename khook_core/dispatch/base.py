@@ -57,6 +57,9 @@ class DispatchRequest:
     key: DedupKey
     message_id: str
     context_id: str
+    time_budget: float | None = None
+    """Seconds this dispatch may take at most, retries included (what is left of the function
+    invocation); None: only the dispatcher's own ``KHOOK_DISPATCH_BUDGET`` applies."""
 
 
 @dataclass(frozen=True)
