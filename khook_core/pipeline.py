@@ -15,6 +15,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import time
 from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -65,9 +66,18 @@ class Decision(NamedTuple):
 
 
 def run_pipeline(
-    source: str, raw: Any, attributes: Mapping[str, str], *, runtime: Runtime
+    source: str,
+    raw: Any,
+    attributes: Mapping[str, str],
+    *,
+    runtime: Runtime,
+    deadline: float | None = None,
 ) -> list[Decision]:
     """Process one raw payload of ``source``.
+
+    ``deadline`` (a ``time.monotonic()`` instant) bounds the dispatches of the whole payload:
+    each gets at most what is left, and once less than ``MIN_DISPATCH_S`` is left the remaining
+    firings are released and answered retryable instead of outrunning the function's timeout.
 
     Raises:
         InvalidEventError: the payload is malformed or the source unknown (permanent).
@@ -82,11 +92,13 @@ def run_pipeline(
         return [Decision("dropped:no-event")]
     decisions: list[Decision] = []
     for event in events:
-        decisions.extend(process_event(event, runtime=runtime))
+        decisions.extend(process_event(event, runtime=runtime, deadline=deadline))
     return decisions
 
 
-def process_event(event: Event, *, runtime: Runtime) -> list[Decision]:
+def process_event(
+    event: Event, *, runtime: Runtime, deadline: float | None = None
+) -> list[Decision]:
     """Map, match and fire one normalised event.
 
     The mapping row (internal type, mapped tags, severity) is applied before matching only when
@@ -107,7 +119,7 @@ def process_event(event: Event, *, runtime: Runtime) -> list[Decision]:
     rules = [rule for rule in candidates if rule.matches(event)]
     if not rules:
         return [Decision("no-hook", event)]
-    return [fire(rule, event, runtime) for rule in rules]
+    return [fire(rule, event, runtime, deadline) for rule in rules]
 
 
 def enrich(event: Event, runtime: Runtime) -> Event:
@@ -131,11 +143,13 @@ def _digest(*parts: str) -> str:
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
 
 
-def fire(rule: HookRule, event: Event, runtime: Runtime) -> Decision:
+def fire(
+    rule: HookRule, event: Event, runtime: Runtime, deadline: float | None = None
+) -> Decision:
     """Claim, pass storm control, render, dispatch and record one match."""
     store = runtime.store
     key = dedup_key(rule, event)
-    firing = _Firing(runtime, rule, event, key)
+    firing = _Firing(runtime, rule, event, key, deadline)
     try:
         if event.status == "resolved":
             store.release(key=key)
@@ -167,6 +181,15 @@ def fire(rule: HookRule, event: Event, runtime: Runtime) -> Decision:
 def _run(firing: _Firing, held: Summary | None, note: str) -> Decision:
     """Render, dispatch, confirm and record a claimed firing that passed storm control."""
     rule, event, key, store = firing.rule, firing.event, firing.key, firing.runtime.store
+    time_budget = None if firing.deadline is None else firing.deadline - time.monotonic()
+    if time_budget is not None and time_budget < MIN_DISPATCH_S:
+        _release_quietly(firing.runtime, key)
+        _keep_held(firing, held)
+        return firing.decide(
+            "failed:transient",
+            detail="the invocation's time budget is spent; left for the redelivery",
+            retryable=True,
+        )
     extra = None if held is None else {"held_back": held.to_json()}
     firing.prompt = prompt.render(rule.template, event, extra, note)
     request = DispatchRequest(
@@ -179,6 +202,7 @@ def _run(firing: _Firing, held: Summary | None, note: str) -> Decision:
         # carries the same id and the agent can recognise the repeat.
         message_id=f"khook-{_digest(key, event.id)}",
         context_id=f"khook-{_digest(key)}",
+        time_budget=time_budget,
     )
     try:
         result = firing.runtime.dispatcher.dispatch(request)
@@ -197,12 +221,16 @@ def _run(firing: _Firing, held: Summary | None, note: str) -> Decision:
     return firing.decide("dispatched", task_id=result.task_id, detail=result.state, record=True)
 
 
+MIN_DISPATCH_S = 1.0
+"""Below this much time left in the invocation, a dispatch is not started (it could not finish)."""
 SWEEP_BATCH = 200
 """Backlogs one sweep looks at; the rest wait for the next tick (a tick must fit a function's
 timeout, and a sweep run costs one dispatch)."""
 
 
-def sweep(*, runtime: Runtime, limit: int = SWEEP_BATCH) -> list[Decision]:
+def sweep(
+    *, runtime: Runtime, limit: int = SWEEP_BATCH, deadline: float | None = None
+) -> list[Decision]:
     """Start the runs that held-back events are owed but no later event came to carry.
 
     Storm control summarises held events in their group's (or hook's) next run, and that run
@@ -218,9 +246,14 @@ def sweep(*, runtime: Runtime, limit: int = SWEEP_BATCH) -> list[Decision]:
     decisions: list[Decision] = []
     keys = runtime.store.backlog_keys(limit=limit)
     # Groups first: a group's run also carries its hook's budget backlog, one run for both.
-    for key in sorted(keys, key=lambda k: not k.startswith("coalesce|")):
+    ordered = sorted(keys, key=lambda k: not k.startswith("coalesce|"))
+    for done, key in enumerate(ordered):
+        if deadline is not None and deadline - time.monotonic() < MIN_DISPATCH_S:
+            logger.warning("sweep: the invocation's time budget is spent; %d backlog(s) left "
+                           "for the next tick", len(ordered) - done)
+            break
         try:
-            decision = _sweep_one(key, runtime)
+            decision = _sweep_one(key, runtime, deadline)
         except TransientError as exc:
             logger.warning("sweep of %s: state store unavailable: %s", key, exc)
             decision = Decision("failed:state-unavailable", key=key, detail=str(exc),
@@ -230,7 +263,7 @@ def sweep(*, runtime: Runtime, limit: int = SWEEP_BATCH) -> list[Decision]:
     return decisions
 
 
-def _sweep_one(key: str, runtime: Runtime) -> Decision | None:
+def _sweep_one(key: str, runtime: Runtime, deadline: float | None) -> Decision | None:
     store = runtime.store
     backlog = store.take_backlog(key=key)
     if backlog is None:  # a run took it since the listing
@@ -247,7 +280,7 @@ def _sweep_one(key: str, runtime: Runtime) -> Decision | None:
         return Decision("dropped:hook-gone", event, backlog.hook, key=key,
                         detail=f"{backlog.summary.count} held event(s)")
     digest = _digest(json.dumps(backlog.summary.to_json()))
-    firing = _Firing(runtime, rule, event, DedupKey(f"sweep|{key}|{digest}"))
+    firing = _Firing(runtime, rule, event, DedupKey(f"sweep|{key}|{digest}"), deadline)
     try:
         return _sweep_run(firing, key, backlog)
     except TransientError:
@@ -410,10 +443,18 @@ def _keep_held(firing: _Firing, held: Summary | None) -> None:
 class _Firing:
     """One match in flight: builds its Decision and, where asked, its audit record."""
 
-    __slots__ = ("event", "key", "prompt", "rule", "runtime")
+    __slots__ = ("deadline", "event", "key", "prompt", "rule", "runtime")
 
-    def __init__(self, runtime: Runtime, rule: HookRule, event: Event, key: DedupKey) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        rule: HookRule,
+        event: Event,
+        key: DedupKey,
+        deadline: float | None = None,
+    ) -> None:
         self.runtime, self.rule, self.event, self.key = runtime, rule, event, key
+        self.deadline = deadline
         self.prompt: str | None = None
 
     def decide(

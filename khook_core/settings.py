@@ -36,3 +36,6 @@ class Settings(EnvSettings):
     """Comma-separated source plugins not to load, or ``all``."""
     dedup_window: float | None = Field(default=None, gt=0)
     """Default dedup window in seconds for hooks that set no ``dedupWindow`` (default 600)."""
+    invocation_budget: float = Field(default=50.0, gt=0, le=3600)
+    """Seconds one function invocation may spend on its dispatches (below the function's
+    60 s timeout); what does not fit is released and answered retryable."""

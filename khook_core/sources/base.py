@@ -96,6 +96,19 @@ class EventSource(Protocol):
         ...
 
 
+PUBSUB_MESSAGE_ID = "pubsub.message_id"
+PUBSUB_TOPIC = "pubsub.topic"
+"""Attributes the Pub/Sub transport adds to a message's own: where the payload came from."""
+
+
+def pubsub_ref(attributes: Mapping[str, str]) -> str:
+    """``pubsub:TOPIC/MESSAGE_ID`` for ``Event.raw_ref``, or "" outside a Pub/Sub delivery."""
+    message_id = attributes.get(PUBSUB_MESSAGE_ID, "")
+    if not message_id:
+        return ""
+    return f"pubsub:{attributes.get(PUBSUB_TOPIC, '') or '?'}/{message_id}"
+
+
 def require_mapping(raw: Any, what: str) -> dict[str, Any]:
     """Return ``raw`` as a dict or raise ``InvalidEventError`` naming what was expected."""
     if not isinstance(raw, dict):

@@ -19,7 +19,7 @@ from typing_extensions import TypedDict
 
 from khook_core.errors import InvalidEventError
 from khook_core.event import Event, Resource, Severity, stable_id
-from khook_core.sources.base import Dropped, SourceContext, require_mapping
+from khook_core.sources.base import Dropped, SourceContext, pubsub_ref, require_mapping
 from khook_core.timeparse import parse_time
 
 DEFAULT_FRESHNESS = timedelta(minutes=15)
@@ -214,6 +214,7 @@ class KubernetesSource:
                 first_timestamp=first,
                 count=count,
                 group_key=f"{namespace}/{owner_of(name)}" if kind == "Pod" else f"{kind}/{name}",
+                raw_ref=pubsub_ref(attributes),
                 metadata={
                     "kind": kind,
                     "apiVersion": api_version,

@@ -24,6 +24,7 @@ import binascii
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
@@ -31,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from khook_core import logs
 from khook_core.errors import InvalidEventError, TransientError
 from khook_core.pipeline import Decision, run_pipeline
+from khook_core.sources.base import PUBSUB_MESSAGE_ID, PUBSUB_TOPIC
 
 if TYPE_CHECKING:
     from khook_core.runtime import Runtime
@@ -116,6 +118,14 @@ def decode_message(cloud_event: CloudEventLike) -> PubSubMessage:
                          str(message.get("publishTime") or message.get("publish_time") or ""))
 
 
+def topic_of(cloud_event: CloudEventLike) -> str:
+    """The topic name from the CloudEvent ``source`` (``//pubsub.googleapis.com/projects/P/
+    topics/T``, as Eventarc and functions-framework build it), or ""."""
+    source = str(cloud_event.get("source") or "")
+    _, found, topic = source.rpartition("/topics/")
+    return topic if found else ""
+
+
 def parse_json(data: bytes) -> Any:
     """The payload as JSON.
 
@@ -162,6 +172,7 @@ def handle_pubsub(
         TransientError: some decision is retryable; Pub/Sub redelivers the message.
     """
     STATS.count("received")
+    started = time.monotonic()
     message_id = str(cloud_event.get("id") or "")
     with logs.bind(source=source, pubsub_message_id=message_id):
         try:
@@ -173,7 +184,10 @@ def handle_pubsub(
 
                 runtime = get_runtime()
             attributes = {k.lower(): v for k, v in message.attributes.items()}
-            decisions = run_pipeline(source, raw, attributes, runtime=runtime)
+            attributes[PUBSUB_MESSAGE_ID] = message_id
+            attributes[PUBSUB_TOPIC] = topic_of(cloud_event)
+            decisions = run_pipeline(source, raw, attributes, runtime=runtime,
+                                     deadline=started + runtime.settings.invocation_budget)
         except InvalidEventError as exc:
             invalid = STATS.count("invalid")
             logger.warning(

@@ -14,6 +14,7 @@ Example::
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter
 from typing import TYPE_CHECKING
 
@@ -30,6 +31,7 @@ logger = logging.getLogger(__name__)
 
 def handle_tick(cloud_event: CloudEventLike, *, runtime: Runtime | None = None) -> list[Decision]:
     """Sweep the backlogs once; log each run and a one-line tally. Never asks for redelivery."""
+    started = time.monotonic()
     tick = str(cloud_event.get("id") or "")
     with logs.bind(source="sweep", pubsub_message_id=tick):
         if runtime is None:
@@ -37,7 +39,8 @@ def handle_tick(cloud_event: CloudEventLike, *, runtime: Runtime | None = None) 
 
             runtime = get_runtime()
         try:
-            decisions = sweep(runtime=runtime)
+            decisions = sweep(runtime=runtime,
+                              deadline=started + runtime.settings.invocation_budget)
         except TransientError as exc:
             logger.warning("sweep tick %s: state store unavailable, next tick retries: %s",
                            tick, exc)

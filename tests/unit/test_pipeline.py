@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -190,3 +191,30 @@ def test_invalid_payload_and_unknown_source_raise_invalid_event(runtime: Runtime
     with pytest.raises(InvalidEventError, match="unknown source 'carrier-pigeon'") as info:
         run_pipeline("carrier-pigeon", {}, {}, runtime=runtime)
     assert info.value.status == 404
+
+
+def test_each_dispatch_gets_what_is_left_of_the_invocation(runtime: Runtime):
+    deadline = time.monotonic() + 30
+
+    run_pipeline("kubernetes", core_event(), {}, runtime=runtime, deadline=deadline)
+
+    dispatcher = runtime.dispatcher
+    assert isinstance(dispatcher, DryRunDispatcher)
+    budgets = [r.time_budget for r in dispatcher.requests]
+    assert len(budgets) == 2
+    assert all(b is not None and 25 < b <= 30 for b in budgets), budgets
+    assert budgets[1] <= budgets[0]  # type: ignore[operator]
+
+
+def test_a_spent_invocation_starts_no_dispatch_and_leaves_the_event_to_the_retry(
+    runtime: Runtime,
+):
+    spent = time.monotonic() - 1
+
+    late = run_pipeline("kubernetes", core_event(), {}, runtime=runtime, deadline=spent)
+    retry = run_pipeline("kubernetes", core_event(), {}, runtime=runtime)
+
+    assert [(d.decision, d.retryable) for d in late] == [("failed:transient", True)] * 2
+    assert "time budget" in late[0].detail
+    assert [d.decision for d in retry] == ["dispatched", "dispatched"]  # the claims were released
+    assert len(runtime.dispatcher.requests) == 2  # type: ignore[attr-defined]

@@ -103,6 +103,7 @@ def test_a_forwarder_message_fires_once_and_its_redelivery_is_a_duplicate(client
     assert request.hook == "shop/shop-restarts"
     assert "web-0" in request.prompt
     assert request.event.metadata["cluster"] == "prod-eu"
+    assert request.event.raw_ref == "pubsub:khook-kubernetes/9311"  # where it came from
 
 
 def test_a_message_from_another_tool_without_attributes_is_accepted(client):

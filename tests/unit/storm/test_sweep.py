@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -187,3 +188,16 @@ def test_concurrent_sweeps_start_each_tail_exactly_once(tmp_path: Path):
         f"{name}-7d9f8c6b5-dbbbb" for name in deployments)  # each group's latest
     assert all((held_back(d) or {})["count"] == 2 for d in runs)
     assert sum(len(rt.dispatcher.requests) for rt, _ in sweepers) == 40  # type: ignore[attr-defined,misc]
+
+
+def test_a_tick_out_of_time_leaves_every_backlog_for_the_next(tmp_path: Path):
+    runtime, clock = build(make_config(tmp_path, GROUPED), MemoryStateStore())
+    assert [deliver(runtime, clock, m) for m in (0, 1)] == ["dispatched", "coalesced"]
+    clock.fixed = START + timedelta(minutes=6)
+
+    assert sweep(runtime=runtime, deadline=time.monotonic() - 1) == []
+    assert runtime.store.backlog_keys(limit=10) != []
+    [run] = sweep(runtime=runtime, deadline=time.monotonic() + 30)
+
+    assert run.decision == "dispatched"
+    assert len(runtime.dispatcher.requests) == 2  # type: ignore[attr-defined]
