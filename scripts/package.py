@@ -5,9 +5,12 @@ Each archive holds, at its root, what Cloud Run functions' Python buildpack expe
 - the files of ``functions/<name>/`` (``main.py`` with the ``handle`` entry point),
 - the ``khook_core`` package and ``config/`` (without ``config/k8s``, the forwarder's manifests,
   so changing them does not redeploy every function),
-- ``requirements.txt``: the runtime dependencies of ``pyproject.toml`` (core plus the
-  ``functions`` and ``firestore`` extras) pinned to the versions installed here, followed by
-  ``functions/<name>/requirements.txt`` when a function needs more,
+- ``requirements.txt``: the whole runtime closure of ``pyproject.toml`` (core plus the
+  ``functions`` and ``firestore`` extras, and everything they require in turn, as the Cloud
+  Run functions runtime, Python 3.11 on Linux x86_64, would install it) pinned to the versions
+  installed here, followed by ``functions/<name>/requirements.txt`` when a function needs more.
+  Pinning only the direct dependencies would let flask, grpcio, protobuf and the rest float, so
+  two builds of the same archive (same MD5, same object name) could install different code,
 - ``khook_serverless-<version>.dist-info/`` with the entry points, because ``khook_core`` is not
   pip-installed in the function and plugins are discovered through ``importlib.metadata``.
 
@@ -29,9 +32,13 @@ import re
 import sys
 import tomllib
 import zipfile
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+from packaging.markers import Marker
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import NormalizedName, canonicalize_name
 
 ROOT = Path(__file__).resolve().parents[1]
 # Extras of pyproject.toml whose dependencies every function installs.
@@ -42,6 +49,26 @@ SKIPPED_CONFIG = frozenset({"k8s"})
 # The earliest time a zip entry can carry; any fixed value makes archives reproducible.
 FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 FILE_MODE = 0o100644  # regular file, rw-r--r--
+# Environment markers are evaluated for the runtime the archive is installed in (python311 on
+# Cloud Run functions), not for the machine that builds it. The patch level is not pinned by
+# the platform; no marker in the closure distinguishes 3.11 patch releases.
+TARGET_ENVIRONMENT: Mapping[str, str] = {
+    "implementation_name": "cpython",
+    "implementation_version": "3.11.0",
+    "os_name": "posix",
+    "platform_machine": "x86_64",
+    "platform_python_implementation": "CPython",
+    "platform_release": "",
+    "platform_system": "Linux",
+    "platform_version": "",
+    "python_full_version": "3.11.0",
+    "python_version": "3.11",
+    "sys_platform": "linux",
+}
+REQUIREMENTS_HEADER = (
+    "# Runtime closure of {project} (core + {extras}) for Python 3.11 on Linux x86_64,\n"
+    "# pinned to the build virtualenv by scripts/package.py. Do not edit: run `make package`.\n"
+)
 
 
 class PackagingError(RuntimeError):
@@ -55,32 +82,113 @@ def function_dirs(functions_dir: Path) -> list[Path]:
     return sorted(p for p in functions_dir.iterdir() if (p / "main.py").is_file())
 
 
-def requirement_names(pyproject: Mapping[str, Any]) -> list[str]:
-    """Distribution names of the core dependencies and the runtime extras, first mention first."""
+def root_requirements(pyproject: Mapping[str, Any]) -> list[Requirement]:
+    """The core dependencies and the runtime extras, without the project itself.
+
+    A self-reference such as ``khook-serverless[functions]`` inside a runtime extra stands for
+    the requirements of the extras it names, which are added in its place.
+    """
     project = pyproject["project"]
+    own = canonicalize_name(project["name"])
+    optional = {
+        canonicalize_name(extra): list(specs)
+        for extra, specs in project.get("optional-dependencies", {}).items()
+    }
     specs = list(project.get("dependencies", []))
-    for extra in RUNTIME_EXTRAS:
-        specs.extend(project.get("optional-dependencies", {}).get(extra, []))
-    own = _normalize(project["name"])
-    names: dict[str, str] = {}
-    for spec in specs:
-        match = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)", spec)
-        if match and _normalize(match.group(1)) != own:
-            names.setdefault(_normalize(match.group(1)), match.group(1))
+    expanded: set[str] = set()
+    extras = [canonicalize_name(e) for e in RUNTIME_EXTRAS]
+    roots: list[Requirement] = []
+    index = 0
+    while True:
+        for extra in extras:
+            if extra not in expanded:
+                expanded.add(extra)
+                specs.extend(optional.get(extra, []))
+        extras = []
+        if index == len(specs):
+            return roots
+        requirement = _parse(specs[index], f"pyproject.toml of {project['name']}")
+        index += 1
+        if requirement.marker is not None and not _applies(requirement.marker, [""]):
+            continue
+        if canonicalize_name(requirement.name) == own:
+            extras = [canonicalize_name(e) for e in requirement.extras]
+        else:
+            roots.append(requirement)
+
+
+def requirement_names(pyproject: Mapping[str, Any]) -> list[str]:
+    """Distribution names of the direct runtime requirements, first mention first."""
+    names: dict[NormalizedName, str] = {}
+    for requirement in root_requirements(pyproject):
+        names.setdefault(canonicalize_name(requirement.name), requirement.name)
     return list(names.values())
 
 
-def pinned_requirements(names: Iterable[str]) -> str:
-    """``name==version`` lines for the versions installed in this interpreter."""
-    lines = []
-    for name in names:
-        try:
-            lines.append(f"{name}=={importlib.metadata.version(name)}")
-        except importlib.metadata.PackageNotFoundError as exc:
+def runtime_closure(
+    roots: Iterable[Requirement],
+    own: str = "",
+    distribution: Callable[[str], importlib.metadata.Distribution] = (
+        importlib.metadata.distribution
+    ),
+) -> dict[NormalizedName, str]:
+    """Every distribution the roots need on the target runtime -> its installed version.
+
+    Walks ``Requires-Dist`` of the installed distributions, following the extras each
+    requirement asks for and keeping only requirements whose marker holds on
+    :data:`TARGET_ENVIRONMENT`. An installed version outside a requirement's specifier is an
+    error: pip would refuse the pinned file in Cloud Build anyway.
+    """
+    own_name = canonicalize_name(own) if own else None
+    queue: list[tuple[Requirement, str]] = [(r, "pyproject.toml") for r in roots]
+    dists: dict[NormalizedName, importlib.metadata.Distribution] = {}
+    # (distribution, extra) pairs whose requirements were queued; "" is the base set.
+    walked: set[tuple[NormalizedName, str]] = set()
+    while queue:
+        requirement, wanted_by = queue.pop(0)
+        name = canonicalize_name(requirement.name)
+        if name == own_name:
+            continue
+        if name not in dists:
+            try:
+                dists[name] = distribution(requirement.name)
+            except importlib.metadata.PackageNotFoundError as exc:
+                raise PackagingError(
+                    f"{requirement.name} (required by {wanted_by}) is not installed in "
+                    f"{sys.executable}; run `make install` first"
+                ) from exc
+        dist = dists[name]
+        if not requirement.specifier.contains(dist.version, prereleases=True):
             raise PackagingError(
-                f"{name} is not installed in {sys.executable}; run `make install` first"
-            ) from exc
-    return "\n".join(lines) + "\n"
+                f"installed {name}=={dist.version} does not satisfy {requirement} "
+                f"(required by {wanted_by}); run `make install` again"
+            )
+        extras = sorted(
+            {"", *(canonicalize_name(e) for e in requirement.extras)}
+            - {extra for walked_name, extra in walked if walked_name == name}
+        )
+        if not extras:
+            continue
+        walked.update((name, extra) for extra in extras)
+        for spec in dist.requires or []:
+            child = _parse(spec, f"{name}=={dist.version}")
+            if child.marker is None or _applies(child.marker, extras):
+                queue.append((child, f"{name}=={dist.version}"))
+    return {name: dist.version for name, dist in dists.items()}
+
+
+def pinned_requirements(pins: Mapping[str, str], header: str = "") -> str:
+    """``name==version`` lines sorted by name, after an optional comment header."""
+    lines = [f"{name}=={version}" for name, version in sorted(pins.items())]
+    return header + "\n".join(lines) + "\n"
+
+
+def runtime_requirements(pyproject: Mapping[str, Any]) -> str:
+    """``requirements.txt`` shared by every function: the pinned runtime closure."""
+    project = pyproject["project"]
+    closure = runtime_closure(root_requirements(pyproject), own=project["name"])
+    header = REQUIREMENTS_HEADER.format(project=project["name"], extras=", ".join(RUNTIME_EXTRAS))
+    return pinned_requirements(closure, header)
 
 
 def dist_info(pyproject: Mapping[str, Any]) -> dict[str, bytes]:
@@ -150,7 +258,7 @@ def package(root: Path, out_dir: Path, names: Sequence[str] = ()) -> dict[str, P
     if not (root / "khook_core").is_dir():
         raise PackagingError(f"no khook_core package under {root}")
     pyproject = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
-    common = {"requirements.txt": pinned_requirements(requirement_names(pyproject)).encode()}
+    common = {"requirements.txt": runtime_requirements(pyproject).encode()}
     common.update(dist_info(pyproject))
     built: dict[str, Path] = {}
     for function_dir in dirs:
@@ -173,6 +281,18 @@ def _files(directory: Path, skip: frozenset[str] = frozenset()) -> Iterator[Path
             path = Path(dirpath) / filename
             if path.suffix not in SKIPPED_SUFFIXES and filename != ".DS_Store":
                 yield path
+
+
+def _parse(spec: str, source: str) -> Requirement:
+    try:
+        return Requirement(spec)
+    except InvalidRequirement as exc:
+        raise PackagingError(f"invalid requirement {spec!r} in {source}: {exc}") from exc
+
+
+def _applies(marker: Marker, extras: Iterable[str]) -> bool:
+    """Whether ``marker`` holds on the target runtime for any of ``extras`` ("" = none)."""
+    return any(marker.evaluate({**TARGET_ENVIRONMENT, "extra": extra}) for extra in extras)
 
 
 def _normalize(name: str) -> str:

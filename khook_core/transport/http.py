@@ -320,6 +320,7 @@ def serve(
         def handle(request: flask.Request) -> flask.Response:
             return http.serve(request, "alertmanager")
     """
+    started = time.monotonic()
     headers = {k.lower(): v for k, v in request.headers.items()}
     request_id = request_id_of(headers)
     with logs.bind(source=source, request_id=request_id):
@@ -338,7 +339,8 @@ def serve(
             attributes = {k: v for k, v in headers.items() if k not in _HIDDEN_HEADERS}
             attributes |= {"http.path": request.path, "http.method": request.method,
                            "http.request_id": request_id, "http.auth": scheme}
-            decisions = run_pipeline(source, payload, attributes, runtime=runtime)
+            decisions = run_pipeline(source, payload, attributes, runtime=runtime,
+                                     deadline=started + runtime.settings.invocation_budget)
         except InvalidEventError as exc:
             logger.warning("refused %s request %s: %d %s", source, request_id, exc.status,
                            exc.message, extra={"error": exc.to_json()})

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import shutil
 import zipfile
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
 
 from tests.terraform.conftest import REPO, load_script
 
@@ -63,14 +66,29 @@ def test_archives_hold_function_core_config_and_pinned_requirements(tree: Path) 
     assert not [
         n for n in names if "__pycache__" in n or n.endswith(".pyc") or n.startswith("config/k8s")
     ]
-    assert [r.split("==")[0] for r in requirements] == [
+    assert requirements[0].startswith("# Runtime closure of khook-serverless")
+    pins = dict(r.split("==") for r in requirements if not r.startswith("#"))
+    assert list(pins) == sorted(pins), "pins must come in a stable order"
+    # The whole closure, not only the five direct dependencies: what they pull in (flask and
+    # werkzeug through functions-framework, grpcio through google-api-core[grpc], ...) is pinned
+    # to the installed version too, so the same archive always installs the same code.
+    for name in (
         "pydantic",
         "pyyaml",
         "functions-framework",
         "httpx",
         "google-cloud-firestore",
-    ]
-    assert all("==" in r for r in requirements)
+        "flask",
+        "werkzeug",
+        "cloudevents",
+        "httpcore",
+        "google-api-core",
+        "grpcio",
+        "protobuf",
+    ):
+        assert pins.get(name) == importlib.metadata.version(name), name
+    assert "khook-serverless" not in pins
+    assert "pytest" not in pins, "the dev extra is not a runtime extra"
     assert "kubernetes = khook_core.sources.kubernetes:KubernetesSource" in entry_points
     with zipfile.ZipFile(built["kafka"]) as archive:
         assert archive.read("requirements.txt").decode().endswith("# kafka\nfastavro==1.9.7\n")
@@ -109,3 +127,139 @@ def test_package_copes_with_a_missing_functions_directory(tmp_path: Path) -> Non
     shutil.copy(REPO / "pyproject.toml", tmp_path / "pyproject.toml")
     with pytest.raises(package.PackagingError, match="no functions"):
         package.package(tmp_path, tmp_path / "build")
+
+
+# --- the runtime closure, on fake installed distributions --------------------------------------
+
+
+class FakeDistribution(importlib.metadata.Distribution):
+    def __init__(self, name: str, version: str, requires: Sequence[str]) -> None:
+        self._metadata = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n" + "".join(
+            f"Requires-Dist: {r}\n" for r in requires
+        )
+
+    def read_text(self, filename: str) -> str | None:
+        return self._metadata if filename == "METADATA" else None
+
+    def locate_file(self, path: object) -> Path:
+        raise NotImplementedError
+
+
+def installed(
+    packages: Mapping[str, tuple[str, Sequence[str]]],
+) -> package.Callable[[str], importlib.metadata.Distribution]:
+    def distribution(name: str) -> importlib.metadata.Distribution:
+        key = name.lower().replace("_", "-")
+        if key not in packages:
+            raise importlib.metadata.PackageNotFoundError(name)
+        version, requires = packages[key]
+        return FakeDistribution(key, version, requires)
+
+    return distribution
+
+
+def closure(roots: Sequence[str], packages: Mapping[str, tuple[str, Sequence[str]]]) -> object:
+    return package.runtime_closure(
+        [Requirement(r) for r in roots], own="khook-serverless", distribution=installed(packages)
+    )
+
+
+def test_closure_follows_requested_extras_and_evaluates_markers_for_the_runtime() -> None:
+    packages = {
+        "api-core": (
+            "2.0",
+            [
+                "protobuf>=4",
+                'grpcio>=1.59; extra == "grpc"',
+                'grpcio>=1.75; python_version >= "3.14" and extra == "grpc"',
+                'aiohttp; extra == "async"',
+            ],
+        ),
+        "firestore": ("2.1", ["api-core[grpc]>=2"]),
+        "framework": (
+            "3.0",
+            [
+                "flask>=2",
+                'gunicorn; platform_system != "Windows"',
+                'colorama; sys_platform == "win32"',
+                'exceptiongroup; python_version < "3.11"',
+                'uvloop; platform_machine == "x86_64"',
+            ],
+        ),
+        "flask": ("3.1", ["werkzeug>=3", "framework"]),  # a cycle must terminate
+        "werkzeug": ("3.1.3", []),
+        "protobuf": ("6.0", []),
+        "grpcio": ("1.70", []),
+        "gunicorn": ("23.0", []),
+        "uvloop": ("0.21", []),
+        # Installed here (the build machine) but not needed on the runtime:
+        "colorama": ("0.4", []),
+        "exceptiongroup": ("1.2", []),
+        "aiohttp": ("3.9", []),
+    }
+    assert closure(["firestore>=2", "framework"], packages) == {
+        "api-core": "2.0",
+        "firestore": "2.1",
+        "flask": "3.1",
+        "framework": "3.0",
+        "grpcio": "1.70",
+        "gunicorn": "23.0",
+        "protobuf": "6.0",
+        "uvloop": "0.21",
+        "werkzeug": "3.1.3",
+    }
+
+
+def test_closure_takes_an_extra_asked_for_after_the_base_was_walked() -> None:
+    packages = {
+        "a": ("1", []),
+        "b": ("1", ['c; extra == "x"']),
+        "c": ("1", []),
+        "first": ("1", ["b"]),
+        "second": ("1", ["b[x]"]),
+    }
+    assert closure(["first", "second"], packages) == {
+        "a" if False else "b": "1",
+        "c": "1",
+        "first": "1",
+        "second": "1",
+    }
+
+
+def test_closure_leaves_out_the_project_itself() -> None:
+    packages = {"plugin": ("1", ["khook-serverless>=0.1"])}
+    assert closure(["plugin"], packages) == {"plugin": "1"}
+
+
+def test_closure_refuses_what_is_missing_or_out_of_range() -> None:
+    packages = {"top": ("1", ["dep>=2"]), "dep": ("1.5", [])}
+    with pytest.raises(package.PackagingError, match=r"dep==1\.5 does not satisfy dep>=2"):
+        closure(["top"], packages)
+    with pytest.raises(package.PackagingError, match=r"gone \(required by top==1\)"):
+        closure(["top"], {"top": ("1", ["gone"])})
+
+
+def test_root_requirements_expand_self_references_and_skip_other_extras() -> None:
+    pyproject = {
+        "project": {
+            "name": "khook-serverless",
+            "dependencies": ["pydantic>=2", 'tomli; python_version < "3.11"'],
+            "optional-dependencies": {
+                "functions": ["khook-serverless[dispatch]", "functions-framework"],
+                "dispatch": ["httpx"],
+                "firestore": ["google-cloud-firestore"],
+                "dev": ["pytest"],
+            },
+        }
+    }
+    assert package.requirement_names(pyproject) == [
+        "pydantic",
+        "functions-framework",
+        "google-cloud-firestore",
+        "httpx",
+    ]
+
+
+def test_requirements_text_is_sorted_with_its_header() -> None:
+    text = package.pinned_requirements({"b": "2", "a": "1"}, "# header\n")
+    assert text == "# header\na==1\nb==2\n"
