@@ -253,6 +253,34 @@ def test_a_transient_failure_answers_503_so_the_sender_retries(
     assert reply.get_json()["counts"] == {"dispatched": 2}
 
 
+def test_a_slow_first_dispatch_leaves_the_rest_of_the_group_to_the_retry(
+    function_env: Callable[..., Any], http_client: Callable[[str], Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two alerts, and an agent so slow that the first dispatch spends the invocation's budget:
+    the second is not started but answered retryable, and the retry fires only it."""
+    function_env(KHOOK_ALERTMANAGER_TOKEN=TOKEN, KHOOK_INVOCATION_BUDGET="2")
+    client = http_client("alertmanager")
+    dispatcher = get_runtime().dispatcher
+    real = dispatcher.dispatch
+    budgets: list[float | None] = []
+
+    def slow(request: Any) -> Any:
+        budgets.append(request.time_budget)
+        if len(budgets) == 1:
+            time.sleep(1.2)  # leaves less than the minimum a dispatch is started with
+        return real(request)
+
+    monkeypatch.setattr(dispatcher, "dispatch", slow)
+    first = client.post("/", data=ALERTS, content_type="application/json", headers=BEARER)
+    assert first.status_code == 503
+    assert first.get_json()["counts"] == {"dispatched": 1, "failed:transient": 1}
+    retry = client.post("/", data=ALERTS, content_type="application/json", headers=BEARER)
+    assert retry.get_json()["counts"] == {"dispatched": 1, "duplicate": 1}
+    assert len(budgets) == 2
+    assert budgets[0] is not None and 0 < budgets[0] <= 2
+
+
 def test_secrets_never_reach_the_event(webhook_client: Any) -> None:
     reply = webhook_client.post("/", data=GENERIC, content_type="application/json",
                                 headers={**BEARER, "Cookie": "session=1"})
