@@ -1,18 +1,35 @@
 """Pipeline throughput: Kubernetes Events, one core, dry-run dispatch, memory state.
 
-Budget: >= 20,000 events/s, and <= 3x the floor measured in the same run: the cost of
-``json.loads`` + ``Event.model_validate`` on the same payloads.
+Budget (design.md): >= 20,000 events/s, and <= 3x the floor measured in the same run: the cost
+of ``json.loads`` + ``Event.model_validate`` on the same payloads.
+
+Two workloads, each timed against its own floor, best of ``ROUNDS`` rounds (as timeit does: the
+least disturbed run of each):
+
+* **storm mix** — the workload the budget has always been checked on: 20,000 Warning events
+  over 2,000 distinct dedup keys. A quarter (FailedScheduling → ``pod-pending``) match no hook;
+  of the rest only the first of each key fires (render + dispatch + record), the others stop at
+  the claim as duplicates: about 7.5 % of the events fire.
+* **all unique** — every event is a new resource with a hooked reason, so every one is claimed,
+  rendered, dispatched (dry-run) and recorded: the per-firing cost. Reported beside the storm
+  mix, unbudgeted: design.md's row names no mix, and this stream is not what it was set on.
+
+``KHOOK_BENCH_EVENTS`` and ``KHOOK_BENCH_ROUNDS`` shrink the run for a quick check.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import tempfile
 import time
+from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _report import figure
@@ -24,8 +41,9 @@ from khook_core.runtime import Clock, Runtime
 from khook_core.settings import Settings
 from khook_core.state.memory import MemoryStateStore
 
-N = 20_000
-ROUNDS = 5
+N = int(os.environ.get("KHOOK_BENCH_EVENTS", "20000"))
+ROUNDS = int(os.environ.get("KHOOK_BENCH_ROUNDS", "5"))
+RATE_BUDGET, RATIO_BUDGET = 20_000.0, 3.0
 NOW = datetime(2026, 1, 5, 10, 35, tzinfo=UTC)
 REASONS = [
     ("BackOff", "Back-off restarting failed container app"),
@@ -33,47 +51,53 @@ REASONS = [
     ("FailedScheduling", "0/3 nodes are available: 3 Insufficient memory."),
     ("OOMKilling", "Memory cgroup out of memory: Killed process 4242"),
 ]
+HOOKED_REASONS = [r for r in REASONS if r[0] != "FailedScheduling"]
 
 
-def payloads() -> list[str]:
-    out = []
-    for i in range(N):
-        reason, message = REASONS[i % len(REASONS)]
-        ns = f"team-{i % 20}"
-        out.append(
-            json.dumps(
-                {
-                    "apiVersion": "v1",
-                    "kind": "Event",
-                    "metadata": {
-                        "name": f"web-{i}.18a2f",
-                        "namespace": ns,
-                        "uid": f"uid-{i}",
-                        "resourceVersion": str(48213 + i),
-                        "creationTimestamp": "2026-01-05T10:30:00Z",
-                    },
-                    "involvedObject": {
-                        "kind": "Pod",
-                        "namespace": ns,
-                        "name": f"web-{i % 2000}",
-                        "uid": f"pod-{i}",
-                        "apiVersion": "v1",
-                        "fieldPath": "spec.containers{app}",
-                    },
-                    "reason": reason,
-                    "message": message,
-                    "type": "Warning",
-                    "count": 1 + i % 7,
-                    "firstTimestamp": "2026-01-05T10:30:00Z",
-                    "lastTimestamp": "2026-01-05T10:31:12Z",
-                    "source": {"component": "kubelet", "host": "node-3"},
-                    "eventTime": None,
-                    "reportingComponent": "kubelet",
-                    "reportingInstance": "node-3",
-                }
-            )
-        )
-    return out
+def k8s_event(i: int, reason: str, message: str, pod: str) -> str:
+    ns = f"team-{i % 20}"
+    return json.dumps(
+        {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {
+                "name": f"web-{i}.18a2f",
+                "namespace": ns,
+                "uid": f"uid-{i}",
+                "resourceVersion": str(48213 + i),
+                "creationTimestamp": "2026-01-05T10:30:00Z",
+            },
+            "involvedObject": {
+                "kind": "Pod",
+                "namespace": ns,
+                "name": pod,
+                "uid": f"pod-{i}",
+                "apiVersion": "v1",
+                "fieldPath": "spec.containers{app}",
+            },
+            "reason": reason,
+            "message": message,
+            "type": "Warning",
+            "count": 1 + i % 7,
+            "firstTimestamp": "2026-01-05T10:30:00Z",
+            "lastTimestamp": "2026-01-05T10:31:12Z",
+            "source": {"component": "kubelet", "host": "node-3"},
+            "eventTime": None,
+            "reportingComponent": "kubelet",
+            "reportingInstance": "node-3",
+        }
+    )
+
+
+def storm_mix() -> list[str]:
+    """2,000 pods (``web-{i % 2000}``), a quarter of the events unhooked, the rest duplicates."""
+    return [k8s_event(i, *REASONS[i % len(REASONS)], pod=f"web-{i % 2000}") for i in range(N)]
+
+
+def all_unique() -> list[str]:
+    """Every event a different pod with a hooked reason: every one fires."""
+    return [k8s_event(i, *HOOKED_REASONS[i % len(HOOKED_REASONS)], pod=f"web-{i}")
+            for i in range(N)]
 
 
 HOOKS = "".join(
@@ -97,9 +121,34 @@ spec:
 )
 
 
+def measure(raws: list[str], new_runtime: Callable[[], Runtime]) -> tuple[float, float, Counter[str]]:
+    """Best-of-ROUNDS seconds for the floor and for the pipeline, and the pipeline's decisions."""
+    source = new_runtime().config.sources.get("kubernetes")
+    # Event dicts the floor validates: what the pipeline builds from the same payloads.
+    event_dicts: list[dict[str, Any]] = [
+        source.normalize(json.loads(r), {})[0].model_dump() for r in raws
+    ]
+    floor_times, pipe_times = [], []
+    counts: Counter[str] = Counter()
+    for _ in range(ROUNDS):
+        start = time.perf_counter()
+        for raw, event in zip(raws, event_dicts, strict=True):
+            json.loads(raw)
+            Event.model_validate(event)
+        floor_times.append(time.perf_counter() - start)
+
+        runtime = new_runtime()
+        counts = Counter()
+        start = time.perf_counter()
+        for raw in raws:
+            for d in run_pipeline("kubernetes", json.loads(raw), {}, runtime=runtime):
+                counts[d.decision] += 1
+        pipe_times.append(time.perf_counter() - start)
+    return min(floor_times), min(pipe_times), counts
+
+
 def main() -> int:
     logging.disable(logging.INFO)
-    raws = payloads()
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp)
         (config / "hooks").mkdir()
@@ -110,47 +159,37 @@ def main() -> int:
         (config / "hooks" / "hooks.yaml").write_text(HOOKS)
         settings = Settings(config_dir=config, state="memory", dispatch="dry-run")
 
-        # Event dicts the floor validates: what the pipeline builds from the same payloads.
-        probe = Runtime.build(
-            settings, clock=Clock(NOW), store=MemoryStateStore(), dispatcher=DryRunDispatcher()
-        )
-        source = probe.config.sources.get("kubernetes")
-        event_dicts = [source.normalize(json.loads(r), {})[0].model_dump() for r in raws]
+        def new_runtime() -> Runtime:
+            return Runtime.build(settings, clock=Clock(NOW), store=MemoryStateStore(),
+                                 dispatcher=DryRunDispatcher())
 
-        floor_times, pipe_times, counts = [], [], {}
-        for _ in range(ROUNDS):
-            start = time.perf_counter()
-            for raw, event in zip(raws, event_dicts, strict=True):
-                json.loads(raw)
-                Event.model_validate(event)
-            floor_times.append(time.perf_counter() - start)
+        storm_floor, storm_pipe, storm_counts = measure(storm_mix(), new_runtime)
+        unique_floor, unique_pipe, unique_counts = measure(all_unique(), new_runtime)
 
-            runtime = Runtime.build(
-                settings, clock=Clock(NOW), store=MemoryStateStore(), dispatcher=DryRunDispatcher()
-            )
-            counts = {}
-            start = time.perf_counter()
-            for raw in raws:
-                for d in run_pipeline("kubernetes", json.loads(raw), {}, runtime=runtime):
-                    counts[d.decision] = counts.get(d.decision, 0) + 1
-            pipe_times.append(time.perf_counter() - start)
+    best = f"best of {ROUNDS}"
+    fired = storm_counts["dispatched"]
+    print(f"pipeline throughput, {N:,} Kubernetes Events a workload, {best} rounds each")
+    print(f"  storm mix: {fired:,} of {N:,} fire ({100 * fired / N:.1f} %), "
+          f"decisions {dict(storm_counts)}")
+    figure(f"pipeline events/s, storm mix: design workload ({best})", N / storm_pipe, "ev/s",
+           f">= {RATE_BUDGET:,.0f}", N / storm_pipe >= RATE_BUDGET, covers="pipeline:rate")
+    figure(f"floor: json.loads + Event.model_validate, storm mix, events/s ({best})",
+           N / storm_floor, "ev/s", "-", None)
+    figure(f"pipeline cost / floor cost, storm mix ({best} each)", storm_pipe / storm_floor,
+           "x", f"<= {RATIO_BUDGET:.1f}", storm_pipe / storm_floor <= RATIO_BUDGET,
+           covers="pipeline:ratio")
 
-    # Best of the rounds for both, as timeit does: the least disturbed run of each.
-    floor, pipe = min(floor_times), min(pipe_times)
-    rate = N / pipe
-    print(
-        f"pipeline throughput ({N:,} Kubernetes Events, best of {ROUNDS} rounds, "
-        f"decisions: {counts})"
-    )
-    figure(
-        "pipeline events/s (one core, dry-run, memory state)",
-        rate,
-        "ev/s",
-        ">= 20,000",
-        rate >= 20_000,
-    )
-    figure("floor: json.loads + Event.model_validate, events/s", N / floor, "ev/s", "-", None)
-    figure("pipeline cost / floor cost", pipe / floor, "x", "<= 3.0", pipe / floor <= 3.0)
+    print(f"  all unique: decisions {dict(unique_counts)}")
+    if unique_counts["dispatched"] != N:
+        # The figure's name promises that every event fires; a stream that does not is broken.
+        raise RuntimeError(f"all-unique stream: only {unique_counts['dispatched']:,} of {N:,} "
+                           f"events fired: {dict(unique_counts)}")
+    figure(f"pipeline events/s, all unique, every event fires ({best})", N / unique_pipe,
+           "ev/s", "n/a", None)
+    figure(f"floor: json.loads + Event.model_validate, all unique, events/s ({best})",
+           N / unique_floor, "ev/s", "-", None)
+    figure(f"pipeline cost / floor cost, all unique ({best} each)", unique_pipe / unique_floor,
+           "x", "n/a", None)
     return 0
 
 

@@ -131,7 +131,7 @@ def runtime_closure(
     distribution: Callable[[str], importlib.metadata.Distribution] = (
         importlib.metadata.distribution
     ),
-) -> dict[NormalizedName, str]:
+) -> dict[str, str]:
     """Every distribution the roots need on the target runtime -> its installed version.
 
     Walks ``Requires-Dist`` of the installed distributions, following the extras each

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -28,6 +29,8 @@ class WebhookReceiver:
     url: str = ""
     received: list[Received] = field(default_factory=list)
     script: deque[tuple[int, str, dict[str, str]]] = field(default_factory=deque)
+    delay: float = 0.0
+    """Seconds to wait, after recording a request, before answering it (a slow receiver)."""
 
     def answer(self, status: int, body: str = "", **headers: str) -> None:
         """Answer the next request with ``status`` (default: 200 ``ok``)."""
@@ -47,6 +50,8 @@ def _handler(receiver: WebhookReceiver) -> type[BaseHTTPRequestHandler]:
             status, text, headers = (
                 receiver.script.popleft() if receiver.script else (200, "ok", {})
             )
+            if receiver.delay:
+                time.sleep(receiver.delay)
             payload = text.encode()
             self.send_response(status)
             self.send_header("Content-Type", "text/plain")

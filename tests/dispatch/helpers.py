@@ -37,6 +37,7 @@ def make_request(
     message_id: str = "khook-msg-1",
     context_id: str = "khook-ctx-1",
     event: Event | None = None,
+    time_budget: float | None = None,
 ) -> DispatchRequest:
     return DispatchRequest(
         event=event or make_event(),
@@ -46,6 +47,7 @@ def make_request(
         key=DedupKey("shop/web-restarts|kubernetes|pod-restart|shop/Pod/web-0|"),
         message_id=message_id,
         context_id=context_id,
+        time_budget=time_budget,
     )
 
 
