@@ -34,14 +34,19 @@ class Summary:
     last: datetime
     resources: tuple[str, ...] = ()
     reasons: tuple[str, ...] = ()
+    truncated: bool = False
+    """More distinct resources or reasons than ``MAX_SUMMARY_ITEMS`` were held: lists are cut."""
 
     def merge(self, other: Summary) -> Summary:
+        resources, cut_resources = _union(self.resources, other.resources)
+        reasons, cut_reasons = _union(self.reasons, other.reasons)
         return Summary(
             count=self.count + other.count,
             first=min(self.first, other.first),
             last=max(self.last, other.last),
-            resources=_union(self.resources, other.resources),
-            reasons=_union(self.reasons, other.reasons),
+            resources=resources,
+            reasons=reasons,
+            truncated=self.truncated or other.truncated or cut_resources or cut_reasons,
         )
 
     def to_json(self) -> dict[str, object]:
@@ -51,6 +56,7 @@ class Summary:
             "last": self.last.isoformat(),
             "resources": list(self.resources),
             "reasons": list(self.reasons),
+            "truncated": self.truncated,
         }
 
     @classmethod
@@ -61,6 +67,7 @@ class Summary:
             last=datetime.fromisoformat(str(data["last"])),
             resources=tuple(str(r) for r in data.get("resources", []) or []),  # type: ignore[attr-defined]
             reasons=tuple(str(r) for r in data.get("reasons", []) or []),  # type: ignore[attr-defined]
+            truncated=bool(data.get("truncated", False)),
         )
 
 
@@ -99,12 +106,18 @@ def window_start(now: datetime, window: timedelta) -> float:
     return (now.timestamp() // size) * size
 
 
-def _union(a: tuple[str, ...], b: tuple[str, ...]) -> tuple[str, ...]:
+def _union(a: tuple[str, ...], b: tuple[str, ...]) -> tuple[tuple[str, ...], bool]:
+    """The items of both, first seen first, at most ``MAX_SUMMARY_ITEMS``; and whether any
+    item had to be left out."""
     merged = list(a)
+    cut = False
     for item in b:
-        if item not in merged and len(merged) < MAX_SUMMARY_ITEMS:
-            merged.append(item)
-    return tuple(merged)
+        if item not in merged:
+            if len(merged) < MAX_SUMMARY_ITEMS:
+                merged.append(item)
+            else:
+                cut = True
+    return tuple(merged), cut
 
 
 @dataclass(frozen=True)
