@@ -1,0 +1,77 @@
+"""Pub/Sub delivers at least once: the same push, twice, must start one agent run.
+
+functions/kubernetes through the real functions-framework app, the Firestore emulator as the
+state store and the a2a-sdk test agent: what a deployed function does when Pub/Sub redelivers
+a message whose first delivery was in fact processed (an ack lost on the way back).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import functions_framework
+import pytest
+
+from khook_core.runtime import get_runtime
+from khook_core.state.firestore import FirestoreStateStore
+from tests.configdir import make_config, restart_hook
+from tests.conftest import REPO
+from tests.fixtures.a2a_agent import TestAgent
+from tests.fixtures.kube_api import FakeKubeApi
+
+pytestmark = pytest.mark.integration
+
+MAIN = REPO / "functions" / "kubernetes" / "main.py"
+TOPIC = "/projects/p1/topics/khook-kubernetes"
+
+
+@pytest.fixture
+def client(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    firestore_store: FirestoreStateStore,
+    a2a_agent: TestAgent,
+) -> Iterator[Any]:
+    monkeypatch.setenv("KHOOK_CONFIG_DIR", str(make_config(tmp_path, restart_hook())))
+    monkeypatch.setenv("KHOOK_STATE", "firestore")
+    monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", firestore_store.project)
+    monkeypatch.setenv("KAGENT_API_URL", a2a_agent.base_url)
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level  # main.py configures logging, as it must
+    app = functions_framework.create_app("handle", str(MAIN), "cloudevent")  # type: ignore[no-untyped-call]
+    yield app.test_client()
+    root.handlers, root.level = handlers, level
+    get_runtime().close()  # its HTTP client holds a connection to the agent
+
+
+def push(event: dict[str, Any], message_id: str, attempt: int) -> dict[str, Any]:
+    return {
+        "message": {
+            "data": base64.b64encode(json.dumps(event).encode()).decode(),
+            "messageId": message_id,
+            "attributes": {"khook.source": "kubernetes", "khook.api": "events.k8s.io/v1"},
+        },
+        "subscription": "projects/p1/subscriptions/khook-kubernetes-push",
+        "deliveryAttempt": attempt,
+    }
+
+
+def test_a_redelivered_message_starts_one_agent_run(
+    client: Any, a2a_agent: TestAgent, firestore_store: FirestoreStateStore
+) -> None:
+    event = FakeKubeApi().create(namespace="shop", object_name="web-0")
+
+    first = client.post(TOPIC, json=push(event, "77", 1))
+    again = client.post(TOPIC, json=push(event, "77", 2))
+
+    assert (first.status_code, again.status_code) == (200, 200)
+    assert len(a2a_agent.runs) == 1
+    assert "web-0" in a2a_agent.runs[0].text
+    [fired] = firestore_store.firings(hook="shop/shop-restarts")
+    assert fired.outcome == "dispatched"
+    assert fired.task_id  # the agent's task, recorded for the audit trail
