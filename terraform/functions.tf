@@ -52,6 +52,9 @@ resource "google_cloudfunctions2_function" "pubsub" {
     timeout_seconds                  = local.timeout_seconds
     all_traffic_on_latest_revision   = true
     environment_variables            = merge(local.environment, each.value.environment)
+    # Optional route into a VPC, e.g. to an in-cluster kagent behind an internal load balancer.
+    vpc_connector                 = var.vpc_connector
+    vpc_connector_egress_settings = var.vpc_connector == null ? null : var.vpc_egress
 
     dynamic "secret_environment_variables" {
       for_each = toset(local.function_secrets[each.key])
@@ -69,6 +72,10 @@ resource "google_cloudfunctions2_function" "pubsub" {
     precondition {
       condition     = var.min_instances <= var.max_instances
       error_message = "min_instances (${var.min_instances}) must not exceed max_instances (${var.max_instances})."
+    }
+    precondition {
+      condition     = var.vpc_connector == null || try(split("/", var.vpc_connector)[3] == var.region, false)
+      error_message = "vpc_connector must be in the functions' region ${var.region}: a Serverless VPC Access connector serves only its own region."
     }
   }
 
@@ -113,6 +120,9 @@ resource "google_cloudfunctions2_function" "http" {
     timeout_seconds                  = local.timeout_seconds
     all_traffic_on_latest_revision   = true
     environment_variables            = merge(local.environment, each.value.environment)
+    # Optional route into a VPC, e.g. to an in-cluster kagent behind an internal load balancer.
+    vpc_connector                 = var.vpc_connector
+    vpc_connector_egress_settings = var.vpc_connector == null ? null : var.vpc_egress
 
     dynamic "secret_environment_variables" {
       for_each = toset(local.function_secrets[each.key])
@@ -129,6 +139,10 @@ resource "google_cloudfunctions2_function" "http" {
     precondition {
       condition     = var.min_instances <= var.max_instances
       error_message = "min_instances (${var.min_instances}) must not exceed max_instances (${var.max_instances})."
+    }
+    precondition {
+      condition     = var.vpc_connector == null || try(split("/", var.vpc_connector)[3] == var.region, false)
+      error_message = "vpc_connector must be in the functions' region ${var.region}: a Serverless VPC Access connector serves only its own region."
     }
     precondition {
       condition     = each.key != "webhook" || length(setintersection(local.provided_secrets, ["KHOOK_WEBHOOK_HMAC_SECRET", "KHOOK_WEBHOOK_TOKEN"])) > 0

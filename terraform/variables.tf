@@ -145,12 +145,18 @@ variable "dedup_window_seconds" {
 # ---------------------------------------------------------------------------------------------
 
 variable "kagent_api_url" {
-  description = "Base URL of the kagent controller API (KAGENT_API_URL), e.g. https://kagent.example.com; agents are called at <url>/api/a2a/<namespace>/<name>/."
+  description = "Base URL of the kagent controller API (KAGENT_API_URL), e.g. https://kagent.example.com, or http://10.10.0.20:8083 for an internal load balancer reached through vpc_connector; agents are called at <url>/api/a2a/<namespace>/<name>/. Not a cluster DNS name (*.svc.cluster.local): functions run outside the cluster."
   type        = string
 
   validation {
     condition     = can(regex("^https?://[^/\\s]+(/\\S*)?$", var.kagent_api_url))
     error_message = "kagent_api_url must be an http:// or https:// URL."
+  }
+
+  validation {
+    # Cluster DNS names resolve only inside the cluster, never from a Cloud Run function.
+    condition     = !can(regex("(?i)^https?://[^/:]*\\.(svc|cluster\\.local)\\.?(:[0-9]+)?(/|$)", var.kagent_api_url))
+    error_message = "kagent_api_url names a cluster-internal Service (.svc, .cluster.local), which functions cannot resolve: expose kagent through an internal load balancer or Gateway, use its address here and set vpc_connector (docs/deployment.md, \"Reaching a kagent inside GKE\")."
   }
 }
 
@@ -162,6 +168,33 @@ variable "kagent_user_id" {
   validation {
     condition     = length(trimspace(var.kagent_user_id)) > 0 && length(var.kagent_user_id) <= 256
     error_message = "kagent_user_id must be a non-empty string of at most 256 characters."
+  }
+}
+
+# ---------------------------------------------------------------------------------------------
+# Network: reaching an agent inside a VPC (kagent in a GKE cluster)
+# ---------------------------------------------------------------------------------------------
+
+variable "vpc_connector" {
+  description = "Serverless VPC Access connector every function sends its outbound traffic through, as projects/PROJECT/locations/REGION/connectors/NAME (same region as the functions; PROJECT may be a Shared VPC host). Needed when kagent_api_url is an internal address, such as an internal load balancer in front of an in-cluster kagent. null: no VPC access, the agent must be reachable over the internet."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.vpc_connector == null || can(regex("^projects/[a-z][a-z0-9-]{4,28}[a-z0-9]/locations/[a-z]+-[a-z]+[0-9]+/connectors/[a-z][-a-z0-9]{0,23}[a-z0-9]$", var.vpc_connector))
+    error_message = "vpc_connector must be null or projects/PROJECT_ID/locations/REGION/connectors/NAME (NAME: 2-25 lowercase letters, digits or hyphens, starting with a letter)."
+  }
+}
+
+variable "vpc_egress" {
+  description = "Which outbound traffic goes through vpc_connector (ignored without one). PRIVATE_RANGES_ONLY: only RFC 1918 and other private destinations, enough for an internal load balancer; Google APIs and public agents are reached directly. ALL_TRAFFIC: everything, which then needs Cloud NAT for public destinations."
+  type        = string
+  default     = "PRIVATE_RANGES_ONLY"
+  nullable    = false
+
+  validation {
+    condition     = contains(["PRIVATE_RANGES_ONLY", "ALL_TRAFFIC"], var.vpc_egress)
+    error_message = "vpc_egress must be PRIVATE_RANGES_ONLY or ALL_TRAFFIC."
   }
 }
 

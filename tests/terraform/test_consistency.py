@@ -347,6 +347,89 @@ def test_only_http_functions_accept_external_traffic(tf: TerraformConfig) -> Non
         assert ingress == expected, f"{FUNCTION}.{resource_name}: ingress_settings {ingress}"
 
 
+# --- network: the optional route into a VPC ------------------------------------------------
+
+
+def validation_regex(tf: TerraformConfig, variable: str, index: int = 0) -> re.Pattern[str]:
+    """The pattern of ``regex("...", var.X)`` in a variable's validation (HCL escapes undone)."""
+    condition = tf.variables[variable]["validation"][index]["condition"]
+    match = re.search(r'regex\("((?:[^"\\]|\\.)*)", var\.' + variable + r"\)", condition)
+    assert match, f"var.{variable}: no regex(...) in validation {index}: {condition}"
+    return re.compile(match.group(1).replace("\\\\", "\\"))
+
+
+def test_every_function_can_use_the_vpc_connector(tf: TerraformConfig) -> None:
+    for resource_name, body in tf.of_type(FUNCTION).items():
+        service = first(body["service_config"])
+        assert service.get("vpc_connector") == "${var.vpc_connector}", (
+            f"{FUNCTION}.{resource_name}: service_config.vpc_connector must be var.vpc_connector"
+        )
+        assert service.get("vpc_connector_egress_settings") == (
+            "${var.vpc_connector == null ? null : var.vpc_egress}"
+        ), f"{FUNCTION}.{resource_name}: egress follows var.vpc_egress, and only with a connector"
+        conditions = [p["condition"] for p in first(body["lifecycle"])["precondition"]]
+        assert (
+            '${var.vpc_connector == null || try(split("/", var.vpc_connector)[3] == var.region, '
+            "false)}" in conditions
+        ), f"{FUNCTION}.{resource_name}: no precondition that the connector is in var.region"
+
+
+def test_vpc_variables_default_to_no_vpc_access(tf: TerraformConfig) -> None:
+    assert tf.default("vpc_connector") is None
+    assert tf.default("vpc_egress") == "PRIVATE_RANGES_ONLY"
+    assert tf.variables["vpc_egress"].get("nullable") is False
+    condition = first(tf.variables["vpc_egress"]["validation"])["condition"]
+    match = re.fullmatch(r"\$\{contains\(\[([^\]]*)\], var\.vpc_egress\)\}", condition)
+    assert match, condition
+    # The two values of VpcConnectorEgressSettings the API accepts (UNSPECIFIED aside).
+    assert {v.strip().strip('"') for v in match.group(1).split(",")} == {
+        "PRIVATE_RANGES_ONLY",
+        "ALL_TRAFFIC",
+    }
+
+
+@pytest.mark.parametrize(
+    ("connector", "valid"),
+    [
+        ("projects/my-project/locations/europe-west1/connectors/khook", True),
+        ("projects/shared-vpc-host/locations/us-central1/connectors/gke-kagent-1", True),
+        ("khook", False),  # the API wants the full name
+        ("projects/my-project/locations/europe-west1/connectors/Khook", False),
+        ("projects/my-project/locations/europe-west1/connectors/khook-", False),
+        ("projects/my-project/locations/europe-west1/connectors/" + "c" * 26, False),
+        ("projects/my-project/regions/europe-west1/connectors/khook", False),
+        ("projects/my-project/locations/europe-west1/connectors/khook/", False),
+    ],
+)
+def test_vpc_connector_validation(tf: TerraformConfig, connector: str, valid: bool) -> None:
+    condition = first(tf.variables["vpc_connector"]["validation"])["condition"]
+    assert condition.startswith("${var.vpc_connector == null || "), condition
+    assert bool(validation_regex(tf, "vpc_connector").search(connector)) is valid
+
+
+@pytest.mark.parametrize(
+    ("url", "cluster_internal"),
+    [
+        ("http://kagent-controller.kagent.svc.cluster.local:8083", True),
+        ("http://kagent-controller.kagent.svc:8083/", True),
+        ("http://kagent-controller.kagent.svc.cluster.local./api", True),
+        ("http://KAGENT-CONTROLLER.KAGENT.SVC.CLUSTER.LOCAL", True),
+        ("http://10.10.0.20:8083", False),
+        ("https://kagent.internal.example.com", False),
+        ("https://kagent.example.com/svc.cluster.local", False),
+        ("https://svc.example.com", False),
+    ],
+)
+def test_kagent_api_url_rejects_cluster_dns_names(
+    tf: TerraformConfig, url: str, cluster_internal: bool
+) -> None:
+    """The code's default URL is an in-cluster name; a function can never resolve it."""
+    condition = tf.variables["kagent_api_url"]["validation"][1]["condition"]
+    assert condition.startswith("${!can(regex("), condition
+    assert bool(validation_regex(tf, "kagent_api_url", 1).search(url)) is cluster_internal
+    assert bool(validation_regex(tf, "kagent_api_url", 0).search(url)), "still a URL"
+
+
 # --- environment -----------------------------------------------------------------------------
 
 
