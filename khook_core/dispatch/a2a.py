@@ -7,9 +7,13 @@ waits for an agent run (R15). What khook got wrong and this module does instead:
 - ``messageId`` is the pipeline's id derived from the dedup key, ``kind: "message"`` is set, and
   ``contextId`` is the pipeline's context id, which kagent turns into a session (R12, R16);
 - ``X-User-Id`` goes on every call, the same user as any session call (R13);
-- both wires, chosen per agent from its card or by falling back once on a version error (R14);
+- both wires, chosen per agent from its card; only when the card does not tell, a recognisable
+  version or method mismatch is answered by trying the other wire once (R14). Any other refusal,
+  a plain HTTP 400 included, is final after one POST and reported with the agent's text;
 - a bearer token and extra headers from the environment (R17);
-- bounded retries within the function's budget (``retry.py``), and errors that name the agent.
+- bounded retries within the dispatch's deadline (``retry.py``): ``KHOOK_DISPATCH_BUDGET``, or
+  what is left of the function invocation when less, card read and session included; errors
+  that name the agent.
 
 The card is read only for its protocol version: kagent rewrites the card's URLs to in-cluster
 addresses, so they are never followed. The a2a-sdk is a test dependency only (about 250 ms
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, Final
@@ -28,7 +33,7 @@ from urllib.parse import quote
 import httpx
 
 from khook_core.dispatch.base import DispatchRequest, DispatchResult, Target
-from khook_core.dispatch.retry import Deadline, HttpDispatcher, error_text
+from khook_core.dispatch.retry import MIN_ATTEMPT_S, Deadline, HttpDispatcher, error_text
 from khook_core.dispatch.settings import DispatchSettings
 from khook_core.errors import DispatchError
 
@@ -39,16 +44,33 @@ WIRE_1_0: Final = "1.0"
 WIRES: Final = (WIRE_1_0, WIRE_0_3)
 """Order tried when the card does not tell: 1.0 first, the protocol kagent main speaks alone."""
 VERSION_ERROR_CODES: Final = frozenset({-32009, -32601})
-"""JSON-RPC "version not supported" and "method not found": the other wire may work."""
+"""JSON-RPC "version not supported" (a2a-sdk 1.x answers a 1.0 method sent as 0.3 with it) and
+"method not found" (a 0.3-only server asked for ``SendMessage``): the other wire may work."""
+VERSION_MISMATCH_TEXT: Final = re.compile(
+    r"\bversion\b[^;\n]{0,60}\bnot supported\b"
+    r"|\bunsupported\b[^;\n]{0,60}\bversion\b"
+    r"|\bversion_not_supported\b"
+    r"|\ba2a-version\b",
+    re.IGNORECASE,
+)
+"""An error text that is about the protocol version, whatever its code or HTTP status:
+a2a-sdk's "A2A version '1.0' is not supported by this handler" (which its 0.3 compat adapter
+sends as -32603), a2a-go's "… is not supported; this interface speaks 1.0", and kagent's
+plain-text HTTP 400 to an ``A2A-Version`` it does not serve (wording unverified, so matched
+loosely). Anything else, "invalid message: parts must not be empty" say, is not a wire problem."""
 CARD_PATHS: Final = (".well-known/agent-card.json", ".well-known/agent.json")
 """Current card location, then the one servers before A2A 0.3 used."""
 CARD_TIMEOUT_S = 5.0
 """A card read is a hint; a slow one must not eat the send's budget."""
+CARD_SHARE = 0.5
+"""A card read may take at most this share of what is left of the deadline (and never more than
+``CARD_TIMEOUT_S``), so a short invocation budget still leaves the send its time."""
 DETAIL_MAX_CHARS = 300
 
 
 class _WrongWire(DispatchError):
-    """The agent does not speak the wire just used (HTTP 400 or a version error)."""
+    """The agent answered that it does not speak the wire just used (a version or method
+    mismatch, recognised by code or text); any other refusal is a plain ``DispatchError``."""
 
 
 class A2ADispatcher(HttpDispatcher):
@@ -92,16 +114,21 @@ class A2ADispatcher(HttpDispatcher):
         raise DispatchError(f"target {target.label() or target.kind!r} is not an A2A agent")
 
     def dispatch(self, request: DispatchRequest) -> DispatchResult:
-        """Send ``request.prompt``; raises ``DispatchError`` (refused) or ``TransientError``."""
+        """Send ``request.prompt``; raises ``DispatchError`` (refused) or ``TransientError``.
+
+        Everything (card read, session, every attempt and wait) fits in one deadline: the
+        smaller of ``KHOOK_DISPATCH_BUDGET`` and ``request.time_budget``. A budget already spent
+        raises ``TransientError`` before anything is sent.
+        """
         target = request.target
         url = self.endpoint(target)
         what = f"agent {target.label()} at {url}" if target.kind == "agent" else f"agent {url}"
-        deadline = Deadline(self.settings.dispatch_budget, self.clock)
+        deadline = self.deadline(request, what)
         headers = self.headers()
         context_id = request.context_id
         if self.settings.kagent_sessions and target.kind == "agent":
             context_id = self.create_session(request, headers, deadline)
-        wires = self._candidates(url, headers, deadline)
+        wires, known = self._candidates(url, headers, deadline)
         failures: list[str] = []
         for index, wire in enumerate(wires):
             response = self.sender.send(
@@ -126,14 +153,9 @@ class A2ADispatcher(HttpDispatcher):
                         wires[index + 1],
                     )
                     continue
-                pinned = self.settings.a2a_version
-                hint = (
-                    f"; KHOOK_A2A_VERSION={pinned} is pinned, try auto"
-                    if pinned != "auto" and "version" in str(exc).lower()
-                    else ""
-                )
                 raise DispatchError(
-                    f"{what} refused the message: {'; '.join(failures)}{hint}",
+                    f"{what} refused the message: {'; '.join(failures)}"
+                    f"{self._wrong_wire_hint(url, wire, known)}",
                     status=response.status_code,
                 ) from exc
             with self._lock:
@@ -205,20 +227,40 @@ class A2ADispatcher(HttpDispatcher):
 
     # -- wire selection -----------------------------------------------------------------------
 
-    def _candidates(self, url: str, headers: Mapping[str, str], deadline: Deadline) -> list[str]:
-        """Wires to try, in order: pinned; or the known/card one, then the other."""
+    def _candidates(
+        self, url: str, headers: Mapping[str, str], deadline: Deadline
+    ) -> tuple[list[str], bool]:
+        """Wires to try, in order, and whether the wire is known (pinned, from the card, or the
+        one that last worked). A known wire is the only candidate: its refusal is final. Only
+        an unknown wire gets a second try on the other one (1.0 first)."""
         pinned = self.settings.a2a_version
         if pinned != "auto":
-            return [pinned]
+            return [pinned], True
         with self._lock:
             known = self._wires.get(url)
         if known is None:
             known = self._read_card(url, headers, deadline)
             if known is not None:
                 with self._lock:
-                    self._wires.setdefault(url, known)
-        first = known or WIRES[0]
-        return [first, *(w for w in WIRES if w != first)]
+                    known = self._wires.setdefault(url, known)
+        if known:
+            return [known], True
+        return list(WIRES), False
+
+    def _wrong_wire_hint(self, url: str, wire: str, known: bool) -> str:
+        """What to do about a version refusal of the last wire tried, and forget a remembered
+        wire so the next dispatch reads the card again (the agent may have been upgraded)."""
+        pinned = self.settings.a2a_version
+        if pinned != "auto":
+            return f"; KHOOK_A2A_VERSION={pinned} is pinned, try auto"
+        if not known:
+            return ""
+        with self._lock:
+            self._wires.pop(url, None)
+        return (
+            f"; A2A {wire} was known for this agent (from its card, or the wire that last "
+            "worked), so the other wire was not tried; the card is read again on the next dispatch"
+        )
 
     def _read_card(self, url: str, headers: Mapping[str, str], deadline: Deadline) -> str | None:
         """The card's preferred wire, "" if the agent answered without saying, None if the card
@@ -226,8 +268,8 @@ class A2ADispatcher(HttpDispatcher):
         base = url if url.endswith("/") else url + "/"
         card_headers = {k: v for k, v in headers.items() if k.lower() != "content-type"}
         for path in CARD_PATHS:
-            budget = min(CARD_TIMEOUT_S, deadline.remaining())
-            if budget <= 0:
+            budget = min(CARD_TIMEOUT_S, deadline.remaining() * CARD_SHARE)
+            if budget < MIN_ATTEMPT_S:
                 return None
             try:
                 response = self.client.get(
@@ -325,8 +367,13 @@ def build_payload(wire: str, request: DispatchRequest, context_id: str) -> dict[
 def interpret(response: httpx.Response, wire: str, what: str) -> DispatchResult:
     """Turn the agent's answer into a result, or raise ``DispatchError`` naming why."""
     status = response.status_code
-    if status == 400:  # kagent answers an unsupported A2A-Version with a plain-text 400
-        raise _WrongWire(f"HTTP 400: {error_text(response)}", status=status)
+    if status == 400:
+        # kagent answers an A2A-Version it does not serve with a plain-text 400; any other 400
+        # (a bad message, a proxy's refusal) is the agent's final word on this request.
+        text = error_text(response)
+        if version_mismatch(response):
+            raise _WrongWire(f"HTTP 400: {text}", status=status)
+        raise DispatchError(f"{what}: HTTP 400: {text}", status=status)
     if status == 404:
         raise DispatchError(
             f"{what}: HTTP 404 ({error_text(response)}); check the hook's "
@@ -362,12 +409,25 @@ def interpret(response: httpx.Response, wire: str, what: str) -> DispatchResult:
     if error is not None:
         code = error.get("code") if isinstance(error, dict) else None
         text = error.get("message", "") if isinstance(error, dict) else str(error)
-        if code in VERSION_ERROR_CODES:
+        if code in VERSION_ERROR_CODES or VERSION_MISMATCH_TEXT.search(str(text)):
             raise _WrongWire(f"JSON-RPC error {code} (version or method): {text}", status=status)
         raise DispatchError(
             f"{what} refused the message: JSON-RPC error {code}: {text}", status=status
         )
     return parse_result(payload.get("result"), what)
+
+
+def version_mismatch(response: httpx.Response) -> bool:
+    """Whether a refusal says "wrong protocol version or method": a JSON-RPC error whose code is
+    in ``VERSION_ERROR_CODES``, or any body whose text matches ``VERSION_MISMATCH_TEXT``."""
+    try:
+        payload = response.json()
+    except ValueError:
+        payload = None
+    error = payload.get("error") if isinstance(payload, dict) else None
+    if isinstance(error, dict) and error.get("code") in VERSION_ERROR_CODES:
+        return True
+    return VERSION_MISMATCH_TEXT.search(error_text(response)) is not None
 
 
 def parse_result(result: Any, what: str) -> DispatchResult:

@@ -9,9 +9,14 @@ What is retried, and why:
   ``idempotent``: the request may have arrived. A webhook carries ``Idempotency-Key`` and is
   retried; an A2A send is not, because no A2A server dedupes on ``messageId`` and a second send
   would start a second agent run. The error goes up as ``TransientError`` instead, the claim is
-  released and the transport redelivers later.
+  released and the transport redelivers later (which may still start that second run: see
+  docs/dispatch.md, "Read timeouts and duplicate runs").
 
 Everything else comes back to the caller as the response (2xx, 3xx, 4xx) to classify.
+
+All of it happens inside one ``Deadline``: ``KHOOK_DISPATCH_BUDGET``, or what is left of the
+function invocation (``DispatchRequest.time_budget``) when that is less, so several dispatches in
+one invocation cannot outrun the function's timeout.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ import httpx
 from khook_core.errors import DispatchError, TransientError
 
 if TYPE_CHECKING:
+    from khook_core.dispatch.base import DispatchRequest
     from khook_core.dispatch.settings import DispatchSettings
 
 logger = logging.getLogger(__name__)
@@ -283,6 +289,26 @@ class HttpDispatcher:
         )
         self.clock = clock
         self._lock = threading.Lock()
+
+    def deadline(self, request: DispatchRequest, what: str) -> Deadline:
+        """The time this dispatch may take, every attempt, wait, card read and session included:
+        ``KHOOK_DISPATCH_BUDGET``, or ``request.time_budget`` (what is left of the invocation)
+        when that is less.
+
+        Raises:
+            TransientError: the budget is already spent (less than one attempt's worth), so
+                nothing is sent; the claim is released and the event redelivered.
+        """
+        budget = self.settings.dispatch_budget
+        if request.time_budget is not None:
+            budget = min(budget, request.time_budget)
+        if budget < MIN_ATTEMPT_S:
+            raise TransientError(
+                f"{what}: not sent, the time budget is spent ({max(budget, 0.0):.2f} s left "
+                "of the function invocation or KHOOK_DISPATCH_BUDGET); the event will be "
+                "redelivered"
+            )
+        return Deadline(budget, self.clock)
 
     def close(self) -> None:
         if self._own_client:

@@ -10,8 +10,9 @@ JSON text, so event text cannot break out of its string; the result is checked t
 Signing: ``X-Signature-256: sha256=<hex HMAC-SHA256 of the exact body bytes>`` with the key from
 the environment variable named by ``hmacSecretEnv``. ``Idempotency-Key`` carries the message id,
 which is stable across redeliveries, so retries (429, 5xx, network errors, timeouts) are safe for
-a receiver that honours it. Header values written ``${NAME}`` are read from the environment, so
-secrets stay out of hook files.
+a receiver that honours it. Every attempt and wait fits in the dispatch's deadline
+(``KHOOK_DISPATCH_BUDGET``, or the invocation's ``time_budget`` when less). Header values
+written ``${NAME}`` are read from the environment, so secrets stay out of hook files.
 
 Webhook URLs often embed a secret (Slack's do), so errors name the hook and the host only.
 """
@@ -31,7 +32,7 @@ import httpx
 
 from khook_core import prompt
 from khook_core.dispatch.base import DispatchRequest, DispatchResult, redact_url
-from khook_core.dispatch.retry import Deadline, HttpDispatcher, error_text
+from khook_core.dispatch.retry import HttpDispatcher, error_text
 from khook_core.dispatch.settings import DispatchSettings
 from khook_core.errors import DispatchError
 from khook_core.event import Event
@@ -173,6 +174,7 @@ class WebhookDispatcher(HttpDispatcher):
         options = request.target.options
         url = str(options.get("url") or request.target.url)
         what = f"webhook {redact_url(url)} of hook {request.hook}"
+        deadline = self.deadline(request, what)
         body = self._body(request, options.get("body"), what)
         headers = self._headers(options, what)
         headers["Content-Type"] = "application/json"
@@ -190,7 +192,7 @@ class WebhookDispatcher(HttpDispatcher):
             "POST",
             url,
             what=what,
-            deadline=Deadline(self.settings.dispatch_budget, self.clock),
+            deadline=deadline,
             headers=headers,
             content=body,
             idempotent=True,

@@ -13,7 +13,9 @@ body ``{"error", "status", "field"}`` built from the error's fields:
       ``<timestamp>.<body>`` with the timestamp inside a replay window
 400   body that is not UTF-8 JSON (NaN, Infinity and absurd nesting included)
 4xx   whatever ``InvalidEventError`` the source raises (422 for schema violations)
-503   a retryable pipeline decision (agent or state store unavailable): the sender retries
+503   a retryable pipeline decision (agent or state store unavailable), with ``Retry-After``:
+      a sender that retries (Alertmanager) sends again; GitHub does not retry failed
+      deliveries, they are redelivered by hand or through GitHub's REST API
 200   a summary of the decisions (never the prompts)
 ====  =========================================================================================
 
@@ -60,7 +62,8 @@ DEFAULT_REPLAY_WINDOW: Final = timedelta(minutes=5)
 """Slack's and Standard Webhooks' window: covers clock skew and sender retries, not replays."""
 READ_CHUNK_BYTES: Final = 64 * 1024
 RETRY_AFTER_SECONDS: Final = 30
-"""Asked of senders after a transient failure; Alertmanager and GitHub retry on their own."""
+"""Asked of senders after a transient failure. Alertmanager retries on its own; GitHub does not
+retry failed deliveries (they are redelivered by hand or through GitHub's REST API)."""
 SIGNATURE_HEADERS: Final = ("x-hub-signature-256", "x-signature-256")
 """GitHub's header and the project's generic one."""
 _HIDDEN_HEADERS: Final = frozenset({"authorization", "cookie", "proxy-authorization"})

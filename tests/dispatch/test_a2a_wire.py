@@ -186,3 +186,69 @@ def test_invalid_settings_name_the_environment_variable(monkeypatch: pytest.Monk
     text = str(info.value)
     assert "KAGENT_API_TIMEOUT" in text
     assert "KHOOK_A2A_VERSION" in text
+
+
+@pytest.mark.parametrize(
+    ("response", "wrong_wire"),
+    [
+        # kagent: plain-text 400 for an A2A-Version it does not serve (wording not pinned down)
+        (httpx.Response(400, text="unsupported A2A protocol version '0.3'"), True),
+        (httpx.Response(400, text="A2A-Version header must be 1.0"), True),
+        # a2a-sdk 1.x: 1.0 method with a 0.3 header; its 0.3 adapter sends the text as -32603
+        (
+            httpx.Response(
+                200,
+                json={
+                    "jsonrpc": "2.0",
+                    "id": "1",
+                    "error": {
+                        "code": -32009,
+                        "message": "A2A version '0.3' is not supported by this handler. "
+                        "Expected version '1.0'.",
+                    },
+                },
+            ),
+            True,
+        ),
+        (
+            httpx.Response(
+                200,
+                json={
+                    "jsonrpc": "2.0",
+                    "id": "1",
+                    "error": {
+                        "code": -32603,
+                        "message": "A2A version '1.0' is not supported by this handler. "
+                        "Expected version '0.3'.",
+                    },
+                },
+            ),
+            True,
+        ),
+        # a 0.3-only server asked for SendMessage
+        (
+            httpx.Response(
+                200,
+                json={"jsonrpc": "2.0", "id": "1", "error": {"code": -32601, "message": "x"}},
+            ),
+            True,
+        ),
+        (httpx.Response(400, text="invalid message: parts must not be empty"), False),
+        (httpx.Response(400, text="Agent name not provided"), False),
+        (
+            httpx.Response(
+                200,
+                json={"jsonrpc": "2.0", "id": "1", "error": {"code": -32602, "message": "bad"}},
+            ),
+            False,
+        ),
+    ],
+)
+def test_only_a_version_or_method_mismatch_counts_as_the_wrong_wire(
+    response: httpx.Response, wrong_wire: bool
+) -> None:
+    with pytest.raises(DispatchError) as info:
+        a2a.interpret(response, "1.0", "agent x")
+    assert isinstance(info.value, a2a._WrongWire) is wrong_wire
+    if response.status_code == 400 and not wrong_wire:
+        assert str(info.value) == f"agent x: HTTP 400: {response.text}"

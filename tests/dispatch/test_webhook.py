@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -122,6 +123,30 @@ def test_persistent_5xx_becomes_a_transient_error(
     with pytest.raises(TransientError, match="HTTP 502: bad gateway"):
         dispatcher.dispatch(make_request(webhook(webhook_receiver.url)))
     assert len(webhook_receiver.received) == 3
+
+
+@pytest.mark.integration
+def test_the_invocations_time_budget_bounds_a_slow_receiver(
+    webhook_receiver: WebhookReceiver, dispatcher: WebhookDispatcher
+) -> None:
+    webhook_receiver.delay = 1.0
+    # The dispatcher alone would wait (5 s read timeout, retries, 45 s budget).
+    started = time.monotonic()
+    with pytest.raises(TransientError, match="ReadTimeout"):
+        dispatcher.dispatch(make_request(webhook(webhook_receiver.url), time_budget=0.3))
+    assert time.monotonic() - started < 0.9
+    assert len(webhook_receiver.received) == 1
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("budget", [0.0, -1.0])
+def test_a_spent_time_budget_sends_no_webhook(
+    webhook_receiver: WebhookReceiver, dispatcher: WebhookDispatcher, budget: float
+) -> None:
+    with pytest.raises(TransientError, match="time budget") as info:
+        dispatcher.dispatch(make_request(webhook(webhook_receiver.url), time_budget=budget))
+    assert "hook shop/web-restarts" in str(info.value)
+    assert webhook_receiver.received == []
 
 
 @pytest.mark.integration

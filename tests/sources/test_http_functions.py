@@ -278,7 +278,8 @@ def test_a_slow_first_dispatch_leaves_the_rest_of_the_group_to_the_retry(
     retry = client.post("/", data=ALERTS, content_type="application/json", headers=BEARER)
     assert retry.get_json()["counts"] == {"dispatched": 1, "duplicate": 1}
     assert len(budgets) == 2
-    assert budgets[0] is not None and 0 < budgets[0] <= 2
+    assert budgets[0] is not None
+    assert 0 < budgets[0] <= 2
 
 
 def test_secrets_never_reach_the_event(webhook_client: Any) -> None:
