@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import multiprocessing.synchronize
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ START = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
 STORM_SECONDS = 50 * 60  # inside one clock hour, so the hourly budget window is one window
 HOOK_RUNS_PER_HOUR = 3
 AGENT_RUNS_PER_HOUR = 2
+MAX_CONCURRENT_RUNS = 5  # distinct from the rate limits and from the 4 processes
 
 STORM_HOOK = """\
 apiVersion: kagent.dev/v1alpha2
@@ -48,9 +50,46 @@ circuitBreaker: {failures: 3, coolDown: 1m}
 _SAFE = "bcdfghjklmnpqrstvwxz2456789"
 
 
-def storm_config(tmp_path: Path) -> Path:
-    config = make_config(tmp_path, STORM_HOOK)
-    (config / "budgets.yaml").write_text(STORM_BUDGETS)
+# The hook's rate limit is the tightest; the agent's ("*") and the global cap are slack.
+HOOK_BOUND_BUDGETS = """\
+maxConcurrentRuns: 10
+agents:
+  "*": {runs: 50, per: 1h}
+circuitBreaker: {failures: 3, coolDown: 1m}
+"""
+
+# No coalescing and no rate limit: only the global cap stands between the storm and the agent.
+# The lease outlasts the 50-minute storm (a run taken at 10:00 is in flight until 11:00), so
+# nothing lapses during it and the tail's sweep at 11:01 finds the cap free again.
+CONCURRENCY_BOUND_HOOK = STORM_HOOK.replace("    coalesce: {window: 5m}\n", "").replace(
+    f"    rateLimit: {{runs: {HOOK_RUNS_PER_HOUR}, per: 1h}}\n", ""
+)
+CONCURRENCY_BOUND_BUDGETS = f"""\
+maxConcurrentRuns: {MAX_CONCURRENT_RUNS}
+runLease: 1h
+circuitBreaker: {{failures: 3, coolDown: 1m}}
+"""
+
+BINDING_LIMITS = {
+    "hook": HOOK_RUNS_PER_HOUR,
+    "agent": AGENT_RUNS_PER_HOUR,
+    "concurrency": MAX_CONCURRENT_RUNS,
+}
+"""For each storm configuration, the runs its binding limit allows during the storm."""
+
+_CONFIGS = {
+    "hook": (STORM_HOOK, HOOK_BOUND_BUDGETS),
+    "agent": (STORM_HOOK, STORM_BUDGETS),
+    "concurrency": (CONCURRENCY_BOUND_HOOK, CONCURRENCY_BOUND_BUDGETS),
+}
+
+
+def storm_config(tmp_path: Path, binding: str = "agent") -> Path:
+    """The storm's config dir, with the hook's rate limit (``hook``), the agent's (``agent``,
+    the default) or ``maxConcurrentRuns`` (``concurrency``) as the one limit that binds."""
+    hooks, budgets = _CONFIGS[binding]
+    config = make_config(tmp_path, hooks)
+    (config / "budgets.yaml").write_text(budgets)
     return config
 
 
@@ -139,68 +178,96 @@ def _checked_summary(run: Decision) -> int:
     return int(summary["count"])
 
 
+Outcomes = list[tuple[str, int | None]]
+"""A process's decisions: (decision, held-back count of a run or None) pairs."""
+
+START_TIMEOUT = 120.0
+"""How long a worker waits at the start line for the others (a crashed sibling breaks it)."""
+
+
 def storm_worker(
-    config: str,
-    store_url: str,
+    storms: list[tuple[str, str]],
     shard: int,
     shards: int,
     n: int,
-    queue: multiprocessing.Queue[list[tuple[str, int | None]]],
+    start_line: multiprocessing.synchronize.Barrier,
+    queue: multiprocessing.Queue[tuple[int, list[Outcomes]]],
 ) -> None:
-    """One of several processes sharing a store (spawned): its shard of the storm, reported as
-    (decision, held-back count of a run or None) pairs."""
+    """One of several processes sharing a store (spawned): for each (config dir, store URL) in
+    ``storms``, its shard of the storm, started together with the other processes."""
     from khook_core.dispatch.dryrun import DryRunDispatcher
     from khook_core.settings import Settings
     from khook_core.state import open_store
 
-    store = open_store(store_url)
-    clock = Clock(START)
-    runtime = Runtime.build(
-        Settings(config_dir=Path(config), dispatch="dry-run"),
-        clock=clock,
-        store=store,
-        dispatcher=DryRunDispatcher(),
-    )
-    decisions = run_storm(runtime, clock, storm_events(n=n)[shard::shards])
-    queue.put(
-        [
-            (d.decision, (held_back(d) or {}).get("count") if d.decision == "dispatched" else None)
-            for d in decisions
-        ]
-    )
-    store.close()
+    results: list[Outcomes] = []
+    for config, store_url in storms:
+        store = open_store(store_url)
+        clock = Clock(START)
+        runtime = Runtime.build(
+            Settings(config_dir=Path(config), dispatch="dry-run"),
+            clock=clock,
+            store=store,
+            dispatcher=DryRunDispatcher(),
+        )
+        events = storm_events(n=n)[shard::shards]
+        start_line.wait(START_TIMEOUT)  # all processes set up: now they contend for real
+        decisions = run_storm(runtime, clock, events)
+        results.append(
+            [
+                (d.decision,
+                 (held_back(d) or {}).get("count") if d.decision == "dispatched" else None)
+                for d in decisions
+            ]
+        )
+        store.close()
+    queue.put((shard, results))
 
 
-def run_storm_processes(
-    config: Path, store_url: str, n: int, processes: int = 4
-) -> list[tuple[str, int | None]]:
-    """The storm split over ``processes`` spawned processes sharing one store."""
+def run_storms_processes(
+    storms: list[tuple[Path, str]], n: int, processes: int = 4
+) -> list[Outcomes]:
+    """Each (config dir, store URL) storm split over the same ``processes`` spawned processes,
+    one storm after the other (spawning costs more than a small storm): the outcomes of every
+    storm, in the order given."""
     ctx = multiprocessing.get_context("spawn")
-    queue: multiprocessing.Queue[list[tuple[str, int | None]]] = ctx.Queue()
+    queue: multiprocessing.Queue[tuple[int, list[Outcomes]]] = ctx.Queue()
+    start_line = ctx.Barrier(processes)
+    jobs = [(str(config), url) for config, url in storms]
     procs = [
-        ctx.Process(target=storm_worker, args=(str(config), store_url, i, processes, n, queue))
+        ctx.Process(target=storm_worker, args=(jobs, i, processes, n, start_line, queue))
         for i in range(processes)
     ]
     for proc in procs:
         proc.start()
     try:
-        results = [queue.get(timeout=600) for _ in procs]
+        results = dict(queue.get(timeout=600) for _ in procs)
     finally:
         for proc in procs:
             proc.join(30)
             if proc.is_alive():
                 proc.kill()
-    return [item for result in results for item in result]
+    return [
+        [item for shard in range(processes) for item in results[shard][storm]]
+        for storm in range(len(storms))
+    ]
+
+
+def run_storm_processes(config: Path, store_url: str, n: int, processes: int = 4) -> Outcomes:
+    """The storm split over ``processes`` spawned processes sharing one store."""
+    return run_storms_processes([(config, store_url)], n, processes)[0]
 
 
 def check_shared_storm(
-    outcomes: list[tuple[str, int | None]], store: StateStore, hook: str = "shop/web-storm"
+    outcomes: Outcomes,
+    store: StateStore,
+    hook: str = "shop/web-storm",
+    limit: int = AGENT_RUNS_PER_HOUR,
 ) -> Counter[str]:
-    """The multi-process form of ``check_storm``: the budget held, and every held-back event is
-    in exactly one run's summary or still in a backlog."""
+    """The multi-process form of ``check_storm``: the budget (at most ``limit`` runs) held, and
+    every held-back event is in exactly one run's summary or still in a backlog."""
     counts = Counter(decision for decision, _ in outcomes)
     assert set(counts) <= {"dispatched", "duplicate", "coalesced", "suppressed:budget"}, counts
-    assert 1 <= counts["dispatched"] <= AGENT_RUNS_PER_HOUR
+    assert 1 <= counts["dispatched"] <= limit, counts
     summarised = sum(held or 0 for decision, held in outcomes if decision == "dispatched")
     pending = 0
     for key in {f"budget|{hook}|pod-restart", f"coalesce|{hook}|pod-restart|shop/web"}:

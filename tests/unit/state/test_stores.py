@@ -1,7 +1,8 @@
 from __future__ import annotations
 
 import multiprocessing
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -89,6 +90,124 @@ def test_backlogs_merge_keep_the_latest_event_and_are_taken_once(store: StateSto
     assert taken.event == held(2, "shop/Pod/b", later).event  # the latest, not the last added
     assert store.take_backlog(key="coalesce|g") is None
     assert store.backlog_keys(limit=10) == ["budget|h"]
+
+
+HOUR = timedelta(hours=1)
+NOW = T0 + timedelta(seconds=30)  # inside the 10:00 window, not at its start
+
+
+def test_slots_count_to_the_limit_within_one_window(store: StateStore):
+    take = store.take_slot
+    assert [take(key="rate|hook|a", limit=3, window=HOUR, now=NOW) for _ in range(4)] == [
+        True,
+        True,
+        True,
+        False,
+    ]
+    assert take(key="rate|hook|b", limit=3, window=HOUR, now=NOW)  # another key, its own count
+    assert not take(key="rate|hook|c", limit=0, window=HOUR, now=NOW)
+    assert not take(key="rate|hook|c", limit=0, window=HOUR, now=NOW + HOUR)
+
+
+def test_slot_windows_are_aligned_to_the_clock_and_a_new_one_starts_afresh(store: StateStore):
+    def take(at: datetime) -> bool:
+        return store.take_slot(key="rate|agent|x", limit=2, window=HOUR, now=at)
+
+    assert [take(NOW), take(NOW + timedelta(minutes=10))] == [True, True]
+    assert not take(T0 + timedelta(minutes=59, seconds=59))  # still the 10:00 window
+    # 11:00 starts a window although less than an hour has passed since the first slot, and
+    # it has the whole limit again, not just one slot.
+    at = T0 + HOUR
+    assert [take(at), take(at), take(at + timedelta(minutes=30))] == [True, True, False]
+    # Windows are per key: a window that started later for another key is its own.
+    assert store.take_slot(key="rate|agent|y", limit=1, window=timedelta(minutes=10), now=at)
+    assert not store.take_slot(
+        key="rate|agent|y", limit=1, window=timedelta(minutes=10), now=at + timedelta(minutes=9)
+    )
+    assert store.take_slot(
+        key="rate|agent|y", limit=1, window=timedelta(minutes=10), now=at + timedelta(minutes=10)
+    )
+
+
+def test_leases_cap_concurrent_runs_until_they_lapse(store: StateStore):
+    ttl = timedelta(minutes=5)
+    acquire = store.acquire_lease
+    assert [acquire(scope="runs", cap=2, ttl=ttl, now=NOW) for _ in range(3)] == [True, True, False]
+    assert acquire(scope="runs", cap=2, ttl=ttl, now=NOW + ttl)
+    assert not acquire(scope="none", cap=0, ttl=ttl, now=NOW)
+
+
+def test_each_lease_lapses_on_its_own_after_its_ttl(store: StateStore):
+    ttl = timedelta(minutes=5)
+
+    def acquire(minutes: float, scope: str = "runs") -> bool:
+        return store.acquire_lease(scope=scope, cap=2, ttl=ttl, now=T0 + timedelta(minutes=minutes))
+
+    assert [acquire(0), acquire(2), acquire(4.9)] == [True, True, False]
+    assert acquire(4.9, scope="other")  # scopes are capped separately
+    assert acquire(5)  # the first lapsed: one free lease, taken
+    assert not acquire(6.9)  # the second is live until 7, the new one until 10
+    assert acquire(7)
+    assert not acquire(7)
+    assert not acquire(9.9)
+    assert [acquire(12), acquire(12), acquire(12)] == [True, True, False]  # all lapsed
+
+
+def _own_store(backend: str, tmp_path: Path) -> Callable[[], StateStore]:
+    """Stores for concurrent callers: the one shared in-memory store, or a connection each to
+    one SQLite file (which is how separate processes contend)."""
+    if backend == "memory":
+        shared = MemoryStateStore()
+        return lambda: shared
+    path = tmp_path / "contended.db"
+    SqliteStateStore(path).close()
+    return lambda: SqliteStateStore(path)
+
+
+def _in_threads(
+    opener: Callable[[], StateStore], body: Callable[[StateStore], list[bool]], n: int = 4
+) -> list[bool]:
+    """``body`` in ``n`` threads lined up on a barrier, each with the store ``opener`` gives."""
+    stores = [opener() for _ in range(n)]
+    results: list[bool] = []
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(n)
+
+    def run(own: StateStore) -> None:
+        try:
+            barrier.wait(60)
+            results.extend(body(own))
+        except BaseException as exc:  # reported by the test, not lost in the thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(own,)) for own in stores]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    for own in {id(s): s for s in stores}.values():
+        own.close()
+    assert not errors, errors
+    return results
+
+
+@pytest.mark.parametrize("backend", ["memory", "sqlite"])
+def test_concurrent_slot_takers_never_exceed_the_limit(tmp_path: Path, backend: str):
+    got = _in_threads(
+        _own_store(backend, tmp_path),
+        lambda s: [s.take_slot(key="rate|agent|x", limit=7, window=HOUR, now=NOW)
+                   for _ in range(6)],
+    )
+    assert got.count(True) == 7
+
+
+@pytest.mark.parametrize("backend", ["memory", "sqlite"])
+def test_concurrent_lease_takers_get_exactly_the_cap(tmp_path: Path, backend: str):
+    got = _in_threads(
+        _own_store(backend, tmp_path),
+        lambda s: [s.acquire_lease(scope="runs", cap=3, ttl=HOUR, now=NOW) for _ in range(4)],
+    )
+    assert got.count(True) == 3
 
 
 def test_open_store_understands_its_urls(tmp_path: Path):
