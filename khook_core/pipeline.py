@@ -17,7 +17,7 @@ import json
 import logging
 import time
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from khook_core import budget, prompt
@@ -25,7 +25,7 @@ from khook_core.dispatch.base import DispatchRequest
 from khook_core.errors import DispatchError, TransientError
 from khook_core.event import Event
 from khook_core.sources.base import Dropped
-from khook_core.state.base import Backlog, DedupKey, Firing, Summary
+from khook_core.state.base import Backlog, DedupKey, Firing, StateStore, Summary
 
 if TYPE_CHECKING:
     from khook_core.hooks import HookRule
@@ -164,6 +164,7 @@ def fire(
         held = _storm_control(firing)
     except TransientError as exc:
         _release_quietly(runtime, key)
+        _give_back(store, firing.taken)
         return _store_unavailable(firing, exc)
     if isinstance(held, Decision):
         return held
@@ -184,6 +185,7 @@ def _run(firing: _Firing, held: Summary | None, note: str) -> Decision:
     time_budget = None if firing.deadline is None else firing.deadline - time.monotonic()
     if time_budget is not None and time_budget < MIN_DISPATCH_S:
         _release_quietly(firing.runtime, key)
+        _give_back(store, firing.taken)
         _keep_held(firing, held)
         return firing.decide(
             "failed:transient",
@@ -211,6 +213,7 @@ def _run(firing: _Firing, held: Summary | None, note: str) -> Decision:
         return firing.decide("failed:transient", detail=str(exc), retryable=True, record=True)
     except DispatchError as exc:
         # A permanent refusal keeps the claim: retrying within the window cannot succeed.
+        _give_back(store, firing.taken)
         _keep_held(firing, held)
         return firing.decide("failed:rejected", detail=str(exc), record=True)
     try:
@@ -284,6 +287,7 @@ def _sweep_one(key: str, runtime: Runtime, deadline: float | None) -> Decision |
     try:
         return _sweep_run(firing, key, backlog)
     except TransientError:
+        _give_back(store, firing.taken)
         with contextlib.suppress(TransientError):  # the store is failing; try to keep them
             store.add_backlog(key=key, backlog=backlog)
         raise
@@ -309,6 +313,7 @@ def _sweep_run(firing: _Firing, key: str, backlog: Backlog) -> Decision:
     if not store.claim(key=firing.key, ttl=rule.dedup_window or runtime.default_window, now=now):
         # Only a run the agent refused leaves its summary to come back unchanged.
         logger.warning("sweep: %s already ran with this summary; dropped", key)
+        _give_back(store, firing.taken)
         return firing.decide("duplicate")
     held = budget.merge(backlog.summary, _summary(store.take_backlog(key=_budget_key(rule, event))))
     assert held is not None
@@ -384,30 +389,70 @@ def _summary(backlog: Backlog | None) -> Summary | None:
     return None if backlog is None else backlog.summary
 
 
+RUNS_SCOPE = "runs"
+"""The lease scope of ``maxConcurrentRuns``."""
+
+
+class _Taken(NamedTuple):
+    """What a firing took from the budgets: given back if its run does not start after all."""
+
+    slots: tuple[tuple[str, timedelta], ...]
+    lease: str | None
+    now: datetime
+
+
 def _within_budget(firing: _Firing, budgets: budget.Budgets, now: datetime) -> bool:
+    """Take a slot of every rate limit and a run lease, or nothing: a refusal by a later
+    check gives back what the earlier ones took, so refused events use up no budget."""
     store, rule = firing.runtime.store, firing.rule
-    if rule.rate_limit is not None and not store.take_slot(
-        key=f"rate|hook|{rule.hook}|{rule.event_type}",
-        limit=rule.rate_limit.runs,
-        window=rule.rate_limit.per,
-        now=now,
-    ):
-        return False
+    limits: list[tuple[str, int, timedelta]] = []
+    if rule.rate_limit is not None:
+        limits.append((f"rate|hook|{rule.hook}|{rule.event_type}", rule.rate_limit.runs,
+                       rule.rate_limit.per))
     agent = rule.target.label()
-    limit = budgets.agent_limit(agent)
-    if limit is not None and not store.take_slot(
-        key=f"rate|agent|{agent}", limit=limit.runs, window=limit.per, now=now
-    ):
-        return False
-    return budgets.max_concurrent_runs is None or store.acquire_lease(
-        scope="runs", cap=budgets.max_concurrent_runs, ttl=budgets.run_lease, now=now
-    )
+    agent_limit = budgets.agent_limit(agent)
+    if agent_limit is not None:
+        limits.append((f"rate|agent|{agent}", agent_limit.runs, agent_limit.per))
+    slots: list[tuple[str, timedelta]] = []
+    try:
+        for key, runs, window in limits:
+            if not store.take_slot(key=key, limit=runs, window=window, now=now):
+                _give_back(store, _Taken(tuple(slots), None, now))
+                return False
+            slots.append((key, window))
+        lease = None
+        if budgets.max_concurrent_runs is not None:
+            lease = store.acquire_lease(scope=RUNS_SCOPE, cap=budgets.max_concurrent_runs,
+                                        ttl=budgets.run_lease, now=now)
+            if lease is None:
+                _give_back(store, _Taken(tuple(slots), None, now))
+                return False
+    except TransientError:
+        _give_back(store, _Taken(tuple(slots), None, now))
+        raise
+    firing.taken = _Taken(tuple(slots), lease, now)
+    return True
+
+
+def _give_back(store: StateStore, taken: _Taken | None) -> None:
+    """Return slots and lease of a run that did not start (best effort: they lapse anyway)."""
+    if taken is None:
+        return
+    try:
+        for key, window in taken.slots:
+            store.return_slot(key=key, window=window, now=taken.now)
+        if taken.lease is not None:
+            store.release_lease(scope=RUNS_SCOPE, lease=taken.lease)
+    except TransientError as exc:
+        logger.warning("could not give back the budget of a run that did not start: %s", exc)
 
 
 def _after_failure(firing: _Firing, held: Summary | None) -> None:
-    """Give the claim back, keep the held-back summary for the retry, count the failure."""
+    """Give the claim and the budget back, keep the held-back summary for the retry, count
+    the failure."""
     runtime, rule = firing.runtime, firing.rule
     _release_quietly(runtime, firing.key)
+    _give_back(runtime.store, firing.taken)
     _keep_held(firing, held)
     breaker = runtime.config.budgets.circuit_breaker
     try:
@@ -443,7 +488,7 @@ def _keep_held(firing: _Firing, held: Summary | None) -> None:
 class _Firing:
     """One match in flight: builds its Decision and, where asked, its audit record."""
 
-    __slots__ = ("deadline", "event", "key", "prompt", "rule", "runtime")
+    __slots__ = ("deadline", "event", "key", "prompt", "rule", "runtime", "taken")
 
     def __init__(
         self,
@@ -456,6 +501,7 @@ class _Firing:
         self.runtime, self.rule, self.event, self.key = runtime, rule, event, key
         self.deadline = deadline
         self.prompt: str | None = None
+        self.taken: _Taken | None = None  # budget taken for the run, if any
 
     def decide(
         self,

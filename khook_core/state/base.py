@@ -167,12 +167,23 @@ class StateStore(Protocol):
     def take_slot(self, *, key: str, limit: int, window: timedelta, now: datetime) -> bool:
         """Count one use of ``key`` in the current fixed window; False once ``limit`` is reached.
 
-        Windows are aligned to the clock (``now`` floored to a multiple of ``window``).
+        Windows are aligned to the clock (``now`` floored to a multiple of ``window``). A call
+        whose window is older than one already counted for ``key`` (a clock behind another
+        instance's) is refused: erring towards fewer runs, never more.
         """
         ...
 
-    def acquire_lease(self, *, scope: str, cap: int, ttl: timedelta, now: datetime) -> bool:
-        """Take one of ``cap`` leases of ``scope``; each lease lapses after ``ttl``."""
+    def return_slot(self, *, key: str, window: timedelta, now: datetime) -> None:
+        """Give back one use taken with the same ``key``, ``window`` and ``now`` (the run did
+        not start after all). Never below zero; a window already over is left alone."""
+        ...
+
+    def acquire_lease(self, *, scope: str, cap: int, ttl: timedelta, now: datetime) -> str | None:
+        """Take one of ``cap`` leases of ``scope``, lapsing after ``ttl``: its id, or None."""
+        ...
+
+    def release_lease(self, *, scope: str, lease: str) -> None:
+        """Give back a lease ``acquire_lease`` returned, unless it lapsed and was retaken."""
         ...
 
     def add_backlog(self, *, key: str, backlog: Backlog) -> None:

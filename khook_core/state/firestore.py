@@ -18,8 +18,9 @@ Storm-control state, each in its own collection and keyed the same way:
   ``Increment`` whose result comes back with the write, so no read-modify-write and no retry
   loop. It is read first: once a window is full, a storm only reads, it does not pile writes
   onto one document (Firestore sustains about one write a second per document).
-- ``leases`` (``acquire_lease``): ``cap`` documents per scope, each taken like a claim
-  (``create``, or a precondition update of a lapsed one); one batched read finds free ones.
+- ``leases`` (``acquire_lease``/``release_lease``): ``cap`` documents per scope, each taken
+  like a claim (``create``, or a precondition update of a lapsed one); one batched read finds
+  free ones; a ``holder`` token makes sure a release only deletes its own lease.
 - ``backlog`` (``add_backlog``/``take_backlog``): optimistic read-modify-write with a
   precondition on the document read; taking clears ``pending`` and empties ``summary`` and
   ``event`` (documents stay, tiny); ``backlog_keys`` queries ``pending == true``.
@@ -293,6 +294,7 @@ class FirestoreStateStore:
             if snap.exists and _int((snap.to_dict() or {}).get("used")) >= limit:
                 return False
             # A retried increment may count twice: that errs towards fewer runs, never more.
+            # (One document per window: a clock behind counts in its own, older window.)
             result = ref.set(
                 {
                     "key": key,
@@ -306,11 +308,25 @@ class FirestoreStateStore:
             )
         return _transformed(result) <= limit
 
-    def acquire_lease(self, *, scope: str, cap: int, ttl: timedelta, now: datetime) -> bool:
+    def return_slot(self, *, key: str, window: timedelta, now: datetime) -> None:
+        start = datetime.fromtimestamp(window_start(now, window), UTC)
+        ref = self._slots.document(self.doc_id(f"{key}|{start.isoformat()}"))
+        with self._wrap("return slot", key):
+            try:
+                ref.update(
+                    {"used": self._firestore.Increment(-1)},
+                    retry=self._retry,
+                    timeout=self.timeout,
+                )
+            except self._gexc.NotFound:  # expired and deleted: nothing to give back
+                return
+
+    def acquire_lease(self, *, scope: str, cap: int, ttl: timedelta, now: datetime) -> str | None:
         if cap <= 0:
-            return False
+            return None
         refs = [self._leases.document(self.doc_id(f"{scope}#{i}")) for i in range(cap)]
-        data = {"scope": scope, "taken_at": now, "expire_at": now + ttl}
+        holder = uuid.uuid4().hex
+        data = {"scope": scope, "taken_at": now, "expire_at": now + ttl, "holder": holder}
         gexc = self._gexc
         with self._wrap("acquire lease", scope):
             snaps = {
@@ -331,10 +347,26 @@ class FirestoreStateStore:
                             retry=self._retry,
                             timeout=self.timeout,
                         )
-                    return True
+                    return f"{ref.id}:{holder}"
                 except (gexc.AlreadyExists, gexc.FailedPrecondition, gexc.NotFound):
                     continue  # someone took this one first: try the next
-        return False
+        return None
+
+    def release_lease(self, *, scope: str, lease: str) -> None:
+        doc_id, _, holder = lease.partition(":")
+        ref = self._leases.document(doc_id)
+        with self._wrap("release lease", scope):
+            snap = ref.get(retry=self._retry, timeout=self.timeout)
+            if not snap.exists or (snap.to_dict() or {}).get("holder") != holder:
+                return  # lapsed and taken by someone else, or already gone: not ours
+            try:
+                ref.delete(
+                    option=self._client.write_option(last_update_time=snap.update_time),
+                    retry=self._retry,
+                    timeout=self.timeout,
+                )
+            except (self._gexc.FailedPrecondition, self._gexc.NotFound):
+                return  # retaken in between: leave it to its new holder
 
     def add_backlog(self, *, key: str, backlog: Backlog) -> None:
         def merge(doc: dict[str, Any] | None) -> tuple[dict[str, Any], None]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import uuid
 from collections import deque
 from datetime import datetime, timedelta
 
@@ -21,7 +22,7 @@ class MemoryStateStore:
         self._outcomes: dict[DedupKey, str] = {}
         self._firings: deque[Firing] = deque(maxlen=MAX_FIRINGS)
         self._slots: dict[str, tuple[float, int]] = {}
-        self._leases: dict[str, list[datetime]] = {}
+        self._leases: dict[str, dict[str, datetime]] = {}  # scope -> lease id -> expiry
         self._backlog: dict[str, Backlog] = {}
         self._circuits: dict[str, tuple[int, datetime | None]] = {}
 
@@ -62,6 +63,8 @@ class MemoryStateStore:
         start = window_start(now, window)
         with self._lock:
             current, used = self._slots.get(key, (start, 0))
+            if current > start:  # a clock behind the window already counted
+                return False
             if current != start:
                 used = 0
             if used >= limit:
@@ -69,14 +72,27 @@ class MemoryStateStore:
             self._slots[key] = (start, used + 1)
             return True
 
-    def acquire_lease(self, *, scope: str, cap: int, ttl: timedelta, now: datetime) -> bool:
+    def return_slot(self, *, key: str, window: timedelta, now: datetime) -> None:
+        start = window_start(now, window)
         with self._lock:
-            live = [expiry for expiry in self._leases.get(scope, []) if expiry > now]
+            current, used = self._slots.get(key, (start, 0))
+            if current == start and used > 0:
+                self._slots[key] = (start, used - 1)
+
+    def acquire_lease(self, *, scope: str, cap: int, ttl: timedelta, now: datetime) -> str | None:
+        with self._lock:
+            live = {lease: expiry for lease, expiry in self._leases.get(scope, {}).items()
+                    if expiry > now}
+            self._leases[scope] = live
             if len(live) >= cap:
-                self._leases[scope] = live
-                return False
-            self._leases[scope] = [*live, now + ttl]
-            return True
+                return None
+            lease = uuid.uuid4().hex
+            live[lease] = now + ttl
+            return lease
+
+    def release_lease(self, *, scope: str, lease: str) -> None:
+        with self._lock:
+            self._leases.get(scope, {}).pop(lease, None)
 
     def add_backlog(self, *, key: str, backlog: Backlog) -> None:
         with self._lock:

@@ -11,6 +11,7 @@ import contextlib
 import json
 import sqlite3
 import threading
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,6 +19,8 @@ from pathlib import Path
 from khook_core.errors import TransientError
 from khook_core.state.base import Backlog, DedupKey, Firing, window_start
 
+SCHEMA_VERSION = 2
+"""Version 2: leases have ids, backlogs keep their hook and latest event."""
 BUSY_TIMEOUT_MS = 10_000
 """How long a writer waits for another process's lock before giving up (then: retry later)."""
 
@@ -54,7 +57,8 @@ CREATE TABLE IF NOT EXISTS slots (
 );
 CREATE TABLE IF NOT EXISTS leases (
     scope TEXT NOT NULL,
-    expire_at REAL NOT NULL
+    expire_at REAL NOT NULL,
+    lease TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS leases_scope ON leases (scope, expire_at);
 CREATE TABLE IF NOT EXISTS backlog (
@@ -87,9 +91,28 @@ class SqliteStateStore:
             self._db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             self._db.execute("PRAGMA journal_mode = WAL")
             self._db.execute("PRAGMA synchronous = NORMAL")
-            self._db.executescript(_SCHEMA)
+            self._migrate()
         except (sqlite3.Error, OSError) as exc:
             raise TransientError(f"cannot open SQLite state store {path}: {exc}") from exc
+
+    def _migrate(self) -> None:
+        """Create the tables; a file from an older version first loses its storm-control
+        tables whose layout changed (short-lived state: leases and held-back summaries)."""
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")  # processes opening one file at once migrate once
+        try:
+            (version,) = db.execute("PRAGMA user_version").fetchone()
+            if version < SCHEMA_VERSION:
+                db.execute("DROP TABLE IF EXISTS leases")
+                db.execute("DROP TABLE IF EXISTS backlog")
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    db.execute(statement)
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
 
     def _run(self, sql: str, params: tuple[object, ...]) -> sqlite3.Cursor:
         try:
@@ -175,30 +198,44 @@ class SqliteStateStore:
         ]
 
     def take_slot(self, *, key: str, limit: int, window: timedelta, now: datetime) -> bool:
+        if limit <= 0:
+            return False
         start = window_start(now, window)
-        # One statement: a new window resets the count, otherwise count up while under limit.
+        # One statement: a newer window resets the count, the same window counts up while
+        # under the limit, an older window (a clock behind) changes nothing and is refused.
         cursor = self._run(
             "INSERT INTO slots (key, window_start, used) VALUES (?, ?, 1) "
             "ON CONFLICT(key) DO UPDATE SET "
             "used = CASE WHEN slots.window_start = excluded.window_start THEN slots.used + 1 "
             "ELSE 1 END, window_start = excluded.window_start "
-            "WHERE slots.window_start != excluded.window_start OR slots.used < ?",
+            "WHERE slots.window_start < excluded.window_start "
+            "OR (slots.window_start = excluded.window_start AND slots.used < ?)",
             (key, start, limit),
         )
-        return limit > 0 and cursor.rowcount == 1
+        return cursor.rowcount == 1
 
-    def acquire_lease(self, *, scope: str, cap: int, ttl: timedelta, now: datetime) -> bool:
+    def return_slot(self, *, key: str, window: timedelta, now: datetime) -> None:
+        self._run(
+            "UPDATE slots SET used = used - 1 WHERE key = ? AND window_start = ? AND used > 0",
+            (key, window_start(now, window)),
+        )
+
+    def acquire_lease(self, *, scope: str, cap: int, ttl: timedelta, now: datetime) -> str | None:
         ts = now.timestamp()
         with self._transaction() as db:
             db.execute("DELETE FROM leases WHERE scope = ? AND expire_at <= ?", (scope, ts))
             (live,) = db.execute("SELECT COUNT(*) FROM leases WHERE scope = ?", (scope,)).fetchone()
             if live >= cap:
-                return False
+                return None
+            lease = uuid.uuid4().hex
             db.execute(
-                "INSERT INTO leases (scope, expire_at) VALUES (?, ?)",
-                (scope, ts + ttl.total_seconds()),
+                "INSERT INTO leases (scope, expire_at, lease) VALUES (?, ?, ?)",
+                (scope, ts + ttl.total_seconds(), lease),
             )
-            return True
+            return lease
+
+    def release_lease(self, *, scope: str, lease: str) -> None:
+        self._run("DELETE FROM leases WHERE scope = ? AND lease = ?", (scope, lease))
 
     def add_backlog(self, *, key: str, backlog: Backlog) -> None:
         with self._transaction() as db:

@@ -92,16 +92,45 @@ def test_concurrent_slot_takers_never_exceed_the_limit(firestore_store: Firestor
 def test_leases_cap_concurrent_runs_until_they_lapse(firestore_store: FirestoreStateStore):
     ttl = timedelta(minutes=5)
     acquire = firestore_store.acquire_lease
-    assert [acquire(scope="runs", cap=2, ttl=ttl, now=NOW) for _ in range(3)] == [True, True, False]
+    leases = [acquire(scope="runs", cap=2, ttl=ttl, now=NOW) for _ in range(3)]
+    assert [bool(lease) for lease in leases] == [True, True, False]
     assert acquire(scope="runs", cap=2, ttl=ttl, now=NOW + ttl)
-    assert not acquire(scope="none", cap=0, ttl=ttl, now=NOW)
+    assert acquire(scope="none", cap=0, ttl=ttl, now=NOW) is None
+
+
+def test_a_released_lease_is_free_again_and_a_retaken_one_is_not_released(
+    firestore_store: FirestoreStateStore,
+):
+    ttl = timedelta(minutes=5)
+    first = firestore_store.acquire_lease(scope="runs", cap=1, ttl=ttl, now=NOW)
+    assert first is not None
+    firestore_store.release_lease(scope="runs", lease=first)
+    second = firestore_store.acquire_lease(scope="runs", cap=1, ttl=ttl, now=NOW)
+    assert second is not None
+    firestore_store.release_lease(scope="runs", lease=first)  # not the holder any more
+    assert firestore_store.acquire_lease(scope="runs", cap=1, ttl=ttl, now=NOW) is None
+    # Lapsed and retaken by another: the old holder's release leaves the new lease alone.
+    third = firestore_store.acquire_lease(scope="runs", cap=1, ttl=ttl, now=NOW + ttl)
+    assert third is not None
+    firestore_store.release_lease(scope="runs", lease=second)
+    assert firestore_store.acquire_lease(scope="runs", cap=1, ttl=ttl, now=NOW + ttl) is None
+
+
+def test_a_returned_slot_can_be_taken_again(firestore_store: FirestoreStateStore):
+    take = firestore_store.take_slot
+    assert take(key="rate|hook|r", limit=1, window=HOUR, now=NOW)
+    assert not take(key="rate|hook|r", limit=1, window=HOUR, now=NOW)
+    firestore_store.return_slot(key="rate|hook|r", window=HOUR, now=NOW)
+    assert take(key="rate|hook|r", limit=1, window=HOUR, now=NOW)
+    firestore_store.return_slot(key="rate|hook|never", window=HOUR, now=NOW)  # nothing to return
 
 
 def test_concurrent_lease_takers_get_exactly_the_cap(firestore_store: FirestoreStateStore):
     got = in_threads(
         4,
         lambda store: [
-            store.acquire_lease(scope="runs", cap=3, ttl=HOUR, now=NOW) for _ in range(4)
+            store.acquire_lease(scope="runs", cap=3, ttl=HOUR, now=NOW) is not None
+            for _ in range(4)
         ],
     )
     assert got.count(True) == 3

@@ -132,16 +132,57 @@ def test_slot_windows_are_aligned_to_the_clock_and_a_new_one_starts_afresh(store
 def test_leases_cap_concurrent_runs_until_they_lapse(store: StateStore):
     ttl = timedelta(minutes=5)
     acquire = store.acquire_lease
-    assert [acquire(scope="runs", cap=2, ttl=ttl, now=NOW) for _ in range(3)] == [True, True, False]
+    leases = [acquire(scope="runs", cap=2, ttl=ttl, now=NOW) for _ in range(3)]
+    assert [bool(lease) for lease in leases] == [True, True, False]
+    assert leases[0] != leases[1]
     assert acquire(scope="runs", cap=2, ttl=ttl, now=NOW + ttl)
-    assert not acquire(scope="none", cap=0, ttl=ttl, now=NOW)
+    assert acquire(scope="none", cap=0, ttl=ttl, now=NOW) is None
+
+
+def test_a_released_lease_is_free_again_and_a_retaken_one_is_not_released(store: StateStore):
+    ttl = timedelta(minutes=5)
+    first = store.acquire_lease(scope="runs", cap=1, ttl=ttl, now=NOW)
+    assert first is not None
+    assert store.acquire_lease(scope="runs", cap=1, ttl=ttl, now=NOW) is None
+
+    store.release_lease(scope="runs", lease=first)
+    second = store.acquire_lease(scope="runs", cap=1, ttl=ttl, now=NOW)
+
+    assert second is not None
+    store.release_lease(scope="runs", lease=first)  # long gone: must not free the new holder's
+    assert store.acquire_lease(scope="runs", cap=1, ttl=ttl, now=NOW) is None
+
+
+def test_a_returned_slot_can_be_taken_again_in_its_window_only(store: StateStore):
+    def take(at: datetime) -> bool:
+        return store.take_slot(key="rate|hook|a", limit=1, window=HOUR, now=at)
+
+    assert take(NOW)
+    assert not take(NOW)
+    store.return_slot(key="rate|hook|a", window=HOUR, now=NOW)
+    assert take(NOW + timedelta(minutes=1))  # the same window: the returned slot
+    store.return_slot(key="rate|hook|a", window=HOUR, now=NOW - HOUR)  # another window: ignored
+    assert not take(NOW + timedelta(minutes=2))
+    store.return_slot(key="rate|hook|b", window=HOUR, now=NOW)  # never taken: stays at zero
+    assert store.take_slot(key="rate|hook|b", limit=1, window=HOUR, now=NOW)
+    assert not store.take_slot(key="rate|hook|b", limit=1, window=HOUR, now=NOW)
+
+
+def test_a_clock_behind_cannot_reopen_an_earlier_window(store: StateStore):
+    def take(at: datetime) -> bool:
+        return store.take_slot(key="rate|agent|z", limit=1, window=HOUR, now=at)
+
+    assert take(T0 + timedelta(minutes=59, seconds=59))
+    assert take(T0 + HOUR + timedelta(seconds=1))  # the 11:00 window
+    assert not take(T0 + timedelta(minutes=59, seconds=59))  # another instance, 2 s behind
 
 
 def test_each_lease_lapses_on_its_own_after_its_ttl(store: StateStore):
     ttl = timedelta(minutes=5)
 
     def acquire(minutes: float, scope: str = "runs") -> bool:
-        return store.acquire_lease(scope=scope, cap=2, ttl=ttl, now=T0 + timedelta(minutes=minutes))
+        at = T0 + timedelta(minutes=minutes)
+        return store.acquire_lease(scope=scope, cap=2, ttl=ttl, now=at) is not None
 
     assert [acquire(0), acquire(2), acquire(4.9)] == [True, True, False]
     assert acquire(4.9, scope="other")  # scopes are capped separately
@@ -205,7 +246,8 @@ def test_concurrent_slot_takers_never_exceed_the_limit(tmp_path: Path, backend: 
 def test_concurrent_lease_takers_get_exactly_the_cap(tmp_path: Path, backend: str):
     got = _in_threads(
         _own_store(backend, tmp_path),
-        lambda s: [s.acquire_lease(scope="runs", cap=3, ttl=HOUR, now=NOW) for _ in range(4)],
+        lambda s: [s.acquire_lease(scope="runs", cap=3, ttl=HOUR, now=NOW) is not None
+                   for _ in range(4)],
     )
     assert got.count(True) == 3
 
