@@ -112,6 +112,7 @@ class Forwarder:
             empty_limit=settings.empty_watch_limit,
             empty_seconds=settings.empty_watch_seconds,
             field_selector=settings.field_selector,
+            dead_after=settings.dead_after_seconds,
         )
         self.api_client = kube.api_client(settings)
         self.watchers = [
@@ -151,10 +152,15 @@ class Forwarder:
         return all(state.listed for state in self.states)
 
     def alive(self) -> bool:
-        """No endpoint's watch has been dead for longer than ``dead_after_seconds``."""
+        """Every endpoint made contact with the API server within ``dead_after_seconds``.
+
+        An open watch does not count by itself: a stuck stream is open and silent. A quiet but
+        healthy one makes contact anyway, because its calls are sized to end well inside the
+        limit (``WatchTimings.call_timeouts``).
+        """
         now = time.monotonic()
         limit = self.settings.dead_after_seconds
-        return all(s.in_flight or now - s.last_alive < limit for s in self.states)
+        return all(now - s.last_alive < limit for s in self.states)
 
     def stop(self, flush_seconds: float | None = None) -> bool:
         """Stop watching, publish what is queued within the flush deadline, stop the probes.

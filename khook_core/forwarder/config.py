@@ -105,9 +105,13 @@ class ForwarderSettings(BaseSettings):
 
     # --- resilience ----------------------------------------------------------------------------
     watch_timeout_seconds: int = Field(
-        default=300, ge=1, validation_alias=_env("watch_timeout_seconds")
+        default=30, ge=1, validation_alias=_env("watch_timeout_seconds")
     )
-    """``timeoutSeconds`` of each watch call; the loop resumes from the last resourceVersion."""
+    """``timeoutSeconds`` of each watch call; the loop resumes from the last resourceVersion.
+
+    Capped at a quarter of ``dead_after_seconds``: a quiet watch must end (with a bookmark) and
+    resume well before liveness would fail. A stream silent for a quarter more (30 s at most)
+    is cut as stuck. Each resume is one cheap request served from the API server's watch cache."""
     list_page_size: int = Field(default=500, ge=1, validation_alias=_env("list_page_size"))
     """Items per list page, so a re-list of a big cluster never holds every Event at once."""
     empty_watch_limit: int = Field(default=2, ge=1, validation_alias=_env("empty_watch_limit"))
@@ -134,7 +138,8 @@ class ForwarderSettings(BaseSettings):
     dead_after_seconds: float = Field(
         default=120.0, gt=0, validation_alias=_env("dead_after_seconds")
     )
-    """/healthz fails once no watch has been open or active for this long."""
+    """/healthz fails once a watch has made no contact with the API server for this long
+    (a finished list, an event or bookmark line, or a watch the server ended normally)."""
     log_format: Literal["json", "text"] = Field(
         default="json", validation_alias=_env("log_format", "KHOOK_LOG_FORMAT")
     )

@@ -1,9 +1,11 @@
 """``/healthz``, ``/readyz`` and ``/metrics`` on the stdlib HTTP server, in a daemon thread.
 
-Liveness means "the watch is not dead": the kubelet restarts a forwarder whose watch has been
-broken longer than ``dead_after_seconds``, which is the one failure a restart can cure (a wedged
-connection, a lost token). Readiness means "the first list is done"; nothing routes traffic to
-the pod, but rollouts wait for it, so a broken new version never replaces a working one.
+Liveness means "the watch is not dead": the kubelet restarts a forwarder whose watch has made
+no contact with the API server for ``dead_after_seconds``, which is the one failure a restart can
+cure (a wedged connection, a lost token). An open but silent stream is not contact; the watch
+calls are sized so a quiet, healthy cluster still makes contact in time (see ``watching``).
+Readiness means "the first list is done"; nothing routes traffic to the pod, but rollouts wait
+for it, so a broken new version never replaces a working one.
 """
 
 from __future__ import annotations

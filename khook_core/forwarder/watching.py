@@ -6,6 +6,12 @@ resourceVersion with bookmarks and a ``timeoutSeconds``. It returns an ``Outcome
 and it is what the tests drive. ``run_watch_loop`` only repeats it, backs off after errors and
 empty streams, and stops when asked.
 
+Liveness is contact, not an open socket: ``WatchState.last_alive`` moves on a finished list, on
+every watch line (events and bookmarks) and when the server ends a watch normally. An open watch
+that has gone silent proves nothing, so ``WatchTimings.call_timeouts`` keeps each watch short
+enough that a healthy but quiet cluster still makes contact well inside ``dead_after``, and cuts
+a silent stream early enough that the resumed watch makes contact before ``dead_after`` too.
+
 The Kubernetes list/watch rules followed: resourceVersions are opaque; a watch resumes from
 the newest one seen on any line, bookmarks included, so a resumed watch repeats nothing; 410 Gone
 (an ERROR line or the HTTP status) and repeated empty streams from a stale resourceVersion mean
@@ -38,8 +44,9 @@ HTTP_GONE = 410
 CONNECT_TIMEOUT = 10.0
 """Seconds to open a connection to the API server before it counts as an error."""
 READ_MARGIN = 30.0
-"""Added to ``timeoutSeconds`` for the socket read timeout: a connection that went silent
-without closing is detected, while a quiet but healthy watch is never cut by the client."""
+"""Added to ``timeoutSeconds`` for the socket read timeout (at most; see ``call_timeouts``): a
+connection that went silent without closing is detected, while a quiet but healthy watch, which
+the server ends at ``timeoutSeconds``, is never cut by the client."""
 
 
 class Outcome(enum.Enum):
@@ -62,7 +69,9 @@ class WatchState:
     watches: int = 0
     in_flight: bool = False
     last_alive: float = field(default_factory=time.monotonic)
-    """Monotonic time of the last successful contact (list, line, or a watch ending normally)."""
+    """Monotonic time of the last contact: a list, a line, or a watch the server ended normally.
+
+    Opening a watch is not contact: a stream can be accepted and then stay silent forever."""
     synced_at: datetime | None = None
     """Wall-clock time up to which every change was seen; bounds the window after a re-list."""
 
@@ -79,6 +88,28 @@ class WatchTimings:
     empty_limit: int
     empty_seconds: float
     field_selector: str | None = None
+    dead_after: float | None = None
+    """The liveness limit the watch calls must fit in; None leaves ``watch_timeout`` uncapped."""
+
+    def call_timeouts(self) -> tuple[int, float]:
+        """``timeoutSeconds`` and the socket read timeout of one watch call.
+
+        Without a liveness limit: ``watch_timeout``, and ``READ_MARGIN`` more for the read. With
+        one (D), the server is asked to end each watch within D/4 (whole seconds, at least 1),
+        and a stream silent for D/4 longer than that (``READ_MARGIN`` at most) is cut. So:
+
+        * a quiet, healthy watch ends (normally with a bookmark) within D/4 and resumes:
+          contact never lapses, however long the cluster stays quiet;
+        * a stuck stream costs at most D/2 of silence, the backoff, then D/4 until the resumed
+          watch makes contact: under D, so one wedged connection heals without /healthz
+          failing, while a watch that never makes contact again fails it after D.
+
+        Both hold for D of 4 s or more; below that the one-second floor wins.
+        """
+        if self.dead_after is None:
+            return self.watch_timeout, self.watch_timeout + READ_MARGIN
+        server = max(1, min(self.watch_timeout, int(self.dead_after // 4)))
+        return server, server + min(READ_MARGIN, self.dead_after / 4)
 
 
 class EventWatcher:
@@ -183,11 +214,13 @@ class EventWatcher:
         if state.watches:
             self.metrics.watch_restarted()
         state.watches += 1
+        server_timeout, read_timeout = self.timings.call_timeouts()
         kwargs: dict[str, Any] = {
             "resource_version": state.resource_version,
             "allow_watch_bookmarks": True,
-            "timeout_seconds": self.timings.watch_timeout,
-            "_request_timeout": (CONNECT_TIMEOUT, self.timings.watch_timeout + READ_MARGIN),
+            "timeout_seconds": server_timeout,
+            # urllib3 applies it to every socket read: the longest silence an open watch may keep.
+            "_request_timeout": (CONNECT_TIMEOUT, read_timeout),
         }
         if self.timings.field_selector:
             kwargs["field_selector"] = self.timings.field_selector

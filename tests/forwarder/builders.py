@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import signal
 import socket
 import subprocess
 import sys
 import threading
+import time
 import urllib.request
 from collections.abc import Callable
 from concurrent.futures import Future
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +44,47 @@ def make_filter(*, forward_all: bool = False, api: str = EVENTS_API,
 
 
 TOPIC = "projects/p1/topics/khook-kubernetes"
+
+
+@dataclass
+class StallingKubeApi(FakeKubeApi):
+    """The test API server, but its next ``stalls`` watch calls are wedged connections.
+
+    A stalled call answers 200 with chunked headers and then sends nothing at all, ignoring
+    ``timeoutSeconds``, until the client gives up and closes the socket (or the server stops).
+    That is a half-dead connection behind a proxy or NAT: open, silent, never ending.
+    ``stalled`` records how long each stalled call was held by the client.
+    """
+
+    stalls: int = 0
+    stalled: tuple[float, ...] = ()
+
+    def _watch(self, handler: BaseHTTPRequestHandler, namespace: str | None,
+               query: dict[str, str]) -> None:
+        with self._cond:
+            stall = self.stalls > 0
+            if stall:
+                self.stalls -= 1
+        if not stall:
+            super()._watch(handler, namespace, query)
+            return
+        handler.send_response(200)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Transfer-Encoding", "chunked")
+        handler.end_headers()
+        handler.wfile.flush()
+        began = time.monotonic()
+        connection = handler.connection
+        while not self._stopping:
+            readable, _, _ = select.select([connection], [], [], 0.05)
+            try:
+                if readable and not connection.recv(1, socket.MSG_PEEK):
+                    break  # the client closed its end
+            except OSError:
+                break  # or reset it
+        handler.close_connection = True
+        with self._cond:
+            self.stalled = (*self.stalled, time.monotonic() - began)
 
 
 class Unavailable(Exception):

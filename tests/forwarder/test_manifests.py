@@ -109,11 +109,30 @@ def test_probes_and_port_match_what_the_forwarder_serves():
     assert main["livenessProbe"]["httpGet"]["port"] == port["name"]
 
 
-def test_resources_have_requests_and_a_memory_limit():
-    resources = container()["resources"]
+PEAK_RSS_MIB = 91
+"""Peak RSS through the 20,000-event storm of ``benchmarks/forwarder.py`` (docs/benchmarks.md),
+measured while forwarding ~5,800 events/s on one core."""
 
-    assert {"cpu", "memory"} <= set(resources["requests"])
-    assert "memory" in resources["limits"]
+
+def quantity(value: str | int | float) -> float:
+    """A Kubernetes CPU (cores) or memory (MiB) quantity as a number, for the forms used here."""
+    text = str(value)
+    units = {"m": 0.001, "Ki": 1 / 1024, "Mi": 1.0, "Gi": 1024.0}
+    for suffix, factor in units.items():
+        if text.endswith(suffix):
+            return float(text.removesuffix(suffix)) * factor
+    return float(text)
+
+
+def test_resources_have_requests_and_limits_sized_on_the_storm_benchmark():
+    resources = container()["resources"]
+    requests, limits = resources["requests"], resources["limits"]
+
+    assert set(requests) == set(limits) == {"cpu", "memory"}
+    assert PEAK_RSS_MIB <= quantity(requests["memory"]) <= quantity(limits["memory"])
+    assert quantity(limits["memory"]) >= 2 * PEAK_RSS_MIB  # headroom over the measured peak
+    # The storm's throughput was measured on one core: a lower limit would throttle it.
+    assert quantity(requests["cpu"]) < quantity(limits["cpu"]) == 1
 
 
 def test_the_grace_period_covers_the_flush_deadline():

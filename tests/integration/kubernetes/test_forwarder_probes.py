@@ -14,7 +14,7 @@ from khook_core.forwarder.app import Forwarder
 from khook_core.forwarder.config import ForwarderSettings
 from tests.fixtures.kube_api import Script
 from tests.fixtures.pubsub import free_port
-from tests.forwarder.builders import REPO, TOPIC, RecordingClient
+from tests.forwarder.builders import REPO, TOPIC, RecordingClient, StallingKubeApi
 
 pytestmark = pytest.mark.integration
 
@@ -47,19 +47,82 @@ def forwarder() -> Iterator[Callable[..., tuple[Forwarder, RecordingClient]]]:
         fwd.stop(flush_seconds=1)
 
 
-def test_ready_after_the_first_list_and_alive_through_a_quiet_watch(
+@pytest.fixture
+def stalling_api() -> Iterator[Callable[[int], StallingKubeApi]]:
+    servers: list[StallingKubeApi] = []
+
+    def start(stalls: int) -> StallingKubeApi:
+        server = StallingKubeApi(stalls=stalls)
+        server.start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+def healthz_while(port: int, seconds: float) -> set[int]:
+    """Every /healthz status seen while polling for ``seconds``, the way a kubelet would."""
+    seen: set[int] = set()
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        seen.add(get(port, "/healthz")[0])
+        time.sleep(0.05)
+    return seen
+
+
+def test_ready_after_the_first_list_and_alive_through_a_quiet_cluster(
     forwarder, kube_api, wait_until
 ):
     kube_api.script("hold")
-    fwd, _ = forwarder(kube_api.url, dead_after_seconds=0.2)
+    fwd, _ = forwarder(kube_api.url, dead_after_seconds=4, watch_timeout_seconds=300)
 
     wait_until(fwd.ready, what="first list")
     assert get(fwd.probes.port, "/readyz") == (200, "ready\n")
-    wait_until(lambda: fwd.states[0].in_flight, what="watch open")
-    # Quiet for longer than dead_after: an open watch is still a live one.
-    wait_until(lambda: time.monotonic() - fwd.states[0].last_alive > 0.3, what="quiet period")
-    assert fwd.states[0].in_flight
+    # No event for longer than dead_after: each watch ends with a bookmark after a quarter of
+    # it and resumes, so a quiet cluster keeps making contact and is never declared dead.
+    assert healthz_while(fwd.probes.port, 5) == {200}
+    watches = kube_api.watch_requests()
+    assert len(watches) >= 4
+    assert {w.query["timeoutSeconds"] for w in watches} == {"1"}
+    assert fwd.metrics.api_errors == 0
+
+
+def test_a_stuck_watch_is_cut_and_resumed_before_liveness_fails(
+    forwarder, stalling_api, wait_until
+):
+    api = stalling_api(1)  # the first watch: open and silent forever, timeoutSeconds ignored
+    fwd, _ = forwarder(api.url, dead_after_seconds=4, watch_timeout_seconds=300)
+    wait_until(fwd.ready, what="first list")
+    listed_at = fwd.states[0].resource_version
+
+    wait_until(lambda: len(api.watch_requests()) >= 2, timeout=4, what="the stuck watch cut")
+    api.create("BackOff")
+
+    assert healthz_while(fwd.probes.port, 2) == {200}
+    [held] = api.stalled
+    assert held < 4 / 2 + 0.5
+    first, second = api.watch_requests()[:2]
+    assert first.query["resourceVersion"] == second.query["resourceVersion"] == listed_at
+    assert fwd.metrics.api_errors == 1
+    assert fwd.metrics.forwarded == 1
+
+
+def test_a_watch_that_stays_stuck_fails_liveness_after_dead_after(
+    forwarder, stalling_api, wait_until
+):
+    api = stalling_api(1000)  # every watch call wedges
+    fwd, _ = forwarder(api.url, dead_after_seconds=2)
+    wait_until(fwd.ready, what="first list")
+    listed = time.monotonic()
     assert get(fwd.probes.port, "/healthz") == (200, "watch alive\n")
+
+    wait_until(lambda: get(fwd.probes.port, "/healthz") == (503, "watch dead\n"), timeout=3,
+               what="liveness to fail")
+
+    assert time.monotonic() - listed >= 2 - 0.2  # not before the limit
+    assert len(api.watch_requests()) >= 1
 
 
 def test_not_ready_and_finally_not_alive_while_the_api_is_unreachable(forwarder, wait_until):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -30,7 +31,7 @@ from khook_core.forwarder.watching import (
     run_watch_loop,
 )
 from tests.fixtures.kube_api import CORE_API, FakeKubeApi, Script
-from tests.forwarder.builders import make_filter
+from tests.forwarder.builders import StallingKubeApi, make_filter
 
 pytestmark = pytest.mark.integration
 
@@ -56,11 +57,19 @@ class Rig:
 
 
 @pytest.fixture
-def rig(kube_api_factory: Callable[..., FakeKubeApi]) -> Callable[..., Rig]:
+def rig(kube_api_factory: Callable[..., FakeKubeApi]) -> Iterator[Callable[..., Rig]]:
+    stalling: list[StallingKubeApi] = []
+
     def build(*, api: str = "events.k8s.io/v1", namespaces: str = "", lookback: float = 300,
               overlap: float = 0.0, watch_max_seconds: float = 0.3, forward_all: bool = False,
-              **timing: object) -> Rig:
-        server = kube_api_factory(api=api, watch_max_seconds=watch_max_seconds)
+              stalls: int = 0, **timing: object) -> Rig:
+        server: FakeKubeApi
+        if stalls:
+            stalling.append(StallingKubeApi(api=api, watch_max_seconds=watch_max_seconds,
+                                            stalls=stalls))
+            server = stalling[-1].start()
+        else:
+            server = kube_api_factory(api=api, watch_max_seconds=watch_max_seconds)
         settings = ForwarderSettings(kube_api_url=server.url, api=api, namespaces=namespaces,
                                      topic="projects/p/topics/t")
         endpoint = kube.endpoints(kube.api_client(settings), settings)[0]
@@ -78,7 +87,9 @@ def rig(kube_api_factory: Callable[..., FakeKubeApi]) -> Callable[..., Rig]:
                                metrics=metrics, clock=utcnow)
         return Rig(server, watcher, sent=sent, metrics=metrics)
 
-    return build
+    yield build
+    for server in stalling:
+        server.stop()
 
 
 def test_start_up_lists_then_watches_from_the_list_version_with_bookmarks(rig):
@@ -250,6 +261,28 @@ def test_namespaced_core_v1_watch_uses_the_namespaced_path(rig):
     assert {q.path for q in r.api.requests} == {"/api/v1/namespaces/shop/events"}
     assert len(r.sent) == 1
     assert r.sent[0].attributes["khook.api"] == "v1"
+
+
+def test_a_silent_stuck_watch_is_cut_well_inside_the_liveness_limit_and_resumes(rig):
+    # A quarter of dead_after for timeoutSeconds (1 s), as much again of silence before the
+    # cut: the stream the server holds open and silent forever is dropped after 2 s.
+    r = rig(stalls=1, watch_timeout=300, dead_after=4.0)
+    r.watcher.step(r.state)
+    listed_at, contact = r.state.resource_version, r.state.last_alive
+    began = time.monotonic()
+
+    with pytest.raises(urllib3.exceptions.ReadTimeoutError):
+        r.watcher.step(r.state)
+
+    assert 2.0 <= time.monotonic() - began < 3.0
+    assert r.api.watch_requests()[0].query["timeoutSeconds"] == "1"
+    assert r.state.last_alive == contact  # an open, silent stream is no sign of life
+    assert not r.state.in_flight
+    created = r.api.create("BackOff")
+    assert r.watcher.step(r.state) is Outcome.WATCHED
+    assert r.watched_from() == [listed_at, listed_at]
+    assert r.state.last_alive > contact
+    assert json.loads(r.sent[-1].data)["metadata"]["uid"] == created["metadata"]["uid"]
 
 
 @pytest.fixture
