@@ -75,7 +75,7 @@ def test_a_run_out_of_time_gives_its_budget_back(tmp_path: Path):
 
 def test_an_unreachable_store_mid_budget_gives_back_what_was_taken(tmp_path: Path):
     class LeaseFails(MemoryStateStore):
-        def acquire_lease(self, **kwargs):  # type: ignore[no-untyped-def,override]
+        def acquire_lease(self, **kwargs):
             raise TransientError("store unreachable")
 
     config = make_config(tmp_path, HOOK.replace("runs: 3", "runs: 1"))
