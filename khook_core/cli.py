@@ -21,6 +21,9 @@ from khook_core.timeparse import parse_time
 PROGRESS_MIN_INPUTS = 200
 """Show a progress bar only for inputs long enough to make waiting noticeable."""
 
+EXIT_USAGE = 2
+"""A command line that cannot work (argparse's own status for a bad argument)."""
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
@@ -50,7 +53,9 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="khook", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("validate", help="check mappings, plugins and hooks")
+    p = sub.add_parser(
+        "validate", help="check mappings, plugins, hooks, budgets and every enabled source"
+    )
     p.add_argument("--config", type=Path, help="config directory (default: $KHOOK_CONFIG_DIR)")
     p.set_defaults(run=cmd_validate)
 
@@ -172,10 +177,12 @@ def _settings(settings: Settings, **overrides: Any) -> Settings:
 
 
 def cmd_validate(args: argparse.Namespace, settings: Settings) -> int:
-    from khook_core.runtime import load_config
+    from khook_core.runtime import disabled_sources, load_config
 
     config_dir = args.config or settings.config_dir
-    config = load_config(config_dir)
+    config = load_config(
+        config_dir, disabled_sources=disabled_sources(settings), check_sources=True
+    )
     for note in config.notes:
         print(f"{note} (warning)", file=sys.stderr)
     print(
@@ -218,6 +225,15 @@ def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
     runtime = Runtime.build(
         settings, clock=Clock(now), store=open_store(args.state), dispatcher=DryRunDispatcher()
     )
+    sources = runtime.config.sources
+    if not sources.installed(args.source):
+        runtime.close()
+        print(
+            f"khook replay: unknown source {args.source!r} "
+            f"(installed: {', '.join(sources.names()) or 'none'})",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     if args.file == "-":
         payloads = read_payloads(sys.stdin)
     else:
@@ -291,17 +307,21 @@ def _progress(items: list[Any], show: bool) -> Iterator[Any]:
 
 
 def cmd_sources(args: argparse.Namespace, settings: Settings) -> int:
-    from khook_core.runtime import load_config
+    from khook_core.runtime import disabled_sources, load_config
 
-    config = load_config(args.config or settings.config_dir)
+    config = load_config(
+        args.config or settings.config_dir, disabled_sources=disabled_sources(settings)
+    )
     registry = config.sources
+    registry.load_all()  # a source that fails is listed with its error, not raised
     for name in registry.names():
-        try:
-            cls = registry.source_class(name)
-            types = ", ".join(cls.event_types) or "(named by each payload; see the mapping table)"
-            print(f"{name}\t{cls.version}\t{types}")
-        except PluginLoadError as exc:
-            print(f"{name}\tERROR\t{exc.reason}")
+        error = registry.errors.get(name)
+        if error is not None:
+            print(f"{name}\tERROR\t{error}")
+            continue
+        cls = registry.source_class(name)
+        types = ", ".join(cls.event_types) or "(named by each payload; see the mapping table)"
+        print(f"{name}\t{cls.version}\t{types}")
     return 0
 
 

@@ -35,6 +35,11 @@ def dotted(loc: tuple[int | str, ...]) -> str:
     return out
 
 
+def field_loc(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
+    """A pydantic error location without its validator steps (``function-after[...]``)."""
+    return tuple(p for p in loc if not (isinstance(p, str) and "[" in p))
+
+
 def validate(
     model: type[M], doc: Any, file: str, problems: list[Problem], prefix: str = ""
 ) -> M | None:
@@ -43,7 +48,7 @@ def validate(
         return model.model_validate(doc)
     except ValidationError as exc:
         for err in exc.errors():
-            loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and "[" in p))
+            loc = field_loc(err["loc"])
             msg = err["msg"]
             if err["type"] == "extra_forbidden":
                 msg = "unknown field"

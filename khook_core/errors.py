@@ -45,12 +45,26 @@ class ConfigError(KhookError):
 
 
 class PluginLoadError(KhookError):
-    """A source plugin could not be imported, instantiated or configured."""
+    """A source plugin could not be imported, instantiated or configured.
 
-    def __init__(self, name: str, reason: str) -> None:
+    The text is one line, ``file:line: plugin NAME: reason`` when the failure is in a file
+    (plugins.yaml), else ``plugin NAME: reason``; ``name``, ``reason``, ``file`` and ``line``
+    carry the same data as fields.
+    """
+
+    def __init__(
+        self, name: str, reason: str, *, file: str | None = None, line: int | None = None
+    ) -> None:
         self.name = name
         self.reason = reason
-        super().__init__(f"source plugin {name!r}: {reason}")
+        self.file = file
+        self.line = line
+        message = f"plugin {name}: {reason}"
+        super().__init__(str(Problem(file, line, message)) if file is not None else message)
+
+    def problem(self, default_file: str) -> Problem:
+        """This failure as a configuration problem, in ``default_file`` when it names none."""
+        return Problem(self.file or default_file, self.line, f"plugin {self.name}: {self.reason}")
 
 
 class InvalidEventError(KhookError):

@@ -18,7 +18,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from khook_core import prompt
 from khook_core.budget import Coalesce, RateLimit
@@ -216,8 +216,15 @@ class HookSet:
         return sorted({rule.hook for rule in self.rules})
 
 
-def load_hooks(paths: Iterable[Path], known_event_types: Collection[str]) -> HookSet:
+def load_hooks(paths: Iterable[Path], known_event_types: Collection[str] | None) -> HookSet:
     """Load every Hook document of the given files.
+
+    Every independent problem of a hook is reported: a field pydantic rejects does not hide an
+    unknown eventType, a missing agent or a bad placeholder elsewhere in the same hook.
+
+    Args:
+        known_event_types: the event types hooks may name; None skips that check (the mapping
+            table failed to load, so every type would look unknown).
 
     Raises:
         ConfigError: one Problem per invalid hook field, naming file, line, hook and field.
@@ -243,36 +250,42 @@ def hook_files(directory: Path) -> list[Path]:
     return sorted(p for p in directory.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
 
 
+_TARGET_KEYS = ("agentRef", "agent_ref", "agentId", "agent_id", "agentUrl", "agent_url", "webhook")
+"""Every key (alias or field name) that names a configuration's target."""
+
+
 def _compile(
-    doc: Any, file: str, known: Collection[str], problems: list[Problem], seen: set[str]
+    doc: Any, file: str, known: Collection[str] | None, problems: list[Problem], seen: set[str]
 ) -> list[HookRule]:
     if isinstance(doc, dict) and doc.get("kind") not in (None, "Hook"):
         logger.info("%s: skipping a %s document (not a Hook)", file, doc.get("kind"))
         return []
     name = _hook_name(doc)
-    parsed = validate(HookDocument, doc, file, problems, prefix=f"hook {name}: ")
-    if parsed is None:
-        return []
-    hook = f"{parsed.metadata.namespace}/{parsed.metadata.name}"
-    if hook in seen:
-        problems.append(Problem(file, line_of(doc), f"hook {hook}: defined twice"))
-        return []
-    seen.add(hook)
-    if parsed.apiVersion not in HOOK_API_VERSIONS:
+    hook = name or "<unnamed>"
+    parsed = validate(HookDocument, doc, file, problems, prefix=f"hook {hook}: ")
+    if name is not None:
+        if name in seen:
+            problems.append(Problem(file, line_of(doc), f"hook {name}: defined twice"))
+            return []
+        seen.add(name)
+    api_version = doc.get("apiVersion") if isinstance(doc, dict) else None
+    if isinstance(api_version, str) and api_version not in HOOK_API_VERSIONS:
         problems.append(
             Problem(
                 file,
                 locate(doc, ("apiVersion",)),
-                f"hook {hook}: apiVersion {parsed.apiVersion!r} is not one of "
+                f"hook {hook}: apiVersion {api_version!r} is not one of "
                 f"{', '.join(HOOK_API_VERSIONS)}",
             )
         )
-    spec = parsed.spec
-    namespaces = frozenset(spec.namespaces or [parsed.metadata.namespace])
-    sources = frozenset(spec.sources or ["kubernetes"])
-    rules: list[HookRule] = []
+    # When pydantic rejected the document, each configuration is still checked on its own
+    # (parsed alone when it can be, else on the raw fields that are usable).
+    raw_confs = _raw_configurations(doc)
+    hook_ns = parsed.metadata.namespace if parsed else _raw_namespace(doc)
+    compiled: list[tuple[int, EventConfiguration, Target, prompt.Template]] = []
     types_seen: set[str] = set()
-    for index, conf in enumerate(spec.eventConfigurations):
+    for index, raw in enumerate(raw_confs):
+        conf = parsed.spec.eventConfigurations[index] if parsed else _parse_alone(raw)
         loc: tuple[str | int, ...] = ("spec", "eventConfigurations", index)
         field_name = f"spec.eventConfigurations[{index}]"
 
@@ -283,54 +296,119 @@ def _compile(
                 Problem(file, locate(doc, (*_loc, what)), f"hook {hook}: {_field}.{what}: {msg}")
             )
 
-        if conf.event_type not in known:
+        checked = _check_configuration(raw, conf, hook, hook_ns, known, types_seen, problem)
+        if checked is not None and conf is not None:
+            compiled.append((index, conf, *checked))
+    if parsed is None:
+        return []
+    return [
+        _rule(parsed, hook, conf, target, template, file, index)
+        for index, conf, target, template in compiled
+    ]
+
+
+def _check_configuration(
+    raw: Any,
+    conf: EventConfiguration | None,
+    hook: str,
+    hook_ns: str,
+    known: Collection[str] | None,
+    types_seen: set[str],
+    problem: Any,
+) -> tuple[Target, prompt.Template] | None:
+    """The target and template of one configuration, after reporting each of its problems.
+
+    ``conf`` is None when pydantic rejected this configuration; its raw fields that are still
+    usable (eventType, prompt, whether any target is given) are checked all the same.
+    """
+    if not isinstance(raw, dict):
+        return None
+    ok = True
+    event_type = conf.event_type if conf is not None else raw.get("eventType")
+    if isinstance(event_type, str) and event_type:
+        if known is not None and event_type not in known:
             problem(
                 "eventType",
-                f"unknown eventType {conf.event_type!r} (known: {', '.join(sorted(known))})",
+                f"unknown eventType {event_type!r} (known: {', '.join(sorted(known))})",
             )
-            continue
-        if conf.event_type in types_seen:
-            problem("eventType", f"duplicate eventType {conf.event_type!r} in one Hook")
-            continue
-        types_seen.add(conf.event_type)
-        target = _target(conf, parsed.metadata.namespace, hook, problem)
-        if target is None:
-            continue
+            ok = False
+        elif event_type in types_seen:
+            problem("eventType", f"duplicate eventType {event_type!r} in one Hook")
+            ok = False
+        else:
+            types_seen.add(event_type)
+    target: Target | None = None
+    if conf is not None:
+        target = _target(conf, hook_ns, hook, problem)
+    elif all(raw.get(key) is None for key in _TARGET_KEYS):
+        problem("agentRef", "no agent: set agentRef (or agentUrl / webhook)")
+    template: prompt.Template | None = None
+    text = conf.prompt if conf is not None else raw.get("prompt")
+    if isinstance(text, str) and text:
         try:
-            template = prompt.compile_template(conf.prompt)
+            template = prompt.compile_template(text)
         except prompt.TemplateError as exc:
             problem("prompt", str(exc))
-            continue
-        rules.append(
-            HookRule(
-                hook=hook,
-                hook_namespace=parsed.metadata.namespace,
-                event_type=conf.event_type,
-                target=target,
-                template=template,
-                namespaces=namespaces,
-                sources=sources,
-                namespaces_explicit=spec.namespaces is not None,
-                reasons=frozenset(conf.reasons) if conf.reasons is not None else None,
-                min_severity=conf.min_severity,
-                match_tags=conf.match_tags,
-                rate_limit=conf.rate_limit,
-                coalesce=conf.coalesce,
-                dedup_window=parse_duration(conf.dedup_window)
-                if conf.dedup_window is not None
-                else None,
-                file=file,
-                index=index,
-            )
-        )
-    return rules
+    if not ok or target is None or template is None:
+        return None
+    return target, template
 
 
-def _hook_name(doc: Any) -> str:
+def _rule(
+    parsed: HookDocument,
+    hook: str,
+    conf: EventConfiguration,
+    target: Target,
+    template: prompt.Template,
+    file: str,
+    index: int,
+) -> HookRule:
+    spec = parsed.spec
+    return HookRule(
+        hook=hook,
+        hook_namespace=parsed.metadata.namespace,
+        event_type=conf.event_type,
+        target=target,
+        template=template,
+        namespaces=frozenset(spec.namespaces or [parsed.metadata.namespace]),
+        sources=frozenset(spec.sources or ["kubernetes"]),
+        namespaces_explicit=spec.namespaces is not None,
+        reasons=frozenset(conf.reasons) if conf.reasons is not None else None,
+        min_severity=conf.min_severity,
+        match_tags=conf.match_tags,
+        rate_limit=conf.rate_limit,
+        coalesce=conf.coalesce,
+        dedup_window=parse_duration(conf.dedup_window) if conf.dedup_window is not None else None,
+        file=file,
+        index=index,
+    )
+
+
+def _raw_configurations(doc: Any) -> list[Any]:
+    spec = doc.get("spec") if isinstance(doc, dict) else None
+    confs = spec.get("eventConfigurations") if isinstance(spec, dict) else None
+    return confs if isinstance(confs, list) else []
+
+
+def _parse_alone(raw: Any) -> EventConfiguration | None:
+    try:
+        return EventConfiguration.model_validate(raw)
+    except ValidationError:
+        return None
+
+
+def _raw_namespace(doc: Any) -> str:
     meta = doc.get("metadata") if isinstance(doc, dict) else None
-    if isinstance(meta, dict) and isinstance(meta.get("name"), str):
-        return f"{meta.get('namespace', 'default')}/{meta['name']}"
-    return "<unnamed>"
+    namespace = meta.get("namespace") if isinstance(meta, dict) else None
+    return namespace if isinstance(namespace, str) else "default"
+
+
+def _hook_name(doc: Any) -> str | None:
+    """``namespace/name`` of a hook document, or None when it has no usable name."""
+    meta = doc.get("metadata") if isinstance(doc, dict) else None
+    if isinstance(meta, dict) and isinstance(meta.get("name"), str) and meta["name"]:
+        return f"{_raw_namespace(doc)}/{meta['name']}"
+    return None
 
 
 def _target(conf: EventConfiguration, hook_ns: str, hook: str, problem: Any) -> Target | None:

@@ -7,6 +7,7 @@ the instance, so only the first event pays for loading.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from pathlib import Path
 
 from khook_core.budget import Budgets
 from khook_core.dispatch import Dispatcher, build_dispatcher
-from khook_core.errors import ConfigError, Problem
+from khook_core.errors import ConfigError, PluginLoadError, Problem
 from khook_core.event import utcnow
 from khook_core.hooks import HookSet, hook_files, load_hooks
 from khook_core.mapping import MappingTable
@@ -28,6 +29,8 @@ MAPPINGS_FILE = "event-mappings.yaml"
 BUDGETS_FILE = "budgets.yaml"
 PLUGINS_FILE = "plugins.yaml"
 HOOKS_DIR = "hooks"
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -47,8 +50,16 @@ def load_config(
     *,
     clock: Callable[[], datetime] = utcnow,
     disabled_sources: frozenset[str] = frozenset(),
+    check_sources: bool = False,
 ) -> Config:
     """Load and cross-check mappings, plugins and hooks.
+
+    The sources plugins.yaml lists (and enables) are loaded at once; one that fails is kept in
+    ``config.sources.errors``, so only its own requests fail, and the others keep working.
+
+    Args:
+        check_sources: also load every other enabled source, and make each source that fails
+            a problem (``khook validate``).
 
     Raises:
         ConfigError: with every problem found in every file (not only the first).
@@ -56,11 +67,13 @@ def load_config(
     problems: list[Problem] = []
     mapping_path = config_dir / MAPPINGS_FILE
     mapping = MappingTable()
+    mapping_loaded = False
     if not mapping_path.exists():
         problems.append(Problem(str(mapping_path), None, "missing mapping file"))
     else:
         try:
             mapping = MappingTable.load(mapping_path)
+            mapping_loaded = True
         except ConfigError as exc:
             problems.extend(exc.problems)
     plugins = PluginSettings()
@@ -71,18 +84,21 @@ def load_config(
     registry = SourceRegistry(
         SourceContext(clock=clock, mapping=mapping), plugins, disabled=disabled_sources
     )
-    for name, entry in plugins.entries.items():
-        if not entry.enabled or name in disabled_sources:
-            continue
-        try:
-            registry.get(name)
-        except Exception as exc:
-            problems.append(Problem(plugins.file, plugins.lines.get(name), str(exc)))
+    for name in plugins.entries:
+        if registry.enabled(name):
+            try:
+                registry.get(name)
+            except PluginLoadError:
+                continue  # kept in registry.errors
+    if check_sources:
+        registry.load_all()
+        problems.extend(error.problem(plugins.file) for error in registry.errors.values())
     hooks = HookSet()
     try:
-        hooks = load_hooks(
-            hook_files(config_dir / HOOKS_DIR), KnownEventTypes(mapping, registry)
-        )
+        # Without a mapping table every eventType would look unknown: that check waits until
+        # the mapping file loads.
+        known = KnownEventTypes(mapping, registry) if mapping_loaded else None
+        hooks = load_hooks(hook_files(config_dir / HOOKS_DIR), known)
     except ConfigError as exc:
         problems.extend(exc.problems)
     budgets = Budgets()
@@ -93,6 +109,11 @@ def load_config(
     if problems:
         raise ConfigError(problems)
     return Config(mapping, plugins, registry, hooks, budgets, notes=list(plugins.notes))
+
+
+def disabled_sources(settings: Settings) -> frozenset[str]:
+    """The source names ``KHOOK_DISABLE_SOURCES`` lists (``all`` disables every source)."""
+    return frozenset(s.strip() for s in settings.disable_sources.split(",") if s.strip())
 
 
 class KnownEventTypes(Collection[str]):
@@ -151,8 +172,11 @@ class Runtime:
         dispatcher: Dispatcher | None = None,
     ) -> Runtime:
         clock = clock or Clock()
-        disabled = frozenset(s.strip() for s in settings.disable_sources.split(",") if s.strip())
-        config = load_config(settings.config_dir, clock=clock, disabled_sources=disabled)
+        config = load_config(
+            settings.config_dir, clock=clock, disabled_sources=disabled_sources(settings)
+        )
+        for error in config.sources.errors.values():
+            logger.error("%s (requests for this source fail; the other sources work)", error)
         return cls(
             settings=settings,
             config=config,

@@ -22,19 +22,37 @@ class LineDict(dict[str, Any]):
 _SafeBase: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
 class _LineLoader(_SafeBase):  # type: ignore[valid-type,misc]
     """A safe loader (never constructs arbitrary objects) that builds ``LineDict`` mappings."""
 
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.duplicates: list[tuple[int, str, int]] = []
+        """(line, key, line of the first occurrence) of every key written twice in a mapping."""
+
 
 def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> LineDict:
+    # ``<<`` merges put the merged pairs before the mapping's own ones; a key of its own may
+    # override a merged key (that is what merges are for), but never another key of its own.
+    own_count = sum(1 for key_node, _ in node.value if key_node.tag != _MERGE_TAG)
     loader.flatten_mapping(node)
+    first_own = len(node.value) - own_count
     result = LineDict()
     result.line = node.start_mark.line + 1
     result.key_lines = {}
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        result[str(key)] = loader.construct_object(value_node, deep=True)
-        result.key_lines[str(key)] = key_node.start_mark.line + 1
+    own: set[str] = set()
+    for index, (key_node, value_node) in enumerate(node.value):
+        key = str(loader.construct_object(key_node, deep=True))
+        line = key_node.start_mark.line + 1
+        if index >= first_own:
+            if key in own:
+                loader.duplicates.append((line, key, result.key_lines[key]))
+            own.add(key)
+        result[key] = loader.construct_object(value_node, deep=True)
+        result.key_lines[key] = line
     return result
 
 
@@ -54,16 +72,32 @@ def load_documents(path: Path) -> list[Any]:
     """All documents of a (possibly multi-document) YAML file; empty documents are skipped.
 
     Raises:
-        ConfigError: the file cannot be read or is not valid YAML, with the line of the error.
+        ConfigError: the file cannot be read, is not valid YAML (with the line of the error) or
+            writes a key twice in one mapping (one problem per repeated key, with its line).
     """
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError([Problem(str(path), None, f"cannot read: {exc.strerror}")]) from exc
+    loader = _LineLoader(text)
+    docs: list[Any] = []
     try:
-        return [doc for doc in yaml.load_all(text, Loader=_LineLoader) if doc is not None]
+        while loader.check_data():
+            doc = loader.get_data()
+            if doc is not None:
+                docs.append(doc)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         reason = getattr(exc, "problem", None) or str(exc)
         raise ConfigError([Problem(str(path), line, f"invalid YAML: {reason}")]) from exc
+    finally:
+        loader.dispose()
+    if loader.duplicates:
+        raise ConfigError(
+            [
+                Problem(str(path), line, f"duplicate key {key!r} (first at line {first})")
+                for line, key, first in loader.duplicates
+            ]
+        )
+    return docs

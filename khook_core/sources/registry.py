@@ -2,12 +2,12 @@
 
 Built-in sources register in the same group as third-party ones, so there is one discovery path.
 Plugins load lazily by name: a function needs only its own source, and one broken plugin never
-stops the others (its ``PluginLoadError`` is kept and reported by name).
+stops the others (its ``PluginLoadError`` is kept in ``SourceRegistry.errors`` and reported by
+name; only requests for that source fail).
 """
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
@@ -15,12 +15,10 @@ from typing import Any, Final
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from khook_core.configmodel import validate
+from khook_core.configmodel import dotted, field_loc, locate, validate
 from khook_core.errors import ConfigError, InvalidEventError, PluginLoadError, Problem
 from khook_core.sources.base import EventSource, SourceContext
 from khook_core.yamlfile import line_of, load_documents
-
-logger = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP: Final = "khook.sources"
 
@@ -54,6 +52,7 @@ class PluginSettings:
     lines: dict[str, int | None] = field(default_factory=dict)
     file: str = "plugins.yaml"
     notes: list[Problem] = field(default_factory=list)  # warnings, not errors
+    raw: dict[str, Any] = field(default_factory=dict)  # the entries as written, for their lines
 
     @classmethod
     def load(cls, path: Path) -> PluginSettings:
@@ -73,6 +72,7 @@ class PluginSettings:
                 )
             result.entries[item.name] = item
             result.lines[item.name] = line_of(raw)
+            result.raw[item.name] = raw
             if item.path is not None:
                 result.notes.append(
                     Problem(
@@ -110,26 +110,37 @@ class SourceRegistry:
     def names(self) -> list[str]:
         """Installed, not disabled sources."""
         names = set(self._points) | set(self._classes)
-        return sorted(n for n in names if self._enabled(n))
+        return sorted(n for n in names if self.enabled(n))
 
-    def _enabled(self, name: str) -> bool:
+    def installed(self, name: str) -> bool:
+        """Whether a source of this name is installed (enabled or not)."""
+        return name in self._points or name in self._classes
+
+    def enabled(self, name: str) -> bool:
+        """Not disabled by plugins.yaml or ``KHOOK_DISABLE_SOURCES`` (installed or not)."""
         if "all" in self.disabled or name in self.disabled:
             return False
         entry = self.plugins.entries.get(name)
         return entry is None or entry.enabled
 
     def source_class(self, name: str) -> Any:
-        """Import a source's class (without constructing it)."""
+        """Import a source's class (without constructing it).
+
+        Raises:
+            InvalidEventError: no such source is installed (status 404).
+            PluginLoadError: plugins.yaml lists it but it is not installed, or it fails to import.
+        """
         if name in self._classes:
             return self._classes[name]
         if name in self.errors:
             raise self.errors[name]
         point = self._points.get(name)
         if point is None:
+            installed = ", ".join(self.names())
+            if name in self.plugins.entries:
+                raise self._fail(name, f"not installed (installed: {installed})")
             raise InvalidEventError(
-                f"unknown source {name!r} (installed: {', '.join(self.names())})",
-                field="source",
-                status=404,
+                f"unknown source {name!r} (installed: {installed})", field="source", status=404
             )
         try:
             cls = point.load()
@@ -137,9 +148,10 @@ class SourceRegistry:
                 if not hasattr(cls, attr):
                     raise TypeError(f"missing attribute {attr!r} required by EventSource")
         except Exception as exc:
-            error = PluginLoadError(name, f"cannot load {point.value}: {exc}")
-            self.errors[name] = error
-            raise error from exc
+            reason = f"cannot load {point.value}{_origin(point)}: {_one_line(exc)}"
+            if name not in self.plugins.entries:
+                reason += " (uninstall it, or disable it in plugins.yaml or KHOOK_DISABLE_SOURCES)"
+            raise self._fail(name, reason) from exc
         self._classes[name] = cls
         return cls
 
@@ -148,38 +160,59 @@ class SourceRegistry:
 
         Raises:
             InvalidEventError: no such source is installed (status 404).
-            PluginLoadError: the source is disabled, failed to import or its config is invalid.
+            PluginLoadError: the source is disabled, failed to import or its config is invalid;
+                the failure is kept in ``errors`` and raised again on every later call.
         """
         if name in self._instances:
             return self._instances[name]
-        if not self._enabled(name):
+        if not self.enabled(name):
             raise PluginLoadError(name, "disabled (plugins.yaml or KHOOK_DISABLE_SOURCES)")
+        if name in self.errors:
+            raise self.errors[name]
         cls = self.source_class(name)
         entry = self.plugins.entries.get(name)
+        raw = self.plugins.raw.get(name)
         config: BaseModel | None = None
         model = getattr(cls, "config_model", None)
-        try:
-            if model is not None:
+        if model is not None:
+            try:
                 config = model.model_validate(entry.config if entry else {})
-            elif entry and entry.config:
-                raise ValueError("this source takes no config")
+            except ValidationError as exc:
+                # One line for all the errors, in file order, at the line of the first one.
+                errors = sorted(
+                    (locate(raw, loc) or 0, dotted(loc), e["msg"])
+                    for e in exc.errors()
+                    for loc in [("config", *field_loc(e["loc"]))]
+                )
+                reason = "; ".join(f"{where}: {msg}" for _, where, msg in errors)
+                raise self._fail(name, reason, line=errors[0][0] or None) from exc
+        elif entry and entry.config:
+            reason = "config: this source takes no config"
+            raise self._fail(name, reason, line=line_of(raw, "config"))
+        try:
             instance: EventSource = cls(config, self.context)
-        except (ValidationError, ValueError, TypeError) as exc:
-            where = f"{self.plugins.file}:{self.plugins.lines.get(name)}" if entry else "defaults"
-            error = PluginLoadError(name, f"invalid config ({where}): {exc}")
-            self.errors[name] = error
-            raise error from exc
+        except Exception as exc:  # a plugin's own bug: fail its requests, not the process
+            raise self._fail(name, f"cannot create the source: {_one_line(exc)}") from exc
         self._instances[name] = instance
         return instance
 
+    def _fail(self, name: str, reason: str, *, line: int | None = None) -> PluginLoadError:
+        """Record (and return, to raise) the failure of ``name``; it is reported by name."""
+        listed = name in self.plugins.entries
+        if listed and line is None:
+            line = self.plugins.lines.get(name)
+        error = PluginLoadError(name, reason, file=self.plugins.file if listed else None, line=line)
+        self.errors[name] = error
+        return error
+
     def load_all(self) -> dict[str, EventSource]:
-        """Every enabled source; failures are kept in ``errors`` and logged, never raised."""
+        """Every enabled source; failures are kept in ``errors`` for the caller, never raised."""
         loaded: dict[str, EventSource] = {}
         for name in self.names():
             try:
                 loaded[name] = self.get(name)
-            except PluginLoadError as exc:
-                logger.error("%s", exc)
+            except PluginLoadError:
+                continue
         return loaded
 
     def event_types(self) -> set[str]:
@@ -191,3 +224,17 @@ class SourceRegistry:
             except (PluginLoadError, InvalidEventError):
                 continue
         return types
+
+
+def _origin(point: EntryPoint) -> str:
+    """`` (from DIST VERSION)`` for an entry point of a known distribution."""
+    dist = getattr(point, "dist", None)
+    if dist is None:
+        return ""
+    return f" (from {dist.name} {dist.version})"
+
+
+def _one_line(exc: BaseException) -> str:
+    """An exception as ``Type: message`` on one line (some messages span several)."""
+    text = "; ".join(part.strip() for part in str(exc).splitlines() if part.strip())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -161,11 +162,24 @@ def test_replay_of_the_bundled_samples_matches_what_make_run_shows():
     assert {"duplicate", "dropped:normal", "dropped:stale", "no-hook"} <= set(decisions)
 
 
-def test_unknown_source_is_a_clear_error(tmp_path: Path):
-    result = khook("replay", "--source", "nope", "--now", NOW, stdin="{}")
-    out = lines(result.stdout)
-    assert out[0]["decision"] == "failed:invalid"
-    assert "unknown source 'nope'" in str(out[0]["detail"])
+def test_unknown_source_is_a_usage_error_naming_the_installed_ones():
+    result = khook("replay", "--source", "nope", "--now", NOW, stdin="{}\n{}")
+    assert result.returncode == 2  # argparse's status for a bad argument
+    assert result.stdout == ""
+    assert result.stderr.splitlines() == [
+        "khook replay: unknown source 'nope' "
+        "(installed: alertmanager, cdc, kafka, kubernetes, webhook)"
+    ]
+
+
+def test_readme_command_table_names_every_command_and_schema():
+    readme = (REPO / "README.md").read_text()
+    commands = re.search(r"\{([a-z,]+)\}", khook("--help").stdout)
+    assert commands is not None
+    for name in commands[1].split(","):
+        assert f"| `khook {name}" in readme or f"/ `khook {name}" in readme, name
+    schemas = "\\|".join(json.loads(khook("schema").stdout))
+    assert f"`khook schema [{schemas}]`" in readme
 
 
 def test_sources_lists_versions_and_event_types():
@@ -242,12 +256,21 @@ def test_sweep_after_a_replay_runs_each_quiet_tail_once_within_its_budget(tmp_pa
     config, state = make_config(tmp_path, hook), f"sqlite:{tmp_path / 'state.db'}"
     pods = ["web-7d9f8c6b5-bbbbb", "web-7d9f8c6b5-ccccc", "web-7d9f8c6b5-ddddd"]
     text = "\n".join(json.dumps(core_event(name=p, uid=p)) for p in pods)
-    khook("replay", "--source", "kubernetes", "--config", str(config), "--state", state,
-          "--now", NOW, stdin=text)
+    khook(
+        "replay",
+        "--source",
+        "kubernetes",
+        "--config",
+        str(config),
+        "--state",
+        state,
+        "--now",
+        NOW,
+        stdin=text,
+    )
 
     def sweep(now: str) -> tuple[list[tuple[object, object, object]], str]:
-        done = khook("sweep", "--config", str(config), "--state", state, "--now", now,
-                     "--dry-run")
+        done = khook("sweep", "--config", str(config), "--state", state, "--now", now, "--dry-run")
         assert done.returncode == 0, done.stderr
         rows = [(o["hook"], o["decision"], held(o)) for o in lines(done.stdout)]
         return rows, done.stderr
@@ -261,11 +284,15 @@ def test_sweep_after_a_replay_runs_each_quiet_tail_once_within_its_budget(tmp_pa
         return json.loads(block)["held_back"]["count"]
 
     early, _ = sweep("2026-01-05T10:36:00Z")
-    assert sorted(early) == [("shop/audit", "suppressed:budget", None),
-                             ("shop/web", "coalesced", None)]
+    assert sorted(early) == [
+        ("shop/audit", "suppressed:budget", None),
+        ("shop/web", "coalesced", None),
+    ]
     later, _ = sweep("2026-01-05T10:41:00Z")  # the group's window has passed, not the hour
-    assert sorted(later) == [("shop/audit", "suppressed:budget", None),
-                             ("shop/web", "dispatched", 2)]
+    assert sorted(later) == [
+        ("shop/audit", "suppressed:budget", None),
+        ("shop/web", "dispatched", 2),
+    ]
     next_hour, _ = sweep("2026-01-05T11:00:01Z")
     assert next_hour == [("shop/audit", "dispatched", 2)]
     rows, summary = sweep("2026-01-05T11:00:02Z")

@@ -61,6 +61,60 @@ def test_compat_examples_all_match_expected_counts():
     assert sorted(p.name for p in hook_files(COMPAT / "khook-examples")) == sorted(COMPAT_EXPECTED)
 
 
+# file → (hook, eventType, agent namespace/name) of each configuration, read from the files
+COMPAT_AGENTS = {
+    "basic-pod-monitoring.yaml": [
+        ("kagent/basic-pod-monitoring", "pod-restart", "kagent/k8s-agent"),
+        ("kagent/basic-pod-monitoring", "oom-kill", "kagent/k8s-agent"),
+    ],
+    "ci-cd-monitoring.yaml": [
+        ("ci-cd/ci-cd-monitoring", "pod-pending", "ci-cd/ci-cd-engineer"),  # no namespace
+        ("ci-cd/ci-cd-monitoring", "pod-restart", "kagent/ci-cd-engineer"),
+        ("ci-cd/ci-cd-monitoring", "probe-failed", "kagent/ci-cd-engineer"),  # agentId
+    ],
+    "development-monitoring.yaml": [
+        ("development/dev-monitoring", "pod-restart", "kagent/dev-helper"),
+        ("development/dev-monitoring", "oom-kill", "kagent/dev-helper"),
+    ],
+    "kagent_v1alpha2_hook.yaml": [  # the legacy agentId form throughout
+        ("default/hook-sample", "pod-restart", "kagent/pod-restart-agent"),
+        ("default/hook-sample", "pod-pending", "kagent/scheduling-agent"),
+        ("default/hook-sample", "oom-kill", "kagent/memory-agent"),
+    ],
+    "multi-namespace-monitoring.yaml": [
+        ("staging/staging-monitoring", "pod-restart", "kagent/staging-analyzer"),
+        ("staging/staging-monitoring", "probe-failed", "kagent/staging-analyzer"),
+        ("test/test-monitoring", "pod-pending", "kagent/ci-cd-helper"),
+    ],
+    "performance-monitoring.yaml": [
+        ("performance/performance-monitoring", "oom-kill", "kagent/performance-optimizer"),
+        ("performance/performance-monitoring", "pod-pending", "kagent/capacity-planner"),
+        ("performance/performance-monitoring", "pod-restart", "kagent/reliability-engineer"),
+    ],
+    "production-monitoring.yaml": [
+        ("production/production-monitoring", "pod-restart", "kagent/incident-manager"),
+        ("production/production-monitoring", "pod-pending", "kagent/scheduling-analyzer"),
+        ("production/production-monitoring", "probe-failed", "kagent/health-checker"),
+        ("production/production-monitoring", "oom-kill", "kagent/capacity-planner"),
+    ],
+    "security-monitoring.yaml": [
+        ("security/security-monitoring", "pod-restart", "kagent/security-analyst"),
+        ("security/security-monitoring", "probe-failed", "kagent/security-analyst"),
+    ],
+}
+
+
+def test_compat_agent_expectations_cover_every_example():
+    assert sorted(COMPAT_AGENTS) == sorted(COMPAT_EXPECTED)
+
+
+@pytest.mark.parametrize("name", sorted(COMPAT_AGENTS))
+def test_every_khook_example_sends_each_event_type_to_its_agent(name: str):
+    hooks = load_hooks([COMPAT / "khook-examples" / name], KNOWN)
+    assert [(r.hook, r.event_type, r.target.label()) for r in hooks.rules] == COMPAT_AGENTS[name]
+    assert {r.target.kind for r in hooks.rules} == {"agent"}
+
+
 def test_agent_ref_without_namespace_uses_the_hook_namespace():
     hooks = load_hooks([COMPAT / "khook-examples" / "basic-pod-monitoring.yaml"], KNOWN)
     assert {r.target.label() for r in hooks.rules} == {"kagent/k8s-agent"}
@@ -154,6 +208,71 @@ def test_invalid_hooks_are_errors_naming_file_hook_and_field(
     text = str(problem)
     assert text.startswith(f"{path}:{line}: hook shop/web: {field}")
     assert expected in text
+
+
+def test_a_field_pydantic_rejects_hides_no_other_problem_of_the_hook(tmp_path: Path):
+    more = (
+        "  - eventType: pod-exploded\n    agentRef: {name: a}\n    prompt: x\n"
+        "  - eventType: oom-kill\n    agentRef: {name: a}\n    prompt: '{{.Nope}}'\n"
+        "  - eventType: pod-restart\n    agentRef: {name: a}\n    prompt: x\n"
+        "  - eventType: pod-pending\n    prompt: x\n"
+    )
+    path = tmp_path / "bad.yaml"
+    path.write_text(HOOK.format(prompt="", more=more))
+    with pytest.raises(ConfigError) as info:
+        load_hooks([path], KNOWN)
+    found = [(p.line, p.message.split(": ")[1]) for p in info.value.problems]
+    assert found == [
+        (10, "spec.eventConfigurations[0].prompt"),
+        (11, "spec.eventConfigurations[1].eventType"),
+        (16, "spec.eventConfigurations[2].prompt"),
+        (17, "spec.eventConfigurations[3].eventType"),
+        (20, "spec.eventConfigurations[4].agentRef"),
+    ]
+    text = "\n".join(str(p) for p in info.value.problems)
+    for expected in (
+        "at least 1 character",
+        "unknown eventType 'pod-exploded'",
+        "unknown placeholder {{.Nope}}",
+        "duplicate eventType 'pod-restart'",
+        "no agent",
+    ):
+        assert expected in text
+
+
+def test_every_problem_of_one_configuration_is_reported(tmp_path: Path):
+    path = tmp_path / "bad.yaml"
+    path.write_text(
+        HOOK.format(prompt="x", more="  - eventType: pod-exploded\n    prompt: '{{.Nope}}'\n")
+        + "  - eventType: pod-gone\n    prompt: ''\n"
+    )
+    with pytest.raises(ConfigError) as info:
+        load_hooks([path], KNOWN)
+    found = [(p.line, p.message.split(": ")[1]) for p in info.value.problems]
+    assert found == [
+        (14, "spec.eventConfigurations[2].prompt"),  # pydantic's, first
+        (11, "spec.eventConfigurations[1].eventType"),
+        (11, "spec.eventConfigurations[1].agentRef"),
+        (12, "spec.eventConfigurations[1].prompt"),
+        (13, "spec.eventConfigurations[2].eventType"),
+        (13, "spec.eventConfigurations[2].agentRef"),
+    ]
+
+
+def test_event_types_are_not_checked_without_a_list_of_known_ones(tmp_path: Path):
+    path = tmp_path / "hooks.yaml"
+    path.write_text(HOOK.format(prompt="x", more="").replace("pod-restart", "pod-exploded"))
+    assert [r.event_type for r in load_hooks([path], None).rules] == ["pod-exploded"]
+
+
+def test_a_key_written_twice_in_a_hook_is_an_error(tmp_path: Path):
+    path = tmp_path / "hooks.yaml"
+    path.write_text(HOOK.format(prompt="x", more="    prompt: y\n"))
+    with pytest.raises(ConfigError) as info:
+        load_hooks([path], KNOWN)
+    assert [str(p) for p in info.value.problems] == [
+        f"{path}:11: duplicate key 'prompt' (first at line 10)"
+    ]
 
 
 def test_problems_from_several_files_are_all_reported(tmp_path: Path):

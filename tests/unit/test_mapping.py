@@ -83,3 +83,28 @@ def test_malformed_entries_are_errors_with_file_and_line(tmp_path: Path, text: s
     assert problem.file == str(path)
     assert problem.line is not None
     assert expected in problem.message
+
+
+def test_a_key_written_twice_is_an_error_naming_file_line_and_key(tmp_path: Path):
+    path = write(
+        tmp_path,
+        "mappings:\n- eventSource: x\n  eventType: a-b\n  enabled: true\n  enabled: false\n"
+        "- eventSource: x\n  eventSource: y\n  eventType: c-d\n",
+    )
+    with pytest.raises(ConfigError) as info:
+        MappingTable.load(path)
+    assert [str(p) for p in info.value.problems] == [
+        f"{path}:5: duplicate key 'enabled' (first at line 4)",
+        f"{path}:7: duplicate key 'eventSource' (first at line 6)",
+    ]
+
+
+def test_a_key_that_overrides_a_merged_key_is_not_a_duplicate(tmp_path: Path):
+    path = write(
+        tmp_path,
+        "mappings:\n- &k8s {eventSource: kubernetes, eventType: a-b, severity: warning}\n"
+        "- <<: *k8s\n  eventType: c-d\n  severity: error\n",
+    )
+    entry = MappingTable.load(path).get("kubernetes", "c-d")
+    assert entry is not None
+    assert entry.severity is Severity.ERROR
