@@ -110,11 +110,9 @@ def _segment_value(segment: Segment, request: DispatchRequest) -> str:
         return segment
     if isinstance(segment, _PromptSlot):
         return request.prompt
-    if segment.name in ("Message", "EventMessage"):
-        # A notification shows the message itself; it stays inside a JSON string, capped and
-        # stripped of control characters, and is never read as instructions by the prompt.
-        return prompt.clean_text(request.event.message, prompt.MAX_MESSAGE_CHARS)
-    return prompt._placeholder_value(segment, request.event)
+    # A notification shows the values themselves (the message too): each stays inside a JSON
+    # string, capped and stripped of control characters, and is never read as instructions.
+    return prompt.field_text(segment, request.event)
 
 
 def default_body(request: DispatchRequest) -> dict[str, Any]:

@@ -220,6 +220,21 @@ def test_compiled_templates_render_whitespace_and_literals_unchanged() -> None:
     }
 
 
+def test_a_notification_body_shows_values_themselves_not_prompt_pointers() -> None:
+    event = make_event().model_copy(update={
+        "tags": {"instance": "10.0.0.1:9100"},
+        "reason": "Kube Pod Crash\u202eLooping",
+        "message": "line one\x07 and more",
+    })
+    compiled = compile_body({"text": "{{.Reason}} on {{.Tags.instance}}: {{.Message}}"})
+
+    body = render_body(compiled, make_request(webhook("http://x/"), event=event))
+
+    # A webhook target is a notification, not an agent: no data block to point into. Values
+    # are shown as they are, still stripped of control and bidi characters.
+    assert body == {"text": "Kube Pod CrashLooping on 10.0.0.1:9100: line one and more"}
+
+
 def test_redacted_urls_keep_scheme_and_host() -> None:
     assert redact_url("https://hooks.slack.com/services/T0/B0/XYZ") == "https://hooks.slack.com/…"
     assert redact_url("https://user:pw@example.com/") == "https://example.com"
