@@ -155,6 +155,8 @@ def fire(
             store.release(key=key)
             return firing.decide("resolved", record=True)
         ttl = rule.dedup_window or runtime.default_window
+        if event.occurrence:  # one alert episode, one change: fires once, not once a window
+            ttl = max(ttl, OCCURRENCE_WINDOW)
         if not store.claim(key=key, ttl=ttl, now=runtime.clock()):
             return firing.decide("duplicate")
     except TransientError as exc:  # nothing claimed: nothing to give back
@@ -224,6 +226,11 @@ def _run(firing: _Firing, held: Summary | None, note: str) -> Decision:
     return firing.decide("dispatched", task_id=result.task_id, detail=result.state, record=True)
 
 
+OCCURRENCE_WINDOW = timedelta(hours=24)
+"""How long the claim of an event that names its own occurrence lasts (an alert's fingerprint
+and ``startsAt``, a sender's event id): Alertmanager re-sends a firing alert every
+``repeat_interval`` (4 h by default), and each re-send is the same occurrence. A resolved
+alert releases the claim earlier; one still firing after a day gets a new run, a reminder."""
 MIN_DISPATCH_S = 1.0
 """Below this much time left in the invocation, a dispatch is not started (it could not finish)."""
 SWEEP_BATCH = 200

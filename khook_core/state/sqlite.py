@@ -21,6 +21,9 @@ from khook_core.state.base import Backlog, DedupKey, Firing, window_start
 
 SCHEMA_VERSION = 2
 """Version 2: leases have ids, backlogs keep their hook and latest event."""
+PURGE_EVERY = 1_000
+"""Claims made between two deletions of expired claims (the file would otherwise keep every
+dedup key it ever saw)."""
 BUSY_TIMEOUT_MS = 10_000
 """How long a writer waits for another process's lock before giving up (then: retry later)."""
 
@@ -48,6 +51,7 @@ CREATE TABLE IF NOT EXISTS firings (
     error TEXT NOT NULL,
     extra TEXT NOT NULL
 );
+CREATE INDEX IF NOT EXISTS claims_expire_at ON claims (expire_at);
 CREATE INDEX IF NOT EXISTS firings_hook_at ON firings (hook, at);
 CREATE INDEX IF NOT EXISTS firings_at ON firings (at);
 CREATE TABLE IF NOT EXISTS slots (
@@ -79,6 +83,7 @@ class SqliteStateStore:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()  # one connection, shared by the threads of a process
+        self._claims_since_purge = 0
         try:
             if str(path) != ":memory:":
                 self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -130,6 +135,10 @@ class SqliteStateStore:
             "WHERE claims.expire_at <= excluded.claimed_at",
             (key, ts, ts + ttl.total_seconds()),
         )
+        self._claims_since_purge += 1
+        if self._claims_since_purge >= PURGE_EVERY:
+            self._claims_since_purge = 0
+            self._run("DELETE FROM claims WHERE expire_at <= ?", (ts,))
         return cursor.rowcount == 1
 
     def release(self, *, key: DedupKey) -> None:

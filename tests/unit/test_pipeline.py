@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -218,3 +219,27 @@ def test_a_spent_invocation_starts_no_dispatch_and_leaves_the_event_to_the_retry
     assert "time budget" in late[0].detail
     assert [d.decision for d in retry] == ["dispatched", "dispatched"]  # the claims were released
     assert len(runtime.dispatcher.requests) == 2  # type: ignore[attr-defined]
+
+
+def test_a_still_firing_alert_resent_every_repeat_interval_fires_once_a_day():
+    """Alertmanager re-sends a firing alert every repeat_interval (4 h by default): the same
+    occurrence (fingerprint + startsAt), so one run, not one per dedup window."""
+    from tests.conftest import REPO
+
+    clock = Clock(datetime(2026, 1, 5, 10, 22, tzinfo=UTC))
+    runtime = Runtime.build(
+        Settings(config_dir=REPO / "config", state="memory", dispatch="dry-run"),
+        clock=clock, store=MemoryStateStore(), dispatcher=DryRunDispatcher(),
+    )
+    payload = (REPO / "config" / "samples" / "alertmanager"
+               / "kube-pod-crash-looping-firing.json").read_text()
+
+    def send(hours: float) -> list[str]:
+        clock.fixed = datetime(2026, 1, 5, 10, 22, tzinfo=UTC) + timedelta(hours=hours)
+        return [d.decision for d in run_pipeline("alertmanager", json.loads(payload), {},
+                                                 runtime=runtime)]
+
+    assert send(0) == ["dispatched", "dispatched"]  # two alerts in the group
+    assert set(send(4)) == {"duplicate"}  # the repeat_interval re-send
+    assert set(send(20)) == {"duplicate"}
+    assert set(send(24.5)) == {"dispatched"}  # still firing a day later: a reminder

@@ -288,3 +288,24 @@ def test_sqlite_claims_have_exactly_one_winner_across_real_processes(tmp_path: P
     winners = [k for won in results for k in won]
     assert sorted(winners) == list(range(300))  # every key won, none twice
     assert len(results) == len(procs)
+
+
+def test_sqlite_forgets_expired_claims_instead_of_keeping_every_key(tmp_path: Path):
+    import sqlite3
+
+    from khook_core.state.sqlite import PURGE_EVERY
+
+    path = tmp_path / "state.db"
+    store = SqliteStateStore(path)
+    short = timedelta(seconds=1)
+    for i in range(PURGE_EVERY):
+        assert store.claim(key=DedupKey(f"old-{i}"), ttl=short, now=T0)
+    later = T0 + timedelta(minutes=1)
+    for i in range(PURGE_EVERY):
+        assert store.claim(key=DedupKey(f"new-{i}"), ttl=TTL, now=later)
+    store.close()
+
+    with sqlite3.connect(path) as db:
+        keys = [key for (key,) in db.execute("SELECT key FROM claims")]
+    assert not any(key.startswith("old-") for key in keys)
+    assert sum(key.startswith("new-") for key in keys) == PURGE_EVERY
