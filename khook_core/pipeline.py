@@ -1,4 +1,4 @@
-"""The one entry every function and the CLI call: raw payload in, decisions out.
+"""The entries every function and the CLI call: raw payload in, decisions out; and the sweep.
 
 decode (caller) → normalize (source) → map → match hooks → claim → storm control (circuit,
 coalescing, budgets) → render → dispatch → record.
@@ -7,6 +7,9 @@ Every outcome is a ``Decision``: ``dispatched``, ``duplicate``, ``no-hook``, ``r
 ``coalesced``, ``suppressed:budget``, ``dropped:<why>`` or ``failed:<why>``. A transient failure
 releases its claim and is marked ``retryable``, so the transport can redeliver and the retry can
 fire; nothing is dispatched twice because a successful dispatch keeps its claim.
+
+``sweep``, called on a schedule, gives the events storm control held back the run no later
+event came to carry, through the same circuit, budget, render and dispatch steps.
 """
 
 from __future__ import annotations
@@ -166,7 +169,7 @@ def fire(
         held = _storm_control(firing)
     except TransientError as exc:
         _release_quietly(runtime, key)
-        _give_back(store, firing.taken)
+        _undo(firing)
         return _store_unavailable(firing, exc)
     if isinstance(held, Decision):
         return held
@@ -187,7 +190,7 @@ def _run(firing: _Firing, held: Summary | None, note: str) -> Decision:
     time_budget = None if firing.deadline is None else firing.deadline - time.monotonic()
     if time_budget is not None and time_budget < MIN_DISPATCH_S:
         _release_quietly(firing.runtime, key)
-        _give_back(store, firing.taken)
+        _undo(firing)
         _keep_held(firing, held)
         return firing.decide(
             "failed:transient",
@@ -215,7 +218,7 @@ def _run(firing: _Firing, held: Summary | None, note: str) -> Decision:
         return firing.decide("failed:transient", detail=str(exc), retryable=True, record=True)
     except DispatchError as exc:
         # A permanent refusal keeps the claim: retrying within the window cannot succeed.
-        _give_back(store, firing.taken)
+        _undo(firing)
         _keep_held(firing, held)
         return firing.decide("failed:rejected", detail=str(exc), record=True)
     try:
@@ -294,7 +297,7 @@ def _sweep_one(key: str, runtime: Runtime, deadline: float | None) -> Decision |
     try:
         return _sweep_run(firing, key, backlog)
     except TransientError:
-        _give_back(store, firing.taken)
+        _undo(firing)
         with contextlib.suppress(TransientError):  # the store is failing; try to keep them
             store.add_backlog(key=key, backlog=backlog)
         raise
@@ -317,10 +320,12 @@ def _sweep_run(firing: _Firing, key: str, backlog: Backlog) -> Decision:
         return wait("coalesced", "the group's window is still open")
     if not _within_budget(firing, runtime.config.budgets, now):
         return wait("suppressed:budget", "over budget", into=_budget_key(rule, event))
+    if key.startswith("coalesce|") and rule.coalesce is not None:
+        firing.group = key
     if not store.claim(key=firing.key, ttl=rule.dedup_window or runtime.default_window, now=now):
         # Only a run the agent refused leaves its summary to come back unchanged.
         logger.warning("sweep: %s already ran with this summary; dropped", key)
-        _give_back(store, firing.taken)
+        _undo(firing)
         return firing.decide("duplicate")
     held = budget.merge(backlog.summary, _summary(store.take_backlog(key=_budget_key(rule, event))))
     assert held is not None
@@ -381,6 +386,7 @@ def _storm_control(firing: _Firing) -> Decision | Summary | None:
         store.add_backlog(key=_budget_key(rule, event), backlog=_held(rule, event))
         store.confirm(key=key, outcome="suppressed:budget")
         return firing.decide("suppressed:budget", record=True)
+    firing.group = group if rule.coalesce is not None else None
     return budget.merge(
         _summary(store.take_backlog(key=group)) if group is not None else None,
         _summary(store.take_backlog(key=_budget_key(rule, event))),
@@ -454,12 +460,20 @@ def _give_back(store: StateStore, taken: _Taken | None) -> None:
         logger.warning("could not give back the budget of a run that did not start: %s", exc)
 
 
+def _undo(firing: _Firing) -> None:
+    """A run that did not start after all: its budget back, and its group's window reopened,
+    so the retry (or the group's next event) is the group's run rather than held behind it."""
+    _give_back(firing.runtime.store, firing.taken)
+    if firing.group is not None:
+        _release_quietly(firing.runtime, DedupKey(firing.group))
+
+
 def _after_failure(firing: _Firing, held: Summary | None) -> None:
     """Give the claim and the budget back, keep the held-back summary for the retry, count
     the failure."""
     runtime, rule = firing.runtime, firing.rule
     _release_quietly(runtime, firing.key)
-    _give_back(runtime.store, firing.taken)
+    _undo(firing)
     _keep_held(firing, held)
     breaker = runtime.config.budgets.circuit_breaker
     try:
@@ -495,7 +509,7 @@ def _keep_held(firing: _Firing, held: Summary | None) -> None:
 class _Firing:
     """One match in flight: builds its Decision and, where asked, its audit record."""
 
-    __slots__ = ("deadline", "event", "key", "prompt", "rule", "runtime", "taken")
+    __slots__ = ("deadline", "event", "group", "key", "prompt", "rule", "runtime", "taken")
 
     def __init__(
         self,
@@ -509,6 +523,7 @@ class _Firing:
         self.deadline = deadline
         self.prompt: str | None = None
         self.taken: _Taken | None = None  # budget taken for the run, if any
+        self.group: str | None = None  # the coalescing group whose window the run opened
 
     def decide(
         self,

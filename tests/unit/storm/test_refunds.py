@@ -27,10 +27,12 @@ spec:
 """
 
 
-def deliver(runtime, clock, minute: int, pod: str) -> str:
+def deliver(runtime, clock, minute: int, pod: str, suffix: str = "bbbbb") -> str:
+    """One BackOff of pod ``<pod>-7d9f8c6b5-<suffix>`` (deployment ``pod``)."""
     clock.fixed = START + timedelta(minutes=minute)
     stamp = clock.fixed.strftime("%Y-%m-%dT%H:%M:%SZ")
-    raw = core_event(name=f"{pod}-7d9f8c6b5-bbbbb", namespace="shop", last=stamp, uid=pod)
+    raw = core_event(name=f"{pod}-7d9f8c6b5-{suffix}", namespace="shop", last=stamp,
+                     uid=pod + suffix)
     (decision,) = run_pipeline("kubernetes", raw, {}, runtime=runtime)
     return decision.decision
 
@@ -86,3 +88,15 @@ def test_an_unreachable_store_mid_budget_gives_back_what_was_taken(tmp_path: Pat
     assert deliver(runtime, clock, 0, "a") == "failed:state-unavailable"
     assert store.take_slot(key="rate|hook|shop/web|pod-restart", limit=1,
                            window=timedelta(hours=1), now=START)  # the slot came back
+
+
+def test_a_failed_run_reopens_its_groups_window_for_the_retry(tmp_path: Path):
+    config = make_config(tmp_path, HOOK.replace("    rateLimit: {runs: 3, per: 1h}\n",
+                                                "    coalesce: {window: 5m}\n"))
+    dispatcher = FailsCalls(1)
+    runtime, clock = build(config, MemoryStateStore(), dispatcher)
+
+    assert deliver(runtime, clock, 0, "web") == "failed:transient"
+    # The redelivery is the group's run, not held behind a run that never started.
+    assert deliver(runtime, clock, 1, "web") == "dispatched"
+    assert deliver(runtime, clock, 2, "web", "ccccc") == "coalesced"  # the run's window now
