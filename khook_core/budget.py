@@ -55,6 +55,9 @@ class Coalesce(BaseModel):
     window: Duration
     by: str = Field(default="group", pattern=r"^(group|resource|reason|tag:.+)$")
     """``group`` (owning workload, Alertmanager group), ``resource``, ``reason`` or ``tag:NAME``."""
+    leading: bool = True
+    """True: the group's first event runs at once, the others ride in a later run. False: the
+    first is held too, and one run after the window (the sweep's) lists them all."""
 
     def group_of(self, event: Event) -> str:
         if self.by == "group":

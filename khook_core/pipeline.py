@@ -377,7 +377,9 @@ def _storm_control(firing: _Firing) -> Decision | Summary | None:
     if (
         group is not None
         and rule.coalesce is not None
-        and not store.claim(key=DedupKey(group), ttl=rule.coalesce.window, now=now)
+        # A trailing group holds its first event too: the window it opens ends in one run.
+        and (not store.claim(key=DedupKey(group), ttl=rule.coalesce.window, now=now)
+             or not rule.coalesce.leading)
     ):
         store.add_backlog(key=group, backlog=_held(rule, event))
         store.confirm(key=key, outcome="coalesced")

@@ -201,3 +201,20 @@ def test_a_tick_out_of_time_leaves_every_backlog_for_the_next(tmp_path: Path):
 
     assert run.decision == "dispatched"
     assert len(runtime.dispatcher.requests) == 2  # type: ignore[attr-defined]
+
+
+def test_a_trailing_group_makes_one_run_that_lists_every_event_of_its_window(tmp_path: Path):
+    config = make_config(tmp_path, GROUPED.replace("coalesce: {window: 5m}",
+                                                   "coalesce: {window: 5m, leading: false}"))
+    runtime, clock = build(config, MemoryStateStore())
+
+    assert [deliver(runtime, clock, m) for m in (0, 1, 2)] == ["coalesced"] * 3
+    assert [d.decision for d in sweep_at(runtime, clock, 4)] == ["coalesced"]  # window open
+    [run] = sweep_at(runtime, clock, 5.5)
+
+    assert run.decision == "dispatched"
+    assert (held_back(run) or {})["count"] == 3  # the first event too: one run for the burst
+    assert len(runtime.dispatcher.requests) == 1  # type: ignore[attr-defined]
+    assert deliver(runtime, clock, 7) == "coalesced"  # the next window, held in turn
+    [following] = sweep_at(runtime, clock, 11)
+    assert (held_back(following) or {})["count"] == 1
