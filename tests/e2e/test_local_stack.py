@@ -207,6 +207,26 @@ def test_every_source_reaches_the_demo_agent_and_sigint_leaves_nothing(
 
     stop_and_check_nothing_is_left(stack, info)
     assert os.path.exists(stack.state_dir / "state.db")
+    if bus == "memory":
+        restart_remembers_what_fired(start_stack, tmp_path)
+
+
+def restart_remembers_what_fired(start_stack: Any, tmp_path: Path) -> None:
+    """A second `make run` on the same state directory starts cleanly, and the claims made
+    before the restart still hold: the same event again is a duplicate, not a second run."""
+    again = start_stack("--bus", "memory", "--no-forwarder", "--sweep-every", "0")
+    info = again.wait_ready()
+    before = len(again.prompts())
+    event = tmp_path / "event.jsonl"  # written by send_one_event_per_source
+    done = khook("send", "--state-dir", str(again.state_dir), "--shift-to-now", "kubernetes",
+                 str(event))
+    assert done.returncode == 0, done.stderr + done.stdout
+    end = time.monotonic() + PROMPTS_DEADLINE_S
+    while "duplicate" not in again.console():
+        assert time.monotonic() < end, again.console()
+        time.sleep(0.1)
+    assert len(again.prompts()) == before
+    stop_and_check_nothing_is_left(again, info)
 
 
 def test_the_forwarder_brings_a_reachable_clusters_events_to_the_agent(
