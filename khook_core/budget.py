@@ -75,7 +75,7 @@ class CircuitBreaker(BaseModel):
     failures: int = Field(default=5, ge=1)
     """Consecutive transient failures of one agent that open its circuit."""
     cool_down: Duration = Field(default=timedelta(minutes=2), alias="coolDown")
-    """How long an open circuit holds events back before letting them through again."""
+    """How long an open circuit holds events back before one run probes the agent again."""
 
 
 class Budgets(BaseModel):

@@ -312,7 +312,8 @@ def _sweep_run(firing: _Firing, key: str, backlog: Backlog) -> Decision:
         store.add_backlog(key=into, backlog=backlog)
         return firing.decide(decision, detail=detail)
 
-    if store.circuit_open(key=_circuit_key(rule), now=now):
+    circuit = store.circuit_state(key=_circuit_key(rule), now=now)
+    if circuit == "open":
         return wait("failed:circuit-open", f"circuit open for {rule.target.label()}")
     if key.startswith("coalesce|") and rule.coalesce is not None and not store.claim(
         key=DedupKey(key), ttl=rule.coalesce.window, now=now
@@ -322,6 +323,9 @@ def _sweep_run(firing: _Firing, key: str, backlog: Backlog) -> Decision:
         return wait("suppressed:budget", "over budget", into=_budget_key(rule, event))
     if key.startswith("coalesce|") and rule.coalesce is not None:
         firing.group = key
+    if circuit == "half-open" and not _take_probe(firing, now):
+        _undo(firing)
+        return wait("failed:circuit-open", f"circuit half-open for {rule.target.label()}")
     if not store.claim(key=firing.key, ttl=rule.dedup_window or runtime.default_window, now=now):
         # Only a run the agent refused leaves its summary to come back unchanged.
         logger.warning("sweep: %s already ran with this summary; dropped", key)
@@ -364,15 +368,9 @@ def _storm_control(firing: _Firing) -> Decision | Summary | None:
     """
     runtime, rule, event, key = firing.runtime, firing.rule, firing.event, firing.key
     store, budgets, now = runtime.store, runtime.config.budgets, runtime.clock()
-    if store.circuit_open(key=_circuit_key(rule), now=now):
-        # Held, not dropped: the transport redelivers after the cool-down.
-        store.release(key=key)
-        return firing.decide(
-            "failed:circuit-open",
-            retryable=True,
-            detail=f"circuit open for {rule.target.label()}",
-            record=True,
-        )
+    circuit = store.circuit_state(key=_circuit_key(rule), now=now)
+    if circuit == "open":
+        return _held_by_circuit(firing, f"circuit open for {rule.target.label()}")
     group = _coalesce_key(rule, event)
     if (
         group is not None
@@ -389,10 +387,31 @@ def _storm_control(firing: _Firing) -> Decision | Summary | None:
         store.confirm(key=key, outcome="suppressed:budget")
         return firing.decide("suppressed:budget", record=True)
     firing.group = group if rule.coalesce is not None else None
+    if circuit == "half-open" and not _take_probe(firing, now):
+        _undo(firing)
+        return _held_by_circuit(firing, f"circuit half-open for {rule.target.label()}: "
+                                        "another event is probing the agent")
     return budget.merge(
         _summary(store.take_backlog(key=group)) if group is not None else None,
         _summary(store.take_backlog(key=_budget_key(rule, event))),
     )
+
+
+def _held_by_circuit(firing: _Firing, detail: str) -> Decision:
+    """Held, not dropped: the claim goes back and the transport redelivers after a while."""
+    firing.runtime.store.release(key=firing.key)
+    return firing.decide("failed:circuit-open", retryable=True, detail=detail, record=True)
+
+
+def _take_probe(firing: _Firing, now: datetime) -> bool:
+    """After the cool-down one run at a time tests the agent (a success closes the circuit, a
+    failure re-opens it); the others wait, rather than all instances hitting it at once."""
+    probe = DedupKey(f"probe|{_circuit_key(firing.rule)}")
+    cool_down = firing.runtime.config.budgets.circuit_breaker.cool_down
+    if not firing.runtime.store.claim(key=probe, ttl=cool_down, now=now):
+        return False
+    firing.probe = probe
+    return True
 
 
 def _held(rule: HookRule, event: Event, summary: Summary | None = None) -> Backlog:
@@ -466,8 +485,13 @@ def _undo(firing: _Firing) -> None:
     """A run that did not start after all: its budget back, and its group's window reopened,
     so the retry (or the group's next event) is the group's run rather than held behind it."""
     _give_back(firing.runtime.store, firing.taken)
+    firing.taken = None
     if firing.group is not None:
         _release_quietly(firing.runtime, DedupKey(firing.group))
+        firing.group = None
+    if firing.probe is not None:
+        _release_quietly(firing.runtime, firing.probe)
+        firing.probe = None
 
 
 def _after_failure(firing: _Firing, held: Summary | None) -> None:
@@ -511,7 +535,9 @@ def _keep_held(firing: _Firing, held: Summary | None) -> None:
 class _Firing:
     """One match in flight: builds its Decision and, where asked, its audit record."""
 
-    __slots__ = ("deadline", "event", "group", "key", "prompt", "rule", "runtime", "taken")
+    __slots__ = (
+        "deadline", "event", "group", "key", "probe", "prompt", "rule", "runtime", "taken",
+    )
 
     def __init__(
         self,
@@ -526,6 +552,7 @@ class _Firing:
         self.prompt: str | None = None
         self.taken: _Taken | None = None  # budget taken for the run, if any
         self.group: str | None = None  # the coalescing group whose window the run opened
+        self.probe: DedupKey | None = None  # the half-open circuit's probe this run holds
 
     def decide(
         self,

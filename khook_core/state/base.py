@@ -12,10 +12,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import NewType, Protocol
+from typing import Literal, NewType, Protocol
 
 # hook + event type + resource (+ source, + occurrence): what "the same firing" means.
 DedupKey = NewType("DedupKey", str)
+
+CircuitState = Literal["closed", "open", "half-open"]
 
 DEFAULT_DEDUP_WINDOW = timedelta(minutes=10)
 """khook's suppression window; per hook configurable through ``dedupWindow``."""
@@ -98,6 +100,13 @@ class Backlog:
             raise ValueError("backlog without a summary")
         return cls(Summary.from_json(summary), str(data.get("hook", "")),
                    str(data.get("event", "")))
+
+
+def circuit_state_of(open_until: datetime | None, now: datetime) -> CircuitState:
+    """The state of a circuit from when its cool-down ends (None: never opened, or closed)."""
+    if open_until is None:
+        return "closed"
+    return "open" if open_until > now else "half-open"
 
 
 def window_start(now: datetime, window: timedelta) -> float:
@@ -208,8 +217,9 @@ class StateStore(Protocol):
         """Close the circuit of ``key`` and reset its failure count."""
         ...
 
-    def circuit_open(self, *, key: str, now: datetime) -> bool:
-        """True while ``key``'s circuit is open (its cool-down has not passed)."""
+    def circuit_state(self, *, key: str, now: datetime) -> CircuitState:
+        """``open`` during the cool-down, ``half-open`` after it until a success closes the
+        circuit (or a failure re-opens it), else ``closed``."""
         ...
 
     def close(self) -> None:

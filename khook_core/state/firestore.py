@@ -51,7 +51,14 @@ from typing import Any, Final, TypeVar
 
 from khook_core import audit
 from khook_core.errors import ConfigError, Problem, TransientError
-from khook_core.state.base import Backlog, DedupKey, Firing, window_start
+from khook_core.state.base import (
+    Backlog,
+    CircuitState,
+    DedupKey,
+    Firing,
+    circuit_state_of,
+    window_start,
+)
 
 T = TypeVar("T")
 
@@ -426,15 +433,13 @@ class FirestoreStateStore:
                 retry=self._retry, timeout=self.timeout
             )
 
-    def circuit_open(self, *, key: str, now: datetime) -> bool:
+    def circuit_state(self, *, key: str, now: datetime) -> CircuitState:
         with self._wrap("read circuit", key):
             snap = self._circuits.document(self.doc_id(key)).get(
                 retry=self._retry, timeout=self.timeout
             )
-        if not snap.exists:
-            return False
-        open_until = (snap.to_dict() or {}).get("open_until")
-        return isinstance(open_until, datetime) and open_until > now
+        open_until = (snap.to_dict() or {}).get("open_until") if snap.exists else None
+        return circuit_state_of(open_until if isinstance(open_until, datetime) else None, now)
 
     def _read_modify_write(
         self,

@@ -7,7 +7,14 @@ import uuid
 from collections import deque
 from datetime import datetime, timedelta
 
-from khook_core.state.base import Backlog, DedupKey, Firing, window_start
+from khook_core.state.base import (
+    Backlog,
+    CircuitState,
+    DedupKey,
+    Firing,
+    circuit_state_of,
+    window_start,
+)
 
 MAX_FIRINGS = 10_000
 """Audit records kept in memory; older ones fall off so a long replay stays bounded."""
@@ -121,10 +128,10 @@ class MemoryStateStore:
         with self._lock:
             self._circuits.pop(key, None)
 
-    def circuit_open(self, *, key: str, now: datetime) -> bool:
+    def circuit_state(self, *, key: str, now: datetime) -> CircuitState:
         with self._lock:
             _, open_until = self._circuits.get(key, (0, None))
-            return open_until is not None and open_until > now
+        return circuit_state_of(open_until, now)
 
     def close(self) -> None:
         """Nothing to release."""

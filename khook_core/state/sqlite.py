@@ -17,7 +17,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from khook_core.errors import TransientError
-from khook_core.state.base import Backlog, DedupKey, Firing, window_start
+from khook_core.state.base import (
+    Backlog,
+    CircuitState,
+    DedupKey,
+    Firing,
+    circuit_state_of,
+    window_start,
+)
 
 SCHEMA_VERSION = 2
 """Version 2: leases have ids, backlogs keep their hook and latest event."""
@@ -291,9 +298,10 @@ class SqliteStateStore:
     def record_success(self, *, key: str) -> None:
         self._run("DELETE FROM circuits WHERE key = ?", (key,))
 
-    def circuit_open(self, *, key: str, now: datetime) -> bool:
+    def circuit_state(self, *, key: str, now: datetime) -> CircuitState:
         row = self._run("SELECT open_until FROM circuits WHERE key = ?", (key,)).fetchone()
-        return row is not None and row[0] is not None and row[0] > now.timestamp()
+        open_until = None if row is None or row[0] is None else datetime.fromtimestamp(row[0], UTC)
+        return circuit_state_of(open_until, now)
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:

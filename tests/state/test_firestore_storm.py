@@ -182,10 +182,14 @@ def test_the_circuit_opens_at_the_threshold_and_closes_on_success(
         False,
         True,
     ]
-    assert firestore_store.circuit_open(key="circuit|a", now=NOW + timedelta(seconds=59))
-    assert not firestore_store.circuit_open(key="circuit|a", now=NOW + cool)
+    state = firestore_store.circuit_state
+    assert state(key="circuit|a", now=NOW + timedelta(seconds=59)) == "open"
+    assert state(key="circuit|a", now=NOW + cool) == "half-open"  # until a success or failure
+    assert record(key="circuit|a", threshold=3, cool_down=cool, now=NOW + cool)  # re-opens
+    assert state(key="circuit|a", now=NOW + cool + timedelta(seconds=1)) == "open"
     firestore_store.record_success(key="circuit|a")
-    assert not firestore_store.circuit_open(key="circuit|a", now=NOW)
+    assert state(key="circuit|a", now=NOW) == "closed"
+    assert state(key="circuit|never", now=NOW) == "closed"
     assert not record(key="circuit|a", threshold=3, cool_down=cool, now=NOW)  # counts afresh
 
 

@@ -309,3 +309,23 @@ def test_sqlite_forgets_expired_claims_instead_of_keeping_every_key(tmp_path: Pa
         keys = [key for (key,) in db.execute("SELECT key FROM claims")]
     assert not any(key.startswith("old-") for key in keys)
     assert sum(key.startswith("new-") for key in keys) == PURGE_EVERY
+
+
+def test_a_circuit_opens_at_the_threshold_is_half_open_after_its_cool_down_and_closes_on_success(
+    store: StateStore,
+):
+    cool = timedelta(minutes=1)
+
+    def fail(at: datetime) -> bool:
+        return store.record_failure(key="circuit|a", threshold=2, cool_down=cool, now=at)
+
+    assert store.circuit_state(key="circuit|a", now=T0) == "closed"
+    assert [fail(T0), fail(T0)] == [False, True]
+    assert store.circuit_state(key="circuit|a", now=T0 + timedelta(seconds=59)) == "open"
+    assert store.circuit_state(key="circuit|a", now=T0 + cool) == "half-open"
+    assert fail(T0 + cool)  # the probe failed: open again for a cool-down
+    assert store.circuit_state(key="circuit|a", now=T0 + cool + timedelta(seconds=30)) == "open"
+    store.record_success(key="circuit|a")
+    assert store.circuit_state(key="circuit|a", now=T0 + cool) == "closed"
+    assert not fail(T0 + cool)  # counts afresh
+
