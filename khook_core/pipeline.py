@@ -21,7 +21,7 @@ import logging
 import time
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from khook_core import budget, prompt
 from khook_core.dispatch.base import DispatchRequest
@@ -35,6 +35,9 @@ if TYPE_CHECKING:
     from khook_core.runtime import Runtime
 
 logger = logging.getLogger(__name__)
+
+Hold = Literal["circuit-open", "probing", "window", "budget"]
+"""What holds a run back at storm control's gates (see ``_gates``)."""
 
 
 class Decision(NamedTuple):
@@ -312,20 +315,14 @@ def _sweep_run(firing: _Firing, key: str, backlog: Backlog) -> Decision:
         store.add_backlog(key=into, backlog=backlog)
         return firing.decide(decision, detail=detail)
 
-    circuit = store.circuit_state(key=_circuit_key(rule), now=now)
-    if circuit == "open":
-        return wait("failed:circuit-open", f"circuit open for {rule.target.label()}")
-    if key.startswith("coalesce|") and rule.coalesce is not None and not store.claim(
-        key=DedupKey(key), ttl=rule.coalesce.window, now=now
-    ):
+    group = key if key.startswith("coalesce|") and rule.coalesce is not None else None
+    hold = _gates(firing, group, hold_first=False, now=now)  # the sweep is the group's run
+    if hold == "window":
         return wait("coalesced", "the group's window is still open")
-    if not _within_budget(firing, runtime.config.budgets, now):
+    if hold == "budget":
         return wait("suppressed:budget", "over budget", into=_budget_key(rule, event))
-    if key.startswith("coalesce|") and rule.coalesce is not None:
-        firing.group = key
-    if circuit == "half-open" and not _take_probe(firing, now):
-        _undo(firing)
-        return wait("failed:circuit-open", f"circuit half-open for {rule.target.label()}")
+    if hold is not None:
+        return wait("failed:circuit-open", _circuit_detail(hold, rule))
     if not store.claim(key=firing.key, ttl=rule.dedup_window or runtime.default_window, now=now):
         # Only a run the agent refused leaves its summary to come back unchanged.
         logger.warning("sweep: %s already ran with this summary; dropped", key)
@@ -367,40 +364,62 @@ def _storm_control(firing: _Firing) -> Decision | Summary | None:
     the run now carries.
     """
     runtime, rule, event, key = firing.runtime, firing.rule, firing.event, firing.key
-    store, budgets, now = runtime.store, runtime.config.budgets, runtime.clock()
-    circuit = store.circuit_state(key=_circuit_key(rule), now=now)
-    if circuit == "open":
-        return _held_by_circuit(firing, f"circuit open for {rule.target.label()}")
+    store = runtime.store
     group = _coalesce_key(rule, event)
-    if (
-        group is not None
-        and rule.coalesce is not None
-        # A trailing group holds its first event too: the window it opens ends in one run.
-        and (not store.claim(key=DedupKey(group), ttl=rule.coalesce.window, now=now)
-             or not rule.coalesce.leading)
-    ):
+    # A trailing group holds its first event too: the window it opens ends in one run.
+    hold_first = rule.coalesce is not None and not rule.coalesce.leading
+    hold = _gates(firing, group, hold_first=hold_first, now=runtime.clock())
+    if hold == "window":
+        assert group is not None  # a "window" hold is a coalescing group's
+        assert rule.coalesce is not None
         store.add_backlog(key=group, backlog=_held(rule, event))
         store.confirm(key=key, outcome="coalesced")
         return firing.decide("coalesced", detail=rule.coalesce.group_of(event), record=True)
-    if not _within_budget(firing, budgets, now):
+    if hold == "budget":
         store.add_backlog(key=_budget_key(rule, event), backlog=_held(rule, event))
         store.confirm(key=key, outcome="suppressed:budget")
         return firing.decide("suppressed:budget", record=True)
-    firing.group = group if rule.coalesce is not None else None
-    if circuit == "half-open" and not _take_probe(firing, now):
-        _undo(firing)
-        return _held_by_circuit(firing, f"circuit half-open for {rule.target.label()}: "
-                                        "another event is probing the agent")
+    if hold is not None:  # held, not dropped: the claim goes back, the transport redelivers
+        store.release(key=key)
+        return firing.decide("failed:circuit-open", retryable=True,
+                             detail=_circuit_detail(hold, rule), record=True)
     return budget.merge(
         _summary(store.take_backlog(key=group)) if group is not None else None,
         _summary(store.take_backlog(key=_budget_key(rule, event))),
     )
 
 
-def _held_by_circuit(firing: _Firing, detail: str) -> Decision:
-    """Held, not dropped: the claim goes back and the transport redelivers after a while."""
-    firing.runtime.store.release(key=firing.key)
-    return firing.decide("failed:circuit-open", retryable=True, detail=detail, record=True)
+def _gates(firing: _Firing, group: str | None, *, hold_first: bool, now: datetime) -> Hold | None:
+    """Circuit breaker, coalescing window, budgets and the half-open probe, in that order: what
+    holds the run back, or None when it may start. The group's window, the budget and the probe
+    it then took are the firing's, given back by ``_undo`` if the run does not start after all.
+
+    ``group``: the coalescing group whose window this run would open (None: no coalescing);
+    ``hold_first``: hold even the event that opens the window (a trailing group).
+    """
+    rule, store = firing.rule, firing.runtime.store
+    circuit = store.circuit_state(key=_circuit_key(rule), now=now)
+    if circuit == "open":
+        return "circuit-open"
+    coalesce = rule.coalesce
+    if group is not None and coalesce is not None and (
+        not store.claim(key=DedupKey(group), ttl=coalesce.window, now=now) or hold_first
+    ):
+        return "window"
+    if not _within_budget(firing, firing.runtime.config.budgets, now):
+        return "budget"
+    firing.group = group if coalesce is not None else None
+    if circuit == "half-open" and not _take_probe(firing, now):
+        _undo(firing)
+        return "probing"
+    return None
+
+
+def _circuit_detail(hold: Hold, rule: HookRule) -> str:
+    agent = rule.target.label()
+    if hold == "probing":
+        return f"circuit half-open for {agent}: another event is probing the agent"
+    return f"circuit open for {agent}"
 
 
 def _take_probe(firing: _Firing, now: datetime) -> bool:
