@@ -51,8 +51,11 @@ def restart_hook(
     agent_namespace: str = "kagent",
     name: str = "shop-restarts",
     prompt: str = "Pod {{.ResourceName}} restarted ({{.Reason}}). Find out why.",
+    extensions: str = "",
 ) -> str:
-    """One Hook in namespace ``shop`` sending pod restarts to one agent."""
+    """One Hook in namespace ``shop`` sending pod restarts to one agent; ``extensions`` are
+    lines of the configuration's extensions (``"coalesce: {window: 5m}"``)."""
+    extra = "".join(f"    {line}\n" for line in extensions.splitlines())
     return f"""\
 apiVersion: kagent.dev/v1alpha2
 kind: Hook
@@ -61,5 +64,5 @@ spec:
   eventConfigurations:
   - eventType: pod-restart
     agentRef: {{name: {agent}, namespace: {agent_namespace}}}
-    prompt: "{prompt}"
+{extra}    prompt: "{prompt}"
 """

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.configdir import restart_hook
+from tests.configdir import make_config, restart_hook
 from tests.fixtures.functions import FunctionServer
 from tests.fixtures.kube_api import FakeKubeApi
 from tests.fixtures.pubsub import PubSubEmulator
@@ -52,11 +52,7 @@ def test_a_crashlooping_pod_reaches_the_agent_once_and_poison_is_dropped(
     function_server: Callable[..., FunctionServer],
     wait_until: Callable[..., None],
 ):
-    config = tmp_path / "config"
-    (config / "hooks").mkdir(parents=True)
-    for name in ("event-mappings.yaml", "plugins.yaml"):
-        (config / name).write_text((REPO / "config" / name).read_text())
-    (config / "hooks" / "shop.yaml").write_text(HOOK)
+    config = make_config(tmp_path, HOOK)
     db = tmp_path / "state.db"
     function = function_server(
         "kubernetes",

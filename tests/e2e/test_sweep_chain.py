@@ -16,20 +16,18 @@ from typing import Any
 
 import pytest
 
-from tests.configdir import restart_hook
+from tests.configdir import make_config, restart_hook
 from tests.fixtures.a2a_agent import TestAgent
 from tests.fixtures.functions import FunctionServer
 from tests.fixtures.kube_api import FakeKubeApi
 from tests.fixtures.pubsub import PubSubEmulator
-from tests.forwarder.builders import REPO
 
 pytestmark = pytest.mark.e2e
 
 WINDOW_S = 6
 """Long enough that the early tick surely lands inside the window, even on a slow machine."""
-HOOK = restart_hook(prompt="Pods of {{.ResourceName}} keep restarting.").replace(
-    "    prompt:", f"    coalesce: {{window: {WINDOW_S}s}}\n    prompt:"
-)
+HOOK = restart_hook(prompt="Pods of {{.ResourceName}} keep restarting.",
+                    extensions=f"coalesce: {{window: {WINDOW_S}s}}")
 ATTRIBUTES = {"khook.source": "kubernetes", "khook.api": "events.k8s.io/v1", "khook.cluster": "e2e"}
 QUIET_S = 2.0
 """How long nothing more may reach the agent after a tick that owes it nothing."""
@@ -48,11 +46,7 @@ def test_a_quiet_groups_held_events_reach_the_agent_on_the_next_tick_once(
     function_server: Callable[..., FunctionServer],
     wait_until: Callable[..., None],
 ):
-    config = tmp_path / "config"
-    (config / "hooks").mkdir(parents=True)
-    for name in ("event-mappings.yaml", "plugins.yaml"):
-        (config / name).write_text((REPO / "config" / name).read_text())
-    (config / "hooks" / "shop.yaml").write_text(HOOK)
+    config = make_config(tmp_path, HOOK)
     env = {
         "KHOOK_CONFIG_DIR": str(config),
         "KHOOK_STATE": f"sqlite:{tmp_path / 'state.db'}",

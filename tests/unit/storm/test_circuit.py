@@ -11,21 +11,12 @@ from khook_core.dispatch.dryrun import DryRunDispatcher
 from khook_core.errors import TransientError
 from khook_core.pipeline import Decision, run_pipeline
 from khook_core.state.memory import MemoryStateStore
-from tests.configdir import make_config
+from tests.configdir import make_config, restart_hook
 from tests.storm import START
 from tests.unit.k8s_events import core_event
 from tests.unit.storm.test_sweep import build
 
-HOOK = """\
-apiVersion: kagent.dev/v1alpha2
-kind: Hook
-metadata: {name: web, namespace: shop}
-spec:
-  eventConfigurations:
-  - eventType: pod-restart
-    agentRef: {name: k8s-agent, namespace: kagent}
-    prompt: "Pod {{.ResourceName}} keeps restarting."
-"""
+HOOK = restart_hook(name="web", prompt="Pod {{.ResourceName}} keeps restarting.")
 
 
 def raw(pod: str, minute: float) -> dict[str, Any]:

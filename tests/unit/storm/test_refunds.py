@@ -9,22 +9,13 @@ from pathlib import Path
 from khook_core.errors import TransientError
 from khook_core.pipeline import run_pipeline
 from khook_core.state.memory import MemoryStateStore
-from tests.configdir import make_config
+from tests.configdir import make_config, restart_hook
 from tests.storm import START
 from tests.unit.k8s_events import core_event
 from tests.unit.storm.test_sweep import FailsCalls, build
 
-HOOK = """\
-apiVersion: kagent.dev/v1alpha2
-kind: Hook
-metadata: {name: web, namespace: shop}
-spec:
-  eventConfigurations:
-  - eventType: pod-restart
-    agentRef: {name: k8s-agent, namespace: kagent}
-    rateLimit: {runs: 3, per: 1h}
-    prompt: "Pod {{.ResourceName}} keeps restarting."
-"""
+HOOK = restart_hook(name="web", prompt="Pod {{.ResourceName}} keeps restarting.",
+                    extensions="rateLimit: {runs: 3, per: 1h}")
 
 
 def deliver(runtime, clock, minute: int, pod: str, suffix: str = "bbbbb") -> str:

@@ -18,22 +18,13 @@ from khook_core.settings import Settings
 from khook_core.state import open_store
 from khook_core.state.base import StateStore
 from khook_core.state.memory import MemoryStateStore
-from tests.configdir import make_config
+from tests.configdir import make_config, restart_hook
 from tests.storm import START, held_back
 from tests.unit.k8s_events import core_event
 
 POD_SUFFIX = "bcdfghjklmnpqrstvwxz2456789bcdfghjklmnpqrstvwxz2456789"
-GROUPED = """\
-apiVersion: kagent.dev/v1alpha2
-kind: Hook
-metadata: {name: web, namespace: shop}
-spec:
-  eventConfigurations:
-  - eventType: pod-restart
-    agentRef: {name: k8s-agent, namespace: kagent}
-    coalesce: {window: 5m}
-    prompt: "Pod {{.ResourceName}} keeps restarting."
-"""
+GROUPED = restart_hook(name="web", prompt="Pod {{.ResourceName}} keeps restarting.",
+                       extensions="coalesce: {window: 5m}")
 
 
 class FailsCalls(DryRunDispatcher):
