@@ -9,24 +9,20 @@ from __future__ import annotations
 
 import base64
 import json
-import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import functions_framework
 import pytest
 
 from khook_core.runtime import get_runtime
 from khook_core.state.firestore import FirestoreStateStore
 from tests.configdir import make_config, restart_hook
-from tests.conftest import REPO
 from tests.fixtures.a2a_agent import TestAgent
 from tests.fixtures.kube_api import FakeKubeApi
 
 pytestmark = pytest.mark.integration
 
-MAIN = REPO / "functions" / "kubernetes" / "main.py"
 TOPIC = "/projects/p1/topics/khook-kubernetes"
 
 
@@ -36,16 +32,13 @@ def client(
     monkeypatch: pytest.MonkeyPatch,
     firestore_store: FirestoreStateStore,
     a2a_agent: TestAgent,
+    function_client: Callable[[str], Any],
 ) -> Iterator[Any]:
     monkeypatch.setenv("KHOOK_CONFIG_DIR", str(make_config(tmp_path, restart_hook())))
     monkeypatch.setenv("KHOOK_STATE", "firestore")
     monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", firestore_store.project)
     monkeypatch.setenv("KAGENT_API_URL", a2a_agent.base_url)
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level  # main.py configures logging, as it must
-    app = functions_framework.create_app("handle", str(MAIN), "cloudevent")  # type: ignore[no-untyped-call]
-    yield app.test_client()
-    root.handlers, root.level = handlers, level
+    yield function_client("kubernetes")
     get_runtime().close()  # its HTTP client holds a connection to the agent
 
 

@@ -9,37 +9,32 @@ from __future__ import annotations
 
 import base64
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import functions_framework
 import pytest
 
 from khook_core.dispatch.dryrun import DryRunDispatcher
 from khook_core.runtime import get_runtime
 from khook_core.state.base import Backlog, Summary
 from tests.configdir import make_config, restart_hook
-from tests.conftest import REPO
 from tests.unit.k8s_events import core_event
 
 pytestmark = pytest.mark.integration
 
-MAIN = REPO / "functions" / "sweep" / "main.py"
 TOPIC = "/projects/p1/topics/khook-sweep"
 
 
 @pytest.fixture
-def client(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+def client(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, function_client: Callable[[str], Any]
+) -> Any:
     monkeypatch.setenv("KHOOK_CONFIG_DIR", str(make_config(tmp_path, restart_hook())))
     monkeypatch.setenv("KHOOK_STATE", f"sqlite:{tmp_path / 'state.db'}")
     monkeypatch.setenv("KHOOK_DISPATCH", "dry-run")
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level  # main.py configures logging, as it must
-    app = functions_framework.create_app("handle", str(MAIN), "cloudevent")  # type: ignore[no-untyped-call]
-    yield app.test_client()
-    root.handlers, root.level = handlers, level
+    return function_client("sweep")
 
 
 def tick(data: bytes = b'{"tick": "sweep"}', message_id: str = "41") -> dict[str, Any]:

@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import base64
 import json
-import logging
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import functions_framework
 import pytest
 from cloudevents.conversion import to_binary
 from cloudevents.http import CloudEvent
@@ -57,15 +55,13 @@ def config_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def client(config_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+def client(
+    config_dir: Path, monkeypatch: pytest.MonkeyPatch, function_client: Callable[[str], Any]
+) -> Any:
     monkeypatch.setenv("KHOOK_CONFIG_DIR", str(config_dir))
     monkeypatch.setenv("KHOOK_STATE", "memory")
     monkeypatch.setenv("KHOOK_DISPATCH", "dry-run")
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level  # main.py configures logging, as it must
-    app = functions_framework.create_app("handle", str(MAIN), "cloudevent")  # type: ignore[no-untyped-call]
-    yield app.test_client()
-    root.handlers, root.level = handlers, level
+    return function_client("kubernetes")
 
 
 def push_body(
