@@ -11,12 +11,12 @@ import pytest
 
 from khook_core.dispatch.base import DispatchRequest, DispatchResult
 from khook_core.dispatch.dryrun import DryRunDispatcher
-from khook_core.errors import TransientError
+from khook_core.errors import DispatchError, TransientError
 from khook_core.pipeline import Decision, run_pipeline, sweep
 from khook_core.runtime import Clock, Runtime
 from khook_core.settings import Settings
 from khook_core.state import open_store
-from khook_core.state.base import StateStore
+from khook_core.state.base import Backlog, StateStore, Summary
 from khook_core.state.memory import MemoryStateStore
 from tests.configdir import make_config, restart_hook
 from tests.storm import START, held_back
@@ -209,3 +209,34 @@ def test_a_trailing_group_makes_one_run_that_lists_every_event_of_its_window(tmp
     assert deliver(runtime, clock, 7) == "coalesced"  # the next window, held in turn
     [following] = sweep_at(runtime, clock, 11)
     assert (held_back(following) or {})["count"] == 1
+
+
+def test_a_backlog_without_a_readable_event_is_dropped_with_a_reason(tmp_path: Path):
+    store = MemoryStateStore()
+    runtime, clock = build(make_config(tmp_path, GROUPED), store)
+    summary = Summary(count=2, first=START, last=START, resources=("shop/Pod/web-0",))
+    store.add_backlog(key="coalesce|shop/web|pod-restart|shop/web",
+                      backlog=Backlog(summary, hook="shop/web", event="{not json"))
+
+    [dropped] = sweep_at(runtime, clock, 6)
+
+    assert dropped.decision == "dropped:unreadable-backlog"
+    assert store.backlog_keys(limit=10) == []
+    assert len(runtime.dispatcher.requests) == 0  # type: ignore[attr-defined]
+
+
+def test_a_tail_the_agent_refuses_is_not_offered_again_and_again(tmp_path: Path):
+    class Refuses(DryRunDispatcher):
+        def dispatch(self, request: DispatchRequest) -> DispatchResult:
+            if request.key.startswith("sweep|"):
+                raise DispatchError("agent refuses", status=400)
+            return super().dispatch(request)
+
+    runtime, clock = build(make_config(tmp_path, GROUPED), MemoryStateStore(), Refuses())
+    assert [deliver(runtime, clock, m) for m in (0, 1)] == ["dispatched", "coalesced"]
+
+    decisions = [[d.decision for d in sweep_at(runtime, clock, m)] for m in (6, 7, 8, 9)]
+
+    # Refused under the group's key, handed to the hook's budget backlog and refused once more;
+    # the same summary a third time is recognised and dropped, and nothing is left.
+    assert decisions == [["failed:rejected"], ["failed:rejected"], ["duplicate"], []]
