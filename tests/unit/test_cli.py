@@ -15,6 +15,14 @@ from tests.conftest import REPO
 from tests.unit.k8s_events import core_event
 
 NOW = "2026-01-05T10:35:00Z"
+STORM_SHOP_HOOK = SHOP_HOOK.replace(
+    '    prompt: "Pod {{.ResourceName}} restarted: {{.Reason}}"',
+    '    coalesce: {window: 5m}\n    prompt: "Pod {{.ResourceName}} restarted: {{.Reason}}"',
+).replace(
+    '    prompt: "Record the restart',
+    '    rateLimit: {runs: 1, per: 1h}\n    prompt: "Record the restart',
+)
+"""shop/web coalesced per workload in 5 minutes, shop/audit at most one run an hour."""
 
 
 def khook(
@@ -223,14 +231,7 @@ def test_replay_passes_transport_attributes_to_the_source():
 
 
 def test_replay_shows_coalescing_and_budget_decisions(tmp_path: Path):
-    hook = SHOP_HOOK.replace(
-        '    prompt: "Pod {{.ResourceName}} restarted: {{.Reason}}"',
-        '    coalesce: {window: 5m}\n    prompt: "Pod {{.ResourceName}} restarted: {{.Reason}}"',
-    ).replace(
-        '    prompt: "Record the restart',
-        '    rateLimit: {runs: 1, per: 1h}\n    prompt: "Record the restart',
-    )
-    config = make_config(tmp_path, hook)
+    config = make_config(tmp_path, STORM_SHOP_HOOK)
     pods = ["web-7d9f8c6b5-bbbbb", "web-7d9f8c6b5-ccccc", "web-7d9f8c6b5-ddddd"]
     text = "\n".join(json.dumps(core_event(name=p, uid=p)) for p in pods)
     result = khook(
@@ -246,14 +247,7 @@ def test_replay_shows_coalescing_and_budget_decisions(tmp_path: Path):
 
 
 def test_sweep_after_a_replay_runs_each_quiet_tail_once_within_its_budget(tmp_path: Path):
-    hook = SHOP_HOOK.replace(
-        '    prompt: "Pod {{.ResourceName}} restarted: {{.Reason}}"',
-        '    coalesce: {window: 5m}\n    prompt: "Pod {{.ResourceName}} restarted: {{.Reason}}"',
-    ).replace(
-        '    prompt: "Record the restart',
-        '    rateLimit: {runs: 1, per: 1h}\n    prompt: "Record the restart',
-    )
-    config, state = make_config(tmp_path, hook), f"sqlite:{tmp_path / 'state.db'}"
+    config, state = make_config(tmp_path, STORM_SHOP_HOOK), f"sqlite:{tmp_path / 'state.db'}"
     pods = ["web-7d9f8c6b5-bbbbb", "web-7d9f8c6b5-ccccc", "web-7d9f8c6b5-ddddd"]
     text = "\n".join(json.dumps(core_event(name=p, uid=p)) for p in pods)
     khook(
