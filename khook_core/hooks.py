@@ -16,17 +16,21 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from khook_core import prompt
 from khook_core.budget import Coalesce, RateLimit
-from khook_core.configmodel import locate, validate
+from khook_core.catalog import DEFAULT_SOURCES, EventCatalog
+from khook_core.configmodel import dotted, locate, validate
 from khook_core.dispatch.base import Target
 from khook_core.errors import ConfigError, Problem
 from khook_core.event import Event, Severity
 from khook_core.yamlfile import line_of, load_documents
+
+if TYPE_CHECKING:
+    from khook_core.dispatch import webhook
 
 logger = logging.getLogger(__name__)
 
@@ -107,7 +111,7 @@ class HookSpec(BaseModel):
     namespaces: list[str] | None = None
     """Extension: namespaces whose events this Hook sees (``"*"`` = all); default its own."""
     sources: list[str] | None = None
-    """Extension: sources this Hook sees; default ``[kubernetes]``."""
+    """Extension: sources this Hook sees; default ``[kubernetes]`` (``DEFAULT_SOURCES``)."""
 
 
 class HookMetadata(BaseModel):
@@ -216,14 +220,18 @@ class HookSet:
         return sorted({rule.hook for rule in self.rules})
 
 
-def load_hooks(paths: Iterable[Path], known_event_types: Collection[str] | None) -> HookSet:
+def load_hooks(
+    paths: Iterable[Path], known_event_types: EventCatalog | Collection[str] | None
+) -> HookSet:
     """Load every Hook document of the given files.
 
     Every independent problem of a hook is reported: a field pydantic rejects does not hide an
     unknown eventType, a missing agent or a bad placeholder elsewhere in the same hook.
 
     Args:
-        known_event_types: the event types hooks may name; None skips that check (the mapping
+        known_event_types: an ``EventCatalog`` (each ``spec.sources`` name must exist, and each
+            eventType must be produced by one of the hook's sources), or a plain collection of
+            the event types hooks may name (any source); None skips these checks (the mapping
             table failed to load, so every type would look unknown).
 
     Raises:
@@ -254,8 +262,12 @@ _TARGET_KEYS = ("agentRef", "agent_ref", "agentId", "agent_id", "agentUrl", "age
 """Every key (alias or field name) that names a configuration's target."""
 
 
+Known = EventCatalog | Collection[str] | None
+"""What the loader checks sources and event types against (see ``load_hooks``)."""
+
+
 def _compile(
-    doc: Any, file: str, known: Collection[str] | None, problems: list[Problem], seen: set[str]
+    doc: Any, file: str, known: Known, problems: list[Problem], seen: set[str]
 ) -> list[HookRule]:
     if isinstance(doc, dict) and doc.get("kind") not in (None, "Hook"):
         logger.info("%s: skipping a %s document (not a Hook)", file, doc.get("kind"))
@@ -278,6 +290,7 @@ def _compile(
                 f"{', '.join(HOOK_API_VERSIONS)}",
             )
         )
+    sources = _check_sources(doc, hook, file, known, problems)
     # When pydantic rejected the document, each configuration is still checked on its own
     # (parsed alone when it can be, else on the raw fields that are usable).
     raw_confs = _raw_configurations(doc)
@@ -290,13 +303,24 @@ def _compile(
         field_name = f"spec.eventConfigurations[{index}]"
 
         def problem(
-            what: str, msg: str, _loc: tuple[str | int, ...] = loc, _field: str = field_name
+            what: str,
+            msg: str,
+            path: tuple[str | int, ...] = (),
+            _loc: tuple[str | int, ...] = loc,
+            _field: str = field_name,
         ) -> None:
+            where = (*_loc, what, *path)
             problems.append(
-                Problem(file, locate(doc, (*_loc, what)), f"hook {hook}: {_field}.{what}: {msg}")
+                Problem(
+                    file,
+                    locate(doc, where),
+                    f"hook {hook}: {_field}.{dotted((what, *path))}: {msg}",
+                )
             )
 
-        checked = _check_configuration(raw, conf, hook, hook_ns, known, types_seen, problem)
+        checked = _check_configuration(
+            raw, conf, hook, hook_ns, (known, sources), types_seen, problem
+        )
         if checked is not None and conf is not None:
             compiled.append((index, conf, *checked))
     if parsed is None:
@@ -307,12 +331,53 @@ def _compile(
     ]
 
 
+def _check_sources(
+    doc: Any, hook: str, file: str, known: Known, problems: list[Problem]
+) -> frozenset[str]:
+    """The hook's known sources, after reporting each ``spec.sources`` name nothing has.
+
+    Without ``spec.sources`` a Hook sees Kubernetes events, as in khook.
+    """
+    spec = doc.get("spec") if isinstance(doc, dict) else None
+    raw = spec.get("sources") if isinstance(spec, dict) else None
+    if raw is None:
+        return frozenset(DEFAULT_SOURCES)
+    if not isinstance(raw, list):
+        return frozenset()  # pydantic reports the type
+    names = frozenset(n for n in raw if isinstance(n, str))
+    if not isinstance(known, EventCatalog):
+        return names
+    for index, name in enumerate(raw):
+        why = known.source_problem(name) if isinstance(name, str) else None
+        if why is not None:
+            problems.append(
+                Problem(
+                    file,
+                    locate(doc, ("spec", "sources", index)),
+                    f"hook {hook}: spec.sources[{index}]: {why}",
+                )
+            )
+    return frozenset(n for n in names if n in known.sources)
+
+
+def _event_type_problem(event_type: str, known: Known, sources: frozenset[str]) -> str | None:
+    """Why no event of this type can reach the hook, or None (also when nothing is known)."""
+    if known is None:
+        return None
+    if isinstance(known, EventCatalog):
+        # With no known source left (each was reported), only the type itself is checked.
+        return known.event_type_problem(event_type, sources or known.sources)
+    if event_type in known:
+        return None
+    return f"unknown eventType {event_type!r} (known: {', '.join(sorted(known))})"
+
+
 def _check_configuration(
     raw: Any,
     conf: EventConfiguration | None,
     hook: str,
     hook_ns: str,
-    known: Collection[str] | None,
+    reach: tuple[Known, frozenset[str]],
     types_seen: set[str],
     problem: Any,
 ) -> tuple[Target, prompt.Template] | None:
@@ -320,17 +385,17 @@ def _check_configuration(
 
     ``conf`` is None when pydantic rejected this configuration; its raw fields that are still
     usable (eventType, prompt, whether any target is given) are checked all the same.
+    ``reach`` is what the eventType is checked against: the known types or catalog, and the
+    hook's (known) sources.
     """
     if not isinstance(raw, dict):
         return None
     ok = True
     event_type = conf.event_type if conf is not None else raw.get("eventType")
     if isinstance(event_type, str) and event_type:
-        if known is not None and event_type not in known:
-            problem(
-                "eventType",
-                f"unknown eventType {event_type!r} (known: {', '.join(sorted(known))})",
-            )
+        why = _event_type_problem(event_type, *reach)
+        if why is not None:
+            problem("eventType", why)
             ok = False
         elif event_type in types_seen:
             problem("eventType", f"duplicate eventType {event_type!r} in one Hook")
@@ -447,8 +512,44 @@ def _target(conf: EventConfiguration, hook_ns: str, hook: str, problem: Any) -> 
     if conf.agent_url is not None:
         return Target("a2a", url=conf.agent_url)
     assert conf.webhook is not None
-    return Target(
-        "webhook",
-        url=conf.webhook.url,
-        options=conf.webhook.model_dump(by_alias=True, exclude_none=True),
-    )
+    # Imported here: the webhook dispatcher brings httpx, which only webhook targets need.
+    from khook_core.dispatch import webhook
+
+    options = conf.webhook.model_dump(by_alias=True, exclude_none=True)
+    if conf.webhook.body is not None:
+        compiled = _compile_body(conf.webhook.body, problem)
+        if compiled is None:
+            return None
+        options[webhook.COMPILED_BODY] = compiled
+    return Target("webhook", url=conf.webhook.url, options=options)
+
+
+def _compile_body(body: dict[str, Any], problem: Any) -> webhook.CompiledBody | None:
+    """The compiled body template, or None after reporting each string that does not compile.
+
+    Every string is compiled on its own so that each bad one is named by its path in the body.
+    """
+    from khook_core.dispatch import webhook
+
+    bad = False
+    for path, text in _strings(body, ("body",)):
+        try:
+            webhook.compile_body(text)
+        except prompt.TemplateError as exc:
+            problem("webhook", str(exc), path)
+            bad = True
+    return None if bad else webhook.CompiledBody(webhook.compile_body(body))
+
+
+def _strings(
+    value: Any, path: tuple[str | int, ...]
+) -> Iterable[tuple[tuple[str | int, ...], str]]:
+    """Every string of a JSON value, with its path."""
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _strings(item, (*path, str(key)))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _strings(item, (*path, index))

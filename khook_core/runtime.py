@@ -1,22 +1,24 @@
 """The loaded configuration and live clients one process works with.
 
 ``Runtime.build`` loads ``config/`` (mapping table, plugins, hooks), opens the state store and
-creates the dispatcher, once. Functions call ``get_runtime()``, which caches it for the life of
-the instance, so only the first event pays for loading.
+creates the dispatcher, once. Functions call ``start_function`` at import, so a configuration
+error or a missing source fails the cold start instead of every request, and ``get_runtime()``,
+which opens the clients on the first event and caches the runtime for the life of the instance.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from khook_core.budget import Budgets
+from khook_core.catalog import EventCatalog
 from khook_core.dispatch import Dispatcher, build_dispatcher
-from khook_core.errors import ConfigError, PluginLoadError, Problem
+from khook_core.errors import ConfigError, InvalidEventError, PluginLoadError, Problem
 from khook_core.event import utcnow
 from khook_core.hooks import HookSet, hook_files, load_hooks
 from khook_core.mapping import MappingTable
@@ -95,10 +97,14 @@ def load_config(
         problems.extend(error.problem(plugins.file) for error in registry.errors.values())
     hooks = HookSet()
     try:
-        # Without a mapping table every eventType would look unknown: that check waits until
+        # Without a mapping table every eventType would look unknown: those checks wait until
         # the mapping file loads.
-        known = KnownEventTypes(mapping, registry) if mapping_loaded else None
-        hooks = load_hooks(hook_files(config_dir / HOOKS_DIR), known)
+        catalog = (
+            EventCatalog.from_pairs(mapping.entries, registry.installed_names())
+            if mapping_loaded
+            else None
+        )
+        hooks = load_hooks(hook_files(config_dir / HOOKS_DIR), catalog)
     except ConfigError as exc:
         problems.extend(exc.problems)
     budgets = Budgets()
@@ -114,33 +120,6 @@ def load_config(
 def disabled_sources(settings: Settings) -> frozenset[str]:
     """The source names ``KHOOK_DISABLE_SOURCES`` lists (``all`` disables every source)."""
     return frozenset(s.strip() for s in settings.disable_sources.split(",") if s.strip())
-
-
-class KnownEventTypes(Collection[str]):
-    """The event types hooks may name: the mapping table's, then the installed sources'.
-
-    The sources' own lists are read only when a hook names a type the mapping table lacks:
-    reading them imports every source, about 30 ms of every function's cold start.
-    """
-
-    def __init__(self, mapping: MappingTable, registry: SourceRegistry) -> None:
-        self._mapped = mapping.event_types()
-        self._registry = registry
-        self._declared: set[str] | None = None
-
-    def _all(self) -> set[str]:
-        if self._declared is None:
-            self._declared = self._registry.event_types()
-        return self._mapped | self._declared
-
-    def __contains__(self, item: object) -> bool:
-        return item in self._mapped or item in self._all()
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._all())
-
-    def __len__(self) -> int:
-        return len(self._all())
 
 
 class Clock:
@@ -170,13 +149,15 @@ class Runtime:
         clock: Callable[[], datetime] | None = None,
         store: StateStore | None = None,
         dispatcher: Dispatcher | None = None,
+        config: Config | None = None,
     ) -> Runtime:
+        """Load the configuration (unless given, already loaded) and open the clients."""
         clock = clock or Clock()
-        config = load_config(
-            settings.config_dir, clock=clock, disabled_sources=disabled_sources(settings)
-        )
-        for error in config.sources.errors.values():
-            logger.error("%s (requests for this source fail; the other sources work)", error)
+        if config is None:
+            config = load_config(
+                settings.config_dir, clock=clock, disabled_sources=disabled_sources(settings)
+            )
+            log_source_errors(config)
         return cls(
             settings=settings,
             config=config,
@@ -193,12 +174,85 @@ class Runtime:
         self.dispatcher.close()
 
 
+def log_source_errors(config: Config) -> None:
+    for error in config.sources.errors.values():
+        logger.error("%s (requests for this source fail; the other sources work)", error)
+
+
+def require_source(config: Config, source: str, settings: Settings) -> None:
+    """Check that a function's own source is installed, enabled and loads.
+
+    Raises:
+        PluginLoadError: naming the source and what to do.
+    """
+    registry = config.sources
+    names = disabled_sources(settings)
+    if "all" in names or source in names:
+        raise PluginLoadError(
+            source,
+            f"disabled by KHOOK_DISABLE_SOURCES={settings.disable_sources!r}, but this function "
+            f"serves it; take {source!r} (and 'all') out of that list",
+        )
+    entry = config.plugins.entries.get(source)
+    if entry is not None and not entry.enabled:
+        raise PluginLoadError(
+            source,
+            "enabled: false, but this function serves it; enable it, or do not deploy "
+            "this function",
+            file=config.plugins.file,
+            line=config.plugins.lines.get(source),
+        )
+    try:
+        registry.get(source)
+    except InvalidEventError as exc:  # not installed and not listed in plugins.yaml
+        installed = ", ".join(sorted(registry.installed_names())) or "none"
+        raise PluginLoadError(
+            source,
+            f"not installed (installed: {installed}); install the distribution whose "
+            f"'khook.sources' entry point is named {source!r}",
+        ) from exc
+
+
 _RUNTIME_LOCK = threading.Lock()
 _runtime: Runtime | None = None
+_started: tuple[Settings, Config, Clock] | None = None
+
+
+def start_function(settings: Settings, source: str | None) -> None:
+    """Load and check everything a function needs before its first request (its cold start).
+
+    A configuration error, or a function whose own source is missing, disabled or broken,
+    fails the import of ``main.py``, so the instance never starts (and the deployment fails)
+    instead of acknowledging and dropping every message. The clients are opened later by
+    ``get_runtime()``, on the first request.
+
+    Args:
+        settings: read once by the function's entry point.
+        source: the source the function serves; None for the sweep.
+
+    Raises:
+        ConfigError: every problem of the configuration directory.
+        PluginLoadError: ``source`` cannot be served (not installed, disabled or broken).
+    """
+    global _runtime, _started
+    clock = Clock()
+    try:
+        config = load_config(
+            settings.config_dir, clock=clock, disabled_sources=disabled_sources(settings)
+        )
+        if source is not None:
+            require_source(config, source, settings)
+    except (ConfigError, PluginLoadError) as exc:
+        logger.critical("function %s cannot start:\n%s", source or "sweep", exc)
+        raise
+    log_source_errors(config)
+    with _RUNTIME_LOCK:
+        _runtime = None
+        _started = (settings, config, clock)
 
 
 def get_runtime() -> Runtime:
-    """The process-wide runtime built from the environment, built once.
+    """The process-wide runtime, built once (from what ``start_function`` loaded, if it ran).
 
     functions-framework serves requests from several threads; the lock makes the first
     concurrent requests share one runtime instead of each building its own.
@@ -206,12 +260,17 @@ def get_runtime() -> Runtime:
     global _runtime
     with _RUNTIME_LOCK:
         if _runtime is None:
-            _runtime = Runtime.build(Settings.from_env())
+            if _started is not None:
+                settings, config, clock = _started
+                _runtime = Runtime.build(settings, clock=clock, config=config)
+            else:
+                _runtime = Runtime.build(Settings.from_env())
         return _runtime
 
 
 def reset_runtime() -> None:
     """Forget the process-wide runtime (tests, or after the environment changed)."""
-    global _runtime
+    global _runtime, _started
     with _RUNTIME_LOCK:
         _runtime = None
+        _started = None

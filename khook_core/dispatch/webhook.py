@@ -26,6 +26,7 @@ import os
 import re
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, Final
 
 import httpx
@@ -73,6 +74,17 @@ def compile_body(body: Any) -> Any:
 def validate_body_template(body: Any) -> None:
     """For load-time checks (hooks): raises ``prompt.TemplateError`` like a prompt would."""
     compile_body(body)
+
+
+@dataclass(frozen=True)
+class CompiledBody:
+    """A body template compiled when the hooks loaded (``Target.options[COMPILED_BODY]``)."""
+
+    value: Any
+
+
+COMPILED_BODY: Final = "compiledBody"
+"""The target option holding the ``CompiledBody``; hooks set it, so a bad template never loads."""
 
 
 def _compile_string(text: str) -> tuple[Segment, ...]:
@@ -173,7 +185,7 @@ class WebhookDispatcher(HttpDispatcher):
         url = str(options.get("url") or request.target.url)
         what = f"webhook {redact_url(url)} of hook {request.hook}"
         deadline = self.deadline(request, what)
-        body = self._body(request, options.get("body"), what)
+        body = self._body(request, options.get(COMPILED_BODY) or options.get("body"), what)
         headers = self._headers(options, what)
         headers["Content-Type"] = "application/json"
         headers[IDEMPOTENCY_HEADER] = request.message_id
@@ -209,6 +221,8 @@ class WebhookDispatcher(HttpDispatcher):
     def _body(self, request: DispatchRequest, template: Any, what: str) -> bytes:
         if template is None:
             rendered: Any = default_body(request)
+        elif isinstance(template, CompiledBody):
+            rendered = render_body(template.value, request)
         else:
             rendered = render_body(self._compiled(template, what), request)
         try:

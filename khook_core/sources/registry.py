@@ -112,6 +112,10 @@ class SourceRegistry:
         names = set(self._points) | set(self._classes)
         return sorted(n for n in names if self.enabled(n))
 
+    def installed_names(self) -> frozenset[str]:
+        """Every installed source, enabled or not (a hook may name one another function serves)."""
+        return frozenset(self._points) | frozenset(self._classes)
+
     def installed(self, name: str) -> bool:
         """Whether a source of this name is installed (enabled or not)."""
         return name in self._points or name in self._classes
