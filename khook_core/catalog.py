@@ -54,8 +54,8 @@ class EventCatalog:
         if name in self.sources:
             return None
         return (
-            f"unknown source {name!r}{_did_you_mean(name, self.sources)} "
-            f"(installed sources and the mapping table's: {', '.join(sorted(self.sources))})"
+            f"unknown source {name!r} (installed or in the mapping table: "
+            f"{', '.join(sorted(self.sources))}){_did_you_mean(name, self.sources)}"
         )
 
     def event_type_problem(self, event_type: str, sources: Collection[str]) -> str | None:
@@ -63,28 +63,26 @@ class EventCatalog:
         if event_type not in self.event_types:
             return (
                 f"unknown eventType {event_type!r} (known: {', '.join(sorted(self.event_types))})"
-                f"{_did_you_mean(event_type, self.event_types, sep='; ')}"
+                f"{_did_you_mean(event_type, self.event_types)}"
             )
         if any(event_type in self.types_by_source.get(s, ()) for s in sources):
             return None
         producers = sorted(s for s, types in self.types_by_source.items() if event_type in types)
         return (
-            f"eventType {event_type!r} never fires: the mapping table gives it to "
-            f"{', '.join(producers)}, not to {_sources_text(sources)}; add the source to "
-            f"spec.sources, or a mapping row for it to event-mappings.yaml"
+            f"{event_type!r} never fires: the mapping table has it for {', '.join(producers)} "
+            f"only, not for {_sources_text(sources)}; add the source to spec.sources, or a "
+            "mapping row to event-mappings.yaml"
         )
 
 
 def _sources_text(sources: Collection[str]) -> str:
     names = ", ".join(sorted(sources))
     if set(sources) == set(DEFAULT_SOURCES):
-        return f"this hook's source {names} (the default without spec.sources)"
+        return f"{names} (the source of a Hook without spec.sources)"
     return f"this hook's sources {names}" if len(sources) > 1 else f"this hook's source {names}"
 
 
-def _did_you_mean(name: str, known: Iterable[str], *, sep: str = "") -> str:
-    """`` (did you mean 'x'?)``: the closest known name, when one is close enough."""
+def _did_you_mean(name: str, known: Iterable[str]) -> str:
+    """``; did you mean 'x'?``: the closest known name, when one is close enough."""
     close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
-    if not close:
-        return ""
-    return f"{sep}did you mean {close[0]!r}?" if sep else f" (did you mean {close[0]!r}?)"
+    return f"; did you mean {close[0]!r}?" if close else ""

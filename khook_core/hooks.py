@@ -536,7 +536,7 @@ def _compile_body(body: dict[str, Any], problem: Any) -> webhook.CompiledBody | 
         try:
             webhook.compile_body(text)
         except prompt.TemplateError as exc:
-            problem("webhook", str(exc), path)
+            problem("webhook", f"{exc}; a webhook body also takes {{{{.Prompt}}}}", path)
             bad = True
     return None if bad else webhook.CompiledBody(webhook.compile_body(body))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.configdir import SHOP_HOOK, make_config
-from tests.conftest import REPO
+from tests.conftest import COMPAT, REPO
 from tests.unit.k8s_events import core_event
 
 NOW = "2026-01-05T10:35:00Z"
@@ -341,3 +342,132 @@ def test_replay_shows_a_progress_bar_on_a_terminal_for_long_inputs(tmp_path: Pat
         "replay", "--source", "kubernetes", "--config", str(config), "--now", NOW, stdin=text
     )
     assert "#" not in plain.stderr
+
+
+NEVER_FIRING = {
+    "misspelt-source": (
+        """\
+apiVersion: kagent.dev/v1alpha2
+kind: Hook
+metadata: {name: alerts, namespace: monitoring}
+spec:
+  sources: [alertmnager]
+  eventConfigurations:
+  - eventType: high-cpu
+    agentRef: {name: k8s-agent}
+    prompt: "CPU of {{.ResourceName}} is high"
+""",
+        "5: hook monitoring/alerts: spec.sources[0]: unknown source 'alertmnager' (installed "
+        "or in the mapping table: alertmanager, cdc, kafka, kubernetes, prometheus, webhook); "
+        "did you mean 'alertmanager'?",
+    ),
+    "type-of-another-source": (
+        """\
+apiVersion: kagent.dev/v1alpha2
+kind: Hook
+metadata: {name: streaming, namespace: data}
+spec:
+  sources: [kafka]
+  eventConfigurations:
+  - eventType: row-state-changed
+    agentRef: {name: kafka-agent}
+    prompt: "Row {{.ResourceName}} changed"
+""",
+        "7: hook data/streaming: spec.eventConfigurations[0].eventType: 'row-state-changed' "
+        "never fires: the mapping table has it for cdc only, not for this hook's source kafka; "
+        "add the source to spec.sources, or a mapping row to event-mappings.yaml",
+    ),
+    "plain-hook-non-kubernetes-type": (
+        """\
+apiVersion: kagent.dev/v1alpha2
+kind: Hook
+metadata: {name: disks, namespace: shop}
+spec:
+  eventConfigurations:
+  - eventType: disk-full
+    agentRef: {name: k8s-agent}
+    prompt: "The disk of {{.ResourceName}} is almost full"
+""",
+        "6: hook shop/disks: spec.eventConfigurations[0].eventType: 'disk-full' never fires: "
+        "the mapping table has it for alertmanager, prometheus only, not for kubernetes (the "
+        "source of a Hook without spec.sources); add the source to spec.sources, or a mapping "
+        "row to event-mappings.yaml",
+    ),
+    "webhook-body-placeholder": (
+        """\
+apiVersion: kagent.dev/v1alpha2
+kind: Hook
+metadata: {name: notify, namespace: shop}
+spec:
+  eventConfigurations:
+  - eventType: pod-restart
+    webhook:
+      url: https://hooks.example.com/notify
+      body:
+        text: "{{.Prompt}}"
+        blocks:
+        - title: "Pod {{.Podname}} restarted"
+    prompt: "Pod {{.ResourceName}} restarted"
+""",
+        "12: hook shop/notify: spec.eventConfigurations[0].webhook.body.blocks[0].title: "
+        "unknown placeholder {{.Podname}}",
+    ),
+}
+"""Hooks that would load and never fire (or fail at each dispatch), and the one line each gets."""
+
+
+@pytest.mark.parametrize("kind", sorted(NEVER_FIRING))
+def test_validate_rejects_a_hook_that_can_never_fire_with_file_and_line(
+    tmp_path: Path, kind: str
+):
+    hooks, expected = NEVER_FIRING[kind]
+    config = make_config(tmp_path, hooks)
+    result = khook("validate", "--config", str(config))
+    assert result.returncode == 1, result.stdout
+    [problem] = result.stderr.strip().splitlines()
+    assert problem.startswith(f"{config / 'hooks' / 'hooks.yaml'}:{expected}")
+
+
+def test_validate_reports_every_problem_of_one_hook_at_once(tmp_path: Path):
+    config = make_config(
+        tmp_path,
+        """\
+apiVersion: kagent.dev/v1alpha2
+kind: Hook
+metadata: {name: mixed, namespace: shop}
+spec:
+  sources: [kafak, kafka]
+  eventConfigurations:
+  - eventType: high-cpu
+    agentRef: {name: k8s-agent}
+    prompt: "CPU of {{.ResourceName}}"
+  - eventType: consumer-lga
+    agentRef: {name: k8s-agent}
+    prompt: "Lag of {{.ResourceName}}"
+  - eventType: consumer-lag
+    webhook: {url: "https://hooks.example.com/", body: {a: "{{.Nope}}", b: ["{{.Nada}}"]}}
+    prompt: "Lag of {{.ResourceName}}"
+""",
+    )
+    result = khook("validate", "--config", str(config))
+    assert result.returncode == 1
+    where = [line.split(": ", 3)[:3] for line in result.stderr.strip().splitlines()]
+    hooks_file = str(config / "hooks" / "hooks.yaml")
+    assert where == [
+        [f"{hooks_file}:5", "hook shop/mixed", "spec.sources[0]"],
+        [f"{hooks_file}:7", "hook shop/mixed", "spec.eventConfigurations[0].eventType"],
+        [f"{hooks_file}:10", "hook shop/mixed", "spec.eventConfigurations[1].eventType"],
+        [f"{hooks_file}:14", "hook shop/mixed", "spec.eventConfigurations[2].webhook.body.a"],
+        [f"{hooks_file}:14", "hook shop/mixed", "spec.eventConfigurations[2].webhook.body.b[0]"],
+    ]
+    assert "did you mean 'kafka'?" in result.stderr
+    assert "did you mean 'consumer-lag'?" in result.stderr
+
+
+def test_validate_accepts_every_khook_example_with_the_project_mappings(tmp_path: Path):
+    config = make_config(tmp_path, "")
+    for example in sorted((COMPAT / "khook-examples").glob("*.yaml")):
+        shutil.copy(example, config / "hooks" / example.name)
+    result = khook("validate", "--config", str(config))
+    assert result.returncode == 0, result.stderr
+    assert "valid: 9 hooks" in result.stdout
