@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -15,12 +16,15 @@ from khook_core.dispatch import build_dispatcher
 from khook_core.dispatch.base import Target, redact_url
 from khook_core.dispatch.routing import RoutingDispatcher
 from khook_core.dispatch.webhook import (
+    COMPILED_BODY,
+    CompiledBody,
     WebhookDispatcher,
     compile_body,
     render_body,
     validate_body_template,
 )
 from khook_core.errors import DispatchError, TransientError
+from khook_core.hooks import load_hooks
 from khook_core.prompt import TemplateError
 from tests.dispatch.conftest import WebhookReceiver
 from tests.dispatch.helpers import PROMPT, fast_settings, make_event, make_request
@@ -275,3 +279,29 @@ def test_routing_sends_by_target_kind_over_one_client(monkeypatch: pytest.Monkey
     assert isinstance(auto, RoutingDispatcher)
     assert auto.settings.kagent_api_url == "http://kagent.example:8083"
     auto.close()
+
+
+@pytest.mark.integration
+def test_a_hooks_body_is_compiled_at_load_and_sent_as_compiled(
+    tmp_path: Path, webhook_receiver: WebhookReceiver, dispatcher: WebhookDispatcher
+) -> None:
+    path = tmp_path / "hooks.yaml"
+    path.write_text(f"""\
+apiVersion: kagent.dev/v1alpha2
+kind: Hook
+metadata: {{name: web-restarts, namespace: shop}}
+spec:
+  eventConfigurations:
+  - eventType: pod-restart
+    webhook:
+      url: {webhook_receiver.url}
+      body: {{text: "{{{{.ResourceName}}}} restarted", details: ["{{{{.Prompt}}}}", 3]}}
+    prompt: "Pod {{{{.ResourceName}}}} restarted"
+""")
+    [rule] = load_hooks([path], {"pod-restart"}).rules
+    assert isinstance(rule.target.options[COMPILED_BODY], CompiledBody)
+
+    dispatcher.dispatch(make_request(rule.target))
+
+    [got] = webhook_receiver.received
+    assert got.json() == {"text": "web-0 restarted", "details": [PROMPT, 3]}

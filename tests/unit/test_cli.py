@@ -417,9 +417,7 @@ spec:
 
 
 @pytest.mark.parametrize("kind", sorted(NEVER_FIRING))
-def test_validate_rejects_a_hook_that_can_never_fire_with_file_and_line(
-    tmp_path: Path, kind: str
-):
+def test_validate_rejects_a_hook_that_can_never_fire_with_file_and_line(tmp_path: Path, kind: str):
     hooks, expected = NEVER_FIRING[kind]
     config = make_config(tmp_path, hooks)
     result = khook("validate", "--config", str(config))
