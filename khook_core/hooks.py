@@ -512,11 +512,11 @@ def _target(conf: EventConfiguration, hook_ns: str, hook: str, problem: Any) -> 
     if conf.agent_url is not None:
         return Target("a2a", url=conf.agent_url)
     assert conf.webhook is not None
-    # Imported here: the webhook dispatcher brings httpx, which only webhook targets need.
-    from khook_core.dispatch import webhook
-
     options = conf.webhook.model_dump(by_alias=True, exclude_none=True)
     if conf.webhook.body is not None:
+        # Imported here: the webhook dispatcher brings httpx, which only body templates need.
+        from khook_core.dispatch import webhook
+
         compiled = _compile_body(conf.webhook.body, problem)
         if compiled is None:
             return None

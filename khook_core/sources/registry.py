@@ -219,16 +219,6 @@ class SourceRegistry:
                 continue
         return loaded
 
-    def event_types(self) -> set[str]:
-        """Event types declared by every loadable source."""
-        types: set[str] = set()
-        for name in self.names():
-            try:
-                types.update(self.source_class(name).event_types)
-            except (PluginLoadError, InvalidEventError):
-                continue
-        return types
-
 
 def _origin(point: EntryPoint) -> str:
     """`` (from DIST VERSION)`` for an entry point of a known distribution."""

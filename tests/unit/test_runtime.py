@@ -9,7 +9,7 @@ import pytest
 
 from khook_core.errors import ConfigError, PluginLoadError
 from khook_core.pipeline import run_pipeline
-from khook_core.runtime import Runtime, get_runtime, load_config, reset_runtime
+from khook_core.runtime import Runtime, get_runtime, load_config, reset_runtime, start_function
 from khook_core.settings import Settings
 from tests.configdir import SHOP_HOOK, make_config
 from tests.unit.k8s_events import core_event
@@ -114,3 +114,41 @@ def test_a_key_written_twice_is_an_error_naming_file_line_and_key(
     with pytest.raises(ConfigError) as info:
         load_config(config)
     assert [str(p) for p in info.value.problems] == [f"{config / name}:{expected}"]
+
+
+def test_a_hook_may_name_a_source_this_process_disables_or_a_disabled_mapping(tmp_path: Path):
+    """Another function serves a source disabled here; a disabled row is switched off, not wrong."""
+    hooks = SHOP_HOOK.replace(
+        "spec:\n  eventConfigurations:",
+        "spec:\n  sources: [kubernetes, kafka]\n  eventConfigurations:",
+    ).replace("eventType: probe-failed", "eventType: consumer-lag")
+    config = make_config(tmp_path, hooks)
+    mappings = config / "event-mappings.yaml"
+    mappings.write_text(
+        mappings.read_text().replace(
+            '"Kafka consumer lag detected"\n', '"lag"\n    enabled: false\n'
+        )
+    )
+    loaded = load_config(config, disabled_sources=frozenset({"kafka", "cdc"}))
+    assert [r.event_type for r in loaded.hooks.rules] == [
+        "pod-restart",
+        "consumer-lag",
+        "pod-restart",
+    ]
+    assert "kafka" not in loaded.sources.names()
+    assert loaded.mapping.drop_reason("kafka", "consumer-lag") == "disabled"
+
+
+def test_the_runtime_a_function_starts_with_is_the_one_its_requests_get(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("KHOOK_CONFIG_DIR", str(make_config(tmp_path, SHOP_HOOK)))
+    monkeypatch.setenv("KHOOK_STATE", "memory")
+    monkeypatch.setenv("KHOOK_DISPATCH", "dry-run")
+    reset_runtime()
+    start_function(Settings.from_env(), "kubernetes")
+    monkeypatch.setenv("KHOOK_CONFIG_DIR", str(tmp_path / "gone"))  # read once, at the start
+    try:
+        assert get_runtime().config.hooks.hooks() == ["shop/audit", "shop/web"]
+    finally:
+        reset_runtime()
