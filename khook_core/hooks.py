@@ -336,11 +336,11 @@ def _check_sources(
 ) -> frozenset[str]:
     """The hook's known sources, after reporting each ``spec.sources`` name nothing has.
 
-    Without ``spec.sources`` a Hook sees Kubernetes events, as in khook.
+    Without ``spec.sources`` (or with an empty list) a Hook sees Kubernetes events, as in khook.
     """
     spec = doc.get("spec") if isinstance(doc, dict) else None
     raw = spec.get("sources") if isinstance(spec, dict) else None
-    if raw is None:
+    if raw is None or raw == []:
         return frozenset(DEFAULT_SOURCES)
     if not isinstance(raw, list):
         return frozenset()  # pydantic reports the type

@@ -175,6 +175,7 @@ class Runtime:
 
 
 def log_source_errors(config: Config) -> None:
+    """Log once, at start, each source that failed to load: only its own requests fail."""
     for error in config.sources.errors.values():
         logger.error("%s (requests for this source fail; the other sources work)", error)
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from khook_core.catalog import EventCatalog
 from khook_core.errors import ConfigError
 from khook_core.event import Event, EventId, Resource, Severity
 from khook_core.hooks import hook_files, load_hooks
@@ -343,3 +344,39 @@ def test_unknown_spec_field_is_rejected(tmp_path: Path):
     text = HOOK.format(prompt="x", more="").replace("spec:\n", "spec:\n  namespace: [a]\n")
     with pytest.raises(ConfigError, match=r"spec\.namespace: unknown field"):
         load_text(tmp_path, text)
+
+
+CATALOG = EventCatalog.from_pairs(
+    [("kubernetes", "pod-restart"), ("alertmanager", "disk-full"), ("plugin-only", "ping")],
+    installed={"kubernetes", "alertmanager", "kafka"},
+)
+
+
+@pytest.mark.parametrize(
+    ("sources", "event_type", "problem"),
+    [
+        ("", "pod-restart", None),
+        ("  sources: []\n", "pod-restart", None),  # empty: the default, as in matching
+        ("  sources: []\n", "disk-full", "'disk-full' never fires"),
+        ("  sources: [kafka, alertmanager]\n", "disk-full", None),  # kafka: installed, no rows
+        ("  sources: [plugin-only]\n", "ping", None),  # a mapping's source, not installed
+        ("  sources: [kafka]\n", "disk-full", "for alertmanager only, not for this hook's source"),
+        ("  sources: [alertmanger]\n", "disk-full", "did you mean 'alertmanager'?"),
+        ("  sources: [zzz]\n", "pod-restrat", "did you mean 'pod-restart'?"),
+    ],
+)
+def test_sources_and_event_types_are_checked_against_the_catalog(
+    tmp_path: Path, sources: str, event_type: str, problem: str | None
+):
+    path = tmp_path / "hooks.yaml"
+    path.write_text(
+        "apiVersion: kagent.dev/v1alpha2\nkind: Hook\nmetadata: {name: h, namespace: shop}\n"
+        f"spec:\n{sources}  eventConfigurations:\n  - eventType: {event_type}\n"
+        "    agentRef: {name: a}\n    prompt: p\n"
+    )
+    if problem is None:
+        assert [r.event_type for r in load_hooks([path], CATALOG).rules] == [event_type]
+        return
+    with pytest.raises(ConfigError) as info:
+        load_hooks([path], CATALOG)
+    assert any(problem in str(p) for p in info.value.problems), info.value
