@@ -197,7 +197,7 @@ def test_khook_prompts_render_kubernetes_values_as_khook_did():
     )
 
 
-QUOTED = [
+QUOTED: list[tuple[str, object, str]] = [
     ("ResourceName", "web-0", '"web-0"'),
     ("ResourceName", "Web_0 two words", '"Web_0 two words"'),
     ("ResourceName", "https://evil.example/x", '"https://evil.example/x"'),
@@ -219,7 +219,7 @@ QUOTED = [
     ("Metadata.count", ["a", 1], '"[\\"a\\",1]"'),
     ("Metadata.count", None, '""'),
 ]
-BARE = [
+BARE: list[tuple[str, object, str]] = [
     ("Metadata.count", 7, "7"),
     ("Metadata.count", -1.5, "-1.5"),
     ("Metadata.count", True, "true"),

@@ -145,7 +145,8 @@ def check_instructions(instructions: str, event: Event) -> list[str]:
             assert instructions.startswith(FORMATTED[segment.name], pos)
             pos += len(FORMATTED[segment.name])
             continue
-        opening, closing = segment.quotes or '""'
+        quotes = segment.quotes or '""'
+        opening, closing = quotes[0], quotes[1]
         if not segment.quotes:
             assert instructions[pos] == opening, instructions[pos:][:80]
             pos += 1
