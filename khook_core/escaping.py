@@ -96,11 +96,17 @@ def quote(text: str, limit: int = MAX_VALUE_CHARS, delimiters: str = '""') -> st
     Example: ``quote('web-0 "x"\\n')`` is ``"web-0 \\"x\\"\\n"``.
     """
     opening, closing = delimiters[0], delimiters[-1]
-    specials = {"\\", '"', opening, closing}
     head = text[:limit]
-    if head.isascii() and head.isprintable() and not any(ch in head for ch in specials):
+    if (
+        head.isascii()
+        and head.isprintable()
+        and '"' not in head
+        and "\\" not in head
+        and (opening == '"' or (opening not in head and closing not in head))
+    ):  # the common case: nothing to escape
         body = cut(text, limit)
     else:
+        specials = {"\\", '"', opening, closing}
 
         def escape(ch: str) -> str:
             if ch in specials:
