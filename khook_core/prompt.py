@@ -237,7 +237,9 @@ def _text_of(value: object) -> str:
             return str(value)
         except ValueError:  # beyond Python's digit limit for int → str
             return f"(an integer of {value.bit_length()} bits)"
-    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str)
+    # A map or list as compact JSON, bounded first (depth, items, string lengths) like the data
+    # block's metadata, so a huge or deep value costs no more than a small one.
+    return json.dumps(_cap_json(value), ensure_ascii=False, separators=(",", ":"))
 
 
 def field_text(ph: Placeholder, event: Event) -> str:

@@ -217,6 +217,11 @@ QUOTED: list[tuple[str, object, str]] = [
     ("Metadata.count", "ABC-12.3", '"ABC-12.3"'),
     ("Metadata.count", {"nested": "x"}, '"{\\"nested\\":\\"x\\"}"'),
     ("Metadata.count", ["a", 1], '"[\\"a\\",1]"'),
+    (
+        "Metadata.count",
+        {2: "int key", "b": ["x" * 300]},
+        '"{\\"2\\":\\"int key\\",\\"b\\":[\\"' + "x" * 227 + '…"',
+    ),
     ("Metadata.count", None, '""'),
 ]
 BARE: list[tuple[str, object, str]] = [

@@ -129,7 +129,7 @@ def expected_value(placeholder: prompt.Placeholder, event: Event) -> str:
         return ""
     if isinstance(value, str):
         return value
-    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def check_instructions(instructions: str, event: Event) -> list[str]:
