@@ -32,6 +32,7 @@ from urllib.parse import quote
 
 import httpx
 
+from khook_core import escaping
 from khook_core.dispatch.base import DispatchRequest, DispatchResult, Target
 from khook_core.dispatch.retry import MIN_ATTEMPT_S, Deadline, HttpDispatcher, error_text
 from khook_core.dispatch.settings import DispatchSettings
@@ -320,9 +321,11 @@ def _major_minor(version: str) -> str:
 
 
 def metadata(request: DispatchRequest) -> dict[str, str]:
-    """What the agent (and kagent's UI) can see about the firing besides the prompt."""
+    """What the agent (and kagent's UI) can see about the firing besides the prompt. Each value
+    is cleaned and capped as a prompt's quoted values are (``escaping.clean``): event text, such
+    as the resource's name, reaches the agent here too."""
     event = request.event
-    return {
+    values = {
         "khook.hook": request.hook,
         "khook.eventId": event.id,
         "khook.eventType": event.type,
@@ -330,6 +333,7 @@ def metadata(request: DispatchRequest) -> dict[str, str]:
         "khook.severity": event.severity.value,
         "khook.resource": event.resource.ref(),
     }
+    return {key: escaping.clean(value, escaping.MAX_VALUE_CHARS) for key, value in values.items()}
 
 
 def build_payload(wire: str, request: DispatchRequest, context_id: str) -> dict[str, Any]:

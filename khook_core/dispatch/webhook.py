@@ -31,7 +31,7 @@ from typing import Any, Final
 
 import httpx
 
-from khook_core import prompt
+from khook_core import escaping, prompt
 from khook_core.dispatch.base import DispatchRequest, DispatchResult, redact_url
 from khook_core.dispatch.retry import HttpDispatcher, error_text
 from khook_core.dispatch.settings import DispatchSettings
@@ -123,33 +123,40 @@ def _segment_value(segment: Segment, request: DispatchRequest) -> str:
     if isinstance(segment, _PromptSlot):
         return request.prompt
     # A notification shows the values themselves (the message too): each stays inside a JSON
-    # string, capped and stripped of control characters, and is never read as instructions.
+    # string, capped, its invisible characters escaped, and is never read as instructions.
     return prompt.field_text(segment, request.event)
 
 
 def default_body(request: DispatchRequest) -> dict[str, Any]:
-    """The project's generic webhook body: the event, the hook and the prompt."""
+    """The project's generic webhook body: the event, the hook and the prompt. Event strings are
+    cleaned as a template's placeholders are (``prompt.field_text``)."""
     event: Event = request.event
     namespace, _, name = request.hook.partition("/")
     return {
         "event": {
-            "id": event.id,
-            "source": event.source,
-            "type": event.type,
+            "id": _shown(event.id),
+            "source": _shown(event.source),
+            "type": _shown(event.type),
             "severity": event.severity.value,
             "resource": {
-                "kind": event.resource.kind,
-                "namespace": event.resource.namespace,
-                "name": event.resource.name,
+                "kind": _shown(event.resource.kind),
+                "namespace": _shown(event.resource.namespace),
+                "name": _shown(event.resource.name),
             },
-            "reason": prompt.clean_text(event.reason, prompt.MAX_FIELD_CHARS),
-            "message": prompt.clean_text(event.message, prompt.MAX_MESSAGE_CHARS),
+            "reason": _shown(event.reason),
+            "message": escaping.clean(
+                event.message, prompt.MAX_MESSAGE_CHARS, ascii_only=False, multiline=True
+            ),
             "count": event.count,
             "timestamp": format_time(event.timestamp),
         },
         "hook": {"namespace": namespace, "name": name},
         "prompt": request.prompt,
     }
+
+
+def _shown(text: str) -> str:
+    return escaping.clean(text, prompt.MAX_FIELD_CHARS, ascii_only=False)
 
 
 def sign(key: bytes, body: bytes) -> str:

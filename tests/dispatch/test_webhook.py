@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+from khook_core import prompt
 from khook_core.dispatch import build_dispatcher
 from khook_core.dispatch.base import Target, redact_url
 from khook_core.dispatch.routing import RoutingDispatcher
@@ -20,10 +21,12 @@ from khook_core.dispatch.webhook import (
     CompiledBody,
     WebhookDispatcher,
     compile_body,
+    default_body,
     render_body,
     validate_body_template,
 )
 from khook_core.errors import DispatchError, TransientError
+from khook_core.event import Resource
 from khook_core.hooks import load_hooks
 from khook_core.prompt import TemplateError
 from tests.dispatch.conftest import WebhookReceiver
@@ -234,9 +237,27 @@ def test_a_notification_body_shows_values_themselves_not_prompt_pointers() -> No
 
     body = render_body(compiled, make_request(webhook("http://x/"), event=event))
 
-    # A webhook target is a notification, not an agent: no data block to point into. Values
-    # are shown as they are, still stripped of control and bidi characters.
-    assert body == {"text": "Kube Pod CrashLooping on 10.0.0.1:9100: line one and more"}
+    # A webhook target is a notification, not an agent: values are shown as they are, control
+    # and bidi characters escaped visibly (never removed), letters of every script kept.
+    assert body == {
+        "text": "Kube Pod Crash\\u202eLooping on 10.0.0.1:9100: line one\\u0007 and more"
+    }
+
+
+def test_the_default_body_cleans_every_event_string_the_same_way() -> None:
+    event = make_event().model_copy(
+        update={
+            "reason": "Back\u200bOff",
+            "message": "line one\nline two\x07 caf\u00e9",
+            "resource": Resource(kind="Pod", name="web\u202e-0\n" + "x" * 500, namespace="shop"),
+        }
+    )
+    body = default_body(make_request(webhook("http://x/"), event=event))["event"]
+    assert body["reason"] == "Back\\u200bOff"
+    assert body["message"] == "line one\nline two\\u0007 caf\u00e9"  # people read it
+    assert body["resource"]["name"].startswith("web\\u202e-0\\nxxx")
+    assert body["resource"]["name"].endswith("…")
+    assert len(body["resource"]["name"]) == prompt.MAX_FIELD_CHARS
 
 
 def test_redacted_urls_keep_scheme_and_host() -> None:

@@ -252,7 +252,7 @@ def test_the_forwarder_brings_a_reachable_clusters_events_to_the_agent(
     kube_api.create("BackOff", "Back-off restarting failed container app", namespace="default",
                     object_name="web-forwarded")
     [prompt] = stack.wait_prompts(1)
-    assert "Pod web-forwarded in namespace default restarted" in prompt["prompt"]
+    assert 'Pod "web-forwarded" in namespace "default" restarted' in prompt["prompt"]
     assert prompt["metadata"]["khook.source"] == "kubernetes"
 
     stop_and_check_nothing_is_left(stack, info)

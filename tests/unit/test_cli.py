@@ -97,7 +97,7 @@ def test_replay_reads_json_lines_arrays_and_single_documents(tmp_path: Path, for
     assert first["hook"] == "shop/web"
     assert first["agent"] == "kagent/k8s-agent"
     assert isinstance(first["prompt"], str)
-    assert first["prompt"].startswith("Pod web-0 restarted")
+    assert first["prompt"].startswith('Pod "web-0" restarted')
     event = first["event"]
     assert isinstance(event, dict)
     assert event["type"] == "pod-restart"

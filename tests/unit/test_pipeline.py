@@ -68,7 +68,7 @@ def test_one_event_fires_every_matching_hook_once(runtime: Runtime):
     ]
     first = decisions[0]
     assert first.prompt is not None
-    assert first.prompt.startswith("Pod web-0 restarted: BackOff")
+    assert first.prompt.startswith('Pod "web-0" restarted: "BackOff"')
     assert first.event is not None
     assert first.event.internal_type == "PodRestart"
     assert first.event.tags["category"] == "reliability"
