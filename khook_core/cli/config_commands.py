@@ -14,7 +14,6 @@ import yaml
 
 from khook_core.cli import options
 from khook_core.settings import Settings
-from khook_core.timeparse import parse_time
 
 SCHEMAS = ("mappings", "plugins", "hooks", "budgets")
 
@@ -156,7 +155,7 @@ def cmd_sweep(args: argparse.Namespace, settings: Settings) -> int:
     from khook_core.pipeline import sweep
     from khook_core.runtime import Clock, Runtime
 
-    now = parse_time(args.now, "--now") if args.now else None
+    now = options.now(args.now)
     changes: dict[str, Any] = {
         "config_dir": options.config_dir(args.config, settings.config_dir),
         "state": options.state_url(args.state, settings.state),

@@ -77,6 +77,18 @@ def since(value: str | None) -> datetime | None:
         raise UsageError(f"--since {value}: expected {SINCE_FORMS}") from None
 
 
+def now(value: str | None) -> datetime | None:
+    """``--now``: an RFC 3339 time (None: the wall clock)."""
+    if value is None:
+        return None
+    try:
+        return parse_time(value, "--now")
+    except InvalidEventError:
+        raise UsageError(
+            f"--now {value}: expected an RFC 3339 time (2026-01-05T10:35:00Z)"
+        ) from None
+
+
 def hook_name(value: str | None, known: list[str] | None) -> str | None:
     """``--hook NS/NAME``: well formed, and one of ``known`` when the hooks could be loaded."""
     if value is None:

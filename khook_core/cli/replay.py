@@ -7,13 +7,13 @@ import json
 import sys
 from collections import Counter
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Final, TextIO
 
 from khook_core.cli import options
 from khook_core.errors import InvalidEventError, PluginLoadError
 from khook_core.settings import Settings
-from khook_core.timeparse import parse_time
 
 PROGRESS_MIN_INPUTS: Final = 200
 """Show a progress bar only for inputs long enough to make waiting noticeable."""
@@ -96,7 +96,12 @@ def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
     from khook_core.state import open_store
 
     auto = args.now == NOW_AUTO
-    now = parse_time(args.now, "--now") if args.now and not auto else None
+    try:
+        now = None if auto else options.now(args.now)
+    except options.UsageError:
+        raise options.UsageError(
+            f"--now {args.now}: expected an RFC 3339 time (2026-01-05T10:35:00Z) or auto"
+        ) from None
     attributes = _attributes(args.attribute)
     config_dir = options.config_dir(args.config, settings.config_dir)
     state = options.state_url(args.state, settings.state)
@@ -114,15 +119,28 @@ def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
         )
     counts: Counter[str] = Counter()
     show_progress = sys.stderr.isatty() and len(payloads) >= PROGRESS_MIN_INPUTS
+    order = list(range(len(payloads)))
+    instants: list[datetime | None] = []
+    if auto:
+        # Run in the order things happened, as they would have reached khook: dedup windows
+        # and clock-aligned budgets judge each event against the ones before it in time.
+        instants = [_newest(p) for p in payloads]
+        order.sort(key=lambda i: (instants[i] is None, instants[i] or datetime.min, i))
+    held: dict[int, list[dict[str, Any]]] = {}
     try:
-        for index, payload in enumerate(_progress(payloads, show_progress)):
+        for index in _progress(order, show_progress):
             if auto:
-                clock.fixed = _newest(payload)
-            for line in _replay_one(index, payload, args.source, attributes, runtime):
-                counts[line["decision"]] += 1
-                print(json.dumps(line, ensure_ascii=False))
+                clock.fixed = instants[index]
+            lines = _replay_one(index, payloads[index], args.source, attributes, runtime)
+            counts.update(line["decision"] for line in lines)
+            if auto:
+                held[index] = lines  # printed in input order below
+            else:
+                _print(lines)
     finally:
         runtime.close()
+    for index in sorted(held):
+        _print(held[index])
     summary = ", ".join(f"{n} {d}" for d, n in sorted(counts.items()))
     print(
         f"replayed {len(payloads)} payloads from {args.source}: {summary or 'nothing'}",
@@ -139,6 +157,11 @@ def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _print(lines: list[dict[str, Any]]) -> None:
+    for line in lines:
+        print(json.dumps(line, ensure_ascii=False))
+
+
 def _settings(settings: Settings, **changes: Any) -> Settings:
     return settings.model_copy(update={**changes, "dispatch": "dry-run"})
 
@@ -150,7 +173,7 @@ def _load(file: str) -> list[Any]:
         return read_payloads(handle)
 
 
-def _newest(payload: Any) -> Any:
+def _newest(payload: Any) -> datetime | None:
     """The newest timestamp inside ``payload`` (None, the wall clock, when it has none)."""
     from khook_core.localstack import timeshift
 

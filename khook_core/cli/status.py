@@ -79,7 +79,8 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     if url.startswith("sqlite:"):
         path = Path(url.removeprefix("sqlite:") or options.DEFAULT_SQLITE_PATH)
         if not path.is_file():
-            say("state", f"{url}: nothing recorded yet (no such file)")
+            why = "a directory, not a database file" if path.is_dir() else "no such file"
+            say("state", f"{url}: nothing recorded yet ({why})")
             return 0
     url = options.state_url(args.state, default_state)
     from khook_core.state import open_store

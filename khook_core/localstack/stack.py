@@ -49,6 +49,10 @@ SWEEP_EVERY_S: Final = 60.0
 """Locally, a shorter flush on stop than the pod's 20 s: nothing waits on a laptop's queue."""
 
 
+EXIT_PATH: Final = 2
+"""A path on the command line that cannot be used, as for any other bad argument."""
+
+
 class StackError(Exception):
     """The stack cannot start; the message says why and what to do."""
 
@@ -124,6 +128,13 @@ class Stack:
             except StackError as exc:
                 self.console.say(f"khook up: {exc}")
                 return self._teardown(1)
+            except OSError as exc:
+                if exc.filename is None:
+                    raise
+                # a state directory that cannot be made or written: the user's path to fix
+                problem = (exc.strerror or str(exc)).lower()
+                self.console.say(f"khook up: {exc.filename}: {problem}")
+                return self._teardown(EXIT_PATH)
             except Exception as exc:  # a port lost to a race, an emulator that died: clean up
                 logger.debug("start-up failed", exc_info=True)
                 self.console.say(f"khook up: start-up failed: {type(exc).__name__}: {exc}")
