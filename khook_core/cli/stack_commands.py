@@ -6,16 +6,14 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
 from khook_core.cli import options
 from khook_core.settings import Settings
 
-BASE_PORT_VARIABLE: Final = "KHOOK_BASE_PORT"
-
 
 def add_parsers(sub: Any) -> None:
-    from khook_core.localstack.ports import DEFAULT_BASE_PORT
+    from khook_core.localstack.ports import BASE_PORT_VARIABLE, DEFAULT_BASE_PORT
 
     p = sub.add_parser(
         "up",
@@ -103,7 +101,7 @@ def add_parsers(sub: Any) -> None:
 
 def base_port(flag_value: int | None) -> int:
     """``--base-port``, else ``KHOOK_BASE_PORT``, else the default; the block must fit."""
-    from khook_core.localstack.ports import BLOCK_SIZE, DEFAULT_BASE_PORT
+    from khook_core.localstack.ports import BASE_PORT_VARIABLE, BLOCK_SIZE, DEFAULT_BASE_PORT
 
     named, raw = "--base-port", str(flag_value)
     if flag_value is None:

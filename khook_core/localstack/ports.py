@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Final
 
 DEFAULT_BASE_PORT: Final = 8780
+BASE_PORT_VARIABLE: Final = "KHOOK_BASE_PORT"
+"""The environment's ``--base-port`` (local only: nothing deployed reads it)."""
 PUBSUB_OFFSET: Final = 0
 AGENT_OFFSET: Final = 1
 FORWARDER_OFFSET: Final = 2
