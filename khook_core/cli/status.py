@@ -104,6 +104,7 @@ def _printer() -> Any:
 def _config_line(say: Any, config_dir: Path) -> list[Any]:
     """Say what the configuration holds; its hook rules (none when it cannot be loaded)."""
     from khook_core.errors import ConfigError
+    from khook_core.localstack.stack import show
     from khook_core.runtime import load_config
 
     if not config_dir.is_dir():
@@ -121,7 +122,7 @@ def _config_line(say: Any, config_dir: Path) -> list[Any]:
     hooks = config.hooks.hooks()
     say(
         "hooks",
-        f"{len(hooks)} loaded from {config_dir}/ ({len(config.hooks.rules)} event "
+        f"{len(hooks)} loaded from {show(config_dir)}/ ({len(config.hooks.rules)} event "
         f"configurations): {', '.join(hooks) or 'none'}",
     )
     return list(config.hooks.rules)

@@ -83,8 +83,11 @@ def _listening_inodes(port: int, proc: Path) -> set[str]:
             continue
         for line in lines:
             fields = line.split()
-            if len(fields) > 9 and fields[3] == LISTEN and int(fields[1].rsplit(":", 1)[1],
-                                                                16) == port:
+            if (
+                len(fields) > 9
+                and fields[3] == LISTEN
+                and int(fields[1].rsplit(":", 1)[1], 16) == port
+            ):
                 inodes.add(f"socket:[{fields[9]}]")
     return inodes
 
@@ -99,8 +102,10 @@ class Moved:
     holder: str
 
     def __str__(self) -> str:
-        return (f"port {self.preferred} ({self.what}) is taken by {self.holder}; "
-                f"using {self.used} instead")
+        return (
+            f"port {self.preferred} ({self.what}) is taken by {self.holder}; "
+            f"using {self.used} instead"
+        )
 
 
 class PortPlan:
