@@ -167,10 +167,14 @@ def _settings(settings: Settings, **changes: Any) -> Settings:
 
 
 def _load(file: str) -> list[Any]:
-    if file == "-":
-        return read_payloads(sys.stdin)
-    with open(file, encoding="utf-8") as handle:
-        return read_payloads(handle)
+    try:
+        if file == "-":
+            return read_payloads(sys.stdin)
+        with open(file, encoding="utf-8") as handle:
+            return read_payloads(handle)
+    except UnicodeDecodeError:
+        where = "stdin" if file == "-" else file
+        raise options.UsageError(f"{where}: not UTF-8 text (expected JSON)") from None
 
 
 def _newest(payload: Any) -> datetime | None:
