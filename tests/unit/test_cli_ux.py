@@ -185,43 +185,22 @@ def test_read_only_commands_refuse_a_missing_state_file_and_none_creates_directo
 def test_file_and_directory_problems_are_one_line_naming_the_path(tmp_path: Path):
     a_file = tmp_path / "plain.txt"
     a_file.write_text("not a directory")
-    cases = {
-        (
-            "replay",
-            "--source",
-            "kubernetes",
-            "--config",
-            "config",
-            str(tmp_path / "gone.jsonl"),
-        ): f"khook replay: {tmp_path / 'gone.jsonl'}: no such file or directory",
-        (
-            "replay",
-            "--source",
-            "kubernetes",
-            "--config",
-            "config",
-            str(tmp_path),
-        ): f"khook replay: {tmp_path}: is a directory",
-        (
-            "validate",
-            "--config",
-            str(tmp_path / "gone"),
-        ): f"khook validate: --config {tmp_path / 'gone'}: the directory does not exist",
-        ("sources", "--config", str(a_file)): f"khook sources: --config {a_file}: not a directory",
-        (
-            "up",
-            "--state-dir",
-            str(a_file / "state"),
-            "--config",
-            "config",
-        ): f"khook up: {a_file / 'state' / 'logs'}: not a directory",
-        (
-            "send",
-            "kubernetes",
-            str(tmp_path),
-        ): f"khook send: cannot read {tmp_path}: Is a directory",
-    }
-    for args, expected in cases.items():
+    binary = tmp_path / "image.png"
+    binary.write_bytes(b"\x89PNG\r\n\x1a\n\xff")
+    gone = tmp_path / "gone"
+    replay = ("replay", "--source", "kubernetes", "--config", "config")
+    cases = [
+        ((*replay, str(gone)), f"khook replay: {gone}: no such file or directory"),
+        ((*replay, str(tmp_path)), f"khook replay: {tmp_path}: is a directory"),
+        ((*replay, str(binary)), f"khook replay: {binary}: not UTF-8 text (expected JSON)"),
+        (("validate", "--config", str(gone)),
+         f"khook validate: --config {gone}: the directory does not exist"),
+        (("sources", "--config", str(a_file)), f"khook sources: --config {a_file}: not a directory"),
+        (("up", "--state-dir", str(a_file / "state"), "--config", "config"),
+         f"khook up: {a_file / 'state' / 'logs'}: not a directory"),
+        (("send", "kubernetes", str(tmp_path)), f"khook send: cannot read {tmp_path}: Is a directory"),
+    ]  # fmt: skip
+    for args, expected in cases:
         result = khook(*args)
         message = (result.stdout + result.stderr).strip()
         assert result.returncode == 2, (args, message)
