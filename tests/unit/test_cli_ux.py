@@ -195,10 +195,12 @@ def test_file_and_directory_problems_are_one_line_naming_the_path(tmp_path: Path
         ((*replay, str(binary)), f"khook replay: {binary}: not UTF-8 text (expected JSON)"),
         (("validate", "--config", str(gone)),
          f"khook validate: --config {gone}: the directory does not exist"),
-        (("sources", "--config", str(a_file)), f"khook sources: --config {a_file}: not a directory"),
+        (("sources", "--config", str(a_file)),
+         f"khook sources: --config {a_file}: not a directory"),
         (("up", "--state-dir", str(a_file / "state"), "--config", "config"),
          f"khook up: {a_file / 'state' / 'logs'}: not a directory"),
-        (("send", "kubernetes", str(tmp_path)), f"khook send: cannot read {tmp_path}: Is a directory"),
+        (("send", "kubernetes", str(tmp_path)),
+         f"khook send: cannot read {tmp_path}: Is a directory"),
     ]  # fmt: skip
     for args, expected in cases:
         result = khook(*args)
