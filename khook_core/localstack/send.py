@@ -72,7 +72,8 @@ def load(path: Path) -> list[Payload]:
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        raise SendError(f"cannot read {path}: {exc.strerror}", FILE_PROBLEM) from None
+        problem = (exc.strerror or str(exc)).lower()
+        raise SendError(f"{path}: {problem}", FILE_PROBLEM) from None
     if not raw.strip():
         raise SendError(f"{path}: the file is empty (nothing to send)", FILE_PROBLEM)
     try:

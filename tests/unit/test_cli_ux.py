@@ -200,7 +200,7 @@ def test_file_and_directory_problems_are_one_line_naming_the_path(tmp_path: Path
         (("up", "--state-dir", str(a_file / "state"), "--config", "config"),
          f"khook up: {a_file / 'state' / 'logs'}: not a directory"),
         (("send", "kubernetes", str(tmp_path)),
-         f"khook send: cannot read {tmp_path}: Is a directory"),
+         f"khook send: {tmp_path}: is a directory"),
     ]  # fmt: skip
     for args, expected in cases:
         result = khook(*args)
