@@ -12,6 +12,7 @@ from khook_core.cli import completion, config_commands, firings, options, replay
 from khook_core.cli import status as status_command
 from khook_core.errors import ConfigError, InvalidEventError, KhookError
 from khook_core.settings import Settings
+from khook_core.yamlfile import UNREADABLE
 
 DISTRIBUTION = "khook-serverless"
 QUIET_COMMANDS = frozenset({"replay", "sources", "schema", "send", "status", "completion"})
@@ -49,7 +50,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
-        return 1
+        unreadable = all(p.message.startswith(UNREADABLE) for p in exc.problems)
+        return options.EXIT_USAGE if unreadable else 1
     except InvalidEventError as exc:
         if exc.field and exc.field.startswith("--"):  # a flag's value, e.g. --now
             print(f"{command}: {exc}", file=sys.stderr)

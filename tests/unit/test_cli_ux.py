@@ -188,6 +188,8 @@ def test_file_and_directory_problems_are_one_line_naming_the_path(tmp_path: Path
     binary = tmp_path / "image.png"
     binary.write_bytes(b"\x89PNG\r\n\x1a\n\xff")
     gone = tmp_path / "gone"
+    unreadable = tmp_path / "config"  # its mapping "file" is a directory
+    (unreadable / "event-mappings.yaml").mkdir(parents=True)
     replay = ("replay", "--source", "kubernetes", "--config", "config")
     cases = [
         ((*replay, str(gone)), f"khook replay: {gone}: no such file or directory"),
@@ -195,6 +197,8 @@ def test_file_and_directory_problems_are_one_line_naming_the_path(tmp_path: Path
         ((*replay, str(binary)), f"khook replay: {binary}: not UTF-8 text (expected JSON)"),
         (("validate", "--config", str(gone)),
          f"khook validate: --config {gone}: the directory does not exist"),
+        (("validate", "--config", str(unreadable)),
+         f"{unreadable / 'event-mappings.yaml'}: cannot read: is a directory"),
         (("sources", "--config", str(a_file)),
          f"khook sources: --config {a_file}: not a directory"),
         (("up", "--state-dir", str(a_file / "state"), "--config", "config"),
