@@ -9,11 +9,15 @@ STAMP := $(VENV)/.installed-stamp
 
 install: $(STAMP)
 
+# pip prints each package as it goes (about half a minute on a first install).
 $(STAMP): pyproject.toml
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	@test -x $(PY) || { echo "creating $(VENV)/"; $(PYTHON) -m venv $(VENV); }
+	@echo "updating pip in $(VENV)/"
+	@$(PY) -m pip install --quiet --upgrade pip
+	@echo "installing khook and its development tools into $(VENV)/"
+	@$(PY) -m pip install --progress-bar on -e '.[dev]'
 	@touch $@
+	@echo "installed: $(VENV)/bin/khook --version says $$($(VENV)/bin/khook --version)"
 
 # The whole system on this machine until Ctrl-C: every function under functions-framework,
 # the Pub/Sub emulator (or an in-process bus), SQLite state and a demo A2A agent under .khook/.
@@ -32,7 +36,7 @@ demo: install
 replay-samples: install
 	$(VENV)/bin/khook validate --config config
 	$(VENV)/bin/khook replay --source kubernetes --config config --state memory \
-		--now 2026-01-05T10:35:00Z config/samples/kubernetes/events.jsonl \
+		--now 2026-01-05T10:35:00Z config/samples/kubernetes/events.jsonl 2>&1 \
 		| $(PY) scripts/explain.py
 
 lint: install

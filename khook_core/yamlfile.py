@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import yaml
 
@@ -68,6 +68,10 @@ def line_of(value: Any, key: str | None = None) -> int | None:
     return None
 
 
+UNREADABLE: Final = "cannot read"
+"""How a problem with a file that could not be read starts (the CLI exits 2 for those)."""
+
+
 def load_documents(path: Path) -> list[Any]:
     """All documents of a (possibly multi-document) YAML file; empty documents are skipped.
 
@@ -78,7 +82,8 @@ def load_documents(path: Path) -> list[Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ConfigError([Problem(str(path), None, f"cannot read: {exc.strerror}")]) from exc
+        problem = f"{UNREADABLE}: {(exc.strerror or str(exc)).lower()}"
+        raise ConfigError([Problem(str(path), None, problem)]) from exc
     loader = _LineLoader(text)
     docs: list[Any] = []
     try:

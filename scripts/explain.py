@@ -11,11 +11,8 @@ def describe(line: dict[str, object]) -> str:
     assert isinstance(event, dict)
     resource = event.get("resource") or {}
     assert isinstance(resource, dict)
-    what = (
-        f"{event.get('type')} {resource.get('namespace')}/{resource.get('name')}"
-        if event
-        else "(no event)"
-    )
+    namespace = f"{resource.get('namespace')}/" if resource.get("namespace") else ""
+    what = f"{event.get('type')} {namespace}{resource.get('name')}" if event else "(no event)"
     decision = str(line["decision"])
     if decision == "dispatched":
         why = f"→ {line['agent']} via hook {line['hook']}"
@@ -37,12 +34,17 @@ def describe(line: dict[str, object]) -> str:
         }.get(decision, decision)
     else:
         why = str(line.get("detail") or "")
-    return f"#{line['input']:<3} {decision:<16} {what:<48} {why}"
+    return f"#{line['input']:<3} {decision:<17} {what:<48} {why}"
 
 
 def main() -> int:
-    prompts = []
+    """Decisions first, then the first prompt, then what ``khook replay`` said on stderr (the
+    Makefile merges it into this input; it is held back so the summary comes last)."""
+    prompts, said = [], []
     for raw in sys.stdin:
+        if not raw.startswith("{"):
+            said.append(raw.rstrip("\n"))
+            continue
         line = json.loads(raw)
         print(describe(line))
         if line["decision"] == "dispatched":
@@ -51,6 +53,9 @@ def main() -> int:
         first = prompts[0]
         print(f"\nPrompt #{first['input']} would send to {first['agent']}:\n")
         print(first["prompt"])
+    if said:
+        print()
+        print("\n".join(said))
     return 0
 
 

@@ -28,6 +28,7 @@ from khook_core.localstack import stackfile
 from khook_core.localstack.emulator import RestEndpoint
 from khook_core.localstack.stackfile import FunctionInfo, StackInfo
 from khook_core.localstack.timeshift import shift_to_now
+from khook_core.transport.describe import SAMPLE_ATTRIBUTE
 
 HTTP_TIMEOUT_S: Final = 60.0
 """A function answers after the dispatch; the agent may be slow."""
@@ -37,7 +38,18 @@ SIGNATURE_HEADERS: Final = ("X-Hub-Signature-256", "X-Signature-256")
 
 
 class SendError(Exception):
-    """Nothing can be sent (no stack, unknown source, unreadable file)."""
+    """Nothing can be sent (no stack, unknown source, unreadable file).
+
+    ``status`` is the exit status: 2 for a file the user named that cannot be used (as for any
+    other bad argument), 1 for a stack that is not there.
+    """
+
+    def __init__(self, message: str, status: int = 1) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+FILE_PROBLEM: Final = 2
 
 
 @dataclass(frozen=True)
@@ -60,7 +72,10 @@ def load(path: Path) -> list[Payload]:
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        raise SendError(f"cannot read {path}: {exc.strerror}") from None
+        problem = (exc.strerror or str(exc)).lower()
+        raise SendError(f"{path}: {problem}", FILE_PROBLEM) from None
+    if not raw.strip():
+        raise SendError(f"{path}: the file is empty (nothing to send)", FILE_PROBLEM)
     try:
         return [Payload(path, None, raw, json.loads(raw))]
     except ValueError:
@@ -175,7 +190,8 @@ class Sender:
     def _publish(self, function: FunctionInfo, payload: Payload) -> str:
         assert function.topic is not None
         assert self.info.bus is not None
-        attributes = default_attributes(self.source, payload, self._count) | self.overrides
+        attributes = ({SAMPLE_ATTRIBUTE: payload.label}
+                      | default_attributes(self.source, payload, self._count) | self.overrides)
         api = RestEndpoint(self.info.bus.host, self.info.bus.project)
         message_id = api.publish(function.topic, payload.body, attributes)
         return f"→ topic {function.topic}: published as message {message_id}"
@@ -227,9 +243,9 @@ def describe(body: bytes) -> str:
 def run_send(source: str, files: Sequence[Path], *, state_dir: Path, attributes: Sequence[str],
              shift: bool, path: str, out: TextIO) -> int:
     """``khook send``: 0 when every payload was accepted, 1 otherwise."""
+    loaded = [(file, load(file)) for file in files]  # a bad file is reported before anything
     sender = Sender(running_stack(state_dir), source, out, parse_attributes(attributes), path)
-    for file in files:
-        payloads = load(file)
+    for file, payloads in loaded:
         if shift:
             payloads, delta = shifted(payloads)
             if delta:

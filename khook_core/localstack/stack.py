@@ -31,13 +31,7 @@ from khook_core.localstack.emulator import PubSubEmulator, PubSubRest, RestEndpo
 from khook_core.localstack.forwarder import MARKER as FORWARDER_MARKER
 from khook_core.localstack.forwarder import reachable_cluster, start_forwarder
 from khook_core.localstack.functions import FunctionProcess, discover, start_function
-from khook_core.localstack.ports import (
-    AGENT_PORT,
-    FIRST_FUNCTION_PORT,
-    PUBSUB_PORT,
-    PortPlan,
-    is_free,
-)
+from khook_core.localstack.ports import DEFAULT_BASE_PORT, PortPlan
 from khook_core.localstack.processes import Child, group_alive, stop_group
 from khook_core.localstack.stackfile import BusInfo, ChildInfo, FunctionInfo, StackInfo
 from khook_core.localstack.topology import DeadLetterDrain, Route, Ticker, create
@@ -53,6 +47,10 @@ SWEEP_FUNCTION: Final = "sweep"
 SWEEP_EVERY_S: Final = 60.0
 """The production schedule's period (every minute)."""
 """Locally, a shorter flush on stop than the pod's 20 s: nothing waits on a laptop's queue."""
+
+
+EXIT_PATH: Final = 2
+"""A path on the command line that cannot be used, as for any other bad argument."""
 
 
 class StackError(Exception):
@@ -76,6 +74,7 @@ class UpOptions:
     bus: BusChoice = "auto"
     forwarder: bool = True
     sweep_every: float = SWEEP_EVERY_S
+    base_port: int = DEFAULT_BASE_PORT
     root: Path = field(default_factory=project_root)
 
 
@@ -95,7 +94,7 @@ class Stack:
         self.state_dir = options.state_dir.resolve()
         self.log_dir = self.state_dir / "logs"
         self.console = console or Console()
-        self.ports = PortPlan(reserved=(PUBSUB_PORT,))
+        self.ports = PortPlan(options.base_port)
         self.children: list[Child] = []
         self.functions: list[FunctionProcess] = []
         self.emulator: PubSubEmulator | None = None
@@ -129,6 +128,13 @@ class Stack:
             except StackError as exc:
                 self.console.say(f"khook up: {exc}")
                 return self._teardown(1)
+            except OSError as exc:
+                if exc.filename is None:
+                    raise
+                # a state directory that cannot be made or written: the user's path to fix
+                problem = (exc.strerror or str(exc)).lower()
+                self.console.say(f"khook up: {exc.filename}: {problem}")
+                return self._teardown(EXIT_PATH)
             except Exception as exc:  # a port lost to a race, an emulator that died: clean up
                 logger.debug("start-up failed", exc_info=True)
                 self.console.say(f"khook up: start-up failed: {type(exc).__name__}: {exc}")
@@ -167,8 +173,8 @@ class Stack:
         tokens = {name: secrets.token_urlsafe(24) for name in http}
         keys = {name: secrets.token_urlsafe(24) for name in http}
         env = self._function_env(agent_url, tokens, keys)
-        for spec in specs:
-            port = self.ports.claim(FIRST_FUNCTION_PORT)
+        for index, spec in enumerate(specs):
+            port = self.ports.function(index, spec.name)
             function = start_function(spec, port, env, self.log_dir, self.options.root)
             self.functions.append(function)
             self._adopt(function.child, "functions_framework")
@@ -234,7 +240,7 @@ class Stack:
             self.info.agent_url = user_url
             return user_url
         self.agent = DemoAgent(self.state_dir / "agent-prompts.jsonl", self.console.out,
-                               self.console.lock).start(self.ports.claim(AGENT_PORT))
+                               self.console.lock).start(self.ports.agent())
         self.info.agent_url, self.info.demo_agent = self.agent.url, True
         return self.agent.url
 
@@ -254,7 +260,7 @@ class Stack:
 
     def _start_bus(self) -> PubSubRest:
         choice = self.options.bus
-        port = PUBSUB_PORT if is_free(PUBSUB_PORT) else self.ports.claim(PUBSUB_PORT + 1)
+        port = self.ports.pubsub()
         reason = ""
         if choice in ("auto", "emulator"):
             launcher, reason = find_launcher()
@@ -290,7 +296,7 @@ class Stack:
             context, why = reachable_cluster()
             if context is not None and "khook-kubernetes" in {
                     f.spec.topic for f in self.functions}:
-                self._forwarder_port = self.ports.claim(FIRST_FUNCTION_PORT + 10)
+                self._forwarder_port = self.ports.forwarder()
                 child = start_forwarder(
                     context, emulator_host=self.emulator.host, project=PROJECT,
                     topic="khook-kubernetes", config_dir=self.options.config_dir.resolve(),
@@ -357,6 +363,8 @@ class Stack:
             say(f"  forwarder  watching cluster {self._cluster} → topic khook-kubernetes (pid "
                 f"{self.info.forwarder}; http://127.0.0.1:{self._forwarder_port}/readyz)")
         say(f"  logs       {show(self.log_dir)}/")
+        for moved in self.ports.moved:
+            say(f"  note       {moved}")
         say("")
         say("Ready. In another terminal: make demo   (or: .venv/bin/khook send SOURCE FILE...)")
         say("Stop with Ctrl-C.")

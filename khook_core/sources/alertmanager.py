@@ -28,6 +28,7 @@ from khook_core.sources.fieldmap import (
     severity_of,
     time_of,
 )
+from khook_core.sources.jsonwords import json_type
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +78,7 @@ def _obj(value: Any, field: str) -> dict[str, Any]:
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise schema_error(f"{field} must be an object, got {type(value).__name__}", field)
+        raise schema_error(f"{field}: expected an object, got {json_type(value)}", field)
     return value
 
 
@@ -85,7 +86,7 @@ def _labels(value: Any, field: str) -> dict[str, str]:
     labels = _obj(value, field)
     for key, item in labels.items():
         if not isinstance(item, str):
-            raise schema_error(f"{field}.{key} must be a string, got {type(item).__name__}",
+            raise schema_error(f"{field}.{key}: expected a string, got {json_type(item)}",
                                f"{field}.{key}")
     return labels
 
@@ -95,7 +96,7 @@ def _text(obj: Mapping[str, Any], key: str, field: str) -> str:
     if value is None:
         return ""
     if not isinstance(value, str):
-        raise schema_error(f"{field} must be a string, got {type(value).__name__}", field)
+        raise schema_error(f"{field}: expected a string, got {json_type(value)}", field)
     return value
 
 
@@ -124,8 +125,8 @@ class AlertmanagerSource:
 
     def normalize(self, raw: Any, attributes: Mapping[str, str]) -> list[Event]:
         if not isinstance(raw, dict):
-            raise schema_error(f"an Alertmanager webhook body must be a JSON object, got "
-                               f"{type(raw).__name__}", "(body)")
+            raise schema_error(f"(body): expected an object (an Alertmanager webhook body), "
+                               f"got {json_type(raw)}", "(body)")
         alerts = raw.get("alerts")
         if not isinstance(alerts, list):
             raise schema_error("alerts: required list is missing or not a list", "alerts")
@@ -155,7 +156,7 @@ class AlertmanagerSource:
     ) -> Event:
         where = f"alerts[{index}]"
         if not isinstance(alert, dict):
-            raise schema_error(f"{where} must be an object, got {type(alert).__name__}", where)
+            raise schema_error(f"{where}: expected an object, got {json_type(alert)}", where)
         labels = {**common_labels, **_labels(alert.get("labels"), f"{where}.labels")}
         annotations = {**common_annotations,
                        **_labels(alert.get("annotations"), f"{where}.annotations")}

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final, Protocol, runtime_checka
 from pydantic import BaseModel
 
 from khook_core.errors import InvalidEventError
+from khook_core.sources.jsonwords import json_type
 
 if TYPE_CHECKING:
     from khook_core.event import Event
@@ -112,5 +113,5 @@ def pubsub_ref(attributes: Mapping[str, str]) -> str:
 def require_mapping(raw: Any, what: str) -> dict[str, Any]:
     """Return ``raw`` as a dict or raise ``InvalidEventError`` naming what was expected."""
     if not isinstance(raw, dict):
-        raise InvalidEventError(f"{what} must be a JSON object, got {type(raw).__name__}")
+        raise InvalidEventError(f"expected an object ({what}), got {json_type(raw)}")
     return raw

@@ -42,6 +42,7 @@ from khook_core.sources.fieldmap import (
     to_event,
     validate_generic,
 )
+from khook_core.sources.jsonwords import json_type
 
 ROW_STATE_CHANGED: Final = "row-state-changed"
 ROW_CHANGED: Final = "row-changed"
@@ -165,7 +166,7 @@ def _row(value: Any, field: str) -> dict[str, Any] | None:
     if value is None:
         return None
     if not isinstance(value, dict):
-        raise schema_error(f"{field} must be an object or null, got {type(value).__name__}", field)
+        raise schema_error(f"{field}: expected an object or null, got {json_type(value)}", field)
     return value
 
 
@@ -202,7 +203,7 @@ def parse_debezium(value: dict[str, Any]) -> Change:
     if source is None:
         source = {}
     if not isinstance(source, dict):
-        raise schema_error(f"source must be an object, got {type(source).__name__}", "source")
+        raise schema_error(f"source: expected an object, got {json_type(source)}", "source")
     position = next((f"{k}={scalar_text(source, k, f'source.{k}')}" for k in _POSITION_KEYS
                      if source.get(k) is not None), "")
     if not position and source.get("file") is not None:
@@ -305,7 +306,7 @@ def parse(value: Any) -> list[Change | Dropped]:
                 out.append(dropped)
         return out
     if not isinstance(value, dict):
-        raise schema_error(f"a change event must be a JSON object, got {type(value).__name__}",
+        raise schema_error(f"(body): expected an object (a change event), got {json_type(value)}",
                            "(body)")
     if "payload" in value and "schema" in value:
         return parse(value["payload"])

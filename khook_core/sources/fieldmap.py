@@ -45,6 +45,8 @@ from pydantic import (
 
 from khook_core.errors import InvalidEventError
 from khook_core.event import Event, Resource, Severity, stable_id
+from khook_core.sources import jsonwords
+from khook_core.sources.jsonwords import json_type
 from khook_core.timeparse import parse_time
 
 SCHEMA_STATUS: Final = 422
@@ -79,7 +81,7 @@ def scalar_text(obj: Mapping[str, Any], key: str, field: str) -> str:
     if value is None:
         return ""
     if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise schema_error(f"{field} must be a string or number, got {type(value).__name__}", field)
+        raise schema_error(f"{field}: expected a string or number, got {json_type(value)}", field)
     return str(value)
 
 
@@ -397,11 +399,10 @@ def validate_generic(data: Any, where: str = "") -> GenericEvent:
         problems = []
         first: str | None = None
         for err in exc.errors():
-            loc = ".".join(str(p) for p in err["loc"]) if err["loc"] else "(body)"
+            loc = jsonwords.json_path(err["loc"], where.rstrip(".")) or "(body)"
             first = first or loc
-            msg = "unknown field" if err["type"] == "extra_forbidden" else err["msg"]
-            problems.append(f"{where}{loc}: {msg}")
-        raise schema_error("; ".join(problems), f"{where}{first}") from None
+            problems.append(f"{loc}: {jsonwords.message(err)}")
+        raise schema_error("; ".join(problems), first) from None
 
 
 def to_event(
@@ -590,7 +591,7 @@ def _assign(out: dict[str, Any], key: str, value: Any) -> None:
         value = text_of(value)
     if key in ("tags", "metadata"):
         if not isinstance(value, dict):
-            raise schema_error(f"{key}: expected an object, got {type(value).__name__}", key)
+            raise schema_error(f"{key}: expected an object, got {json_type(value)}", key)
         if key == "tags":
             value = {str(k): text_of(v) for k, v in value.items()}
         out.setdefault(key, {}).update(value)

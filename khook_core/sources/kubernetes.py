@@ -19,6 +19,7 @@ from typing_extensions import TypedDict
 
 from khook_core.errors import InvalidEventError
 from khook_core.event import Event, Resource, Severity, stable_id
+from khook_core.sources import jsonwords
 from khook_core.sources.base import Dropped, SourceContext, pubsub_ref, require_mapping
 from khook_core.timeparse import parse_time
 
@@ -150,8 +151,8 @@ def _validate(raw: Any) -> RawEvent:
         return _RAW_EVENT.validate_python(require_mapping(raw, "a Kubernetes Event"))
     except ValidationError as exc:
         error = exc.errors()[0]
-        path = ".".join(str(p) for p in error["loc"])
-        raise InvalidEventError(f"{path}: {error['msg']}", field=path) from None
+        path = jsonwords.json_path(error["loc"]) or "(body)"
+        raise InvalidEventError(f"{path}: {jsonwords.message(error)}", field=path) from None
 
 
 class KubernetesSource:

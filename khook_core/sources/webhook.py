@@ -41,6 +41,7 @@ from khook_core.sources.fieldmap import (
     to_event,
     validate_generic,
 )
+from khook_core.sources.jsonwords import json_type
 
 MAX_BATCH: Final = 100
 """Events in one generic request: a sender with more splits them, so one bad request stays small."""
@@ -129,7 +130,7 @@ def _dict(value: Any, field: str, *, required: bool = False) -> dict[str, Any]:
             raise schema_error(f"{field}: required object is missing", field)
         return {}
     if not isinstance(value, dict):
-        raise schema_error(f"{field} must be an object, got {type(value).__name__}", field)
+        raise schema_error(f"{field}: expected an object, got {json_type(value)}", field)
     return value
 
 
@@ -187,13 +188,14 @@ class WebhookSource:
                                "(body)")
         events = []
         for index, item in enumerate(items):
-            where = f"[{index}]." if isinstance(raw, list) else ""
+            where = f"events[{index}]." if isinstance(raw, list) else ""
             if preset == "mapped":
                 event = self._mapped(item, attributes, cfg, name, raw_ref, where)
             else:
                 if not isinstance(item, dict):
-                    raise schema_error(f"{where or '(body)'}: an event must be a JSON object, "
-                                       f"got {type(item).__name__}", where.rstrip(".") or "(body)")
+                    at = where.rstrip(".") or "(body)"
+                    raise schema_error(f"{at}: expected an object (an event), "
+                                       f"got {json_type(item)}", at)
                 generic = validate_generic(item, where)
                 event = to_event(generic, source=self.name, now=self.context.clock(),
                                  raw_ref=raw_ref, metadata={"endpoint": name},

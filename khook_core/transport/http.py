@@ -50,6 +50,7 @@ from khook_core import logs
 from khook_core.envsettings import EnvSettings
 from khook_core.errors import AuthError, InvalidEventError, TransientError
 from khook_core.pipeline import Decision, run_pipeline
+from khook_core.transport import describe
 
 if TYPE_CHECKING:
     from khook_core.runtime import Runtime
@@ -368,9 +369,8 @@ def summary_response(source: str, request_id: str, decisions: list[Decision]) ->
     """200 with what happened to each event, or 503 when a decision asks for a retry."""
     counts = Counter(d.decision for d in decisions)
     items = []
-    for d in decisions:
-        logger.info("%s request %s: %s%s", source, request_id, d.decision,
-                    f" ({d.hook})" if d.hook else "")
+    for d, text in zip(decisions, describe.decision_texts(decisions), strict=True):
+        logger.info("%s request %s: %s", source, request_id, text)
         item: dict[str, Any] = {"decision": d.decision}
         if d.event is not None:
             item |= {"event": d.event.id, "type": d.event.type, "status": d.event.status,

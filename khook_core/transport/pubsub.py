@@ -33,6 +33,7 @@ from khook_core import logs
 from khook_core.errors import InvalidEventError, TransientError
 from khook_core.pipeline import Decision, run_pipeline
 from khook_core.sources.base import PUBSUB_MESSAGE_ID, PUBSUB_TOPIC
+from khook_core.transport import describe
 
 if TYPE_CHECKING:
     from khook_core.runtime import Runtime
@@ -195,9 +196,9 @@ def handle_pubsub(
                 extra={"error": exc.to_json(), "invalid_messages": invalid},
             )
             return []
-        for decision in decisions:
-            logger.info("%s message %s: %s%s", source, message_id, decision.decision,
-                        f" ({decision.hook})" if decision.hook else "")
+        for text in describe.decision_texts(decisions):
+            logger.info("%s message %s%s: %s", source, message_id, describe.origin(attributes),
+                        text)
         retry = [d for d in decisions if d.retryable]
         if retry:
             STATS.count("retried")

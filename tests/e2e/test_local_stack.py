@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -25,6 +27,7 @@ import pytest
 
 from khook_core.localstack import stackfile
 from khook_core.localstack.emulator import find_launcher
+from khook_core.localstack.ports import BLOCK_SIZE, is_free
 from khook_core.localstack.processes import group_alive, stop_group
 from khook_core.localstack.stackfile import StackInfo
 from khook_core.runtime import load_config
@@ -257,3 +260,78 @@ def test_the_forwarder_brings_a_reachable_clusters_events_to_the_agent(
 
     stop_and_check_nothing_is_left(stack, info)
     assert "forwarder stopped (queue flushed)" in forwarder_log.read_text()
+
+
+BLOCK_SEARCH = range(20000, 30000, 50)
+"""Where the restart test looks for a free block of ports: below the kernel's ephemeral range,
+away from the default block another test's stack may hold."""
+
+
+def free_block() -> int:
+    """A base port whose whole block nothing listens on now."""
+    for base in random.sample(BLOCK_SEARCH, len(BLOCK_SEARCH)):
+        if all(is_free(port) for port in range(base, base + BLOCK_SIZE)):
+            return base
+    raise AssertionError("no free block of ports")
+
+
+def ports_of(info: StackInfo) -> dict[str, int]:
+    assert info.bus is not None
+    assert info.agent_url is not None
+    ports = {"bus": int(info.bus.host.rsplit(":", 1)[1]),
+             "agent": int(info.agent_url.rsplit(":", 1)[1])}
+    for name, function in info.functions.items():
+        ports[name] = int(function.url.rstrip("/").rsplit(":", 1)[1])
+    return ports
+
+
+def wait_console(stack: RunningStack, text: str) -> None:
+    end = time.monotonic() + PROMPTS_DEADLINE_S
+    while text not in stack.console():
+        assert time.monotonic() < end, f"{text!r} not on the console:\n{stack.console()}"
+        time.sleep(0.1)
+
+
+def test_quick_restarts_under_traffic_keep_every_port_and_the_console_names_each_event(
+    tmp_path: Path, start_stack: Any,
+) -> None:
+    base = free_block()
+    args = ("--bus", "memory", "--no-forwarder", "--sweep-every", "0", "--base-port", str(base))
+    bad_alert = tmp_path / "bad-alert.json"
+    bad_alert.write_text(json.dumps({"alerts": [[]]}))
+    seen = []
+    for run in range(3):
+        holder = socket.socket() if run == 2 else None
+        if holder is not None:  # the third run finds the agent's port held by another process
+            holder.bind(("127.0.0.1", base + 1))
+            holder.listen()
+        stack = start_stack(*args)
+        info = stack.wait_ready()
+        seen.append(ports_of(info))
+        # traffic: Pub/Sub messages and HTTP requests, leaving connections in TIME-WAIT
+        sent = khook("send", "--state-dir", str(stack.state_dir), "--shift-to-now", "kubernetes",
+                     str(SAMPLES / "kubernetes" / "events.jsonl"))
+        assert sent.returncode == 0, sent.stdout + sent.stderr
+        alerts = khook("send", "--state-dir", str(stack.state_dir), "--shift-to-now",
+                       "alertmanager", str(SAMPLES / "alertmanager" /
+                                           "kube-pod-crash-looping-firing.json"), str(bad_alert))
+        assert "HTTP 422" in alerts.stdout, alerts.stdout
+        assert "alerts[0]: expected an object, got an array" in alerts.stdout
+        if run == 0:
+            wait_console(stack, "  kubernetes   message 1 from events.jsonl:1: ")
+            wait_console(stack, "for pod-restart Pod default/web-7d9f8c6b5-x2x9q")
+            wait_console(stack, "for kube-pod-crash-looping Pod shop/worker-0 (event 2 of 2)")
+        if holder is not None:
+            note = (f"  note       port {base + 1} (demo agent) is taken by pid {os.getpid()} "
+                    f"({sys.executable}")
+            assert note in stack.console()
+            holder.close()
+        stop_and_check_nothing_is_left(stack, info)  # and the next run starts at once
+
+    functions = sorted(n for n in seen[0] if n not in ("bus", "agent"))
+    expected = {"bus": base, "agent": base + 1} | {
+        name: base + 10 + index for index, name in enumerate(functions)}
+    assert seen[0] == expected
+    assert seen[1] == expected
+    assert seen[2] == expected | {"agent": seen[2]["agent"]}
+    assert seen[2]["agent"] != base + 1

@@ -18,7 +18,7 @@ import khook_core.sources
 
 PACKAGE = "khook_core.sources"
 PACKAGE_DIR = Path(khook_core.sources.__file__).resolve().parent
-SHARED = frozenset({"__init__", "base", "registry", "fieldmap"})
+SHARED = frozenset({"__init__", "base", "registry", "fieldmap", "jsonwords"})
 """Modules every source may import; each of them imports no source module either."""
 FORBIDDEN = ("khook_core.dispatch",)
 """Packages no module of ``khook_core/sources`` may import: sources and dispatch are independent."""

@@ -81,7 +81,7 @@ def test_a_batch_gives_one_event_per_item_and_errors_name_the_item() -> None:
     assert [e.type for e in events] == ["deployment-failed", "security-alert"]
     with pytest.raises(InvalidEventError) as caught:
         webhook().normalize([GENERIC, {"type": "security-alert", "severity": "urgent"}], {})
-    assert caught.value.field == "[1].severity"
+    assert caught.value.field == "events[1].severity"
     assert "unknown severity 'urgent'" in caught.value.message
 
 
@@ -91,16 +91,16 @@ def test_a_batch_over_the_limit_is_refused() -> None:
 
 
 @pytest.mark.parametrize(("payload", "field", "text"), [
-    ({}, "type", "Field required"),
+    ({}, "type", "type: required field is missing"),
     ({"type": "Deployment Failed"}, "type", "String should match pattern"),
     ({"type": "x", "serverity": "error"}, "serverity", "unknown field"),
-    ({"type": "x", "resource": {"name": 3}}, "resource.name", "valid string"),
+    ({"type": "x", "resource": {"name": 3}}, "resource.name", "expected a string, got a number"),
     ({"type": "x", "resource": {"nmae": "a"}}, "resource.nmae", "unknown field"),
-    ({"type": "x", "tags": {"a": 1}}, "tags.a", "valid string"),
+    ({"type": "x", "tags": {"a": 1}}, "tags.a", "expected a string, got a number"),
     ({"type": "x", "timestamp": "yesterday"}, "timestamp", "RFC 3339"),
     ({"type": "x", "status": "open"}, "status", "'firing' or 'resolved'"),
     ({"type": "x", "count": 0}, "count", "greater than or equal to 1"),
-    ("just text", "(body)", "must be a JSON object"),
+    ("just text", "(body)", "expected an object (an event), got a string"),
 ])
 def test_generic_schema_violations_are_422_naming_the_field(
     payload: Any, field: str, text: str

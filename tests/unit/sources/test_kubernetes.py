@@ -222,7 +222,7 @@ def test_malformed_fields_are_named_in_the_error(mutate: Any, field: str):
 
 
 def test_non_object_payload_is_invalid():
-    with pytest.raises(InvalidEventError, match="JSON object"):
+    with pytest.raises(InvalidEventError, match="expected an object"):
         source().normalize([1, 2], {})
 
 

@@ -237,7 +237,7 @@ def test_cli_replay_and_sources_work_beside_a_plugin_with_invalid_config(tmp_pat
     assert "dispatched" in replay.stdout
     assert replay.stderr.count("plugin kafka: config.bogus") == 1  # logged once
     sources = cli("sources", "--config", str(config))
-    assert sources.returncode == 0, sources.stderr
+    assert sources.returncode == 1, sources.stderr  # the broken plugin is an ERROR row
     rows = {line.split("\t")[0]: line for line in sources.stdout.splitlines()}
     assert rows["kafka"] == (
         f"kafka\tERROR\t{config / 'plugins.yaml'}:5: plugin kafka: config.bogus: "
@@ -251,7 +251,7 @@ def test_cli_replay_and_sources_work_beside_a_plugin_with_invalid_config(tmp_pat
     assert "plugin kafka: config.bogus" in kafka.stderr
 
 
-def test_cli_sources_shows_a_broken_plugin_without_failing(plugins_on_path: Path):
+def test_cli_sources_shows_a_broken_plugin_and_exits_1(plugins_on_path: Path):
     env = {"PYTHONPATH": str(plugins_on_path), "PATH": "/usr/bin:/bin"}
     result = subprocess.run(
         [sys.executable, "-m", "khook_core.cli", "sources"],
@@ -261,7 +261,7 @@ def test_cli_sources_shows_a_broken_plugin_without_failing(plugins_on_path: Path
         env=env,
         timeout=60,
     )
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 1, result.stderr  # a source in ERROR fails the listing
     rows = {line.split("\t")[0]: line for line in result.stdout.splitlines()}
     assert "ERROR" in rows["broken"]
     assert rows["ping"].startswith("ping\t2.1.0\tping-received")
