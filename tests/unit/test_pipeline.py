@@ -14,6 +14,7 @@ from khook_core.errors import DispatchError, InvalidEventError, TransientError
 from khook_core.pipeline import run_pipeline
 from khook_core.runtime import Clock, Runtime
 from khook_core.settings import Settings
+from khook_core.state.base import ClaimResult
 from khook_core.state.memory import MemoryStateStore
 from tests.configdir import SHOP_HOOK, make_config
 from tests.unit.k8s_events import core_event
@@ -172,6 +173,9 @@ def test_permanent_refusal_keeps_the_claim_and_is_not_retryable(config: Path):
 def test_unavailable_store_is_retryable_and_dispatches_nothing(config: Path):
     class BrokenStore(MemoryStateStore):
         def claim(self, **kwargs: object) -> bool:
+            raise TransientError("database is locked")
+
+        def claim_firing(self, **kwargs: object) -> ClaimResult:
             raise TransientError("database is locked")
 
     runtime = Runtime.build(
