@@ -251,8 +251,12 @@ def _run(
     """
     rule, event, key, store = firing.rule, firing.event, firing.key, firing.runtime.store
     time_budget = None if firing.deadline is None else firing.deadline - time.monotonic()
+    unsure = resumed in ("resumed", "uncertain")  # an earlier attempt may have sent it
     if time_budget is not None and time_budget < MIN_DISPATCH_S:
-        _release_quietly(firing.runtime, key)
+        if unsure:  # kept, so the redelivery still asks the agent before sending
+            _mark_uncertain(firing)
+        else:
+            _release_quietly(firing.runtime, key)
         _undo(firing)
         _keep_held(firing, held)
         return firing.decide(
@@ -275,7 +279,7 @@ def _run(
         # retry) carries the same context; the agent is asked for this message within it.
         context_id=f"khook-{_digest(key)}",
         time_budget=time_budget,
-        verify=resumed in ("resumed", "uncertain"),
+        verify=unsure,
     )
     try:
         result = firing.runtime.dispatcher.dispatch(request)
@@ -283,7 +287,10 @@ def _run(
         _after_uncertain(firing, held)
         return firing.decide("failed:uncertain", detail=str(exc), retryable=True, record=True)
     except TransientError as exc:
-        _after_failure(firing, held)
+        if unsure:  # the earlier send may still have arrived: keep asking on the next retry
+            _after_uncertain(firing, held)
+        else:
+            _after_failure(firing, held)
         return firing.decide("failed:transient", detail=str(exc), retryable=True, record=True)
     except DispatchError as exc:
         # A permanent refusal keeps the claim: retrying within the window cannot succeed.
@@ -601,12 +608,16 @@ def _after_uncertain(firing: _Firing, held: Summary | None) -> None:
     redelivery resumes it at once and asks the agent first) and so do the budget and the
     group's window it took; the held-back summary goes to the next run (it may be reported
     twice, never lost); the slow answer counts as a failure of the agent."""
+    _mark_uncertain(firing)
+    _keep_held(firing, held)
+    _count_failure(firing)
+
+
+def _mark_uncertain(firing: _Firing) -> None:
     try:
         firing.runtime.store.mark_uncertain(key=firing.key)
     except TransientError as exc:  # still ours: the redelivery resumes it once it is stale
         logger.error("could not mark claim %s uncertain: %s", firing.key, exc)
-    _keep_held(firing, held)
-    _count_failure(firing)
 
 
 def _count_failure(firing: _Firing) -> None:
