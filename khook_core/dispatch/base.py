@@ -1,7 +1,9 @@
 """The dispatcher contract: deliver a rendered prompt to the hook's target.
 
 A dispatcher raises ``TransientError`` for failures worth retrying (the pipeline releases the
-claim and the transport redelivers) and ``DispatchError`` for permanent refusals.
+claim and the transport redelivers), ``OutcomeUnknownError`` for a send that may have arrived
+(the pipeline keeps the claim, marked uncertain, and the retry comes with ``verify``) and
+``DispatchError`` for permanent refusals.
 """
 
 from __future__ import annotations

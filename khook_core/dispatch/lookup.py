@@ -99,8 +99,7 @@ def carries(task: Mapping[str, Any], message_id: str) -> bool:
     """Whether ``message_id`` is among the messages of ``task``'s history."""
     history = task.get("history")
     return isinstance(history, list) and any(
-        isinstance(message, dict) and message.get("messageId") == message_id
-        for message in history
+        isinstance(message, dict) and message.get("messageId") == message_id for message in history
     )
 
 

@@ -86,9 +86,11 @@ def storm(app: Any, events: list[dict[str, Any]], on_start: Callable[[float], No
     running: set[Future[None]] = set()
 
     def deliver(index: int, attempt: int) -> None:
-        status = app.test_client().post(
-            TOPIC, json=push(events[index], f"m-{index}", attempt)
-        ).status_code
+        status = (
+            app.test_client()
+            .post(TOPIC, json=push(events[index], f"m-{index}", attempt))
+            .status_code
+        )
         with lock:
             report.deliveries += 1
             if 200 <= status < 300:
@@ -130,9 +132,11 @@ def check(name: str, report: Report, agent: TestAgent, faults: object) -> None:
     runs = runs_per_resource(agent)
     lost = EVENTS - len(runs)
     duplicated = sum(n - 1 for n in runs.values() if n > 1)
-    print(f"\n{name}: {EVENTS} events, faults {faults}, {report.deliveries} deliveries "
-          f"(refused {dict(report.refused)}), {len(agent.runs)} agent runs, lost {lost}, "
-          f"duplicated {duplicated}, {report.seconds:.1f} s")
+    print(
+        f"\n{name}: {EVENTS} events, faults {faults}, {report.deliveries} deliveries "
+        f"(refused {dict(report.refused)}), {len(agent.runs)} agent runs, lost {lost}, "
+        f"duplicated {duplicated}, {report.seconds:.1f} s"
+    )
     assert (len(agent.runs), lost, duplicated) == (EVENTS, 0, 0)
 
 
@@ -194,8 +198,9 @@ def at_fault_time(fault: Callable[[], None]) -> Callable[[float], None]:
 def test_firestore_claim_replies_dropped_lose_nothing_and_run_nothing_twice(
     function_app: Callable[[], Any], firestore_behind: FaultProxy, a2a_agent: TestAgent
 ) -> None:
-    report = storm(function_app(), kube_events(),
-                   at_fault_time(lambda: firestore_behind.drop_replies(12.0)))
+    report = storm(
+        function_app(), kube_events(), at_fault_time(lambda: firestore_behind.drop_replies(12.0))
+    )
 
     check("firestore, replies dropped", report, a2a_agent, firestore_behind.faults)
 
@@ -213,7 +218,9 @@ def test_firestore_cut_for_40_s_loses_nothing_and_runs_nothing_twice(
 
 
 def test_sqlite_locked_for_40_s_loses_nothing_and_runs_nothing_twice(
-    function_app: Callable[[], Any], a2a_agent: TestAgent, tmp_path: Path,
+    function_app: Callable[[], Any],
+    a2a_agent: TestAgent,
+    tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     path = tmp_path / "state.db"

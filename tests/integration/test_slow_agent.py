@@ -71,8 +71,10 @@ def deliver_until_acknowledged(client: Any, event: dict[str, Any]) -> list[int]:
 
 def outcomes() -> list[tuple[str, str]]:
     """(outcome, recovered) of the audit trail, oldest first."""
-    return [(f.outcome, f.extra.get("recovered", ""))
-            for f in reversed(get_runtime().store.firings(hook="shop/shop-restarts"))]
+    return [
+        (f.outcome, f.extra.get("recovered", ""))
+        for f in reversed(get_runtime().store.firings(hook="shop/shop-restarts"))
+    ]
 
 
 def test_an_answer_after_the_read_timeout_starts_one_run_and_the_retry_finds_its_task(
@@ -83,8 +85,9 @@ def test_an_answer_after_the_read_timeout_starts_one_run_and_the_retry_finds_its
 
     statuses = deliver_until_acknowledged(client, event)
 
-    print(f"\nslow agent: deliveries {statuses}, agent runs {len(a2a_agent.runs)}, "
-          f"audit {outcomes()}")
+    print(
+        f"\nslow agent: deliveries {statuses}, agent runs {len(a2a_agent.runs)}, audit {outcomes()}"
+    )
     assert statuses == [500, 200]
     assert len(a2a_agent.runs) == 1
     assert outcomes() == [("failed:uncertain", ""), ("dispatched", "found")]
@@ -98,12 +101,19 @@ def test_an_agent_that_cannot_be_asked_gets_the_resend_recorded_as_unverified(
 
     first = client.post(TOPIC, json=push(event, "4711", 1)).status_code
     # The retry's lookup is refused as a 0.3-only agent refuses a 1.0 method.
-    a2a_agent.script.append(Scripted(
-        200,
-        json.dumps({"jsonrpc": "2.0", "id": "khook-ListTasks",
-                    "error": {"code": -32601, "message": "Method not found"}}),
-        "application/json",
-    ))
+    a2a_agent.script.append(
+        Scripted(
+            200,
+            json.dumps(
+                {
+                    "jsonrpc": "2.0",
+                    "id": "khook-ListTasks",
+                    "error": {"code": -32601, "message": "Method not found"},
+                }
+            ),
+            "application/json",
+        )
+    )
     again = client.post(TOPIC, json=push(event, "4711", 2)).status_code
 
     assert (first, again) == (500, 200)
