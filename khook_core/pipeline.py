@@ -201,7 +201,7 @@ def fire(
             ttl = max(ttl, OCCURRENCE_WINDOW)
         claimed = store.claim_firing(
             key=key,
-            owner=f"khook-{_digest('owner', delivery, key, event.id)}",
+            owner=f"{delivery}|{event.id}",  # with the key: this delivery's claim
             ttl=ttl,
             now=runtime.clock(),
             stale_after=timedelta(seconds=runtime.settings.invocation_budget),
