@@ -241,13 +241,15 @@ def fire(
 
 
 def _run(
-    firing: _Firing, held: Summary | None, note: str, resumed: ClaimResult = "won"
+    firing: _Firing, held: Summary | None, note: str, resumed: ClaimResult | None = None
 ) -> Decision:
     """Render, dispatch, confirm and record a claimed firing that passed storm control.
 
-    ``resumed`` (or ``uncertain``): an earlier attempt of this firing may have sent it, so the
-    dispatcher asks the agent first; a resend it could not verify after an uncertain send is
-    recorded as ``resent-unverified``.
+    ``resumed``: how ``claim_firing`` answered (None: a plain claim, the sweep's). ``resumed``
+    or ``uncertain``: an earlier attempt of this firing may have sent it, so the dispatcher asks
+    the agent first; a resend it could not verify after an uncertain send is recorded as
+    ``resent-unverified``. A plain claim has no delivery to resume it, so a send that may have
+    arrived releases it like any transient failure.
     """
     rule, event, key, store = firing.rule, firing.event, firing.key, firing.runtime.store
     time_budget = None if firing.deadline is None else firing.deadline - time.monotonic()
@@ -284,6 +286,10 @@ def _run(
     try:
         result = firing.runtime.dispatcher.dispatch(request)
     except OutcomeUnknownError as exc:
+        if resumed is None:
+            _after_failure(firing, held)
+            return firing.decide("failed:transient", detail=str(exc), retryable=True,
+                                 record=True)
         _after_uncertain(firing, held)
         return firing.decide("failed:uncertain", detail=str(exc), retryable=True, record=True)
     except TransientError as exc:
