@@ -9,6 +9,7 @@ Hierarchy::
     │   └── AuthError          the request is not authenticated (HTTP 401)
     ├── DispatchError          the agent refused the request; retrying will not help
     └── TransientError         retryable: release claims, answer 5xx or raise for redelivery
+        └── OutcomeUnknownError  the request left but no answer came: it may have arrived
 
 Functions catch ``InvalidEventError`` and ``TransientError`` and nothing broader.
 Third-party errors are wrapped at the boundary with the original chained as ``__cause__``.
@@ -106,3 +107,9 @@ class DispatchError(KhookError):
 
 class TransientError(KhookError):
     """A temporary failure (agent unreachable, store unavailable): retry later."""
+
+
+class OutcomeUnknownError(TransientError):
+    """A send that may have reached its target: the request left, the answer never came (a
+    read timeout, a dropped connection). Its claim is kept and marked uncertain rather than
+    released, so the retry asks the target before sending again."""

@@ -8,6 +8,12 @@ Every outcome is a ``Decision``: ``dispatched``, ``duplicate``, ``no-hook``, ``r
 releases its claim and is marked ``retryable``, so the transport can redeliver and the retry can
 fire; nothing is dispatched twice because a successful dispatch keeps its claim.
 
+Claims are idempotent per delivery: the claim's owner derives from what a redelivery carries
+again (``delivery_of``), so a redelivery whose earlier attempt lost track of its claim (a write
+whose reply never came, a release that failed) resumes it instead of calling it a duplicate.
+A send that may have reached the agent (``OutcomeUnknownError``) keeps its claim, marked
+uncertain; the redelivery asks the agent before sending again (``DispatchRequest.verify``).
+
 ``sweep``, called on a schedule, gives the events storm control held back the run no later
 event came to carry, through the same circuit, budget, render and dispatch steps.
 """
@@ -25,10 +31,10 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from khook_core import budget, prompt
 from khook_core.dispatch.base import DispatchRequest
-from khook_core.errors import DispatchError, TransientError
+from khook_core.errors import DispatchError, OutcomeUnknownError, TransientError
 from khook_core.event import Event
-from khook_core.sources.base import Dropped
-from khook_core.state.base import Backlog, DedupKey, Firing, StateStore, Summary
+from khook_core.sources.base import PUBSUB_MESSAGE_ID, PUBSUB_TOPIC, Dropped
+from khook_core.state.base import Backlog, ClaimResult, DedupKey, Firing, StateStore, Summary
 
 if TYPE_CHECKING:
     from khook_core.hooks import HookRule
@@ -97,13 +103,35 @@ def run_pipeline(
     if not events:
         return [Decision("dropped:no-event")]
     decisions: list[Decision] = []
+    delivery = delivery_of(attributes)
     for event in events:
-        decisions.extend(process_event(event, runtime=runtime, deadline=deadline))
+        decisions.extend(
+            process_event(event, runtime=runtime, deadline=deadline, delivery=delivery)
+        )
     return decisions
 
 
+DELIVERY_HEADERS = ("x-github-delivery", "webhook-id")
+"""HTTP headers a sender repeats unchanged when it redelivers: GitHub's delivery GUID and the
+Standard Webhooks ``webhook-id``. Alertmanager sends none."""
+
+
+def delivery_of(attributes: Mapping[str, str]) -> str:
+    """What identifies this delivery and comes back unchanged on a redelivery: the Pub/Sub
+    message id, else the sender's delivery id header, else "" (the claim's owner then falls
+    back to the dedup key and event id)."""
+    message_id = attributes.get(PUBSUB_MESSAGE_ID)
+    if message_id:
+        return f"pubsub:{attributes.get(PUBSUB_TOPIC, '')}/{message_id}"
+    for header in DELIVERY_HEADERS:
+        value = attributes.get(header)
+        if value:
+            return f"{header}:{value}"
+    return ""
+
+
 def process_event(
-    event: Event, *, runtime: Runtime, deadline: float | None = None
+    event: Event, *, runtime: Runtime, deadline: float | None = None, delivery: str = ""
 ) -> list[Decision]:
     """Map, match and fire one normalised event.
 
@@ -125,7 +153,7 @@ def process_event(
     rules = [rule for rule in candidates if rule.matches(event)]
     if not rules:
         return [Decision("no-hook", event)]
-    return [fire(rule, event, runtime, deadline) for rule in rules]
+    return [fire(rule, event, runtime, deadline, delivery) for rule in rules]
 
 
 def enrich(event: Event, runtime: Runtime) -> Event:
@@ -150,9 +178,17 @@ def _digest(*parts: str) -> str:
 
 
 def fire(
-    rule: HookRule, event: Event, runtime: Runtime, deadline: float | None = None
+    rule: HookRule,
+    event: Event,
+    runtime: Runtime,
+    deadline: float | None = None,
+    delivery: str = "",
 ) -> Decision:
-    """Claim, pass storm control, render, dispatch and record one match."""
+    """Claim, pass storm control, render, dispatch and record one match.
+
+    ``delivery`` (see ``delivery_of``) makes the claim this delivery's own, so its redelivery
+    resumes a claim an earlier attempt lost track of.
+    """
     store = runtime.store
     key = dedup_key(rule, event)
     firing = _Firing(runtime, rule, event, key, deadline)
@@ -163,10 +199,27 @@ def fire(
         ttl = rule.dedup_window or runtime.default_window
         if event.occurrence:  # one alert episode, one change: fires once, not once a window
             ttl = max(ttl, OCCURRENCE_WINDOW)
-        if not store.claim(key=key, ttl=ttl, now=runtime.clock()):
-            return firing.decide("duplicate")
-    except TransientError as exc:  # nothing claimed: nothing to give back
+        claimed = store.claim_firing(
+            key=key,
+            owner=f"{delivery}|{event.id}",  # with the key: this delivery's claim
+            ttl=ttl,
+            now=runtime.clock(),
+            stale_after=timedelta(seconds=runtime.settings.invocation_budget),
+        )
+    except TransientError as exc:  # nothing claimed (or the store read it back as not ours)
         return _store_unavailable(firing, exc)
+    if claimed == "held":
+        return firing.decide("duplicate")
+    if claimed == "busy":
+        return firing.decide(
+            "failed:in-flight",
+            detail="an earlier attempt of this delivery holds the claim and may still be "
+            "running; left for the redelivery",
+            retryable=True,
+        )
+    if claimed == "uncertain":  # it passed storm control the first time; the run may be going
+        firing.event = enrich(event, runtime)
+        return _run(firing, None, "", resumed=claimed)
     try:
         firing.event = event = enrich(event, runtime)
         held = _storm_control(firing)
@@ -184,15 +237,28 @@ def fire(
             "control since the last run; they are summarised under held_back in the event "
             "data."
         )
-    return _run(firing, held, note)
+    return _run(firing, held, note, resumed=claimed)
 
 
-def _run(firing: _Firing, held: Summary | None, note: str) -> Decision:
-    """Render, dispatch, confirm and record a claimed firing that passed storm control."""
+def _run(
+    firing: _Firing, held: Summary | None, note: str, resumed: ClaimResult | None = None
+) -> Decision:
+    """Render, dispatch, confirm and record a claimed firing that passed storm control.
+
+    ``resumed``: how ``claim_firing`` answered (None: a plain claim, the sweep's). ``resumed``
+    or ``uncertain``: an earlier attempt of this firing may have sent it, so the dispatcher asks
+    the agent first; a resend it could not verify after an uncertain send is recorded as
+    ``resent-unverified``. A plain claim has no delivery to resume it, so a send that may have
+    arrived releases it like any transient failure.
+    """
     rule, event, key, store = firing.rule, firing.event, firing.key, firing.runtime.store
     time_budget = None if firing.deadline is None else firing.deadline - time.monotonic()
+    unsure = resumed in ("resumed", "uncertain")  # an earlier attempt may have sent it
     if time_budget is not None and time_budget < MIN_DISPATCH_S:
-        _release_quietly(firing.runtime, key)
+        if unsure:  # kept, so the redelivery still asks the agent before sending
+            _mark_uncertain(firing)
+        else:
+            _release_quietly(firing.runtime, key)
         _undo(firing)
         _keep_held(firing, held)
         return firing.decide(
@@ -211,25 +277,46 @@ def _run(firing: _Firing, held: Summary | None, note: str) -> Decision:
         # The message id changes only with the event occurrence, so a redelivered event
         # carries the same id and the agent can recognise the repeat.
         message_id=f"khook-{_digest(key, event.id)}",
+        # One conversation per incident: the dedup key, so every firing of it (and every
+        # retry) carries the same context; the agent is asked for this message within it.
         context_id=f"khook-{_digest(key)}",
         time_budget=time_budget,
+        verify=unsure,
     )
     try:
         result = firing.runtime.dispatcher.dispatch(request)
+    except OutcomeUnknownError as exc:
+        if resumed is None:
+            _after_failure(firing, held)
+            return firing.decide("failed:transient", detail=str(exc), retryable=True,
+                                 record=True)
+        _after_uncertain(firing, held)
+        return firing.decide("failed:uncertain", detail=str(exc), retryable=True, record=True)
     except TransientError as exc:
-        _after_failure(firing, held)
+        if unsure:  # the earlier send may still have arrived: keep asking on the next retry
+            _after_uncertain(firing, held)
+        else:
+            _after_failure(firing, held)
         return firing.decide("failed:transient", detail=str(exc), retryable=True, record=True)
     except DispatchError as exc:
         # A permanent refusal keeps the claim: retrying within the window cannot succeed.
         _undo(firing)
         _keep_held(firing, held)
+        with contextlib.suppress(TransientError):  # confirmed: a later resend is a duplicate
+            store.confirm(key=key, outcome="failed:rejected")
         return firing.decide("failed:rejected", detail=str(exc), record=True)
     try:
         store.confirm(key=key, outcome="dispatched", task_id=result.task_id)
         store.record_success(key=_circuit_key(rule))
     except TransientError as exc:  # the run started; a lost confirmation must not re-run it
         logger.error("dispatched %s but could not confirm the claim: %s", key, exc)
-    return firing.decide("dispatched", task_id=result.task_id, detail=result.state, record=True)
+    outcome = "dispatched"
+    if result.recovered == "unverified" and resumed == "uncertain":
+        outcome = "resent-unverified"
+        logger.warning("resent %s to %s: the agent could not say whether the first send "
+                       "arrived", key, rule.target.label())
+    return firing.decide("dispatched", task_id=result.task_id, detail=result.state, record=True,
+                         outcome=outcome, recovered=result.recovered)
 
 
 OCCURRENCE_WINDOW = timedelta(hours=24)
@@ -516,10 +603,32 @@ def _undo(firing: _Firing) -> None:
 def _after_failure(firing: _Firing, held: Summary | None) -> None:
     """Give the claim and the budget back, keep the held-back summary for the retry, count
     the failure."""
-    runtime, rule = firing.runtime, firing.rule
-    _release_quietly(runtime, firing.key)
+    _release_quietly(firing.runtime, firing.key)
     _undo(firing)
     _keep_held(firing, held)
+    _count_failure(firing)
+
+
+def _after_uncertain(firing: _Firing, held: Summary | None) -> None:
+    """A send that may have started the run: the claim stays (marked uncertain, so the
+    redelivery resumes it at once and asks the agent first) and so do the budget and the
+    group's window it took; the held-back summary goes to the next run (it may be reported
+    twice, never lost); the slow answer counts as a failure of the agent."""
+    _mark_uncertain(firing)
+    _keep_held(firing, held)
+    _count_failure(firing)
+
+
+def _mark_uncertain(firing: _Firing) -> None:
+    try:
+        firing.runtime.store.mark_uncertain(key=firing.key)
+    except TransientError as exc:  # still ours: the redelivery resumes it once it is stale
+        logger.error("could not mark claim %s uncertain: %s", firing.key, exc)
+
+
+def _count_failure(firing: _Firing) -> None:
+    """Count a failed run of the firing's agent towards its circuit breaker."""
+    runtime, rule = firing.runtime, firing.rule
     breaker = runtime.config.budgets.circuit_breaker
     try:
         if runtime.store.record_failure(
@@ -581,10 +690,14 @@ class _Firing:
         task_id: str = "",
         retryable: bool = False,
         record: bool = False,
+        outcome: str = "",
+        recovered: str = "",
     ) -> Decision:
+        """``outcome`` overrides what the audit record says (default: ``decision``);
+        ``recovered`` says how a resumed send ended (``DispatchResult.recovered``)."""
         agent = self.rule.target.label()
         if record:
-            self._record(decision, agent, detail, task_id)
+            self._record(outcome or decision, agent, detail, task_id, recovered)
         return Decision(
             decision,
             self.event,
@@ -597,9 +710,15 @@ class _Firing:
             retryable,
         )
 
-    def _record(self, outcome: str, agent: str, detail: str, task_id: str) -> None:
+    def _record(
+        self, outcome: str, agent: str, detail: str, task_id: str, recovered: str = ""
+    ) -> None:
         """``detail`` is the error of a failure, or the task state of a dispatch."""
         event = self.event
+        sent = outcome in ("dispatched", "resent-unverified")
+        extra = {"state": detail} if sent and detail else {}
+        if recovered:
+            extra["recovered"] = recovered
         try:
             self.runtime.store.record(
                 Firing(
@@ -614,8 +733,8 @@ class _Firing:
                     outcome=outcome,
                     at=self.runtime.clock(),
                     task_id=task_id,
-                    error="" if outcome == "dispatched" else detail,
-                    extra={"state": detail} if outcome == "dispatched" and detail else {},
+                    error="" if sent else detail,
+                    extra=extra,
                 )
             )
         except TransientError as exc:

@@ -13,7 +13,10 @@ waits for an agent run (R15). What khook got wrong and this module does instead:
 - a bearer token and extra headers from the environment (R17);
 - bounded retries within the dispatch's deadline (``retry.py``): ``KHOOK_DISPATCH_BUDGET``, or
   what is left of the function invocation when less, card read and session included; errors
-  that name the agent.
+  that name the agent;
+- a send whose answer never came is not repeated blindly: its retry (``request.verify``) first
+  asks the agent whether the message arrived (``lookup.py``) and sends only when it did not, or
+  when the agent cannot tell (``recovered="unverified"``).
 
 The card is read only for its protocol version: kagent rewrites the card's URLs to in-cluster
 addresses, so they are never followed. The a2a-sdk is a test dependency only (about 250 ms
@@ -22,6 +25,7 @@ import against httpx's 90 ms).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import re
@@ -33,10 +37,11 @@ from urllib.parse import quote
 import httpx
 
 from khook_core import escaping
-from khook_core.dispatch.base import DispatchRequest, DispatchResult, Target
+from khook_core.dispatch import lookup
+from khook_core.dispatch.base import DispatchRequest, DispatchResult, Recovered, Target
 from khook_core.dispatch.retry import MIN_ATTEMPT_S, Deadline, HttpDispatcher, error_text
 from khook_core.dispatch.settings import DispatchSettings
-from khook_core.errors import DispatchError
+from khook_core.errors import DispatchError, OutcomeUnknownError, TransientError
 
 logger = logging.getLogger(__name__)
 
@@ -126,6 +131,12 @@ class A2ADispatcher(HttpDispatcher):
         what = f"agent {target.label()} at {url}" if target.kind == "agent" else f"agent {url}"
         deadline = self.deadline(request, what)
         headers = self.headers()
+        recovered: Recovered = ""
+        if request.verify:
+            found = self._verify(request, url, what, headers, deadline)
+            if isinstance(found, DispatchResult):
+                return found
+            recovered = found
         context_id = request.context_id
         if self.settings.kagent_sessions and target.kind == "agent":
             context_id = self.create_session(request, headers, deadline)
@@ -161,8 +172,53 @@ class A2ADispatcher(HttpDispatcher):
                 ) from exc
             with self._lock:
                 self._wires[url] = wire
-            return result
+            return dataclasses.replace(result, recovered=recovered) if recovered else result
         raise AssertionError("unreachable: at least one wire is always tried")
+
+    def _verify(
+        self,
+        request: DispatchRequest,
+        url: str,
+        what: str,
+        headers: Mapping[str, str],
+        deadline: Deadline,
+    ) -> DispatchResult | Recovered:
+        """Before sending a message an earlier attempt may have delivered: the agent's task
+        for it (``recovered="found"``: nothing is sent), or how the send that follows is to be
+        recorded: ``sent`` (the agent listed the context and has no task for the message) or
+        ``unverified`` (it could not tell).
+
+        kagent's answer that it has no task is not taken as proof: its ``ListTasks`` reads the
+        controller's database, which its agent runtime no longer writes.
+
+        Raises:
+            OutcomeUnknownError: the agent could not be asked (the claim stays uncertain).
+        """
+        target = request.target
+        if self.settings.kagent_sessions and target.kind == "agent":
+            logger.warning("%s: the earlier send of %s cannot be looked up (each send opens its "
+                           "own kagent session); sending again", what, request.message_id)
+            return "unverified"
+        try:
+            found = lookup.find_message(
+                self.sender, url, what=what, headers=headers, deadline=deadline,
+                context_id=request.context_id, message_id=request.message_id,
+            )
+        except TransientError as exc:
+            raise OutcomeUnknownError(
+                f"{what}: could not ask whether an earlier send of {request.message_id} "
+                f"arrived: {exc}"
+            ) from exc
+        if found.task is not None:
+            result = parse_result({"task": found.task}, what)
+            logger.info("%s already has task %s for %s; not sent again", what, result.task_id,
+                        request.message_id)
+            return dataclasses.replace(result, recovered="found")
+        if found.verdict == "none" and target.kind != "agent":
+            return "sent"
+        logger.warning("%s cannot tell whether an earlier send of %s arrived (%s); sending "
+                       "again", what, request.message_id, found.reason or "kagent lists no task")
+        return "unverified"
 
     def headers(self) -> dict[str, str]:
         """Headers of every A2A call: identity (R13), then configured extras, then the token."""

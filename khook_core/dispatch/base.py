@@ -1,7 +1,9 @@
 """The dispatcher contract: deliver a rendered prompt to the hook's target.
 
 A dispatcher raises ``TransientError`` for failures worth retrying (the pipeline releases the
-claim and the transport redelivers) and ``DispatchError`` for permanent refusals.
+claim and the transport redelivers), ``OutcomeUnknownError`` for a send that may have arrived
+(the pipeline keeps the claim, marked uncertain, and the retry comes with ``verify``) and
+``DispatchError`` for permanent refusals.
 """
 
 from __future__ import annotations
@@ -60,6 +62,14 @@ class DispatchRequest:
     time_budget: float | None = None
     """Seconds this dispatch may take at most, retries included (what is left of the function
     invocation); None: only the dispatcher's own ``KHOOK_DISPATCH_BUDGET`` applies."""
+    verify: bool = False
+    """An earlier attempt of this firing may have reached the target (its answer never came):
+    a dispatcher that can ask the target for the message does so and sends only if it has
+    none; one that cannot sends, and says so in ``DispatchResult.recovered``."""
+
+
+Recovered = Literal["", "found", "sent", "unverified"]
+"""How a ``verify`` request ended (see ``DispatchResult.recovered``)."""
 
 
 @dataclass(frozen=True)
@@ -69,6 +79,9 @@ class DispatchResult:
     task_id: str = ""
     state: str = ""
     detail: str = ""
+    recovered: Recovered = ""
+    """For a ``verify`` request: ``found`` (the target already had it: nothing sent), ``sent``
+    (it had none: sent now), ``unverified`` (it could not tell: sent anyway); else ""."""
 
 
 class Dispatcher(Protocol):

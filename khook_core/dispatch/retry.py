@@ -8,9 +8,10 @@ What is retried, and why:
 - read/write timeouts and dropped connections only when the caller says the request is
   ``idempotent``: the request may have arrived. A webhook carries ``Idempotency-Key`` and is
   retried; an A2A send is not, because no A2A server dedupes on ``messageId`` and a second send
-  would start a second agent run. The error goes up as ``TransientError`` instead, the claim is
-  released and the transport redelivers later (which may still start that second run: see
-  docs/dispatch.md, "Read timeouts and duplicate runs").
+  would start a second agent run. The error goes up as ``OutcomeUnknownError`` instead: the
+  pipeline keeps the claim marked uncertain, and the redelivery asks the agent whether the
+  message arrived before sending it again (see docs/dispatch.md, "Read timeouts and duplicate
+  runs").
 
 Everything else comes back to the caller as the response (2xx, 3xx, 4xx) to classify.
 
@@ -34,7 +35,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from khook_core.errors import DispatchError, TransientError
+from khook_core.errors import DispatchError, OutcomeUnknownError, TransientError
 
 if TYPE_CHECKING:
     from khook_core.dispatch.base import DispatchRequest
@@ -191,9 +192,9 @@ class Sender:
                 last = f"{type(exc).__name__}: {exc or 'no detail'}"
                 cause = exc
                 if not idempotent:
-                    raise TransientError(
+                    raise OutcomeUnknownError(
                         f"{what}: {last} (the request may have arrived, so it is not "
-                        "repeated now; the event will be redelivered)"
+                        "repeated now; the retry asks the agent before sending again)"
                     ) from exc
             else:
                 if not retryable_status(response.status_code):

@@ -19,6 +19,14 @@ DedupKey = NewType("DedupKey", str)
 
 CircuitState = Literal["closed", "open", "half-open"]
 
+ClaimResult = Literal["won", "resumed", "uncertain", "busy", "held"]
+"""What ``claim_firing`` found (see ``StateStore.claim_firing``)."""
+
+CLAIMED = "claimed"
+"""The outcome of a claim nobody has confirmed yet."""
+UNCERTAIN = "uncertain"
+"""The outcome of a claim whose send may have reached the agent (a read timeout)."""
+
 DEFAULT_DEDUP_WINDOW = timedelta(minutes=10)
 """khook's suppression window; per hook configurable through ``dedupWindow``."""
 
@@ -130,6 +138,40 @@ def _union(a: tuple[str, ...], b: tuple[str, ...]) -> tuple[tuple[str, ...], boo
 
 
 @dataclass(frozen=True)
+class HeldClaim:
+    """A live claim as stored, for deciding what a claimer with ``owner`` may do with it."""
+
+    owner: str
+    outcome: str
+    claimed_at: datetime
+    unsure: bool = False
+    """A send of this claim may have reached the agent (set with ``UNCERTAIN``, kept until
+    the claim ends), so whoever resumes it asks the agent before sending again."""
+
+
+def resume_result(
+    held: HeldClaim, owner: str, now: datetime, stale_after: timedelta
+) -> ClaimResult:
+    """What a live claim means to the claimer ``owner``; one rule for every store.
+
+    Another owner's claim, or one of ours already confirmed (dispatched, coalesced, refused …),
+    is ``held``: a duplicate. Ours marked ``uncertain`` is resumed at once (its attempt has
+    ended). Ours still ``claimed`` is an earlier attempt of this same delivery that never
+    reported back: ``busy`` while it may still be running (claimed less than ``stale_after``
+    ago, the invocation budget), then ``resumed`` (``uncertain`` if a send may have landed).
+    """
+    if held.owner != owner:
+        return "held"
+    if held.outcome == UNCERTAIN:
+        return "uncertain"
+    if held.outcome != CLAIMED:
+        return "held"
+    if held.claimed_at + stale_after > now:
+        return "busy"
+    return "uncertain" if held.unsure else "resumed"
+
+
+@dataclass(frozen=True)
 class Firing:
     """One audit record: what fired (or was refused), when, where it went and how it ended."""
 
@@ -153,6 +195,35 @@ class StateStore(Protocol):
 
     def claim(self, *, key: DedupKey, ttl: timedelta, now: datetime) -> bool:
         """Atomically take ``key`` for ``ttl``. True for exactly one caller while unexpired."""
+        ...
+
+    def claim_firing(
+        self, *, key: DedupKey, owner: str, ttl: timedelta, now: datetime, stale_after: timedelta
+    ) -> ClaimResult:
+        """Claim ``key`` for a firing, idempotently for one delivery.
+
+        ``owner`` is derived from what a redelivery carries again (the Pub/Sub message id, the
+        sender's delivery id, else the dedup key and event id), so the redelivery of an attempt
+        whose outcome was lost (a write that landed but whose reply never came, a release that
+        failed) recognises its own claim instead of calling it a duplicate:
+
+        - ``won``: a new claim (or an expired one taken over);
+        - ``held``: someone else's live claim, or ours already confirmed: a duplicate;
+        - ``busy``: ours, unconfirmed and younger than ``stale_after``: the earlier attempt may
+          still be running, retry later;
+        - ``resumed``: ours, unconfirmed and stale: taken over (``claimed_at`` = now), fire;
+        - ``uncertain``: ours, and a send of it may have reached the agent: taken over, ask the
+          agent before sending again.
+
+        Taking over is atomic: of two concurrent redeliveries exactly one resumes, the other
+        sees a fresh claim (``busy``). A write whose reply is lost is read back in the store's
+        own retries and recognised by a per-call token.
+        """
+        ...
+
+    def mark_uncertain(self, *, key: DedupKey) -> None:
+        """The send of this claim may have reached the agent: keep the claim (no release), and
+        let the redelivery resume it at once, asking the agent first (``uncertain``)."""
         ...
 
     def release(self, *, key: DedupKey) -> None:

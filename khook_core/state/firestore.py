@@ -8,9 +8,12 @@ carrying a precondition on the ``update_time`` just read, so of several processe
 same expired claim exactly one succeeds. Expiry is compared by this code, never left to the TTL
 policy: TTL deletion runs up to about a day late (and not at all in the emulator).
 
-Each claim carries a random ``owner`` token, so a write that the client library retried after a
-timeout (the first attempt having landed) is recognised as ours instead of being read as
-"someone else holds it", which would silently drop the event.
+Each claim carries a random ``attempt`` token (``owner`` for a plain ``claim``), so a write that
+the client library retried after a timeout (the first attempt having landed) is recognised as
+ours instead of being read as "someone else holds it", which would silently drop the event. A
+firing's claim (``claim_firing``) also carries the delivery's ``owner`` token, derived from what
+a redelivery carries again: when even the retries ran out (a connection cut), the redelivery
+recognises its own claim and resumes it (see ``StateStore.claim_firing``).
 
 Storm-control state, each in its own collection and keyed the same way:
 
@@ -52,11 +55,16 @@ from typing import Any, Final, TypeVar
 from khook_core import audit
 from khook_core.errors import ConfigError, Problem, TransientError
 from khook_core.state.base import (
+    CLAIMED,
+    UNCERTAIN,
     Backlog,
     CircuitState,
+    ClaimResult,
     DedupKey,
     Firing,
+    HeldClaim,
     circuit_state_of,
+    resume_result,
     window_start,
 )
 
@@ -233,6 +241,88 @@ class FirestoreStateStore:
         raise TransientError(
             f"Firestore claim {key}: still contended after {MAX_CLAIM_ROUNDS} rounds; retry later"
         )
+
+    def claim_firing(
+        self, *, key: DedupKey, owner: str, ttl: timedelta, now: datetime, stale_after: timedelta
+    ) -> ClaimResult:
+        ref = self._claims.document(self.doc_id(key))
+        attempt = uuid.uuid4().hex
+        fresh = {
+            "key": key,
+            "owner": owner,
+            "attempt": attempt,
+            "claimed_at": now,
+            "expire_at": now + ttl,
+            "outcome": CLAIMED,
+            "task_id": "",
+            "unsure": False,
+        }
+        gexc = self._gexc
+        taking: ClaimResult = "won"  # what the write this call sent means, once it landed
+        with self._wrap("claim", key):
+            for _ in range(MAX_CLAIM_ROUNDS):
+                unknown: Exception | None = None
+                try:
+                    ref.create(fresh, retry=self._retry, timeout=self.timeout)
+                    return "won"
+                except gexc.AlreadyExists:
+                    pass
+                except gexc.GoogleAPIError as exc:  # retries ran out: did the create land?
+                    unknown = exc
+                snap = ref.get(retry=self._retry, timeout=self.timeout)  # read it back
+                if not snap.exists:
+                    if unknown is not None:  # it did not: nothing claimed, retry later
+                        raise unknown
+                    continue  # released between our create and read: try again
+                held = snap.to_dict() or {}
+                if held.get("attempt") == attempt:  # a retried write of this call had landed
+                    return taking
+                expire_at = held.get("expire_at")
+                if isinstance(expire_at, datetime) and expire_at > now:
+                    claimed_at = held.get("claimed_at")
+                    result = resume_result(
+                        HeldClaim(
+                            str(held.get("owner", "")),
+                            str(held.get("outcome", CLAIMED)),
+                            claimed_at if isinstance(claimed_at, datetime) else now,
+                            bool(held.get("unsure")),
+                        ),
+                        owner,
+                        now,
+                        stale_after,
+                    )
+                    if result not in ("resumed", "uncertain"):
+                        return result
+                    change: dict[str, Any] = {
+                        "claimed_at": now, "outcome": CLAIMED, "attempt": attempt,
+                    }
+                else:
+                    result, change = "won", fresh
+                taking = result
+                try:  # unless someone changed it since we read it
+                    ref.update(
+                        change,
+                        option=self._client.write_option(last_update_time=snap.update_time),
+                        retry=self._retry,
+                        timeout=self.timeout,
+                    )
+                    return result
+                except (gexc.FailedPrecondition, gexc.NotFound):
+                    continue
+        raise TransientError(
+            f"Firestore claim {key}: still contended after {MAX_CLAIM_ROUNDS} rounds; retry later"
+        )
+
+    def mark_uncertain(self, *, key: DedupKey) -> None:
+        with self._wrap("mark uncertain", key):
+            try:
+                self._claims.document(self.doc_id(key)).update(
+                    {"outcome": UNCERTAIN, "unsure": True},
+                    retry=self._retry,
+                    timeout=self.timeout,
+                )
+            except self._gexc.NotFound:  # expired and deleted: nothing to keep
+                logger.debug("mark uncertain %s: claim no longer exists", key)
 
     def release(self, *, key: DedupKey) -> None:
         with self._wrap("release", key):

@@ -8,11 +8,16 @@ from collections import deque
 from datetime import datetime, timedelta
 
 from khook_core.state.base import (
+    CLAIMED,
+    UNCERTAIN,
     Backlog,
     CircuitState,
+    ClaimResult,
     DedupKey,
     Firing,
+    HeldClaim,
     circuit_state_of,
+    resume_result,
     window_start,
 )
 
@@ -27,6 +32,7 @@ class MemoryStateStore:
         self._lock = threading.Lock()
         self._claims: dict[DedupKey, datetime] = {}
         self._outcomes: dict[DedupKey, str] = {}
+        self._owners: dict[DedupKey, HeldClaim] = {}  # claims taken with claim_firing
         self._firings: deque[Firing] = deque(maxlen=MAX_FIRINGS)
         self._slots: dict[str, tuple[float, int]] = {}
         self._leases: dict[str, dict[str, datetime]] = {}  # scope -> lease id -> expiry
@@ -39,12 +45,42 @@ class MemoryStateStore:
             if expires is not None and expires > now:
                 return False
             self._claims[key] = now + ttl
+            self._owners.pop(key, None)
             return True
+
+    def claim_firing(
+        self, *, key: DedupKey, owner: str, ttl: timedelta, now: datetime, stale_after: timedelta
+    ) -> ClaimResult:
+        with self._lock:
+            expires = self._claims.get(key)
+            held = self._owners.get(key)
+            if expires is None or expires <= now or held is None:
+                if expires is not None and expires > now:
+                    return "held"  # a plain claim (no owner): never ours
+                self._claims[key] = now + ttl
+                self._outcomes.pop(key, None)
+                self._owners[key] = HeldClaim(owner, CLAIMED, now)
+                return "won"
+            current = HeldClaim(held.owner, self._outcomes.get(key, CLAIMED), held.claimed_at,
+                                held.unsure)
+            result = resume_result(current, owner, now, stale_after)
+            if result in ("resumed", "uncertain"):
+                self._outcomes[key] = CLAIMED
+                self._owners[key] = HeldClaim(owner, CLAIMED, now, held.unsure)
+            return result
+
+    def mark_uncertain(self, *, key: DedupKey) -> None:
+        with self._lock:
+            held = self._owners.get(key)
+            if key in self._claims and held is not None:
+                self._outcomes[key] = UNCERTAIN
+                self._owners[key] = HeldClaim(held.owner, UNCERTAIN, held.claimed_at, True)
 
     def release(self, *, key: DedupKey) -> None:
         with self._lock:
             self._claims.pop(key, None)
             self._outcomes.pop(key, None)
+            self._owners.pop(key, None)
 
     def confirm(self, *, key: DedupKey, outcome: str, task_id: str = "") -> None:
         with self._lock:

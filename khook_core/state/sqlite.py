@@ -18,16 +18,22 @@ from pathlib import Path
 
 from khook_core.errors import TransientError
 from khook_core.state.base import (
+    CLAIMED,
+    UNCERTAIN,
     Backlog,
     CircuitState,
+    ClaimResult,
     DedupKey,
     Firing,
+    HeldClaim,
     circuit_state_of,
+    resume_result,
     window_start,
 )
 
-SCHEMA_VERSION = 2
-"""Version 2: leases have ids, backlogs keep their hook and latest event."""
+SCHEMA_VERSION = 3
+"""Version 2: leases have ids, backlogs keep their hook and latest event. Version 3: claims
+have an owner (the delivery that took them) and an ``unsure`` flag."""
 PURGE_EVERY = 1_000
 """Claims made between two deletions of expired claims (the file would otherwise keep every
 dedup key it ever saw)."""
@@ -40,7 +46,9 @@ CREATE TABLE IF NOT EXISTS claims (
     claimed_at REAL NOT NULL,
     expire_at REAL NOT NULL,
     outcome TEXT NOT NULL DEFAULT 'claimed',
-    task_id TEXT NOT NULL DEFAULT ''
+    task_id TEXT NOT NULL DEFAULT '',
+    owner TEXT NOT NULL DEFAULT '',
+    unsure INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS firings (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -83,6 +91,8 @@ CREATE TABLE IF NOT EXISTS circuits (
 );
 """
 
+_CLAIM_COLUMNS_V3 = ("owner TEXT NOT NULL DEFAULT ''", "unsure INTEGER NOT NULL DEFAULT 0")
+
 
 class SqliteStateStore:
     """Claims and firings in one SQLite file."""
@@ -120,6 +130,10 @@ class SqliteStateStore:
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     db.execute(statement)
+            columns = {row[1] for row in db.execute("PRAGMA table_info(claims)")}
+            for column in _CLAIM_COLUMNS_V3:
+                if column.split()[0] not in columns:  # a version 2 file keeps its claims
+                    db.execute(f"ALTER TABLE claims ADD COLUMN {column}")
             db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         except BaseException:
             db.execute("ROLLBACK")
@@ -138,15 +152,53 @@ class SqliteStateStore:
         cursor = self._run(
             "INSERT INTO claims (key, claimed_at, expire_at) VALUES (?, ?, ?) "
             "ON CONFLICT(key) DO UPDATE SET claimed_at = excluded.claimed_at, "
-            "expire_at = excluded.expire_at, outcome = 'claimed', task_id = '' "
-            "WHERE claims.expire_at <= excluded.claimed_at",
+            "expire_at = excluded.expire_at, outcome = 'claimed', task_id = '', owner = '', "
+            "unsure = 0 WHERE claims.expire_at <= excluded.claimed_at",
             (key, ts, ts + ttl.total_seconds()),
         )
+        self._purge_now_and_then(ts)
+        return cursor.rowcount == 1
+
+    def _purge_now_and_then(self, ts: float) -> None:
         self._claims_since_purge += 1
         if self._claims_since_purge >= PURGE_EVERY:
             self._claims_since_purge = 0
             self._run("DELETE FROM claims WHERE expire_at <= ?", (ts,))
-        return cursor.rowcount == 1
+
+    def claim_firing(
+        self, *, key: DedupKey, owner: str, ttl: timedelta, now: datetime, stale_after: timedelta
+    ) -> ClaimResult:
+        ts = now.timestamp()
+        # One write transaction: a write either commits or raises, so SQLite never leaves an
+        # outcome unknown; the owner still lets a redelivery resume a claim whose later steps
+        # (storm control, release) failed while the file was locked.
+        with self._transaction() as db:
+            row = db.execute(
+                "SELECT owner, outcome, claimed_at, expire_at, unsure FROM claims WHERE key = ?",
+                (key,),
+            ).fetchone()
+            if row is None or row[3] <= ts:
+                db.execute(
+                    "INSERT OR REPLACE INTO claims (key, claimed_at, expire_at, outcome, task_id, "
+                    "owner, unsure) VALUES (?, ?, ?, ?, '', ?, 0)",
+                    (key, ts, ts + ttl.total_seconds(), CLAIMED, owner),
+                )
+                result: ClaimResult = "won"
+            else:
+                held = HeldClaim(row[0], row[1], datetime.fromtimestamp(row[2], UTC),
+                                 bool(row[4]))
+                result = resume_result(held, owner, now, stale_after)
+                if result in ("resumed", "uncertain"):
+                    db.execute(
+                        "UPDATE claims SET claimed_at = ?, outcome = ? WHERE key = ?",
+                        (ts, CLAIMED, key),
+                    )
+        if result == "won":
+            self._purge_now_and_then(ts)
+        return result
+
+    def mark_uncertain(self, *, key: DedupKey) -> None:
+        self._run("UPDATE claims SET outcome = ?, unsure = 1 WHERE key = ?", (UNCERTAIN, key))
 
     def release(self, *, key: DedupKey) -> None:
         self._run("DELETE FROM claims WHERE key = ?", (key,))

@@ -24,6 +24,7 @@ from tests.configdir import make_config, restart_hook
 from tests.fixtures.a2a_agent import AGENT_NAME, AGENT_NAMESPACE, TestAgent
 from tests.fixtures.firestore import FirestoreEmulator, race
 from tests.unit.k8s_events import core_event
+from tests.unit.state.test_stores import check_a_claim_belongs_to_its_delivery
 
 NOW = datetime(2026, 1, 5, 10, 35, tzinfo=UTC)
 TTL = timedelta(minutes=10)
@@ -101,6 +102,9 @@ class TestClaims:
         monkeypatch.setattr(uuid, "uuid4", lambda: fixed)
         firestore_store.claim(key=KEY, ttl=TTL, now=NOW)  # "the first attempt that landed"
         assert firestore_store.claim(key=KEY, ttl=TTL, now=NOW)  # the retry reads its own token
+
+    def test_a_claim_belongs_to_its_delivery(self, firestore_store: FirestoreStateStore):
+        check_a_claim_belongs_to_its_delivery(firestore_store)
 
     def test_racing_threads_take_over_an_expired_claim_exactly_once(
         self, firestore_store: FirestoreStateStore

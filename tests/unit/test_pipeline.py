@@ -10,10 +10,16 @@ import pytest
 
 from khook_core.dispatch.base import DispatchRequest, DispatchResult
 from khook_core.dispatch.dryrun import DryRunDispatcher
-from khook_core.errors import DispatchError, InvalidEventError, TransientError
-from khook_core.pipeline import run_pipeline
+from khook_core.errors import (
+    DispatchError,
+    InvalidEventError,
+    OutcomeUnknownError,
+    TransientError,
+)
+from khook_core.pipeline import delivery_of, run_pipeline
 from khook_core.runtime import Clock, Runtime
 from khook_core.settings import Settings
+from khook_core.state.base import ClaimResult
 from khook_core.state.memory import MemoryStateStore
 from tests.configdir import SHOP_HOOK, make_config
 from tests.unit.k8s_events import core_event
@@ -174,6 +180,9 @@ def test_unavailable_store_is_retryable_and_dispatches_nothing(config: Path):
         def claim(self, **kwargs: object) -> bool:
             raise TransientError("database is locked")
 
+        def claim_firing(self, **kwargs: object) -> ClaimResult:
+            raise TransientError("database is locked")
+
     runtime = Runtime.build(
         Settings(config_dir=config),
         clock=Clock(NOW),
@@ -243,3 +252,32 @@ def test_a_still_firing_alert_resent_every_repeat_interval_fires_once_a_day():
     assert set(send(4)) == {"duplicate"}  # the repeat_interval re-send
     assert set(send(20)) == {"duplicate"}
     assert set(send(24.5)) == {"dispatched"}  # still firing a day later: a reminder
+
+
+def test_a_delivery_is_named_by_what_its_redelivery_carries_again():
+    assert delivery_of({"pubsub.message_id": "77", "pubsub.topic": "khook-kafka"}) == (
+        "pubsub:khook-kafka/77"
+    )
+    assert delivery_of({"x-github-delivery": "d-1", "x-request-id": "r-9"}) == (
+        "x-github-delivery:d-1"
+    )
+    assert delivery_of({"webhook-id": "msg_2"}) == "webhook-id:msg_2"
+    assert delivery_of({"x-request-id": "r-9"}) == ""  # a proxy's id changes per request
+
+
+def test_a_send_that_may_have_arrived_keeps_its_claim_and_its_retry_asks_first(config: Path):
+    dispatcher = FlakyDispatcher(failures=2, error=OutcomeUnknownError("read timeout"))
+    runtime = build(config, dispatcher)
+    attributes = {"pubsub.message_id": "77"}
+
+    first = run_pipeline("kubernetes", core_event(), attributes, runtime=runtime)
+    other = run_pipeline("kubernetes", core_event(), {"pubsub.message_id": "78"}, runtime=runtime)
+    again = run_pipeline("kubernetes", core_event(), attributes, runtime=runtime)
+
+    assert {d.decision for d in first} == {"failed:uncertain"}
+    assert all(d.retryable for d in first)
+    assert {d.decision for d in other} == {"duplicate"}  # another delivery: the claim holds
+    assert {d.decision for d in again} == {"dispatched"}
+    assert [r.verify for r in dispatcher.requests] == [True, True]
+    outcomes = [f.outcome for f in reversed(runtime.store.firings())]
+    assert sorted(outcomes) == ["dispatched"] * 2 + ["failed:uncertain"] * 2

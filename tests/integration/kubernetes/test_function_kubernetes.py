@@ -24,6 +24,7 @@ from khook_core.dispatch.dryrun import DryRunDispatcher
 from khook_core.errors import InvalidEventError, TransientError
 from khook_core.runtime import Runtime, get_runtime
 from khook_core.settings import Settings
+from khook_core.state.base import ClaimResult
 from khook_core.state.memory import MemoryStateStore
 from khook_core.transport import pubsub
 from tests.configdir import restart_hook
@@ -169,6 +170,9 @@ class UnavailableStore(MemoryStateStore):
     """A state store that is down: every claim is a transient failure."""
 
     def claim(self, **_: Any) -> bool:
+        raise TransientError("state store unreachable (test)")
+
+    def claim_firing(self, **_: Any) -> ClaimResult:
         raise TransientError("state store unreachable (test)")
 
 
