@@ -63,7 +63,9 @@ class EventCatalog:
         if event_type not in self.event_types:
             return (
                 f"unknown eventType {event_type!r} (known: {', '.join(sorted(self.event_types))})"
-                f"{_did_you_mean(event_type, self.event_types)}"
+                f"{_did_you_mean(event_type, self.event_types)}; a new type needs a row in "
+                "event-mappings.yaml (eventSource, eventType): see docs/hooks.md, "
+                '"Adding an event type: a mapping row"'
             )
         if any(event_type in self.types_by_source.get(s, ()) for s in sources):
             return None

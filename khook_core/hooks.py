@@ -27,7 +27,7 @@ from khook_core.configmodel import dotted, locate, validate
 from khook_core.dispatch.base import Target
 from khook_core.errors import ConfigError, Problem
 from khook_core.event import Event, Severity
-from khook_core.yamlfile import line_of, load_documents
+from khook_core.yamlfile import line_of, line_within, load_documents
 
 if TYPE_CHECKING:
     from khook_core.dispatch import webhook
@@ -306,6 +306,7 @@ def _compile(
             what: str,
             msg: str,
             path: tuple[str | int, ...] = (),
+            line: int | None = None,
             _loc: tuple[str | int, ...] = loc,
             _field: str = field_name,
         ) -> None:
@@ -313,7 +314,7 @@ def _compile(
             problems.append(
                 Problem(
                     file,
-                    locate(doc, where),
+                    line or locate(doc, where),
                     f"hook {hook}: {_field}.{dotted((what, *path))}: {msg}",
                 )
             )
@@ -413,7 +414,8 @@ def _check_configuration(
         try:
             template = prompt.compile_template(text)
         except prompt.TemplateError as exc:
-            problem("prompt", str(exc))
+            for found in exc.problems:
+                problem("prompt", found.message, line=_line_in_prompt(raw, text, found))
     if not ok or target is None or template is None:
         return None
     return target, template
@@ -522,6 +524,14 @@ def _target(conf: EventConfiguration, hook_ns: str, hook: str, problem: Any) -> 
             return None
         options[webhook.COMPILED_BODY] = compiled
     return Target("webhook", url=conf.webhook.url, options=options)
+
+
+def _line_in_prompt(raw: Any, text: str, found: prompt.TemplateProblem) -> int | None:
+    """The file line of a template problem inside a (multi-line) prompt, when it can be told."""
+    if not found.placeholder:
+        return None
+    token = found.placeholder
+    return line_within(raw, "prompt", token, text.count(token, 0, found.offset))
 
 
 def _compile_body(body: dict[str, Any], problem: Any) -> webhook.CompiledBody | None:

@@ -22,6 +22,7 @@ the *event data* comes from whoever can break a pod or send a request and is unt
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import re
@@ -53,6 +54,9 @@ KNOWN_PLACEHOLDERS = (
     "Tags",
     "Metadata",
 )
+_STRAY = re.compile(r"\{\{[^{}]*(?:\}\})?|\}\}")
+"""What is left of ``{{ }}`` syntax outside valid placeholders: ``{{ ... }}``, an unclosed
+``{{ ...`` or a lone ``}}``; each is one problem."""
 _NAMED = {"Tags", "Metadata"}  # take a name: {{.Tags.category}}
 _FREE_TEXT = {"Message", "EventMessage"}
 
@@ -124,12 +128,34 @@ _VALUES: Final[dict[str, Callable[[Event], object]]] = {
 }
 
 
-class TemplateError(ValueError):
-    """A prompt that cannot be compiled; ``placeholder`` names the offending token if any."""
+@dataclass(frozen=True)
+class TemplateProblem:
+    """One problem of a template: what is wrong, the offending token and where it starts."""
 
-    def __init__(self, message: str, placeholder: str | None = None) -> None:
+    message: str
+    placeholder: str | None = None
+    offset: int = 0
+
+
+class TemplateError(ValueError):
+    """A prompt that cannot be compiled, with every problem found in it (``problems``).
+
+    ``placeholder`` names the first problem's offending token, if any; the message joins them all.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        placeholder: str | None = None,
+        problems: tuple[TemplateProblem, ...] = (),
+    ) -> None:
         super().__init__(message)
         self.placeholder = placeholder
+        self.problems = problems or (TemplateProblem(message, placeholder),)
+
+    @classmethod
+    def of(cls, problems: list[TemplateProblem]) -> TemplateError:
+        return cls("; ".join(p.message for p in problems), problems[0].placeholder, tuple(problems))
 
 
 @dataclass(frozen=True)
@@ -154,45 +180,76 @@ def compile_template(text: str) -> Template:
     """Parse ``text`` into a Template.
 
     Raises:
-        TemplateError: empty, too long, unknown placeholder, or unsupported ``{{ }}`` syntax.
+        TemplateError: empty, too long, unknown placeholders, or unsupported ``{{ }}`` syntax;
+            every problem of the template, each with its offset, not only the first.
     """
     if not text.strip():
         raise TemplateError("prompt is empty")
     if len(text) > MAX_PROMPT_CHARS:
         raise TemplateError(f"prompt is {len(text)} characters (limit {MAX_PROMPT_CHARS})")
     segments: list[str | Placeholder] = []
+    problems: list[TemplateProblem] = []
     pos = 0
     for match in PLACEHOLDER.finditer(text):
         name, key = match.group(1), match.group(2)
+        _literal(text, pos, match.start(), segments, problems)
+        pos = match.end()
         if name not in KNOWN_PLACEHOLDERS:
-            raise TemplateError(
-                f"unknown placeholder {match.group(0)} (known: {', '.join(KNOWN_PLACEHOLDERS)})",
-                placeholder=match.group(0),
+            known = ", ".join(KNOWN_PLACEHOLDERS)
+            problems.append(
+                TemplateProblem(
+                    f"unknown placeholder {match.group(0)}{_nearest(name)} (known: {known})",
+                    match.group(0),
+                    match.start(),
+                )
             )
+            continue
         if (name in _NAMED) != (key is not None):
             form = f"{{{{.{name}.<name>}}}}" if name in _NAMED else f"{{{{.{name}}}}}"
-            raise TemplateError(
-                f"placeholder {match.group(0)} must be written {form}", placeholder=match.group(0)
+            problems.append(
+                TemplateProblem(
+                    f"placeholder {match.group(0)} must be written {form}",
+                    match.group(0),
+                    match.start(),
+                )
             )
-        _literal(text[pos : match.start()], segments)
+            continue
         before, after = text[match.start() - 1 : match.start()], text[match.end() : match.end() + 1]
         quoted = bool(before) and TEMPLATE_QUOTES.get(before) == after
         segments.append(Placeholder(name, key, before + after if quoted else ""))
-        pos = match.end()
-    _literal(text[pos:], segments)
+    _literal(text, pos, len(text), segments, problems)
+    if problems:
+        raise TemplateError.of(problems)
     return Template(text, tuple(segments))
 
 
-def _literal(chunk: str, segments: list[str | Placeholder]) -> None:
-    for token in ("{{", "}}"):
-        if token in chunk:
-            found = chunk[chunk.index(token) :][:40]
-            raise TemplateError(
+def _nearest(name: str) -> str:
+    close = difflib.get_close_matches(name, KNOWN_PLACEHOLDERS, n=1)
+    return f"; did you mean {{{{.{close[0]}}}}}?" if close else ""
+
+
+def _literal(
+    text: str,
+    start: int,
+    end: int,
+    segments: list[str | Placeholder],
+    problems: list[TemplateProblem],
+) -> None:
+    """Append ``text[start:end]`` as literal text, reporting every stray ``{{`` or ``}}``."""
+    chunk = text[start:end]
+    clean = True
+    for token in _STRAY.finditer(chunk):
+        found = chunk[token.start() :][:40].split("\n", 1)[0]
+        problems.append(
+            TemplateProblem(
                 f"unsupported template syntax near {found!r}: only "
                 "{{.Name}} placeholders are allowed",
-                placeholder=found,
+                found,
+                start + token.start(),
             )
-    if chunk:
+        )
+        clean = False
+    if chunk and clean:
         segments.append(chunk)
 
 

@@ -15,6 +15,9 @@ class LineDict(dict[str, Any]):
 
     line: int = 0
     key_lines: dict[str, int]
+    value_text: dict[str, tuple[int, str]]
+    """For each key whose value is a scalar: the line the value starts on and its text as
+    written in the file (quotes, block indicator and all), to point inside multi-line values."""
 
 
 # libyaml's parser when PyYAML has it (ten times faster: config loading is on the cold-start
@@ -30,6 +33,7 @@ class _LineLoader(_SafeBase):  # type: ignore[valid-type,misc]
 
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
+        self.text = stream
         self.duplicates: list[tuple[int, str, int]] = []
         """(line, key, line of the first occurrence) of every key written twice in a mapping."""
 
@@ -43,6 +47,7 @@ def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> LineDict:
     result = LineDict()
     result.line = node.start_mark.line + 1
     result.key_lines = {}
+    result.value_text = {}
     own: set[str] = set()
     for index, (key_node, value_node) in enumerate(node.value):
         key = str(loader.construct_object(key_node, deep=True))
@@ -53,6 +58,9 @@ def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> LineDict:
             own.add(key)
         result[key] = loader.construct_object(value_node, deep=True)
         result.key_lines[key] = line
+        if isinstance(value_node, yaml.ScalarNode):
+            start, end = value_node.start_mark, value_node.end_mark
+            result.value_text[key] = (start.line + 1, loader.text[start.index : end.index])
     return result
 
 
@@ -66,6 +74,21 @@ def line_of(value: Any, key: str | None = None) -> int | None:
             return value.key_lines[key]
         return value.line
     return None
+
+
+def line_within(value: Any, key: str, token: str, occurrence: int = 0) -> int | None:
+    """The line of the ``occurrence``-th ``token`` inside the scalar at ``key`` as written in
+    the file, so a problem in line 5 of a block-scalar prompt points at that line; None when the
+    token is not written literally there (an escape in a double-quoted string)."""
+    if not isinstance(value, LineDict) or key not in value.value_text:
+        return None
+    first, written = value.value_text[key]
+    at = -1
+    for _ in range(occurrence + 1):
+        at = written.find(token, at + 1)
+        if at < 0:
+            return None
+    return first + written.count("\n", 0, at)
 
 
 UNREADABLE: Final = "cannot read"

@@ -494,3 +494,45 @@ def test_hooks_doc_explains_budget_suppression_and_the_mapping_row_format():
     rows = doc.split("### Adding an event type: a mapping row", 1)[1].split("\n## ", 1)[0]
     for name in MappingRow.model_fields:
         assert f"| `{name}` |" in rows, name
+
+
+TYPO_HOOK = """\
+apiVersion: kagent.dev/v1alpha2
+kind: Hook
+metadata: {name: web, namespace: shop}
+spec:
+  eventConfigurations:
+  - eventType: pod-restrat
+    agentRef: {name: k8s-agent, namespace: kagent}
+    prompt: |
+      Pod {{.ResourceName}} restarted.
+      Compare it with {{.PodName}} and
+      with {{.Foo}}, then read {{.Reason
+"""
+
+
+def test_an_unknown_event_type_suggests_the_closest_and_how_to_add_a_mapping_row(
+    tmp_path: Path,
+):
+    result = khook("validate", "--config", str(make_config(tmp_path, TYPO_HOOK)))
+    assert result.returncode == 1
+    [type_line] = [line for line in result.stderr.splitlines() if ".eventType:" in line]
+    assert type_line.startswith(f"{tmp_path}/config/hooks/hooks.yaml:6: hook shop/web: ")
+    assert "unknown eventType 'pod-restrat'" in type_line
+    assert "did you mean 'pod-restart'?" in type_line
+    assert "a new type needs a row in event-mappings.yaml" in type_line
+
+
+def test_every_template_problem_is_reported_at_its_own_line(tmp_path: Path):
+    result = khook("validate", "--config", str(make_config(tmp_path, TYPO_HOOK)))
+    assert result.returncode == 1
+    hooks = f"{tmp_path}/config/hooks/hooks.yaml"
+    prompt_lines = [line for line in result.stderr.splitlines() if ".prompt:" in line]
+    assert [line.split(": hook ")[0] for line in prompt_lines] == [
+        f"{hooks}:10",
+        f"{hooks}:11",
+        f"{hooks}:11",
+    ]
+    assert "unknown placeholder {{.PodName}}" in prompt_lines[0]
+    assert "unknown placeholder {{.Foo}}" in prompt_lines[1]
+    assert "unsupported template syntax near '{{.Reason'" in prompt_lines[2]

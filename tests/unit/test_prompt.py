@@ -391,3 +391,22 @@ def test_every_known_placeholder_renders():
     for name in prompt.KNOWN_PLACEHOLDERS:
         written = f"{{{{.{name}.x}}}}" if name in ("Tags", "Metadata") else f"{{{{.{name}}}}}"
         assert "{{" not in instructions(f"<{written}>")
+
+
+def test_compile_reports_every_problem_with_its_offset():
+    text = "A {{.Foo}} then {{ .Tags }} and {{.Reason, end"
+    with pytest.raises(prompt.TemplateError) as caught:
+        prompt.compile_template(text)
+    found = [(p.placeholder, p.offset) for p in caught.value.problems]
+    assert found == [
+        ("{{.Foo}}", text.index("{{.Foo}}")),
+        ("{{ .Tags }}", text.index("{{ .Tags }}")),
+        ("{{.Reason, end", text.index("{{.Reason")),
+    ]
+    assert "did you mean" not in caught.value.problems[0].message
+    assert str(caught.value).count("; ") >= 2  # the message names them all
+
+
+def test_an_unknown_placeholder_suggests_the_closest_known_one():
+    with pytest.raises(prompt.TemplateError, match=r"did you mean \{\{\.Reason\}\}\?"):
+        prompt.compile_template("Why: {{.Reson}}")
