@@ -47,6 +47,10 @@ class ForwarderSettings(BaseSettings):
 
     Fields are translated to the watched API's names (``involvedObject.kind`` on ``v1`` is
     ``regarding.kind`` on ``events.k8s.io/v1``); one with no equivalent there is refused."""
+    kubeconfig: str | None = Field(
+        default=None, validation_alias=_env("kubeconfig", "KUBECONFIG")
+    )
+    """Kubeconfig file(s) used outside a cluster; default ``~/.kube/config``."""
     kube_api_url: str | None = Field(default=None, validation_alias=_env("kube_api_url"))
     """API server URL used without credentials (tests); default: in-cluster, else kubeconfig."""
 
