@@ -161,3 +161,104 @@ def process_env(kube: RealKube, namespace: str, emulator: PubSubEmulator,
             "KHOOK_FORWARDER_NAMESPACES": namespace, "KHOOK_FORWARDER_DEAD_AFTER_SECONDS": "8",
             "KHOOK_FORWARDER_RELIST_OVERLAP_SECONDS": "1",
             "KHOOK_FORWARDER_BACKOFF_MAX_SECONDS": "0.5", "KHOOK_FORWARDER_FLUSH_SECONDS": "5"}
+
+
+def test_a_quiet_spell_past_compaction_republishes_nothing(
+    real_kube: RealKube, pubsub_emulator: PubSubEmulator, forwarder: Callable[..., Forwarder],
+    wait_until: Callable[..., None],
+):
+    namespace = new_namespace(real_kube)
+    topic, subscription = topic_and_subscription(pubsub_emulator)
+    fwd = forwarder(real_kube, namespaces=namespace, emulator_host=pubsub_emulator.host,
+                    topic=topic)
+    wait_until(fwd.ready, what="the first list")
+    before = create_events(real_kube, namespace, range(5))
+    assert set(uids(pubsub_emulator.pull_until(subscription, 5, timeout=30))) == set(before)
+
+    # No BOOKMARKs for Events: the quiet watch's resourceVersion falls behind the compaction.
+    real_kube.compact()
+    wait_until(lambda: fwd.metrics.relists >= 1, timeout=30, what="the 410 and re-list")
+    after = create_events(real_kube, namespace, range(5, 8))
+
+    got = uids(pubsub_emulator.pull_until(subscription, 3, timeout=30, quiet=1.0))
+    assert set(got) == set(after)
+    assert max(got.values()) == 1
+    assert fwd.metrics.filtered[ALREADY_SEEN] >= 5
+
+
+def test_an_api_server_restart_and_a_kill_9_mid_stream_lose_nothing(
+    real_kube: RealKube, pubsub_emulator: PubSubEmulator, tmp_path: Path,
+    wait_until: Callable[..., None],
+):
+    namespace = new_namespace(real_kube)
+    topic, subscription = topic_and_subscription(pubsub_emulator)
+    env = process_env(real_kube, namespace, pubsub_emulator, topic)
+    got: Counter[str] = Counter()
+
+    def pulled() -> set[str]:
+        got.update(uids(pubsub_emulator.pull(subscription)))
+        return set(got)
+
+    first = ForwarderProcess(tmp_path / "first.log", env)
+    try:
+        wait_until(first.ready, timeout=30, what="the first list")
+        created = create_events(real_kube, namespace, range(300))
+        real_kube.restart_apiserver()  # while the forwarder is still reading the burst
+        created += create_events(real_kube, namespace, range(300, 600))
+        wait_until(lambda: first.metric("events_forwarded_total") >= 350, timeout=30,
+                   what="the forwarder to be mid-stream")
+        first.proc.send_signal(signal.SIGKILL)  # with messages queued and the watch open
+        first.proc.wait(10)
+    finally:
+        first.stop()
+    created += create_events(real_kube, namespace, range(600, 700))
+    second = ForwarderProcess(tmp_path / "second.log", env)
+    try:
+        wait_until(lambda: set(created) <= pulled(), timeout=60, what="every event")
+        assert second.metric("api_errors_total") == 0
+    finally:
+        assert second.stop() == 0
+    assert pulled() == set(created)
+    # What the killed process had not published is sent again within the look-back; the
+    # functions' dedup absorbs the copies (docs/forwarder.md, known limits).
+
+
+def test_a_continue_token_expiring_mid_list_restarts_it_once_without_resending(
+    real_kube: RealKube,
+):
+    namespace = new_namespace(real_kube)
+    created = create_events(real_kube, namespace, range(20))
+    settings = ForwarderSettings(kubeconfig=str(real_kube.kubeconfig), namespaces=namespace,
+                                 topic="projects/p/topics/t")
+    api = kube_client.api_client(settings)
+    real = kube_client.endpoints(api, settings)[0]
+    pages: list[str | None] = []
+
+    def list_and_compact(**kwargs: Any) -> Any:
+        reply = real.list_fn(**kwargs)
+        pages.append(kwargs.get("_continue"))
+        if len(pages) == 2:
+            real_kube.compact()  # the snapshot of the continue token is gone
+        return reply
+
+    sent: list[Outbound] = []
+    metrics = ForwarderMetrics()
+    watcher = EventWatcher(
+        endpoint=EventsEndpoint(real.api, real.namespace, list_and_compact),
+        timings=WatchTimings(lookback=timedelta(minutes=5), max_age=timedelta(minutes=15),
+                             relist_overlap=timedelta(seconds=30), watch_timeout=5, page_size=6,
+                             empty_limit=2, empty_seconds=1.0),
+        event_filter=make_filter(api=real.api, clock=utcnow), sink=sent.append, metrics=metrics,
+        clock=utcnow)
+    try:
+        watcher.step(WatchState())
+    finally:
+        api.close()
+
+    forwarded = Counter(json.loads(m.data)["metadata"]["uid"] for m in sent)
+    assert set(forwarded) == set(created)
+    assert max(forwarded.values()) == 1
+    assert metrics.relists == 1
+    assert metrics.api_errors == 0
+    assert pages.count(None) == 2  # the list started again from the top once
+    assert metrics.filtered[ALREADY_SEEN] == 12  # the two pages read before the expiry
