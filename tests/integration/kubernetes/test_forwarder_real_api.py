@@ -170,7 +170,7 @@ def test_a_quiet_spell_past_compaction_republishes_nothing(
     namespace = new_namespace(real_kube)
     topic, subscription = topic_and_subscription(pubsub_emulator)
     fwd = forwarder(real_kube, namespaces=namespace, emulator_host=pubsub_emulator.host,
-                    topic=topic)
+                    topic=topic, relist_overlap_seconds=30)
     wait_until(fwd.ready, what="the first list")
     before = create_events(real_kube, namespace, range(5))
     assert set(uids(pubsub_emulator.pull_until(subscription, 5, timeout=30))) == set(before)
