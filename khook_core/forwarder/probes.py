@@ -40,7 +40,8 @@ class ProbeServer:
             if ready():
                 return _check(True, "ready", "")
             why = not_ready_because()
-            return _check(False, "", f"first list not done: {why}" if why else "first list not done")
+            body = f"first list not done: {why}" if why else "first list not done"
+            return _check(False, "", body)
 
         routes: dict[str, Callable[[], tuple[int, str, str]]] = {
             "/healthz": lambda: _check(alive(), "watch alive", "watch dead"),

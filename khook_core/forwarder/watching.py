@@ -384,8 +384,9 @@ class EventWatcher:
                state: WatchState) -> None:
         self.metrics.event_seen(kind)
         verdict: Verdict = self.filter.decide(kind, obj, newer_than=newer_than)
-        if verdict.last is not None and (state.seen_until is None or verdict.last > state.seen_until):
-            state.seen_until = verdict.last
+        last = verdict.last
+        if last is not None and (state.seen_until is None or last > state.seen_until):
+            state.seen_until = last
         if verdict.message is None:
             self.metrics.event_filtered(verdict.reason)
             return

@@ -253,7 +253,7 @@ def test_a_continue_token_expiring_mid_list_restarts_it_once_without_resending(
     try:
         watcher.step(WatchState())
     finally:
-        api.close()
+        api.close()  # type: ignore[no-untyped-call]
 
     forwarded = Counter(json.loads(m.data)["metadata"]["uid"] for m in sent)
     assert set(forwarded) == set(created)
