@@ -50,6 +50,7 @@ FAST: dict[str, Any] = {
 @pytest.fixture(scope="module", params=["watch-cache", "no-watch-cache"])
 def kube(request: pytest.FixtureRequest, real_kube: RealKube) -> Iterator[RealKube]:
     """The session's API server, and one started with ``--watch-cache=false``."""
+    real_kube.require_faults()
     if request.param == "watch-cache":
         yield real_kube
         return
@@ -167,6 +168,7 @@ def test_a_quiet_spell_past_compaction_republishes_nothing(
     real_kube: RealKube, pubsub_emulator: PubSubEmulator, forwarder: Callable[..., Forwarder],
     wait_until: Callable[..., None],
 ):
+    real_kube.require_faults()
     namespace = new_namespace(real_kube)
     topic, subscription = topic_and_subscription(pubsub_emulator)
     fwd = forwarder(real_kube, namespaces=namespace, emulator_host=pubsub_emulator.host,
@@ -190,6 +192,7 @@ def test_an_api_server_restart_and_a_kill_9_mid_stream_lose_nothing(
     real_kube: RealKube, pubsub_emulator: PubSubEmulator, tmp_path: Path,
     wait_until: Callable[..., None],
 ):
+    real_kube.require_faults()
     namespace = new_namespace(real_kube)
     topic, subscription = topic_and_subscription(pubsub_emulator)
     env = process_env(real_kube, namespace, pubsub_emulator, topic)
@@ -226,6 +229,7 @@ def test_an_api_server_restart_and_a_kill_9_mid_stream_lose_nothing(
 def test_a_continue_token_expiring_mid_list_restarts_it_once_without_resending(
     real_kube: RealKube,
 ):
+    real_kube.require_faults()
     namespace = new_namespace(real_kube)
     created = create_events(real_kube, namespace, range(20))
     settings = ForwarderSettings(kubeconfig=str(real_kube.kubeconfig), namespaces=namespace,

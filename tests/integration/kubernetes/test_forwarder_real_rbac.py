@@ -30,7 +30,7 @@ from khook_core.forwarder.metrics import ForwarderMetrics
 from khook_core.forwarder.watching import EventWatcher, Outcome, WatchState, WatchTimings
 from khook_core.localstack.forwarder import reachable_cluster
 from tests.fixtures.kube_real import (
-    FORWARDER_TOKEN,
+    CONTEXT,
     RealKube,
     create_events,
     new_namespace,
@@ -64,29 +64,33 @@ def manifests(name: str, namespace: str | None = None) -> list[dict[str, Any]]:
 
 @pytest.fixture
 def bound(real_kube: RealKube, wait_until: Callable[..., None]) -> Iterator[
-        Callable[[str, str], None]]:
-    """``bound(mode, namespace)``: the manifests' service account and RBAC, removed after."""
+        Callable[[str, str], str]]:
+    """``bound(mode, namespace)``: the manifests' service account and RBAC (the cluster-wide
+    binding removed after, unless it was there before); returns the account's token."""
     cluster_wide: list[bool] = []
 
-    def bind(mode: str, namespace: str) -> None:
+    def bind(mode: str, namespace: str) -> str:
         apply(real_kube, manifests("namespace.yaml") + manifests("serviceaccount.yaml"))
+        token = real_kube.forwarder_token()
         if mode == "cluster":
+            cluster_wide.append(not can_list(real_kube, None, token))
             apply(real_kube, manifests("rbac-cluster.yaml"))
-            cluster_wide.append(True)
         else:
             apply(real_kube, manifests("rbac-namespaced.yaml", namespace))
-        wait_until(lambda: can_list(real_kube, namespace), what="the binding to take effect")
+        wait_until(lambda: can_list(real_kube, namespace, token),
+                   what="the binding to take effect")
+        return token
 
     yield bind
-    if cluster_wide:
+    if any(cluster_wide):
         with real_kube.api_client() as api:
             rbac = client.RbacAuthorizationV1Api(api)
             rbac.delete_cluster_role_binding("khook-forwarder-events")
             rbac.delete_cluster_role("khook-forwarder-events")
 
 
-def can_list(kube: RealKube, namespace: str | None) -> bool:
-    with kube.api_client(FORWARDER_TOKEN) as api:
+def can_list(kube: RealKube, namespace: str | None, token: str) -> bool:
+    with kube.api_client(token) as api:
         events = client.EventsV1Api(api)
         try:
             if namespace is None:
@@ -115,12 +119,12 @@ def watcher(settings: ForwarderSettings) -> tuple[EventWatcher, list[Outbound], 
 @pytest.mark.parametrize("mode", ["namespaced", "cluster"])
 @pytest.mark.parametrize("api", [EVENTS_API, CORE_API])
 def test_the_manifests_rbac_is_enough_to_list_and_watch_both_apis(
-    api: str, mode: str, real_kube: RealKube, bound: Callable[[str, str], None],
+    api: str, mode: str, real_kube: RealKube, bound: Callable[[str, str], str],
     tmp_path: Path, wait_until: Callable[..., None],
 ):
     namespace = new_namespace(real_kube)
-    bound(mode, namespace)
-    kubeconfig = real_kube.write_kubeconfig(tmp_path / "kubeconfig", FORWARDER_TOKEN)
+    token = bound(mode, namespace)
+    kubeconfig = real_kube.write_kubeconfig(tmp_path / "kubeconfig", token)
     listed = create_events(real_kube, namespace, range(2))
     settings = ForwarderSettings(kubeconfig=str(kubeconfig), api=api, topic="projects/p/topics/t",
                                  namespaces=namespace if mode == "namespaced" else "")
@@ -144,15 +148,16 @@ def test_the_manifests_rbac_is_enough_to_list_and_watch_both_apis(
     assert {e["apiVersion"] for e in mine()} == {api}
     probe_env = {"KUBECONFIG": str(kubeconfig), "KHOOK_FORWARDER_API": api}
     if mode == "namespaced":
-        wait_until(lambda: not can_list(real_kube, None), what="no rights outside the namespace")
+        wait_until(lambda: not can_list(real_kube, None, token),
+                   what="no rights outside the namespace")
         context, why = reachable_cluster(env={**probe_env, "KHOOK_FORWARDER_NAMESPACES": namespace})
-        assert (context, why) == ("khook-test", "")
+        assert (context, why) == (CONTEXT, "")
         context, why = reachable_cluster(env=probe_env)
         assert context is None
         assert "403" in why
         assert "all namespaces" in why
     else:
-        assert reachable_cluster(env=probe_env) == ("khook-test", "")
+        assert reachable_cluster(env=probe_env) == (CONTEXT, "")
 
 
 def test_a_refused_field_selector_fails_readiness_with_the_servers_reason(
