@@ -113,7 +113,7 @@ def test_a_stalled_publisher_then_410_publishes_every_event_once(
     wait_until(fwd.ready, what="the first list")
 
     created = create_events(kube, namespace, range(LAGGED))
-    wait_until(lambda: fwd.publisher.queue.__len__() > 0, what="the watch to be held back")
+    wait_until(lambda: len(fwd.publisher.queue) > 0, what="the watch to be held back")
     behind = fwd.metrics.forwarded
     kube.compact()
     gated.gate.set()
