@@ -213,10 +213,11 @@ class EventWatcher:
         skipping what the pages already read had judged.
         """
         first = not state.listed
+        newer_than = self._list_window(state)  # once: a restarted list keeps the same window
         done: list[_Partial] = []
         while True:
             try:
-                resource_version = self._list_all(state, self._list_window(state), done)
+                resource_version = self._list_all(state, newer_than, done)
                 break
             except ContinueExpired as expired:
                 if expired.partial is not None:
