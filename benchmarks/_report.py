@@ -56,6 +56,16 @@ def _budgets() -> dict[str, Budget]:
                                 "forwarder.py"),
         "forwarder:lost": Budget("forwarder: nothing lost (every event published or counted as "
                                  "filtered)", "0 events", "forwarder.py"),
+        "forwarder-real:list-rate": Budget(
+            "forwarder's first list of 20,000 Events from a real kube-apiserver, into the "
+            "Pub/Sub emulator", ">= 2,000 events/s", "forwarder_kube.py"),
+        "forwarder-real:storm-lag": Budget(
+            "forwarder behind a live storm on a real kube-apiserver: last event published "
+            "after the last one was created", "<= 5 s", "forwarder_kube.py"),
+        "forwarder-real:rss": Budget(
+            "forwarder peak RSS against a real kube-apiserver (idle, first list of 20,000, "
+            "live storm): within the manifest's memory request", "<= 128 MiB",
+            "forwarder_kube.py"),
         "e2e:p50": Budget("local end to end: watch → forwarder → emulator → push → function → "
                           "A2A agent, at 50 events/s, p50", "<= 150 ms", "kubernetes_function.py"),
         "e2e:p99": Budget("local end to end at 50 events/s, p99", "<= 500 ms",

@@ -122,7 +122,8 @@ class Forwarder:
         ]
         self.states = [WatchState() for _ in self.watchers]
         self.probes = ProbeServer(settings.host, settings.port, alive=self.alive,
-                                  ready=self.ready, metrics=self.metrics)
+                                  ready=self.ready, metrics=self.metrics,
+                                  not_ready_because=self.not_ready_because)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
@@ -150,6 +151,14 @@ class Forwarder:
     def ready(self) -> bool:
         """Every endpoint has completed its first list."""
         return all(state.listed for state in self.states)
+
+    def not_ready_because(self) -> str:
+        """The API server's reason a first list has not completed yet (empty when none)."""
+        return "; ".join(
+            f"{watcher.endpoint.describe()}: {state.problem}"
+            for watcher, state in zip(self.watchers, self.states, strict=True)
+            if not state.listed and state.problem
+        )
 
     def alive(self) -> bool:
         """Every endpoint made contact with the API server within ``dead_after_seconds``.

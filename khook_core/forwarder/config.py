@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 EVENTS_API = "events.k8s.io/v1"
@@ -43,7 +43,14 @@ class ForwarderSettings(BaseSettings):
     )
     """Comma-separated namespaces to watch (one watch each); empty means cluster-wide."""
     field_selector: str | None = Field(default=None, validation_alias=_env("field_selector"))
-    """Server-side filter, e.g. ``type=Warning`` (it also hides Normal events a mapping enables)."""
+    """Server-side filter, e.g. ``type=Warning`` (it also hides Normal events a mapping enables).
+
+    Fields are translated to the watched API's names (``involvedObject.kind`` on ``v1`` is
+    ``regarding.kind`` on ``events.k8s.io/v1``); one with no equivalent there is refused."""
+    kubeconfig: str | None = Field(
+        default=None, validation_alias=_env("kubeconfig", "KUBECONFIG")
+    )
+    """Kubeconfig file(s) used outside a cluster; default ``~/.kube/config``."""
     kube_api_url: str | None = Field(default=None, validation_alias=_env("kube_api_url"))
     """API server URL used without credentials (tests); default: in-cluster, else kubeconfig."""
 
@@ -67,10 +74,11 @@ class ForwarderSettings(BaseSettings):
     relist_overlap_seconds: float = Field(
         default=30.0, ge=0, validation_alias=_env("relist_overlap_seconds")
     )
-    """After a re-list, forward events newer than the last watch activity minus this overlap.
+    """Used only with an API server whose resourceVersions are not integers: a re-list then
+    forwards events newer than the newest last occurrence the watch delivered minus this.
 
-    Covers clock skew between nodes and second-granularity timestamps; the overlap may
-    re-forward a few events, which the functions' dedup absorbs."""
+    With integer resourceVersions (every etcd-backed server) a re-list skips exactly what was
+    judged before and forwards everything else inside ``max_age_seconds``."""
 
     # --- where to publish ----------------------------------------------------------------------
     topic: str = Field(default="khook-kubernetes", validation_alias=_env("topic", "KHOOK_TOPIC"))
@@ -109,9 +117,9 @@ class ForwarderSettings(BaseSettings):
     )
     """``timeoutSeconds`` of each watch call; the loop resumes from the last resourceVersion.
 
-    Capped at a quarter of ``dead_after_seconds``: a quiet watch must end (with a bookmark) and
-    resume well before liveness would fail. A stream silent for a quarter more (30 s at most)
-    is cut as stuck. Each resume is one cheap request served from the API server's watch cache."""
+    Capped at a quarter of ``dead_after_seconds``: a quiet watch must end and resume well before
+    liveness would fail. A stream silent for a quarter more (30 s at most) is cut as stuck. Events
+    are not watch-cached by default, so each resume opens one etcd watch and gets no BOOKMARKs."""
     list_page_size: int = Field(default=500, ge=1, validation_alias=_env("list_page_size"))
     """Items per list page, so a re-list of a big cluster never holds every Event at once."""
     empty_watch_limit: int = Field(default=2, ge=1, validation_alias=_env("empty_watch_limit"))
@@ -146,6 +154,15 @@ class ForwarderSettings(BaseSettings):
     """``json`` (one object a line with ``severity``) for Cloud Logging, ``text`` for humans."""
     log_level: str = Field(default="INFO", validation_alias=_env("log_level", "KHOOK_LOG_LEVEL"))
     """Python logging level name."""
+
+    @model_validator(mode="after")
+    def _fit_field_selector(self) -> ForwarderSettings:
+        if self.field_selector:
+            from khook_core.forwarder.field_selectors import fit_field_selector
+
+            fitted = fit_field_selector(self.field_selector, self.api)
+            object.__setattr__(self, "field_selector", fitted or None)
+        return self
 
     @field_validator("namespaces", mode="before")
     @classmethod

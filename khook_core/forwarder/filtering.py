@@ -45,6 +45,8 @@ class Verdict:
 
     message: Outbound | None = None
     reason: str = ""
+    last: datetime | None = None
+    """The Event's last occurrence, when it could be read (it anchors a later re-list)."""
 
 
 def last_occurrence(obj: Mapping[str, Any]) -> datetime | None:
@@ -117,14 +119,14 @@ class EventFilter:
             if not self.forward_all:
                 return Verdict(reason="invalid")
         elif last <= newer_than:
-            return Verdict(reason="stale")
+            return Verdict(reason="stale", last=last)
         attributes = self.attributes(obj)
         if not self.forward_all:
             reason = self._rejection(obj, attributes)
             if reason is not None:
-                return Verdict(reason=reason)
+                return Verdict(reason=reason, last=last)
         data = json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
-        return Verdict(message=Outbound(data, attributes))
+        return Verdict(message=Outbound(data, attributes), last=last)
 
     def attributes(self, obj: Mapping[str, Any]) -> dict[str, str]:
         """The contract's attributes for one Event object."""

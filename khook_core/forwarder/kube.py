@@ -70,7 +70,7 @@ def api_client(settings: ForwarderSettings) -> client.ApiClient:
     try:
         config.load_incluster_config()  # type: ignore[no-untyped-call]
     except config.ConfigException:
-        config.load_kube_config()  # type: ignore[no-untyped-call]
+        config.load_kube_config(config_file=settings.kubeconfig)  # type: ignore[no-untyped-call]
     return client.ApiClient()
 
 

@@ -5,7 +5,9 @@ no contact with the API server for ``dead_after_seconds``, which is the one fail
 cure (a wedged connection, a lost token). An open but silent stream is not contact; the watch
 calls are sized so a quiet, healthy cluster still makes contact in time (see ``watching``).
 Readiness means "the first list is done"; nothing routes traffic to the pod, but rollouts wait
-for it, so a broken new version never replaces a working one.
+for it, so a broken new version never replaces a working one. While it fails, its body carries
+the API server's reason (a refused field selector, missing RBAC), so ``kubectl describe pod``
+shows why.
 """
 
 from __future__ import annotations
@@ -27,15 +29,23 @@ class ProbeServer:
         host / port: where to listen; port 0 picks a free port (see ``port`` after start).
         alive / ready: the checks behind /healthz and /readyz.
         metrics: rendered at /metrics.
+        not_ready_because: why /readyz fails, added to its body (empty when unknown).
     """
 
     def __init__(
         self, host: str, port: int, *, alive: Callable[[], bool], ready: Callable[[], bool],
-        metrics: ForwarderMetrics,
+        metrics: ForwarderMetrics, not_ready_because: Callable[[], str] = lambda: "",
     ) -> None:
+        def readiness() -> tuple[int, str, str]:
+            if ready():
+                return _check(True, "ready", "")
+            why = not_ready_because()
+            body = f"first list not done: {why}" if why else "first list not done"
+            return _check(False, "", body)
+
         routes: dict[str, Callable[[], tuple[int, str, str]]] = {
             "/healthz": lambda: _check(alive(), "watch alive", "watch dead"),
-            "/readyz": lambda: _check(ready(), "ready", "first list not done"),
+            "/readyz": readiness,
             "/metrics": lambda: (200, CONTENT_TYPE, metrics.render()),
         }
 

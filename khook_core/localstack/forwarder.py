@@ -2,16 +2,21 @@
 
 It publishes with google-cloud-pubsub, which only the emulator understands (the in-process bus
 speaks REST alone), so it runs only beside the emulator. Whether the cluster is usable is asked
-with one list of Events (``limit=1``) and a short timeout, so a laptop without a cluster starts
-at once and a cluster that refuses to show Events is reported instead of a failing forwarder.
+with one list (``limit=1``, a short timeout) of exactly what the forwarder will watch: the API
+of ``KHOOK_FORWARDER_API`` and, with ``KHOOK_FORWARDER_NAMESPACES`` set, each of those
+namespaces, so a forwarder with namespaced RBAC is started and a laptop without a cluster
+starts at once. A cluster that refuses to show those Events is reported instead of a failing
+forwarder.
 """
 
 from __future__ import annotations
 
+import functools
+import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from khook_core.localstack.processes import Child
 
@@ -19,22 +24,53 @@ PROBE_TIMEOUT_S: Final = 3.0
 MARKER: Final = "khook_core.forwarder"
 
 
-def reachable_cluster(timeout: float = PROBE_TIMEOUT_S) -> tuple[str | None, str]:
-    """The current kubeconfig context if its API server answers, else None and why not."""
+def watched_events(env: Mapping[str, str]) -> tuple[str, tuple[str, ...]]:
+    """The Events API and namespaces the forwarder will watch, read as it reads them."""
+    from khook_core.forwarder.config import ForwarderSettings
+
+    names = ("KHOOK_FORWARDER_API", "KHOOK_FORWARDER_NAMESPACES")
+    settings = ForwarderSettings.model_validate(
+        {name: env[name] for name in names if env.get(name)}
+    )
+    return settings.api, settings.namespaces
+
+
+def reachable_cluster(
+    timeout: float = PROBE_TIMEOUT_S, env: Mapping[str, str] | None = None
+) -> tuple[str | None, str]:
+    """The current kubeconfig context if its API server shows the Events the forwarder will
+    watch (``env`` holds the forwarder's settings; default: this process's), else None and why.
+    """
     try:
         from kubernetes import client, config
     except ImportError:
         return None, "the kubernetes client is not installed (pip install '.[forwarder]')"
+    env = os.environ if env is None else env
     try:
-        _, active = config.list_kube_config_contexts()  # type: ignore[no-untyped-call]
-        api = config.new_client_from_config()  # type: ignore[no-untyped-call]
+        api_name, namespaces = watched_events(env)
+    except ValueError as exc:  # pydantic's ValidationError is one
+        return None, f"invalid forwarder settings ({_first_line(exc)})"
+    kubeconfig = env.get("KUBECONFIG") or None  # the forwarder reads the same variable
+    try:
+        _, active = config.list_kube_config_contexts(  # type: ignore[no-untyped-call]
+            config_file=kubeconfig)
+        api = config.new_client_from_config(  # type: ignore[no-untyped-call]
+            config_file=kubeconfig)
     except Exception as exc:  # the client raises ConfigException, OSError, TypeError, ...
         return None, f"no Kubernetes cluster in the kubeconfig ({_first_line(exc)})"
     context = str((active or {}).get("name") or "current context")
-    try:  # what the forwarder will do first, so a 403 on Events counts as unusable
-        client.EventsV1Api(api).list_event_for_all_namespaces(limit=1, _request_timeout=timeout)
+    events: Any = client.CoreV1Api(api) if api_name == "v1" else client.EventsV1Api(api)
+    # Raw replies, as the forwarder reads them: the client's models refuse real Events (an
+    # events.k8s.io/v1 Event written through core/v1 has no eventTime).
+    options = {"limit": 1, "_request_timeout": timeout, "_preload_content": False}
+    try:  # what the forwarder will do first, so a 403 on those Events counts as unusable
+        calls = [functools.partial(events.list_namespaced_event, ns) for ns in namespaces]
+        for call in calls or [events.list_event_for_all_namespaces]:
+            call(**options).release_conn()
     except Exception as exc:  # urllib3 errors, ApiException (401/403), timeouts
-        return None, f"cluster {context} is not reachable ({_first_line(exc)})"
+        where = f"namespaces {', '.join(namespaces)}" if namespaces else "all namespaces"
+        return None, f"cluster {context} is not reachable for {api_name} events in {where} " \
+                     f"({_first_line(exc)})"
     finally:
         api.close()
     return context, ""

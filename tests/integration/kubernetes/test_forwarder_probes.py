@@ -128,7 +128,11 @@ def test_a_watch_that_stays_stuck_fails_liveness_after_dead_after(
 def test_not_ready_and_finally_not_alive_while_the_api_is_unreachable(forwarder, wait_until):
     fwd, _ = forwarder(f"http://127.0.0.1:{free_port()}", dead_after_seconds=0.3)
 
-    assert get(fwd.probes.port, "/readyz") == (503, "first list not done\n")
+    status, body = get(fwd.probes.port, "/readyz")
+    assert status == 503
+    assert body.startswith("first list not done")
+    wait_until(lambda: "Connection refused" in get(fwd.probes.port, "/readyz")[1], timeout=10,
+               what="readiness to say why")
     wait_until(lambda: get(fwd.probes.port, "/healthz")[0] == 503, timeout=10,
                what="liveness to fail")
     assert fwd.metrics.api_errors >= 1

@@ -62,7 +62,8 @@ def rig(kube_api_factory: Callable[..., FakeKubeApi]) -> Iterator[Callable[..., 
 
     def build(*, api: str = "events.k8s.io/v1", namespaces: str = "", lookback: float = 300,
               overlap: float = 0.0, watch_max_seconds: float = 0.3, forward_all: bool = False,
-              stalls: int = 0, **timing: object) -> Rig:
+              stalls: int = 0, clock: Callable[[], datetime] = utcnow,
+              **timing: object) -> Rig:
         server: FakeKubeApi
         if stalls:
             stalling.append(StallingKubeApi(api=api, watch_max_seconds=watch_max_seconds,
@@ -83,8 +84,8 @@ def rig(kube_api_factory: Callable[..., FakeKubeApi]) -> Iterator[Callable[..., 
         metrics = ForwarderMetrics()
         watcher = EventWatcher(endpoint=endpoint, timings=timings, sink=sent.append,
                                event_filter=make_filter(forward_all=forward_all, api=api,
-                                                        clock=utcnow),
-                               metrics=metrics, clock=utcnow)
+                                                        clock=clock),
+                               metrics=metrics, clock=clock)
         return Rig(server, watcher, sent=sent, metrics=metrics)
 
     yield build
@@ -180,6 +181,47 @@ def test_an_error_410_line_makes_it_list_again_and_nothing_between_is_lost(rig):
     assert r.state.resource_version == str(r.api.resource_version)
     assert r.metrics.relists == 1
     assert json.loads(r.sent[-1].data)["metadata"]["uid"] == gap["metadata"]["uid"]
+
+
+def test_a_relist_after_a_long_lag_forwards_every_unseen_event_and_nothing_seen(rig):
+    # The forwarder read one Event, then fell minutes behind (a slow Pub/Sub, a starved CPU)
+    # while three more arrived; its watch then expired. What it processed last is minutes
+    # after those three occurred, far beyond any overlap, yet they are inside the window.
+    lag = timedelta(0)
+    r = rig(overlap=30.0, clock=lambda: utcnow() + lag)
+    r.watcher.step(r.state)
+    r.api.create("BackOff", object_name="read")
+    r.api.script(Script("close", after=1))
+    r.watcher.step(r.state)
+    unread = {r.api.create("BackOff", object_name=f"unread-{i}")["metadata"]["uid"]
+              for i in range(3)}
+    lag = timedelta(minutes=5)
+    r.api.script("gone")
+    r.api.compact()
+
+    assert r.watcher.step(r.state) is Outcome.EXPIRED
+    assert r.watcher.step(r.state) is Outcome.LISTED
+
+    assert r.names()[0].startswith("read.")
+    assert {json.loads(m.data)["metadata"]["uid"] for m in r.sent[1:]} == unread
+    assert len(r.sent) == 4
+    assert r.metrics.filtered == {"already-seen": 1}
+
+
+def test_without_integer_resource_versions_the_relist_anchors_on_delivered_times():
+    now = datetime(2026, 1, 5, 10, 30, tzinfo=UTC)
+    timings = WatchTimings(lookback=timedelta(minutes=5), max_age=timedelta(minutes=15),
+                           relist_overlap=timedelta(seconds=30), watch_timeout=5, page_size=2,
+                           empty_limit=2, empty_seconds=1.0)
+    watcher = EventWatcher(endpoint=None, timings=timings, event_filter=None,  # type: ignore[arg-type]
+                           sink=lambda m: None, metrics=ForwarderMetrics(), clock=lambda: now)
+    delivered = now - timedelta(minutes=7)  # the newest occurrence the watch had delivered
+
+    assert watcher._list_window(WatchState()) == now - timedelta(minutes=5)  # start-up
+    assert watcher._list_window(WatchState(seen_until=delivered)) == delivered - timedelta(
+        seconds=30)
+    assert watcher._list_window(WatchState(seen_through=7, seen_until=delivered)) == (
+        now - timedelta(minutes=15))
 
 
 def test_an_http_410_on_the_watch_request_also_lists_again(rig):
