@@ -10,10 +10,13 @@ from cloudevents.http import CloudEvent
 
 from khook_core import logs
 from khook_core.settings import Settings
+from khook_core.transport import guard
 from khook_core.transport.pubsub import handle_pubsub, parse_text
 
 _settings = Settings.from_env()
 logs.configure(_settings.log_format, _settings.log_level)
+guard.install_current(source="kafka", signature="cloudevent",
+                      body_read_timeout=_settings.body_read_timeout)
 
 
 @functions_framework.cloud_event

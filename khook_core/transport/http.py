@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal, TypedDict
 import flask
 from pydantic import SecretStr
 
-from khook_core import logs
+from khook_core import jsontext, logs
 from khook_core.envsettings import EnvSettings
 from khook_core.errors import AuthError, InvalidEventError, TransientError
 from khook_core.pipeline import Decision, run_pipeline
@@ -275,26 +275,12 @@ def verify_signature(
         raise AuthError(f"{header}: the signature does not match the body", field=header)
 
 
-def _no_constants(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
 def parse_json(body: bytes) -> Any:
-    """Strict JSON: UTF-8 (a BOM is tolerated), no NaN/Infinity, bounded nesting."""
+    """Strict JSON (``khook_core.jsontext``): UTF-8, finite numbers, bounded nesting, valid
+    Unicode text."""
     if not body.strip():
         raise InvalidEventError("the request body is empty; send a JSON document", field="body")
-    try:
-        return json.loads(body.decode("utf-8-sig"), parse_constant=_no_constants)
-    except UnicodeDecodeError as exc:
-        raise InvalidEventError(f"the request body is not UTF-8 (byte {exc.start})",
-                                field="body") from None
-    except json.JSONDecodeError as exc:
-        raise InvalidEventError(f"malformed JSON: {exc.msg} at line {exc.lineno} column "
-                                f"{exc.colno}", field="body") from None
-    except ValueError as exc:
-        raise InvalidEventError(f"malformed JSON: {exc}", field="body") from None
-    except RecursionError:
-        raise InvalidEventError("malformed JSON: nested too deeply", field="body") from None
+    return jsontext.loads(body, field="body")
 
 
 # --------------------------------------------------------------------------------------------
