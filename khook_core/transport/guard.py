@@ -14,7 +14,9 @@ long as a client takes. ``install`` wraps a function's Flask app so that:
   that can never succeed is acknowledged with its reason logged, any other malformed request
   gets its 4xx JSON;
 - a refused body is not read to its end: the framework's after-request drain is dropped and the
-  read side shut, so a 413 costs no transfer.
+  read side shut, so a 413 costs no transfer; under ``khook_core.transport.server``, which
+  leaves ``Expect: 100-continue`` to the function, ``100 Continue`` goes out only when the body
+  is first read, so a refused request is answered before the client sends its body.
 
 Example (in ``functions/<source>/main.py``, which functions-framework executes inside the app)::
 
@@ -124,8 +126,9 @@ class DeadlineStream:
     """
 
     def __init__(self, stream: Any, timeout: float, sock: socket.socket | None,
-                 declared: int | None) -> None:
+                 declared: int | None, *, send_continue: bool = False) -> None:
         self._stream = stream
+        self._send_continue = send_continue and sock is not None
         self._timeout = timeout
         self._deadline = time.monotonic() + timeout
         self._sock = sock
@@ -170,6 +173,10 @@ class DeadlineStream:
     def _arm(self) -> None:
         if self._sock is None or self._timer is not None:
             return
+        if self._send_continue:  # the client waits for this before it sends the body
+            self._send_continue = False
+            with contextlib.suppress(OSError):
+                self._sock.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
         self._timer = threading.Timer(max(self._deadline - time.monotonic(), 0.0), self._expire)
         self._timer.daemon = True
         self._timer.start()
@@ -205,8 +212,11 @@ class RequestGuard:
                  ) -> Iterable[bytes]:
         self._drop_framework_drain()
         declared = _content_length(environ)
+        deferred = (environ.get("HTTP_X_KHOOK_DEFERRED_CONTINUE") == "1"
+                    and environ.get("HTTP_EXPECT", "").lower() == "100-continue")
         stream = DeadlineStream(environ["wsgi.input"], self.body_read_timeout,
-                                environ.get("gunicorn.socket"), declared)
+                                environ.get("gunicorn.socket"), declared,
+                                send_continue=deferred)
         environ["wsgi.input"] = stream
         statuses: list[int] = []
 
