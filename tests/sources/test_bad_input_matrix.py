@@ -81,7 +81,7 @@ def with_escape(document: Any, marker: str, escape: str) -> bytes:
 
 
 def _alerts_with(label: str) -> dict[str, Any]:
-    doc = json.loads(json.dumps(ALERTS))
+    doc: dict[str, Any] = json.loads(json.dumps(ALERTS))
     doc["alerts"][0]["labels"]["pod"] = label
     return doc
 
