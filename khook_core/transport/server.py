@@ -123,6 +123,7 @@ class FunctionApplication(gunicorn.app.base.BaseApplication):  # type: ignore[mi
             "keepalive": settings.keepalive,
             "graceful_timeout": settings.graceful_timeout,
             "timeout": 0,  # the body deadline and the invocation budget bound a request
+            "limit_request_line": 0,  # as functions-framework: long URLs are the app's business
             "loglevel": os.environ.get("GUNICORN_LOG_LEVEL", "error"),
         }
         super().__init__()
