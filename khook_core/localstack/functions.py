@@ -66,7 +66,7 @@ class FunctionProcess:
         wait_http(self.url, self.child, deadline_s)
 
 
-SERVER_MODULE: Final = "khook_core.transport.server"
+SERVER_MODULE: Final = "khook_core.localstack.server"
 """functions-framework's app on gunicorn with the self-hosted settings (threads, JSON errors);
 also the marker that finds the process again."""
 
