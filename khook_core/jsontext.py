@@ -49,8 +49,9 @@ def loads(data: bytes | str, *, field: str = "body", check_text: bool = True) ->
         try:
             text = bytes(data).decode("utf-8-sig")
         except UnicodeDecodeError as exc:
-            raise InvalidEventError(f"{field} is not UTF-8 (byte {exc.start})",
-                                    field=field) from None
+            raise InvalidEventError(
+                f"{field} is not UTF-8 (byte {exc.start})", field=field
+            ) from None
     else:
         text = data
     try:
@@ -60,8 +61,9 @@ def loads(data: bytes | str, *, field: str = "body", check_text: bool = True) ->
     except RecursionError:
         raise _too_deep(field) from None
     except json.JSONDecodeError as exc:
-        raise InvalidEventError(f"malformed JSON: {exc.msg} at line {exc.lineno} column "
-                                f"{exc.colno}", field=field) from None
+        raise InvalidEventError(
+            f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}", field=field
+        ) from None
     except ValueError as exc:  # an integer of more digits than Python converts
         raise InvalidEventError(f"malformed JSON: {exc}", field=field) from None
     if text.count("[") + text.count("{") > MAX_DEPTH and depth(document) > MAX_DEPTH:
@@ -89,8 +91,9 @@ def _finite_float(literal: str) -> float:
 
 
 def _too_deep(field: str) -> JsonLimitError:
-    return JsonLimitError(f"malformed JSON: {field} is nested more than {MAX_DEPTH} levels deep",
-                          field=field)
+    return JsonLimitError(
+        f"malformed JSON: {field} is nested more than {MAX_DEPTH} levels deep", field=field
+    )
 
 
 def depth(document: Any) -> int:
@@ -106,8 +109,7 @@ def depth(document: Any) -> int:
         else:
             continue
         deepest = max(deepest, level)
-        stack.extend((child, level + 1) for child in children
-                     if isinstance(child, dict | list))
+        stack.extend((child, level + 1) for child in children if isinstance(child, dict | list))
     return deepest
 
 
@@ -140,8 +142,10 @@ def printable(text: str) -> str:
 
 
 def unencodable_message(path: str) -> str:
-    return (f"{path or 'the text'} is not valid Unicode (a lone surrogate such as \\ud800); "
-            "send UTF-8 text")
+    return (
+        f"{path or 'the text'} is not valid Unicode (a lone surrogate such as \\ud800); "
+        "send UTF-8 text"
+    )
 
 
 def _texts(value: Any, prefix: str) -> Iterator[tuple[str, str]]:

@@ -14,8 +14,9 @@ from khook_core.transport import guard, http
 
 _settings = Settings.from_env()
 logs.configure(_settings.log_format, _settings.log_level)
-guard.install_current(source="alertmanager", signature="http",
-                      body_read_timeout=_settings.body_read_timeout)
+guard.install_current(
+    source="alertmanager", signature="http", body_read_timeout=_settings.body_read_timeout
+)
 
 
 @functions_framework.http

@@ -15,8 +15,9 @@ from khook_core.transport.pubsub import handle_pubsub, parse_text
 
 _settings = Settings.from_env()
 logs.configure(_settings.log_format, _settings.log_level)
-guard.install_current(source="cdc", signature="cloudevent",
-                      body_read_timeout=_settings.body_read_timeout)
+guard.install_current(
+    source="cdc", signature="cloudevent", body_read_timeout=_settings.body_read_timeout
+)
 
 
 @functions_framework.cloud_event

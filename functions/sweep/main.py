@@ -14,8 +14,9 @@ from khook_core.transport.tick import handle_tick
 
 _settings = Settings.from_env()
 logs.configure(_settings.log_format, _settings.log_level)
-guard.install_current(source="sweep", signature="cloudevent",
-                      body_read_timeout=_settings.body_read_timeout)
+guard.install_current(
+    source="sweep", signature="cloudevent", body_read_timeout=_settings.body_read_timeout
+)
 
 
 @functions_framework.cloud_event

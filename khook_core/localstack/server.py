@@ -83,8 +83,10 @@ def error_bytes(exc: Exception) -> bytes:
     if field is not None:
         body["field"] = field
     payload = json.dumps(body).encode()
-    head = (f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n")
+    head = (
+        f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n"
+    )
     return head.encode("latin-1") + payload
 
 
@@ -137,8 +139,10 @@ class FunctionApplication(gunicorn.app.base.BaseApplication):  # type: ignore[mi
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m khook_core.localstack.server",
-                                     description=__doc__.split("\n", 1)[0] if __doc__ else None)
+    parser = argparse.ArgumentParser(
+        prog="python -m khook_core.localstack.server",
+        description=__doc__.split("\n", 1)[0] if __doc__ else None,
+    )
     parser.add_argument("--source", required=True, help="the function's main.py")
     parser.add_argument("--signature-type", choices=("http", "cloudevent"), default="http")
     parser.add_argument("--target", default=TARGET)
@@ -149,7 +153,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     import functions_framework
 
     app = functions_framework.create_app(  # type: ignore[no-untyped-call]
-        args.target, args.source, args.signature_type)
+        args.target, args.source, args.signature_type
+    )
     FunctionApplication(app, f"{args.host}:{args.port}", settings).run()
 
 

@@ -28,8 +28,9 @@ from khook_core.errors import InvalidEventError
 STRUCTURED_TYPE: Final = "application/cloudevents+json"
 REQUIRED_ATTRIBUTES: Final = ("specversion", "id", "source", "type")
 SPEC_VERSIONS: Final = frozenset({"1.0", "0.3"})
-LEGACY_PUBSUB_TYPES: Final = frozenset({
-    "google.pubsub.topic.publish", "providers/cloud.pubsub/eventTypes/topic.publish"})
+LEGACY_PUBSUB_TYPES: Final = frozenset(
+    {"google.pubsub.topic.publish", "providers/cloud.pubsub/eventTypes/topic.publish"}
+)
 """The background-event types functions-framework converts to a Pub/Sub CloudEvent."""
 LEGACY_CONTEXT_KEYS: Final = frozenset({"eventId", "timestamp", "eventType", "resource"})
 
@@ -67,8 +68,10 @@ def check(headers: Mapping[str, str], body: bytes) -> Verdict:
     structured = headers.get("content-type", "").split(";")[0].strip().lower() == STRUCTURED_TYPE
     try:
         if not body.strip():
-            raise InvalidEventError("the request body is empty; send a Pub/Sub push envelope "
-                                    "or a CloudEvent", field="body")
+            raise InvalidEventError(
+                "the request body is empty; send a Pub/Sub push envelope or a CloudEvent",
+                field="body",
+            )
         document = jsontext.loads(body, field="body", check_text=False)
     except InvalidEventError as exc:
         return Refuse(exc)
@@ -78,20 +81,30 @@ def check(headers: Mapping[str, str], body: bytes) -> Verdict:
         return _check_push(document, body)
     if isinstance(document, dict) and "context" in document:
         return _check_legacy(document, body)
-    return Refuse(InvalidEventError(
-        "the body is neither a Pub/Sub push envelope ({\"message\": ..., \"subscription\": ...})"
-        " nor a CloudEvent", field="body"))
+    return Refuse(
+        InvalidEventError(
+            'the body is neither a Pub/Sub push envelope ({"message": ..., "subscription": ...})'
+            " nor a CloudEvent",
+            field="body",
+        )
+    )
 
 
 def _check_binary(headers: Mapping[str, str], body: bytes) -> Verdict:
     for name in REQUIRED_ATTRIBUTES:
         if not headers.get(f"ce-{name}"):
-            return Refuse(InvalidEventError(f"binary CloudEvent without the ce-{name} header",
-                                            field=f"ce-{name}"))
+            return Refuse(
+                InvalidEventError(
+                    f"binary CloudEvent without the ce-{name} header", field=f"ce-{name}"
+                )
+            )
     if headers["ce-specversion"] not in SPEC_VERSIONS:
-        return Refuse(InvalidEventError(
-            f"unsupported CloudEvents specversion {headers['ce-specversion']!r}",
-            field="ce-specversion"))
+        return Refuse(
+            InvalidEventError(
+                f"unsupported CloudEvents specversion {headers['ce-specversion']!r}",
+                field="ce-specversion",
+            )
+        )
     media = headers.get("content-type", "").split(";")[0].strip().lower()
     if body.strip() and (media == "application/json" or media.endswith("+json")):
         try:
@@ -103,16 +116,21 @@ def _check_binary(headers: Mapping[str, str], body: bytes) -> Verdict:
 
 def _check_structured(document: Any, body: bytes) -> Verdict:
     if not isinstance(document, dict):
-        return Refuse(InvalidEventError("a structured CloudEvent must be a JSON object",
-                                        field="body"))
+        return Refuse(
+            InvalidEventError("a structured CloudEvent must be a JSON object", field="body")
+        )
     for name in REQUIRED_ATTRIBUTES:
         if not isinstance(document.get(name), str) or not document[name]:
-            return Refuse(InvalidEventError(f"structured CloudEvent without a string '{name}'",
-                                            field=name))
+            return Refuse(
+                InvalidEventError(f"structured CloudEvent without a string '{name}'", field=name)
+            )
     if document["specversion"] not in SPEC_VERSIONS:
-        return Refuse(InvalidEventError(
-            f"unsupported CloudEvents specversion {document['specversion']!r}",
-            field="specversion"))
+        return Refuse(
+            InvalidEventError(
+                f"unsupported CloudEvents specversion {document['specversion']!r}",
+                field="specversion",
+            )
+        )
     where = jsontext.unencodable_path(document)
     if where is not None:
         return Refuse(InvalidEventError(jsontext.unencodable_message(where), field=where))
@@ -132,8 +150,9 @@ def _check_push(document: dict[str, Any], body: bytes) -> Verdict:
         shown = jsontext.printable(message_id)
         return Ack(jsontext.unencodable_message(where), where, shown)
     attributes = message.get("attributes")
-    if attributes is not None and not (isinstance(attributes, dict) and all(
-            isinstance(v, str) for v in attributes.values())):
+    if attributes is not None and not (
+        isinstance(attributes, dict) and all(isinstance(v, str) for v in attributes.values())
+    ):
         return Ack("attributes must map strings to strings", "message.attributes", message_id)
     for name in ("data", "publishTime"):
         if name in message and not isinstance(message[name], str):
@@ -148,28 +167,41 @@ def _check_legacy(document: dict[str, Any], body: bytes) -> Verdict:
     """A background event (``{"context": ..., "data": ...}``): only Pub/Sub's is converted."""
     context = document["context"]
     if set(document) - {"context", "data"}:
-        return Refuse(InvalidEventError("a background event has only 'context' and 'data'",
-                                        field="body"))
+        return Refuse(
+            InvalidEventError("a background event has only 'context' and 'data'", field="body")
+        )
     if not isinstance(context, dict) or set(context) - LEGACY_CONTEXT_KEYS:
-        return Refuse(InvalidEventError(
-            f"context must be an object with {', '.join(sorted(LEGACY_CONTEXT_KEYS))}",
-            field="context"))
+        return Refuse(
+            InvalidEventError(
+                f"context must be an object with {', '.join(sorted(LEGACY_CONTEXT_KEYS))}",
+                field="context",
+            )
+        )
     if context.get("eventType") not in LEGACY_PUBSUB_TYPES:
-        return Refuse(InvalidEventError("only Pub/Sub background events are accepted "
-                                        f"({', '.join(sorted(LEGACY_PUBSUB_TYPES))})",
-                                        field="context.eventType"))
+        return Refuse(
+            InvalidEventError(
+                "only Pub/Sub background events are accepted "
+                f"({', '.join(sorted(LEGACY_PUBSUB_TYPES))})",
+                field="context.eventType",
+            )
+        )
     if not isinstance(context.get("eventId"), str) or not context["eventId"]:
-        return Refuse(InvalidEventError("context.eventId must be a string",
-                                        field="context.eventId"))
+        return Refuse(
+            InvalidEventError("context.eventId must be a string", field="context.eventId")
+        )
     resource = context.get("resource")
     if not isinstance(resource, str) and not (
-            isinstance(resource, dict) and isinstance(resource.get("name"), str)
-            and isinstance(resource.get("service", ""), str)):
-        return Refuse(InvalidEventError("context.resource must be a name or {\"name\": ...}",
-                                        field="context.resource"))
+        isinstance(resource, dict)
+        and isinstance(resource.get("name"), str)
+        and isinstance(resource.get("service", ""), str)
+    ):
+        return Refuse(
+            InvalidEventError(
+                'context.resource must be a name or {"name": ...}', field="context.resource"
+            )
+        )
     if not isinstance(document.get("data"), dict):
-        return Refuse(InvalidEventError("data must be the Pub/Sub message object",
-                                        field="data"))
+        return Refuse(InvalidEventError("data must be the Pub/Sub message object", field="data"))
     where = jsontext.unencodable_path(document)
     if where is not None:
         return Refuse(InvalidEventError(jsontext.unencodable_message(where), field=where))

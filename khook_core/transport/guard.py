@@ -55,21 +55,32 @@ push envelope, with room for attributes."""
 READ_CHUNK_BYTES: Final = 64 * 1024
 CRASH_HEADERS: Final = {"X-Google-Status": "crash"}
 """What functions-framework sets on an uncaught exception; Pub/Sub and Eventarc retry on it."""
-_FIELD_OF_STATUS: Final = {404: "path", 405: "method", 408: "body", 411: "body", 413: "body",
-                           414: "path", 415: "content-type", 431: "headers"}
+_FIELD_OF_STATUS: Final = {
+    404: "path",
+    405: "method",
+    408: "body",
+    411: "body",
+    413: "body",
+    414: "path",
+    415: "content-type",
+    431: "headers",
+}
 
 Signature = Literal["http", "cloudevent"]
 
 
-def install(app: flask.Flask, *, source: str, signature: Signature,
-            body_read_timeout: float) -> None:
+def install(
+    app: flask.Flask, *, source: str, signature: Signature, body_read_timeout: float
+) -> None:
     """Give ``app`` JSON errors, the body deadline and (CloudEvent) the delivery check."""
     app.register_error_handler(HTTPException, http_error)
     app.register_error_handler(500, crash)  # replaces the framework's plain-text crash page
     if signature == "cloudevent":
         app.after_request(json_acknowledgement)
-    app.wsgi_app = RequestGuard(app.wsgi_app, app, source=source,  # type: ignore[method-assign]
-                                signature=signature, body_read_timeout=body_read_timeout)
+    guarded = RequestGuard(
+        app.wsgi_app, app, source=source, signature=signature, body_read_timeout=body_read_timeout
+    )
+    app.wsgi_app = guarded  # type: ignore[method-assign]
 
 
 def install_current(*, source: str, signature: Signature, body_read_timeout: float) -> None:
@@ -80,10 +91,15 @@ def install_current(*, source: str, signature: Signature, body_read_timeout: flo
         install(app, source=source, signature=signature, body_read_timeout=body_read_timeout)
 
 
-def json_response(body: dict[str, Any], status: int,
-                  headers: dict[str, str] | None = None) -> flask.Response:
-    return flask.Response(json.dumps(body, default=str), status=status,
-                          mimetype="application/json", headers=headers or {})
+def json_response(
+    body: dict[str, Any], status: int, headers: dict[str, str] | None = None
+) -> flask.Response:
+    return flask.Response(
+        json.dumps(body, default=str),
+        status=status,
+        mimetype="application/json",
+        headers=headers or {},
+    )
 
 
 def error_body(status: int, message: str, field: str | None = None) -> dict[str, Any]:
@@ -113,8 +129,11 @@ def json_acknowledgement(response: flask.Response) -> flask.Response:
 def crash(exc: Exception) -> flask.Response:
     """An uncaught exception: 500 with the crash header, naming only the exception's type."""
     original = getattr(exc, "original_exception", None) or exc
-    return json_response(error_body(500, f"internal error ({type(original).__name__}); the "
-                                         "delivery may be retried"), 500, CRASH_HEADERS)
+    return json_response(
+        error_body(500, f"internal error ({type(original).__name__}); the delivery may be retried"),
+        500,
+        CRASH_HEADERS,
+    )
 
 
 class DeadlineStream:
@@ -125,8 +144,15 @@ class DeadlineStream:
     checked around each read.
     """
 
-    def __init__(self, stream: Any, timeout: float, sock: socket.socket | None,
-                 declared: int | None, *, send_continue: bool = False) -> None:
+    def __init__(
+        self,
+        stream: Any,
+        timeout: float,
+        sock: socket.socket | None,
+        declared: int | None,
+        *,
+        send_continue: bool = False,
+    ) -> None:
         self._stream = stream
         self._send_continue = send_continue and sock is not None
         self._timeout = timeout
@@ -199,8 +225,15 @@ class DeadlineStream:
 class RequestGuard:
     """The WSGI middleware ``install`` puts in front of the framework's app."""
 
-    def __init__(self, wrapped: WSGIApplication, app: flask.Flask, *, source: str,
-                 signature: Signature, body_read_timeout: float) -> None:
+    def __init__(
+        self,
+        wrapped: WSGIApplication,
+        app: flask.Flask,
+        *,
+        source: str,
+        signature: Signature,
+        body_read_timeout: float,
+    ) -> None:
         self.wrapped = wrapped
         self.app = app
         self.source = source
@@ -208,15 +241,20 @@ class RequestGuard:
         self.body_read_timeout = body_read_timeout
         self._drain_dropped = False
 
-    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse
-                 ) -> Iterable[bytes]:
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         self._drop_framework_drain()
         declared = _content_length(environ)
-        deferred = (environ.get("HTTP_X_KHOOK_DEFERRED_CONTINUE") == "1"
-                    and environ.get("HTTP_EXPECT", "").lower() == "100-continue")
-        stream = DeadlineStream(environ["wsgi.input"], self.body_read_timeout,
-                                environ.get("gunicorn.socket"), declared,
-                                send_continue=deferred)
+        deferred = (
+            environ.get("HTTP_X_KHOOK_DEFERRED_CONTINUE") == "1"
+            and environ.get("HTTP_EXPECT", "").lower() == "100-continue"
+        )
+        stream = DeadlineStream(
+            environ["wsgi.input"],
+            self.body_read_timeout,
+            environ.get("gunicorn.socket"),
+            declared,
+            send_continue=deferred,
+        )
         environ["wsgi.input"] = stream
         statuses: list[int] = []
 
@@ -249,23 +287,32 @@ class RequestGuard:
         if drain in hooks:
             hooks.remove(drain)
 
-    def _check_delivery(self, environ: WSGIEnvironment, stream: DeadlineStream,
-                        declared: int | None) -> flask.Response | None:
+    def _check_delivery(
+        self, environ: WSGIEnvironment, stream: DeadlineStream, declared: int | None
+    ) -> flask.Response | None:
         if declared is not None and declared > MAX_DELIVERY_BYTES:
-            return self._refuse(InvalidEventError(
-                f"request body of {declared} bytes is over the limit of {MAX_DELIVERY_BYTES} "
-                "bytes", field="body", status=413))
+            return self._refuse(
+                InvalidEventError(
+                    f"request body of {declared} bytes is over the limit of {MAX_DELIVERY_BYTES} "
+                    "bytes",
+                    field="body",
+                    status=413,
+                )
+            )
         if declared is None and not environ.get("wsgi.input_terminated"):
             stream.finished = True  # no Content-Length, not chunked: no body (PEP 3333)
         try:
             body = b"" if stream.finished else _read_limited(stream, MAX_DELIVERY_BYTES)
         except RequestTimeout as exc:
-            return self._refuse(InvalidEventError(str(exc.description), field="body",
-                                                  status=408))
+            return self._refuse(InvalidEventError(str(exc.description), field="body", status=408))
         if body is None:
-            return self._refuse(InvalidEventError(
-                f"request body is over the limit of {MAX_DELIVERY_BYTES} bytes", field="body",
-                status=413))
+            return self._refuse(
+                InvalidEventError(
+                    f"request body is over the limit of {MAX_DELIVERY_BYTES} bytes",
+                    field="body",
+                    status=413,
+                )
+            )
         headers = {k.lower(): v for k, v in EnvironHeaders(environ).items()}
         verdict = envelope.check(headers, body)
         if isinstance(verdict, envelope.Refuse):
@@ -280,8 +327,13 @@ class RequestGuard:
 
     def _refuse(self, error: InvalidEventError) -> flask.Response:
         with logs.bind(source=self.source):
-            logger.warning("refused %s delivery: %d %s", self.source, error.status, error.message,
-                           extra={"error": error.to_json()})
+            logger.warning(
+                "refused %s delivery: %d %s",
+                self.source,
+                error.status,
+                error.message,
+                extra={"error": error.to_json()},
+            )
         return json_response(error.to_json(), error.status)
 
     def _acknowledge(self, ack: envelope.Ack) -> flask.Response:
@@ -289,12 +341,25 @@ class RequestGuard:
 
         invalid = STATS.count("invalid")
         with logs.bind(source=self.source, pubsub_message_id=ack.message_id):
-            logger.warning("acknowledging undeliverable %s push %s: %s", self.source,
-                           ack.message_id or "(no messageId)", ack.reason,
-                           extra={"error": {"error": ack.reason, "field": ack.field},
-                                  "invalid_messages": invalid})
-        return json_response({"acknowledged": True, "error": ack.reason, "field": ack.field,
-                              "message_id": ack.message_id}, 200)
+            logger.warning(
+                "acknowledging undeliverable %s push %s: %s",
+                self.source,
+                ack.message_id or "(no messageId)",
+                ack.reason,
+                extra={
+                    "error": {"error": ack.reason, "field": ack.field},
+                    "invalid_messages": invalid,
+                },
+            )
+        return json_response(
+            {
+                "acknowledged": True,
+                "error": ack.reason,
+                "field": ack.field,
+                "message_id": ack.message_id,
+            },
+            200,
+        )
 
 
 def _content_length(environ: WSGIEnvironment) -> int | None:
@@ -316,4 +381,3 @@ def _read_limited(stream: DeadlineStream, limit: int) -> bytes | None:
         chunks.append(chunk)
         total += len(chunk)
     return None if total > limit else b"".join(chunks)
-

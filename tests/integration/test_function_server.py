@@ -30,29 +30,48 @@ STARVED_BOUND_S = 5.0
 thread; a served one answers at once. Half the deadline tells the two apart on a busy machine."""
 DRIP_DEADLINE_S = 1.0
 GENERIC = json.dumps({"type": "deployment-failed", "resource": {"name": "web"}}).encode()
-K8S_PUSH = json.dumps({"message": {"data": "e30=", "messageId": "1"},
-                       "subscription": "projects/p/subscriptions/s"}).encode()
-FUNCTIONS = {"webhook": ("http", "/", GENERIC), "kubernetes": ("cloudevent",
-                                                               "/projects/p/topics/t", K8S_PUSH)}
+K8S_PUSH = json.dumps(
+    {"message": {"data": "e30=", "messageId": "1"}, "subscription": "projects/p/subscriptions/s"}
+).encode()
+FUNCTIONS = {
+    "webhook": ("http", "/", GENERIC),
+    "kubernetes": ("cloudevent", "/projects/p/topics/t", K8S_PUSH),
+}
 
 
 @pytest.fixture
-def serve(function_server: Callable[..., FunctionServer], tmp_path: Path
-          ) -> Callable[..., FunctionServer]:
+def serve(
+    function_server: Callable[..., FunctionServer], tmp_path: Path
+) -> Callable[..., FunctionServer]:
     config = write_config(tmp_path / "config")
 
     def start(name: str, **env: str) -> FunctionServer:
-        return function_server(name, {
-            "KHOOK_CONFIG_DIR": str(config), "KHOOK_STATE": "memory", "KHOOK_DISPATCH": "dry-run",
-            "KHOOK_LOG_FORMAT": "json", "KHOOK_WEBHOOK_TOKEN": TOKEN, **env,
-        }, FUNCTIONS[name][0], SERVER_MODULE)
+        return function_server(
+            name,
+            {
+                "KHOOK_CONFIG_DIR": str(config),
+                "KHOOK_STATE": "memory",
+                "KHOOK_DISPATCH": "dry-run",
+                "KHOOK_LOG_FORMAT": "json",
+                "KHOOK_WEBHOOK_TOKEN": TOKEN,
+                **env,
+            },
+            FUNCTIONS[name][0],
+            SERVER_MODULE,
+        )
 
     return start
 
 
 def head(path: str, length: int, *extra: str) -> bytes:
-    lines = [f"POST {path} HTTP/1.1", "Host: localhost", f"Authorization: Bearer {TOKEN}",
-             "Content-Type: application/json", f"Content-Length: {length}", *extra]
+    lines = [
+        f"POST {path} HTTP/1.1",
+        "Host: localhost",
+        f"Authorization: Bearer {TOKEN}",
+        "Content-Type: application/json",
+        f"Content-Length: {length}",
+        *extra,
+    ]
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
 
@@ -75,8 +94,9 @@ def read_response(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
         data += chunk
     raw_head, _, body = data.partition(b"\r\n\r\n")
     status_line, *header_lines = raw_head.decode("latin-1").split("\r\n")
-    headers = {k.strip().lower(): v.strip()
-               for k, _, v in (line.partition(":") for line in header_lines)}
+    headers = {
+        k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in header_lines)
+    }
     length = int(headers.get("content-length", "0"))
     while len(body) < length:
         chunk = sock.recv(65536)

@@ -44,8 +44,12 @@ TOPIC_PATH = "/projects/p1/topics/khook-test"
 ALERTS = json.loads(sample_bytes("alertmanager", "kube-pod-crash-looping-firing.json"))
 GENERIC = json.loads(sample_bytes("webhook", "generic-deployment-failed.json"))
 K8S_EVENT = json.loads(sample_bytes("kubernetes", "events.jsonl").splitlines()[0])
-KAFKA_ATTRIBUTES = {"kafka.topic": "ops.lag", "kafka.partition": "0", "kafka.offset": "1",
-                    "kafka.timestamp": "1767609071000"}
+KAFKA_ATTRIBUTES = {
+    "kafka.topic": "ops.lag",
+    "kafka.partition": "0",
+    "kafka.offset": "1",
+    "kafka.timestamp": "1767609071000",
+}
 
 
 @dataclasses.dataclass
@@ -88,19 +92,24 @@ def _alerts_with(label: str) -> dict[str, Any]:
 
 def http_cases(function: str) -> list[Case]:
     """Payload-level bad input for an HTTP function (the envelope is the HTTP request)."""
-    doc: Any = _alerts_with("MARK") if function == "alertmanager" else {**GENERIC, "message":
-                                                                         "MARK"}
+    doc: Any = (
+        _alerts_with("MARK") if function == "alertmanager" else {**GENERIC, "message": "MARK"}
+    )
     field = "alerts[0].labels.pod" if function == "alertmanager" else "message"
     key_doc = {**(ALERTS if function == "alertmanager" else GENERIC), "KEYMARK": "x"}
     return [
         Case("lone high surrogate", with_escape(doc, "MARK", "a\\ud800b"), "refuse", 400, field),
         Case("lone low surrogate", with_escape(doc, "MARK", "\\udfff"), "refuse", 400, field),
         Case("reversed pair", with_escape(doc, "MARK", "\\udc00\\ud800"), "refuse", 400, field),
-        Case("surrogate in a key", with_escape(key_doc, "KEYMARK", "k\\ud800"), "refuse", 400,
-             "k\\ud800"),
+        Case(
+            "surrogate in a key",
+            with_escape(key_doc, "KEYMARK", "k\\ud800"),
+            "refuse",
+            400,
+            "k\\ud800",
+        ),
         Case("nested just over the limit", nested(65).encode(), "refuse", 400, "body"),
-        Case("nested past the parser's recursion", nested(1500).encode(), "refuse", 400,
-             "body"),
+        Case("nested past the parser's recursion", nested(1500).encode(), "refuse", 400, "body"),
         Case("1e999", json.dumps(doc).replace('"MARK"', "1e999").encode(), "refuse", 400, "body"),
         Case("-1e999", b'{"x": -1e999}', "refuse", 400, "body"),
         Case("Infinity", b'{"x": Infinity}', "refuse", 400, "body"),
@@ -111,13 +120,19 @@ def http_cases(function: str) -> list[Case]:
         Case("empty object", b"{}", "refuse"),
         Case("robots.txt", b"", "refuse", 404, "path", path="/robots.txt", method="GET"),
         Case("stalled body", json.dumps(doc).encode(), "refuse", 408, "body", slow=True),
-        Case("declared over the limit with Expect", b"{}", "refuse", 413, "body",
-             headers={"Expect": "100-continue"}, declared=50 * 1024 * 1024),
+        Case(
+            "declared over the limit with Expect",
+            b"{}",
+            "refuse",
+            413,
+            "body",
+            headers={"Expect": "100-continue"},
+            declared=50 * 1024 * 1024,
+        ),
     ]
 
 
-def _push(data: bytes, attributes: dict[str, str] | None = None, message_id: str = "m-1"
-          ) -> bytes:
+def _push(data: bytes, attributes: dict[str, str] | None = None, message_id: str = "m-1") -> bytes:
     return json.dumps(push_body(data, attributes, message_id)).encode()
 
 
@@ -137,56 +152,143 @@ def pubsub_cases(function: str) -> list[Case]:
         Case("not JSON", b"hello", "refuse", 400, "body"),
         Case("top-level array", b'[{"message": {}}]', "refuse", 400, "body"),
         Case("nested envelope", nested(100_000).encode(), "refuse", 400, "body"),
-        Case("envelope with 1e999", b'{"message": {"data": "", "messageId": "1"}, '
-                                    b'"subscription": "s", "x": 1e999}', "refuse", 400, "body"),
-        Case("structured CloudEvent without type",
-             json.dumps({"specversion": "1.0", "id": "1", "source": "//x"}).encode(), "refuse",
-             400, "type", content_type="application/cloudevents+json"),
-        Case("binary CloudEvent without ce-type", b"{}", "refuse", 400, "ce-type",
-             headers={"ce-specversion": "1.0", "ce-id": "1", "ce-source": "//x"}),
-        Case("legacy event of another type",
-             json.dumps({"context": {"eventId": "1", "eventType": "google.storage.object.finalize",
-                                     "resource": "r"}, "data": {}}).encode(),
-             "refuse", 400, "context.eventType"),
+        Case(
+            "envelope with 1e999",
+            b'{"message": {"data": "", "messageId": "1"}, "subscription": "s", "x": 1e999}',
+            "refuse",
+            400,
+            "body",
+        ),
+        Case(
+            "structured CloudEvent without type",
+            json.dumps({"specversion": "1.0", "id": "1", "source": "//x"}).encode(),
+            "refuse",
+            400,
+            "type",
+            content_type="application/cloudevents+json",
+        ),
+        Case(
+            "binary CloudEvent without ce-type",
+            b"{}",
+            "refuse",
+            400,
+            "ce-type",
+            headers={"ce-specversion": "1.0", "ce-id": "1", "ce-source": "//x"},
+        ),
+        Case(
+            "legacy event of another type",
+            json.dumps(
+                {
+                    "context": {
+                        "eventId": "1",
+                        "eventType": "google.storage.object.finalize",
+                        "resource": "r",
+                    },
+                    "data": {},
+                }
+            ).encode(),
+            "refuse",
+            400,
+            "context.eventType",
+        ),
         Case("GET", b"", "refuse", 405, "method", method="GET", content_type=None),
-        Case("attributes as a list", json.dumps(
-            {"message": {"data": b64, "messageId": "1", "attributes": ["a"]},
-             "subscription": "s"}).encode(), "ack", field="message.attributes"),
-        Case("message without messageId", json.dumps(
-            {"message": {"data": b64}, "subscription": "s"}).encode(), "ack",
-             field="message.messageId"),
-        Case("message not an object", json.dumps(
-            {"message": "x", "subscription": "s"}).encode(), "ack", field="message"),
-        Case("surrogate in an attribute", _push(b"{}", {"k": "MARK"}).replace(
-            b"MARK", b"\\ud800"), "ack", field="message.attributes.k"),
-        Case("surrogate in the messageId", _push(b"{}", message_id="MARK").replace(
-            b"MARK", b"\\udc00"), "ack", field="message.messageId"),
-        Case("binary CloudEvent with nested data", nested(100_000).encode(), "ack", field="data",
-             headers={"ce-specversion": "1.0", "ce-id": "1", "ce-source": "//x",
-                      "ce-type": "google.cloud.pubsub.topic.v1.messagePublished"}),
+        Case(
+            "attributes as a list",
+            json.dumps(
+                {
+                    "message": {"data": b64, "messageId": "1", "attributes": ["a"]},
+                    "subscription": "s",
+                }
+            ).encode(),
+            "ack",
+            field="message.attributes",
+        ),
+        Case(
+            "message without messageId",
+            json.dumps({"message": {"data": b64}, "subscription": "s"}).encode(),
+            "ack",
+            field="message.messageId",
+        ),
+        Case(
+            "message not an object",
+            json.dumps({"message": "x", "subscription": "s"}).encode(),
+            "ack",
+            field="message",
+        ),
+        Case(
+            "surrogate in an attribute",
+            _push(b"{}", {"k": "MARK"}).replace(b"MARK", b"\\ud800"),
+            "ack",
+            field="message.attributes.k",
+        ),
+        Case(
+            "surrogate in the messageId",
+            _push(b"{}", message_id="MARK").replace(b"MARK", b"\\udc00"),
+            "ack",
+            field="message.messageId",
+        ),
+        Case(
+            "binary CloudEvent with nested data",
+            nested(100_000).encode(),
+            "ack",
+            field="data",
+            headers={
+                "ce-specversion": "1.0",
+                "ce-id": "1",
+                "ce-source": "//x",
+                "ce-type": "google.cloud.pubsub.topic.v1.messagePublished",
+            },
+        ),
         Case("stalled body", _push(b"{}"), "refuse", 408, "body", slow=True),
-        Case("declared over the limit", b"{}", "refuse", 413, "body",
-             declared=guard.MAX_DELIVERY_BYTES + 1),
+        Case(
+            "declared over the limit",
+            b"{}",
+            "refuse",
+            413,
+            "body",
+            declared=guard.MAX_DELIVERY_BYTES + 1,
+        ),
     ]
     if function not in PAYLOAD_FUNCTIONS:
         return cases
     doc, attributes = _payload(function)
     data_field = "message.data" if function == "kubernetes" else "data"
     where = {"kubernetes": "note", "kafka": "group", "cdc": "payload.after.id"}[function]
-    return [*cases,
-            Case("data with a lone surrogate", _push(with_escape(doc, "MARK", "\\ud800"),
-                                                     attributes), "ack", field=where),
-            Case("data nested 100000 deep", _push(nested(100_000).encode(), attributes), "ack",
-                 field=data_field),
-            Case("data with 1e999", _push(json.dumps(doc).replace('"MARK"', "1e999").encode(),
-                                          attributes), "ack", field=data_field),
-            Case("data with NaN", _push(json.dumps(doc).replace('"MARK"', "NaN").encode(),
-                                        attributes), "ack", field=data_field),
-            Case("data not UTF-8", _push(b'{"x": "\xff"}', attributes), "ack",
-                 field="message.data"),
-            Case("message without data", json.dumps(
-                {"message": {"messageId": "1", "attributes": attributes},
-                 "subscription": "s"}).encode(), "ack")]
+    return [
+        *cases,
+        Case(
+            "data with a lone surrogate",
+            _push(with_escape(doc, "MARK", "\\ud800"), attributes),
+            "ack",
+            field=where,
+        ),
+        Case(
+            "data nested 100000 deep",
+            _push(nested(100_000).encode(), attributes),
+            "ack",
+            field=data_field,
+        ),
+        Case(
+            "data with 1e999",
+            _push(json.dumps(doc).replace('"MARK"', "1e999").encode(), attributes),
+            "ack",
+            field=data_field,
+        ),
+        Case(
+            "data with NaN",
+            _push(json.dumps(doc).replace('"MARK"', "NaN").encode(), attributes),
+            "ack",
+            field=data_field,
+        ),
+        Case("data not UTF-8", _push(b'{"x": "\xff"}', attributes), "ack", field="message.data"),
+        Case(
+            "message without data",
+            json.dumps(
+                {"message": {"messageId": "1", "attributes": attributes}, "subscription": "s"}
+            ).encode(),
+            "ack",
+        ),
+    ]
 
 
 class SlowStream:
@@ -220,19 +322,25 @@ def logged() -> Iterator[list[logging.LogRecord]]:
 
 
 @pytest.fixture
-def client_of(function_env: Callable[..., Any], http_client: Callable[[str], Any],
-              tmp_path: Path) -> Callable[[str], Any]:
+def client_of(
+    function_env: Callable[..., Any], http_client: Callable[[str], Any], tmp_path: Path
+) -> Callable[[str], Any]:
     def build(function: str) -> Any:
-        function_env(plugins=SMALL_LIMIT_PLUGINS, KHOOK_STATE=f"sqlite:{tmp_path / 'state.db'}",
-                     KHOOK_ALERTMANAGER_TOKEN=TOKEN, KHOOK_WEBHOOK_TOKEN=TOKEN,
-                     KHOOK_BODY_READ_TIMEOUT=str(BODY_READ_TIMEOUT_S))
+        function_env(
+            plugins=SMALL_LIMIT_PLUGINS,
+            KHOOK_STATE=f"sqlite:{tmp_path / 'state.db'}",
+            KHOOK_ALERTMANAGER_TOKEN=TOKEN,
+            KHOOK_WEBHOOK_TOKEN=TOKEN,
+            KHOOK_BODY_READ_TIMEOUT=str(BODY_READ_TIMEOUT_S),
+        )
         return http_client(function)
 
     return build
 
 
-def post(client: Any, case: Case, path: str, extra: dict[str, str] | None = None
-         ) -> tuple[Any, float]:
+def post(
+    client: Any, case: Case, path: str, extra: dict[str, str] | None = None
+) -> tuple[Any, float]:
     headers = {**(extra or {}), **case.headers}
     if case.content_type is not None:
         headers["Content-Type"] = case.content_type
@@ -242,8 +350,9 @@ def post(client: Any, case: Case, path: str, extra: dict[str, str] | None = None
     if case.declared is not None:
         environ["CONTENT_LENGTH"] = str(case.declared)
     started = time.monotonic()
-    reply = client.open(path, method=case.method, data=case.body, headers=headers,
-                        environ_overrides=environ)
+    reply = client.open(
+        path, method=case.method, data=case.body, headers=headers, environ_overrides=environ
+    )
     return reply, time.monotonic() - started
 
 
@@ -266,8 +375,7 @@ def check(reply: Any, elapsed: float, case: Case, records: list[logging.LogRecor
     assert reply.status_code == 200, body
     if case.field is not None:
         errors = [getattr(r, "error", {}) for r in records if r.levelno == logging.WARNING]
-        assert any(e.get("field") == case.field for e in errors), [r.getMessage()
-                                                                   for r in records]
+        assert any(e.get("field") == case.field for e in errors), [r.getMessage() for r in records]
 
 
 MATRIX_HTTP = [(f, c) for f in HTTP_FUNCTIONS for c in http_cases(f)]
@@ -302,9 +410,11 @@ def test_a_crash_is_a_json_500_that_asks_for_redelivery(
         raise RuntimeError("store down")
 
     monkeypatch.setattr(khook_core.runtime, "get_runtime", broken)
-    reply = client.post(TOPIC_PATH, data=_push(json.dumps(K8S_EVENT).encode(),
-                                               KAFKA_ATTRIBUTES),
-                        content_type="application/json")
+    reply = client.post(
+        TOPIC_PATH,
+        data=_push(json.dumps(K8S_EVENT).encode(), KAFKA_ATTRIBUTES),
+        content_type="application/json",
+    )
     assert reply.status_code == 500
     assert reply.mimetype == "application/json"
     assert reply.headers["X-Google-Status"] == "crash"
@@ -312,7 +422,8 @@ def test_a_crash_is_a_json_500_that_asks_for_redelivery(
 
 
 EXISTING = [("alertmanager", c) for c in ALERTMANAGER_CASES] + [
-    ("webhook", c) for c in WEBHOOK_CASES]
+    ("webhook", c) for c in WEBHOOK_CASES
+]
 
 
 @pytest.mark.parametrize(("function", "case"), EXISTING, ids=lambda v: str(v))

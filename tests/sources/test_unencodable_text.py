@@ -41,11 +41,18 @@ any_text = st.text(st.characters(codec=None, exclude_categories=()), max_size=16
 surrogate_text = st.builds(lambda a, s, b: a + s + b, any_text, st.sampled_from(LONE), any_text)
 hostile_text = st.one_of(surrogate_text, any_text)
 
-KUBERNETES_EVENTS = [json.loads(line) for line in
-                     (SAMPLES / "kubernetes" / "events.jsonl").read_text().splitlines()
-                     if line.strip()]
-KAFKA_ATTRIBUTES = {"kafka.topic": "ops.lag", "kafka.partition": "0", "kafka.offset": "7",
-                    "kafka.timestamp": "1767609071000", "key": "orders"}
+KUBERNETES_EVENTS = [
+    json.loads(line)
+    for line in (SAMPLES / "kubernetes" / "events.jsonl").read_text().splitlines()
+    if line.strip()
+]
+KAFKA_ATTRIBUTES = {
+    "kafka.topic": "ops.lag",
+    "kafka.partition": "0",
+    "kafka.offset": "7",
+    "kafka.timestamp": "1767609071000",
+    "key": "orders",
+}
 
 
 def _documents(source: str) -> list[Any]:
@@ -53,8 +60,11 @@ def _documents(source: str) -> list[Any]:
 
 
 SOURCES: dict[str, tuple[Callable[[], Any], list[Any], dict[str, str]]] = {
-    "kubernetes": (lambda: make_source(KubernetesSource, {"freshnessMinutes": 10**9}),
-                   KUBERNETES_EVENTS, {}),
+    "kubernetes": (
+        lambda: make_source(KubernetesSource, {"freshnessMinutes": 10**9}),
+        KUBERNETES_EVENTS,
+        {},
+    ),
     "alertmanager": (lambda: make_source(AlertmanagerSource), _documents("alertmanager"), {}),
     "webhook": (lambda: make_source(WebhookSource), _documents("webhook"), {"http.path": "/"}),
     "kafka": (lambda: make_source(KafkaSource), _documents("kafka"), KAFKA_ATTRIBUTES),
@@ -153,8 +163,9 @@ def store_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[]
 NOW = datetime(2026, 1, 5, 10, 35, tzinfo=UTC)
 
 
-@settings(max_examples=60, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(key=hostile_text, other=hostile_text, text=hostile_text)
 def test_the_stores_take_any_text_as_keys_and_values(
     store_factory: Callable[[], Any], key: str, other: str, text: str
@@ -169,9 +180,22 @@ def test_the_stores_take_any_text_as_keys_and_values(
     store.confirm(key=dedup, outcome="dispatched", task_id=text)
     store.release(key=dedup)
     assert store.claim(key=dedup, ttl=ttl, now=NOW)
-    store.record(Firing(key=dedup, hook=text, event_id=text, event_type="t", source="src",
-                        resource=text, agent=text, prompt_hash="h", outcome="dispatched",
-                        at=NOW, error=text, extra={text: text}))
+    store.record(
+        Firing(
+            key=dedup,
+            hook=text,
+            event_id=text,
+            event_type="t",
+            source="src",
+            resource=text,
+            agent=text,
+            prompt_hash="h",
+            outcome="dispatched",
+            at=NOW,
+            error=text,
+            extra={text: text},
+        )
+    )
     assert len(store.firings(limit=10)) == 1
     assert store.take_slot(key=key, limit=1, window=ttl, now=NOW)
     assert not store.take_slot(key=key, limit=1, window=ttl, now=NOW)
