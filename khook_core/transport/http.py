@@ -11,7 +11,9 @@ body ``{"error", "status", "field"}`` built from the error's fields:
 401   missing or wrong credentials: ``Authorization: Bearer`` compared in constant time, or an
       HMAC-SHA256 signature over the exact body bytes (``sha256=<hex>``), optionally over
       ``<timestamp>.<body>`` with the timestamp inside a replay window
-400   body that is not UTF-8 JSON (NaN, Infinity and absurd nesting included)
+408   body not received within the body deadline (``khook_core.transport.guard``)
+400   body that ``khook_core.jsontext`` refuses: not UTF-8 JSON, NaN, Infinity, a number that
+      overflows to them, nesting over its limit, a lone surrogate (``field``: its path)
 4xx   whatever ``InvalidEventError`` the source raises (422 for schema violations)
 503   a retryable pipeline decision (agent or state store unavailable), with ``Retry-After``:
       a sender that retries (Alertmanager) sends again; GitHub does not retry failed
