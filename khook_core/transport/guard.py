@@ -167,6 +167,12 @@ class DeadlineStream:
     def read(self, size: int | None = -1) -> bytes:
         """At most ``size`` bytes, never past the declared ``Content-Length`` (a server that
         hands over its raw socket file would otherwise block for bytes that never come)."""
+        return self._take(self._stream.read, size)
+
+    def readline(self, size: int | None = -1) -> bytes:
+        return self._take(self._stream.readline, size)
+
+    def _take(self, read: Any, size: int | None) -> bytes:
         if self._declared is not None:
             left = self._declared - self.received
             size = left if size is None or size < 0 else min(size, left)
@@ -175,20 +181,12 @@ class DeadlineStream:
                 return b""
         self._check()
         self._arm()
-        data: bytes = self._stream.read() if size is None or size < 0 else self._stream.read(size)
+        data: bytes = read() if size is None or size < 0 else read(size)
         self._check()
         self.received += len(data)
         if not data or (self._declared is not None and self.received >= self._declared):
             self.finished = True
             self.disarm()
-        return data
-
-    def readline(self, size: int | None = -1) -> bytes:
-        self._check()
-        self._arm()
-        data: bytes = self._stream.readline(-1 if size is None else size)
-        self._check()
-        self.received += len(data)
         return data
 
     def _check(self) -> None:
