@@ -75,6 +75,14 @@ def check(headers: Mapping[str, str], body: bytes) -> Verdict:
         return Refuse(exc)
     if structured:
         return _check_structured(document, body)
+    if isinstance(document, dict) and document.get("specversion") is not None:
+        # the CloudEvents SDK reads any JSON body with a specversion as a structured event
+        return Refuse(
+            InvalidEventError(
+                f"a CloudEvent in the body needs Content-Type {STRUCTURED_TYPE}",
+                field="content-type",
+            )
+        )
     if isinstance(document, dict) and "message" in document and "subscription" in document:
         return _check_push(document, body)
     if isinstance(document, dict) and "context" in document:
@@ -104,6 +112,13 @@ def _check_binary(headers: Mapping[str, str], body: bytes) -> Verdict:
             )
         )
     media = headers.get("content-type", "").split(";")[0].strip().lower()
+    if media.startswith("application/cloudevents"):
+        return Refuse(
+            InvalidEventError(
+                f"a binary CloudEvent (ce- headers) cannot have Content-Type {media}",
+                field="content-type",
+            )
+        )
     if body.strip() and (media == "application/json" or media.endswith("+json")):
         try:
             jsontext.loads(body, field="data")
@@ -138,6 +153,8 @@ def _check_structured(document: Any, body: bytes) -> Verdict:
 def _check_push(document: dict[str, Any], body: bytes) -> Verdict:
     """A Pub/Sub push envelope: what functions-framework needs to build the CloudEvent."""
     message = document["message"]
+    if "context" in document:  # the framework would read it as a background event
+        return Ack("a push envelope carries no 'context'", "context", "")
     if not isinstance(message, dict):
         return Ack("message must be a JSON object", "message", "")
     message_id = message.get("messageId")
@@ -175,7 +192,8 @@ def _check_legacy(document: dict[str, Any], body: bytes) -> Verdict:
                 field="context",
             )
         )
-    if context.get("eventType") not in LEGACY_PUBSUB_TYPES:
+    event_type = context.get("eventType")
+    if not isinstance(event_type, str) or event_type not in LEGACY_PUBSUB_TYPES:
         return Refuse(
             InvalidEventError(
                 "only Pub/Sub background events are accepted "

@@ -435,3 +435,106 @@ def test_the_existing_request_cases_are_never_5xx_nor_html(
     assert time.monotonic() - started < ANSWER_DEADLINE_S
     assert reply.status_code < 500
     assert reply.mimetype == "application/json"
+
+
+ENVELOPE_KEYS = [
+    "message",
+    "subscription",
+    "context",
+    "data",
+    "messageId",
+    "attributes",
+    "publishTime",
+    "specversion",
+    "id",
+    "source",
+    "type",
+    "eventId",
+    "eventType",
+    "resource",
+    "timestamp",
+    "@type",
+    "name",
+    "service",
+]
+
+
+def _envelope_values() -> Any:
+    from hypothesis import strategies as st
+
+    scalars = (
+        st.none()
+        | st.booleans()
+        | st.integers()
+        | st.text(max_size=6)
+        | st.sampled_from(
+            [
+                "e30=",
+                "1.0",
+                "1",
+                "google.pubsub.topic.publish",
+                "google.cloud.pubsub.topic.v1.messagePublished",
+                "//x",
+                "projects/p/topics/t",
+            ]
+        )
+    )
+    return st.recursive(
+        scalars,
+        lambda children: (
+            st.lists(children, max_size=3)
+            | st.dictionaries(st.sampled_from(ENVELOPE_KEYS), children, max_size=5)
+        ),
+        max_leaves=15,
+    )
+
+
+def test_any_envelope_shape_is_answered_in_json_never_5xx(client_of: Callable[[str], Any]) -> None:
+    """Push envelopes, CloudEvents and background events with every field of the wrong
+    shape: the framework must never be reached with something it cannot convert."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    client = client_of("kubernetes")
+
+    values = _envelope_values()
+    fields = st.dictionaries(st.sampled_from(ENVELOPE_KEYS), values, max_size=6)
+    good_message = st.fixed_dictionaries(
+        {"messageId": st.sampled_from(["1", "m-2"]), "data": st.sampled_from(["e30=", ""])},
+        optional={k: values for k in ("attributes", "publishTime", "orderingKey")},
+    )
+    push = st.fixed_dictionaries(
+        {"message": good_message | fields | values, "subscription": values},
+        optional={k: values for k in ENVELOPE_KEYS if k not in ("message", "subscription")},
+    )
+    legacy = st.fixed_dictionaries(
+        {"context": fields | values}, optional={"data": fields | values, "message": values}
+    )
+    event = st.fixed_dictionaries(
+        {},
+        optional={
+            k: values
+            for k in ("specversion", "id", "source", "type", "data", "data_base64", "time")
+        },
+    )
+
+    binary = st.fixed_dictionaries(
+        {},
+        optional={
+            f"ce-{k}": st.sampled_from(["1.0", "0.3", "2", "", "x", "//s"])
+            for k in ("specversion", "id", "source", "type", "time", "datacontenttype")
+        },
+    )
+
+    @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(
+        body=st.one_of(values, push, legacy, event),
+        kind=st.sampled_from(["application/json", "application/cloudevents+json", "text/plain"]),
+        headers=st.just({}) | binary,
+    )
+    def probe(body: Any, kind: str, headers: dict[str, str]) -> None:
+        reply = client.post(TOPIC_PATH, data=json.dumps(body), content_type=kind, headers=headers)
+        assert reply.status_code < 500, (body, reply.data[:300])
+        assert reply.mimetype == "application/json", (body, reply.data[:300])
+
+    probe()
