@@ -113,7 +113,7 @@ def error_body(status: int, message: str, field: str | None = None) -> dict[str,
 def http_error(exc: HTTPException) -> flask.Response:
     """Any ``HTTPException`` (404, 405, 408, 413 ...) as khook's JSON error body."""
     status = exc.code or 500
-    if status >= 500:
+    if status == 500:
         return crash(exc)
     headers = {k: v for k, v in exc.get_headers() if k.lower() != "content-type"}
     return json_response(error_body(status, exc.description or exc.name), status, headers)
