@@ -141,8 +141,13 @@ _EVENT_TEMPLATE: dict[str, Any] = {
 
 
 def stable_id(source: str, *parts: object) -> EventId:
-    """A short, stable id from the identifying parts of a raw occurrence."""
-    digest = hashlib.sha256("\x1f".join([source, *map(str, parts)]).encode()).hexdigest()
+    """A short, stable id from the identifying parts of a raw occurrence.
+
+    Encoded with ``surrogatepass``: a part that is not valid Unicode (a lone surrogate from a
+    payload that reached a source without the transports' checks) still gets an id.
+    """
+    text = "\x1f".join([source, *map(str, parts)])
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
     return EventId(f"{source}:{digest[:24]}")
 
 

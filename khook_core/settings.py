@@ -36,6 +36,9 @@ class Settings(EnvSettings):
     """Comma-separated source plugins not to load, or ``all``."""
     dedup_window: float | None = Field(default=None, gt=0)
     """Default dedup window in seconds for hooks that set no ``dedupWindow`` (default 600)."""
+    body_read_timeout: float = Field(default=10.0, gt=0, le=300)
+    """Seconds a request's body may take to arrive, counted from the request: a stalled or
+    dripping client is answered 408 instead of holding one of the server's threads."""
     invocation_budget: float = Field(default=50.0, gt=0, le=3600)
     """Seconds one function invocation may spend on its dispatches (below the function's
     60 s timeout); what does not fit is released and answered retryable."""

@@ -10,11 +10,14 @@ import functions_framework
 
 from khook_core import logs, runtime
 from khook_core.settings import Settings
-from khook_core.transport import http
+from khook_core.transport import guard, http
 
 _settings = Settings.from_env()
 logs.configure(_settings.log_format, _settings.log_level)
 runtime.start_function(_settings, "webhook")  # a bad config fails the cold start
+guard.install_current(
+    source="webhook", signature="http", body_read_timeout=_settings.body_read_timeout
+)
 
 
 @functions_framework.http

@@ -1,7 +1,7 @@
 """The whole system on one machine: ``khook up`` starts it, ``khook send`` feeds it.
 
-Every function runs in its own functions-framework process, as on Cloud Run; Pub/Sub is the
-Google Cloud CLI's emulator when it is installed, otherwise an in-process bus with the same
+Every function runs in its own process, functions-framework's app served by ``server``; Pub/Sub
+is the Google Cloud CLI's emulator when it is installed, otherwise an in-process bus with the same
 REST publish endpoint and delivery semantics; prompts go to a bundled demo A2A agent (or to
 ``KAGENT_API_URL``). Nothing here is imported by the functions or the pipeline.
 """

@@ -66,10 +66,15 @@ class FunctionProcess:
         wait_http(self.url, self.child, deadline_s)
 
 
+SERVER_MODULE: Final = "khook_core.localstack.server"
+"""functions-framework's app on gunicorn with the self-hosted settings (threads, JSON errors);
+also the marker that finds the process again."""
+
+
 def start_function(spec: FunctionSpec, port: int, env: Mapping[str, str], log_dir: Path,
                    cwd: Path) -> FunctionProcess:
-    """Start ``python -m functions_framework`` for ``spec`` on 127.0.0.1:port (not waited)."""
-    argv = [sys.executable, "-m", "functions_framework", "--target", TARGET,
+    """Serve ``spec`` on 127.0.0.1:port with ``SERVER_MODULE`` (not waited)."""
+    argv = [sys.executable, "-m", SERVER_MODULE, "--target", TARGET,
             "--source", str(spec.source), "--signature-type", spec.signature,
             "--host", "127.0.0.1", "--port", str(port)]
     child = Child(f"function {spec.name}", argv, log_dir / f"function-{spec.name}.log")

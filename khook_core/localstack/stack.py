@@ -30,7 +30,12 @@ from khook_core.localstack.console import Console, LogFollower
 from khook_core.localstack.emulator import PubSubEmulator, PubSubRest, RestEndpoint, find_launcher
 from khook_core.localstack.forwarder import MARKER as FORWARDER_MARKER
 from khook_core.localstack.forwarder import reachable_cluster, start_forwarder
-from khook_core.localstack.functions import FunctionProcess, discover, start_function
+from khook_core.localstack.functions import (
+    SERVER_MODULE,
+    FunctionProcess,
+    discover,
+    start_function,
+)
 from khook_core.localstack.ports import DEFAULT_BASE_PORT, PortPlan
 from khook_core.localstack.processes import Child, group_alive, stop_group
 from khook_core.localstack.stackfile import BusInfo, ChildInfo, FunctionInfo, StackInfo
@@ -177,7 +182,7 @@ class Stack:
             port = self.ports.function(index, spec.name)
             function = start_function(spec, port, env, self.log_dir, self.options.root)
             self.functions.append(function)
-            self._adopt(function.child, "functions_framework")
+            self._adopt(function.child, SERVER_MODULE)
             self.info.functions[spec.name] = FunctionInfo(
                 url=function.url, signature=spec.signature, topic=spec.topic,
                 token=tokens.get(spec.name), hmac_secret=keys.get(spec.name))

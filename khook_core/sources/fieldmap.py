@@ -43,6 +43,7 @@ from pydantic import (
     model_validator,
 )
 
+from khook_core import jsontext
 from khook_core.errors import InvalidEventError
 from khook_core.event import Event, Resource, Severity, stable_id
 from khook_core.sources import jsonwords
@@ -447,7 +448,9 @@ def to_event(
 def decode_value(raw: Any) -> Any:
     """A Pub/Sub payload as JSON when it is JSON, else as text; bytes must be UTF-8.
 
-    Newline-delimited JSON (several documents in one message) becomes a list.
+    Newline-delimited JSON (several documents in one message) becomes a list. Text that is not
+    JSON stays text, but JSON that ``jsontext.loads`` refuses (too deep, not finite, a lone
+    surrogate) is an ``InvalidEventError``, as on every other parse path.
     """
     if isinstance(raw, bytes | bytearray | memoryview):
         try:
@@ -462,14 +465,18 @@ def decode_value(raw: Any) -> Any:
     if text[:1] not in ("{", "["):
         return raw
     try:
-        return json.loads(text)
-    except (ValueError, RecursionError):
+        return jsontext.loads(text, field="data")
+    except jsontext.JsonLimitError:
+        raise
+    except InvalidEventError:
         pass
     lines = [line for line in text.splitlines() if line.strip()]
     if len(lines) > 1:
         try:
-            return [json.loads(line) for line in lines]
-        except (ValueError, RecursionError):
+            return [jsontext.loads(line, field="data") for line in lines]
+        except jsontext.JsonLimitError:
+            raise
+        except InvalidEventError:
             pass
     return raw
 

@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from khook_core.errors import TransientError
 from khook_core.state.base import (
@@ -94,6 +95,25 @@ CREATE TABLE IF NOT EXISTS circuits (
 _CLAIM_COLUMNS_V3 = ("owner TEXT NOT NULL DEFAULT ''", "unsure INTEGER NOT NULL DEFAULT 0")
 
 
+def _storable(value: object) -> object:
+    """A string SQLite can store: sqlite3 refuses text with lone surrogates (it cannot encode
+    them as UTF-8), so those are written as ``\\udXXX`` escapes; everything else unchanged."""
+    if type(value) is not str or value.isascii():
+        return value
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    return value
+
+
+class _TextSafeConnection(sqlite3.Connection):
+    """Binds parameters through ``_storable``, so no key or text can fail a statement."""
+
+    def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
+        return super().execute(sql, tuple(_storable(p) for p in parameters))
+
+
 class SqliteStateStore:
     """Claims and firings in one SQLite file."""
 
@@ -109,6 +129,7 @@ class SqliteStateStore:
                 timeout=BUSY_TIMEOUT_MS / 1000,
                 isolation_level=None,
                 check_same_thread=False,
+                factory=_TextSafeConnection,
             )
             self._db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             self._db.execute("PRAGMA journal_mode = WAL")

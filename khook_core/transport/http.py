@@ -11,7 +11,9 @@ body ``{"error", "status", "field"}`` built from the error's fields:
 401   missing or wrong credentials: ``Authorization: Bearer`` compared in constant time, or an
       HMAC-SHA256 signature over the exact body bytes (``sha256=<hex>``), optionally over
       ``<timestamp>.<body>`` with the timestamp inside a replay window
-400   body that is not UTF-8 JSON (NaN, Infinity and absurd nesting included)
+408   body not received within the body deadline (``khook_core.transport.guard``)
+400   body that ``khook_core.jsontext`` refuses: not UTF-8 JSON, NaN, Infinity, a number that
+      overflows to them, nesting over its limit, a lone surrogate (``field``: its path)
 4xx   whatever ``InvalidEventError`` the source raises (422 for schema violations)
 503   a retryable pipeline decision (agent or state store unavailable), with ``Retry-After``:
       a sender that retries (Alertmanager) sends again; GitHub does not retry failed
@@ -46,7 +48,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal, TypedDict
 import flask
 from pydantic import SecretStr
 
-from khook_core import logs
+from khook_core import jsontext, logs
 from khook_core.envsettings import EnvSettings
 from khook_core.errors import AuthError, InvalidEventError, TransientError
 from khook_core.pipeline import Decision, run_pipeline
@@ -276,26 +278,12 @@ def verify_signature(
         raise AuthError(f"{header}: the signature does not match the body", field=header)
 
 
-def _no_constants(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
 def parse_json(body: bytes) -> Any:
-    """Strict JSON: UTF-8 (a BOM is tolerated), no NaN/Infinity, bounded nesting."""
+    """Strict JSON (``khook_core.jsontext``): UTF-8, finite numbers, bounded nesting, valid
+    Unicode text."""
     if not body.strip():
         raise InvalidEventError("the request body is empty; send a JSON document", field="body")
-    try:
-        return json.loads(body.decode("utf-8-sig"), parse_constant=_no_constants)
-    except UnicodeDecodeError as exc:
-        raise InvalidEventError(f"the request body is not UTF-8 (byte {exc.start})",
-                                field="body") from None
-    except json.JSONDecodeError as exc:
-        raise InvalidEventError(f"malformed JSON: {exc.msg} at line {exc.lineno} column "
-                                f"{exc.colno}", field="body") from None
-    except ValueError as exc:
-        raise InvalidEventError(f"malformed JSON: {exc}", field="body") from None
-    except RecursionError:
-        raise InvalidEventError("malformed JSON: nested too deeply", field="body") from None
+    return jsontext.loads(body, field="body")
 
 
 # --------------------------------------------------------------------------------------------

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import logging
 import threading
 import time
@@ -29,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from khook_core import logs
+from khook_core import jsontext, logs
 from khook_core.errors import InvalidEventError, TransientError
 from khook_core.pipeline import Decision, run_pipeline
 from khook_core.sources.base import PUBSUB_MESSAGE_ID, PUBSUB_TOPIC
@@ -91,16 +90,16 @@ def decode_message(cloud_event: CloudEventLike) -> PubSubMessage:
     """
     body = cloud_event.data
     if isinstance(body, bytes | str):
-        try:
-            body = json.loads(body)
-        except ValueError as exc:
-            raise InvalidEventError("CloudEvent data is not JSON", field="data") from exc
+        body = jsontext.loads(body, field="data")
     message = body.get("message") if isinstance(body, dict) else None
     if not isinstance(message, dict):
         raise InvalidEventError("CloudEvent data has no Pub/Sub 'message' object",
                                 field="data.message")
     message_id = str(message.get("messageId") or message.get("message_id")
                      or cloud_event.get("id") or "")
+    if not jsontext.encodable(message_id):
+        raise InvalidEventError(jsontext.unencodable_message("message.messageId"),
+                                field="message.messageId")
     encoded = message.get("data") or ""
     if not isinstance(encoded, str):
         raise InvalidEventError("message.data must be a base64 string", field="message.data")
@@ -115,6 +114,10 @@ def decode_message(cloud_event: CloudEventLike) -> PubSubMessage:
     ):
         raise InvalidEventError(f"message {message_id}: attributes must map strings to strings",
                                 field="message.attributes")
+    where = jsontext.unencodable_path(attributes, "message.attributes")
+    if where is not None:
+        raise InvalidEventError(f"message {message_id}: {jsontext.unencodable_message(where)}",
+                                field=where)
     return PubSubMessage(data, attributes, message_id,
                          str(message.get("publishTime") or message.get("publish_time") or ""))
 
@@ -131,15 +134,13 @@ def parse_json(data: bytes) -> Any:
     """The payload as JSON.
 
     Raises:
-        InvalidEventError: empty, not UTF-8, or not JSON.
+        InvalidEventError: empty, not UTF-8, not JSON, or refused by ``jsontext.loads``
+            (too deep, not finite, a lone surrogate).
     """
     if not data:
         raise InvalidEventError("the message has no data (expected a JSON object)",
                                 field="message.data")
-    try:
-        return json.loads(data)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise InvalidEventError(f"message data is not JSON: {exc}", field="message.data") from exc
+    return jsontext.loads(data, field="message.data")
 
 
 def parse_text(data: bytes) -> Any:
