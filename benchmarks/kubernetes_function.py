@@ -141,7 +141,8 @@ def end_to_end(tmp: Path, config: Path, agent: TestAgent) -> bool:
         """The agent's request log, stamping when each prompt arrived."""
 
         def append(self, request: Any) -> None:
-            match = re.search(rb"Pod e2e-(\d+) restarted", request.body)
+            # The pod name is a quoted literal in the prompt, itself a JSON string here.
+            match = re.search(rb'Pod \\"e2e-(\d+)\\" restarted', request.body)
             if match:
                 arrivals.setdefault(int(match.group(1)), time.perf_counter())
             super().append(request)
