@@ -8,7 +8,14 @@ An endpoint is the first segment of the request path (``/`` is ``default``, ``/g
 - ``github``: GitHub ``workflow_run`` and ``deployment_status`` failures → ``deployment-failed``;
 - ``auto`` (the ``default`` endpoint): GitHub when the request looks like a GitHub delivery,
   generic otherwise;
-- ``mapped``: ``rules`` written in the field-mapping language, for any other JSON shape.
+- ``mapped``: ``rules`` written in the field-mapping language, for any other JSON shape;
+- ``cloudevents``: CloudEvents 1.0 over HTTP (``khook_core.sources.cloudevents_http``); the
+  ``auto`` preset also takes a request as CloudEvents when its content type or ``ce-*`` headers
+  say so.
+
+An endpoint's ``auth`` may also be a sender's own scheme, ``standard-webhooks`` or ``pagerduty``
+(checked by the HTTP transport); with Standard Webhooks the ``webhook-id`` header is the
+occurrence id of a generic event that carries no ``id`` of its own.
 
 This module owns the endpoints, their presets and the GitHub translation. The field-mapping
 language and the generic event schema are shared with the kafka and cdc sources and live in
@@ -27,6 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from khook_core.errors import InvalidEventError
 from khook_core.event import Event
+from khook_core.sources import cloudevents_http
 from khook_core.sources.base import DEFAULT_MAX_BODY_BYTES, Dropped, SourceContext
 from khook_core.sources.fieldmap import (
     KEBAB_CASE,
@@ -66,7 +74,7 @@ class GithubOptions(BaseModel):
     """``deployment_status.state`` values that are failures."""
 
 
-Preset = Literal["auto", "generic", "github", "mapped"]
+Preset = Literal["auto", "generic", "github", "mapped", "cloudevents"]
 
 
 class EndpointConfig(BaseModel):
@@ -75,12 +83,14 @@ class EndpointConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, defer_build=True)
 
     preset: Preset | None = None
-    """``auto`` (default), ``generic``, ``github`` or ``mapped`` (implied by ``rules``)."""
+    """``auto`` (default), ``generic``, ``github``, ``cloudevents`` or ``mapped`` (implied by
+    ``rules``)."""
     rules: list[FieldRule] = Field(default_factory=list)
     """For ``mapped``: the first rule whose ``when`` holds builds the event."""
     github: GithubOptions = Field(default_factory=GithubOptions)
-    auth: Literal["any", "bearer", "hmac"] = "any"
-    """Which credential this endpoint accepts: a bearer token, an HMAC signature, or either."""
+    auth: Literal["any", "bearer", "hmac", "standard-webhooks", "pagerduty"] = "any"
+    """Which credential this endpoint accepts: a bearer token, an HMAC signature, or either; or
+    a sender's scheme, Standard Webhooks or PagerDuty v3 signatures."""
     signature_header: str | None = Field(default=None, alias="signatureHeader")
     """Header carrying ``sha256=<hex>``; default X-Hub-Signature-256 or X-Signature-256."""
     timestamp_header: str | None = Field(default=None, alias="timestampHeader")
@@ -166,7 +176,9 @@ class WebhookSource:
         _, cfg = self.endpoint(path)
         options: dict[str, Any] = {"auth": cfg.auth, "max_body_bytes": cfg.max_body_bytes,
                                    "replay_window_seconds": cfg.replay_window_seconds,
-                                   "timestamp_header": cfg.timestamp_header}
+                                   "timestamp_header": cfg.timestamp_header,
+                                   "content_types": ("application/json",
+                                                     *cloudevents_http.CONTENT_TYPES)}
         if cfg.signature_header:
             options["signature_headers"] = (cfg.signature_header,)
         return options
@@ -175,9 +187,21 @@ class WebhookSource:
         path = attributes.get("khook.endpoint") or attributes.get("http.path", "/")
         name, cfg = self.endpoint(path)
         preset = cfg.preset
+        if preset == "auto" and cloudevents_http.is_cloudevent(attributes):
+            preset = "cloudevents"
         if preset == "auto":
             preset = "github" if _looks_like_github(raw, attributes) else "generic"
         raw_ref = f"webhook:{name}:{attributes.get('http.request_id', '')}".rstrip(":")
+        if preset == "cloudevents":
+            return cloudevents_http.normalize(
+                raw, attributes, source=self.name, endpoint=name, mapping=self.context.mapping,
+                now=self.context.clock(), raw_ref=raw_ref)
+        if cloudevents_http.content_type(attributes) in cloudevents_http.CONTENT_TYPES:
+            raise InvalidEventError(f"endpoint {name!r} (preset {preset}) does not take "
+                                    "CloudEvents; use a cloudevents or auto endpoint",
+                                    field="content-type", status=415)
+        delivery = (attributes.get("webhook-id", "")
+                    if attributes.get("http.auth") == "standard-webhooks" else "")
         if preset == "github":
             return [self._github(raw, attributes, cfg.github, name, raw_ref)]
         items = raw if isinstance(raw, list) else [raw]
@@ -197,6 +221,9 @@ class WebhookSource:
                     raise schema_error(f"{at}: expected an object (an event), "
                                        f"got {json_type(item)}", at)
                 generic = validate_generic(item, where)
+                if delivery and not generic.id:
+                    suffix = f"#{index}" if isinstance(raw, list) else ""
+                    generic = generic.model_copy(update={"id": f"{delivery}{suffix}"[:512]})
                 event = to_event(generic, source=self.name, now=self.context.clock(),
                                  raw_ref=raw_ref, metadata={"endpoint": name},
                                  id_parts=(name, generic.id or content_digest(item)))
