@@ -243,7 +243,8 @@ def test_http_options_follow_the_endpoint() -> None:
     ({"endpoints": {"x": {"preset": "mapped"}}}, "needs at least one rule"),
     ({"endpoints": {"x": {"preset": "generic", "rules": [{"eventType": "a"}]}}},
      "only used by preset 'mapped'"),
-    ({"endpoints": {"x": {"auth": "basic"}}}, "Input should be 'any', 'bearer', 'hmac', 'standard-webhooks' or 'pagerduty'"),
+    ({"endpoints": {"x": {"auth": "basic"}}},
+     "Input should be 'any', 'bearer', 'hmac', 'standard-webhooks' or 'pagerduty'"),
     ({"endpoints": {"x": {"maxBodyBytes": 0}}}, "greater than 0"),
 ])
 def test_bad_endpoint_config_fails_at_load(config: dict[str, Any], message: str) -> None:
