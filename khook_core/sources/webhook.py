@@ -9,7 +9,7 @@ An endpoint is the first segment of the request path (``/`` is ``default``, ``/g
 - ``auto`` (the ``default`` endpoint): GitHub when the request looks like a GitHub delivery,
   generic otherwise;
 - ``mapped``: ``rules`` written in the field-mapping language, for any other JSON shape;
-- ``cloudevents``: CloudEvents 1.0 over HTTP (``khook_core.sources.cloudevents_http``); the
+- ``cloudevents``: CloudEvents 1.0 over HTTP (``khook_core.sources.webhook_cloudevents``); the
   ``auto`` preset also takes a request as CloudEvents when its content type or ``ce-*`` headers
   say so.
 
@@ -34,7 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from khook_core.errors import InvalidEventError
 from khook_core.event import Event
-from khook_core.sources import cloudevents_http
+from khook_core.sources import webhook_cloudevents
 from khook_core.sources.base import DEFAULT_MAX_BODY_BYTES, Dropped, SourceContext
 from khook_core.sources.fieldmap import (
     KEBAB_CASE,
@@ -178,7 +178,7 @@ class WebhookSource:
                                    "replay_window_seconds": cfg.replay_window_seconds,
                                    "timestamp_header": cfg.timestamp_header,
                                    "content_types": ("application/json",
-                                                     *cloudevents_http.CONTENT_TYPES)}
+                                                     *webhook_cloudevents.CONTENT_TYPES)}
         if cfg.signature_header:
             options["signature_headers"] = (cfg.signature_header,)
         return options
@@ -187,16 +187,16 @@ class WebhookSource:
         path = attributes.get("khook.endpoint") or attributes.get("http.path", "/")
         name, cfg = self.endpoint(path)
         preset = cfg.preset
-        if preset == "auto" and cloudevents_http.is_cloudevent(attributes):
+        if preset == "auto" and webhook_cloudevents.is_cloudevent(attributes):
             preset = "cloudevents"
         if preset == "auto":
             preset = "github" if _looks_like_github(raw, attributes) else "generic"
         raw_ref = f"webhook:{name}:{attributes.get('http.request_id', '')}".rstrip(":")
         if preset == "cloudevents":
-            return cloudevents_http.normalize(
+            return webhook_cloudevents.normalize(
                 raw, attributes, source=self.name, endpoint=name, mapping=self.context.mapping,
                 now=self.context.clock(), raw_ref=raw_ref)
-        if cloudevents_http.content_type(attributes) in cloudevents_http.CONTENT_TYPES:
+        if webhook_cloudevents.content_type(attributes) in webhook_cloudevents.CONTENT_TYPES:
             raise InvalidEventError(f"endpoint {name!r} (preset {preset}) does not take "
                                     "CloudEvents; use a cloudevents or auto endpoint",
                                     field="content-type", status=415)

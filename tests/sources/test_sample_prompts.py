@@ -92,6 +92,18 @@ EXPECTED: dict[tuple[str, str], list[str]] = {
         'Database row "public.jobs/42" ' + ROW.format('"status=FAILED"', "2026-01-05T10:31:11Z")
     ],
     ("cdc", "debezium-snapshot-read.json"): [],
+    ("gcp", "monitoring-incident-k8s-container-open.json"): [
+        'Cloud Monitoring opened an incident on "checkout-7d9f6c5b8-x2k4q" in namespace "shop"\n'
+        '(critical): "Memory usage for shop-prod checkout-7d9f6c5b8-x2k4q api is above the '
+        'threshold of 0.9 with a value of 0.97."\nFind the cause from its metrics, logs and '
+        "recent changes, and propose a fix."
+    ],
+    ("gcp", "monitoring-incident-k8s-container-closed.json"): [],
+    ("gcp", "cloud-build-failure.json"): [
+        'Cloud Build for "checkout-main" failed ("BuildFailure") at 2026-01-05T10:24:41Z.\n'
+        "Find the failing step from the build log and propose a fix."
+    ],
+    ("gcp", "cloud-build-success.json"): [],
     ("cdc", "wal2json-v1.json"): [
         'Database row "public.jobs/42" ' + ROW.format('"status=failed"', "2026-01-05T10:31:11Z")
     ],
