@@ -245,7 +245,8 @@ def test_every_function_directory_is_deployed(tf: TerraformConfig) -> None:
     assert not missing, f"functions/ without a {FUNCTION} resource (local.functions): {missing}"
 
 
-@pytest.mark.parametrize("name", ["kubernetes", "alertmanager", "webhook", "kafka", "cdc", "sweep"])
+@pytest.mark.parametrize(
+    "name", ["kubernetes", "alertmanager", "webhook", "kafka", "cdc", "gcp", "sweep"])
 def test_function_entry_point_exists_in_main_py(tf: TerraformConfig, name: str) -> None:
     resource_name, body = function_resources(tf)[name]
     entry_point = first(body["build_config"])["entry_point"]
@@ -516,6 +517,7 @@ def test_pubsub_functions_have_topics(tf: TerraformConfig) -> None:
         "kubernetes": "khook-kubernetes",
         "kafka": "khook-kafka",
         "cdc": "khook-cdc",
+        "gcp": "khook-gcp",
         "sweep": "khook-sweep",
     }
 
@@ -578,9 +580,12 @@ def test_sweep_is_enabled_by_its_schedule_not_by_sources(tf: TerraformConfig) ->
     ), "local.enabled_functions: sweep must follow local.sweep_enabled, the rest var.sources"
     sources = set(tf.default("sources"))
     assert "sweep" not in sources
-    assert set(tf.locals["functions"]) - {"sweep"} == sources, (
+    selectable = first(tf.variables["sources"]["validation"])["condition"]
+    assert all(f'"{name}"' in selectable for name in set(tf.locals["functions"]) - {"sweep"}), (
         "every function but sweep is a source that var.sources can select"
     )
+    # gcp creates project-wide Cloud Build and Monitoring wiring: deployed only when asked for.
+    assert set(tf.locals["functions"]) - {"sweep", "gcp"} == sources
     assert "sweep" not in first(tf.variables["sources"]["validation"])["condition"]
     # The forwarder comes with the kubernetes source, never with the sweep.
     assert '"kubernetes"' in tf.locals["forwarder_enabled"]
