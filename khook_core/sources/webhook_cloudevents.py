@@ -8,6 +8,9 @@ request is in:
 - binary: the attributes are ``ce-*`` headers (``ce-specversion``, ``ce-id``, ``ce-source``,
   ``ce-type``, optional ``ce-subject``, ``ce-time``) and the body is the data (JSON here).
 
+A structured event posted as plain ``application/json`` (no ``ce-*`` headers, a body with
+``specversion``) is taken as structured too: some senders and ``curl`` users do that.
+
 The CloudEvent ``type`` and ``source`` choose the event type through the mapping table: the
 first ``webhook`` row whose ``cloudEventType`` glob (and optional ``cloudEventSource`` glob)
 matches, else the row whose ``eventType`` equals the ``type``. An event no row maps is dropped
@@ -63,8 +66,9 @@ def envelopes(raw: Any, attributes: Mapping[str, str]) -> list[tuple[str, dict[s
             raise schema_error(f"(body): at most {MAX_BATCH} events per batch, got {len(raw)}",
                                "(body)")
         items = [(f"[{i}].", item) for i, item in enumerate(raw)]
-    elif mode == STRUCTURED:
-        items = [("", raw)]
+    elif mode == STRUCTURED or ("ce-specversion" not in attributes and isinstance(raw, dict)
+                                and "specversion" in raw):
+        items = [("", raw)]  # structured, or a structured body sent as application/json
     else:
         binary = {k[3:]: v for k, v in attributes.items() if k.startswith("ce-")}
         binary["data"] = raw

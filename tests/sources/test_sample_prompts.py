@@ -72,6 +72,20 @@ EXPECTED: dict[tuple[str, str], list[str]] = {
         'The deployment of "octo-org/shop/.github/workflows/deploy.yml" failed '
         f'("WorkflowRunFailure") at 2026-01-05T10:29:47Z.\n{FIX_IT}'
     ],
+    ("webhook", "grafana-contact-point-firing.json"): [
+        'Grafana alert "CheckoutErrorRate" fired for "checkout-7d9f6c5b8-x2k4q" (critical): "5xx '
+        'ratio of checkout is 12% over the last 5 minutes"\nFind the cause and say whether it '
+        "needs action."
+    ],
+    ("webhook", "pagerduty-incident-triggered.json"): [
+        'PagerDuty opened an incident on "Checkout API": "PagerDuty incident #4812 on Checkout '
+        'API: Checkout API returns 5xx for 12% of requests"\nInvestigate before the on-call '
+        "engineer arrives and summarise what you find."
+    ],
+    ("webhook", "cloudevent-deployment-failed.json"): [
+        'The deployment of "checkout" failed ("io.argoproj.rollouts.deployment.failed") at '
+        f"2026-01-05T10:30:41Z.\n{FIX_IT}"
+    ],
     ("kafka", "burrow-consumer-status.json"): [
         'Kafka consumer group "payments-ledger" is falling behind on topic "payments".\n'
         "Find why it is slow and whether to scale it."

@@ -222,7 +222,7 @@ def test_unknown_endpoints_are_404_listing_the_configured_ones() -> None:
     with pytest.raises(InvalidEventError) as caught:
         webhook(MAPPED).normalize(GENERIC, {"http.path": "/nope"})
     assert caught.value.status == 404
-    assert "default, github, pager" in caught.value.message
+    assert "default, github, grafana, pager, pagerduty" in caught.value.message
 
 
 def test_http_options_follow_the_endpoint() -> None:
