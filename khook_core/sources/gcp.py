@@ -38,15 +38,27 @@ class GcpSource:
 
     def normalize(self, raw: Any, attributes: Mapping[str, str]) -> list[Event]:
         if not isinstance(raw, dict):
-            raise schema_error("(body): expected an object (a Cloud Monitoring incident or a "
-                               f"Cloud Build resource), got {json_type(raw)}", "(body)")
+            raise schema_error(
+                "(body): expected an object (a Cloud Monitoring incident or a "
+                f"Cloud Build resource), got {json_type(raw)}",
+                "(body)",
+            )
         body = raw
         ref = pubsub_ref(attributes)
         if gcp_monitoring.looks_like(body):
-            return [gcp_monitoring.normalize(body, source=self.name, now=self.context.clock(),
-                                             raw_ref=ref)]
+            return [
+                gcp_monitoring.normalize(
+                    body, source=self.name, now=self.context.clock(), raw_ref=ref
+                )
+            ]
         if gcp_build.looks_like(body, attributes):
-            return [gcp_build.normalize(body, attributes, source=self.name,
-                                        now=self.context.clock(), raw_ref=ref)]
-        raise schema_error("(body): neither a Cloud Monitoring incident (no 'incident') nor a "
-                           "Cloud Build message (no buildId attribute)", "(body)")
+            return [
+                gcp_build.normalize(
+                    body, attributes, source=self.name, now=self.context.clock(), raw_ref=ref
+                )
+            ]
+        raise schema_error(
+            "(body): neither a Cloud Monitoring incident (no 'incident') nor a "
+            "Cloud Build message (no buildId attribute)",
+            "(body)",
+        )

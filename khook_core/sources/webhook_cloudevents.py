@@ -58,16 +58,19 @@ def envelopes(raw: Any, attributes: Mapping[str, str]) -> list[tuple[str, dict[s
     mode = content_type(attributes)
     if mode == BATCH:
         if not isinstance(raw, list):
-            raise schema_error(f"(body): a CloudEvents batch is an array, got {json_type(raw)}",
-                               "(body)")
+            raise schema_error(
+                f"(body): a CloudEvents batch is an array, got {json_type(raw)}", "(body)"
+            )
         if not raw:
             raise Dropped("empty-batch")
         if len(raw) > MAX_BATCH:
-            raise schema_error(f"(body): at most {MAX_BATCH} events per batch, got {len(raw)}",
-                               "(body)")
+            raise schema_error(
+                f"(body): at most {MAX_BATCH} events per batch, got {len(raw)}", "(body)"
+            )
         items = [(f"[{i}].", item) for i, item in enumerate(raw)]
-    elif mode == STRUCTURED or ("ce-specversion" not in attributes and isinstance(raw, dict)
-                                and "specversion" in raw):
+    elif mode == STRUCTURED or (
+        "ce-specversion" not in attributes and isinstance(raw, dict) and "specversion" in raw
+    ):
         items = [("", raw)]  # structured, or a structured body sent as application/json
     else:
         binary = {k[3:]: v for k, v in attributes.items() if k.startswith("ce-")}
@@ -84,12 +87,14 @@ def _text(envelope: Mapping[str, Any], key: str, where: str, *, required: bool) 
     value = envelope.get(key)
     if value is None or value == "":
         if required:
-            raise schema_error(f"{where}{key}: required CloudEvents attribute is missing",
-                               f"{where}{key}")
+            raise schema_error(
+                f"{where}{key}: required CloudEvents attribute is missing", f"{where}{key}"
+            )
         return ""
     if not isinstance(value, str):
-        raise schema_error(f"{where}{key}: expected a string, got {json_type(value)}",
-                           f"{where}{key}")
+        raise schema_error(
+            f"{where}{key}: expected a string, got {json_type(value)}", f"{where}{key}"
+        )
     return value
 
 
@@ -102,8 +107,9 @@ def _data(envelope: Mapping[str, Any], where: str) -> Any:
             raise ValueError
         text = base64.b64decode(encoded, validate=True).decode("utf-8")
     except (binascii.Error, ValueError):
-        raise schema_error(f"{where}data_base64: expected base64 of UTF-8 text",
-                           f"{where}data_base64") from None
+        raise schema_error(
+            f"{where}data_base64: expected base64 of UTF-8 text", f"{where}data_base64"
+        ) from None
     try:
         return json.loads(text)
     except ValueError:
@@ -117,8 +123,11 @@ def _resource(data: Any, ce_source: str, subject: str) -> dict[str, str]:
         kind, name = data.get("kind"), meta.get("name")
         if isinstance(kind, str) and isinstance(name, str) and name:
             namespace = meta.get("namespace")
-            return {"kind": kind[:63], "name": name[:MAX_RESOURCE_NAME],
-                    "namespace": namespace[:63] if isinstance(namespace, str) else ""}
+            return {
+                "kind": kind[:63],
+                "name": name[:MAX_RESOURCE_NAME],
+                "namespace": namespace[:63] if isinstance(namespace, str) else "",
+            }
     return {"kind": "CloudEvent", "name": (subject or ce_source)[:MAX_RESOURCE_NAME]}
 
 
@@ -133,16 +142,24 @@ def _message(data: Any, ce_type: str, ce_source: str, subject: str) -> str:
 
 
 def normalize(
-    raw: Any, attributes: Mapping[str, str], *, source: str, endpoint: str,
-    mapping: MappingTable, now: datetime, raw_ref: str,
+    raw: Any,
+    attributes: Mapping[str, str],
+    *,
+    source: str,
+    endpoint: str,
+    mapping: MappingTable,
+    now: datetime,
+    raw_ref: str,
 ) -> list[Event]:
     """The events of one CloudEvents request (see the module docstring)."""
     events: list[Event] = []
     for where, envelope in envelopes(raw, attributes):
         version = _text(envelope, "specversion", where, required=True)
         if version != SPEC_VERSION:
-            raise schema_error(f"{where}specversion: {version!r} is not supported; send "
-                               f"{SPEC_VERSION!r}", f"{where}specversion")
+            raise schema_error(
+                f"{where}specversion: {version!r} is not supported; send {SPEC_VERSION!r}",
+                f"{where}specversion",
+            )
         ce_id, ce_source, ce_type = (_text(envelope, k, where, required=True) for k in _REQUIRED)
         subject = _text(envelope, "subject", where, required=False)
         entry = mapping.for_cloud_event(source, ce_type, ce_source)
@@ -150,20 +167,35 @@ def normalize(
             continue
         data = _data(envelope, where)
         severity = severity_of(data.get("severity")) if isinstance(data, dict) else None
-        generic = validate_generic({
-            "type": entry.event_type, "resource": _resource(data, ce_source, subject),
-            "reason": ce_type[:1024], "message": _message(data, ce_type, ce_source, subject),
-            "severity": severity,
-            "timestamp": _text(envelope, "time", where, required=False) or None,
-            "id": f"{ce_source}#{ce_id}"[:512],
-            "tags": {"ce_type": ce_type, "ce_source": ce_source},
-            "metadata": {"cloudevent": {k: v for k, v in envelope.items()
-                                        if k not in ("data", "data_base64")},
-                         "data": data},
-        }, where)
-        events.append(to_event(generic, source=source, now=now, raw_ref=raw_ref,
-                               id_parts=(endpoint, "cloudevent", ce_source, ce_id),
-                               metadata={"endpoint": endpoint}))
+        generic = validate_generic(
+            {
+                "type": entry.event_type,
+                "resource": _resource(data, ce_source, subject),
+                "reason": ce_type[:1024],
+                "message": _message(data, ce_type, ce_source, subject),
+                "severity": severity,
+                "timestamp": _text(envelope, "time", where, required=False) or None,
+                "id": f"{ce_source}#{ce_id}"[:512],
+                "tags": {"ce_type": ce_type, "ce_source": ce_source},
+                "metadata": {
+                    "cloudevent": {
+                        k: v for k, v in envelope.items() if k not in ("data", "data_base64")
+                    },
+                    "data": data,
+                },
+            },
+            where,
+        )
+        events.append(
+            to_event(
+                generic,
+                source=source,
+                now=now,
+                raw_ref=raw_ref,
+                id_parts=(endpoint, "cloudevent", ce_source, ce_id),
+                metadata={"endpoint": endpoint},
+            )
+        )
     if not events:
         raise Dropped("unmapped-cloudevent")
     return events

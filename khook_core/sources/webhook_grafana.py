@@ -40,8 +40,7 @@ def _strings(value: Any, field: str) -> dict[str, str]:
     if value is None:
         return {}
     if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
-        raise schema_error(f"{field}: expected an object of strings, got {json_type(value)}",
-                           field)
+        raise schema_error(f"{field}: expected an object of strings, got {json_type(value)}", field)
     return {str(k): v for k, v in value.items()}
 
 
@@ -52,17 +51,26 @@ def _resource(labels: Mapping[str, str]) -> dict[str, str]:
             return {"kind": kind, "name": labels[label][:253], "namespace": namespace}
     if labels.get("instance"):
         return {"kind": "Instance", "name": labels["instance"][:253], "namespace": namespace}
-    return {"kind": "GrafanaAlertRule", "name": labels.get("alertname", "")[:253],
-            "namespace": namespace}
+    return {
+        "kind": "GrafanaAlertRule",
+        "name": labels.get("alertname", "")[:253],
+        "namespace": namespace,
+    }
 
 
 def normalize(
-    raw: Any, *, source: str, endpoint: str, now: datetime, raw_ref: str,
+    raw: Any,
+    *,
+    source: str,
+    endpoint: str,
+    now: datetime,
+    raw_ref: str,
 ) -> list[Event]:
     """The events of one Grafana notification."""
     if not isinstance(raw, dict):
-        raise schema_error(f"(body): expected a Grafana notification object, got "
-                           f"{json_type(raw)}", "(body)")
+        raise schema_error(
+            f"(body): expected a Grafana notification object, got {json_type(raw)}", "(body)"
+        )
     alerts = raw.get("alerts")
     if not isinstance(alerts, list):
         raise schema_error("alerts: required array is missing", "alerts")
@@ -81,8 +89,9 @@ def normalize(
         annotations = _strings(alert.get("annotations"), f"{where}.annotations")
         status = alert.get("status")
         if status not in ("firing", "resolved"):
-            raise schema_error(f"{where}.status: expected firing or resolved, got {status!r}",
-                               f"{where}.status")
+            raise schema_error(
+                f"{where}.status: expected firing or resolved, got {status!r}", f"{where}.status"
+            )
         starts_at = time_of(alert.get("startsAt"), f"{where}.startsAt")
         if starts_at is None:
             raise schema_error(f"{where}.startsAt: required", f"{where}.startsAt")
@@ -92,23 +101,47 @@ def normalize(
         ends_at = time_of(alert.get("endsAt"), f"{where}.endsAt")
         event_type = labels.get("khook_event_type") or EVENT_TYPE
         if not KEBAB_CASE.match(event_type):
-            raise schema_error(f"{where}.labels.khook_event_type: {event_type!r} is not "
-                               "kebab-case", f"{where}.labels.khook_event_type")
+            raise schema_error(
+                f"{where}.labels.khook_event_type: {event_type!r} is not kebab-case",
+                f"{where}.labels.khook_event_type",
+            )
         alertname = labels.get("alertname", "")
-        message = (annotations.get("summary") or annotations.get("description")
-                   or f"Grafana alert {alertname} is {status}")
+        message = (
+            annotations.get("summary")
+            or annotations.get("description")
+            or f"Grafana alert {alertname} is {status}"
+        )
         occurrence = f"{fingerprint}@{starts_at.isoformat()}"
         resolved = status == "resolved" and ends_at is not None and ends_at.year > 1
-        generic = validate_generic({
-            "type": event_type, "status": status, "severity": severity_of(labels.get("severity")),
-            "resource": _resource(labels), "reason": alertname[:1024], "message": message,
-            "timestamp": ends_at if resolved else starts_at, "firstTimestamp": starts_at,
-            "id": occurrence, "groupKey": group_key[:1024],
-            "tags": {k: v for k, v in labels.items() if k != "khook_event_type"},
-            "metadata": {"annotations": annotations, "values": alert.get("values"),
-                         **{k: alert[k] for k in _URL_KEYS if isinstance(alert.get(k), str)}},
-        }, f"{where}.")
-        events.append(to_event(generic, source=source, now=now, raw_ref=raw_ref,
-                               id_parts=(endpoint, "grafana", occurrence, status),
-                               metadata={"endpoint": endpoint}))
+        generic = validate_generic(
+            {
+                "type": event_type,
+                "status": status,
+                "severity": severity_of(labels.get("severity")),
+                "resource": _resource(labels),
+                "reason": alertname[:1024],
+                "message": message,
+                "timestamp": ends_at if resolved else starts_at,
+                "firstTimestamp": starts_at,
+                "id": occurrence,
+                "groupKey": group_key[:1024],
+                "tags": {k: v for k, v in labels.items() if k != "khook_event_type"},
+                "metadata": {
+                    "annotations": annotations,
+                    "values": alert.get("values"),
+                    **{k: alert[k] for k in _URL_KEYS if isinstance(alert.get(k), str)},
+                },
+            },
+            f"{where}.",
+        )
+        events.append(
+            to_event(
+                generic,
+                source=source,
+                now=now,
+                raw_ref=raw_ref,
+                id_parts=(endpoint, "grafana", occurrence, status),
+                metadata={"endpoint": endpoint},
+            )
+        )
     return events

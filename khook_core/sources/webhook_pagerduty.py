@@ -24,8 +24,11 @@ from khook_core.sources.fieldmap import scalar_text, schema_error, to_event, val
 from khook_core.sources.jsonwords import json_type
 
 EVENT_TYPE: Final = "pagerduty-incident"
-_STATUS: Final = {"incident.triggered": "firing", "incident.reopened": "firing",
-                  "incident.resolved": "resolved"}
+_STATUS: Final = {
+    "incident.triggered": "firing",
+    "incident.reopened": "firing",
+    "incident.resolved": "resolved",
+}
 _URGENCY: Final = {"high": "error", "low": "warning"}
 
 
@@ -46,8 +49,9 @@ def _summary(obj: Mapping[str, Any], key: str, field: str) -> str:
 def normalize(raw: Any, *, source: str, endpoint: str, now: datetime, raw_ref: str) -> Event:
     """One PagerDuty v3 webhook → a ``pagerduty-incident`` event, or ``Dropped``."""
     if not isinstance(raw, dict):
-        raise schema_error(f"(body): expected a PagerDuty webhook object, got {json_type(raw)}",
-                           "(body)")
+        raise schema_error(
+            f"(body): expected a PagerDuty webhook object, got {json_type(raw)}", "(body)"
+        )
     event = _obj(raw.get("event"), "event", required=True)
     event_type = scalar_text(event, "event_type", "event.event_type")
     if not event_type:
@@ -65,21 +69,42 @@ def normalize(raw: Any, *, source: str, endpoint: str, now: datetime, raw_ref: s
     number = scalar_text(data, "number", "event.data.number")
     severity = "critical" if priority.upper() == "P1" else _URGENCY.get(urgency)
     occurred = event.get("occurred_at") or None
-    generic = validate_generic({
-        "type": EVENT_TYPE, "status": _STATUS[event_type], "severity": severity,
-        "resource": {"kind": "PagerDutyService", "name": (service or "unknown-service")[:253]},
-        "reason": event_type, "id": incident_id,
-        "message": f"PagerDuty incident #{number or incident_id} on {service or '?'}: "
-                   f"{title or '(no title)'}",
-        "timestamp": occurred, "firstTimestamp": data.get("created_at") or None,
-        "groupKey": service[:1024],
-        "tags": {k: v for k, v in {"service": service, "urgency": urgency, "priority": priority,
-                                   "incident_number": number}.items() if v},
-        "metadata": {"url": scalar_text(data, "html_url", "event.data.html_url"),
-                     "incident_key": scalar_text(data, "incident_key", "event.data.incident_key"),
-                     "event_id": scalar_text(event, "id", "event.id"),
-                     "agent": _summary(event, "agent", "event.agent")},
-    })
-    return to_event(generic, source=source, now=now, raw_ref=raw_ref,
-                    id_parts=(endpoint, "pagerduty", incident_id, _STATUS[event_type]),
-                    metadata={"endpoint": endpoint})
+    generic = validate_generic(
+        {
+            "type": EVENT_TYPE,
+            "status": _STATUS[event_type],
+            "severity": severity,
+            "resource": {"kind": "PagerDutyService", "name": (service or "unknown-service")[:253]},
+            "reason": event_type,
+            "id": incident_id,
+            "message": f"PagerDuty incident #{number or incident_id} on {service or '?'}: "
+            f"{title or '(no title)'}",
+            "timestamp": occurred,
+            "firstTimestamp": data.get("created_at") or None,
+            "groupKey": service[:1024],
+            "tags": {
+                k: v
+                for k, v in {
+                    "service": service,
+                    "urgency": urgency,
+                    "priority": priority,
+                    "incident_number": number,
+                }.items()
+                if v
+            },
+            "metadata": {
+                "url": scalar_text(data, "html_url", "event.data.html_url"),
+                "incident_key": scalar_text(data, "incident_key", "event.data.incident_key"),
+                "event_id": scalar_text(event, "id", "event.id"),
+                "agent": _summary(event, "agent", "event.agent"),
+            },
+        }
+    )
+    return to_event(
+        generic,
+        source=source,
+        now=now,
+        raw_ref=raw_ref,
+        id_parts=(endpoint, "pagerduty", incident_id, _STATUS[event_type]),
+        metadata={"endpoint": endpoint},
+    )

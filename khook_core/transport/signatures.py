@@ -43,7 +43,7 @@ def standard_webhooks_key(secret: str) -> bytes:
     """
     text = secret.strip()
     if text.startswith(STANDARD_WEBHOOKS_PREFIX):
-        text = text[len(STANDARD_WEBHOOKS_PREFIX):]
+        text = text[len(STANDARD_WEBHOOKS_PREFIX) :]
     try:
         key = base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
     except (binascii.Error, ValueError) as exc:
@@ -54,7 +54,12 @@ def standard_webhooks_key(secret: str) -> bytes:
 
 
 def verify_standard_webhooks(
-    headers: Mapping[str, str], body: bytes, key: bytes, *, now: float, window_seconds: float,
+    headers: Mapping[str, str],
+    body: bytes,
+    key: bytes,
+    *,
+    now: float,
+    window_seconds: float,
 ) -> str:
     """Check the three Standard Webhooks headers; returns the ``webhook-id``.
 
@@ -68,19 +73,27 @@ def verify_standard_webhooks(
     message_id = headers[WEBHOOK_ID].strip()
     stamp = headers[WEBHOOK_TIMESTAMP].strip()
     if not stamp.isdigit():
-        raise AuthError(f"{WEBHOOK_TIMESTAMP} must be a Unix time in whole seconds",
-                        field=WEBHOOK_TIMESTAMP)
+        raise AuthError(
+            f"{WEBHOOK_TIMESTAMP} must be a Unix time in whole seconds", field=WEBHOOK_TIMESTAMP
+        )
     skew = abs(now - float(stamp))
     if not math.isfinite(skew) or skew > window_seconds:
-        raise AuthError(f"{WEBHOOK_TIMESTAMP} is {skew:.0f} s away from now, outside the replay "
-                        f"window of {window_seconds:.0f} s", field=WEBHOOK_TIMESTAMP)
+        raise AuthError(
+            f"{WEBHOOK_TIMESTAMP} is {skew:.0f} s away from now, outside the replay "
+            f"window of {window_seconds:.0f} s",
+            field=WEBHOOK_TIMESTAMP,
+        )
     signed = f"{message_id}.{stamp}.".encode() + body
     expected = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest())
     given = [part.partition(",") for part in headers[WEBHOOK_SIGNATURE].split()[:MAX_SIGNATURES]]
-    if not any(version == "v1" and hmac.compare_digest(expected, value.encode("utf-8", "replace"))
-               for version, _, value in given):
-        raise AuthError(f"{WEBHOOK_SIGNATURE}: no v1 signature matches the id, timestamp and "
-                        "body", field=WEBHOOK_SIGNATURE)
+    if not any(
+        version == "v1" and hmac.compare_digest(expected, value.encode("utf-8", "replace"))
+        for version, _, value in given
+    ):
+        raise AuthError(
+            f"{WEBHOOK_SIGNATURE}: no v1 signature matches the id, timestamp and body",
+            field=WEBHOOK_SIGNATURE,
+        )
     return message_id
 
 
@@ -95,8 +108,11 @@ def verify_pagerduty(headers: Mapping[str, str], body: bytes, secret: str) -> No
         raise AuthError(f"missing {PAGERDUTY_SIGNATURE} header", field=PAGERDUTY_SIGNATURE)
     expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest().encode()
     given = [part.strip().partition("=") for part in header.split(",")[:MAX_SIGNATURES]]
-    if not any(version == "v1" and hmac.compare_digest(
-            expected, value.strip().lower().encode("utf-8", "replace"))
-            for version, _, value in given):
-        raise AuthError(f"{PAGERDUTY_SIGNATURE}: no v1 signature matches the body",
-                        field=PAGERDUTY_SIGNATURE)
+    if not any(
+        version == "v1"
+        and hmac.compare_digest(expected, value.strip().lower().encode("utf-8", "replace"))
+        for version, _, value in given
+    ):
+        raise AuthError(
+            f"{PAGERDUTY_SIGNATURE}: no v1 signature matches the body", field=PAGERDUTY_SIGNATURE
+        )

@@ -62,12 +62,20 @@ def normalize(body: Any, attributes: dict[str, str] | None = None) -> Any:
 def test_a_k8s_container_incident_names_its_pod_namespace_and_container() -> None:
     event = normalize(gcp(INCIDENT_OPEN))
 
-    assert (event.type, event.status, event.severity) == ("monitoring-incident", "firing",
-                                                          "critical")
+    assert (event.type, event.status, event.severity) == (
+        "monitoring-incident",
+        "firing",
+        "critical",
+    )
     assert event.resource.ref() == "shop/Pod/checkout-7d9f6c5b8-x2k4q"
     assert event.metadata["workload"] == {
-        "kind": "Pod", "name": "checkout-7d9f6c5b8-x2k4q", "namespace": "shop",
-        "container": "api", "cluster": "prod-eu", "location": "europe-west1"}
+        "kind": "Pod",
+        "name": "checkout-7d9f6c5b8-x2k4q",
+        "namespace": "shop",
+        "container": "api",
+        "cluster": "prod-eu",
+        "location": "europe-west1",
+    }
     assert event.tags["container"] == "api"
     assert event.tags["policy"] == "Container memory near its limit"
     assert event.reason == "Memory limit utilization above 90%"
@@ -83,8 +91,9 @@ def test_a_closed_incident_resolves_the_open_one() -> None:
     assert closed.id != opened.id
 
 
-@pytest.mark.parametrize(("severity", "expected"), [("Error", "error"), ("Warning", "warning"),
-                                                    ("No severity", "info")])
+@pytest.mark.parametrize(
+    ("severity", "expected"), [("Error", "error"), ("Warning", "warning"), ("No severity", "info")]
+)
 def test_the_policy_severity_becomes_the_event_severity(severity: str, expected: str) -> None:
     body = gcp(INCIDENT_OPEN)
     body["incident"]["severity"] = severity
@@ -93,8 +102,10 @@ def test_the_policy_severity_becomes_the_event_severity(severity: str, expected:
 
 def test_a_gce_instance_incident_is_named_by_its_display_name() -> None:
     body = gcp(INCIDENT_OPEN)
-    body["incident"]["resource"] = {"type": "gce_instance",
-                                    "labels": {"instance_id": "1234", "zone": "europe-west1-b"}}
+    body["incident"]["resource"] = {
+        "type": "gce_instance",
+        "labels": {"instance_id": "1234", "zone": "europe-west1-b"},
+    }
     body["incident"]["resource_display_name"] = "batch-runner-1"
     event = normalize(body)
     assert (event.resource.kind, event.resource.name) == ("gce_instance", "batch-runner-1")
@@ -104,11 +115,17 @@ def test_a_gce_instance_incident_is_named_by_its_display_name() -> None:
 def test_a_failed_build_names_trigger_repository_commit_and_log() -> None:
     event = normalize(gcp(BUILD_FAILED), BUILD_ATTRS)
 
-    assert (event.type, event.severity, event.reason) == ("build-failed", "error",
-                                                          "BuildFailure")
+    assert (event.type, event.severity, event.reason) == ("build-failed", "error", "BuildFailure")
     assert (event.resource.kind, event.resource.name) == ("CloudBuildTrigger", "checkout-main")
-    assert event.tags.items() >= {"repository": "checkout", "branch": "main",
-                                  "commit": "4e1f2a9c0b7d", "trigger": "checkout-main"}.items()
+    assert (
+        event.tags.items()
+        >= {
+            "repository": "checkout",
+            "branch": "main",
+            "commit": "4e1f2a9c0b7d",
+            "trigger": "checkout-main",
+        }.items()
+    )
     assert event.metadata["log_url"].startswith("https://console.cloud.google.com/cloud-build/")
     assert "step exited with non-zero status" in event.message
 
@@ -119,9 +136,16 @@ def test_timeouts_and_internal_errors_are_failures(status: str) -> None:
     assert normalize(body, BUILD_ATTRS | {"status": status}).reason.startswith("Build")
 
 
-@pytest.mark.parametrize(("status", "reason"), [
-    ("SUCCESS", "build-success"), ("WORKING", "build-working"), ("QUEUED", "build-queued"),
-    ("CANCELLED", "build-cancelled"), ("STATUS_UNKNOWN", "build-status-unknown")])
+@pytest.mark.parametrize(
+    ("status", "reason"),
+    [
+        ("SUCCESS", "build-success"),
+        ("WORKING", "build-working"),
+        ("QUEUED", "build-queued"),
+        ("CANCELLED", "build-cancelled"),
+        ("STATUS_UNKNOWN", "build-status-unknown"),
+    ],
+)
 def test_other_build_statuses_are_dropped_with_their_name(status: str, reason: str) -> None:
     with pytest.raises(Dropped) as dropped:
         normalize(gcp(BUILD_OK) | {"status": status}, BUILD_ATTRS | {"status": status})
@@ -134,26 +158,56 @@ MALFORMED: list[tuple[str, Any, dict[str, str], str]] = [
     ("old schema", gcp(INCIDENT_OPEN) | {"version": "1.1"}, {}, "version"),
     ("no version", {"incident": gcp(INCIDENT_OPEN)["incident"]}, {}, "version"),
     ("incident not an object", {"incident": "x", "version": "1.2"}, {}, "incident"),
-    ("no incident id", {"version": "1.2", "incident": {"state": "open"}}, {},
-     "incident.incident_id"),
-    ("unknown state", {"version": "1.2", "incident": {"incident_id": "1", "state": "maybe"}}, {},
-     "incident.state"),
-    ("labels not an object", {"version": "1.2", "incident": {
-        "incident_id": "1", "state": "open", "resource": {"type": "k8s_pod", "labels": [1]}}},
-     {}, "incident.resource.labels"),
-    ("bad started_at", {"version": "1.2", "incident": {
-        "incident_id": "1", "state": "open", "started_at": "soon"}}, {}, "incident.started_at"),
+    (
+        "no incident id",
+        {"version": "1.2", "incident": {"state": "open"}},
+        {},
+        "incident.incident_id",
+    ),
+    (
+        "unknown state",
+        {"version": "1.2", "incident": {"incident_id": "1", "state": "maybe"}},
+        {},
+        "incident.state",
+    ),
+    (
+        "labels not an object",
+        {
+            "version": "1.2",
+            "incident": {
+                "incident_id": "1",
+                "state": "open",
+                "resource": {"type": "k8s_pod", "labels": [1]},
+            },
+        },
+        {},
+        "incident.resource.labels",
+    ),
+    (
+        "bad started_at",
+        {"version": "1.2", "incident": {"incident_id": "1", "state": "open", "started_at": "soon"}},
+        {},
+        "incident.started_at",
+    ),
     ("build without id", {"status": "FAILURE", "logUrl": "x"}, {"status": "FAILURE"}, "id"),
     ("unknown build status", gcp(BUILD_FAILED) | {"status": "EXPLODED"}, BUILD_ATTRS, "status"),
-    ("substitutions not an object", gcp(BUILD_FAILED) | {"substitutions": "x"}, BUILD_ATTRS,
-     "substitutions"),
+    (
+        "substitutions not an object",
+        gcp(BUILD_FAILED) | {"substitutions": "x"},
+        BUILD_ATTRS,
+        "substitutions",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("name", "body", "attributes", "field"), MALFORMED,
-                         ids=[case[0] for case in MALFORMED])
+@pytest.mark.parametrize(
+    ("name", "body", "attributes", "field"), MALFORMED, ids=[case[0] for case in MALFORMED]
+)
 def test_a_malformed_message_is_invalid_naming_the_field(
-    name: str, body: Any, attributes: dict[str, str], field: str,
+    name: str,
+    body: Any,
+    attributes: dict[str, str],
+    field: str,
 ) -> None:
     with pytest.raises(InvalidEventError) as caught:
         make_source(GcpSource).normalize(body, attributes)
@@ -175,13 +229,22 @@ def agent_env(function_env: Callable[..., Any], a2a_agent: TestAgent) -> Iterato
     get_runtime().close()
 
 
-@pytest.mark.parametrize(("name", "data"), [
-    ("not json", b"<html>oops</html>"), ("not utf-8", b"\xff\xfe"),
-    ("unknown shape", b'{"hello": 1}'), ("old schema", sample_bytes("gcp", INCIDENT_OPEN)
-                                         .replace(b'"1.2"', b'"0.9"'))])
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [
+        ("not json", b"<html>oops</html>"),
+        ("not utf-8", b"\xff\xfe"),
+        ("unknown shape", b'{"hello": 1}'),
+        ("old schema", sample_bytes("gcp", INCIDENT_OPEN).replace(b'"1.2"', b'"0.9"')),
+    ],
+)
 def test_a_malformed_message_is_logged_and_acknowledged(
-    agent_env: None, cloudevent_client: Callable[[str], Any], a2a_agent: TestAgent,
-    capfd: pytest.CaptureFixture[str], name: str, data: bytes,
+    agent_env: None,
+    cloudevent_client: Callable[[str], Any],
+    a2a_agent: TestAgent,
+    capfd: pytest.CaptureFixture[str],
+    name: str,
+    data: bytes,
 ) -> None:
     reply = cloudevent_client("gcp").post(TOPIC, json=push_body(data))
 
@@ -201,7 +264,8 @@ def serve_gcp(monkeypatch: pytest.MonkeyPatch, agent_env: None) -> Iterator[str]
     monkeypatch.setenv("FUNCTION_TARGET", "handle")
     monkeypatch.setenv("FUNCTION_SIGNATURE_TYPE", "cloudevent")
     app = functions_framework.create_app(  # type: ignore[no-untyped-call]
-        "handle", str(REPO / "functions" / "gcp" / "main.py"))
+        "handle", str(REPO / "functions" / "gcp" / "main.py")
+    )
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -214,19 +278,23 @@ def serve_gcp(monkeypatch: pytest.MonkeyPatch, agent_env: None) -> Iterator[str]
 
 @pytest.mark.integration
 def test_incidents_and_builds_pushed_by_the_emulator_reach_the_agent(
-    pubsub_emulator: PubSubEmulator, serve_gcp: str, a2a_agent: TestAgent,
+    pubsub_emulator: PubSubEmulator,
+    serve_gcp: str,
+    a2a_agent: TestAgent,
     wait_until: Callable[..., None],
 ) -> None:
     channel = pubsub_emulator.create_topic()  # the notification channel's topic
     builds = pubsub_emulator.create_topic()  # stands in for cloud-builds
     for topic in (channel, builds):
         pubsub_emulator.create_subscription(
-            topic, push_endpoint=f"{serve_gcp}/{pubsub_emulator.topic_path(topic)}")
+            topic, push_endpoint=f"{serve_gcp}/{pubsub_emulator.topic_path(topic)}"
+        )
     opened = sample_bytes("gcp", INCIDENT_OPEN)
     pubsub_emulator.publish(channel, opened)
     pubsub_emulator.publish(channel, opened)  # a re-notification of the same open incident
-    pubsub_emulator.publish(builds, sample_bytes("gcp", BUILD_OK),
-                            BUILD_ATTRS | {"status": "SUCCESS"})
+    pubsub_emulator.publish(
+        builds, sample_bytes("gcp", BUILD_OK), BUILD_ATTRS | {"status": "SUCCESS"}
+    )
     pubsub_emulator.publish(builds, sample_bytes("gcp", BUILD_FAILED), BUILD_ATTRS)
     pubsub_emulator.publish(builds, b'{"status": 1}', {"buildId": "x"})  # acked, not retried
 

@@ -40,15 +40,23 @@ spec:
 
 
 def pd_signature(body: bytes, *secrets: str) -> str:
-    return ",".join("v1=" + hmac.new(s.encode(), body, hashlib.sha256).hexdigest()
-                    for s in secrets or (PD_SECRET,))
+    return ",".join(
+        "v1=" + hmac.new(s.encode(), body, hashlib.sha256).hexdigest()
+        for s in secrets or (PD_SECRET,)
+    )
 
 
 @pytest.fixture
-def client(function_env: Callable[..., Any], http_client: Callable[[str], Any],
-           a2a_agent: TestAgent) -> Iterator[Any]:
-    function_env(hooks=HOOKS, KHOOK_DISPATCH="auto", KAGENT_API_URL=a2a_agent.base_url,
-                 KHOOK_WEBHOOK_TOKEN=TOKEN, KHOOK_WEBHOOK_PAGERDUTY_SECRET=PD_SECRET)
+def client(
+    function_env: Callable[..., Any], http_client: Callable[[str], Any], a2a_agent: TestAgent
+) -> Iterator[Any]:
+    function_env(
+        hooks=HOOKS,
+        KHOOK_DISPATCH="auto",
+        KAGENT_API_URL=a2a_agent.base_url,
+        KHOOK_WEBHOOK_TOKEN=TOKEN,
+        KHOOK_WEBHOOK_PAGERDUTY_SECRET=PD_SECRET,
+    )
     yield http_client("webhook")
     get_runtime().close()
 
@@ -79,8 +87,9 @@ def test_the_auto_endpoint_recognises_grafana_and_its_resolve(
     client: Any, a2a_agent: TestAgent
 ) -> None:
     post(client, "/", GRAFANA, BEARER)
-    resolved = post(client, "/", grafana_with(status="resolved", endsAt="2026-01-05T10:40:00Z"),
-                    BEARER)
+    resolved = post(
+        client, "/", grafana_with(status="resolved", endsAt="2026-01-05T10:40:00Z"), BEARER
+    )
 
     assert resolved.status_code == 200
     assert resolved.json["decisions"][0]["status"] == "resolved"
@@ -121,12 +130,19 @@ def pagerduty_with(event_type: str) -> bytes:
     return json.dumps(doc).encode()
 
 
-@pytest.mark.parametrize(("event_type", "decision"), [
-    ("incident.acknowledged", "dropped:pagerduty-incident-acknowledged"),
-    ("pagey.ping", "dropped:pagerduty-pagey-ping"),
-    ("incident.resolved", "resolved")])
+@pytest.mark.parametrize(
+    ("event_type", "decision"),
+    [
+        ("incident.acknowledged", "dropped:pagerduty-incident-acknowledged"),
+        ("pagey.ping", "dropped:pagerduty-pagey-ping"),
+        ("incident.resolved", "resolved"),
+    ],
+)
 def test_other_pagerduty_events_are_answered_without_an_agent_run(
-    client: Any, a2a_agent: TestAgent, event_type: str, decision: str,
+    client: Any,
+    a2a_agent: TestAgent,
+    event_type: str,
+    decision: str,
 ) -> None:
     body = pagerduty_with(event_type)
     reply = post(client, "/pagerduty", body, {"X-PagerDuty-Signature": pd_signature(body)})
@@ -137,37 +153,101 @@ def test_other_pagerduty_events_are_answered_without_an_agent_run(
 
 REFUSALS: list[tuple[str, str, bytes, dict[str, str], int, str]] = [
     ("pagerduty: unsigned", "/pagerduty", PAGERDUTY, {}, 401, "x-pagerduty-signature"),
-    ("pagerduty: a bearer token is not a signature", "/pagerduty", PAGERDUTY, BEARER, 401,
-     "x-pagerduty-signature"),
-    ("pagerduty: other secret", "/pagerduty", PAGERDUTY,
-     {"X-PagerDuty-Signature": pd_signature(PAGERDUTY, "someone-elses-secret")}, 401,
-     "x-pagerduty-signature"),
-    ("pagerduty: tampered", "/pagerduty", PAGERDUTY.replace(b"4812", b"4813"),
-     {"X-PagerDuty-Signature": pd_signature(PAGERDUTY)}, 401, "x-pagerduty-signature"),
-    ("pagerduty: no event", "/pagerduty", b'{"messages": []}',
-     {"X-PagerDuty-Signature": pd_signature(b'{"messages": []}')}, 422, "event"),
-    ("pagerduty: no incident id", "/pagerduty", b'{"event": {"event_type": '
-     b'"incident.triggered", "data": {}}}', {"X-PagerDuty-Signature": pd_signature(
-         b'{"event": {"event_type": "incident.triggered", "data": {}}}')}, 422, "event.data.id"),
+    (
+        "pagerduty: a bearer token is not a signature",
+        "/pagerduty",
+        PAGERDUTY,
+        BEARER,
+        401,
+        "x-pagerduty-signature",
+    ),
+    (
+        "pagerduty: other secret",
+        "/pagerduty",
+        PAGERDUTY,
+        {"X-PagerDuty-Signature": pd_signature(PAGERDUTY, "someone-elses-secret")},
+        401,
+        "x-pagerduty-signature",
+    ),
+    (
+        "pagerduty: tampered",
+        "/pagerduty",
+        PAGERDUTY.replace(b"4812", b"4813"),
+        {"X-PagerDuty-Signature": pd_signature(PAGERDUTY)},
+        401,
+        "x-pagerduty-signature",
+    ),
+    (
+        "pagerduty: no event",
+        "/pagerduty",
+        b'{"messages": []}',
+        {"X-PagerDuty-Signature": pd_signature(b'{"messages": []}')},
+        422,
+        "event",
+    ),
+    (
+        "pagerduty: no incident id",
+        "/pagerduty",
+        b'{"event": {"event_type": "incident.triggered", "data": {}}}',
+        {
+            "X-PagerDuty-Signature": pd_signature(
+                b'{"event": {"event_type": "incident.triggered", "data": {}}}'
+            )
+        },
+        422,
+        "event.data.id",
+    ),
     ("grafana: no alerts", "/grafana", b'{"orgId": 1}', BEARER, 422, "alerts"),
-    ("grafana: bad status", "/grafana", grafana_with(status="pending"), BEARER, 422,
-     "alerts[0].status"),
-    ("grafana: no fingerprint", "/grafana", grafana_with(fingerprint=None), BEARER, 422,
-     "alerts[0].fingerprint"),
-    ("grafana: label not a string", "/grafana", grafana_with(labels={"alertname": 1}), BEARER,
-     422, "alerts[0].labels"),
-    ("grafana: bad type label", "/grafana",
-     grafana_with(labels={"khook_event_type": "Not Kebab"}), BEARER, 422,
-     "alerts[0].labels.khook_event_type"),
+    (
+        "grafana: bad status",
+        "/grafana",
+        grafana_with(status="pending"),
+        BEARER,
+        422,
+        "alerts[0].status",
+    ),
+    (
+        "grafana: no fingerprint",
+        "/grafana",
+        grafana_with(fingerprint=None),
+        BEARER,
+        422,
+        "alerts[0].fingerprint",
+    ),
+    (
+        "grafana: label not a string",
+        "/grafana",
+        grafana_with(labels={"alertname": 1}),
+        BEARER,
+        422,
+        "alerts[0].labels",
+    ),
+    (
+        "grafana: bad type label",
+        "/grafana",
+        grafana_with(labels={"khook_event_type": "Not Kebab"}),
+        BEARER,
+        422,
+        "alerts[0].labels.khook_event_type",
+    ),
     ("grafana: unauthenticated", "/grafana", GRAFANA, {}, 401, "authorization"),
 ]
 
 
-@pytest.mark.parametrize(("name", "path", "body", "headers", "status", "field"), REFUSALS,
-                         ids=[case[0] for case in REFUSALS])
+@pytest.mark.parametrize(
+    ("name", "path", "body", "headers", "status", "field"),
+    REFUSALS,
+    ids=[case[0] for case in REFUSALS],
+)
 def test_a_malformed_paging_delivery_is_refused_naming_the_field(
-    client: Any, a2a_agent: TestAgent, name: str, path: str, body: bytes,
-    headers: dict[str, str], status: int, field: str,
+    client: Any,
+    a2a_agent: TestAgent,
+    name: str,
+    path: str,
+    body: bytes,
+    headers: dict[str, str],
+    status: int,
+    field: str,
 ) -> None:
     reply = post(client, path, body, headers)
 

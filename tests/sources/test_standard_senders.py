@@ -45,16 +45,27 @@ spec:
     agentRef: {name: k8s-agent, namespace: kagent}
     prompt: "Deployment of {{.ResourceName}} failed: {{.Message}}"
 """
-GENERIC = json.dumps({"type": "deployment-failed", "resource": {"kind": "Service", "name": "api"},
-                      "message": "rollout of api 1.4.2 failed"}).encode()
+GENERIC = json.dumps(
+    {
+        "type": "deployment-failed",
+        "resource": {"kind": "Service", "name": "api"},
+        "message": "rollout of api 1.4.2 failed",
+    }
+).encode()
 
 
 @pytest.fixture
-def client(function_env: Callable[..., Any], http_client: Callable[[str], Any],
-           a2a_agent: TestAgent) -> Iterator[Any]:
-    function_env(plugins=PLUGINS, hooks=HOOKS, KHOOK_DISPATCH="auto",
-                 KAGENT_API_URL=a2a_agent.base_url, KHOOK_WEBHOOK_TOKEN=TOKEN,
-                 KHOOK_WEBHOOK_STANDARD_WEBHOOKS_SECRET=SECRET)
+def client(
+    function_env: Callable[..., Any], http_client: Callable[[str], Any], a2a_agent: TestAgent
+) -> Iterator[Any]:
+    function_env(
+        plugins=PLUGINS,
+        hooks=HOOKS,
+        KHOOK_DISPATCH="auto",
+        KAGENT_API_URL=a2a_agent.base_url,
+        KHOOK_WEBHOOK_TOKEN=TOKEN,
+        KHOOK_WEBHOOK_STANDARD_WEBHOOKS_SECRET=SECRET,
+    )
     yield http_client("webhook")
     get_runtime().close()
 
@@ -64,16 +75,25 @@ def client(function_env: Callable[..., Any], http_client: Callable[[str], Any],
 # --------------------------------------------------------------------------------------------
 
 
-def signed(body: bytes, msg_id: str = "msg_2a1", *, secret: str = SECRET,
-           at: datetime | None = None) -> dict[str, str]:
+def signed(
+    body: bytes, msg_id: str = "msg_2a1", *, secret: str = SECRET, at: datetime | None = None
+) -> dict[str, str]:
     """The three headers a Standard Webhooks sender puts on a delivery."""
     at = at or datetime.now(UTC)
-    return {"webhook-id": msg_id, "webhook-timestamp": str(int(at.timestamp())),
-            "webhook-signature": Webhook(secret).sign(msg_id, at, body)}
+    return {
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(int(at.timestamp())),
+        "webhook-signature": Webhook(secret).sign(msg_id, at, body),
+    }
 
 
-def post(client: Any, path: str, body: bytes, headers: dict[str, str],
-         content_type: str = "application/json") -> Any:
+def post(
+    client: Any,
+    path: str,
+    body: bytes,
+    headers: dict[str, str],
+    content_type: str = "application/json",
+) -> Any:
     return client.post(path, data=body, headers={"Content-Type": content_type, **headers})
 
 
@@ -127,28 +147,53 @@ def _without(name: str) -> dict[str, str]:
 STANDARD_WEBHOOKS_REFUSALS: list[tuple[str, Callable[[], dict[str, str]], bytes, str]] = [
     ("expired", _expired, GENERIC, "webhook-timestamp"),
     ("from the future", _future, GENERIC, "webhook-timestamp"),
-    ("tampered body", lambda: signed(GENERIC), GENERIC.replace(b"api", b"web"),
-     "webhook-signature"),
+    (
+        "tampered body",
+        lambda: signed(GENERIC),
+        GENERIC.replace(b"api", b"web"),
+        "webhook-signature",
+    ),
     ("another key", lambda: signed(GENERIC, secret=OLD_SECRET), GENERIC, "webhook-signature"),
-    ("another id", lambda: signed(GENERIC, "msg_a") | {"webhook-id": "msg_b"}, GENERIC,
-     "webhook-signature"),
+    (
+        "another id",
+        lambda: signed(GENERIC, "msg_a") | {"webhook-id": "msg_b"},
+        GENERIC,
+        "webhook-signature",
+    ),
     ("no id", lambda: _without("webhook-id"), GENERIC, "webhook-id"),
     ("no timestamp", lambda: _without("webhook-timestamp"), GENERIC, "webhook-timestamp"),
     ("no signature", lambda: _without("webhook-signature"), GENERIC, "webhook-signature"),
-    ("timestamp not a number", lambda: signed(GENERIC) | {"webhook-timestamp": "1e9"}, GENERIC,
-     "webhook-timestamp"),
-    ("unknown version only",
-     lambda: {**signed(GENERIC), "webhook-signature": signed(GENERIC)["webhook-signature"]
-              .replace("v1,", "v1a,")}, GENERIC, "webhook-signature"),
+    (
+        "timestamp not a number",
+        lambda: signed(GENERIC) | {"webhook-timestamp": "1e9"},
+        GENERIC,
+        "webhook-timestamp",
+    ),
+    (
+        "unknown version only",
+        lambda: {
+            **signed(GENERIC),
+            "webhook-signature": signed(GENERIC)["webhook-signature"].replace("v1,", "v1a,"),
+        },
+        GENERIC,
+        "webhook-signature",
+    ),
     ("a bearer token instead", lambda: BEARER, GENERIC, "webhook-id"),
 ]
 
 
-@pytest.mark.parametrize(("name", "headers", "body", "field"), STANDARD_WEBHOOKS_REFUSALS,
-                         ids=[case[0] for case in STANDARD_WEBHOOKS_REFUSALS])
+@pytest.mark.parametrize(
+    ("name", "headers", "body", "field"),
+    STANDARD_WEBHOOKS_REFUSALS,
+    ids=[case[0] for case in STANDARD_WEBHOOKS_REFUSALS],
+)
 def test_a_bad_standard_webhooks_delivery_is_refused_with_401(
-    client: Any, a2a_agent: TestAgent, name: str, headers: Callable[[], dict[str, str]],
-    body: bytes, field: str,
+    client: Any,
+    a2a_agent: TestAgent,
+    name: str,
+    headers: Callable[[], dict[str, str]],
+    body: bytes,
+    field: str,
 ) -> None:
     reply = post(client, "/svix", body, headers())
 
@@ -160,8 +205,12 @@ def test_a_bad_standard_webhooks_delivery_is_refused_with_401(
 def test_without_a_standard_webhooks_secret_every_delivery_is_refused(
     function_env: Callable[..., Any], http_client: Callable[[str], Any]
 ) -> None:
-    function_env(plugins=PLUGINS, hooks=HOOKS, KHOOK_WEBHOOK_TOKEN=TOKEN,
-                 KHOOK_WEBHOOK_HMAC_SECRET="not-this-one")
+    function_env(
+        plugins=PLUGINS,
+        hooks=HOOKS,
+        KHOOK_WEBHOOK_TOKEN=TOKEN,
+        KHOOK_WEBHOOK_HMAC_SECRET="not-this-one",
+    )
     reply = post(http_client("webhook"), "/svix", GENERIC, signed(GENERIC))
 
     assert reply.status_code == 401
@@ -176,8 +225,15 @@ DEPLOY_DATA = {"message": "rollout of checkout failed: image pull error", "sever
 
 
 def deploy_event(event_id: str = "e-1", source: str = "/ci/argo/rollouts") -> CloudEvent:
-    return CloudEvent({"type": "com.example.deployment.failed", "source": source, "id": event_id,
-                       "subject": "checkout"}, DEPLOY_DATA)
+    return CloudEvent(
+        {
+            "type": "com.example.deployment.failed",
+            "source": source,
+            "id": event_id,
+            "subject": "checkout",
+        },
+        DEPLOY_DATA,
+    )
 
 
 def test_a_structured_cloudevent_reaches_the_agent_and_its_redelivery_is_a_duplicate(
@@ -239,8 +295,9 @@ def test_a_batch_of_cloudevents_dispatches_each_mapped_event(
 def test_a_cloudevent_no_mapping_row_names_is_dropped_with_its_reason(
     client: Any, a2a_agent: TestAgent
 ) -> None:
-    headers, body = to_structured(CloudEvent({"type": "com.example.build.started",
-                                              "source": "/ci", "id": "1"}, {}))
+    headers, body = to_structured(
+        CloudEvent({"type": "com.example.build.started", "source": "/ci", "id": "1"}, {})
+    )
     reply = post(client, "/events", body, headers | BEARER, headers["content-type"])
 
     assert reply.status_code == 200
@@ -262,24 +319,45 @@ CLOUDEVENT_REFUSALS: list[tuple[str, str, bytes, dict[str, str], int, str]] = [
     ("empty source", STRUCTURED, _structured(source=""), {}, 422, "source"),
     ("numeric type", STRUCTURED, _structured(type=7), {}, 422, "type"),
     ("bad time", STRUCTURED, _structured(time="yesterday"), {}, 422, "timestamp"),
-    ("bad data_base64", STRUCTURED, _structured(data=None, data_base64="%%%"), {}, 422,
-     "data_base64"),
+    (
+        "bad data_base64",
+        STRUCTURED,
+        _structured(data=None, data_base64="%%%"),
+        {},
+        422,
+        "data_base64",
+    ),
     ("structured array", STRUCTURED, b"[" + _structured() + b"]", {}, 422, "(body)"),
     ("batch not an array", BATCHED, _structured(), {}, 422, "(body)"),
     ("batch item not an object", BATCHED, b"[" + _structured() + b", 3]", {}, 422, "[1]"),
     ("batch item without id", BATCHED, b"[" + _structured(id=None) + b"]", {}, 422, "[0].id"),
-    ("binary without type", "application/json", json.dumps(DEPLOY_DATA).encode(),
-     {"ce-specversion": "1.0", "ce-id": "1", "ce-source": "/ci"}, 422, "ce-type"),
+    (
+        "binary without type",
+        "application/json",
+        json.dumps(DEPLOY_DATA).encode(),
+        {"ce-specversion": "1.0", "ce-id": "1", "ce-source": "/ci"},
+        422,
+        "ce-type",
+    ),
     ("broken json", STRUCTURED, _structured()[:-2], {}, 400, "body"),
     ("xml", "application/cloudevents+xml", _structured(), {}, 415, "content-type"),
 ]
 
 
-@pytest.mark.parametrize(("name", "content_type", "body", "headers", "status", "field"),
-                         CLOUDEVENT_REFUSALS, ids=[case[0] for case in CLOUDEVENT_REFUSALS])
+@pytest.mark.parametrize(
+    ("name", "content_type", "body", "headers", "status", "field"),
+    CLOUDEVENT_REFUSALS,
+    ids=[case[0] for case in CLOUDEVENT_REFUSALS],
+)
 def test_a_malformed_cloudevent_is_refused_naming_the_attribute(
-    client: Any, a2a_agent: TestAgent, name: str, content_type: str, body: bytes,
-    headers: dict[str, str], status: int, field: str,
+    client: Any,
+    a2a_agent: TestAgent,
+    name: str,
+    content_type: str,
+    body: bytes,
+    headers: dict[str, str],
+    status: int,
+    field: str,
 ) -> None:
     reply = post(client, "/events", body, headers | BEARER, content_type)
 
