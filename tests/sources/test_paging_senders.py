@@ -254,3 +254,14 @@ def test_a_malformed_paging_delivery_is_refused_naming_the_field(
     assert reply.status_code == status, reply.json
     assert reply.json["field"] == field
     assert a2a_agent.runs == []
+
+
+def test_without_a_pagerduty_secret_every_delivery_is_refused(
+    function_env: Callable[..., Any], http_client: Callable[[str], Any]
+) -> None:
+    function_env(hooks=HOOKS, KHOOK_WEBHOOK_TOKEN=TOKEN, KHOOK_WEBHOOK_HMAC_SECRET=PD_SECRET)
+    headers = {"X-PagerDuty-Signature": pd_signature(PAGERDUTY)} | BEARER
+    reply = post(http_client("webhook"), "/pagerduty", PAGERDUTY, headers)
+
+    assert reply.status_code == 401
+    assert "no credentials configured" in reply.json["error"]

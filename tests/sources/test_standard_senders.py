@@ -378,3 +378,13 @@ def test_the_timestamp_of_a_signed_delivery_is_checked_against_now(client: Any) 
     """The window is the transport's replay window (5 minutes): 4 minutes old still passes."""
     headers = signed(GENERIC, "msg_old", at=datetime.fromtimestamp(time.time() - 240, UTC))
     assert post(client, "/svix", GENERIC, headers).status_code == 200
+
+
+def test_a_secret_that_is_not_whsec_base64_refuses_every_delivery(
+    function_env: Callable[..., Any], http_client: Callable[[str], Any]
+) -> None:
+    function_env(plugins=PLUGINS, hooks=HOOKS, KHOOK_WEBHOOK_STANDARD_WEBHOOKS_SECRET="whsec_!!")
+    reply = post(http_client("webhook"), "/svix", GENERIC, signed(GENERIC))
+
+    assert reply.status_code == 401
+    assert "misconfigured" in reply.json["error"]

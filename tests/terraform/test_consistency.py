@@ -522,6 +522,29 @@ def test_pubsub_functions_have_topics(tf: TerraformConfig) -> None:
     }
 
 
+def test_the_gcp_function_also_takes_cloud_builds_with_retries_and_dead_letters(
+    tf: TerraformConfig,
+) -> None:
+    """Cloud Build publishes only to ``cloud-builds``; the gcp function needs a second input."""
+    sub = tf.of_type("google_pubsub_subscription")["cloud_builds_push"]
+    assert sub["topic"].endswith("/topics/cloud-builds")
+    push = first(sub["push_config"])
+    assert 'google_cloudfunctions2_function.pubsub["gcp"]' in push["push_endpoint"]
+    assert push["push_endpoint"].endswith("/topics/cloud-builds"), "the CloudEvent source's topic"
+    assert first(push["oidc_token"])["service_account_email"] == (
+        "${google_service_account.pusher.email}")
+    assert 'google_pubsub_topic.dead_letter["gcp"]' in first(sub["dead_letter_policy"])[
+        "dead_letter_topic"]
+    assert first(sub["expiration_policy"])["ttl"] == ""
+    grant = tf.of_type("google_pubsub_topic_iam_member")["monitoring_publisher"]
+    assert grant["topic"] == '${google_pubsub_topic.source["gcp"].id}'
+    assert grant["role"] == "roles/pubsub.publisher"
+    assert "gcp-sa-monitoring-notification" in tf.locals["monitoring_notification_agent"]
+    channel = tf.of_type("google_monitoring_notification_channel")["pubsub"]
+    assert channel["type"] == "pubsub"
+    assert channel["labels"]["topic"] == '${google_pubsub_topic.source["gcp"].id}'
+
+
 def test_forwarder_publishes_to_the_kubernetes_topic(tf: TerraformConfig) -> None:
     grant = tf.of_type("google_pubsub_topic_iam_member")["forwarder_publisher"]
     assert grant["topic"] == '${google_pubsub_topic.source["kubernetes"].id}'
