@@ -72,7 +72,7 @@ def verify_standard_webhooks(
             raise AuthError(f"missing {name} header (Standard Webhooks)", field=name)
     message_id = headers[WEBHOOK_ID].strip()
     stamp = headers[WEBHOOK_TIMESTAMP].strip()
-    if not stamp.isdigit():
+    if not (stamp.isascii() and stamp.isdigit()):
         raise AuthError(
             f"{WEBHOOK_TIMESTAMP} must be a Unix time in whole seconds", field=WEBHOOK_TIMESTAMP
         )

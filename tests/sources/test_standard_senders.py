@@ -178,6 +178,12 @@ STANDARD_WEBHOOKS_REFUSALS: list[tuple[str, Callable[[], dict[str, str]], bytes,
         GENERIC,
         "webhook-signature",
     ),
+    (
+        "timestamp in superscript digits",
+        lambda: signed(GENERIC) | {"webhook-timestamp": "\u00b2\u00b3"},
+        GENERIC,
+        "webhook-timestamp",
+    ),
     ("a bearer token instead", lambda: BEARER, GENERIC, "webhook-id"),
 ]
 
