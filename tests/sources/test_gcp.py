@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from werkzeug.serving import make_server
 
 from khook_core.errors import InvalidEventError
@@ -23,6 +25,7 @@ from khook_core.sources.gcp import GcpSource
 from tests.fixtures.a2a_agent import TestAgent
 from tests.fixtures.pubsub import PubSubEmulator
 from tests.sources.helpers import make_source, push_body, sample, sample_bytes
+from tests.sources.strategies import attributes, check_normalizer, json_values, mutations
 
 INCIDENT_OPEN = "monitoring-incident-k8s-container-open.json"
 INCIDENT_CLOSED = "monitoring-incident-k8s-container-closed.json"
@@ -304,3 +307,14 @@ def test_incidents_and_builds_pushed_by_the_emulator_reach_the_agent(
     assert len(texts) == 2
     assert texts[0].startswith('Build "checkout-main" failed')
     assert texts[1].startswith('Incident on "shop"/"checkout-7d9f6c5b8-x2k4q"')
+
+
+SAMPLES = [gcp(INCIDENT_OPEN), gcp(INCIDENT_CLOSED), gcp(BUILD_FAILED), gcp(BUILD_OK)]
+
+
+@given(
+    raw=json_values | mutations(SAMPLES),
+    attrs=attributes | st.just(BUILD_ATTRS) | st.just({}),
+)
+def test_any_input_gives_events_or_a_clean_error(raw: Any, attrs: dict[str, str]) -> None:
+    check_normalizer(make_source(GcpSource).normalize, raw, attrs)

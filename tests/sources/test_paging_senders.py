@@ -14,10 +14,14 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from khook_core.runtime import get_runtime
+from khook_core.sources.webhook import WebhookSource
 from tests.fixtures.a2a_agent import TestAgent
-from tests.sources.helpers import TOKEN, sample, sample_bytes
+from tests.sources.helpers import TOKEN, make_source, sample, sample_bytes
+from tests.sources.strategies import check_normalizer, json_values, mutations
 
 PD_SECRET = "pagerduty-subscription-secret-01"
 BEARER = {"Authorization": f"Bearer {TOKEN}"}
@@ -265,3 +269,35 @@ def test_without_a_pagerduty_secret_every_delivery_is_refused(
 
     assert reply.status_code == 401
     assert "no credentials configured" in reply.json["error"]
+
+
+PRESET_SAMPLES = [
+    sample("webhook", "grafana-contact-point-firing.json"),
+    sample("webhook", "pagerduty-incident-triggered.json"),
+    sample("webhook", "cloudevent-deployment-failed.json"),
+]
+ENDPOINTS = {"endpoints": {"events": {"preset": "cloudevents"}}}
+
+
+@given(
+    raw=json_values | mutations(PRESET_SAMPLES),
+    path=st.sampled_from(["/", "/grafana", "/pagerduty", "/events"]),
+    headers=st.sampled_from(
+        [
+            {},
+            {"content-type": "application/cloudevents+json"},
+            {"content-type": "application/cloudevents-batch+json"},
+            {
+                "ce-specversion": "1.0",
+                "ce-id": "1",
+                "ce-source": "/s",
+                "ce-type": "x.deployment.failed",
+            },
+        ]
+    ),
+)
+def test_any_input_to_a_sender_preset_gives_events_or_a_clean_error(
+    raw: Any, path: str, headers: dict[str, str]
+) -> None:
+    source = make_source(WebhookSource, ENDPOINTS)
+    check_normalizer(source.normalize, raw, {"http.path": path, **headers})
