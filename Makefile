@@ -26,7 +26,7 @@ run: install
 
 # With `make run` going in another terminal: every bundled sample of every source, through
 # the running stack, timestamps moved to now; the agent prints the prompts it receives.
-DEMO_SOURCES := kubernetes alertmanager webhook kafka cdc
+DEMO_SOURCES := kubernetes alertmanager webhook kafka cdc gcp
 demo: install
 	@set -e; for source in $(DEMO_SOURCES); do \
 		$(VENV)/bin/khook send --shift-to-now $$source config/samples/$$source/*; done

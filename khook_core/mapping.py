@@ -8,6 +8,7 @@ unmapped type is dropped and counted, never an error.
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +37,9 @@ class MappingEntry:
     enabled: bool = True
     # Kubernetes only: also fire for events of type Normal (dropped by default).
     include_normal: bool = False
+    # CloudEvents only: the ``type`` (and optionally ``source``) glob this row translates.
+    cloud_event_type: str = ""
+    cloud_event_source: str = ""
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,16 @@ class MappingTable:
         if entry is None:
             return "unmapped"
         return None if entry.enabled else "disabled"
+
+    def for_cloud_event(self, source: str, ce_type: str, ce_source: str) -> MappingEntry | None:
+        """The first row of ``source`` (file order) whose CloudEvents globs match, else the row
+        whose ``eventType`` is the CloudEvent ``type`` itself."""
+        for entry in self.entries.values():
+            if (entry.source == source and entry.cloud_event_type
+                    and fnmatch.fnmatchcase(ce_type, entry.cloud_event_type)
+                    and fnmatch.fnmatchcase(ce_source, entry.cloud_event_source or "*")):
+                return entry
+        return self.entries.get((source, ce_type))
 
     def event_types(self, source: str | None = None) -> set[str]:
         """Every event type in the table (enabled or not), optionally of one source."""
@@ -115,6 +129,10 @@ class MappingRow(BaseModel):
     tags: dict[str, str] = Field(default_factory=dict)
     enabled: bool = True
     includeNormal: bool = False
+    cloudEventType: str = ""
+    """CloudEvents: the ``type`` glob (``dev.knative.apiserver.*``) translated to eventType."""
+    cloudEventSource: str = ""
+    """CloudEvents: an optional ``source`` glob narrowing ``cloudEventType``."""
 
 
 class MappingFile(BaseModel):
@@ -138,4 +156,6 @@ def _parse_entry(item: Any, file: str, problems: list[Problem]) -> MappingEntry 
         tags=row.tags,
         enabled=row.enabled,
         include_normal=row.includeNormal,
+        cloud_event_type=row.cloudEventType,
+        cloud_event_source=row.cloudEventSource,
     )

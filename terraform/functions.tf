@@ -145,8 +145,8 @@ resource "google_cloudfunctions2_function" "http" {
       error_message = "vpc_connector must be in the functions' region ${var.region}: a Serverless VPC Access connector serves only its own region."
     }
     precondition {
-      condition     = each.key != "webhook" || length(setintersection(local.provided_secrets, ["KHOOK_WEBHOOK_HMAC_SECRET", "KHOOK_WEBHOOK_TOKEN"])) > 0
-      error_message = "The webhook function is public: set secrets.KHOOK_WEBHOOK_HMAC_SECRET or secrets.KHOOK_WEBHOOK_TOKEN."
+      condition     = each.key != "webhook" || length(setintersection(local.provided_secrets, ["KHOOK_WEBHOOK_HMAC_SECRET", "KHOOK_WEBHOOK_TOKEN", "KHOOK_WEBHOOK_STANDARD_WEBHOOKS_SECRET", "KHOOK_WEBHOOK_PAGERDUTY_SECRET"])) > 0
+      error_message = "The webhook function is public: set secrets.KHOOK_WEBHOOK_HMAC_SECRET, KHOOK_WEBHOOK_TOKEN, KHOOK_WEBHOOK_STANDARD_WEBHOOKS_SECRET or KHOOK_WEBHOOK_PAGERDUTY_SECRET."
     }
     precondition {
       condition     = each.key != "alertmanager" || !var.alertmanager_public || contains(local.provided_secrets, "KHOOK_ALERTMANAGER_TOKEN")

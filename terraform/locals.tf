@@ -21,6 +21,14 @@ locals {
       secrets     = ["KHOOK_A2A_TOKEN"]
       environment = {}
     }
+    # Google Cloud's own alerting: the Monitoring notification channel publishes to this source's
+    # topic, and gcp.tf adds a second push subscription on Cloud Build's cloud-builds topic.
+    gcp = {
+      trigger     = "pubsub"
+      description = "Cloud Monitoring incidents and Cloud Build failures (Pub/Sub) to agent prompts."
+      secrets     = ["KHOOK_A2A_TOKEN"]
+      environment = {}
+    }
     alertmanager = {
       trigger     = "http"
       description = "Alertmanager webhook receiver to agent prompts."
@@ -34,7 +42,7 @@ locals {
     webhook = {
       trigger     = "http"
       description = "Signed generic webhooks to agent prompts."
-      secrets     = ["KHOOK_WEBHOOK_HMAC_SECRET", "KHOOK_WEBHOOK_TOKEN", "KHOOK_A2A_TOKEN"]
+      secrets     = ["KHOOK_WEBHOOK_HMAC_SECRET", "KHOOK_WEBHOOK_TOKEN", "KHOOK_WEBHOOK_STANDARD_WEBHOOKS_SECRET", "KHOOK_WEBHOOK_PAGERDUTY_SECRET", "KHOOK_A2A_TOKEN"]
       environment = {}
     }
     # Not a source: fed by the Cloud Scheduler job in scheduler.tf, one tick per var.sweep_schedule.

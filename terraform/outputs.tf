@@ -42,3 +42,8 @@ output "source_bucket" {
   description = "Bucket holding the function source archives."
   value       = google_storage_bucket.sources.name
 }
+
+output "monitoring_notification_channel" {
+  description = "Cloud Monitoring notification channel (projects/P/notificationChannels/ID) to add to alert policies; null unless gcp is enabled and monitoring_notification_channel is true."
+  value       = one(google_monitoring_notification_channel.pubsub[*].name)
+}

@@ -53,13 +53,13 @@ variable "labels" {
 # ---------------------------------------------------------------------------------------------
 
 variable "sources" {
-  description = "Event sources to deploy. Bridged through Pub/Sub: kubernetes, kafka, cdc. Called over HTTP: alertmanager, webhook. The sweep function is not a source: sweep_schedule controls it."
+  description = "Event sources to deploy. Bridged through Pub/Sub: kubernetes, kafka, cdc, gcp (Cloud Monitoring incidents and Cloud Build, see gcp.tf). Called over HTTP: alertmanager, webhook. The sweep function is not a source: sweep_schedule controls it."
   type        = set(string)
   default     = ["kubernetes", "alertmanager", "webhook", "kafka", "cdc"]
 
   validation {
-    condition     = length(var.sources) > 0 && alltrue([for s in var.sources : contains(["kubernetes", "alertmanager", "webhook", "kafka", "cdc"], s)])
-    error_message = "sources must be a non-empty subset of kubernetes, alertmanager, webhook, kafka, cdc."
+    condition     = length(var.sources) > 0 && alltrue([for s in var.sources : contains(["kubernetes", "alertmanager", "webhook", "kafka", "cdc", "gcp"], s)])
+    error_message = "sources must be a non-empty subset of kubernetes, alertmanager, webhook, kafka, cdc, gcp."
   }
 }
 
@@ -206,6 +206,8 @@ variable "secrets" {
   description = <<-EOT
     Secret values keyed by the environment variable that carries them:
     KHOOK_WEBHOOK_HMAC_SECRET and/or KHOOK_WEBHOOK_TOKEN (webhook authentication),
+    KHOOK_WEBHOOK_STANDARD_WEBHOOKS_SECRET (whsec_ key of auth: standard-webhooks endpoints),
+    KHOOK_WEBHOOK_PAGERDUTY_SECRET (PagerDuty v3 subscription secret, auth: pagerduty),
     KHOOK_ALERTMANAGER_TOKEN (bearer token Alertmanager sends), KHOOK_A2A_TOKEN (bearer token
     for the agent). Each becomes a Secret Manager secret <prefix>-<name> injected only into the
     functions that use it. Values end up in the Terraform state: keep the state in a protected bucket.
@@ -218,11 +220,11 @@ variable "secrets" {
     condition = alltrue([
       # The agent token is issued elsewhere; the inbound ones are ours to make long.
       for k, v in var.secrets : (
-        contains(["KHOOK_ALERTMANAGER_TOKEN", "KHOOK_WEBHOOK_TOKEN", "KHOOK_WEBHOOK_HMAC_SECRET", "KHOOK_A2A_TOKEN"], k)
+        contains(["KHOOK_ALERTMANAGER_TOKEN", "KHOOK_WEBHOOK_TOKEN", "KHOOK_WEBHOOK_HMAC_SECRET", "KHOOK_WEBHOOK_STANDARD_WEBHOOKS_SECRET", "KHOOK_WEBHOOK_PAGERDUTY_SECRET", "KHOOK_A2A_TOKEN"], k)
         && length(v) >= (k == "KHOOK_A2A_TOKEN" ? 1 : 16)
       )
     ])
-    error_message = "secrets keys must be KHOOK_ALERTMANAGER_TOKEN, KHOOK_WEBHOOK_TOKEN, KHOOK_WEBHOOK_HMAC_SECRET or KHOOK_A2A_TOKEN; the inbound tokens and the HMAC secret need at least 16 characters."
+    error_message = "secrets keys must be KHOOK_ALERTMANAGER_TOKEN, KHOOK_WEBHOOK_TOKEN, KHOOK_WEBHOOK_HMAC_SECRET, KHOOK_WEBHOOK_STANDARD_WEBHOOKS_SECRET, KHOOK_WEBHOOK_PAGERDUTY_SECRET or KHOOK_A2A_TOKEN; the inbound tokens and the signing secrets need at least 16 characters."
   }
 }
 
@@ -291,11 +293,11 @@ variable "topic_publishers" {
 
   validation {
     condition = alltrue([
-      for source, members in var.topic_publishers : contains(["kubernetes", "kafka", "cdc"], source) && alltrue([
+      for source, members in var.topic_publishers : contains(["kubernetes", "kafka", "cdc", "gcp"], source) && alltrue([
         for m in members : can(regex("^(serviceAccount|user|group|domain|principal|principalSet):.+$", m))
       ])
     ])
-    error_message = "topic_publishers keys must be kubernetes, kafka or cdc, and values IAM members such as serviceAccount:NAME@PROJECT.iam.gserviceaccount.com."
+    error_message = "topic_publishers keys must be kubernetes, kafka, cdc or gcp, and values IAM members such as serviceAccount:NAME@PROJECT.iam.gserviceaccount.com."
   }
 }
 
@@ -393,4 +395,20 @@ variable "workload_identity_pool" {
     condition     = var.workload_identity_pool == null || can(regex("^[a-z][a-z0-9-]{4,28}[a-z0-9]\\.svc\\.id\\.goog$", var.workload_identity_pool))
     error_message = "workload_identity_pool must look like PROJECT_ID.svc.id.goog."
   }
+}
+
+# ---------------------------------------------------------------------------------------------
+# Google Cloud alerting (the gcp source, gcp.tf)
+# ---------------------------------------------------------------------------------------------
+
+variable "create_cloud_builds_topic" {
+  description = "Create the cloud-builds topic Cloud Build publishes its status messages to. Set false when the project has it already (enabling the Cloud Build API may create it); the gcp source subscribes to it either way."
+  type        = bool
+  default     = true
+}
+
+variable "monitoring_notification_channel" {
+  description = "Create a Cloud Monitoring notification channel of type pubsub on the gcp source's topic; add it to alert policies (output monitoring_notification_channel). False: create the channel yourself (docs/sources.md)."
+  type        = bool
+  default     = true
 }

@@ -8,7 +8,17 @@ An endpoint is the first segment of the request path (``/`` is ``default``, ``/g
 - ``github``: GitHub ``workflow_run`` and ``deployment_status`` failures → ``deployment-failed``;
 - ``auto`` (the ``default`` endpoint): GitHub when the request looks like a GitHub delivery,
   generic otherwise;
-- ``mapped``: ``rules`` written in the field-mapping language, for any other JSON shape.
+- ``mapped``: ``rules`` written in the field-mapping language, for any other JSON shape;
+- ``cloudevents``: CloudEvents 1.0 over HTTP (``khook_core.sources.webhook_cloudevents``); the
+  ``auto`` preset also takes a request as CloudEvents when its content type or ``ce-*`` headers
+  say so;
+- ``grafana``: Grafana Alerting's webhook contact point (``webhook_grafana``);
+- ``pagerduty``: PagerDuty v3 webhook subscriptions (``webhook_pagerduty``), usually with
+  ``auth: pagerduty``.
+
+An endpoint's ``auth`` may also be a sender's own scheme, ``standard-webhooks`` or ``pagerduty``
+(checked by the HTTP transport); with Standard Webhooks the ``webhook-id`` header is the
+occurrence id of a generic event that carries no ``id`` of its own.
 
 This module owns the endpoints, their presets and the GitHub translation. The field-mapping
 language and the generic event schema are shared with the kafka and cdc sources and live in
@@ -27,6 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from khook_core.errors import InvalidEventError
 from khook_core.event import Event
+from khook_core.sources import webhook_cloudevents, webhook_grafana, webhook_pagerduty
 from khook_core.sources.base import DEFAULT_MAX_BODY_BYTES, Dropped, SourceContext
 from khook_core.sources.fieldmap import (
     KEBAB_CASE,
@@ -66,7 +77,7 @@ class GithubOptions(BaseModel):
     """``deployment_status.state`` values that are failures."""
 
 
-Preset = Literal["auto", "generic", "github", "mapped"]
+Preset = Literal["auto", "generic", "github", "mapped", "cloudevents", "grafana", "pagerduty"]
 
 
 class EndpointConfig(BaseModel):
@@ -75,12 +86,14 @@ class EndpointConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, defer_build=True)
 
     preset: Preset | None = None
-    """``auto`` (default), ``generic``, ``github`` or ``mapped`` (implied by ``rules``)."""
+    """``auto`` (default), ``generic``, ``github``, ``cloudevents``, ``grafana``, ``pagerduty``
+    or ``mapped`` (implied by ``rules``)."""
     rules: list[FieldRule] = Field(default_factory=list)
     """For ``mapped``: the first rule whose ``when`` holds builds the event."""
     github: GithubOptions = Field(default_factory=GithubOptions)
-    auth: Literal["any", "bearer", "hmac"] = "any"
-    """Which credential this endpoint accepts: a bearer token, an HMAC signature, or either."""
+    auth: Literal["any", "bearer", "hmac", "standard-webhooks", "pagerduty"] = "any"
+    """Which credential this endpoint accepts: a bearer token, an HMAC signature, or either; or
+    a sender's scheme, Standard Webhooks or PagerDuty v3 signatures."""
     signature_header: str | None = Field(default=None, alias="signatureHeader")
     """Header carrying ``sha256=<hex>``; default X-Hub-Signature-256 or X-Signature-256."""
     timestamp_header: str | None = Field(default=None, alias="timestampHeader")
@@ -139,7 +152,8 @@ class WebhookSource:
 
     name: ClassVar[str] = "webhook"
     version: ClassVar[str] = "1.0.0"
-    event_types: ClassVar[tuple[str, ...]] = (GITHUB_EVENT_TYPE,)
+    event_types: ClassVar[tuple[str, ...]] = (
+        GITHUB_EVENT_TYPE, webhook_grafana.EVENT_TYPE, webhook_pagerduty.EVENT_TYPE)
     config_model: ClassVar[type[BaseModel] | None] = WebhookConfig
 
     def __init__(self, config: BaseModel | None, context: SourceContext) -> None:
@@ -148,6 +162,8 @@ class WebhookSource:
         self.endpoints: dict[str, EndpointConfig] = {
             DEFAULT_ENDPOINT: EndpointConfig(preset="auto"),
             "github": EndpointConfig(preset="github", auth="hmac"),
+            "grafana": EndpointConfig(preset="grafana"),
+            "pagerduty": EndpointConfig(preset="pagerduty", auth="pagerduty"),
             **cfg.endpoints,
         }
 
@@ -166,7 +182,9 @@ class WebhookSource:
         _, cfg = self.endpoint(path)
         options: dict[str, Any] = {"auth": cfg.auth, "max_body_bytes": cfg.max_body_bytes,
                                    "replay_window_seconds": cfg.replay_window_seconds,
-                                   "timestamp_header": cfg.timestamp_header}
+                                   "timestamp_header": cfg.timestamp_header,
+                                   "content_types": ("application/json",
+                                                     *webhook_cloudevents.CONTENT_TYPES)}
         if cfg.signature_header:
             options["signature_headers"] = (cfg.signature_header,)
         return options
@@ -176,8 +194,16 @@ class WebhookSource:
         name, cfg = self.endpoint(path)
         preset = cfg.preset
         if preset == "auto":
-            preset = "github" if _looks_like_github(raw, attributes) else "generic"
+            preset = _detect(raw, attributes)
         raw_ref = f"webhook:{name}:{attributes.get('http.request_id', '')}".rstrip(":")
+        if preset in ("cloudevents", "grafana", "pagerduty"):
+            return self._sender_preset(preset, raw, attributes, name, raw_ref)
+        if webhook_cloudevents.content_type(attributes) in webhook_cloudevents.CONTENT_TYPES:
+            raise InvalidEventError(f"endpoint {name!r} (preset {preset}) does not take "
+                                    "CloudEvents; use a cloudevents or auto endpoint",
+                                    field="content-type", status=415)
+        delivery = (attributes.get("webhook-id", "")
+                    if attributes.get("http.auth") == "standard-webhooks" else "")
         if preset == "github":
             return [self._github(raw, attributes, cfg.github, name, raw_ref)]
         items = raw if isinstance(raw, list) else [raw]
@@ -197,6 +223,9 @@ class WebhookSource:
                     raise schema_error(f"{at}: expected an object (an event), "
                                        f"got {json_type(item)}", at)
                 generic = validate_generic(item, where)
+                if delivery and not generic.id:
+                    suffix = f"#{index}" if isinstance(raw, list) else ""
+                    generic = generic.model_copy(update={"id": f"{delivery}{suffix}"[:512]})
                 event = to_event(generic, source=self.name, now=self.context.clock(),
                                  raw_ref=raw_ref, metadata={"endpoint": name},
                                  id_parts=(name, generic.id or content_digest(item)))
@@ -205,6 +234,21 @@ class WebhookSource:
         if not events:
             raise Dropped("no-rule")
         return events
+
+    def _sender_preset(
+        self, preset: str, raw: Any, attributes: Mapping[str, str], name: str, raw_ref: str,
+    ) -> list[Event]:
+        """The presets of senders with a published format, each in its own module."""
+        now = self.context.clock()
+        if preset == "grafana":
+            return webhook_grafana.normalize(raw, source=self.name, endpoint=name, now=now,
+                                             raw_ref=raw_ref)
+        if preset == "pagerduty":
+            return [webhook_pagerduty.normalize(raw, source=self.name, endpoint=name, now=now,
+                                                raw_ref=raw_ref)]
+        return webhook_cloudevents.normalize(raw, attributes, source=self.name, endpoint=name,
+                                             mapping=self.context.mapping, now=now,
+                                             raw_ref=raw_ref)
 
     def _mapped(
         self, item: Any, attributes: Mapping[str, str], cfg: EndpointConfig, name: str,
@@ -331,6 +375,21 @@ class WebhookSource:
                          "deployment_id": deployment_id},
         })
         return generic, (deployment_id, scalar_text(status, "id", "deployment_status.id"))
+
+
+def _detect(raw: Any, attributes: Mapping[str, str]) -> Preset:
+    """The ``auto`` endpoint's guess: the sender's headers first, then the body's shape."""
+    if webhook_cloudevents.is_cloudevent(attributes) or (
+            isinstance(raw, dict) and "specversion" in raw):
+        return "cloudevents"
+    if _looks_like_github(raw, attributes):
+        return "github"
+    if isinstance(raw, dict) and isinstance(raw.get("alerts"), list) and "orgId" in raw:
+        return "grafana"
+    event = raw.get("event") if isinstance(raw, dict) else None
+    if isinstance(event, dict) and "event_type" in event and "resource_type" in event:
+        return "pagerduty"
+    return "generic"
 
 
 def _looks_like_github(raw: Any, attributes: Mapping[str, str]) -> bool:

@@ -11,6 +11,7 @@ body ``{"error", "status", "field"}`` built from the error's fields:
 401   missing or wrong credentials: ``Authorization: Bearer`` compared in constant time, or an
       HMAC-SHA256 signature over the exact body bytes (``sha256=<hex>``), optionally over
       ``<timestamp>.<body>`` with the timestamp inside a replay window
+      (Standard Webhooks and PagerDuty v3 signatures: ``khook_core.transport.signatures``)
 408   body not received within the body deadline (``khook_core.transport.guard``)
 400   body that ``khook_core.jsontext`` refuses: not UTF-8 JSON, NaN, Infinity, a number that
       overflows to them, nesting over its limit, a lone surrogate (``field``: its path)
@@ -24,6 +25,8 @@ body ``{"error", "status", "field"}`` built from the error's fields:
 Secrets come from the environment (Secret Manager injects them there) through
 ``HttpCredentials``: ``KHOOK_<SOURCE>_TOKEN``, ``KHOOK_<SOURCE>_HMAC_SECRET`` and, for
 deployments protected elsewhere (Cloud Run IAM), ``KHOOK_<SOURCE>_ALLOW_UNAUTHENTICATED=true``.
+Endpoints with ``auth: standard-webhooks`` or ``auth: pagerduty`` read
+``KHOOK_<SOURCE>_STANDARD_WEBHOOKS_SECRET`` or ``KHOOK_<SOURCE>_PAGERDUTY_SECRET`` instead.
 A source can tune the gates per request path with an ``http_options(path)`` method returning
 the ``HttpOptions`` keys; sources never import this module.
 """
@@ -72,7 +75,9 @@ SIGNATURE_HEADERS: Final = ("x-hub-signature-256", "x-signature-256")
 _HIDDEN_HEADERS: Final = frozenset({"authorization", "cookie", "proxy-authorization"})
 """Never handed to sources (they end up in event metadata and logs)."""
 
-AuthScheme = Literal["any", "bearer", "hmac"]
+AuthScheme = Literal["any", "bearer", "hmac", "standard-webhooks", "pagerduty"]
+SENDER_SCHEMES: Final = ("standard-webhooks", "pagerduty")
+"""Schemes defined by a sender, each with its own secret (``khook_core.transport.signatures``)."""
 
 
 class HttpOptions(TypedDict, total=False):
@@ -138,6 +143,11 @@ class HttpCredentials(EnvSettings):
     """Expected ``Authorization: Bearer`` token (``KHOOK_<SOURCE>_TOKEN``)."""
     hmac_secret: SecretStr | None = None
     """Key of the HMAC-SHA256 body signature (``KHOOK_<SOURCE>_HMAC_SECRET``)."""
+    standard_webhooks_secret: SecretStr | None = None
+    """``whsec_<base64>`` key of ``auth: standard-webhooks``
+    (``KHOOK_<SOURCE>_STANDARD_WEBHOOKS_SECRET``)."""
+    pagerduty_secret: SecretStr | None = None
+    """Secret of a PagerDuty v3 webhook subscription (``KHOOK_<SOURCE>_PAGERDUTY_SECRET``)."""
     allow_unauthenticated: bool = False
     """Accept requests without credentials when none are configured; only for deployments whose
     ingress already authenticates (Cloud Run IAM, IAP). Off: no secret means every request is
@@ -213,6 +223,8 @@ def authenticate(
     Raises:
         AuthError: no credential configured, none sent, or a wrong one (status 401).
     """
+    if policy.auth in SENDER_SCHEMES:
+        return _sender_signature(headers, body, policy, credentials, now=now, source=source)
     token = credentials.bearer() if policy.auth in ("any", "bearer") else None
     key = credentials.signing_key() if policy.auth in ("any", "hmac") else None
     if token is None and key is None:
@@ -244,6 +256,38 @@ def authenticate(
         wanted.append(f"{policy.signature_headers[0]}: sha256=<hmac of the body>")
     raise AuthError(f"missing credentials: send {' or '.join(wanted)}",
                     field="authorization" if token is not None else policy.signature_headers[0])
+
+
+def _sender_signature(
+    headers: Mapping[str, str], body: bytes, policy: HttpPolicy, credentials: HttpCredentials,
+    *, now: float, source: str,
+) -> str:
+    """Standard Webhooks or PagerDuty v3, each checked against its own secret."""
+    from khook_core.transport import signatures
+
+    standard = policy.auth == "standard-webhooks"
+    setting = "STANDARD_WEBHOOKS_SECRET" if standard else "PAGERDUTY_SECRET"
+    secret = _secret(credentials.standard_webhooks_secret if standard
+                     else credentials.pagerduty_secret)
+    if secret is None:
+        if credentials.allow_unauthenticated:
+            return "none"
+        logger.error("refusing %s request: auth %s needs %s%s", source, policy.auth,
+                     env_prefix(source), setting)
+        raise AuthError("this endpoint has no credentials configured; every request is refused",
+                        field="authorization")
+    if policy.auth == "pagerduty":
+        signatures.verify_pagerduty(headers, body, secret)
+        return "pagerduty"
+    try:
+        key = signatures.standard_webhooks_key(secret)
+    except ValueError as exc:
+        logger.error("refusing %s request: %s%s: %s", source, env_prefix(source), setting, exc)
+        raise AuthError("this endpoint's signing secret is misconfigured; every request is "
+                        "refused", field="authorization") from None
+    signatures.verify_standard_webhooks(headers, body, key, now=now,
+                                        window_seconds=policy.replay_window.total_seconds())
+    return "standard-webhooks"
 
 
 def verify_signature(

@@ -43,6 +43,7 @@ ONE_EVENT = {
     "webhook": SAMPLES / "webhook" / "generic-deployment-failed.json",
     "kafka": SAMPLES / "kafka" / "consumer-lag.json",
     "cdc": SAMPLES / "cdc" / "debezium-update-with-schema.json",
+    "gcp": SAMPLES / "gcp" / "monitoring-incident-k8s-container-open.json",
 }
 KUBECONFIG = """\
 apiVersion: v1
@@ -175,8 +176,8 @@ def test_every_source_reaches_the_demo_agent_and_sigint_leaves_nothing(
     assert info.bus is not None
     assert info.bus.kind == bus
     assert set(info.functions) == {
-        "alertmanager", "cdc", "kafka", "kubernetes", "sweep", "webhook"}
-    assert len(info.children) == 6 + (bus == "emulator")
+        "alertmanager", "cdc", "gcp", "kafka", "kubernetes", "sweep", "webhook"}
+    assert len(info.children) == 7 + (bus == "emulator")
     console = stack.console()
     assert "Ready. In another terminal: make demo" in console
     assert "  sweep      a tick every 1 s → topic khook-sweep" in console
@@ -195,7 +196,7 @@ def test_every_source_reaches_the_demo_agent_and_sigint_leaves_nothing(
 
     send_one_event_per_source(stack, tmp_path)
 
-    prompts = stack.wait_prompts(6)
+    prompts = stack.wait_prompts(7)
     by_source = {p["metadata"]["khook.source"]: p for p in prompts}
     assert set(by_source) == {"kubernetes", *ONE_EVENT}
     for prompt in prompts:

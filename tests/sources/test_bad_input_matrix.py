@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from khook_core.transport import guard
+from tests.conftest import REPO
 from tests.sources.helpers import TOKEN, push_body, sample_bytes
 from tests.sources.test_http_functions import (
     ALERTMANAGER_CASES,
@@ -35,8 +36,8 @@ BODY_READ_TIMEOUT_S = 0.5
 ANSWER_DEADLINE_S = 5.0
 """Every other answer is immediate; this only catches a hang, not a slow machine."""
 HTTP_FUNCTIONS = ("alertmanager", "webhook")
-PUBSUB_FUNCTIONS = ("kubernetes", "kafka", "cdc", "sweep")
-PAYLOAD_FUNCTIONS = ("kubernetes", "kafka", "cdc")
+PUBSUB_FUNCTIONS = ("kubernetes", "kafka", "cdc", "gcp", "sweep")
+PAYLOAD_FUNCTIONS = ("kubernetes", "kafka", "cdc", "gcp")
 """The Pub/Sub functions that parse their message (the sweep's tick carries nothing)."""
 BEARER = {"Authorization": f"Bearer {TOKEN}"}
 TOPIC_PATH = "/projects/p1/topics/khook-test"
@@ -132,6 +133,12 @@ def http_cases(function: str) -> list[Case]:
     ]
 
 
+GCP_SAMPLES = REPO / "config" / "samples" / "gcp"
+GCP_INCIDENT: dict[str, Any] = json.loads(
+    (GCP_SAMPLES / "monitoring-incident-k8s-container-open.json").read_text()
+)
+
+
 def _push(data: bytes, attributes: dict[str, str] | None = None, message_id: str = "m-1") -> bytes:
     return json.dumps(push_body(data, attributes, message_id)).encode()
 
@@ -141,6 +148,8 @@ def _payload(function: str) -> tuple[Any, dict[str, str]]:
         return {**K8S_EVENT, "note": "MARK"}, {}
     if function == "kafka":
         return {"group": "MARK", "topic": "orders", "lag": 90000}, KAFKA_ATTRIBUTES
+    if function == "gcp":
+        return {**GCP_INCIDENT, "incident": {**GCP_INCIDENT["incident"], "summary": "MARK"}}, {}
     return {"payload": {"op": "u", "after": {"id": "MARK"}}}, {}
 
 
@@ -252,8 +261,13 @@ def pubsub_cases(function: str) -> list[Case]:
     if function not in PAYLOAD_FUNCTIONS:
         return cases
     doc, attributes = _payload(function)
-    data_field = "message.data" if function == "kubernetes" else "data"
-    where = {"kubernetes": "note", "kafka": "group", "cdc": "payload.after.id"}[function]
+    data_field = "message.data" if function in ("kubernetes", "gcp") else "data"
+    where = {
+        "kubernetes": "note",
+        "kafka": "group",
+        "cdc": "payload.after.id",
+        "gcp": "incident.summary",
+    }[function]
     return [
         *cases,
         Case(

@@ -1,10 +1,11 @@
 """Import boundaries of ``khook_core/sources``: sources are independent of each other.
 
 A source module may import the shared modules (``base``, the contract; ``registry``, the
-loader; ``fieldmap``, the field-mapping language and the generic event) and nothing else of its
-package, and no source module (shared ones included) may import ``khook_core.dispatch``. The
-rules are checked on the source text with ``ast``, so an import inside a function or under
-``TYPE_CHECKING`` counts as much as one at the top.
+loader; ``fieldmap``, the field-mapping language and the generic event) and its own parts
+(``gcp`` → ``gcp_build``, named ``<source>_<part>``) and nothing else of its package, and no
+source module (shared ones included) may import ``khook_core.dispatch``. The rules are checked
+on the source text with ``ast``, so an import inside a function or under ``TYPE_CHECKING``
+counts as much as one at the top.
 """
 
 from __future__ import annotations
@@ -52,7 +53,8 @@ def violations(module: str, imports: set[str]) -> list[str]:
     for name in imports:
         if name.startswith(f"{PACKAGE}."):
             target = name.removeprefix(f"{PACKAGE}.").split(".", 1)[0]
-            if target in MODULES and target not in SHARED and target != module:
+            own_part = target.startswith(f"{module}_")
+            if target in MODULES and target not in SHARED and target != module and not own_part:
                 bad.add(f"{PACKAGE}.{target}")
         if any(name == f or name.startswith(f"{f}.") for f in FORBIDDEN):
             bad.add(name)

@@ -72,6 +72,20 @@ EXPECTED: dict[tuple[str, str], list[str]] = {
         'The deployment of "octo-org/shop/.github/workflows/deploy.yml" failed '
         f'("WorkflowRunFailure") at 2026-01-05T10:29:47Z.\n{FIX_IT}'
     ],
+    ("webhook", "grafana-contact-point-firing.json"): [
+        'Grafana alert "CheckoutErrorRate" fired for "checkout-7d9f6c5b8-x2k4q" (critical): "5xx '
+        'ratio of checkout is 12% over the last 5 minutes"\nFind the cause and say whether it '
+        "needs action."
+    ],
+    ("webhook", "pagerduty-incident-triggered.json"): [
+        'PagerDuty opened an incident on "Checkout API": "PagerDuty incident #4812 on Checkout '
+        'API: Checkout API returns 5xx for 12% of requests"\nInvestigate before the on-call '
+        "engineer arrives and summarise what you find."
+    ],
+    ("webhook", "cloudevent-deployment-failed.json"): [
+        'The deployment of "checkout" failed ("io.argoproj.rollouts.deployment.failed") at '
+        f"2026-01-05T10:30:41Z.\n{FIX_IT}"
+    ],
     ("kafka", "burrow-consumer-status.json"): [
         'Kafka consumer group "payments-ledger" is falling behind on topic "payments".\n'
         "Find why it is slow and whether to scale it."
@@ -92,6 +106,18 @@ EXPECTED: dict[tuple[str, str], list[str]] = {
         'Database row "public.jobs/42" ' + ROW.format('"status=FAILED"', "2026-01-05T10:31:11Z")
     ],
     ("cdc", "debezium-snapshot-read.json"): [],
+    ("gcp", "monitoring-incident-k8s-container-open.json"): [
+        'Cloud Monitoring opened an incident on "checkout-7d9f6c5b8-x2k4q" in namespace "shop"\n'
+        '(critical): "Memory usage for shop-prod checkout-7d9f6c5b8-x2k4q api is above the '
+        'threshold of 0.9 with a value of 0.97."\nFind the cause from its metrics, logs and '
+        "recent changes, and propose a fix."
+    ],
+    ("gcp", "monitoring-incident-k8s-container-closed.json"): [],
+    ("gcp", "cloud-build-failure.json"): [
+        'Cloud Build for "checkout-main" failed ("BuildFailure") at 2026-01-05T10:24:41Z.\n'
+        "Find the failing step from the build log and propose a fix."
+    ],
+    ("gcp", "cloud-build-success.json"): [],
     ("cdc", "wal2json-v1.json"): [
         'Database row "public.jobs/42" ' + ROW.format('"status=failed"', "2026-01-05T10:31:11Z")
     ],

@@ -222,7 +222,7 @@ def test_unknown_endpoints_are_404_listing_the_configured_ones() -> None:
     with pytest.raises(InvalidEventError) as caught:
         webhook(MAPPED).normalize(GENERIC, {"http.path": "/nope"})
     assert caught.value.status == 404
-    assert "default, github, pager" in caught.value.message
+    assert "default, github, grafana, pager, pagerduty" in caught.value.message
 
 
 def test_http_options_follow_the_endpoint() -> None:
@@ -231,7 +231,9 @@ def test_http_options_follow_the_endpoint() -> None:
         "timestampHeader": "X-Timestamp", "replayWindowSeconds": 60, "maxBodyBytes": 4096}}})
     assert source.http_options("/signed") == {
         "auth": "hmac", "max_body_bytes": 4096, "replay_window_seconds": 60,
-        "timestamp_header": "X-Timestamp", "signature_headers": ("X-Signature",)}
+        "timestamp_header": "X-Timestamp", "signature_headers": ("X-Signature",),
+        "content_types": ("application/json", "application/cloudevents+json",
+                          "application/cloudevents-batch+json")}
     assert source.http_options("/github")["auth"] == "hmac"
     assert source.http_options("/")["auth"] == "any"
 
@@ -241,7 +243,8 @@ def test_http_options_follow_the_endpoint() -> None:
     ({"endpoints": {"x": {"preset": "mapped"}}}, "needs at least one rule"),
     ({"endpoints": {"x": {"preset": "generic", "rules": [{"eventType": "a"}]}}},
      "only used by preset 'mapped'"),
-    ({"endpoints": {"x": {"auth": "basic"}}}, "Input should be 'any', 'bearer' or 'hmac'"),
+    ({"endpoints": {"x": {"auth": "basic"}}},
+     "Input should be 'any', 'bearer', 'hmac', 'standard-webhooks' or 'pagerduty'"),
     ({"endpoints": {"x": {"maxBodyBytes": 0}}}, "greater than 0"),
 ])
 def test_bad_endpoint_config_fails_at_load(config: dict[str, Any], message: str) -> None:

@@ -245,7 +245,8 @@ def test_every_function_directory_is_deployed(tf: TerraformConfig) -> None:
     assert not missing, f"functions/ without a {FUNCTION} resource (local.functions): {missing}"
 
 
-@pytest.mark.parametrize("name", ["kubernetes", "alertmanager", "webhook", "kafka", "cdc", "sweep"])
+@pytest.mark.parametrize(
+    "name", ["kubernetes", "alertmanager", "webhook", "kafka", "cdc", "gcp", "sweep"])
 def test_function_entry_point_exists_in_main_py(tf: TerraformConfig, name: str) -> None:
     resource_name, body = function_resources(tf)[name]
     entry_point = first(body["build_config"])["entry_point"]
@@ -516,8 +517,32 @@ def test_pubsub_functions_have_topics(tf: TerraformConfig) -> None:
         "kubernetes": "khook-kubernetes",
         "kafka": "khook-kafka",
         "cdc": "khook-cdc",
+        "gcp": "khook-gcp",
         "sweep": "khook-sweep",
     }
+
+
+def test_the_gcp_function_also_takes_cloud_builds_with_retries_and_dead_letters(
+    tf: TerraformConfig,
+) -> None:
+    """Cloud Build publishes only to ``cloud-builds``; the gcp function needs a second input."""
+    sub = tf.of_type("google_pubsub_subscription")["cloud_builds_push"]
+    assert sub["topic"].endswith("/topics/cloud-builds")
+    push = first(sub["push_config"])
+    assert 'google_cloudfunctions2_function.pubsub["gcp"]' in push["push_endpoint"]
+    assert push["push_endpoint"].endswith("/topics/cloud-builds"), "the CloudEvent source's topic"
+    assert first(push["oidc_token"])["service_account_email"] == (
+        "${google_service_account.pusher.email}")
+    assert 'google_pubsub_topic.dead_letter["gcp"]' in first(sub["dead_letter_policy"])[
+        "dead_letter_topic"]
+    assert first(sub["expiration_policy"])["ttl"] == ""
+    grant = tf.of_type("google_pubsub_topic_iam_member")["monitoring_publisher"]
+    assert grant["topic"] == '${google_pubsub_topic.source["gcp"].id}'
+    assert grant["role"] == "roles/pubsub.publisher"
+    assert "gcp-sa-monitoring-notification" in tf.locals["monitoring_notification_agent"]
+    channel = tf.of_type("google_monitoring_notification_channel")["pubsub"]
+    assert channel["type"] == "pubsub"
+    assert channel["labels"]["topic"] == '${google_pubsub_topic.source["gcp"].id}'
 
 
 def test_forwarder_publishes_to_the_kubernetes_topic(tf: TerraformConfig) -> None:
@@ -578,9 +603,12 @@ def test_sweep_is_enabled_by_its_schedule_not_by_sources(tf: TerraformConfig) ->
     ), "local.enabled_functions: sweep must follow local.sweep_enabled, the rest var.sources"
     sources = set(tf.default("sources"))
     assert "sweep" not in sources
-    assert set(tf.locals["functions"]) - {"sweep"} == sources, (
+    selectable = first(tf.variables["sources"]["validation"])["condition"]
+    assert all(f'"{name}"' in selectable for name in set(tf.locals["functions"]) - {"sweep"}), (
         "every function but sweep is a source that var.sources can select"
     )
+    # gcp creates project-wide Cloud Build and Monitoring wiring: deployed only when asked for.
+    assert set(tf.locals["functions"]) - {"sweep", "gcp"} == sources
     assert "sweep" not in first(tf.variables["sources"]["validation"])["condition"]
     # The forwarder comes with the kubernetes source, never with the sweep.
     assert '"kubernetes"' in tf.locals["forwarder_enabled"]

@@ -177,7 +177,7 @@ def test_unknown_source_is_a_usage_error_naming_the_installed_ones():
     assert result.stdout == ""
     assert result.stderr.splitlines() == [
         "khook replay: unknown source 'nope' "
-        "(installed: alertmanager, cdc, kafka, kubernetes, webhook)"
+        "(installed: alertmanager, cdc, gcp, kafka, kubernetes, webhook)"
     ]
 
 
@@ -358,7 +358,7 @@ spec:
     prompt: "CPU of {{.ResourceName}} is high"
 """,
         "5: hook monitoring/alerts: spec.sources[0]: unknown source 'alertmnager' (installed "
-        "or in the mapping table: alertmanager, cdc, kafka, kubernetes, prometheus, webhook); "
+        "or in the mapping table: alertmanager, cdc, gcp, kafka, kubernetes, prometheus, webhook); "
         "did you mean 'alertmanager'?",
     ),
     "type-of-another-source": (

@@ -438,7 +438,7 @@ def test_status_summarises_hooks_firings_backlogs_circuits_and_errors(tmp_path: 
     assert result.returncode == 0, result.stderr
     rows = {line.split()[0]: line for line in result.stdout.splitlines()}
     assert rows["stack"].startswith(f"stack      not running from {tmp_path / 'none'}/")
-    assert rows["hooks"].startswith("hooks      7 loaded from config/ (13 event configurations)")
+    assert rows["hooks"].startswith("hooks      9 loaded from config/ (17 event configurations)")
     assert rows["firings"].startswith("firings    last 100000h: 7 dispatched (newest 2026-")
     assert rows["held"] == "held back  nothing waiting for the sweep"
     assert re.fullmatch(r"circuits   all \d+ closed", rows["circuits"])

@@ -108,3 +108,25 @@ def test_a_key_that_overrides_a_merged_key_is_not_a_duplicate(tmp_path: Path):
     entry = MappingTable.load(path).get("kubernetes", "c-d")
     assert entry is not None
     assert entry.severity is Severity.ERROR
+
+
+def test_cloudevent_rows_match_by_type_and_source_globs_in_file_order(tmp_path: Path):
+    path = tmp_path / "m.yaml"
+    path.write_text(
+        "mappings:\n"
+        "  - {eventSource: webhook, eventType: prod-deploy-failed,\n"
+        '     cloudEventType: "*.deploy.failed", cloudEventSource: "/prod/*"}\n'
+        '  - {eventSource: webhook, eventType: deploy-failed, cloudEventType: "*.deploy.failed"}\n'
+        "  - {eventSource: webhook, eventType: build-failed}\n"
+        '  - {eventSource: kafka, eventType: other, cloudEventType: "*"}\n'
+    )
+    table = MappingTable.load(path)
+
+    def event_type(ce_type: str, ce_source: str) -> str | None:
+        entry = table.for_cloud_event("webhook", ce_type, ce_source)
+        return entry.event_type if entry else None
+
+    assert event_type("com.x.deploy.failed", "/prod/api") == "prod-deploy-failed"
+    assert event_type("com.x.deploy.failed", "/staging/api") == "deploy-failed"
+    assert event_type("build-failed", "/ci") == "build-failed"  # the type is the eventType
+    assert event_type("com.x.build.started", "/ci") is None  # kafka's catch-all is not webhook's

@@ -1,0 +1,27 @@
+"""Cloud Function: Cloud Monitoring incidents and Cloud Build status messages (Pub/Sub push).
+
+Glue only; ``khook_core.transport.pubsub`` decodes the CloudEvent and applies the failure rule.
+One deployment serves two push subscriptions: the notification channel's topic and
+``cloud-builds``; the ``gcp`` source tells the two payloads apart.
+"""
+
+import functions_framework
+from cloudevents.http import CloudEvent
+
+from khook_core import logs, runtime
+from khook_core.settings import Settings
+from khook_core.transport import guard
+from khook_core.transport.pubsub import handle_pubsub
+
+_settings = Settings.from_env()
+logs.configure(_settings.log_format, _settings.log_level)
+runtime.start_function(_settings, "gcp")  # a bad config fails the cold start
+guard.install_current(
+    source="gcp", signature="cloudevent", body_read_timeout=_settings.body_read_timeout
+)
+
+
+@functions_framework.cloud_event
+def handle(cloud_event: CloudEvent) -> None:
+    """One incident notification or one Cloud Build status change."""
+    handle_pubsub("gcp", cloud_event)
