@@ -19,14 +19,13 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(ROOT))
 from _report import figure, not_measured  # noqa: E402
-from forwarder import vm_hwm_mib  # noqa: E402
+from forwarder import vm_hwm_mib, wait  # noqa: E402
 
 from tests.fixtures.kube_real import (  # noqa: E402
     SKIP_REASON,
@@ -46,15 +45,6 @@ LAG_BUDGET_S = 5.0
 RSS_BUDGET_MIB = 128.0
 DEADLINE_S = 300.0
 KEYS = ("forwarder-real:list-rate", "forwarder-real:storm-lag", "forwarder-real:rss")
-
-
-def wait(predicate: Callable[[], bool], timeout: float = DEADLINE_S) -> bool:
-    end = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > end:
-            return False
-        time.sleep(0.02)
-    return True
 
 
 def vm_rss_mib(pid: int) -> float:
@@ -100,7 +90,7 @@ def measure(kube: RealKube, emulator: PubSubEmulator, tmp: Path) -> int:
         began = time.perf_counter()
         lister = start(kube, emulator, topic, tmp / "list.log")
         stack.callback(lister.stop)
-        listed = wait(lambda: lister.metric("messages_published_total") >= LISTED)
+        listed = wait(lambda: lister.metric("messages_published_total") >= LISTED, DEADLINE_S)
         elapsed = time.perf_counter() - began
         figure(f"forwarder first list of {LISTED:,} Events (start to all published)",
                LISTED / elapsed, "events/s", f">= {LIST_RATE_BUDGET:,.0f}",
@@ -113,7 +103,9 @@ def measure(kube: RealKube, emulator: PubSubEmulator, tmp: Path) -> int:
         began = time.perf_counter()
         create_events(kube, namespace, range(LISTED, LISTED + STORM), workers=8)
         created = time.perf_counter()
-        stormed = wait(lambda: lister.metric("messages_published_total") - before >= STORM)
+        stormed = wait(
+            lambda: lister.metric("messages_published_total") - before >= STORM, DEADLINE_S
+        )
         done = time.perf_counter()
         print(f"  live storm: {STORM:,} Events created in {created - began:.1f} s "
               f"({STORM / (created - began):,.0f}/s), all published {done - created:.2f} s later")

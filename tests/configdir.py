@@ -44,6 +44,32 @@ spec:
     prompt: "Record the restart of {{.ResourceName}}"
 """
 
+MISSPELT_SOURCE_HOOK = """\
+apiVersion: kagent.dev/v1alpha2
+kind: Hook
+metadata: {name: alerts, namespace: monitoring}
+spec:
+  sources: [alertmnager]
+  eventConfigurations:
+  - eventType: high-cpu
+    agentRef: {name: k8s-agent}
+    prompt: "CPU of {{.ResourceName}} is high"
+"""
+"""A hook that never fires: its source is misspelt (the name to suggest is alertmanager)."""
+
+DISK_FULL_HOOK = """\
+apiVersion: kagent.dev/v1alpha2
+kind: Hook
+metadata: {name: disks, namespace: shop}
+spec:
+  eventConfigurations:
+  - eventType: disk-full
+    agentRef: {name: k8s-agent}
+    prompt: "The disk of {{.ResourceName}} is almost full"
+"""
+"""A hook that never fires: a plain Hook is a Kubernetes hook, and no Kubernetes Event maps to
+disk-full."""
+
 
 def restart_hook(
     *,

@@ -26,9 +26,7 @@ def add_parsers(sub: Any) -> None:
         "when valid, else exit 1 with one file:line: message line per problem.",
         epilog="example:\n  khook validate --config config",
     )
-    p.add_argument(
-        "--config", type=Path, metavar="DIR", help="config directory (default: $KHOOK_CONFIG_DIR)"
-    )
+    options.add_config_flag(p)
     p.set_defaults(run=cmd_validate)
 
     p = sub.add_parser(
@@ -38,9 +36,7 @@ def add_parsers(sub: Any) -> None:
         "fails to load (listed as ERROR with its error).",
         epilog="example:\n  khook sources",
     )
-    p.add_argument(
-        "--config", type=Path, metavar="DIR", help="config directory (default: $KHOOK_CONFIG_DIR)"
-    )
+    options.add_config_flag(p)
     p.set_defaults(run=cmd_sources)
 
     p = sub.add_parser(
@@ -61,9 +57,7 @@ def add_parsers(sub: Any) -> None:
         "group went quiet. Exit 1 when a run failed and waits for the next pass.",
         epilog="example:\n  khook sweep --state sqlite:.khook/state.db --dry-run",
     )
-    p.add_argument(
-        "--config", type=Path, metavar="DIR", help="config directory (default: $KHOOK_CONFIG_DIR)"
-    )
+    options.add_config_flag(p)
     p.add_argument("--state", metavar="URL", help="state store (default: $KHOOK_STATE)")
     p.add_argument(
         "--now",
@@ -156,13 +150,8 @@ def cmd_sweep(args: argparse.Namespace, settings: Settings) -> int:
     from khook_core.runtime import Clock, Runtime
 
     now = options.now(args.now)
-    changes: dict[str, Any] = {
-        "config_dir": options.config_dir(args.config, settings.config_dir),
-        "state": options.state_url(args.state, settings.state),
-    }
-    if args.dry_run:
-        changes["dispatch"] = "dry-run"
-    settings = settings.model_copy(update=changes)
+    dry_run = {"dispatch": "dry-run"} if args.dry_run else {}
+    settings = options.with_config_and_state(settings, args.config, args.state, **dry_run)
     runtime = Runtime.build(settings, clock=Clock(now))
     try:
         decisions = sweep(runtime=runtime)

@@ -38,11 +38,8 @@ def add_parser(sub: Any) -> None:
         metavar="URL",
         help="state store: sqlite:PATH or firestore (default: $KHOOK_STATE)",
     )
-    p.add_argument(
-        "--config",
-        type=Path,
-        metavar="DIR",
-        help="config directory whose hooks --hook may name (default: $KHOOK_CONFIG_DIR)",
+    options.add_config_flag(
+        p, "config directory whose hooks --hook may name (default: $KHOOK_CONFIG_DIR)"
     )
     p.add_argument(
         "--json", action="store_true", help="one JSON object per line (default: a table)"

@@ -1,20 +1,26 @@
-"""What several commands share: usage errors and the checks of ``--config``, ``--state`` and
-``--since``, each naming the flag (or the variable) the value came from."""
+"""What several commands share: usage errors, the ``--config`` and ``--state-dir`` flags, and the
+checks of ``--config``, ``--state`` and ``--since``, each naming the flag (or the variable) the
+value came from."""
 
 from __future__ import annotations
 
+import argparse
 from datetime import datetime
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from khook_core.errors import InvalidEventError
 from khook_core.hooks import parse_duration
+from khook_core.settings import Settings
 from khook_core.timeparse import parse_time
 
 EXIT_USAGE: Final = 2
 """A command line that cannot work (argparse's own status for a bad argument)."""
 DEFAULT_SQLITE_PATH: Final = ".khook/state.db"
 """What ``sqlite:`` without a path means (the state store's own default)."""
+CONFIG_HELP: Final = "config directory (default: $KHOOK_CONFIG_DIR)"
+STATE_DIR: Final = Path(".khook")
+"""Where ``khook up`` keeps state, logs and stack.json, and where other commands look for it."""
 SINCE_FORMS: Final = (
     "a duration back from now (30m, 2h, 90s) or an RFC 3339 time (2026-01-05T10:00:00Z)"
 )
@@ -22,6 +28,16 @@ SINCE_FORMS: Final = (
 
 class UsageError(Exception):
     """A command line that cannot work: printed as one line, exit 2."""
+
+
+def add_config_flag(parser: argparse.ArgumentParser, help: str = CONFIG_HELP) -> None:
+    """``--config DIR``: the configuration directory (None when not given)."""
+    parser.add_argument("--config", type=Path, metavar="DIR", help=help)
+
+
+def add_state_dir_flag(parser: argparse.ArgumentParser, help: str) -> None:
+    """``--state-dir DIR``: the local stack's directory (default ``.khook``)."""
+    parser.add_argument("--state-dir", type=Path, metavar="DIR", default=STATE_DIR, help=help)
 
 
 def source_of(flag: str, value: object, variable: str) -> str:
@@ -61,6 +77,20 @@ def state_url(flag_value: str | None, default: str, *, must_exist: bool = False)
     if not path.parent.is_dir():
         raise UsageError(f"{named} {url}: the directory {path.parent} does not exist")
     return url
+
+
+def with_config_and_state(
+    settings: Settings, config: Path | None, state: str | None, **changes: Any
+) -> Settings:
+    """``settings`` with ``--config`` and ``--state`` applied (checked in that order) and
+    ``changes``, for the commands that build a runtime."""
+    return settings.model_copy(
+        update={
+            "config_dir": config_dir(config, settings.config_dir),
+            "state": state_url(state, settings.state),
+            **changes,
+        }
+    )
 
 
 def since(value: str | None) -> datetime | None:

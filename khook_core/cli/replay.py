@@ -8,7 +8,6 @@ import sys
 from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime
-from pathlib import Path
 from typing import Any, Final, TextIO
 
 from khook_core.cli import options
@@ -34,9 +33,7 @@ def add_parser(sub: Any) -> None:
         "khook replay --source kubernetes --now auto",
     )
     p.add_argument("--source", required=True, help="source name, e.g. kubernetes (required)")
-    p.add_argument(
-        "--config", type=Path, metavar="DIR", help="config directory (default: $KHOOK_CONFIG_DIR)"
-    )
+    options.add_config_flag(p)
     p.add_argument(
         "--state", default="memory", metavar="URL", help="memory or sqlite:PATH (default: memory)"
     )
@@ -103,13 +100,11 @@ def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
             f"--now {args.now}: expected an RFC 3339 time (2026-01-05T10:35:00Z) or auto"
         ) from None
     attributes = _attributes(args.attribute)
-    config_dir = options.config_dir(args.config, settings.config_dir)
-    state = options.state_url(args.state, settings.state)
+    settings = options.with_config_and_state(settings, args.config, args.state, dispatch="dry-run")
     payloads = _load(args.file)
-    settings = _settings(settings, config_dir=config_dir, state=state)
     clock = Clock(now)
     runtime = Runtime.build(
-        settings, clock=clock, store=open_store(state), dispatcher=DryRunDispatcher()
+        settings, clock=clock, store=open_store(settings.state), dispatcher=DryRunDispatcher()
     )
     sources = runtime.config.sources
     if not sources.installed(args.source):
@@ -160,10 +155,6 @@ def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
 def _print(lines: list[dict[str, Any]]) -> None:
     for line in lines:
         print(json.dumps(line, ensure_ascii=False))
-
-
-def _settings(settings: Settings, **changes: Any) -> Settings:
-    return settings.model_copy(update={**changes, "dispatch": "dry-run"})
 
 
 def _load(file: str) -> list[Any]:

@@ -22,15 +22,9 @@ def add_parsers(sub: Any) -> None:
         "state, a demo A2A agent and, if a cluster answers, the forwarder; until Ctrl-C.",
         epilog="example:\n  khook up --config config --base-port 9700",
     )
-    p.add_argument(
-        "--config", type=Path, metavar="DIR", help="config directory (default: $KHOOK_CONFIG_DIR)"
-    )
-    p.add_argument(
-        "--state-dir",
-        type=Path,
-        metavar="DIR",
-        default=Path(".khook"),
-        help="state, logs, prompts, dead letters and stack.json (default: .khook)",
+    options.add_config_flag(p)
+    options.add_state_dir_flag(
+        p, "state, logs, prompts, dead letters and stack.json (default: .khook)"
     )
     p.add_argument(
         "--base-port",
@@ -75,13 +69,7 @@ def add_parsers(sub: Any) -> None:
         metavar="FILE",
         help="one JSON document, or JSON lines (one payload a line)",
     )
-    p.add_argument(
-        "--state-dir",
-        type=Path,
-        metavar="DIR",
-        default=Path(".khook"),
-        help="where the running stack keeps stack.json (default: .khook)",
-    )
+    options.add_state_dir_flag(p, "where the running stack keeps stack.json (default: .khook)")
     p.add_argument(
         "--attribute",
         "-a",

@@ -31,21 +31,13 @@ def add_parser(sub: Any) -> None:
         "held-back backlogs, circuit state per agent and the last error per source.",
         epilog="example:\n  khook status --since 24h",
     )
-    p.add_argument(
-        "--config", type=Path, metavar="DIR", help="config directory (default: $KHOOK_CONFIG_DIR)"
-    )
+    options.add_config_flag(p)
     p.add_argument(
         "--state",
         metavar="URL",
         help="state store (default: the running local stack's, else $KHOOK_STATE)",
     )
-    p.add_argument(
-        "--state-dir",
-        type=Path,
-        metavar="DIR",
-        default=Path(".khook"),
-        help="where a local stack keeps stack.json (default: .khook)",
-    )
+    options.add_state_dir_flag(p, "where a local stack keeps stack.json (default: .khook)")
     p.add_argument(
         "--since", default=RECENT, metavar="WHEN", help=f"what counts as recent (default: {RECENT})"
     )

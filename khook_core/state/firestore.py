@@ -228,19 +228,9 @@ class FirestoreStateStore:
                 expire_at = held.get("expire_at")
                 if isinstance(expire_at, datetime) and expire_at > now:
                     return False
-                try:  # expired: take it over unless someone changed it since we read it
-                    ref.update(
-                        data,
-                        option=self._client.write_option(last_update_time=snap.update_time),
-                        retry=self._retry,
-                        timeout=self.timeout,
-                    )
+                if self._update_unchanged(ref, snap, data):  # expired: take it over
                     return True
-                except (gexc.FailedPrecondition, gexc.NotFound):
-                    continue
-        raise TransientError(
-            f"Firestore claim {key}: still contended after {MAX_CLAIM_ROUNDS} rounds; retry later"
-        )
+        raise _claim_contended(key)
 
     def claim_firing(
         self, *, key: DedupKey, owner: str, ttl: timedelta, now: datetime, stale_after: timedelta
@@ -299,19 +289,23 @@ class FirestoreStateStore:
                 else:
                     result, change = "won", fresh
                 taking = result
-                try:  # unless someone changed it since we read it
-                    ref.update(
-                        change,
-                        option=self._client.write_option(last_update_time=snap.update_time),
-                        retry=self._retry,
-                        timeout=self.timeout,
-                    )
+                if self._update_unchanged(ref, snap, change):
                     return result
-                except (gexc.FailedPrecondition, gexc.NotFound):
-                    continue
-        raise TransientError(
-            f"Firestore claim {key}: still contended after {MAX_CLAIM_ROUNDS} rounds; retry later"
-        )
+        raise _claim_contended(key)
+
+    def _update_unchanged(self, ref: Any, snap: Any, fields: dict[str, Any]) -> bool:
+        """Write ``fields`` unless someone changed the document since ``snap`` was read (or
+        deleted it): False then, and the caller reads it again."""
+        try:
+            ref.update(
+                fields,
+                option=self._client.write_option(last_update_time=snap.update_time),
+                retry=self._retry,
+                timeout=self.timeout,
+            )
+        except (self._gexc.FailedPrecondition, self._gexc.NotFound):
+            return False
+        return True
 
     def mark_uncertain(self, *, key: DedupKey) -> None:
         with self._wrap("mark uncertain", key):
@@ -597,6 +591,12 @@ class FirestoreStateStore:
                 f"Firestore {what} {key} (project {self.project}, database {self.database}): "
                 f"{type(exc).__name__}: {exc}"
             ) from exc
+
+
+def _claim_contended(key: DedupKey) -> TransientError:
+    return TransientError(
+        f"Firestore claim {key}: still contended after {MAX_CLAIM_ROUNDS} rounds; retry later"
+    )
 
 
 def _int(value: Any) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import select
@@ -12,7 +13,7 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -20,8 +21,10 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
-from khook_core.forwarder.app import load_source
+from khook_core.forwarder.app import Forwarder, load_source
+from khook_core.forwarder.config import ForwarderSettings
 from khook_core.forwarder.filtering import EventFilter
+from khook_core.forwarder.publishing import PublishClient
 from tests.fixtures.kube_api import EVENTS_API, FakeKubeApi
 
 REPO = Path(__file__).resolve().parents[2]
@@ -41,6 +44,27 @@ def make_filter(*, forward_all: bool = False, api: str = EVENTS_API,
     source, mapping = load_source(config_dir, clock, need_mapping=not forward_all)
     return EventFilter(source=source, mapping=mapping, api=api, cluster="prod-eu",
                        forward_all=forward_all, clock=clock)
+
+
+@contextlib.contextmanager
+def started_forwarders() -> Iterator[Callable[..., Forwarder]]:
+    """``start(settings, publish_client=None)``: a Forwarder, started; each is stopped on exit
+    (one second to flush)."""
+    started: list[Forwarder] = []
+
+    def start(
+        settings: ForwarderSettings, publish_client: PublishClient | None = None
+    ) -> Forwarder:
+        fwd = Forwarder(settings, publish_client=publish_client)
+        fwd.start()
+        started.append(fwd)
+        return fwd
+
+    try:
+        yield start
+    finally:
+        for fwd in started:
+            fwd.stop(flush_seconds=1)
 
 
 TOPIC = "projects/p1/topics/khook-kubernetes"

@@ -16,9 +16,7 @@ Every event must reach the agent exactly once: counted at the agent, per resourc
 
 from __future__ import annotations
 
-import base64
 import heapq
-import json
 import sqlite3
 import threading
 import time
@@ -32,15 +30,14 @@ from typing import Any
 import pytest
 
 from khook_core.runtime import get_runtime
-from tests.configdir import make_config, restart_hook
 from tests.fixtures.a2a_agent import RawRequest, Scripted, TestAgent
 from tests.fixtures.fault_proxy import FaultProxy
 from tests.fixtures.firestore import FirestoreEmulator
 from tests.fixtures.kube_api import FakeKubeApi
+from tests.integration.kubernetes_push import TOPIC, push, restart_hook_env
 
 pytestmark = pytest.mark.integration
 
-TOPIC = "/projects/p1/topics/khook-kubernetes"
 EVENTS = 150
 RATE = 5.0  # events a second
 OUTAGE_S = 40.0
@@ -61,18 +58,6 @@ class Report:
     refused: Counter[int] = field(default_factory=Counter)
     acknowledged: int = 0
     seconds: float = 0.0
-
-
-def push(event: dict[str, Any], message_id: str, attempt: int) -> dict[str, Any]:
-    return {
-        "message": {
-            "data": base64.b64encode(json.dumps(event).encode()).decode(),
-            "messageId": message_id,
-            "attributes": {"khook.source": "kubernetes", "khook.api": "events.k8s.io/v1"},
-        },
-        "subscription": "projects/p1/subscriptions/khook-kubernetes-push",
-        "deliveryAttempt": attempt,
-    }
 
 
 def storm(app: Any, events: list[dict[str, Any]], on_start: Callable[[float], None]) -> Report:
@@ -148,10 +133,13 @@ def function_app(
     function_client: Callable[[str], Any],
 ) -> Iterator[Callable[[], Any]]:
     """The kubernetes function's app, built on demand (after the test set the state env)."""
-    monkeypatch.setenv("KHOOK_CONFIG_DIR", str(make_config(tmp_path, restart_hook())))
-    monkeypatch.setenv("KAGENT_API_URL", a2a_agent.base_url)
-    monkeypatch.setenv("KHOOK_INVOCATION_BUDGET", str(INVOCATION_BUDGET_S))
-    monkeypatch.setenv("KHOOK_LOG_LEVEL", "WARNING")
+    restart_hook_env(
+        monkeypatch,
+        tmp_path,
+        a2a_agent,
+        KHOOK_INVOCATION_BUDGET=str(INVOCATION_BUDGET_S),
+        KHOOK_LOG_LEVEL="WARNING",
+    )
 
     def build() -> Any:
         app = function_client("kubernetes").application

@@ -7,8 +7,6 @@ a message whose first delivery was in fact processed (an ack lost on the way bac
 
 from __future__ import annotations
 
-import base64
-import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,13 +15,11 @@ import pytest
 
 from khook_core.runtime import get_runtime
 from khook_core.state.firestore import FirestoreStateStore
-from tests.configdir import make_config, restart_hook
 from tests.fixtures.a2a_agent import TestAgent
 from tests.fixtures.kube_api import FakeKubeApi
+from tests.integration.kubernetes_push import TOPIC, push, restart_hook_env
 
 pytestmark = pytest.mark.integration
-
-TOPIC = "/projects/p1/topics/khook-kubernetes"
 
 
 @pytest.fixture
@@ -34,24 +30,15 @@ def client(
     a2a_agent: TestAgent,
     function_client: Callable[[str], Any],
 ) -> Iterator[Any]:
-    monkeypatch.setenv("KHOOK_CONFIG_DIR", str(make_config(tmp_path, restart_hook())))
-    monkeypatch.setenv("KHOOK_STATE", "firestore")
-    monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", firestore_store.project)
-    monkeypatch.setenv("KAGENT_API_URL", a2a_agent.base_url)
+    restart_hook_env(
+        monkeypatch,
+        tmp_path,
+        a2a_agent,
+        KHOOK_STATE="firestore",
+        GOOGLE_CLOUD_PROJECT=firestore_store.project,
+    )
     yield function_client("kubernetes")
     get_runtime().close()  # its HTTP client holds a connection to the agent
-
-
-def push(event: dict[str, Any], message_id: str, attempt: int) -> dict[str, Any]:
-    return {
-        "message": {
-            "data": base64.b64encode(json.dumps(event).encode()).decode(),
-            "messageId": message_id,
-            "attributes": {"khook.source": "kubernetes", "khook.api": "events.k8s.io/v1"},
-        },
-        "subscription": "projects/p1/subscriptions/khook-kubernetes-push",
-        "deliveryAttempt": attempt,
-    }
 
 
 def test_a_redelivered_message_starts_one_agent_run(

@@ -8,7 +8,6 @@ agent, find its task and not send again, on either wire.
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,29 +16,16 @@ from typing import Any
 import pytest
 
 from khook_core.runtime import get_runtime
-from tests.configdir import make_config, restart_hook
 from tests.fixtures.a2a_agent import Scripted, TestAgent
 from tests.fixtures.kube_api import FakeKubeApi
+from tests.integration.kubernetes_push import TOPIC, push, restart_hook_env
 
 pytestmark = pytest.mark.integration
 
-TOPIC = "/projects/p1/topics/khook-kubernetes"
 READ_TIMEOUT_S = 0.5
 SLOW_ANSWER_S = 2.0
 """Well past the read timeout: the answer arrives after the dispatcher has given up."""
 MAX_DELIVERIES = 4
-
-
-def push(event: dict[str, Any], message_id: str, attempt: int) -> dict[str, Any]:
-    return {
-        "message": {
-            "data": base64.b64encode(json.dumps(event).encode()).decode(),
-            "messageId": message_id,
-            "attributes": {"khook.source": "kubernetes", "khook.api": "events.k8s.io/v1"},
-        },
-        "subscription": "projects/p1/subscriptions/khook-kubernetes-push",
-        "deliveryAttempt": attempt,
-    }
 
 
 @pytest.fixture(params=["0.3", "1.0"])
@@ -50,11 +36,14 @@ def client(
     a2a_agent: TestAgent,
     function_client: Callable[[str], Any],
 ) -> Iterator[Any]:
-    monkeypatch.setenv("KHOOK_CONFIG_DIR", str(make_config(tmp_path, restart_hook())))
-    monkeypatch.setenv("KHOOK_STATE", f"sqlite:{tmp_path / 'state.db'}")
-    monkeypatch.setenv("KAGENT_API_URL", a2a_agent.base_url)
-    monkeypatch.setenv("KAGENT_API_TIMEOUT", str(READ_TIMEOUT_S))
-    monkeypatch.setenv("KHOOK_A2A_VERSION", request.param)
+    restart_hook_env(
+        monkeypatch,
+        tmp_path,
+        a2a_agent,
+        KHOOK_STATE=f"sqlite:{tmp_path / 'state.db'}",
+        KAGENT_API_TIMEOUT=str(READ_TIMEOUT_S),
+        KHOOK_A2A_VERSION=request.param,
+    )
     yield function_client("kubernetes")
     get_runtime().close()
 

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from khook_core.errors import ConfigError, PluginLoadError
+from tests.configdir import DISK_FULL_HOOK, MISSPELT_SOURCE_HOOK
 from tests.conftest import REPO
 
 FUNCTIONS = {
@@ -27,31 +28,18 @@ FUNCTIONS = {
     "sweep": "cloudevent",
 }
 
-NEVER_FIRING = """\
-apiVersion: kagent.dev/v1alpha2
-kind: Hook
-metadata: {name: alerts, namespace: monitoring}
-spec:
-  sources: [alertmnager]
-  eventConfigurations:
-  - eventType: high-cpu
-    agentRef: {name: k8s-agent}
-    prompt: "CPU of {{.ResourceName}} is high"
----
-apiVersion: kagent.dev/v1alpha2
-kind: Hook
-metadata: {name: disks, namespace: shop}
-spec:
-  eventConfigurations:
-  - eventType: disk-full
-    agentRef: {name: k8s-agent}
-    prompt: "The disk of {{.ResourceName}} is almost full"
+NEVER_FIRING = (
+    MISSPELT_SOURCE_HOOK
+    + "---\n"
+    + DISK_FULL_HOOK
+    + """\
   - eventType: pod-restart
     webhook:
       url: https://hooks.example.com/notify
       body: {text: "Pod {{.Podname}} restarted"}
     prompt: "Pod {{.ResourceName}} restarted"
 """
+)
 """One hook of each never-firing kind: a misspelt source, a type its source never produces (a
 plain Hook is a Kubernetes hook) and a webhook body with an unknown placeholder."""
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.configdir import SHOP_HOOK, make_config
+from tests.configdir import DISK_FULL_HOOK, MISSPELT_SOURCE_HOOK, SHOP_HOOK, make_config
 from tests.conftest import COMPAT, REPO
 from tests.unit.k8s_events import core_event
 
@@ -346,17 +346,7 @@ def test_replay_shows_a_progress_bar_on_a_terminal_for_long_inputs(tmp_path: Pat
 
 NEVER_FIRING = {
     "misspelt-source": (
-        """\
-apiVersion: kagent.dev/v1alpha2
-kind: Hook
-metadata: {name: alerts, namespace: monitoring}
-spec:
-  sources: [alertmnager]
-  eventConfigurations:
-  - eventType: high-cpu
-    agentRef: {name: k8s-agent}
-    prompt: "CPU of {{.ResourceName}} is high"
-""",
+        MISSPELT_SOURCE_HOOK,
         "5: hook monitoring/alerts: spec.sources[0]: unknown source 'alertmnager' (installed "
         "or in the mapping table: alertmanager, cdc, gcp, kafka, kubernetes, prometheus, webhook); "
         "did you mean 'alertmanager'?",
@@ -378,16 +368,7 @@ spec:
         "add the source to spec.sources, or a mapping row to event-mappings.yaml",
     ),
     "plain-hook-non-kubernetes-type": (
-        """\
-apiVersion: kagent.dev/v1alpha2
-kind: Hook
-metadata: {name: disks, namespace: shop}
-spec:
-  eventConfigurations:
-  - eventType: disk-full
-    agentRef: {name: k8s-agent}
-    prompt: "The disk of {{.ResourceName}} is almost full"
-""",
+        DISK_FULL_HOOK,
         "6: hook shop/disks: spec.eventConfigurations[0].eventType: 'disk-full' never fires: "
         "the mapping table has it for alertmanager, prometheus only, not for kubernetes (the "
         "source of a Hook without spec.sources); add the source to spec.sources, or a mapping "

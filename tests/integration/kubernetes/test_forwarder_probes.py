@@ -14,7 +14,13 @@ from khook_core.forwarder.app import Forwarder
 from khook_core.forwarder.config import ForwarderSettings
 from tests.fixtures.kube_api import Script
 from tests.fixtures.pubsub import free_port
-from tests.forwarder.builders import REPO, TOPIC, RecordingClient, StallingKubeApi
+from tests.forwarder.builders import (
+    REPO,
+    TOPIC,
+    RecordingClient,
+    StallingKubeApi,
+    started_forwarders,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -29,22 +35,17 @@ def get(port: int, path: str) -> tuple[int, str]:
 
 @pytest.fixture
 def forwarder() -> Iterator[Callable[..., tuple[Forwarder, RecordingClient]]]:
-    started: list[Forwarder] = []
+    with started_forwarders() as start_one:
 
-    def start(url: str, **settings: Any) -> tuple[Forwarder, RecordingClient]:
-        client = RecordingClient()
-        options: dict[str, Any] = {
-            "kube_api_url": url, "topic": TOPIC, "config_dir": REPO / "config", "port": 0,
-            "host": "127.0.0.1", "backoff_initial_seconds": 0.05, "backoff_max_seconds": 0.2,
-            "watch_timeout_seconds": 5, **settings}
-        fwd = Forwarder(ForwarderSettings(**options), publish_client=client)
-        fwd.start()
-        started.append(fwd)
-        return fwd, client
+        def start(url: str, **settings: Any) -> tuple[Forwarder, RecordingClient]:
+            client = RecordingClient()
+            options: dict[str, Any] = {
+                "kube_api_url": url, "topic": TOPIC, "config_dir": REPO / "config", "port": 0,
+                "host": "127.0.0.1", "backoff_initial_seconds": 0.05, "backoff_max_seconds": 0.2,
+                "watch_timeout_seconds": 5, **settings}
+            return start_one(ForwarderSettings(**options), client), client
 
-    yield start
-    for fwd in started:
-        fwd.stop(flush_seconds=1)
+        yield start
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ from __future__ import annotations
 import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -18,7 +17,7 @@ from khook_core.forwarder.app import Forwarder
 from khook_core.forwarder.config import ForwarderSettings
 from tests.fixtures.kube_api import CORE_API, EVENTS_API, FakeKubeApi
 from tests.fixtures.pubsub import PubSubEmulator, Received, TcpGate
-from tests.forwarder.builders import REPO, ForwarderProcess
+from tests.forwarder.builders import REPO, ForwarderProcess, started_forwarders
 
 pytestmark = pytest.mark.integration
 
@@ -29,17 +28,8 @@ FAST = {"backoff_initial_seconds": 0.05, "backoff_max_seconds": 0.3, "watch_time
 
 @pytest.fixture
 def forwarder() -> Iterator[Callable[..., Forwarder]]:
-    started: list[Forwarder] = []
-
-    def start(**settings: Any) -> Forwarder:
-        fwd = Forwarder(ForwarderSettings(**{**FAST, **settings}))
-        fwd.start()
-        started.append(fwd)
-        return fwd
-
-    yield start
-    for fwd in started:
-        fwd.stop(flush_seconds=1)
+    with started_forwarders() as start:
+        yield lambda **settings: start(ForwarderSettings(**{**FAST, **settings}))
 
 
 def uids(messages: list[Received]) -> set[str]:

@@ -32,7 +32,7 @@ from khook_core.forwarder.publishing import PublishClient, PublishFuture, pubsub
 from khook_core.forwarder.watching import ALREADY_SEEN, EventWatcher, WatchState, WatchTimings
 from tests.fixtures.kube_real import RealKube, create_events, new_namespace, running_kube
 from tests.fixtures.pubsub import PubSubEmulator, Received
-from tests.forwarder.builders import REPO, ForwarderProcess, make_filter
+from tests.forwarder.builders import REPO, ForwarderProcess, make_filter, started_forwarders
 
 pytestmark = pytest.mark.integration
 
@@ -76,19 +76,14 @@ class GatedClient:
 
 @pytest.fixture
 def forwarder(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Forwarder]]:
-    started: list[Forwarder] = []
+    with started_forwarders() as start_one:
 
-    def start(kube: RealKube, **settings: Any) -> Forwarder:
-        client = settings.pop("publish_client", None)
-        fwd = Forwarder(ForwarderSettings(**{**FAST, "kubeconfig": str(kube.kubeconfig),
-                                             **settings}), publish_client=client)
-        fwd.start()
-        started.append(fwd)
-        return fwd
+        def start(kube: RealKube, **settings: Any) -> Forwarder:
+            client = settings.pop("publish_client", None)
+            return start_one(ForwarderSettings(**{**FAST, "kubeconfig": str(kube.kubeconfig),
+                                                  **settings}), client)
 
-    yield start
-    for fwd in started:
-        fwd.stop(flush_seconds=1)
+        yield start
 
 
 def uids(messages: list[Received]) -> Counter[str]:
