@@ -120,6 +120,8 @@ def delivery_of(attributes: Mapping[str, str]) -> str:
     """What identifies this delivery and comes back unchanged on a redelivery: the Pub/Sub
     message id, else the sender's delivery id header, else "" (the claim's owner then falls
     back to the dedup key and event id)."""
+    if not attributes:
+        return ""
     message_id = attributes.get(PUBSUB_MESSAGE_ID)
     if message_id:
         return f"pubsub:{attributes.get(PUBSUB_TOPIC, '')}/{message_id}"

@@ -61,8 +61,9 @@ class MemoryStateStore:
                 self._outcomes.pop(key, None)
                 self._owners[key] = HeldClaim(owner, CLAIMED, now)
                 return "won"
-            current = HeldClaim(held.owner, self._outcomes.get(key, CLAIMED), held.claimed_at,
-                                held.unsure)
+            if held.owner != owner:  # the storm's common case: someone else's claim
+                return "held"
+            current = held._replace(outcome=self._outcomes.get(key, CLAIMED))
             result = resume_result(current, owner, now, stale_after)
             if result in ("resumed", "uncertain"):
                 self._outcomes[key] = CLAIMED
