@@ -206,7 +206,7 @@ def fire(
             owner=f"{delivery}|{event.id}",  # with the key: this delivery's claim
             ttl=ttl,
             now=runtime.clock(),
-            stale_after=timedelta(seconds=runtime.settings.invocation_budget),
+            stale_after=runtime.stale_after,
         )
     except TransientError as exc:  # nothing claimed (or the store read it back as not ours)
         return _store_unavailable(firing, exc)

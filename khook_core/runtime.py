@@ -8,6 +8,7 @@ which opens the clients on the first event and caches the runtime for the life o
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections.abc import Callable
@@ -140,6 +141,12 @@ class Runtime:
     dispatcher: Dispatcher
     clock: Callable[[], datetime]
     default_window: timedelta = DEFAULT_DEDUP_WINDOW
+
+    @functools.cached_property
+    def stale_after(self) -> timedelta:
+        """How long a claim's own delivery may still be working on it: the invocation budget
+        (see ``StateStore.claim_firing``); computed once, it is read on every claim."""
+        return timedelta(seconds=self.settings.invocation_budget)
 
     @classmethod
     def build(
