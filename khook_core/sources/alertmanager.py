@@ -24,6 +24,7 @@ from khook_core.sources.fieldmap import (
     KEBAB_CASE,
     MAX_TYPE_CHARS,
     kebab_case,
+    object_field,
     schema_error,
     severity_of,
     time_of,
@@ -74,16 +75,8 @@ class AlertmanagerConfig(BaseModel):
         return value
 
 
-def _obj(value: Any, field: str) -> dict[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise schema_error(f"{field}: expected an object, got {json_type(value)}", field)
-    return value
-
-
 def _labels(value: Any, field: str) -> dict[str, str]:
-    labels = _obj(value, field)
+    labels = object_field(value, field)
     for key, item in labels.items():
         if not isinstance(item, str):
             raise schema_error(f"{field}.{key}: expected a string, got {json_type(item)}",

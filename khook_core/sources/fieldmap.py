@@ -101,6 +101,19 @@ class _Missing:
 MISSING: Final = _Missing()
 
 
+def object_field(value: Any, field: str, *, required: bool = False) -> dict[str, Any]:
+    """``value`` as a JSON object: missing (absent, null or ``MISSING``) is ``{}``, or a schema
+    error when ``required``; anything else that is not an object is a schema error naming
+    ``field``."""
+    if value is None or value is MISSING:
+        if required:
+            raise schema_error(f"{field}: required object is missing", field)
+        return {}
+    if not isinstance(value, dict):
+        raise schema_error(f"{field}: expected an object, got {json_type(value)}", field)
+    return value
+
+
 def lookup(doc: Any, path: str, meta: Mapping[str, Any] | None = None) -> Any:
     """The value at a dotted path (``a.b.0.c``), or ``MISSING``.
 

@@ -14,8 +14,13 @@ from typing import Any, Final
 
 from khook_core.event import Event
 from khook_core.sources.base import Dropped
-from khook_core.sources.fieldmap import scalar_text, schema_error, to_event, validate_generic
-from khook_core.sources.jsonwords import json_type
+from khook_core.sources.fieldmap import (
+    object_field,
+    scalar_text,
+    schema_error,
+    to_event,
+    validate_generic,
+)
 
 EVENT_TYPE: Final = "build-failed"
 FAILED: Final = ("FAILURE", "TIMEOUT", "INTERNAL_ERROR")
@@ -29,14 +34,6 @@ KNOWN: Final = (
     "CANCELLED",
     "EXPIRED",
 )
-
-
-def _obj(value: Any, field: str) -> dict[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise schema_error(f"{field}: expected an object, got {json_type(value)}", field)
-    return value
 
 
 def normalize(
@@ -60,12 +57,14 @@ def normalize(
         raise Dropped("build-" + status.lower().replace("_", "-"))
     subs = {
         str(k): str(v)
-        for k, v in _obj(body.get("substitutions"), "substitutions").items()
+        for k, v in object_field(body.get("substitutions"), "substitutions").items()
         if isinstance(v, str)
     }
-    repo_source = _obj(_obj(body.get("source"), "source").get("repoSource"), "source.repoSource")
-    resolved = _obj(
-        _obj(body.get("sourceProvenance"), "sourceProvenance").get("resolvedRepoSource"),
+    repo_source = object_field(
+        object_field(body.get("source"), "source").get("repoSource"), "source.repoSource"
+    )
+    resolved = object_field(
+        object_field(body.get("sourceProvenance"), "sourceProvenance").get("resolvedRepoSource"),
         "sourceProvenance.resolvedRepoSource",
     )
     repository = (
@@ -82,7 +81,7 @@ def normalize(
     trigger_id = scalar_text(body, "buildTriggerId", "buildTriggerId")
     trigger = subs.get("TRIGGER_NAME") or trigger_id
     log_url = scalar_text(body, "logUrl", "logUrl")
-    failure = _obj(body.get("failureInfo"), "failureInfo")
+    failure = object_field(body.get("failureInfo"), "failureInfo")
     detail = scalar_text(failure, "detail", "failureInfo.detail") or scalar_text(
         body, "statusDetail", "statusDetail"
     )

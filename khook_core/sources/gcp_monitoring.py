@@ -15,7 +15,13 @@ from datetime import datetime
 from typing import Any, Final
 
 from khook_core.event import Event, Severity
-from khook_core.sources.fieldmap import schema_error, time_of, to_event, validate_generic
+from khook_core.sources.fieldmap import (
+    object_field,
+    schema_error,
+    time_of,
+    to_event,
+    validate_generic,
+)
 from khook_core.sources.jsonwords import json_type
 
 EVENT_TYPE: Final = "monitoring-incident"
@@ -27,16 +33,6 @@ _SEVERITY: Final = {
 }
 _STATUS: Final = {"open": "firing", "closed": "resolved"}
 MAX_NAME: Final = 253
-
-
-def _obj(value: Any, field: str, *, required: bool = False) -> dict[str, Any]:
-    if value is None:
-        if required:
-            raise schema_error(f"{field}: required object is missing", field)
-        return {}
-    if not isinstance(value, dict):
-        raise schema_error(f"{field}: expected an object, got {json_type(value)}", field)
-    return value
 
 
 def _str(obj: Mapping[str, Any], key: str, field: str, *, required: bool = False) -> str:
@@ -51,7 +47,7 @@ def _str(obj: Mapping[str, Any], key: str, field: str, *, required: bool = False
 
 
 def _labels(resource: Mapping[str, Any]) -> dict[str, str]:
-    labels = _obj(resource.get("labels"), "incident.resource.labels")
+    labels = object_field(resource.get("labels"), "incident.resource.labels")
     return {str(k): str(v) for k, v in labels.items() if isinstance(v, str | int | float)}
 
 
@@ -99,20 +95,20 @@ def normalize(body: Mapping[str, Any], *, source: str, now: datetime, raw_ref: s
             f"channel's schema {', '.join(SUPPORTED_VERSIONS)}",
             "version",
         )
-    incident = _obj(body.get("incident"), "incident", required=True)
+    incident = object_field(body.get("incident"), "incident", required=True)
     incident_id = _str(incident, "incident_id", "incident.incident_id", required=True)
     state = _str(incident, "state", "incident.state", required=True).lower()
     if state not in _STATUS:
         raise schema_error(
             f"incident.state: {state!r} is neither open nor closed", "incident.state"
         )
-    resource = _obj(incident.get("resource"), "incident.resource")
+    resource = object_field(incident.get("resource"), "incident.resource")
     resource_type = _str(resource, "type", "incident.resource.type")
     labels = _labels(resource)
     display = _str(incident, "resource_display_name", "incident.resource_display_name")
     event_resource, workload = resource_and_workload(resource_type, labels, display)
     event_resource["name"] = event_resource["name"][:MAX_NAME]
-    metric = _obj(incident.get("metric"), "incident.metric")
+    metric = object_field(incident.get("metric"), "incident.metric")
     policy = _str(incident, "policy_name", "incident.policy_name")
     condition = _str(incident, "condition_name", "incident.condition_name")
     summary = _str(incident, "summary", "incident.summary")
@@ -133,7 +129,7 @@ def normalize(body: Mapping[str, Any], *, source: str, now: datetime, raw_ref: s
             if v
         },
     }
-    policy_labels = _obj(incident.get("policy_user_labels"), "incident.policy_user_labels")
+    policy_labels = object_field(incident.get("policy_user_labels"), "incident.policy_user_labels")
     tags |= {
         f"policy_label_{k}": str(v)
         for k, v in policy_labels.items()

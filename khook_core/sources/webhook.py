@@ -41,12 +41,12 @@ from khook_core.sources import webhook_cloudevents, webhook_grafana, webhook_pag
 from khook_core.sources.base import DEFAULT_MAX_BODY_BYTES, Dropped, SourceContext
 from khook_core.sources.fieldmap import (
     KEBAB_CASE,
-    MISSING,
     FieldRule,
     GenericEvent,
     content_digest,
     first_match,
     glob_match,
+    object_field,
     scalar_text,
     schema_error,
     to_event,
@@ -135,16 +135,6 @@ class WebhookConfig(BaseModel):
 
 
 _GITHUB_EVENTS: Final = ("workflow_run", "deployment_status")
-
-
-def _dict(value: Any, field: str, *, required: bool = False) -> dict[str, Any]:
-    if value is None or value is MISSING:
-        if required:
-            raise schema_error(f"{field}: required object is missing", field)
-        return {}
-    if not isinstance(value, dict):
-        raise schema_error(f"{field}: expected an object, got {json_type(value)}", field)
-    return value
 
 
 class WebhookSource:
@@ -268,19 +258,19 @@ class WebhookSource:
         self, raw: Any, attributes: Mapping[str, str], opts: GithubOptions, endpoint: str,
         raw_ref: str,
     ) -> Event:
-        body = _dict(raw, "(body)", required=True)
+        body = object_field(raw, "(body)", required=True)
         kind = attributes.get("x-github-event") or next(
             (k for k in ("workflow_run", "deployment_status", "zen") if k in body), "")
         if kind in ("ping", "zen"):
             raise Dropped("ping")
         if kind not in _GITHUB_EVENTS:
             raise Dropped("unsupported-github-event")
-        repo = _dict(body.get("repository"), "repository", required=True)
+        repo = object_field(body.get("repository"), "repository", required=True)
         repo_name = (scalar_text(repo, "full_name", "repository.full_name")
                      or scalar_text(repo, "name", "repository.name"))
         if not repo_name:
             raise schema_error("repository.full_name: required", "repository.full_name")
-        sender = scalar_text(_dict(body.get("sender"), "sender"), "login", "sender.login")
+        sender = scalar_text(object_field(body.get("sender"), "sender"), "login", "sender.login")
         delivery = attributes.get("x-github-delivery", "")
         tags = {"repository": repo_name, "github_event": kind}
         if sender:
@@ -297,10 +287,10 @@ class WebhookSource:
     def _workflow_run(
         body: dict[str, Any], opts: GithubOptions, repo: str, tags: dict[str, str]
     ) -> tuple[GenericEvent, tuple[str, ...]]:
-        run = _dict(body.get("workflow_run"), "workflow_run", required=True)
+        run = object_field(body.get("workflow_run"), "workflow_run", required=True)
         action = scalar_text(body, "action", "action")
         conclusion = scalar_text(run, "conclusion", "workflow_run.conclusion")
-        definition = _dict(body.get("workflow"), "workflow")
+        definition = object_field(body.get("workflow"), "workflow")
         workflow = (scalar_text(run, "name", "workflow_run.name")
                     or scalar_text(definition, "name", "workflow.name"))
         path = (scalar_text(run, "path", "workflow_run.path")
@@ -343,8 +333,8 @@ class WebhookSource:
     def _deployment_status(
         body: dict[str, Any], opts: GithubOptions, repo: str, tags: dict[str, str]
     ) -> tuple[GenericEvent, tuple[str, ...]]:
-        status = _dict(body.get("deployment_status"), "deployment_status", required=True)
-        deployment = _dict(body.get("deployment"), "deployment")
+        status = object_field(body.get("deployment_status"), "deployment_status", required=True)
+        deployment = object_field(body.get("deployment"), "deployment")
         state = scalar_text(status, "state", "deployment_status.state")
         if state not in opts.deployment_states:
             raise Dropped("not-a-failure")

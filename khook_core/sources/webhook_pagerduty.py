@@ -20,7 +20,13 @@ from typing import Any, Final
 
 from khook_core.event import Event
 from khook_core.sources.base import Dropped
-from khook_core.sources.fieldmap import scalar_text, schema_error, to_event, validate_generic
+from khook_core.sources.fieldmap import (
+    object_field,
+    scalar_text,
+    schema_error,
+    to_event,
+    validate_generic,
+)
 from khook_core.sources.jsonwords import json_type
 
 EVENT_TYPE: Final = "pagerduty-incident"
@@ -32,18 +38,8 @@ _STATUS: Final = {
 _URGENCY: Final = {"high": "error", "low": "warning"}
 
 
-def _obj(value: Any, field: str, *, required: bool = False) -> dict[str, Any]:
-    if value is None:
-        if required:
-            raise schema_error(f"{field}: required object is missing", field)
-        return {}
-    if not isinstance(value, dict):
-        raise schema_error(f"{field}: expected an object, got {json_type(value)}", field)
-    return value
-
-
 def _summary(obj: Mapping[str, Any], key: str, field: str) -> str:
-    return scalar_text(_obj(obj.get(key), field), "summary", f"{field}.summary")
+    return scalar_text(object_field(obj.get(key), field), "summary", f"{field}.summary")
 
 
 def normalize(raw: Any, *, source: str, endpoint: str, now: datetime, raw_ref: str) -> Event:
@@ -52,13 +48,13 @@ def normalize(raw: Any, *, source: str, endpoint: str, now: datetime, raw_ref: s
         raise schema_error(
             f"(body): expected a PagerDuty webhook object, got {json_type(raw)}", "(body)"
         )
-    event = _obj(raw.get("event"), "event", required=True)
+    event = object_field(raw.get("event"), "event", required=True)
     event_type = scalar_text(event, "event_type", "event.event_type")
     if not event_type:
         raise schema_error("event.event_type: required", "event.event_type")
     if event_type not in _STATUS:
         raise Dropped("pagerduty-" + event_type.replace(".", "-").replace("_", "-"))
-    data = _obj(event.get("data"), "event.data", required=True)
+    data = object_field(event.get("data"), "event.data", required=True)
     incident_id = scalar_text(data, "id", "event.data.id")
     if not incident_id:
         raise schema_error("event.data.id: required (the incident id)", "event.data.id")
