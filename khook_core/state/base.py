@@ -1,4 +1,7 @@
-"""The state store contract: atomic dedup claims, budgets and the audit trail of firings.
+"""The state store contracts: dedup claims, the audit log, storm control's counters, backlogs.
+
+Four narrow protocols (``ClaimStore``, ``AuditLog``, ``LimitStore``, ``BacklogStore``); one
+backend implements all four (``StateStore``), and each caller depends only on the one it uses.
 
 ``claim`` is the only thing standing between a redelivered event and a second agent run, so
 every implementation must make it atomic across processes and instances. The same goes for the
@@ -193,8 +196,9 @@ class Firing:
     extra: dict[str, str] = field(default_factory=dict)
 
 
-class StateStore(Protocol):
-    """Dedup claims and audit records. All methods take keyword arguments."""
+class ClaimStore(Protocol):
+    """Dedup claims: what stands between a redelivered event and a second agent run.
+    All methods take keyword arguments."""
 
     def claim(self, *, key: DedupKey, ttl: timedelta, now: datetime) -> bool:
         """Atomically take ``key`` for ``ttl``. True for exactly one caller while unexpired."""
@@ -237,6 +241,11 @@ class StateStore(Protocol):
         """Mark a claim as successfully dispatched; the claim keeps its expiry."""
         ...
 
+
+
+class AuditLog(Protocol):
+    """The audit trail of firings: appended by the pipeline, read by the CLI and the console."""
+
     def record(self, firing: Firing) -> None:
         """Append an audit record."""
         ...
@@ -246,6 +255,11 @@ class StateStore(Protocol):
     ) -> list[Firing]:
         """Audit records, newest first, filtered by hook (``namespace/name``) and time."""
         ...
+
+
+
+class LimitStore(Protocol):
+    """Storm control's shared counters: rate-limit slots, run leases and circuit breakers."""
 
     def take_slot(self, *, key: str, limit: int, window: timedelta, now: datetime) -> bool:
         """Count one use of ``key`` in the current fixed window; False once ``limit`` is reached.
@@ -269,18 +283,6 @@ class StateStore(Protocol):
         """Give back a lease ``acquire_lease`` returned, unless it lapsed and was retaken."""
         ...
 
-    def add_backlog(self, *, key: str, backlog: Backlog) -> None:
-        """Merge ``backlog`` into the backlog of ``key`` (atomically)."""
-        ...
-
-    def take_backlog(self, *, key: str) -> Backlog | None:
-        """Return and clear the backlog of ``key`` (atomically)."""
-        ...
-
-    def backlog_keys(self, *, limit: int) -> list[str]:
-        """Up to ``limit`` keys whose backlog holds events (the sweep's work list)."""
-        ...
-
     def record_failure(
         self, *, key: str, threshold: int, cool_down: timedelta, now: datetime
     ) -> bool:
@@ -295,6 +297,30 @@ class StateStore(Protocol):
         """``open`` during the cool-down, ``half-open`` after it until a success closes the
         circuit (or a failure re-opens it), else ``closed``."""
         ...
+
+
+class BacklogStore(Protocol):
+    """What storm control held back, summarised per key until a run (or the sweep) takes it."""
+
+    def add_backlog(self, *, key: str, backlog: Backlog) -> None:
+        """Merge ``backlog`` into the backlog of ``key`` (atomically)."""
+        ...
+
+    def take_backlog(self, *, key: str) -> Backlog | None:
+        """Return and clear the backlog of ``key`` (atomically)."""
+        ...
+
+    def backlog_keys(self, *, limit: int) -> list[str]:
+        """Up to ``limit`` keys whose backlog holds events (the sweep's work list)."""
+        ...
+
+
+class StateStore(ClaimStore, AuditLog, LimitStore, BacklogStore, Protocol):
+    """All four contracts in one backend (memory, SQLite, Firestore), plus its cleanup.
+
+    Callers depend on the narrow contract they use; only the runtime that opens and closes
+    the store holds the whole of it.
+    """
 
     def close(self) -> None:
         """Release connections and files."""
