@@ -23,7 +23,6 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from khook_core.configmodel import validate
 from khook_core.errors import ConfigError, Problem
 from khook_core.event import Event
-from khook_core.state.base import Summary
 from khook_core.yamlfile import load_documents
 
 ALL_AGENTS = "*"
@@ -105,24 +104,3 @@ class Budgets(BaseModel):
         if budgets is None:
             raise ConfigError(problems)
         return budgets
-
-
-def summary_of(event: Event) -> Summary:
-    """A one-event summary, to merge into a backlog."""
-    return Summary(
-        count=1,
-        first=event.first_timestamp or event.timestamp,
-        last=event.timestamp,
-        resources=(event.resource.ref(),),
-        reasons=(event.reason,) if event.reason else (),
-    )
-
-
-def merge(*summaries: Summary | None) -> Summary | None:
-    present = [s for s in summaries if s is not None]
-    if not present:
-        return None
-    result = present[0]
-    for other in present[1:]:
-        result = result.merge(other)
-    return result

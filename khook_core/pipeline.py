@@ -34,7 +34,9 @@ from khook_core.dispatch.base import DispatchRequest
 from khook_core.errors import DispatchError, OutcomeUnknownError, TransientError
 from khook_core.event import Event
 from khook_core.sources.base import PUBSUB_MESSAGE_ID, PUBSUB_TOPIC, Dropped
-from khook_core.state.base import Backlog, ClaimResult, DedupKey, Firing, StateStore, Summary
+from khook_core.state.base import ClaimResult, DedupKey, Firing, StateStore
+from khook_core.storm import records
+from khook_core.storm.records import Backlog, Summary
 
 if TYPE_CHECKING:
     from khook_core.hooks import HookRule
@@ -417,7 +419,8 @@ def _sweep_run(firing: _Firing, key: str, backlog: Backlog) -> Decision:
         logger.warning("sweep: %s already ran with this summary; dropped", key)
         _undo(firing)
         return firing.decide("duplicate")
-    held = budget.merge(backlog.summary, _summary(store.take_backlog(key=_budget_key(rule, event))))
+    budget_backlog = store.take_backlog(key=_budget_key(rule, event))
+    held = records.merge(backlog.summary, _summary(budget_backlog))
     assert held is not None
     note = (
         f"This run stands for {held.count} event(s) held back by storm control that no later "
@@ -472,7 +475,7 @@ def _storm_control(firing: _Firing) -> Decision | Summary | None:
         store.release(key=key)
         return firing.decide("failed:circuit-open", retryable=True,
                              detail=_circuit_detail(hold, rule), record=True)
-    return budget.merge(
+    return records.merge(
         _summary(store.take_backlog(key=group)) if group is not None else None,
         _summary(store.take_backlog(key=_budget_key(rule, event))),
     )
@@ -524,7 +527,7 @@ def _take_probe(firing: _Firing, now: datetime) -> bool:
 
 def _held(rule: HookRule, event: Event, summary: Summary | None = None) -> Backlog:
     """A backlog entry for ``event`` (or for ``summary``, which ``event`` stands for)."""
-    return Backlog(summary or budget.summary_of(event), rule.hook, event.model_dump_json())
+    return Backlog(summary or records.summary_of(event), rule.hook, event.model_dump_json())
 
 
 def _summary(backlog: Backlog | None) -> Summary | None:

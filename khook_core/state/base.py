@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal, NamedTuple, NewType, Protocol
 
+from khook_core.storm.records import Backlog
+
 # hook + event type + resource (+ source, + occurrence): what "the same firing" means.
 DedupKey = NewType("DedupKey", str)
 
@@ -34,85 +36,6 @@ DEFAULT_DEDUP_WINDOW = timedelta(minutes=10)
 """khook's suppression window; per hook configurable through ``dedupWindow``."""
 
 
-MAX_SUMMARY_ITEMS = 20
-"""Distinct resources or reasons kept in a backlog summary; the count stays exact beyond it."""
-
-
-@dataclass(frozen=True)
-class Summary:
-    """Events held back (coalesced or over budget), aggregated so storage stays flat in a storm."""
-
-    count: int
-    first: datetime
-    last: datetime
-    resources: tuple[str, ...] = ()
-    reasons: tuple[str, ...] = ()
-    truncated: bool = False
-    """More distinct resources or reasons than ``MAX_SUMMARY_ITEMS`` were held: lists are cut."""
-
-    def merge(self, other: Summary) -> Summary:
-        resources, cut_resources = _union(self.resources, other.resources)
-        reasons, cut_reasons = _union(self.reasons, other.reasons)
-        return Summary(
-            count=self.count + other.count,
-            first=min(self.first, other.first),
-            last=max(self.last, other.last),
-            resources=resources,
-            reasons=reasons,
-            truncated=self.truncated or other.truncated or cut_resources or cut_reasons,
-        )
-
-    def to_json(self) -> dict[str, object]:
-        return {
-            "count": self.count,
-            "first": self.first.isoformat(),
-            "last": self.last.isoformat(),
-            "resources": list(self.resources),
-            "reasons": list(self.reasons),
-            "truncated": self.truncated,
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, object]) -> Summary:
-        return cls(
-            count=int(str(data["count"])),
-            first=datetime.fromisoformat(str(data["first"])),
-            last=datetime.fromisoformat(str(data["last"])),
-            resources=tuple(str(r) for r in data.get("resources", []) or []),  # type: ignore[attr-defined]
-            reasons=tuple(str(r) for r in data.get("reasons", []) or []),  # type: ignore[attr-defined]
-            truncated=bool(data.get("truncated", False)),
-        )
-
-
-@dataclass(frozen=True)
-class Backlog:
-    """What one backlog key holds: the summary of its events, and what a later run needs.
-
-    ``hook`` and ``event`` (the latest held event, as JSON) let the sweep start the run a quiet
-    group would otherwise never get, long after the function that held them has returned.
-    """
-
-    summary: Summary
-    hook: str  # namespace/name
-    event: str  # JSON of the latest held event
-
-    def merge(self, other: Backlog) -> Backlog:
-        """The summaries combined; the latest event (and its hook) stands for them."""
-        latest = other if other.summary.last >= self.summary.last else self
-        return Backlog(self.summary.merge(other.summary), latest.hook, latest.event)
-
-    def to_json(self) -> dict[str, object]:
-        return {"summary": self.summary.to_json(), "hook": self.hook, "event": self.event}
-
-    @classmethod
-    def from_json(cls, data: dict[str, object]) -> Backlog:
-        summary = data["summary"]
-        if not isinstance(summary, dict):
-            raise ValueError("backlog without a summary")
-        return cls(Summary.from_json(summary), str(data.get("hook", "")),
-                   str(data.get("event", "")))
-
-
 def circuit_state_of(open_until: datetime | None, now: datetime) -> CircuitState:
     """The state of a circuit from when its cool-down ends (None: never opened, or closed)."""
     if open_until is None:
@@ -124,20 +47,6 @@ def window_start(now: datetime, window: timedelta) -> float:
     """The start (epoch seconds) of the fixed, clock-aligned window containing ``now``."""
     size = window.total_seconds()
     return (now.timestamp() // size) * size
-
-
-def _union(a: tuple[str, ...], b: tuple[str, ...]) -> tuple[tuple[str, ...], bool]:
-    """The items of both, first seen first, at most ``MAX_SUMMARY_ITEMS``; and whether any
-    item had to be left out."""
-    merged = list(a)
-    cut = False
-    for item in b:
-        if item not in merged:
-            if len(merged) < MAX_SUMMARY_ITEMS:
-                merged.append(item)
-            else:
-                cut = True
-    return tuple(merged), cut
 
 
 class HeldClaim(NamedTuple):
@@ -242,7 +151,6 @@ class ClaimStore(Protocol):
         ...
 
 
-
 class AuditLog(Protocol):
     """The audit trail of firings: appended by the pipeline, read by the CLI and the console."""
 
@@ -255,7 +163,6 @@ class AuditLog(Protocol):
     ) -> list[Firing]:
         """Audit records, newest first, filtered by hook (``namespace/name``) and time."""
         ...
-
 
 
 class LimitStore(Protocol):

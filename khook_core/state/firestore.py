@@ -57,7 +57,6 @@ from khook_core.errors import ConfigError, Problem, TransientError
 from khook_core.state.base import (
     CLAIMED,
     UNCERTAIN,
-    Backlog,
     CircuitState,
     ClaimResult,
     DedupKey,
@@ -67,6 +66,7 @@ from khook_core.state.base import (
     resume_result,
     window_start,
 )
+from khook_core.storm.records import Backlog
 
 T = TypeVar("T")
 

@@ -10,7 +10,6 @@ from datetime import datetime, timedelta
 from khook_core.state.base import (
     CLAIMED,
     UNCERTAIN,
-    Backlog,
     CircuitState,
     ClaimResult,
     DedupKey,
@@ -20,6 +19,7 @@ from khook_core.state.base import (
     resume_result,
     window_start,
 )
+from khook_core.storm.records import Backlog
 
 MAX_FIRINGS = 10_000
 """Audit records kept in memory; older ones fall off so a long replay stays bounded."""

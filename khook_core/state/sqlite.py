@@ -21,7 +21,6 @@ from khook_core.errors import TransientError
 from khook_core.state.base import (
     CLAIMED,
     UNCERTAIN,
-    Backlog,
     CircuitState,
     ClaimResult,
     DedupKey,
@@ -31,6 +30,7 @@ from khook_core.state.base import (
     resume_result,
     window_start,
 )
+from khook_core.storm.records import Backlog
 
 SCHEMA_VERSION = 3
 """Version 2: leases have ids, backlogs keep their hook and latest event. Version 3: claims

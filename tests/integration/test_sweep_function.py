@@ -18,7 +18,7 @@ import pytest
 
 from khook_core.dispatch.dryrun import DryRunDispatcher
 from khook_core.runtime import get_runtime
-from khook_core.state.base import Backlog, Summary
+from khook_core.storm.records import Backlog, Summary
 from tests.configdir import make_config, restart_hook
 from tests.unit.k8s_events import core_event
 

@@ -27,9 +27,10 @@ from khook_core.sources.cdc import CdcSource
 from khook_core.sources.kafka import KafkaSource
 from khook_core.sources.kubernetes import KubernetesSource
 from khook_core.sources.webhook import WebhookSource
-from khook_core.state.base import Backlog, DedupKey, Firing, Summary
+from khook_core.state.base import DedupKey, Firing
 from khook_core.state.memory import MemoryStateStore
 from khook_core.state.sqlite import SqliteStateStore
+from khook_core.storm.records import Backlog, Summary
 from tests.sources.helpers import SAMPLES, make_source, sample
 from tests.sources.strategies import check_normalizer
 

@@ -13,8 +13,8 @@ import pytest
 from khook_core.dispatch.dryrun import DryRunDispatcher
 from khook_core.runtime import Clock, Runtime
 from khook_core.settings import Settings
-from khook_core.state.base import Backlog, Summary
 from khook_core.state.firestore import FirestoreStateStore
+from khook_core.storm.records import Backlog, Summary
 from tests.storm import (
     AGENT_RUNS_PER_HOUR,
     START,

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from khook_core.state import open_store
-from khook_core.state.base import Backlog, DedupKey, Firing, StateStore, Summary
+from khook_core.state.base import DedupKey, Firing, StateStore
 from khook_core.state.memory import MemoryStateStore
 from khook_core.state.sqlite import SqliteStateStore
+from khook_core.storm.records import Backlog, Summary
 
 T0 = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
 TTL = timedelta(minutes=10)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from khook_core.state.base import MAX_SUMMARY_ITEMS, Summary
+from khook_core.storm.records import MAX_SUMMARY_ITEMS, Summary
 
 T0 = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
 

@@ -16,8 +16,9 @@ from khook_core.pipeline import Decision, run_pipeline, sweep
 from khook_core.runtime import Clock, Runtime
 from khook_core.settings import Settings
 from khook_core.state import open_store
-from khook_core.state.base import Backlog, StateStore, Summary
+from khook_core.state.base import StateStore
 from khook_core.state.memory import MemoryStateStore
+from khook_core.storm.records import Backlog, Summary
 from tests.configdir import make_config, restart_hook
 from tests.storm import START, held_back
 from tests.unit.k8s_events import core_event
