@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, NoReturn
 
 import hcl2
 import pytest
@@ -38,7 +38,7 @@ def load_script(name: str) -> ModuleType:
     return module
 
 
-def skip_or_fail(reason: str) -> None:
+def skip_or_fail(reason: str) -> NoReturn:
     """Skip locally; in CI (CI=true) a missing prerequisite is a failure, never a silent skip."""
     if IN_CI:
         pytest.fail(reason)
@@ -53,6 +53,7 @@ class TerraformConfig:
     data: dict[str, dict[str, Mapping[str, Any]]] = field(default_factory=dict)
     variables: dict[str, Mapping[str, Any]] = field(default_factory=dict)
     locals: dict[str, Any] = field(default_factory=dict)
+    moved: list[Mapping[str, str]] = field(default_factory=list)
 
     def of_type(self, type_name: str) -> dict[str, Mapping[str, Any]]:
         return self.resources.get(type_name, {})
@@ -98,6 +99,7 @@ def parse_terraform(directory: Path) -> TerraformConfig:
             config.variables.update(entry)
         for entry in doc.get("locals", []):
             config.locals.update(entry)
+        config.moved.extend(doc.get("moved", []))
     return config
 
 
