@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
+import shutil
+import subprocess
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -43,6 +45,34 @@ def skip_or_fail(reason: str) -> NoReturn:
     if IN_CI:
         pytest.fail(reason)
     pytest.skip(reason)
+
+
+def run_terraform(work: Path, *args: str, stdin: str | None = None) -> str:
+    """Run the terraform CLI in ``work`` (no provider, no user CLI config); its stdout.
+
+    Skipped without terraform locally, failed in CI; a non-zero exit fails with its output.
+    """
+    terraform = shutil.which("terraform")
+    if terraform is None:
+        skip_or_fail(
+            "terraform is not installed (https://developer.hashicorp.com/terraform/install)"
+        )
+    env = {**os.environ, "TF_CLI_CONFIG_FILE": os.devnull, "TF_IN_AUTOMATION": "1"}
+    result = subprocess.run(
+        [terraform, *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=work,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    # A tfvars entry no variable declares is only a warning to Terraform; here it fails.
+    assert "undeclared variable" not in output, output
+    return result.stdout
 
 
 @dataclass

@@ -7,14 +7,12 @@ no provider is needed) and must find nothing to create or destroy.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import subprocess
 from collections import defaultdict
 from pathlib import Path
 
-from tests.terraform.conftest import TerraformConfig, skip_or_fail
+from tests.terraform.conftest import TerraformConfig, run_terraform
 
 FUNCTION = "google_cloudfunctions2_function"
 INVOKER_TYPES = (
@@ -84,27 +82,9 @@ def stand_in_config(instances: dict[tuple[str, str], set[str | int]]) -> str:
     return "\n".join(blocks)
 
 
-def run(terraform: str, work: Path, *args: str) -> str:
-    env = {**os.environ, "TF_CLI_CONFIG_FILE": os.devnull, "TF_IN_AUTOMATION": "1"}
-    result = subprocess.run(
-        [terraform, *args, "-input=false", "-no-color"],
-        capture_output=True,
-        text=True,
-        cwd=work,
-        env=env,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout
-
-
 def test_terraform_plans_only_moves_on_an_existing_state(
     tf: TerraformConfig, tmp_path: Path
 ) -> None:
-    terraform = shutil.which("terraform")
-    if terraform is None:
-        skip_or_fail("terraform is not installed: the moved blocks cannot be planned")
     # An existing deployment: every source instance, and an HTTP invoker for each HTTP function.
     old: dict[tuple[str, str], set[str | int]] = defaultdict(set)
     new: dict[tuple[str, str], set[str | int]] = defaultdict(set)
@@ -131,11 +111,11 @@ def test_terraform_plans_only_moves_on_an_existing_state(
     before.mkdir()
     after.mkdir()
     (before / "main.tf").write_text(stand_in_config(old))
-    run(terraform, before, "init")
-    run(terraform, before, "apply", "-auto-approve")
+    run_terraform(before, "init", "-input=false")
+    run_terraform(before, "apply", "-auto-approve", "-input=false")
     shutil.copy(before / "terraform.tfstate", after / "terraform.tfstate")
     (after / "main.tf").write_text(stand_in_config(new) + "\n" + "\n".join(moved_blocks))
-    run(terraform, after, "init")
-    plan = run(terraform, after, "plan")
+    run_terraform(after, "init", "-input=false")
+    plan = run_terraform(after, "plan", "-input=false", "-no-color")
     assert "Plan: 0 to add, 0 to change, 0 to destroy." in plan, plan
     assert plan.count(" has moved to ") == sum(len(keys) for keys in old.values()), plan

@@ -8,14 +8,12 @@ computes them. The precondition that turns the problems into a failed plan is ch
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.terraform.conftest import TERRAFORM, TerraformConfig, first, skip_or_fail
+from tests.terraform.conftest import TERRAFORM, TerraformConfig, first, run_terraform
 
 REQUIRED = {"project_id": "my-project", "kagent_api_url": "https://kagent.example.com"}
 CHECK_TABLES = ("setting_patterns", "setting_ranges", "setting_rules")
@@ -27,32 +25,17 @@ def setting_problems(
     tmp_path: Path, values: dict[str, object], var_file: Path | None = None
 ) -> list[str]:
     """local.setting_problems for ``values`` (HCL given as JSON) over the defaults."""
-    terraform = shutil.which("terraform")
-    if terraform is None:
-        skip_or_fail("terraform is not installed: the variable checks cannot be evaluated")
     work = tmp_path / "checks"
     work.mkdir(exist_ok=True)
     for name in ("variables.tf", "validation.tf"):
         shutil.copy(TERRAFORM / name, work / name)
-    args = [terraform, "console"]
+    args = ["console"]
     if var_file is not None:
         args.append(f"-var-file={var_file}")
     for name, value in {**REQUIRED, **values}.items():
         args.append(f"-var={name}={value if isinstance(value, str) else json.dumps(value)}")
-    env = {**os.environ, "TF_CLI_CONFIG_FILE": os.devnull, "TF_IN_AUTOMATION": "1"}
-    result = subprocess.run(
-        args,
-        input="jsonencode(local.setting_problems)\n",
-        capture_output=True,
-        text=True,
-        cwd=work,
-        env=env,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    assert "undeclared variable" not in result.stderr, result.stderr
-    problems = json.loads(json.loads(result.stdout))
+    output = run_terraform(work, *args, stdin="jsonencode(local.setting_problems)\n")
+    problems = json.loads(json.loads(output))
     assert isinstance(problems, list)
     return [str(p) for p in problems]
 
