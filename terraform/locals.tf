@@ -105,8 +105,8 @@ locals {
   workload_identity_pool = coalesce(var.workload_identity_pool, "${var.project_id}.svc.id.goog")
 }
 
-# The first object a plan reads, so its precondition checks every variable (validation.tf)
-# before anything is read or changed.
+# Read by every plan, so its precondition is where every variable is checked (validation.tf):
+# before the project is looked up, and failing the plan on any problem.
 data "google_project" "this" {
   project_id = var.project_id
 

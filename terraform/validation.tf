@@ -1,8 +1,9 @@
 # Checks of the input variables, written once. Each kind of check is a table below, keyed by the
-# variable it checks; local.setting_problems lists every entry that fails, and the precondition
-# on data.google_project.this (locals.tf, the first object a plan reads) stops the plan with all
-# of them before anything is read or changed. Only locals and variables here: the tests evaluate
-# this file with `terraform console`, which needs no provider.
+# variable it checks (or, for a rule relating two, by the relation); local.setting_problems lists
+# every entry that fails, and the precondition on data.google_project.this (locals.tf) fails the
+# plan with all of them at once, before the project is looked up, so nothing is changed. Only
+# locals and variables here: the tests evaluate this file with `terraform console`, which needs
+# no provider.
 
 locals {
   iam_member_pattern = "^(serviceAccount|user|group|domain|principal|principalSet):.+$"
