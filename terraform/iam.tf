@@ -76,7 +76,8 @@ resource "google_cloud_run_v2_service_iam_member" "invoker" {
 }
 
 resource "google_cloudfunctions2_function_iam_member" "invoker" {
-  for_each = { for key, grant in local.invokers : key => grant if grant.member != "allUsers" }
+  # By key: the pusher's member is unknown until its account exists, and for_each keys must be known.
+  for_each = { for key, grant in local.invokers : key => grant if !endswith(key, "/allUsers") }
 
   location       = google_cloudfunctions2_function.this[each.value.function].location
   cloud_function = google_cloudfunctions2_function.this[each.value.function].name

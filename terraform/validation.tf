@@ -11,7 +11,8 @@ locals {
   bridged_sources    = ["kubernetes", "kafka", "cdc", "gcp"]
   secret_names       = ["KHOOK_ALERTMANAGER_TOKEN", "KHOOK_WEBHOOK_TOKEN", "KHOOK_WEBHOOK_HMAC_SECRET", "KHOOK_WEBHOOK_STANDARD_WEBHOOKS_SECRET", "KHOOK_WEBHOOK_PAGERDUTY_SECRET", "KHOOK_A2A_TOKEN"]
 
-  # Every value must match the pattern (RE2). An optional setting that is null has no values.
+  # Every value must match the pattern (RE2). An optional setting that is unset (null, or ""
+  # for sweep_schedule) has no values.
   setting_patterns = {
     project_id = { values = [var.project_id], pattern = "^[a-z][a-z0-9-]{4,28}[a-z0-9]$", message = "project_id must be a project id (6-30 characters: lowercase letters, digits, hyphens), not a project name or number." }
     region     = { values = [var.region], pattern = "^[a-z]+-[a-z]+[0-9]+$", message = "region must be a Google Cloud region such as europe-west1 or us-central1." }
@@ -20,15 +21,15 @@ locals {
     labels                    = { values = [for k, v in var.labels : "${k}=${v}"], pattern = "^[a-z][a-z0-9_-]{0,62}=[a-z0-9_-]{0,63}$", message = "Label keys must start with a lowercase letter; keys and values may contain only lowercase letters, digits, '_' and '-' (at most 63 characters)." }
     function_memory           = { values = [var.function_memory], pattern = "^[0-9]+(M|Mi|G|Gi)$", message = "function_memory must look like 256M, 512Mi or 1Gi." }
     kagent_api_url            = { values = [var.kagent_api_url], pattern = "^https?://[^/\\s]+(/\\S*)?$", message = "kagent_api_url must be an http:// or https:// URL." }
-    vpc_connector             = { values = compact([var.vpc_connector]), pattern = "^projects/[a-z][a-z0-9-]{4,28}[a-z0-9]/locations/[a-z]+-[a-z]+[0-9]+/connectors/[a-z][-a-z0-9]{0,23}[a-z0-9]$", message = "vpc_connector must be null or projects/PROJECT_ID/locations/REGION/connectors/NAME (NAME: 2-25 lowercase letters, digits or hyphens, starting with a letter)." }
+    vpc_connector             = { values = var.vpc_connector == null ? [] : [var.vpc_connector], pattern = "^projects/[a-z][a-z0-9-]{4,28}[a-z0-9]/locations/[a-z]+-[a-z]+[0-9]+/connectors/[a-z][-a-z0-9]{0,23}[a-z0-9]$", message = "vpc_connector must be null or projects/PROJECT_ID/locations/REGION/connectors/NAME (NAME: 2-25 lowercase letters, digits or hyphens, starting with a letter)." }
     http_invokers             = { values = var.http_invokers, pattern = local.iam_member_pattern, message = "http_invokers entries must be IAM members such as serviceAccount:NAME@PROJECT.iam.gserviceaccount.com (allUsers is controlled by alertmanager_public)." }
     topic_publishers          = { values = flatten([for members in values(var.topic_publishers) : tolist(members)]), pattern = local.iam_member_pattern, message = "topic_publishers values must be IAM members such as serviceAccount:NAME@PROJECT.iam.gserviceaccount.com." }
-    sweep_schedule            = { values = compact([var.sweep_schedule]), pattern = "^[0-9A-Za-z*/,-]+( [0-9A-Za-z*/,-]+){4}$", message = "sweep_schedule must be a 5-field cron expression such as \"* * * * *\" or \"*/5 * * * *\" (fields separated by single spaces), or \"\" to disable the sweep." }
+    sweep_schedule            = { values = var.sweep_schedule == "" ? [] : [var.sweep_schedule], pattern = "^[0-9A-Za-z*/,-]+( [0-9A-Za-z*/,-]+){4}$", message = "sweep_schedule must be a 5-field cron expression such as \"* * * * *\" or \"*/5 * * * *\" (fields separated by single spaces), or \"\" to disable the sweep." }
     sweep_time_zone           = { values = [var.sweep_time_zone], pattern = "^[A-Za-z]+(/[A-Za-z0-9_+-]+)*$", message = "sweep_time_zone must be a tz database name such as Etc/UTC or Europe/Berlin." }
-    firestore_location        = { values = compact([var.firestore_location]), pattern = "^[a-z0-9-]+$", message = "firestore_location must be a Firestore location id such as europe-west1, nam5 or eur3." }
+    firestore_location        = { values = var.firestore_location == null ? [] : [var.firestore_location], pattern = "^[a-z0-9-]+$", message = "firestore_location must be a Firestore location id such as europe-west1, nam5 or eur3." }
     forwarder_namespace       = { values = [var.forwarder_namespace], pattern = "^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$", message = "forwarder_namespace must be a Kubernetes namespace name (DNS label)." }
     forwarder_service_account = { values = [var.forwarder_service_account], pattern = "^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$", message = "forwarder_service_account must be a Kubernetes service account name (DNS subdomain)." }
-    workload_identity_pool    = { values = compact([var.workload_identity_pool]), pattern = "^[a-z][a-z0-9-]{4,28}[a-z0-9]\\.svc\\.id\\.goog$", message = "workload_identity_pool must look like PROJECT_ID.svc.id.goog." }
+    workload_identity_pool    = { values = var.workload_identity_pool == null ? [] : [var.workload_identity_pool], pattern = "^[a-z][a-z0-9-]{4,28}[a-z0-9]\\.svc\\.id\\.goog$", message = "workload_identity_pool must look like PROJECT_ID.svc.id.goog." }
   }
 
   # Whole numbers within [min, max]; null (a duration that is not "<seconds>s") fails.
