@@ -50,24 +50,39 @@ resource "google_storage_bucket_iam_member" "build_reader" {
 
 # --- Invoker policy ---------------------------------------------------------------------------
 # A gen2 function is a Cloud Run service of the same name; callers need roles/run.invoker on
-# that service. roles/cloudfunctions.invoker on the function is granted too, as Google's module does.
+# that service. roles/cloudfunctions.invoker on the function is granted too, as Google's module
+# does, to every invoker but allUsers.
 
-resource "google_cloud_run_v2_service_iam_member" "pusher" {
-  for_each = local.pubsub_functions
-
-  location = google_cloudfunctions2_function.pubsub[each.key].location
-  name     = google_cloudfunctions2_function.pubsub[each.key].name
-  role     = "roles/run.invoker"
-  member   = "serviceAccount:${google_service_account.pusher.email}"
+locals {
+  # Who may call which function, keyed "<function>/<member>" (the push identity as "pusher"):
+  #   - the push identity, on every Pub/Sub function (its subscriptions send OIDC tokens);
+  #   - allUsers, on the public HTTP functions only: the webhook function, and the alertmanager
+  #     function unless alertmanager_public = false. Both authenticate every request in code;
+  #   - var.http_invokers, on every HTTP function (Google-signed ID token, audience = its URL).
+  invokers = merge(
+    { for name in keys(local.pubsub_functions) : "${name}/pusher" => { function = name, member = "serviceAccount:${google_service_account.pusher.email}" } },
+    { for name in keys(local.public_functions) : "${name}/allUsers" => { function = name, member = "allUsers" } },
+    { for pair in setproduct(keys(local.http_functions), var.http_invokers) : "${pair[0]}/${pair[1]}" => { function = pair[0], member = pair[1] } },
+  )
 }
 
-resource "google_cloudfunctions2_function_iam_member" "pusher" {
-  for_each = local.pubsub_functions
+resource "google_cloud_run_v2_service_iam_member" "invoker" {
+  for_each = local.invokers
 
-  location       = google_cloudfunctions2_function.pubsub[each.key].location
-  cloud_function = google_cloudfunctions2_function.pubsub[each.key].name
+  location = google_cloudfunctions2_function.this[each.value.function].location
+  name     = google_cloudfunctions2_function.this[each.value.function].name
+  role     = "roles/run.invoker"
+  member   = each.value.member
+}
+
+resource "google_cloudfunctions2_function_iam_member" "invoker" {
+  # By key: the pusher's member is unknown until its account exists, and for_each keys must be known.
+  for_each = { for key, grant in local.invokers : key => grant if !endswith(key, "/allUsers") }
+
+  location       = google_cloudfunctions2_function.this[each.value.function].location
+  cloud_function = google_cloudfunctions2_function.this[each.value.function].name
   role           = "roles/cloudfunctions.invoker"
-  member         = "serviceAccount:${google_service_account.pusher.email}"
+  member         = each.value.member
 }
 
 # The Pub/Sub service agent mints the OIDC tokens for the pusher identity. Projects whose agent
@@ -78,38 +93,4 @@ resource "google_service_account_iam_member" "pubsub_token_creator" {
   service_account_id = google_service_account.pusher.name
   role               = "roles/iam.serviceAccountTokenCreator"
   member             = local.pubsub_service_agent
-}
-
-# The only public grant: the webhook function, and the alertmanager function unless
-# alertmanager_public = false. Both authenticate every request in code.
-resource "google_cloud_run_v2_service_iam_member" "public" {
-  for_each = local.public_functions
-
-  location = google_cloudfunctions2_function.http[each.key].location
-  name     = google_cloudfunctions2_function.http[each.key].name
-  role     = "roles/run.invoker"
-  member   = "allUsers"
-}
-
-# Authenticated callers (Google-signed ID token, audience = the function URL).
-resource "google_cloud_run_v2_service_iam_member" "http_invoker" {
-  for_each = {
-    for pair in setproduct(keys(local.http_functions), var.http_invokers) : "${pair[0]}/${pair[1]}" => { function = pair[0], member = pair[1] }
-  }
-
-  location = google_cloudfunctions2_function.http[each.value.function].location
-  name     = google_cloudfunctions2_function.http[each.value.function].name
-  role     = "roles/run.invoker"
-  member   = each.value.member
-}
-
-resource "google_cloudfunctions2_function_iam_member" "http_invoker" {
-  for_each = {
-    for pair in setproduct(keys(local.http_functions), var.http_invokers) : "${pair[0]}/${pair[1]}" => { function = pair[0], member = pair[1] }
-  }
-
-  location       = google_cloudfunctions2_function.http[each.value.function].location
-  cloud_function = google_cloudfunctions2_function.http[each.value.function].name
-  role           = "roles/cloudfunctions.invoker"
-  member         = each.value.member
 }

@@ -1,7 +1,10 @@
 locals {
   # Every deployable function: one directory under functions/, one archive build/functions/<key>.zip.
+  # `trigger` is how it is invoked: "pubsub" (a push subscription from pubsub.tf, internal ingress
+  # only) or "http" (reachable from the internet, authenticating each request itself).
   # `secrets` lists the environment variables each may read from Secret Manager; only the ones
   # given in var.secrets are created and injected. `environment` is added to local.environment.
+  # Any key of local.function_defaults may be set here to override it for one function.
   functions = {
     kubernetes = {
       trigger     = "pubsub"
@@ -54,9 +57,17 @@ locals {
     }
   }
 
+  # What every function gets unless its entry in local.functions says otherwise.
+  function_defaults = {
+    entry_point = "handle" # in the main.py at the root of the archive (scripts/package.py)
+    memory      = var.function_memory
+    cpu         = var.function_cpu
+    timeout     = local.timeout_seconds
+  }
+
   # Sources follow var.sources; the sweep function (not a source) follows var.sweep_schedule.
   sweep_enabled     = var.sweep_schedule != ""
-  enabled_functions = { for name, spec in local.functions : name => spec if name == "sweep" ? local.sweep_enabled : contains(var.sources, name) }
+  enabled_functions = { for name, spec in local.functions : name => merge(local.function_defaults, spec) if name == "sweep" ? local.sweep_enabled : contains(var.sources, name) }
   pubsub_functions  = { for name, spec in local.enabled_functions : name => spec if spec.trigger == "pubsub" }
   http_functions    = { for name, spec in local.enabled_functions : name => spec if spec.trigger == "http" }
   public_functions  = { for name, spec in local.http_functions : name => spec if name == "webhook" || var.alertmanager_public }
@@ -94,6 +105,15 @@ locals {
   workload_identity_pool = coalesce(var.workload_identity_pool, "${var.project_id}.svc.id.goog")
 }
 
+# Read by every plan, so its precondition is where every variable is checked (validation.tf):
+# before the project is looked up, and failing the plan on any problem.
 data "google_project" "this" {
   project_id = var.project_id
+
+  lifecycle {
+    precondition {
+      condition     = length(local.setting_problems) == 0
+      error_message = "Invalid variables:\n- ${join("\n- ", local.setting_problems)}"
+    }
+  }
 }

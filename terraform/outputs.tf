@@ -1,11 +1,11 @@
 output "webhook_url" {
   description = "URL of the webhook function (POST signed events here); null when webhook is not enabled."
-  value       = try(google_cloudfunctions2_function.http["webhook"].service_config[0].uri, null)
+  value       = try(google_cloudfunctions2_function.this["webhook"].service_config[0].uri, null)
 }
 
 output "alertmanager_url" {
   description = "URL of the alertmanager function (Alertmanager webhook_configs url); null when alertmanager is not enabled."
-  value       = try(google_cloudfunctions2_function.http["alertmanager"].service_config[0].uri, null)
+  value       = try(google_cloudfunctions2_function.this["alertmanager"].service_config[0].uri, null)
 }
 
 output "topics" {

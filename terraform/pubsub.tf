@@ -32,24 +32,34 @@ resource "google_pubsub_subscription" "dead_letter_hold" {
   }
 }
 
+locals {
+  # Every push into a Pub/Sub function, keyed by subscription (<prefix>-<key>-push): each
+  # function's own topic, and for the gcp source also the fixed topic Cloud Build publishes to
+  # (gcp.tf). A push dead-letters to its function's dead-letter topic.
+  pushes = merge(
+    { for name in keys(local.pubsub_functions) : name => { function = name, topic_id = google_pubsub_topic.source[name].id, topic_name = google_pubsub_topic.source[name].name } },
+    local.gcp_enabled ? { "gcp-cloud-builds" = { function = "gcp", topic_id = "projects/${var.project_id}/topics/cloud-builds", topic_name = "cloud-builds" } } : {},
+  )
+}
+
 resource "google_pubsub_subscription" "push" {
-  for_each = local.pubsub_functions
+  for_each = local.pushes
 
   name                 = "${var.name_prefix}-${each.key}-push"
-  topic                = google_pubsub_topic.source[each.key].id
+  topic                = each.value.topic_id
   ack_deadline_seconds = local.push_ack_deadline
 
   push_config {
     # The /projects/P/topics/T suffix lets functions-framework fill in the CloudEvent source.
-    push_endpoint = "${google_cloudfunctions2_function.pubsub[each.key].service_config[0].uri}/projects/${var.project_id}/topics/${google_pubsub_topic.source[each.key].name}"
+    push_endpoint = "${google_cloudfunctions2_function.this[each.value.function].service_config[0].uri}/projects/${var.project_id}/topics/${each.value.topic_name}"
     oidc_token {
       service_account_email = google_service_account.pusher.email
-      audience              = google_cloudfunctions2_function.pubsub[each.key].service_config[0].uri
+      audience              = google_cloudfunctions2_function.this[each.value.function].service_config[0].uri
     }
   }
 
   dead_letter_policy {
-    dead_letter_topic     = google_pubsub_topic.dead_letter[each.key].id
+    dead_letter_topic     = google_pubsub_topic.dead_letter[each.value.function].id
     max_delivery_attempts = var.max_delivery_attempts
   }
 
@@ -63,8 +73,9 @@ resource "google_pubsub_subscription" "push" {
   }
 
   depends_on = [
-    google_cloud_run_v2_service_iam_member.pusher,
-    google_cloudfunctions2_function_iam_member.pusher,
+    google_pubsub_topic.cloud_builds, # referenced by name: cloud-builds may exist already
+    google_cloud_run_v2_service_iam_member.invoker,
+    google_cloudfunctions2_function_iam_member.invoker,
   ]
 }
 
@@ -78,7 +89,7 @@ resource "google_pubsub_topic_iam_member" "dead_letter_publisher" {
 }
 
 resource "google_pubsub_subscription_iam_member" "push_subscriber" {
-  for_each = local.pubsub_functions
+  for_each = local.pushes
 
   subscription = google_pubsub_subscription.push[each.key].id
   role         = "roles/pubsub.subscriber"

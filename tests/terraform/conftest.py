@@ -5,12 +5,14 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
+import shutil
+import subprocess
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, NoReturn
 
 import hcl2
 import pytest
@@ -38,11 +40,39 @@ def load_script(name: str) -> ModuleType:
     return module
 
 
-def skip_or_fail(reason: str) -> None:
+def skip_or_fail(reason: str) -> NoReturn:
     """Skip locally; in CI (CI=true) a missing prerequisite is a failure, never a silent skip."""
     if IN_CI:
         pytest.fail(reason)
     pytest.skip(reason)
+
+
+def run_terraform(work: Path, *args: str, stdin: str | None = None) -> str:
+    """Run the terraform CLI in ``work`` (no provider, no user CLI config); its stdout.
+
+    Skipped without terraform locally, failed in CI; a non-zero exit fails with its output.
+    """
+    terraform = shutil.which("terraform")
+    if terraform is None:
+        skip_or_fail(
+            "terraform is not installed (https://developer.hashicorp.com/terraform/install)"
+        )
+    env = {**os.environ, "TF_CLI_CONFIG_FILE": os.devnull, "TF_IN_AUTOMATION": "1"}
+    result = subprocess.run(
+        [terraform, *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=work,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    # A tfvars entry no variable declares is only a warning to Terraform; here it fails.
+    assert "undeclared variable" not in output, output
+    return result.stdout
 
 
 @dataclass
@@ -53,6 +83,7 @@ class TerraformConfig:
     data: dict[str, dict[str, Mapping[str, Any]]] = field(default_factory=dict)
     variables: dict[str, Mapping[str, Any]] = field(default_factory=dict)
     locals: dict[str, Any] = field(default_factory=dict)
+    moved: list[Mapping[str, str]] = field(default_factory=list)
 
     def of_type(self, type_name: str) -> dict[str, Mapping[str, Any]]:
         return self.resources.get(type_name, {})
@@ -98,6 +129,7 @@ def parse_terraform(directory: Path) -> TerraformConfig:
             config.variables.update(entry)
         for entry in doc.get("locals", []):
             config.locals.update(entry)
+        config.moved.extend(doc.get("moved", []))
     return config
 
 

@@ -41,20 +41,29 @@ def function_dirs() -> list[Path]:
 
 
 def function_resources(tf: TerraformConfig) -> dict[str, tuple[str, Mapping[str, Any]]]:
-    """Function name -> (resource name, body), resolving for_each over local.functions."""
-    catalogue = tf.locals["functions"]
-    found: dict[str, tuple[str, Mapping[str, Any]]] = {}
-    for resource_name, body in tf.of_type(FUNCTION).items():
-        match = re.fullmatch(r"\$\{local\.(\w+)_functions\}", str(body.get("for_each")))
-        assert match, f"{FUNCTION}.{resource_name}: for_each must be local.<trigger>_functions"
-        trigger = match.group(1)
-        assert f'spec.trigger == "{trigger}"' in tf.locals[f"{trigger}_functions"], (
-            f"local.{trigger}_functions must select local.functions with trigger {trigger!r}"
-        )
-        for name, spec in catalogue.items():
-            if spec["trigger"] == trigger:
-                found[name] = (resource_name, body)
-    return found
+    """Function name -> (resource name, body): one resource for_each over local.functions."""
+    resources = tf.of_type(FUNCTION)
+    assert list(resources) == ["this"], f"expected one {FUNCTION}.this, found {list(resources)}"
+    body = resources["this"]
+    assert body.get("for_each") == "${local.enabled_functions}", (
+        f"{FUNCTION}.this: for_each must be local.enabled_functions"
+    )
+    assert "in local.functions :" in tf.locals["enabled_functions"], (
+        "local.enabled_functions must select from local.functions"
+    )
+    return {name: ("this", body) for name in tf.locals["functions"]}
+
+
+def function_spec(tf: TerraformConfig, name: str) -> dict[str, Any]:
+    """A function's entry in local.functions over local.function_defaults, as enabled_functions."""
+    assert "merge(local.function_defaults, spec)" in tf.locals["enabled_functions"]
+    return {**tf.locals["function_defaults"], **tf.locals["functions"][name]}
+
+
+def spec_value(tf: TerraformConfig, name: str, expression: str) -> Any:
+    """The value of ``${each.value.KEY}`` for one function; other values unchanged."""
+    match = re.fullmatch(r"\$\{each\.value\.(\w+)\}", expression)
+    return function_spec(tf, name)[match.group(1)] if match else expression
 
 
 def env_names_in(path: Path) -> set[str]:
@@ -246,10 +255,11 @@ def test_every_function_directory_is_deployed(tf: TerraformConfig) -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["kubernetes", "alertmanager", "webhook", "kafka", "cdc", "gcp", "sweep"])
+    "name", ["kubernetes", "alertmanager", "webhook", "kafka", "cdc", "gcp", "sweep"]
+)
 def test_function_entry_point_exists_in_main_py(tf: TerraformConfig, name: str) -> None:
     resource_name, body = function_resources(tf)[name]
-    entry_point = first(body["build_config"])["entry_point"]
+    entry_point = spec_value(tf, name, first(body["build_config"])["entry_point"])
     assert entry_point == "handle", f"{FUNCTION}.{resource_name}: entry point must be handle"
     main = FUNCTIONS / name / "main.py"
     if not main.is_file():
@@ -281,32 +291,45 @@ def test_every_event_trigger_retries(tf: TerraformConfig) -> None:
             )
 
 
+# Each Pub/Sub function's own topic in local.pushes, keyed by the function's name.
+OWN_TOPIC_PUSH = (
+    "{for name in keys(local.pubsub_functions) : name => {function = name, "
+    "topic_id = google_pubsub_topic.source[name].id, "
+    "topic_name = google_pubsub_topic.source[name].name}}"
+)
+
+
 def test_pubsub_functions_have_a_dead_lettering_push_subscription(tf: TerraformConfig) -> None:
-    pubsub = {r for r, body in tf.of_type(FUNCTION).items() if "pubsub" in str(body["for_each"])}
+    assert not first(tf.of_type(FUNCTION)["this"]).get("event_trigger"), (
+        "Eventarc's subscription cannot dead-letter: Pub/Sub functions get their own push"
+    )
+    assert OWN_TOPIC_PUSH in tf.locals["pushes"], "every Pub/Sub function pushes from its topic"
     subscriptions = tf.of_type("google_pubsub_subscription")
-    for resource_name in pubsub:
-        ref = f"{FUNCTION}.{resource_name}[each.key]"
-        pushing = [
-            (n, s) for n, s in subscriptions.items() if ref in json.dumps(s.get("push_config", []))
+    ref = f"{FUNCTION}.this[each.value.function]"
+    pushing = [
+        (n, s) for n, s in subscriptions.items() if ref in json.dumps(s.get("push_config", []))
+    ]
+    assert [n for n, _ in pushing] == ["push"], "one push subscription resource, over pushes"
+    for sub_name, sub in pushing:
+        assert sub["for_each"] == "${local.pushes}", sub_name
+        push = first(sub["push_config"])
+        assert "oidc_token" in push, f"{sub_name}: push without an OIDC token"
+        assert "dead_letter_policy" in sub, f"{sub_name}: no dead_letter_policy"
+        assert "retry_policy" in sub, f"{sub_name}: no retry_policy (immediate redelivery)"
+        assert sub["topic"] == "${each.value.topic_id}", sub_name
+        assert push["push_endpoint"].endswith(
+            "/projects/${var.project_id}/topics/${each.value.topic_name}"
+        ), f"{sub_name}: the push endpoint must end with /projects/P/topics/T"
+        dead_letter = first(sub["dead_letter_policy"])["dead_letter_topic"]
+        assert dead_letter == "${google_pubsub_topic.dead_letter[each.value.function].id}"
+        held = [
+            n
+            for n, s in subscriptions.items()
+            if s.get("topic") == "${google_pubsub_topic.dead_letter[each.key].id}"
+            and s.get("for_each") == "${local.pubsub_functions}"
+            and "push_config" not in s
         ]
-        has_trigger = bool(tf.of_type(FUNCTION)[resource_name].get("event_trigger"))
-        assert pushing or has_trigger, f"{FUNCTION}.{resource_name} is never invoked"
-        for sub_name, sub in pushing:
-            assert sub["for_each"] == tf.of_type(FUNCTION)[resource_name]["for_each"], sub_name
-            push = first(sub["push_config"])
-            assert "oidc_token" in push, f"{sub_name}: push without an OIDC token"
-            assert "dead_letter_policy" in sub, f"{sub_name}: no dead_letter_policy"
-            assert "retry_policy" in sub, f"{sub_name}: no retry_policy (immediate redelivery)"
-            assert push["push_endpoint"].endswith(
-                "/projects/${var.project_id}/topics/${google_pubsub_topic.source[each.key].name}"
-            ), f"{sub_name}: the push endpoint must end with /projects/P/topics/T"
-            dead_letter = first(sub["dead_letter_policy"])["dead_letter_topic"]
-            held = [
-                n
-                for n, s in subscriptions.items()
-                if s.get("topic") == dead_letter and "push_config" not in s
-            ]
-            assert held, f"{sub_name}: dead-letter topic {dead_letter} has no hold subscription"
+        assert held, f"{sub_name}: a function's dead-letter topic has no hold subscription"
 
 
 def test_source_objects_are_named_after_their_content(tf: TerraformConfig) -> None:
@@ -322,40 +345,86 @@ def test_source_objects_are_named_after_their_content(tf: TerraformConfig) -> No
 # --- public access ---------------------------------------------------------------------------
 
 
+def invoker_parts(tf: TerraformConfig) -> list[str]:
+    """The comprehensions merged into local.invokers, one per kind of caller."""
+    expression = tf.locals["invokers"]
+    assert expression.startswith("${merge({for "), expression
+    return ["{for " + part for part in expression.removeprefix("${merge(").split("{for ")[1:]]
+
+
 def test_public_members_only_on_the_http_invoker(tf: TerraformConfig) -> None:
-    public = [
-        (t, n, body)
-        for t, n, body in tf.all_resources()
-        if any(m in json.dumps(body) for m in PUBLIC_MEMBERS)
+    public_parts = [p for p in invoker_parts(tf) if any(m in p for m in PUBLIC_MEMBERS)]
+    assert public_parts == [
+        '{for name in keys(local.public_functions) : "${name}/allUsers" => '
+        '{function = name, member = "allUsers"}}, '
+    ], f"allUsers only for local.public_functions, found {public_parts}"
+    assert "allAuthenticatedUsers" not in tf.locals["invokers"]
+    # As an HCL string literal, "allUsers" in an expression (messages may name it).
+    literal = json.dumps('"allUsers"')[1:-1]
+    others = [n for n, v in tf.locals.items() if n != "invokers" and literal in json.dumps(v)]
+    assert not others, f"public members outside local.invokers: {others}"
+    grants = [
+        (t, n, body) for t, n, body in tf.all_resources() if "local.invokers" in json.dumps(body)
     ]
-    assert public, "expected the public invoker grant of the webhook function"
-    for type_name, name, body in public:
-        assert type_name == "google_cloud_run_v2_service_iam_member", (
-            f"{type_name}.{name} is public"
-        )
-        assert body["role"] == "roles/run.invoker", f"{type_name}.{name}: {body['role']}"
-        assert body["for_each"] == "${local.public_functions}", f"{type_name}.{name}"
-        assert "google_cloudfunctions2_function.http[each.key]" in body["name"]
+    assert {(t, n) for t, n, _ in grants} == {
+        ("google_cloud_run_v2_service_iam_member", "invoker"),
+        ("google_cloudfunctions2_function_iam_member", "invoker"),
+    }
+    for type_name, name, body in grants:
+        assert body["role"] in ("roles/run.invoker", "roles/cloudfunctions.invoker"), body["role"]
+        target = body.get("name", body.get("cloud_function"))
+        assert target == f"${{{FUNCTION}.this[each.value.function].name}}", f"{type_name}.{name}"
+        if type_name == "google_cloudfunctions2_function_iam_member":
+            assert 'if !endswith(key, "/allUsers")' in body["for_each"], "no public function grant"
+    for type_name, name, body in tf.all_resources():
+        text = json.dumps(body)
+        if any(m in text for m in PUBLIC_MEMBERS):
+            assert (type_name, name) == ("google_cloudfunctions2_function_iam_member", "invoker")
+            assert text.count("allUsers") == 1, (
+                f"{type_name}.{name} names allUsers beyond its filter"
+            )
     assert "local.http_functions" in tf.locals["public_functions"]
     http = {n for n, spec in tf.locals["functions"].items() if spec["trigger"] == "http"}
     assert http == {"alertmanager", "webhook"}
 
 
 def test_only_http_functions_accept_external_traffic(tf: TerraformConfig) -> None:
-    for resource_name, body in tf.of_type(FUNCTION).items():
+    for name, (_, body) in function_resources(tf).items():
         ingress = first(body["service_config"]).get("ingress_settings")
-        expected = "ALLOW_ALL" if "http" in body["for_each"] else "ALLOW_INTERNAL_ONLY"
-        assert ingress == expected, f"{FUNCTION}.{resource_name}: ingress_settings {ingress}"
+        assert ingress == '${each.value.trigger == "http" ? "ALLOW_ALL" : "ALLOW_INTERNAL_ONLY"}'
+        trigger = function_spec(tf, name)["trigger"]
+        assert trigger in ("http", "pubsub"), f"{name}: unknown trigger {trigger!r}"
+
+
+def test_every_pubsub_function_answers_before_its_ack_deadline(tf: TerraformConfig) -> None:
+    _, body = function_resources(tf)["kubernetes"]
+    assert first(body["service_config"])["timeout_seconds"] == "${each.value.timeout}"
+    conditions = [p["condition"] for p in first(body["lifecycle"])["precondition"]]
+    assert (
+        '${each.value.trigger != "pubsub" || each.value.timeout < local.push_ack_deadline}'
+        in conditions
+    )
+    for name in function_resources(tf):
+        timeout = tf.local_ref(function_spec(tf, name)["timeout"])
+        if function_spec(tf, name)["trigger"] == "pubsub":
+            assert int(timeout) < int(tf.locals["push_ack_deadline"]), name
 
 
 # --- network: the optional route into a VPC ------------------------------------------------
 
 
-def validation_regex(tf: TerraformConfig, variable: str, index: int = 0) -> re.Pattern[str]:
-    """The pattern of ``regex("...", var.X)`` in a variable's validation (HCL escapes undone)."""
-    condition = tf.variables[variable]["validation"][index]["condition"]
+def validation_regex(tf: TerraformConfig, variable: str) -> re.Pattern[str]:
+    """A variable's pattern in local.setting_patterns (validation.tf), HCL escapes undone."""
+    check = tf.locals["setting_patterns"][variable]
+    assert f"var.{variable}" in json.dumps(check["values"]), f"setting_patterns.{variable}"
+    return re.compile(check["pattern"].replace("\\\\", "\\"))
+
+
+def rule_regex(tf: TerraformConfig, variable: str) -> re.Pattern[str]:
+    """The pattern of ``regex("...", var.X)`` in local.setting_rules.X (HCL escapes undone)."""
+    condition = tf.locals["setting_rules"][variable]["ok"]
     match = re.search(r'regex\("((?:[^"\\]|\\.)*)", var\.' + variable + r"\)", condition)
-    assert match, f"var.{variable}: no regex(...) in validation {index}: {condition}"
+    assert match, f"setting_rules.{variable}: no regex(...): {condition}"
     return re.compile(match.group(1).replace("\\\\", "\\"))
 
 
@@ -368,18 +437,16 @@ def test_every_function_can_use_the_vpc_connector(tf: TerraformConfig) -> None:
         assert service.get("vpc_connector_egress_settings") == (
             "${var.vpc_connector == null ? null : var.vpc_egress}"
         ), f"{FUNCTION}.{resource_name}: egress follows var.vpc_egress, and only with a connector"
-        conditions = [p["condition"] for p in first(body["lifecycle"])["precondition"]]
-        assert (
-            '${var.vpc_connector == null || try(split("/", var.vpc_connector)[3] == var.region, '
-            "false)}" in conditions
-        ), f"{FUNCTION}.{resource_name}: no precondition that the connector is in var.region"
+    assert tf.locals["setting_rules"]["vpc_connector_region"]["ok"] == (
+        '${var.vpc_connector == null || try(split("/", var.vpc_connector)[3] == var.region, false)}'
+    ), "no check that the connector is in var.region"
 
 
 def test_vpc_variables_default_to_no_vpc_access(tf: TerraformConfig) -> None:
     assert tf.default("vpc_connector") is None
     assert tf.default("vpc_egress") == "PRIVATE_RANGES_ONLY"
     assert tf.variables["vpc_egress"].get("nullable") is False
-    condition = first(tf.variables["vpc_egress"]["validation"])["condition"]
+    condition = tf.locals["setting_rules"]["vpc_egress"]["ok"]
     match = re.fullmatch(r"\$\{contains\(\[([^\]]*)\], var\.vpc_egress\)\}", condition)
     assert match, condition
     # The two values of VpcConnectorEgressSettings the API accepts (UNSPECIFIED aside).
@@ -403,8 +470,10 @@ def test_vpc_variables_default_to_no_vpc_access(tf: TerraformConfig) -> None:
     ],
 )
 def test_vpc_connector_validation(tf: TerraformConfig, connector: str, valid: bool) -> None:
-    condition = first(tf.variables["vpc_connector"]["validation"])["condition"]
-    assert condition.startswith("${var.vpc_connector == null || "), condition
+    values = tf.locals["setting_patterns"]["vpc_connector"]["values"]
+    assert values == "${var.vpc_connector == null ? [] : [var.vpc_connector]}", (
+        "null (no connector) must pass"
+    )
     assert bool(validation_regex(tf, "vpc_connector").search(connector)) is valid
 
 
@@ -425,10 +494,10 @@ def test_kagent_api_url_rejects_cluster_dns_names(
     tf: TerraformConfig, url: str, cluster_internal: bool
 ) -> None:
     """The code's default URL is an in-cluster name; a function can never resolve it."""
-    condition = tf.variables["kagent_api_url"]["validation"][1]["condition"]
+    condition = tf.locals["setting_rules"]["kagent_api_url"]["ok"]
     assert condition.startswith("${!can(regex("), condition
-    assert bool(validation_regex(tf, "kagent_api_url", 1).search(url)) is cluster_internal
-    assert bool(validation_regex(tf, "kagent_api_url", 0).search(url)), "still a URL"
+    assert bool(rule_regex(tf, "kagent_api_url").search(url)) is cluster_internal
+    assert bool(validation_regex(tf, "kagent_api_url").search(url)), "still a URL"
 
 
 # --- environment -----------------------------------------------------------------------------
@@ -526,16 +595,26 @@ def test_the_gcp_function_also_takes_cloud_builds_with_retries_and_dead_letters(
     tf: TerraformConfig,
 ) -> None:
     """Cloud Build publishes only to ``cloud-builds``; the gcp function needs a second input."""
-    sub = tf.of_type("google_pubsub_subscription")["cloud_builds_push"]
-    assert sub["topic"].endswith("/topics/cloud-builds")
+    assert (
+        'local.gcp_enabled ? {"gcp-cloud-builds" = {function = "gcp", '
+        'topic_id = "projects/${var.project_id}/topics/cloud-builds", '
+        'topic_name = "cloud-builds"}} : {}'
+    ) in tf.locals["pushes"], "local.pushes: the gcp function also pushes from cloud-builds"
+    sub = tf.of_type("google_pubsub_subscription")["push"]
+    assert sub["for_each"] == "${local.pushes}"
     push = first(sub["push_config"])
-    assert 'google_cloudfunctions2_function.pubsub["gcp"]' in push["push_endpoint"]
-    assert push["push_endpoint"].endswith("/topics/cloud-builds"), "the CloudEvent source's topic"
+    # The same endpoint (topic in the CloudEvent source), OIDC and dead letters as any push.
+    assert push["push_endpoint"].endswith("/topics/${each.value.topic_name}")
     assert first(push["oidc_token"])["service_account_email"] == (
-        "${google_service_account.pusher.email}")
-    assert 'google_pubsub_topic.dead_letter["gcp"]' in first(sub["dead_letter_policy"])[
-        "dead_letter_topic"]
+        "${google_service_account.pusher.email}"
+    )
+    assert first(sub["dead_letter_policy"])["dead_letter_topic"] == (
+        "${google_pubsub_topic.dead_letter[each.value.function].id}"
+    )
     assert first(sub["expiration_policy"])["ttl"] == ""
+    assert "${google_pubsub_topic.cloud_builds}" in sub["depends_on"]
+    subscriber = tf.of_type("google_pubsub_subscription_iam_member")["push_subscriber"]
+    assert subscriber["for_each"] == "${local.pushes}", "dead-lettering needs the service agent"
     grant = tf.of_type("google_pubsub_topic_iam_member")["monitoring_publisher"]
     assert grant["topic"] == '${google_pubsub_topic.source["gcp"].id}'
     assert grant["role"] == "roles/pubsub.publisher"
@@ -582,14 +661,12 @@ def scheduler_job(tf: TerraformConfig) -> Mapping[str, Any]:
 
 
 def sweep_schedule_pattern(tf: TerraformConfig) -> re.Pattern[str]:
-    """The cron regex of var.sweep_schedule's validation (RE2 without escapes reads alike)."""
-    condition = first(tf.variables["sweep_schedule"]["validation"])["condition"]
-    assert condition.startswith('${var.sweep_schedule == "" || '), (
-        f'var.sweep_schedule must accept "" (sweep off) before any other check: {condition}'
+    """The cron regex of var.sweep_schedule's check (RE2 without escapes reads alike)."""
+    check = tf.locals["setting_patterns"]["sweep_schedule"]
+    assert check["values"] == '${var.sweep_schedule == "" ? [] : [var.sweep_schedule]}', (
+        'var.sweep_schedule must accept "" (sweep off) before any other check'
     )
-    match = re.search(r'regex\("([^"\\]*)", var\.sweep_schedule\)', condition)
-    assert match, f"var.sweep_schedule: no regex(...) in the validation: {condition}"
-    return re.compile(match.group(1))
+    return re.compile(check["pattern"])
 
 
 def test_sweep_is_enabled_by_its_schedule_not_by_sources(tf: TerraformConfig) -> None:
@@ -603,13 +680,17 @@ def test_sweep_is_enabled_by_its_schedule_not_by_sources(tf: TerraformConfig) ->
     ), "local.enabled_functions: sweep must follow local.sweep_enabled, the rest var.sources"
     sources = set(tf.default("sources"))
     assert "sweep" not in sources
-    selectable = first(tf.variables["sources"]["validation"])["condition"]
-    assert all(f'"{name}"' in selectable for name in set(tf.locals["functions"]) - {"sweep"}), (
+    assert (
+        "setsubtract(var.sources, local.source_names)"
+        in tf.locals["setting_rules"]["sources"]["ok"]
+    )
+    selectable = set(tf.locals["source_names"])
+    assert set(tf.locals["functions"]) - {"sweep"} == selectable, (
         "every function but sweep is a source that var.sources can select"
     )
     # gcp creates project-wide Cloud Build and Monitoring wiring: deployed only when asked for.
     assert set(tf.locals["functions"]) - {"sweep", "gcp"} == sources
-    assert "sweep" not in first(tf.variables["sources"]["validation"])["condition"]
+    assert "sweep" not in selectable
     # The forwarder comes with the kubernetes source, never with the sweep.
     assert '"kubernetes"' in tf.locals["forwarder_enabled"]
 
