@@ -91,7 +91,7 @@ def test_every_field_of_the_record_comes_back_as_written(store: AuditLog):
     texts = {name: f"{name}: ns/ä\n✓" for name in audit_fields.TEXT_FIELDS}
     written = Firing(
         **texts,  # type: ignore[arg-type]
-        at=datetime(2026, 1, 5, 12, 35, 7, tzinfo=UTC),
+        at=datetime(2026, 1, 5, 12, 35, 7, 123457, tzinfo=UTC),
         extra={"recovered": "found", "state": "submitted"},
     )
     assert {f.name for f in dataclasses.fields(Firing)} == {*texts, "at", "extra"}

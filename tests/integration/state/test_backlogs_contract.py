@@ -57,3 +57,10 @@ def test_concurrent_backlog_adds_keep_an_exact_count(store: BacklogStore, conten
     taken = store.take_backlog(key="budget|hot")
     assert taken is not None
     assert taken.summary.count == 20
+
+
+def test_of_concurrent_takers_exactly_one_gets_the_backlog(store: BacklogStore, contend: Contend):
+    store.add_backlog(key="budget|once", backlog=held(4, "shop/Pod/a"))
+    taken = contend(lambda own: [own.take_backlog(key="budget|once")], 4)
+    assert [b.summary.count for b in taken if b is not None] == [4]
+    assert store.backlog_keys(limit=10) == []

@@ -186,3 +186,15 @@ def test_a_circuit_opens_at_the_threshold_is_half_open_after_its_cool_down_and_c
     assert store.circuit_state(key="circuit|a", now=T0 + cool) == "closed"
     assert store.circuit_state(key="circuit|never", now=T0) == "closed"
     assert not fail(T0 + cool)  # counts afresh
+
+
+def test_concurrent_failures_all_count(contend: Contend):
+    cool = timedelta(minutes=1)
+    opened = contend(
+        lambda s: [
+            s.record_failure(key="circuit|b", threshold=12, cool_down=cool, now=NOW)
+            for _ in range(3)
+        ],
+        4,
+    )
+    assert opened.count(True) == 1  # only the twelfth failure reached the threshold
