@@ -54,6 +54,7 @@ from typing import Any, Final, TypeVar
 
 from khook_core.errors import ConfigError, Problem, TransientError
 from khook_core.state import audit_fields, base
+from khook_core.state.base import DedupKey
 from khook_core.storm.records import Backlog
 
 T = TypeVar("T")
@@ -188,7 +189,7 @@ class FirestoreStateStore:
         """Document id of a claim: keys hold ``/``, ids must not."""
         return hashlib.sha256(key.encode()).hexdigest()
 
-    def claim(self, *, key: base.DedupKey, ttl: timedelta, now: datetime) -> bool:
+    def claim(self, *, key: DedupKey, ttl: timedelta, now: datetime) -> bool:
         ref = self._claims.document(self.doc_id(key))
         owner = uuid.uuid4().hex
         data = {
@@ -221,13 +222,7 @@ class FirestoreStateStore:
         raise _claim_contended(key)
 
     def claim_firing(
-        self,
-        *,
-        key: base.DedupKey,
-        owner: str,
-        ttl: timedelta,
-        now: datetime,
-        stale_after: timedelta,
+        self, *, key: DedupKey, owner: str, ttl: timedelta, now: datetime, stale_after: timedelta
     ) -> base.ClaimResult:
         ref = self._claims.document(self.doc_id(key))
         attempt = uuid.uuid4().hex
@@ -303,7 +298,7 @@ class FirestoreStateStore:
             return False
         return True
 
-    def mark_uncertain(self, *, key: base.DedupKey) -> None:
+    def mark_uncertain(self, *, key: DedupKey) -> None:
         with self._wrap("mark uncertain", key):
             try:
                 self._claims.document(self.doc_id(key)).update(
@@ -314,11 +309,11 @@ class FirestoreStateStore:
             except self._gexc.NotFound:  # expired and deleted: nothing to keep
                 logger.debug("mark uncertain %s: claim no longer exists", key)
 
-    def release(self, *, key: base.DedupKey) -> None:
+    def release(self, *, key: DedupKey) -> None:
         with self._wrap("release", key):
             self._claims.document(self.doc_id(key)).delete(retry=self._retry, timeout=self.timeout)
 
-    def confirm(self, *, key: base.DedupKey, outcome: str, task_id: str = "") -> None:
+    def confirm(self, *, key: DedupKey, outcome: str, task_id: str = "") -> None:
         with self._wrap("confirm", key):
             try:
                 self._claims.document(self.doc_id(key)).update(
@@ -333,7 +328,7 @@ class FirestoreStateStore:
             except self._gexc.NotFound:  # released or expired and deleted: nothing to mark
                 logger.debug("confirm %s: claim no longer exists", key)
 
-    def claim_state(self, key: base.DedupKey) -> dict[str, Any] | None:
+    def claim_state(self, key: DedupKey) -> dict[str, Any] | None:
         """The stored claim document (for tests and ``khook`` diagnostics), or None."""
         with self._wrap("read claim", key):
             snap = self._claims.document(self.doc_id(key)).get(
@@ -589,7 +584,7 @@ class FirestoreStateStore:
             ) from exc
 
 
-def _claim_contended(key: base.DedupKey) -> TransientError:
+def _claim_contended(key: DedupKey) -> TransientError:
     return TransientError(
         f"Firestore claim {key}: still contended after {MAX_CLAIM_ROUNDS} rounds; retry later"
     )

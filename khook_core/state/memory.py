@@ -8,6 +8,7 @@ from collections import deque
 from datetime import datetime, timedelta
 
 from khook_core.state import base
+from khook_core.state.base import DedupKey
 from khook_core.storm.records import Backlog
 
 MAX_FIRINGS = 10_000
@@ -19,16 +20,16 @@ class MemoryStateStore:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._claims: dict[base.DedupKey, datetime] = {}
-        self._outcomes: dict[base.DedupKey, str] = {}
-        self._owners: dict[base.DedupKey, base.HeldClaim] = {}  # claims taken with claim_firing
+        self._claims: dict[DedupKey, datetime] = {}
+        self._outcomes: dict[DedupKey, str] = {}
+        self._owners: dict[DedupKey, base.HeldClaim] = {}  # claims taken with claim_firing
         self._firings: deque[base.Firing] = deque(maxlen=MAX_FIRINGS)
         self._slots: dict[str, tuple[float, int]] = {}
         self._leases: dict[str, dict[str, datetime]] = {}  # scope -> lease id -> expiry
         self._backlog: dict[str, Backlog] = {}
         self._circuits: dict[str, tuple[int, datetime | None]] = {}
 
-    def claim(self, *, key: base.DedupKey, ttl: timedelta, now: datetime) -> bool:
+    def claim(self, *, key: DedupKey, ttl: timedelta, now: datetime) -> bool:
         with self._lock:
             expires = self._claims.get(key)
             if expires is not None and expires > now:
@@ -38,13 +39,7 @@ class MemoryStateStore:
             return True
 
     def claim_firing(
-        self,
-        *,
-        key: base.DedupKey,
-        owner: str,
-        ttl: timedelta,
-        now: datetime,
-        stale_after: timedelta,
+        self, *, key: DedupKey, owner: str, ttl: timedelta, now: datetime, stale_after: timedelta
     ) -> base.ClaimResult:
         with self._lock:
             expires = self._claims.get(key)
@@ -65,7 +60,7 @@ class MemoryStateStore:
                 self._owners[key] = base.HeldClaim(owner, base.CLAIMED, now, held.unsure)
             return result
 
-    def mark_uncertain(self, *, key: base.DedupKey) -> None:
+    def mark_uncertain(self, *, key: DedupKey) -> None:
         with self._lock:
             held = self._owners.get(key)
             if key in self._claims and held is not None:
@@ -74,13 +69,13 @@ class MemoryStateStore:
                     held.owner, base.UNCERTAIN, held.claimed_at, True
                 )
 
-    def release(self, *, key: base.DedupKey) -> None:
+    def release(self, *, key: DedupKey) -> None:
         with self._lock:
             self._claims.pop(key, None)
             self._outcomes.pop(key, None)
             self._owners.pop(key, None)
 
-    def confirm(self, *, key: base.DedupKey, outcome: str, task_id: str = "") -> None:
+    def confirm(self, *, key: DedupKey, outcome: str, task_id: str = "") -> None:
         with self._lock:
             if key in self._claims:
                 self._outcomes[key] = outcome

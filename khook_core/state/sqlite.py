@@ -19,6 +19,7 @@ from typing import Any
 
 from khook_core.errors import TransientError
 from khook_core.state import audit_fields, base
+from khook_core.state.base import DedupKey
 from khook_core.storm.records import Backlog
 
 SCHEMA_VERSION = 3
@@ -162,7 +163,7 @@ class SqliteStateStore:
         except sqlite3.Error as exc:
             raise TransientError(f"SQLite state store {self.path}: {exc}") from exc
 
-    def claim(self, *, key: base.DedupKey, ttl: timedelta, now: datetime) -> bool:
+    def claim(self, *, key: DedupKey, ttl: timedelta, now: datetime) -> bool:
         ts = now.timestamp()
         cursor = self._run(
             "INSERT INTO claims (key, claimed_at, expire_at) VALUES (?, ?, ?) "
@@ -181,13 +182,7 @@ class SqliteStateStore:
             self._run("DELETE FROM claims WHERE expire_at <= ?", (ts,))
 
     def claim_firing(
-        self,
-        *,
-        key: base.DedupKey,
-        owner: str,
-        ttl: timedelta,
-        now: datetime,
-        stale_after: timedelta,
+        self, *, key: DedupKey, owner: str, ttl: timedelta, now: datetime, stale_after: timedelta
     ) -> base.ClaimResult:
         ts = now.timestamp()
         # One write transaction: a write either commits or raises, so SQLite never leaves an
@@ -219,13 +214,13 @@ class SqliteStateStore:
             self._purge_now_and_then(ts)
         return result
 
-    def mark_uncertain(self, *, key: base.DedupKey) -> None:
+    def mark_uncertain(self, *, key: DedupKey) -> None:
         self._run("UPDATE claims SET outcome = ?, unsure = 1 WHERE key = ?", (base.UNCERTAIN, key))
 
-    def release(self, *, key: base.DedupKey) -> None:
+    def release(self, *, key: DedupKey) -> None:
         self._run("DELETE FROM claims WHERE key = ?", (key,))
 
-    def confirm(self, *, key: base.DedupKey, outcome: str, task_id: str = "") -> None:
+    def confirm(self, *, key: DedupKey, outcome: str, task_id: str = "") -> None:
         self._run(
             "UPDATE claims SET outcome = ?, task_id = ? WHERE key = ?", (outcome, task_id, key)
         )
