@@ -1,73 +1,26 @@
-"""Audit records (``Firing``) as plain data: for document stores, ``--json`` output and logs.
+"""Audit records (``Firing``) for people and scripts: ``khook firings --json`` and log lines.
 
-One field list, so the Firestore document, the CLI's JSON and its text line cannot drift apart.
-Times stay ``datetime`` in documents (Firestore stores them as timestamps, which its TTL and
-ordering need) and become RFC 3339 text only in JSON.
+A layer above the state stores: the stored forms live beside them (``state.audit_fields``),
+and this module builds what is shown from the same field list, so the CLI's JSON cannot drift
+from what the stores keep. The state package never imports it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import Any
 
-from khook_core.state.base import DedupKey, Firing
+from khook_core.state import audit_fields
+from khook_core.state.base import Firing
 
-__all__ = ["format_line", "from_document", "to_document", "to_json"]
-
-_TEXT_FIELDS = (
-    "key",
-    "hook",
-    "event_id",
-    "event_type",
-    "source",
-    "resource",
-    "agent",
-    "prompt_hash",
-    "outcome",
-    "task_id",
-    "error",
-)
-
-
-def to_document(firing: Firing) -> dict[str, Any]:
-    """The firing as a flat mapping; ``at`` stays a timezone-aware ``datetime``."""
-    doc: dict[str, Any] = {name: getattr(firing, name) for name in _TEXT_FIELDS}
-    doc["at"] = firing.at
-    doc["extra"] = dict(firing.extra)
-    return doc
-
-
-def from_document(doc: Mapping[str, Any]) -> Firing:
-    """Inverse of ``to_document``; missing text fields read as empty (older records)."""
-    at = doc.get("at")
-    if not isinstance(at, datetime):
-        at = datetime.fromisoformat(str(at)) if at else datetime.fromtimestamp(0, UTC)
-    # Plain datetime, not the client library's subclass (DatetimeWithNanoseconds).
-    at = datetime(
-        at.year,
-        at.month,
-        at.day,
-        at.hour,
-        at.minute,
-        at.second,
-        at.microsecond,
-        tzinfo=at.tzinfo or UTC,
-    )
-    values = {name: str(doc.get(name) or "") for name in _TEXT_FIELDS}
-    extra = doc.get("extra") or {}
-    return Firing(
-        key=DedupKey(values.pop("key")),
-        at=at,
-        extra={str(k): str(v) for k, v in extra.items()},
-        **values,
-    )
+__all__ = ["format_line", "to_json"]
 
 
 def to_json(firing: Firing) -> dict[str, Any]:
-    """JSON-ready: ``at`` as RFC 3339 UTC text."""
-    doc = to_document(firing)
-    doc["at"] = firing.at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    """JSON-ready, every field in the record's order; ``at`` as ISO 8601 text with its offset."""
+    doc: dict[str, Any] = {name: getattr(firing, name) for name in audit_fields.FIELDS}
+    doc["at"] = firing.at.isoformat()
+    doc["extra"] = dict(firing.extra)
     return doc
 
 

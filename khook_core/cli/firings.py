@@ -6,12 +6,14 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
 
+from khook_core import audit
 from khook_core.cli import options
 from khook_core.settings import Settings
-from khook_core.state.base import Firing
+from khook_core.state.base import AuditLog, Firing
 from khook_core.timeparse import format_time
 
 COLUMNS: Final = ("TIME", "OUTCOME", "HOOK", "EVENT TYPE", "RESOURCE", "AGENT", "TASK", "ERROR")
@@ -55,14 +57,14 @@ def cmd_firings(args: argparse.Namespace, settings: Settings) -> int:
     state = options.state_url(args.state, settings.state, must_exist=True)
     store = open_store(state)
     try:
-        rows = store.firings(hook=hook, since=since, limit=args.limit)
+        rows = newest(store, hook=hook, since=since, limit=args.limit)
     finally:
         store.close()
     if hook is not None and not rows:
         options.hook_name(hook, configured_hooks(args.config or settings.config_dir))
     if args.json:
         for f in rows:
-            print(json.dumps({**f.__dict__, "at": f.at.isoformat()}))
+            print(json.dumps(audit.to_json(f)))
         return 0
     if not rows:
         which = f" of hook {hook}" if hook else ""
@@ -75,6 +77,11 @@ def cmd_firings(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     print(table(rows))
     return 0
+
+
+def newest(log: AuditLog, *, hook: str | None, since: datetime | None, limit: int) -> list[Firing]:
+    """What ``khook firings`` shows: it reads the audit log and nothing else of the store."""
+    return log.firings(hook=hook, since=since, limit=limit)
 
 
 def configured_hooks(config_dir: Path) -> list[str] | None:

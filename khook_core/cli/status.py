@@ -14,7 +14,7 @@ from typing import Any, Final
 
 from khook_core.cli import options
 from khook_core.settings import Settings
-from khook_core.state.base import Firing, StateStore
+from khook_core.state.base import AuditLog, BacklogStore, Firing, LimitStore, StateStore
 from khook_core.timeparse import format_time
 
 RECENT: Final = "1h"
@@ -123,24 +123,42 @@ def _config_line(say: Any, config_dir: Path) -> list[Any]:
 def _state_lines(
     say: Any, store: StateStore, rules: list[Any], since: datetime, window: str
 ) -> None:
-    from khook_core.pipeline import _circuit_key
+    """The state part of the screen; each line reads only the contract it needs."""
+    firings = _firing_lines(say, store, since, window)
+    _backlog_line(say, store)
+    _circuit_line(say, store, rules)
+    _error_lines(say, firings, window)
 
-    firings = store.firings(since=since, limit=SCAN_LIMIT)
+
+def _firing_lines(say: Any, log: AuditLog, since: datetime, window: str) -> list[Firing]:
+    """Recent firings counted by outcome; the firings read, newest first."""
+    firings = log.firings(since=since, limit=SCAN_LIMIT)
     counts = Counter(f.outcome for f in firings)
     tally = ", ".join(f"{n} {outcome}" for outcome, n in counts.most_common()) or "none"
     newest = f" (newest {format_time(firings[0].at)})" if firings else ""
     say("firings", f"last {window}: {tally}{newest}")
-    backlogs = store.backlog_keys(limit=SCAN_LIMIT)
+    return firings
+
+
+def _backlog_line(say: Any, backlogs: BacklogStore) -> None:
+    held = backlogs.backlog_keys(limit=SCAN_LIMIT)
     say(
         "held back",
-        f"{len(backlogs)} backlog{'s' * (len(backlogs) != 1)} waiting for the sweep"
-        if backlogs
+        f"{len(held)} backlog{'s' * (len(held) != 1)} waiting for the sweep"
+        if held
         else "nothing waiting for the sweep",
     )
+
+
+def _circuit_line(say: Any, limits: LimitStore, rules: list[Any]) -> None:
+    from khook_core.pipeline import _circuit_key
+
     now = datetime.now().astimezone()
     states: dict[str, str] = {}
     for rule in rules:
-        states.setdefault(rule.target.label(), store.circuit_state(key=_circuit_key(rule), now=now))
+        states.setdefault(
+            rule.target.label(), limits.circuit_state(key=_circuit_key(rule), now=now)
+        )
     unhealthy = {target: s for target, s in states.items() if s != "closed"}
     if not states:
         say("circuits", "no agents configured")
@@ -152,6 +170,9 @@ def _state_lines(
         )
     else:
         say("circuits", f"all {len(states)} closed")
+
+
+def _error_lines(say: Any, firings: list[Firing], window: str) -> None:
     errors = _last_errors(firings)
     if not errors:
         say("errors", f"none in the last {window}")

@@ -1,4 +1,5 @@
-"""State stores: dedup claims and the audit trail. ``open_store`` picks one from a URL."""
+"""State stores: dedup claims, the audit trail, storm control's counters and backlogs (four
+contracts in ``base``; see docs/state.md). ``open_store`` picks one from a URL."""
 
 from __future__ import annotations
 

@@ -2,13 +2,30 @@
 
 Four narrow protocols (``ClaimStore``, ``AuditLog``, ``LimitStore``, ``BacklogStore``); one
 backend implements all four (``StateStore``), and each caller depends only on the one it uses.
+A new backend is written from the docstrings below and proven by the four contract suites
+(``tests/integration/state/``), which run every backend through the same assertions.
 
-``claim`` is the only thing standing between a redelivered event and a second agent run, so
-every implementation must make it atomic across processes and instances. The same goes for the
-budget primitives (``take_slot``, ``acquire_lease``) and the backlog summaries: they hold across
-function instances only because the store enforces them. Backend errors never
-leave an implementation raw: they are wrapped in ``TransientError`` (retry) with the cause
-chained.
+Rules every method keeps:
+
+- **Atomic across every caller sharing the store.** ``claim`` is the only thing standing
+  between a redelivered event and a second agent run; the budget primitives (``take_slot``,
+  ``acquire_lease``) and the backlogs hold across function instances only because the store
+  enforces them. "Every caller" means every process and instance on one database (memory: the
+  threads of one process). A read-modify-write must be one transaction, one conditional
+  statement, or a write with a precondition on what was read, retried on conflict.
+- **"now" is the caller's.** Expiries, windows, leases and cool-downs are compared with the
+  ``now`` passed in (timezone-aware; a replay moves it), never with the store's or the
+  database's clock. A stored time is ``now`` plus a duration given in the same call.
+- **Errors are ``TransientError``.** Any failure of the backend (connection, lock timeout,
+  contention that outlasted the store's own retries) leaves the method as ``TransientError``
+  with the driver's exception chained (``raise ... from exc``); the caller releases and lets
+  the event be redelivered. A call that raised may still have taken effect, so writes are
+  safe to repeat: a store that retries internally recognises its own landed write (a per-call
+  token) rather than reading it as someone else's.
+- **Keys are opaque text**, any string (``/``, non-ASCII, unpaired surrogates): a backend that
+  cannot store one as given maps it (Firestore hashes it into a document id, SQLite escapes
+  surrogates) without ever mixing two keys up.
+- **Arguments are keyword-only** (except ``AuditLog.record``'s one record).
 """
 
 from __future__ import annotations
@@ -107,10 +124,21 @@ class Firing:
 
 class ClaimStore(Protocol):
     """Dedup claims: what stands between a redelivered event and a second agent run.
-    All methods take keyword arguments."""
+
+    A claim lives from ``now`` until ``now + ttl`` of the call that took it; at or after that
+    instant it is expired and may be taken again. Storing expired claims is allowed (purge or
+    TTL them at leisure): they must only never count.
+    """
 
     def claim(self, *, key: DedupKey, ttl: timedelta, now: datetime) -> bool:
-        """Atomically take ``key`` for ``ttl``. True for exactly one caller while unexpired."""
+        """Take ``key`` until ``now + ttl`` unless a live claim holds it.
+
+        Returns:
+            True for exactly one of any number of concurrent callers while the key is free or
+            its claim expired (taking over an expired claim is just as exclusive); False while
+            a claim is live. A plain claim has no owner, so ``claim_firing`` on its key is
+            ``held`` until it expires.
+        """
         ...
 
     def claim_firing(
@@ -139,65 +167,113 @@ class ClaimStore(Protocol):
 
     def mark_uncertain(self, *, key: DedupKey) -> None:
         """The send of this claim may have reached the agent: keep the claim (no release), and
-        let the redelivery resume it at once, asking the agent first (``uncertain``)."""
+        let the redelivery resume it at once, asking the agent first (``uncertain``).
+
+        The mark stays until the claim ends, through later resumes. No claim: nothing happens
+        (no error, no claim created). Idempotent.
+        """
         ...
 
     def release(self, *, key: DedupKey) -> None:
-        """Give ``key`` back (after a failed dispatch or a resolved alert). Idempotent."""
+        """Give ``key`` back (after a failed dispatch or a resolved alert): the next ``claim``
+        or ``claim_firing`` wins at once, whatever its ``now``. Idempotent; releasing a key
+        nobody claimed is no error."""
         ...
 
     def confirm(self, *, key: DedupKey, outcome: str, task_id: str = "") -> None:
-        """Mark a claim as successfully dispatched; the claim keeps its expiry."""
+        """Record how a claimed firing ended (``dispatched``, ``coalesced`` …, and the agent's
+        task id); from then on even its owner's ``claim_firing`` is ``held``.
+
+        The claim keeps its expiry (confirming never extends it). No claim (released, expired
+        and purged): nothing happens, no error, no claim created. Idempotent.
+        """
         ...
 
 
 class AuditLog(Protocol):
-    """The audit trail of firings: appended by the pipeline, read by the CLI and the console."""
+    """The audit trail of firings: appended by the pipeline, read by the CLI and the console.
+
+    A store keeps every field of ``Firing`` through ``state.audit_fields`` (the one field
+    list), so a field added to the record is stored and read back by every backend without
+    further edits. A store may bound retention (memory keeps the newest ``MAX_FIRINGS``,
+    Firestore sets ``expire_at`` for an optional TTL policy).
+    """
 
     def record(self, firing: Firing) -> None:
-        """Append an audit record."""
+        """Append ``firing``. Never deduplicates: two equal records are two records."""
         ...
 
     def firings(
         self, *, hook: str | None = None, since: datetime | None = None, limit: int = 100
     ) -> list[Firing]:
-        """Audit records, newest first, filtered by hook (``namespace/name``) and time."""
+        """Up to ``limit`` records, newest ``at`` first (the order of equal times is free).
+
+        Args:
+            hook: only this hook's records (``namespace/name``, exact match).
+            since: only records with ``at >= since``.
+            limit: at most this many (``0``: none).
+
+        Returns:
+            Records equal to those written: every field, ``at`` a plain timezone-aware
+            ``datetime`` of the same instant (whole microseconds are kept).
+        """
         ...
 
 
 class LimitStore(Protocol):
-    """Storm control's shared counters: rate-limit slots, run leases and circuit breakers."""
+    """Storm control's shared counters: rate-limit slots, run leases and circuit breakers.
+
+    Each errs towards fewer agent runs, never more: a count a retried write may have doubled
+    is acceptable, a count that lets one run too many is not.
+    """
 
     def take_slot(self, *, key: str, limit: int, window: timedelta, now: datetime) -> bool:
         """Count one use of ``key`` in the current fixed window; False once ``limit`` is reached.
 
-        Windows are aligned to the clock (``now`` floored to a multiple of ``window``). A call
-        whose window is older than one already counted for ``key`` (a clock behind another
-        instance's) is refused: erring towards fewer runs, never more.
+        Windows are aligned to the clock (``now`` floored to a multiple of ``window``, see
+        ``window_start``), and a new window starts with the whole ``limit``. Across all
+        callers at most ``limit`` calls per key and window return True; ``limit <= 0`` is
+        always False. A call whose window is older than one already counted for ``key`` (a
+        clock behind another instance's) never reopens it: memory and SQLite keep one window
+        per key and refuse the call, Firestore counts each window in a document of its own.
         """
         ...
 
     def return_slot(self, *, key: str, window: timedelta, now: datetime) -> None:
         """Give back one use taken with the same ``key``, ``window`` and ``now`` (the run did
-        not start after all). Never below zero; a window already over is left alone."""
+        not start after all). Never below zero; a window already over is left alone; a key
+        never counted is no error."""
         ...
 
     def acquire_lease(self, *, scope: str, cap: int, ttl: timedelta, now: datetime) -> str | None:
-        """Take one of ``cap`` leases of ``scope``, lapsing after ``ttl``: its id, or None."""
+        """Take one of ``cap`` leases of ``scope``, lapsing at ``now + ttl``.
+
+        Returns:
+            A lease id unique among the scope's live leases (pass it to ``release_lease``),
+            or None when ``cap`` leases are live (``cap <= 0``: always None). Across all
+            callers at most ``cap`` leases of a scope are live at any ``now``; each lapses on
+            its own. Scopes are independent.
+        """
         ...
 
     def release_lease(self, *, scope: str, lease: str) -> None:
-        """Give back a lease ``acquire_lease`` returned, unless it lapsed and was retaken."""
+        """Give back a lease ``acquire_lease`` returned, unless it lapsed and was retaken: a
+        release frees only its own lease, never a later holder's. Idempotent."""
         ...
 
     def record_failure(
         self, *, key: str, threshold: int, cool_down: timedelta, now: datetime
     ) -> bool:
-        """Count a consecutive failure of ``key``; True when the circuit is (now) open."""
+        """Count a consecutive failure of ``key`` (atomically: concurrent failures all count).
+
+        Returns:
+            True when the count has reached ``threshold``: the circuit is then open until
+            ``now + cool_down`` (a failed half-open probe re-opens it the same way).
+        """
         ...
 
     def record_success(self, *, key: str) -> None:
-        """Close the circuit of ``key`` and reset its failure count."""
+        """Close the circuit of ``key`` and reset its failure count. Idempotent."""
         ...
 
     def circuit_state(self, *, key: str, now: datetime) -> CircuitState:
@@ -207,7 +283,12 @@ class LimitStore(Protocol):
 
 
 class BacklogStore(Protocol):
-    """What storm control held back, summarised per key until a run (or the sweep) takes it."""
+    """What storm control held back, summarised per key until a run (or the sweep) takes it.
+
+    Backlogs are merged with ``Backlog.merge`` (counts add up, the latest event is kept), so
+    a backend stores the merged record, never a list of adds. Of concurrent adds to one key
+    none is lost; of concurrent takes exactly one gets the backlog.
+    """
 
     def add_backlog(self, *, key: str, backlog: Backlog) -> None:
         """Merge ``backlog`` into the backlog of ``key`` (atomically)."""
@@ -230,5 +311,5 @@ class StateStore(ClaimStore, AuditLog, LimitStore, BacklogStore, Protocol):
     """
 
     def close(self) -> None:
-        """Release connections and files."""
+        """Release connections and files; the store is not used afterwards."""
         ...

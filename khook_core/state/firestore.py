@@ -52,20 +52,9 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, TypeVar
 
-from khook_core import audit
 from khook_core.errors import ConfigError, Problem, TransientError
-from khook_core.state.base import (
-    CLAIMED,
-    UNCERTAIN,
-    CircuitState,
-    ClaimResult,
-    DedupKey,
-    Firing,
-    HeldClaim,
-    circuit_state_of,
-    resume_result,
-    window_start,
-)
+from khook_core.state import audit_fields, base
+from khook_core.state.base import DedupKey
 from khook_core.storm.records import Backlog
 
 T = TypeVar("T")
@@ -234,7 +223,7 @@ class FirestoreStateStore:
 
     def claim_firing(
         self, *, key: DedupKey, owner: str, ttl: timedelta, now: datetime, stale_after: timedelta
-    ) -> ClaimResult:
+    ) -> base.ClaimResult:
         ref = self._claims.document(self.doc_id(key))
         attempt = uuid.uuid4().hex
         fresh = {
@@ -243,12 +232,12 @@ class FirestoreStateStore:
             "attempt": attempt,
             "claimed_at": now,
             "expire_at": now + ttl,
-            "outcome": CLAIMED,
+            "outcome": base.CLAIMED,
             "task_id": "",
             "unsure": False,
         }
         gexc = self._gexc
-        taking: ClaimResult = "won"  # what the write this call sent means, once it landed
+        taking: base.ClaimResult = "won"  # what the write this call sent means, once it landed
         with self._wrap("claim", key):
             for _ in range(MAX_CLAIM_ROUNDS):
                 unknown: Exception | None = None
@@ -270,10 +259,10 @@ class FirestoreStateStore:
                 expire_at = held.get("expire_at")
                 if isinstance(expire_at, datetime) and expire_at > now:
                     claimed_at = held.get("claimed_at")
-                    result = resume_result(
-                        HeldClaim(
+                    result = base.resume_result(
+                        base.HeldClaim(
                             str(held.get("owner", "")),
-                            str(held.get("outcome", CLAIMED)),
+                            str(held.get("outcome", base.CLAIMED)),
                             claimed_at if isinstance(claimed_at, datetime) else now,
                             bool(held.get("unsure")),
                         ),
@@ -284,7 +273,9 @@ class FirestoreStateStore:
                     if result not in ("resumed", "uncertain"):
                         return result
                     change: dict[str, Any] = {
-                        "claimed_at": now, "outcome": CLAIMED, "attempt": attempt,
+                        "claimed_at": now,
+                        "outcome": base.CLAIMED,
+                        "attempt": attempt,
                     }
                 else:
                     result, change = "won", fresh
@@ -311,7 +302,7 @@ class FirestoreStateStore:
         with self._wrap("mark uncertain", key):
             try:
                 self._claims.document(self.doc_id(key)).update(
-                    {"outcome": UNCERTAIN, "unsure": True},
+                    {"outcome": base.UNCERTAIN, "unsure": True},
                     retry=self._retry,
                     timeout=self.timeout,
                 )
@@ -347,15 +338,15 @@ class FirestoreStateStore:
 
     # -- audit trail --------------------------------------------------------------------------
 
-    def record(self, firing: Firing) -> None:
-        doc = audit.to_document(firing)
+    def record(self, firing: base.Firing) -> None:
+        doc = audit_fields.to_document(firing)
         doc["expire_at"] = firing.at + self.audit_retention
         with self._wrap("record firing", firing.key):
             self._firings.document().create(doc, retry=self._retry, timeout=self.timeout)
 
     def firings(
         self, *, hook: str | None = None, since: datetime | None = None, limit: int = 100
-    ) -> list[Firing]:
+    ) -> list[base.Firing]:
         """Newest first. With ``hook`` set, production needs index ``firings(hook, at DESC)``."""
         if limit <= 0:
             return []
@@ -369,7 +360,7 @@ class FirestoreStateStore:
         query = query.order_by("at", direction=self._firestore.Query.DESCENDING).limit(limit)
         with self._wrap("list firings", hook or "*"):
             return [
-                audit.from_document(snap.to_dict() or {})
+                audit_fields.from_document(snap.to_dict() or {})
                 for snap in query.stream(retry=self._retry, timeout=self.timeout)
             ]
 
@@ -378,7 +369,7 @@ class FirestoreStateStore:
     def take_slot(self, *, key: str, limit: int, window: timedelta, now: datetime) -> bool:
         if limit <= 0:
             return False
-        start = datetime.fromtimestamp(window_start(now, window), UTC)
+        start = datetime.fromtimestamp(base.window_start(now, window), UTC)
         ref = self._slots.document(self.doc_id(f"{key}|{start.isoformat()}"))
         with self._wrap("take slot", key):
             snap = ref.get(retry=self._retry, timeout=self.timeout)
@@ -400,7 +391,7 @@ class FirestoreStateStore:
         return _transformed(result) <= limit
 
     def return_slot(self, *, key: str, window: timedelta, now: datetime) -> None:
-        start = datetime.fromtimestamp(window_start(now, window), UTC)
+        start = datetime.fromtimestamp(base.window_start(now, window), UTC)
         ref = self._slots.document(self.doc_id(f"{key}|{start.isoformat()}"))
         with self._wrap("return slot", key):
             try:
@@ -517,13 +508,13 @@ class FirestoreStateStore:
                 retry=self._retry, timeout=self.timeout
             )
 
-    def circuit_state(self, *, key: str, now: datetime) -> CircuitState:
+    def circuit_state(self, *, key: str, now: datetime) -> base.CircuitState:
         with self._wrap("read circuit", key):
             snap = self._circuits.document(self.doc_id(key)).get(
                 retry=self._retry, timeout=self.timeout
             )
         open_until = (snap.to_dict() or {}).get("open_until") if snap.exists else None
-        return circuit_state_of(open_until if isinstance(open_until, datetime) else None, now)
+        return base.circuit_state_of(open_until if isinstance(open_until, datetime) else None, now)
 
     def _read_modify_write(
         self,

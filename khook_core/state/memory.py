@@ -7,18 +7,8 @@ import uuid
 from collections import deque
 from datetime import datetime, timedelta
 
-from khook_core.state.base import (
-    CLAIMED,
-    UNCERTAIN,
-    CircuitState,
-    ClaimResult,
-    DedupKey,
-    Firing,
-    HeldClaim,
-    circuit_state_of,
-    resume_result,
-    window_start,
-)
+from khook_core.state import base
+from khook_core.state.base import DedupKey
 from khook_core.storm.records import Backlog
 
 MAX_FIRINGS = 10_000
@@ -32,8 +22,8 @@ class MemoryStateStore:
         self._lock = threading.Lock()
         self._claims: dict[DedupKey, datetime] = {}
         self._outcomes: dict[DedupKey, str] = {}
-        self._owners: dict[DedupKey, HeldClaim] = {}  # claims taken with claim_firing
-        self._firings: deque[Firing] = deque(maxlen=MAX_FIRINGS)
+        self._owners: dict[DedupKey, base.HeldClaim] = {}  # claims taken with claim_firing
+        self._firings: deque[base.Firing] = deque(maxlen=MAX_FIRINGS)
         self._slots: dict[str, tuple[float, int]] = {}
         self._leases: dict[str, dict[str, datetime]] = {}  # scope -> lease id -> expiry
         self._backlog: dict[str, Backlog] = {}
@@ -50,7 +40,7 @@ class MemoryStateStore:
 
     def claim_firing(
         self, *, key: DedupKey, owner: str, ttl: timedelta, now: datetime, stale_after: timedelta
-    ) -> ClaimResult:
+    ) -> base.ClaimResult:
         with self._lock:
             expires = self._claims.get(key)
             held = self._owners.get(key)
@@ -59,23 +49,25 @@ class MemoryStateStore:
                     return "held"  # a plain claim (no owner): never ours
                 self._claims[key] = now + ttl
                 self._outcomes.pop(key, None)
-                self._owners[key] = HeldClaim(owner, CLAIMED, now)
+                self._owners[key] = base.HeldClaim(owner, base.CLAIMED, now)
                 return "won"
             if held.owner != owner:  # the storm's common case: someone else's claim
                 return "held"
-            current = held._replace(outcome=self._outcomes.get(key, CLAIMED))
-            result = resume_result(current, owner, now, stale_after)
+            current = held._replace(outcome=self._outcomes.get(key, base.CLAIMED))
+            result = base.resume_result(current, owner, now, stale_after)
             if result in ("resumed", "uncertain"):
-                self._outcomes[key] = CLAIMED
-                self._owners[key] = HeldClaim(owner, CLAIMED, now, held.unsure)
+                self._outcomes[key] = base.CLAIMED
+                self._owners[key] = base.HeldClaim(owner, base.CLAIMED, now, held.unsure)
             return result
 
     def mark_uncertain(self, *, key: DedupKey) -> None:
         with self._lock:
             held = self._owners.get(key)
             if key in self._claims and held is not None:
-                self._outcomes[key] = UNCERTAIN
-                self._owners[key] = HeldClaim(held.owner, UNCERTAIN, held.claimed_at, True)
+                self._outcomes[key] = base.UNCERTAIN
+                self._owners[key] = base.HeldClaim(
+                    held.owner, base.UNCERTAIN, held.claimed_at, True
+                )
 
     def release(self, *, key: DedupKey) -> None:
         with self._lock:
@@ -88,13 +80,13 @@ class MemoryStateStore:
             if key in self._claims:
                 self._outcomes[key] = outcome
 
-    def record(self, firing: Firing) -> None:
+    def record(self, firing: base.Firing) -> None:
         with self._lock:
             self._firings.append(firing)
 
     def firings(
         self, *, hook: str | None = None, since: datetime | None = None, limit: int = 100
-    ) -> list[Firing]:
+    ) -> list[base.Firing]:
         with self._lock:
             items = [
                 f
@@ -104,7 +96,7 @@ class MemoryStateStore:
         return items[:limit]
 
     def take_slot(self, *, key: str, limit: int, window: timedelta, now: datetime) -> bool:
-        start = window_start(now, window)
+        start = base.window_start(now, window)
         with self._lock:
             current, used = self._slots.get(key, (start, 0))
             if current > start:  # a clock behind the window already counted
@@ -117,7 +109,7 @@ class MemoryStateStore:
             return True
 
     def return_slot(self, *, key: str, window: timedelta, now: datetime) -> None:
-        start = window_start(now, window)
+        start = base.window_start(now, window)
         with self._lock:
             current, used = self._slots.get(key, (start, 0))
             if current == start and used > 0:
@@ -125,8 +117,11 @@ class MemoryStateStore:
 
     def acquire_lease(self, *, scope: str, cap: int, ttl: timedelta, now: datetime) -> str | None:
         with self._lock:
-            live = {lease: expiry for lease, expiry in self._leases.get(scope, {}).items()
-                    if expiry > now}
+            live = {
+                lease: expiry
+                for lease, expiry in self._leases.get(scope, {}).items()
+                if expiry > now
+            }
             self._leases[scope] = live
             if len(live) >= cap:
                 return None
@@ -165,10 +160,10 @@ class MemoryStateStore:
         with self._lock:
             self._circuits.pop(key, None)
 
-    def circuit_state(self, *, key: str, now: datetime) -> CircuitState:
+    def circuit_state(self, *, key: str, now: datetime) -> base.CircuitState:
         with self._lock:
             _, open_until = self._circuits.get(key, (0, None))
-        return circuit_state_of(open_until, now)
+        return base.circuit_state_of(open_until, now)
 
     def close(self) -> None:
         """Nothing to release."""

@@ -18,18 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from khook_core.errors import TransientError
-from khook_core.state.base import (
-    CLAIMED,
-    UNCERTAIN,
-    CircuitState,
-    ClaimResult,
-    DedupKey,
-    Firing,
-    HeldClaim,
-    circuit_state_of,
-    resume_result,
-    window_start,
-)
+from khook_core.state import audit_fields, base
+from khook_core.state.base import DedupKey
 from khook_core.storm.records import Backlog
 
 SCHEMA_VERSION = 3
@@ -41,7 +31,15 @@ dedup key it ever saw)."""
 BUSY_TIMEOUT_MS = 10_000
 """How long a writer waits for another process's lock before giving up (then: retry later)."""
 
-_SCHEMA = """
+_FIRINGS_TABLE = (
+    "CREATE TABLE IF NOT EXISTS firings (\n    id INTEGER PRIMARY KEY AUTOINCREMENT,\n"
+    "    at REAL NOT NULL,\n"
+    + "".join(f"    {name} TEXT NOT NULL,\n" for name in audit_fields.TEXT_FIELDS)
+    + "    extra TEXT NOT NULL\n);"
+)
+"""The audit trail, one column per field of ``Firing`` (``audit_fields``)."""
+
+_SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS claims (
     key TEXT PRIMARY KEY,
     claimed_at REAL NOT NULL,
@@ -51,22 +49,7 @@ CREATE TABLE IF NOT EXISTS claims (
     owner TEXT NOT NULL DEFAULT '',
     unsure INTEGER NOT NULL DEFAULT 0
 );
-CREATE TABLE IF NOT EXISTS firings (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    at REAL NOT NULL,
-    key TEXT NOT NULL,
-    hook TEXT NOT NULL,
-    event_id TEXT NOT NULL,
-    event_type TEXT NOT NULL,
-    source TEXT NOT NULL,
-    resource TEXT NOT NULL,
-    agent TEXT NOT NULL,
-    prompt_hash TEXT NOT NULL,
-    outcome TEXT NOT NULL,
-    task_id TEXT NOT NULL,
-    error TEXT NOT NULL,
-    extra TEXT NOT NULL
-);
+{_FIRINGS_TABLE}
 CREATE INDEX IF NOT EXISTS claims_expire_at ON claims (expire_at);
 CREATE INDEX IF NOT EXISTS firings_hook_at ON firings (hook, at);
 CREATE INDEX IF NOT EXISTS firings_at ON firings (at);
@@ -91,6 +74,13 @@ CREATE TABLE IF NOT EXISTS circuits (
     open_until REAL
 );
 """
+
+# Column names come from the Firing dataclass, never from input; values are bound.
+_INSERT_FIRING = (
+    f"INSERT INTO firings ({', '.join(audit_fields.COLUMNS)}) "  # noqa: S608
+    f"VALUES ({', '.join('?' * len(audit_fields.COLUMNS))})"
+)
+_SELECT_FIRINGS = f"SELECT {', '.join(audit_fields.COLUMNS)} FROM firings WHERE 1=1"  # noqa: S608
 
 _CLAIM_COLUMNS_V3 = ("owner TEXT NOT NULL DEFAULT ''", "unsure INTEGER NOT NULL DEFAULT 0")
 
@@ -140,7 +130,8 @@ class SqliteStateStore:
 
     def _migrate(self) -> None:
         """Create the tables; a file from an older version first loses its storm-control
-        tables whose layout changed (short-lived state: leases and held-back summaries)."""
+        tables whose layout changed (short-lived state: leases and held-back summaries), and
+        its audit trail gains a column for each field ``Firing`` has gained."""
         db = self._db
         db.execute("BEGIN IMMEDIATE")  # processes opening one file at once migrate once
         try:
@@ -155,6 +146,10 @@ class SqliteStateStore:
             for column in _CLAIM_COLUMNS_V3:
                 if column.split()[0] not in columns:  # a version 2 file keeps its claims
                     db.execute(f"ALTER TABLE claims ADD COLUMN {column}")
+            recorded = {row[1] for row in db.execute("PRAGMA table_info(firings)")}
+            for name in audit_fields.TEXT_FIELDS:
+                if name not in recorded:  # a field added to Firing: older records read ''
+                    db.execute(f"ALTER TABLE firings ADD COLUMN {name} TEXT NOT NULL DEFAULT ''")
             db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         except BaseException:
             db.execute("ROLLBACK")
@@ -188,7 +183,7 @@ class SqliteStateStore:
 
     def claim_firing(
         self, *, key: DedupKey, owner: str, ttl: timedelta, now: datetime, stale_after: timedelta
-    ) -> ClaimResult:
+    ) -> base.ClaimResult:
         ts = now.timestamp()
         # One write transaction: a write either commits or raises, so SQLite never leaves an
         # outcome unknown; the owner still lets a redelivery resume a claim whose later steps
@@ -202,24 +197,25 @@ class SqliteStateStore:
                 db.execute(
                     "INSERT OR REPLACE INTO claims (key, claimed_at, expire_at, outcome, task_id, "
                     "owner, unsure) VALUES (?, ?, ?, ?, '', ?, 0)",
-                    (key, ts, ts + ttl.total_seconds(), CLAIMED, owner),
+                    (key, ts, ts + ttl.total_seconds(), base.CLAIMED, owner),
                 )
-                result: ClaimResult = "won"
+                result: base.ClaimResult = "won"
             else:
-                held = HeldClaim(row[0], row[1], datetime.fromtimestamp(row[2], UTC),
-                                 bool(row[4]))
-                result = resume_result(held, owner, now, stale_after)
+                held = base.HeldClaim(
+                    row[0], row[1], datetime.fromtimestamp(row[2], UTC), bool(row[4])
+                )
+                result = base.resume_result(held, owner, now, stale_after)
                 if result in ("resumed", "uncertain"):
                     db.execute(
                         "UPDATE claims SET claimed_at = ?, outcome = ? WHERE key = ?",
-                        (ts, CLAIMED, key),
+                        (ts, base.CLAIMED, key),
                     )
         if result == "won":
             self._purge_now_and_then(ts)
         return result
 
     def mark_uncertain(self, *, key: DedupKey) -> None:
-        self._run("UPDATE claims SET outcome = ?, unsure = 1 WHERE key = ?", (UNCERTAIN, key))
+        self._run("UPDATE claims SET outcome = ?, unsure = 1 WHERE key = ?", (base.UNCERTAIN, key))
 
     def release(self, *, key: DedupKey) -> None:
         self._run("DELETE FROM claims WHERE key = ?", (key,))
@@ -229,34 +225,13 @@ class SqliteStateStore:
             "UPDATE claims SET outcome = ?, task_id = ? WHERE key = ?", (outcome, task_id, key)
         )
 
-    def record(self, firing: Firing) -> None:
-        self._run(
-            "INSERT INTO firings (at, key, hook, event_id, event_type, source, resource, agent, "
-            "prompt_hash, outcome, task_id, error, extra) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (
-                firing.at.timestamp(),
-                firing.key,
-                firing.hook,
-                firing.event_id,
-                firing.event_type,
-                firing.source,
-                firing.resource,
-                firing.agent,
-                firing.prompt_hash,
-                firing.outcome,
-                firing.task_id,
-                firing.error,
-                json.dumps(firing.extra),
-            ),
-        )
+    def record(self, firing: base.Firing) -> None:
+        self._run(_INSERT_FIRING, audit_fields.to_row(firing))
 
     def firings(
         self, *, hook: str | None = None, since: datetime | None = None, limit: int = 100
-    ) -> list[Firing]:
-        sql = (
-            "SELECT at, key, hook, event_id, event_type, source, resource, agent, prompt_hash, "
-            "outcome, task_id, error, extra FROM firings WHERE 1=1"
-        )
+    ) -> list[base.Firing]:
+        sql = _SELECT_FIRINGS
         params: list[object] = []
         if hook is not None:
             sql += " AND hook = ?"
@@ -267,29 +242,12 @@ class SqliteStateStore:
         sql += " ORDER BY at DESC, id DESC LIMIT ?"
         params.append(limit)
         rows = self._run(sql, tuple(params)).fetchall()
-        return [
-            Firing(
-                at=datetime.fromtimestamp(r[0], UTC),
-                key=DedupKey(r[1]),
-                hook=r[2],
-                event_id=r[3],
-                event_type=r[4],
-                source=r[5],
-                resource=r[6],
-                agent=r[7],
-                prompt_hash=r[8],
-                outcome=r[9],
-                task_id=r[10],
-                error=r[11],
-                extra=json.loads(r[12]),
-            )
-            for r in rows
-        ]
+        return [audit_fields.from_row(row) for row in rows]
 
     def take_slot(self, *, key: str, limit: int, window: timedelta, now: datetime) -> bool:
         if limit <= 0:
             return False
-        start = window_start(now, window)
+        start = base.window_start(now, window)
         # One statement: a newer window resets the count, the same window counts up while
         # under the limit, an older window (a clock behind) changes nothing and is refused.
         cursor = self._run(
@@ -306,7 +264,7 @@ class SqliteStateStore:
     def return_slot(self, *, key: str, window: timedelta, now: datetime) -> None:
         self._run(
             "UPDATE slots SET used = used - 1 WHERE key = ? AND window_start = ? AND used > 0",
-            (key, window_start(now, window)),
+            (key, base.window_start(now, window)),
         )
 
     def acquire_lease(self, *, scope: str, cap: int, ttl: timedelta, now: datetime) -> str | None:
@@ -371,10 +329,10 @@ class SqliteStateStore:
     def record_success(self, *, key: str) -> None:
         self._run("DELETE FROM circuits WHERE key = ?", (key,))
 
-    def circuit_state(self, *, key: str, now: datetime) -> CircuitState:
+    def circuit_state(self, *, key: str, now: datetime) -> base.CircuitState:
         row = self._run("SELECT open_until FROM circuits WHERE key = ?", (key,)).fetchone()
         open_until = None if row is None or row[0] is None else datetime.fromtimestamp(row[0], UTC)
-        return circuit_state_of(open_until, now)
+        return base.circuit_state_of(open_until, now)
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -395,4 +353,3 @@ class SqliteStateStore:
     def close(self) -> None:
         with self._lock:
             self._db.close()
-
