@@ -394,13 +394,17 @@ class FirestoreStateStore:
         start = datetime.fromtimestamp(base.window_start(now, window), UTC)
         ref = self._slots.document(self.doc_id(f"{key}|{start.isoformat()}"))
         with self._wrap("return slot", key):
+            snap = ref.get(retry=self._retry, timeout=self.timeout)
+            used = _int((snap.to_dict() or {}).get("used")) if snap.exists else 0
+            if used <= 0:  # expired, deleted or all given back: never below zero
+                return
+            # Written only if nobody counted in between: a lost race or a retried write whose
+            # first attempt landed leaves the slot taken, erring towards fewer runs, never more.
+            option = self._client.write_option(last_update_time=snap.update_time)
             try:
-                ref.update(
-                    {"used": self._firestore.Increment(-1)},
-                    retry=self._retry,
-                    timeout=self.timeout,
-                )
-            except self._gexc.NotFound:  # expired and deleted: nothing to give back
+                ref.update({"used": used - 1}, option=option, retry=self._retry,
+                           timeout=self.timeout)
+            except (self._gexc.NotFound, self._gexc.FailedPrecondition):
                 return
 
     def acquire_lease(self, *, scope: str, cap: int, ttl: timedelta, now: datetime) -> str | None:
