@@ -26,9 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(ROOT))
 from _report import figure, not_measured  # noqa: E402
 
-from tests.fixtures.kube_api import FakeKubeApi  # noqa: E402
-from tests.fixtures.pubsub import PubSubEmulator, find_launcher  # noqa: E402
-from tests.forwarder.builders import ForwarderProcess  # noqa: E402
+from tests.support.forwarder import ForwarderProcess  # noqa: E402
+from tests.support.kube_api import FakeKubeApi  # noqa: E402
+from tests.support.pubsub import PubSubEmulator, find_launcher  # noqa: E402
 
 STORM = 20_000
 THROUGHPUT_BUDGET = 2_000.0  # events/s

@@ -27,7 +27,8 @@ sys.path.insert(0, str(ROOT))
 from _report import figure, not_measured  # noqa: E402
 from forwarder import vm_hwm_mib, wait  # noqa: E402
 
-from tests.fixtures.kube_real import (  # noqa: E402
+from tests.support.forwarder import ForwarderProcess  # noqa: E402
+from tests.support.kube_real import (  # noqa: E402
     SKIP_REASON,
     RealKube,
     create_events,
@@ -35,8 +36,7 @@ from tests.fixtures.kube_real import (  # noqa: E402
     new_namespace,
     running_kube,
 )
-from tests.fixtures.pubsub import PubSubEmulator, find_launcher  # noqa: E402
-from tests.forwarder.builders import ForwarderProcess  # noqa: E402
+from tests.support.pubsub import PubSubEmulator, find_launcher  # noqa: E402
 
 LISTED = 20_000
 STORM = 5_000

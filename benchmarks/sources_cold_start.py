@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(REPO))
 from _report import figure, not_measured  # noqa: E402
 
-from tests.fixtures.a2a_agent import TestAgent, start_agent  # noqa: E402
+from tests.support.a2a_agent import TestAgent, start_agent  # noqa: E402
 
 RUNS = int(os.environ.get("KHOOK_BENCH_RUNS", "15"))
 BUDGET_MS = 350.0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from tests.conftest import REPO
+from tests.support.paths import REPO
 
 
 def make_config(tmp_path: Path, hooks: str, *, plugins: str | None = None) -> Path:

@@ -25,7 +25,7 @@ from khook_core.forwarder.app import Forwarder, load_source
 from khook_core.forwarder.config import ForwarderSettings
 from khook_core.forwarder.filtering import EventFilter
 from khook_core.forwarder.publishing import PublishClient
-from tests.fixtures.kube_api import EVENTS_API, FakeKubeApi
+from tests.support.kube_api import EVENTS_API, FakeKubeApi
 
 REPO = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 1, 5, 10, 30, tzinfo=UTC)

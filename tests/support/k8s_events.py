@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
+
+from khook_core.mapping import MappingTable
+from khook_core.sources.base import SourceContext
+from khook_core.sources.kubernetes import KubernetesConfig, KubernetesSource
+from tests.support.paths import REPO
+
+NOW = datetime(2026, 1, 5, 10, 35, tzinfo=UTC)
 
 
 def core_event(
@@ -92,3 +100,12 @@ def new_event(
     if deprecated_last is not None:
         event["deprecatedLastTimestamp"] = deprecated_last
     return event
+
+
+def source(mapping: MappingTable | None = None, minutes: float = 15) -> KubernetesSource:
+    """The kubernetes source with the project's mapping table, its clock fixed at ``NOW``."""
+    table = mapping or MappingTable.load(REPO / "config" / "event-mappings.yaml")
+    return KubernetesSource(
+        KubernetesConfig.model_validate({"freshnessMinutes": minutes}),
+        SourceContext(clock=lambda: NOW, mapping=table),
+    )

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from tests.configdir import make_config, restart_hook
-from tests.fixtures.a2a_agent import TestAgent
+from tests.support.a2a_agent import TestAgent
+from tests.support.configdir import make_config, restart_hook
 
 TOPIC = "/projects/p1/topics/khook-kubernetes"
 

@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,16 +16,8 @@ import pytest
 
 from khook_core.runtime import reset_runtime
 from khook_core.transport import http
-from tests.conftest import REPO
-from tests.sources.helpers import HOOKS, write_config
-
-
-@pytest.fixture(autouse=True)
-def fresh_credentials() -> Iterator[None]:
-    """Credentials are cached per process; every test reads its own environment."""
-    http.credentials_for.cache_clear()
-    yield
-    http.credentials_for.cache_clear()
+from tests.support.paths import REPO
+from tests.support.sources import HOOKS, write_config
 
 
 @pytest.fixture

@@ -11,8 +11,8 @@ from typing import Any
 
 from khook_core.mapping import MappingTable
 from khook_core.sources.base import SourceContext
-from tests.configdir import make_config
-from tests.conftest import REPO
+from tests.support.configdir import make_config
+from tests.support.paths import REPO
 
 SAMPLES = REPO / "config" / "samples"
 TOKEN = "test-token-0123456789"

@@ -18,8 +18,8 @@ from typing import Any
 from khook_core.pipeline import Decision, run_pipeline, sweep
 from khook_core.runtime import Clock, Runtime
 from khook_core.state.base import StateStore
-from tests.configdir import make_config
-from tests.unit.k8s_events import core_event
+from tests.support.configdir import make_config
+from tests.support.k8s_events import core_event
 
 START = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
 STORM_SECONDS = 50 * 60  # inside one clock hour, so the hourly budget window is one window

@@ -1,4 +1,5 @@
-"""A local HTTP server that plays a webhook receiver: records requests, answers a script."""
+"""A local HTTP server that plays a webhook receiver (records requests, answers a script), and
+the webhook dispatcher and targets the dispatch tests send with."""
 
 from __future__ import annotations
 
@@ -12,6 +13,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+
+from khook_core.dispatch.base import Target
+from khook_core.dispatch.webhook import WebhookDispatcher
+from tests.support.dispatch import fast_settings
+
+SECRET = "webhook-signing-key"
 
 
 @dataclass(frozen=True)
@@ -89,3 +96,17 @@ def webhook_receiver() -> Iterator[WebhookReceiver]:
         server.shutdown()
         server.server_close()
         thread.join(5)
+
+
+def webhook(url: str, **options: Any) -> Target:
+    return Target("webhook", url=url, options={"url": url, "headers": {}, **options})
+
+
+@pytest.fixture
+def dispatcher() -> Iterator[WebhookDispatcher]:
+    """A webhook dispatcher whose environment holds ``SECRET`` and a receiver token."""
+    made = WebhookDispatcher(
+        fast_settings(), environ={"KHOOK_TEST_HMAC": SECRET, "RECEIVER_TOKEN": "tok-1"}
+    )
+    yield made
+    made.close()

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.configdir import DISK_FULL_HOOK, MISSPELT_SOURCE_HOOK, SHOP_HOOK, make_config
-from tests.conftest import COMPAT, REPO
-from tests.unit.k8s_events import core_event
+from tests.support.configdir import DISK_FULL_HOOK, MISSPELT_SOURCE_HOOK, SHOP_HOOK, make_config
+from tests.support.k8s_events import core_event
+from tests.support.paths import COMPAT, REPO
 
 NOW = "2026-01-05T10:35:00Z"
 STORM_SHOP_HOOK = SHOP_HOOK.replace(

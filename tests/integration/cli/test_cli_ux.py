@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.configdir import SHOP_HOOK, make_config
-from tests.conftest import REPO
-from tests.unit.k8s_events import core_event
+from tests.support.configdir import SHOP_HOOK, make_config
+from tests.support.k8s_events import core_event
+from tests.support.paths import REPO
 
 KHOOK = str(Path(sys.executable).with_name("khook"))
 SAMPLES = REPO / "config" / "samples"

@@ -22,12 +22,10 @@ from khook_core.pipeline import run_pipeline
 from khook_core.runtime import Clock, Runtime
 from khook_core.settings import Settings
 from khook_core.state.memory import MemoryStateStore
-from tests.configdir import make_config, restart_hook
-from tests.dispatch.helpers import PROMPT, fast_settings, make_event, make_request
-from tests.fixtures.a2a_agent import AGENT_NAME, AGENT_NAMESPACE, Scripted, TestAgent, start_agent
-from tests.unit.k8s_events import core_event
-
-pytestmark = pytest.mark.integration
+from tests.support.a2a_agent import AGENT_NAME, AGENT_NAMESPACE, Scripted, TestAgent, start_agent
+from tests.support.configdir import make_config, restart_hook
+from tests.support.dispatch import PROMPT, fast_settings, make_event, make_request
+from tests.support.k8s_events import core_event
 
 AGENT = Target("agent", name=AGENT_NAME, namespace=AGENT_NAMESPACE)
 PIPELINE_NOW = datetime(2026, 1, 5, 10, 35, tzinfo=UTC)

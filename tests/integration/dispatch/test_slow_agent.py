@@ -16,11 +16,9 @@ from typing import Any
 import pytest
 
 from khook_core.runtime import get_runtime
-from tests.fixtures.a2a_agent import Scripted, TestAgent
-from tests.fixtures.kube_api import FakeKubeApi
-from tests.integration.kubernetes_push import TOPIC, push, restart_hook_env
-
-pytestmark = pytest.mark.integration
+from tests.support.a2a_agent import Scripted, TestAgent
+from tests.support.kube_api import FakeKubeApi
+from tests.support.kubernetes_push import TOPIC, push, restart_hook_env
 
 READ_TIMEOUT_S = 0.5
 SLOW_ANSWER_S = 2.0

@@ -12,17 +12,15 @@ import pytest
 
 from khook_core.forwarder.app import Forwarder
 from khook_core.forwarder.config import ForwarderSettings
-from tests.fixtures.kube_api import Script
-from tests.fixtures.pubsub import free_port
-from tests.forwarder.builders import (
+from tests.support.forwarder import (
     REPO,
     TOPIC,
     RecordingClient,
     StallingKubeApi,
     started_forwarders,
 )
-
-pytestmark = pytest.mark.integration
+from tests.support.kube_api import Script
+from tests.support.pubsub import free_port
 
 
 def get(port: int, path: str) -> tuple[int, str]:

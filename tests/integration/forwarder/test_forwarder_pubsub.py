@@ -15,11 +15,9 @@ import pytest
 
 from khook_core.forwarder.app import Forwarder
 from khook_core.forwarder.config import ForwarderSettings
-from tests.fixtures.kube_api import CORE_API, EVENTS_API, FakeKubeApi
-from tests.fixtures.pubsub import PubSubEmulator, Received, TcpGate
-from tests.forwarder.builders import REPO, ForwarderProcess, started_forwarders
-
-pytestmark = pytest.mark.integration
+from tests.support.forwarder import REPO, ForwarderProcess, started_forwarders
+from tests.support.kube_api import CORE_API, EVENTS_API, FakeKubeApi
+from tests.support.pubsub import PubSubEmulator, Received, TcpGate
 
 FAST = {"backoff_initial_seconds": 0.05, "backoff_max_seconds": 0.3, "watch_timeout_seconds": 5,
         "port": 0, "host": "127.0.0.1", "config_dir": REPO / "config", "cluster": "test-cluster",

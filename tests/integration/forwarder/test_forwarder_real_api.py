@@ -30,11 +30,9 @@ from khook_core.forwarder.kube import EventsEndpoint
 from khook_core.forwarder.metrics import ForwarderMetrics
 from khook_core.forwarder.publishing import PublishClient, PublishFuture, pubsub_client
 from khook_core.forwarder.watching import ALREADY_SEEN, EventWatcher, WatchState, WatchTimings
-from tests.fixtures.kube_real import RealKube, create_events, new_namespace, running_kube
-from tests.fixtures.pubsub import PubSubEmulator, Received
-from tests.forwarder.builders import REPO, ForwarderProcess, make_filter, started_forwarders
-
-pytestmark = pytest.mark.integration
+from tests.support.forwarder import REPO, ForwarderProcess, make_filter, started_forwarders
+from tests.support.kube_real import RealKube, create_events, new_namespace, running_kube
+from tests.support.pubsub import PubSubEmulator, Received
 
 LAGGED = 3000
 FAST: dict[str, Any] = {

@@ -29,15 +29,13 @@ from khook_core.forwarder.filtering import Outbound
 from khook_core.forwarder.metrics import ForwarderMetrics
 from khook_core.forwarder.watching import EventWatcher, Outcome, WatchState, WatchTimings
 from khook_core.localstack.forwarder import reachable_cluster
-from tests.fixtures.kube_real import (
+from tests.support.forwarder import REPO, TOPIC, RecordingClient, make_filter
+from tests.support.kube_real import (
     CONTEXT,
     RealKube,
     create_events,
     new_namespace,
 )
-from tests.forwarder.builders import REPO, TOPIC, RecordingClient, make_filter
-
-pytestmark = pytest.mark.integration
 
 MANIFESTS = REPO / "config" / "k8s"
 

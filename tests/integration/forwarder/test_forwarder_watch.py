@@ -30,10 +30,8 @@ from khook_core.forwarder.watching import (
     WatchTimings,
     run_watch_loop,
 )
-from tests.fixtures.kube_api import CORE_API, FakeKubeApi, Script
-from tests.forwarder.builders import StallingKubeApi, make_filter
-
-pytestmark = pytest.mark.integration
+from tests.support.forwarder import StallingKubeApi, make_filter
+from tests.support.kube_api import CORE_API, FakeKubeApi, Script
 
 
 @dataclass

@@ -27,11 +27,9 @@ from khook_core.settings import Settings
 from khook_core.state.base import ClaimResult
 from khook_core.state.memory import MemoryStateStore
 from khook_core.transport import pubsub
-from tests.configdir import restart_hook
-from tests.fixtures.kube_api import FakeKubeApi
-from tests.forwarder.builders import REPO
-
-pytestmark = pytest.mark.integration
+from tests.support.configdir import restart_hook
+from tests.support.forwarder import REPO
+from tests.support.kube_api import FakeKubeApi
 
 MAIN = REPO / "functions" / "kubernetes" / "main.py"
 HOOK = restart_hook()

@@ -19,10 +19,8 @@ from typing import Any
 import pytest
 
 from khook_core.localstack.functions import SERVER_MODULE
-from tests.fixtures.functions import FunctionServer
-from tests.sources.helpers import TOKEN, write_config
-
-pytestmark = pytest.mark.integration
+from tests.support.functions import FunctionServer
+from tests.support.sources import TOKEN, write_config
 
 STALLED_CLIENTS = 16
 STARVED_BOUND_S = 5.0

@@ -15,11 +15,9 @@ import pytest
 
 from khook_core.runtime import get_runtime
 from khook_core.state.firestore import FirestoreStateStore
-from tests.fixtures.a2a_agent import TestAgent
-from tests.fixtures.kube_api import FakeKubeApi
-from tests.integration.kubernetes_push import TOPIC, push, restart_hook_env
-
-pytestmark = pytest.mark.integration
+from tests.support.a2a_agent import TestAgent
+from tests.support.kube_api import FakeKubeApi
+from tests.support.kubernetes_push import TOPIC, push, restart_hook_env
 
 
 @pytest.fixture

@@ -18,10 +18,8 @@ import pytest
 from khook_core.runtime import get_runtime
 from khook_core.sources.base import Dropped
 from khook_core.sources.cdc import CdcSource
-from tests.fixtures.postgres import PostgresServer
-from tests.sources.helpers import make_source, push_body
-
-pytestmark = pytest.mark.integration
+from tests.support.postgres import PostgresServer
+from tests.support.sources import make_source, push_body
 
 # How a relay reads the slot: with positions, transaction ids and commit times.
 CHANGES = ("select data from pg_logical_slot_get_changes(%s, NULL, NULL, 'format-version', %s, "

@@ -19,9 +19,9 @@ from hypothesis import strategies as st
 
 from khook_core.runtime import get_runtime
 from khook_core.sources.webhook import WebhookSource
-from tests.fixtures.a2a_agent import TestAgent
-from tests.sources.helpers import TOKEN, make_source, sample, sample_bytes
-from tests.sources.strategies import check_normalizer, json_values, mutations
+from tests.support.a2a_agent import TestAgent
+from tests.support.sources import TOKEN, make_source, sample, sample_bytes
+from tests.support.strategies import check_normalizer, json_values, mutations
 
 PD_SECRET = "pagerduty-subscription-secret-01"
 BEARER = {"Authorization": f"Bearer {TOKEN}"}

@@ -17,10 +17,8 @@ import pytest
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from khook_core.runtime import get_runtime
-from tests.fixtures.pubsub import PubSubEmulator
-from tests.sources.helpers import sample, sample_bytes
-
-pytestmark = pytest.mark.integration
+from tests.support.pubsub import PubSubEmulator
+from tests.support.sources import sample, sample_bytes
 
 QUIET_S = 1.0
 """How long nothing more may arrive after the expected dispatches (the push retry is ~1 s)."""
@@ -31,7 +29,7 @@ def serve(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], str]]:
     """Serve ``functions/<name>`` on 127.0.0.1; returns the base URL."""
     import functions_framework
 
-    from tests.conftest import REPO
+    from tests.support.paths import REPO
 
     servers: list[tuple[BaseWSGIServer, threading.Thread]] = []
 

@@ -19,8 +19,8 @@ from cloudevents.http import CloudEvent
 from standardwebhooks import Webhook
 
 from khook_core.runtime import get_runtime
-from tests.fixtures.a2a_agent import TestAgent
-from tests.sources.helpers import TOKEN
+from tests.support.a2a_agent import TestAgent
+from tests.support.sources import TOKEN
 
 SECRET = "whsec_" + base64.b64encode(b"khook-standard-webhooks-key-0001").decode()
 OLD_SECRET = "whsec_" + base64.b64encode(b"khook-standard-webhooks-key-0000").decode()

@@ -30,13 +30,11 @@ from typing import Any
 import pytest
 
 from khook_core.runtime import get_runtime
-from tests.fixtures.a2a_agent import RawRequest, Scripted, TestAgent
-from tests.fixtures.fault_proxy import FaultProxy
-from tests.fixtures.firestore import FirestoreEmulator
-from tests.fixtures.kube_api import FakeKubeApi
-from tests.integration.kubernetes_push import TOPIC, push, restart_hook_env
-
-pytestmark = pytest.mark.integration
+from tests.support.a2a_agent import RawRequest, Scripted, TestAgent
+from tests.support.fault_proxy import FaultProxy
+from tests.support.firestore import FirestoreEmulator
+from tests.support.kube_api import FakeKubeApi
+from tests.support.kubernetes_push import TOPIC, push, restart_hook_env
 
 EVENTS = 150
 RATE = 5.0  # events a second

@@ -20,11 +20,11 @@ from khook_core.settings import Settings
 from khook_core.state import open_store
 from khook_core.state.base import DedupKey, Firing
 from khook_core.state.firestore import FirestoreStateStore
-from tests.configdir import make_config, restart_hook
-from tests.fixtures.a2a_agent import AGENT_NAME, AGENT_NAMESPACE, TestAgent
-from tests.fixtures.firestore import FirestoreEmulator, race
-from tests.unit.k8s_events import core_event
-from tests.unit.state.test_stores import check_a_claim_belongs_to_its_delivery
+from tests.support.a2a_agent import AGENT_NAME, AGENT_NAMESPACE, TestAgent
+from tests.support.claims import check_a_claim_belongs_to_its_delivery
+from tests.support.configdir import make_config, restart_hook
+from tests.support.firestore import FirestoreEmulator, race
+from tests.support.k8s_events import core_event
 
 NOW = datetime(2026, 1, 5, 10, 35, tzinfo=UTC)
 TTL = timedelta(minutes=10)
@@ -55,7 +55,6 @@ def firing(event_id: str, *, hook: str = "shop/web", at: datetime = NOW, **chang
     )
 
 
-@pytest.mark.integration
 class TestClaims:
     def test_a_claim_is_exclusive_until_it_expires(self, firestore_store: FirestoreStateStore):
         assert firestore_store.claim(key=KEY, ttl=TTL, now=NOW)
@@ -139,7 +138,6 @@ class TestClaims:
         assert max(wins.values()) == 1
 
 
-@pytest.mark.integration
 class TestAuditTrail:
     def test_firings_come_back_newest_first_with_every_field(
         self, firestore_store: FirestoreStateStore
@@ -182,7 +180,6 @@ class TestAuditTrail:
         assert (got.outcome, got.error) == ("failed:transient", "agent down")
 
 
-@pytest.mark.integration
 def test_open_store_selects_firestore_and_a_named_database(
     firestore_emulator: FirestoreEmulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -215,7 +212,6 @@ def test_an_unreachable_firestore_is_a_transient_error_with_the_cause(
     assert time.monotonic() - started < 5
 
 
-@pytest.mark.integration
 def test_a_redelivered_event_starts_one_agent_run(
     firestore_store: FirestoreStateStore, a2a_agent: TestAgent, tmp_path: Path
 ) -> None:
@@ -242,7 +238,6 @@ def test_a_redelivered_event_starts_one_agent_run(
     assert (record.outcome, record.task_id) == ("dispatched", first.task_id)
 
 
-@pytest.mark.integration
 def test_a_failed_dispatch_releases_the_firestore_claim(
     firestore_store: FirestoreStateStore, tmp_path: Path
 ) -> None:

@@ -8,14 +8,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
-
 from khook_core.dispatch.dryrun import DryRunDispatcher
 from khook_core.runtime import Clock, Runtime
 from khook_core.settings import Settings
 from khook_core.state.firestore import FirestoreStateStore
 from khook_core.storm.records import Backlog, Summary
-from tests.storm import (
+from tests.support.storm import (
     AGENT_RUNS_PER_HOUR,
     START,
     check_shared_storm,
@@ -25,8 +23,6 @@ from tests.storm import (
     storm_config,
     storm_events,
 )
-
-pytestmark = pytest.mark.integration
 
 NOW = datetime(2026, 1, 5, 10, 0, 30, tzinfo=UTC)
 HOUR = timedelta(hours=1)

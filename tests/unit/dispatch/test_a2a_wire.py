@@ -14,7 +14,7 @@ from khook_core.dispatch.settings import (
     parse_go_duration,
 )
 from khook_core.errors import ConfigError, DispatchError
-from tests.dispatch.helpers import PROMPT, make_request
+from tests.support.dispatch import PROMPT, make_request
 
 AGENT = Target("agent", name="k8s-agent", namespace="kagent")
 

@@ -11,7 +11,7 @@ from khook_core.dispatch.a2a import A2ADispatcher
 from khook_core.dispatch.base import Target
 from khook_core.dispatch.webhook import WebhookDispatcher
 from khook_core.errors import TransientError
-from tests.dispatch.helpers import fast_settings, make_request
+from tests.support.dispatch import fast_settings, make_request
 
 AGENT = Target("agent", name="k8s-agent", namespace="kagent")
 SUBMITTED = {

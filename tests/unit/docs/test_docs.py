@@ -8,7 +8,7 @@ from khook_core.dispatch.settings import DispatchSettings
 from khook_core.envsettings import EnvSettings, env_names
 from khook_core.settings import Settings
 from khook_core.transport.http import HttpCredentials
-from tests.conftest import REPO
+from tests.support.paths import REPO
 
 README = (REPO / "README.md").read_text()
 

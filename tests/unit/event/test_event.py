@@ -6,8 +6,7 @@ from datetime import UTC, datetime
 import pytest
 
 from khook_core.event import Event, EventId, Resource, Severity, stable_id
-from tests.unit.k8s_events import core_event, new_event
-from tests.unit.sources.test_kubernetes import source
+from tests.support.k8s_events import core_event, new_event, source
 
 
 @pytest.mark.parametrize(

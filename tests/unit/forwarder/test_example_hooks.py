@@ -10,8 +10,8 @@ import pytest
 
 from khook_core.forwarder.app import load_source
 from khook_core.hooks import load_hooks
-from tests.fixtures.kube_api import CORE_API, EVENTS_API
-from tests.forwarder.builders import NOW, REPO, event
+from tests.support.forwarder import NOW, REPO, event
+from tests.support.kube_api import CORE_API, EVENTS_API
 
 EXAMPLE = REPO / "config" / "hooks" / "example-hooks.yaml"
 

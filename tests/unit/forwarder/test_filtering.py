@@ -11,8 +11,8 @@ import pytest
 from khook_core.errors import ConfigError
 from khook_core.forwarder.app import load_source
 from khook_core.forwarder.filtering import last_occurrence
-from tests.fixtures.kube_api import CORE_API, EVENTS_API
-from tests.forwarder.builders import NOW, REPO, event, make_filter
+from tests.support.forwarder import NOW, REPO, event, make_filter
+from tests.support.kube_api import CORE_API, EVENTS_API
 
 RECENT = NOW - timedelta(minutes=15)
 

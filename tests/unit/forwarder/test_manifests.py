@@ -17,7 +17,7 @@ import yaml
 
 from khook_core.forwarder import cli
 from khook_core.forwarder.config import ForwarderSettings
-from tests.forwarder.builders import REPO
+from tests.support.forwarder import REPO
 
 K8S = REPO / "config" / "k8s"
 

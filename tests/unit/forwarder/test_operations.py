@@ -14,7 +14,7 @@ from khook_core.forwarder import cli
 from khook_core.forwarder.backoff import Backoff
 from khook_core.forwarder.config import ForwarderSettings
 from khook_core.forwarder.metrics import ForwarderMetrics
-from tests.forwarder.builders import REPO
+from tests.support.forwarder import REPO
 
 SAMPLE = re.compile(r'^(khook_forwarder_[a-z_]+)(\{[a-z]+="(?:[^"\\]|\\.)*"\})? (-?[0-9.]+)$')
 

@@ -12,7 +12,7 @@ from khook_core.forwarder.backoff import Backoff
 from khook_core.forwarder.filtering import Outbound
 from khook_core.forwarder.metrics import ForwarderMetrics
 from khook_core.forwarder.publishing import BoundedQueue, Publisher
-from tests.forwarder.builders import TOPIC, RecordingClient
+from tests.support.forwarder import TOPIC, RecordingClient
 
 
 def message(i: int) -> Outbound:

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from khook_core.errors import ConfigError, PluginLoadError
-from tests.configdir import DISK_FULL_HOOK, MISSPELT_SOURCE_HOOK
-from tests.conftest import REPO
+from tests.support.configdir import DISK_FULL_HOOK, MISSPELT_SOURCE_HOOK
+from tests.support.paths import REPO
 
 FUNCTIONS = {
     "alertmanager": "http",

@@ -19,10 +19,8 @@ import pytest
 from khook_core.dispatch.dryrun import DryRunDispatcher
 from khook_core.runtime import get_runtime
 from khook_core.storm.records import Backlog, Summary
-from tests.configdir import make_config, restart_hook
-from tests.unit.k8s_events import core_event
-
-pytestmark = pytest.mark.integration
+from tests.support.configdir import make_config, restart_hook
+from tests.support.k8s_events import core_event
 
 TOPIC = "/projects/p1/topics/khook-sweep"
 

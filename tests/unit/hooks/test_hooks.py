@@ -10,7 +10,7 @@ from khook_core.catalog import EventCatalog
 from khook_core.errors import ConfigError
 from khook_core.event import Event, EventId, Resource, Severity
 from khook_core.hooks import hook_files, load_hooks
-from tests.conftest import COMPAT
+from tests.support.paths import COMPAT
 
 KNOWN = {"pod-restart", "oom-kill", "pod-pending", "probe-failed", "node-not-ready", "alert-firing"}
 

@@ -7,7 +7,7 @@ import pytest
 from khook_core.errors import ConfigError
 from khook_core.event import Severity
 from khook_core.mapping import MappingTable
-from tests.conftest import COMPAT, REPO
+from tests.support.paths import COMPAT, REPO
 
 
 def write(tmp_path: Path, text: str) -> Path:

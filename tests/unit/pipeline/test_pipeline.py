@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from khook_core.dispatch.base import DispatchRequest, DispatchResult
 from khook_core.dispatch.dryrun import DryRunDispatcher
 from khook_core.errors import (
     DispatchError,
@@ -21,26 +20,12 @@ from khook_core.runtime import Clock, Runtime
 from khook_core.settings import Settings
 from khook_core.state.base import ClaimResult
 from khook_core.state.memory import MemoryStateStore
-from tests.configdir import SHOP_HOOK, make_config
-from tests.unit.k8s_events import core_event
+from tests.support.configdir import SHOP_HOOK, make_config
+from tests.support.dispatchers import FlakyDispatcher
+from tests.support.k8s_events import core_event
 
 NOW = datetime(2026, 1, 5, 10, 35, tzinfo=UTC)
 
-
-class FlakyDispatcher(DryRunDispatcher):
-    """Fails the first ``failures`` calls with the given error, then succeeds."""
-
-    def __init__(self, failures: int, error: Exception) -> None:
-        super().__init__()
-        self.failures = failures
-        self.error = error
-        self.calls = 0
-
-    def dispatch(self, request: DispatchRequest) -> DispatchResult:
-        self.calls += 1
-        if self.calls <= self.failures:
-            raise self.error
-        return super().dispatch(request)
 
 
 @pytest.fixture
@@ -233,7 +218,7 @@ def test_a_spent_invocation_starts_no_dispatch_and_leaves_the_event_to_the_retry
 def test_a_still_firing_alert_resent_every_repeat_interval_fires_once_a_day():
     """Alertmanager re-sends a firing alert every repeat_interval (4 h by default): the same
     occurrence (fingerprint + startsAt), so one run, not one per dedup window."""
-    from tests.conftest import REPO
+    from tests.support.paths import REPO
 
     clock = Clock(datetime(2026, 1, 5, 10, 22, tzinfo=UTC))
     runtime = Runtime.build(

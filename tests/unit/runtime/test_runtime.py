@@ -11,8 +11,8 @@ from khook_core.errors import ConfigError, PluginLoadError
 from khook_core.pipeline import run_pipeline
 from khook_core.runtime import Runtime, get_runtime, load_config, reset_runtime, start_function
 from khook_core.settings import Settings
-from tests.configdir import SHOP_HOOK, make_config
-from tests.unit.k8s_events import core_event
+from tests.support.configdir import SHOP_HOOK, make_config
+from tests.support.k8s_events import core_event
 
 NOW = datetime(2026, 1, 5, 10, 35, tzinfo=UTC)
 

@@ -16,8 +16,8 @@ from khook_core.event import Severity
 from khook_core.runtime import get_runtime
 from khook_core.sources.alertmanager import AlertmanagerSource, fingerprint_of
 from khook_core.sources.base import Dropped
-from tests.sources.helpers import TOKEN, make_source, sample
-from tests.sources.strategies import attributes, check_normalizer, json_values, mutations
+from tests.support.sources import TOKEN, make_source, sample
+from tests.support.strategies import attributes, check_normalizer, json_values, mutations
 
 FIRING = sample("alertmanager", "kube-pod-crash-looping-firing.json")
 RESOLVED = sample("alertmanager", "kube-pod-crash-looping-resolved.json")

@@ -21,15 +21,15 @@ from typing import Any
 import pytest
 
 from khook_core.transport import guard
-from tests.conftest import REPO
-from tests.sources.helpers import TOKEN, push_body, sample_bytes
-from tests.sources.test_http_functions import (
+from tests.support.paths import REPO
+from tests.support.sources import TOKEN, push_body, sample_bytes
+from tests.unit.sources.test_http_functions import (
     ALERTMANAGER_CASES,
     SMALL_LIMIT_PLUGINS,
     WEBHOOK_CASES,
 )
-from tests.sources.test_http_functions import Case as HttpCase
-from tests.sources.test_http_functions import send as send_http_case
+from tests.unit.sources.test_http_functions import Case as HttpCase
+from tests.unit.sources.test_http_functions import send as send_http_case
 
 BODY_READ_TIMEOUT_S = 0.5
 """The body deadline the functions run with here; a stalled body must be answered soon after."""

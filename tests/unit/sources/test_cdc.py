@@ -16,9 +16,9 @@ from khook_core.errors import InvalidEventError
 from khook_core.runtime import get_runtime
 from khook_core.sources.base import Dropped
 from khook_core.sources.cdc import CdcConfig, CdcSource
-from tests.sources.helpers import SAMPLES as SAMPLE_DIR
-from tests.sources.helpers import make_source, push_body, sample
-from tests.sources.strategies import attributes, check_normalizer, json_values, mutations
+from tests.support.sources import SAMPLES as SAMPLE_DIR
+from tests.support.sources import make_source, push_body, sample
+from tests.support.strategies import attributes, check_normalizer, json_values, mutations
 
 WRAPPED = sample("cdc", "debezium-update-with-schema.json")
 PAYLOAD = WRAPPED["payload"]

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from khook_core.runtime import load_config
-from tests.conftest import REPO
+from tests.support.paths import REPO
 
 DOC = (REPO / "docs" / "sources.md").read_text()
 BLOCKS = re.findall(r"```(\w+)\n(.*?)```", DOC, flags=re.DOTALL)

@@ -16,7 +16,7 @@ import pytest
 from khook_core.errors import TransientError
 from khook_core.runtime import get_runtime
 from khook_core.transport import http
-from tests.sources.helpers import HMAC_SECRET, TOKEN, sample_bytes
+from tests.support.sources import HMAC_SECRET, TOKEN, sample_bytes
 
 ALERTS = sample_bytes("alertmanager", "kube-pod-crash-looping-firing.json")
 GENERIC = sample_bytes("webhook", "generic-deployment-failed.json")

@@ -17,8 +17,8 @@ from khook_core.runtime import get_runtime
 from khook_core.sources.base import Dropped
 from khook_core.sources.kafka import KafkaConfig, KafkaSource
 from khook_core.transport import pubsub
-from tests.sources.helpers import make_source, push_body, sample
-from tests.sources.strategies import attributes, check_normalizer, json_values, mutations
+from tests.support.sources import make_source, push_body, sample
+from tests.support.strategies import attributes, check_normalizer, json_values, mutations
 
 LAG = sample("kafka", "consumer-lag.json")
 BURROW = sample("kafka", "burrow-consumer-status.json")

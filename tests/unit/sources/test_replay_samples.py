@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from khook_core import cli
-from tests.sources.helpers import SAMPLES
+from tests.support.sources import SAMPLES
 
 # Replay passes no transport attributes, so the kafka records carry no sink metadata.
 PLUGINS = """\

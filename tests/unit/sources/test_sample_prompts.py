@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from khook_core import cli, prompt
-from tests.conftest import REPO
-from tests.sources.helpers import SAMPLES
+from tests.support.paths import REPO
+from tests.support.sources import SAMPLES
 
 # Replay passes no transport attributes, so the kafka records carry no sink metadata.
 PLUGINS = """\

@@ -31,8 +31,8 @@ from khook_core.state.base import DedupKey, Firing
 from khook_core.state.memory import MemoryStateStore
 from khook_core.state.sqlite import SqliteStateStore
 from khook_core.storm.records import Backlog, Summary
-from tests.sources.helpers import SAMPLES, make_source, sample
-from tests.sources.strategies import check_normalizer
+from tests.support.sources import SAMPLES, make_source, sample
+from tests.support.strategies import check_normalizer
 
 LONE = ["\ud800", "\udfff", "a\udc80b", "\udbff\udc00", "\ud83d"]
 """Lone surrogates (a high and a low one written apart are still two lone ones)."""

@@ -14,8 +14,8 @@ from khook_core.errors import InvalidEventError
 from khook_core.event import Severity
 from khook_core.sources.base import Dropped
 from khook_core.sources.webhook import WebhookConfig, WebhookSource
-from tests.sources.helpers import NOW, make_source, sample
-from tests.sources.strategies import attributes, check_normalizer, json_values, mutations
+from tests.support.sources import NOW, make_source, sample
+from tests.support.strategies import attributes, check_normalizer, json_values, mutations
 
 GENERIC = sample("webhook", "generic-deployment-failed.json")
 WORKFLOW_RUN = sample("webhook", "github-workflow-run-failure.json")

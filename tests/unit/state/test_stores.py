@@ -13,6 +13,7 @@ from khook_core.state.base import DedupKey, Firing, StateStore
 from khook_core.state.memory import MemoryStateStore
 from khook_core.state.sqlite import SqliteStateStore
 from khook_core.storm.records import Backlog, Summary
+from tests.support.claims import check_a_claim_belongs_to_its_delivery
 
 T0 = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
 TTL = timedelta(minutes=10)
@@ -330,36 +331,6 @@ def test_a_circuit_opens_at_the_threshold_is_half_open_after_its_cool_down_and_c
     assert store.circuit_state(key="circuit|a", now=T0 + cool) == "closed"
     assert not fail(T0 + cool)  # counts afresh
 
-
-
-STALE = timedelta(seconds=50)
-
-
-def check_a_claim_belongs_to_its_delivery(store: StateStore) -> None:
-    """The rule of ``claim_firing``, the same for every store (the Firestore test calls it)."""
-    mine, other = "owner-of-m-1", "owner-of-m-2"
-
-    def claim(owner: str, at: datetime, key: DedupKey = K) -> str:
-        return store.claim_firing(key=key, owner=owner, ttl=TTL, now=at, stale_after=STALE)
-
-    assert claim(mine, T0) == "won"
-    assert claim(other, T0 + timedelta(seconds=1)) == "held"  # another delivery: a duplicate
-    assert claim(mine, T0 + timedelta(seconds=10)) == "busy"  # may still be running
-    assert claim(mine, T0 + STALE) == "resumed"  # its attempt never reported back
-    assert claim(mine, T0 + STALE + timedelta(seconds=1)) == "busy"  # the resumer runs now
-    store.mark_uncertain(key=K)
-    assert claim(other, T0 + STALE + timedelta(seconds=2)) == "held"
-    assert claim(mine, T0 + STALE + timedelta(seconds=2)) == "uncertain"  # at once, ask first
-    # Its attempt died again unmarked: still uncertain once stale (a send may have landed).
-    assert claim(mine, T0 + 2 * STALE + timedelta(seconds=2)) == "uncertain"
-    store.confirm(key=K, outcome="dispatched", task_id="t-1")
-    assert claim(mine, T0 + 3 * STALE) == "held"  # confirmed: a duplicate, even for its owner
-    assert claim(other, T0 + TTL) == "won"  # expired: a new window
-    store.release(key=K)
-    assert claim(other, T0 + TTL + timedelta(seconds=1)) == "won"
-    plain = DedupKey("coalesce|shop/web|pod-restart|web")
-    assert store.claim(key=plain, ttl=TTL, now=T0)
-    assert claim(mine, T0 + STALE, plain) == "held"  # a plain claim is nobody's delivery
 
 
 def test_a_claim_belongs_to_its_delivery(store: StateStore):

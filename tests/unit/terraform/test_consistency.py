@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.terraform.conftest import REPO, TERRAFORM, TerraformConfig, first, skip_or_fail
+from tests.support.terraform import REPO, TERRAFORM, TerraformConfig, first, skip_or_fail
 
 FUNCTIONS = REPO / "functions"
 K8S_MANIFESTS = REPO / "config" / "k8s"

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
 
-from tests.terraform.conftest import REPO, load_script
+from tests.support.terraform import REPO, load_script
 
 package = load_script("package")
 
