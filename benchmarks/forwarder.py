@@ -4,7 +4,7 @@ Budgets: >= 2,000 events/s sustained into the emulator; RSS <= 100 MiB through a
 20,000-event storm; nothing lost (every event published or counted as filtered).
 
 The forwarder runs as its own process (``python -m khook_core.forwarder``), so its RSS is its
-own; the test API server (tests/fixtures/kube_api.py) runs here and appends the storm in one go,
+own; the test API server (tests/support/kube_api.py) runs here and appends the storm in one go,
 the way a burst reaches a watch. Needs the Pub/Sub emulator (gcloud component
 ``pubsub-emulator`` and Java); without it the budgets are recorded as not measured (and the
 run exits 1 when CI=true). Each figure is from one run (one storm), not a median.

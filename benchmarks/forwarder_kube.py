@@ -5,7 +5,7 @@ the last Event published <= 5 s after the last one was created; RSS (idle, throu
 through the storm) within the Deployment's memory request, 128 MiB.
 
 The API server comes from the kube test assets (``KHOOK_KUBE_ASSETS``, else ``../shared/kube``;
-tests/fixtures/kube_real.py); the forwarder is its own process (``python -m
+tests/support/kube_real.py); the forwarder is its own process (``python -m
 khook_core.forwarder``), so its RSS is its own. A live storm is as fast as the API server
 accepts Events from this machine, so its figure is the lag behind the storm, not a rate the
 forwarder chooses. Without the assets or the Pub/Sub emulator the budgets are recorded as not

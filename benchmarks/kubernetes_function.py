@@ -8,7 +8,7 @@ Budgets:
 * local end to end, watch → forwarder → emulator → push → function → A2A agent, at 50 events/s:
   p50 <= 150 ms, p99 <= 500 ms.
 
-The A2A agent is the a2a-sdk test agent (tests/fixtures/a2a_agent.py) served in this process.
+The A2A agent is the a2a-sdk test agent (tests/support/a2a_agent.py) served in this process.
 The end-to-end part needs the Pub/Sub emulator; without it that part is recorded as not measured
 (and the run exits 1 when CI=true). ``KHOOK_BENCH_RUNS`` (default 11) sets the cold-start runs.
 """

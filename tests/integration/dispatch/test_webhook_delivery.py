@@ -55,7 +55,6 @@ def test_default_body_is_signed_and_carries_the_idempotency_key(
     }
 
 
-
 def test_a_503_is_retried_and_delivered_once(
     webhook_receiver: WebhookReceiver, dispatcher: WebhookDispatcher
 ) -> None:
@@ -68,14 +67,12 @@ def test_a_503_is_retried_and_delivered_once(
     assert first.headers["idempotency-key"] == second.headers["idempotency-key"]
 
 
-
 def test_a_429_waits_for_retry_after(
     webhook_receiver: WebhookReceiver, dispatcher: WebhookDispatcher
 ) -> None:
     webhook_receiver.answer(429, "slow down", Retry_After="0")
     dispatcher.dispatch(make_request(webhook(webhook_receiver.url)))
     assert len(webhook_receiver.received) == 2
-
 
 
 def test_a_400_is_not_retried_and_names_hook_and_host_only(
@@ -92,7 +89,6 @@ def test_a_400_is_not_retried_and_names_hook_and_host_only(
     assert len(webhook_receiver.received) == 1
 
 
-
 def test_persistent_5xx_becomes_a_transient_error(
     webhook_receiver: WebhookReceiver, dispatcher: WebhookDispatcher
 ) -> None:
@@ -101,7 +97,6 @@ def test_persistent_5xx_becomes_a_transient_error(
     with pytest.raises(TransientError, match="HTTP 502: bad gateway"):
         dispatcher.dispatch(make_request(webhook(webhook_receiver.url)))
     assert len(webhook_receiver.received) == 3
-
 
 
 def test_the_invocations_time_budget_bounds_a_slow_receiver(
@@ -116,7 +111,6 @@ def test_the_invocations_time_budget_bounds_a_slow_receiver(
     assert len(webhook_receiver.received) == 1
 
 
-
 @pytest.mark.parametrize("budget", [0.0, -1.0])
 def test_a_spent_time_budget_sends_no_webhook(
     webhook_receiver: WebhookReceiver, dispatcher: WebhookDispatcher, budget: float
@@ -125,7 +119,6 @@ def test_a_spent_time_budget_sends_no_webhook(
         dispatcher.dispatch(make_request(webhook(webhook_receiver.url), time_budget=budget))
     assert "hook shop/web-restarts" in str(info.value)
     assert webhook_receiver.received == []
-
 
 
 def test_a_template_body_is_rendered_with_placeholders_and_the_prompt(
@@ -152,7 +145,6 @@ def test_a_template_body_is_rendered_with_placeholders_and_the_prompt(
             "tags": ["warning", True, None],
         },
     }
-
 
 
 def test_a_hooks_body_is_compiled_at_load_and_sent_as_compiled(

@@ -1,4 +1,4 @@
-"""The ``khook`` CLI, run as a subprocess, beside installed plugins that fail to load or validate."""
+"""The ``khook`` CLI, as a subprocess, beside installed plugins that fail to load or validate."""
 
 from __future__ import annotations
 
@@ -27,7 +27,6 @@ def cli(*args: str, site: Path | None = None, **variables: str) -> subprocess.Co
     )
 
 
-
 def test_cli_validate_fails_on_an_installed_plugin_that_cannot_be_imported(
     tmp_path: Path, plugins_on_path: Path
 ):
@@ -42,7 +41,6 @@ def test_cli_validate_fails_on_an_installed_plugin_that_cannot_be_imported(
     assert disabled.returncode == 0, disabled.stderr  # as the hint in the error says
 
 
-
 def test_cli_validate_fails_on_a_plugin_with_invalid_config_in_one_line(tmp_path: Path):
     config = make_config(tmp_path, SHOP_HOOK, plugins=KAFKA_BOGUS)
     result = cli("validate", "--config", str(config))
@@ -50,7 +48,6 @@ def test_cli_validate_fails_on_a_plugin_with_invalid_config_in_one_line(tmp_path
     assert result.stderr.strip().splitlines() == [
         f"{config / 'plugins.yaml'}:5: plugin kafka: config.bogus: Extra inputs are not permitted"
     ]
-
 
 
 def test_cli_replay_and_sources_work_beside_a_plugin_with_invalid_config(tmp_path: Path):
@@ -77,7 +74,6 @@ def test_cli_replay_and_sources_work_beside_a_plugin_with_invalid_config(tmp_pat
     kafka = cli("replay", "--source", "kafka", "--config", str(config), str(payload))
     assert kafka.returncode == 1
     assert "plugin kafka: config.bogus" in kafka.stderr
-
 
 
 def test_cli_sources_shows_a_broken_plugin_and_exits_1(plugins_on_path: Path):

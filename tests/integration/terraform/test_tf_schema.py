@@ -25,7 +25,6 @@ def schema_cache() -> Path:
     return cache
 
 
-
 def test_bad_fixture_fails_with_file_resource_and_attribute(
     schema_cache: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -54,12 +53,10 @@ def test_bad_fixture_fails_with_file_resource_and_attribute(
     assert len(out.splitlines()) == len(expected)
 
 
-
 def test_terraform_directory_passes(schema_cache: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert tf_check.main([str(TERRAFORM), "--cache-dir", str(schema_cache)]) == 0, (
         capsys.readouterr().out
     )
-
 
 
 def test_derived_cache_is_reused_without_the_package(schema_cache: Path, tmp_path: Path) -> None:
