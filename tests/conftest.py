@@ -13,8 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from khook_core.runtime import reset_runtime
-from khook_core.transport import http
+# Helpers in tests/support assert too; rewrite them so a failure shows the values, as in a test.
+pytest.register_assert_rewrite("tests.support")
+
+from khook_core.runtime import reset_runtime  # noqa: E402
+from khook_core.transport import http  # noqa: E402
 
 # The tests/support modules that define fixtures (emulators, servers, function clients...).
 pytest_plugins = [
