@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run demo replay-samples test test-unit lint fmt bench clean
+.PHONY: install run demo replay-samples test test-unit test-integration test-e2e lint fmt bench clean
 
 install: $(STAMP)
 
@@ -50,8 +50,16 @@ fmt: install
 test: lint
 	$(VENV)/bin/pytest
 
+# One kind of test at a time; the marker is set from the directory (tests/unit, tests/integration,
+# tests/e2e) by tests/conftest.py.
 test-unit: install
-	$(VENV)/bin/pytest tests/unit
+	$(VENV)/bin/pytest -m unit
+
+test-integration: install
+	$(VENV)/bin/pytest -m integration
+
+test-e2e: install
+	$(VENV)/bin/pytest -m e2e
 
 # Every benchmark, each figure printed beside its budget; then docs/benchmarks.md from the run.
 # Every benchmark runs even when one misses or fails (its exit status is recorded), the report

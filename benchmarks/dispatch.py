@@ -45,7 +45,7 @@ def pct(values: list[float], q: float) -> float:
 
 def firestore_figures() -> bool:
     from khook_core.localstack.ports import free_port
-    from tests.fixtures.firestore import find_emulator, race, start_emulator, stop_emulator
+    from tests.support.firestore import find_emulator, race, start_emulator, stop_emulator
 
     launcher, reason = find_emulator()
     if launcher is None:
@@ -124,8 +124,8 @@ def firestore_figures() -> bool:
 
 
 def dispatch_figures() -> None:
-    from tests.dispatch.helpers import make_request
-    from tests.fixtures.a2a_agent import TestAgent, start_agent
+    from tests.support.a2a_agent import TestAgent, start_agent
+    from tests.support.dispatch import make_request
 
     agent = TestAgent()
     server = start_agent(agent)

@@ -4,7 +4,7 @@ Budgets: >= 2,000 events/s sustained into the emulator; RSS <= 100 MiB through a
 20,000-event storm; nothing lost (every event published or counted as filtered).
 
 The forwarder runs as its own process (``python -m khook_core.forwarder``), so its RSS is its
-own; the test API server (tests/fixtures/kube_api.py) runs here and appends the storm in one go,
+own; the test API server (tests/support/kube_api.py) runs here and appends the storm in one go,
 the way a burst reaches a watch. Needs the Pub/Sub emulator (gcloud component
 ``pubsub-emulator`` and Java); without it the budgets are recorded as not measured (and the
 run exits 1 when CI=true). Each figure is from one run (one storm), not a median.
@@ -26,9 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(ROOT))
 from _report import figure, not_measured  # noqa: E402
 
-from tests.fixtures.kube_api import FakeKubeApi  # noqa: E402
-from tests.fixtures.pubsub import PubSubEmulator, find_launcher  # noqa: E402
-from tests.forwarder.builders import ForwarderProcess  # noqa: E402
+from tests.support.forwarder import ForwarderProcess  # noqa: E402
+from tests.support.kube_api import FakeKubeApi  # noqa: E402
+from tests.support.pubsub import PubSubEmulator, find_launcher  # noqa: E402
 
 STORM = 20_000
 THROUGHPUT_BUDGET = 2_000.0  # events/s

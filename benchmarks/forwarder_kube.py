@@ -5,7 +5,7 @@ the last Event published <= 5 s after the last one was created; RSS (idle, throu
 through the storm) within the Deployment's memory request, 128 MiB.
 
 The API server comes from the kube test assets (``KHOOK_KUBE_ASSETS``, else ``../shared/kube``;
-tests/fixtures/kube_real.py); the forwarder is its own process (``python -m
+tests/support/kube_real.py); the forwarder is its own process (``python -m
 khook_core.forwarder``), so its RSS is its own. A live storm is as fast as the API server
 accepts Events from this machine, so its figure is the lag behind the storm, not a rate the
 forwarder chooses. Without the assets or the Pub/Sub emulator the budgets are recorded as not
@@ -27,7 +27,8 @@ sys.path.insert(0, str(ROOT))
 from _report import figure, not_measured  # noqa: E402
 from forwarder import vm_hwm_mib, wait  # noqa: E402
 
-from tests.fixtures.kube_real import (  # noqa: E402
+from tests.support.forwarder import ForwarderProcess  # noqa: E402
+from tests.support.kube_real import (  # noqa: E402
     SKIP_REASON,
     RealKube,
     create_events,
@@ -35,8 +36,7 @@ from tests.fixtures.kube_real import (  # noqa: E402
     new_namespace,
     running_kube,
 )
-from tests.fixtures.pubsub import PubSubEmulator, find_launcher  # noqa: E402
-from tests.forwarder.builders import ForwarderProcess  # noqa: E402
+from tests.support.pubsub import PubSubEmulator, find_launcher  # noqa: E402
 
 LISTED = 20_000
 STORM = 5_000

@@ -8,7 +8,7 @@ Budgets:
 * local end to end, watch → forwarder → emulator → push → function → A2A agent, at 50 events/s:
   p50 <= 150 ms, p99 <= 500 ms.
 
-The A2A agent is the a2a-sdk test agent (tests/fixtures/a2a_agent.py) served in this process.
+The A2A agent is the a2a-sdk test agent (tests/support/a2a_agent.py) served in this process.
 The end-to-end part needs the Pub/Sub emulator; without it that part is recorded as not measured
 (and the run exits 1 when CI=true). ``KHOOK_BENCH_RUNS`` (default 11) sets the cold-start runs.
 """
@@ -32,12 +32,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(ROOT))
 from _report import figure, not_measured  # noqa: E402
 
-from tests.configdir import restart_hook  # noqa: E402
-from tests.fixtures.a2a_agent import TestAgent, start_agent  # noqa: E402
-from tests.fixtures.functions import FunctionServer  # noqa: E402
-from tests.fixtures.kube_api import FakeKubeApi  # noqa: E402
-from tests.fixtures.pubsub import PubSubEmulator, find_launcher  # noqa: E402
-from tests.forwarder.builders import ForwarderProcess  # noqa: E402
+from tests.support.a2a_agent import TestAgent, start_agent  # noqa: E402
+from tests.support.configdir import restart_hook  # noqa: E402
+from tests.support.forwarder import ForwarderProcess  # noqa: E402
+from tests.support.functions import FunctionServer  # noqa: E402
+from tests.support.kube_api import FakeKubeApi  # noqa: E402
+from tests.support.pubsub import PubSubEmulator, find_launcher  # noqa: E402
 
 MAIN = ROOT / "functions" / "kubernetes" / "main.py"
 COLD_RUNS = max(2, int(os.environ.get("KHOOK_BENCH_RUNS", "11")))

@@ -5,7 +5,7 @@ Each run is a fresh ``python`` process that imports functions-framework, loads
 client, with memory state and a local A2A agent (design.md's conditions): the first event of
 the four source functions is dispatched for real, so the run pays for the HTTP client (httpx
 import, client creation) and the round trip to the agent. The agent is the a2a-sdk test agent
-(tests/fixtures/a2a_agent.py) served in this process, as in kubernetes_function.py. The wall
+(tests/support/a2a_agent.py) served in this process, as in kubernetes_function.py. The wall
 time runs from spawning the process to the answer.
 
 The ``sweep`` function's event is a Cloud Scheduler tick whose content is ignored; on a fresh
@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(REPO))
 from _report import figure, not_measured  # noqa: E402
 
-from tests.fixtures.a2a_agent import TestAgent, start_agent  # noqa: E402
+from tests.support.a2a_agent import TestAgent, start_agent  # noqa: E402
 
 RUNS = int(os.environ.get("KHOOK_BENCH_RUNS", "15"))
 BUDGET_MS = 350.0
@@ -51,7 +51,7 @@ SOURCES = {
     "kafka": "khook_core.sources.kafka:KafkaSource",
     "cdc": "khook_core.sources.cdc:CdcSource",
 }
-AGENT = "{name: k8s-agent, namespace: kagent}"  # the path tests/fixtures/a2a_agent.py serves
+AGENT = "{name: k8s-agent, namespace: kagent}"  # the path tests/support/a2a_agent.py serves
 HOOKS = f"""\
 apiVersion: kagent.dev/v1alpha2
 kind: Hook

@@ -26,7 +26,7 @@ tf-schema:
 	$(PY) scripts/tf_check.py $(TF_DIR)
 
 tf-test:
-	$(PYTEST) tests/terraform -q
+	$(PYTEST) tests/unit/terraform tests/integration/terraform -q
 
 # checkov lives in its own venv: installed into the app venv it downgrades packaging and dateutil.
 $(CHECKOV_STAMP):

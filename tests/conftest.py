@@ -1,4 +1,10 @@
-"""Shared test set-up: fixture modules, a clean environment and helpers to build configs."""
+"""Shared test set-up: the fixture plugins in tests/support, a clean environment, markers by path.
+
+A test's kind is where it lives: ``tests/unit/<concept>/`` (no process, no network, no emulator),
+``tests/integration/<concept>/`` (a real emulator, database, server or binary started by a
+fixture) or ``tests/e2e/`` (the whole chain across processes). The marker of the same name is set
+here from the path, so ``pytest -m unit`` and ``pytest tests/unit`` select the same tests.
+"""
 
 from __future__ import annotations
 
@@ -7,27 +13,56 @@ from pathlib import Path
 
 import pytest
 
-from khook_core.runtime import reset_runtime
+# Helpers in tests/support assert too; rewrite them so a failure shows the values, as in a test.
+pytest.register_assert_rewrite("tests.support")
 
-# Every module in tests/fixtures/ provides fixtures for real parts (emulators, servers).
-pytest_plugins = sorted(
-    f"tests.fixtures.{p.stem}"
-    for p in (Path(__file__).parent / "fixtures").glob("*.py")
-    if p.stem != "__init__"
-)
+from khook_core.runtime import reset_runtime  # noqa: E402
+from khook_core.transport import http  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
-COMPAT = REPO / "tests" / "data" / "compat"
+# The tests/support modules that define fixtures (emulators, servers, function clients...).
+pytest_plugins = [
+    "tests.support.a2a_agent",
+    "tests.support.firestore",
+    "tests.support.functions",
+    "tests.support.kube_api",
+    "tests.support.kube_real",
+    "tests.support.plugins",
+    "tests.support.postgres",
+    "tests.support.pubsub",
+    "tests.support.source_functions",
+    "tests.support.terraform",
+    "tests.support.webhook_receiver",
+]
+
+TESTS = Path(__file__).resolve().parent
+KINDS = ("unit", "integration", "e2e")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test ``unit``, ``integration`` or ``e2e`` from the directory it lives in."""
+    for item in items:
+        try:
+            kind = item.path.resolve().relative_to(TESTS).parts[0]
+        except ValueError:
+            continue  # not under tests/ (a file named on the command line elsewhere)
+        if kind not in KINDS:
+            raise pytest.UsageError(
+                f"{item.nodeid}: a test lives under tests/unit, tests/integration or tests/e2e"
+            )
+        item.add_marker(kind)
 
 
 @pytest.fixture(autouse=True)
 def isolate_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """No test sees the developer's KHOOK_/KAGENT_ settings or another test's runtime."""
+    """No test sees the developer's KHOOK_/KAGENT_ settings, another test's runtime or the
+    credentials another test's environment produced (they are cached per process)."""
     import os
 
     for name in list(os.environ):
         if name.startswith(("KHOOK_", "KAGENT_")):
             monkeypatch.delenv(name)
     reset_runtime()
+    http.credentials_for.cache_clear()
     yield
     reset_runtime()
+    http.credentials_for.cache_clear()

@@ -16,15 +16,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from tests.configdir import make_config, restart_hook
-from tests.fixtures.functions import FunctionServer
-from tests.fixtures.kube_api import FakeKubeApi
-from tests.fixtures.pubsub import PubSubEmulator
-from tests.forwarder.builders import REPO, ForwarderProcess
-
-pytestmark = pytest.mark.e2e
+from tests.support.configdir import make_config, restart_hook
+from tests.support.forwarder import REPO, ForwarderProcess
+from tests.support.functions import FunctionServer
+from tests.support.kube_api import FakeKubeApi
+from tests.support.pubsub import PubSubEmulator
 
 HOOK = restart_hook()
 REDELIVERY_WATCH_S = 3.0

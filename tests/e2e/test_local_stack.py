@@ -31,11 +31,9 @@ from khook_core.localstack.ports import BLOCK_SIZE, is_free
 from khook_core.localstack.processes import group_alive, stop_group
 from khook_core.localstack.stackfile import StackInfo
 from khook_core.runtime import load_config
-from tests.conftest import REPO
-from tests.fixtures.kube_api import FakeKubeApi
-from tests.fixtures.pubsub import unavailable
-
-pytestmark = pytest.mark.e2e
+from tests.support.kube_api import FakeKubeApi
+from tests.support.paths import REPO
+from tests.support.pubsub import unavailable
 
 SAMPLES = REPO / "config" / "samples"
 ONE_EVENT = {

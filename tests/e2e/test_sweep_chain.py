@@ -14,15 +14,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from tests.configdir import make_config, restart_hook
-from tests.fixtures.a2a_agent import TestAgent
-from tests.fixtures.functions import FunctionServer
-from tests.fixtures.kube_api import FakeKubeApi
-from tests.fixtures.pubsub import PubSubEmulator
-
-pytestmark = pytest.mark.e2e
+from tests.support.a2a_agent import TestAgent
+from tests.support.configdir import make_config, restart_hook
+from tests.support.functions import FunctionServer
+from tests.support.kube_api import FakeKubeApi
+from tests.support.pubsub import PubSubEmulator
 
 WINDOW_S = 6
 """Long enough that the early tick surely lands inside the window, even on a slow machine."""

@@ -19,7 +19,7 @@ from khook_core.localstack.send import (
 )
 from khook_core.localstack.stackfile import StackInfo
 from khook_core.localstack.timeshift import newest, shift_to_now
-from tests.conftest import REPO
+from tests.support.paths import REPO
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 

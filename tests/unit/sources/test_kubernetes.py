@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,26 +10,12 @@ from hypothesis import strategies as st
 
 from khook_core.errors import InvalidEventError
 from khook_core.mapping import MappingEntry, MappingTable
-from khook_core.sources.base import Dropped, SourceContext
+from khook_core.sources.base import Dropped
 from khook_core.sources.kubernetes import (
-    KubernetesConfig,
-    KubernetesSource,
     classify_reason,
     owner_of,
 )
-from tests.unit.k8s_events import core_event, new_event
-
-NOW = datetime(2026, 1, 5, 10, 35, tzinfo=UTC)
-REPO = Path(__file__).resolve().parents[3]
-
-
-def source(mapping: MappingTable | None = None, minutes: float = 15) -> KubernetesSource:
-    table = mapping or MappingTable.load(REPO / "config" / "event-mappings.yaml")
-    return KubernetesSource(
-        KubernetesConfig.model_validate({"freshnessMinutes": minutes}),
-        SourceContext(clock=lambda: NOW, mapping=table),
-    )
-
+from tests.support.k8s_events import core_event, new_event, source
 
 # khook's reason table, row by row: (reason, message, type) → result.
 REASON_TABLE = [

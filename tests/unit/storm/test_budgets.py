@@ -21,7 +21,7 @@ from khook_core.runtime import Clock, Runtime
 from khook_core.settings import Settings
 from khook_core.state import open_store
 from khook_core.state.base import StateStore
-from tests.storm import (
+from tests.support.storm import (
     BINDING_LIMITS,
     HOOK_RUNS_PER_HOUR,
     MAX_CONCURRENT_RUNS,

@@ -11,9 +11,9 @@ from khook_core.dispatch.dryrun import DryRunDispatcher
 from khook_core.errors import TransientError
 from khook_core.pipeline import Decision, run_pipeline
 from khook_core.state.memory import MemoryStateStore
-from tests.configdir import make_config, restart_hook
-from tests.storm import START
-from tests.unit.k8s_events import core_event
+from tests.support.configdir import make_config, restart_hook
+from tests.support.k8s_events import core_event
+from tests.support.storm import START
 from tests.unit.storm.test_sweep import build
 
 HOOK = restart_hook(name="web", prompt="Pod {{.ResourceName}} keeps restarting.")

@@ -14,7 +14,9 @@ from khook_core.settings import Settings
 from khook_core.state import open_store
 from khook_core.state.base import StateStore
 from khook_core.state.memory import MemoryStateStore
-from tests.storm import (
+from tests.support.dispatchers import FlakyDispatcher
+from tests.support.k8s_events import core_event
+from tests.support.storm import (
     AGENT_RUNS_PER_HOUR,
     START,
     check_shared_storm,
@@ -25,8 +27,6 @@ from tests.storm import (
     storm_config,
     storm_events,
 )
-from tests.unit.k8s_events import core_event
-from tests.unit.test_pipeline import FlakyDispatcher
 
 
 def runtime_for(

@@ -19,9 +19,9 @@ from khook_core.state import open_store
 from khook_core.state.base import StateStore
 from khook_core.state.memory import MemoryStateStore
 from khook_core.storm.records import Backlog, Summary
-from tests.configdir import make_config, restart_hook
-from tests.storm import START, held_back
-from tests.unit.k8s_events import core_event
+from tests.support.configdir import make_config, restart_hook
+from tests.support.k8s_events import core_event
+from tests.support.storm import START, held_back
 
 POD_SUFFIX = "bcdfghjklmnpqrstvwxz2456789bcdfghjklmnpqrstvwxz2456789"
 GROUPED = restart_hook(name="web", prompt="Pod {{.ResourceName}} keeps restarting.",

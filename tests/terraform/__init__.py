@@ -1,1 +1,0 @@
-"""Checks of terraform/ and the packaging scripts against the code they deploy."""

@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from khook_core.event import Event, EventId, Resource, Severity, stable_id
+from tests.support.k8s_events import core_event, new_event, source
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        core_event(count=7),
+        new_event(series={"count": 3, "lastObservedTime": "2026-01-05T10:33:00.000000Z"}),
+    ],
+)
+def test_trusted_construction_equals_validated_construction(raw: dict[str, object]):
+    (event,) = source().normalize(raw, {"khook.cluster": "prod"})
+    validated = Event.model_validate(event.model_dump())
+    assert event == validated
+    assert event.model_dump() == validated.model_dump()
+    assert list(event.__dict__) == list(validated.__dict__)  # same field order
+    assert json.loads(event.model_dump_json()) == json.loads(validated.model_dump_json())
+
+
+def test_trusted_events_get_fresh_mutable_defaults():
+    a = Event.trusted(id=EventId("a"), source="s", type="t", timestamp=datetime.now(UTC))
+    b = Event.trusted(id=EventId("b"), source="s", type="t", timestamp=datetime.now(UTC))
+    assert a.tags is not b.tags
+    assert a.resource == Resource()
+
+
+def test_evolve_is_model_copy_with_changes():
+    event = Event(id=EventId("a"), source="s", type="t", timestamp=datetime.now(UTC))
+    changed = event.evolve(severity=Severity.ERROR, tags={"a": "b"})
+    assert changed == event.model_copy(update={"severity": Severity.ERROR, "tags": {"a": "b"}})
+    assert event.severity is Severity.WARNING  # the original is untouched
+    assert "severity" in changed.model_fields_set
+
+
+def test_stable_ids_are_deterministic_and_distinct():
+    assert stable_id("k", "a", 1) == stable_id("k", "a", 1)
+    assert stable_id("k", "a", 1) != stable_id("k", "a", 2)
+    assert stable_id("k", "a|b") != stable_id("k", "a", "b")
+
+
+def test_severity_order():
+    assert [s.rank for s in Severity] == [0, 1, 2, 3]

@@ -1,0 +1,264 @@
+"""scripts/package.py builds reproducible, self-contained function archives."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import shutil
+import zipfile
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+import pytest
+from packaging.requirements import Requirement
+
+from tests.support.terraform import REPO, load_script
+
+package = load_script("package")
+
+PYPROJECT = """\
+[project]
+name = "khook-serverless"
+version = "0.1.0"
+dependencies = ["pydantic>=2.7,<3", "pyyaml>=6.0"]
+[project.optional-dependencies]
+functions = ["functions-framework>=3.8,<4", "httpx>=0.27,<1"]
+firestore = ["google-cloud-firestore>=2.16,<3"]
+dev = ["khook-serverless[functions]", "pytest>=8"]
+[project.entry-points."khook.sources"]
+kubernetes = "khook_core.sources.kubernetes:KubernetesSource"
+"""
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    root = tmp_path / "repo"
+    (root / "khook_core" / "__pycache__").mkdir(parents=True)
+    (root / "khook_core" / "__init__.py").write_text('"""core"""\n')
+    (root / "khook_core" / "__pycache__" / "x.cpython-311.pyc").write_bytes(b"\0")
+    (root / "config" / "hooks").mkdir(parents=True)
+    (root / "config" / "k8s").mkdir()
+    (root / "config" / "event-mappings.yaml").write_text("mappings: []\n")
+    (root / "config" / "hooks" / "a.yaml").write_text("kind: Hook\n")
+    (root / "config" / "k8s" / "deployment.yaml").write_text("kind: Deployment\n")
+    for name in ("kubernetes", "kafka"):
+        (root / "functions" / name).mkdir(parents=True)
+        (root / "functions" / name / "main.py").write_text("def handle(event):\n    return None\n")
+    (root / "functions" / "kafka" / "requirements.txt").write_text("fastavro==1.9.7\n")
+    (root / "functions" / "README.md").write_text("not a function directory\n")
+    (root / "pyproject.toml").write_text(PYPROJECT)
+    return root
+
+
+def test_archives_hold_function_core_config_and_pinned_requirements(tree: Path) -> None:
+    built = package.package(tree, tree / "build" / "functions")
+    assert sorted(built) == ["kafka", "kubernetes"]
+    with zipfile.ZipFile(built["kubernetes"]) as archive:
+        names = archive.namelist()
+        requirements = archive.read("requirements.txt").decode().splitlines()
+        entry_points = archive.read("khook_serverless-0.1.0.dist-info/entry_points.txt").decode()
+    assert names == sorted(names)
+    assert {
+        "main.py",
+        "khook_core/__init__.py",
+        "config/event-mappings.yaml",
+        "config/hooks/a.yaml",
+    } <= set(names)
+    assert not [
+        n for n in names if "__pycache__" in n or n.endswith(".pyc") or n.startswith("config/k8s")
+    ]
+    assert requirements[0].startswith("# Runtime closure of khook-serverless")
+    pins = dict(r.split("==") for r in requirements if not r.startswith("#"))
+    assert list(pins) == sorted(pins), "pins must come in a stable order"
+    # The whole closure, not only the five direct dependencies: what they pull in (flask and
+    # werkzeug through functions-framework, grpcio through google-api-core[grpc], ...) is pinned
+    # to the installed version too, so the same archive always installs the same code.
+    for name in (
+        "pydantic",
+        "pyyaml",
+        "functions-framework",
+        "httpx",
+        "google-cloud-firestore",
+        "flask",
+        "werkzeug",
+        "cloudevents",
+        "httpcore",
+        "google-api-core",
+        "grpcio",
+        "protobuf",
+    ):
+        assert pins.get(name) == importlib.metadata.version(name), name
+    assert "khook-serverless" not in pins
+    assert "pytest" not in pins, "the dev extra is not a runtime extra"
+    assert "kubernetes = khook_core.sources.kubernetes:KubernetesSource" in entry_points
+    with zipfile.ZipFile(built["kafka"]) as archive:
+        assert archive.read("requirements.txt").decode().endswith("# kafka\nfastavro==1.9.7\n")
+
+
+def test_unchanged_tree_gives_identical_archives(tree: Path) -> None:
+    first = package.package(tree, tree / "a")["kubernetes"].read_bytes()
+    (tree / "khook_core" / "__init__.py").touch()  # a new mtime alone must not change the bytes
+    second = package.package(tree, tree / "b")["kubernetes"].read_bytes()
+    assert first == second
+    (tree / "config" / "event-mappings.yaml").write_text("mappings: [x]\n")
+    assert package.package(tree, tree / "c")["kubernetes"].read_bytes() != first
+
+
+def test_unknown_function_name_is_an_error(tree: Path) -> None:
+    with pytest.raises(package.PackagingError, match=r"no functions/<name>/main\.py for: nope"):
+        package.package(tree, tree / "build", ["nope"])
+
+
+def test_repository_requirements_cover_the_runtime_extras() -> None:
+    import tomllib
+
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
+    names = package.requirement_names(pyproject)
+    assert names == [
+        "pydantic",
+        "pyyaml",
+        "functions-framework",
+        "httpx",
+        "google-cloud-firestore",
+    ]
+    assert "kubernetes" not in names
+
+
+def test_package_copes_with_a_missing_functions_directory(tmp_path: Path) -> None:
+    shutil.copy(REPO / "pyproject.toml", tmp_path / "pyproject.toml")
+    with pytest.raises(package.PackagingError, match="no functions"):
+        package.package(tmp_path, tmp_path / "build")
+
+
+# --- the runtime closure, on fake installed distributions --------------------------------------
+
+
+class FakeDistribution(importlib.metadata.Distribution):
+    def __init__(self, name: str, version: str, requires: Sequence[str]) -> None:
+        self._metadata = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n" + "".join(
+            f"Requires-Dist: {r}\n" for r in requires
+        )
+
+    def read_text(self, filename: str) -> str | None:
+        return self._metadata if filename == "METADATA" else None
+
+    def locate_file(self, path: object) -> Path:
+        raise NotImplementedError
+
+
+def installed(
+    packages: Mapping[str, tuple[str, Sequence[str]]],
+) -> Callable[[str], importlib.metadata.Distribution]:
+    def distribution(name: str) -> importlib.metadata.Distribution:
+        key = name.lower().replace("_", "-")
+        if key not in packages:
+            raise importlib.metadata.PackageNotFoundError(name)
+        version, requires = packages[key]
+        return FakeDistribution(key, version, requires)
+
+    return distribution
+
+
+def closure(roots: Sequence[str], packages: Mapping[str, tuple[str, Sequence[str]]]) -> object:
+    return package.runtime_closure(
+        [Requirement(r) for r in roots], own="khook-serverless", distribution=installed(packages)
+    )
+
+
+def test_closure_follows_requested_extras_and_evaluates_markers_for_the_runtime() -> None:
+    packages = {
+        "api-core": (
+            "2.0",
+            [
+                "protobuf>=4",
+                'grpcio>=1.59; extra == "grpc"',
+                'grpcio>=1.75; python_version >= "3.14" and extra == "grpc"',
+                'aiohttp; extra == "async"',
+            ],
+        ),
+        "firestore": ("2.1", ["api-core[grpc]>=2"]),
+        "framework": (
+            "3.0",
+            [
+                "flask>=2",
+                'gunicorn; platform_system != "Windows"',
+                'colorama; sys_platform == "win32"',
+                'exceptiongroup; python_version < "3.11"',
+                'uvloop; platform_machine == "x86_64"',
+            ],
+        ),
+        "flask": ("3.1", ["werkzeug>=3", "framework"]),  # a cycle must terminate
+        "werkzeug": ("3.1.3", []),
+        "protobuf": ("6.0", []),
+        "grpcio": ("1.70", []),
+        "gunicorn": ("23.0", []),
+        "uvloop": ("0.21", []),
+        # Installed here (the build machine) but not needed on the runtime:
+        "colorama": ("0.4", []),
+        "exceptiongroup": ("1.2", []),
+        "aiohttp": ("3.9", []),
+    }
+    assert closure(["firestore>=2", "framework"], packages) == {
+        "api-core": "2.0",
+        "firestore": "2.1",
+        "flask": "3.1",
+        "framework": "3.0",
+        "grpcio": "1.70",
+        "gunicorn": "23.0",
+        "protobuf": "6.0",
+        "uvloop": "0.21",
+        "werkzeug": "3.1.3",
+    }
+
+
+def test_closure_takes_an_extra_asked_for_after_the_base_was_walked() -> None:
+    packages = {
+        "b": ("1", ['c; extra == "x"']),
+        "c": ("1", []),
+        "first": ("1", ["b"]),
+        "second": ("1", ["b[x]"]),
+    }
+    assert closure(["first", "second"], packages) == {
+        "b": "1",
+        "c": "1",
+        "first": "1",
+        "second": "1",
+    }
+
+
+def test_closure_leaves_out_the_project_itself() -> None:
+    packages = {"plugin": ("1", ["khook-serverless>=0.1"])}
+    assert closure(["plugin"], packages) == {"plugin": "1"}
+
+
+def test_closure_refuses_what_is_missing_or_out_of_range() -> None:
+    packages = {"top": ("1", ["dep>=2"]), "dep": ("1.5", [])}
+    with pytest.raises(package.PackagingError, match=r"dep==1\.5 does not satisfy dep>=2"):
+        closure(["top"], packages)
+    with pytest.raises(package.PackagingError, match=r"gone \(required by top==1\)"):
+        closure(["top"], {"top": ("1", ["gone"])})
+
+
+def test_root_requirements_expand_self_references_and_skip_other_extras() -> None:
+    pyproject = {
+        "project": {
+            "name": "khook-serverless",
+            "dependencies": ["pydantic>=2", 'tomli; python_version < "3.11"'],
+            "optional-dependencies": {
+                "functions": ["khook-serverless[dispatch]", "functions-framework"],
+                "dispatch": ["httpx"],
+                "firestore": ["google-cloud-firestore"],
+                "dev": ["pytest"],
+            },
+        }
+    }
+    assert package.requirement_names(pyproject) == [
+        "pydantic",
+        "functions-framework",
+        "google-cloud-firestore",
+        "httpx",
+    ]
+
+
+def test_requirements_text_is_sorted_with_its_header() -> None:
+    text = package.pinned_requirements({"b": "2", "a": "1"}, "# header\n")
+    assert text == "# header\na==1\nb==2\n"
