@@ -13,18 +13,16 @@ import httpx
 import pytest
 
 from khook_core import prompt
+from khook_core.bodytemplate import (
+    COMPILED_BODY,
+    CompiledBody,
+    compile_body,
+    validate_body_template,
+)
 from khook_core.dispatch import build_dispatcher
 from khook_core.dispatch.base import Target, redact_url
 from khook_core.dispatch.routing import RoutingDispatcher
-from khook_core.dispatch.webhook import (
-    COMPILED_BODY,
-    CompiledBody,
-    WebhookDispatcher,
-    compile_body,
-    default_body,
-    render_body,
-    validate_body_template,
-)
+from khook_core.dispatch.webhook import WebhookDispatcher, default_body, render_body
 from khook_core.errors import DispatchError, TransientError
 from khook_core.event import Resource
 from khook_core.hooks import load_hooks
