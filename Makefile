@@ -39,9 +39,12 @@ replay-samples: install
 		--now 2026-01-05T10:35:00Z config/samples/kubernetes/events.jsonl 2>&1 \
 		| $(PY) scripts/explain.py
 
+# lint-imports checks the import contracts in pyproject.toml (layers, heavy clients, the local
+# stack); it takes about a second, so it runs without a cache directory.
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-cache
 
 fmt: install
 	$(VENV)/bin/ruff check --fix .
@@ -75,6 +78,6 @@ bench: install
 	$(PY) scripts/bench_report.py --results $(BENCH_RESULTS) --output docs/benchmarks.md
 
 clean:
-	rm -rf $(VENV) .khook build .cache .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) .khook build .cache .mypy_cache .pytest_cache .ruff_cache .import_linter_cache
 
 -include make/*.mk

@@ -44,7 +44,7 @@ def pct(values: list[float], q: float) -> float:
 
 
 def firestore_figures() -> bool:
-    from khook_core.localstack.ports import free_port
+    from khook_local.ports import free_port
     from tests.support.firestore import find_emulator, race, start_emulator, stop_emulator
 
     launcher, reason = find_emulator()

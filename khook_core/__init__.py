@@ -11,7 +11,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from khook_core.dispatch.base import Dispatcher, DispatchRequest, DispatchResult, Target
+    from khook_core.dispatch.base import Dispatcher, DispatchRequest, DispatchResult
     from khook_core.errors import (
         AuthError,
         ConfigError,
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from khook_core.runtime import Runtime, get_runtime
     from khook_core.sources.base import Dropped, EventSource, SourceContext
     from khook_core.state.base import StateStore
+    from khook_core.target import Target
 
 _EXPORTS = {
     "AuthError": "khook_core.errors",
@@ -49,7 +50,7 @@ _EXPORTS = {
     "Severity": "khook_core.event",
     "SourceContext": "khook_core.sources.base",
     "StateStore": "khook_core.state.base",
-    "Target": "khook_core.dispatch.base",
+    "Target": "khook_core.target",
     "TransientError": "khook_core.errors",
     "get_runtime": "khook_core.runtime",
     "run_pipeline": "khook_core.pipeline",

@@ -16,21 +16,18 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from khook_core import prompt
+from khook_core import bodytemplate, prompt
 from khook_core.budget import Coalesce, RateLimit
 from khook_core.catalog import DEFAULT_SOURCES, EventCatalog
 from khook_core.configmodel import dotted, locate, validate
-from khook_core.dispatch.base import Target
 from khook_core.errors import ConfigError, Problem
 from khook_core.event import Event, Severity
+from khook_core.target import Target
 from khook_core.yamlfile import line_of, line_within, load_documents
-
-if TYPE_CHECKING:
-    from khook_core.dispatch import webhook
 
 logger = logging.getLogger(__name__)
 
@@ -516,13 +513,10 @@ def _target(conf: EventConfiguration, hook_ns: str, hook: str, problem: Any) -> 
     assert conf.webhook is not None
     options = conf.webhook.model_dump(by_alias=True, exclude_none=True)
     if conf.webhook.body is not None:
-        # Imported here: the webhook dispatcher brings httpx, which only body templates need.
-        from khook_core.dispatch import webhook
-
         compiled = _compile_body(conf.webhook.body, problem)
         if compiled is None:
             return None
-        options[webhook.COMPILED_BODY] = compiled
+        options[bodytemplate.COMPILED_BODY] = compiled
     return Target("webhook", url=conf.webhook.url, options=options)
 
 
@@ -534,21 +528,19 @@ def _line_in_prompt(raw: Any, text: str, found: prompt.TemplateProblem) -> int |
     return line_within(raw, "prompt", token, text.count(token, 0, found.offset))
 
 
-def _compile_body(body: dict[str, Any], problem: Any) -> webhook.CompiledBody | None:
+def _compile_body(body: dict[str, Any], problem: Any) -> bodytemplate.CompiledBody | None:
     """The compiled body template, or None after reporting each string that does not compile.
 
     Every string is compiled on its own so that each bad one is named by its path in the body.
     """
-    from khook_core.dispatch import webhook
-
     bad = False
     for path, text in _strings(body, ("body",)):
         try:
-            webhook.compile_body(text)
+            bodytemplate.compile_body(text)
         except prompt.TemplateError as exc:
             problem("webhook", f"{exc}; a webhook body also takes {{{{.Prompt}}}}", path)
             bad = True
-    return None if bad else webhook.CompiledBody(webhook.compile_body(body))
+    return None if bad else bodytemplate.CompiledBody(bodytemplate.compile_body(body))
 
 
 def _strings(

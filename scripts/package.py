@@ -3,8 +3,12 @@
 Each archive holds, at its root, what Cloud Run functions' Python buildpack expects:
 
 - the files of ``functions/<name>/`` (``main.py`` with the ``handle`` entry point),
-- the ``khook_core`` package and ``config/`` (without ``config/k8s``, the forwarder's manifests,
-  so changing them does not redeploy every function),
+- the ``khook_core`` package without the parts no function runs (``cli/``, the ``khook``
+  command, and ``forwarder/``, the in-cluster watcher, whose kubernetes and Pub/Sub clients are
+  not in the archive's requirements anyway); the local stack is its own package, ``khook_local``,
+  and is never packed,
+- ``config/`` (without ``config/k8s``, the forwarder's manifests, so changing them does not
+  redeploy every function),
 - ``requirements.txt``: the whole runtime closure of ``pyproject.toml`` (core plus the
   ``functions`` and ``firestore`` extras, and everything they require in turn, as the Cloud
   Run functions runtime, Python 3.11 on Linux x86_64, would install it) pinned to the versions
@@ -46,6 +50,9 @@ RUNTIME_EXTRAS = ("functions", "firestore")
 SKIPPED_DIRS = frozenset({"__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache"})
 SKIPPED_SUFFIXES = frozenset({".pyc", ".pyo"})
 SKIPPED_CONFIG = frozenset({"k8s"})
+# Sub-packages of khook_core that no function imports (import-linter's contracts in
+# pyproject.toml keep it so); an archive that held them would only be larger.
+NOT_IN_FUNCTIONS = frozenset({"cli", "forwarder"})
 # The earliest time a zip entry can carry; any fixed value makes archives reproducible.
 FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 FILE_MODE = 0o100644  # regular file, rw-r--r--
@@ -215,7 +222,7 @@ def archive_members(
     members = dict(common)
     for path in _files(function_dir):
         members[path.relative_to(function_dir).as_posix()] = path.read_bytes()
-    for path in _files(root / "khook_core"):
+    for path in _files(root / "khook_core", skip=NOT_IN_FUNCTIONS):
         members[path.relative_to(root).as_posix()] = path.read_bytes()
     for path in _files(root / "config", skip=SKIPPED_CONFIG):
         members[path.relative_to(root).as_posix()] = path.read_bytes()

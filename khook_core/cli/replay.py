@@ -170,7 +170,7 @@ def _load(file: str) -> list[Any]:
 
 def _newest(payload: Any) -> datetime | None:
     """The newest timestamp inside ``payload`` (None, the wall clock, when it has none)."""
-    from khook_core.localstack import timeshift
+    from khook_core import timeshift
 
     return None if isinstance(payload, _Unparsable) else timeshift.newest(payload)
 

@@ -1,4 +1,8 @@
-"""``khook up`` and ``khook send``: the local stack and feeding payloads to it."""
+"""``khook up`` and ``khook send``: the local stack and feeding payloads to it.
+
+The stack itself is the ``khook_local`` package, imported only when one of these commands runs:
+building the parser (every ``khook`` command does) must not need it.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +15,12 @@ from typing import Any
 from khook_core.cli import options
 from khook_core.settings import Settings
 
+BASE_PORT_HELP = "first port of the block the stack uses (default: $KHOOK_BASE_PORT, else 8780)"
+"""Written out rather than built from ``khook_local.ports``, which only ``up`` may import; a
+test holds the two together."""
+
 
 def add_parsers(sub: Any) -> None:
-    from khook_core.localstack.ports import BASE_PORT_VARIABLE, DEFAULT_BASE_PORT
-
     p = sub.add_parser(
         "up",
         help="run the whole system on this machine until Ctrl-C",
@@ -26,13 +32,7 @@ def add_parsers(sub: Any) -> None:
     options.add_state_dir_flag(
         p, "state, logs, prompts, dead letters and stack.json (default: .khook)"
     )
-    p.add_argument(
-        "--base-port",
-        type=int,
-        metavar="PORT",
-        help=f"first port of the block the stack uses (default: ${BASE_PORT_VARIABLE}, "
-        f"else {DEFAULT_BASE_PORT})",
-    )
+    p.add_argument("--base-port", type=int, metavar="PORT", help=BASE_PORT_HELP)
     p.add_argument(
         "--bus",
         choices=["auto", "emulator", "memory"],
@@ -89,7 +89,7 @@ def add_parsers(sub: Any) -> None:
 
 def base_port(flag_value: int | None) -> int:
     """``--base-port``, else ``KHOOK_BASE_PORT``, else the default; the block must fit."""
-    from khook_core.localstack.ports import BASE_PORT_VARIABLE, BLOCK_SIZE, DEFAULT_BASE_PORT
+    from khook_local.ports import BASE_PORT_VARIABLE, BLOCK_SIZE, DEFAULT_BASE_PORT
 
     named, raw = "--base-port", str(flag_value)
     if flag_value is None:
@@ -109,7 +109,7 @@ def base_port(flag_value: int | None) -> int:
 
 
 def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
-    from khook_core.localstack.stack import UpOptions, run_up
+    from khook_local.stack import UpOptions, run_up
 
     return run_up(
         UpOptions(
@@ -124,7 +124,7 @@ def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_send(args: argparse.Namespace, settings: Settings) -> int:
-    from khook_core.localstack.send import SendError, run_send
+    from khook_local.send import SendError, run_send
 
     try:
         return run_send(

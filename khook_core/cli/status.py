@@ -45,7 +45,7 @@ def add_parser(sub: Any) -> None:
 
 
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
-    from khook_core.localstack import stackfile
+    from khook_local import stackfile
 
     since = options.since(args.since)
     assert since is not None
@@ -96,8 +96,8 @@ def _printer() -> Any:
 def _config_line(say: Any, config_dir: Path) -> list[Any]:
     """Say what the configuration holds; its hook rules (none when it cannot be loaded)."""
     from khook_core.errors import ConfigError
-    from khook_core.localstack.stack import show
     from khook_core.runtime import load_config
+    from khook_local.stack import show
 
     if not config_dir.is_dir():
         say("config", f"{config_dir}: the directory does not exist")

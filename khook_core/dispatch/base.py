@@ -8,44 +8,23 @@ claim and the transport redelivers), ``OutcomeUnknownError`` for a send that may
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, Protocol
-from urllib.parse import urlsplit
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal, Protocol
+
+from khook_core.target import Target, redact_url
 
 if TYPE_CHECKING:
     from khook_core.event import Event
     from khook_core.state.base import DedupKey
 
-
-@dataclass(frozen=True)
-class Target:
-    """Where a hook sends its prompt.
-
-    ``kind`` is ``agent`` (kagent agent by ``namespace``/``name``), ``a2a`` (any A2A agent at
-    ``url``) or ``webhook`` (a JSON POST to ``url``). ``options`` carries the target's extra
-    settings (webhook body template, secret variable names, A2A version).
-    """
-
-    kind: Literal["agent", "a2a", "webhook"]
-    name: str = ""
-    namespace: str = ""
-    url: str = ""
-    options: dict[str, Any] = field(default_factory=dict)
-
-    def label(self) -> str:
-        """How the target appears in decisions, logs and audit records (never a secret)."""
-        if self.kind == "agent":
-            return f"{self.namespace}/{self.name}"
-        if self.kind == "webhook":
-            return redact_url(self.url)
-        return self.url
-
-
-def redact_url(url: str) -> str:
-    """Scheme and host only: webhook paths and queries often are the secret (Slack, Teams)."""
-    parts = urlsplit(url)
-    tail = "/…" if parts.path not in ("", "/") or parts.query else ""
-    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{tail}"
+__all__ = [
+    "DispatchRequest",
+    "DispatchResult",
+    "Dispatcher",
+    "Recovered",
+    "Target",  # defined in khook_core.target, below the hooks that build it
+    "redact_url",
+]
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,12 @@
 """Webhook dispatcher: POST a JSON body, rendered from the hook's template, to a URL.
 
 The body template is any JSON value whose strings may hold the prompt placeholders
-(``{{.ResourceName}}`` …) and ``{{.Prompt}}``; they are parsed with ``khook_core.prompt``, so the
-placeholder set and its rules are the same as in prompts. Without a template the body is the
-project's generic webhook shape. Values are substituted inside the JSON structure, never into
-JSON text, so event text cannot break out of its string; the result is checked to be valid JSON
-(no NaN, no non-string keys) before it is sent.
+(``{{.ResourceName}}`` …) and ``{{.Prompt}}``; ``khook_core.bodytemplate`` compiles it when the
+hooks load, with ``khook_core.prompt``'s parser, so the placeholder set and its rules are the same
+as in prompts. Without a template the body is the project's generic webhook shape. Values are
+substituted inside the JSON structure, never into JSON text, so event text cannot break out of
+its string; the result is checked to be valid JSON (no NaN, no non-string keys) before it is
+sent.
 
 Signing: ``X-Signature-256: sha256=<hex HMAC-SHA256 of the exact body bytes>`` with the key from
 the environment variable named by ``hmacSecretEnv``. ``Idempotency-Key`` carries the message id,
@@ -26,12 +27,11 @@ import os
 import re
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any, Final
 
 import httpx
 
-from khook_core import escaping, prompt
+from khook_core import bodytemplate, escaping, prompt
 from khook_core.dispatch.base import DispatchRequest, DispatchResult, redact_url
 from khook_core.dispatch.retry import HttpDispatcher, error_text
 from khook_core.dispatch.settings import DispatchSettings
@@ -41,69 +41,9 @@ from khook_core.timeparse import format_time
 
 SIGNATURE_HEADER: Final = "X-Signature-256"
 IDEMPOTENCY_HEADER: Final = "Idempotency-Key"
-PROMPT_PLACEHOLDER: Final = "Prompt"
-"""Webhook-only placeholder: the whole rendered prompt (instructions and event data block)."""
 _ENV_REFERENCE = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
 MAX_TEMPLATE_CACHE = 1024
 """Compiled body templates kept; hooks are a bounded set, this only guards against misuse."""
-
-
-class _PromptSlot:
-    """Marks where ``{{.Prompt}}`` goes in a compiled string."""
-
-
-_PROMPT = _PromptSlot()
-Segment = str | prompt.Placeholder | _PromptSlot
-
-
-def compile_body(body: Any) -> Any:
-    """The template with every string replaced by a tuple of segments.
-
-    Raises:
-        prompt.TemplateError: an unknown placeholder or ``{{ }}`` syntax in some string.
-    """
-    if isinstance(body, str):
-        return _compile_string(body)
-    if isinstance(body, dict):
-        return {str(k): compile_body(v) for k, v in body.items()}
-    if isinstance(body, list):
-        return [compile_body(v) for v in body]
-    return body
-
-
-def validate_body_template(body: Any) -> None:
-    """For load-time checks (hooks): raises ``prompt.TemplateError`` like a prompt would."""
-    compile_body(body)
-
-
-@dataclass(frozen=True)
-class CompiledBody:
-    """A body template compiled when the hooks loaded (``Target.options[COMPILED_BODY]``)."""
-
-    value: Any
-
-
-COMPILED_BODY: Final = "compiledBody"
-"""The target option holding the ``CompiledBody``; hooks set it, so a bad template never loads."""
-
-
-def _compile_string(text: str) -> tuple[Segment, ...]:
-    segments: list[Segment] = []
-    pos = 0
-    for match in prompt.PLACEHOLDER.finditer(text):
-        if match.group(1) != PROMPT_PLACEHOLDER or match.group(2) is not None:
-            continue
-        segments.extend(_compile_chunk(text[pos : match.start()]))
-        segments.append(_PROMPT)
-        pos = match.end()
-    segments.extend(_compile_chunk(text[pos:]))
-    return tuple(segments)
-
-
-def _compile_chunk(chunk: str) -> tuple[str | prompt.Placeholder, ...]:
-    if not chunk.strip():  # compile_template rejects blank prompts; blank text is fine here
-        return (chunk,) if chunk else ()
-    return prompt.compile_template(chunk).segments
 
 
 def render_body(compiled: Any, request: DispatchRequest) -> Any:
@@ -117,10 +57,10 @@ def render_body(compiled: Any, request: DispatchRequest) -> Any:
     return compiled
 
 
-def _segment_value(segment: Segment, request: DispatchRequest) -> str:
+def _segment_value(segment: bodytemplate.Segment, request: DispatchRequest) -> str:
     if isinstance(segment, str):
         return segment
-    if isinstance(segment, _PromptSlot):
+    if isinstance(segment, bodytemplate.PromptSlot):
         return request.prompt
     # A notification shows the values themselves (the message too): each stays inside a JSON
     # string, capped, its invisible characters escaped, and is never read as instructions.
@@ -192,7 +132,8 @@ class WebhookDispatcher(HttpDispatcher):
         url = str(options.get("url") or request.target.url)
         what = f"webhook {redact_url(url)} of hook {request.hook}"
         deadline = self.deadline(request, what)
-        body = self._body(request, options.get(COMPILED_BODY) or options.get("body"), what)
+        compiled = options.get(bodytemplate.COMPILED_BODY)
+        body = self._body(request, compiled or options.get("body"), what)
         headers = self._headers(options, what)
         headers["Content-Type"] = "application/json"
         headers[IDEMPOTENCY_HEADER] = request.message_id
@@ -228,7 +169,7 @@ class WebhookDispatcher(HttpDispatcher):
     def _body(self, request: DispatchRequest, template: Any, what: str) -> bytes:
         if template is None:
             rendered: Any = default_body(request)
-        elif isinstance(template, CompiledBody):
+        elif isinstance(template, bodytemplate.CompiledBody):
             rendered = render_body(template.value, request)
         else:
             rendered = render_body(self._compiled(template, what), request)
@@ -247,7 +188,7 @@ class WebhookDispatcher(HttpDispatcher):
             compiled = self._templates.get(cache_key)
         if compiled is None:
             try:
-                compiled = compile_body(template)
+                compiled = bodytemplate.compile_body(template)
             except prompt.TemplateError as exc:
                 raise DispatchError(f"{what}: webhook.body: {exc}") from exc
             with self._lock:

@@ -14,7 +14,7 @@ long as a client takes. ``install`` wraps a function's Flask app so that:
   that can never succeed is acknowledged with its reason logged, any other malformed request
   gets its 4xx JSON;
 - a refused body is not read to its end: the framework's after-request drain is dropped and the
-  read side shut, so a 413 costs no transfer; under ``khook_core.localstack.server``, which
+  read side shut, so a 413 costs no transfer; under ``khook_local.server``, which
   leaves ``Expect: 100-continue`` to the function, ``100 Continue`` goes out only when the body
   is first read, so a refused request is answered before the client sends its body.
 

@@ -25,12 +25,12 @@ from typing import Any
 
 import pytest
 
-from khook_core.localstack import stackfile
-from khook_core.localstack.emulator import find_launcher
-from khook_core.localstack.ports import BLOCK_SIZE, is_free
-from khook_core.localstack.processes import group_alive, stop_group
-from khook_core.localstack.stackfile import StackInfo
 from khook_core.runtime import load_config
+from khook_local import stackfile
+from khook_local.emulator import find_launcher
+from khook_local.ports import BLOCK_SIZE, is_free
+from khook_local.processes import group_alive, stop_group
+from khook_local.stackfile import StackInfo
 from tests.support.kube_api import FakeKubeApi
 from tests.support.paths import REPO
 from tests.support.pubsub import unavailable

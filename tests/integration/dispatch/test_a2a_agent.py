@@ -17,11 +17,11 @@ from khook_core.dispatch.base import Target
 from khook_core.dispatch.routing import RoutingDispatcher
 from khook_core.errors import DispatchError, TransientError
 from khook_core.event import Resource
-from khook_core.localstack.ports import free_port
 from khook_core.pipeline import run_pipeline
 from khook_core.runtime import Clock, Runtime
 from khook_core.settings import Settings
 from khook_core.state.memory import MemoryStateStore
+from khook_local.ports import free_port
 from tests.support.a2a_agent import AGENT_NAME, AGENT_NAMESPACE, Scripted, TestAgent, start_agent
 from tests.support.configdir import make_config, restart_hook
 from tests.support.dispatch import PROMPT, fast_settings, make_event, make_request

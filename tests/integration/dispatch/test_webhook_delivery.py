@@ -9,11 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from khook_core.dispatch.webhook import (
-    COMPILED_BODY,
-    CompiledBody,
-    WebhookDispatcher,
-)
+from khook_core.bodytemplate import COMPILED_BODY, CompiledBody
+from khook_core.dispatch.webhook import WebhookDispatcher
 from khook_core.errors import DispatchError, TransientError
 from khook_core.hooks import load_hooks
 from tests.support.dispatch import PROMPT, make_event, make_request

@@ -28,7 +28,7 @@ from khook_core.forwarder.config import CORE_API, EVENTS_API, ForwarderSettings
 from khook_core.forwarder.filtering import Outbound
 from khook_core.forwarder.metrics import ForwarderMetrics
 from khook_core.forwarder.watching import EventWatcher, Outcome, WatchState, WatchTimings
-from khook_core.localstack.forwarder import reachable_cluster
+from khook_local.forwarder import reachable_cluster
 from tests.support.forwarder import REPO, TOPIC, RecordingClient, make_filter
 from tests.support.kube_real import (
     CONTEXT,

@@ -1,6 +1,6 @@
 """Slow, stalled and malformed clients against a real function server, as the local stack runs it.
 
-Each function is served in a subprocess by ``khook_core.localstack.server`` (functions-framework's
+Each function is served in a subprocess by ``khook_local.server`` (functions-framework's
 app on gunicorn, with the self-hosted settings), and spoken to over raw sockets, because these
 are faults no HTTP client library produces: headers and then silence, a body dripping in, a
 header block too large, ``Expect: 100-continue`` with a body over the limit.
@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from khook_core.localstack.functions import SERVER_MODULE
+from khook_local.functions import SERVER_MODULE
 from tests.support.functions import FunctionServer
 from tests.support.sources import TOKEN, write_config
 

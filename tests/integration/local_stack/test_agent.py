@@ -13,7 +13,7 @@ import pytest
 
 from khook_core.dispatch.a2a import A2ADispatcher
 from khook_core.dispatch.base import Target
-from khook_core.localstack.agent import DemoAgent
+from khook_local.agent import DemoAgent
 from tests.support.dispatch import PROMPT, fast_settings, make_request
 
 AGENT_PATH = "/api/a2a/kagent/k8s-agent/"

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from khook_core.localstack.bus import MemoryBus, Subscription
-from khook_core.localstack.emulator import RestEndpoint
+from khook_local.bus import MemoryBus, Subscription
+from khook_local.emulator import RestEndpoint
 
 MIN_BACKOFF, MAX_BACKOFF = "0.05s", "0.2s"
 

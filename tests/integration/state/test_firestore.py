@@ -14,13 +14,13 @@ import pytest
 from khook_core.dispatch.routing import RoutingDispatcher
 from khook_core.dispatch.settings import DispatchSettings
 from khook_core.errors import TransientError
-from khook_core.localstack.ports import free_port
 from khook_core.pipeline import run_pipeline
 from khook_core.runtime import Clock, Runtime
 from khook_core.settings import Settings
 from khook_core.state import open_store
 from khook_core.state.base import DedupKey, Firing
 from khook_core.state.firestore import AUDIT_RETENTION, FIRINGS, FirestoreStateStore
+from khook_local.ports import free_port
 from tests.support.a2a_agent import AGENT_NAME, AGENT_NAMESPACE, TestAgent
 from tests.support.configdir import make_config, restart_hook
 from tests.support.firestore import FirestoreEmulator, race

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from khook_core.dispatch.dryrun import DryRunDispatcher
 from khook_core.runtime import Clock, Runtime
 from khook_core.settings import Settings
@@ -22,8 +20,6 @@ from tests.support.storm import (
     storm_config,
     storm_events,
 )
-
-pytestmark = pytest.mark.integration
 
 
 def test_a_storm_through_the_pipeline_starts_no_more_runs_than_the_budget(

@@ -6,16 +6,11 @@ import httpx
 import pytest
 
 from khook_core import prompt
+from khook_core.bodytemplate import compile_body, validate_body_template
 from khook_core.dispatch import build_dispatcher
 from khook_core.dispatch.base import Target, redact_url
 from khook_core.dispatch.routing import RoutingDispatcher
-from khook_core.dispatch.webhook import (
-    WebhookDispatcher,
-    compile_body,
-    default_body,
-    render_body,
-    validate_body_template,
-)
+from khook_core.dispatch.webhook import WebhookDispatcher, default_body, render_body
 from khook_core.errors import DispatchError
 from khook_core.event import Resource
 from khook_core.prompt import TemplateError

@@ -6,7 +6,7 @@ import io
 import json
 from pathlib import Path
 
-from khook_core.localstack.console import Console, LogFollower, summarize
+from khook_local.console import Console, LogFollower, summarize
 
 
 def test_decisions_and_warnings_are_shown_and_the_rest_is_not():

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from khook_core.localstack import stackfile
-from khook_core.localstack.send import (
+from khook_core.timeshift import newest, shift_to_now
+from khook_local import stackfile
+from khook_local.send import (
     SendError,
     default_attributes,
     load,
@@ -17,8 +18,7 @@ from khook_core.localstack.send import (
     running_stack,
     shifted,
 )
-from khook_core.localstack.stackfile import StackInfo
-from khook_core.localstack.timeshift import newest, shift_to_now
+from khook_local.stackfile import StackInfo
 from tests.support.paths import REPO
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)

@@ -16,7 +16,14 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.support.terraform import REPO, TERRAFORM, TerraformConfig, first, skip_or_fail
+from tests.support.terraform import (
+    REPO,
+    TERRAFORM,
+    TerraformConfig,
+    first,
+    load_script,
+    skip_or_fail,
+)
 
 FUNCTIONS = REPO / "functions"
 K8S_MANIFESTS = REPO / "config" / "k8s"
@@ -26,9 +33,9 @@ HTTP_TRANSPORT = REPO / "khook_core" / "transport" / "http.py"
 FUNCTION = "google_cloudfunctions2_function"
 SCHEDULER_JOB = "google_cloud_scheduler_job"
 ENV_NAME = re.compile(r"K(?:HOOK|AGENT)_[A-Z0-9_]+")
-# Runs in the cluster, not in a function: its environment comes from config/k8s.
-# The forwarder runs in the cluster and the local stack on a laptop: neither in a function.
-NOT_IN_FUNCTIONS = (REPO / "khook_core" / "forwarder", REPO / "khook_core" / "localstack")
+# What scripts/package.py leaves out of every function archive: the forwarder runs in the
+# cluster (its environment comes from config/k8s) and the khook command on a laptop or in CI.
+NOT_IN_FUNCTIONS = tuple(REPO / "khook_core" / d for d in load_script("package").NOT_IN_FUNCTIONS)
 PUBLIC_MEMBERS = ("allUsers", "allAuthenticatedUsers")
 
 

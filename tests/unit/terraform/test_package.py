@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import importlib.metadata
+import json
+import os
 import shutil
+import subprocess
+import sys
 import zipfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -92,6 +96,87 @@ def test_archives_hold_function_core_config_and_pinned_requirements(tree: Path) 
     assert "kubernetes = khook_core.sources.kubernetes:KubernetesSource" in entry_points
     with zipfile.ZipFile(built["kafka"]) as archive:
         assert archive.read("requirements.txt").decode().endswith("# kafka\nfastavro==1.9.7\n")
+
+
+def test_archives_leave_out_the_cli_the_forwarder_and_the_local_stack(tree: Path) -> None:
+    for part in ("khook_core/cli", "khook_core/forwarder", "khook_local"):
+        (tree / part).mkdir(parents=True)
+        (tree / part / "__init__.py").write_text('"""not run by any function"""\n')
+    (tree / "khook_core" / "sources").mkdir()
+    (tree / "khook_core" / "sources" / "cli.py").write_text('"""a module, kept"""\n')
+    with zipfile.ZipFile(package.package(tree, tree / "build")["kafka"]) as archive:
+        names = archive.namelist()
+    assert "khook_core/sources/cli.py" in names
+    assert [n for n in names if n.startswith(("khook_core/", "khook_local/"))] == [
+        "khook_core/__init__.py",
+        "khook_core/sources/cli.py",
+    ]
+
+
+# A function's cold start from its archive alone: khook_core comes from the archive (the
+# current directory is first on the path, ahead of this checkout's editable install), then one
+# Pub/Sub delivery runs the pipeline. Prints every khook module loaded and where from.
+COLD_START = """
+import base64, json, sys
+import functions_framework
+signature = sys.argv[1]
+app = functions_framework.create_app("handle", "main.py", signature).test_client()
+if len(sys.argv) > 2:
+    data = base64.b64encode(sys.argv[2].encode()).decode()
+    body = {"message": {"data": data, "messageId": "1"}, "subscription": "projects/p/subs/s"}
+    assert app.post("/", json=body).status_code == 200
+khook = ("khook_core", "khook_local")
+print(json.dumps({name: getattr(module, "__file__", None) or "" for name, module
+                  in sys.modules.items() if name.partition(".")[0] in khook}))
+"""
+SIGNATURES = {"alertmanager": "http", "webhook": "http"}
+"""Every other function takes a CloudEvent."""
+
+
+@pytest.fixture(scope="module")
+def real_archives(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """This repository's archives, each unpacked into its own directory."""
+    out = tmp_path_factory.mktemp("archives")
+    unpacked: dict[str, Path] = {}
+    for name, archive in package.package(REPO, out / "zip").items():
+        unpacked[name] = out / name
+        with zipfile.ZipFile(archive) as zipped:
+            zipped.extractall(unpacked[name])
+    return unpacked
+
+
+@pytest.mark.parametrize("name", [d.name for d in package.function_dirs(REPO / "functions")])
+def test_every_function_starts_from_its_archive_without_the_parts_left_out(
+    real_archives: dict[str, Path], name: str
+) -> None:
+    root = real_archives[name]
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH" and not k.startswith("KHOOK_")}
+    env |= {
+        "KHOOK_CONFIG_DIR": str(root / "config"),
+        "KHOOK_STATE": "memory",
+        "KHOOK_DISPATCH": "dry-run",
+        "KHOOK_LOG_LEVEL": "WARNING",
+    }
+    args = [SIGNATURES.get(name, "cloudevent")]
+    if name == "kubernetes":
+        samples = REPO / "config" / "samples" / "kubernetes" / "events.jsonl"
+        args.append(samples.read_text(encoding="utf-8").splitlines()[0])
+    done = subprocess.run(
+        [sys.executable, "-c", COLD_START, *args],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    loaded: dict[str, str] = json.loads(done.stdout.splitlines()[-1])
+    assert "khook_core.pipeline" in loaded
+    outside = sorted(m for m, path in loaded.items() if not Path(path).is_relative_to(root))
+    assert outside == []
+    left_out = [f"khook_core.{part}" for part in sorted(package.NOT_IN_FUNCTIONS)] + ["khook_local"]
+    assert not [m for m in loaded if m.startswith(tuple(left_out))]
 
 
 def test_unchanged_tree_gives_identical_archives(tree: Path) -> None:

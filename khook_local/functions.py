@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Literal
 
-from khook_core.localstack.processes import Child, wait_http
+from khook_local.processes import Child, wait_http
 
 TARGET: Final = "handle"
 READY_DEADLINE_S: Final = 90.0
@@ -66,7 +66,7 @@ class FunctionProcess:
         wait_http(self.url, self.child, deadline_s)
 
 
-SERVER_MODULE: Final = "khook_core.localstack.server"
+SERVER_MODULE: Final = "khook_local.server"
 """functions-framework's app on gunicorn with the self-hosted settings (threads, JSON errors);
 also the marker that finds the process again."""
 

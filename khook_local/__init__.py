@@ -3,7 +3,11 @@
 Every function runs in its own process, functions-framework's app served by ``server``; Pub/Sub
 is the Google Cloud CLI's emulator when it is installed, otherwise an in-process bus with the same
 REST publish endpoint and delivery semantics; prompts go to a bundled demo A2A agent (or to
-``KAGENT_API_URL``). Nothing here is imported by the functions or the pipeline.
+``KAGENT_API_URL``).
+
+Development tooling, kept out of the runtime: this package sits on top of ``khook_core`` and
+imports it freely; ``khook_core`` imports it only from the ``khook`` command's stack commands
+(``up``, ``send``, ``status``), and no function archive holds it.
 """
 
 from __future__ import annotations

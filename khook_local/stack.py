@@ -23,24 +23,24 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, Literal
 
-from khook_core.localstack import PROJECT, stackfile
-from khook_core.localstack.agent import DemoAgent
-from khook_core.localstack.bus import MemoryBus
-from khook_core.localstack.console import Console, LogFollower
-from khook_core.localstack.emulator import PubSubEmulator, PubSubRest, RestEndpoint, find_launcher
-from khook_core.localstack.forwarder import MARKER as FORWARDER_MARKER
-from khook_core.localstack.forwarder import reachable_cluster, start_forwarder
-from khook_core.localstack.functions import (
+from khook_core.transport.http import env_prefix
+from khook_local import PROJECT, stackfile
+from khook_local.agent import DemoAgent
+from khook_local.bus import MemoryBus
+from khook_local.console import Console, LogFollower
+from khook_local.emulator import PubSubEmulator, PubSubRest, RestEndpoint, find_launcher
+from khook_local.forwarder import MARKER as FORWARDER_MARKER
+from khook_local.forwarder import reachable_cluster, start_forwarder
+from khook_local.functions import (
     SERVER_MODULE,
     FunctionProcess,
     discover,
     start_function,
 )
-from khook_core.localstack.ports import DEFAULT_BASE_PORT, PortPlan
-from khook_core.localstack.processes import Child, group_alive, stop_group
-from khook_core.localstack.stackfile import BusInfo, ChildInfo, FunctionInfo, StackInfo
-from khook_core.localstack.topology import DeadLetterDrain, Route, Ticker, create
-from khook_core.transport.http import env_prefix
+from khook_local.ports import DEFAULT_BASE_PORT, PortPlan
+from khook_local.processes import Child, group_alive, stop_group
+from khook_local.stackfile import BusInfo, ChildInfo, FunctionInfo, StackInfo
+from khook_local.topology import DeadLetterDrain, Route, Ticker, create
 
 logger = logging.getLogger(__name__)
 

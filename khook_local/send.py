@@ -24,11 +24,11 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Final, TextIO
 
-from khook_core.localstack import stackfile
-from khook_core.localstack.emulator import RestEndpoint
-from khook_core.localstack.stackfile import FunctionInfo, StackInfo
-from khook_core.localstack.timeshift import shift_to_now
+from khook_core.timeshift import shift_to_now
 from khook_core.transport.describe import SAMPLE_ATTRIBUTE
+from khook_local import stackfile
+from khook_local.emulator import RestEndpoint
+from khook_local.stackfile import FunctionInfo, StackInfo
 
 HTTP_TIMEOUT_S: Final = 60.0
 """A function answers after the dispatch; the agent may be slow."""

@@ -14,7 +14,7 @@ from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from khook_core.localstack.processes import command_line, pid_alive
+from khook_local.processes import command_line, pid_alive
 
 FILE_NAME: Final = "stack.json"
 

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
-from khook_core.localstack.emulator import PubSubRest
+from khook_local.emulator import PubSubRest
 
 logger = logging.getLogger(__name__)
 

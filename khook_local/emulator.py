@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from khook_core.localstack import PROJECT
-from khook_core.localstack.ports import free_port
-from khook_core.localstack.processes import stop_group
+from khook_local import PROJECT
+from khook_local.ports import free_port
+from khook_local.processes import stop_group
 
 __all__ = ["INSTALL_HINT", "PROJECT", "READY_DEADLINE_S", "PubSubEmulator", "PubSubRest",
            "Received", "find_launcher", "free_port", "sdk_root"]

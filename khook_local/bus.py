@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, Final
 from urllib.parse import urlsplit
 
-from khook_core.localstack.loopback import LoopbackServer, OwnedServer
+from khook_local.loopback import LoopbackServer, OwnedServer
 
 logger = logging.getLogger(__name__)
 

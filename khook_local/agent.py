@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Final, TextIO
 from urllib.parse import unquote, urlsplit
 
-from khook_core.localstack.loopback import LoopbackServer, OwnedServer
+from khook_local.loopback import LoopbackServer, OwnedServer
 
 AGENT_PATH: Final = re.compile(r"^/api/a2a/([^/]+)/([^/]+)/?(\.well-known/[a-z\-]+\.json)?$")
 CARD_FILES: Final = (".well-known/agent-card.json", ".well-known/agent.json")

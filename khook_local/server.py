@@ -16,7 +16,7 @@ any self-hosted run start functions with this module instead, which serves the s
 
 Usage::
 
-    python -m khook_core.localstack.server --source functions/webhook/main.py \\
+    python -m khook_local.server --source functions/webhook/main.py \\
         --signature-type http --host 127.0.0.1 --port 8080
 """
 
@@ -140,7 +140,7 @@ class FunctionApplication(gunicorn.app.base.BaseApplication):  # type: ignore[mi
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m khook_core.localstack.server",
+        prog="python -m khook_local.server",
         description=__doc__.split("\n", 1)[0] if __doc__ else None,
     )
     parser.add_argument("--source", required=True, help="the function's main.py")

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
 
-from khook_core.localstack.processes import Child
+from khook_local.processes import Child
 
 PROBE_TIMEOUT_S: Final = 3.0
 MARKER: Final = "khook_core.forwarder"
