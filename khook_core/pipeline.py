@@ -740,6 +740,7 @@ class _Firing:
                     task_id=task_id,
                     error="" if sent else detail,
                     extra=extra,
+                    config_version=self.runtime.config.version,
                 )
             )
         except TransientError as exc:

@@ -42,3 +42,6 @@ class Settings(EnvSettings):
     invocation_budget: float = Field(default=50.0, gt=0, le=3600)
     """Seconds one function invocation may spend on its dispatches (below the function's
     60 s timeout); what does not fit is released and answered retryable."""
+    config_refresh: float = Field(default=10.0, ge=0, le=3600)
+    """Seconds between two reads of the live configuration's version in the state store (one
+    read an interval, not one an event); 0 keeps the configuration loaded at start."""

@@ -37,7 +37,11 @@ def open_store(url: str) -> StateStore:
         from khook_core.state.firestore import FirestoreStateStore
 
         return FirestoreStateStore.from_url(url)
-    raise ConfigError(
+    raise _unknown_store(url)
+
+
+def _unknown_store(url: str) -> ConfigError:
+    return ConfigError(
         [
             Problem(
                 "KHOOK_STATE",
@@ -62,4 +66,4 @@ def open_config_store(url: str) -> ConfigStore:
         from khook_core.state.config_firestore import FirestoreConfigStore
 
         return FirestoreConfigStore.from_url(url)
-    return open_store(url)  # raises the ConfigError naming the known stores
+    raise _unknown_store(url)

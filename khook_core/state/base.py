@@ -120,6 +120,7 @@ class Firing:
     task_id: str = ""
     error: str = ""
     extra: dict[str, str] = field(default_factory=dict)
+    config_version: str = ""  # the configuration that decided it (``Config.version``)
 
 
 class ClaimStore(Protocol):

@@ -29,9 +29,7 @@ NewConfig = Callable[[], ConfigStore]
 
 
 @pytest.fixture(params=BACKENDS)
-def new_config(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> Iterator[NewConfig]:
+def new_config(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[NewConfig]:
     opened: list[ConfigStore] = []
     if request.param == "memory":
         shared = MemoryConfigStore()
