@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
-import time
+from time import monotonic
 from typing import Final
 
 from khook_core import runtime
@@ -74,7 +74,7 @@ class Reloader:
 
     def current(self) -> runtime.Runtime:
         """The runtime to handle this request with; reads the store at most once an interval."""
-        now = time.monotonic()
+        now = monotonic()
         if now < self._next_check or not self._checking.acquire(blocking=False):
             return self._runtime
         try:
@@ -180,10 +180,12 @@ def current_runtime(source: str | None) -> runtime.Runtime:
     """
     global _reloader
     base = runtime.get_runtime()
+    reloader = _reloader
+    if reloader is not None and reloader.base is base:  # the per-event path: no more than this
+        return reloader.current()
     settings = base.settings
     if not settings.config_refresh or settings.state == "memory":
         return base
-    reloader = _reloader
     if reloader is None or reloader.base is not base:
         with _LOCK:
             reloader = _reloader

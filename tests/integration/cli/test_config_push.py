@@ -24,9 +24,7 @@ def version_in(state: str) -> int:
         store.close()
 
 
-def test_an_invalid_config_exits_1_with_its_problems_and_publishes_nothing(
-    tmp_path, state, capsys
-):
+def test_an_invalid_config_exits_1_with_its_problems_and_publishes_nothing(tmp_path, state, capsys):
     config = make_config(tmp_path, restart_hook(prompt="Pod {{.Podname}} restarted"))
 
     assert main(["config", "push", "--config", str(config), "--state", state]) == 1
