@@ -57,3 +57,13 @@ def test_the_digest_changes_with_any_path_or_text_and_only_then():
     assert snapshot.digest_of(files) == snapshot.digest_of(dict(reversed(files.items())))
     assert snapshot.digest_of(files) != snapshot.digest_of({"a.yaml": "x", "hooks/c.yaml": "y"})
     assert snapshot.digest_of(files) != snapshot.digest_of({"a.yaml": "xy", "hooks/b.yaml": ""})
+
+
+def test_a_thousand_hooks_load_from_one_snapshot(tmp_path: Path):
+    files = snapshot.files_of(make_config(tmp_path, restart_hook()))
+    for i in range(1000):
+        files[f"hooks/team-{i % 10}/hook-{i}.yaml"] = restart_hook(name=f"hook-{i}")
+
+    config = snapshot.load_files(files, label="snapshot v6", version="6")
+
+    assert len(config.hooks.hooks()) == 1001
