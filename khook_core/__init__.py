@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 _EXPORTS = {
     "AuthError": "khook_core.errors",
     "ConfigError": "khook_core.errors",
-    "Decision": "khook_core.pipeline",
+    "Decision": "khook_core.decisions",
     "DispatchError": "khook_core.errors",
     "DispatchRequest": "khook_core.dispatch.base",
     "DispatchResult": "khook_core.dispatch.base",

@@ -21,12 +21,12 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from khook_core import prompt
-from khook_core.budget import Coalesce, RateLimit
 from khook_core.catalog import DEFAULT_SOURCES, EventCatalog
 from khook_core.configmodel import dotted, locate, validate
 from khook_core.dispatch.base import Target
 from khook_core.errors import ConfigError, Problem
 from khook_core.event import Event, Severity
+from khook_core.storm.config import Coalesce, RateLimit
 from khook_core.yamlfile import line_of, line_within, load_documents
 
 if TYPE_CHECKING:

@@ -123,7 +123,7 @@ def _config_line(say: Any, config_dir: Path) -> list[Any]:
 def _state_lines(
     say: Any, store: StateStore, rules: list[Any], since: datetime, window: str
 ) -> None:
-    from khook_core.pipeline import _circuit_key
+    from khook_core.storm import keys
 
     firings = store.firings(since=since, limit=SCAN_LIMIT)
     counts = Counter(f.outcome for f in firings)
@@ -140,7 +140,7 @@ def _state_lines(
     now = datetime.now().astimezone()
     states: dict[str, str] = {}
     for rule in rules:
-        states.setdefault(rule.target.label(), store.circuit_state(key=_circuit_key(rule), now=now))
+        states.setdefault(rule.target.label(), store.circuit_state(key=keys.circuit(rule), now=now))
     unhealthy = {target: s for target, s in states.items() if s != "closed"}
     if not states:
         say("circuits", "no agents configured")

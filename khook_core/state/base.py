@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal, NamedTuple, NewType, Protocol
 
-from khook_core.storm.records import Backlog
+from khook_core.storm.records import Backlog, BacklogKey
 
 # hook + event type + resource (+ source, + occurrence): what "the same firing" means.
 DedupKey = NewType("DedupKey", str)
@@ -207,17 +207,20 @@ class LimitStore(Protocol):
 
 
 class BacklogStore(Protocol):
-    """What storm control held back, summarised per key until a run (or the sweep) takes it."""
+    """What storm control held back, summarised per key until a run (or the sweep) takes it.
 
-    def add_backlog(self, *, key: str, backlog: Backlog) -> None:
+    A backend indexes a backlog by ``key.stored`` and keeps ``key.kind`` and ``key.name``
+    beside it, so ``backlog_keys`` hands back typed keys without reading the string."""
+
+    def add_backlog(self, *, key: BacklogKey, backlog: Backlog) -> None:
         """Merge ``backlog`` into the backlog of ``key`` (atomically)."""
         ...
 
-    def take_backlog(self, *, key: str) -> Backlog | None:
+    def take_backlog(self, *, key: BacklogKey) -> Backlog | None:
         """Return and clear the backlog of ``key`` (atomically)."""
         ...
 
-    def backlog_keys(self, *, limit: int) -> list[str]:
+    def backlog_keys(self, *, limit: int) -> list[BacklogKey]:
         """Up to ``limit`` keys whose backlog holds events (the sweep's work list)."""
         ...
 

@@ -14,7 +14,7 @@ from khook_core.dispatch.dryrun import DryRunDispatcher
 from khook_core.runtime import Clock, Runtime
 from khook_core.settings import Settings
 from khook_core.state.firestore import FirestoreStateStore
-from khook_core.storm.records import Backlog, Summary
+from khook_core.storm.records import Backlog, BacklogKey, BacklogKind, Summary
 from tests.storm import (
     AGENT_RUNS_PER_HOUR,
     START,
@@ -136,14 +136,19 @@ def test_concurrent_lease_takers_get_exactly_the_cap(firestore_store: FirestoreS
     assert got.count(True) == 3
 
 
+GROUP_G = BacklogKey(BacklogKind.GROUP, "g")  # stored as "coalesce|g"
+BUDGET_OTHER = BacklogKey(BacklogKind.BUDGET, "other")  # stored as "budget|other"
+BUDGET_HOT = BacklogKey(BacklogKind.BUDGET, "hot")
+
+
 def test_backlog_merges_and_is_taken_once(firestore_store: FirestoreStateStore):
-    firestore_store.add_backlog(key="coalesce|g", backlog=summary(2, "shop/Pod/b", LATER))
-    firestore_store.add_backlog(key="coalesce|g", backlog=summary(3, "shop/Pod/a"))
-    firestore_store.add_backlog(key="budget|other", backlog=summary(1, "shop/Pod/c"))
-    assert sorted(firestore_store.backlog_keys(limit=10)) == ["budget|other", "coalesce|g"]
+    firestore_store.add_backlog(key=GROUP_G, backlog=summary(2, "shop/Pod/b", LATER))
+    firestore_store.add_backlog(key=GROUP_G, backlog=summary(3, "shop/Pod/a"))
+    firestore_store.add_backlog(key=BUDGET_OTHER, backlog=summary(1, "shop/Pod/c"))
+    assert sorted(firestore_store.backlog_keys(limit=10)) == [BUDGET_OTHER, GROUP_G]
     assert len(firestore_store.backlog_keys(limit=1)) == 1
 
-    taken = firestore_store.take_backlog(key="coalesce|g")
+    taken = firestore_store.take_backlog(key=GROUP_G)
 
     assert taken == Backlog(
         Summary(
@@ -156,18 +161,18 @@ def test_backlog_merges_and_is_taken_once(firestore_store: FirestoreStateStore):
         hook="shop/web",
         event='{"resource": "shop/Pod/b"}',  # the latest event, not the last one added
     )
-    assert firestore_store.take_backlog(key="coalesce|g") is None
-    assert firestore_store.backlog_keys(limit=10) == ["budget|other"]
+    assert firestore_store.take_backlog(key=GROUP_G) is None
+    assert firestore_store.backlog_keys(limit=10) == [BUDGET_OTHER]
 
 
 def test_concurrent_backlog_adds_keep_an_exact_count(firestore_store: FirestoreStateStore):
     def add(store: FirestoreStateStore) -> list[bool]:
         for i in range(5):
-            store.add_backlog(key="budget|hot", backlog=summary(1, f"shop/Pod/p-{i}"))
+            store.add_backlog(key=BUDGET_HOT, backlog=summary(1, f"shop/Pod/p-{i}"))
         return []
 
     in_threads(4, add)
-    taken = firestore_store.take_backlog(key="budget|hot")
+    taken = firestore_store.take_backlog(key=BUDGET_HOT)
     assert taken is not None
     assert taken.summary.count == 20
 

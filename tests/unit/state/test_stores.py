@@ -12,7 +12,7 @@ from khook_core.state import open_store
 from khook_core.state.base import DedupKey, Firing, StateStore
 from khook_core.state.memory import MemoryStateStore
 from khook_core.state.sqlite import SqliteStateStore
-from khook_core.storm.records import Backlog, Summary
+from khook_core.storm.records import Backlog, BacklogKey, BacklogKind, Summary
 
 T0 = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
 TTL = timedelta(minutes=10)
@@ -75,22 +75,26 @@ def held(count: int, resource: str, at: datetime) -> Backlog:
     return Backlog(summary, hook="shop/web", event=f'{{"at": "{at.isoformat()}"}}')
 
 
+GROUP_G = BacklogKey(BacklogKind.GROUP, "g")  # stored as "coalesce|g"
+BUDGET_H = BacklogKey(BacklogKind.BUDGET, "h")  # stored as "budget|h"
+
+
 def test_backlogs_merge_keep_the_latest_event_and_are_taken_once(store: StateStore):
     later = T0 + timedelta(minutes=3)
-    store.add_backlog(key="coalesce|g", backlog=held(2, "shop/Pod/b", later))
-    store.add_backlog(key="coalesce|g", backlog=held(3, "shop/Pod/a", T0))
-    store.add_backlog(key="budget|h", backlog=held(1, "shop/Pod/c", T0))
-    assert sorted(store.backlog_keys(limit=10)) == ["budget|h", "coalesce|g"]
+    store.add_backlog(key=GROUP_G, backlog=held(2, "shop/Pod/b", later))
+    store.add_backlog(key=GROUP_G, backlog=held(3, "shop/Pod/a", T0))
+    store.add_backlog(key=BUDGET_H, backlog=held(1, "shop/Pod/c", T0))
+    assert sorted(store.backlog_keys(limit=10)) == [BUDGET_H, GROUP_G]
     assert len(store.backlog_keys(limit=1)) == 1
 
-    taken = store.take_backlog(key="coalesce|g")
+    taken = store.take_backlog(key=GROUP_G)
 
     assert taken is not None
     assert taken.summary == Summary(count=5, first=T0, last=later,
                                     resources=("shop/Pod/b", "shop/Pod/a"), reasons=("BackOff",))
     assert taken.event == held(2, "shop/Pod/b", later).event  # the latest, not the last added
-    assert store.take_backlog(key="coalesce|g") is None
-    assert store.backlog_keys(limit=10) == ["budget|h"]
+    assert store.take_backlog(key=GROUP_G) is None
+    assert store.backlog_keys(limit=10) == [BUDGET_H]
 
 
 HOUR = timedelta(hours=1)
