@@ -73,7 +73,14 @@ class Attempt:
         if record:
             self._record(self.runtime.store, outcome or kind, agent, detail, task_id, recovered)
         return Decision(
-            kind, self.event, self.rule.hook, agent, self.prompt, self.key, task_id, detail,
+            kind,
+            self.event,
+            self.rule.hook,
+            agent,
+            self.prompt,
+            self.key,
+            task_id,
+            detail,
             retryable,
         )
 
@@ -188,10 +195,19 @@ def run(
     outcome = "dispatched"
     if result.recovered == "unverified" and resumed == "uncertain":
         outcome = "resent-unverified"
-        logger.warning("resent %s to %s: the agent could not say whether the first send "
-                       "arrived", key, rule.target.label())
-    return attempt.decide(DecisionKind.DISPATCHED, task_id=result.task_id, detail=result.state,
-                          record=True, outcome=outcome, recovered=result.recovered)
+        logger.warning(
+            "resent %s to %s: the agent could not say whether the first send arrived",
+            key,
+            rule.target.label(),
+        )
+    return attempt.decide(
+        DecisionKind.DISPATCHED,
+        task_id=result.task_id,
+        detail=result.state,
+        record=True,
+        outcome=outcome,
+        recovered=result.recovered,
+    )
 
 
 def _failed(attempt: Attempt, held: Summary | None, exc: TransientError) -> Decision:
@@ -201,8 +217,9 @@ def _failed(attempt: Attempt, held: Summary | None, exc: TransientError) -> Deci
     release_quietly(store, attempt.key)
     keep_held(store, attempt, held)
     count_failure(store, attempt)
-    return attempt.decide(DecisionKind.FAILED_TRANSIENT, detail=str(exc), retryable=True,
-                          record=True)
+    return attempt.decide(
+        DecisionKind.FAILED_TRANSIENT, detail=str(exc), retryable=True, record=True
+    )
 
 
 def _uncertain(

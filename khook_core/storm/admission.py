@@ -55,8 +55,18 @@ class Admission:
     ``commit()``, and given back when the block is left without it."""
 
     __slots__ = (
-        "_budgets", "_committed", "_group", "_hold_first", "_rule", "_store",
-        "hold", "lease", "now", "probe", "slots", "window",
+        "_budgets",
+        "_committed",
+        "_group",
+        "_hold_first",
+        "_rule",
+        "_store",
+        "hold",
+        "lease",
+        "now",
+        "probe",
+        "slots",
+        "window",
     )
 
     def __init__(

@@ -52,15 +52,22 @@ def sweep(
     ordered = sorted(backlogs, key=lambda k: k.kind is not BacklogKind.GROUP)
     for done, key in enumerate(ordered):
         if deadline is not None and deadline - time.monotonic() < MIN_DISPATCH_S:
-            logger.warning("sweep: the invocation's time budget is spent; %d backlog(s) left "
-                           "for the next tick", len(ordered) - done)
+            logger.warning(
+                "sweep: the invocation's time budget is spent; %d backlog(s) left "
+                "for the next tick",
+                len(ordered) - done,
+            )
             break
         try:
             decision = _sweep_one(key, runtime, deadline)
         except TransientError as exc:
             logger.warning("sweep of %s: state store unavailable: %s", key, exc)
-            decision = Decision(DecisionKind.FAILED_STATE_UNAVAILABLE, key=key.stored,
-                                detail=str(exc), retryable=True)
+            decision = Decision(
+                DecisionKind.FAILED_STATE_UNAVAILABLE,
+                key=key.stored,
+                detail=str(exc),
+                retryable=True,
+            )
         if decision is not None:
             decisions.append(decision)
     return decisions
@@ -78,10 +85,19 @@ def _sweep_one(key: BacklogKey, runtime: Runtime, deadline: float | None) -> Dec
         return Decision.dropped(DropReason.UNREADABLE_BACKLOG, key=key.stored, detail=str(exc))
     rule = next((r for r in runtime.config.hooks.match(event) if r.hook == backlog.hook), None)
     if rule is None:  # the hook was removed or changed since it held these events
-        logger.warning("sweep: %d held event(s) of %s dropped: hook %s no longer matches",
-                       backlog.summary.count, key, backlog.hook)
-        return Decision.dropped(DropReason.HOOK_GONE, event, hook=backlog.hook, key=key.stored,
-                                detail=f"{backlog.summary.count} held event(s)")
+        logger.warning(
+            "sweep: %d held event(s) of %s dropped: hook %s no longer matches",
+            backlog.summary.count,
+            key,
+            backlog.hook,
+        )
+        return Decision.dropped(
+            DropReason.HOOK_GONE,
+            event,
+            hook=backlog.hook,
+            key=key.stored,
+            detail=f"{backlog.summary.count} held event(s)",
+        )
     run_key = keys.sweep_run(key, json.dumps(backlog.summary.to_json()))
     attempt = Attempt(runtime, rule, event, run_key, deadline)
     try:
@@ -98,19 +114,39 @@ def _sweep_run(attempt: Attempt, key: BacklogKey, backlog: Backlog) -> Decision:
     store, now = runtime.store, runtime.clock()
     group = key if key.kind is BacklogKind.GROUP else None
     # The sweep is the group's run: it never holds the window's first event.
-    with admission.admit(store, rule, budgets=runtime.config.budgets, now=now,
-                         group=group) as admitted:
+    with admission.admit(
+        store, rule, budgets=runtime.config.budgets, now=now, group=group
+    ) as admitted:
         if admitted.hold == "window":
-            return _wait(store, attempt, backlog, key, DecisionKind.COALESCED,
-                         "the group's window is still open")
+            return _wait(
+                store,
+                attempt,
+                backlog,
+                key,
+                DecisionKind.COALESCED,
+                "the group's window is still open",
+            )
         if admitted.hold == "budget":
-            return _wait(store, attempt, backlog, keys.budget_backlog(rule, event),
-                         DecisionKind.SUPPRESSED_BUDGET, "over budget")
+            return _wait(
+                store,
+                attempt,
+                backlog,
+                keys.budget_backlog(rule, event),
+                DecisionKind.SUPPRESSED_BUDGET,
+                "over budget",
+            )
         if admitted.hold is not None:
-            return _wait(store, attempt, backlog, key, DecisionKind.FAILED_CIRCUIT_OPEN,
-                         admission.hold_detail(admitted.hold, rule))
-        if not store.claim(key=attempt.key, ttl=rule.dedup_window or runtime.default_window,
-                           now=now):
+            return _wait(
+                store,
+                attempt,
+                backlog,
+                key,
+                DecisionKind.FAILED_CIRCUIT_OPEN,
+                admission.hold_detail(admitted.hold, rule),
+            )
+        if not store.claim(
+            key=attempt.key, ttl=rule.dedup_window or runtime.default_window, now=now
+        ):
             # Only a run the agent refused leaves its summary to come back unchanged.
             logger.warning("sweep: %s already ran with this summary; dropped", key)
             return attempt.decide(DecisionKind.DUPLICATE)
@@ -136,4 +172,3 @@ def _wait(
     """Put the backlog back (under ``into``) for a later tick; nothing is recorded."""
     backlogs.add_backlog(key=into, backlog=backlog)
     return attempt.decide(kind, detail=detail)
-
