@@ -165,6 +165,24 @@ def test_backlog_merges_and_is_taken_once(firestore_store: FirestoreStateStore):
     assert firestore_store.backlog_keys(limit=10) == [BUDGET_OTHER]
 
 
+def test_a_backlog_written_before_its_kind_was_stored_is_listed_by_its_key(
+    firestore_store: FirestoreStateStore,
+):
+    legacy = "coalesce|shop/web|pod-restart|shop/web"
+    client = firestore_store._client  # the store's own client, to write as an older version did
+    client.collection("backlog").document(FirestoreStateStore.doc_id(legacy)).set(
+        {"key": legacy, "pending": True, **summary(2, "shop/Pod/b").to_json()}
+    )
+    group = BacklogKey(BacklogKind.GROUP, "shop/web|pod-restart|shop/web")
+
+    assert firestore_store.backlog_keys(limit=10) == [group]
+    firestore_store.add_backlog(key=group, backlog=summary(1, "shop/Pod/c"))
+    assert firestore_store.backlog_keys(limit=10) == [group]
+    taken = firestore_store.take_backlog(key=group)
+    assert taken is not None
+    assert taken.summary.count == 3
+
+
 def test_concurrent_backlog_adds_keep_an_exact_count(firestore_store: FirestoreStateStore):
     def add(store: FirestoreStateStore) -> list[bool]:
         for i in range(5):
