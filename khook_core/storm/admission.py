@@ -149,8 +149,8 @@ class Admission:
         return None
 
     def _take_budget(self) -> bool:
-        """A slot of every rate limit and a run lease, or nothing: a refusal by a later check
-        gives back what the earlier ones took, so refused events use up no budget."""
+        """A slot of every rate limit and a run lease, or False: what the earlier checks took
+        is the admission's, given back with the rest, so refused events use up no budget."""
         store, rule, budgets = self._store, self._rule, self._budgets
         limits: list[tuple[keys.SlotKey, int, timedelta]] = []
         if rule.rate_limit is not None:
@@ -161,7 +161,6 @@ class Admission:
             limits.append((keys.agent_slot(agent), agent_limit.runs, agent_limit.per))
         for key, runs, window in limits:
             if not store.take_slot(key=key, limit=runs, window=window, now=self.now):
-                self.give_back()
                 return False
             self.slots.append(Slot(key, window))
         if budgets.max_concurrent_runs is not None:
@@ -172,7 +171,6 @@ class Admission:
                 now=self.now,
             )
             if self.lease is None:
-                self.give_back()
                 return False
         return True
 
