@@ -2,7 +2,7 @@
 
 ``admit`` runs the gates of one run in order — the agent's circuit breaker, the coalescing
 group's window, the budgets (rate-limit slots, a run lease) and, for a half-open circuit, the
-probe — and yields an ``Admission``: ``hold`` says what holds the run back (None: it may
+probe — when its ``Admission`` is entered: ``hold`` says what holds the run back (None: it may
 start), and the admission owns what the run took. Leaving the ``with`` block gives all of it
 back (slots returned, lease released, window reopened, probe freed) on every exit — a hold, an
 early return, an exception — unless ``commit()`` said the run started (or may have)::
