@@ -164,7 +164,7 @@ class SqliteStateStore:
         db.execute("BEGIN IMMEDIATE")  # processes opening one file at once migrate once
         try:
             (version,) = db.execute("PRAGMA user_version").fetchone()
-            if version < 3:
+            if version < 3:  # their layout changed in version 2; a version 3 file keeps them
                 db.execute("DROP TABLE IF EXISTS leases")
                 db.execute("DROP TABLE IF EXISTS backlog")
             for statement in _SCHEMA.split(";"):
@@ -174,7 +174,8 @@ class SqliteStateStore:
             for column in _CLAIM_COLUMNS_V3:
                 if column.split()[0] not in columns:  # a version 2 file keeps its claims
                     db.execute(f"ALTER TABLE claims ADD COLUMN {column}")
-            _add_backlog_kinds(db)
+            if version < SCHEMA_VERSION:
+                _add_backlog_kinds(db)
             db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         except BaseException:
             db.execute("ROLLBACK")
