@@ -21,11 +21,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from khook_core import bodytemplate, prompt
-from khook_core.budget import Coalesce, RateLimit
 from khook_core.catalog import DEFAULT_SOURCES, EventCatalog
 from khook_core.configmodel import dotted, locate, validate
 from khook_core.errors import ConfigError, Problem
 from khook_core.event import Event, Severity
+from khook_core.storm.config import Coalesce, RateLimit
 from khook_core.target import Target
 from khook_core.yamlfile import line_of, line_within, load_documents
 

@@ -1,4 +1,4 @@
-"""Storm control: coalescing, budgets and the circuit breaker, configured in budgets.yaml.
+"""Storm control's configuration: coalescing, budgets and the circuit breaker (budgets.yaml).
 
 An alert storm from one dead node must not start hundreds of LLM runs. Three mechanisms stand
 between a claimed event and a dispatch, all enforced through the state store so they hold
