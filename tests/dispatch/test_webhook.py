@@ -29,6 +29,7 @@ from khook_core.errors import DispatchError, TransientError
 from khook_core.event import Resource
 from khook_core.hooks import load_hooks
 from khook_core.prompt import TemplateError
+from khook_core.settings import Settings
 from tests.dispatch.conftest import WebhookReceiver
 from tests.dispatch.helpers import PROMPT, fast_settings, make_event, make_request
 
@@ -296,7 +297,7 @@ def test_routing_sends_by_target_kind_over_one_client(monkeypatch: pytest.Monkey
     client.close()
 
     monkeypatch.setenv("KAGENT_API_URL", "http://kagent.example:8083")
-    auto = build_dispatcher("auto")
+    auto = build_dispatcher(Settings.from_env())
     assert isinstance(auto, RoutingDispatcher)
     assert auto.settings.kagent_api_url == "http://kagent.example:8083"
     auto.close()

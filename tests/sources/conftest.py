@@ -8,24 +8,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from khook_core.runtime import reset_runtime
-from khook_core.transport import http
 from tests.conftest import REPO
 from tests.sources.helpers import HOOKS, write_config
-
-
-@pytest.fixture(autouse=True)
-def fresh_credentials() -> Iterator[None]:
-    """Credentials are cached per process; every test reads its own environment."""
-    http.credentials_for.cache_clear()
-    yield
-    http.credentials_for.cache_clear()
 
 
 @pytest.fixture
@@ -47,7 +38,6 @@ def function_env(
         for name, value in values.items():
             monkeypatch.setenv(name, value)
         reset_runtime()
-        http.credentials_for.cache_clear()
         return config
 
     return apply
