@@ -2,7 +2,7 @@
 
 Each entry point builds its tree once and passes it down; library code never reads
 ``os.environ``. ``Settings.from_env()`` is the one read of the functions and the ``khook`` CLI
-(``khook_core.transport.function.start`` at a function's cold start, ``khook_core.cli.main``);
+(``khook_core.transport.start`` at a function's cold start, ``khook_core.cli.main``);
 the forwarder and the local function server read their own groups from the environment their
 ``main`` is given (``ForwarderSettings``, ``ServerSettings``), with the same mechanism.
 
@@ -159,18 +159,13 @@ class Settings(EnvSettings):
     60 s timeout); what does not fit is released and answered retryable."""
     cloud_run_service: str = Field(default="", validation_alias=_aliases("K_SERVICE"))
     """``K_SERVICE``, set by Cloud Run: only chooses the default log format."""
-    base_port: str = Field(default="", validation_alias=_aliases("KHOOK_BASE_PORT"))
-    """``KHOOK_BASE_PORT``: first port of ``khook up``'s block (checked by ``khook up``)."""
 
     dispatchers: DispatchSettings = Field(default_factory=DispatchSettings)
     """How dispatchers reach agents and webhooks."""
     firestore: FirestoreSettings = Field(default_factory=FirestoreSettings)
     """Where the ``firestore`` state store lives."""
-    environ: Mapping[str, str] = Field(default_factory=dict, repr=False, exclude=True)
-    """The environment the tree was read from: where the groups built on demand
-    (``group``) and the variables hooks name (``hmacSecretEnv``, ``${NAME}`` headers) are
-    looked up. Never printed: it holds secrets."""
 
+    _environ: dict[str, str] = PrivateAttr(default_factory=dict)
     _groups: dict[tuple[type[EnvSettings], str | None], EnvSettings] = PrivateAttr(
         default_factory=dict
     )
@@ -189,7 +184,16 @@ class Settings(EnvSettings):
             ConfigError: one Problem per invalid variable, named as it is set.
         """
         env = dict(os.environ if environ is None else environ)
-        return super().from_env(env, prefix=prefix, overrides={"environ": env, **(overrides or {})})
+        settings = super().from_env(env, prefix=prefix, overrides=overrides)
+        settings._environ = env
+        return settings
+
+    @property
+    def environ(self) -> Mapping[str, str]:
+        """The environment the tree was read from (empty when built in code): where groups
+        built on demand (``group``) and the variables hooks name (``hmacSecretEnv``,
+        ``${NAME}`` headers) are looked up. Not a field, so never printed: it holds secrets."""
+        return self._environ
 
     @model_validator(mode="before")
     @classmethod

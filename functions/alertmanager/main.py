@@ -8,9 +8,10 @@ requests, 503 when a transient failure should make Alertmanager retry.
 import flask
 import functions_framework
 
-from khook_core.transport import function, http
+from khook_core import transport
+from khook_core.transport import http
 
-function.start("alertmanager", signature="http")  # a bad config fails the cold start
+transport.start("alertmanager", signature="http")  # a bad config fails the cold start
 
 
 @functions_framework.http

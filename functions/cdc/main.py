@@ -8,10 +8,10 @@ its reason instead of being logged as an invalid message.
 import functions_framework
 from cloudevents.http import CloudEvent
 
-from khook_core.transport import function
+from khook_core import transport
 from khook_core.transport.pubsub import handle_pubsub, parse_text
 
-function.start("cdc", signature="cloudevent")  # a bad config fails the cold start
+transport.start("cdc", signature="cloudevent")  # a bad config fails the cold start
 
 
 @functions_framework.cloud_event

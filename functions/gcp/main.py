@@ -8,10 +8,10 @@ One deployment serves two push subscriptions: the notification channel's topic a
 import functions_framework
 from cloudevents.http import CloudEvent
 
-from khook_core.transport import function
+from khook_core import transport
 from khook_core.transport.pubsub import handle_pubsub
 
-function.start("gcp", signature="cloudevent")  # a bad config fails the cold start
+transport.start("gcp", signature="cloudevent")  # a bad config fails the cold start
 
 
 @functions_framework.cloud_event

@@ -8,10 +8,10 @@ dropped record, not a broken message.
 import functions_framework
 from cloudevents.http import CloudEvent
 
-from khook_core.transport import function
+from khook_core import transport
 from khook_core.transport.pubsub import handle_pubsub, parse_text
 
-function.start("kafka", signature="cloudevent")  # a bad config fails the cold start
+transport.start("kafka", signature="cloudevent")  # a bad config fails the cold start
 
 
 @functions_framework.cloud_event

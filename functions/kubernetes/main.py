@@ -8,10 +8,10 @@ kubernetes client nor the Pub/Sub client: the message is plain JSON.
 import functions_framework
 from cloudevents.http import CloudEvent
 
-from khook_core.transport import function
+from khook_core import transport
 from khook_core.transport.pubsub import handle_pubsub
 
-function.start("kubernetes", signature="cloudevent")  # a bad config fails the cold start
+transport.start("kubernetes", signature="cloudevent")  # a bad config fails the cold start
 
 
 @functions_framework.cloud_event

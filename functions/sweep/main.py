@@ -7,11 +7,11 @@ tick (published to this function's topic) and always acknowledges: the next tick
 import functions_framework
 from cloudevents.http import CloudEvent
 
-from khook_core.transport import function
+from khook_core import transport
 from khook_core.transport.tick import handle_tick
 
 # No source of its own; a bad config fails the cold start.
-function.start("sweep", signature="cloudevent", serves_source=False)
+transport.start("sweep", signature="cloudevent", serves_source=False)
 
 
 @functions_framework.cloud_event

@@ -8,9 +8,10 @@ with the status of the first failed check or a 200 summary.
 import flask
 import functions_framework
 
-from khook_core.transport import function, http
+from khook_core import transport
+from khook_core.transport import http
 
-function.start("webhook", signature="http")  # a bad config fails the cold start
+transport.start("webhook", signature="http")  # a bad config fails the cold start
 
 
 @functions_framework.http

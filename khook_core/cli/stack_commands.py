@@ -92,7 +92,7 @@ def base_port(flag_value: int | None, settings: Settings) -> int:
 
     named, raw = "--base-port", str(flag_value)
     if flag_value is None:
-        named, raw = BASE_PORT_VARIABLE, settings.base_port
+        named, raw = BASE_PORT_VARIABLE, settings.environ.get(BASE_PORT_VARIABLE, "")
         if not raw:
             return DEFAULT_BASE_PORT
     try:
