@@ -36,6 +36,8 @@ logger = logging.getLogger(__name__)
 
 HOOK_API_VERSIONS = ("kagent.dev/v1alpha2",)
 ALL_NAMESPACES = "*"
+
+
 class AgentRef(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

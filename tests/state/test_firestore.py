@@ -186,9 +186,7 @@ def test_open_store_selects_firestore_and_a_named_database(
     firestore_emulator: FirestoreEmulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("GOOGLE_CLOUD_PROJECT", raising=False)
-    store = open_store(
-        "firestore:khook-test", project=Settings.from_env().firestore.project_id()
-    )
+    store = open_store("firestore:khook-test", project=Settings.from_env().firestore.project_id())
     try:
         assert isinstance(store, FirestoreStateStore)
         assert (store.project, store.database) == ("demo-khook", "khook-test")
