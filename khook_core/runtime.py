@@ -168,8 +168,8 @@ class Runtime:
         return cls(
             settings=settings,
             config=config,
-            store=store or open_store(settings.state),
-            dispatcher=dispatcher or build_dispatcher(settings.dispatch),
+            store=store or open_store(settings.state, project=settings.firestore.project_id()),
+            dispatcher=dispatcher or build_dispatcher(settings),
             clock=clock,
             default_window=timedelta(seconds=settings.dedup_window)
             if settings.dedup_window

@@ -47,7 +47,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
-import os
 import random
 import time
 import uuid
@@ -71,9 +70,6 @@ LEASES: Final = "leases"
 BACKLOG: Final = "backlog"
 CIRCUITS: Final = "circuits"
 DEFAULT_DATABASE: Final = "(default)"
-EMULATOR_PROJECT: Final = "demo-khook"
-"""Project used under the emulator when GOOGLE_CLOUD_PROJECT is unset (``demo-`` ids never
-reach real Google Cloud)."""
 
 CALL_TIMEOUT_S = 10.0
 """Deadline of one Firestore call including the client's own retries: a function's 60 s budget
@@ -144,20 +140,17 @@ class FirestoreStateStore:
         )
 
     @classmethod
-    def from_url(cls, url: str) -> FirestoreStateStore:
+    def from_url(cls, url: str, *, project: str | None = None) -> FirestoreStateStore:
         """``firestore`` (database ``(default)``) or ``firestore:<database>``.
 
-        The project comes from ``GOOGLE_CLOUD_PROJECT`` (or the credentials); under the emulator
-        (``FIRESTORE_EMULATOR_HOST``) it defaults to ``demo-khook``.
+        ``project`` is the settings' (``GOOGLE_CLOUD_PROJECT``, ``demo-khook`` under the
+        emulator: ``FirestoreSettings.project_id()``); None leaves it to the credentials.
 
         Raises:
             ConfigError: the client library is missing or no credentials/project are found.
             TransientError: the client could not be created for another reason.
         """
         database = url.partition(":")[2] or DEFAULT_DATABASE
-        project = os.environ.get("GOOGLE_CLOUD_PROJECT") or (
-            EMULATOR_PROJECT if os.environ.get("FIRESTORE_EMULATOR_HOST") else None
-        )
         try:
             from google.auth import exceptions as auth_exc
             from google.cloud import firestore

@@ -20,6 +20,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+from khook_core import timeparse
 from khook_core.configmodel import validate
 from khook_core.errors import ConfigError, Problem
 from khook_core.event import Event
@@ -29,9 +30,7 @@ ALL_AGENTS = "*"
 
 
 def _duration(value: Any) -> Any:
-    from khook_core.hooks import parse_duration  # hooks imports this module's models
-
-    return parse_duration(value) if isinstance(value, str | int | float) else value
+    return timeparse.parse_duration(value) if isinstance(value, str | int | float) else value
 
 
 Duration = Annotated[timedelta, BeforeValidator(_duration)]
