@@ -36,7 +36,7 @@ from _report import figure, not_measured  # noqa: E402
 from khook_core import runtime  # noqa: E402
 from khook_core.liveconfig import publishing, reload, snapshot  # noqa: E402
 from khook_core.pipeline import run_pipeline  # noqa: E402
-from khook_core.settings import Settings  # noqa: E402
+from khook_core.settings import FirestoreSettings, Settings  # noqa: E402
 from khook_core.state import open_config_store  # noqa: E402
 
 TRIALS = os.environ.get("KHOOK_BENCH_RELOAD_TRIALS")
@@ -96,7 +96,14 @@ def make_config(root: Path) -> Path:
 def start(config: Path, state: str, refresh: float) -> Callable[[str], str]:
     """A function's runtime as main.py starts it; returns deliver(raw) -> first decision."""
     reload._reloader = None
-    settings = Settings(config_dir=config, state=state, dispatch="dry-run", config_refresh=refresh)
+    emulator = os.environ.get("FIRESTORE_EMULATOR_HOST", "")  # set by cloud_mode
+    settings = Settings(
+        config_dir=config,
+        state=state,
+        dispatch="dry-run",
+        config_refresh=refresh,
+        firestore=FirestoreSettings(emulator_host=emulator),
+    )
     runtime.start_function(settings, "kubernetes")
 
     def deliver(raw: str) -> str:

@@ -11,7 +11,6 @@ that: ``spec.namespaces``, ``spec.sources``, and per configuration ``reasons``, 
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -21,30 +20,19 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from khook_core import bodytemplate, prompt
-from khook_core.budget import Coalesce, RateLimit
 from khook_core.catalog import DEFAULT_SOURCES, EventCatalog
 from khook_core.configmodel import dotted, locate, validate
 from khook_core.errors import ConfigError, Problem
 from khook_core.event import Event, Severity
+from khook_core.storm.config import Coalesce, RateLimit
 from khook_core.target import Target
+from khook_core.timeparse import parse_duration
 from khook_core.yamlfile import line_of, line_within, load_documents
 
 logger = logging.getLogger(__name__)
 
 HOOK_API_VERSIONS = ("kagent.dev/v1alpha2",)
 ALL_NAMESPACES = "*"
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)$")
-_DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
-
-
-def parse_duration(value: str | int | float) -> timedelta:
-    """``"90s"``, ``"10m"``, ``"1h"`` or a number of seconds."""
-    if isinstance(value, int | float):
-        return timedelta(seconds=value)
-    match = _DURATION.match(value.strip())
-    if not match:
-        raise ValueError(f"invalid duration {value!r} (use e.g. 90s, 10m, 1h)")
-    return timedelta(seconds=float(match[1]) * _DURATION_UNITS[match[2]])
 
 
 class AgentRef(BaseModel):

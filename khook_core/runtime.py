@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from khook_core.budget import Budgets
 from khook_core.catalog import EventCatalog
 from khook_core.dispatch import Dispatcher, build_dispatcher
 from khook_core.errors import ConfigError, InvalidEventError, PluginLoadError, Problem
@@ -27,6 +26,7 @@ from khook_core.settings import Settings
 from khook_core.sources.base import SourceContext
 from khook_core.sources.registry import PluginSettings, SourceRegistry
 from khook_core.state import DEFAULT_DEDUP_WINDOW, StateStore, open_store
+from khook_core.storm.config import Budgets
 
 MAPPINGS_FILE = "event-mappings.yaml"
 BUDGETS_FILE = "budgets.yaml"
@@ -171,8 +171,8 @@ class Runtime:
         return cls(
             settings=settings,
             config=config,
-            store=store or open_store(settings.state),
-            dispatcher=dispatcher or build_dispatcher(settings.dispatch),
+            store=store or open_store(settings.state, project=settings.firestore.project_id()),
+            dispatcher=dispatcher or build_dispatcher(settings),
             clock=clock,
             default_window=timedelta(seconds=settings.dedup_window)
             if settings.dedup_window

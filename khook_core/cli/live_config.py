@@ -61,7 +61,7 @@ def cmd_push(args: argparse.Namespace, settings: Settings) -> int:
     config_dir = options.config_dir(args.config, settings.config_dir)
     url = options.state_url(args.state, settings.state)
     files = snapshot.files_of(config_dir)
-    store = open_config_store(url)
+    store = open_config_store(url, project=settings.firestore.project_id())
     try:
         published = publishing.publish_files(
             files,
@@ -88,7 +88,7 @@ def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
     from khook_core.state import open_config_store
 
     url = options.state_url(args.state, settings.state, must_exist=True)
-    store = open_config_store(url)
+    store = open_config_store(url, project=settings.firestore.project_id())
     try:
         current = store.read_config()
     finally:

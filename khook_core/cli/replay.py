@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any, Final, TextIO
 
 from khook_core.cli import options
+from khook_core.decisions import DecisionKind
 from khook_core.errors import InvalidEventError, PluginLoadError
 from khook_core.settings import Settings
 
@@ -141,7 +142,7 @@ def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
         f"replayed {len(payloads)} payloads from {args.source}: {summary or 'nothing'}",
         file=sys.stderr,
     )
-    invalid = counts["failed:invalid"]
+    invalid = counts[DecisionKind.FAILED_INVALID]
     if invalid and not args.allow_invalid:
         print(
             f"khook replay: {invalid} invalid input{'s' * (invalid > 1)} (see failed:invalid "
@@ -199,7 +200,7 @@ def _replay_one(
         return [
             {
                 "input": index,
-                "decision": "failed:invalid",
+                "decision": DecisionKind.FAILED_INVALID,
                 "event": None,
                 "hook": None,
                 "agent": None,

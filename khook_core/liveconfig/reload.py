@@ -107,7 +107,8 @@ class Reloader:
 
     def _open(self) -> ConfigStore:
         if self._store is None:
-            self._store = open_config_store(self.base.settings.state)
+            settings = self.base.settings
+            self._store = open_config_store(settings.state, project=settings.firestore.project_id())
         return self._store
 
     def _bootstrap(self, store: ConfigStore) -> None:

@@ -23,8 +23,13 @@ __all__ = [
 ]
 
 
-def open_store(url: str) -> StateStore:
-    """``memory``, ``sqlite:PATH`` or ``firestore`` (imports the Google client only then)."""
+def open_store(url: str, *, project: str | None = None) -> StateStore:
+    """``memory``, ``sqlite:PATH`` or ``firestore`` (imports the Google client only then).
+
+    Args:
+        project: Firestore's project (``FirestoreSettings.project_id()``); None: the
+            credentials'.
+    """
     if url == "memory":
         from khook_core.state.memory import MemoryStateStore
 
@@ -36,7 +41,7 @@ def open_store(url: str) -> StateStore:
     if url == "firestore" or url.startswith("firestore:"):
         from khook_core.state.firestore import FirestoreStateStore
 
-        return FirestoreStateStore.from_url(url)
+        return FirestoreStateStore.from_url(url, project=project)
     raise _unknown_store(url)
 
 
@@ -52,7 +57,7 @@ def _unknown_store(url: str) -> ConfigError:
     )
 
 
-def open_config_store(url: str) -> ConfigStore:
+def open_config_store(url: str, *, project: str | None = None) -> ConfigStore:
     """The configuration snapshot's handle on the store ``url`` names (as ``open_store``)."""
     if url == "memory":
         from khook_core.state.config_memory import MemoryConfigStore
@@ -65,5 +70,5 @@ def open_config_store(url: str) -> ConfigStore:
     if url == "firestore" or url.startswith("firestore:"):
         from khook_core.state.config_firestore import FirestoreConfigStore
 
-        return FirestoreConfigStore.from_url(url)
+        return FirestoreConfigStore.from_url(url, project=project)
     raise _unknown_store(url)

@@ -32,9 +32,9 @@ class FirestoreConfigStore:
         self._ref = state._client.collection(CONFIG).document(CURRENT)
 
     @classmethod
-    def from_url(cls, url: str) -> FirestoreConfigStore:
+    def from_url(cls, url: str, *, project: str | None = None) -> FirestoreConfigStore:
         """``firestore`` or ``firestore:<database>``, as ``FirestoreStateStore.from_url``."""
-        return cls(FirestoreStateStore.from_url(url))
+        return cls(FirestoreStateStore.from_url(url, project=project))
 
     def config_version(self) -> int:
         state = self._state

@@ -19,6 +19,7 @@ import pytest
 from khook_core.errors import TransientError
 from khook_core.liveconfig import publishing, reload, snapshot
 from khook_core.runtime import get_runtime
+from khook_core.settings import FIRESTORE_EMULATOR_PROJECT
 from khook_core.state import open_config_store
 from khook_core.state.base import ConfigSnapshot, ConfigStore, Firing
 from tests.support.configdir import make_config, restart_hook
@@ -29,6 +30,7 @@ WAIT_S = 60.0
 """How long a test waits for a reload before failing (never a timed assertion: the refresh
 interval is 50 ms; this only bounds a broken build)."""
 NOW = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
+PROJECT = FIRESTORE_EMULATOR_PROJECT  # what a function opens under the emulator
 
 
 @pytest.fixture
@@ -39,10 +41,12 @@ def config_dir(tmp_path: Path) -> Path:
 @pytest.fixture
 def client(
     config_dir: Path,
-    firestore_store: Any,
+    firestore_emulator: Any,
     monkeypatch: pytest.MonkeyPatch,
     function_client: Callable[[str], Any],
 ) -> Any:
+    monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", firestore_emulator.host)
+    firestore_emulator.reset(PROJECT)  # the function's project, emptied
     monkeypatch.setenv("KHOOK_CONFIG_DIR", str(config_dir))
     monkeypatch.setenv("KHOOK_STATE", "firestore")
     monkeypatch.setenv("KHOOK_DISPATCH", "dry-run")
@@ -52,7 +56,7 @@ def client(
 
 @pytest.fixture
 def config_store(client: Any) -> Iterator[ConfigStore]:
-    store = open_config_store("firestore")
+    store = open_config_store("firestore", project=PROJECT)
     yield store
     store.close()
 
@@ -173,7 +177,7 @@ def test_the_store_down_during_a_change_keeps_the_last_good_configuration_until_
     client, config_store, config_dir, caplog
 ):
     deliver(client)  # the function's runtime, bootstrapped to version 1
-    switch = SwitchableStore(open_config_store("firestore"))
+    switch = SwitchableStore(open_config_store("firestore", project=PROJECT))
     reloader = reload.Reloader(get_runtime(), source="kubernetes", interval=0.0, store=switch)
     reload._reloader = reloader  # this process's reloader now reads through the switch
     reloader.current()
