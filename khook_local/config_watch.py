@@ -120,6 +120,8 @@ class ConfigWatcher:
                 origin=ORIGIN,
                 label=str(self.config_dir),
                 now=datetime.now(UTC),
+                # As the stack starts: a source that fails to load fails only its own requests.
+                check_sources=False,
             )
         finally:
             store.close()
