@@ -4,7 +4,8 @@ decode (caller) → normalize (source) → map → match hooks → claim → sto
 coalescing, budgets) → render → dispatch → record.
 
 Every outcome is a ``Decision``: ``dispatched``, ``duplicate``, ``no-hook``, ``resolved``,
-``coalesced``, ``suppressed:budget``, ``dropped:<why>`` or ``failed:<why>``. A transient failure
+``coalesced``, ``suppressed:budget``, ``dropped:<why>`` (``dropped:condition-error`` when a
+hook's ``when:`` has no result for the event) or ``failed:<why>``. A transient failure
 releases its claim and is marked ``retryable``, so the transport can redeliver and the retry can
 fire; nothing is dispatched twice because a successful dispatch keeps its claim.
 
@@ -29,7 +30,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
-from khook_core import budget, prompt
+from khook_core import budget, conditions, prompt
 from khook_core.dispatch.base import DispatchRequest
 from khook_core.errors import DispatchError, OutcomeUnknownError, TransientError
 from khook_core.event import Event
@@ -154,10 +155,34 @@ def process_event(
         if rule.needs_mapping:
             event = enrich(event, runtime)
             break
-    rules = [rule for rule in candidates if rule.matches(event)]
+    try:
+        rules = [rule for rule in candidates if rule.matches(event)]
+    except conditions.ConditionError:  # a hook's `when:` had no result: decide hook by hook
+        return _match_each(candidates, event, runtime, deadline, delivery)
     if not rules:
         return [Decision("no-hook", event)]
     return [fire(rule, event, runtime, deadline, delivery) for rule in rules]
+
+
+def _match_each(
+    candidates: list[HookRule], event: Event, runtime: Runtime, deadline: float | None,
+    delivery: str,
+) -> list[Decision]:
+    """Matching once a hook's condition failed on ``event``: that hook's decision is
+    ``dropped:condition-error`` with the message; the other hooks match and fire as usual."""
+    outcomes: list[HookRule | Decision] = []
+    for rule in candidates:
+        try:
+            if rule.matches(event):
+                outcomes.append(rule)
+        except conditions.ConditionError as exc:
+            logger.warning("hook %s: when: %s (event %s)", rule.hook, exc, event.id)
+            outcomes.append(Decision("dropped:condition-error", event, rule.hook,
+                                     rule.target.label(), detail=str(exc)))
+    if not outcomes:
+        return [Decision("no-hook", event)]
+    return [o if isinstance(o, Decision) else fire(o, event, runtime, deadline, delivery)
+            for o in outcomes]
 
 
 def enrich(event: Event, runtime: Runtime) -> Event:
