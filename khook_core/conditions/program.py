@@ -378,7 +378,7 @@ def _add(a: Any, b: Any) -> Any:
     if _same_kind(a, b, (float, str, bytes, list, timedelta)) or (
         isinstance(a, datetime) and isinstance(b, timedelta)
     ) or (isinstance(a, timedelta) and isinstance(b, datetime)):
-        return a + b
+        return _checked(operator.add, a, b)
     raise _no_overload("+", a, b)
 
 
@@ -388,7 +388,7 @@ def _subtract(a: Any, b: Any) -> Any:
     if _same_kind(a, b, (float, timedelta, datetime)) or (
         isinstance(a, datetime) and isinstance(b, timedelta)
     ):
-        return a - b
+        return _checked(operator.sub, a, b)
     raise _no_overload("-", a, b)
 
 
@@ -426,9 +426,19 @@ def _modulo(a: Any, b: Any) -> Any:
 def _negate(a: Any) -> Any:
     if isinstance(a, int) and not isinstance(a, bool):
         return _int64(-a)
-    if isinstance(a, float | timedelta):
+    if isinstance(a, float):
         return -a
+    if isinstance(a, timedelta):
+        return _checked(operator.sub, timedelta(0), a)
     raise EvalError(f"no - for {_type_name(a)}")
+
+
+def _checked(op: Callable[[Any, Any], Any], a: Any, b: Any) -> Any:
+    """Time arithmetic past the representable range is an error value, not an exception."""
+    try:
+        return op(a, b)
+    except OverflowError:
+        raise EvalError("timestamp or duration out of range") from None
 
 
 def _same_kind(a: Any, b: Any, kinds: tuple[type, ...]) -> bool:
@@ -512,7 +522,7 @@ def _string_method(name: str, test: Callable[[str, str], bool]) -> Callable[[Any
 
 def _to_int(value: Any) -> int:
     if isinstance(value, bool):
-        raise EvalError("int() of a bool")
+        return int(value)
     if isinstance(value, int):
         return _int64(value)
     if isinstance(value, float):
