@@ -219,8 +219,8 @@ def _replay_one(
 
 
 def _with_conditions(line: dict[str, Any], decision: Any, runtime: Any) -> dict[str, Any]:
-    """``line`` plus, when hooks with a ``when:`` saw its event, what each condition made of it
-    (only the decision's own hook when it names one)."""
+    """``line`` plus, when hooks with a ``when:`` saw its event, what each condition made of it:
+    every such hook, so a hook whose condition said no shows beside the one that fired."""
     from khook_core.conditions import ConditionError
 
     event = decision.event
@@ -228,7 +228,7 @@ def _with_conditions(line: dict[str, Any], decision: Any, runtime: Any) -> dict[
         return line
     shown = []
     for rule in runtime.config.hooks.candidates(event):
-        if rule.when is None or decision.hook not in (None, rule.hook):
+        if rule.when is None:
             continue
         entry: dict[str, Any] = {"hook": rule.hook, "event_type": rule.event_type,
                                  "when": rule.when.text}
