@@ -95,8 +95,9 @@ class EventConfiguration(BaseModel):
         max_length=conditions.MAX_CONDITION_CHARS,
         description="Extension: a CEL condition over `event` that must hold; checked when the "
         "hook loads. x-cel-variables lists the variables (docs/hooks.md, Conditions).",
-        json_schema_extra={"x-cel-variables": conditions.schema.described(
-            conditions.schema.EVENT_VARIABLES)},
+        json_schema_extra={
+            "x-cel-variables": conditions.schema.described(conditions.schema.EVENT_VARIABLES)
+        },
     )
     """Extension: a CEL condition over ``event`` that must hold (see ``conditions``)."""
     dedup_window: str | int | None = Field(default=None, alias="dedupWindow")
@@ -187,9 +188,7 @@ class HookRule:
             return False
         if self.min_severity is not None and event.severity.rank < self.min_severity.rank:
             return False
-        if self.match_tags and not all(
-            event.tags.get(k) == v for k, v in self.match_tags.items()
-        ):
+        if self.match_tags and not all(event.tags.get(k) == v for k, v in self.match_tags.items()):
             return False
         # Last, so the cheap filters decide first. Raises conditions.ConditionError when the
         # condition has no result for this event (the pipeline turns it into a decision).

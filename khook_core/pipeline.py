@@ -165,7 +165,10 @@ def process_event(
 
 
 def _match_each(
-    candidates: list[HookRule], event: Event, runtime: Runtime, deadline: float | None,
+    candidates: list[HookRule],
+    event: Event,
+    runtime: Runtime,
+    deadline: float | None,
     delivery: str,
 ) -> list[Decision]:
     """Matching once a hook's condition failed on ``event``: that hook's decision is
@@ -177,12 +180,21 @@ def _match_each(
                 outcomes.append(rule)
         except conditions.ConditionError as exc:
             logger.warning("hook %s: when: %s (event %s)", rule.hook, exc, event.id)
-            outcomes.append(Decision("dropped:condition-error", event, rule.hook,
-                                     rule.target.label(), detail=str(exc)))
+            outcomes.append(
+                Decision(
+                    "dropped:condition-error",
+                    event,
+                    rule.hook,
+                    rule.target.label(),
+                    detail=str(exc),
+                )
+            )
     if not outcomes:
         return [Decision("no-hook", event)]
-    return [o if isinstance(o, Decision) else fire(o, event, runtime, deadline, delivery)
-            for o in outcomes]
+    return [
+        o if isinstance(o, Decision) else fire(o, event, runtime, deadline, delivery)
+        for o in outcomes
+    ]
 
 
 def enrich(event: Event, runtime: Runtime) -> Event:

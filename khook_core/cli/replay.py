@@ -230,8 +230,11 @@ def _with_conditions(line: dict[str, Any], decision: Any, runtime: Any) -> dict[
     for rule in runtime.config.hooks.candidates(event):
         if rule.when is None:
             continue
-        entry: dict[str, Any] = {"hook": rule.hook, "event_type": rule.event_type,
-                                 "when": rule.when.text}
+        entry: dict[str, Any] = {
+            "hook": rule.hook,
+            "event_type": rule.event_type,
+            "when": rule.when.text,
+        }
         try:
             entry["matched"] = rule.when(event)
         except ConditionError as exc:

@@ -75,7 +75,7 @@ class Condition:
             result = self._fn(program.Frame(root))
         except program.EvalError as exc:
             raise ConditionError(str(exc)) from None
-        except Exception as exc:  # noqa: BLE001 - a condition must never break the pipeline
+        except Exception as exc:  # a condition must never break the pipeline
             raise ConditionError(f"{type(exc).__name__}: {exc}"[:MAX_VALUE_CHARS]) from None
         if result is True or result is False:
             return result
@@ -87,7 +87,7 @@ class Condition:
         for name in self.variables:
             try:
                 out[name] = _json(self._getters[name](root))
-            except Exception as exc:  # noqa: BLE001 - a report, never a failure
+            except Exception as exc:  # a report, never a failure
                 out[name] = f"<error: {type(exc).__name__}>"
         return out
 
@@ -147,8 +147,12 @@ def _environment(kind: str) -> Any:
 
 
 def _cel_type(cel: Any, name: str) -> Any:
-    simple = {"string": cel.Type.STRING, "int": cel.Type.INT, "dyn": cel.Type.DYN,
-              "timestamp": cel.Type.TIMESTAMP}
+    simple = {
+        "string": cel.Type.STRING,
+        "int": cel.Type.INT,
+        "dyn": cel.Type.DYN,
+        "timestamp": cel.Type.TIMESTAMP,
+    }
     if name in simple:
         return simple[name]
     match = re.fullmatch(r"map\((\w+), (\w+)\)", name)

@@ -180,7 +180,6 @@ class _Compiler:
             return lambda f: impl(a(f), b(f))
         return lambda f: impl(*(arg(f) for arg in args))
 
-
     def typed(self, node: Node, function: str, args: list[Fn]) -> Fn | None:
         """A comparison whose operands the checker proved to be of one ordered type: Python's
         operator has CEL's meaning there, without the run-time type dispatch."""
@@ -198,8 +197,9 @@ class _Compiler:
         return lambda f: op(a(f), b(f))
 
 
-_ORDERED_TYPES: Final = frozenset(("bool", "int", "uint", "double", "string", "timestamp",
-                                   "duration"))
+_ORDERED_TYPES: Final = frozenset(
+    ("bool", "int", "uint", "double", "string", "timestamp", "duration")
+)
 _TYPED_OPERATORS: Final[dict[str, Callable[[Any, Any], bool]]] = {
     "_==_": operator.eq,
     "_!=_": operator.ne,
@@ -345,9 +345,12 @@ def _has(value: Any, field: str) -> bool:
 def _equals(a: Any, b: Any) -> bool:
     if _is_number(a) and _is_number(b):
         return bool(a == b)
-    if type(a) is not type(b) and not (isinstance(a, str) and isinstance(b, str)):
-        if not (isinstance(a, datetime) and isinstance(b, datetime)):
-            return False
+    if (
+        type(a) is not type(b)
+        and not (isinstance(a, str) and isinstance(b, str))
+        and not (isinstance(a, datetime) and isinstance(b, datetime))
+    ):
+        return False
     if isinstance(a, list):
         return len(a) == len(b) and all(_equals(x, y) for x, y in zip(a, b, strict=True))
     if isinstance(a, dict):
@@ -359,10 +362,10 @@ def _compare(a: Any, b: Any) -> int:
     if _is_number(a) and _is_number(b):
         if math.isnan(a) or math.isnan(b):
             raise EvalError("NaN has no order")
-        return (a > b) - (a < b)
+        return int((a > b) - (a < b))
     for kind in (str, bytes, bool, datetime, timedelta):
         if isinstance(a, kind) and isinstance(b, kind):
-            return (a > b) - (a < b)  # type: ignore[operator]
+            return int((a > b) - (a < b))  # type: ignore[operator]
     raise EvalError(f"no order between {_type_name(a)} and {_type_name(b)}")
 
 
@@ -375,9 +378,11 @@ def _int64(value: int) -> int:
 def _add(a: Any, b: Any) -> Any:
     if isinstance(a, int) and isinstance(b, int) and not isinstance(a, bool | float):
         return _int64(a + b)
-    if _same_kind(a, b, (float, str, bytes, list, timedelta)) or (
-        isinstance(a, datetime) and isinstance(b, timedelta)
-    ) or (isinstance(a, timedelta) and isinstance(b, datetime)):
+    if (
+        _same_kind(a, b, (float, str, bytes, list, timedelta))
+        or (isinstance(a, datetime) and isinstance(b, timedelta))
+        or (isinstance(a, timedelta) and isinstance(b, datetime))
+    ):
         return _checked(operator.add, a, b)
     raise _no_overload("+", a, b)
 
@@ -408,8 +413,10 @@ def _divide(a: Any, b: Any) -> Any:
         return _int64(quotient if (a < 0) == (b < 0) else -quotient)
     if _same_kind(a, b, (float,)):
         if b == 0:
-            return math.nan if a == 0 or math.isnan(a) else math.copysign(math.inf, a) * (
-                math.copysign(1.0, b)
+            return (
+                math.nan
+                if a == 0 or math.isnan(a)
+                else math.copysign(math.inf, a) * (math.copysign(1.0, b))
             )
         return a / b
     raise _no_overload("/", a, b)
@@ -598,8 +605,15 @@ def _to_timestamp(value: Any) -> datetime:
 
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(h|m|s|ms|us|µs|ns)")
-_DURATION_UNITS: Final = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6,
-                          "ns": 1e-9}
+_DURATION_UNITS: Final = {
+    "h": 3600.0,
+    "m": 60.0,
+    "s": 1.0,
+    "ms": 1e-3,
+    "us": 1e-6,
+    "µs": 1e-6,
+    "ns": 1e-9,
+}
 
 
 def parse_duration(text: str) -> timedelta:

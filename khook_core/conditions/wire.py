@@ -147,8 +147,11 @@ def _expr(msg: Fields) -> Node:
         return Node(node_id, "ident", (_text(fields(_one(msg, 4)), 1),))
     if 5 in msg:
         sel = fields(_one(msg, 5))
-        return Node(node_id, "select", (_expr(fields(_one(sel, 1, b""))), _text(sel, 2),
-                                        bool(_one(sel, 3, 0))))
+        return Node(
+            node_id,
+            "select",
+            (_expr(fields(_one(sel, 1, b""))), _text(sel, 2), bool(_one(sel, 3, 0))),
+        )
     if 6 in msg:
         call = fields(_one(msg, 6))
         target = _expr(fields(_one(call, 1))) if 1 in call else None
@@ -170,15 +173,19 @@ def _expr(msg: Fields) -> Node:
         comp = fields(_one(msg, 9))
         if comp.get(8):
             raise ValueError("two-variable comprehensions are not supported")
-        return Node(node_id, "comprehension", (
-            _text(comp, 1),
-            _expr(fields(_one(comp, 2, b""))),
-            _text(comp, 3),
-            _expr(fields(_one(comp, 4, b""))),
-            _expr(fields(_one(comp, 5, b""))),
-            _expr(fields(_one(comp, 6, b""))),
-            _expr(fields(_one(comp, 7, b""))),
-        ))
+        return Node(
+            node_id,
+            "comprehension",
+            (
+                _text(comp, 1),
+                _expr(fields(_one(comp, 2, b""))),
+                _text(comp, 3),
+                _expr(fields(_one(comp, 4, b""))),
+                _expr(fields(_one(comp, 5, b""))),
+                _expr(fields(_one(comp, 6, b""))),
+                _expr(fields(_one(comp, 7, b""))),
+            ),
+        )
     raise ValueError(f"expression node {node_id} has no kind")
 
 

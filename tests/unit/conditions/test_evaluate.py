@@ -141,11 +141,20 @@ tag_keys = st.sampled_from(["team", "env", "t", "x"])
     minutes=st.integers(0, 60 * 24 * 8),
 )
 def test_random_events_give_the_reference_answer(
-    text: str, tags: dict[str, str], metadata: dict[str, Any], count: int, severity: Severity,
+    text: str,
+    tags: dict[str, str],
+    metadata: dict[str, Any],
+    count: int,
+    severity: Severity,
     minutes: int,
 ):
-    ev = event(tags=tags, metadata=metadata, count=count, severity=severity,
-               timestamp=MONDAY + timedelta(minutes=minutes))
+    ev = event(
+        tags=tags,
+        metadata=metadata,
+        count=count,
+        severity=severity,
+        timestamp=MONDAY + timedelta(minutes=minutes),
+    )
     assert ours(text, ev) == reference(text, ev)
 
 
@@ -172,8 +181,9 @@ def test_a_decided_or_and_and_absorb_an_error_as_cel_does():
     ],
 )
 def test_an_evaluation_error_is_a_condition_error_with_the_reason(text: str, message: str):
-    with pytest.raises(ConditionError, match=message.replace("(", r"\(").replace(")", r"\)")
-                       .replace("[", r"\[")):
+    with pytest.raises(
+        ConditionError, match=message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[")
+    ):
         compile_event_condition(text)(event())
 
 
@@ -189,13 +199,16 @@ def test_the_cost_limit_stops_a_macro_over_a_large_event():
 def test_the_cost_limit_is_not_absorbed_by_a_macro_that_ignores_errors():
     # all() treats an error in its body as "not false"; the cost limit must still stop it.
     huge = event(metadata={"list": list(range(5_000))})
-    condition = compile_event_condition("event.metadata.list.all(x, event.metadata.list.all("
-                                        "y, x >= 0))")
+    condition = compile_event_condition(
+        "event.metadata.list.all(x, event.metadata.list.all(y, x >= 0))"
+    )
     with pytest.raises(ConditionError, match="cost limit"):
         condition(huge)
 
 
 def test_seen_reports_the_values_the_condition_read():
     condition = compile_event_condition("event.count >= 3 && event.tags.team == 'payments'")
-    assert condition.seen(event()) == {"event.count": 3,
-                                       "event.tags": {"team": "payments", "env": "prod"}}
+    assert condition.seen(event()) == {
+        "event.count": 3,
+        "event.tags": {"team": "payments", "env": "prod"},
+    }

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -47,10 +48,13 @@ weird_scalars = (
 )
 weird_values = st.recursive(
     weird_scalars,
-    lambda inner: st.lists(inner, max_size=4)
-    | st.dictionaries(st.sampled_from(["a", "b", "c", "d", "x", "list", "workload"]), inner,
-                      max_size=4)
-    | st.dictionaries(st.integers(-2, 2), inner, max_size=2),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(["a", "b", "c", "d", "x", "list", "workload"]), inner, max_size=4
+        )
+        | st.dictionaries(st.integers(-2, 2), inner, max_size=2)
+    ),
     max_leaves=12,
 )
 
@@ -59,49 +63,71 @@ weird_values = st.recursive(
 @given(
     condition=st.sampled_from(CONDITIONS),
     tags=st.dictionaries(st.text(max_size=4), st.text(max_size=6), max_size=12),
-    metadata=st.dictionaries(st.sampled_from(["a", "b", "x", "list", "workload", "before",
-                                              "after"]), weird_values, max_size=5),
+    metadata=st.dictionaries(
+        st.sampled_from(["a", "b", "x", "list", "workload", "before", "after"]),
+        weird_values,
+        max_size=5,
+    ),
     count=st.integers(),
     message=st.text(max_size=20),
-    when=st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30),
-                      timezones=st.just(UTC)),
+    when=st.datetimes(
+        min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30), timezones=st.just(UTC)
+    ),
     earlier=st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=3)),
     severity=st.sampled_from(list(Severity)),
 )
 def test_a_condition_never_raises_into_the_pipeline(
-    condition: Any, tags: dict[str, str], metadata: dict[str, Any], count: int, message: str,
-    when: datetime, earlier: timedelta, severity: Severity,
+    condition: Any,
+    tags: dict[str, str],
+    metadata: dict[str, Any],
+    count: int,
+    message: str,
+    when: datetime,
+    earlier: timedelta,
+    severity: Severity,
 ) -> None:
     first = when - earlier if when - datetime(1, 1, 1, tzinfo=UTC) > earlier else when
     event = Event.trusted(
-        id=EventId("e"), source="kubernetes", type="pod-restart", severity=severity,
-        resource=Resource(kind="Pod", name=message, namespace="shop"), message=message,
-        timestamp=when, first_timestamp=first, count=count, tags=tags, metadata=metadata,
+        id=EventId("e"),
+        source="kubernetes",
+        type="pod-restart",
+        severity=severity,
+        resource=Resource(kind="Pod", name=message, namespace="shop"),
+        message=message,
+        timestamp=when,
+        first_timestamp=first,
+        count=count,
+        tags=tags,
+        metadata=metadata,
     )
+    outcome: object
     try:
-        result = condition(event)
+        outcome = condition(event)
     except ConditionError as exc:
-        assert str(exc)
-    else:
-        assert result is True or result is False
+        outcome = exc
+    assert outcome is True or outcome is False or str(outcome)
     assert isinstance(condition.seen(event), dict)
 
 
-def test_time_arithmetic_past_the_representable_range_is_a_condition_error() -> None:
-    extreme = Event.trusted(
-        id=EventId("e"), source="kubernetes", type="pod-restart",
-        timestamp=datetime(9999, 12, 31, tzinfo=UTC), first_timestamp=datetime(1, 1, 1, tzinfo=UTC),
-        metadata={"a": timedelta.max, "b": timedelta.min},
-    )
-    for text in (
+EXTREME = Event.trusted(
+    id=EventId("e"),
+    source="kubernetes",
+    type="pod-restart",
+    timestamp=datetime(9999, 12, 31, tzinfo=UTC),
+    first_timestamp=datetime(1, 1, 1, tzinfo=UTC),
+    metadata={"a": timedelta.max, "b": timedelta.min},
+)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
         "event.timestamp + duration('48h') > event.timestamp",
         "event.metadata.b - event.metadata.a < event.metadata.a",
         "event.metadata.a + event.metadata.a > event.metadata.b",
         "event.first_timestamp - duration('48h') < event.timestamp",
-    ):
-        try:
-            compile_event_condition(text)(extreme)
-        except ConditionError as exc:
-            assert "out of range" in str(exc)
-        else:
-            raise AssertionError(f"{text} should have no result")
+    ],
+)
+def test_time_arithmetic_past_the_representable_range_is_a_condition_error(text: str) -> None:
+    with pytest.raises(ConditionError, match="out of range"):
+        compile_event_condition(text)(EXTREME)

@@ -85,26 +85,47 @@ def test_a_condition_error_on_the_only_hook_is_counted_with_the_decisions(tmp_pa
 
 
 def khook(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "khook_core.cli", *args], input=stdin,
-                          capture_output=True, text=True, cwd=REPO, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "khook_core.cli", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
+    )
 
 
 def test_replay_shows_per_hook_whether_the_condition_matched_and_what_it_saw(tmp_path: Path):
     config = make_config(tmp_path, with_when("event.count >= 3 && event.resource.kind == 'Pod'"))
     payloads = "\n".join(json.dumps(core_event(name=f"web-{n}", count=n)) for n in (5, 1))
-    result = khook("replay", "--source", "kubernetes", "--config", str(config), "--now",
-                   "2026-01-05T10:35:00Z", stdin=payloads)
+    result = khook(
+        "replay",
+        "--source",
+        "kubernetes",
+        "--config",
+        str(config),
+        "--now",
+        "2026-01-05T10:35:00Z",
+        stdin=payloads,
+    )
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     when = "event.count >= 3 && event.resource.kind == 'Pod'"
 
     def shown(count: int, matched: bool) -> list[dict[str, object]]:
-        return [{"hook": "shop/web", "event_type": "pod-restart", "when": when,
-                 "matched": matched,
-                 "values": {"event.count": count, "event.resource.kind": "Pod"}}]
+        return [
+            {
+                "hook": "shop/web",
+                "event_type": "pod-restart",
+                "when": when,
+                "matched": matched,
+                "values": {"event.count": count, "event.resource.kind": "Pod"},
+            }
+        ]
 
-    assert [(line["input"], line["hook"], line["decision"], line["conditions"])
-            for line in lines] == [
+    assert [
+        (line["input"], line["hook"], line["decision"], line["conditions"]) for line in lines
+    ] == [
         (0, "shop/web", "dispatched", shown(5, True)),
         (0, "shop/audit", "dispatched", shown(5, True)),
         # shop/web's condition said no; its answer shows beside the hook that fired.
@@ -114,8 +135,16 @@ def test_replay_shows_per_hook_whether_the_condition_matched_and_what_it_saw(tmp
 
 def test_replay_shows_a_condition_error_with_its_message(tmp_path: Path):
     config = make_config(tmp_path, with_when("event.tags.team == 'web'"))
-    result = khook("replay", "--source", "kubernetes", "--config", str(config), "--now",
-                   "2026-01-05T10:35:00Z", stdin=json.dumps(core_event()))
+    result = khook(
+        "replay",
+        "--source",
+        "kubernetes",
+        "--config",
+        str(config),
+        "--now",
+        "2026-01-05T10:35:00Z",
+        stdin=json.dumps(core_event()),
+    )
     first = json.loads(result.stdout.splitlines()[0])
     assert first["decision"] == "dropped:condition-error"
     assert first["detail"] == "no such key: 'team'"
@@ -129,6 +158,8 @@ def test_validate_reports_a_bad_condition_at_its_line(tmp_path: Path):
     config = make_config(tmp_path, with_when("event.severty == 'error'"))
     result = khook("validate", "--config", str(config))
     assert result.returncode != 0
-    assert (f"{config / 'hooks' / 'hooks.yaml'}:8: hook shop/web: "
-            "spec.eventConfigurations[0].when: unknown field event.severty "
-            "(did you mean event.severity?) at column 6") in result.stdout + result.stderr
+    assert (
+        f"{config / 'hooks' / 'hooks.yaml'}:8: hook shop/web: "
+        "spec.eventConfigurations[0].when: unknown field event.severty "
+        "(did you mean event.severity?) at column 6"
+    ) in result.stdout + result.stderr

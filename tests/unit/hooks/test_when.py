@@ -65,19 +65,24 @@ def test_a_configuration_without_when_is_unchanged(tmp_path: Path):
 @pytest.mark.parametrize(
     ("when", "problem"),
     [
-        ('"event.severty == \'error\'"',
-         "hook shop/web: spec.eventConfigurations[0].when: unknown field event.severty "
-         "(did you mean event.severity?) at column 6"),
-        ('"event.count == \'three\'"',
-         "hook shop/web: spec.eventConfigurations[0].when: found no matching overload for "
-         "'_==_' applied to '(int, string)' at column 13"),
-        ('"event.tags.team"',
-         "hook shop/web: spec.eventConfigurations[0].when: the condition gives string, not a "
-         "bool"),
+        (
+            "\"event.severty == 'error'\"",
+            "hook shop/web: spec.eventConfigurations[0].when: unknown field event.severty "
+            "(did you mean event.severity?) at column 6",
+        ),
+        (
+            "\"event.count == 'three'\"",
+            "hook shop/web: spec.eventConfigurations[0].when: found no matching overload for "
+            "'_==_' applied to '(int, string)' at column 13",
+        ),
+        (
+            '"event.tags.team"',
+            "hook shop/web: spec.eventConfigurations[0].when: the condition gives string, not a "
+            "bool",
+        ),
     ],
 )
-def test_a_bad_condition_is_a_file_line_hook_when_problem(tmp_path: Path, when: str,
-                                                          problem: str):
+def test_a_bad_condition_is_a_file_line_hook_when_problem(tmp_path: Path, when: str, problem: str):
     path = write(tmp_path, when)
     with pytest.raises(ConfigError) as info:
         load_hooks([path], KNOWN)
@@ -101,7 +106,7 @@ def test_a_condition_that_is_not_a_string_is_reported_by_the_schema(tmp_path: Pa
 
 
 def test_reading_the_severity_or_tags_asks_for_the_mapping_row_first(tmp_path: Path):
-    hooks = load_hooks([write(tmp_path, '"event.severity == \'error\'"')], KNOWN)
+    hooks = load_hooks([write(tmp_path, "\"event.severity == 'error'\"")], KNOWN)
     assert hooks.rules[0].needs_mapping
     plain = load_hooks([write(tmp_path, '"event.count > 1"')], KNOWN)
     assert not plain.rules[0].needs_mapping

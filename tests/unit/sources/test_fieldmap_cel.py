@@ -17,8 +17,9 @@ META = {"topic": "app.errors", "headers": {"x-github-event": "workflow_run"}}
 
 
 def rule(when: Any) -> FieldRule:
-    return FieldRule.model_validate({"when": when, "eventType": "app-error",
-                                     "fields": {"message": "{msg}"}})
+    return FieldRule.model_validate(
+        {"when": when, "eventType": "app-error", "fields": {"message": "{msg}"}}
+    )
 
 
 def test_a_cel_when_matches_over_payload_and_meta() -> None:
@@ -48,27 +49,46 @@ def test_the_value_comparison_form_still_works() -> None:
     assert not old.matches({"lag": 999}, META)
 
 
-@pytest.mark.parametrize(("when", "message"), [
-    ("payload.lag >=", "Syntax error"),
-    ("size(payload.msg)", "gives int, not a bool"),
-    ("event.count > 1", "unknown field event.count"),
-    ("payload.msg.matches('x+')", "matches() is not available"),
-])
+@pytest.mark.parametrize(
+    ("when", "message"),
+    [
+        ("payload.lag >=", "Syntax error"),
+        ("size(payload.msg)", "gives int, not a bool"),
+        ("event.count > 1", "unknown field event.count"),
+        ("payload.msg.matches('x+')", "matches() is not available"),
+    ],
+)
 def test_a_cel_when_that_does_not_compile_fails_at_load(when: str, message: str) -> None:
     with pytest.raises(ValidationError, match=message.replace("(", r"\(").replace(")", r"\)")):
         rule(when)
 
 
 def test_a_kafka_rule_selects_records_with_a_cel_when() -> None:
-    source: KafkaSource = make_source(KafkaSource, {"rules": [
-        {"topic": "app.*", "when": "payload.level in ['ERROR', 'FATAL'] && payload.retries > 2",
-         "eventType": "consumer-lag",
-         "fields": {"resource.kind": "Service", "resource.name": "{service}",
-                    "message": "{msg}", "severity": "{level}"},
-         "severityMap": {"FATAL": "critical"}},
-    ]})
-    attributes = {"kafka.topic": "app.errors", "kafka.partition": "0", "kafka.offset": "5",
-                  "kafka.timestamp": "1767609071000"}
+    source: KafkaSource = make_source(
+        KafkaSource,
+        {
+            "rules": [
+                {
+                    "topic": "app.*",
+                    "when": "payload.level in ['ERROR', 'FATAL'] && payload.retries > 2",
+                    "eventType": "consumer-lag",
+                    "fields": {
+                        "resource.kind": "Service",
+                        "resource.name": "{service}",
+                        "message": "{msg}",
+                        "severity": "{level}",
+                    },
+                    "severityMap": {"FATAL": "critical"},
+                },
+            ]
+        },
+    )
+    attributes = {
+        "kafka.topic": "app.errors",
+        "kafka.partition": "0",
+        "kafka.offset": "5",
+        "kafka.timestamp": "1767609071000",
+    }
     payload = {"service": "checkout", "msg": "timeout", "level": "FATAL", "retries": 3}
     [event] = source.normalize(payload, attributes)
     assert (event.resource.name, event.severity) == ("checkout", Severity.CRITICAL)
