@@ -14,7 +14,12 @@ least disturbed run of each):
   rendered, dispatched (dry-run) and recorded: the per-firing cost. Reported beside the storm
   mix, unbudgeted: design.md's row names no mix, and this stream is not what it was set on.
 
-``KHOOK_BENCH_EVENTS`` and ``KHOOK_BENCH_ROUNDS`` shrink the run for a quick check.
+And the cost of hook conditions: the storm mix again with a CEL ``when:`` on every
+configuration (``WHEN``, true for every event, so the decisions are the same), against the
+same run without, the two interleaved round by round; budget (issue 19): at most 10 % over.
+
+``KHOOK_BENCH_EVENTS`` and ``KHOOK_BENCH_ROUNDS`` shrink the run for a quick check;
+``KHOOK_BENCH_ONLY=when`` runs only the comparison with conditions.
 """
 
 from __future__ import annotations
@@ -122,6 +127,38 @@ spec:
 )
 
 
+WHEN = "event.severity in ['warning', 'error', 'critical'] && event.resource.kind == 'Pod' && " \
+    "event.count >= 1"
+"""A realistic condition: a severity threshold (which applies the mapping row before matching,
+as ``minSeverity`` does), a resource kind and a count threshold."""
+WHEN_BUDGET = 1.10
+
+
+def with_when(hooks: str) -> str:
+    """``hooks`` with ``WHEN`` on every event configuration."""
+    return hooks.replace("    prompt:", f"    when: \"{WHEN}\"\n    prompt:")
+
+
+def measure_when(
+    raws: list[str], plain: Callable[[], Runtime], conditioned: Callable[[], Runtime]
+) -> tuple[float, float, Counter[str], Counter[str]]:
+    """Best-of-ROUNDS seconds without and with conditions, alternating within each round so
+    both see the same machine, and the decisions of each."""
+    times: dict[str, list[float]] = {"plain": [], "when": []}
+    counts: dict[str, Counter[str]] = {"plain": Counter(), "when": Counter()}
+    for _ in range(ROUNDS):
+        for name, new_runtime in (("plain", plain), ("when", conditioned)):
+            runtime = new_runtime()
+            tally: Counter[str] = Counter()
+            start = time.perf_counter()
+            for raw in raws:
+                for d in run_pipeline("kubernetes", json.loads(raw), {}, runtime=runtime):
+                    tally[d.decision] += 1
+            times[name].append(time.perf_counter() - start)
+            counts[name] = tally
+    return min(times["plain"]), min(times["when"]), counts["plain"], counts["when"]
+
+
 def measure(
     raws: list[str], new_runtime: Callable[[], Runtime]
 ) -> tuple[float, float, Counter[str]]:
@@ -161,14 +198,49 @@ def main() -> int:
         )
         (config / "hooks" / "hooks.yaml").write_text(HOOKS)
         settings = Settings(config_dir=config, state="memory", dispatch="dry-run")
+        conditioned = Path(tmp) / "conditioned"
+        (conditioned / "hooks").mkdir(parents=True)
+        (conditioned / "event-mappings.yaml").write_text(
+            (config / "event-mappings.yaml").read_text()
+        )
+        (conditioned / "hooks" / "hooks.yaml").write_text(with_when(HOOKS))
+        when_settings = Settings(config_dir=conditioned, state="memory", dispatch="dry-run")
 
         def new_runtime() -> Runtime:
             return Runtime.build(settings, clock=Clock(NOW), store=MemoryStateStore(),
                                  dispatcher=DryRunDispatcher())
 
-        storm_floor, storm_pipe, storm_counts = measure(storm_mix(), new_runtime)
-        unique_floor, unique_pipe, unique_counts = measure(all_unique(), new_runtime)
+        def new_when_runtime() -> Runtime:
+            return Runtime.build(when_settings, clock=Clock(NOW), store=MemoryStateStore(),
+                                 dispatcher=DryRunDispatcher())
 
+        if os.environ.get("KHOOK_BENCH_ONLY") != "when":
+            storm_floor, storm_pipe, storm_counts = measure(storm_mix(), new_runtime)
+            unique_floor, unique_pipe, unique_counts = measure(all_unique(), new_runtime)
+        plain_s, when_s, plain_counts, when_counts = measure_when(
+            storm_mix(), new_runtime, new_when_runtime
+        )
+
+    best = f"best of {ROUNDS}"
+    if os.environ.get("KHOOK_BENCH_ONLY") != "when":
+        report(storm_floor, storm_pipe, storm_counts, unique_floor, unique_pipe, unique_counts)
+    print(f"  conditions: a when: on every hook, decisions {dict(when_counts)}")
+    if when_counts != plain_counts:
+        # The figure compares the same run with and without conditions that are all true.
+        raise RuntimeError(f"conditions changed the decisions: {dict(plain_counts)} -> "
+                           f"{dict(when_counts)}")
+    figure(f"pipeline events/s, storm mix, a when: on every hook ({best})", N / when_s, "ev/s",
+           "n/a", None)
+    figure(f"pipeline cost with a when: on every hook / without, storm mix ({best} each)",
+           when_s / plain_s, "x", f"<= {WHEN_BUDGET:.2f}", when_s / plain_s <= WHEN_BUDGET)
+    return 0
+
+
+def report(
+    storm_floor: float, storm_pipe: float, storm_counts: Counter[str],
+    unique_floor: float, unique_pipe: float, unique_counts: Counter[str],
+) -> None:
+    """The design budget's figures (storm mix) and the all-unique stream beside them."""
     best = f"best of {ROUNDS}"
     fired = storm_counts["dispatched"]
     print(f"pipeline throughput, {N:,} Kubernetes Events a workload, {best} rounds each")
@@ -193,7 +265,6 @@ def main() -> int:
            N / unique_floor, "ev/s", "-", None)
     figure(f"pipeline cost / floor cost, all unique ({best} each)", unique_pipe / unique_floor,
            "x", "n/a", None)
-    return 0
 
 
 if __name__ == "__main__":

@@ -52,18 +52,18 @@ class Condition:
     raises ``ConditionError`` and nothing else.
     """
 
-    __slots__ = ("_fn", "_getters", "needs_mapping", "text", "variables")
+    __slots__ = ("_fn", "_framed", "_getters", "needs_mapping", "text", "variables")
 
     def __init__(
         self,
         text: str,
-        fn: program.Fn,
+        fn: tuple[program.Fn, bool],
         variables: tuple[str, ...],
         getters: Mapping[str, Callable[[Any], Any]],
         needs_mapping: bool,
     ) -> None:
         self.text = text
-        self._fn = fn
+        self._fn, self._framed = fn
         self.variables = variables
         """The declared variables the expression reads, in name order."""
         self._getters = getters
@@ -72,7 +72,7 @@ class Condition:
 
     def __call__(self, root: Any) -> bool:
         try:
-            result = self._fn(program.Frame(root))
+            result = self._fn(program.Frame(root) if self._framed else root)
         except program.EvalError as exc:
             raise ConditionError(str(exc)) from None
         except Exception as exc:  # a condition must never break the pipeline

@@ -59,23 +59,48 @@ class Frame:
 _NO_LOCALS: Final[dict[str, Any]] = {}
 
 
-Fn = Callable[[Frame], Any]
-"""A compiled node: evaluates to a CEL value or raises ``EvalError``."""
+Fn = Callable[[Any], Any]
+"""A compiled node: takes the ``Frame`` (or the root, see ``build``), gives a CEL value or
+raises ``EvalError``."""
 
 
 class Unsupported(ValueError):
     """The expression uses something this evaluator refuses (said at load time)."""
 
 
-def build(checked: Checked, variables: Mapping[str, Callable[[Any], Any]]) -> Fn:
-    """The closure for the whole expression; ``variables`` maps declared names to getters."""
-    return _Compiler(checked, variables).node(checked.root)
+def build(checked: Checked, variables: Mapping[str, Callable[[Any], Any]]) -> tuple[Fn, bool]:
+    """The closure for the whole expression, and whether it takes a ``Frame`` (else the root
+    itself); ``variables`` maps declared names to getters of the root.
+
+    Only macros need a frame (their locals and iteration count); without one, a variable is
+    its getter called on the root, which spares a frame and a call a variable per event.
+    """
+    framed = _has_macro(checked.root)
+    return _Compiler(checked, variables, framed).node(checked.root), framed
+
+
+def _has_macro(node: Node) -> bool:
+    if node.kind == "comprehension":
+        return True
+    for part in node.parts:
+        if isinstance(part, Node) and _has_macro(part):
+            return True
+        if isinstance(part, tuple):
+            for item in part:
+                if isinstance(item, Node) and _has_macro(item):
+                    return True
+                if isinstance(item, tuple) and any(_has_macro(n) for n in item):
+                    return True
+    return False
 
 
 class _Compiler:
-    def __init__(self, checked: Checked, variables: Mapping[str, Callable[[Any], Any]]) -> None:
+    def __init__(
+        self, checked: Checked, variables: Mapping[str, Callable[[Any], Any]], framed: bool
+    ) -> None:
         self.checked = checked
         self.variables = variables
+        self.framed = framed
 
     def node(self, node: Node) -> Fn:
         kind = node.kind
@@ -100,6 +125,8 @@ class _Compiler:
         name = node.parts[0]
         getter = self.variables.get(self.checked.names.get(node.id, name))
         if getter is not None:
+            if not self.framed:
+                return getter  # called on the root itself
             read = getter
             return lambda f: read(f.root)
 
@@ -154,6 +181,10 @@ class _Compiler:
         target, function, arg_nodes = node.parts
         overloads = self.checked.overloads.get(node.id, ())
         args = [self.node(a) for a in ((target, *arg_nodes) if target is not None else arg_nodes)]
+        if function in ("_&&_", "_||_") and all(
+            self.checked.types.get(a.id) == "bool" for a in arg_nodes
+        ):
+            return (_and_bools if function == "_&&_" else _or_bools)(args)
         special = _SPECIAL.get(function)
         if special is not None:
             return special(args)
@@ -247,6 +278,38 @@ def _or(args: list[Fn]) -> Fn:
                 return True
             raise
         return left or _bool(b(f))
+
+    return run
+
+
+def _and_bools(args: list[Fn]) -> Fn:
+    """``&&`` of two operands the checker proved bool: no run-time type test."""
+    a, b = args
+
+    def run(f: Any) -> bool:
+        try:
+            left = a(f)
+        except EvalError:
+            if b(f) is False:
+                return False
+            raise
+        return False if left is False else b(f)
+
+    return run
+
+
+def _or_bools(args: list[Fn]) -> Fn:
+    """``||`` of two operands the checker proved bool."""
+    a, b = args
+
+    def run(f: Any) -> bool:
+        try:
+            left = a(f)
+        except EvalError:
+            if b(f) is True:
+                return True
+            raise
+        return True if left is True else b(f)
 
     return run
 
