@@ -30,6 +30,7 @@ from khook_core.event import Event, Severity
 from khook_core.yamlfile import line_of, line_within, load_documents
 
 if TYPE_CHECKING:
+    from khook_core.conditions.compiled import Condition
     from khook_core.dispatch import webhook
 
 logger = logging.getLogger(__name__)
@@ -95,9 +96,9 @@ class EventConfiguration(BaseModel):
         max_length=conditions.MAX_CONDITION_CHARS,
         description="Extension: a CEL condition over `event` that must hold; checked when the "
         "hook loads. x-cel-variables lists the variables (docs/hooks.md, Conditions).",
-        json_schema_extra={
-            "x-cel-variables": conditions.schema.described(conditions.schema.EVENT_VARIABLES)
-        },
+        json_schema_extra=lambda schema: schema.update(
+            {"x-cel-variables": conditions.event_variables()}
+        ),
     )
     """Extension: a CEL condition over ``event`` that must hold (see ``conditions``)."""
     dedup_window: str | int | None = Field(default=None, alias="dedupWindow")
@@ -161,7 +162,7 @@ class HookRule:
     dedup_window: timedelta | None = None  # None: the process default (10 minutes)
     rate_limit: RateLimit | None = None
     coalesce: Coalesce | None = None
-    when: conditions.Condition | None = None
+    when: Condition | None = None
     file: str = ""
     index: int = 0
     needs_mapping: bool = field(default=False, init=False)
@@ -313,9 +314,7 @@ def _compile(
     # (parsed alone when it can be, else on the raw fields that are usable).
     raw_confs = _raw_configurations(doc)
     hook_ns = parsed.metadata.namespace if parsed else _raw_namespace(doc)
-    compiled: list[
-        tuple[int, EventConfiguration, Target, prompt.Template, conditions.Condition | None]
-    ] = []
+    compiled: list[tuple[int, EventConfiguration, Target, prompt.Template, Condition | None]] = []
     types_seen: set[str] = set()
     for index, raw in enumerate(raw_confs):
         conf = parsed.spec.eventConfigurations[index] if parsed else _parse_alone(raw)
@@ -401,7 +400,7 @@ def _check_configuration(
     reach: tuple[Known, frozenset[str]],
     types_seen: set[str],
     problem: Any,
-) -> tuple[Target, prompt.Template, conditions.Condition | None] | None:
+) -> tuple[Target, prompt.Template, Condition | None] | None:
     """Target, template and condition of one configuration, after reporting each problem.
 
     ``conf`` is None when pydantic rejected this configuration; its raw fields that are still
@@ -444,7 +443,7 @@ def _check_configuration(
 
 def _condition(
     raw: dict[str, Any], conf: EventConfiguration | None, problem: Any
-) -> tuple[conditions.Condition | None, bool]:
+) -> tuple[Condition | None, bool]:
     """The compiled ``when`` (None when absent), and whether it compiled."""
     text = conf.when if conf is not None else raw.get("when")
     if not isinstance(text, str) or not text:
@@ -460,7 +459,7 @@ def _rule(
     parsed: HookDocument,
     hook: str,
     conf: EventConfiguration,
-    compiled: tuple[Target, prompt.Template, conditions.Condition | None],
+    compiled: tuple[Target, prompt.Template, Condition | None],
     file: str,
     index: int,
 ) -> HookRule:

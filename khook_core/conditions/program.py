@@ -23,7 +23,6 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from functools import lru_cache
 from typing import Any, Final
-from zoneinfo import ZoneInfo
 
 from khook_core.conditions.wire import Checked, Node
 
@@ -771,6 +770,8 @@ def zone(name: str) -> tzinfo:
     if offset:
         minutes = int(offset[2]) * 60 + int(offset[3])
         return timezone(timedelta(minutes=minutes if offset[1] == "+" else -minutes))
+    from zoneinfo import ZoneInfo  # here: only conditions naming a zone load the zone data
+
     try:
         return ZoneInfo(name)
     except (ValueError, OSError, KeyError) as exc:  # ZoneInfoNotFoundError is a KeyError

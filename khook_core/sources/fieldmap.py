@@ -53,7 +53,7 @@ from khook_core.sources.jsonwords import json_type
 from khook_core.timeparse import parse_time
 
 if TYPE_CHECKING:
-    from khook_core.conditions import Condition as CelCondition
+    from khook_core.conditions.compiled import Condition as CelCondition
 
 SCHEMA_STATUS: Final = 422
 """Well-formed JSON that violates the schema: HTTP 422, as opposed to 400 for broken JSON."""

@@ -10,7 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from khook_core.conditions import ConditionError, _environment, compile_event_condition, program
+from khook_core.conditions import ConditionError, compile_event_condition, program
+from khook_core.conditions.compiled import _environment
 from khook_core.conditions.schema import EVENT_VARIABLES
 from khook_core.event import Event, EventId, Resource, Severity
 
