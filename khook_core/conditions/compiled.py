@@ -20,6 +20,7 @@ from khook_core.conditions import (
     ConditionSyntaxError,
     program,
     schema,
+    values,
     wire,
 )
 
@@ -55,13 +56,13 @@ class Condition:
     def __call__(self, root: Any) -> bool:
         try:
             result = self._fn(program.Frame(root) if self._framed else root)
-        except program.EvalError as exc:
+        except values.EvalError as exc:
             raise ConditionError(str(exc)) from None
         except Exception as exc:  # a condition must never break the pipeline
             raise ConditionError(f"{type(exc).__name__}: {exc}"[:MAX_VALUE_CHARS]) from None
         if result is True or result is False:
             return result
-        raise ConditionError(f"the condition gave {program._type_name(result)}, not a bool")
+        raise ConditionError(f"the condition gave {values.type_name(result)}, not a bool")
 
     def seen(self, root: Any) -> dict[str, Any]:
         """The value of each variable the condition reads, as JSON (for ``khook replay``)."""
