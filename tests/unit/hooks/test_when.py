@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -123,3 +125,24 @@ def test_the_cheap_filters_decide_before_the_condition(tmp_path: Path):
     # Another namespace: the condition (which would fail on this event) is never asked.
     other = event(resource=Resource(kind="Pod", name="web-0", namespace="elsewhere"))
     assert hooks.rules[0].matches(other) is False
+
+
+def test_the_cel_library_loads_only_for_hooks_that_have_a_condition(tmp_path: Path):
+    plain = tmp_path / "plain.yaml"
+    plain.write_text(
+        HOOK.format(when='"event.count >= 3"').replace('    when: "event.count >= 3"\n', "")
+    )
+    conditioned = write(tmp_path, '"event.count >= 3"')
+    code = (
+        "import sys; from khook_core.hooks import load_hooks; "
+        f"load_hooks([__import__('pathlib').Path(sys.argv[1])], {sorted(KNOWN)!r}); "
+        "print('cel_expr_python' in sys.modules)"
+    )
+
+    def cel_loaded(path: Path) -> str:
+        return subprocess.run(
+            [sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True
+        ).stdout.strip()
+
+    assert cel_loaded(plain) == "False"
+    assert cel_loaded(conditioned) == "True"
