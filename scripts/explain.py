@@ -24,6 +24,8 @@ def describe(line: dict[str, object]) -> str:
         why = f"held back: its group ({line.get('detail')}) already has a run in this window"
     elif decision == "suppressed:budget":
         why = f"held back: over budget for hook {line['hook']} or agent {line['agent']}"
+    elif decision == "dropped:condition-error":
+        why = f"hook {line['hook']}: its when: condition had no result ({line.get('detail')})"
     elif decision.startswith("dropped:"):
         why = {
             "dropped:normal": "Normal event (enable with includeNormal in the mapping)",
