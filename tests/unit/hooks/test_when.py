@@ -146,3 +146,14 @@ def test_the_cel_library_loads_only_for_hooks_that_have_a_condition(tmp_path: Pa
 
     assert cel_loaded(plain) == "False"
     assert cel_loaded(conditioned) == "True"
+
+
+def test_the_hooks_schema_documents_every_condition_variable():
+    from khook_core.conditions.schema import EVENT_VARIABLES
+    from khook_core.hooks import HookDocument
+
+    schema = HookDocument.model_json_schema(by_alias=True)
+    when = schema["$defs"]["EventConfiguration"]["properties"]["when"]
+    assert set(when["x-cel-variables"]) == {v.name for v in EVENT_VARIABLES}
+    assert when["x-cel-variables"]["event.count"].startswith("int: ")
+    assert "CEL condition" in when["description"]
