@@ -55,6 +55,7 @@ class DropReason(StrEnum):
     NO_EVENT = "no-event"
     UNREADABLE_BACKLOG = "unreadable-backlog"
     HOOK_GONE = "hook-gone"
+    CONDITION_ERROR = "condition-error"
 
 
 class Decision(NamedTuple):

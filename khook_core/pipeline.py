@@ -4,7 +4,8 @@ decode (caller) → normalize (source) → map → match hooks → claim → sto
 coalescing, budgets: ``storm.admission``) → render → dispatch → record (``firing``).
 
 Every outcome is a ``Decision`` of a ``DecisionKind``: ``dispatched``, ``duplicate``,
-``no-hook``, ``resolved``, ``coalesced``, ``suppressed:budget``, ``dropped:<why>`` or
+``no-hook``, ``resolved``, ``coalesced``, ``suppressed:budget``, ``dropped:<why>``
+(``dropped:condition-error`` when a hook's ``when:`` has no result for the event) or
 ``failed:<why>``. A transient failure releases its claim and is marked ``retryable``, so the
 transport can redeliver and the retry can fire; nothing is dispatched twice because a
 successful dispatch keeps its claim.
@@ -21,11 +22,12 @@ the run no later event came to carry.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from khook_core import firing
+from khook_core import conditions, firing
 from khook_core.decisions import Decision, DecisionKind, DropReason
 from khook_core.errors import TransientError
 from khook_core.event import Event
@@ -63,6 +65,8 @@ alert releases the claim earlier; one still firing after a day gets a new run, a
 DELIVERY_HEADERS = ("x-github-delivery", "webhook-id")
 """HTTP headers a sender repeats unchanged when it redelivers: GitHub's delivery GUID and the
 Standard Webhooks ``webhook-id``. Alertmanager sends none."""
+
+logger = logging.getLogger(__name__)
 
 
 def run_pipeline(
@@ -134,10 +138,46 @@ def process_event(
         if rule.needs_mapping:
             event = enrich(event, runtime)
             break
-    rules = [rule for rule in candidates if rule.matches(event)]
+    try:
+        rules = [rule for rule in candidates if rule.matches(event)]
+    except conditions.ConditionError:  # a hook's `when:` had no result: decide hook by hook
+        return _match_each(candidates, event, runtime, deadline, delivery)
     if not rules:
         return [Decision(DecisionKind.NO_HOOK, event)]
     return [fire(rule, event, runtime, deadline, delivery) for rule in rules]
+
+
+def _match_each(
+    candidates: list[HookRule],
+    event: Event,
+    runtime: Runtime,
+    deadline: float | None,
+    delivery: str,
+) -> list[Decision]:
+    """Matching once a hook's condition failed on ``event``: that hook's decision is
+    ``dropped:condition-error`` with the message; the other hooks match and fire as usual."""
+    outcomes: list[HookRule | Decision] = []
+    for rule in candidates:
+        try:
+            if rule.matches(event):
+                outcomes.append(rule)
+        except conditions.ConditionError as exc:
+            logger.warning("hook %s: when: %s (event %s)", rule.hook, exc, event.id)
+            outcomes.append(
+                Decision.dropped(
+                    DropReason.CONDITION_ERROR,
+                    event,
+                    hook=rule.hook,
+                    agent=rule.target.label(),
+                    detail=str(exc),
+                )
+            )
+    if not outcomes:
+        return [Decision(DecisionKind.NO_HOOK, event)]
+    return [
+        o if isinstance(o, Decision) else fire(o, event, runtime, deadline, delivery)
+        for o in outcomes
+    ]
 
 
 def enrich(event: Event, runtime: Runtime) -> Event:

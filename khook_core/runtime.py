@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TypeVar
 
 from khook_core.catalog import EventCatalog
 from khook_core.dispatch import Dispatcher, build_dispatcher
@@ -51,6 +52,19 @@ class Config:
     ``files:<digest>`` before the store holds one (see ``khook_core.liveconfig``)."""
 
 
+T = TypeVar("T")
+
+
+def _collect(problems: list[Problem], load: Callable[[], T], default: T) -> T:
+    """``load()``, or ``default`` with its problems added: every file is checked, so one
+    invalid file does not hide the problems of the next."""
+    try:
+        return load()
+    except ConfigError as exc:
+        problems.extend(exc.problems)
+        return default
+
+
 def load_config(
     config_dir: Path,
     *,
@@ -82,11 +96,8 @@ def load_config(
             mapping_loaded = True
         except ConfigError as exc:
             problems.extend(exc.problems)
-    plugins = PluginSettings()
-    try:
-        plugins = PluginSettings.load(config_dir / PLUGINS_FILE)
-    except ConfigError as exc:
-        problems.extend(exc.problems)
+    plugins = _collect(problems, lambda: PluginSettings.load(config_dir / PLUGINS_FILE),
+                       PluginSettings())
     registry = SourceRegistry(
         SourceContext(clock=clock, mapping=mapping), plugins, disabled=disabled_sources
     )
@@ -111,11 +122,7 @@ def load_config(
         hooks = load_hooks(hook_files(config_dir / HOOKS_DIR), catalog)
     except ConfigError as exc:
         problems.extend(exc.problems)
-    budgets = Budgets()
-    try:
-        budgets = Budgets.load(config_dir / BUDGETS_FILE)
-    except ConfigError as exc:
-        problems.extend(exc.problems)
+    budgets = _collect(problems, lambda: Budgets.load(config_dir / BUDGETS_FILE), Budgets())
     if problems:
         raise ConfigError(problems)
     return Config(mapping, plugins, registry, hooks, budgets, notes=list(plugins.notes))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
-from khook_core.decisions import DecisionKind, parse
+from khook_core.decisions import DecisionKind, DropReason, parse
 
 
 def describe(line: dict[str, object]) -> str:
@@ -30,6 +30,8 @@ def describe(line: dict[str, object]) -> str:
         why = f"held back: its group ({line.get('detail')}) already has a run in this window"
     elif kind is DecisionKind.SUPPRESSED_BUDGET:
         why = f"held back: over budget for hook {line['hook']} or agent {line['agent']}"
+    elif kind is DecisionKind.DROPPED and reason == DropReason.CONDITION_ERROR:
+        why = f"hook {line['hook']}: its when: condition had no result ({line.get('detail')})"
     elif kind is DecisionKind.DROPPED:
         why = {
             "normal": "Normal event (enable with includeNormal in the mapping)",
