@@ -10,6 +10,7 @@ from typing import Any
 from tests.e2e.test_local_stack import (
     PROMPTS_DEADLINE_S,
     SAMPLES,
+    free_block,
     khook,
     start_stack,
     stop_and_check_nothing_is_left,
@@ -43,7 +44,15 @@ def test_an_added_hook_fires_without_a_restart_and_a_broken_edit_keeps_it(
 ) -> None:
     config = make_config(tmp_path, restart_hook())  # a hook in namespace shop only
     stack = start_stack(
-        "--bus", "memory", "--no-forwarder", "--sweep-every", "0", "--config", str(config)
+        "--bus",
+        "memory",
+        "--no-forwarder",
+        "--sweep-every",
+        "0",
+        "--config",
+        str(config),
+        "--base-port",
+        str(free_block()),  # clear of any other stack on this machine
     )
     info = stack.wait_ready()
 
