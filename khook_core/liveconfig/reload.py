@@ -122,8 +122,11 @@ class Reloader:
             expect=0,
         )
         if published is not None:
+            # The files published are the deployed ones: back to the configuration they loaded
+            # (a store emptied after a reload must not leave a newer one labelled as these).
+            self._runtime = self.base
             self._version = published
-            self._runtime.config.version = str(published)
+            self.base.config.version = str(published)
             logger.info(
                 "configuration bootstrapped from the deployed files as version %d", published
             )
