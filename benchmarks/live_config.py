@@ -116,7 +116,8 @@ def start(config: Path, state: str, refresh: float) -> Callable[[str], str]:
 def reload_latency(mode: str, config: Path, state: str, refresh: float, trials: int) -> None:
     deliver = start(config, state, refresh)
     deliver(k8s_event("base", 0))  # the first event bootstraps the store
-    store = open_config_store(state)
+    emulator = os.environ.get("FIRESTORE_EMULATOR_HOST", "")  # the function's project
+    store = open_config_store(state, project=FirestoreSettings(emulator_host=emulator).project_id())
     latencies: list[float] = []
     sent = 0
     try:
