@@ -2,7 +2,7 @@
 
 ======================  =====================================================================
 ``/``                   the dashboard page (``static/index.html``)
-``/static/<file>``      its script, styles and the vendored chart library
+``/assets/<file>``      its script, styles and the vendored chart library
 ``/api/v1/firings``     firings, filtered, cursor-paged (``queries.firing_filter``)
 ``/api/v1/counts``      counts per time bucket, hook, source, type and decision
 ``/api/v1/hooks``       loaded hooks, their configuration version and status
@@ -70,8 +70,8 @@ def serve(
             )
         access.check_client(request, settings)
         path = request.path.rstrip("/") or "/"
-        if path == "/" or path.startswith("/static/"):
-            return _static("index.html" if path == "/" else path.removeprefix("/static/"))
+        if path == "/" or path.startswith("/assets/"):
+            return _static("index.html" if path == "/" else path.removeprefix("/assets/"))
         handler = ROUTES.get(path)
         if handler is None:
             raise InvalidEventError(f"no such console path {path!r}", field="path", status=404)

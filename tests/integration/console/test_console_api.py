@@ -188,7 +188,9 @@ def test_the_page_needs_no_token_and_writes_are_refused(console: FunctionServer)
         assert "script-src 'self'" in response.headers["Content-Security-Policy"]
     status, _, body = call(console, "/api/v1/firings", method="POST")
     assert (status, body["field"]) == (405, "method")
-    status, _, body = call(console, "/static/../main.py")
+    with urllib.request.urlopen(console.url + "/assets/vendor/chart.umd.min.js", timeout=30) as js:
+        assert js.headers["Content-Type"].startswith("text/javascript")
+    status, _, body = call(console, "/assets/../main.py")
     assert status == 404
 
 

@@ -27,7 +27,7 @@ def answer(
 
 
 @pytest.mark.parametrize("remote", ["203.0.113.9", "10.0.0.4", "::ffff:10.0.0.4", "", "bogus"])
-@pytest.mark.parametrize("path", ["/", "/static/dashboard.js", "/api/v1/firings"])
+@pytest.mark.parametrize("path", ["/", "/assets/dashboard.js", "/api/v1/firings"])
 def test_clients_from_other_hosts_are_refused_403_by_default(remote: str, path: str):
     response = answer(path, remote=remote, settings=ConsoleSettings())
     assert response.status_code == 403
