@@ -14,7 +14,12 @@ least disturbed run of each):
   rendered, dispatched (dry-run) and recorded: the per-firing cost. Reported beside the storm
   mix, unbudgeted: design.md's row names no mix, and this stream is not what it was set on.
 
-``KHOOK_BENCH_EVENTS`` and ``KHOOK_BENCH_ROUNDS`` shrink the run for a quick check.
+And the cost of hook conditions: the storm mix again with a CEL ``when:`` on every
+configuration (``WHEN``, true for every event, so the decisions are the same), against the
+same run without, paired round by round; budget: at most 10 % over.
+
+``KHOOK_BENCH_EVENTS`` and ``KHOOK_BENCH_ROUNDS`` shrink the run for a quick check;
+``KHOOK_BENCH_ONLY=when`` runs only the comparison with conditions.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -34,8 +40,9 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _report import figure
 
+from khook_core import conditions
 from khook_core.dispatch.dryrun import DryRunDispatcher
-from khook_core.event import Event
+from khook_core.event import Event, EventId, Resource, Severity
 from khook_core.pipeline import run_pipeline
 from khook_core.runtime import Clock, Runtime
 from khook_core.settings import Settings
@@ -122,6 +129,56 @@ spec:
 )
 
 
+WHEN = "event.resource.kind == 'Pod' && event.reason != '' && event.count >= 1"
+"""A realistic condition on what the event carries: a resource kind, a reason and a count."""
+WHEN_MAPPED = "event.severity in ['warning', 'error', 'critical'] && event.count >= 1"
+"""One that reads the severity, which applies the mapping row before matching (as
+``minSeverity`` does): reported beside, unbudgeted, to show what that costs."""
+WHEN_BUDGET = 1.10
+
+
+def with_when(hooks: str, when: str) -> str:
+    """``hooks`` with ``when`` on every event configuration."""
+    return hooks.replace("    prompt:", f"    when: \"{when}\"\n    prompt:")
+
+
+WHEN_ROUNDS = 2 * ROUNDS + 1
+"""Paired rounds of the comparison (11 by default): a ratio is the median of the rounds'."""
+
+
+def measure_when(
+    raws: list[str], runtimes: dict[str, Callable[[], Runtime]]
+) -> tuple[dict[str, float], dict[str, float], dict[str, Counter[str]]]:
+    """Per run of ``runtimes`` (the first is the baseline): the median over ``WHEN_ROUNDS`` of
+    each round's ratio to the baseline, the best time, and the decisions.
+
+    Each round runs them all, in turns (the order reverses every round), and compares them with
+    each other: the ratio of runs seconds apart is steadier than one best-of time against
+    another when other work shares the machine. Times are this process's CPU time.
+    """
+    ratios: dict[str, list[float]] = {name: [] for name in runtimes}
+    best: dict[str, float] = dict.fromkeys(runtimes, float("inf"))
+    counts: dict[str, Counter[str]] = {}
+    baseline = next(iter(runtimes))
+    runs = list(runtimes.items())
+    for _ in range(WHEN_ROUNDS):
+        runs.reverse()
+        seconds: dict[str, float] = {}
+        for name, new_runtime in runs:
+            runtime = new_runtime()
+            tally: Counter[str] = Counter()
+            start = time.process_time()
+            for raw in raws:
+                for d in run_pipeline("kubernetes", json.loads(raw), {}, runtime=runtime):
+                    tally[d.decision] += 1
+            seconds[name] = time.process_time() - start
+            counts[name] = tally
+            best[name] = min(best[name], seconds[name])
+        for name in runtimes:
+            ratios[name].append(seconds[name] / seconds[baseline])
+    return {n: statistics.median(r) for n, r in ratios.items()}, best, counts
+
+
 def measure(
     raws: list[str], new_runtime: Callable[[], Runtime]
 ) -> tuple[float, float, Counter[str]]:
@@ -150,30 +207,94 @@ def measure(
     return min(floor_times), min(pipe_times), counts
 
 
+def _texts(counts: Counter[str]) -> dict[str, int]:
+    """Decision counts keyed by their text (a ``DecisionKind`` prints as its enum repr)."""
+    return {str(decision): n for decision, n in counts.items()}
+
+
+def runtime_factory(settings: Settings) -> Callable[[], Runtime]:
+    """A fresh runtime (memory state, dry-run dispatch) a call: every round starts empty."""
+
+    def build() -> Runtime:
+        return Runtime.build(settings, clock=Clock(NOW), store=MemoryStateStore(),
+                             dispatcher=DryRunDispatcher())
+
+    return build
+
+
 def main() -> int:
     logging.disable(logging.INFO)
+    only_when = os.environ.get("KHOOK_BENCH_ONLY") == "when"
     with tempfile.TemporaryDirectory() as tmp:
-        config = Path(tmp)
-        (config / "hooks").mkdir()
-        repo = Path(__file__).resolve().parents[1]
-        (config / "event-mappings.yaml").write_text(
-            (repo / "config" / "event-mappings.yaml").read_text()
-        )
-        (config / "hooks" / "hooks.yaml").write_text(HOOKS)
-        settings = Settings(config_dir=config, state="memory", dispatch="dry-run")
+        mappings = (Path(__file__).resolve().parents[1] / "config" / "event-mappings.yaml")
+        runtimes: dict[str, Callable[[], Runtime]] = {}
+        for name, hooks in (("plain", HOOKS), ("when", with_when(HOOKS, WHEN)),
+                            ("when-mapped", with_when(HOOKS, WHEN_MAPPED))):
+            config = Path(tmp) / name
+            (config / "hooks").mkdir(parents=True)
+            (config / "event-mappings.yaml").write_text(mappings.read_text())
+            (config / "hooks" / "hooks.yaml").write_text(hooks)
+            runtimes[name] = runtime_factory(
+                Settings(config_dir=config, state="memory", dispatch="dry-run")
+            )
 
-        def new_runtime() -> Runtime:
-            return Runtime.build(settings, clock=Clock(NOW), store=MemoryStateStore(),
-                                 dispatcher=DryRunDispatcher())
+        if not only_when:
+            storm = measure(storm_mix(), runtimes["plain"])
+            unique = measure(all_unique(), runtimes["plain"])
+            report(*storm, *unique)
+        ratios, best, counts = measure_when(storm_mix(), runtimes)
 
-        storm_floor, storm_pipe, storm_counts = measure(storm_mix(), new_runtime)
-        unique_floor, unique_pipe, unique_counts = measure(all_unique(), new_runtime)
+    print(f"  conditions: a when: on every hook, decisions {dict(counts['when'])}")
+    if any(tally != counts["plain"] for tally in counts.values()):
+        # The figures compare the same run with and without conditions that are all true.
+        raise RuntimeError(f"conditions changed the decisions: {counts}")
+    pairs = f"median of {WHEN_ROUNDS} paired rounds, CPU time"
+    figure(f"pipeline events/s of CPU, storm mix, a when: on every hook (best of {WHEN_ROUNDS})",
+           N / best["when"], "ev/s", "n/a", None)
+    figure(f"pipeline cost with a when: on every hook / without, storm mix ({pairs})",
+           ratios["when"], "x", f"<= {WHEN_BUDGET:.2f}", ratios["when"] <= WHEN_BUDGET)
+    figure(f"the same with a when: reading the severity (mapping row first) / without ({pairs})",
+           ratios["when-mapped"], "x", "n/a", None)
+    for label, text in (("this benchmark's", WHEN), ("a three-clause", EXAMPLE_WHEN)):
+        figure(f"one evaluation of {label} when: (best of {ROUNDS} x 100,000)",
+               evaluation_us(text), "us", "n/a", None)
+    return 0
 
+
+EXAMPLE_WHEN = ("event.severity in ['error', 'critical'] && event.tags.team == 'payments' && "
+                "event.count >= 3")
+"""docs/hooks.md's first example: a severity, a tag and a count threshold."""
+
+
+def evaluation_us(text: str) -> float:
+    """Microseconds of one evaluation of ``text`` on a matching event (compiled once)."""
+    condition = conditions.compile_event_condition(text)
+    event = Event.trusted(id=EventId("e"), source="kubernetes", type="pod-restart",
+                          severity=Severity.ERROR, reason="BackOff", count=3,
+                          resource=Resource.trusted("Pod", "web-0", "shop", "", "v1"),
+                          timestamp=NOW, tags={"team": "payments"})
+    if not condition(event):
+        raise RuntimeError(f"{text} does not match the measured event")
+    calls = 100_000
+    best = float("inf")
+    for _ in range(ROUNDS):
+        start = time.perf_counter()
+        for _ in range(calls):
+            condition(event)
+        best = min(best, time.perf_counter() - start)
+    return best / calls * 1e6
+
+
+def report(
+    storm_floor: float, storm_pipe: float, storm_counts: Counter[str],
+    unique_floor: float, unique_pipe: float, unique_counts: Counter[str],
+) -> None:
+    """The design budget's figures (storm mix) and the all-unique stream beside them."""
     best = f"best of {ROUNDS}"
     fired = storm_counts["dispatched"]
     print(f"pipeline throughput, {N:,} Kubernetes Events a workload, {best} rounds each")
     print(f"  storm mix: {fired:,} of {N:,} fire ({100 * fired / N:.1f} %), "
-          f"decisions {dict(storm_counts)}")
+          f"decisions {_texts(storm_counts)}")
     figure(f"pipeline events/s, storm mix: design workload ({best})", N / storm_pipe, "ev/s",
            f">= {RATE_BUDGET:,.0f}", N / storm_pipe >= RATE_BUDGET, covers="pipeline:rate")
     figure(f"floor: json.loads + Event.model_validate, storm mix, events/s ({best})",
@@ -182,18 +303,17 @@ def main() -> int:
            "x", f"<= {RATIO_BUDGET:.1f}", storm_pipe / storm_floor <= RATIO_BUDGET,
            covers="pipeline:ratio")
 
-    print(f"  all unique: decisions {dict(unique_counts)}")
+    print(f"  all unique: decisions {_texts(unique_counts)}")
     if unique_counts["dispatched"] != N:
         # The figure's name promises that every event fires; a stream that does not is broken.
         raise RuntimeError(f"all-unique stream: only {unique_counts['dispatched']:,} of {N:,} "
-                           f"events fired: {dict(unique_counts)}")
+                           f"events fired: {_texts(unique_counts)}")
     figure(f"pipeline events/s, all unique, every event fires ({best})", N / unique_pipe,
            "ev/s", "n/a", None)
     figure(f"floor: json.loads + Event.model_validate, all unique, events/s ({best})",
            N / unique_floor, "ev/s", "-", None)
     figure(f"pipeline cost / floor cost, all unique ({best} each)", unique_pipe / unique_floor,
            "x", "n/a", None)
-    return 0
 
 
 if __name__ == "__main__":

@@ -8,22 +8,14 @@ answers JSON. The state store is opened on the first API request.
 import flask
 import functions_framework
 
-from khook_core import logs, runtime
+from khook_core import runtime, transport
 from khook_core.console import api
-from khook_core.console.settings import ConsoleSettings
-from khook_core.settings import Settings
-from khook_core.transport import guard
 
-_settings = Settings.from_env()
-_console = ConsoleSettings.from_env()
-logs.configure(_settings.log_format, _settings.log_level)
-runtime.start_function(_settings, None)  # a bad config fails the cold start
-guard.install_current(
-    source="console", signature="http", body_read_timeout=_settings.body_read_timeout
-)
+# Serves no source of its own; a bad config fails the cold start.
+_settings = transport.start("console", signature="http", serves_source=False)
 
 
 @functions_framework.http
 def handle(request: flask.Request) -> flask.Response:
     """One console request: the page, a static file or an API call."""
-    return api.serve(request, runtime.get_runtime, _console)
+    return api.serve(request, runtime.get_runtime, _settings.console)

@@ -13,8 +13,8 @@ import ipaddress
 
 import flask
 
-from khook_core.console.settings import ConsoleSettings
 from khook_core.errors import AuthError, InvalidEventError
+from khook_core.settings import ConsoleSettings
 
 
 def check_client(request: flask.Request, settings: ConsoleSettings) -> None:

@@ -26,9 +26,9 @@ from typing import Any, Final
 import flask
 
 from khook_core.console import access, openapi, queries, views
-from khook_core.console.settings import ConsoleSettings
 from khook_core.errors import InvalidEventError, TransientError
 from khook_core.runtime import Runtime
+from khook_core.settings import ConsoleSettings
 
 logger = logging.getLogger(__name__)
 

@@ -168,6 +168,7 @@ PATHS: Final[dict[str, Any]] = {
                     "items": _object(
                         {
                             "key": _TEXT,
+                            "kind": {"enum": ["group", "budget"]},
                             "hook": _TEXT,
                             "held": {"type": "integer"},
                             "first": _TIME,

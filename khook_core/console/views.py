@@ -17,7 +17,7 @@ from khook_core.state.base import (
     FiringCount,
     FiringFilter,
 )
-from khook_core.storm.records import Backlog
+from khook_core.storm.records import Backlog, BacklogKey
 
 HEALTH_WINDOW: Final = timedelta(hours=1)
 """Errors are counted over the last hour, what an on-call glance at "is it failing now" needs."""
@@ -120,10 +120,11 @@ def file_version(file: str) -> str | None:
         return None
 
 
-def backlog(key: str, held: Backlog) -> dict[str, Any]:
+def backlog(key: BacklogKey, held: Backlog) -> dict[str, Any]:
     summary = held.summary
     return {
-        "key": key,
+        "key": key.stored,
+        "kind": key.kind.value,
         "hook": held.hook,
         "held": summary.count,
         "first": iso(summary.first),

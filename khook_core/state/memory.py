@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 from khook_core.state import base
 from khook_core.state.base import DedupKey
-from khook_core.storm.records import Backlog
+from khook_core.storm.records import Backlog, BacklogKey
 
 MAX_FIRINGS = 10_000
 """Audit records kept in memory; older ones fall off so a long replay stays bounded."""
@@ -29,7 +29,7 @@ class MemoryStateStore:
         self._recorded = itertools.count()
         self._slots: dict[str, tuple[float, int]] = {}
         self._leases: dict[str, dict[str, datetime]] = {}  # scope -> lease id -> expiry
-        self._backlog: dict[str, Backlog] = {}
+        self._backlog: dict[BacklogKey, Backlog] = {}
         self._circuits: dict[str, tuple[int, datetime | None]] = {}
 
     def claim(self, *, key: DedupKey, ttl: timedelta, now: datetime) -> bool:
@@ -128,9 +128,10 @@ class MemoryStateStore:
             )
         return [base.FiringCount(*group, count) for group, count in sorted(counts.items())]
 
-    def backlogs(self, *, limit: int) -> list[tuple[str, Backlog]]:
+    def backlogs(self, *, limit: int) -> list[tuple[BacklogKey, Backlog]]:
         with self._lock:
-            return sorted(self._backlog.items())[: max(limit, 0)]
+            held = sorted(self._backlog.items(), key=lambda item: item[0].stored)
+        return held[: max(limit, 0)]
 
     def circuits(self, *, now: datetime, limit: int) -> list[base.CircuitRecord]:
         with self._lock:
@@ -178,16 +179,16 @@ class MemoryStateStore:
         with self._lock:
             self._leases.get(scope, {}).pop(lease, None)
 
-    def add_backlog(self, *, key: str, backlog: Backlog) -> None:
+    def add_backlog(self, *, key: BacklogKey, backlog: Backlog) -> None:
         with self._lock:
             held = self._backlog.get(key)
             self._backlog[key] = backlog if held is None else held.merge(backlog)
 
-    def take_backlog(self, *, key: str) -> Backlog | None:
+    def take_backlog(self, *, key: BacklogKey) -> Backlog | None:
         with self._lock:
             return self._backlog.pop(key, None)
 
-    def backlog_keys(self, *, limit: int) -> list[str]:
+    def backlog_keys(self, *, limit: int) -> list[BacklogKey]:
         with self._lock:
             return list(self._backlog)[:limit]
 

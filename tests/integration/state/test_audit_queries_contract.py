@@ -14,7 +14,7 @@ from khook_core.state.base import (
     InvalidCursorError,
     StateStore,
 )
-from khook_core.storm.records import Backlog, Summary
+from khook_core.storm.records import Backlog, BacklogKey, BacklogKind, Summary
 
 T0 = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
 
@@ -30,11 +30,15 @@ def firing(n: int, *, at: datetime, **changes: str) -> Firing:
     values.update(changes)
     return Firing(
         key=DedupKey(f"k{n}"),
+        hook=values["hook"],
         event_id=f"e{n}",
+        event_type=values["event_type"],
+        source=values["source"],
+        resource=values["resource"],
         agent="kagent/k8s",
         prompt_hash="h",
+        outcome=values["outcome"],
         at=at,
-        **values,
     )
 
 
@@ -205,13 +209,18 @@ def summary(count: int, at: datetime) -> Summary:
 
 
 def test_backlogs_list_the_held_back_summaries_by_key_and_not_the_taken_ones(store: StateStore):
-    store.add_backlog(key="b|2", backlog=Backlog(summary(2, T0), "shop/web", "{}"))
-    store.add_backlog(key="b|1", backlog=Backlog(summary(1, T0), "shop/api", "{}"))
-    store.add_backlog(key="b|1", backlog=Backlog(summary(4, T0), "shop/api", "{}"))
-    store.add_backlog(key="b|3", backlog=Backlog(summary(1, T0), "shop/db", "{}"))
-    store.take_backlog(key="b|3")
+    web = BacklogKey(BacklogKind.BUDGET, "shop/web|pod-restart")
+    api = BacklogKey(BacklogKind.GROUP, "shop/api|pod-restart|shop/api")
+    db = BacklogKey(BacklogKind.BUDGET, "shop/db|oom-kill")
+    store.add_backlog(key=web, backlog=Backlog(summary(2, T0), "shop/web", "{}"))
+    store.add_backlog(key=api, backlog=Backlog(summary(1, T0), "shop/api", "{}"))
+    store.add_backlog(key=api, backlog=Backlog(summary(4, T0), "shop/api", "{}"))
+    store.add_backlog(key=db, backlog=Backlog(summary(1, T0), "shop/db", "{}"))
+    store.take_backlog(key=db)
     got = [(key, b.hook, b.summary.count) for key, b in store.backlogs(limit=10)]
-    assert got == [("b|1", "shop/api", 5), ("b|2", "shop/web", 2)]
+    assert got == sorted(
+        [(api, "shop/api", 5), (web, "shop/web", 2)], key=lambda row: row[0].stored
+    )
     assert len(store.backlogs(limit=1)) == 1
 
 

@@ -7,8 +7,8 @@ import pytest
 from pydantic import SecretStr
 
 from khook_core.console import api
-from khook_core.console.settings import ConsoleSettings
 from khook_core.runtime import Runtime
+from khook_core.settings import ConsoleSettings
 
 APP = flask.Flask(__name__)
 
