@@ -75,6 +75,9 @@ DEFAULT_DATABASE: Final = "(default)"
 CALL_TIMEOUT_S = 10.0
 """Deadline of one Firestore call including the client's own retries: a function's 60 s budget
 must still hold a claim, a dispatch and the audit writes."""
+COUNT_TIMEOUT_S = 50.0
+"""Deadline of ``count_firings``, which streams every matching record (a busy day is tens of
+thousands): most of a console request's 60 s, where the pipeline's calls keep ``timeout``."""
 MAX_CLAIM_ROUNDS = 5
 """create → read → take over can lose a race to a concurrent release or take-over; each round
 re-reads. Five rounds means five consecutive lost races: report contention, let it retry."""
@@ -397,7 +400,7 @@ class FirestoreStateStore:
         query = self._filtered(where).select(["at", "hook", "source", "event_type", "outcome"])
         counts: Counter[tuple[datetime, str, str, str, str]] = Counter()
         with self._wrap("count firings", "*"):
-            for snap in query.stream(retry=self._retry, timeout=self.timeout):
+            for snap in query.stream(retry=self._retry, timeout=max(self.timeout, COUNT_TIMEOUT_S)):
                 doc = snap.to_dict() or {}
                 at = doc.get("at")
                 if not isinstance(at, datetime):
