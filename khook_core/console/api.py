@@ -29,6 +29,7 @@ from khook_core.console import access, openapi, queries, views
 from khook_core.errors import InvalidEventError, TransientError
 from khook_core.runtime import Runtime
 from khook_core.settings import ConsoleSettings
+from khook_core.state.base import CircuitState
 
 logger = logging.getLogger(__name__)
 
@@ -140,8 +141,12 @@ def counts(args: dict[str, str], runtime: Runtime, settings: ConsoleSettings) ->
 
 
 def hooks(args: dict[str, str], runtime: Runtime, settings: ConsoleSettings) -> dict[str, Any]:
-    circuits = runtime.store.circuits(now=runtime.clock(), limit=CIRCUIT_LIMIT)
-    return {"hooks": views.hooks(runtime.config.hooks.rules, circuits)}
+    now = runtime.clock()
+
+    def circuit_state(key: str) -> CircuitState:
+        return runtime.store.circuit_state(key=key, now=now)
+
+    return {"hooks": views.hooks(runtime.config.hooks.rules, circuit_state)}
 
 
 def backlogs(args: dict[str, str], runtime: Runtime, settings: ConsoleSettings) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
@@ -13,10 +14,12 @@ from khook_core.hooks import HookRule
 from khook_core.state.base import (
     AuditQueries,
     CircuitRecord,
+    CircuitState,
     Firing,
     FiringCount,
     FiringFilter,
 )
+from khook_core.storm import keys
 from khook_core.storm.records import Backlog, BacklogKey
 
 HEALTH_WINDOW: Final = timedelta(hours=1)
@@ -84,21 +87,28 @@ def counts(rows: list[FiringCount]) -> dict[str, Any]:
 FILTER_TOTALS: Final = ("source", "type", "decision", "hook")
 
 
-def hooks(rules: list[HookRule], circuits: list[CircuitRecord]) -> list[dict[str, Any]]:
+def hooks(
+    rules: list[HookRule], circuit_state: Callable[[str], CircuitState]
+) -> list[dict[str, Any]]:
     """One entry per hook: its event types, agents, file and the file's content version.
 
-    ``status`` is ``active``, or the state of a circuit held open for one of its agents
-    (storm control keys a circuit by the agent it protects).
+    ``status`` is ``active``, or the state of a circuit storm control holds open for one of its
+    agents (``circuit_state`` of the key ``storm.keys.circuit`` gives the hook's rules).
     """
-    by_agent = {c.key.rsplit("|", 1)[-1]: c for c in circuits}
     grouped: dict[str, list[HookRule]] = defaultdict(list)
     for rule in rules:
         grouped[rule.hook].append(rule)
+    states: dict[str, CircuitState] = {}
     entries = []
     for name, own in sorted(grouped.items()):
         agents = sorted({rule.target.label() for rule in own})
-        states = [by_agent[a].state for a in agents if a in by_agent]
-        status = next((s for s in ("open", "half-open") if s in states), "active")
+        found = set()
+        for rule in own:
+            key = keys.circuit(rule)
+            if key not in states:
+                states[key] = circuit_state(key)
+            found.add(states[key])
+        status = next((s for s in ("open", "half-open") if s in found), "active")
         entries.append(
             {
                 "name": name,
