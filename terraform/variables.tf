@@ -122,7 +122,8 @@ variable "secrets" {
     KHOOK_WEBHOOK_STANDARD_WEBHOOKS_SECRET (whsec_ key of auth: standard-webhooks endpoints),
     KHOOK_WEBHOOK_PAGERDUTY_SECRET (PagerDuty v3 subscription secret, auth: pagerduty),
     KHOOK_ALERTMANAGER_TOKEN (bearer token Alertmanager sends), KHOOK_A2A_TOKEN (bearer token
-    for the agent). Each becomes a Secret Manager secret <prefix>-<name> injected only into the
+    for the agent), KHOOK_CONSOLE_TOKEN (optional second lock on the console, behind its IAM).
+    Each becomes a Secret Manager secret <prefix>-<name> injected only into the
     functions that use it. Values end up in the Terraform state: keep the state in a protected bucket.
   EOT
   type        = map(string)
@@ -138,6 +139,12 @@ variable "alertmanager_public" {
   description = "Let anyone reach the alertmanager function (it then requires the KHOOK_ALERTMANAGER_TOKEN bearer token). false: only http_invokers, with Google ID tokens."
   type        = bool
   default     = true
+}
+
+variable "console_viewers" {
+  description = "Principals allowed to read the console (query API and dashboard), e.g. group:sre@example.com; they get roles/run.invoker on the console function only. Empty: the console is not deployed. Browse it with `gcloud run services proxy <prefix>-console`."
+  type        = set(string)
+  default     = []
 }
 
 variable "http_invokers" {
