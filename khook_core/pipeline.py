@@ -104,6 +104,8 @@ def run_pipeline(
         return [Decision(f"dropped:{dropped.reason}")]
     if not events:
         return [Decision("dropped:no-event")]
+    # Redaction, once, before anything leaves: every step after this sees only masked values.
+    events = runtime.redactor.events(events)
     decisions: list[Decision] = []
     delivery = delivery_of(attributes)
     for event in events:

@@ -42,3 +42,7 @@ class Settings(EnvSettings):
     invocation_budget: float = Field(default=50.0, gt=0, le=3600)
     """Seconds one function invocation may spend on its dispatches (below the function's
     60 s timeout); what does not fit is released and answered retryable."""
+    redaction_key: str = Field(default="", repr=False, pattern=r"^(?:|[\s\S]{16,})$")
+    """Key of the keyed hash in ``[redacted:KIND:HASH8]`` masks (16+ bytes; hex or text).
+    ``khook up`` writes one for the local stack; unset, each process draws a random key (masks
+    then match only within one instance)."""
