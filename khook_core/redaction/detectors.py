@@ -71,11 +71,16 @@ DETECTORS: Final[tuple[Detector, ...]] = (
     Detector("jwt", r"\b(?P<s>eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*)"),
     Detector("github-token", r"\b(?P<s>gh[pousr]_[A-Za-z0-9]{36,255})\b"),
     Detector("github-token", r"\b(?P<s>github_pat_[A-Za-z0-9_]{50,255})\b"),
-    Detector("gitlab-token", r"\b(?P<s>gl(?:pat|ptt|dt|rt|cbt|oas|soat|ft|imt|agent)-"
-                             r"[A-Za-z0-9_-]{20,})"),
+    Detector(
+        "gitlab-token",
+        r"\b(?P<s>gl(?:pat|ptt|dt|rt|cbt|oas|soat|ft|imt|agent)-"
+        r"[A-Za-z0-9_-]{20,})",
+    ),
     Detector("slack-token", r"\b(?P<s>xox[abpoesr]-[A-Za-z0-9-]{10,})"),
-    Detector("slack-webhook",
-             r"hooks\.slack\.com/(?:services|workflows|triggers)/(?P<s>[A-Za-z0-9_/-]{20,})"),
+    Detector(
+        "slack-webhook",
+        r"hooks\.slack\.com/(?:services|workflows|triggers)/(?P<s>[A-Za-z0-9_/-]{20,})",
+    ),
     Detector("stripe-key", r"\b(?P<s>(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{16,})\b"),
     Detector("stripe-webhook-secret", r"\b(?P<s>whsec_[A-Za-z0-9+/=]{24,})"),
     Detector("npm-token", r"\b(?P<s>npm_[A-Za-z0-9]{36})\b"),
@@ -98,11 +103,11 @@ DETECTORS: Final[tuple[Detector, ...]] = (
     # An Azure SAS signature in a URL's query.
     Detector("azure-sas", r"[?&]sig=(?P<s>(?!\[redacted:)[A-Za-z0-9%+/=]{16,})"),
     # key=value / key: value / "key": "value" pairs whose key says secret: text, query strings,
-    # JSON and YAML. A space before the separator ("volume \"secret-vol\" : ...") is prose.
+    # JSON and YAML. A space before a colon ("volume \"secret-vol\" : ...") is prose.
     Detector(
         "secret-pair",
         r"(?i:(?<![\w.-])(?<!\[redacted:)[\w.-]{0,40}?(?:" + "|".join(SECRET_KEY_WORDS) + r"))"
-        r"[\"']?(?:=|:(?!//))[ \t]{0,4}(?P<q>[\"'])?"
+        r"[\"']?(?:[ \t]{0,4}=|:(?!//))[ \t]{0,4}(?P<q>[\"'])?"
         r"(?!(?i:bearer|basic|token|digest)\s|-----BEGIN)"  # their own detectors
         r"(?P<s>(?!\[redacted:)(?(q)[^\"'\n]{1,512}|[^" + _VALUE_END + r"]{1,512}))",
     ),

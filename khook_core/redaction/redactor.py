@@ -39,6 +39,8 @@ logger = logging.getLogger(__name__)
 MAX_MASKED_CHARS: Final = 256
 """Masks can make a short value longer: a value grows to at most this many characters (or its
 own length, when longer); the rest is cut, never inside a mask, and ends with ``…``."""
+MAX_PASSES: Final = 4
+"""Passes of ``Redactor.text`` at most; one is the rule, two is rare."""
 MASK: Final = re.compile(r"\[redacted:[a-z0-9-]{1,40}:[0-9a-f]{8}\]")
 """A mask as this module writes it."""
 WEAK_SECRET_KEY: Final = re.compile(r"(?i)(?:key|signature|sig|cookie|session(?:id)?|salt)\Z")
@@ -182,8 +184,9 @@ class Redactor:
             for key, item in value.items():
                 sub = (*path, str(key))
                 kind = self._named(str(key), item, sub, scope)
-                new = self._masked(kind, item, sub, scope) if kind else self._field(item, sub,
-                                                                                    scope)
+                new = (
+                    self._masked(kind, item, sub, scope) if kind else self._field(item, sub, scope)
+                )
                 if new is not _DROP:
                     out[key] = new
             return out
@@ -231,21 +234,39 @@ class Redactor:
         self, text: str, pii: tuple[re.Pattern[str], ...] = (), found: list[str] | None = None
     ) -> str:
         """``text`` with every credential the detectors know (and the ``pii`` patterns') masked;
-        the kinds masked are appended to ``found``."""
+        the kinds masked are appended to ``found``.
+
+        Repeated until nothing changes: a mask can end a run of characters that hid a token
+        (``AIza…`` glued to a PEM header), so the result is a fixed point and masking it again
+        changes nothing."""
+        out = text
+        for _ in range(MAX_PASSES):
+            kinds: list[str] = []
+            new = _capped(self._pass(out, pii, kinds), len(text))
+            if new == out:  # what this pass found, if anything, the cap cut off
+                break
+            out = new
+            if found is not None:
+                found.extend(kinds)
+        return out
+
+    def _pass(self, text: str, pii: tuple[re.Pattern[str], ...], found: list[str]) -> str:
         pieces: list[str] = []
         pos = 0
         for match in COMBINED.finditer(text):
             group, kind = _which(match)
-            start = match.start(group)
+            start, secret = match.start(group), match.group(group)
+            if kind == "secret-pair":  # name the format when the value has one
+                inner = COMBINED.fullmatch(secret)
+                kind = _which(inner)[1] if inner is not None else kind
             pieces.append(text[pos:start])
-            pieces.append(self.masker.mask(kind, match.group(group)))
+            pieces.append(self.masker.mask(kind, secret))
             pos = match.end(group)
-            if found is not None:
-                found.append(kind)
+            found.append(kind)
         out = text if not pieces else "".join(pieces) + text[pos:]
         for pattern in pii:
             out = self._pii(out, pattern, found)
-        return _capped(out, len(text))
+        return out
 
     def _pii(self, text: str, pattern: re.Pattern[str], found: list[str] | None) -> str:
         """``pattern``'s matches masked outside the masks already there."""
@@ -279,9 +300,14 @@ def _capped(text: str, original: int) -> str:
     if len(text) <= cap:
         return text
     head = text[: cap - len(TRUNCATION_MARK)]
-    opened = head.rfind(MASK_PREFIX)
-    if opened >= 0 and "]" not in head[opened:]:
-        head = head[:opened]
+    opened = head.rfind("[")
+    tail = head[opened:]
+    if (
+        opened >= 0
+        and "]" not in tail
+        and (tail.startswith(MASK_PREFIX) or MASK_PREFIX.startswith(tail))
+    ):
+        head = head[:opened]  # a mask cut in two would read as text
     return head + TRUNCATION_MARK
 
 
