@@ -29,7 +29,15 @@ from typing import Any, Final
 
 from khook_core.escaping import TRUNCATION_MARK
 from khook_core.event import Event
-from khook_core.redaction.detectors import COMBINED, GROUPS, MASK_PREFIX, SECRET_KEY
+from khook_core.redaction.detectors import (
+    MASK_PREFIX,
+    PAIR_KIND,
+    SECRET_KEY,
+    anchored,
+    format_of,
+    lowered,
+    scan,
+)
 from khook_core.redaction.keyed import Masker, key_bytes
 from khook_core.redaction.pii import PII_PATTERNS
 from khook_core.redaction.rules import SENSITIVE_COLUMN, PathSet, RedactRules, TableRules
@@ -39,6 +47,8 @@ logger = logging.getLogger(__name__)
 MAX_MASKED_CHARS: Final = 256
 """Masks can make a short value longer: a value grows to at most this many characters (or its
 own length, when longer); the rest is cut, never inside a mask, and ends with ``…``."""
+_CUT_MASK: Final = re.compile(r"\[redacted:[a-z0-9-]*(?::[0-9a-f]{0,8})?")
+"""The head of a mask that a cut ended in."""
 MAX_PASSES: Final = 4
 """Passes of ``Redactor.text`` at most; one is the rule, two is rare."""
 MASK: Final = re.compile(r"\[redacted:[a-z0-9-]{1,40}:[0-9a-f]{8}\]")
@@ -46,10 +56,12 @@ MASK: Final = re.compile(r"\[redacted:[a-z0-9-]{1,40}:[0-9a-f]{8}\]")
 WEAK_SECRET_KEY: Final = re.compile(r"(?i)(?:key|signature|sig|cookie|session(?:id)?|salt)\Z")
 """Names that say secret only when the value looks random (see ``_random``)."""
 _WEAK_PAIR: Final = re.compile(
-    r"(?i)[\w.-]*(?:key|signature|sig|cookie|session(?:id)?|salt)\": \"[A-Za-z0-9+/=_-]{20,}\""
+    r"(?:key|signature|sig|cookie|session(?:id)?|salt)': '[a-z0-9+/=_-]{20,}'"
 )
-"""The prefilter's view of a weak-named key with a random-looking value, in the JSON of the
-tags and metadata."""
+"""The prefilter's view of a weak-named key with a random-looking value, in the lower-cased
+``repr`` of the tags and metadata."""
+CLEAN_CACHE: Final = 4096
+"""Texts and maps remembered as clean; the memory is cleared when full."""
 _TOKEN: Final = re.compile(r"[A-Za-z0-9+/=_-]{20,}")
 MIN_ENTROPY: Final = 4.2
 """Bits a character a random-looking value has at least: above hexadecimal (a digest, a commit
@@ -90,6 +102,7 @@ class Redactor:
         self.masker = Masker(key)
         self.rules = dict(rules or {})
         self.counts: Counter[tuple[str, str]] = Counter()
+        self._clean: dict[Any, None] = {}  # texts and flat maps known to hold no secret
 
     # -- events -----------------------------------------------------------------------------
 
@@ -142,16 +155,41 @@ class Redactor:
         return (event.evolve(**changes) if changes else event), scope.found
 
     def _suspect(self, event: Event) -> bool:
-        """One scan of everything that could hold a secret: does any detector fire?"""
-        blob = "\x00".join(
-            (event.message, event.reason, event.resource.name, event.group_key, event.occurrence)
-        )
-        if COMBINED.search(blob):
-            return True
-        if not event.tags and not event.metadata:
-            return False
-        data = json.dumps((event.tags, event.metadata), default=str)
-        return COMBINED.search(data) is not None or _WEAK_PAIR.search(data) is not None
+        """Could any detector match anywhere in the event? Texts and flat maps already seen
+        clean (a storm repeats them) are looked up instead of scanned again."""
+        clean = self._clean
+        for text in (
+            event.message,
+            event.reason,
+            event.resource.name,
+            event.group_key,
+            event.occurrence,
+        ):
+            if text and text not in clean:
+                if anchored(text) and scan(text):
+                    return True
+                self._remember(text)
+        for mapping in (event.tags, event.metadata):
+            if not mapping:
+                continue
+            try:
+                key: Any = tuple(mapping.items())
+                seen = key in clean
+            except TypeError:  # nested values: not cached
+                key, seen = None, False
+            if seen:
+                continue
+            blob = repr(mapping)
+            if (anchored(blob) and scan(blob)) or _WEAK_PAIR.search(lowered(blob)):
+                return True
+            if key is not None:
+                self._remember(key)
+        return False
+
+    def _remember(self, clean: Any) -> None:
+        if len(self._clean) >= CLEAN_CACHE:
+            self._clean.clear()
+        self._clean[clean] = None
 
     def _scope(self, event: Event, rules: RedactRules | None, cdc: bool) -> _Scope:
         if rules is None:
@@ -253,15 +291,12 @@ class Redactor:
     def _pass(self, text: str, pii: tuple[re.Pattern[str], ...], found: list[str]) -> str:
         pieces: list[str] = []
         pos = 0
-        for match in COMBINED.finditer(text):
-            group, kind = _which(match)
-            start, secret = match.start(group), match.group(group)
-            if kind == "secret-pair":  # name the format when the value has one
-                inner = COMBINED.fullmatch(secret)
-                kind = _which(inner)[1] if inner is not None else kind
-            pieces.append(text[pos:start])
+        for hit in scan(text):
+            secret = text[hit.start : hit.end]
+            kind = format_of(secret) if hit.kind == PAIR_KIND else hit.kind
+            pieces.append(text[pos : hit.start])
             pieces.append(self.masker.mask(kind, secret))
-            pos = match.end(group)
+            pos = hit.end
             found.append(kind)
         out = text if not pieces else "".join(pieces) + text[pos:]
         for pattern in pii:
@@ -289,11 +324,6 @@ class Redactor:
         return "".join(pieces)
 
 
-def _which(match: re.Match[str]) -> tuple[int, str]:
-    """The secret group and kind of the detector that matched."""
-    return next((g, kind) for g, kind in GROUPS if match.start(g) >= 0)
-
-
 def _capped(text: str, original: int) -> str:
     """``text`` cut to ``max(original, MAX_MASKED_CHARS)``, never inside a mask."""
     cap = max(original, MAX_MASKED_CHARS)
@@ -302,11 +332,7 @@ def _capped(text: str, original: int) -> str:
     head = text[: cap - len(TRUNCATION_MARK)]
     opened = head.rfind("[")
     tail = head[opened:]
-    if (
-        opened >= 0
-        and "]" not in tail
-        and (tail.startswith(MASK_PREFIX) or MASK_PREFIX.startswith(tail))
-    ):
+    if opened >= 0 and (MASK_PREFIX.startswith(tail) or _CUT_MASK.fullmatch(tail)):
         head = head[:opened]  # a mask cut in two would read as text
     return head + TRUNCATION_MARK
 
