@@ -103,6 +103,9 @@ class Redactor:
         self.rules = dict(rules or {})
         self.counts: Counter[tuple[str, str]] = Counter()
         self._clean: dict[Any, None] = {}  # texts and flat maps known to hold no secret
+        self.findings: dict[str, list[Finding]] | None = None
+        """Set to a dict to keep what was masked in each event, by event id (``khook replay
+        --explain``)."""
 
     # -- events -----------------------------------------------------------------------------
 
@@ -112,6 +115,8 @@ class Redactor:
 
     def event(self, event: Event) -> Event:
         redacted, found = self.explain(event)
+        if self.findings is not None:
+            self.findings[event.id] = found
         if found:
             kinds = Counter(f.kind for f in found)
             for kind, n in kinds.items():

@@ -23,6 +23,13 @@ ROOTS: Final = frozenset(("message", "reason", "tags", "metadata", "group_key", 
 """What a field path may start with: the event fields redaction looks at."""
 
 
+METADATA_ROOTS: Final = {
+    "cdc": frozenset(("before", "after", "cdc")),
+    "kafka": frozenset(("record", "kafka")),
+}
+"""The top-level metadata keys of the sources whose metadata has a fixed shape."""
+
+
 def split_path(path: str) -> tuple[str, ...]:
     return tuple(path.split("."))
 
@@ -71,6 +78,21 @@ class RedactRules(BaseModel):
     """CDC only: per table (``schema.table`` or ``table``), column allow- or deny-lists."""
 
     _check = field_validator("mask", "drop", "allow")(_check_paths)
+
+    def problems_for(self, source: str) -> list[str]:
+        """What in these rules cannot match the events ``source`` makes (``khook validate``)."""
+        problems = []
+        if self.tables and source != "cdc":
+            problems.append(f"tables: only the cdc source has tables, not {source}")
+        roots = METADATA_ROOTS.get(source)
+        if roots is not None:
+            for path in (*self.mask, *self.drop, *self.allow):
+                parts = split_path(path)
+                if parts[0] == "metadata" and len(parts) > 1 and parts[1] not in {*roots, "*"}:
+                    problems.append(
+                        f"{path!r}: {source} events carry metadata.{{{','.join(sorted(roots))}}}"
+                    )
+        return problems
 
 
 class PathSet:

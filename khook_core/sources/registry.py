@@ -13,7 +13,7 @@ from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from typing import Any, Final
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from khook_core.configmodel import dotted, field_loc, locate, validate
 from khook_core.errors import ConfigError, InvalidEventError, PluginLoadError, Problem
@@ -36,6 +36,12 @@ class PluginEntry(BaseModel):
     config: dict[str, Any] = Field(default_factory=dict)
     redact: RedactRules | None = None
     """Fields of this source's events masked or dropped on purpose (docs/sources.md)."""
+
+    @model_validator(mode="after")
+    def _redact_fits(self) -> PluginEntry:
+        if self.redact is not None and (problems := self.redact.problems_for(self.name)):
+            raise ValueError("redact: " + "; ".join(problems))
+        return self
 
 
 class PluginsFile(BaseModel):
