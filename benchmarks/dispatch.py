@@ -26,7 +26,7 @@ from _report import figure, not_measured  # noqa: E402
 
 from khook_core.dispatch.a2a import A2ADispatcher, build_payload  # noqa: E402
 from khook_core.dispatch.base import Target  # noqa: E402
-from khook_core.dispatch.settings import DispatchSettings  # noqa: E402
+from khook_core.settings import DispatchSettings  # noqa: E402
 from khook_core.state.base import DedupKey  # noqa: E402
 
 NOW = datetime(2026, 1, 5, 10, 35, tzinfo=UTC)

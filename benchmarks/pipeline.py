@@ -14,11 +14,17 @@ least disturbed run of each):
   rendered, dispatched (dry-run) and recorded: the per-firing cost. Reported beside the storm
   mix, unbudgeted: design.md's row names no mix, and this stream is not what it was set on.
 
-Redaction (issue [redaction]) is timed the same way: each round also runs the pipeline with its
-redaction step replaced by a pass-through, and the ratio of the two is budgeted (<= 1.15x). The
-cost of the step alone is reported per source on the bundled samples, clean and with a secret.
+And the cost of hook conditions: the storm mix again with a CEL ``when:`` on every
+configuration (``WHEN``, true for every event, so the decisions are the same), against the
+same run without, paired round by round; budget: at most 10 % over.
 
-``KHOOK_BENCH_EVENTS`` and ``KHOOK_BENCH_ROUNDS`` shrink the run for a quick check.
+And the cost of redaction, the same way: the storm mix and the all-unique stream with the
+pipeline's redaction step against the same runs with it replaced by a pass-through; budget: at
+most 15 % over (storm mix). The cost of the step alone is reported per source, on the bundled
+samples as they are and with a secret added to each message.
+
+``KHOOK_BENCH_EVENTS`` and ``KHOOK_BENCH_ROUNDS`` shrink the run for a quick check;
+``KHOOK_BENCH_ONLY=when`` (or ``redaction``) runs only that comparison.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ import json
 import logging
 import os
 import secrets
+import statistics
 import sys
 import tempfile
 import time
@@ -35,14 +42,15 @@ from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _report import figure, table
 
+from khook_core import conditions
 from khook_core.cli.replay import read_payloads
 from khook_core.dispatch.dryrun import DryRunDispatcher
-from khook_core.event import Event
+from khook_core.event import Event, EventId, Resource, Severity
 from khook_core.pipeline import run_pipeline
 from khook_core.redaction.redactor import Redactor
 from khook_core.runtime import Clock, Runtime
@@ -53,7 +61,7 @@ from khook_core.state.memory import MemoryStateStore
 N = int(os.environ.get("KHOOK_BENCH_EVENTS", "20000"))
 ROUNDS = int(os.environ.get("KHOOK_BENCH_ROUNDS", "5"))
 PODS = max(20, N // 200 * 20)  # 2,000 at the default size; a multiple of the 20 namespaces
-RATE_BUDGET, RATIO_BUDGET, REDACTION_BUDGET = 20_000.0, 3.0, 1.15
+RATE_BUDGET, RATIO_BUDGET = 20_000.0, 3.0
 NOW = datetime(2026, 1, 5, 10, 35, tzinfo=UTC)
 REASONS = [
     ("BackOff", "Back-off restarting failed container app"),
@@ -131,29 +139,66 @@ spec:
 )
 
 
-class PassThrough(Redactor):
-    """The pipeline without its redaction step: what redaction's cost is measured against."""
-
-    def events(self, events: Any) -> list[Event]:
-        return list(events)
-
-
-class Timing(NamedTuple):
-    floor: float
-    pipeline: float
-    unredacted: float
-    counts: Counter[str]
+WHEN = "event.resource.kind == 'Pod' && event.reason != '' && event.count >= 1"
+"""A realistic condition on what the event carries: a resource kind, a reason and a count."""
+WHEN_MAPPED = "event.severity in ['warning', 'error', 'critical'] && event.count >= 1"
+"""One that reads the severity, which applies the mapping row before matching (as
+``minSeverity`` does): reported beside, unbudgeted, to show what that costs."""
+WHEN_BUDGET = 1.10
 
 
-def measure(raws: list[str], new_runtime: Callable[[], Runtime]) -> Timing:
-    """Best-of-ROUNDS seconds for the floor, the pipeline and the pipeline without redaction,
-    and the pipeline's decisions."""
+def with_when(hooks: str, when: str) -> str:
+    """``hooks`` with ``when`` on every event configuration."""
+    return hooks.replace("    prompt:", f"    when: \"{when}\"\n    prompt:")
+
+
+WHEN_ROUNDS = 2 * ROUNDS + 1
+"""Paired rounds of the comparison (11 by default): a ratio is the median of the rounds'."""
+
+
+def measure_when(
+    raws: list[str], runtimes: dict[str, Callable[[], Runtime]]
+) -> tuple[dict[str, float], dict[str, float], dict[str, Counter[str]]]:
+    """Per run of ``runtimes`` (the first is the baseline): the median over ``WHEN_ROUNDS`` of
+    each round's ratio to the baseline, the best time, and the decisions.
+
+    Each round runs them all, in turns (the order reverses every round), and compares them with
+    each other: the ratio of runs seconds apart is steadier than one best-of time against
+    another when other work shares the machine. Times are this process's CPU time.
+    """
+    ratios: dict[str, list[float]] = {name: [] for name in runtimes}
+    best: dict[str, float] = dict.fromkeys(runtimes, float("inf"))
+    counts: dict[str, Counter[str]] = {}
+    baseline = next(iter(runtimes))
+    runs = list(runtimes.items())
+    for _ in range(WHEN_ROUNDS):
+        runs.reverse()
+        seconds: dict[str, float] = {}
+        for name, new_runtime in runs:
+            runtime = new_runtime()
+            tally: Counter[str] = Counter()
+            start = time.process_time()
+            for raw in raws:
+                for d in run_pipeline("kubernetes", json.loads(raw), {}, runtime=runtime):
+                    tally[d.decision] += 1
+            seconds[name] = time.process_time() - start
+            counts[name] = tally
+            best[name] = min(best[name], seconds[name])
+        for name in runtimes:
+            ratios[name].append(seconds[name] / seconds[baseline])
+    return {n: statistics.median(r) for n, r in ratios.items()}, best, counts
+
+
+def measure(
+    raws: list[str], new_runtime: Callable[[], Runtime]
+) -> tuple[float, float, Counter[str]]:
+    """Best-of-ROUNDS seconds for the floor and for the pipeline, and the pipeline's decisions."""
     source = new_runtime().config.sources.get("kubernetes")
     # Event dicts the floor validates: what the pipeline builds from the same payloads.
     event_dicts: list[dict[str, Any]] = [
         source.normalize(json.loads(r), {})[0].model_dump() for r in raws
     ]
-    floor_times, pipe_times, plain_times = [], [], []
+    floor_times, pipe_times = [], []
     counts: Counter[str] = Counter()
     for _ in range(ROUNDS):
         start = time.perf_counter()
@@ -162,21 +207,50 @@ def measure(raws: list[str], new_runtime: Callable[[], Runtime]) -> Timing:
             Event.model_validate(event)
         floor_times.append(time.perf_counter() - start)
 
-        for redacting in (True, False):
-            runtime = new_runtime()
-            if not redacting:
-                runtime.redactor = PassThrough(b"k" * 32)
-            seen: Counter[str] = Counter()
-            start = time.perf_counter()
-            for raw in raws:
-                for d in run_pipeline("kubernetes", json.loads(raw), {}, runtime=runtime):
-                    seen[d.decision] += 1
-            (pipe_times if redacting else plain_times).append(time.perf_counter() - start)
-            if redacting:
-                counts = seen
-    return Timing(min(floor_times), min(pipe_times), min(plain_times), counts)
+        runtime = new_runtime()
+        counts = Counter()
+        start = time.perf_counter()
+        for raw in raws:
+            for d in run_pipeline("kubernetes", json.loads(raw), {}, runtime=runtime):
+                counts[d.decision] += 1
+        pipe_times.append(time.perf_counter() - start)
+    return min(floor_times), min(pipe_times), counts
 
 
+def _texts(counts: Counter[str]) -> dict[str, int]:
+    """Decision counts keyed by their text (a ``DecisionKind`` prints as its enum repr)."""
+    return {str(decision): n for decision, n in counts.items()}
+
+
+def runtime_factory(settings: Settings) -> Callable[[], Runtime]:
+    """A fresh runtime (memory state, dry-run dispatch) a call: every round starts empty."""
+
+    def build() -> Runtime:
+        return Runtime.build(settings, clock=Clock(NOW), store=MemoryStateStore(),
+                             dispatcher=DryRunDispatcher())
+
+    return build
+
+
+class PassThrough(Redactor):
+    """The pipeline without its redaction step: what redaction's cost is measured against."""
+
+    def events(self, events: Any) -> list[Event]:
+        return list(events)
+
+
+def unredacted(new_runtime: Callable[[], Runtime]) -> Callable[[], Runtime]:
+    """``new_runtime`` with the redaction step replaced by a pass-through."""
+
+    def build() -> Runtime:
+        runtime = new_runtime()
+        runtime.redactor = PassThrough(b"k" * 32)
+        return runtime
+
+    return build
+
+
+REDACTION_BUDGET = 1.15
 SAMPLE_PLUGINS = """\
 plugins:
   - name: kubernetes
@@ -184,27 +258,34 @@ plugins:
   - name: kafka
     config: {requireMetadata: false}
 """
-SECRET_LINES = (
-    "password={}",
-    "Authorization: Bearer {}.x1",
-    "postgres://app:{}@db:5432/orders",
-)
+SECRET_LINES = ("password={}", "Authorization: Bearer {}.x1", "postgres://app:{}@db:5432/orders")
+"""What is added to each sample's message for the "with a secret" column (a fresh value each)."""
 
 
-def redaction_costs(repo: Path, tmp: Path) -> list[list[str]]:
-    """Microseconds of the redaction step an event, per source, on the bundled samples: as
-    they are, and with a secret appended to each message."""
-    config = tmp / "samples-config"
-    config.mkdir()
-    (config / "hooks").mkdir()
-    (config / "event-mappings.yaml").write_text(
-        (repo / "config" / "event-mappings.yaml").read_text()
-    )
+def redaction_report(new_runtime: Callable[[], Runtime], config: Path) -> None:
+    """Redaction on / off, paired rounds, both workloads; then the step's cost per source."""
+    pairs = f"median of {WHEN_ROUNDS} paired rounds, CPU time"
+    for label, raws in (("storm mix", storm_mix()), ("all unique", all_unique())):
+        ratios, _, counts = measure_when(
+            raws, {"off": unredacted(new_runtime), "on": new_runtime}
+        )
+        if counts["on"] != counts["off"]:
+            raise RuntimeError(f"redaction changed the decisions: {counts}")
+        storm = label == "storm mix"
+        figure(f"pipeline cost with redaction / without, {label} ({pairs})", ratios["on"], "x",
+               f"<= {REDACTION_BUDGET:.2f}" if storm else "n/a",
+               ratios["on"] <= REDACTION_BUDGET if storm else None,
+               covers="pipeline:redaction" if storm else ())
+    table("redaction step alone, microseconds an event, by source (bundled samples)",
+          ["source", "sample events", "as bundled", "with a secret in the message"],
+          redaction_costs(config))
+
+
+def redaction_costs(config: Path) -> list[list[str]]:
+    """Microseconds of ``Redactor.events`` an event, best of ``ROUNDS``, per source."""
+    repo = Path(__file__).resolve().parents[1]
     (config / "plugins.yaml").write_text(SAMPLE_PLUGINS)
-    runtime = Runtime.build(Settings(config_dir=config, state="memory", dispatch="dry-run"),
-                            clock=Clock(NOW), store=MemoryStateStore(),
-                            dispatcher=DryRunDispatcher())
-    redactor = runtime.redactor
+    runtime = runtime_factory(Settings(config_dir=config, state="memory", dispatch="dry-run"))()
     rows = []
     for folder in sorted((repo / "config" / "samples").iterdir()):
         plugin = runtime.config.sources.get(folder.name)
@@ -216,54 +297,107 @@ def redaction_costs(repo: Path, tmp: Path) -> list[list[str]]:
                         events.extend(plugin.normalize(payload, {}))
         if not events:
             continue
-        secret = [
+        with_secret = [
             e.evolve(message=f"{e.message} "
                      + SECRET_LINES[i % len(SECRET_LINES)].format(secrets.token_hex(8)))
             for i, e in enumerate(events)
         ]
         costs = []
-        for batch in (events, secret):
+        for batch in (events, with_secret):
             stream = batch * max(1, 2_000 // len(batch))
-            best = min(_timed(redactor, stream) for _ in range(ROUNDS))
+            # A fresh redactor a round: its memory of clean texts would otherwise make every
+            # round after the first a lookup.
+            best = min(_redaction_seconds(stream) for _ in range(ROUNDS))
             costs.append(f"{best / len(stream) * 1e6:.1f}")
         rows.append([folder.name, str(len(events)), *costs])
     runtime.close()
     return rows
 
 
-def _timed(redactor: Redactor, events: list[Event]) -> float:
-    start = time.perf_counter()
+def _redaction_seconds(events: list[Event]) -> float:
+    redactor = Redactor(b"k" * 32)
+    start = time.process_time()
     redactor.events(events)
-    return time.perf_counter() - start
+    return time.process_time() - start
 
 
 def main() -> int:
     logging.disable(logging.INFO)
     with tempfile.TemporaryDirectory() as tmp:
-        config = Path(tmp)
-        (config / "hooks").mkdir()
-        repo = Path(__file__).resolve().parents[1]
-        (config / "event-mappings.yaml").write_text(
-            (repo / "config" / "event-mappings.yaml").read_text()
-        )
-        (config / "hooks" / "hooks.yaml").write_text(HOOKS)
-        settings = Settings(config_dir=config, state="memory", dispatch="dry-run")
+        mappings = (Path(__file__).resolve().parents[1] / "config" / "event-mappings.yaml")
+        runtimes: dict[str, Callable[[], Runtime]] = {}
+        for name, hooks in (("plain", HOOKS), ("when", with_when(HOOKS, WHEN)),
+                            ("when-mapped", with_when(HOOKS, WHEN_MAPPED))):
+            config = Path(tmp) / name
+            (config / "hooks").mkdir(parents=True)
+            (config / "event-mappings.yaml").write_text(mappings.read_text())
+            (config / "hooks" / "hooks.yaml").write_text(hooks)
+            runtimes[name] = runtime_factory(
+                Settings(config_dir=config, state="memory", dispatch="dry-run")
+            )
 
-        def new_runtime() -> Runtime:
-            return Runtime.build(settings, clock=Clock(NOW), store=MemoryStateStore(),
-                                 dispatcher=DryRunDispatcher())
+        only = os.environ.get("KHOOK_BENCH_ONLY", "")
+        if not only:
+            storm = measure(storm_mix(), runtimes["plain"])
+            unique = measure(all_unique(), runtimes["plain"])
+            report(*storm, *unique)
+        if only in ("", "redaction"):
+            redaction_report(runtimes["plain"], Path(tmp) / "plain")
+            if only:
+                return 0
+        ratios, best, counts = measure_when(storm_mix(), runtimes)
 
-        storm = measure(storm_mix(), new_runtime)
-        unique = measure(all_unique(), new_runtime)
-        storm_floor, storm_pipe, storm_counts = storm.floor, storm.pipeline, storm.counts
-        unique_floor, unique_pipe, unique_counts = unique.floor, unique.pipeline, unique.counts
-        costs = redaction_costs(repo, Path(tmp))
+    print(f"  conditions: a when: on every hook, decisions {dict(counts['when'])}")
+    if any(tally != counts["plain"] for tally in counts.values()):
+        # The figures compare the same run with and without conditions that are all true.
+        raise RuntimeError(f"conditions changed the decisions: {counts}")
+    pairs = f"median of {WHEN_ROUNDS} paired rounds, CPU time"
+    figure(f"pipeline events/s of CPU, storm mix, a when: on every hook (best of {WHEN_ROUNDS})",
+           N / best["when"], "ev/s", "n/a", None)
+    figure(f"pipeline cost with a when: on every hook / without, storm mix ({pairs})",
+           ratios["when"], "x", f"<= {WHEN_BUDGET:.2f}", ratios["when"] <= WHEN_BUDGET)
+    figure(f"the same with a when: reading the severity (mapping row first) / without ({pairs})",
+           ratios["when-mapped"], "x", "n/a", None)
+    for label, text in (("this benchmark's", WHEN), ("a three-clause", EXAMPLE_WHEN)):
+        figure(f"one evaluation of {label} when: (best of {ROUNDS} x 100,000)",
+               evaluation_us(text), "us", "n/a", None)
+    return 0
 
+
+EXAMPLE_WHEN = ("event.severity in ['error', 'critical'] && event.tags.team == 'payments' && "
+                "event.count >= 3")
+"""docs/hooks.md's first example: a severity, a tag and a count threshold."""
+
+
+def evaluation_us(text: str) -> float:
+    """Microseconds of one evaluation of ``text`` on a matching event (compiled once)."""
+    condition = conditions.compile_event_condition(text)
+    event = Event.trusted(id=EventId("e"), source="kubernetes", type="pod-restart",
+                          severity=Severity.ERROR, reason="BackOff", count=3,
+                          resource=Resource.trusted("Pod", "web-0", "shop", "", "v1"),
+                          timestamp=NOW, tags={"team": "payments"})
+    if not condition(event):
+        raise RuntimeError(f"{text} does not match the measured event")
+    calls = 100_000
+    best = float("inf")
+    for _ in range(ROUNDS):
+        start = time.perf_counter()
+        for _ in range(calls):
+            condition(event)
+        best = min(best, time.perf_counter() - start)
+    return best / calls * 1e6
+
+
+def report(
+    storm_floor: float, storm_pipe: float, storm_counts: Counter[str],
+    unique_floor: float, unique_pipe: float, unique_counts: Counter[str],
+) -> None:
+    """The design budget's figures (storm mix) and the all-unique stream beside them."""
     best = f"best of {ROUNDS}"
     fired = storm_counts["dispatched"]
     print(f"pipeline throughput, {N:,} Kubernetes Events a workload, {best} rounds each")
     print(f"  storm mix: {fired:,} of {N:,} fire ({100 * fired / N:.1f} %), "
-          f"decisions {dict(storm_counts)}")
+          f"decisions {_texts(storm_counts)}")
     figure(f"pipeline events/s, storm mix: design workload ({best})", N / storm_pipe, "ev/s",
            f">= {RATE_BUDGET:,.0f}", N / storm_pipe >= RATE_BUDGET, covers="pipeline:rate")
     figure(f"floor: json.loads + Event.model_validate, storm mix, events/s ({best})",
@@ -272,26 +406,17 @@ def main() -> int:
            "x", f"<= {RATIO_BUDGET:.1f}", storm_pipe / storm_floor <= RATIO_BUDGET,
            covers="pipeline:ratio")
 
-    print(f"  all unique: decisions {dict(unique_counts)}")
+    print(f"  all unique: decisions {_texts(unique_counts)}")
     if unique_counts["dispatched"] != N:
         # The figure's name promises that every event fires; a stream that does not is broken.
         raise RuntimeError(f"all-unique stream: only {unique_counts['dispatched']:,} of {N:,} "
-                           f"events fired: {dict(unique_counts)}")
+                           f"events fired: {_texts(unique_counts)}")
     figure(f"pipeline events/s, all unique, every event fires ({best})", N / unique_pipe,
            "ev/s", "n/a", None)
     figure(f"floor: json.loads + Event.model_validate, all unique, events/s ({best})",
            N / unique_floor, "ev/s", "-", None)
     figure(f"pipeline cost / floor cost, all unique ({best} each)", unique_pipe / unique_floor,
            "x", "n/a", None)
-
-    ratio = storm_pipe / storm.unredacted
-    figure(f"pipeline with / without redaction, storm mix ({best} each)", ratio, "x",
-           f"<= {REDACTION_BUDGET:.2f}", ratio <= REDACTION_BUDGET, covers="pipeline:redaction")
-    figure(f"pipeline with / without redaction, all unique ({best} each)",
-           unique_pipe / unique.unredacted, "x", "n/a", None)
-    table("redaction step, microseconds an event, by source (bundled samples)",
-          ["source", "sample events", "as bundled", "with a secret in the message"], costs)
-    return 0
 
 
 if __name__ == "__main__":

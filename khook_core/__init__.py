@@ -11,6 +11,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from khook_core.decisions import Decision
     from khook_core.dispatch.base import Dispatcher, DispatchRequest, DispatchResult
     from khook_core.errors import (
         AuthError,
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
     )
     from khook_core.event import Event, Resource, Severity
     from khook_core.hooks import HookRule, HookSet
-    from khook_core.pipeline import Decision, run_pipeline
+    from khook_core.pipeline import run_pipeline
     from khook_core.runtime import Runtime, get_runtime
     from khook_core.sources.base import Dropped, EventSource, SourceContext
     from khook_core.state.base import StateStore
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
 _EXPORTS = {
     "AuthError": "khook_core.errors",
     "ConfigError": "khook_core.errors",
-    "Decision": "khook_core.pipeline",
+    "Decision": "khook_core.decisions",
     "DispatchError": "khook_core.errors",
     "DispatchRequest": "khook_core.dispatch.base",
     "DispatchResult": "khook_core.dispatch.base",

@@ -4,47 +4,38 @@ A plain khook Hook means exactly what it meant in khook: a Hook in namespace N s
 events of namespace N, and each ``eventConfigurations`` entry whose ``eventType`` equals the
 event's type is one match. Optional extensions (all documented in docs/hooks.md) widen or narrow
 that: ``spec.namespaces``, ``spec.sources``, and per configuration ``reasons``, ``minSeverity``,
-``matchTags``, ``dedupWindow``, and a target other than a kagent agent (``agentUrl``,
-``webhook``).
+``matchTags``, ``when`` (a CEL condition, see ``khook_core.conditions``), ``dedupWindow``, and
+a target other than a kagent agent (``agentUrl``, ``webhook``).
 """
 
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from khook_core import bodytemplate, prompt
-from khook_core.budget import Coalesce, RateLimit
+from khook_core import bodytemplate, conditions, prompt
 from khook_core.catalog import DEFAULT_SOURCES, EventCatalog
 from khook_core.configmodel import dotted, locate, validate
 from khook_core.errors import ConfigError, Problem
 from khook_core.event import Event, Severity
+from khook_core.storm.config import Coalesce, RateLimit
 from khook_core.target import Target
+from khook_core.timeparse import parse_duration
 from khook_core.yamlfile import line_of, line_within, load_documents
+
+if TYPE_CHECKING:
+    from khook_core.conditions.compiled import Condition
 
 logger = logging.getLogger(__name__)
 
 HOOK_API_VERSIONS = ("kagent.dev/v1alpha2",)
 ALL_NAMESPACES = "*"
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)$")
-_DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
-
-
-def parse_duration(value: str | int | float) -> timedelta:
-    """``"90s"``, ``"10m"``, ``"1h"`` or a number of seconds."""
-    if isinstance(value, int | float):
-        return timedelta(seconds=value)
-    match = _DURATION.match(value.strip())
-    if not match:
-        raise ValueError(f"invalid duration {value!r} (use e.g. 90s, 10m, 1h)")
-    return timedelta(seconds=float(match[1]) * _DURATION_UNITS[match[2]])
 
 
 class AgentRef(BaseModel):
@@ -86,6 +77,17 @@ class EventConfiguration(BaseModel):
     """Extension: only events at or above this severity."""
     match_tags: dict[str, str] | None = Field(default=None, alias="matchTags")
     """Extension: only events carrying all these tags."""
+    when: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=conditions.MAX_CONDITION_CHARS,
+        description="Extension: a CEL condition over `event` that must hold; checked when the "
+        "hook loads. x-cel-variables lists the variables (docs/hooks.md, Conditions).",
+        json_schema_extra=lambda schema: schema.update(
+            {"x-cel-variables": conditions.event_variables()}
+        ),
+    )
+    """Extension: a CEL condition over ``event`` that must hold (see ``conditions``)."""
     dedup_window: str | int | None = Field(default=None, alias="dedupWindow")
     """Extension: suppression window for this configuration (default 10m)."""
     rate_limit: RateLimit | None = Field(default=None, alias="rateLimit")
@@ -147,6 +149,7 @@ class HookRule:
     dedup_window: timedelta | None = None  # None: the process default (10 minutes)
     rate_limit: RateLimit | None = None
     coalesce: Coalesce | None = None
+    when: Condition | None = None
     file: str = ""
     index: int = 0
     needs_mapping: bool = field(default=False, init=False)
@@ -154,7 +157,11 @@ class HookRule:
     def __post_init__(self) -> None:
         # Whether matching reads what the mapping row adds (severity, tags); asked per event.
         object.__setattr__(
-            self, "needs_mapping", self.min_severity is not None or bool(self.match_tags)
+            self,
+            "needs_mapping",
+            self.min_severity is not None
+            or bool(self.match_tags)
+            or (self.when is not None and self.when.needs_mapping),
         )
 
     def matches(self, event: Event) -> bool:
@@ -169,9 +176,11 @@ class HookRule:
             return False
         if self.min_severity is not None and event.severity.rank < self.min_severity.rank:
             return False
-        return not self.match_tags or all(
-            event.tags.get(k) == v for k, v in self.match_tags.items()
-        )
+        if self.match_tags and not all(event.tags.get(k) == v for k, v in self.match_tags.items()):
+            return False
+        # Last, so the cheap filters decide first. Raises conditions.ConditionError when the
+        # condition has no result for this event (the pipeline turns it into a decision).
+        return self.when is None or self.when(event)
 
 
 @dataclass
@@ -292,7 +301,7 @@ def _compile(
     # (parsed alone when it can be, else on the raw fields that are usable).
     raw_confs = _raw_configurations(doc)
     hook_ns = parsed.metadata.namespace if parsed else _raw_namespace(doc)
-    compiled: list[tuple[int, EventConfiguration, Target, prompt.Template]] = []
+    compiled: list[tuple[int, EventConfiguration, Target, prompt.Template, Condition | None]] = []
     types_seen: set[str] = set()
     for index, raw in enumerate(raw_confs):
         conf = parsed.spec.eventConfigurations[index] if parsed else _parse_alone(raw)
@@ -324,8 +333,8 @@ def _compile(
     if parsed is None:
         return []
     return [
-        _rule(parsed, hook, conf, target, template, file, index)
-        for index, conf, target, template in compiled
+        _rule(parsed, hook, conf, (target, template, when), file, index)
+        for index, conf, target, template, when in compiled
     ]
 
 
@@ -378,8 +387,8 @@ def _check_configuration(
     reach: tuple[Known, frozenset[str]],
     types_seen: set[str],
     problem: Any,
-) -> tuple[Target, prompt.Template] | None:
-    """The target and template of one configuration, after reporting each of its problems.
+) -> tuple[Target, prompt.Template, Condition | None] | None:
+    """Target, template and condition of one configuration, after reporting each problem.
 
     ``conf`` is None when pydantic rejected this configuration; its raw fields that are still
     usable (eventType, prompt, whether any target is given) are checked all the same.
@@ -413,21 +422,36 @@ def _check_configuration(
         except prompt.TemplateError as exc:
             for found in exc.problems:
                 problem("prompt", found.message, line=_line_in_prompt(raw, text, found))
-    if not ok or target is None or template is None:
+    when, when_ok = _condition(raw, conf, problem)
+    if not ok or not when_ok or target is None or template is None:
         return None
-    return target, template
+    return target, template, when
+
+
+def _condition(
+    raw: dict[str, Any], conf: EventConfiguration | None, problem: Any
+) -> tuple[Condition | None, bool]:
+    """The compiled ``when`` (None when absent), and whether it compiled."""
+    text = conf.when if conf is not None else raw.get("when")
+    if not isinstance(text, str) or not text:
+        return None, True  # absent, or a type pydantic reports
+    try:
+        return conditions.compile_event_condition(text), True
+    except conditions.ConditionSyntaxError as exc:
+        problem("when", str(exc))
+        return None, False
 
 
 def _rule(
     parsed: HookDocument,
     hook: str,
     conf: EventConfiguration,
-    target: Target,
-    template: prompt.Template,
+    compiled: tuple[Target, prompt.Template, Condition | None],
     file: str,
     index: int,
 ) -> HookRule:
     spec = parsed.spec
+    target, template, when = compiled
     return HookRule(
         hook=hook,
         hook_namespace=parsed.metadata.namespace,
@@ -442,6 +466,7 @@ def _rule(
         match_tags=conf.match_tags,
         rate_limit=conf.rate_limit,
         coalesce=conf.coalesce,
+        when=when,
         dedup_window=parse_duration(conf.dedup_window) if conf.dedup_window is not None else None,
         file=file,
         index=index,

@@ -15,8 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TypeVar
 
-from khook_core.budget import Budgets
 from khook_core.catalog import EventCatalog
 from khook_core.dispatch import Dispatcher, build_dispatcher
 from khook_core.errors import ConfigError, InvalidEventError, PluginLoadError, Problem
@@ -28,6 +28,7 @@ from khook_core.settings import Settings
 from khook_core.sources.base import SourceContext
 from khook_core.sources.registry import PluginSettings, SourceRegistry
 from khook_core.state import DEFAULT_DEDUP_WINDOW, StateStore, open_store
+from khook_core.storm.config import Budgets
 
 MAPPINGS_FILE = "event-mappings.yaml"
 BUDGETS_FILE = "budgets.yaml"
@@ -47,6 +48,19 @@ class Config:
     hooks: HookSet
     budgets: Budgets = field(default_factory=Budgets)
     notes: list[Problem] = field(default_factory=list)
+
+
+T = TypeVar("T")
+
+
+def _collect(problems: list[Problem], load: Callable[[], T], default: T) -> T:
+    """``load()``, or ``default`` with its problems added: every file is checked, so one
+    invalid file does not hide the problems of the next."""
+    try:
+        return load()
+    except ConfigError as exc:
+        problems.extend(exc.problems)
+        return default
 
 
 def load_config(
@@ -80,11 +94,8 @@ def load_config(
             mapping_loaded = True
         except ConfigError as exc:
             problems.extend(exc.problems)
-    plugins = PluginSettings()
-    try:
-        plugins = PluginSettings.load(config_dir / PLUGINS_FILE)
-    except ConfigError as exc:
-        problems.extend(exc.problems)
+    plugins = _collect(problems, lambda: PluginSettings.load(config_dir / PLUGINS_FILE),
+                       PluginSettings())
     registry = SourceRegistry(
         SourceContext(clock=clock, mapping=mapping), plugins, disabled=disabled_sources
     )
@@ -109,11 +120,7 @@ def load_config(
         hooks = load_hooks(hook_files(config_dir / HOOKS_DIR), catalog)
     except ConfigError as exc:
         problems.extend(exc.problems)
-    budgets = Budgets()
-    try:
-        budgets = Budgets.load(config_dir / BUDGETS_FILE)
-    except ConfigError as exc:
-        problems.extend(exc.problems)
+    budgets = _collect(problems, lambda: Budgets.load(config_dir / BUDGETS_FILE), Budgets())
     if problems:
         raise ConfigError(problems)
     return Config(mapping, plugins, registry, hooks, budgets, notes=list(plugins.notes))
@@ -142,7 +149,7 @@ class Runtime:
     dispatcher: Dispatcher
     clock: Callable[[], datetime]
     default_window: timedelta = DEFAULT_DEDUP_WINDOW
-    redactor: Redactor = field(default_factory=lambda: build_redactor("", {}))
+    redactor: Redactor = field(default_factory=lambda: build_redactor(None, {}))
 
     @functools.cached_property
     def stale_after(self) -> timedelta:
@@ -170,8 +177,8 @@ class Runtime:
         return cls(
             settings=settings,
             config=config,
-            store=store or open_store(settings.state),
-            dispatcher=dispatcher or build_dispatcher(settings.dispatch),
+            store=store or open_store(settings.state, project=settings.firestore.project_id()),
+            dispatcher=dispatcher or build_dispatcher(settings),
             clock=clock,
             default_window=timedelta(seconds=settings.dedup_window)
             if settings.dedup_window

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Final
 from urllib.parse import urlsplit
 
+from khook_core import timeparse
 from khook_local.loopback import LoopbackServer, OwnedServer
 
 logger = logging.getLogger(__name__)
@@ -66,12 +67,11 @@ _GOOGLE_STATUS = {HTTPStatus.BAD_REQUEST: "INVALID_ARGUMENT", HTTPStatus.NOT_FOU
 
 
 def parse_duration(value: Any, default: float) -> float:
-    """Seconds from a protobuf JSON duration (``"1.5s"``)."""
+    """Seconds from a protobuf JSON duration (``"1.5s"``), read as every duration is."""
     if value is None:
         return default
-    text = str(value).strip()
     try:
-        seconds = float(text.removesuffix("s"))
+        seconds = timeparse.parse_seconds(str(value))
     except ValueError:
         raise BusError(HTTPStatus.BAD_REQUEST, f"invalid duration {value!r}") from None
     if not 0 <= seconds <= 600:

@@ -31,7 +31,7 @@ from typing import Any, ClassVar, Final
 import gunicorn.app.base
 from gunicorn.http import errors as http_errors
 from gunicorn.workers.gthread import ThreadWorker
-from pydantic import Field
+from pydantic import AliasChoices, Field
 
 from khook_core.envsettings import EnvSettings
 
@@ -65,6 +65,8 @@ class ServerSettings(EnvSettings):
     """Seconds an idle kept-alive connection stays open (parked on the poller, not a thread)."""
     graceful_timeout: int = Field(default=10, ge=1, le=600)
     """Seconds in-flight requests get to finish on SIGTERM."""
+    log_level: str = Field(default="error", validation_alias=AliasChoices("GUNICORN_LOG_LEVEL"))
+    """gunicorn's own log level (``GUNICORN_LOG_LEVEL``)."""
 
 
 def status_of(exc: Exception) -> tuple[int, str, str | None]:
@@ -126,7 +128,7 @@ class FunctionApplication(gunicorn.app.base.BaseApplication):  # type: ignore[mi
             "graceful_timeout": settings.graceful_timeout,
             "timeout": 0,  # the body deadline and the invocation budget bound a request
             "limit_request_line": 0,  # as functions-framework: long URLs are the app's business
-            "loglevel": os.environ.get("GUNICORN_LOG_LEVEL", "error"),
+            "loglevel": settings.log_level,
         }
         super().__init__()
 
@@ -149,7 +151,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8080")))
     args = parser.parse_args(argv)
-    settings = ServerSettings.from_env()
+    settings = ServerSettings.from_env(os.environ)  # the launcher's entry point
     import functions_framework
 
     app = functions_framework.create_app(  # type: ignore[no-untyped-call]

@@ -50,6 +50,14 @@ NOTES = """\
   one core, dry-run dispatch") names no mix. The *all unique* stream, where every event fires
   (claim, render, dry-run dispatch, record), is reported beside it without a budget: it shows
   the per-firing cost, which the storm mix mostly skips.
+- **Hook conditions** (`when:`). The storm mix is run again with a CEL condition on every
+  configuration (a resource kind, a reason and a count threshold, true for every event so the
+  decisions are the same), paired round by round with the run without; the budget is at most
+  10 % over. The ratio is the median of the rounds' ratios in CPU time: a difference of a few
+  per cent is lost in wall-clock noise on a shared machine. One evaluation costs one to two
+  microseconds; a condition that reads the severity, the tags or the internal type applies
+  the mapping row before matching (as `minSeverity` and `matchTags` do), so every duplicate
+  pays for it too; that run is reported beside, unbudgeted.
 - **Cold start** is dominated by importing functions-framework (Flask) and pydantic, both
   needed by every function; khook adds its own modules only (no pydantic-settings, no Google
   or Kubernetes client, no httpx until the first dispatch), parses configuration with libyaml,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import sys
 
+from khook_core.decisions import DecisionKind, DropReason, parse
+
 
 def describe(line: dict[str, object]) -> str:
     event = line.get("event") or {}
@@ -14,24 +16,30 @@ def describe(line: dict[str, object]) -> str:
     namespace = f"{resource.get('namespace')}/" if resource.get("namespace") else ""
     what = f"{event.get('type')} {namespace}{resource.get('name')}" if event else "(no event)"
     decision = str(line["decision"])
-    if decision == "dispatched":
+    try:
+        kind, reason = parse(decision)
+    except ValueError:  # a decision this script does not know yet: shown with its detail
+        kind, reason = None, ""
+    if kind is DecisionKind.DISPATCHED:
         why = f"→ {line['agent']} via hook {line['hook']}"
-    elif decision == "duplicate":
+    elif kind is DecisionKind.DUPLICATE:
         why = f"already fired for hook {line['hook']} within its dedup window"
-    elif decision == "no-hook":
+    elif kind is DecisionKind.NO_HOOK:
         why = "no hook watches this event type in this namespace"
-    elif decision == "coalesced":
+    elif kind is DecisionKind.COALESCED:
         why = f"held back: its group ({line.get('detail')}) already has a run in this window"
-    elif decision == "suppressed:budget":
+    elif kind is DecisionKind.SUPPRESSED_BUDGET:
         why = f"held back: over budget for hook {line['hook']} or agent {line['agent']}"
-    elif decision.startswith("dropped:"):
+    elif kind is DecisionKind.DROPPED and reason == DropReason.CONDITION_ERROR:
+        why = f"hook {line['hook']}: its when: condition had no result ({line.get('detail')})"
+    elif kind is DecisionKind.DROPPED:
         why = {
-            "dropped:normal": "Normal event (enable with includeNormal in the mapping)",
-            "dropped:stale": "last occurrence older than the freshness window",
-            "dropped:unmapped-reason": "reason not in the reason table",
-            "dropped:unmapped": "event type has no mapping",
-            "dropped:disabled": "mapping disabled",
-        }.get(decision, decision)
+            "normal": "Normal event (enable with includeNormal in the mapping)",
+            "stale": "last occurrence older than the freshness window",
+            "unmapped-reason": "reason not in the reason table",
+            "unmapped": "event type has no mapping",
+            "disabled": "mapping disabled",
+        }.get(reason, decision)
     else:
         why = str(line.get("detail") or "")
     return f"#{line['input']:<3} {decision:<17} {what:<48} {why}"
@@ -47,7 +55,7 @@ def main() -> int:
             continue
         line = json.loads(raw)
         print(describe(line))
-        if line["decision"] == "dispatched":
+        if line["decision"] == DecisionKind.DISPATCHED:
             prompts.append(line)
     if prompts:
         first = prompts[0]

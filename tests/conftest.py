@@ -17,7 +17,6 @@ import pytest
 pytest.register_assert_rewrite("tests.support")
 
 from khook_core.runtime import reset_runtime  # noqa: E402
-from khook_core.transport import http  # noqa: E402
 
 # The tests/support modules that define fixtures (emulators, servers, function clients...).
 pytest_plugins = [
@@ -54,15 +53,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(autouse=True)
 def isolate_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """No test sees the developer's KHOOK_/KAGENT_ settings, another test's runtime or the
-    credentials another test's environment produced (they are cached per process)."""
+    """No test sees the developer's KHOOK_/KAGENT_ settings or another test's runtime."""
     import os
 
     for name in list(os.environ):
         if name.startswith(("KHOOK_", "KAGENT_")):
             monkeypatch.delenv(name)
     reset_runtime()
-    http.credentials_for.cache_clear()
     yield
     reset_runtime()
-    http.credentials_for.cache_clear()

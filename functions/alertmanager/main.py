@@ -8,16 +8,10 @@ requests, 503 when a transient failure should make Alertmanager retry.
 import flask
 import functions_framework
 
-from khook_core import logs, runtime
-from khook_core.settings import Settings
-from khook_core.transport import guard, http
+from khook_core import transport
+from khook_core.transport import http
 
-_settings = Settings.from_env()
-logs.configure(_settings.log_format, _settings.log_level)
-runtime.start_function(_settings, "alertmanager")  # a bad config fails the cold start
-guard.install_current(
-    source="alertmanager", signature="http", body_read_timeout=_settings.body_read_timeout
-)
+transport.start("alertmanager", signature="http")  # a bad config fails the cold start
 
 
 @functions_framework.http

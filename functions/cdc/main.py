@@ -8,17 +8,10 @@ its reason instead of being logged as an invalid message.
 import functions_framework
 from cloudevents.http import CloudEvent
 
-from khook_core import logs, runtime
-from khook_core.settings import Settings
-from khook_core.transport import guard
+from khook_core import transport
 from khook_core.transport.pubsub import handle_pubsub, parse_text
 
-_settings = Settings.from_env()
-logs.configure(_settings.log_format, _settings.log_level)
-runtime.start_function(_settings, "cdc")  # a bad config fails the cold start
-guard.install_current(
-    source="cdc", signature="cloudevent", body_read_timeout=_settings.body_read_timeout
-)
+transport.start("cdc", signature="cloudevent")  # a bad config fails the cold start
 
 
 @functions_framework.cloud_event

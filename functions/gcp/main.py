@@ -8,17 +8,10 @@ One deployment serves two push subscriptions: the notification channel's topic a
 import functions_framework
 from cloudevents.http import CloudEvent
 
-from khook_core import logs, runtime
-from khook_core.settings import Settings
-from khook_core.transport import guard
+from khook_core import transport
 from khook_core.transport.pubsub import handle_pubsub
 
-_settings = Settings.from_env()
-logs.configure(_settings.log_format, _settings.log_level)
-runtime.start_function(_settings, "gcp")  # a bad config fails the cold start
-guard.install_current(
-    source="gcp", signature="cloudevent", body_read_timeout=_settings.body_read_timeout
-)
+transport.start("gcp", signature="cloudevent")  # a bad config fails the cold start
 
 
 @functions_framework.cloud_event

@@ -8,17 +8,10 @@ dropped record, not a broken message.
 import functions_framework
 from cloudevents.http import CloudEvent
 
-from khook_core import logs, runtime
-from khook_core.settings import Settings
-from khook_core.transport import guard
+from khook_core import transport
 from khook_core.transport.pubsub import handle_pubsub, parse_text
 
-_settings = Settings.from_env()
-logs.configure(_settings.log_format, _settings.log_level)
-runtime.start_function(_settings, "kafka")  # a bad config fails the cold start
-guard.install_current(
-    source="kafka", signature="cloudevent", body_read_timeout=_settings.body_read_timeout
-)
+transport.start("kafka", signature="cloudevent")  # a bad config fails the cold start
 
 
 @functions_framework.cloud_event

@@ -7,17 +7,11 @@ tick (published to this function's topic) and always acknowledges: the next tick
 import functions_framework
 from cloudevents.http import CloudEvent
 
-from khook_core import logs, runtime
-from khook_core.settings import Settings
-from khook_core.transport import guard
+from khook_core import transport
 from khook_core.transport.tick import handle_tick
 
-_settings = Settings.from_env()
-logs.configure(_settings.log_format, _settings.log_level)
-runtime.start_function(_settings, None)  # a bad config fails the cold start
-guard.install_current(
-    source="sweep", signature="cloudevent", body_read_timeout=_settings.body_read_timeout
-)
+# No source of its own; a bad config fails the cold start.
+transport.start("sweep", signature="cloudevent", serves_source=False)
 
 
 @functions_framework.cloud_event

@@ -127,10 +127,10 @@ def cmd_sources(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_schema(args: argparse.Namespace, settings: Settings) -> int:
-    from khook_core.budget import Budgets
     from khook_core.hooks import HookDocument
     from khook_core.mapping import MappingFile, MappingRow
     from khook_core.sources.registry import PluginsFile
+    from khook_core.storm.config import Budgets
 
     mappings = MappingFile.model_json_schema()
     mappings["properties"]["mappings"]["items"] = MappingRow.model_json_schema()

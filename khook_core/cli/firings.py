@@ -120,7 +120,7 @@ def _cells(f: Firing) -> tuple[str, ...]:
 
 
 def _is_duration(value: str) -> bool:
-    from khook_core.hooks import parse_duration
+    from khook_core.timeparse import parse_duration
 
     try:
         parse_duration(value)

@@ -10,9 +10,8 @@ from pathlib import Path
 from typing import Any, Final
 
 from khook_core.errors import InvalidEventError
-from khook_core.hooks import parse_duration
 from khook_core.settings import Settings
-from khook_core.timeparse import parse_time
+from khook_core.timeparse import parse_duration, parse_time
 
 EXIT_USAGE: Final = 2
 """A command line that cannot work (argparse's own status for a bad argument)."""

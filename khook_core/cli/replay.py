@@ -1,4 +1,8 @@
-"""``khook replay``: raw payloads through the pipeline in dry-run, one JSON line per decision."""
+"""``khook replay``: raw payloads through the pipeline in dry-run, one JSON line per decision.
+
+A decision about an event that hooks with a ``when:`` condition were asked about carries
+``conditions``: per such hook, whether the condition matched and the values it read.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from datetime import datetime
 from typing import Any, Final, TextIO
 
 from khook_core.cli import options
+from khook_core.decisions import DecisionKind
 from khook_core.errors import InvalidEventError, PluginLoadError
 from khook_core.settings import Settings
 
@@ -28,7 +33,8 @@ def add_parser(sub: Any) -> None:
         help="run raw payloads through the pipeline in dry-run",
         description="Run raw payloads through the pipeline in dry-run: one JSON line per "
         "decision on stdout, a summary on stderr. Exit 1 when an input was invalid "
-        "(failed:invalid) unless --allow-invalid.",
+        "(failed:invalid) unless --allow-invalid. A hook's when: condition is shown under "
+        "conditions: matched (true, false, or null with the error) and the values it read.",
         epilog="example:\n  kubectl get events -A -o json | jq -c '.items[]' | "
         "khook replay --source kubernetes --now auto",
     )
@@ -149,7 +155,7 @@ def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
         f"replayed {len(payloads)} payloads from {args.source}: {summary or 'nothing'}",
         file=sys.stderr,
     )
-    invalid = counts["failed:invalid"]
+    invalid = counts[DecisionKind.FAILED_INVALID]
     if invalid and not args.allow_invalid:
         print(
             f"khook replay: {invalid} invalid input{'s' * (invalid > 1)} (see failed:invalid "
@@ -207,7 +213,7 @@ def _replay_one(
         return [
             {
                 "input": index,
-                "decision": "failed:invalid",
+                "decision": DecisionKind.FAILED_INVALID,
                 "event": None,
                 "hook": None,
                 "agent": None,
@@ -218,13 +224,41 @@ def _replay_one(
         ]
     except PluginLoadError:
         raise
-    lines = [{"input": index, **d.to_json()} for d in decisions]
+    lines = [_with_conditions({"input": index, **d.to_json()}, d, runtime) for d in decisions]
     findings = runtime.redactor.findings
-    if findings is not None:
+    if findings is not None:  # --explain
         for line, d in zip(lines, decisions, strict=True):
             found = findings.get(d.event.id, []) if d.event is not None else []
             line["redacted"] = [{"kind": f.kind, "path": f.path} for f in found]
     return lines
+
+
+def _with_conditions(line: dict[str, Any], decision: Any, runtime: Any) -> dict[str, Any]:
+    """``line`` plus, when hooks with a ``when:`` saw its event, what each condition made of it:
+    every such hook, so a hook whose condition said no shows beside the one that fired."""
+    from khook_core.conditions import ConditionError
+
+    event = decision.event
+    if event is None:
+        return line
+    shown = []
+    for rule in runtime.config.hooks.candidates(event):
+        if rule.when is None:
+            continue
+        entry: dict[str, Any] = {
+            "hook": rule.hook,
+            "event_type": rule.event_type,
+            "when": rule.when.text,
+        }
+        try:
+            entry["matched"] = rule.when(event)
+        except ConditionError as exc:
+            entry["matched"], entry["error"] = None, str(exc)
+        entry["values"] = rule.when.seen(event)
+        shown.append(entry)
+    if shown:
+        line["conditions"] = shown
+    return line
 
 
 def _progress(items: list[Any], show: bool) -> Iterator[Any]:

@@ -7,7 +7,6 @@ building the parser (every ``khook`` command does) must not need it.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -87,13 +86,13 @@ def add_parsers(sub: Any) -> None:
     p.set_defaults(run=cmd_send)
 
 
-def base_port(flag_value: int | None) -> int:
+def base_port(flag_value: int | None, settings: Settings) -> int:
     """``--base-port``, else ``KHOOK_BASE_PORT``, else the default; the block must fit."""
     from khook_local.ports import BASE_PORT_VARIABLE, BLOCK_SIZE, DEFAULT_BASE_PORT
 
     named, raw = "--base-port", str(flag_value)
     if flag_value is None:
-        named, raw = BASE_PORT_VARIABLE, os.environ.get(BASE_PORT_VARIABLE, "")
+        named, raw = BASE_PORT_VARIABLE, settings.environ.get(BASE_PORT_VARIABLE, "")
         if not raw:
             return DEFAULT_BASE_PORT
     try:
@@ -118,7 +117,7 @@ def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
             bus=args.bus,
             forwarder=args.forwarder,
             sweep_every=args.sweep_every,
-            base_port=base_port(args.base_port),
+            base_port=base_port(args.base_port, settings),
         )
     )
 

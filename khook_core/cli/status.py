@@ -151,13 +151,13 @@ def _backlog_line(say: Any, backlogs: BacklogStore) -> None:
 
 
 def _circuit_line(say: Any, limits: LimitStore, rules: list[Any]) -> None:
-    from khook_core.pipeline import _circuit_key
+    from khook_core.storm import keys
 
     now = datetime.now().astimezone()
     states: dict[str, str] = {}
     for rule in rules:
         states.setdefault(
-            rule.target.label(), limits.circuit_state(key=_circuit_key(rule), now=now)
+            rule.target.label(), limits.circuit_state(key=keys.circuit(rule), now=now)
         )
     unhealthy = {target: s for target, s in states.items() if s != "closed"}
     if not states:

@@ -10,7 +10,8 @@ waits for an agent run (R15). What khook got wrong and this module does instead:
 - both wires, chosen per agent from its card; only when the card does not tell, a recognisable
   version or method mismatch is answered by trying the other wire once (R14). Any other refusal,
   a plain HTTP 400 included, is final after one POST and reported with the agent's text;
-- a bearer token and extra headers from the environment (R17);
+- a bearer token and extra headers from the settings (``KHOOK_A2A_TOKEN``, ``KHOOK_A2A_HEADERS``,
+  R17);
 - bounded retries within the dispatch's deadline (``retry.py``): ``KHOOK_DISPATCH_BUDGET``, or
   what is left of the function invocation when less, card read and session included; errors
   that name the agent;
@@ -40,8 +41,8 @@ from khook_core import escaping
 from khook_core.dispatch import lookup
 from khook_core.dispatch.base import DispatchRequest, DispatchResult, Recovered, Target
 from khook_core.dispatch.retry import MIN_ATTEMPT_S, Deadline, HttpDispatcher, error_text
-from khook_core.dispatch.settings import DispatchSettings
 from khook_core.errors import DispatchError, OutcomeUnknownError, TransientError
+from khook_core.settings import DispatchSettings
 
 logger = logging.getLogger(__name__)
 
@@ -89,7 +90,7 @@ class A2ADispatcher(HttpDispatcher):
 
     Example::
 
-        dispatcher = A2ADispatcher(DispatchSettings.from_env())
+        dispatcher = A2ADispatcher(Settings.from_env().dispatchers)
         result = dispatcher.dispatch(request)   # DispatchResult(task_id=..., state="submitted")
     """
 

@@ -39,7 +39,7 @@ from khook_core.errors import DispatchError, OutcomeUnknownError, TransientError
 
 if TYPE_CHECKING:
     from khook_core.dispatch.base import DispatchRequest
-    from khook_core.dispatch.settings import DispatchSettings
+    from khook_core.settings import DispatchSettings
 
 logger = logging.getLogger(__name__)
 

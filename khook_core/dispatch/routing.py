@@ -7,15 +7,19 @@ of keep-alive connections to kagent) however many hooks it serves.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import httpx
 
 from khook_core.dispatch.a2a import A2ADispatcher
 from khook_core.dispatch.base import DispatchRequest, DispatchResult
 from khook_core.dispatch.retry import new_client
-from khook_core.dispatch.settings import DispatchSettings, load_dispatch_settings
 from khook_core.dispatch.webhook import WebhookDispatcher
 from khook_core.errors import DispatchError
+from khook_core.settings import DispatchSettings
+
+if TYPE_CHECKING:
+    from khook_core.settings import Settings
 
 
 class RoutingDispatcher:
@@ -36,10 +40,11 @@ class RoutingDispatcher:
         self.webhook = WebhookDispatcher(settings, client=self.client, environ=environ)
 
     @classmethod
-    def from_env(cls) -> RoutingDispatcher:
-        """Settings from the environment (``KAGENT_*``, ``KHOOK_*``), validated now, so a bad
-        value fails the function at start naming the variable (``ConfigError``)."""
-        return cls(load_dispatch_settings())
+    def from_settings(cls, settings: Settings) -> RoutingDispatcher:
+        """The dispatch group of the settings tree (``KAGENT_*``, ``KHOOK_*``, validated when
+        the tree was read) and its environment, where webhook targets find the variables
+        hooks name."""
+        return cls(settings.dispatchers, environ=settings.environ)
 
     def dispatch(self, request: DispatchRequest) -> DispatchResult:
         kind = request.target.kind

@@ -23,7 +23,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
 import re
 import time
 from collections.abc import Callable, Mapping
@@ -34,9 +33,9 @@ import httpx
 from khook_core import bodytemplate, escaping, prompt
 from khook_core.dispatch.base import DispatchRequest, DispatchResult, redact_url
 from khook_core.dispatch.retry import HttpDispatcher, error_text
-from khook_core.dispatch.settings import DispatchSettings
 from khook_core.errors import DispatchError
 from khook_core.event import Event
+from khook_core.settings import DispatchSettings
 from khook_core.timeparse import format_time
 
 SIGNATURE_HEADER: Final = "X-Signature-256"
@@ -110,7 +109,8 @@ class WebhookDispatcher(HttpDispatcher):
     Args:
         settings: timeouts and retries.
         client: an ``httpx.Client`` to share; one is made if None.
-        environ: where ``hmacSecretEnv`` and ``${NAME}`` header references are looked up.
+        environ: where ``hmacSecretEnv`` and ``${NAME}`` header references are looked up: the
+            environment the entry point read (``Settings.environ``); empty if None.
     """
 
     def __init__(
@@ -124,7 +124,7 @@ class WebhookDispatcher(HttpDispatcher):
     ) -> None:
         super().__init__(settings, read_timeout=settings.webhook_timeout, client=client,
                          sleep=sleep, clock=clock)
-        self.environ: Mapping[str, str] = os.environ if environ is None else environ
+        self.environ: Mapping[str, str] = {} if environ is None else environ
         self._templates: dict[str, Any] = {}
 
     def dispatch(self, request: DispatchRequest) -> DispatchResult:

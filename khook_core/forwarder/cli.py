@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
 import types
 import typing
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
-
-from pydantic import ValidationError
 
 from khook_core import logs
 from khook_core.errors import ConfigError
@@ -39,9 +38,9 @@ def _flag_type(annotation: Any) -> tuple[Any, list[str] | None]:
         return str, [str(a) for a in typing.get_args(annotation)]
     if origin in (typing.Union, types.UnionType) and len(args) == 1:
         return _flag_type(args[0])
-    if annotation in (int, float, Path):
+    if annotation in (int, Path):
         return annotation, None
-    return str, None
+    return str, None  # floats too: seconds may be durations (5m), which the model reads
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -63,13 +62,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def settings_from(argv: Sequence[str] | None, environ: Mapping[str, str]) -> ForwarderSettings:
+    """The flags in ``argv`` over the variables in ``environ``.
+
+    Raises:
+        ConfigError: an invalid flag or variable, named.
+    """
     args = build_parser().parse_args(argv)
     overrides = {k: v for k, v in vars(args).items() if v is not None}
+    return ForwarderSettings.from_env(environ, overrides=overrides)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
     try:
-        settings = ForwarderSettings(**overrides)
+        settings = settings_from(argv, os.environ)  # the forwarder's one read
         settings.topic_path()
-    except (ValidationError, ValueError) as exc:
+    except (ConfigError, ValueError) as exc:
         print(f"khook-forwarder: invalid settings: {exc}", file=sys.stderr)
         return 2
     logs.configure(settings.log_format, settings.log_level)

@@ -4,15 +4,21 @@ Precedence: command-line flags, then ``KHOOK_FORWARDER_*`` variables, then the s
 rest of the deployment already uses (``KHOOK_TOPIC``, ``KHOOK_CLUSTER``, ``KHOOK_CONFIG_DIR``,
 ``GOOGLE_CLOUD_PROJECT``, ``PUBSUB_EMULATOR_HOST``), then the defaults below. Every default is
 chosen for a busy production cluster; tests shrink the timings.
+
+Read with the same mechanism as the functions' settings tree (``EnvSettings``), by the
+forwarder's entry point only: ``ForwarderSettings.from_env(os.environ, overrides=flags)``.
+Constructing it directly reads nothing. The ``*_seconds`` fields accept durations (``5m``).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import ClassVar, Literal
 
-from pydantic import AliasChoices, Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import AliasChoices, ConfigDict, Field, field_validator, model_validator
+
+from khook_core.envsettings import EnvSettings
+from khook_core.settings import Seconds
 
 EVENTS_API = "events.k8s.io/v1"
 CORE_API = "v1"
@@ -27,18 +33,19 @@ def _env(name: str, *shared: str) -> AliasChoices:
     return AliasChoices(f"KHOOK_FORWARDER_{name.upper()}", *shared)
 
 
-class ForwarderSettings(BaseSettings):
+class ForwarderSettings(EnvSettings):
     """Everything the forwarder can be told; ``khook-forwarder --help`` lists the same fields."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="KHOOK_FORWARDER_", use_attribute_docstrings=True, extra="ignore",
-        frozen=True, populate_by_name=True,
+    model_config = ConfigDict(
+        use_attribute_docstrings=True, extra="ignore", frozen=True, populate_by_name=True
     )
+
+    env_prefix: ClassVar[str] = "KHOOK_FORWARDER_"
 
     # --- what to watch -------------------------------------------------------------------------
     api: ApiName = Field(default="events.k8s.io/v1", validation_alias=_env("api"))
     """Which Events API to watch: ``events.k8s.io/v1`` (default) or the legacy ``v1``."""
-    namespaces: Annotated[tuple[str, ...], NoDecode] = Field(
+    namespaces: tuple[str, ...] = Field(
         default=(), validation_alias=_env("namespaces")
     )
     """Comma-separated namespaces to watch (one watch each); empty means cluster-wide."""
@@ -61,17 +68,19 @@ class ForwarderSettings(BaseSettings):
     """Holds event-mappings.yaml and plugins.yaml, the same files the functions load."""
     forward_all: bool = Field(default=False, validation_alias=_env("forward_all"))
     """Publish every fresh event, not only those a mapping could turn into a hook firing."""
-    lookback_seconds: float = Field(default=300.0, ge=0, validation_alias=_env("lookback_seconds"))
+    lookback_seconds: Seconds = Field(
+        default=300.0, ge=0, validation_alias=_env("lookback_seconds")
+    )
     """At start-up, forward listed events whose last occurrence is this recent (no flood).
 
     Five minutes is below the default dedup window (10 min), so a restart re-forwards only
     events the functions will recognise as duplicates."""
-    max_age_seconds: float | None = Field(
+    max_age_seconds: Seconds | None = Field(
         default=None, gt=0, validation_alias=_env("max_age_seconds")
     )
     """Watch events whose last occurrence is older are filtered as ``stale``; default: the
     kubernetes source's ``freshnessMinutes`` (15 minutes), so MODIFIED repeats keep flowing."""
-    relist_overlap_seconds: float = Field(
+    relist_overlap_seconds: Seconds = Field(
         default=30.0, ge=0, validation_alias=_env("relist_overlap_seconds")
     )
     """Used only with an API server whose resourceVersions are not integers: a re-list then
@@ -100,15 +109,15 @@ class ForwarderSettings(BaseSettings):
     batch_size: int = Field(default=200, ge=1, le=1000, validation_alias=_env("batch_size"))
     """Messages per publish request (Pub/Sub allows 1,000). 200 keeps a storm near 90 MiB RSS
     at about 4,500 events/s into the emulator; 500 is faster but holds more in flight."""
-    batch_latency_seconds: float = Field(
+    batch_latency_seconds: Seconds = Field(
         default=0.02, gt=0, validation_alias=_env("batch_latency_seconds")
     )
     """How long a partial batch waits for company before it is sent."""
-    publish_timeout_seconds: float = Field(
+    publish_timeout_seconds: Seconds = Field(
         default=30.0, gt=0, validation_alias=_env("publish_timeout_seconds")
     )
     """One publish attempt's deadline; a failed batch returns to the queue and backs off."""
-    flush_seconds: float = Field(default=20.0, ge=0, validation_alias=_env("flush_seconds"))
+    flush_seconds: Seconds = Field(default=20.0, ge=0, validation_alias=_env("flush_seconds"))
     """On SIGTERM, time allowed to publish what is queued; below the pod's 30 s grace period."""
 
     # --- resilience ----------------------------------------------------------------------------
@@ -125,15 +134,15 @@ class ForwarderSettings(BaseSettings):
     empty_watch_limit: int = Field(default=2, ge=1, validation_alias=_env("empty_watch_limit"))
     """Consecutive watches that close at once with nothing in them before a re-list
     (an expired resourceVersion is sometimes answered that way, kubernetes/kubernetes#104171)."""
-    empty_watch_seconds: float = Field(
+    empty_watch_seconds: Seconds = Field(
         default=1.0, gt=0, validation_alias=_env("empty_watch_seconds")
     )
     """A watch that ends empty sooner than this counts as "closed at once"."""
-    backoff_initial_seconds: float = Field(
+    backoff_initial_seconds: Seconds = Field(
         default=0.5, gt=0, validation_alias=_env("backoff_initial_seconds")
     )
     """First wait after an API or Pub/Sub error; doubles each time, with jitter."""
-    backoff_max_seconds: float = Field(
+    backoff_max_seconds: Seconds = Field(
         default=30.0, gt=0, validation_alias=_env("backoff_max_seconds")
     )
     """Longest wait between retries."""
@@ -143,7 +152,7 @@ class ForwarderSettings(BaseSettings):
     """Address of the /healthz, /readyz and /metrics server (the kubelet probes the pod IP)."""
     port: int = Field(default=8080, ge=0, le=65535, validation_alias=_env("port"))
     """Port of that server; 0 picks a free one (tests)."""
-    dead_after_seconds: float = Field(
+    dead_after_seconds: Seconds = Field(
         default=120.0, gt=0, validation_alias=_env("dead_after_seconds")
     )
     """/healthz fails once a watch has made no contact with the API server for this long

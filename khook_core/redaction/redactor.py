@@ -27,6 +27,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from pydantic import SecretStr
+
 from khook_core.escaping import TRUNCATION_MARK
 from khook_core.event import Event
 from khook_core.redaction.detectors import (
@@ -352,13 +354,13 @@ def _random(value: str) -> bool:
     return entropy > MIN_ENTROPY
 
 
-def build_redactor(key: str, rules: Mapping[str, RedactRules]) -> Redactor:
-    """The process's redactor: ``key`` is ``KHOOK_REDACTION_KEY`` (empty: a random key for this
+def build_redactor(key: SecretStr | None, rules: Mapping[str, RedactRules]) -> Redactor:
+    """The process's redactor: ``key`` is ``KHOOK_REDACTION_KEY`` (unset: a random key of this
     process, so masks are never guessable, but match only within it)."""
-    if not key:
+    if key is None:
         _warn_unkeyed()
         return Redactor(_PROCESS_KEY, rules)
-    return Redactor(key_bytes(key), rules)
+    return Redactor(key_bytes(key.get_secret_value()), rules)
 
 
 _PROCESS_KEY: Final = secrets.token_bytes(32)

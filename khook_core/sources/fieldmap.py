@@ -7,7 +7,9 @@ events with the same rules, so the language lives here rather than in any one of
 - ``Template``: field templates (``"{topic}-{partition}"``, alternatives
   ``"{group|status.group}"``) that only look values up; nothing is ever evaluated;
 - ``Condition``: one ``when`` entry (``{"lag": {"gte": 1000}}``);
-- ``FieldRule``: ``when`` conditions plus ``fields`` templates, rendered to a generic-event dict;
+- ``FieldRule``: ``when`` conditions (those entries, or one CEL expression over ``payload`` and
+  ``meta``, see ``khook_core.conditions``) plus ``fields`` templates, rendered to a
+  generic-event dict;
 - ``GenericEvent``: the documented generic event schema a rule's output (and a ``generic``
   webhook body) is validated against, strictly, so a typo is a 422 naming the field, and
   ``to_event`` building the ``Event`` from it;
@@ -31,7 +33,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from pydantic import (
     BaseModel,
@@ -49,6 +51,9 @@ from khook_core.event import Event, Resource, Severity, stable_id
 from khook_core.sources import jsonwords
 from khook_core.sources.jsonwords import json_type
 from khook_core.timeparse import parse_time
+
+if TYPE_CHECKING:
+    from khook_core.conditions.compiled import Condition as CelCondition
 
 SCHEMA_STATUS: Final = 422
 """Well-formed JSON that violates the schema: HTTP 422, as opposed to 400 for broken JSON."""
@@ -549,8 +554,10 @@ class FieldRule(BaseModel):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True, defer_build=True)
 
-    when: dict[str, Any] = Field(default_factory=dict)
-    """path → value (equal), list (one of) or ``{gte: 5}``-style operators; all must hold."""
+    when: dict[str, Any] | str = Field(default_factory=dict)
+    """path → value (equal), list (one of) or ``{gte: 5}``-style operators, all of which must
+    hold; or a CEL condition over ``payload`` and ``meta`` (``"payload.lag >= 1000"``), which
+    must be true (an evaluation error, such as a missing key, is false)."""
     event_type: str | None = Field(default=None, alias="eventType", pattern=KEBAB_CASE.pattern)
     """A fixed event type; otherwise ``fields.type`` (kebab-cased, after ``typeMap``)."""
     fields: dict[str, str] = Field(default_factory=dict)
@@ -561,13 +568,20 @@ class FieldRule(BaseModel):
     type_map: dict[str, str] = Field(default_factory=dict, alias="typeMap")
 
     _conditions: tuple[Condition, ...] = PrivateAttr(default=())
+    _cel: CelCondition | None = PrivateAttr(default=None)
     _templates: dict[str, Template] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
     def _compile(self) -> FieldRule:
         conditions: list[Condition] = []
-        for path, spec in self.when.items():
-            conditions.extend(Condition.compile(path, spec))
+        if isinstance(self.when, str):
+            # Imported here: only rules written in CEL pay for it at cold start.
+            from khook_core.conditions import compile_payload_condition
+
+            self._cel = compile_payload_condition(self.when)  # ConditionSyntaxError: ValueError
+        else:
+            for path, spec in self.when.items():
+                conditions.extend(Condition.compile(path, spec))
         for key in self.fields:
             _check_field_key(key)
         for raw, mapped in self.type_map.items():
@@ -578,6 +592,13 @@ class FieldRule(BaseModel):
         return self
 
     def matches(self, doc: Any, meta: Mapping[str, Any] | None = None) -> bool:
+        if self._cel is not None:
+            from khook_core.conditions import ConditionError
+
+            try:
+                return self._cel((doc, meta or {}))
+            except ConditionError:  # a missing key or a type mismatch: this rule does not apply
+                return False
         return all(c.test(doc, meta) for c in self._conditions)
 
     def render(self, doc: Any, meta: Mapping[str, Any] | None = None) -> dict[str, Any]:

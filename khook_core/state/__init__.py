@@ -9,8 +9,13 @@ from khook_core.state.base import DEFAULT_DEDUP_WINDOW, DedupKey, Firing, StateS
 __all__ = ["DEFAULT_DEDUP_WINDOW", "DedupKey", "Firing", "StateStore", "open_store"]
 
 
-def open_store(url: str) -> StateStore:
-    """``memory``, ``sqlite:PATH`` or ``firestore`` (imports the Google client only then)."""
+def open_store(url: str, *, project: str | None = None) -> StateStore:
+    """``memory``, ``sqlite:PATH`` or ``firestore`` (imports the Google client only then).
+
+    Args:
+        project: Firestore's project (``FirestoreSettings.project_id()``); None: the
+            credentials'.
+    """
     if url == "memory":
         from khook_core.state.memory import MemoryStateStore
 
@@ -22,7 +27,7 @@ def open_store(url: str) -> StateStore:
     if url == "firestore" or url.startswith("firestore:"):
         from khook_core.state.firestore import FirestoreStateStore
 
-        return FirestoreStateStore.from_url(url)
+        return FirestoreStateStore.from_url(url, project=project)
     raise ConfigError(
         [
             Problem(

@@ -32,12 +32,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Literal, NamedTuple, NewType, Protocol
+from typing import Literal, NamedTuple, Protocol
 
-from khook_core.storm.records import Backlog
-
-# hook + event type + resource (+ source, + occurrence): what "the same firing" means.
-DedupKey = NewType("DedupKey", str)
+from khook_core.storm.records import Backlog, BacklogKey
+from khook_core.storm.records import DedupKey as DedupKey
 
 CircuitState = Literal["closed", "open", "half-open"]
 
@@ -288,19 +286,26 @@ class BacklogStore(Protocol):
     Backlogs are merged with ``Backlog.merge`` (counts add up, the latest event is kept), so
     a backend stores the merged record, never a list of adds. Of concurrent adds to one key
     none is lost; of concurrent takes exactly one gets the backlog.
-    """
 
-    def add_backlog(self, *, key: str, backlog: Backlog) -> None:
+    A backend indexes a backlog by ``key.stored`` and keeps ``key.kind`` and ``key.name``
+    beside it, so ``backlog_keys`` hands back typed keys without reading the string."""
+
+    def add_backlog(self, *, key: BacklogKey, backlog: Backlog) -> None:
         """Merge ``backlog`` into the backlog of ``key`` (atomically)."""
         ...
 
-    def take_backlog(self, *, key: str) -> Backlog | None:
+    def take_backlog(self, *, key: BacklogKey) -> Backlog | None:
         """Return and clear the backlog of ``key`` (atomically)."""
         ...
 
-    def backlog_keys(self, *, limit: int) -> list[str]:
+    def backlog_keys(self, *, limit: int) -> list[BacklogKey]:
         """Up to ``limit`` keys whose backlog holds events (the sweep's work list)."""
         ...
+
+
+class GateStore(ClaimStore, LimitStore, Protocol):
+    """What storm control's gates use: claims (windows, probes) and counters (slots, leases,
+    circuits)."""
 
 
 class StateStore(ClaimStore, AuditLog, LimitStore, BacklogStore, Protocol):

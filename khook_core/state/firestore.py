@@ -26,7 +26,10 @@ Storm-control state, each in its own collection and keyed the same way:
   free ones; a ``holder`` token makes sure a release only deletes its own lease.
 - ``backlog`` (``add_backlog``/``take_backlog``): optimistic read-modify-write with a
   precondition on the document read; taking clears ``pending`` and empties ``summary`` and
-  ``event`` (documents stay, tiny); ``backlog_keys`` queries ``pending == true``.
+  ``event`` (documents stay, tiny); ``backlog_keys`` queries ``pending == true``. Beside the
+  stored ``key`` each document has the key's ``kind`` and ``name``; a document written before
+  those fields existed is read by its ``key`` (``BacklogKey.from_stored``) until its next
+  write adds them.
 - ``circuits``: a failure counter (``Increment``) and ``open_until``.
 
 TTL policies for Terraform: ``claims.expire_at``, ``slots.expire_at``, ``leases.expire_at`` and
@@ -44,7 +47,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
-import os
 import random
 import time
 import uuid
@@ -55,7 +57,7 @@ from typing import Any, Final, TypeVar
 from khook_core.errors import ConfigError, Problem, TransientError
 from khook_core.state import audit_fields, base
 from khook_core.state.base import DedupKey
-from khook_core.storm.records import Backlog
+from khook_core.storm.records import Backlog, BacklogKey, BacklogKind
 
 T = TypeVar("T")
 
@@ -68,9 +70,6 @@ LEASES: Final = "leases"
 BACKLOG: Final = "backlog"
 CIRCUITS: Final = "circuits"
 DEFAULT_DATABASE: Final = "(default)"
-EMULATOR_PROJECT: Final = "demo-khook"
-"""Project used under the emulator when GOOGLE_CLOUD_PROJECT is unset (``demo-`` ids never
-reach real Google Cloud)."""
 
 CALL_TIMEOUT_S = 10.0
 """Deadline of one Firestore call including the client's own retries: a function's 60 s budget
@@ -141,20 +140,17 @@ class FirestoreStateStore:
         )
 
     @classmethod
-    def from_url(cls, url: str) -> FirestoreStateStore:
+    def from_url(cls, url: str, *, project: str | None = None) -> FirestoreStateStore:
         """``firestore`` (database ``(default)``) or ``firestore:<database>``.
 
-        The project comes from ``GOOGLE_CLOUD_PROJECT`` (or the credentials); under the emulator
-        (``FIRESTORE_EMULATOR_HOST``) it defaults to ``demo-khook``.
+        ``project`` is the settings' (``GOOGLE_CLOUD_PROJECT``, ``demo-khook`` under the
+        emulator: ``FirestoreSettings.project_id()``); None leaves it to the credentials.
 
         Raises:
             ConfigError: the client library is missing or no credentials/project are found.
             TransientError: the client could not be created for another reason.
         """
         database = url.partition(":")[2] or DEFAULT_DATABASE
-        project = os.environ.get("GOOGLE_CLOUD_PROJECT") or (
-            EMULATOR_PROJECT if os.environ.get("FIRESTORE_EMULATOR_HOST") else None
-        )
         try:
             from google.auth import exceptions as auth_exc
             from google.cloud import firestore
@@ -454,27 +450,33 @@ class FirestoreStateStore:
             except (self._gexc.FailedPrecondition, self._gexc.NotFound):
                 return  # retaken in between: leave it to its new holder
 
-    def add_backlog(self, *, key: str, backlog: Backlog) -> None:
+    def add_backlog(self, *, key: BacklogKey, backlog: Backlog) -> None:
+        stored = key.stored
+        typed = {"key": stored, "kind": key.kind.value, "name": key.name}
+
         def merge(doc: dict[str, Any] | None) -> tuple[dict[str, Any], None]:
             merged = backlog
             if doc is not None and doc.get("pending"):
                 merged = Backlog.from_json(doc).merge(backlog)
-            return {"key": key, "pending": True, **merged.to_json()}, None
+            return {**typed, "pending": True, **merged.to_json()}, None
 
-        self._read_modify_write(self._backlog.document(self.doc_id(key)), "add backlog", key, merge)
+        self._read_modify_write(
+            self._backlog.document(self.doc_id(stored)), "add backlog", stored, merge
+        )
 
-    def take_backlog(self, *, key: str) -> Backlog | None:
+    def take_backlog(self, *, key: BacklogKey) -> Backlog | None:
         def take(doc: dict[str, Any] | None) -> tuple[dict[str, Any] | None, Backlog | None]:
             if doc is None or not doc.get("pending"):
                 return None, None
             # Emptied, not deleted: only a write carries the token that recognises a retry.
             return {"pending": False, "summary": None, "event": None}, Backlog.from_json(doc)
 
+        stored = key.stored
         return self._read_modify_write(
-            self._backlog.document(self.doc_id(key)), "take backlog", key, take
+            self._backlog.document(self.doc_id(stored)), "take backlog", stored, take
         )
 
-    def backlog_keys(self, *, limit: int) -> list[str]:
+    def backlog_keys(self, *, limit: int) -> list[BacklogKey]:
         if limit <= 0:
             return []
         from google.cloud.firestore_v1.base_query import FieldFilter
@@ -482,7 +484,7 @@ class FirestoreStateStore:
         query = self._backlog.where(filter=FieldFilter("pending", "==", True)).limit(limit)
         with self._wrap("list backlogs", "*"):
             return [
-                str((snap.to_dict() or {}).get("key", ""))
+                _backlog_key(snap.to_dict() or {})
                 for snap in query.stream(retry=self._retry, timeout=self.timeout)
             ]
 
@@ -586,6 +588,15 @@ class FirestoreStateStore:
                 f"Firestore {what} {key} (project {self.project}, database {self.database}): "
                 f"{type(exc).__name__}: {exc}"
             ) from exc
+
+
+def _backlog_key(doc: dict[str, Any]) -> BacklogKey:
+    """The typed key of a backlog document; one written before ``kind`` was stored is read
+    by its ``key``."""
+    kind = doc.get("kind")
+    if kind:
+        return BacklogKey(BacklogKind(kind), str(doc.get("name", "")))
+    return BacklogKey.from_stored(str(doc.get("key", "")))
 
 
 def _claim_contended(key: DedupKey) -> TransientError:

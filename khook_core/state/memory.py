@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 from khook_core.state import base
 from khook_core.state.base import DedupKey
-from khook_core.storm.records import Backlog
+from khook_core.storm.records import Backlog, BacklogKey
 
 MAX_FIRINGS = 10_000
 """Audit records kept in memory; older ones fall off so a long replay stays bounded."""
@@ -26,7 +26,7 @@ class MemoryStateStore:
         self._firings: deque[base.Firing] = deque(maxlen=MAX_FIRINGS)
         self._slots: dict[str, tuple[float, int]] = {}
         self._leases: dict[str, dict[str, datetime]] = {}  # scope -> lease id -> expiry
-        self._backlog: dict[str, Backlog] = {}
+        self._backlog: dict[BacklogKey, Backlog] = {}
         self._circuits: dict[str, tuple[int, datetime | None]] = {}
 
     def claim(self, *, key: DedupKey, ttl: timedelta, now: datetime) -> bool:
@@ -133,16 +133,16 @@ class MemoryStateStore:
         with self._lock:
             self._leases.get(scope, {}).pop(lease, None)
 
-    def add_backlog(self, *, key: str, backlog: Backlog) -> None:
+    def add_backlog(self, *, key: BacklogKey, backlog: Backlog) -> None:
         with self._lock:
             held = self._backlog.get(key)
             self._backlog[key] = backlog if held is None else held.merge(backlog)
 
-    def take_backlog(self, *, key: str) -> Backlog | None:
+    def take_backlog(self, *, key: BacklogKey) -> Backlog | None:
         with self._lock:
             return self._backlog.pop(key, None)
 
-    def backlog_keys(self, *, limit: int) -> list[str]:
+    def backlog_keys(self, *, limit: int) -> list[BacklogKey]:
         with self._lock:
             return list(self._backlog)[:limit]
 

@@ -20,11 +20,12 @@ from typing import Any
 from khook_core.errors import TransientError
 from khook_core.state import audit_fields, base
 from khook_core.state.base import DedupKey
-from khook_core.storm.records import Backlog
+from khook_core.storm.records import Backlog, BacklogKey, BacklogKind
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """Version 2: leases have ids, backlogs keep their hook and latest event. Version 3: claims
-have an owner (the delivery that took them) and an ``unsure`` flag."""
+have an owner (the delivery that took them) and an ``unsure`` flag. Version 4: backlogs keep
+their key's kind and name beside the key (filled in for the rows of a version 3 file)."""
 PURGE_EVERY = 1_000
 """Claims made between two deletions of expired claims (the file would otherwise keep every
 dedup key it ever saw)."""
@@ -66,7 +67,9 @@ CREATE TABLE IF NOT EXISTS leases (
 CREATE INDEX IF NOT EXISTS leases_scope ON leases (scope, expire_at);
 CREATE TABLE IF NOT EXISTS backlog (
     key TEXT PRIMARY KEY,
-    summary TEXT NOT NULL
+    summary TEXT NOT NULL,
+    kind TEXT NOT NULL DEFAULT '',
+    name TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS circuits (
     key TEXT PRIMARY KEY,
@@ -83,6 +86,7 @@ _INSERT_FIRING = (
 _SELECT_FIRINGS = f"SELECT {', '.join(audit_fields.COLUMNS)} FROM firings WHERE 1=1"  # noqa: S608
 
 _CLAIM_COLUMNS_V3 = ("owner TEXT NOT NULL DEFAULT ''", "unsure INTEGER NOT NULL DEFAULT 0")
+_BACKLOG_COLUMNS_V4 = ("kind TEXT NOT NULL DEFAULT ''", "name TEXT NOT NULL DEFAULT ''")
 
 
 def _storable(value: object) -> object:
@@ -102,6 +106,21 @@ class _TextSafeConnection(sqlite3.Connection):
 
     def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
         return super().execute(sql, tuple(_storable(p) for p in parameters))
+
+
+def _add_backlog_kinds(db: sqlite3.Connection) -> None:
+    """Version 3 to 4: the backlog table gains its key's kind and name, read once from the
+    keys of the rows it already holds (``BacklogKey.from_stored``)."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(backlog)")}
+    for column in _BACKLOG_COLUMNS_V4:
+        if column.split()[0] not in columns:
+            db.execute(f"ALTER TABLE backlog ADD COLUMN {column}")
+    for (stored,) in db.execute("SELECT key FROM backlog WHERE kind = ''").fetchall():
+        key = BacklogKey.from_stored(stored)
+        db.execute(
+            "UPDATE backlog SET kind = ?, name = ? WHERE key = ?",
+            (key.kind.value, key.name, stored),
+        )
 
 
 class SqliteStateStore:
@@ -136,7 +155,7 @@ class SqliteStateStore:
         db.execute("BEGIN IMMEDIATE")  # processes opening one file at once migrate once
         try:
             (version,) = db.execute("PRAGMA user_version").fetchone()
-            if version < SCHEMA_VERSION:
+            if version < 3:  # their layout changed in version 2; a version 3 file keeps them
                 db.execute("DROP TABLE IF EXISTS leases")
                 db.execute("DROP TABLE IF EXISTS backlog")
             for statement in _SCHEMA.split(";"):
@@ -150,6 +169,8 @@ class SqliteStateStore:
             for name in audit_fields.TEXT_FIELDS:
                 if name not in recorded:  # a field added to Firing: older records read ''
                     db.execute(f"ALTER TABLE firings ADD COLUMN {name} TEXT NOT NULL DEFAULT ''")
+            if version < SCHEMA_VERSION:
+                _add_backlog_kinds(db)
             db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         except BaseException:
             db.execute("ROLLBACK")
@@ -284,27 +305,31 @@ class SqliteStateStore:
     def release_lease(self, *, scope: str, lease: str) -> None:
         self._run("DELETE FROM leases WHERE scope = ? AND lease = ?", (scope, lease))
 
-    def add_backlog(self, *, key: str, backlog: Backlog) -> None:
+    def add_backlog(self, *, key: BacklogKey, backlog: Backlog) -> None:
+        stored = key.stored
         with self._transaction() as db:
-            row = db.execute("SELECT summary FROM backlog WHERE key = ?", (key,)).fetchone()
+            row = db.execute("SELECT summary FROM backlog WHERE key = ?", (stored,)).fetchone()
             if row is not None:
                 backlog = Backlog.from_json(json.loads(row[0])).merge(backlog)
             db.execute(
-                "INSERT OR REPLACE INTO backlog (key, summary) VALUES (?, ?)",
-                (key, json.dumps(backlog.to_json())),
+                "INSERT OR REPLACE INTO backlog (key, summary, kind, name) VALUES (?, ?, ?, ?)",
+                (stored, json.dumps(backlog.to_json()), key.kind.value, key.name),
             )
 
-    def take_backlog(self, *, key: str) -> Backlog | None:
+    def take_backlog(self, *, key: BacklogKey) -> Backlog | None:
+        stored = key.stored
         with self._transaction() as db:
-            row = db.execute("SELECT summary FROM backlog WHERE key = ?", (key,)).fetchone()
+            row = db.execute("SELECT summary FROM backlog WHERE key = ?", (stored,)).fetchone()
             if row is None:
                 return None
-            db.execute("DELETE FROM backlog WHERE key = ?", (key,))
+            db.execute("DELETE FROM backlog WHERE key = ?", (stored,))
             return Backlog.from_json(json.loads(row[0]))
 
-    def backlog_keys(self, *, limit: int) -> list[str]:
-        rows = self._run("SELECT key FROM backlog ORDER BY key LIMIT ?", (limit,)).fetchall()
-        return [key for (key,) in rows]
+    def backlog_keys(self, *, limit: int) -> list[BacklogKey]:
+        rows = self._run(
+            "SELECT kind, name FROM backlog ORDER BY key LIMIT ?", (limit,)
+        ).fetchall()
+        return [BacklogKey(BacklogKind(kind), name) for kind, name in rows]
 
     def record_failure(
         self, *, key: str, threshold: int, cool_down: timedelta, now: datetime

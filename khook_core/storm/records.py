@@ -8,8 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
+from typing import NamedTuple, NewType
 
 from khook_core.event import Event
+
+DedupKey = NewType("DedupKey", str)
+"""A claim's key: hook + source + event type + resource (+ occurrence) for a firing, or one of
+storm control's own claims (a coalescing window, a probe, a sweep run; see ``storm.keys``)."""
 
 MAX_SUMMARY_ITEMS = 20
 """Distinct resources or reasons kept in a backlog summary; the count stays exact beyond it."""
@@ -91,6 +97,49 @@ class Backlog:
         )
 
 
+class BacklogKind(StrEnum):
+    """Whose run a backlog waits for (the value is what the backends store)."""
+
+    GROUP = "group"
+    """A coalescing group's: the events its window held back."""
+    BUDGET = "budget"
+    """A hook's per event type: the events its budgets held back."""
+
+
+_STORED_PREFIX = {BacklogKind.GROUP: "coalesce", BacklogKind.BUDGET: "budget"}
+"""The prefix of each kind in the stored key, as every backlog was ever written."""
+
+
+class BacklogKey(NamedTuple):
+    """The address of one backlog: its kind and, within it, its group or hook's id.
+
+    Built by ``storm.keys``; the backends store ``stored`` (the key string backlogs have
+    always had, so existing data stays valid) with the kind and name beside it, and hand the
+    typed key back, so no caller reads a kind out of a string.
+    """
+
+    kind: BacklogKind
+    name: str
+    """``hook|event type|group`` for a group, ``hook|event type`` for a budget."""
+
+    @property
+    def stored(self) -> str:
+        """The key string the backends index by (and the logs show)."""
+        return f"{_STORED_PREFIX[self.kind]}|{self.name}"
+
+    def __str__(self) -> str:
+        return self.stored
+
+    @classmethod
+    def from_stored(cls, stored: str) -> BacklogKey:
+        """The key of a backlog written before the kind was stored beside it (SQLite schema
+        3, Firestore documents without ``kind``): the one place a stored key is read."""
+        prefix, _, name = stored.partition("|")
+        if prefix == _STORED_PREFIX[BacklogKind.GROUP]:
+            return cls(BacklogKind.GROUP, name)
+        return cls(BacklogKind.BUDGET, name)
+
+
 def summary_of(event: Event) -> Summary:
     """A one-event summary, to merge into a backlog."""
     return Summary(
@@ -100,6 +149,17 @@ def summary_of(event: Event) -> Summary:
         resources=(event.resource.ref(),),
         reasons=(event.reason,) if event.reason else (),
     )
+
+
+def backlog_of(hook: str, event: Event, summary: Summary | None = None) -> Backlog:
+    """A backlog entry of ``hook`` for ``event`` (or for ``summary``, which ``event`` stands
+    for)."""
+    return Backlog(summary or summary_of(event), hook, event.model_dump_json())
+
+
+def summary_in(backlog: Backlog | None) -> Summary | None:
+    """The summary a taken backlog holds (None: there was none)."""
+    return None if backlog is None else backlog.summary
 
 
 def merge(*summaries: Summary | None) -> Summary | None:

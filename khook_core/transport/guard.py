@@ -18,10 +18,11 @@ long as a client takes. ``install`` wraps a function's Flask app so that:
   leaves ``Expect: 100-continue`` to the function, ``100 Continue`` goes out only when the body
   is first read, so a refused request is answered before the client sends its body.
 
-Example (in ``functions/<source>/main.py``, which functions-framework executes inside the app)::
+Example (``khook_core.transport.start``, called by ``functions/<source>/main.py``, which
+functions-framework executes inside the app)::
 
     guard.install_current(source="kafka", signature="cloudevent",
-                          body_read_timeout=_settings.body_read_timeout)
+                          body_read_timeout=settings.body_read_timeout)
 """
 
 from __future__ import annotations

@@ -22,8 +22,9 @@ body ``{"error", "status", "field"}`` built from the error's fields:
 200   a summary of the decisions (never the prompts)
 ====  =========================================================================================
 
-Secrets come from the environment (Secret Manager injects them there) through
-``HttpCredentials``: ``KHOOK_<SOURCE>_TOKEN``, ``KHOOK_<SOURCE>_HMAC_SECRET`` and, for
+Secrets come from the environment (Secret Manager injects them there), read with the settings
+tree (``Settings.group``) as ``HttpCredentials``: ``KHOOK_<SOURCE>_TOKEN``,
+``KHOOK_<SOURCE>_HMAC_SECRET`` and, for
 deployments protected elsewhere (Cloud Run IAM), ``KHOOK_<SOURCE>_ALLOW_UNAUTHENTICATED=true``.
 Endpoints with ``auth: standard-webhooks`` or ``auth: pagerduty`` read
 ``KHOOK_<SOURCE>_STANDARD_WEBHOOKS_SECRET`` or ``KHOOK_<SOURCE>_PAGERDUTY_SECRET`` instead.
@@ -33,7 +34,6 @@ the ``HttpOptions`` keys; sources never import this module.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import hmac
 import json
@@ -59,6 +59,7 @@ from khook_core.transport import describe
 
 if TYPE_CHECKING:
     from khook_core.runtime import Runtime
+    from khook_core.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -137,7 +138,7 @@ def env_prefix(source: str) -> str:
 class HttpCredentials(EnvSettings):
     """The secrets of one HTTP source, from ``KHOOK_<SOURCE>_*`` environment variables."""
 
-    env_prefix: ClassVar[str] = ""  # per source, given to from_env: see env_prefix()
+    env_prefix: ClassVar[str] = ""  # per source, given to Settings.group: see env_prefix()
 
     token: SecretStr | None = None
     """Expected ``Authorization: Bearer`` token (``KHOOK_<SOURCE>_TOKEN``)."""
@@ -165,10 +166,13 @@ def _secret(value: SecretStr | None) -> str | None:
     return text or None
 
 
-@functools.cache
-def credentials_for(source: str) -> HttpCredentials:
-    """Read once per process and source (``cache_clear()`` in tests)."""
-    return HttpCredentials.from_env(prefix=env_prefix(source))
+def credentials_for(settings: Settings, source: str) -> HttpCredentials:
+    """Read from the settings' environment once per source (on its first request).
+
+    Raises:
+        ConfigError: an invalid ``KHOOK_<SOURCE>_*`` value, named.
+    """
+    return settings.group(HttpCredentials, prefix=env_prefix(source))
 
 
 # --------------------------------------------------------------------------------------------
@@ -369,7 +373,8 @@ def serve(
             check_method(request.method, policy)
             check_content_type(request.mimetype, policy)
             body = read_body(request, policy)
-            scheme = authenticate(headers, body, policy, credentials_for(source), now=clock(),
+            scheme = authenticate(headers, body, policy,
+                                  credentials_for(runtime.settings, source), now=clock(),
                                   source=source)
             payload = parse_json(body)
             attributes = {k: v for k, v in headers.items() if k not in _HIDDEN_HEADERS}

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from khook_core.dispatch.base import DispatchRequest, Target
-from khook_core.dispatch.settings import DispatchSettings
 from khook_core.event import Event, EventId, Resource, Severity
+from khook_core.settings import DispatchSettings
 from khook_core.state.base import DedupKey
 
 NOW = datetime(2026, 1, 5, 10, 31, 12, tzinfo=UTC)

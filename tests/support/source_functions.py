@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 
 from khook_core.runtime import reset_runtime
-from khook_core.transport import http
 from tests.support.paths import REPO
 from tests.support.sources import HOOKS, write_config
 
@@ -39,7 +38,6 @@ def function_env(
         for name, value in values.items():
             monkeypatch.setenv(name, value)
         reset_runtime()
-        http.credentials_for.cache_clear()
         return config
 
     return apply

@@ -18,6 +18,7 @@ from typing import Any
 from khook_core.pipeline import Decision, run_pipeline, sweep
 from khook_core.runtime import Clock, Runtime
 from khook_core.state.base import StateStore
+from khook_core.storm.records import BacklogKey, BacklogKind
 from tests.support.configdir import make_config
 from tests.support.k8s_events import core_event
 
@@ -270,7 +271,10 @@ def check_shared_storm(
     assert 1 <= counts["dispatched"] <= limit, counts
     summarised = sum(held or 0 for decision, held in outcomes if decision == "dispatched")
     pending = 0
-    for key in {f"budget|{hook}|pod-restart", f"coalesce|{hook}|pod-restart|shop/web"}:
+    for key in {
+        BacklogKey(BacklogKind.BUDGET, f"{hook}|pod-restart"),
+        BacklogKey(BacklogKind.GROUP, f"{hook}|pod-restart|shop/web"),
+    }:
         left = store.take_backlog(key=key)
         pending += left.summary.count if left else 0
     assert summarised + pending == counts["coalesced"] + counts["suppressed:budget"], counts

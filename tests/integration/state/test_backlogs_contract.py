@@ -7,10 +7,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from khook_core.state.base import BacklogStore, StateStore
-from khook_core.storm.records import Backlog, Summary
+from khook_core.storm.records import Backlog, BacklogKey, BacklogKind, Summary
 
 NOW = datetime(2026, 1, 5, 10, 0, 30, tzinfo=UTC)
 LATER = NOW + timedelta(minutes=3)
+
+GROUP_G = BacklogKey(BacklogKind.GROUP, "g")  # stored as "coalesce|g"
+BUDGET_H = BacklogKey(BacklogKind.BUDGET, "h")  # stored as "budget|h"
+BUDGET_HOT = BacklogKey(BacklogKind.BUDGET, "hot")
+BUDGET_ONCE = BacklogKey(BacklogKind.BUDGET, "once")
 
 Contend = Callable[[Callable[[StateStore], list[Any]], int], list[Any]]
 
@@ -24,13 +29,13 @@ def held(count: int, resource: str, at: datetime = NOW) -> Backlog:
 
 
 def test_backlogs_merge_keep_the_latest_event_and_are_taken_once(store: BacklogStore):
-    store.add_backlog(key="coalesce|g", backlog=held(2, "shop/Pod/b", LATER))
-    store.add_backlog(key="coalesce|g", backlog=held(3, "shop/Pod/a"))
-    store.add_backlog(key="budget|h", backlog=held(1, "shop/Pod/c"))
-    assert sorted(store.backlog_keys(limit=10)) == ["budget|h", "coalesce|g"]
+    store.add_backlog(key=GROUP_G, backlog=held(2, "shop/Pod/b", LATER))
+    store.add_backlog(key=GROUP_G, backlog=held(3, "shop/Pod/a"))
+    store.add_backlog(key=BUDGET_H, backlog=held(1, "shop/Pod/c"))
+    assert sorted(store.backlog_keys(limit=10)) == [BUDGET_H, GROUP_G]
     assert len(store.backlog_keys(limit=1)) == 1
 
-    taken = store.take_backlog(key="coalesce|g")
+    taken = store.take_backlog(key=GROUP_G)
 
     assert taken == Backlog(
         Summary(
@@ -43,24 +48,24 @@ def test_backlogs_merge_keep_the_latest_event_and_are_taken_once(store: BacklogS
         hook="shop/web",
         event=held(2, "shop/Pod/b", LATER).event,  # the latest event, not the last one added
     )
-    assert store.take_backlog(key="coalesce|g") is None
-    assert store.backlog_keys(limit=10) == ["budget|h"]
+    assert store.take_backlog(key=GROUP_G) is None
+    assert store.backlog_keys(limit=10) == [BUDGET_H]
 
 
 def test_concurrent_backlog_adds_keep_an_exact_count(store: BacklogStore, contend: Contend):
     def add(own: StateStore) -> list[bool]:
         for i in range(5):
-            own.add_backlog(key="budget|hot", backlog=held(1, f"shop/Pod/p-{i}"))
+            own.add_backlog(key=BUDGET_HOT, backlog=held(1, f"shop/Pod/p-{i}"))
         return []
 
     contend(add, 4)
-    taken = store.take_backlog(key="budget|hot")
+    taken = store.take_backlog(key=BUDGET_HOT)
     assert taken is not None
     assert taken.summary.count == 20
 
 
 def test_of_concurrent_takers_exactly_one_gets_the_backlog(store: BacklogStore, contend: Contend):
-    store.add_backlog(key="budget|once", backlog=held(4, "shop/Pod/a"))
-    taken = contend(lambda own: [own.take_backlog(key="budget|once")], 4)
+    store.add_backlog(key=BUDGET_ONCE, backlog=held(4, "shop/Pod/a"))
+    taken = contend(lambda own: [own.take_backlog(key=BUDGET_ONCE)], 4)
     assert [b.summary.count for b in taken if b is not None] == [4]
     assert store.backlog_keys(limit=10) == []

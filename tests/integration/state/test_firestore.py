@@ -12,11 +12,10 @@ from pathlib import Path
 import pytest
 
 from khook_core.dispatch.routing import RoutingDispatcher
-from khook_core.dispatch.settings import DispatchSettings
 from khook_core.errors import TransientError
 from khook_core.pipeline import run_pipeline
 from khook_core.runtime import Clock, Runtime
-from khook_core.settings import Settings
+from khook_core.settings import DispatchSettings, Settings
 from khook_core.state import open_store
 from khook_core.state.base import DedupKey, Firing
 from khook_core.state.firestore import AUDIT_RETENTION, FIRINGS, FirestoreStateStore
@@ -133,7 +132,7 @@ def test_open_store_selects_firestore_and_a_named_database(
     firestore_emulator: FirestoreEmulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("GOOGLE_CLOUD_PROJECT", raising=False)
-    store = open_store("firestore:khook-test")
+    store = open_store("firestore:khook-test", project=Settings.from_env().firestore.project_id())
     try:
         assert isinstance(store, FirestoreStateStore)
         assert (store.project, store.database) == ("demo-khook", "khook-test")

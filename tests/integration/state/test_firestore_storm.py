@@ -4,12 +4,14 @@ concurrent callers, are checked by the contract suites in tests/integration/stat
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 from khook_core.dispatch.dryrun import DryRunDispatcher
 from khook_core.runtime import Clock, Runtime
 from khook_core.settings import Settings
 from khook_core.state.firestore import FirestoreStateStore
+from khook_core.storm.records import Backlog, BacklogKey, BacklogKind, Summary
 from tests.support.storm import (
     AGENT_RUNS_PER_HOUR,
     START,
@@ -20,6 +22,36 @@ from tests.support.storm import (
     storm_config,
     storm_events,
 )
+
+NOW = datetime(2026, 1, 5, 10, 0, 30, tzinfo=UTC)
+
+
+
+def summary(count: int, resource: str, at: datetime = NOW) -> Backlog:
+    return Backlog(
+        Summary(count=count, first=at, last=at, resources=(resource,), reasons=("BackOff",)),
+        hook="shop/web",
+        event=f'{{"resource": "{resource}"}}',
+    )
+
+
+def test_a_backlog_written_before_its_kind_was_stored_is_listed_by_its_key(
+    firestore_store: FirestoreStateStore,
+):
+    legacy = "coalesce|shop/web|pod-restart|shop/web"
+    client = firestore_store._client  # the store's own client, to write as an older version did
+    client.collection("backlog").document(FirestoreStateStore.doc_id(legacy)).set(
+        {"key": legacy, "pending": True, **summary(2, "shop/Pod/b").to_json()}
+    )
+    group = BacklogKey(BacklogKind.GROUP, "shop/web|pod-restart|shop/web")
+
+    assert firestore_store.backlog_keys(limit=10) == [group]
+    firestore_store.add_backlog(key=group, backlog=summary(1, "shop/Pod/c"))
+    assert firestore_store.backlog_keys(limit=10) == [group]
+    taken = firestore_store.take_backlog(key=group)
+    assert taken is not None
+    assert taken.summary.count == 3
+
 
 
 def test_a_storm_through_the_pipeline_starts_no_more_runs_than_the_budget(

@@ -7,13 +7,9 @@ import pytest
 
 from khook_core.dispatch import a2a
 from khook_core.dispatch.base import Target
-from khook_core.dispatch.settings import (
-    DEFAULT_KAGENT_API_URL,
-    DispatchSettings,
-    load_dispatch_settings,
-    parse_go_duration,
-)
 from khook_core.errors import ConfigError, DispatchError
+from khook_core.settings import DEFAULT_KAGENT_API_URL, DispatchSettings, Settings
+from khook_core.timeparse import parse_seconds as parse_go_duration
 from tests.support.dispatch import PROMPT, make_request
 
 AGENT = Target("agent", name="k8s-agent", namespace="kagent")
@@ -50,7 +46,7 @@ def test_a2a_1_0_payload_is_send_message_with_role_user_and_return_immediately()
 
 
 def test_kagent_endpoint_has_the_trailing_slash_and_the_default_cluster_url() -> None:
-    dispatcher = a2a.A2ADispatcher(DispatchSettings.from_env())
+    dispatcher = a2a.A2ADispatcher(DispatchSettings.from_env({}))
     try:
         assert dispatcher.endpoint(AGENT) == (f"{DEFAULT_KAGENT_API_URL}/api/a2a/kagent/k8s-agent/")
         assert "svc.cluster.local" in DEFAULT_KAGENT_API_URL
@@ -163,7 +159,7 @@ def test_kagent_variables_keep_khooks_names_and_legacy_alias(
     monkeypatch.setenv("KHOOK_A2A_VERSION", "0.3")
     monkeypatch.setenv("KHOOK_A2A_TOKEN", "s3cret")
     monkeypatch.setenv("KHOOK_A2A_HEADERS", '{"X-Tenant": "shop"}')
-    settings = load_dispatch_settings()
+    settings = Settings.from_env().dispatchers
     assert settings.kagent_api_url == "http://kagent.example:8083"
     assert settings.kagent_user_id == "ops@example.com"
     assert settings.kagent_api_timeout == 60.0
@@ -182,7 +178,7 @@ def test_invalid_settings_name_the_environment_variable(monkeypatch: pytest.Monk
     monkeypatch.setenv("KAGENT_API_TIMEOUT", "400s")
     monkeypatch.setenv("KHOOK_A2A_VERSION", "2.0")
     with pytest.raises(ConfigError) as info:
-        load_dispatch_settings()
+        Settings.from_env()
     text = str(info.value)
     assert "KAGENT_API_TIMEOUT" in text
     assert "KHOOK_A2A_VERSION" in text

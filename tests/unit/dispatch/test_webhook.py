@@ -14,6 +14,7 @@ from khook_core.dispatch.webhook import WebhookDispatcher, default_body, render_
 from khook_core.errors import DispatchError
 from khook_core.event import Resource
 from khook_core.prompt import TemplateError
+from khook_core.settings import Settings
 from tests.support.dispatch import fast_settings, make_event, make_request
 from tests.support.webhook_receiver import webhook
 
@@ -131,7 +132,7 @@ def test_routing_sends_by_target_kind_over_one_client(monkeypatch: pytest.Monkey
     client.close()
 
     monkeypatch.setenv("KAGENT_API_URL", "http://kagent.example:8083")
-    auto = build_dispatcher("auto")
+    auto = build_dispatcher(Settings.from_env())
     assert isinstance(auto, RoutingDispatcher)
     assert auto.settings.kagent_api_url == "http://kagent.example:8083"
     auto.close()

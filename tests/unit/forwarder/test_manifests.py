@@ -6,6 +6,7 @@ schema), so the YAML is checked here against what the forwarder actually reads a
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -149,7 +150,7 @@ def test_every_environment_variable_is_one_the_forwarder_reads(monkeypatch: pyte
     assert set(env) <= known
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    settings = ForwarderSettings()
+    settings = ForwarderSettings.from_env(os.environ)
     assert settings.topic_path() == "projects/PROJECT_ID/topics/khook-kubernetes"
     assert settings.namespaces == ()
     assert settings.log_format == "json"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import random
 import re
 from collections.abc import Iterator
@@ -63,10 +64,9 @@ def test_flags_win_over_the_environment(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "p1")
     monkeypatch.setenv("PORT", "9999")  # an unrelated container's variable must not leak in
 
-    from_env = ForwarderSettings()
-    args = vars(cli.build_parser().parse_args(["--topic", "from-flag", "--forward-all",
-                                               "--api", "v1", "--queue-size", "7"]))
-    from_flags = ForwarderSettings(**{k: v for k, v in args.items() if v is not None})
+    from_env = cli.settings_from([], os.environ)
+    from_flags = cli.settings_from(["--topic", "from-flag", "--forward-all", "--api", "v1",
+                                    "--queue-size", "7"], os.environ)
 
     assert from_env.topic_path() == "projects/p1/topics/from-env"
     assert from_env.namespaces == ("shop", "payments")

@@ -18,7 +18,7 @@ import pytest
 
 from khook_core.dispatch.dryrun import DryRunDispatcher
 from khook_core.runtime import get_runtime
-from khook_core.storm.records import Backlog, Summary
+from khook_core.storm.records import Backlog, BacklogKey, BacklogKind, Summary
 from tests.support.configdir import make_config, restart_hook
 from tests.support.k8s_events import core_event
 
@@ -49,7 +49,7 @@ def hold_one_restart() -> None:
     raw = core_event(name="web-0", namespace="shop", last=stamp)
     [event] = runtime.config.sources.get("kubernetes").normalize(raw, {})
     runtime.store.add_backlog(
-        key="budget|shop/shop-restarts|pod-restart",
+        key=BacklogKey(BacklogKind.BUDGET, "shop/shop-restarts|pod-restart"),
         backlog=Backlog(
             Summary(count=1, first=event.timestamp, last=event.timestamp,
                     resources=(event.resource.ref(),)),

@@ -30,7 +30,7 @@ from khook_core.sources.webhook import WebhookSource
 from khook_core.state.base import DedupKey, Firing
 from khook_core.state.memory import MemoryStateStore
 from khook_core.state.sqlite import SqliteStateStore
-from khook_core.storm.records import Backlog, Summary
+from khook_core.storm.records import Backlog, BacklogKey, BacklogKind, Summary
 from tests.support.sources import SAMPLES, make_source, sample
 from tests.support.strategies import check_normalizer
 
@@ -201,8 +201,9 @@ def test_the_stores_take_any_text_as_keys_and_values(
     assert store.take_slot(key=key, limit=1, window=ttl, now=NOW)
     assert not store.take_slot(key=key, limit=1, window=ttl, now=NOW)
     summary = Summary(count=1, first=NOW, last=NOW, resources=(text,), reasons=(text,))
-    store.add_backlog(key=key, backlog=Backlog(summary=summary, hook=text, event=text))
-    assert store.take_backlog(key=key) is not None
+    backlog_key = BacklogKey(BacklogKind.BUDGET, key)
+    store.add_backlog(key=backlog_key, backlog=Backlog(summary=summary, hook=text, event=text))
+    assert store.take_backlog(key=backlog_key) is not None
     store.record_failure(key=key, threshold=1, cool_down=ttl, now=NOW)
     store.circuit_state(key=key, now=NOW)
     store.record_success(key=key)

@@ -18,7 +18,7 @@ from khook_core.settings import Settings
 from khook_core.state import open_store
 from khook_core.state.base import StateStore
 from khook_core.state.memory import MemoryStateStore
-from khook_core.storm.records import Backlog, Summary
+from khook_core.storm.records import Backlog, BacklogKey, BacklogKind, Summary
 from tests.support.configdir import make_config, restart_hook
 from tests.support.k8s_events import core_event
 from tests.support.storm import START, held_back
@@ -216,7 +216,7 @@ def test_a_backlog_without_a_readable_event_is_dropped_with_a_reason(tmp_path: P
     store = MemoryStateStore()
     runtime, clock = build(make_config(tmp_path, GROUPED), store)
     summary = Summary(count=2, first=START, last=START, resources=("shop/Pod/web-0",))
-    store.add_backlog(key="coalesce|shop/web|pod-restart|shop/web",
+    store.add_backlog(key=BacklogKey(BacklogKind.GROUP, "shop/web|pod-restart|shop/web"),
                       backlog=Backlog(summary, hook="shop/web", event="{not json"))
 
     [dropped] = sweep_at(runtime, clock, 6)

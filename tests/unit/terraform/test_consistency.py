@@ -9,7 +9,7 @@ from __future__ import annotations
 import ast
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -83,16 +83,23 @@ def env_names_in(path: Path) -> set[str]:
         and isinstance(node.value, str)
         and ENV_NAME.fullmatch(node.value)
     }
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ClassDef):
-            names |= settings_field_names(node)
+    classes = [node for node in ast.walk(tree) if isinstance(node, ast.ClassDef)]
+    groups = {"EnvSettings"}
+    for cls in classes:  # in source order: a group's base is defined before it
+        if any(ast.unparse(base).rsplit(".", 1)[-1] in groups for base in cls.bases):
+            groups.add(cls.name)
+    for cls in classes:
+        names |= settings_field_names(cls, groups)
     return names
 
 
-def settings_field_names(cls: ast.ClassDef) -> set[str]:
+def settings_field_names(cls: ast.ClassDef, groups: Collection[str] = ()) -> set[str]:
     """``env_prefix`` + field name for settings classes (fields without an alias): subclasses
     of khook's ``EnvSettings`` (prefix ``KHOOK_`` unless the class sets ``env_prefix``) and
-    pydantic-settings classes (``model_config = SettingsConfigDict(env_prefix=...)``)."""
+    pydantic-settings classes (``model_config = SettingsConfigDict(env_prefix=...)``).
+
+    A field typed as one of the module's settings classes (``groups``) is a nested group read
+    with its own names, and a private attribute (``_name``) is no field: neither is a variable."""
     bases = {ast.unparse(base).rsplit(".", 1)[-1] for base in cls.bases}
     prefix: object = "KHOOK_" if "EnvSettings" in bases else None
     for stmt in cls.body:
@@ -120,6 +127,8 @@ def settings_field_names(cls: ast.ClassDef) -> set[str]:
         if stmt.target.id in ("model_config", "env_prefix") or "ClassVar" in ast.unparse(
             stmt.annotation
         ):
+            continue
+        if stmt.target.id.startswith("_") or ast.unparse(stmt.annotation) in groups:
             continue
         call = stmt.value
         aliased = isinstance(call, ast.Call) and any(

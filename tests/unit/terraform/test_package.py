@@ -201,6 +201,7 @@ def test_repository_requirements_cover_the_runtime_extras() -> None:
     assert names == [
         "pydantic",
         "pyyaml",
+        "cel-expr-python",
         "functions-framework",
         "httpx",
         "google-cloud-firestore",

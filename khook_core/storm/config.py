@@ -1,4 +1,4 @@
-"""Storm control: coalescing, budgets and the circuit breaker, configured in budgets.yaml.
+"""Storm control's configuration: coalescing, budgets and the circuit breaker (budgets.yaml).
 
 An alert storm from one dead node must not start hundreds of LLM runs. Three mechanisms stand
 between a claimed event and a dispatch, all enforced through the state store so they hold
@@ -20,6 +20,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+from khook_core import timeparse
 from khook_core.configmodel import validate
 from khook_core.errors import ConfigError, Problem
 from khook_core.event import Event
@@ -29,9 +30,7 @@ ALL_AGENTS = "*"
 
 
 def _duration(value: Any) -> Any:
-    from khook_core.hooks import parse_duration  # hooks imports this module's models
-
-    return parse_duration(value) if isinstance(value, str | int | float) else value
+    return timeparse.parse_duration(value) if isinstance(value, str | int | float) else value
 
 
 Duration = Annotated[timedelta, BeforeValidator(_duration)]
