@@ -122,7 +122,8 @@ variable "secrets" {
     KHOOK_WEBHOOK_STANDARD_WEBHOOKS_SECRET (whsec_ key of auth: standard-webhooks endpoints),
     KHOOK_WEBHOOK_PAGERDUTY_SECRET (PagerDuty v3 subscription secret, auth: pagerduty),
     KHOOK_ALERTMANAGER_TOKEN (bearer token Alertmanager sends), KHOOK_A2A_TOKEN (bearer token
-    for the agent). Each becomes a Secret Manager secret <prefix>-<name> injected only into the
+    for the agent), KHOOK_REDACTION_KEY (key of the [redacted:KIND:HASH8] masks, one for every
+    function; unset, each instance uses a random key of its own). Each becomes a Secret Manager secret <prefix>-<name> injected only into the
     functions that use it. Values end up in the Terraform state: keep the state in a protected bucket.
   EOT
   type        = map(string)
