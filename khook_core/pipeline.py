@@ -1,7 +1,8 @@
 """The entry every function and the CLI call: raw payload in, decisions out.
 
-decode (caller) → normalize (source) → redact (``redaction``) → map → match hooks → claim → storm control (circuit,
-coalescing, budgets: ``storm.admission``) → render → dispatch → record (``firing``).
+decode (caller) → normalize (source) → redact (``redaction``) → map → match hooks → claim →
+storm control (circuit, coalescing, budgets: ``storm.admission``) → render → dispatch → record
+(``firing``).
 
 Every outcome is a ``Decision`` of a ``DecisionKind``: ``dispatched``, ``duplicate``,
 ``no-hook``, ``resolved``, ``coalesced``, ``suppressed:budget``, ``dropped:<why>``

@@ -4,6 +4,8 @@ answer, audit record or log line, and the agent sees the masks in their place.""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import logging
 import re
@@ -15,7 +17,7 @@ import pytest
 from khook_core.runtime import get_runtime
 from tests.support.a2a_agent import AGENT_NAME, AGENT_NAMESPACE, TestAgent
 from tests.support.credentials import Credential, corpus
-from tests.support.sources import SAMPLES, TOKEN, push_body, sample
+from tests.support.sources import HMAC_SECRET, SAMPLES, TOKEN, push_body, sample
 
 CORPUS = corpus()
 KEY = "5f" * 16
@@ -78,6 +80,17 @@ def webhook_body() -> bytes:
     ).encode()
 
 
+def github_body() -> bytes:
+    """A workflow_run delivery whose commit, title and clone URL carry credentials."""
+    body = sample("webhook", "github-workflow-run-failure.json")
+    run = body["workflow_run"]
+    ghp = next(c for c in CORPUS if c.name == "github-classic")
+    run["display_title"] = f"Bump checkout {CORPUS[21].text}"
+    run["head_commit"]["message"] = _all(CORPUS)
+    body["repository"]["clone_url"] = f"https://x-access-token:{ghp.secret}@github.com/o/s.git"
+    return json.dumps(body).encode()
+
+
 def alertmanager_body() -> bytes:
     body = sample("alertmanager", "disk-full.json")
     for alert in body["alerts"]:
@@ -128,6 +141,7 @@ def env(function_env: Callable[..., Any], a2a_agent: TestAgent) -> Iterator[None
         KHOOK_DISPATCH="auto",
         KAGENT_API_URL=a2a_agent.base_url,
         KHOOK_WEBHOOK_TOKEN=TOKEN,
+        KHOOK_WEBHOOK_HMAC_SECRET=HMAC_SECRET,
         KHOOK_ALERTMANAGER_TOKEN=TOKEN,
         KHOOK_REDACTION_KEY=KEY,
     )
@@ -141,6 +155,15 @@ def send(
     bearer = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
     if source == "webhook":
         return http_client("webhook").post("/plain", data=webhook_body(), headers=bearer)
+    if source == "github":
+        body = github_body()
+        signed = hmac.new(HMAC_SECRET.encode(), body, hashlib.sha256).hexdigest()
+        headers = {
+            "X-Hub-Signature-256": f"sha256={signed}",
+            "X-GitHub-Event": "workflow_run",
+            "Content-Type": "application/json",
+        }
+        return http_client("webhook").post("/github", data=body, headers=headers)
     if source == "alertmanager":
         return http_client("alertmanager").post("/", data=alertmanager_body(), headers=bearer)
     data = {"kafka": kafka_value, "cdc": cdc_change, "kubernetes": kubernetes_event}[source]()
@@ -157,7 +180,9 @@ def leaks(text: str) -> dict[str, list[str]]:
     return {name: parts for name, parts in found.items() if parts}
 
 
-@pytest.mark.parametrize("source", ["webhook", "alertmanager", "kafka", "cdc", "kubernetes"])
+@pytest.mark.parametrize(
+    "source", ["webhook", "github", "alertmanager", "kafka", "cdc", "kubernetes"]
+)
 def test_no_credential_leaves_in_any_output(
     source: str,
     env: None,
