@@ -64,6 +64,9 @@ _WEAK_PAIR: Final = re.compile(
 ``repr`` of the tags and metadata."""
 CLEAN_CACHE: Final = 4096
 """Texts and maps remembered as clean; the memory is cleared when full."""
+CLEAN_CACHE_CHARS: Final = 2048
+"""Only texts (and maps whose ``repr``) this short are remembered: a storm repeats short
+messages, and the memory stays bounded (about 8 MiB at most)."""
 _TOKEN: Final = re.compile(r"[A-Za-z0-9+/=_-]{20,}")
 MIN_ENTROPY: Final = 4.2
 """Bits a character a random-looking value has at least: above hexadecimal (a digest, a commit
@@ -175,7 +178,8 @@ class Redactor:
             if text and text not in clean:
                 if anchored(text) and scan(text):
                     return True
-                self._remember(text)
+                if len(text) <= CLEAN_CACHE_CHARS:
+                    self._remember(text)
         for mapping in (event.tags, event.metadata):
             if not mapping:
                 continue
@@ -189,7 +193,7 @@ class Redactor:
             blob = repr(mapping)
             if (anchored(blob) and scan(blob)) or _WEAK_PAIR.search(lowered(blob)):
                 return True
-            if key is not None:
+            if key is not None and len(blob) <= CLEAN_CACHE_CHARS:
                 self._remember(key)
         return False
 
