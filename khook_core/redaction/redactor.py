@@ -140,7 +140,7 @@ class Redactor:
         """The redacted event and what was masked (kind and field path)."""
         rules = self.rules.get(event.source)
         cdc = event.source == "cdc"
-        if rules is None and not cdc and not self._suspect(event):
+        if rules is None and not (cdc and _sensitive_columns(event)) and not self._suspect(event):
             return event, []
         scope = self._scope(event, rules, cdc)
         changes: dict[str, Any] = {}
@@ -333,6 +333,17 @@ class Redactor:
                 pieces.append(mask.group())
                 pos = mask.end()
         return "".join(pieces)
+
+
+def _sensitive_columns(event: Event) -> bool:
+    """Does a row image of a CDC event have a column the defaults mask?"""
+    for image in CDC_ROWS:
+        row = event.metadata.get(image)
+        if isinstance(row, dict) and any(
+            SENSITIVE_COLUMN.search(str(column)) or SECRET_KEY.search(str(column)) for column in row
+        ):
+            return True
+    return False
 
 
 def _capped(text: str, original: int) -> str:
