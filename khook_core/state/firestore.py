@@ -188,14 +188,7 @@ class FirestoreStateStore:
     def claim(self, *, key: DedupKey, ttl: timedelta, now: datetime) -> bool:
         ref = self._claims.document(self.doc_id(key))
         owner = uuid.uuid4().hex
-        data = {
-            "key": key,
-            "owner": owner,
-            "claimed_at": now,
-            "expire_at": now + ttl,
-            "outcome": "claimed",
-            "task_id": "",
-        }
+        data = _claim_document(key, owner, now, ttl)
         gexc = self._gexc
         with self._wrap("claim", key):
             for _ in range(MAX_CLAIM_ROUNDS):
@@ -222,16 +215,7 @@ class FirestoreStateStore:
     ) -> base.ClaimResult:
         ref = self._claims.document(self.doc_id(key))
         attempt = uuid.uuid4().hex
-        fresh = {
-            "key": key,
-            "owner": owner,
-            "attempt": attempt,
-            "claimed_at": now,
-            "expire_at": now + ttl,
-            "outcome": base.CLAIMED,
-            "task_id": "",
-            "unsure": False,
-        }
+        fresh = _claim_document(key, owner, now, ttl, attempt=attempt, unsure=False)
         gexc = self._gexc
         taking: base.ClaimResult = "won"  # what the write this call sent means, once it landed
         with self._wrap("claim", key):
@@ -597,6 +581,23 @@ def _backlog_key(doc: dict[str, Any]) -> BacklogKey:
     if kind:
         return BacklogKey(BacklogKind(kind), str(doc.get("name", "")))
     return BacklogKey.from_stored(str(doc.get("key", "")))
+
+
+
+def _claim_document(
+    key: DedupKey, owner: str, now: datetime, ttl: timedelta, **extra: object
+) -> dict[str, object]:
+    """A claim as stored: unconfirmed, expiring after ``ttl``; ``extra`` for a firing's claim
+    (its attempt token, whether a send of it may have arrived)."""
+    return {
+        "key": key,
+        "owner": owner,
+        "claimed_at": now,
+        "expire_at": now + ttl,
+        "outcome": base.CLAIMED,
+        "task_id": "",
+        **extra,
+    }
 
 
 def _claim_contended(key: DedupKey) -> TransientError:
