@@ -183,7 +183,8 @@ class Runtime:
             default_window=timedelta(seconds=settings.dedup_window)
             if settings.dedup_window
             else DEFAULT_DEDUP_WINDOW,
-            redactor=build_redactor(settings.redaction_key, config.plugins.redact_rules()),
+            redactor=build_redactor(settings.redaction_key, config.plugins.redact_rules(),
+                                    deployed=bool(settings.cloud_run_service)),
         )
 
     def close(self) -> None:

@@ -375,11 +375,15 @@ def _random(value: str) -> bool:
     return entropy > MIN_ENTROPY
 
 
-def build_redactor(key: SecretStr | None, rules: Mapping[str, RedactRules]) -> Redactor:
+def build_redactor(
+    key: SecretStr | None, rules: Mapping[str, RedactRules], *, deployed: bool = False
+) -> Redactor:
     """The process's redactor: ``key`` is ``KHOOK_REDACTION_KEY`` (unset: a random key of this
-    process, so masks are never guessable, but match only within it)."""
+    process, so masks are never guessable, but match only within it; ``deployed``, on Cloud
+    Run, where instances come and go, that is worth a warning)."""
     if key is None:
-        _warn_unkeyed()
+        if deployed:
+            _warn_unkeyed()
         return Redactor(_PROCESS_KEY, rules)
     return Redactor(key_bytes(key.get_secret_value()), rules)
 
