@@ -9,9 +9,10 @@ Order, per source: the ``redact:`` rules of plugins.yaml (drop, then mask, by fi
 name-based defaults (a key that says secret, a CDC column that says password/ssn/card…), then
 the credential detectors over every remaining text, then the source's opt-in personal data.
 
-The common case costs one regular-expression scan: the event's texts and the JSON of its tags
-and metadata are searched once by every detector at once, and an event without a hit (nor
-rules) is returned as it is.
+The common case is cheap: each text of the event, and the ``repr`` of its tags and metadata, is
+searched for the detectors' anchors (``detectors.anchored``), and only a text with one is
+scanned; texts and flat maps found clean are remembered, so the repeats of a storm cost a
+lookup. An event with nothing to mask (and no rules) is returned as it is, the same object.
 """
 
 from __future__ import annotations
