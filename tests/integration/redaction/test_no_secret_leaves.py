@@ -18,6 +18,7 @@ from khook_core.runtime import get_runtime
 from tests.support.a2a_agent import AGENT_NAME, AGENT_NAMESPACE, TestAgent
 from tests.support.credentials import Credential, corpus
 from tests.support.sources import HMAC_SECRET, SAMPLES, TOKEN, push_body, sample
+from tests.support.webhook_receiver import WebhookReceiver
 
 CORPUS = corpus()
 KEY = "5f" * 16
@@ -226,3 +227,58 @@ def test_the_same_secret_masks_alike_in_every_source(
 
 def _masks(text: str) -> list[str]:
     return re.findall(r"\[redacted:[a-z0-9-]+:[0-9a-f]{8}\]", text)
+
+
+def _webhook_target_hooks(url: str) -> str:
+    """Two hooks notifying ``url``: the default body, and a template of placeholders."""
+    return f"""apiVersion: kagent.dev/v1alpha2
+kind: Hook
+metadata: {{name: notify, namespace: ci}}
+spec:
+  sources: [webhook]
+  eventConfigurations:
+  - eventType: deployment-failed
+    webhook: {{url: "{url}"}}
+    prompt: "{{{{.ResourceName}}}}: {{{{.Message}}}}"
+---
+apiVersion: kagent.dev/v1alpha2
+kind: Hook
+metadata: {{name: notify-templated, namespace: ci}}
+spec:
+  sources: [webhook]
+  eventConfigurations:
+  - eventType: deployment-failed
+    webhook:
+      url: "{url}"
+      body: {{text: "{{{{.Reason}}}} {{{{.Tags.team}}}}", details: {{prompt: "{{{{.Prompt}}}}"}}}}
+    prompt: "{{{{.Message}}}}"
+"""
+
+
+def test_no_credential_reaches_a_webhook_target(
+    function_env: Callable[..., Any],
+    webhook_receiver: WebhookReceiver,
+    http_client: Callable[[str], Any],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    function_env(
+        plugins=PLUGINS,
+        hooks=_webhook_target_hooks(webhook_receiver.url),
+        KHOOK_DISPATCH="auto",
+        KHOOK_WEBHOOK_TOKEN=TOKEN,
+        KHOOK_REDACTION_KEY=KEY,
+    )
+    caplog.set_level(logging.DEBUG)
+    bearer = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+    try:
+        reply = http_client("webhook").post("/plain", data=webhook_body(), headers=bearer)
+    finally:
+        get_runtime().close()
+
+    assert reply.status_code == 200, reply.get_data(as_text=True)
+    bodies = [r.body.decode() for r in webhook_receiver.received]
+    assert len(bodies) == 2
+    for body in bodies:
+        assert "[redacted:" in body
+        assert leaks(body) == {}
+    assert leaks(caplog.text) == {}
