@@ -11,6 +11,7 @@ the forwarder and the local function server read their own groups from the envir
     Settings                      KHOOK_CONFIG_DIR, KHOOK_STATE, KHOOK_DISPATCH, KHOOK_LOG_*, ...
     ├── dispatchers: DispatchSettings   KAGENT_API_URL, KAGENT_USER_ID, KHOOK_A2A_*, ...
     ├── firestore: FirestoreSettings    GOOGLE_CLOUD_PROJECT, FIRESTORE_EMULATOR_HOST
+    ├── console: ConsoleSettings        KHOOK_CONSOLE_TOKEN, _ALLOW_REMOTE, _TASK_URL
     └── group(HttpCredentials, prefix="KHOOK_<SOURCE>_")   per source, built when first asked
 
 Every variable is in the README's configuration table; durations accept what
@@ -23,7 +24,7 @@ import os
 import threading
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Final, Literal, TypeVar
+from typing import Annotated, Any, ClassVar, Final, Literal, TypeVar
 
 from pydantic import (
     AliasChoices,
@@ -133,6 +134,23 @@ class FirestoreSettings(EnvSettings):
         return self.project or (FIRESTORE_EMULATOR_PROJECT if self.emulator_host else None)
 
 
+class ConsoleSettings(EnvSettings):
+    """Who may read the console (``functions/console``), and how it links to agent tasks."""
+
+    env_prefix: ClassVar[str] = "KHOOK_CONSOLE_"
+
+    token: SecretStr | None = None
+    """Bearer token every console API request must carry (``Authorization: Bearer …``); unset:
+    none is asked for. In the cloud Cloud Run IAM authenticates first; this is a second lock."""
+    allow_remote: bool = False
+    """Answer console requests from other hosts than this one. Off by default, so a console
+    started by hand or by ``khook up`` answers loopback clients only; Terraform turns it on
+    behind IAM."""
+    task_url: str = Field(default="", pattern=r"^(https?://.*)?$")
+    """Link for an agent task in the console's firings table, with ``{agent}`` (namespace/name)
+    and ``{task_id}`` filled in (for example a kagent UI's task page); empty: no link."""
+
+
 class Settings(EnvSettings):
     """Process-wide settings (``KHOOK_<FIELD>``); each is documented in the README's table."""
 
@@ -168,6 +186,8 @@ class Settings(EnvSettings):
     """How dispatchers reach agents and webhooks."""
     firestore: FirestoreSettings = Field(default_factory=FirestoreSettings)
     """Where the ``firestore`` state store lives."""
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
+    """Who may read the console (``KHOOK_CONSOLE_*``)."""
 
     _environ: dict[str, str] = PrivateAttr(default_factory=dict)
     _groups: dict[tuple[type[EnvSettings], str | None], EnvSettings] = PrivateAttr(

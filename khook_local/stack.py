@@ -344,6 +344,9 @@ class Stack:
                    f"HTTP, bearer token {env_prefix(spec.name)}TOKEN in "
                    f"{show(stackfile.path_in(self.state_dir))}")
             say(f"  function   {spec.name:<13} {function.url:<24} {how}")
+            if spec.name == "console":  # the page takes its API token from the fragment
+                token = self.info.functions[spec.name].token
+                say(f"  dashboard  {function.url}#token={token}")
         bus = self.info.bus
         assert bus is not None
         dead = f"dead letters after 5 attempts → {show(self._dead_letters)}"

@@ -25,7 +25,7 @@ resource "google_storage_bucket_object" "source" {
 # internet and authenticate every request themselves (HMAC or bearer token from Secret
 # Manager), see the invoker policy in iam.tf.
 resource "google_cloudfunctions2_function" "this" {
-  #checkov:skip=CKV_GCP_124:Only the HTTP functions get ALLOW_ALL: Alertmanager and webhook senders run outside Google Cloud, and the function authenticates each request with a Secret Manager token or HMAC key.
+  #checkov:skip=CKV_GCP_124:Only the HTTP functions get ALLOW_ALL: Alertmanager and webhook senders run outside Google Cloud, and the function authenticates each request with a Secret Manager token or HMAC key; the console is reached through Cloud Run IAM (console_viewers only).
   for_each = local.enabled_functions
 
   name        = "${var.name_prefix}-${each.key}"

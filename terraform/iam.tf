@@ -58,11 +58,14 @@ locals {
   #   - the push identity, on every Pub/Sub function (its subscriptions send OIDC tokens);
   #   - allUsers, on the public HTTP functions only: the webhook function, and the alertmanager
   #     function unless alertmanager_public = false. Both authenticate every request in code;
-  #   - var.http_invokers, on every HTTP function (Google-signed ID token, audience = its URL).
+  #   - var.http_invokers, on every HTTP function that receives events (Google-signed ID token,
+  #     audience = its URL);
+  #   - var.console_viewers, on the console only (never public, never the event senders).
   invokers = merge(
     { for name in keys(local.pubsub_functions) : "${name}/pusher" => { function = name, member = "serviceAccount:${google_service_account.pusher.email}" } },
     { for name in keys(local.public_functions) : "${name}/allUsers" => { function = name, member = "allUsers" } },
-    { for pair in setproduct(keys(local.http_functions), var.http_invokers) : "${pair[0]}/${pair[1]}" => { function = pair[0], member = pair[1] } },
+    { for pair in setproduct(keys(local.receiving_functions), var.http_invokers) : "${pair[0]}/${pair[1]}" => { function = pair[0], member = pair[1] } },
+    { for member in var.console_viewers : "console/${member}" => { function = "console", member = member } },
   )
 }
 

@@ -48,6 +48,15 @@ locals {
       secrets     = ["KHOOK_WEBHOOK_HMAC_SECRET", "KHOOK_WEBHOOK_TOKEN", "KHOOK_WEBHOOK_STANDARD_WEBHOOKS_SECRET", "KHOOK_WEBHOOK_PAGERDUTY_SECRET", "KHOOK_A2A_TOKEN", "KHOOK_REDACTION_KEY"]
       environment = {}
     }
+    # Not a source: the read-only console (query API and dashboard), deployed when var.console_viewers
+    # names someone. Cloud Run IAM lets only them in (iam.tf); the function then answers any client
+    # and also checks KHOOK_CONSOLE_TOKEN when that secret is given.
+    console = {
+      trigger     = "http"
+      description = "Read-only console: query API and dashboard over the audit trail and storm-control state."
+      secrets     = ["KHOOK_CONSOLE_TOKEN"]
+      environment = { KHOOK_CONSOLE_ALLOW_REMOTE = "true" }
+    }
     # Not a source: fed by the Cloud Scheduler job in scheduler.tf, one tick per var.sweep_schedule.
     sweep = {
       trigger     = "pubsub"
@@ -65,12 +74,16 @@ locals {
     timeout     = local.timeout_seconds
   }
 
-  # Sources follow var.sources; the sweep function (not a source) follows var.sweep_schedule.
+  # Sources follow var.sources; the sweep function (not a source) follows var.sweep_schedule, the
+  # console follows var.console_viewers.
   sweep_enabled     = var.sweep_schedule != ""
-  enabled_functions = { for name, spec in local.functions : name => merge(local.function_defaults, spec) if name == "sweep" ? local.sweep_enabled : contains(var.sources, name) }
+  console_enabled   = length(var.console_viewers) > 0
+  enabled_functions = { for name, spec in local.functions : name => merge(local.function_defaults, spec) if name == "sweep" ? local.sweep_enabled : name == "console" ? local.console_enabled : contains(var.sources, name) }
   pubsub_functions  = { for name, spec in local.enabled_functions : name => spec if spec.trigger == "pubsub" }
   http_functions    = { for name, spec in local.enabled_functions : name => spec if spec.trigger == "http" }
-  public_functions  = { for name, spec in local.http_functions : name => spec if name == "webhook" || var.alertmanager_public }
+  public_functions  = { for name, spec in local.http_functions : name => spec if name == "webhook" || (name == "alertmanager" && var.alertmanager_public) }
+  # HTTP functions that receive events (var.http_invokers may call them); not the console.
+  receiving_functions = { for name, spec in local.http_functions : name => spec if name != "console" }
 
   archive_dir = coalesce(var.source_archive_dir, "${path.module}/../build/functions")
 

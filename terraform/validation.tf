@@ -9,7 +9,7 @@ locals {
   iam_member_pattern = "^(serviceAccount|user|group|domain|principal|principalSet):.+$"
   source_names       = ["kubernetes", "alertmanager", "webhook", "kafka", "cdc", "gcp"]
   bridged_sources    = ["kubernetes", "kafka", "cdc", "gcp"]
-  secret_names       = ["KHOOK_ALERTMANAGER_TOKEN", "KHOOK_WEBHOOK_TOKEN", "KHOOK_WEBHOOK_HMAC_SECRET", "KHOOK_WEBHOOK_STANDARD_WEBHOOKS_SECRET", "KHOOK_WEBHOOK_PAGERDUTY_SECRET", "KHOOK_A2A_TOKEN"]
+  secret_names       = ["KHOOK_ALERTMANAGER_TOKEN", "KHOOK_WEBHOOK_TOKEN", "KHOOK_WEBHOOK_HMAC_SECRET", "KHOOK_WEBHOOK_STANDARD_WEBHOOKS_SECRET", "KHOOK_WEBHOOK_PAGERDUTY_SECRET", "KHOOK_A2A_TOKEN", "KHOOK_CONSOLE_TOKEN"]
 
   # Every value must match the pattern (RE2). An optional setting that is unset (null, or ""
   # for sweep_schedule) has no values.
@@ -23,6 +23,7 @@ locals {
     kagent_api_url            = { values = [var.kagent_api_url], pattern = "^https?://[^/\\s]+(/\\S*)?$", message = "kagent_api_url must be an http:// or https:// URL." }
     vpc_connector             = { values = var.vpc_connector == null ? [] : [var.vpc_connector], pattern = "^projects/[a-z][a-z0-9-]{4,28}[a-z0-9]/locations/[a-z]+-[a-z]+[0-9]+/connectors/[a-z][-a-z0-9]{0,23}[a-z0-9]$", message = "vpc_connector must be null or projects/PROJECT_ID/locations/REGION/connectors/NAME (NAME: 2-25 lowercase letters, digits or hyphens, starting with a letter)." }
     http_invokers             = { values = var.http_invokers, pattern = local.iam_member_pattern, message = "http_invokers entries must be IAM members such as serviceAccount:NAME@PROJECT.iam.gserviceaccount.com (allUsers is controlled by alertmanager_public)." }
+    console_viewers           = { values = var.console_viewers, pattern = local.iam_member_pattern, message = "console_viewers entries must be IAM members such as group:sre@example.com (the console is never public)." }
     topic_publishers          = { values = flatten([for members in values(var.topic_publishers) : tolist(members)]), pattern = local.iam_member_pattern, message = "topic_publishers values must be IAM members such as serviceAccount:NAME@PROJECT.iam.gserviceaccount.com." }
     sweep_schedule            = { values = var.sweep_schedule == "" ? [] : [var.sweep_schedule], pattern = "^[0-9A-Za-z*/,-]+( [0-9A-Za-z*/,-]+){4}$", message = "sweep_schedule must be a 5-field cron expression such as \"* * * * *\" or \"*/5 * * * *\" (fields separated by single spaces), or \"\" to disable the sweep." }
     sweep_time_zone           = { values = [var.sweep_time_zone], pattern = "^[A-Za-z]+(/[A-Za-z0-9_+-]+)*$", message = "sweep_time_zone must be a tz database name such as Etc/UTC or Europe/Berlin." }
@@ -55,7 +56,7 @@ locals {
     topic_publishers = { ok = length(setsubtract(keys(var.topic_publishers), local.bridged_sources)) == 0, message = "topic_publishers keys must be kubernetes, kafka, cdc or gcp." }
     # The agent token is issued elsewhere; the inbound ones are ours to make long. Only whether
     # every value passes leaves the sensitive map.
-    secrets        = { ok = nonsensitive(alltrue([for k, v in var.secrets : contains(local.secret_names, k) && length(v) >= (k == "KHOOK_A2A_TOKEN" ? 1 : 16)])), message = "secrets keys must be KHOOK_ALERTMANAGER_TOKEN, KHOOK_WEBHOOK_TOKEN, KHOOK_WEBHOOK_HMAC_SECRET, KHOOK_WEBHOOK_STANDARD_WEBHOOKS_SECRET, KHOOK_WEBHOOK_PAGERDUTY_SECRET or KHOOK_A2A_TOKEN; the inbound tokens and the signing secrets need at least 16 characters." }
+    secrets        = { ok = nonsensitive(alltrue([for k, v in var.secrets : contains(local.secret_names, k) && length(v) >= (k == "KHOOK_A2A_TOKEN" ? 1 : 16)])), message = "secrets keys must be KHOOK_ALERTMANAGER_TOKEN, KHOOK_WEBHOOK_TOKEN, KHOOK_WEBHOOK_HMAC_SECRET, KHOOK_WEBHOOK_STANDARD_WEBHOOKS_SECRET, KHOOK_WEBHOOK_PAGERDUTY_SECRET, KHOOK_A2A_TOKEN or KHOOK_CONSOLE_TOKEN; the inbound tokens and the signing secrets need at least 16 characters." }
     instance_range = { ok = var.min_instances <= var.max_instances, message = "min_instances (${var.min_instances}) must not exceed max_instances (${var.max_instances})." }
     # A Serverless VPC Access connector serves only its own region.
     vpc_connector_region = { ok = var.vpc_connector == null || try(split("/", var.vpc_connector)[3] == var.region, false), message = "vpc_connector must be in the functions' region ${var.region}: a Serverless VPC Access connector serves only its own region." }

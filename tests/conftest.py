@@ -21,6 +21,7 @@ from khook_core.runtime import reset_runtime  # noqa: E402
 # The tests/support modules that define fixtures (emulators, servers, function clients...).
 pytest_plugins = [
     "tests.support.a2a_agent",
+    "tests.support.browser",
     "tests.support.firestore",
     "tests.support.functions",
     "tests.support.kube_api",

@@ -30,9 +30,11 @@ Rules every method keeps:
 
 from __future__ import annotations
 
+import base64
+import json
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Literal, NamedTuple, Protocol
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal, NamedTuple, Protocol
 
 from khook_core.storm.records import Backlog, BacklogKey
 from khook_core.storm.records import DedupKey as DedupKey
@@ -303,13 +305,164 @@ class BacklogStore(Protocol):
         ...
 
 
+# -- the read side: what the console asks of a store ----------------------------------------
+
+
+@dataclass(frozen=True)
+class FiringFilter:
+    """Which audit records a console query covers; every field set must match (exactly).
+
+    ``since`` is inclusive and ``until`` exclusive, so adjacent ranges never count a record
+    twice. ``outcome`` is the recorded decision as written (``dispatched``, ``coalesced``,
+    ``suppressed:budget``, ``failed:…``).
+    """
+
+    since: datetime | None = None
+    until: datetime | None = None
+    hook: str | None = None
+    source: str | None = None
+    event_type: str | None = None
+    resource: str | None = None
+    outcome: str | None = None
+
+    def equalities(self) -> dict[str, str]:
+        """The text fields to match exactly, by ``Firing`` field name."""
+        fields = {
+            "hook": self.hook,
+            "source": self.source,
+            "event_type": self.event_type,
+            "resource": self.resource,
+            "outcome": self.outcome,
+        }
+        return {name: value for name, value in fields.items() if value is not None}
+
+    def matches(self, firing: Firing) -> bool:
+        """The filter applied to one record (the memory store's, and any client-side check)."""
+        if self.since is not None and firing.at < self.since:
+            return False
+        if self.until is not None and firing.at >= self.until:
+            return False
+        return all(getattr(firing, name) == value for name, value in self.equalities().items())
+
+
+@dataclass(frozen=True)
+class FiringPage:
+    """One page of ``query_firings``: records newest first, and where the next page starts."""
+
+    firings: list[Firing]
+    cursor: str | None
+    """Pass to the next call for the records after these; None: there are no more."""
+
+
+@dataclass(frozen=True)
+class FiringCount:
+    """How many records of one hook, source, event type and outcome fell in one time bucket."""
+
+    bucket: datetime
+    """The bucket's start: ``at`` floored to a multiple of the bucket size (clock-aligned)."""
+    hook: str
+    source: str
+    event_type: str
+    outcome: str
+    count: int
+
+
+@dataclass(frozen=True)
+class CircuitRecord:
+    """One circuit breaker as stored: its key, consecutive failures and state at ``now``."""
+
+    key: str
+    failures: int
+    state: CircuitState
+    open_until: datetime | None
+
+
+class InvalidCursorError(ValueError):
+    """A page cursor this store did not hand out (or from another store or version)."""
+
+
+def encode_cursor(*values: object) -> str:
+    """A page cursor: the ordering values of the last record returned, as opaque text.
+
+    Cursors carry the position, not an offset, so records written while a client pages through
+    (newer ones go to the front) shift nothing: each older record is returned exactly once.
+    """
+    text = json.dumps(list(values), separators=(",", ":"))
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, kinds: tuple[type, ...]) -> list[Any]:
+    """Inverse of ``encode_cursor``, checking each value's type.
+
+    Raises:
+        InvalidCursorError: the text is not a cursor of this shape.
+    """
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        values = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidCursorError(f"cursor {cursor[:40]!r} is not a cursor this API issued") from exc
+    if (
+        not isinstance(values, list)
+        or len(values) != len(kinds)
+        or not all(
+            isinstance(v, kind) and not isinstance(v, bool)
+            for v, kind in zip(values, kinds, strict=True)
+        )
+    ):
+        raise InvalidCursorError(f"cursor {cursor[:40]!r} is not a cursor this API issued")
+    return values
+
+
+def bucket_start(at: datetime, bucket: timedelta) -> datetime:
+    """``at`` floored to a multiple of ``bucket`` since the epoch (UTC)."""
+    size = bucket.total_seconds()
+    return datetime.fromtimestamp((at.timestamp() // size) * size, UTC)
+
+
+class AuditQueries(Protocol):
+    """The console's read side: filtered, paged and counted audit records, backlogs, circuits.
+
+    Read-only and safe beside every writer; what a store cannot do in one query (Firestore
+    has no GROUP BY) it does by streaming only the fields it needs.
+    """
+
+    def query_firings(
+        self, *, where: FiringFilter, cursor: str | None = None, limit: int = 100
+    ) -> FiringPage:
+        """Up to ``limit`` records matching ``where``, newest ``at`` first, ties in a fixed
+        order of the store's own (insertion order, newest first, or a document id).
+
+        Args:
+            cursor: the ``FiringPage.cursor`` of the previous page: the records after it.
+
+        Raises:
+            InvalidCursorError: ``cursor`` is not one this store issued.
+        """
+        ...
+
+    def count_firings(self, *, where: FiringFilter, bucket: timedelta) -> list[FiringCount]:
+        """Records matching ``where`` counted per ``bucket_start`` and hook, source, event type
+        and outcome; only non-zero counts, ordered by bucket, then the text fields."""
+        ...
+
+    def backlogs(self, *, limit: int) -> list[tuple[BacklogKey, Backlog]]:
+        """Up to ``limit`` backlogs holding events, with their keys, ordered by stored key."""
+        ...
+
+    def circuits(self, *, now: datetime, limit: int) -> list[CircuitRecord]:
+        """Up to ``limit`` circuits with a failure counted or a cool-down set, ordered by key."""
+        ...
+
+
 class GateStore(ClaimStore, LimitStore, Protocol):
     """What storm control's gates use: claims (windows, probes) and counters (slots, leases,
     circuits)."""
 
 
-class StateStore(ClaimStore, AuditLog, LimitStore, BacklogStore, Protocol):
-    """All four contracts in one backend (memory, SQLite, Firestore), plus its cleanup.
+class StateStore(ClaimStore, AuditLog, LimitStore, BacklogStore, AuditQueries, Protocol):
+    """All four contracts and the console's reads in one backend (memory, SQLite, Firestore),
+    plus its cleanup.
 
     Callers depend on the narrow contract they use; only the runtime that opens and closes
     the store holds the whole of it.

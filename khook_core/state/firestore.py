@@ -50,6 +50,7 @@ import logging
 import random
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, TypeVar
@@ -74,6 +75,9 @@ DEFAULT_DATABASE: Final = "(default)"
 CALL_TIMEOUT_S = 10.0
 """Deadline of one Firestore call including the client's own retries: a function's 60 s budget
 must still hold a claim, a dispatch and the audit writes."""
+COUNT_TIMEOUT_S = 50.0
+"""Deadline of ``count_firings``, which streams every matching record (a busy day is tens of
+thousands): most of a console request's 60 s, where the pipeline's calls keep ``timeout``."""
 MAX_CLAIM_ROUNDS = 5
 """create → read → take over can lose a race to a concurrent release or take-over; each round
 re-reads. Five rounds means five consecutive lost races: report contention, let it retry."""
@@ -344,6 +348,112 @@ class FirestoreStateStore:
                 for snap in query.stream(retry=self._retry, timeout=self.timeout)
             ]
 
+    def query_firings(
+        self, *, where: base.FiringFilter, cursor: str | None = None, limit: int = 100
+    ) -> base.FiringPage:
+        """Newest first, ties by document id. In production each combination of equality
+        filters with ``at`` needs a composite index (the emulator needs none)."""
+        if limit <= 0:
+            return base.FiringPage([], None)
+        query = self._filtered(where)
+        query = query.order_by("at", direction=self._firestore.Query.DESCENDING).order_by(
+            "__name__", direction=self._firestore.Query.DESCENDING
+        )
+        if cursor is not None:
+            at_text, doc_id = base.decode_cursor(cursor, (str, str))
+            try:
+                at = datetime.fromisoformat(at_text)
+            except ValueError as exc:
+                raise base.InvalidCursorError(f"cursor {cursor[:40]!r}: bad time") from exc
+            query = query.start_after({"at": at, "__name__": self._firings.document(doc_id)})
+        with self._wrap("query firings", "*"):
+            snaps = list(query.limit(limit + 1).stream(retry=self._retry, timeout=self.timeout))
+        page = [(snap.id, audit_fields.from_document(snap.to_dict() or {})) for snap in snaps]
+        page = page[:limit]
+        next_cursor = None
+        if len(snaps) > limit:
+            last_id, last = page[-1]
+            next_cursor = base.encode_cursor(last.at.isoformat(), last_id)
+        return base.FiringPage([firing for _, firing in page], next_cursor)
+
+    def count_firings(
+        self, *, where: base.FiringFilter, bucket: timedelta
+    ) -> list[base.FiringCount]:
+        """Firestore has no GROUP BY: the matching records are streamed, only the five
+        fields counted, and counted here."""
+        query = self._filtered(where).select(["at", "hook", "source", "event_type", "outcome"])
+        counts: Counter[tuple[datetime, str, str, str, str]] = Counter()
+        with self._wrap("count firings", "*"):
+            for snap in query.stream(retry=self._retry, timeout=max(self.timeout, COUNT_TIMEOUT_S)):
+                doc = snap.to_dict() or {}
+                at = doc.get("at")
+                if not isinstance(at, datetime):
+                    continue
+                counts[
+                    (
+                        base.bucket_start(at, bucket),
+                        str(doc.get("hook") or ""),
+                        str(doc.get("source") or ""),
+                        str(doc.get("event_type") or ""),
+                        str(doc.get("outcome") or ""),
+                    )
+                ] += 1
+        return [base.FiringCount(*group, n) for group, n in sorted(counts.items())]
+
+    def _filtered(self, where: base.FiringFilter) -> Any:
+        from google.cloud.firestore_v1.base_query import FieldFilter
+
+        query: Any = self._firings
+        for name, value in where.equalities().items():
+            query = query.where(filter=FieldFilter(name, "==", value))
+        if where.since is not None:
+            query = query.where(filter=FieldFilter("at", ">=", where.since))
+        if where.until is not None:
+            query = query.where(filter=FieldFilter("at", "<", where.until))
+        return query
+
+    def backlogs(self, *, limit: int) -> list[tuple[BacklogKey, Backlog]]:
+        if limit <= 0:
+            return []
+        from google.cloud.firestore_v1.base_query import FieldFilter
+
+        query = (
+            self._backlog.where(filter=FieldFilter("pending", "==", True))
+            .order_by("key")
+            .limit(limit)
+        )
+        with self._wrap("list backlogs", "*"):
+            docs = [
+                snap.to_dict() or {}
+                for snap in query.stream(retry=self._retry, timeout=self.timeout)
+            ]
+        return [(_backlog_key(doc), Backlog.from_json(doc)) for doc in docs]
+
+    def circuits(self, *, now: datetime, limit: int) -> list[base.CircuitRecord]:
+        if limit <= 0:
+            return []
+        query = self._circuits.order_by("key").limit(limit)
+        with self._wrap("list circuits", "*"):
+            docs = [
+                snap.to_dict() or {}
+                for snap in query.stream(retry=self._retry, timeout=self.timeout)
+            ]
+        records = []
+        for doc in docs:
+            until = doc.get("open_until")
+            until = until if isinstance(until, datetime) else None
+            if until is not None:
+                until = datetime.fromtimestamp(until.timestamp(), UTC)
+            records.append(
+                base.CircuitRecord(
+                    str(doc.get("key", "")),
+                    _int(doc.get("failures")),
+                    base.circuit_state_of(until, now),
+                    until,
+                )
+            )
+        return records
+
     # -- storm control ------------------------------------------------------------------------
 
     def take_slot(self, *, key: str, limit: int, window: timedelta, now: datetime) -> bool:
@@ -382,8 +492,9 @@ class FirestoreStateStore:
             # first attempt landed leaves the slot taken, erring towards fewer runs, never more.
             option = self._client.write_option(last_update_time=snap.update_time)
             try:
-                ref.update({"used": used - 1}, option=option, retry=self._retry,
-                           timeout=self.timeout)
+                ref.update(
+                    {"used": used - 1}, option=option, retry=self._retry, timeout=self.timeout
+                )
             except (self._gexc.NotFound, self._gexc.FailedPrecondition):
                 return
 

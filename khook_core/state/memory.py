@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 import uuid
-from collections import deque
-from datetime import datetime, timedelta
+from collections import Counter, deque
+from datetime import UTC, datetime, timedelta
 
 from khook_core.state import base
 from khook_core.state.base import DedupKey
@@ -23,7 +24,9 @@ class MemoryStateStore:
         self._claims: dict[DedupKey, datetime] = {}
         self._outcomes: dict[DedupKey, str] = {}
         self._owners: dict[DedupKey, base.HeldClaim] = {}  # claims taken with claim_firing
-        self._firings: deque[base.Firing] = deque(maxlen=MAX_FIRINGS)
+        # Each with its insertion number: the tie-break of equal times for the console's pages.
+        self._firings: deque[tuple[int, base.Firing]] = deque(maxlen=MAX_FIRINGS)
+        self._recorded = itertools.count()
         self._slots: dict[str, tuple[float, int]] = {}
         self._leases: dict[str, dict[str, datetime]] = {}  # scope -> lease id -> expiry
         self._backlog: dict[BacklogKey, Backlog] = {}
@@ -82,7 +85,7 @@ class MemoryStateStore:
 
     def record(self, firing: base.Firing) -> None:
         with self._lock:
-            self._firings.append(firing)
+            self._firings.append((next(self._recorded), firing))
 
     def firings(
         self, *, hook: str | None = None, since: datetime | None = None, limit: int = 100
@@ -90,10 +93,53 @@ class MemoryStateStore:
         with self._lock:
             items = [
                 f
-                for f in reversed(self._firings)
+                for _, f in reversed(self._firings)
                 if (hook is None or f.hook == hook) and (since is None or f.at >= since)
             ]
         return items[:limit]
+
+    def query_firings(
+        self, *, where: base.FiringFilter, cursor: str | None = None, limit: int = 100
+    ) -> base.FiringPage:
+        after: tuple[int, int] | None = None
+        if cursor is not None:
+            at_us, seq = base.decode_cursor(cursor, (int, int))
+            after = (at_us, seq)
+        with self._lock:
+            rows = [
+                (_micros(f.at), seq, f)
+                for seq, f in self._firings
+                if where.matches(f) and (after is None or (_micros(f.at), seq) < after)
+            ]
+        rows.sort(key=lambda row: (row[0], row[1]), reverse=True)
+        page = rows[: max(limit, 0)]
+        more = len(rows) > len(page) and bool(page)
+        next_cursor = base.encode_cursor(page[-1][0], page[-1][1]) if more else None
+        return base.FiringPage([f for _, _, f in page], next_cursor)
+
+    def count_firings(
+        self, *, where: base.FiringFilter, bucket: timedelta
+    ) -> list[base.FiringCount]:
+        with self._lock:
+            counts = Counter(
+                (base.bucket_start(f.at, bucket), f.hook, f.source, f.event_type, f.outcome)
+                for _, f in self._firings
+                if where.matches(f)
+            )
+        return [base.FiringCount(*group, count) for group, count in sorted(counts.items())]
+
+    def backlogs(self, *, limit: int) -> list[tuple[BacklogKey, Backlog]]:
+        with self._lock:
+            held = sorted(self._backlog.items(), key=lambda item: item[0].stored)
+        return held[: max(limit, 0)]
+
+    def circuits(self, *, now: datetime, limit: int) -> list[base.CircuitRecord]:
+        with self._lock:
+            held = sorted(self._circuits.items())[: max(limit, 0)]
+        return [
+            base.CircuitRecord(key, failures, base.circuit_state_of(until, now), until)
+            for key, (failures, until) in held
+        ]
 
     def take_slot(self, *, key: str, limit: int, window: timedelta, now: datetime) -> bool:
         start = base.window_start(now, window)
@@ -167,3 +213,11 @@ class MemoryStateStore:
 
     def close(self) -> None:
         """Nothing to release."""
+
+
+def _micros(at: datetime) -> int:
+    """``at`` in whole microseconds since the epoch: an exact, comparable cursor value."""
+    return (at - _EPOCH) // timedelta(microseconds=1)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

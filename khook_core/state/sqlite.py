@@ -85,8 +85,31 @@ _INSERT_FIRING = (
 )
 _SELECT_FIRINGS = f"SELECT {', '.join(audit_fields.COLUMNS)} FROM firings WHERE 1=1"  # noqa: S608
 
+_COUNT_FIRINGS = (
+    # Epoch seconds are positive, so truncating the quotient floors it (SQLite's % is integer).
+    "SELECT CAST(at / ? AS INTEGER) * ?, hook, source, event_type, outcome, COUNT(*) "
+    "FROM firings WHERE 1=1"
+)
+_GROUP_COUNTS = " GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5"
+
 _CLAIM_COLUMNS_V3 = ("owner TEXT NOT NULL DEFAULT ''", "unsure INTEGER NOT NULL DEFAULT 0")
 _BACKLOG_COLUMNS_V4 = ("kind TEXT NOT NULL DEFAULT ''", "name TEXT NOT NULL DEFAULT ''")
+
+
+def _filtered(sql: str, where: base.FiringFilter) -> tuple[str, list[object]]:
+    """``sql`` (ending in a WHERE clause) narrowed to ``where``; column names come from the
+    ``FiringFilter`` fields, never from input, and values are bound."""
+    params: list[object] = []
+    for name, value in where.equalities().items():
+        sql += f" AND {name} = ?"
+        params.append(value)
+    if where.since is not None:
+        sql += " AND at >= ?"
+        params.append(where.since.timestamp())
+    if where.until is not None:
+        sql += " AND at < ?"
+        params.append(where.until.timestamp())
+    return sql, params
 
 
 def _storable(value: object) -> object:
@@ -265,6 +288,56 @@ class SqliteStateStore:
         rows = self._run(sql, tuple(params)).fetchall()
         return [audit_fields.from_row(row) for row in rows]
 
+    def query_firings(
+        self, *, where: base.FiringFilter, cursor: str | None = None, limit: int = 100
+    ) -> base.FiringPage:
+        if limit <= 0:
+            return base.FiringPage([], None)
+        sql, params = _filtered("SELECT id, " + _SELECT_FIRINGS.removeprefix("SELECT "), where)
+        if cursor is not None:
+            at, row_id = base.decode_cursor(cursor, (float, int))
+            sql += " AND (at < ? OR (at = ? AND id < ?))"
+            params += [at, at, row_id]
+        sql += " ORDER BY at DESC, id DESC LIMIT ?"
+        params.append(limit + 1)  # one more: is there a next page?
+        rows = self._run(sql, tuple(params)).fetchall()
+        page = rows[:limit]
+        next_cursor = base.encode_cursor(page[-1][1], page[-1][0]) if len(rows) > limit else None
+        return base.FiringPage([audit_fields.from_row(row[1:]) for row in page], next_cursor)
+
+    def count_firings(
+        self, *, where: base.FiringFilter, bucket: timedelta
+    ) -> list[base.FiringCount]:
+        size = bucket.total_seconds()
+        sql, params = _filtered(_COUNT_FIRINGS, where)
+        rows = self._run(sql + _GROUP_COUNTS, (size, size, *params)).fetchall()
+        return [
+            base.FiringCount(datetime.fromtimestamp(start, UTC), hook, source, kind, outcome, n)
+            for start, hook, source, kind, outcome, n in rows
+        ]
+
+    def backlogs(self, *, limit: int) -> list[tuple[BacklogKey, Backlog]]:
+        rows = self._run(
+            "SELECT kind, name, summary FROM backlog ORDER BY key LIMIT ?", (max(limit, 0),)
+        ).fetchall()
+        return [
+            (BacklogKey(BacklogKind(kind), name), Backlog.from_json(json.loads(summary)))
+            for kind, name, summary in rows
+        ]
+
+    def circuits(self, *, now: datetime, limit: int) -> list[base.CircuitRecord]:
+        rows = self._run(
+            "SELECT key, failures, open_until FROM circuits ORDER BY key LIMIT ?",
+            (max(limit, 0),),
+        ).fetchall()
+        records = []
+        for key, failures, open_until in rows:
+            until = None if open_until is None else datetime.fromtimestamp(open_until, UTC)
+            records.append(
+                base.CircuitRecord(key, failures, base.circuit_state_of(until, now), until)
+            )
+        return records
+
     def take_slot(self, *, key: str, limit: int, window: timedelta, now: datetime) -> bool:
         if limit <= 0:
             return False
@@ -326,9 +399,7 @@ class SqliteStateStore:
             return Backlog.from_json(json.loads(row[0]))
 
     def backlog_keys(self, *, limit: int) -> list[BacklogKey]:
-        rows = self._run(
-            "SELECT kind, name FROM backlog ORDER BY key LIMIT ?", (limit,)
-        ).fetchall()
+        rows = self._run("SELECT kind, name FROM backlog ORDER BY key LIMIT ?", (limit,)).fetchall()
         return [BacklogKey(BacklogKind(kind), name) for kind, name in rows]
 
     def record_failure(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from khook_core.envsettings import EnvSettings, env_names, nested_group
-from khook_core.settings import DispatchSettings, FirestoreSettings, Settings
+from khook_core.settings import ConsoleSettings, DispatchSettings, FirestoreSettings, Settings
 from khook_core.transport.http import HttpCredentials
 from tests.support.paths import REPO
 
@@ -16,6 +16,7 @@ GROUPS: list[tuple[type[EnvSettings], str]] = [
     (Settings, "KHOOK_"),
     (DispatchSettings, "KHOOK_"),
     (FirestoreSettings, "KHOOK_"),
+    (ConsoleSettings, "KHOOK_CONSOLE_"),
     (HttpCredentials, "KHOOK_<SOURCE>_"),
 ]
 

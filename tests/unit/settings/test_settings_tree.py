@@ -77,6 +77,14 @@ VARIABLES: list[tuple[str, str, Callable[[Settings], Any], Any]] = [
     ("KHOOK_WEBHOOK_TIMEOUT", "15s", lambda s: s.dispatchers.webhook_timeout, 15.0),
     ("GOOGLE_CLOUD_PROJECT", "prod-1", lambda s: s.firestore.project_id(), "prod-1"),
     ("FIRESTORE_EMULATOR_HOST", "127.0.0.1:8686", lambda s: s.firestore.project_id(), "demo-khook"),
+    ("KHOOK_CONSOLE_TOKEN", "c0nsole", lambda s: secret(s.console.token), "c0nsole"),
+    ("KHOOK_CONSOLE_ALLOW_REMOTE", "true", lambda s: s.console.allow_remote, True),
+    (
+        "KHOOK_CONSOLE_TASK_URL",
+        "https://kagent.example/{agent}/{task_id}",
+        lambda s: s.console.task_url,
+        "https://kagent.example/{agent}/{task_id}",
+    ),
 ]
 """(variable, value, where the code reads it, what it reads)."""
 
@@ -116,6 +124,8 @@ INVALID: list[tuple[str, str, str]] = [
     ("KHOOK_CONNECT_TIMEOUT", "fast", "invalid duration 'fast'"),
     ("KHOOK_WEBHOOK_TIMEOUT", "301", "less than or equal to 300"),
     ("KHOOK_REDACTION_KEY", "too-short", "at least 16"),
+    ("KHOOK_CONSOLE_ALLOW_REMOTE", "maybe", "valid boolean"),
+    ("KHOOK_CONSOLE_TASK_URL", "javascript:alert(1)", "should match pattern"),
 ]
 """(variable, value, what the error says about it)."""
 

@@ -401,7 +401,11 @@ def test_public_members_only_on_the_http_invoker(tf: TerraformConfig) -> None:
             )
     assert "local.http_functions" in tf.locals["public_functions"]
     http = {n for n, spec in tf.locals["functions"].items() if spec["trigger"] == "http"}
-    assert http == {"alertmanager", "webhook"}
+    assert http == {"alertmanager", "webhook", "console"}
+    # Only the two event receivers can be public; the console is reached through IAM alone.
+    public = tf.locals["public_functions"]
+    assert 'name == "webhook" || (name == "alertmanager" && var.alertmanager_public)' in public
+    assert '"console"' in tf.locals["receiving_functions"]
 
 
 def test_only_http_functions_accept_external_traffic(tf: TerraformConfig) -> None:
@@ -691,9 +695,13 @@ def test_sweep_is_enabled_by_its_schedule_not_by_sources(tf: TerraformConfig) ->
     assert "KHOOK_A2A_TOKEN" in spec["secrets"], "the sweep dispatches to agents"
     assert tf.locals["sweep_enabled"] == '${var.sweep_schedule != ""}'
     assert (
-        'if name == "sweep" ? local.sweep_enabled : contains(var.sources, name)'
-        in tf.locals["enabled_functions"]
-    ), "local.enabled_functions: sweep must follow local.sweep_enabled, the rest var.sources"
+        'if name == "sweep" ? local.sweep_enabled : name == "console" ? local.console_enabled '
+        ": contains(var.sources, name)" in tf.locals["enabled_functions"]
+    ), (
+        "local.enabled_functions: sweep must follow local.sweep_enabled, the console "
+        "local.console_enabled, the rest var.sources"
+    )
+    assert tf.locals["console_enabled"] == "${length(var.console_viewers) > 0}"
     sources = set(tf.default("sources"))
     assert "sweep" not in sources
     assert (
@@ -701,11 +709,11 @@ def test_sweep_is_enabled_by_its_schedule_not_by_sources(tf: TerraformConfig) ->
         in tf.locals["setting_rules"]["sources"]["ok"]
     )
     selectable = set(tf.locals["source_names"])
-    assert set(tf.locals["functions"]) - {"sweep"} == selectable, (
-        "every function but sweep is a source that var.sources can select"
+    assert set(tf.locals["functions"]) - {"sweep", "console"} == selectable, (
+        "every function but sweep and the console is a source that var.sources can select"
     )
     # gcp creates project-wide Cloud Build and Monitoring wiring: deployed only when asked for.
-    assert set(tf.locals["functions"]) - {"sweep", "gcp"} == sources
+    assert set(tf.locals["functions"]) - {"sweep", "gcp", "console"} == sources
     assert "sweep" not in selectable
     # The forwarder comes with the kubernetes source, never with the sweep.
     assert '"kubernetes"' in tf.locals["forwarder_enabled"]

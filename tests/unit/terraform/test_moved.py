@@ -42,9 +42,15 @@ def test_moves_lead_from_removed_resources_to_existing_ones(tf: TerraformConfig)
         assert to_name in tf.of_type(to_type), f"{to_type}.{to_name} does not exist"
 
 
+ADDED_AFTER_THE_MOVE = frozenset({"console"})
+"""Functions that never existed under the old resource names: nothing of theirs to move."""
+
+
 def test_every_function_and_its_grants_move(tf: TerraformConfig) -> None:
     found = {(f, t) for f, t in moves(tf)}
     for name, spec in tf.locals["functions"].items():
+        if name in ADDED_AFTER_THE_MOVE:
+            continue
         old = "pubsub" if spec["trigger"] == "pubsub" else "http"
         assert ((FUNCTION, old, name), (FUNCTION, "this", name)) in found, name
         for type_name in INVOKER_TYPES:

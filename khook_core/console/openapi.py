@@ -1,0 +1,259 @@
+"""The API's OpenAPI 3.1 document, served at ``/api/v1/openapi.json`` and checked by tests
+against the routes and the answers the API really gives."""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from khook_core.console import queries
+
+_TEXT: Final = {"type": "string"}
+_NULLABLE_TEXT: Final = {"type": ["string", "null"]}
+_TIME: Final = {"type": "string", "format": "date-time"}
+_NULLABLE_TIME: Final = {"type": ["string", "null"], "format": "date-time"}
+
+
+def _param(name: str, description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": schema or _TEXT,
+    }
+
+
+def _object(properties: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "object", "required": sorted(properties), "properties": properties}
+
+
+_FILTER_PARAMS: Final = [
+    _param("since", "Only firings at or after this RFC 3339 time.", _TIME),
+    _param("until", "Only firings before this RFC 3339 time.", _TIME),
+    _param("hook", "Hook, namespace/name, exact."),
+    _param("source", "Source (kubernetes, alertmanager, webhook, kafka, cdc, gcp, a plugin)."),
+    _param("type", "Event type, kebab-case (pod-restart)."),
+    _param("resource", "Resource, namespace/Kind/name as recorded."),
+    _param(
+        "decision",
+        "Decision as recorded (dispatched, coalesced, suppressed:budget, failed:<why>), exact.",
+    ),
+]
+
+FIRING: Final = _object(
+    {
+        "at": _TIME,
+        "hook": _TEXT,
+        "decision": _TEXT,
+        "source": _TEXT,
+        "type": _TEXT,
+        "resource": _TEXT,
+        "event_id": _TEXT,
+        "agent": _TEXT,
+        "task_id": _NULLABLE_TEXT,
+        "task_url": _NULLABLE_TEXT,
+        "error": _NULLABLE_TEXT,
+        "key": _TEXT,
+        "extra": {"type": "object", "additionalProperties": _TEXT},
+    }
+)
+_COUNT_MAP: Final = {"type": "object", "additionalProperties": {"type": "integer"}}
+ERROR: Final = {
+    "type": "object",
+    "required": ["error", "status"],
+    "properties": {"error": _TEXT, "status": {"type": "integer"}, "field": _TEXT},
+}
+
+
+def _ok(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {
+        "200": {"description": description, "content": {"application/json": {"schema": schema}}},
+        "400": {"$ref": "#/components/responses/BadRequest"},
+        "401": {"$ref": "#/components/responses/Unauthorized"},
+        "403": {"$ref": "#/components/responses/Forbidden"},
+        "503": {"$ref": "#/components/responses/Unavailable"},
+    }
+
+
+def _get(summary: str, params: list[dict[str, Any]], schema: dict[str, Any]) -> dict[str, Any]:
+    return {"get": {"summary": summary, "parameters": params, "responses": _ok(schema, summary)}}
+
+
+PATHS: Final[dict[str, Any]] = {
+    "/api/v1/firings": _get(
+        "Firings, newest first, filtered, one page at a time.",
+        [
+            *_FILTER_PARAMS,
+            _param(
+                "limit",
+                f"Page size, 1..{queries.MAX_PAGE} (default {queries.DEFAULT_PAGE}).",
+                {"type": "integer", "minimum": 1, "maximum": queries.MAX_PAGE},
+            ),
+            _param(
+                "cursor",
+                "next_cursor of the previous page; records written since never shift the pages.",
+            ),
+        ],
+        _object({"firings": {"type": "array", "items": FIRING}, "next_cursor": _NULLABLE_TEXT}),
+    ),
+    "/api/v1/counts": _get(
+        "Firings counted per time bucket, hook, source, type and decision.",
+        [
+            *_FILTER_PARAMS,
+            _param(
+                "bucket",
+                "Bucket size in seconds (default: the range in about 48 bars); "
+                f"at most {queries.MAX_BUCKETS} buckets.",
+                {"type": "integer", "minimum": 1},
+            ),
+        ],
+        _object(
+            {
+                "since": _TIME,
+                "until": _TIME,
+                "bucket_seconds": {"type": "integer"},
+                "buckets": {
+                    "type": "array",
+                    "items": _object(
+                        {
+                            "start": _TIME,
+                            "hook": _TEXT,
+                            "source": _TEXT,
+                            "type": _TEXT,
+                            "decision": _TEXT,
+                            "count": {"type": "integer"},
+                        }
+                    ),
+                },
+                "totals": _object(
+                    {
+                        "source": _COUNT_MAP,
+                        "type": _COUNT_MAP,
+                        "decision": _COUNT_MAP,
+                        "hook": _COUNT_MAP,
+                    }
+                ),
+                "total": {"type": "integer"},
+            }
+        ),
+    ),
+    "/api/v1/hooks": _get(
+        "Loaded hooks with their configuration version and status.",
+        [],
+        _object(
+            {
+                "hooks": {
+                    "type": "array",
+                    "items": _object(
+                        {
+                            "name": _TEXT,
+                            "event_types": {"type": "array", "items": _TEXT},
+                            "agents": {"type": "array", "items": _TEXT},
+                            "file": _TEXT,
+                            "config_version": _NULLABLE_TEXT,
+                            "status": {"enum": ["active", "open", "half-open"]},
+                        }
+                    ),
+                }
+            }
+        ),
+    ),
+    "/api/v1/backlogs": _get(
+        "Open backlogs (what storm control holds back) and circuit breakers.",
+        [],
+        _object(
+            {
+                "backlogs": {
+                    "type": "array",
+                    "items": _object(
+                        {
+                            "key": _TEXT,
+                            "kind": {"enum": ["group", "budget"]},
+                            "hook": _TEXT,
+                            "held": {"type": "integer"},
+                            "first": _TIME,
+                            "last": _TIME,
+                            "resources": {"type": "array", "items": _TEXT},
+                            "reasons": {"type": "array", "items": _TEXT},
+                            "truncated": {"type": "boolean"},
+                        }
+                    ),
+                },
+                "held_total": {"type": "integer"},
+                "circuits": {
+                    "type": "array",
+                    "items": _object(
+                        {
+                            "key": _TEXT,
+                            "state": {"enum": ["closed", "open", "half-open"]},
+                            "failures": {"type": "integer"},
+                            "open_until": _NULLABLE_TIME,
+                        }
+                    ),
+                },
+            }
+        ),
+    ),
+    "/api/v1/health": _get(
+        "Per source: last event some hook acted on, errors in the last hour, last error.",
+        [],
+        _object(
+            {
+                "sources": {
+                    "type": "array",
+                    "items": _object(
+                        {
+                            "source": _TEXT,
+                            "state": {"enum": ["ok", "failing", "idle"]},
+                            "last_event": _NULLABLE_TIME,
+                            "errors_last_hour": {"type": "integer"},
+                            "last_error": _NULLABLE_TEXT,
+                            "last_error_at": _NULLABLE_TIME,
+                        }
+                    ),
+                }
+            }
+        ),
+    ),
+    "/api/v1/openapi.json": {
+        "get": {
+            "summary": "This document.",
+            "responses": {
+                "200": {"description": "OpenAPI 3.1", "content": {"application/json": {}}}
+            },
+        }
+    },
+}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
+
+
+def document() -> dict[str, Any]:
+    """The whole document (a new dict each call: callers may not share a mutable one)."""
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "khook console API",
+            "version": "1",
+            "description": "Read-only: what khook fired, what storm control held back, which "
+            "agent got what, which source is failing. Incidents are not part of "
+            "it yet.",
+        },
+        "paths": PATHS,
+        "security": [{}, {"bearer": []}],
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {"Error": ERROR},
+            "responses": {
+                "BadRequest": _error("A query parameter is invalid (field names it)."),
+                "Unauthorized": _error("No bearer token, and this console needs one."),
+                "Forbidden": _error("Wrong token, or a client from another host."),
+                "Unavailable": _error("The state store is unavailable; retry later."),
+            },
+        },
+    }

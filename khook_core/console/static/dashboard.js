@@ -1,0 +1,221 @@
+// The khook console dashboard: reads only the console API (/api/v1/*) and draws it.
+// Plain browser JavaScript, no build step; Chart.js (vendor/) draws the timeline.
+"use strict";
+
+(function () {
+  const COLORS = {
+    dispatched: "#2e7d32",
+    "resent-unverified": "#66bb6a",
+    coalesced: "#1e88e5",
+    "suppressed:budget": "#fb8c00",
+    resolved: "#8e24aa",
+  };
+  const FAILED = "#c62828";
+  const OTHER = "#78909c";
+  const TOKEN_KEY = "khook-console-token";
+  const state = { chart: null, loads: 0 };
+
+  // A token handed over as #token=... is kept for this tab and taken out of the address bar.
+  const fromHash = new URLSearchParams(location.hash.slice(1)).get("token");
+  if (fromHash) {
+    sessionStorage.setItem(TOKEN_KEY, fromHash);
+    history.replaceState(null, "", location.pathname + location.search);
+  }
+
+  function colorOf(decision) {
+    if (decision === "failed" || decision.startsWith("failed:")) return FAILED;
+    return COLORS[decision] || OTHER;
+  }
+
+  async function api(path, params) {
+    const query = new URLSearchParams();
+    for (const [k, v] of Object.entries(params || {})) if (v) query.set(k, v);
+    const headers = {};
+    const token = sessionStorage.getItem(TOKEN_KEY);
+    if (token) headers.Authorization = "Bearer " + token;
+    const url = "api/v1/" + path + (query.toString() ? "?" + query : "");
+    const response = await fetch(url, { headers, cache: "no-store" });
+    const body = await response.json();
+    if (!response.ok) throw new Error(path + ": " + response.status + " " + (body.error || ""));
+    return body;
+  }
+
+  function cell(row, text, cls) {
+    const td = row.insertCell();
+    td.textContent = text === null || text === undefined ? "" : String(text);
+    if (cls) td.className = cls;
+    return td;
+  }
+
+  function fill(id, items, render) {
+    const body = document.querySelector("#" + id + " tbody");
+    body.replaceChildren();
+    for (const item of items) render(body.insertRow(), item);
+  }
+
+  function shortTime(iso) {
+    return iso ? iso.replace("T", " ").replace(/(\.\d+)?Z$/, "Z") : "";
+  }
+
+  function bucketLabel(ms, seconds) {
+    const d = new Date(ms).toISOString();
+    return seconds >= 86400 ? d.slice(0, 10) : d.slice(5, 16).replace("T", " ");
+  }
+
+  function drawTimeline(counts) {
+    const step = counts.bucket_seconds * 1000;
+    const first = Math.floor(Date.parse(counts.since) / step) * step;
+    const last = Date.parse(counts.until);
+    const starts = [];
+    for (let t = first; t < last; t += step) starts.push(t);
+    const index = new Map(starts.map((t, i) => [t, i]));
+    const byDecision = new Map();
+    for (const b of counts.buckets) {
+      if (!byDecision.has(b.decision)) byDecision.set(b.decision, new Array(starts.length).fill(0));
+      const i = index.get(Date.parse(b.start));
+      if (i !== undefined) byDecision.get(b.decision)[i] += b.count;
+    }
+    const datasets = [...byDecision.keys()].sort().map((decision) => ({
+      label: decision,
+      data: byDecision.get(decision),
+      backgroundColor: colorOf(decision),
+      stack: "decisions",
+    }));
+    const labels = starts.map((t) => bucketLabel(t, counts.bucket_seconds));
+    if (state.chart) state.chart.destroy();
+    state.chart = new Chart(document.getElementById("timeline"), {
+      type: "bar",
+      data: { labels, datasets },
+      options: {
+        animation: false,
+        maintainAspectRatio: false,
+        scales: { x: { stacked: true }, y: { stacked: true, beginAtZero: true, ticks: { precision: 0 } } },
+        plugins: { legend: { position: "bottom" } },
+      },
+    });
+    fill("decision-totals", Object.entries(counts.totals.decision), (row, [decision, n]) => {
+      row.dataset.decision = decision;
+      cell(row, decision);
+      cell(row, n, "num");
+    });
+    const perHook = new Map();
+    for (const b of counts.buckets) {
+      const key = b.hook + "\u0000" + b.decision;
+      perHook.set(key, (perHook.get(key) || 0) + b.count);
+    }
+    fill("hook-totals", [...perHook.entries()].sort(), (row, [key, n]) => {
+      const [hook, decision] = key.split("\u0000");
+      row.dataset.hook = hook;
+      row.dataset.decision = decision;
+      cell(row, hook);
+      cell(row, decision);
+      cell(row, n, "num");
+    });
+  }
+
+  function drawFirings(page) {
+    fill("firings", page.firings, (row, f) => {
+      row.dataset.eventId = f.event_id;
+      cell(row, shortTime(f.at));
+      cell(row, f.hook);
+      cell(row, f.decision, f.decision.startsWith("failed") ? "state-failing" : "");
+      cell(row, f.source);
+      cell(row, f.type);
+      cell(row, f.resource);
+      cell(row, f.agent);
+      const task = cell(row, f.task_url ? "" : f.task_id);
+      if (f.task_url) {
+        const link = document.createElement("a");
+        link.href = f.task_url;
+        link.rel = "noopener noreferrer";
+        link.textContent = f.task_id;
+        task.append(link);
+      }
+      if (f.error) row.title = f.error;
+    });
+  }
+
+  function drawBacklogs(held) {
+    document.getElementById("held-total").textContent = held.held_total + " events held";
+    document.getElementById("held-total").dataset.total = held.held_total;
+    fill("backlogs", held.backlogs, (row, b) => {
+      row.dataset.key = b.key;
+      cell(row, b.key);
+      cell(row, b.hook);
+      cell(row, b.held, "num");
+      cell(row, shortTime(b.first));
+      cell(row, shortTime(b.last));
+    });
+    fill("circuits", held.circuits, (row, c) => {
+      row.dataset.key = c.key;
+      cell(row, c.key);
+      cell(row, c.state, "state-" + c.state);
+      cell(row, c.failures, "num");
+      cell(row, shortTime(c.open_until));
+    });
+  }
+
+  function drawHealth(health) {
+    fill("health", health.sources, (row, s) => {
+      row.dataset.source = s.source;
+      cell(row, s.source);
+      cell(row, s.state, "state-" + s.state);
+      cell(row, shortTime(s.last_event));
+      cell(row, s.errors_last_hour, "num");
+      cell(row, s.last_error);
+    });
+  }
+
+  function drawHooks(hooks) {
+    const select = document.getElementById("hook");
+    const chosen = select.value;
+    select.replaceChildren(new Option("all hooks", ""));
+    for (const h of hooks.hooks) select.add(new Option(h.name, h.name, false, h.name === chosen));
+    fill("hooks", hooks.hooks, (row, h) => {
+      row.dataset.hook = h.name;
+      cell(row, h.name);
+      cell(row, h.status, "state-" + h.status);
+      cell(row, h.event_types.join(", "));
+      cell(row, h.agents.join(", "));
+      cell(row, h.config_version);
+    });
+  }
+
+  async function load() {
+    const seconds = Number(document.getElementById("range").value);
+    const hook = document.getElementById("hook").value;
+    const until = new Date();
+    const since = new Date(until.getTime() - seconds * 1000);
+    const range = { since: since.toISOString(), until: until.toISOString(), hook };
+    document.body.dataset.state = "loading";
+    const error = document.getElementById("error");
+    try {
+      const [counts, firings, held, health, hooks] = await Promise.all([
+        api("counts", range),
+        api("firings", { ...range, limit: "50" }),
+        api("backlogs"),
+        api("health"),
+        api("hooks"),
+      ]);
+      drawTimeline(counts);
+      drawFirings(firings);
+      drawBacklogs(held);
+      drawHealth(health);
+      drawHooks(hooks);
+      error.hidden = true;
+      document.getElementById("updated").textContent = "updated " + shortTime(until.toISOString());
+      state.loads += 1;
+      document.body.dataset.state = "ready";
+    } catch (exc) {
+      error.textContent = String(exc.message || exc);
+      error.hidden = false;
+      document.body.dataset.state = "error";
+    }
+  }
+
+  window.khookDashboard = state;
+  document.getElementById("refresh").addEventListener("click", load);
+  document.getElementById("range").addEventListener("change", load);
+  document.getElementById("hook").addEventListener("change", load);
+  load();
+})();
