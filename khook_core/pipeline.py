@@ -1,7 +1,8 @@
 """The entry every function and the CLI call: raw payload in, decisions out.
 
-decode (caller) → normalize (source) → map → match hooks → claim → storm control (circuit,
-coalescing, budgets: ``storm.admission``) → render → dispatch → record (``firing``).
+decode (caller) → normalize (source) → redact (``redaction``) → map → match hooks → claim →
+storm control (circuit, coalescing, budgets: ``storm.admission``) → render → dispatch → record
+(``firing``).
 
 Every outcome is a ``Decision`` of a ``DecisionKind``: ``dispatched``, ``duplicate``,
 ``no-hook``, ``resolved``, ``coalesced``, ``suppressed:budget``, ``dropped:<why>``
@@ -94,6 +95,8 @@ def run_pipeline(
         return [Decision.dropped(dropped.reason)]
     if not events:
         return [Decision.dropped(DropReason.NO_EVENT)]
+    # Redaction, once, before anything leaves: every step after this sees only masked values.
+    events = runtime.redactor.events(events)
     decisions: list[Decision] = []
     delivery = delivery_of(attributes)
     for event in events:

@@ -23,6 +23,7 @@ from khook_core.errors import ConfigError, InvalidEventError, PluginLoadError, P
 from khook_core.event import utcnow
 from khook_core.hooks import HookSet, hook_files, load_hooks
 from khook_core.mapping import MappingTable
+from khook_core.redaction.redactor import Redactor, build_redactor
 from khook_core.settings import Settings
 from khook_core.sources.base import SourceContext
 from khook_core.sources.registry import PluginSettings, SourceRegistry
@@ -151,6 +152,7 @@ class Runtime:
     dispatcher: Dispatcher
     clock: Callable[[], datetime]
     default_window: timedelta = DEFAULT_DEDUP_WINDOW
+    redactor: Redactor = field(default_factory=lambda: build_redactor(None, {}))
 
     @functools.cached_property
     def stale_after(self) -> timedelta:
@@ -184,6 +186,8 @@ class Runtime:
             default_window=timedelta(seconds=settings.dedup_window)
             if settings.dedup_window
             else DEFAULT_DEDUP_WINDOW,
+            redactor=build_redactor(settings.redaction_key, config.plugins.redact_rules(),
+                                    deployed=bool(settings.cloud_run_service)),
         )
 
     def close(self) -> None:

@@ -175,6 +175,10 @@ class Settings(EnvSettings):
     invocation_budget: Seconds = Field(default=50.0, gt=0, le=3600)
     """Seconds one function invocation may spend on its dispatches (below the function's
     60 s timeout); what does not fit is released and answered retryable."""
+    redaction_key: SecretStr | None = Field(default=None, min_length=16)
+    """Key of the keyed hash in ``[redacted:KIND:HASH8]`` masks (16+ bytes; hex or text).
+    ``khook up`` writes one for the local stack; unset, each process draws a random key (masks
+    then match only within one instance)."""
     cloud_run_service: str = Field(default="", validation_alias=_aliases("K_SERVICE"))
     """``K_SERVICE``, set by Cloud Run: only chooses the default log format."""
     config_refresh: Seconds = Field(default=10.0, ge=0, le=3600)

@@ -278,6 +278,8 @@ class Stack:
             env[f"{env_prefix(name)}TOKEN"] = token
         for name, key in keys.items():
             env[f"{env_prefix(name)}HMAC_SECRET"] = key
+        if not env.get("KHOOK_REDACTION_KEY"):  # one key for every local function
+            env["KHOOK_REDACTION_KEY"] = redaction_key(self.state_dir)
         return env
 
     def _start_bus(self) -> PubSubRest:
@@ -455,3 +457,22 @@ class Stack:
 def run_up(options: UpOptions) -> int:
     """``khook up``."""
     return Stack(options).run()
+
+
+REDACTION_KEY_FILE = "redaction.key"
+
+
+def redaction_key(state_dir: Path) -> str:
+    """The local stack's redaction key, made once and kept in the state directory, so masks of
+    one secret stay alike across functions and restarts."""
+    from khook_core.redaction.keyed import new_key
+
+    path = state_dir / REDACTION_KEY_FILE
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        key = new_key()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(key)
+        return key

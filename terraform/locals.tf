@@ -9,19 +9,19 @@ locals {
     kubernetes = {
       trigger     = "pubsub"
       description = "Kubernetes Events from the in-cluster forwarder (Pub/Sub push) to agent prompts."
-      secrets     = ["KHOOK_A2A_TOKEN"]
+      secrets     = ["KHOOK_A2A_TOKEN", "KHOOK_REDACTION_KEY"]
       environment = {}
     }
     kafka = {
       trigger     = "pubsub"
       description = "Kafka records (Kafka Connect Pub/Sub sink) to agent prompts."
-      secrets     = ["KHOOK_A2A_TOKEN"]
+      secrets     = ["KHOOK_A2A_TOKEN", "KHOOK_REDACTION_KEY"]
       environment = {}
     }
     cdc = {
       trigger     = "pubsub"
       description = "Database change events (Debezium Server Pub/Sub sink) to agent prompts."
-      secrets     = ["KHOOK_A2A_TOKEN"]
+      secrets     = ["KHOOK_A2A_TOKEN", "KHOOK_REDACTION_KEY"]
       environment = {}
     }
     # Google Cloud's own alerting: the Monitoring notification channel publishes to this source's
@@ -29,13 +29,13 @@ locals {
     gcp = {
       trigger     = "pubsub"
       description = "Cloud Monitoring incidents and Cloud Build failures (Pub/Sub) to agent prompts."
-      secrets     = ["KHOOK_A2A_TOKEN"]
+      secrets     = ["KHOOK_A2A_TOKEN", "KHOOK_REDACTION_KEY"]
       environment = {}
     }
     alertmanager = {
       trigger     = "http"
       description = "Alertmanager webhook receiver to agent prompts."
-      secrets     = ["KHOOK_ALERTMANAGER_TOKEN", "KHOOK_A2A_TOKEN"]
+      secrets     = ["KHOOK_ALERTMANAGER_TOKEN", "KHOOK_A2A_TOKEN", "KHOOK_REDACTION_KEY"]
       environment = {
         # Not public: Cloud Run IAM already authenticated the caller, so the function accepts
         # requests without its own bearer token (one is still checked when configured).
@@ -45,7 +45,7 @@ locals {
     webhook = {
       trigger     = "http"
       description = "Signed generic webhooks to agent prompts."
-      secrets     = ["KHOOK_WEBHOOK_HMAC_SECRET", "KHOOK_WEBHOOK_TOKEN", "KHOOK_WEBHOOK_STANDARD_WEBHOOKS_SECRET", "KHOOK_WEBHOOK_PAGERDUTY_SECRET", "KHOOK_A2A_TOKEN"]
+      secrets     = ["KHOOK_WEBHOOK_HMAC_SECRET", "KHOOK_WEBHOOK_TOKEN", "KHOOK_WEBHOOK_STANDARD_WEBHOOKS_SECRET", "KHOOK_WEBHOOK_PAGERDUTY_SECRET", "KHOOK_A2A_TOKEN", "KHOOK_REDACTION_KEY"]
       environment = {}
     }
     # Not a source: the read-only console (query API and dashboard), deployed when var.console_viewers
@@ -61,7 +61,7 @@ locals {
     sweep = {
       trigger     = "pubsub"
       description = "Scheduled sweep: held-back events of storm control whose group went quiet get their agent run."
-      secrets     = ["KHOOK_A2A_TOKEN"]
+      secrets     = ["KHOOK_A2A_TOKEN", "KHOOK_REDACTION_KEY"]
       environment = {}
     }
   }

@@ -122,8 +122,10 @@ variable "secrets" {
     KHOOK_WEBHOOK_STANDARD_WEBHOOKS_SECRET (whsec_ key of auth: standard-webhooks endpoints),
     KHOOK_WEBHOOK_PAGERDUTY_SECRET (PagerDuty v3 subscription secret, auth: pagerduty),
     KHOOK_ALERTMANAGER_TOKEN (bearer token Alertmanager sends), KHOOK_A2A_TOKEN (bearer token
-    for the agent), KHOOK_CONSOLE_TOKEN (optional second lock on the console, behind its IAM).
-    Each becomes a Secret Manager secret <prefix>-<name> injected only into the
+    for the agent), KHOOK_CONSOLE_TOKEN (optional second lock on the console, behind its IAM),
+    KHOOK_REDACTION_KEY (key of the [redacted:KIND:HASH8] masks, one for every function; unset,
+    each instance uses a random key of its own). Each becomes a Secret Manager secret
+    <prefix>-<name> injected only into the
     functions that use it. Values end up in the Terraform state: keep the state in a protected bucket.
   EOT
   type        = map(string)

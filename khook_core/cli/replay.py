@@ -59,6 +59,12 @@ def add_parser(sub: Any) -> None:
         "such as kafka.topic=orders); repeatable (default: none)",
     )
     p.add_argument(
+        "--explain",
+        action="store_true",
+        help="add to each line what redaction masked in its event: kind and field path, "
+        "never the value (default: off)",
+    )
+    p.add_argument(
         "--allow-invalid",
         action="store_true",
         help="exit 0 even when some inputs were invalid (default: exit 1)",
@@ -112,6 +118,8 @@ def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
     runtime = Runtime.build(
         settings, clock=clock, store=open_store(settings.state), dispatcher=DryRunDispatcher()
     )
+    if args.explain:
+        runtime.redactor.findings = {}
     sources = runtime.config.sources
     if not sources.installed(args.source):
         runtime.close()
@@ -216,7 +224,13 @@ def _replay_one(
         ]
     except PluginLoadError:
         raise
-    return [_with_conditions({"input": index, **d.to_json()}, d, runtime) for d in decisions]
+    lines = [_with_conditions({"input": index, **d.to_json()}, d, runtime) for d in decisions]
+    findings = runtime.redactor.findings
+    if findings is not None:  # --explain
+        for line, d in zip(lines, decisions, strict=True):
+            found = findings.get(d.event.id, []) if d.event is not None else []
+            line["redacted"] = [{"kind": f.kind, "path": f.path} for f in found]
+    return lines
 
 
 def _with_conditions(line: dict[str, Any], decision: Any, runtime: Any) -> dict[str, Any]:

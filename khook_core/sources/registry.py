@@ -13,10 +13,11 @@ from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from typing import Any, Final
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from khook_core.configmodel import dotted, field_loc, locate, validate
 from khook_core.errors import ConfigError, InvalidEventError, PluginLoadError, Problem
+from khook_core.redaction.rules import RedactRules
 from khook_core.sources.base import EventSource, SourceContext
 from khook_core.yamlfile import line_of, load_documents
 
@@ -33,6 +34,14 @@ class PluginEntry(BaseModel):
     path: str | None = None
     """Go shared objects in khook; meaningless in Python and reported as ignored."""
     config: dict[str, Any] = Field(default_factory=dict)
+    redact: RedactRules | None = None
+    """Fields of this source's events masked or dropped on purpose (docs/sources.md)."""
+
+    @model_validator(mode="after")
+    def _redact_fits(self) -> PluginEntry:
+        if self.redact is not None and (problems := self.redact.problems_for(self.name)):
+            raise ValueError("redact: " + "; ".join(problems))
+        return self
 
 
 class PluginsFile(BaseModel):
@@ -53,6 +62,10 @@ class PluginSettings:
     file: str = "plugins.yaml"
     notes: list[Problem] = field(default_factory=list)  # warnings, not errors
     raw: dict[str, Any] = field(default_factory=dict)  # the entries as written, for their lines
+
+    def redact_rules(self) -> dict[str, RedactRules]:
+        """Each source's ``redact:`` block, where it has one."""
+        return {name: e.redact for name, e in self.entries.items() if e.redact is not None}
 
     @classmethod
     def load(cls, path: Path) -> PluginSettings:

@@ -35,6 +35,12 @@ VARIABLES: list[tuple[str, str, Callable[[Settings], Any], Any]] = [
     ("KHOOK_BODY_READ_TIMEOUT", "20", lambda s: s.body_read_timeout, 20.0),
     ("KHOOK_INVOCATION_BUDGET", "1m", lambda s: s.invocation_budget, 60.0),
     ("KHOOK_CONFIG_REFRESH", "2s", lambda s: s.config_refresh, 2.0),
+    (
+        "KHOOK_REDACTION_KEY",
+        "0123456789abcdef0123",
+        lambda s: secret(s.redaction_key),
+        "0123456789abcdef0123",
+    ),
     ("K_SERVICE", "khook-kafka", lambda s: s.cloud_run_service, "khook-kafka"),
     (
         "KAGENT_API_URL",
@@ -119,6 +125,7 @@ INVALID: list[tuple[str, str, str]] = [
     ("KHOOK_DISPATCH_BUDGET", "0s", "greater than 0"),
     ("KHOOK_CONNECT_TIMEOUT", "fast", "invalid duration 'fast'"),
     ("KHOOK_WEBHOOK_TIMEOUT", "301", "less than or equal to 300"),
+    ("KHOOK_REDACTION_KEY", "too-short", "at least 16"),
     ("KHOOK_CONSOLE_ALLOW_REMOTE", "maybe", "valid boolean"),
     ("KHOOK_CONSOLE_TASK_URL", "javascript:alert(1)", "should match pattern"),
 ]
