@@ -115,6 +115,7 @@ class Attempt:
                     task_id=task_id,
                     error="" if sent else detail,
                     extra=extra,
+                    config_version=self.runtime.config.version,
                 )
             )
         except TransientError as exc:

@@ -48,6 +48,9 @@ class Config:
     hooks: HookSet
     budgets: Budgets = field(default_factory=Budgets)
     notes: list[Problem] = field(default_factory=list)
+    version: str = ""
+    """Which configuration this is, for the audit trail: a snapshot's version (``3``), or
+    ``files:<digest>`` before the store holds one (see ``khook_core.liveconfig``)."""
 
 
 T = TypeVar("T")

@@ -181,6 +181,9 @@ class Settings(EnvSettings):
     then match only within one instance)."""
     cloud_run_service: str = Field(default="", validation_alias=_aliases("K_SERVICE"))
     """``K_SERVICE``, set by Cloud Run: only chooses the default log format."""
+    config_refresh: Seconds = Field(default=10.0, ge=0, le=3600)
+    """Seconds between two reads of the live configuration's version in the state store (one
+    read an interval, not one an event); 0 keeps the configuration loaded at start."""
 
     dispatchers: DispatchSettings = Field(default_factory=DispatchSettings)
     """How dispatchers reach agents and webhooks."""

@@ -27,6 +27,7 @@ from khook_core.transport.http import env_prefix
 from khook_local import PROJECT, stackfile
 from khook_local.agent import DemoAgent
 from khook_local.bus import MemoryBus
+from khook_local.config_watch import FUNCTION_REFRESH_S, ConfigWatcher
 from khook_local.console import Console, LogFollower
 from khook_local.emulator import PubSubEmulator, PubSubRest, RestEndpoint, find_launcher
 from khook_local.forwarder import MARKER as FORWARDER_MARKER
@@ -108,6 +109,7 @@ class Stack:
         self.drain: DeadLetterDrain | None = None
         self.ticker: Ticker | None = None
         self.follower: LogFollower | None = None
+        self.watcher: ConfigWatcher | None = None
         self.info = StackInfo(pid=os.getpid(), started=datetime.now(UTC).isoformat(
             timespec="seconds"), state_dir=str(self.state_dir),
             config_dir=str(options.config_dir.resolve()))
@@ -167,6 +169,7 @@ class Stack:
     def _start(self) -> None:
         self._prepare_state_dir()
         config = self._validate_config()
+        self._publish_config()
         self.console.say(f"khook local stack — state in {show(self.state_dir)}/, config "
                          f"{show(self.options.config_dir)}/ ({config})")
         self.console.say("starting the functions, Pub/Sub and the agent…")
@@ -204,6 +207,8 @@ class Stack:
                 raise StackError(str(exc)) from None
         self.follower = LogFollower(self.console, {
             f.spec.name: f.child.log_path for f in self.functions}).start()
+        assert self.watcher is not None
+        self.watcher.start()  # from now on an edit of config/ applies live
 
     def _prepare_state_dir(self) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -239,6 +244,18 @@ class Stack:
         return (f"{len(config.hooks.hooks())} hooks, {len(config.hooks.rules)} event "
                 f"configurations")
 
+    def _publish_config(self) -> None:
+        """The config directory as the live snapshot the functions load (see config_watch)."""
+        from khook_core.errors import ConfigError
+
+        self.watcher = ConfigWatcher(self.options.config_dir,
+                                     f"sqlite:{self.state_dir / 'state.db'}", self.console)
+        try:
+            self.watcher.publish_initial()
+        except ConfigError as exc:
+            problems = "\n".join(f"  {p}" for p in exc.problems)
+            raise StackError(f"the configuration is invalid:\n{problems}") from None
+
     def _start_agent(self) -> str:
         user_url = os.environ.get("KAGENT_API_URL") or os.environ.get("KAGENT_API_BASE_URL")
         if user_url:
@@ -256,7 +273,7 @@ class Stack:
         env |= {"PYTHONPATH": path, "KHOOK_CONFIG_DIR": self.info.config_dir,
                 "KHOOK_STATE": f"sqlite:{self.state_dir / 'state.db'}",
                 "KHOOK_LOG_FORMAT": "json", "KAGENT_API_URL": agent_url,
-                "PYTHONUNBUFFERED": "1"}
+                "PYTHONUNBUFFERED": "1", "KHOOK_CONFIG_REFRESH": FUNCTION_REFRESH_S}
         for name, token in tokens.items():
             env[f"{env_prefix(name)}TOKEN"] = token
         for name, key in keys.items():
@@ -395,12 +412,9 @@ class Stack:
             return code  # nothing was started; the stack.json there is another stack's
         if self.children or self.emulator or self.bus or self.agent:
             self.console.say("stopping…")
-        if self.follower is not None:
-            self.follower.stop()
-        if self.ticker is not None:
-            self.ticker.stop()
-        if self.drain is not None:
-            self.drain.stop()
+        for part in (self.follower, self.watcher, self.ticker, self.drain):
+            if part is not None:
+                part.stop()
         groups = [c.pid for c in self.children if c.proc is not None]
         if self.emulator is not None and self.emulator.proc is not None:
             groups.append(self.emulator.proc.pid)

@@ -8,7 +8,15 @@ from collections.abc import Sequence
 from importlib import metadata
 
 from khook_core import logs
-from khook_core.cli import completion, config_commands, firings, options, replay, stack_commands
+from khook_core.cli import (
+    completion,
+    config_commands,
+    firings,
+    live_config,
+    options,
+    replay,
+    stack_commands,
+)
 from khook_core.cli import status as status_command
 from khook_core.errors import ConfigError, InvalidEventError, KhookError
 from khook_core.settings import Settings
@@ -26,6 +34,7 @@ examples:
   khook validate --config config
   khook replay --source kubernetes --now auto events.jsonl
   khook firings --since 30m
+  khook config push             # publish config/ to the functions, live
   khook up                      # the whole system on this machine (make run)
 
 `khook COMMAND --help` shows each command's options and an example."""
@@ -88,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
         dest="command", required=True, metavar="COMMAND", parser_class=_SubParser
     )
     config_commands.add_parsers(sub)
+    live_config.add_parsers(sub)
     replay.add_parser(sub)
     firings.add_parser(sub)
     status_command.add_parser(sub)

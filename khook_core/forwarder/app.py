@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from khook_core.errors import ConfigError, Problem
 from khook_core.event import utcnow
@@ -32,6 +33,9 @@ from khook_core.mapping import MappingTable
 from khook_core.sources.base import SourceContext
 from khook_core.sources.kubernetes import KubernetesConfig, KubernetesSource
 from khook_core.sources.registry import PluginSettings
+
+if TYPE_CHECKING:
+    from khook_core.forwarder.hook_sync import HookSync
 
 logger = logging.getLogger(__name__)
 
@@ -126,6 +130,14 @@ class Forwarder:
                                   not_ready_because=self.not_ready_because)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self.hook_sync = self._hook_sync(clock)  # None unless hooks_state is set
+
+    def _hook_sync(self, clock: Callable[[], datetime]) -> HookSync | None:
+        if not self.settings.hooks_state:
+            return None
+        from khook_core.forwarder.hook_sync import HookSync
+
+        return HookSync(self.api_client, self.settings, clock=clock)
 
     def _backoff(self) -> Backoff:
         return Backoff(self.settings.backoff_initial_seconds, self.settings.backoff_max_seconds)
@@ -143,6 +155,8 @@ class Forwarder:
             )
             thread.start()
             self._threads.append(thread)
+        if self.hook_sync is not None:
+            self._threads += self.hook_sync.start(self._stop, self._backoff)
         logger.info("forwarding %s to %s (pre-filter %s); probes on port %d",
                     ", ".join(w.endpoint.describe() for w in self.watchers),
                     self.publisher.topic, "off" if self.settings.forward_all else "on",
@@ -180,6 +194,8 @@ class Forwarder:
         self._stop.set()
         for watcher in self.watchers:
             watcher.stop()
+        if self.hook_sync is not None:
+            self.hook_sync.stop()
         self.publisher.queue.release()  # a watch thread waiting for room must not hold us up
         for thread in self._threads:
             thread.join(JOIN_SECONDS)

@@ -66,6 +66,10 @@ class ForwarderSettings(EnvSettings):
         default=Path("config"), validation_alias=_env("config_dir", "KHOOK_CONFIG_DIR")
     )
     """Holds event-mappings.yaml and plugins.yaml, the same files the functions load."""
+    hooks_state: str = Field(default="", validation_alias=_env("hooks_state"))
+    """State store to publish the cluster's Hooks to as the live configuration (``firestore``,
+    ``firestore:DB``, ``sqlite:PATH``); empty: Hooks are not watched. The snapshot is this
+    directory's mapping table, plugins and budgets plus every valid Hook (docs/hooks.md)."""
     forward_all: bool = Field(default=False, validation_alias=_env("forward_all"))
     """Publish every fresh event, not only those a mapping could turn into a hook firing."""
     lookback_seconds: Seconds = Field(

@@ -4,9 +4,23 @@ contracts in ``base``; see docs/state.md). ``open_store`` picks one from a URL."
 from __future__ import annotations
 
 from khook_core.errors import ConfigError, Problem
-from khook_core.state.base import DEFAULT_DEDUP_WINDOW, DedupKey, Firing, StateStore
+from khook_core.state.base import (
+    DEFAULT_DEDUP_WINDOW,
+    ConfigStore,
+    DedupKey,
+    Firing,
+    StateStore,
+)
 
-__all__ = ["DEFAULT_DEDUP_WINDOW", "DedupKey", "Firing", "StateStore", "open_store"]
+__all__ = [
+    "DEFAULT_DEDUP_WINDOW",
+    "ConfigStore",
+    "DedupKey",
+    "Firing",
+    "StateStore",
+    "open_config_store",
+    "open_store",
+]
 
 
 def open_store(url: str, *, project: str | None = None) -> StateStore:
@@ -28,7 +42,11 @@ def open_store(url: str, *, project: str | None = None) -> StateStore:
         from khook_core.state.firestore import FirestoreStateStore
 
         return FirestoreStateStore.from_url(url, project=project)
-    raise ConfigError(
+    raise _unknown_store(url)
+
+
+def _unknown_store(url: str) -> ConfigError:
+    return ConfigError(
         [
             Problem(
                 "KHOOK_STATE",
@@ -37,3 +55,20 @@ def open_store(url: str, *, project: str | None = None) -> StateStore:
             )
         ]
     )
+
+
+def open_config_store(url: str, *, project: str | None = None) -> ConfigStore:
+    """The configuration snapshot's handle on the store ``url`` names (as ``open_store``)."""
+    if url == "memory":
+        from khook_core.state.config_memory import MemoryConfigStore
+
+        return MemoryConfigStore()
+    if url.startswith("sqlite:"):
+        from khook_core.state.config_sqlite import SqliteConfigStore
+
+        return SqliteConfigStore(url.removeprefix("sqlite:") or ".khook/state.db")
+    if url == "firestore" or url.startswith("firestore:"):
+        from khook_core.state.config_firestore import FirestoreConfigStore
+
+        return FirestoreConfigStore.from_url(url, project=project)
+    raise _unknown_store(url)

@@ -120,6 +120,7 @@ class Firing:
     task_id: str = ""
     error: str = ""
     extra: dict[str, str] = field(default_factory=dict)
+    config_version: str = ""  # the configuration that decided it (``Config.version``)
 
 
 class ClaimStore(Protocol):
@@ -470,4 +471,64 @@ class StateStore(ClaimStore, AuditLog, LimitStore, BacklogStore, AuditQueries, P
 
     def close(self) -> None:
         """Release connections and files; the store is not used afterwards."""
+        ...
+
+
+@dataclass(frozen=True)
+class ConfigSnapshot:
+    """One published configuration: the text of every file under the config directory.
+
+    Files travel as text, not as parsed objects, so every reader validates them with the same
+    loader as ``khook validate`` (a function refuses a snapshot it cannot load, and keeps the
+    previous one).
+    """
+
+    version: int
+    """Assigned by the store: 1 for the first snapshot, one more for each later one."""
+    origin: str  # files | push | cluster
+    published_at: datetime
+    files: dict[str, str]  # path relative to the config directory -> text
+    hooks: int  # how many hooks the publisher validated (for ``khook config show``)
+    digest: str  # sha256 over the files, to tell an unchanged push from a new one
+
+
+class ConfigStore(Protocol):
+    """The live configuration: versioned snapshots every function reloads (the fifth contract).
+
+    Kept apart from ``StateStore``: the snapshot is read by the reloader once an interval, on a
+    handle of its own, never on the firing path; a store opens it with ``open_config_store``.
+    Publishing is atomic across every caller: concurrent publishers get distinct versions and
+    the latest version is the one readers see; a publish with ``expect`` writes only if the
+    current version is still ``expect`` (the bootstrap: ``expect=0``, exactly one wins).
+    """
+
+    def config_version(self) -> int:
+        """The current version (0: nothing published). One small read: functions call it once
+        per refresh interval, so it never fetches the files."""
+        ...
+
+    def read_config(self) -> ConfigSnapshot | None:
+        """The current snapshot, every file as published; None when nothing is."""
+        ...
+
+    def publish_config(
+        self,
+        *,
+        files: dict[str, str],
+        origin: str,
+        hooks: int,
+        digest: str,
+        now: datetime,
+        expect: int | None = None,
+    ) -> int | None:
+        """Store a new snapshot as the current version plus one.
+
+        Returns:
+            The new version; None when ``expect`` is given and the current version is not
+            ``expect`` (nothing written).
+        """
+        ...
+
+    def close(self) -> None:
+        """Release the handle; it is not used afterwards."""
         ...

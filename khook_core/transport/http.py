@@ -366,9 +366,9 @@ def serve(
     with logs.bind(source=source, request_id=request_id):
         try:
             if runtime is None:
-                from khook_core.runtime import get_runtime
+                from khook_core.liveconfig.reload import current_runtime
 
-                runtime = get_runtime()
+                runtime = current_runtime(source)  # the live configuration
             policy = policy_for(runtime.config.sources.get(source), request.path)
             check_method(request.method, policy)
             check_content_type(request.mimetype, policy)

@@ -182,9 +182,9 @@ def handle_pubsub(
             message_id = message.message_id or message_id
             raw = parse(message.data)
             if runtime is None:
-                from khook_core.runtime import get_runtime
+                from khook_core.liveconfig.reload import current_runtime
 
-                runtime = get_runtime()
+                runtime = current_runtime(source)  # the live configuration
             attributes = {k.lower(): v for k, v in message.attributes.items()}
             attributes[PUBSUB_MESSAGE_ID] = message_id
             attributes[PUBSUB_TOPIC] = topic_of(cloud_event)

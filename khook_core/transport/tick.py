@@ -35,9 +35,9 @@ def handle_tick(cloud_event: CloudEventLike, *, runtime: Runtime | None = None) 
     tick = str(cloud_event.get("id") or "")
     with logs.bind(source="sweep", pubsub_message_id=tick):
         if runtime is None:
-            from khook_core.runtime import get_runtime
+            from khook_core.liveconfig.reload import current_runtime
 
-            runtime = get_runtime()
+            runtime = current_runtime(None)  # the live configuration
         try:
             decisions = sweep(runtime=runtime,
                               deadline=started + runtime.settings.invocation_budget)

@@ -59,12 +59,14 @@ def test_every_manifest_parses_and_names_its_object():
 
 @pytest.mark.parametrize(("role", "stem"), [("ClusterRole", "rbac-cluster"),
                                             ("Role", "rbac-namespaced")])
-def test_rbac_grants_read_only_access_to_events_of_both_apis(role: str, stem: str):
-    [rule] = one(role, stem)["rules"]
+def test_rbac_grants_read_only_access_to_events_of_both_apis_and_hooks(role: str, stem: str):
+    [events, hooks] = one(role, stem)["rules"]
 
-    assert sorted(rule["apiGroups"]) == ["", "events.k8s.io"]
-    assert rule["resources"] == ["events"]
-    assert sorted(rule["verbs"]) == ["get", "list", "watch"]
+    assert sorted(events["apiGroups"]) == ["", "events.k8s.io"]
+    assert events["resources"] == ["events"]
+    assert sorted(events["verbs"]) == ["get", "list", "watch"]
+    assert (hooks["apiGroups"], hooks["resources"]) == (["kagent.dev"], ["hooks"])
+    assert sorted(hooks["verbs"]) == ["get", "list", "watch"]
 
 
 @pytest.mark.parametrize(("binding", "stem"), [("ClusterRoleBinding", "rbac-cluster"),

@@ -34,6 +34,7 @@ VARIABLES: list[tuple[str, str, Callable[[Settings], Any], Any]] = [
     ("KHOOK_DEDUP_WINDOW", "15m", lambda s: s.dedup_window, 900.0),
     ("KHOOK_BODY_READ_TIMEOUT", "20", lambda s: s.body_read_timeout, 20.0),
     ("KHOOK_INVOCATION_BUDGET", "1m", lambda s: s.invocation_budget, 60.0),
+    ("KHOOK_CONFIG_REFRESH", "2s", lambda s: s.config_refresh, 2.0),
     (
         "KHOOK_REDACTION_KEY",
         "0123456789abcdef0123",
@@ -109,6 +110,7 @@ INVALID: list[tuple[str, str, str]] = [
     ("KHOOK_DEDUP_WINDOW", "0", "greater than 0"),
     ("KHOOK_BODY_READ_TIMEOUT", "301", "less than or equal to 300"),
     ("KHOOK_INVOCATION_BUDGET", "-5", "invalid duration '-5'"),
+    ("KHOOK_CONFIG_REFRESH", "2h", "less than or equal to 3600"),
     ("KAGENT_API_URL", "ftp://kagent", "should match pattern"),
     ("KAGENT_API_BASE_URL", "kagent:8083", "should match pattern"),
     ("KAGENT_USER_ID", "", "at least 1 character"),

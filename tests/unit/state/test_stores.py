@@ -50,8 +50,9 @@ def test_sqlite_forgets_expired_claims_instead_of_keeping_every_key(tmp_path: Pa
 def test_an_sqlite_audit_trail_gains_a_column_for_each_field_added_to_firing(tmp_path: Path):
     path = tmp_path / "state.db"
     SqliteStateStore(path).close()
-    with sqlite3.connect(path) as db:  # a file written before Firing had ``error``
+    with sqlite3.connect(path) as db:  # a file written before Firing had ``error`` (and later)
         db.execute("ALTER TABLE firings DROP COLUMN error")
+        db.execute("ALTER TABLE firings DROP COLUMN config_version")
         db.execute(
             "INSERT INTO firings (at, key, hook, event_id, event_type, source, resource, agent, "
             "prompt_hash, outcome, task_id, extra) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",

@@ -1,0 +1,123 @@
+"""SQLite ``ConfigStore``: the snapshot in the state file, one row, written under the lock.
+
+A handle of its own on the same file as ``SqliteStateStore`` (table ``config_snapshot``), so
+the reloader never waits behind the firing path's connection. Publishing is one
+``BEGIN IMMEDIATE`` transaction: read the version, check ``expect``, write version + 1.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+from khook_core.errors import TransientError
+from khook_core.state.base import ConfigSnapshot
+
+BUSY_TIMEOUT_MS = 10_000
+"""As the state store: how long a writer waits for another process's lock."""
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS config_snapshot (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    version INTEGER NOT NULL,
+    origin TEXT NOT NULL,
+    published_at REAL NOT NULL,
+    hooks INTEGER NOT NULL,
+    digest TEXT NOT NULL,
+    files TEXT NOT NULL
+)
+"""
+
+
+class SqliteConfigStore:
+    """The current configuration snapshot in one row of the state file."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        try:
+            if str(path) != ":memory:":
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(
+                str(path),
+                timeout=BUSY_TIMEOUT_MS / 1000,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+            self._db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            self._db.execute("PRAGMA journal_mode = WAL")
+            self._db.execute(_SCHEMA)
+        except (sqlite3.Error, OSError) as exc:
+            raise TransientError(f"cannot open SQLite config store {path}: {exc}") from exc
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            try:
+                yield self._db
+            except sqlite3.Error as exc:
+                raise TransientError(f"SQLite config store {self.path}: {exc}") from exc
+
+    def config_version(self) -> int:
+        with self._locked() as db:
+            row = db.execute("SELECT version FROM config_snapshot WHERE id = 1").fetchone()
+        return 0 if row is None else int(row[0])
+
+    def read_config(self) -> ConfigSnapshot | None:
+        with self._locked() as db:
+            row = db.execute(
+                "SELECT version, origin, published_at, hooks, digest, files "
+                "FROM config_snapshot WHERE id = 1"
+            ).fetchone()
+        if row is None:
+            return None
+        version, origin, published_at, hooks, digest, files = row
+        return ConfigSnapshot(
+            version=int(version),
+            origin=str(origin),
+            published_at=datetime.fromtimestamp(published_at, UTC),
+            files={str(k): str(v) for k, v in json.loads(files).items()},
+            hooks=int(hooks),
+            digest=str(digest),
+        )
+
+    def publish_config(
+        self,
+        *,
+        files: dict[str, str],
+        origin: str,
+        hooks: int,
+        digest: str,
+        now: datetime,
+        expect: int | None = None,
+    ) -> int | None:
+        # ensure_ascii: text with lone surrogates stays storable (escaped in the JSON).
+        body = json.dumps(files, ensure_ascii=True)
+        with self._locked() as db:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                row = db.execute("SELECT version FROM config_snapshot WHERE id = 1").fetchone()
+                version = 0 if row is None else int(row[0])
+                if expect is not None and version != expect:
+                    db.execute("ROLLBACK")
+                    return None
+                db.execute(
+                    "INSERT OR REPLACE INTO config_snapshot "
+                    "(id, version, origin, published_at, hooks, digest, files) "
+                    "VALUES (1, ?, ?, ?, ?, ?, ?)",
+                    (version + 1, origin, now.timestamp(), hooks, digest, body),
+                )
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+        return version + 1
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
