@@ -17,9 +17,7 @@ from pathlib import Path
 
 from khook_core.errors import TransientError
 from khook_core.state.base import ConfigSnapshot
-
-BUSY_TIMEOUT_MS = 10_000
-"""As the state store: how long a writer waits for another process's lock."""
+from khook_core.state.sqlite import connect
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS config_snapshot (
@@ -41,16 +39,7 @@ class SqliteConfigStore:
         self.path = Path(path)
         self._lock = threading.Lock()
         try:
-            if str(path) != ":memory:":
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(
-                str(path),
-                timeout=BUSY_TIMEOUT_MS / 1000,
-                isolation_level=None,
-                check_same_thread=False,
-            )
-            self._db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            self._db.execute("PRAGMA journal_mode = WAL")
+            self._db = connect(self.path)
             self._db.execute(_SCHEMA)
         except (sqlite3.Error, OSError) as exc:
             raise TransientError(f"cannot open SQLite config store {path}: {exc}") from exc

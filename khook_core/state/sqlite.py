@@ -131,6 +131,26 @@ class _TextSafeConnection(sqlite3.Connection):
         return super().execute(sql, tuple(_storable(p) for p in parameters))
 
 
+def connect(
+    path: Path, *, factory: type[sqlite3.Connection] = sqlite3.Connection
+) -> sqlite3.Connection:
+    """A connection to the state file shared by every store of one process (the state store,
+    the configuration store): autocommit, usable from any thread, WAL, waiting up to
+    ``BUSY_TIMEOUT_MS`` for another process's lock."""
+    if str(path) != ":memory:":
+        path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(
+        str(path),
+        timeout=BUSY_TIMEOUT_MS / 1000,
+        isolation_level=None,
+        check_same_thread=False,
+        factory=factory,
+    )
+    db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    db.execute("PRAGMA journal_mode = WAL")
+    return db
+
+
 def _add_backlog_kinds(db: sqlite3.Connection) -> None:
     """Version 3 to 4: the backlog table gains its key's kind and name, read once from the
     keys of the rows it already holds (``BacklogKey.from_stored``)."""
@@ -154,17 +174,7 @@ class SqliteStateStore:
         self._lock = threading.Lock()  # one connection, shared by the threads of a process
         self._claims_since_purge = 0
         try:
-            if str(path) != ":memory:":
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(
-                str(path),
-                timeout=BUSY_TIMEOUT_MS / 1000,
-                isolation_level=None,
-                check_same_thread=False,
-                factory=_TextSafeConnection,
-            )
-            self._db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            self._db.execute("PRAGMA journal_mode = WAL")
+            self._db = connect(self.path, factory=_TextSafeConnection)
             self._db.execute("PRAGMA synchronous = NORMAL")
             self._migrate()
         except (sqlite3.Error, OSError) as exc:
