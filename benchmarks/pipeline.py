@@ -347,7 +347,7 @@ def main() -> int:
                 return 0
         ratios, best, counts = measure_when(storm_mix(), runtimes)
 
-    print(f"  conditions: a when: on every hook, decisions {dict(counts['when'])}")
+    print(f"  conditions: a when: on every hook, decisions {_texts(counts['when'])}")
     if any(tally != counts["plain"] for tally in counts.values()):
         # The figures compare the same run with and without conditions that are all true.
         raise RuntimeError(f"conditions changed the decisions: {counts}")
