@@ -6,29 +6,11 @@ import dataclasses
 from datetime import UTC, datetime, timedelta
 
 from khook_core.state import audit_fields
-from khook_core.state.base import AuditLog, DedupKey, Firing
+from khook_core.state.base import AuditLog, Firing
+from tests.support.audit import KEY as K
+from tests.support.audit import NOW, firing
 
 T0 = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
-NOW = datetime(2026, 1, 5, 10, 35, tzinfo=UTC)
-K = DedupKey("shop/web|kubernetes|pod-restart|shop/Pod/web-0|")
-
-
-def firing(event_id: str, *, hook: str = "shop/web", at: datetime = NOW, **changes: str) -> Firing:
-    values = {"outcome": "dispatched", "task_id": f"task-{event_id}", "error": ""}
-    values.update(changes)
-    return Firing(
-        key=K,
-        hook=hook,
-        event_id=event_id,
-        event_type="pod-restart",
-        source="kubernetes",
-        resource="shop/Pod/web-0",
-        agent="kagent/k8s-agent",
-        prompt_hash="abc123",
-        at=at,
-        extra={"state": "submitted"},
-        **values,
-    )
 
 
 def test_firings_are_filtered_by_hook_and_time_newest_first(store: AuditLog):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -17,41 +17,23 @@ from khook_core.pipeline import run_pipeline
 from khook_core.runtime import Clock, Runtime
 from khook_core.settings import DispatchSettings, Settings
 from khook_core.state import open_store
-from khook_core.state.base import DedupKey, Firing
+from khook_core.state.base import DedupKey
 from khook_core.state.firestore import AUDIT_RETENTION, FIRINGS, FirestoreStateStore
 from khook_local.ports import free_port
 from tests.support.a2a_agent import AGENT_NAME, AGENT_NAMESPACE, TestAgent
+from tests.support.audit import KEY as KEY
+from tests.support.audit import NOW, firing
 from tests.support.configdir import make_config, restart_hook
 from tests.support.firestore import FirestoreEmulator, race
 from tests.support.k8s_events import core_event
 
-NOW = datetime(2026, 1, 5, 10, 35, tzinfo=UTC)
 TTL = timedelta(minutes=10)
-KEY = DedupKey("shop/web|kubernetes|pod-restart|shop/Pod/web-0|")
 HOOK = restart_hook(
     agent=AGENT_NAME,
     agent_namespace=AGENT_NAMESPACE,
     name="web-restarts",
     prompt="Pod {{.ResourceName}} restarted. Find the cause.",
 )
-
-
-def firing(event_id: str, *, hook: str = "shop/web", at: datetime = NOW, **changes: str) -> Firing:
-    values = {"outcome": "dispatched", "task_id": f"task-{event_id}", "error": ""}
-    values.update(changes)
-    return Firing(
-        key=KEY,
-        hook=hook,
-        event_id=event_id,
-        event_type="pod-restart",
-        source="kubernetes",
-        resource="shop/Pod/web-0",
-        agent="kagent/k8s-agent",
-        prompt_hash="abc123",
-        at=at,
-        extra={"state": "submitted"},
-        **values,
-    )
 
 
 @pytest.mark.integration
