@@ -236,6 +236,7 @@ def test_pages_stay_stable_while_the_pipeline_writes(console: FunctionServer, sc
     before = event_ids(console, limit="100")
     start = max(scenario.ooms_at) + timedelta(minutes=1)
     stop = threading.Event()
+    started = threading.Event()
     written: list[str] = []
 
     def write() -> None:
@@ -248,11 +249,15 @@ def test_pages_stay_stable_while_the_pipeline_writes(console: FunctionServer, sc
                 clock[0] = start + timedelta(seconds=i)
                 run_pipeline("kubernetes", restart_event(i, clock[0]), {}, runtime=runtime)
                 written.append(f"shop/Pod/web-{i}")
+                started.set()
         finally:
+            started.set()
             runtime.close()
 
     writer = threading.Thread(target=write)
     writer.start()
+    # Read only once the writer is under way, so the walks below really run beside it.
+    assert started.wait(60), "the writer did not start"
     seen: list[str] = []
     try:
         params = {"limit": "2", "until": z(start)}
