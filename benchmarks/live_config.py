@@ -246,12 +246,14 @@ def cold_runs(config: Path, state: Path, refresh: str, *, published: bool) -> li
         if published:
             store = open_config_store(f"sqlite:{state}")
             publishing.publish_files(
-                snapshot.files_of(config), store, origin="push", label="push",
+                snapshot.files_of(config),
+                store,
+                origin="push",
+                label="push",
                 now=datetime.now(UTC),
             )
             store.close()
-        argv = [sys.executable, "-c", PROBE, str(MAIN),
-                json.dumps(push_body(k8s_event("base", i)))]
+        argv = [sys.executable, "-c", PROBE, str(MAIN), json.dumps(push_body(k8s_event("base", i)))]
         done = subprocess.run(
             argv, capture_output=True, text=True, env=env, cwd=REPO, timeout=120, check=False
         )

@@ -73,7 +73,9 @@ class MappingFollower:
                 self.refused = snapshot.version
                 logger.error(
                     "configuration version %d refused by the pre-filter; keeping version %d: %s",
-                    snapshot.version, self.version, exc,
+                    snapshot.version,
+                    self.version,
+                    exc,
                 )
                 return
         self.event_filter.replace(source=source, mapping=mapping)
@@ -90,6 +92,7 @@ class MappingFollower:
                 delay = backoff.next()
                 logger.warning(
                     "configuration store unreachable; the pre-filter keeps version %d (%s)",
-                    self.version, exc,
+                    self.version,
+                    exc,
                 )
                 stop.wait(max(delay, self.interval))

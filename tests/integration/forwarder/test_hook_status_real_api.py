@@ -77,7 +77,7 @@ def hook(
 
 def install_crd(api: Any, body: dict[str, Any]) -> None:
     """Create or replace ``body`` and wait until it is established."""
-    ext = client.ApiextensionsV1Api(api)
+    ext: Any = client.ApiextensionsV1Api(api)  # plain JSON bodies, not the client's models
     name = body["metadata"]["name"]
     try:
         ext.create_custom_resource_definition(body)
@@ -85,14 +85,18 @@ def install_crd(api: Any, body: dict[str, Any]) -> None:
         if exc.status != 409:
             raise
         current = ext.read_custom_resource_definition(name)
-        body = {**body, "metadata": {**body["metadata"],
-                                     "resourceVersion": current.metadata.resourceVersion}}
+        body = {
+            **body,
+            "metadata": {**body["metadata"], "resourceVersion": current.metadata.resourceVersion},
+        }
         ext.replace_custom_resource_definition(name, body)
 
     def established() -> bool:
         status = ext.read_custom_resource_definition(name).status
-        return any(c.type == "Established" and c.status == "True"
-                   for c in (status.conditions if status else None) or [])
+        return any(
+            c.type == "Established" and c.status == "True"
+            for c in (status.conditions if status else None) or []
+        )
 
     wait_for(established, f"CRD {name} established")
 
@@ -109,8 +113,12 @@ def kube(real_kube: RealKube) -> RealKube:
     compat = crd_document(COMPAT_CRD)
     compat["metadata"]["name"] = f"{COMPAT_PLURAL}.{COMPAT_GROUP}"
     compat["spec"]["group"] = COMPAT_GROUP
-    compat["spec"]["names"] = {"kind": COMPAT_KIND, "listKind": f"{COMPAT_KIND}List",
-                               "plural": COMPAT_PLURAL, "singular": COMPAT_KIND.lower()}
+    compat["spec"]["names"] = {
+        "kind": COMPAT_KIND,
+        "listKind": f"{COMPAT_KIND}List",
+        "plural": COMPAT_PLURAL,
+        "singular": COMPAT_KIND.lower(),
+    }
     with real_kube.api_client() as api:
         install_crd(api, crd_document(PROJECT_CRD))
         install_crd(api, compat)
@@ -127,33 +135,53 @@ class Reporting:
 
     def create(self, *bodies: dict[str, Any]) -> None:
         for body in bodies:
-            self.custom.create_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL,
-                                                        body)
+            self.custom.create_namespaced_custom_object(
+                GROUP, VERSION, self.namespace, PLURAL, body
+            )
 
     def status(self, name: str) -> dict[str, Any]:
-        obj: Any = self.custom.get_namespaced_custom_object(GROUP, VERSION, self.namespace,
-                                                           PLURAL, name)
+        obj: Any = self.custom.get_namespaced_custom_object(
+            GROUP, VERSION, self.namespace, PLURAL, name
+        )
         return dict(obj.get("status") or {})
 
     def ready(self, name: str) -> dict[str, Any] | None:
-        return next((c for c in self.status(name).get("conditions") or []
-                     if c.get("type") == "Ready"), None)
+        return next(
+            (c for c in self.status(name).get("conditions") or [] if c.get("type") == "Ready"), None
+        )
 
     def fired(self, name: str) -> list[dict[str, Any]]:
         reply: Any = self.core.list_namespaced_event(
-            self.namespace, field_selector=f"involvedObject.name={name},reason=Fired",
-            _preload_content=False)
+            self.namespace,
+            field_selector=f"involvedObject.name={name},reason=Fired",
+            _preload_content=False,
+        )
         items: list[dict[str, Any]] = json.loads(reply.data)["items"]
         return items
 
 
-def firing(namespace: str, hook_name: str, outcome: str, *, at: datetime, pod: str = "web-1",
-           task: str = "", error: str = "") -> Firing:
+def firing(
+    namespace: str,
+    hook_name: str,
+    outcome: str,
+    *,
+    at: datetime,
+    pod: str = "web-1",
+    task: str = "",
+    error: str = "",
+) -> Firing:
     return Firing(
         key=DedupKey(f"{namespace}/{hook_name}|pod-restart|{pod}"),
-        hook=f"{namespace}/{hook_name}", event_id=f"ev-{pod}-{at.timestamp()}",
-        event_type="pod-restart", source="kubernetes", resource=f"{namespace}/Pod/{pod}",
-        agent=f"{namespace}/k8s-agent", prompt_hash="h", outcome=outcome, at=at, task_id=task,
+        hook=f"{namespace}/{hook_name}",
+        event_id=f"ev-{pod}-{at.timestamp()}",
+        event_type="pod-restart",
+        source="kubernetes",
+        resource=f"{namespace}/Pod/{pod}",
+        agent=f"{namespace}/k8s-agent",
+        prompt_hash="h",
+        outcome=outcome,
+        at=at,
+        task_id=task,
         error=error,
     )
 
@@ -175,21 +203,29 @@ def reporting(kube: RealKube, tmp_path: Path) -> Iterator[Reporting]:
     hooks = HookSet()
     judgements = Judgements()
     watch = HookWatch(api, hooks, namespace=namespace)
-    publisher = HookPublisher(hooks, config_store, base_files=base, clock=now, settle=0.1,
-                              judgements=judgements)
+    publisher = HookPublisher(
+        hooks, config_store, base_files=base, clock=now, settle=0.1, judgements=judgements
+    )
     reporter = HookReporter(
-        hooks.objects, judgements, audit, StatusWriter(client.CustomObjectsApi(api)),
-        FiringEvents(client.CoreV1Api(api), monotonic=time.monotonic), clock=now,
+        hooks.objects,
+        judgements,
+        audit,
+        StatusWriter(client.CustomObjectsApi(api)),
+        FiringEvents(client.CoreV1Api(api), monotonic=time.monotonic),
+        clock=now,
         interval=0.2,
     )
     stop = threading.Event()
-    threads = [threading.Thread(target=run, args=(stop, Backoff(0.1, 1.0)), daemon=True)
-               for run in (watch.run, publisher.run, reporter.run)]
+    threads = [
+        threading.Thread(target=run, args=(stop, Backoff(0.1, 1.0)), daemon=True)
+        for run in (watch.run, publisher.run, reporter.run)
+    ]
     for thread in threads:
         thread.start()
     try:
-        yield Reporting(namespace, client.CustomObjectsApi(api), client.CoreV1Api(api), audit,
-                        reporter)
+        yield Reporting(
+            namespace, client.CustomObjectsApi(api), client.CoreV1Api(api), audit, reporter
+        )
     finally:
         stop.set()
         watch.stop()
@@ -203,8 +239,10 @@ def reporting(kube: RealKube, tmp_path: Path) -> Iterator[Reporting]:
 def test_an_invalid_hook_is_not_ready_naming_the_field_and_the_others_are_ready(
     reporting: Reporting,
 ):
-    reporting.create(hook(reporting.namespace, "web"),
-                     hook(reporting.namespace, "broken", "Pod {{.Podname}} restarted"))
+    reporting.create(
+        hook(reporting.namespace, "web"),
+        hook(reporting.namespace, "broken", "Pod {{.Podname}} restarted"),
+    )
 
     good = wait_for(lambda: reporting.ready("web"), "web's Ready condition")
     bad = wait_for(lambda: reporting.ready("broken"), "broken's Ready condition")
@@ -218,10 +256,13 @@ def test_an_invalid_hook_is_not_ready_naming_the_field_and_the_others_are_ready(
 
     # fixing it makes it Ready at its new generation
     fixed = hook(reporting.namespace, "broken")
-    reporting.custom.patch_namespaced_custom_object(GROUP, VERSION, reporting.namespace, PLURAL,
-                                                    "broken", {"spec": fixed["spec"]})
-    ready = wait_for(lambda: (c := reporting.ready("broken")) and c["status"] == "True" and c,
-                     "the fixed Hook Ready")
+    reporting.custom.patch_namespaced_custom_object(
+        GROUP, VERSION, reporting.namespace, PLURAL, "broken", {"spec": fixed["spec"]}
+    )
+    ready = wait_for(
+        lambda: (c := reporting.ready("broken")) and c["status"] == "True" and c,
+        "the fixed Hook Ready",
+    )
     assert (ready["reason"], ready["observedGeneration"]) == ("HookConfigured", 2)
 
 
@@ -237,26 +278,44 @@ def test_firings_in_the_audit_trail_become_active_events_and_fired_events(
     for record in (
         firing(ns, "web", "dispatched", at=start, task="task-1"),
         firing(ns, "web", "dispatched", at=start + timedelta(seconds=2), task="task-2"),
-        firing(ns, "web", "dispatched", at=start + timedelta(seconds=1), pod="web-2",
-               task="task-3"),
+        firing(
+            ns, "web", "dispatched", at=start + timedelta(seconds=1), pod="web-2", task="task-3"
+        ),
         firing(ns, "web", "duplicate", at=start + timedelta(seconds=3), pod="web-3"),
     ):
         reporting.audit.record(record)
 
-    active = wait_for(lambda: len(reporting.status("web").get("activeEvents") or []) == 2
-                      and reporting.status("web")["activeEvents"], "two active events")
+    active = wait_for(
+        lambda: (
+            len(reporting.status("web").get("activeEvents") or []) == 2
+            and reporting.status("web")["activeEvents"]
+        ),
+        "two active events",
+    )
 
     stamp = "%Y-%m-%dT%H:%M:%SZ"
     assert active == [  # newest first: the LAST FIRED column reads the first
-        {"eventType": "pod-restart", "resourceName": "web-1", "status": "firing",
-         "firstSeen": start.strftime(stamp),
-         "lastSeen": (start + timedelta(seconds=2)).strftime(stamp)},
-        {"eventType": "pod-restart", "resourceName": "web-2", "status": "firing",
-         "firstSeen": (start + timedelta(seconds=1)).strftime(stamp),
-         "lastSeen": (start + timedelta(seconds=1)).strftime(stamp)},
+        {
+            "eventType": "pod-restart",
+            "resourceName": "web-1",
+            "status": "firing",
+            "firstSeen": start.strftime(stamp),
+            "lastSeen": (start + timedelta(seconds=2)).strftime(stamp),
+        },
+        {
+            "eventType": "pod-restart",
+            "resourceName": "web-2",
+            "status": "firing",
+            "firstSeen": (start + timedelta(seconds=1)).strftime(stamp),
+            "lastSeen": (start + timedelta(seconds=1)).strftime(stamp),
+        },
     ]
-    events = wait_for(lambda: sorted(e["count"] for e in reporting.fired("web")) == [1, 2]
-                      and reporting.fired("web"), "one Fired Event per resource, counted")
+    events = wait_for(
+        lambda: (
+            sorted(e["count"] for e in reporting.fired("web")) == [1, 2] and reporting.fired("web")
+        ),
+        "one Fired Event per resource, counted",
+    )
     by_pod = {e["message"].split(":")[0]: e for e in events}
     web1 = by_pod[f"pod-restart on {ns}/Pod/web-1"]
     assert web1["count"] == 2
@@ -266,10 +325,13 @@ def test_firings_in_the_audit_trail_become_active_events_and_fired_events(
     assert web1["type"] == "Normal"
 
     # a later firing patches the same Event's count
-    reporting.audit.record(firing(ns, "web", "dispatched", at=start + timedelta(seconds=4),
-                                  task="task-4"))
-    wait_for(lambda: any(e["count"] == 3 and "task-4" in e["message"]
-                         for e in reporting.fired("web")), "the count patched")
+    reporting.audit.record(
+        firing(ns, "web", "dispatched", at=start + timedelta(seconds=4), task="task-4")
+    )
+    wait_for(
+        lambda: any(e["count"] == 3 and "task-4" in e["message"] for e in reporting.fired("web")),
+        "the count patched",
+    )
 
 
 def test_an_unreachable_agent_makes_the_hook_not_ready_until_a_call_succeeds(
@@ -279,19 +341,23 @@ def test_an_unreachable_agent_makes_the_hook_not_ready_until_a_call_succeeds(
     reporting.create(hook(ns, "web"))
     wait_for(lambda: reporting.ready("web"), "web judged")
     start = now()
-    reporting.audit.record(firing(ns, "web", "failed:transient", at=start,
-                                  error="connection refused"))
+    reporting.audit.record(
+        firing(ns, "web", "failed:transient", at=start, error="connection refused")
+    )
 
-    down = wait_for(lambda: (c := reporting.ready("web")) and c["status"] == "False" and c,
-                    "AgentUnreachable")
+    down = wait_for(
+        lambda: (c := reporting.ready("web")) and c["status"] == "False" and c, "AgentUnreachable"
+    )
     assert down["reason"] == "AgentUnreachable"
     assert f"{ns}/k8s-agent" in down["message"]
     assert "connection refused" in down["message"]
 
-    reporting.audit.record(firing(ns, "web", "dispatched", at=start + timedelta(seconds=1),
-                                  task="t"))
-    up = wait_for(lambda: (c := reporting.ready("web")) and c["status"] == "True" and c,
-                  "Ready again")
+    reporting.audit.record(
+        firing(ns, "web", "dispatched", at=start + timedelta(seconds=1), task="t")
+    )
+    up = wait_for(
+        lambda: (c := reporting.ready("web")) and c["status"] == "True" and c, "Ready again"
+    )
     assert up["reason"] == "HookConfigured"
 
 
@@ -304,15 +370,17 @@ class ChangedBetweenReadAndWrite:
         self.reads: list[str] = []
 
     def get_namespaced_custom_object(self, *args: Any, **kwargs: Any) -> Any:
-        reply = self.api.get_namespaced_custom_object(*args, **kwargs)
+        reply: Any = self.api.get_namespaced_custom_object(*args, **kwargs)
+        data = reply.data
         reply.release_conn()
-        self.reads.append(json.loads(reply.data)["metadata"]["resourceVersion"])
+        self.reads.append(json.loads(data)["metadata"]["resourceVersion"])
         if len(self.reads) == 1:
             group, version, namespace, plural, name = args
             self.other.patch_namespaced_custom_object(
-                group, version, namespace, plural, name, {"metadata": {"labels": {"x": "y"}}})
+                group, version, namespace, plural, name, {"metadata": {"labels": {"x": "y"}}}
+            )
         # the data was read already; hand back something readable
-        return _Replayed(reply.data)
+        return _Replayed(data)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.api, name)
@@ -330,21 +398,31 @@ def test_a_conflicting_status_write_is_retried_from_a_fresh_object(kube: RealKub
     namespace = new_namespace(kube, "conflict")
     with kube.api_client() as api:
         custom = client.CustomObjectsApi(api)
-        custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL,
-                                               hook(namespace, "web"))
+        custom.create_namespaced_custom_object(
+            GROUP, VERSION, namespace, PLURAL, hook(namespace, "web")
+        )
         api_ = ChangedBetweenReadAndWrite(custom, custom)
         writer = StatusWriter(api_)  # type: ignore[arg-type]
         seen: list[str] = []
 
         def desired(obj: Any) -> dict[str, Any]:
             seen.append(obj["metadata"]["resourceVersion"])
-            return {"lastUpdated": "2026-01-01T00:00:00Z", "conditions": [{
-                "type": "Ready", "status": "True", "reason": "HookConfigured", "message": "ok",
-                "lastTransitionTime": "2026-01-01T00:00:00Z", "observedGeneration": 1}]}
+            return {
+                "lastUpdated": "2026-01-01T00:00:00Z",
+                "conditions": [
+                    {
+                        "type": "Ready",
+                        "status": "True",
+                        "reason": "HookConfigured",
+                        "message": "ok",
+                        "lastTransitionTime": "2026-01-01T00:00:00Z",
+                        "observedGeneration": 1,
+                    }
+                ],
+            }
 
         assert writer.write(namespace, "web", desired)
-        stored: Any = custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL,
-                                                          "web")
+        stored: Any = custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, "web")
 
     assert writer.conflicts == 1  # the server refused the first write: a real 409
     assert len(api_.reads) == 2
@@ -361,11 +439,15 @@ def test_a_thousand_hooks_are_all_reported_ready(reporting: Reporting):
 
     def all_ready() -> bool:
         reply: Any = reporting.custom.list_namespaced_custom_object(GROUP, VERSION, ns, PLURAL)
-        return sum(
-            1 for item in reply["items"]
-            for c in (item.get("status") or {}).get("conditions") or []
-            if c["type"] == "Ready" and c["status"] == "True"
-        ) == 1000
+        return (
+            sum(
+                1
+                for item in reply["items"]
+                for c in (item.get("status") or {}).get("conditions") or []
+                if c["type"] == "Ready" and c["status"] == "True"
+            )
+            == 1000
+        )
 
     wait_for(all_ready, "1,000 Hooks Ready", timeout=240)
 
@@ -377,8 +459,13 @@ def test_kubectl_get_hooks_shows_ready_and_last_fired(reporting: Reporting, kube
     wait_for(lambda: reporting.status("web").get("activeEvents"), "web's active event")
     wait_for(lambda: reporting.ready("broken"), "broken judged")
 
-    done = subprocess.run(["kubectl", "--kubeconfig", str(kube.kubeconfig), "get", "hooks",
-                           "-A"], capture_output=True, text=True, timeout=60, check=False)
+    done = subprocess.run(
+        ["kubectl", "--kubeconfig", str(kube.kubeconfig), "get", "hooks", "-A"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
     assert done.returncode == 0, done.stderr
     header, *lines = done.stdout.splitlines()
@@ -401,8 +488,11 @@ def test_kubectl_get_hooks_shows_ready_and_last_fired(reporting: Reporting, kube
 def compat_documents() -> list[dict[str, Any]]:
     docs = []
     for path in sorted(COMPAT_EXAMPLES.glob("*.yaml")):
-        docs += [d for d in yaml.safe_load_all(path.read_text())
-                 if isinstance(d, dict) and d.get("kind") == "Hook"]
+        docs += [
+            d
+            for d in yaml.safe_load_all(path.read_text())
+            if isinstance(d, dict) and d.get("kind") == "Hook"
+        ]
     return docs
 
 
@@ -416,16 +506,23 @@ def test_every_khook_hook_file_is_judged_the_same_by_the_project_crd(kube: RealK
         custom = client.CustomObjectsApi(api)
 
         def dry_run(group: str, doc: dict[str, Any]) -> dict[str, Any] | int:
-            kind, plural = (COMPAT_KIND, COMPAT_PLURAL) if group == COMPAT_GROUP else (
-                "Hook", PLURAL)
-            body = {**doc, "apiVersion": f"{group}/{VERSION}", "kind": kind,
-                    "metadata": {**doc["metadata"], "namespace": namespace}}
+            kind, plural = (
+                (COMPAT_KIND, COMPAT_PLURAL) if group == COMPAT_GROUP else ("Hook", PLURAL)
+            )
+            body = {
+                **doc,
+                "apiVersion": f"{group}/{VERSION}",
+                "kind": kind,
+                "metadata": {**doc["metadata"], "namespace": namespace},
+            }
             try:
                 stored: Any = custom.create_namespaced_custom_object(
-                    group, VERSION, namespace, plural, body, dry_run="All")
+                    group, VERSION, namespace, plural, body, dry_run="All"
+                )
             except ApiException as exc:
-                return exc.status
-            return dict(stored["spec"])
+                return int(exc.status)
+            spec: dict[str, Any] = dict(stored["spec"])
+            return spec
 
         for doc in docs:
             under_khook = dry_run(COMPAT_GROUP, doc)
@@ -435,7 +532,8 @@ def test_every_khook_hook_file_is_judged_the_same_by_the_project_crd(kube: RealK
 
 
 def test_the_manifests_rbac_lets_the_forwarder_report_status_and_nothing_more(
-    kube: RealKube, tmp_path: Path,
+    kube: RealKube,
+    tmp_path: Path,
 ):
     from khook_core.forwarder.app import Forwarder
     from khook_core.forwarder.config import ForwarderSettings
@@ -449,17 +547,27 @@ def test_the_manifests_rbac_lets_the_forwarder_report_status_and_nothing_more(
     kubeconfig = kube.write_kubeconfig(tmp_path / "kubeconfig", token)
     state = tmp_path / "state.db"
     settings = ForwarderSettings(
-        kubeconfig=str(kubeconfig), namespaces=namespace, port=0, host="127.0.0.1",
-        topic=TOPIC, config_dir=make_config(tmp_path, restart_hook()),
-        hooks_state=f"sqlite:{state}", status_interval_seconds=0.2,
-        backoff_initial_seconds=0.05, backoff_max_seconds=0.5,
+        kubeconfig=str(kubeconfig),
+        namespaces=namespace,
+        port=0,
+        host="127.0.0.1",
+        topic=TOPIC,
+        config_dir=make_config(tmp_path, restart_hook()),
+        hooks_state=f"sqlite:{state}",
+        status_interval_seconds=0.2,
+        backoff_initial_seconds=0.05,
+        backoff_max_seconds=0.5,
     )
     with kube.api_client() as admin:
         admin_custom = client.CustomObjectsApi(admin)
-        for body in (hook(namespace, "web"), hook(namespace, "broken", "Pod {{.Podname}}"),
-                     hook(elsewhere, "web")):
+        for body in (
+            hook(namespace, "web"),
+            hook(namespace, "broken", "Pod {{.Podname}}"),
+            hook(elsewhere, "web"),
+        ):
             admin_custom.create_namespaced_custom_object(
-                GROUP, VERSION, body["metadata"]["namespace"], PLURAL, body)
+                GROUP, VERSION, body["metadata"]["namespace"], PLURAL, body
+            )
         audit = SqliteStateStore(str(state))
         forwarder = Forwarder(settings, publish_client=RecordingClient())
         forwarder.start()
@@ -467,15 +575,25 @@ def test_the_manifests_rbac_lets_the_forwarder_report_status_and_nothing_more(
             audit.record(firing(namespace, "web", "dispatched", at=now(), task="t-1"))
 
             def ready(name: str) -> str | None:
-                obj: Any = admin_custom.get_namespaced_custom_object(GROUP, VERSION, namespace,
-                                                                     PLURAL, name)
-                return next((c["status"] for c in (obj.get("status") or {}).get("conditions")
-                             or [] if c["type"] == "Ready"), None)
+                obj: Any = admin_custom.get_namespaced_custom_object(
+                    GROUP, VERSION, namespace, PLURAL, name
+                )
+                return next(
+                    (
+                        c["status"]
+                        for c in (obj.get("status") or {}).get("conditions") or []
+                        if c["type"] == "Ready"
+                    ),
+                    None,
+                )
 
-            wait_for(lambda: ready("web") == "True" and ready("broken") == "False",
-                     "the forwarder, as its service account, to write both statuses")
-            wait_for(lambda: fired_events(kube, namespace),
-                     "the Fired Event, as the service account")
+            wait_for(
+                lambda: ready("web") == "True" and ready("broken") == "False",
+                "the forwarder, as its service account, to write both statuses",
+            )
+            wait_for(
+                lambda: fired_events(kube, namespace), "the Fired Event, as the service account"
+            )
         finally:
             forwarder.stop(0)
             audit.close()
@@ -484,25 +602,38 @@ def test_the_manifests_rbac_lets_the_forwarder_report_status_and_nothing_more(
         custom, core = client.CustomObjectsApi(api), client.CoreV1Api(api)
 
         def event(ns: str) -> Any:
-            return {"metadata": {"name": "probe"}, "reason": "Fired", "message": "m",
-                    "involvedObject": {"kind": "Hook", "name": "web", "namespace": ns},
-                    "type": "Normal"}
+            return {
+                "metadata": {"name": "probe"},
+                "reason": "Fired",
+                "message": "m",
+                "involvedObject": {"kind": "Hook", "name": "web", "namespace": ns},
+                "type": "Normal",
+            }
 
         refused: list[Callable[[], Any]] = [
             # the Hook itself: no spec or metadata changes, no create or delete
             lambda: custom.patch_namespaced_custom_object(
-                GROUP, VERSION, namespace, PLURAL, "web", {"metadata": {"labels": {"a": "b"}}}),
+                GROUP, VERSION, namespace, PLURAL, "web", {"metadata": {"labels": {"a": "b"}}}
+            ),
             lambda: custom.create_namespaced_custom_object(
-                GROUP, VERSION, namespace, PLURAL, hook(namespace, "new")),
-            lambda: custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL,
-                                                           "web"),
+                GROUP, VERSION, namespace, PLURAL, hook(namespace, "new")
+            ),
+            lambda: custom.delete_namespaced_custom_object(
+                GROUP, VERSION, namespace, PLURAL, "web"
+            ),
             # its status only by patch, and only in a namespace it is bound in
             lambda: custom.replace_namespaced_custom_object_status(
-                GROUP, VERSION, namespace, PLURAL, "web",
-                admin_read(kube, namespace, "web")),
+                GROUP, VERSION, namespace, PLURAL, "web", admin_read(kube, namespace, "web")
+            ),
             lambda: custom.patch_namespaced_custom_object_status(
-                GROUP, VERSION, elsewhere, PLURAL, "web", {"status": {}},
-                _content_type="application/merge-patch+json"),
+                GROUP,
+                VERSION,
+                elsewhere,
+                PLURAL,
+                "web",
+                {"status": {}},
+                _content_type="application/merge-patch+json",
+            ),
             # Events: no delete, no update, nothing outside its namespaces
             lambda: core.delete_namespaced_event(fired_events(kube, namespace)[0], namespace),
             lambda: core.create_namespaced_event(elsewhere, event(elsewhere)),
@@ -514,20 +645,26 @@ def test_the_manifests_rbac_lets_the_forwarder_report_status_and_nothing_more(
             assert denied.value.status == 403
         # and what it needs works as that user
         core.create_namespaced_event(namespace, event(namespace), _preload_content=False)
-        core.patch_namespaced_event("probe", namespace, {"count": 2},
-                                    _content_type="application/merge-patch+json",
-                                    _preload_content=False)
+        core.patch_namespaced_event(
+            "probe",
+            namespace,
+            {"count": 2},
+            _content_type="application/merge-patch+json",
+            _preload_content=False,
+        )
 
 
 def admin_read(kube: RealKube, namespace: str, name: str) -> dict[str, Any]:
     with kube.api_client() as api:
         obj: Any = client.CustomObjectsApi(api).get_namespaced_custom_object(
-            GROUP, VERSION, namespace, PLURAL, name)
+            GROUP, VERSION, namespace, PLURAL, name
+        )
         return dict(obj)
 
 
 def fired_events(kube: RealKube, namespace: str) -> list[str]:
     with kube.api_client() as api:
         reply: Any = client.CoreV1Api(api).list_namespaced_event(
-            namespace, field_selector="reason=Fired", _preload_content=False)
+            namespace, field_selector="reason=Fired", _preload_content=False
+        )
         return [e["metadata"]["name"] for e in json.loads(reply.data)["items"]]

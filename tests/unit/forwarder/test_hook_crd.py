@@ -61,8 +61,19 @@ def test_the_crd_accepts_the_status_the_forwarder_renders():
     now = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
     activity = HookActivity()
     activity.fold(
-        Firing(DedupKey("k"), "shop/web", "e1", "pod-restart", "kubernetes", "shop/Pod/web-1",
-               "kagent/k8s-agent", "h", "dispatched", now, task_id="t-1")
+        Firing(
+            DedupKey("k"),
+            "shop/web",
+            "e1",
+            "pod-restart",
+            "kubernetes",
+            "shop/Pod/web-1",
+            "kagent/k8s-agent",
+            "h",
+            "dispatched",
+            now,
+            task_id="t-1",
+        )
     )
     status = render(Verdict(), activity, {"metadata": {"generation": 1}}, now)
     [version] = copy.deepcopy(load(PROJECT_CRD))["spec"]["versions"]
