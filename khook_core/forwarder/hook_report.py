@@ -17,6 +17,8 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, Final
 
+from kubernetes.client.exceptions import ApiException
+
 from khook_core.decisions import DecisionKind
 from khook_core.forwarder.backoff import Backoff
 from khook_core.forwarder.hook_events import FiringEvents
@@ -139,11 +141,14 @@ class HookReporter:
             if same_status(obj.get("status"), self._desired(verdict, activity, now)(obj)):
                 continue
             meta = obj.get("metadata") or {}
-            self.writer.write(
-                str(meta.get("namespace")),
-                str(meta.get("name")),
-                self._desired(verdict, activity, now),
-            )
+            try:
+                self.writer.write(
+                    str(meta.get("namespace")),
+                    str(meta.get("name")),
+                    self._desired(verdict, activity, now),
+                )
+            except ApiException as exc:  # this Hook only (RBAC, a rejected value): the others go on
+                logger.warning("status of Hook %s not written: %s", key, exc)
         self.events.flush(objects)
         self.events.forget(set(objects))
 

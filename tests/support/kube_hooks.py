@@ -4,7 +4,8 @@ It speaks the same protocol as the real server where the forwarder's Hook code u
 with a resourceVersion, a chunked watch from it, ``GET`` of one Hook, a merge patch of
 ``/status`` whose ``metadata.resourceVersion`` must match or the answer is 409, ``POST`` and
 ``PATCH`` of Events), and takes faults the real server will not give on demand:
-``conflicts`` answers the next N status patches with 409 whatever they carry.
+``conflicts`` answers the next N status patches with 409 whatever they carry, ``refuse``
+answers a Hook's status patches with 422.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ class HookKubeApi:
 
     conflicts: int = 0
     """The next this many status patches are answered 409."""
+    refuse: set[str] = field(default_factory=set)
+    """``namespace/name`` of Hooks whose status patches are answered 422 (a rejected value)."""
     status_patches: list[tuple[str, int]] = field(default_factory=list)
     """(``namespace/name``, HTTP status) of every status patch."""
     hooks: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -132,7 +135,7 @@ class HookKubeApi:
                 self._events(handler, method, body, *match.groups())
             else:
                 _send(handler, 404, _status(404, "NotFound", parts.path))
-        except (BrokenPipeError, ConnectionResetError):
+        except (OSError, ValueError):  # the client went away, or the server is stopping
             handler.close_connection = True
 
     def _hooks(
@@ -170,6 +173,10 @@ class HookKubeApi:
         elif method == "GET":
             _send(handler, 200, self.hooks[key])
         elif method == "PATCH" and status:
+            if key in self.refuse:
+                self.status_patches.append((key, 422))
+                _send(handler, 422, _status(422, "Invalid", "status: rejected"))
+                return
             with self._cond:
                 current = self.hooks[key]
                 wanted = (body.get("metadata") or {}).get("resourceVersion")

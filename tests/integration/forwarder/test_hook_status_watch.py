@@ -1,6 +1,7 @@
 """Hook status against the project's Hook test server, for faults a real API server will not
 give on demand: a Hook whose status patch meets a conflict on every attempt of a pass is
-written on a later pass (never left behind), and each firing's Event is created, then patched.
+written on a later pass (never left behind), a Hook whose status is refused does not hold up the
+others, and each firing's Event is created, then patched.
 """
 
 from __future__ import annotations
@@ -107,6 +108,17 @@ def test_a_hook_whose_every_write_of_a_pass_conflicts_is_written_on_a_later_pass
     outcomes = [code for key, code in rig.server.status_patches if key == "shop/web"]
     assert outcomes == [409] * (WRITE_ATTEMPTS + 2) + [200]
     assert rig.writer.conflicts == WRITE_ATTEMPTS + 2
+
+
+def test_a_hook_whose_status_is_refused_does_not_hold_up_the_others(
+    rig: Rig, wait_until: Callable[..., None]
+):
+    rig.server.refuse = {"shop/a-refused"}
+    rig.server.put_hook("shop", "a-refused", SPEC)  # listed, and so written, first
+    rig.server.put_hook("shop", "web", SPEC)
+
+    wait_until(lambda: rig.server.hooks["shop/web"]["status"], what="web's status written")
+    assert ("shop/a-refused", 422) in rig.server.status_patches
 
 
 def test_each_firing_creates_then_patches_the_hooks_fired_event(
