@@ -53,6 +53,10 @@ class HookKubeApi:
             protocol_version = "HTTP/1.1"
             disable_nagle_algorithm = True
 
+            def handle(self) -> None:
+                with contextlib.suppress(OSError):  # a keep-alive client closed at teardown
+                    super().handle()
+
             def do_GET(self) -> None:
                 api._serve(self, "GET")
 
