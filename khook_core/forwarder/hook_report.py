@@ -35,9 +35,10 @@ from khook_core.state.base import AuditQueries, Firing, FiringFilter
 
 logger = logging.getLogger(__name__)
 
-LAG: Final = timedelta(seconds=60)
+LAG: Final = timedelta(seconds=15)
 """How far each pass reads back before the previous one: a function's audit record carries the
-time of its decision and may be committed a little later."""
+time of its decision and is committed a moment later. Short, because every record read costs a
+Firestore read: a pass reads the interval's records plus these 15 seconds'."""
 PAGE: Final = 500
 MAX_RECORDS: Final = 20_000
 """At most this many audit records a pass (a storm is summarised, not read whole)."""
