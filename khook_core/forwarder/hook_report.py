@@ -55,6 +55,9 @@ class Judgements:
 
     def __init__(self) -> None:
         self.verdicts: dict[str, tuple[int, Verdict]] = {}
+        self.judged = False
+        """The publisher has judged the listed Hooks once: a pass before that would find no
+        Hook for the audit records it reads, and skip them for good."""
 
     def update(self, objects: list[dict[str, Any]], rejected: dict[str, Any]) -> None:
         verdicts: dict[str, tuple[int, Verdict]] = {}
@@ -63,6 +66,7 @@ class Judgements:
             generation = int((obj.get("metadata") or {}).get("generation") or 0)
             verdicts[key] = (generation, Verdict(tuple(rejected.get(key) or ())))
         self.verdicts = verdicts  # one assignment: readers see the old or the new whole
+        self.judged = True
 
     def of(self, obj: dict[str, Any]) -> Verdict | None:
         judged = self.verdicts.get(cluster.key_of(obj))
@@ -122,6 +126,8 @@ class HookReporter:
         return fresh
 
     def run_once(self) -> None:
+        if not self.judgements.judged:
+            return
         now = self.clock()
         firings = self._read(now)
         objects = {cluster.key_of(o): o for o in self.objects()}

@@ -34,6 +34,8 @@ class HookKubeApi:
 
     conflicts: int = 0
     """The next this many status patches are answered 409."""
+    list_delay: float = 0.0
+    """Seconds a list waits before it answers (a slow API server at the forwarder's start)."""
     refuse: set[str] = field(default_factory=set)
     """``namespace/name`` of Hooks whose status patches are answered 422 (a rejected value)."""
     status_patches: list[tuple[str, int]] = field(default_factory=list)
@@ -161,6 +163,7 @@ class HookKubeApi:
                 float(query.get("timeoutSeconds") or 5),
             )
         elif name is None:
+            time.sleep(self.list_delay)
             with self._cond:
                 items = [
                     h for k, h in sorted(self.hooks.items()) if namespace in (None, k.split("/")[0])

@@ -6,6 +6,7 @@ others, and each firing's Event is created, then patched.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -49,6 +50,13 @@ class Rig:
 @pytest.fixture
 def rig(tmp_path: Path) -> Iterator[Rig]:
     server = HookKubeApi().start()
+    with running(server, tmp_path) as started:
+        yield started
+
+
+@contextlib.contextmanager
+def running(server: HookKubeApi, tmp_path: Path) -> Iterator[Rig]:
+    """The forwarder's Hook watch, publisher and reporter on ``server`` (stopped after)."""
     cfg = client.Configuration()
     cfg.host = server.url
     api = client.ApiClient(cfg)
@@ -151,3 +159,35 @@ def test_each_firing_creates_then_patches_the_hooks_fired_event(
     assert event["reason"] == "Fired"
     assert "task task-1" in event["message"]
     assert event["involvedObject"]["name"] == "web"
+
+
+def test_a_restarted_forwarder_rebuilds_active_events_from_the_audit_trail(
+    tmp_path: Path, wait_until: Callable[..., None]
+):
+    server = HookKubeApi(list_delay=1.0).start()  # several status passes before the list
+    server.put_hook("shop", "web", SPEC)
+    earlier = now() - timedelta(minutes=2)
+    with contextlib.closing(SqliteStateStore(str(tmp_path / "state.db"))) as audit:  # before
+        audit.record(
+            Firing(
+                DedupKey("k"),
+                "shop/web",
+                "e0",
+                "pod-restart",
+                "kubernetes",
+                "shop/Pod/web-1",
+                "kagent/k8s-agent",
+                "h",
+                "dispatched",
+                earlier,
+                task_id="t",
+            )
+        )
+    with running(server, tmp_path):
+        wait_until(
+            lambda: server.hooks["shop/web"]["status"].get("activeEvents"),
+            what="the active event rebuilt",
+        )
+    [entry] = server.hooks["shop/web"]["status"]["activeEvents"]
+    assert (entry["resourceName"], entry["status"]) == ("web-1", "firing")
+    assert not server.events  # recorded before this forwarder started: no Event again
