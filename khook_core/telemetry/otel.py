@@ -143,6 +143,10 @@ class OtelTelemetry(Telemetry):
             kind=_KINDS[kind],
             start_time=start_ns,
             attributes=dict(attributes) if attributes else None,
+            # Exceptions are the pipeline's control flow (``Dropped``) or become decisions:
+            # the decisions say how an event ended, a traceback a span would not.
+            record_exception=False,
+            set_status_on_exception=False,
         ):
             yield
 
