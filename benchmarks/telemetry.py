@@ -80,10 +80,19 @@ def k8s_event(i: int, last: str = "2026-01-05T10:31:12Z") -> dict[str, object]:
     return {
         "apiVersion": "v1",
         "kind": "Event",
-        "metadata": {"name": f"{pod}.{i}", "namespace": "shop", "uid": f"uid-{i}",
-                     "creationTimestamp": "2026-01-05T10:30:00Z"},
-        "involvedObject": {"kind": "Pod", "namespace": "shop", "name": pod, "uid": f"p-{i}",
-                           "apiVersion": "v1"},
+        "metadata": {
+            "name": f"{pod}.{i}",
+            "namespace": "shop",
+            "uid": f"uid-{i}",
+            "creationTimestamp": "2026-01-05T10:30:00Z",
+        },
+        "involvedObject": {
+            "kind": "Pod",
+            "namespace": "shop",
+            "name": pod,
+            "uid": f"p-{i}",
+            "apiVersion": "v1",
+        },
         "reason": "BackOff",
         "message": f"Back-off restarting failed container app in pod {pod}",
         "type": "Warning",
@@ -107,15 +116,30 @@ def cold_start(config: Path, mode: str) -> tuple[float, int]:
     """Seconds from ``import main`` to the first event handled, and OpenTelemetry modules."""
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")  # fresh: the source keeps it
     event = json.dumps(k8s_event(0, last=now)).encode()
-    delivery = {"message": {"data": base64.b64encode(event).decode(),
-                            "messageId": "1", "attributes": {"khook.source": "kubernetes"}}}
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(ROOT),
-           "KHOOK_STATE": "memory", "KHOOK_DISPATCH": "dry-run", "KHOOK_CONFIG_DIR": str(config),
-           "KHOOK_TELEMETRY": mode}
+    delivery = {
+        "message": {
+            "data": base64.b64encode(event).decode(),
+            "messageId": "1",
+            "attributes": {"khook.source": "kubernetes"},
+        }
+    }
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "PYTHONPATH": str(ROOT),
+        "KHOOK_STATE": "memory",
+        "KHOOK_DISPATCH": "dry-run",
+        "KHOOK_CONFIG_DIR": str(config),
+        "KHOOK_TELEMETRY": mode,
+    }
     done = subprocess.run(
         [sys.executable, "-c", PROBE, str(ROOT / "functions" / "kubernetes"), json.dumps(delivery)],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-        check=True, timeout=120,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        check=True,
+        timeout=120,
     )
     assert "dispatched" in done.stderr, done.stderr[-2000:]  # the event went all the way
     [line] = [x for x in done.stderr.splitlines() if x.startswith("PROBE ")]
@@ -138,12 +162,16 @@ class DropSpans:
         return True
 
 
-def pipeline_seconds(config: Path, raws: list[str], tracing: Callable[[], telemetry.Telemetry]) -> float:
+def pipeline_seconds(
+    config: Path, raws: list[str], tracing: Callable[[], telemetry.Telemetry]
+) -> float:
     best = float("inf")
     for _ in range(ROUNDS):
         runtime = Runtime.build(
             Settings(config_dir=config, state="memory", dispatch="dry-run"),
-            clock=Clock(NOW), store=MemoryStateStore(), dispatcher=DryRunDispatcher(),
+            clock=Clock(NOW),
+            store=MemoryStateStore(),
+            dispatcher=DryRunDispatcher(),
             telemetry=tracing(),
         )
         start = time.perf_counter()
@@ -182,7 +210,9 @@ def noop_calls_seconds(n: int) -> float:
 def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         config = write_config(Path(tmp))
-        print(f"cold start of functions/kubernetes, import main + one event, {ROUNDS} processes each")
+        print(
+            f"cold start of functions/kubernetes, import main + one event, {ROUNDS} processes each"
+        )
         cold_start(config, "off")  # warm-up: bytecode caches
         cold_start(config, "console")
         runs: dict[str, list[float]] = {"off": [], "console": []}
@@ -194,26 +224,48 @@ def main() -> int:
                 loaded[mode] = modules
         off = statistics.median(runs["off"]) * 1000
         on = statistics.median(runs["console"]) * 1000
-        figure("telemetry off: OpenTelemetry modules imported", loaded["off"], "modules", "0",
-               loaded["off"] == 0)
+        figure(
+            "telemetry off: OpenTelemetry modules imported",
+            loaded["off"],
+            "modules",
+            "0",
+            loaded["off"] == 0,
+        )
         figure("cold start, telemetry off (median)", off, "ms", "-", None)
         figure("cold start, telemetry on (console, median)", on, "ms", "-", None)
-        figure("cold start growth with telemetry on", on - off, "ms",
-               f"<= {COLD_START_BUDGET_MS:.0f} ms", on - off <= COLD_START_BUDGET_MS)
+        figure(
+            "cold start growth with telemetry on",
+            on - off,
+            "ms",
+            f"<= {COLD_START_BUDGET_MS:.0f} ms",
+            on - off <= COLD_START_BUDGET_MS,
+        )
 
         raws = [json.dumps(k8s_event(i)) for i in range(EVENTS)]
         print(f"pipeline, {EVENTS} Kubernetes Events over {PODS} pods, best of {ROUNDS}")
         quiet = pipeline_seconds(config, raws, lambda: telemetry.NOOP)
-        on_s = pipeline_seconds(config, raws, lambda: telemetry.build(
-            TelemetrySettings(mode="console"), function="kubernetes", span_exporter=DropSpans(),
-            metric_reader=_memory_reader()))
+        on_s = pipeline_seconds(
+            config,
+            raws,
+            lambda: telemetry.build(
+                TelemetrySettings(mode="console"),
+                function="kubernetes",
+                span_exporter=DropSpans(),
+                metric_reader=_memory_reader(),
+            ),
+        )
         figure("pipeline, telemetry off", EVENTS / quiet, "events/s", "-", None)
         figure("pipeline, telemetry on (SDK, spans dropped)", EVENTS / on_s, "events/s", "-", None)
         figure("pipeline cost with telemetry on over off", on_s / quiet, "x", "-", None)
         calls = noop_calls_seconds(EVENTS)
         figure("telemetry off: no-op calls per event", calls / EVENTS * 1e9, "ns", "-", None)
-        figure("telemetry off: no-op calls' share of the pipeline", calls / quiet * 100, "%",
-               "~0", None)
+        figure(
+            "telemetry off: no-op calls' share of the pipeline",
+            calls / quiet * 100,
+            "%",
+            "~0",
+            None,
+        )
     return 0
 
 
