@@ -270,7 +270,7 @@ variable "monitoring_notification_channel" {
 # ---------------------------------------------------------------------------------------------
 
 variable "telemetry" {
-  description = "KHOOK_TELEMETRY of every function: \"gcp\" exports traces to Cloud Trace and khook.* metrics to Cloud Monitoring (the archives must hold the cloud extra's exporters); \"off\" exports nothing, and the dispatch-failure and circuit alerts then have no data."
+  description = "KHOOK_TELEMETRY of every function: \"gcp\" exports traces to Cloud Trace and khook.* metrics to Cloud Monitoring (through the cloud extra's exporters, which `make package` puts in every archive); \"off\" exports nothing, and the dispatch-failure and circuit alerts then have no data."
   type        = string
   default     = "off"
 }

@@ -8,6 +8,7 @@ build one per case. Only the W3C Trace Context format is read and written.
 from __future__ import annotations
 
 import contextlib
+import uuid
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
@@ -73,7 +74,14 @@ class OtelTelemetry(Telemetry):
         metric_reader: MetricReader | None = None,
     ) -> None:
         self.function = function
-        resource = Resource({"service.name": f"khook-{function}", "service.namespace": "khook"})
+        resource = Resource(
+            {
+                "service.name": f"khook-{function}",
+                "service.namespace": "khook",
+                # One time series an instance: Cloud Monitoring refuses two writers of one series.
+                "service.instance.id": uuid.uuid4().hex,
+            }
+        )
         processor: SpanProcessor
         if span_exporter is not None:
             processor = SimpleSpanProcessor(span_exporter)
