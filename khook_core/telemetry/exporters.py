@@ -27,7 +27,7 @@ def span_processor(mode: str) -> SpanProcessor:
             from opentelemetry.exporter.cloud_trace import CloudTraceSpanExporter
         except ImportError as exc:
             raise _missing("opentelemetry-exporter-gcp-trace") from exc
-        return BatchSpanProcessor(CloudTraceSpanExporter())
+        return BatchSpanProcessor(CloudTraceSpanExporter())  # type: ignore[no-untyped-call]
     return SimpleSpanProcessor(ConsoleSpanExporter())
 
 

@@ -26,7 +26,7 @@ EVERY_FILTER = FiringFilter(
 
 def indexes(tf: TerraformConfig) -> set[tuple[str, tuple[tuple[str, str], ...]]]:
     """(collection, ((field, order), ...)) of every index, the for_each ones expanded."""
-    found = set()
+    found: set[tuple[str, tuple[tuple[str, str], ...]]] = set()
     for name, index in tf.of_type("google_firestore_index").items():
         if name == "console_firings":
             assert index["for_each"] == "${local.console_firing_indexes}"
