@@ -6,6 +6,10 @@ their absence fails the cold start with the install command, never a silent no-o
 
 from __future__ import annotations
 
+import io
+import sys
+from typing import IO, cast
+
 from opentelemetry.sdk.metrics.export import ConsoleMetricExporter, MetricExporter
 from opentelemetry.sdk.trace import SpanProcessor
 from opentelemetry.sdk.trace.export import (
@@ -19,6 +23,20 @@ from khook_core.errors import ConfigError, Problem
 CLOUD_EXTRA_HINT = "pip install 'khook-serverless[cloud]' (the Google Cloud exporters)"
 
 
+class CurrentStdout(io.TextIOBase):
+    """Whatever ``sys.stdout`` is when a line is written: the console exporters' default is
+    the stream of their module's import, which a server or a test may since have replaced."""
+
+    def write(self, text: str) -> int:
+        return sys.stdout.write(text)
+
+    def flush(self) -> None:
+        sys.stdout.flush()
+
+
+CURRENT_STDOUT = cast("IO[str]", CurrentStdout())  # a text stream, as the exporters ask
+
+
 def span_processor(mode: str) -> SpanProcessor:
     """``console``: each span printed as it ends (one machine, a look); ``gcp``: batched to
     Cloud Trace in the background."""
@@ -28,7 +46,7 @@ def span_processor(mode: str) -> SpanProcessor:
         except ImportError as exc:
             raise _missing("opentelemetry-exporter-gcp-trace") from exc
         return BatchSpanProcessor(CloudTraceSpanExporter())  # type: ignore[no-untyped-call]
-    return SimpleSpanProcessor(ConsoleSpanExporter())
+    return SimpleSpanProcessor(ConsoleSpanExporter(out=CURRENT_STDOUT))
 
 
 def metric_exporter(mode: str) -> MetricExporter:
@@ -39,7 +57,7 @@ def metric_exporter(mode: str) -> MetricExporter:
             raise _missing("opentelemetry-exporter-gcp-monitoring") from exc
         exporter: MetricExporter = CloudMonitoringMetricsExporter()
         return exporter
-    return ConsoleMetricExporter()
+    return ConsoleMetricExporter(out=CURRENT_STDOUT)
 
 
 def _missing(distribution: str) -> ConfigError:
