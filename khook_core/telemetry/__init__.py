@@ -119,11 +119,26 @@ def build(
             is exported in memory).
 
     Raises:
-        ConfigError: ``gcp`` without the Google Cloud exporters installed.
+        ConfigError: telemetry on without the OpenTelemetry SDK installed, or ``gcp`` without
+            the Google Cloud exporters.
     """
     if settings.mode == "off" and span_exporter is None and metric_reader is None:
         return NOOP
-    from khook_core.telemetry import otel
+    try:
+        from khook_core.telemetry import otel
+    except ImportError as exc:
+        from khook_core.errors import ConfigError, Problem
+
+        raise ConfigError(
+            [
+                Problem(
+                    "environment",
+                    None,
+                    f"KHOOK_TELEMETRY={settings.mode}: {exc.name or 'opentelemetry'} is not "
+                    "installed; pip install 'khook-serverless[telemetry]' ('[cloud]' for gcp)",
+                )
+            ]
+        ) from exc
 
     return otel.OtelTelemetry(
         settings, function=function, span_exporter=span_exporter, metric_reader=metric_reader
