@@ -1,5 +1,6 @@
 # Identity of the in-cluster forwarder (GKE Workload Identity): it may publish to the kubernetes
-# topic and, with forwarder_cluster_hooks, use Firestore documents; nothing else. Annotate the Kubernetes service account with
+# topic, export its telemetry (monitoring.tf) and, with forwarder_cluster_hooks, use Firestore
+# documents; nothing else. Annotate the Kubernetes service account with
 #   iam.gke.io/gcp-service-account: <output forwarder_service_account_email>
 
 resource "google_service_account" "forwarder" {

@@ -662,7 +662,8 @@ def test_forwarder_uses_firestore_documents_only_when_it_publishes_cluster_hooks
     tf: TerraformConfig,
 ) -> None:
     """With cluster Hooks the forwarder writes the snapshot and reads the audit trail in
-    Firestore; that is datastore.user on the project, opt-in, and its only project role."""
+    Firestore; that is datastore.user on the project, opt-in, and its only grant of its own
+    (telemetry's exporter roles are granted alike to every identity, in monitoring.tf)."""
     forwarder = "serviceAccount:${google_service_account.forwarder[0].email}"
     grants = {
         name: grant
