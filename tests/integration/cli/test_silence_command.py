@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 from tests.integration.cli.test_cli import khook
 from tests.support.configdir import SHOP_HOOK, make_config
@@ -146,7 +147,7 @@ def test_replay_at_a_time_in_the_silence_shows_suppressed_silenced(tmp_path: Pat
     state = f"sqlite:{tmp_path / 'state.db'}"
     payload = json.dumps(core_event())
 
-    def replay(at: str) -> dict[str, str]:
+    def replay(at: str) -> dict[str, dict[str, Any]]:
         done = khook(
             "replay",
             "--source",
