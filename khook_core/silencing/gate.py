@@ -87,7 +87,10 @@ class SilenceGate:
                 self._refresh(now)
             finally:
                 self._lock.release()
-        return tuple(s for s in self._active if s.record.active_at(now))
+        active = self._active
+        if not active:  # the usual case: no silence anywhere, nothing to filter
+            return active
+        return tuple(s for s in active if s.record.active_at(now))
 
     def _refresh(self, now: datetime) -> None:
         try:

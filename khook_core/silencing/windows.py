@@ -6,7 +6,11 @@ wall-clock time and resolves the skipped and repeated hours of a DST change), py
 ``rrule`` for RRULE (RFC 5545, the calendar standard, with ``zoneinfo`` giving each occurrence
 its offset). Both are long-maintained, widely used, and croniter is itself built on dateutil.
 
-An occurrence is open from its start for ``duration`` of elapsed time. Which occurrence is open
+An occurrence is open from its start until its start's wall-clock time plus ``duration`` in the
+window's zone: "02:00 for 2h in Europe/Berlin" is 02:00–04:00 Berlin time every week, summer
+and winter, and on the night the clocks go back too (three hours of elapsed time then). On the
+night they skip 02:00, the start is the first instant after the gap (03:00) and the window
+lasts ``duration``. Which occurrence is open
 is computed when ``now`` leaves the span the last answer holds for (the open occurrence, or the
 gap before the next), so the per-event cost is one comparison.
 """
@@ -76,6 +80,14 @@ class Schedule:
         return croniter(self.text, local).get_next(datetime)
 
 
+def wall_end(start: datetime, duration: timedelta) -> datetime:
+    """``start``'s wall-clock time plus ``duration``, in ``start``'s zone (an aware instant)."""
+    zone = start.tzinfo
+    end = (start.replace(tzinfo=None) + duration).replace(tzinfo=zone)
+    # Python compares same-zone datetimes by wall time: compare instants instead.
+    return max(end.astimezone(UTC), start.astimezone(UTC) + timedelta(microseconds=1))
+
+
 @dataclass(frozen=True)
 class Occurrence:
     """One opening of a window: ``[start, end)``; its id names it in decisions and backlogs."""
@@ -116,12 +128,11 @@ class MaintenanceWindow:
 
     def _compute(self, now: datetime) -> tuple[datetime, datetime, Occurrence | None]:
         start = self.schedule.last_start(now)
-        if start is not None and now < start + self.duration:
-            occurrence = Occurrence(self.name, start, start + self.duration)
-            return start, occurrence.end, occurrence
+        end = None if start is None else wall_end(start, self.duration)
+        if start is not None and end is not None and now < end:
+            return start, end, Occurrence(self.name, start, end)
         following = self.schedule.next_start(now)
-        gap_start = start + self.duration if start is not None else now
-        return min(gap_start, now), following or FAR, None
+        return end or now, following or FAR, None
 
     def next_occurrence(self, now: datetime) -> Occurrence | None:
         """The occurrence open at ``now``, else the next one to open."""
@@ -129,7 +140,9 @@ class MaintenanceWindow:
         if current is not None:
             return current
         start = self.schedule.next_start(now)
-        return None if start is None else Occurrence(self.name, start, start + self.duration)
+        return (
+            None if start is None else Occurrence(self.name, start, wall_end(start, self.duration))
+        )
 
 
 @dataclass(frozen=True)
