@@ -119,7 +119,10 @@ class SilenceGate:
 
     def check(self, hook: str, event: Event, now: datetime, windows: Windows) -> Muting | None:
         """The silence or window that mutes ``event`` for ``hook`` at ``now``, or None."""
-        for silence in self.active(now):
+        active = self.active(now)
+        if not active and not windows.windows:  # the per-event path when nothing mutes
+            return None
+        for silence in active:
             if silence.matcher.matches(hook, event):
                 record = silence.record
                 note = f" ({record.comment})" if record.comment else ""
@@ -129,7 +132,7 @@ class SilenceGate:
                     record.ends_at,
                     f"silence {record.id}{note} until {record.ends_at.isoformat()}",
                 )
-        for window in windows:
+        for window in windows.windows:
             occurrence = window.open_at(now)
             if occurrence is not None and window.applies(hook, event):
                 return Muting(
