@@ -15,9 +15,12 @@ from pathlib import Path
 
 import pytest
 
+from khook_core.event import Event
 from khook_core.state import open_silence_store
-from khook_core.state.base import SilenceRecord, SilenceStore
+from khook_core.state.base import SilenceRecord, SilenceStore, StateStore
 from khook_core.state.silence_memory import MemorySilenceStore
+from khook_core.storm import keys, records
+from khook_core.storm.records import BacklogKind
 
 from .conftest import BACKENDS
 
@@ -185,3 +188,25 @@ def test_two_processes_adding_one_silence_on_firestore_store_it_once(
         ]
     finally:
         stored.close()
+
+
+def test_what_a_silence_holds_back_is_a_backlog_of_its_own_kind(store: StateStore):
+    key = keys.silence_backlog("window:sunday@2026-01-04T01:00:00+00:00", "shop/web")
+    event = Event.model_validate(
+        {
+            "id": "e1",
+            "source": "kubernetes",
+            "type": "pod-restart",
+            "resource": {"kind": "Pod", "name": "web-0", "namespace": "shop"},
+            "timestamp": NOW,
+        }
+    )
+    store.add_backlog(key=key, backlog=records.backlog_of("shop/web", event))
+    store.add_backlog(key=key, backlog=records.backlog_of("shop/web", event))
+    [listed] = store.backlog_keys(limit=10)
+    assert listed == key
+    assert listed.kind is BacklogKind.SILENCE
+    assert keys.muting_of(listed) == "window:sunday@2026-01-04T01:00:00+00:00"
+    taken = store.take_backlog(key=listed)
+    assert taken is not None
+    assert taken.summary.count == 2
