@@ -9,7 +9,7 @@ import pytest
 
 from khook_core.dispatch.dryrun import DryRunDispatcher
 from khook_core.errors import ConfigError
-from khook_core.pipeline import run_pipeline
+from khook_core.pipeline import run_pipeline, sweep
 from khook_core.runtime import Clock, Runtime, load_config
 from khook_core.settings import Settings
 from khook_core.state.memory import MemoryStateStore
@@ -143,3 +143,31 @@ def test_a_bad_window_is_refused_at_load_naming_the_field(
     text = str(caught.value)
     assert f"maintenanceWindows[0].{field}" in text
     assert message in text
+
+
+def test_when_a_window_closes_what_it_held_is_one_run_per_hook(tmp_path: Path):
+    budgets = WINDOW.format(schedule=CRON).replace("    hooks: [shop/web]\n", "")
+    clock = Clock(at("2026-04-05T02:10:00+02:00"))
+    runtime = runtime_with(tmp_path, budgets, clock)
+    for n in range(3):
+        stamp = f"2026-04-05T02:1{n}:00+02:00"
+        clock.fixed = at(stamp)
+        found = run_pipeline(
+            "kubernetes", event_at(stamp, name=f"web-{n}", uid=f"u{n}"), {}, runtime=runtime
+        )
+        assert {d.decision for d in found} == {"suppressed:silenced"}
+    clock.fixed = at("2026-04-05T03:59:00+02:00")
+    assert sweep(runtime=runtime) == []  # the window is still open
+    clock.fixed = at("2026-04-05T04:01:00+02:00")
+    runs = sweep(runtime=runtime)
+    assert sorted((d.decision, d.hook) for d in runs) == [
+        ("dispatched", "shop/audit"),
+        ("dispatched", "shop/web"),
+    ]
+    dispatcher = runtime.dispatcher
+    assert isinstance(dispatcher, DryRunDispatcher)
+    assert all(
+        "3 event(s) held back by maintenance window sunday-batch" in r.prompt
+        for r in dispatcher.requests
+    )
+    runtime.close()
