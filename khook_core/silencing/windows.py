@@ -18,7 +18,7 @@ gap before the next), so the per-event cost is one comparison.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -30,9 +30,9 @@ from khook_core.errors import ConfigError, Problem
 from khook_core.silencing.matchers import Matcher
 
 if TYPE_CHECKING:
+    from khook_core.event import Event
     from khook_core.storm.config import Budgets, MaintenanceWindowSpec
 
-RRULE_PREFIX = "RRULE:"
 RRULE_ANCHOR = datetime(2000, 1, 1)
 """The DTSTART of an RRULE that gives none (local midnight): it fixes the seconds, and the
 phase of ``INTERVAL`` > 1. Occurrences are searched from it, so it is old but not ancient."""
@@ -114,7 +114,7 @@ class MaintenanceWindow:
     _span: tuple[datetime, datetime, Occurrence | None] | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def applies(self, hook: str, event: Any) -> bool:
+    def applies(self, hook: str, event: Event) -> bool:
         return (not self.hooks or hook in self.hooks) and self.matcher.matches(hook, event)
 
     def open_at(self, now: datetime) -> Occurrence | None:
@@ -154,7 +154,7 @@ class Windows:
     def __bool__(self) -> bool:
         return bool(self.windows)
 
-    def __iter__(self) -> Any:
+    def __iter__(self) -> Iterator[MaintenanceWindow]:
         return iter(self.windows)
 
     def by_name(self, name: str) -> MaintenanceWindow | None:
