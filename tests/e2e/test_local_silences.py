@@ -30,7 +30,18 @@ spec:
     agentRef: {name: k8s-agent, namespace: kagent}
     prompt: "DEFAULT: pod {{.ResourceName}} restarted"
 """
-MATCHER = 'event.resource.namespace == "default"'
+DISK_HOOK = """\
+apiVersion: kagent.dev/v1alpha2
+kind: Hook
+metadata: {name: disks, namespace: monitoring}
+spec:
+  sources: [alertmanager]
+  eventConfigurations:
+  - eventType: disk-full
+    agentRef: {name: k8s-agent, namespace: kagent}
+    prompt: "DISK: {{.ResourceName}} is almost full"
+"""
+MATCHER = 'event.resource.namespace == "default" || event.source == "alertmanager"'
 
 
 def pod_event(tmp_path: Path, namespace: str, name: str) -> Path:
@@ -60,6 +71,12 @@ def outcomes(stack: Any, resource_name: str) -> list[str]:
     return [r["outcome"] for r in reversed(rows) if r["resource"].endswith(f"/{resource_name}")]
 
 
+def hook_outcomes(stack: Any, hook: str) -> list[str]:
+    listed = khook("firings", "--state", state_url(stack), "--json", "--hook", hook)
+    assert listed.returncode == 0, listed.stdout + listed.stderr
+    return [json.loads(line)["outcome"] for line in listed.stdout.splitlines() if line.strip()]
+
+
 def state_url(stack: Any) -> str:
     return f"sqlite:{stack.state_dir / 'state.db'}"
 
@@ -74,7 +91,9 @@ def until(check: Any, what: str, stack: Any) -> None:
 def test_a_silence_added_while_the_stack_runs_suppresses_then_expire_restores_firing(
     tmp_path: Path, start_stack: Any
 ) -> None:
-    config = make_config(tmp_path, restart_hook() + "---\n" + DEFAULT_HOOK)
+    config = make_config(
+        tmp_path, restart_hook() + "---\n" + DEFAULT_HOOK + "---\n" + DISK_HOOK
+    )
     stack = start_stack(
         "--bus",
         "memory",
@@ -118,6 +137,15 @@ def test_a_silence_added_while_the_stack_runs_suppresses_then_expire_restores_fi
         return outcomes(stack, f"during-{n}") == ["suppressed:silenced"]
 
     until(next_is_silenced, "no matching event suppressed", stack)
+    # Every function honours it: the Alertmanager function's first request reads it too.
+    def alert_is_silenced() -> bool:
+        sent = khook("send", "--state-dir", str(stack.state_dir), "--shift-to-now",
+                     "alertmanager", str(SAMPLES / "alertmanager" / "disk-full.json"))
+        assert sent.returncode == 0, sent.stdout + sent.stderr
+        return "suppressed:silenced" in hook_outcomes(stack, "monitoring/disks")
+
+    until(alert_is_silenced, "the alert was not suppressed", stack)
+    assert "dispatched" not in hook_outcomes(stack, "monitoring/disks")
     send(stack, pod_event(tmp_path, "shop", "shop-pod"))  # not matched: fires
     until(lambda: outcomes(stack, "shop-pod") == ["dispatched"], "shop event not fired", stack)
     assert not any(f'"during-{n}"' in p["prompt"] for p in stack.prompts())
