@@ -91,9 +91,7 @@ def until(check: Any, what: str, stack: Any) -> None:
 def test_a_silence_added_while_the_stack_runs_suppresses_then_expire_restores_firing(
     tmp_path: Path, start_stack: Any
 ) -> None:
-    config = make_config(
-        tmp_path, restart_hook() + "---\n" + DEFAULT_HOOK + "---\n" + DISK_HOOK
-    )
+    config = make_config(tmp_path, restart_hook() + "---\n" + DEFAULT_HOOK + "---\n" + DISK_HOOK)
     stack = start_stack(
         "--bus",
         "memory",
@@ -137,10 +135,17 @@ def test_a_silence_added_while_the_stack_runs_suppresses_then_expire_restores_fi
         return outcomes(stack, f"during-{n}") == ["suppressed:silenced"]
 
     until(next_is_silenced, "no matching event suppressed", stack)
+
     # Every function honours it: the Alertmanager function's first request reads it too.
     def alert_is_silenced() -> bool:
-        sent = khook("send", "--state-dir", str(stack.state_dir), "--shift-to-now",
-                     "alertmanager", str(SAMPLES / "alertmanager" / "disk-full.json"))
+        sent = khook(
+            "send",
+            "--state-dir",
+            str(stack.state_dir),
+            "--shift-to-now",
+            "alertmanager",
+            str(SAMPLES / "alertmanager" / "disk-full.json"),
+        )
         assert sent.returncode == 0, sent.stdout + sent.stderr
         return "suppressed:silenced" in hook_outcomes(stack, "monitoring/disks")
 
