@@ -127,12 +127,14 @@ class MaintenanceWindow:
         return span[2]
 
     def _compute(self, now: datetime) -> tuple[datetime, datetime, Occurrence | None]:
+        # Bounds in UTC: comparing with a zone-aware datetime asks the zone each time.
         start = self.schedule.last_start(now)
         end = None if start is None else wall_end(start, self.duration)
         if start is not None and end is not None and now < end:
+            start = start.astimezone(UTC)
             return start, end, Occurrence(self.name, start, end)
         following = self.schedule.next_start(now)
-        return end or now, following or FAR, None
+        return end or now, FAR if following is None else following.astimezone(UTC), None
 
     def next_occurrence(self, now: datetime) -> Occurrence | None:
         """The occurrence open at ``now``, else the next one to open."""
@@ -140,9 +142,9 @@ class MaintenanceWindow:
         if current is not None:
             return current
         start = self.schedule.next_start(now)
-        return (
-            None if start is None else Occurrence(self.name, start, wall_end(start, self.duration))
-        )
+        if start is None:
+            return None
+        return Occurrence(self.name, start.astimezone(UTC), wall_end(start, self.duration))
 
 
 @dataclass(frozen=True)
