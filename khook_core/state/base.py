@@ -579,6 +579,7 @@ class SilenceStore(Protocol):
         ...
 
     def get_silence(self, *, id: str) -> SilenceRecord | None:
+        """The silence ``id`` as stored (ended or not), or None."""
         ...
 
     def silences(self, *, now: datetime, include_expired: bool, limit: int) -> list[SilenceRecord]:
