@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -233,7 +234,7 @@ def cmd_expire(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         store.close()
     if after is None or before is None:
-        print(f"khook silence expire: no silence {args.silence_id!r}")
+        print(f"khook silence expire: no silence {args.silence_id!r}", file=sys.stderr)
         return 1
     if before.ends_at <= now:
         print(f"{after.id} had already ended at {format_at(before.ends_at)}")

@@ -92,6 +92,7 @@ def test_add_list_expire_and_the_audit_trail(tmp_path: Path):
     )
     unknown = khook("silence", "expire", "nope", env=env_for(tmp_path))
     assert unknown.returncode == 1
+    assert "no silence 'nope'" in unknown.stderr
     trail = khook("firings", "--json", env=env_for(tmp_path))
     records = [json.loads(line) for line in trail.stdout.splitlines()]
     assert [(r["outcome"], r["event_id"]) for r in records] == [
