@@ -52,7 +52,12 @@ def add_parsers(sub: Any) -> None:
         '"payments"\' --for 2h --comment "db migration"',
     )
     p.add_argument("--matcher", default="", help="CEL condition over event (default: any event)")
-    p.add_argument("--hook", metavar="NS/NAME", default="", help="only this hook (default: all)")
+    p.add_argument(
+        "--hook",
+        metavar="NS/NAME",
+        default="",
+        help="only this hook, one the config directory loads (default: every hook)",
+    )
     p.add_argument("--source", default="", help="only this source (default: every source)")
     length = p.add_mutually_exclusive_group(required=True)
     length.add_argument("--for", dest="duration", metavar="DURATION", help="how long (2h, 30m)")
@@ -65,6 +70,9 @@ def add_parsers(sub: Any) -> None:
         "--drop",
         action="store_true",
         help="forget what it holds back instead of one summary run per hook at its end",
+    )
+    options.add_config_flag(
+        p, "config directory whose hooks --hook must name (default: $KHOOK_CONFIG_DIR)"
     )
     _common(p)
     p.set_defaults(run=cmd_add)
@@ -111,8 +119,11 @@ def author_of(value: str | None) -> str:
         return "unknown"
 
 
-def build_silence(args: argparse.Namespace, now: datetime) -> SilenceRecord:
-    """The silence ``khook silence add`` describes, validated.
+def build_silence(
+    args: argparse.Namespace, now: datetime, known_hooks: list[str] | None = None
+) -> SilenceRecord:
+    """The silence ``khook silence add`` describes, validated (``known_hooks``: the hooks
+    ``--hook`` must name; None when the configuration could not be loaded).
 
     Raises:
         UsageError: naming the flag (a matcher that does not compile, a bad time).
@@ -126,7 +137,7 @@ def build_silence(args: argparse.Namespace, now: datetime) -> SilenceRecord:
             compile_matcher(args.matcher)
         except conditions.ConditionSyntaxError as exc:
             raise options.UsageError(f"--matcher: {exc}") from None
-    hook = (options.hook_name(args.hook, None) or "") if args.hook else ""
+    hook = (options.hook_name(args.hook, known_hooks) or "") if args.hook else ""
     start = _time(args.start, "--start") or now
     if args.duration is not None:
         try:
@@ -179,10 +190,12 @@ def _derived_id(matcher: str, hook: str, source: str, start: datetime, end: date
 
 
 def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
+    from khook_core.cli.firings import configured_hooks
     from khook_core.state import open_silence_store, open_store
 
     now = _now(args)
-    silence = build_silence(args, now)
+    known = configured_hooks(args.config or settings.config_dir) if args.hook else None
+    silence = build_silence(args, now, known)
     url = options.state_url(args.state, settings.state)
     store = open_silence_store(url, project=settings.firestore.project_id())
     try:

@@ -144,7 +144,7 @@ def test_status_lists_the_active_silence_and_the_next_window(tmp_path: Path):
 
 def test_replay_at_a_time_in_the_silence_shows_suppressed_silenced(tmp_path: Path):
     config = make_config(tmp_path, SHOP_HOOK)
-    silence_id = add(tmp_path, "--hook", "shop/web")
+    silence_id = add(tmp_path, "--hook", "shop/web", "--config", str(config))
     state = f"sqlite:{tmp_path / 'state.db'}"
     payload = json.dumps(core_event())
 
@@ -169,3 +169,20 @@ def test_replay_at_a_time_in_the_silence_shows_suppressed_silenced(tmp_path: Pat
     assert during["shop/web"]["decision"] == "suppressed:silenced"
     assert silence_id in during["shop/web"]["detail"]
     assert during["shop/audit"]["decision"] == "dispatched"
+
+
+def test_a_hook_the_configuration_does_not_load_is_refused(tmp_path: Path):
+    config = make_config(tmp_path, SHOP_HOOK)
+    done = khook(
+        "silence",
+        "add",
+        "--hook",
+        "shop/wbe",
+        "--for",
+        "1h",
+        "--config",
+        str(config),
+        env=env_for(tmp_path),
+    )
+    assert done.returncode == 2
+    assert "--hook shop/wbe: no such hook (loaded: shop/audit, shop/web)" in done.stderr
