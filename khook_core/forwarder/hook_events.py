@@ -175,6 +175,7 @@ class FiringEvents:
                 body,  # type: ignore[arg-type]  # plain JSON, not the client's model
                 _preload_content=False,
             )
+            created.drain_conn()  # an unread body would be read as the next reply
             created.release_conn()
             counts[name] = pending.firings
         except ApiException as exc:
@@ -194,4 +195,5 @@ class FiringEvents:
         patched: Any = self.core.patch_namespaced_event(
             name, namespace, body, _content_type=MERGE_PATCH, _preload_content=False
         )
+        patched.drain_conn()  # an unread body would be read as the next reply
         patched.release_conn()

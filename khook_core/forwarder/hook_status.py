@@ -285,6 +285,7 @@ class StatusWriter:
                     _content_type=MERGE_PATCH,
                     _preload_content=False,
                 )
+                patched.drain_conn()  # an unread body would be read as the next reply
                 patched.release_conn()
             except ApiException as exc:
                 if exc.status == HTTP_CONFLICT:

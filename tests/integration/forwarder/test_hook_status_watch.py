@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from kubernetes import client
@@ -191,3 +192,48 @@ def test_a_restarted_forwarder_rebuilds_active_events_from_the_audit_trail(
     [entry] = server.hooks["shop/web"]["status"]["activeEvents"]
     assert (entry["resourceName"], entry["status"]) == ("web-1", "firing")
     assert not server.events  # recorded before this forwarder started: no Event again
+
+
+def test_the_connection_is_clean_for_the_next_request_after_a_status_write():
+    """A reply's unread body left on a kept-alive connection is read as the next reply."""
+    server = HookKubeApi().start()
+    server.put_hook("shop", "web", SPEC)
+    cfg = client.Configuration()
+    cfg.host = server.url
+    cfg.connection_pool_maxsize = 1  # every request on the one connection
+    api = client.ApiClient(cfg)
+    try:
+        writer = StatusWriter(client.CustomObjectsApi(api))
+        events = FiringEvents(client.CoreV1Api(api), monotonic=time.monotonic)
+        for i in range(3):
+            status: dict[str, Any] = {"lastUpdated": f"n{i}", "activeEvents": [{"n": i}]}
+
+            def desired(obj: Any, wanted: dict[str, Any] = status) -> dict[str, Any]:
+                return wanted
+
+            assert writer.write("shop", "web", desired)
+            events.add(
+                "shop/web",
+                Firing(
+                    DedupKey("k"),
+                    "shop/web",
+                    f"e{i}",
+                    "pod-restart",
+                    "kubernetes",
+                    "shop/Pod/web-1",
+                    "kagent/k8s-agent",
+                    "h",
+                    "dispatched",
+                    now(),
+                    task_id=f"t{i}",
+                ),
+            )
+            events.flush({"shop/web": server.hooks["shop/web"]})
+            stored = writer.read("shop", "web")
+            assert stored is not None
+            assert stored["status"]["activeEvents"] == [{"n": i}]
+        [event] = server.events.values()
+        assert event["count"] == 3
+    finally:
+        api.close()  # type: ignore[no-untyped-call]
+        server.stop()
