@@ -35,6 +35,7 @@ from khook_core.event import Event
 from khook_core.redaction.detectors import (
     MASK_PREFIX,
     PAIR_KIND,
+    PLAIN,
     SECRET_KEY,
     anchored,
     format_of,
@@ -66,8 +67,15 @@ _WEAK_PAIR: Final = re.compile(
 CLEAN_CACHE: Final = 4096
 """Texts and maps remembered as clean; the memory is cleared when full."""
 CLEAN_CACHE_CHARS: Final = 2048
-"""Only texts (and maps whose ``repr``) this short are remembered: a storm repeats short
-messages, and the memory stays bounded (about 8 MiB at most)."""
+"""Only texts (and flat maps whose ``repr``) this short are remembered: a storm repeats short
+messages."""
+CLEAN_CACHE_MAP_CHARS: Final = 16384
+"""A nested map (an alert's annotations, a webhook body) is remembered by its ``repr`` up to
+this size: an alert storm repeats the same labels and annotations."""
+CLEAN_CACHE_TOTAL: Final = 4_000_000
+"""Characters of remembered ``repr``s at most, so the memory stays bounded (a few MiB)."""
+_plain: Final = PLAIN.match
+"""``detectors.plain`` without the call: a short name or reason needs no anchor search."""
 _TOKEN: Final = re.compile(r"[A-Za-z0-9+/=_-]{20,}")
 MIN_ENTROPY: Final = 4.2
 """Bits a character a random-looking value has at least: above hexadecimal (a digest, a commit
@@ -108,7 +116,8 @@ class Redactor:
         self.masker = Masker(key)
         self.rules = dict(rules or {})
         self.counts: Counter[tuple[str, str]] = Counter()
-        self._clean: dict[Any, None] = {}  # texts and flat maps known to hold no secret
+        self._clean: dict[Any, None] = {}  # texts and maps known to hold no secret
+        self._clean_chars = 0
         self.findings: dict[str, list[Finding]] | None = None
         """Set to a dict to keep what was masked in each event, by event id (``khook replay
         --explain``)."""
@@ -183,7 +192,7 @@ class Redactor:
             event.occurrence,
         ):
             if text and text not in clean:
-                if anchored(text) and scan(text):
+                if not _plain(text) and anchored(text) and scan(text):
                     return True
                 if len(text) <= CLEAN_CACHE_CHARS:
                     self._remember(text)
@@ -193,21 +202,30 @@ class Redactor:
             try:
                 key: Any = (tuple(mapping), tuple(mapping.values()))
                 seen = key in clean
-            except TypeError:  # nested values: not cached
+            except TypeError:  # nested values (annotations, a body): known by their repr
                 key, seen = None, False
             if seen:
                 continue
             blob = repr(mapping)
+            if key is None:
+                if blob in clean:
+                    continue
+                key = blob
             if (anchored(blob) and scan(blob)) or _WEAK_PAIR.search(lowered(blob)):
                 return True
-            if key is not None and len(blob) <= CLEAN_CACHE_CHARS:
-                self._remember(key)
+            if len(blob) <= CLEAN_CACHE_MAP_CHARS:
+                self._remember(key, len(blob))
         return False
 
-    def _remember(self, clean: Any) -> None:
-        if len(self._clean) >= CLEAN_CACHE:
+    def _remember(self, clean: Any, size: int = 0) -> None:
+        """Remember ``clean`` (a text, a flat map's key or a nested map's ``repr``, ``size``
+        characters); the memory is cleared when it holds ``CLEAN_CACHE`` of them or
+        ``CLEAN_CACHE_TOTAL`` characters."""
+        if len(self._clean) >= CLEAN_CACHE or self._clean_chars + size > CLEAN_CACHE_TOTAL:
             self._clean.clear()
+            self._clean_chars = 0
         self._clean[clean] = None
+        self._clean_chars += size
 
     def _scope(self, event: Event, rules: RedactRules | None, cdc: bool) -> _Scope:
         if rules is None:
