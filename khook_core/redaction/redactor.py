@@ -44,7 +44,13 @@ from khook_core.redaction.detectors import (
 )
 from khook_core.redaction.keyed import Masker, key_bytes
 from khook_core.redaction.pii import PII_PATTERNS
-from khook_core.redaction.rules import SENSITIVE_COLUMN, PathSet, RedactRules, TableRules
+from khook_core.redaction.rules import (
+    SENSITIVE_COLUMN,
+    PathSet,
+    PiiKind,
+    RedactRules,
+    TableRules,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -138,19 +144,35 @@ class Redactor:
         redacted, found = self.explain(event)
         if self.findings is not None:
             self.findings[event.id] = found
-        if found:
-            kinds = Counter(f.kind for f in found)
-            for kind, n in kinds.items():
-                self.counts[(event.source, kind)] += n
-            logger.info(
-                "redacted %d value(s) of %s event %s: %s",
-                len(found),
-                event.source,
-                event.id,
-                ", ".join(f"{f.kind} at {f.path}" for f in found),
-                extra={"redacted": dict(kinds), "redacted_source": event.source},
-            )
+        self._count(event, found, "")
         return redacted
+
+    def pii(self, event: Event, kinds: Iterable[PiiKind], hook: str = "") -> Event:
+        """``event`` (redacted already) with the personal data of ``kinds`` masked too: a
+        hook's ``spec.redact.pii``, applied to what that hook's runs see. Counted and logged
+        as the step's findings are; the same value masks alike in both."""
+        scope = _Scope(PathSet([]), PathSet([]), PathSet([]), tuple(PII_PATTERNS[k] for k in kinds))
+        redacted = self._apply(event, scope)
+        if self.findings is not None and scope.found:
+            self.findings.setdefault(event.id, []).extend(scope.found)
+        self._count(event, scope.found, hook)
+        return redacted
+
+    def _count(self, event: Event, found: list[Finding], hook: str) -> None:
+        if not found:
+            return
+        kinds = Counter(f.kind for f in found)
+        for kind, n in kinds.items():
+            self.counts[(event.source, kind)] += n
+        logger.info(
+            "redacted %d value(s) of %s event %s%s: %s",
+            len(found),
+            event.source,
+            event.id,
+            f" for hook {hook}" if hook else "",
+            ", ".join(f"{f.kind} at {f.path}" for f in found),
+            extra={"redacted": dict(kinds), "redacted_source": event.source},
+        )
 
     def explain(self, event: Event) -> tuple[Event, list[Finding]]:
         """The redacted event and what was masked (kind and field path)."""
@@ -159,6 +181,11 @@ class Redactor:
         if rules is None and not (cdc and _sensitive_columns(event)) and not self._suspect(event):
             return event, []
         scope = self._scope(event, rules, cdc)
+        return self._apply(event, scope), scope.found
+
+    def _apply(self, event: Event, scope: _Scope) -> Event:
+        """``event`` with ``scope``'s rules, the name defaults and the detectors applied; what
+        was masked is added to ``scope.found``."""
         changes: dict[str, Any] = {}
         for name in _TEXT_FIELDS:
             old = getattr(event, name)
@@ -178,7 +205,7 @@ class Redactor:
         name_of = self._field(resource.name, ("resource", "name"), scope)
         if isinstance(name_of, str) and name_of != resource.name:
             changes["resource"] = resource.model_copy(update={"name": name_of})
-        return (event.evolve(**changes) if changes else event), scope.found
+        return event.evolve(**changes) if changes else event
 
     def _suspect(self, event: Event) -> bool:
         """Could any detector match anywhere in the event? Texts and flat maps already seen
