@@ -24,7 +24,7 @@ import math
 import re
 import secrets
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -112,16 +112,35 @@ class _Scope:
     found: list[Finding] = field(default_factory=list)
 
 
+@dataclass(frozen=True, slots=True)
+class MaskCount:
+    """Values of one kind masked in one source's events (``Redactor.masked``)."""
+
+    source: str
+    kind: str
+    count: int
+
+
+MaskListener = Callable[[str, str, int], None]
+"""Called with (source, kind, how many) each time an event has values of that kind masked:
+what a metrics counter adds (``Redactor.listeners``)."""
+
+
 class Redactor:
     """Masks the credentials of events, and the fields each source's rules name.
 
-    ``counts`` adds up the masked values per (source, kind) over the life of the process.
+    ``counts`` adds up the masked values per (source, kind) over the life of the process;
+    ``masked()`` lists them, and each function of ``listeners`` is told of every addition, so
+    metrics read the same numbers the log lines say.
     """
 
     def __init__(self, key: bytes, rules: Mapping[str, RedactRules] | None = None) -> None:
         self.masker = Masker(key)
         self.rules = dict(rules or {})
         self.counts: Counter[tuple[str, str]] = Counter()
+        self.listeners: list[MaskListener] = []
+        """Told (source, kind, n) of every count added; a listener that raises is logged and
+        never stops the pipeline."""
         self._clean: dict[Any, None] = {}  # texts and maps known to hold no secret
         self._clean_chars = 0
         self.findings: dict[str, list[Finding]] | None = None
@@ -139,6 +158,10 @@ class Redactor:
                 event = self.event(event)
             out.append(event)
         return out
+
+    def masked(self) -> list[MaskCount]:
+        """Every (source, kind) masked since the process started, with its count, sorted."""
+        return [MaskCount(source, kind, n) for (source, kind), n in sorted(self.counts.items())]
 
     def event(self, event: Event) -> Event:
         redacted, found = self.explain(event)
@@ -164,6 +187,11 @@ class Redactor:
         kinds = Counter(f.kind for f in found)
         for kind, n in kinds.items():
             self.counts[(event.source, kind)] += n
+            for listener in self.listeners:
+                try:
+                    listener(event.source, kind, n)
+                except Exception:  # metrics must not cost an event its redaction
+                    logger.exception("a redaction count listener failed")
         logger.info(
             "redacted %d value(s) of %s event %s%s: %s",
             len(found),

@@ -14,7 +14,7 @@ import pytest
 from khook_core import cli
 from khook_core.errors import ConfigError
 from khook_core.event import Event
-from khook_core.redaction.redactor import Finding, Redactor
+from khook_core.redaction.redactor import Finding, MaskCount, Redactor
 from khook_core.redaction.rules import RedactRules
 from khook_core.sources.registry import PluginSettings
 
@@ -212,3 +212,22 @@ def test_replay_explain_names_kind_and_path_never_the_value(
     ]
     assert "hunter2" not in out
     assert "abc123" not in out
+
+
+def test_the_counts_are_listed_and_told_to_listeners_as_they_grow() -> None:
+    redactor = Redactor(KEY)
+    told: list[tuple[str, str, int]] = []
+    redactor.listeners.append(lambda source, kind, n: told.append((source, kind, n)))
+
+    def broken(source: str, kind: str, n: int) -> None:
+        raise RuntimeError("exporter down")
+
+    redactor.listeners.append(broken)
+    redactor.event(event(message="password=hunter2 token=abcdef", tags={"apiKey": "k-123"}))
+    redactor.event(event(message="clean text"))
+
+    assert told == [("webhook", "secret-pair", 2), ("webhook", "secret-field", 1)]
+    assert redactor.masked() == [
+        MaskCount("webhook", "secret-field", 1),
+        MaskCount("webhook", "secret-pair", 2),
+    ]
