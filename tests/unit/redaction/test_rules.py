@@ -149,7 +149,7 @@ def _plugins(tmp_path: Path, text: str) -> Path:
 @pytest.mark.parametrize(
     ("block", "says"),
     [
-        ("{mask: [metadata.after.email]}", "kafka events carry metadata"),
+        ("{mask: [metadata.kafka.topic.name]}", "metadata.kafka of kafka events is a flat map"),
         ("{tables: {users: {deny: [email]}}}", "only the cdc source has tables"),
         ("{mask: [labels.team]}", "a field path starts with one of"),
         ("{drop: [message.text]}", "message is text"),
