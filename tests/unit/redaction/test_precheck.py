@@ -59,7 +59,7 @@ def test_a_nested_map_seen_clean_is_not_scanned_again_but_a_changed_one_is(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     scans: list[str] = []
-    real_scan = redactor_module.scan
+    real_scan = scan
 
     def counting(text: str) -> Any:
         scans.append(text)
