@@ -143,6 +143,7 @@ class Redactor:
         never stops the pipeline."""
         self._clean: dict[Any, None] = {}  # texts and maps known to hold no secret
         self._clean_chars = 0
+        self._columns: dict[tuple[str, ...], bool] = {}  # CDC column names: any sensitive?
         self.findings: dict[str, list[Finding]] | None = None
         """Set to a dict to keep what was masked in each event, by event id (``khook replay
         --explain``)."""
@@ -206,7 +207,11 @@ class Redactor:
         """The redacted event and what was masked (kind and field path)."""
         rules = self.rules.get(event.source)
         cdc = event.source == "cdc"
-        if rules is None and not (cdc and _sensitive_columns(event)) and not self._suspect(event):
+        if (
+            rules is None
+            and not (cdc and self._sensitive_columns(event))
+            and not self._suspect(event)
+        ):
             return event, []
         scope = self._scope(event, rules, cdc)
         return self._apply(event, scope), scope.found
@@ -270,6 +275,22 @@ class Redactor:
                 return True
             if len(blob) <= CLEAN_CACHE_MAP_CHARS:
                 self._remember(key, len(blob))
+        return False
+
+    def _sensitive_columns(self, event: Event) -> bool:
+        """Does a row image of a CDC event have a column the defaults mask? A table's columns
+        repeat from change to change: each set of names is looked at once."""
+        for image in CDC_ROWS:
+            row = event.metadata.get(image)
+            if isinstance(row, dict) and row:
+                columns = tuple(map(str, row))
+                known = self._columns.get(columns)
+                if known is None:
+                    if len(self._columns) >= CLEAN_CACHE:
+                        self._columns.clear()
+                    known = self._columns[columns] = _sensitive(columns)
+                if known:
+                    return True
         return False
 
     def _remember(self, clean: Any, size: int = 0) -> None:
@@ -415,15 +436,8 @@ class Redactor:
         return "".join(pieces)
 
 
-def _sensitive_columns(event: Event) -> bool:
-    """Does a row image of a CDC event have a column the defaults mask?"""
-    for image in CDC_ROWS:
-        row = event.metadata.get(image)
-        if isinstance(row, dict) and any(
-            SENSITIVE_COLUMN.search(str(column)) or SECRET_KEY.search(str(column)) for column in row
-        ):
-            return True
-    return False
+def _sensitive(columns: tuple[str, ...]) -> bool:
+    return any(SENSITIVE_COLUMN.search(c) or SECRET_KEY.search(c) for c in columns)
 
 
 def _capped(text: str, original: int) -> str:
