@@ -144,6 +144,7 @@ class Redactor:
         self._clean: dict[Any, None] = {}  # texts and maps known to hold no secret
         self._clean_chars = 0
         self._columns: dict[tuple[str, ...], bool] = {}  # CDC column names: any sensitive?
+        self._nested: set[str] = set()  # sources whose metadata had nested values
         self.findings: dict[str, list[Finding]] | None = None
         """Set to a dict to keep what was masked in each event, by event id (``khook replay
         --explain``)."""
@@ -256,16 +257,19 @@ class Redactor:
                     return True
                 if len(text) <= CLEAN_CACHE_CHARS:
                     self._remember(text)
-        for mapping in (event.tags, event.metadata):
+        nested = self._nested
+        for mapping, flat in ((event.tags, True), (event.metadata, event.source not in nested)):
             if not mapping:
                 continue
-            try:
-                key: Any = (tuple(mapping), tuple(mapping.values()))
-                seen = key in clean
-            except TypeError:  # nested values (annotations, a body): known by their repr
-                key, seen = None, False
-            if seen:
-                continue
+            key: Any = None
+            if flat:
+                try:
+                    key = (tuple(mapping), tuple(mapping.values()))
+                    if key in clean:
+                        continue
+                except TypeError:  # nested values (annotations, a body): known by their repr
+                    nested.add(event.source)  # and the source's next ones too, without a try
+                    key = None
             blob = repr(mapping)
             if key is None:
                 if blob in clean:
