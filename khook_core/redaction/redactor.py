@@ -123,24 +123,21 @@ class MaskCount:
 
 MaskListener = Callable[[str, str, int], None]
 """Called with (source, kind, how many) each time an event has values of that kind masked:
-what a metrics counter adds (``Redactor.listeners``)."""
+what a metrics counter adds (``Redactor.on_masked``)."""
 
 
 class Redactor:
     """Masks the credentials of events, and the fields each source's rules name.
 
     ``counts`` adds up the masked values per (source, kind) over the life of the process;
-    ``masked()`` lists them, and each function of ``listeners`` is told of every addition, so
-    metrics read the same numbers the log lines say.
+    ``masked()`` lists them, and ``on_masked`` is told of every addition, so metrics read the
+    same numbers the log lines say.
     """
 
     def __init__(self, key: bytes, rules: Mapping[str, RedactRules] | None = None) -> None:
         self.masker = Masker(key)
         self.rules = dict(rules or {})
         self.counts: Counter[tuple[str, str]] = Counter()
-        self.listeners: list[MaskListener] = []
-        """Told (source, kind, n) of every count added; a listener that raises is logged and
-        never stops the pipeline."""
         self._clean: dict[Any, None] = {}  # texts and maps known to hold no secret
         self._clean_chars = 0
         self._columns: dict[tuple[str, ...], bool] = {}  # CDC column names: any sensitive?
@@ -148,6 +145,9 @@ class Redactor:
         self.findings: dict[str, list[Finding]] | None = None
         """Set to a dict to keep what was masked in each event, by event id (``khook replay
         --explain``)."""
+        self.on_masked: MaskListener | None = None
+        """Told (source, kind, count) of each event's masked values: the telemetry counter. One
+        that raises is logged and never costs an event its redaction."""
 
     # -- events -----------------------------------------------------------------------------
 
@@ -189,11 +189,11 @@ class Redactor:
         kinds = Counter(f.kind for f in found)
         for kind, n in kinds.items():
             self.counts[(event.source, kind)] += n
-            for listener in self.listeners:
+            if self.on_masked is not None:
                 try:
-                    listener(event.source, kind, n)
+                    self.on_masked(event.source, kind, n)
                 except Exception:  # metrics must not cost an event its redaction
-                    logger.exception("a redaction count listener failed")
+                    logger.exception("the redaction count listener failed")
         logger.info(
             "redacted %d value(s) of %s event %s%s: %s",
             len(found),

@@ -214,15 +214,10 @@ def test_replay_explain_names_kind_and_path_never_the_value(
     assert "abc123" not in out
 
 
-def test_the_counts_are_listed_and_told_to_listeners_as_they_grow() -> None:
+def test_the_counts_are_listed_and_told_to_the_listener_as_they_grow() -> None:
     redactor = Redactor(KEY)
     told: list[tuple[str, str, int]] = []
-    redactor.listeners.append(lambda source, kind, n: told.append((source, kind, n)))
-
-    def broken(source: str, kind: str, n: int) -> None:
-        raise RuntimeError("exporter down")
-
-    redactor.listeners.append(broken)
+    redactor.on_masked = lambda source, kind, n: told.append((source, kind, n))
     redactor.event(event(message="password=hunter2 token=abcdef", tags={"apiKey": "k-123"}))
     redactor.event(event(message="clean text"))
 
@@ -231,3 +226,16 @@ def test_the_counts_are_listed_and_told_to_listeners_as_they_grow() -> None:
         MaskCount("webhook", "secret-field", 1),
         MaskCount("webhook", "secret-pair", 2),
     ]
+
+
+def test_a_failing_listener_costs_no_event_its_redaction(caplog: pytest.LogCaptureFixture) -> None:
+    redactor = Redactor(KEY)
+
+    def broken(source: str, kind: str, n: int) -> None:
+        raise RuntimeError("exporter down")
+
+    redactor.on_masked = broken
+    after = redactor.event(event(message="password=hunter2"))
+
+    assert "hunter2" not in after.message
+    assert "the redaction count listener failed" in caplog.text
