@@ -47,12 +47,6 @@ IMPORT_RATIO_BUDGET = 1.20
 FORBIDDEN = ("kubernetes", "google.cloud.pubsub", "grpc", "a2a")
 FUNCTIONS = ("alertmanager", "webhook", "kafka", "cdc", "sweep")
 TOKEN = "bench-token"  # noqa: S105 - a made-up token for a local, in-process request
-SOURCES = {
-    "alertmanager": "khook_core.sources.alertmanager:AlertmanagerSource",
-    "webhook": "khook_core.sources.webhook:WebhookSource",
-    "kafka": "khook_core.sources.kafka:KafkaSource",
-    "cdc": "khook_core.sources.cdc:CdcSource",
-}
 AGENT = "{name: k8s-agent, namespace: kagent}"  # the path tests/support/a2a_agent.py serves
 HOOKS = f"""\
 apiVersion: kagent.dev/v1alpha2
@@ -67,8 +61,7 @@ spec:
   - {{eventType: row-state-changed, agentRef: {AGENT}, prompt: "Row {{{{.ResourceName}}}}"}}
 """
 
-# The child: import, create the app, answer one request, report the clock at each step. When
-# the installed metadata does not list these sources yet (pyproject.toml pending), it adds them.
+# The child: import, create the app, answer one request, report the clock at each step.
 CHILD = r"""
 import time
 t_start = time.time()
@@ -76,19 +69,12 @@ import json, sys
 import functions_framework
 t_framework = time.time()
 name, path, body, headers = sys.argv[1], sys.argv[2], sys.argv[3].encode(), json.loads(sys.argv[4])
-from importlib.metadata import EntryPoint, entry_points as installed
-from khook_core.sources import registry
-missing = {n: v for n, v in json.loads(sys.argv[5]).items()
-           if n not in {ep.name for ep in installed(group=registry.ENTRY_POINT_GROUP)}}
-if missing:
-    registry.entry_points = lambda *, group: [*installed(group=group), *(
-        EntryPoint(n, v, group) for n, v in missing.items())]
 app = functions_framework.create_app("handle", f"functions/{name}/main.py")
 t_module = time.time()
 reply = app.test_client().post(path, data=body, content_type="application/json", headers=headers)
 t_done = time.time()
 print(json.dumps({"start": t_start, "framework": t_framework, "module": t_module, "done": t_done,
-                  "status": reply.status_code, "shimmed": bool(missing)}))
+                  "status": reply.status_code}))
 """
 BASELINE = r"""
 import time, json
@@ -213,8 +199,8 @@ def measure(agent: TestAgent, config: Path) -> bool:
     env.pop("KHOOK_DISPATCH", None)  # dispatch for real, to the local agent
     requests = first_requests()
     baseline_argv = [sys.executable, "-c", BASELINE]
-    argvs = {name: [sys.executable, "-c", CHILD, name, r.path, r.body, json.dumps(r.headers),
-                    json.dumps(SOURCES)] for name, r in requests.items()}
+    argvs = {name: [sys.executable, "-c", CHILD, name, r.path, r.body, json.dumps(r.headers)]
+             for name, r in requests.items()}
     spawn(baseline_argv, env)  # warm the OS page cache
     for name, argv in argvs.items():
         before = len(agent.runs)
@@ -258,9 +244,8 @@ def measure(agent: TestAgent, config: Path) -> bool:
                covers=f"module-import:{name}")
         figure(f"{name}: main.py import over functions_framework (median of {RUNS})", module,
                "ms", "n/a", None)
-        shimmed = ", entry points added by the benchmark" if runs[name][0]["shimmed"] else ""
         print(f"    (first request {first:.0f} ms; {total - baseline:.0f} ms in all over the "
-              f"floor's process; {sent[name]} of {expected} expected agent runs{shimmed})")
+              f"floor's process; {sent[name]} of {expected} expected agent runs)")
         heavy = sorted({m for m in imported_modules(argv, env)
                         if m.split(".")[0] in ("kubernetes", "grpc", "a2a")
                         or m.startswith("google.cloud.pubsub")})
