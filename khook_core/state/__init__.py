@@ -9,6 +9,7 @@ from khook_core.state.base import (
     ConfigStore,
     DedupKey,
     Firing,
+    SilenceStore,
     StateStore,
 )
 
@@ -17,8 +18,10 @@ __all__ = [
     "ConfigStore",
     "DedupKey",
     "Firing",
+    "SilenceStore",
     "StateStore",
     "open_config_store",
+    "open_silence_store",
     "open_store",
 ]
 
@@ -71,4 +74,21 @@ def open_config_store(url: str, *, project: str | None = None) -> ConfigStore:
         from khook_core.state.config_firestore import FirestoreConfigStore
 
         return FirestoreConfigStore.from_url(url, project=project)
+    raise _unknown_store(url)
+
+
+def open_silence_store(url: str, *, project: str | None = None) -> SilenceStore:
+    """The silences' handle on the store ``url`` names (as ``open_store``)."""
+    if url == "memory":
+        from khook_core.state.silence_memory import MemorySilenceStore
+
+        return MemorySilenceStore()
+    if url.startswith("sqlite:"):
+        from khook_core.state.silence_sqlite import SqliteSilenceStore
+
+        return SqliteSilenceStore(url.removeprefix("sqlite:") or ".khook/state.db")
+    if url == "firestore" or url.startswith("firestore:"):
+        from khook_core.state.silence_firestore import FirestoreSilenceStore
+
+        return FirestoreSilenceStore.from_url(url, project=project)
     raise _unknown_store(url)
