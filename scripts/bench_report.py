@@ -107,9 +107,9 @@ those (validation of the raw payload, the stable id, redaction before the claim)
 | `strftime` of the event's times (now cached per distinct instant) | 4 % | < 1 % |
 | function calls for 4,000 firings | 1,575,005 | 1,378,534 |
 
-Kept on every firing: the data block's JSON encoding (`json.dumps`, sorted keys, ASCII) and its nonce, the
-audit record's prompt hash and the two SHA-256 digests of the A2A message and context ids
-remain: they are the prompt-safety and audit guarantees, kept.
+Kept on every firing, as the prompt-safety and audit guarantees: the data block's JSON
+encoding (`json.dumps`, sorted keys, ASCII) and its nonce, the audit record's prompt hash and
+the two SHA-256 digests of the A2A message and context ids.
 
 **Function import** (`functions/kubernetes`, `create_app`): 80 dataclass and 24 pydantic model
 classes built, 50 regular expressions compiled (PyYAML's `Reader.NON_PRINTABLE` alone about
