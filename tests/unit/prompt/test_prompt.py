@@ -431,11 +431,19 @@ def _capped(value: object, depth: int, chars: int, items: int) -> object:
 
 
 _SCALARS = (
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False)
-    | st.text(max_size=40) | st.integers(250, 300).map("x".__mul__) | st.datetimes()
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False)
+    | st.text(max_size=40)
+    | st.integers(250, 300).map("x".__mul__)
+    | st.datetimes()
 )
 _KEYS = (
-    st.text(max_size=5) | st.integers(100, 200).map("k".__mul__) | st.integers() | st.booleans()
+    st.text(max_size=5)
+    | st.integers(100, 200).map("k".__mul__)
+    | st.integers()
+    | st.booleans()
     | st.none()
 )
 _VALUES = st.recursive(
