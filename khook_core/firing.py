@@ -21,6 +21,7 @@ from khook_core.errors import DispatchError, OutcomeUnknownError, TransientError
 from khook_core.state.base import AuditLog, BacklogStore, ClaimStore, DedupKey, Firing
 from khook_core.storm import keys, records
 from khook_core.storm.admission import release_quietly
+from khook_core.tracking import tracker
 
 if TYPE_CHECKING:
     from khook_core.event import Event
@@ -99,6 +100,7 @@ class Attempt:
         extra = {"state": detail} if sent and detail else {}
         if recovered:
             extra["recovered"] = recovered
+        task_state = detail if sent and task_id else ""
         try:
             audit.record(
                 Firing(
@@ -116,6 +118,7 @@ class Attempt:
                     error="" if sent else detail,
                     extra=extra,
                     config_version=self.runtime.config.version,
+                    task_state=task_state,
                 )
             )
         except TransientError as exc:
@@ -193,6 +196,7 @@ def run(
         store.record_success(key=keys.circuit(rule))
     except TransientError as exc:  # the run started; a lost confirmation must not re-run it
         logger.error("dispatched %s but could not confirm the claim: %s", key, exc)
+    tracker.start(attempt.runtime, request, result, rule.target.label())  # follow the task
     outcome = "dispatched"
     if result.recovered == "unverified" and resumed == "uncertain":
         outcome = "resent-unverified"

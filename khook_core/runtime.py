@@ -27,7 +27,7 @@ from khook_core.redaction.redactor import Redactor, build_redactor
 from khook_core.settings import Settings
 from khook_core.sources.base import SourceContext
 from khook_core.sources.registry import PluginSettings, SourceRegistry
-from khook_core.state import DEFAULT_DEDUP_WINDOW, StateStore, open_store
+from khook_core.state import DEFAULT_DEDUP_WINDOW, StateStore, TaskStore, open_store
 from khook_core.storm.config import Budgets
 
 MAPPINGS_FILE = "event-mappings.yaml"
@@ -144,6 +144,10 @@ class Clock:
         return self.fixed if self.fixed is not None else utcnow()
 
 
+_TASKS_LOCK = threading.Lock()
+"""Functions serve requests from several threads: one task store handle a runtime."""
+
+
 @dataclass
 class Runtime:
     settings: Settings
@@ -153,6 +157,9 @@ class Runtime:
     clock: Callable[[], datetime]
     default_window: timedelta = DEFAULT_DEDUP_WINDOW
     redactor: Redactor = field(default_factory=lambda: build_redactor(None, {}))
+    tasks: TaskStore | None = None
+    """Tracked agent tasks (``task_store()``): opened on first use, by the dispatch that
+    starts a task or the sweep that follows them."""
 
     @functools.cached_property
     def stale_after(self) -> timedelta:
@@ -190,9 +197,23 @@ class Runtime:
                                     deployed=bool(settings.cloud_run_service)),
         )
 
+    def task_store(self) -> TaskStore:
+        """The tracked tasks' handle on the configured store, opened once (memory: one per
+        runtime, shared by its pipeline and its sweep)."""
+        with _TASKS_LOCK:
+            if self.tasks is None:
+                from khook_core.state import open_task_store
+
+                self.tasks = open_task_store(
+                    self.settings.state, project=self.settings.firestore.project_id()
+                )
+        return self.tasks
+
     def close(self) -> None:
         self.store.close()
         self.dispatcher.close()
+        if self.tasks is not None:
+            self.tasks.close()
 
 
 def log_source_errors(config: Config) -> None:

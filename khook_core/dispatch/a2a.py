@@ -173,7 +173,7 @@ class A2ADispatcher(HttpDispatcher):
                 ) from exc
             with self._lock:
                 self._wires[url] = wire
-            return dataclasses.replace(result, recovered=recovered) if recovered else result
+            return dataclasses.replace(result, recovered=recovered, endpoint=url, wire=wire)
         raise AssertionError("unreachable: at least one wire is always tried")
 
     def _verify(
@@ -211,7 +211,9 @@ class A2ADispatcher(HttpDispatcher):
                 f"arrived: {exc}"
             ) from exc
         if found.task is not None:
-            result = parse_result({"task": found.task}, what)
+            result = dataclasses.replace(
+                parse_result({"task": found.task}, what), endpoint=url, wire=WIRE_1_0
+            )
             logger.info("%s already has task %s for %s; not sent again", what, result.task_id,
                         request.message_id)
             return dataclasses.replace(result, recovered="found")

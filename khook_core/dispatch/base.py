@@ -61,6 +61,10 @@ class DispatchResult:
     recovered: Recovered = ""
     """For a ``verify`` request: ``found`` (the target already had it: nothing sent), ``sent``
     (it had none: sent now), ``unverified`` (it could not tell: sent anyway); else ""."""
+    endpoint: str = ""
+    """The A2A URL the task lives at ("" for a webhook): where it is followed."""
+    wire: str = ""
+    """The A2A wire the task was created with (``1.0`` or ``0.3``)."""
 
 
 class Dispatcher(Protocol):

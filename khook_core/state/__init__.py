@@ -10,6 +10,7 @@ from khook_core.state.base import (
     DedupKey,
     Firing,
     StateStore,
+    TaskStore,
 )
 
 __all__ = [
@@ -18,8 +19,10 @@ __all__ = [
     "DedupKey",
     "Firing",
     "StateStore",
+    "TaskStore",
     "open_config_store",
     "open_store",
+    "open_task_store",
 ]
 
 
@@ -71,4 +74,21 @@ def open_config_store(url: str, *, project: str | None = None) -> ConfigStore:
         from khook_core.state.config_firestore import FirestoreConfigStore
 
         return FirestoreConfigStore.from_url(url, project=project)
+    raise _unknown_store(url)
+
+
+def open_task_store(url: str, *, project: str | None = None) -> TaskStore:
+    """The tracked tasks' handle on the store ``url`` names (as ``open_store``)."""
+    if url == "memory":
+        from khook_core.state.task_memory import MemoryTaskStore
+
+        return MemoryTaskStore()
+    if url.startswith("sqlite:"):
+        from khook_core.state.task_sqlite import SqliteTaskStore
+
+        return SqliteTaskStore(url.removeprefix("sqlite:") or ".khook/state.db")
+    if url == "firestore" or url.startswith("firestore:"):
+        from khook_core.state.task_firestore import FirestoreTaskStore
+
+        return FirestoreTaskStore.from_url(url, project=project)
     raise _unknown_store(url)
