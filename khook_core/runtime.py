@@ -144,8 +144,29 @@ class Clock:
         return self.fixed if self.fixed is not None else utcnow()
 
 
-_TASKS_LOCK = threading.Lock()
-"""Functions serve requests from several threads: one task store handle a runtime."""
+class TaskHandle:
+    """The task store, opened on first use: by the dispatch that starts a task or the sweep
+    that follows them (a function that never dispatches to an agent never opens it)."""
+
+    def __init__(self, store: TaskStore | None = None) -> None:
+        self._store = store
+        self._lock = threading.Lock()  # functions serve requests from several threads
+
+    def get(self, settings: Settings) -> TaskStore:
+        with self._lock:
+            if self._store is None:
+                from khook_core.state import open_task_store
+
+                self._store = open_task_store(
+                    settings.state, project=settings.firestore.project_id()
+                )
+            return self._store
+
+    def close(self) -> None:
+        with self._lock:
+            if self._store is not None:
+                self._store.close()
+                self._store = None
 
 
 @dataclass
@@ -157,9 +178,9 @@ class Runtime:
     clock: Callable[[], datetime]
     default_window: timedelta = DEFAULT_DEDUP_WINDOW
     redactor: Redactor = field(default_factory=lambda: build_redactor(None, {}))
-    tasks: TaskStore | None = None
-    """Tracked agent tasks (``task_store()``): opened on first use, by the dispatch that
-    starts a task or the sweep that follows them."""
+    tasks: TaskHandle = field(default_factory=lambda: TaskHandle())
+    """Tracked agent tasks (``task_store()``), shared by the copies the live configuration
+    makes of this runtime."""
 
     @functools.cached_property
     def stale_after(self) -> timedelta:
@@ -198,22 +219,14 @@ class Runtime:
         )
 
     def task_store(self) -> TaskStore:
-        """The tracked tasks' handle on the configured store, opened once (memory: one per
-        runtime, shared by its pipeline and its sweep)."""
-        with _TASKS_LOCK:
-            if self.tasks is None:
-                from khook_core.state import open_task_store
-
-                self.tasks = open_task_store(
-                    self.settings.state, project=self.settings.firestore.project_id()
-                )
-        return self.tasks
+        """The tracked tasks' handle on the configured store (memory: one per runtime,
+        shared by its pipeline and its sweep)."""
+        return self.tasks.get(self.settings)
 
     def close(self) -> None:
         self.store.close()
         self.dispatcher.close()
-        if self.tasks is not None:
-            self.tasks.close()
+        self.tasks.close()
 
 
 def log_source_errors(config: Config) -> None:

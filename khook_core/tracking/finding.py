@@ -101,11 +101,19 @@ def _tokens(task: Mapping[str, Any], status: Mapping[str, Any]) -> str:
 
 def _total(usage: Mapping[str, Any]) -> int | None:
     for key in USAGE_TOTALS:
-        value = usage.get(key)
-        if isinstance(value, int) and not isinstance(value, bool):
+        value = _count(usage.get(key))
+        if value is not None:
             return value
     for first, second in USAGE_PARTS:
-        a, b = usage.get(first), usage.get(second)
-        if isinstance(a, int) and isinstance(b, int):
+        a, b = _count(usage.get(first)), _count(usage.get(second))
+        if a is not None and b is not None:
             return a + b
     return None
+
+
+def _count(value: Any) -> int | None:
+    """A token count: JSON metadata that went through a protobuf ``Struct`` (A2A 1.0) carries
+    every number as a float."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return int(value) if value >= 0 and float(value).is_integer() else None
