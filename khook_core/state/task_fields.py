@@ -52,7 +52,5 @@ def _time(value: Any) -> datetime | None:
         return datetime.fromtimestamp(value, UTC)
     if isinstance(value, datetime):
         # A plain datetime, not a client library's subclass (DatetimeWithNanoseconds).
-        return datetime.fromtimestamp(value.timestamp(), UTC).replace(
-            microsecond=value.microsecond
-        )
+        return datetime.fromtimestamp(value.timestamp(), UTC).replace(microsecond=value.microsecond)
     return datetime.fromisoformat(str(value))

@@ -78,9 +78,7 @@ class FirestoreTaskStore:
                 task = _task(doc)
                 if task.finished or task.next_check > now:  # another caller took it
                     return None, None
-                leased = dataclasses.replace(
-                    task, next_check=now + lease, version=task.version + 1
-                )
+                leased = dataclasses.replace(task, next_check=now + lease, version=task.version + 1)
                 return _document(leased, leased.version), leased
 
             got = self._rmw(ref, "lease task", lease_it)

@@ -31,9 +31,7 @@ class MemoryTaskStore:
             )[: max(limit, 0)]
             taken = []
             for task in due:
-                leased = dataclasses.replace(
-                    task, next_check=now + lease, version=task.version + 1
-                )
+                leased = dataclasses.replace(task, next_check=now + lease, version=task.version + 1)
                 self._tasks[task.ref] = leased
                 taken.append(leased)
             return taken

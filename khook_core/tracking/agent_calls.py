@@ -81,8 +81,12 @@ class TaskClient:
     ) -> dict[str, Any] | str:
         wire = wire or WIRE_1_0
         method = METHODS[(what, wire)]
-        body = {"jsonrpc": "2.0", "id": f"khook-{what}", "method": method,
-                "params": {"id": task_id}}
+        body = {
+            "jsonrpc": "2.0",
+            "id": f"khook-{what}",
+            "method": method,
+            "params": {"id": task_id},
+        }
         response = self._a2a.sender.send(
             "POST",
             endpoint,

@@ -70,8 +70,12 @@ def start(
     try:
         runtime.task_store().track_task(task=task)
     except TransientError as exc:
-        logger.error("task %s of %s is not tracked (task store unavailable): %s",
-                     task.task_id, request.key, exc)
+        logger.error(
+            "task %s of %s is not tracked (task store unavailable): %s",
+            task.task_id,
+            request.key,
+            exc,
+        )
         return None
     return task
 
@@ -100,8 +104,10 @@ def tick(runtime: Runtime, *, deadline: float | None = None) -> Counter[str]:
         for done, task in enumerate(due):
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left < MIN_CHECK_S:
-                logger.warning("tracking: the tick's time is spent; %d task(s) wait for their "
-                               "lease to lapse", len(due) - done)
+                logger.warning(
+                    "tracking: the tick's time is spent; %d task(s) wait for their lease to lapse",
+                    len(due) - done,
+                )
                 break
             try:
                 tally[advance(runtime, store, client, task, settings, budget=left)] += 1
@@ -178,8 +184,13 @@ def _finish(
     if not store.update_task(task=ended, expect=task.version):
         return "raced"  # another writer moved it: its transition, its record
     record(runtime, ended, now)
-    logger.info("task %s of %s ended: %s%s", task.task_id, task.hook, state,
-                f": {found.text.splitlines()[0][:200]}" if found.text else "")
+    logger.info(
+        "task %s of %s ended: %s%s",
+        task.task_id,
+        task.hook,
+        state,
+        f": {found.text.splitlines()[0][:200]}" if found.text else "",
+    )
     return state
 
 

@@ -9,7 +9,6 @@ until the test lets them finish. Each sweep tick asks the agent about the due ta
 from __future__ import annotations
 
 import base64
-import json
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -152,8 +151,7 @@ def test_a_task_still_open_at_its_deadline_is_timed_out_and_cancelled_when_asked
     functions: tuple[Any, Any], a2a_agent: TestAgent, monkeypatch: pytest.MonkeyPatch, wire: str
 ) -> None:
     kubernetes, sweep = functions
-    get_runtime().settings.environ  # noqa: B018 - the runtime exists before the change below
-    settings = get_runtime().settings
+    settings = get_runtime().settings  # the one the sweep reads its tracking settings from
     monkeypatch.setitem(settings._environ, "KHOOK_TRACK_DEADLINE", "0.3")
     monkeypatch.setitem(settings._environ, "KHOOK_TRACK_CANCEL", "true")
     settings._groups.clear()
@@ -172,7 +170,7 @@ def test_a_task_still_open_at_its_deadline_is_timed_out_and_cancelled_when_asked
 def test_concurrent_ticks_record_one_end_for_each_task(
     functions: tuple[Any, Any], a2a_agent: TestAgent
 ) -> None:
-    kubernetes, sweep = functions
+    kubernetes, _ = functions
     for n in range(4):
         event = FakeKubeApi().create(namespace="shop", object_name=f"web-{n}")
         assert kubernetes.post(TOPIC, json=push(event, f"47{n}", 1)).status_code == 200
