@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+FINDING_LINE_CHARS: Final = 200
+"""A finding's first line in the log (the audit record has it whole)."""
 MIN_CHECK_S: Final = 0.5
 """Below this much time left in the tick, no further agent is asked (it could not answer)."""
 RECORDED: Final = frozenset({"input-required", "auth-required"})
@@ -136,7 +138,7 @@ def advance(
             endpoint=task.endpoint, wire=task.wire, task_id=task.task_id, budget=budget
         )
     except TransientError as exc:  # the agent is down: ask again later, or time out
-        logger.info("tracking %s: agent unreachable: %s", task.ref, exc)
+        logger.debug("tracking %s: agent unreachable: %s", task.ref, exc)
         view = None
     assert view is None or isinstance(view, TaskView)
     if view is not None and view.state in _TERMINAL_VIEW:
@@ -184,12 +186,9 @@ def _finish(
     if not store.update_task(task=ended, expect=task.version):
         return "raced"  # another writer moved it: its transition, its record
     record(runtime, ended, now)
+    first = (found.text.splitlines() or [""])[0][:FINDING_LINE_CHARS]
     logger.info(
-        "task %s of %s ended: %s%s",
-        task.task_id,
-        task.hook,
-        state,
-        f": {found.text.splitlines()[0][:200]}" if found.text else "",
+        "finding %s (%s, task %s)%s", task.hook, state, task.task_id, f": {first}" if first else ""
     )
     return state
 

@@ -64,6 +64,6 @@ def track_tasks(runtime: Runtime, tick: str, deadline: float) -> None:
     except TransientError as exc:
         logger.warning("sweep tick %s: task store unavailable, next tick retries: %s", tick, exc)
         return
-    if tracked:
+    if set(tracked) - {"open", "raced"}:  # an open task is no news on every tick
         logger.info("sweep tick %s, tasks: %s", tick,
                     ", ".join(f"{n} {what}" for what, n in sorted(tracked.items())))
