@@ -47,7 +47,7 @@ def state(
     monkeypatch: pytest.MonkeyPatch,
     agent: DemoAgent,
     function_client: Callable[[str], Any],
-) -> Iterator[str]:
+) -> str:
     url = f"sqlite:{tmp_path / 'state.db'}"
     env = {
         "KHOOK_CONFIG_DIR": str(make_config(tmp_path, restart_hook())),
@@ -64,20 +64,26 @@ def state(
     event = FakeKubeApi().create(namespace="shop", object_name="web-0")
     assert kubernetes.post(TOPIC, json=push(event, "4711", 1)).status_code == 200
     for n in range(MAX_TICKS):
-        body = {"message": {"data": base64.b64encode(b"{}").decode(), "messageId": f"t{n}"},
-                "subscription": "projects/p1/subscriptions/khook-sweep-push"}
+        body = {
+            "message": {"data": base64.b64encode(b"{}").decode(), "messageId": f"t{n}"},
+            "subscription": "projects/p1/subscriptions/khook-sweep-push",
+        }
         assert sweep.post(SWEEP_TOPIC, json=body).status_code == 200
         if any(f.outcome == "task:completed" for f in get_runtime().store.firings()):
             break
         time.sleep(0.05)
     get_runtime().close()
-    yield url
+    return url
 
 
 def khook(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "khook_core.cli", *args],
-        capture_output=True, text=True, cwd=REPO, timeout=60, env={"PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin"},
     )
 
 
@@ -87,15 +93,17 @@ def test_the_demo_agents_finding_comes_back_to_khook_firings(state: str) -> None
     header, completed, dispatched = table.stdout.splitlines()
     assert header.split()[-3:] == ["TASK", "STATE", "DETAIL"]
     assert " task:completed " in completed
-    assert " completed  Demo finding: read the prompt ('Pod \"web-0\" restarted" in completed
+    assert ' completed  Demo finding: read the prompt (\'Pod "web-0" restarted' in completed
     assert " submitted" in dispatched
 
-    rows = [json.loads(line) for line in khook("firings", "--state", state, "--json").stdout
-            .splitlines()]
+    rows = [
+        json.loads(line)
+        for line in khook("firings", "--state", state, "--json").stdout.splitlines()
+    ]
     done = rows[0]
     assert done["outcome"] == "task:completed"
     assert done["task_state"] == "completed"
-    assert done["finding"].startswith("Demo finding: read the prompt ('Pod \"web-0\" restarted")
+    assert done["finding"].startswith('Demo finding: read the prompt (\'Pod "web-0" restarted')
     assert done["finding_chars"] == str(len(done["finding"]))
     assert done["finished_at"]
     assert {"task_state", "finding", "finding_chars", "finished_at", "tokens"} <= set(rows[1])
@@ -103,8 +111,13 @@ def test_the_demo_agents_finding_comes_back_to_khook_firings(state: str) -> None
 
 def test_the_stack_console_prints_a_finding_line_as_a_task_ends() -> None:
     record = logging.LogRecord(
-        "khook_core.tracking.tracker", logging.INFO, __file__, 1,
-        "finding %s (%s, task %s)%s", ("shop/web", "completed", "t-1", ": Root cause: OOM"), None
+        "khook_core.tracking.tracker",
+        logging.INFO,
+        __file__,
+        1,
+        "finding %s (%s, task %s)%s",
+        ("shop/web", "completed", "t-1", ": Root cause: OOM"),
+        None,
     )
     line = summarize({"severity": "INFO", "logger": record.name, "message": record.getMessage()})
     assert line == "finding shop/web (completed, task t-1): Root cause: OOM"
