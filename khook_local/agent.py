@@ -317,6 +317,9 @@ def demo_finding(history: list[dict[str, Any]]) -> str:
 class _Handler(BaseHTTPRequestHandler):
     server_version = "khook-demo-agent"
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes: without TCP_NODELAY the second waits for the
+    # client's delayed ACK, about 40 ms a request on loopback.
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: the prompts are what the console is for."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import heapq
 import threading
 from datetime import datetime, timedelta
 
@@ -25,10 +26,11 @@ class MemoryTaskStore:
 
     def due_tasks(self, *, now: datetime, limit: int, lease: timedelta) -> list[TrackedTask]:
         with self._lock:
-            due = sorted(
+            due = heapq.nsmallest(
+                max(limit, 0),
                 (t for t in self._tasks.values() if not t.finished and t.next_check <= now),
                 key=lambda t: (t.next_check, t.ref),
-            )[: max(limit, 0)]
+            )
             taken = []
             for task in due:
                 leased = dataclasses.replace(task, next_check=now + lease, version=task.version + 1)

@@ -46,8 +46,10 @@ def start(
 
     A store that fails here leaves the task untracked: logged, never raised (the run started).
     """
+    if not (result.task_id and result.endpoint):  # first: a dry run must cost nothing here
+        return None
     settings = runtime.settings.group(TrackingSettings)
-    if not (settings.enabled and result.task_id and result.endpoint):
+    if not settings.enabled:
         return None
     now = runtime.clock()
     event = request.event
