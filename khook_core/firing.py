@@ -172,6 +172,7 @@ def run(
         context_id=f"khook-{keys.digest(key)}",
         time_budget=time_budget,
         verify=unsure,
+        **tracker.push_fields(attempt.runtime),
     )
     try:
         result = attempt.runtime.dispatcher.dispatch(request)

@@ -275,3 +275,7 @@ class TrackingSettings(EnvSettings):
     doubles with every question, up to ``max_backoff``."""
     max_backoff: Seconds = Field(default=300.0, gt=0, le=3600)
     """``KHOOK_TRACK_MAX_BACKOFF``: the longest wait between two questions about one task."""
+    push_url: str = Field(default="", max_length=2048, pattern=r"^(https?://.*)?$")
+    """``KHOOK_TRACK_PUSH_URL``: the public URL of ``functions/tasks`` (A2A push notifications).
+    Set: an agent whose card advertises push notifications reports its tasks there, and they
+    are not polled (only asked about once at their deadline). Empty: every task is polled."""

@@ -13,7 +13,9 @@ two loses that record (never writes it twice); the task itself keeps its end in 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
+import secrets
 import time
 from collections import Counter
 from datetime import datetime, timedelta
@@ -39,6 +41,20 @@ RECORDED: Final = frozenset({"input-required", "auth-required"})
 """Open states worth an audit record of their own: a person has to act."""
 
 
+def push_fields(runtime: Runtime) -> dict[str, str]:
+    """What a dispatch request carries for push notifications: our receiver's URL and a new
+    token of its own (empty when no receiver is configured)."""
+    settings = runtime.settings.group(TrackingSettings)
+    if not (settings.enabled and settings.push_url):
+        return {}
+    return {"push_url": settings.push_url, "push_token": secrets.token_urlsafe(24)}
+
+
+def token_hash(token: str) -> str:
+    """What the store keeps of a task's push token: never the token itself."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
 def start(
     runtime: Runtime, request: DispatchRequest, result: DispatchResult, agent: str
 ) -> TrackedTask | None:
@@ -52,6 +68,7 @@ def start(
     if not settings.enabled:
         return None
     now = runtime.clock()
+    deadline = now + timedelta(seconds=settings.deadline)
     event = request.event
     task = TrackedTask(
         task_id=result.task_id,
@@ -67,9 +84,11 @@ def start(
         agent=agent,
         state=result.state if result.state in _OPEN_OR_DONE else "submitted",
         created_at=now,
-        deadline=now + timedelta(seconds=settings.deadline),
-        next_check=now + timedelta(seconds=settings.first_check),
+        deadline=deadline,
+        # A task reported by push is asked about only at its deadline (then timed out).
+        next_check=deadline if result.push else now + timedelta(seconds=settings.first_check),
         cancel=settings.cancel,
+        push_token_hash=token_hash(request.push_token) if result.push else "",
     )
     try:
         runtime.task_store().track_task(task=task)
@@ -144,11 +163,11 @@ def advance(
         view = None
     assert view is None or isinstance(view, TaskView)
     if view is not None and view.state in _TERMINAL_VIEW:
-        return _finish(runtime, store, task, view.state, view.found, now)
+        return finish(runtime, store, task, view.state, view.found, now)
     if now >= task.deadline:
         if task.cancel:
             _cancel(client, task, budget)
-        return _finish(runtime, store, task, "timed-out", Finding("", 0, ""), now)
+        return finish(runtime, store, task, "timed-out", Finding("", 0, ""), now)
     state = task.state if view is None else view.state
     delay = min(settings.max_backoff, settings.backoff * 2.0 ** min(task.checks, 30))
     later = dataclasses.replace(
@@ -167,7 +186,7 @@ def advance(
 _TERMINAL_VIEW: Final = frozenset({"completed", "failed", "rejected", "canceled"})
 
 
-def _finish(
+def finish(
     runtime: Runtime,
     store: TaskStore,
     task: TrackedTask,
@@ -175,6 +194,8 @@ def _finish(
     found: Finding,
     now: datetime,
 ) -> str:
+    """Write the end of ``task`` (read at its version) and record it once; "raced" when
+    another writer moved the task first (its transition, its record)."""
     ended = dataclasses.replace(
         task,
         state=state,
@@ -186,7 +207,7 @@ def _finish(
         finished_at=now,
     )
     if not store.update_task(task=ended, expect=task.version):
-        return "raced"  # another writer moved it: its transition, its record
+        return "raced"
     record(runtime, ended, now)
     first = (found.text.splitlines() or [""])[0][:FINDING_LINE_CHARS]
     logger.info(
