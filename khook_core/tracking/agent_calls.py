@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, Final
-
-import httpx
+from typing import TYPE_CHECKING, Any, Final
 
 from khook_core.dispatch.a2a import WIRE_1_0, A2ADispatcher, normalise_state
 from khook_core.dispatch.retry import Deadline, error_text
 from khook_core.settings import DispatchSettings
 from khook_core.state.base import TASK_STATES
 from khook_core.tracking import finding
+
+if TYPE_CHECKING:
+    import httpx
 
 TASK_NOT_FOUND: Final = -32001
 METHODS: Final = {

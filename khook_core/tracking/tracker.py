@@ -24,10 +24,10 @@ from typing import TYPE_CHECKING, Final
 from khook_core.errors import TransientError
 from khook_core.settings import TrackingSettings
 from khook_core.state.base import NEVER, AuditLog, Firing, TaskStore, TrackedTask
-from khook_core.tracking.agent_calls import TaskClient, TaskView
 from khook_core.tracking.finding import Finding
 
 if TYPE_CHECKING:
+    from khook_core.tracking.agent_calls import TaskClient, TaskView
     from khook_core.dispatch.base import DispatchRequest, DispatchResult
     from khook_core.runtime import Runtime
 
@@ -122,6 +122,9 @@ def tick(runtime: Runtime, *, deadline: float | None = None) -> Counter[str]:
     due = store.due_tasks(now=now, limit=settings.batch, lease=lease)
     if not due:
         return tally
+    # Imported here: httpx stays out of the dispatch path of a function that never sends.
+    from khook_core.tracking.agent_calls import TaskClient
+
     client = TaskClient(runtime.settings.dispatchers)
     try:
         for done, task in enumerate(due):
@@ -161,7 +164,6 @@ def advance(
     except TransientError as exc:  # the agent is down: ask again later, or time out
         logger.debug("tracking %s: agent unreachable: %s", task.ref, exc)
         view = None
-    assert view is None or isinstance(view, TaskView)
     if view is not None and view.state in _TERMINAL_VIEW:
         return finish(runtime, store, task, view.state, view.found, now)
     if now >= task.deadline:

@@ -113,7 +113,9 @@ def test_a_task_reported_by_push_ends_completed_without_a_single_poll(
     assert config["token"] not in repr(task)  # only its hash is stored
 
 
-def notify(config: dict[str, str], body: dict[str, Any], token: str | None = None) -> httpx.Response:
+def notify(
+    config: dict[str, str], body: dict[str, Any], token: str | None = None
+) -> httpx.Response:
     headers = {"X-A2A-Notification-Token": config["token"] if token is None else token}
     return httpx.post(config["url"], json=body, headers=headers, timeout=30)
 
