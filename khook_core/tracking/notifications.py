@@ -23,7 +23,6 @@ import logging
 from typing import TYPE_CHECKING, Any, Final
 
 from khook_core import escaping
-from khook_core.dispatch.a2a import normalise_state
 from khook_core.state.base import TASK_STATES, TERMINAL_TASK_STATES
 from khook_core.tracking import finding, tracker
 
@@ -113,6 +112,8 @@ def _update_of(payload: Any) -> tuple[str, str, finding.Finding] | None:
 
 
 def _state(status: Any) -> str:
+    from khook_core.dispatch.a2a import normalise_state  # httpx: not at the function's import
+
     state = normalise_state(str(status.get("state", ""))) if isinstance(status, dict) else ""
     return state if state in TASK_STATES else ""
 
