@@ -720,7 +720,7 @@ def test_sweep_is_enabled_by_its_schedule_not_by_sources(tf: TerraformConfig) ->
         "var.sources can select"
     )
     # gcp creates project-wide Cloud Build and Monitoring wiring: deployed only when asked for.
-    assert set(tf.locals["functions"]) - {"sweep", "gcp", "console"} == sources
+    assert set(tf.locals["functions"]) - {"sweep", "gcp", "console", "tasks"} == sources
     assert "sweep" not in selectable
     # The forwarder comes with the kubernetes source, never with the sweep.
     assert '"kubernetes"' in tf.locals["forwarder_enabled"]
