@@ -24,6 +24,7 @@ from khook_core.catalog import DEFAULT_SOURCES, EventCatalog
 from khook_core.configmodel import dotted, locate, validate
 from khook_core.errors import ConfigError, Problem
 from khook_core.event import Event, Severity
+from khook_core.reportconfig import ReportDestination
 from khook_core.storm.config import Coalesce, RateLimit
 from khook_core.target import Target
 from khook_core.timeparse import parse_duration
@@ -94,6 +95,8 @@ class EventConfiguration(BaseModel):
     """Extension: at most this many agent runs per window for this configuration."""
     coalesce: Coalesce | None = None
     """Extension: one run per group and window; the others are summarised in the next run."""
+    report: list[ReportDestination] | None = None
+    """Extension: where the finding goes when the agent's task ends (``reportconfig``)."""
 
     @field_validator("dedup_window")
     @classmethod
@@ -152,6 +155,7 @@ class HookRule:
     when: Condition | None = None
     file: str = ""
     index: int = 0
+    report: tuple[ReportDestination, ...] = ()
     needs_mapping: bool = field(default=False, init=False)
 
     def __post_init__(self) -> None:
@@ -470,6 +474,7 @@ def _rule(
         dedup_window=parse_duration(conf.dedup_window) if conf.dedup_window is not None else None,
         file=file,
         index=index,
+        report=tuple(conf.report or ()),
     )
 
 

@@ -27,9 +27,9 @@ from khook_core.state.base import NEVER, AuditLog, Firing, TaskStore, TrackedTas
 from khook_core.tracking.finding import Finding
 
 if TYPE_CHECKING:
-    from khook_core.tracking.agent_calls import TaskClient, TaskView
     from khook_core.dispatch.base import DispatchRequest, DispatchResult
     from khook_core.runtime import Runtime
+    from khook_core.tracking.agent_calls import TaskClient, TaskView
 
 logger = logging.getLogger(__name__)
 
@@ -210,7 +210,10 @@ def finish(
     )
     if not store.update_task(task=ended, expect=task.version):
         return "raced"
-    record(runtime, ended, now)
+    # Imported here: httpx stays out of the dispatch path of a function that never sends.
+    from khook_core.reporting.delivery import deliver
+
+    record(runtime, ended, now, deliver(runtime, ended))
     first = (found.text.splitlines() or [""])[0][:FINDING_LINE_CHARS]
     logger.info(
         "finding %s (%s, task %s)%s", task.hook, state, task.task_id, f": {first}" if first else ""
@@ -229,8 +232,11 @@ def _cancel(client: TaskClient, task: TrackedTask, budget: float) -> None:
         logger.warning("tracking %s: cancel after the deadline refused: %s", task.ref, refused)
 
 
-def record(audit_runtime: Runtime, task: TrackedTask, now: datetime) -> None:
-    """The audit record of one transition (outcome ``task:<state>``); a failure is logged."""
+def record(
+    audit_runtime: Runtime, task: TrackedTask, now: datetime, extra: dict[str, str] | None = None
+) -> None:
+    """The audit record of one transition (outcome ``task:<state>``), with the delivery status
+    of each report destination in ``extra``; a failure is logged."""
     audit: AuditLog = audit_runtime.store
     try:
         audit.record(
@@ -246,6 +252,7 @@ def record(audit_runtime: Runtime, task: TrackedTask, now: datetime) -> None:
                 outcome=f"task:{task.state}",
                 at=now,
                 task_id=task.task_id,
+                extra=dict(extra or {}),
                 config_version=audit_runtime.config.version,
                 task_state=task.state,
                 finding=task.finding,

@@ -21,8 +21,9 @@ NOT_IN_FUNCTIONS = ("khook_core.cli", "khook_core.forwarder")
 SENDERS = ("a2a", "lookup", "retry", "routing", "webhook")
 """The dispatchers that send over HTTP and their helpers: they import httpx at module level, and
 only they; a function loads them when its dispatcher is built (never for dry-run)."""
-ASKERS = ("khook_core.tracking.agent_calls",)
-"""What asks agents about their tasks (built by the sweep's tick, over the A2A dispatcher)."""
+ASKERS = ("khook_core.tracking.agent_calls", "khook_core.reporting.delivery")
+"""What asks agents about their tasks and reports their findings (the sweep tick's, over the
+dispatchers' sender)."""
 
 PROBE = """
 import importlib, json, sys
