@@ -24,6 +24,7 @@ the run no later event came to carry.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -88,13 +89,32 @@ def run_pipeline(
         InvalidEventError: the payload is malformed or the source unknown (permanent).
         PluginLoadError: the source is installed but cannot be used (configuration).
     """
+    telemetry = runtime.telemetry
+    decisions = _run(source, raw, attributes, runtime, deadline)
+    if telemetry.enabled:
+        for decision in decisions:
+            telemetry.decision(source, decision.decision)
+    return decisions
+
+
+def _run(
+    source: str,
+    raw: Any,
+    attributes: Mapping[str, str],
+    runtime: Runtime,
+    deadline: float | None,
+) -> list[Decision]:
     plugin = runtime.config.sources.get(source)
     try:
-        events = plugin.normalize(raw, attributes)
+        with runtime.telemetry.span("normalize"):
+            events = plugin.normalize(raw, attributes)
     except Dropped as dropped:
         return [Decision.dropped(dropped.reason)]
     if not events:
         return [Decision.dropped(DropReason.NO_EVENT)]
+    if runtime.telemetry.enabled:
+        for _ in events:
+            runtime.telemetry.event_in(source)
     # Redaction, once, before anything leaves: every step after this sees only masked values.
     events = runtime.redactor.events(events)
     decisions: list[Decision] = []
@@ -208,6 +228,7 @@ def fire(
     store = runtime.store
     key = keys.firing(rule, event)
     attempt = Attempt(runtime, rule, event, key, deadline)
+    started = time.perf_counter()
     try:
         if event.status == "resolved":
             store.release(key=key)
@@ -215,15 +236,18 @@ def fire(
         ttl = rule.dedup_window or runtime.default_window
         if event.occurrence:  # one alert episode, one change: fires once, not once a window
             ttl = max(ttl, OCCURRENCE_WINDOW)
-        claimed = store.claim_firing(
-            key=key,
-            owner=f"{delivery}|{event.id}",  # with the key: this delivery's claim
-            ttl=ttl,
-            now=runtime.clock(),
-            stale_after=runtime.stale_after,
-        )
+        with runtime.telemetry.span("claim"):
+            claimed = store.claim_firing(
+                key=key,
+                owner=f"{delivery}|{event.id}",  # with the key: this delivery's claim
+                ttl=ttl,
+                now=runtime.clock(),
+                stale_after=runtime.stale_after,
+            )
     except TransientError as exc:  # nothing claimed (or the store read it back as not ours)
+        runtime.telemetry.claim(event.source, time.perf_counter() - started, "unavailable")
         return firing.store_unavailable(attempt, exc)
+    runtime.telemetry.claim(event.source, time.perf_counter() - started, claimed)
     if claimed == "held":
         return attempt.decide(DecisionKind.DUPLICATE)
     if claimed == "busy":
@@ -253,6 +277,8 @@ def fire(
                 records.summary_in(store.take_backlog(key=group)) if group is not None else None,
                 records.summary_in(store.take_backlog(key=keys.budget_backlog(rule, event))),
             )
+            if held is not None:
+                runtime.telemetry.backlog(event.source, held.count)
             # ``run`` never raises TransientError: every way a dispatch ends is a decision.
             return firing.run(attempt, admitted, held, _carried(held), resumed=claimed)
     except TransientError as exc:  # at storm control: the admission went back on the way out

@@ -29,6 +29,8 @@ from khook_core.sources.base import SourceContext
 from khook_core.sources.registry import PluginSettings, SourceRegistry
 from khook_core.state import DEFAULT_DEDUP_WINDOW, StateStore, TaskStore, open_store
 from khook_core.storm.config import Budgets
+from khook_core.telemetry import NOOP, Telemetry
+from khook_core.telemetry import build as build_telemetry
 
 MAPPINGS_FILE = "event-mappings.yaml"
 BUDGETS_FILE = "budgets.yaml"
@@ -181,6 +183,8 @@ class Runtime:
     tasks: TaskHandle = field(default_factory=lambda: TaskHandle())
     """Tracked agent tasks (``task_store()``), shared by the copies the live configuration
     makes of this runtime."""
+    telemetry: Telemetry = NOOP
+    """Spans and metrics (``khook_core.telemetry``); the no-op unless ``KHOOK_TELEMETRY`` is on."""
 
     @functools.cached_property
     def stale_after(self) -> timedelta:
@@ -197,6 +201,7 @@ class Runtime:
         store: StateStore | None = None,
         dispatcher: Dispatcher | None = None,
         config: Config | None = None,
+        telemetry: Telemetry = NOOP,
     ) -> Runtime:
         """Load the configuration (unless given, already loaded) and open the clients."""
         clock = clock or Clock()
@@ -205,6 +210,9 @@ class Runtime:
                 settings.config_dir, clock=clock, disabled_sources=disabled_sources(settings)
             )
             log_source_errors(config)
+        redactor = build_redactor(settings.redaction_key, config.plugins.redact_rules(),
+                                  deployed=bool(settings.cloud_run_service))
+        redactor.on_masked = telemetry.masked
         return cls(
             settings=settings,
             config=config,
@@ -214,8 +222,8 @@ class Runtime:
             default_window=timedelta(seconds=settings.dedup_window)
             if settings.dedup_window
             else DEFAULT_DEDUP_WINDOW,
-            redactor=build_redactor(settings.redaction_key, config.plugins.redact_rules(),
-                                    deployed=bool(settings.cloud_run_service)),
+            redactor=redactor,
+            telemetry=telemetry,
         )
 
     def task_store(self) -> TaskStore:
@@ -227,6 +235,7 @@ class Runtime:
         self.store.close()
         self.dispatcher.close()
         self.tasks.close()
+        self.telemetry.close()
 
 
 def log_source_errors(config: Config) -> None:
@@ -271,7 +280,7 @@ def require_source(config: Config, source: str, settings: Settings) -> None:
 
 _RUNTIME_LOCK = threading.Lock()
 _runtime: Runtime | None = None
-_started: tuple[Settings, Config, Clock] | None = None
+_started: tuple[Settings, Config, Clock, Telemetry] | None = None
 
 
 def start_function(settings: Settings, source: str | None) -> None:
@@ -302,9 +311,10 @@ def start_function(settings: Settings, source: str | None) -> None:
         logger.critical("function %s cannot start:\n%s", source or "sweep", exc)
         raise
     log_source_errors(config)
+    tracing = build_telemetry(settings.telemetry, function=source or "sweep")
     with _RUNTIME_LOCK:
         _runtime = None
-        _started = (settings, config, clock)
+        _started = (settings, config, clock, tracing)
 
 
 def get_runtime() -> Runtime:
@@ -317,8 +327,8 @@ def get_runtime() -> Runtime:
     with _RUNTIME_LOCK:
         if _runtime is None:
             if _started is not None:
-                settings, config, clock = _started
-                _runtime = Runtime.build(settings, clock=clock, config=config)
+                settings, config, clock, tracing = _started
+                _runtime = Runtime.build(settings, clock=clock, config=config, telemetry=tracing)
             else:
                 _runtime = Runtime.build(Settings.from_env())
         return _runtime

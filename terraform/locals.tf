@@ -114,6 +114,7 @@ locals {
     # Where agents that advertise push notifications report their tasks (functions/tasks);
     # empty: every task is polled by the sweep.
     KHOOK_TRACK_PUSH_URL = var.task_push_notifications ? "https://${var.region}-${var.project_id}.cloudfunctions.net/${var.name_prefix}-tasks" : ""
+    KHOOK_TELEMETRY      = var.telemetry # monitoring.tf
   }
 
   # Secret names are not secret; only the values are.

@@ -41,13 +41,13 @@ RECORDED: Final = frozenset({"input-required", "auth-required"})
 """Open states worth an audit record of their own: a person has to act."""
 
 
-def push_fields(runtime: Runtime) -> dict[str, str]:
+def push_fields(runtime: Runtime) -> tuple[str, str]:
     """What a dispatch request carries for push notifications: our receiver's URL and a new
-    token of its own (empty when no receiver is configured)."""
+    token of its own (both empty when no receiver is configured)."""
     settings = runtime.settings.group(TrackingSettings)
     if not (settings.enabled and settings.push_url):
-        return {}
-    return {"push_url": settings.push_url, "push_token": secrets.token_urlsafe(24)}
+        return "", ""
+    return settings.push_url, secrets.token_urlsafe(24)
 
 
 def token_hash(token: str) -> str:

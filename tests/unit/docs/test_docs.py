@@ -10,6 +10,7 @@ from khook_core.settings import (
     DispatchSettings,
     FirestoreSettings,
     Settings,
+    TelemetrySettings,
     TrackingSettings,
 )
 from khook_core.transport.http import HttpCredentials
@@ -24,6 +25,7 @@ GROUPS: list[tuple[type[EnvSettings], str]] = [
     (FirestoreSettings, "KHOOK_"),
     (ConsoleSettings, "KHOOK_CONSOLE_"),
     (TrackingSettings, "KHOOK_TRACK_"),
+    (TelemetrySettings, "KHOOK_TELEMETRY_"),
     (HttpCredentials, "KHOOK_<SOURCE>_"),
 ]
 

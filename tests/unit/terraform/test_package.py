@@ -208,6 +208,10 @@ def test_repository_requirements_cover_the_runtime_extras() -> None:
         "functions-framework",
         "httpx",
         "google-cloud-firestore",
+        "opentelemetry-exporter-gcp-trace",
+        "opentelemetry-exporter-gcp-monitoring",
+        "opentelemetry-api",
+        "opentelemetry-sdk",
     ]
     assert "kubernetes" not in names
 
