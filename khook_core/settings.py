@@ -282,6 +282,8 @@ class TrackingSettings(EnvSettings):
     """``KHOOK_TRACK_PUSH_URL``: the public URL of ``functions/tasks`` (A2A push notifications).
     Set: an agent whose card advertises push notifications reports its tasks there, and they
     are not polled (only asked about once at their deadline). Empty: every task is polled."""
+
+
 class TelemetrySettings(EnvSettings):
     """Where traces and metrics go (``khook_core.telemetry``).
 

@@ -269,6 +269,8 @@ variable "task_push_notifications" {
   description = "Deploy functions/tasks and give agents that advertise A2A push notifications its URL, so their tasks are reported instead of polled by the sweep. Public: each notification carries its task's own token."
   type        = bool
   default     = false
+}
+
 # ---------------------------------------------------------------------------------------------
 # Telemetry and alerts (monitoring.tf)
 # ---------------------------------------------------------------------------------------------
