@@ -123,10 +123,11 @@ def start_cost() -> None:
     request = DispatchRequest(event=None, hook="shop/web",  # type: ignore[arg-type]
                               target=Target("agent", "k8s-agent", "kagent"), prompt="p",
                               key=DedupKey("k"), message_id="m", context_id="c")
+    rule = runtime.config.hooks.rules[0]
     calls = 200_000
     started = time.perf_counter()
     for _ in range(calls):
-        tracker.start(runtime, request, result, "kagent/k8s-agent")
+        tracker.start(runtime, request, result, rule)
     us = (time.perf_counter() - started) / calls * 1e6
     figure("tracking: tracker.start on the dry-run dispatch path, per call", us, "µs",
            f"<= {START_BUDGET_US:g} µs", us <= START_BUDGET_US)

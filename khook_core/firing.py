@@ -208,7 +208,7 @@ def run(
         store.record_success(key=keys.circuit(rule))
     except TransientError as exc:  # the run started; a lost confirmation must not re-run it
         logger.error("dispatched %s but could not confirm the claim: %s", key, exc)
-    tracker.start(attempt.runtime, request, result, rule.target.label())  # follow the task
+    tracker.start(attempt.runtime, request, result, rule)  # follow the task to its end
     outcome = "dispatched"
     if result.recovered == "unverified" and resumed == "uncertain":
         outcome = "resent-unverified"

@@ -24,7 +24,7 @@ from khook_core.catalog import DEFAULT_SOURCES, EventCatalog
 from khook_core.configmodel import dotted, locate, validate
 from khook_core.errors import ConfigError, Problem
 from khook_core.event import Event, Severity
-from khook_core.reportconfig import ReportDestination
+from khook_core.reportconfig import ReportDestination, TaskFollowUp
 from khook_core.storm.config import Coalesce, RateLimit
 from khook_core.target import Target
 from khook_core.timeparse import parse_duration
@@ -97,6 +97,8 @@ class EventConfiguration(BaseModel):
     """Extension: one run per group and window; the others are summarised in the next run."""
     report: list[ReportDestination] | None = None
     """Extension: where the finding goes when the agent's task ends (``reportconfig``)."""
+    task: TaskFollowUp | None = None
+    """Extension: the agent task's deadline and whether to cancel it then (``tracking``)."""
 
     @field_validator("dedup_window")
     @classmethod
@@ -156,6 +158,7 @@ class HookRule:
     file: str = ""
     index: int = 0
     report: tuple[ReportDestination, ...] = ()
+    task: TaskFollowUp | None = None
     needs_mapping: bool = field(default=False, init=False)
 
     def __post_init__(self) -> None:
@@ -475,6 +478,7 @@ def _rule(
         file=file,
         index=index,
         report=tuple(conf.report or ()),
+        task=conf.task,
     )
 
 

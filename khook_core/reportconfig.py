@@ -17,9 +17,19 @@ variable (Secret Manager injects them), never written in the hook.
 from __future__ import annotations
 
 import re
-from typing import Any, Final
+from datetime import timedelta
+from typing import Annotated, Any, Final
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+
+from khook_core.timeparse import parse_duration
 
 FINDING_PLACEHOLDERS: Final = ("Finding", "TaskState", "AgentTaskURL", "TaskID", "Hook")
 """What a report webhook's body may name: ``{{.Finding}}`` …"""
@@ -86,3 +96,14 @@ def _strings(value: Any) -> list[str]:
     if isinstance(value, list):
         return [s for v in value for s in _strings(v)]
     return []
+
+
+class TaskFollowUp(BaseModel):
+    """``task:`` of a configuration: how long its agent task may run, and whether to cancel
+    it then (overriding ``KHOOK_TRACK_DEADLINE`` / ``KHOOK_TRACK_CANCEL`` for this hook)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    deadline: Annotated[timedelta, BeforeValidator(parse_duration)] | None = None
+    cancel: bool | None = None
+    """Ask the agent to cancel the task when its deadline passes (``CancelTask``)."""

@@ -28,6 +28,7 @@ from khook_core.tracking.finding import Finding
 
 if TYPE_CHECKING:
     from khook_core.dispatch.base import DispatchRequest, DispatchResult
+    from khook_core.hooks import HookRule
     from khook_core.runtime import Runtime
     from khook_core.tracking.agent_calls import TaskClient, TaskView
 
@@ -56,7 +57,7 @@ def token_hash(token: str) -> str:
 
 
 def start(
-    runtime: Runtime, request: DispatchRequest, result: DispatchResult, agent: str
+    runtime: Runtime, request: DispatchRequest, result: DispatchResult, rule: HookRule
 ) -> TrackedTask | None:
     """Track the task a dispatch started (nothing for a webhook, a plain message or no task).
 
@@ -68,7 +69,13 @@ def start(
     if not settings.enabled:
         return None
     now = runtime.clock()
-    deadline = now + timedelta(seconds=settings.deadline)
+    asked = rule.task  # the hook's own deadline and cancel, over the settings'
+    deadline = now + (
+        asked.deadline
+        if asked is not None and asked.deadline is not None
+        else timedelta(seconds=settings.deadline)
+    )
+    cancel = asked.cancel if asked is not None and asked.cancel is not None else settings.cancel
     event = request.event
     task = TrackedTask(
         task_id=result.task_id,
@@ -81,13 +88,13 @@ def start(
         event_type=event.type,
         source=event.source,
         resource=event.resource.ref(),
-        agent=agent,
+        agent=rule.target.label(),
         state=result.state if result.state in _OPEN_OR_DONE else "submitted",
         created_at=now,
         deadline=deadline,
         # A task reported by push is asked about only at its deadline (then timed out).
         next_check=deadline if result.push else now + timedelta(seconds=settings.first_check),
-        cancel=settings.cancel,
+        cancel=cancel,
         push_token_hash=token_hash(request.push_token) if result.push else "",
     )
     try:
