@@ -5,7 +5,8 @@ storm control (circuit, coalescing, budgets: ``storm.admission``) → render →
 (``firing``).
 
 Every outcome is a ``Decision`` of a ``DecisionKind``: ``dispatched``, ``duplicate``,
-``no-hook``, ``resolved``, ``coalesced``, ``suppressed:budget``, ``dropped:<why>``
+``no-hook``, ``resolved``, ``coalesced``, ``suppressed:budget``, ``suppressed:silenced``
+(a silence or maintenance window, before any claim: ``khook_core.silencing``), ``dropped:<why>``
 (``dropped:condition-error`` when a hook's ``when:`` has no result for the event) or
 ``failed:<why>``. A transient failure releases its claim and is marked ``retryable``, so the
 transport can redeliver and the retry can fire; nothing is dispatched twice because a
@@ -34,6 +35,7 @@ from khook_core.decisions import Decision, DecisionKind, DropReason
 from khook_core.errors import TransientError
 from khook_core.event import Event
 from khook_core.firing import MIN_DISPATCH_S, Attempt
+from khook_core.silencing import held as silence_held
 from khook_core.sources.base import PUBSUB_MESSAGE_ID, PUBSUB_TOPIC, Dropped
 from khook_core.storm import admission, keys, records
 from khook_core.storm.admission import Hold, release_quietly
@@ -228,6 +230,11 @@ def fire(
     store = runtime.store
     key = keys.firing(rule, event)
     attempt = Attempt(runtime, rule, event, key, deadline)
+    # Silences and maintenance windows mute before the claim: nothing claimed, nothing owed.
+    if event.status != "resolved":
+        muting = runtime.silences.check(rule.hook, event, runtime.clock(), runtime.config.windows)
+        if muting is not None:
+            return silence_held.silenced(attempt, muting)
     started = time.perf_counter()
     try:
         if event.status == "resolved":

@@ -25,9 +25,18 @@ from khook_core.hooks import HookSet, hook_files, load_hooks
 from khook_core.mapping import MappingTable
 from khook_core.redaction.redactor import Redactor, build_redactor
 from khook_core.settings import Settings
+from khook_core.silencing.gate import SilenceGate
+from khook_core.silencing.windows import Windows, compile_windows
 from khook_core.sources.base import SourceContext
 from khook_core.sources.registry import PluginSettings, SourceRegistry
-from khook_core.state import DEFAULT_DEDUP_WINDOW, StateStore, TaskStore, open_store
+from khook_core.state import (
+    DEFAULT_DEDUP_WINDOW,
+    StateStore,
+    TaskStore,
+    open_silence_store,
+    open_store,
+)
+from khook_core.state.silence_memory import MemorySilenceStore
 from khook_core.storm.config import Budgets
 from khook_core.telemetry import NOOP, Telemetry
 from khook_core.telemetry import build as build_telemetry
@@ -50,6 +59,8 @@ class Config:
     hooks: HookSet
     budgets: Budgets = field(default_factory=Budgets)
     notes: list[Problem] = field(default_factory=list)
+    windows: Windows = field(default_factory=Windows)
+    """The maintenance windows of ``budgets.yaml``, compiled."""
     version: str = ""
     """Which configuration this is, for the audit trail: a snapshot's version (``3``), or
     ``files:<digest>`` before the store holds one (see ``khook_core.liveconfig``)."""
@@ -126,9 +137,14 @@ def load_config(
     except ConfigError as exc:
         problems.extend(exc.problems)
     budgets = _collect(problems, lambda: Budgets.load(config_dir / BUDGETS_FILE), Budgets())
+    windows = _collect(
+        problems, lambda: compile_windows(budgets, config_dir / BUDGETS_FILE), Windows()
+    )
     if problems:
         raise ConfigError(problems)
-    return Config(mapping, plugins, registry, hooks, budgets, notes=list(plugins.notes))
+    return Config(
+        mapping, plugins, registry, hooks, budgets, notes=list(plugins.notes), windows=windows
+    )
 
 
 def disabled_sources(settings: Settings) -> frozenset[str]:
@@ -185,6 +201,10 @@ class Runtime:
     makes of this runtime."""
     telemetry: Telemetry = NOOP
     """Spans and metrics (``khook_core.telemetry``); the no-op unless ``KHOOK_TELEMETRY`` is on."""
+    silences: SilenceGate = field(
+        default_factory=lambda: SilenceGate(MemorySilenceStore, interval=0)
+    )
+    """The silences in force, read from the store once per ``config_refresh``."""
 
     @functools.cached_property
     def stale_after(self) -> timedelta:
@@ -224,6 +244,12 @@ class Runtime:
             else DEFAULT_DEDUP_WINDOW,
             redactor=redactor,
             telemetry=telemetry,
+            silences=SilenceGate(
+                lambda: open_silence_store(
+                    settings.state, project=settings.firestore.project_id()
+                ),
+                interval=settings.config_refresh,
+            ),
         )
 
     def task_store(self) -> TaskStore:
@@ -236,6 +262,7 @@ class Runtime:
         self.dispatcher.close()
         self.tasks.close()
         self.telemetry.close()
+        self.silences.close()
 
 
 def log_source_errors(config: Config) -> None:

@@ -184,7 +184,8 @@ class Settings(EnvSettings):
     """``K_SERVICE``, set by Cloud Run: only chooses the default log format."""
     config_refresh: Seconds = Field(default=10.0, ge=0, le=3600)
     """Seconds between two reads of the live configuration's version in the state store (one
-    read an interval, not one an event); 0 keeps the configuration loaded at start."""
+    read an interval, not one an event); 0 keeps the configuration loaded at start. Also the
+    seconds between two reads of the active silences (0: on every event)."""
 
     dispatchers: DispatchSettings = Field(default_factory=DispatchSettings)
     """How dispatchers reach agents and webhooks."""

@@ -9,6 +9,7 @@ from khook_core.state.base import (
     ConfigStore,
     DedupKey,
     Firing,
+    SilenceStore,
     StateStore,
     TaskStore,
 )
@@ -18,9 +19,11 @@ __all__ = [
     "ConfigStore",
     "DedupKey",
     "Firing",
+    "SilenceStore",
     "StateStore",
     "TaskStore",
     "open_config_store",
+    "open_silence_store",
     "open_store",
     "open_task_store",
 ]
@@ -91,4 +94,21 @@ def open_task_store(url: str, *, project: str | None = None) -> TaskStore:
         from khook_core.state.task_firestore import FirestoreTaskStore
 
         return FirestoreTaskStore.from_url(url, project=project)
+    raise _unknown_store(url)
+
+
+def open_silence_store(url: str, *, project: str | None = None) -> SilenceStore:
+    """The silences' handle on the store ``url`` names (as ``open_store``)."""
+    if url == "memory":
+        from khook_core.state.silence_memory import MemorySilenceStore
+
+        return MemorySilenceStore()
+    if url.startswith("sqlite:"):
+        from khook_core.state.silence_sqlite import SqliteSilenceStore
+
+        return SqliteSilenceStore(url.removeprefix("sqlite:") or ".khook/state.db")
+    if url == "firestore" or url.startswith("firestore:"):
+        from khook_core.state.silence_firestore import FirestoreSilenceStore
+
+        return FirestoreSilenceStore.from_url(url, project=project)
     raise _unknown_store(url)

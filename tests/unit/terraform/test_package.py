@@ -205,6 +205,8 @@ def test_repository_requirements_cover_the_runtime_extras() -> None:
         "pydantic",
         "pyyaml",
         "cel-expr-python",
+        "croniter",
+        "python-dateutil",
         "functions-framework",
         "httpx",
         "google-cloud-firestore",
