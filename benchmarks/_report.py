@@ -51,7 +51,7 @@ def _budgets() -> dict[str, Budget]:
         "pipeline:ratio": Budget("pipeline cost over `json.loads` + `Event.model_validate` on "
                                  "the same payloads, same run", "<= 3x", "pipeline.py"),
         "pipeline:redaction": Budget("pipeline cost with redaction over the same run without it",
-                                     "<= 1.15x", "pipeline.py"),
+                                     "<= 1.15x", "redaction.py"),
         "forwarder:rate": Budget("forwarder into the Pub/Sub emulator, sustained",
                                  ">= 2,000 events/s", "forwarder.py"),
         "forwarder:rss": Budget("forwarder RSS through a 20,000-event storm", "<= 100 MiB",

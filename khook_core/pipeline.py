@@ -227,6 +227,8 @@ def fire(
     ``delivery`` (see ``delivery_of``) makes the claim this delivery's own, so its redelivery
     resumes a claim an earlier attempt lost track of.
     """
+    if rule.pii:  # the hook's own personal-data masking: nothing of this run sees it
+        event = runtime.redactor.pii(event, rule.pii, rule.hook)
     store = runtime.store
     key = keys.firing(rule, event)
     attempt = Attempt(runtime, rule, event, key, deadline)
