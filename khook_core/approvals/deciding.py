@@ -224,4 +224,4 @@ def _duration(seconds: float) -> str:
         return f"{int(seconds // 3600)}h"
     if seconds % 60 == 0:
         return f"{int(seconds // 60)}m"
-    return f"{int(seconds)}s"
+    return f"{seconds:g}s"
