@@ -123,7 +123,8 @@ def test_two_pending_calls_listed_approved_and_the_same_task_completes(
     assert [t["id"] for t in listed["request"]["tools"]] == ["conf-1", "conf-2"]
     assert main(["approvals", "--state", state]) == 0
     text = capsys.readouterr().out
-    assert "call conf-1: restart_pod" in text and "call conf-2: scale_deployment" in text
+    assert "call conf-1: restart_pod" in text
+    assert "call conf-2: scale_deployment" in text
 
     assert main(["approve", approval.id, "--by", "ana", "--state", state]) == 0
     print(capsys.readouterr().out)
@@ -169,7 +170,6 @@ def test_a_partial_decision_is_refused_before_anything_is_sent(
 ) -> None:
     kubernetes, sweep = functions
     approval = paused(kubernetes, sweep)
-    sends = len(a2a_agent.rpc_requests())
 
     assert main(["approve", approval.id, "--call", "conf-1=approve", "--state", state]) == 1
     assert "unanswered: conf-2" in capsys.readouterr().err
@@ -177,9 +177,9 @@ def test_a_partial_decision_is_refused_before_anything_is_sent(
     assert "not pending in this approval: conf-9" in capsys.readouterr().err
 
     assert decisions_sent(a2a_agent) == []
-    assert len(a2a_agent.rpc_requests()) >= sends  # ticks may ask GetTask; no decision went
     stored = get_runtime().approval_store().get_approval(id=approval.id)
-    assert stored is not None and stored.is_open
+    assert stored is not None
+    assert stored.is_open
 
     assert (
         main(
