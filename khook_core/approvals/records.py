@@ -139,3 +139,29 @@ def record(
         )
     except TransientError as exc:
         logger.error("could not record approval %s: %s", approval.id, exc)
+
+
+def as_json(approval: ApprovalRecord) -> dict[str, Any]:
+    """The approval as ``khook approvals --json`` and the console's API show it: times in
+    RFC 3339 (``decided_at`` null while open), the request and the decision as objects."""
+    from khook_core.timeparse import format_time
+
+    return {
+        "id": approval.id,
+        "state": approval.state,
+        "kind": approval.kind,
+        "hook": approval.hook,
+        "agent": approval.agent,
+        "task_id": approval.task_id,
+        "context_id": approval.context_id,
+        "endpoint": approval.endpoint,
+        "text": approval.text,
+        "request": json.loads(approval.request) if approval.request else None,
+        "opened_at": format_time(approval.opened_at),
+        "deadline": format_time(approval.deadline),
+        "decision": json.loads(approval.decision) if approval.decision else None,
+        "decided_by": approval.decided_by,
+        "decided_at": format_time(approval.decided_at) if approval.decided_at else None,
+        "reason": approval.reason,
+        "sent": approval.sent,
+    }

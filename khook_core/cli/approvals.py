@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 
 from khook_core import timeparse
+from khook_core.approvals.records import as_json
 from khook_core.cli import options
 from khook_core.cli.silences import author_of
 from khook_core.settings import Settings
@@ -135,7 +136,7 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
         store.close()
     if args.json:
         for approval in found:
-            print(json.dumps(to_json(approval), sort_keys=True, ensure_ascii=False))
+            print(json.dumps(as_json(approval), sort_keys=True, ensure_ascii=False))
         return 0
     if not found:
         print("no open approvals" if args.open else "no approvals")
@@ -176,30 +177,6 @@ def cmd_approve(args: argparse.Namespace, settings: Settings) -> int:
         services.close()
     print(f"{done.id} {done.state} by {done.decided_by}; decision {done.sent}")
     return 0 if done.sent == "sent" else 1
-
-
-def to_json(approval: ApprovalRecord) -> dict[str, Any]:
-    """Every stored field, times in RFC 3339, the request and decision as objects."""
-    out: dict[str, Any] = {
-        "id": approval.id,
-        "state": approval.state,
-        "kind": approval.kind,
-        "hook": approval.hook,
-        "agent": approval.agent,
-        "task_id": approval.task_id,
-        "context_id": approval.context_id,
-        "endpoint": approval.endpoint,
-        "text": approval.text,
-        "request": json.loads(approval.request) if approval.request else None,
-        "opened_at": timeparse.format_time(approval.opened_at),
-        "deadline": timeparse.format_time(approval.deadline),
-        "decision": json.loads(approval.decision) if approval.decision else None,
-        "decided_by": approval.decided_by,
-        "decided_at": timeparse.format_time(approval.decided_at) if approval.decided_at else "",
-        "reason": approval.reason,
-        "sent": approval.sent,
-    }
-    return out
 
 
 def describe(approval: ApprovalRecord) -> str:

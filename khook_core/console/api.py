@@ -56,6 +56,7 @@ RETRY_AFTER_SECONDS: Final = 5
 BACKLOG_LIMIT: Final = 200
 CIRCUIT_LIMIT: Final = 200
 SILENCE_LIMIT: Final = 500
+APPROVAL_LIMIT: Final = 500
 
 Handler = Callable[[dict[str, str], Runtime, ConsoleSettings], dict[str, Any]]
 
@@ -180,6 +181,14 @@ def silences(args: dict[str, str], runtime: Runtime, settings: ConsoleSettings) 
     }
 
 
+def approvals(args: dict[str, str], runtime: Runtime, settings: ConsoleSettings) -> dict[str, Any]:
+    from khook_core.approvals.records import as_json
+
+    everything = queries.parse_int(args, "all", 0, 0, 1) == 1
+    found = runtime.approval_store().approvals(open_only=not everything, limit=APPROVAL_LIMIT)
+    return {"approvals": [as_json(a) for a in found]}
+
+
 def document(args: dict[str, str], runtime: Runtime, settings: ConsoleSettings) -> dict[str, Any]:
     return openapi.document()
 
@@ -191,5 +200,6 @@ ROUTES: Final[dict[str, Handler]] = {
     "/api/v1/backlogs": backlogs,
     "/api/v1/health": health,
     "/api/v1/silences": silences,
+    "/api/v1/approvals": approvals,
     "/api/v1/openapi.json": document,
 }
