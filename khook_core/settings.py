@@ -309,7 +309,6 @@ class TelemetrySettings(EnvSettings):
     trace that arrives with a ``traceparent`` follows its sender's decision)."""
 
 
-
 class ApprovalSettings(EnvSettings):
     """How a paused agent task waits for a person (``KHOOK_APPROVAL_*``, read with
     ``Settings.group(ApprovalSettings)``; see docs/operations.md, "Approvals")."""
