@@ -9,15 +9,21 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import urllib3
 from kubernetes import client, config, watch
 
 from khook_core.forwarder.config import CORE_API, ForwarderSettings
 
 ListFn = Callable[..., Any]
+logger = logging.getLogger(__name__)
+
+OWNER_LOOKUP_TIMEOUT = 5.0
+"""Seconds for one owner ``get``: it runs on a watch thread, which must not stall for long."""
 
 
 class RawWatch(watch.Watch):
@@ -90,3 +96,29 @@ def endpoints(api_client_: client.ApiClient, settings: ForwarderSettings) -> lis
         EventsEndpoint(settings.api, ns, functools.partial(namespaced, namespace=ns))
         for ns in settings.namespaces
     ]
+
+
+def owner_fetch(api_client_: client.ApiClient) -> Callable[[str, str, str], dict[str, Any] | None]:
+    """Reads a Pod, ReplicaSet or Job as a plain dict (its ``ownerReferences`` are all the
+    resolver needs); ``None`` when the object cannot be read (gone, forbidden, API down)."""
+    readers: dict[str, ListFn] = {
+        "Pod": client.CoreV1Api(api_client_).read_namespaced_pod,
+        "ReplicaSet": client.AppsV1Api(api_client_).read_namespaced_replica_set,
+        "Job": client.BatchV1Api(api_client_).read_namespaced_job,
+    }
+
+    def fetch(kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        reader = readers.get(kind)
+        if reader is None:
+            return None
+        try:
+            response = reader(name, namespace, _preload_content=False,
+                              _request_timeout=OWNER_LOOKUP_TIMEOUT)
+            obj = json.loads(response.data)
+        except (client.ApiException, OSError, ValueError, urllib3.exceptions.HTTPError) as exc:
+            logger.info("no owner data for %s %s/%s: %s", kind, namespace, name,
+                        getattr(exc, "reason", exc))
+            return None
+        return obj if isinstance(obj, dict) else None
+
+    return fetch
