@@ -18,6 +18,7 @@ import urllib3
 from kubernetes import client, config, watch
 
 from khook_core.forwarder.config import CORE_API, ForwarderSettings
+from khook_core.forwarder.owners import OwnerFetch
 
 ListFn = Callable[..., Any]
 logger = logging.getLogger(__name__)
@@ -98,7 +99,7 @@ def endpoints(api_client_: client.ApiClient, settings: ForwarderSettings) -> lis
     ]
 
 
-def owner_fetch(api_client_: client.ApiClient) -> Callable[[str, str, str], dict[str, Any] | None]:
+def owner_fetch(api_client_: client.ApiClient) -> OwnerFetch:
     """Reads a Pod, ReplicaSet or Job as a plain dict (its ``ownerReferences`` are all the
     resolver needs); ``None`` when the object cannot be read (gone, forbidden, API down)."""
     readers: dict[str, ListFn] = {

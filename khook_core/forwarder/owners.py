@@ -16,7 +16,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Final, Protocol
+from typing import Any, Final
 
 from khook_core.event import Workload
 
@@ -38,10 +38,9 @@ class OwnerRef:
     name: str
 
 
-class OwnerFetch(Protocol):
-    """Reads one object's metadata (``None`` when it cannot be read: gone, forbidden, down)."""
-
-    def __call__(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None: ...
+OwnerFetch = Callable[[str, str, str], "dict[str, Any] | None"]
+"""Reads one object's metadata by (kind, namespace, name); ``None`` when it cannot be read
+(gone, forbidden, API down)."""
 
 
 _NO_OWNER: Final = OwnerRef("", "")

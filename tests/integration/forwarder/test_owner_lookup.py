@@ -33,11 +33,8 @@ def cluster(kube_api: FakeKubeApi) -> FakeKubeApi:
 @pytest.fixture
 def resolver(cluster: FakeKubeApi) -> Iterator[OwnerResolver]:
     settings = ForwarderSettings(kube_api_url=cluster.url, topic="projects/p/topics/t")
-    api = kube.api_client(settings)
-    try:
+    with kube.api_client(settings) as api:
         yield OwnerResolver(kube.owner_fetch(api))
-    finally:
-        api.close()
 
 
 def test_a_pod_resolves_through_its_replicaset_to_the_deployment(
@@ -89,8 +86,7 @@ def test_a_pod_that_cannot_be_read_has_no_owner_data_and_is_not_asked_for_again(
 def test_the_cache_is_bounded_and_expires(cluster: FakeKubeApi):
     now = [0.0]
     settings = ForwarderSettings(kube_api_url=cluster.url, topic="projects/p/topics/t")
-    api = kube.api_client(settings)
-    try:
+    with kube.api_client(settings) as api:
         resolver = OwnerResolver(
             kube.owner_fetch(api), max_entries=2, ttl_seconds=60, monotonic=lambda: now[0]
         )
@@ -104,8 +100,6 @@ def test_the_cache_is_bounded_and_expires(cluster: FakeKubeApi):
         now[0] = 61.0
         resolver.resolve("shop", "Pod", "checkout-7d9f8-x2x4q")
         assert resolver.api_calls == calls + 2  # expired: pod and replicaset read again
-    finally:
-        api.close()
 
 
 def test_the_filter_sends_the_workload_only_for_published_events(

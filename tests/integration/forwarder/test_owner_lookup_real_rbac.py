@@ -97,7 +97,7 @@ def _workloads(kube_: RealKube, namespace: str) -> None:
                 "spec": {"containers": [_CONTAINER]},
             },
         )
-        cronjob = client.CustomObjectsApi(api).create_namespaced_custom_object(
+        cronjob: Any = client.CustomObjectsApi(api).create_namespaced_custom_object(
             "batch",
             "v1beta1",
             namespace,
