@@ -532,3 +532,103 @@ class ConfigStore(Protocol):
     def close(self) -> None:
         """Release the handle; it is not used afterwards."""
         ...
+
+
+# --- incidents ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Incident:
+    """Related events about one workload, investigated by one agent run in one conversation.
+
+    The ``id`` is the A2A ``contextId`` of every message sent for it (for kagent, the session).
+    """
+
+    id: str
+    workload: str
+    """The correlation key: ``namespace/kind/name`` (``Workload.ref()``)."""
+    opened_at: datetime
+    last_event_at: datetime
+    window: timedelta
+    """An event joins while it comes within this of the last one; quiet this long, it closes."""
+    hook: str = ""
+    """The hook whose event opened it; its agent gets the run and every follow-up."""
+    agent: str = ""
+    events: int = 1
+    members: dict[str, str] = field(default_factory=dict)
+    """Member (an event occurrence) → ``firing`` or ``resolved`` for members whose source
+    reports resolution (alerts), ``event`` for the rest (capped at ``MAX_INCIDENT_MEMBERS``)."""
+    pending: tuple[str, ...] = ()
+    """Evidence that joined since the last follow-up, oldest first (capped)."""
+    follow_ups: int = 0
+    last_follow_up_at: datetime | None = None
+    closed_at: datetime | None = None
+    close_reason: str = ""  # "" while open | resolved | quiet
+
+    @property
+    def open(self) -> bool:
+        return self.closed_at is None
+
+
+@dataclass(frozen=True)
+class Correlation:
+    """What ``IncidentStore.correlate`` did with one event."""
+
+    incident: Incident
+    opened: bool
+    """True: this event opened the incident (start the one agent run)."""
+    duplicate: bool = False
+    """True: this member had joined before (a redelivery); nothing changed."""
+
+
+class IncidentStore(Protocol):
+    """Incidents: one open incident per workload, opened atomically across every instance.
+
+    Kept apart from ``StateStore`` (opened with ``open_incident_store``) like ``ConfigStore``.
+    Every change of a workload's incident is one atomic read-modify-write of that workload's
+    current incident, so concurrent events of one workload open exactly one incident.
+    """
+
+    def correlate(
+        self,
+        *,
+        workload: str,
+        member: str,
+        window: timedelta,
+        now: datetime,
+        hook: str = "",
+        agent: str = "",
+        resolvable: bool = False,
+        evidence: str = "",
+    ) -> Correlation:
+        """Join the workload's open incident if its last event is within ``window`` of ``now``,
+        else open a new one (closing a stale one as ``quiet``). A joining event's ``evidence``
+        is queued for the next follow-up; ``resolvable`` members are tracked until resolved.
+        """
+        ...
+
+    def resolve(self, *, workload: str, member: str, now: datetime) -> Incident | None:
+        """Mark a member resolved; close the incident (``resolved``) once every tracked member
+        is. None when the workload has no open incident with that member."""
+        ...
+
+    def take_follow_up(
+        self, *, workload: str, interval: timedelta, now: datetime
+    ) -> tuple[Incident, tuple[str, ...]] | None:
+        """The queued evidence of the workload's open incident, taken (cleared) when some is
+        queued and the last follow-up is at least ``interval`` old; None otherwise."""
+        ...
+
+    def close_quiet(self, *, now: datetime, limit: int) -> list[Incident]:
+        """Close (``quiet``) open incidents whose last event is older than their window."""
+        ...
+
+    def incidents(
+        self, *, open_only: bool = False, workload: str | None = None, limit: int = 100
+    ) -> list[Incident]:
+        """Incidents, the most recently opened first."""
+        ...
+
+    def close(self) -> None:
+        """Release the handle; it is not used afterwards."""
+        ...
