@@ -73,7 +73,9 @@ def test_the_first_event_opens_an_incident_and_later_ones_join_it(new_incidents:
     second = event(new_incidents(), "kubernetes/e1", NOW + timedelta(minutes=2), evidence="BackOff")
     third = event(store, "webhook/d1", NOW + timedelta(minutes=4), evidence="deploy failed")
 
-    assert first.opened and not second.opened and not third.opened
+    assert first.opened
+    assert not second.opened
+    assert not third.opened
     assert first.incident.id == second.incident.id == third.incident.id
     [incident] = new_incidents().incidents()
     assert incident.id == first.incident.id
@@ -90,7 +92,8 @@ def test_a_redelivered_event_changes_nothing(new_incidents: NewIncidents):
     event(store, "e1", evidence="BackOff")
     again = event(new_incidents(), "e1", NOW + timedelta(minutes=1), evidence="BackOff")
 
-    assert again.duplicate and not again.opened
+    assert again.duplicate
+    assert not again.opened
     [incident] = store.incidents()
     assert (incident.events, incident.pending) == (2, ("BackOff",))
 
@@ -100,7 +103,9 @@ def test_two_workloads_are_two_incidents(new_incidents: NewIncidents):
     a = event(store, "a1")
     b = event(store, "b1", workload="shop/StatefulSet/db")
 
-    assert a.opened and b.opened and a.incident.id != b.incident.id
+    assert a.opened
+    assert b.opened
+    assert a.incident.id != b.incident.id
     assert [i.workload for i in store.incidents(workload="shop/StatefulSet/db")] == [
         "shop/StatefulSet/db"
     ]
@@ -114,9 +119,11 @@ def test_a_workload_quiet_past_the_window_gets_a_new_incident(new_incidents: New
     later = event(new_incidents(), "e2", NOW + timedelta(minutes=19, seconds=1))
 
     assert joined.incident.id == first.incident.id
-    assert later.opened and later.incident.id != first.incident.id
+    assert later.opened
+    assert later.incident.id != first.incident.id
     newest, oldest = store.incidents(workload=CHECKOUT)
-    assert newest.id == later.incident.id and newest.open
+    assert newest.id == later.incident.id
+    assert newest.open
     assert (oldest.id, oldest.close_reason) == (first.incident.id, "quiet")
     assert oldest.closed_at == NOW + timedelta(minutes=19)
     assert [i.id for i in store.incidents(open_only=True)] == [later.incident.id]
@@ -129,7 +136,8 @@ def test_an_incident_closes_when_every_firing_member_is_resolved(new_incidents: 
     event(store, "kubernetes/e1")  # a point event: never resolves, never holds it open
 
     still = store.resolve(workload=CHECKOUT, member="alert/a1", now=NOW + timedelta(minutes=1))
-    assert still is not None and still.open
+    assert still is not None
+    assert still.open
     assert store.resolve(workload=CHECKOUT, member="nobody", now=NOW) is None
     done = new_incidents().resolve(
         workload=CHECKOUT, member="alert/a2", now=NOW + timedelta(minutes=3)

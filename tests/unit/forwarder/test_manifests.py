@@ -60,13 +60,20 @@ def test_every_manifest_parses_and_names_its_object():
 @pytest.mark.parametrize(("role", "stem"), [("ClusterRole", "rbac-cluster"),
                                             ("Role", "rbac-namespaced")])
 def test_rbac_grants_read_only_access_to_events_of_both_apis_and_hooks(role: str, stem: str):
-    [events, hooks] = one(role, stem)["rules"]
+    [events, hooks, *owners] = one(role, stem)["rules"]
 
     assert sorted(events["apiGroups"]) == ["", "events.k8s.io"]
     assert events["resources"] == ["events"]
     assert sorted(events["verbs"]) == ["get", "list", "watch"]
     assert (hooks["apiGroups"], hooks["resources"]) == (["kagent.dev"], ["hooks"])
     assert sorted(hooks["verbs"]) == ["get", "list", "watch"]
+    # owner lookups: get only, on the workload kinds
+    assert {v for rule in owners for v in rule["verbs"]} == {"get"}
+    assert {(g, r) for rule in owners for g in rule["apiGroups"] for r in rule["resources"]} == {
+        ("", "pods"), ("apps", "replicasets"), ("apps", "deployments"),
+        ("apps", "statefulsets"), ("apps", "daemonsets"), ("batch", "jobs"),
+        ("batch", "cronjobs"),
+    }
 
 
 @pytest.mark.parametrize(("binding", "stem"), [("ClusterRoleBinding", "rbac-cluster"),
