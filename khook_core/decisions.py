@@ -46,6 +46,12 @@ class DecisionKind(StrEnum):
     """The state store could not be reached: retryable, nothing dispatched."""
     FAILED_INVALID = "failed:invalid"
     """``khook replay`` only: the input was invalid (the functions answer 4xx instead)."""
+    OPENED_INCIDENT = "opened:incident"
+    """The event opened an incident for its workload and its one agent run was sent."""
+    JOINED_INCIDENT = "joined:incident"
+    """The event joined its workload's open incident: evidence for the next follow-up."""
+    FOLLOW_UP = "follow-up"
+    """The sweep sent an incident's new evidence into its conversation."""
 
 
 class DropReason(StrEnum):

@@ -24,7 +24,7 @@ from khook_core.catalog import DEFAULT_SOURCES, EventCatalog
 from khook_core.configmodel import dotted, locate, validate
 from khook_core.errors import ConfigError, Problem
 from khook_core.event import Event, Severity
-from khook_core.storm.config import Coalesce, RateLimit
+from khook_core.storm.config import Coalesce, Correlate, RateLimit
 from khook_core.target import Target
 from khook_core.timeparse import parse_duration
 from khook_core.yamlfile import line_of, line_within, load_documents
@@ -94,6 +94,8 @@ class EventConfiguration(BaseModel):
     """Extension: at most this many agent runs per window for this configuration."""
     coalesce: Coalesce | None = None
     """Extension: one run per group and window; the others are summarised in the next run."""
+    correlate: Correlate | None = None
+    """Extension: one incident per workload; later events join its conversation."""
 
     @field_validator("dedup_window")
     @classmethod
@@ -151,6 +153,7 @@ class HookRule:
     coalesce: Coalesce | None = None
     when: Condition | None = None
     file: str = ""
+    correlate: Correlate | None = None
     index: int = 0
     needs_mapping: bool = field(default=False, init=False)
 
@@ -466,6 +469,7 @@ def _rule(
         match_tags=conf.match_tags,
         rate_limit=conf.rate_limit,
         coalesce=conf.coalesce,
+        correlate=conf.correlate,
         when=when,
         dedup_window=parse_duration(conf.dedup_window) if conf.dedup_window is not None else None,
         file=file,

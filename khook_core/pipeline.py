@@ -23,12 +23,13 @@ the run no later event came to carry.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from khook_core import conditions, firing
+from khook_core import conditions, correlation, firing
 from khook_core.decisions import Decision, DecisionKind, DropReason
 from khook_core.errors import TransientError
 from khook_core.event import Event
@@ -211,6 +212,8 @@ def fire(
     try:
         if event.status == "resolved":
             store.release(key=key)
+            if event.workload and correlation.settings_for(rule, runtime) is not None:
+                correlation.resolve(event, runtime)
             return attempt.decide(DecisionKind.RESOLVED, record=True)
         ttl = rule.dedup_window or runtime.default_window
         if event.occurrence:  # one alert episode, one change: fires once, not once a window
@@ -234,6 +237,9 @@ def fire(
             retryable=True,
         )
     attempt.event = event = enrich(event, runtime)
+    joined = _correlate(attempt)
+    if joined is not None:
+        return joined
     if claimed == "uncertain":  # it passed storm control the first time; the run may be going
         return firing.run(attempt, None, None, "", resumed=claimed)
     group = keys.group_backlog(rule, event)
@@ -258,6 +264,27 @@ def fire(
     except TransientError as exc:  # at storm control: the admission went back on the way out
         release_quietly(store, key)
         return firing.store_unavailable(attempt, exc)
+
+
+def _correlate(attempt: Attempt) -> Decision | None:
+    """Open or join the event's workload incident (``correlation``): a joining event's
+    decision, or None when the firing goes on to its run (it opened the incident, or its hook
+    does not correlate, or it names no workload)."""
+    rule, event, runtime = attempt.rule, attempt.event, attempt.runtime
+    settings = correlation.settings_for(rule, runtime)
+    if settings is None or not event.workload:
+        return None
+    try:
+        result = correlation.correlate(rule, event, runtime, settings)
+    except TransientError as exc:
+        release_quietly(runtime.store, attempt.key)
+        return firing.store_unavailable(attempt, exc)
+    attempt.incident = result.incident.id
+    if result.opened or correlation.opener_retry(result, event):
+        return None
+    with contextlib.suppress(TransientError):  # joined for good: a redelivery is a duplicate
+        runtime.store.confirm(key=attempt.key, outcome=DecisionKind.JOINED_INCIDENT)
+    return attempt.decide(DecisionKind.JOINED_INCIDENT, detail=result.incident.id, record=True)
 
 
 def _held_back(attempt: Attempt, hold: Hold, group: BacklogKey | None) -> Decision:

@@ -27,7 +27,13 @@ from khook_core.redaction.redactor import Redactor, build_redactor
 from khook_core.settings import Settings
 from khook_core.sources.base import SourceContext
 from khook_core.sources.registry import PluginSettings, SourceRegistry
-from khook_core.state import DEFAULT_DEDUP_WINDOW, StateStore, open_store
+from khook_core.state import (
+    DEFAULT_DEDUP_WINDOW,
+    IncidentStore,
+    StateStore,
+    open_incident_store,
+    open_store,
+)
 from khook_core.storm.config import Budgets
 
 MAPPINGS_FILE = "event-mappings.yaml"
@@ -153,6 +159,17 @@ class Runtime:
     clock: Callable[[], datetime]
     default_window: timedelta = DEFAULT_DEDUP_WINDOW
     redactor: Redactor = field(default_factory=lambda: build_redactor(None, {}))
+    incident_store: IncidentStore | None = None
+
+    @functools.cached_property
+    def incidents(self) -> IncidentStore:
+        """The incident store (``correlate:``), opened on the state store's URL when first
+        needed, so a process without correlating hooks never opens it."""
+        if self.incident_store is None:
+            self.incident_store = open_incident_store(
+                self.settings.state, project=self.settings.firestore.project_id()
+            )
+        return self.incident_store
 
     @functools.cached_property
     def stale_after(self) -> timedelta:
@@ -193,6 +210,8 @@ class Runtime:
     def close(self) -> None:
         self.store.close()
         self.dispatcher.close()
+        if self.incident_store is not None:
+            self.incident_store.close()
 
 
 def log_source_errors(config: Config) -> None:

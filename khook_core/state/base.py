@@ -121,6 +121,7 @@ class Firing:
     error: str = ""
     extra: dict[str, str] = field(default_factory=dict)
     config_version: str = ""  # the configuration that decided it (``Config.version``)
+    incident: str = ""  # the incident it opened or joined (``IncidentStore``), if correlated
 
 
 class ClaimStore(Protocol):

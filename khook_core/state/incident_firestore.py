@@ -155,18 +155,17 @@ class FirestoreIncidentStore:
     def incidents(
         self, *, open_only: bool = False, workload: str | None = None, limit: int = 100
     ) -> list[Incident]:
-        from google.cloud.firestore_v1.base_query import FieldFilter
-
         state = self._state
+        field_filter = state._firestore.FieldFilter
         collections = [self._heads] if open_only else [self._heads, self._history]
         found: dict[str, Incident] = {}
         with state._wrap("incidents", workload or "*"):
             for collection in collections:
                 query: Any = collection
                 if open_only:
-                    query = query.where(filter=FieldFilter("open", "==", True))
+                    query = query.where(filter=field_filter("open", "==", True))
                 if workload is not None:
-                    query = query.where(filter=FieldFilter("workload_key", "==", _key(workload)))
+                    query = query.where(filter=field_filter("workload_key", "==", _key(workload)))
                 for snap in query.stream(retry=state._retry, timeout=state.timeout):
                     incident = _incident(snap.to_dict())
                     if incident is not None and incident.id not in found:
