@@ -75,6 +75,28 @@ def correlate(rule: HookRule, event: Event, runtime: Runtime, settings: Correlat
     Raises:
         TransientError: the incident store could not be reached.
     """
+    result = _correlate(rule, event, runtime, settings, join_only=False)
+    if result is None:  # the store broke its contract: only join_only may find nothing
+        raise TransientError(f"incident store gave no incident for {event.workload.ref()}")
+    return result
+
+
+def join_open(
+    rule: HookRule, event: Event, runtime: Runtime, settings: Correlate
+) -> Correlation | None:
+    """Join the workload's open incident if there is one (never open one): a joined result,
+    or None (nothing to join, or the event had joined before).
+
+    Raises:
+        TransientError: the incident store could not be reached.
+    """
+    result = _correlate(rule, event, runtime, settings, join_only=True)
+    return None if result is None or result.duplicate else result
+
+
+def _correlate(
+    rule: HookRule, event: Event, runtime: Runtime, settings: Correlate, *, join_only: bool
+) -> Correlation | None:
     return runtime.incidents.correlate(
         workload=event.workload.ref(),
         member=member_of(event),
@@ -84,6 +106,7 @@ def correlate(rule: HookRule, event: Event, runtime: Runtime, settings: Correlat
         agent=rule.target.label(),
         resolvable=event.source != "kubernetes" and bool(event.occurrence),
         evidence=evidence_of(event),
+        join_only=join_only,
     )
 
 

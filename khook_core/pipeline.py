@@ -227,8 +227,8 @@ def fire(
         )
     except TransientError as exc:  # nothing claimed (or the store read it back as not ours)
         return firing.store_unavailable(attempt, exc)
-    if claimed == "held":
-        return attempt.decide(DecisionKind.DUPLICATE)
+    if claimed == "held":  # a repeat within the dedup window may still be new evidence
+        return _repeat_joins(attempt) or attempt.decide(DecisionKind.DUPLICATE)
     if claimed == "busy":
         return attempt.decide(
             DecisionKind.FAILED_IN_FLIGHT,
@@ -284,6 +284,24 @@ def _correlate(attempt: Attempt) -> Decision | None:
         return None
     with contextlib.suppress(TransientError):  # joined for good: a redelivery is a duplicate
         runtime.store.confirm(key=attempt.key, outcome=DecisionKind.JOINED_INCIDENT)
+    return attempt.decide(DecisionKind.JOINED_INCIDENT, detail=result.incident.id, record=True)
+
+
+def _repeat_joins(attempt: Attempt) -> Decision | None:
+    """A repeat (a new occurrence whose dedup claim is held: the third BackOff of a Pod) joins
+    its workload's open incident as evidence; a redelivery of an event that joined is still a
+    duplicate, and so is a repeat that finds no open incident."""
+    rule, event, runtime = attempt.rule, attempt.event, attempt.runtime
+    settings = correlation.settings_for(rule, runtime)
+    if settings is None or not event.workload:
+        return None
+    try:
+        result = correlation.join_open(rule, event, runtime, settings)
+    except TransientError as exc:
+        return firing.store_unavailable(attempt, exc)
+    if result is None:
+        return None
+    attempt.incident = result.incident.id
     return attempt.decide(DecisionKind.JOINED_INCIDENT, detail=result.incident.id, record=True)
 
 

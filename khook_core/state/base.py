@@ -601,11 +601,13 @@ class IncidentStore(Protocol):
         agent: str = "",
         resolvable: bool = False,
         evidence: str = "",
-    ) -> Correlation:
+        join_only: bool = False,
+    ) -> Correlation | None:
         """Join the workload's open incident if its last event is within ``window`` of ``now``,
         else open a new one (closing a stale one as ``quiet``). A joining event's ``evidence``
         is queued for the next follow-up; ``resolvable`` members are tracked until resolved.
-        """
+        With ``join_only`` nothing is opened: None when there is no incident to join (and
+        only then is the result None)."""
         ...
 
     def resolve(self, *, workload: str, member: str, now: datetime) -> Incident | None:

@@ -42,8 +42,10 @@ def correlate(
     agent: str,
     resolvable: bool,
     evidence: str,
-) -> tuple[Incident, Incident | None, Correlation]:
-    """(the workload's incident after the event, a stale incident it closed or None, result)."""
+    join_only: bool = False,
+) -> tuple[Incident, Incident | None, Correlation] | None:
+    """(the workload's incident after the event, a stale incident it closed or None, result);
+    None when ``join_only`` and there is nothing to join."""
     state = FIRING if resolvable else EVENT
     if current is not None and current.open and now - current.last_event_at <= current.window:
         if member in current.members:
@@ -62,6 +64,8 @@ def correlate(
             pending=pending,
         )
         return joined, None, Correlation(joined, opened=False)
+    if join_only:
+        return None
     stale = None
     if current is not None and current.open:
         stale = close(current, at=current.last_event_at + current.window, reason="quiet")

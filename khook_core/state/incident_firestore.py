@@ -83,11 +83,12 @@ class FirestoreIncidentStore:
         agent: str = "",
         resolvable: bool = False,
         evidence: str = "",
-    ) -> Correlation:
-        outcome: list[tuple[Incident | None, Correlation]] = []
+        join_only: bool = False,
+    ) -> Correlation | None:
+        outcome: list[tuple[Incident | None, Correlation | None]] = []
 
         def change(current: Incident | None) -> Incident | None:
-            after, stale, result = changes.correlate(
+            changed = changes.correlate(
                 current,
                 workload=workload,
                 member=member,
@@ -97,7 +98,12 @@ class FirestoreIncidentStore:
                 agent=agent,
                 resolvable=resolvable,
                 evidence=evidence,
+                join_only=join_only,
             )
+            if changed is None:
+                outcome.append((None, None))
+                return None
+            after, stale, result = changed
             replaced = stale or (
                 current if current is not None and after.id != current.id else None
             )

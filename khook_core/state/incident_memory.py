@@ -28,9 +28,10 @@ class MemoryIncidentStore:
         agent: str = "",
         resolvable: bool = False,
         evidence: str = "",
-    ) -> Correlation:
+        join_only: bool = False,
+    ) -> Correlation | None:
         with self._lock:
-            after, stale, result = changes.correlate(
+            changed = changes.correlate(
                 self._current.get(workload),
                 workload=workload,
                 member=member,
@@ -40,7 +41,11 @@ class MemoryIncidentStore:
                 agent=agent,
                 resolvable=resolvable,
                 evidence=evidence,
+                join_only=join_only,
             )
+            if changed is None:
+                return None
+            after, stale, result = changed
             self._current[workload] = after
             if stale is not None:
                 self._closed.append(stale)

@@ -111,10 +111,11 @@ class SqliteIncidentStore:
         agent: str = "",
         resolvable: bool = False,
         evidence: str = "",
-    ) -> Correlation:
+        join_only: bool = False,
+    ) -> Correlation | None:
         with self._transaction() as db:
             current = self._current(db, workload)
-            after, stale, result = changes.correlate(
+            changed = changes.correlate(
                 current,
                 workload=workload,
                 member=member,
@@ -124,7 +125,11 @@ class SqliteIncidentStore:
                 agent=agent,
                 resolvable=resolvable,
                 evidence=evidence,
+                join_only=join_only,
             )
+            if changed is None:
+                return None
+            after, stale, result = changed
             if result.duplicate:
                 return result
             if current is not None and after.id != current.id:

@@ -98,6 +98,21 @@ def test_a_redelivered_event_changes_nothing(new_incidents: NewIncidents):
     assert (incident.events, incident.pending) == (2, ("BackOff",))
 
 
+def test_join_only_joins_an_open_incident_and_never_opens_one(new_incidents: NewIncidents):
+    store = new_incidents()
+    assert event(store, "e0", join_only=True) is None
+    assert store.incidents() == []
+    first = event(store, "a1")
+    joined = event(new_incidents(), "e1", NOW + timedelta(minutes=1), join_only=True)
+    after_quiet = event(store, "e2", NOW + timedelta(minutes=12), join_only=True)
+
+    assert joined is not None
+    assert joined.incident.id == first.incident.id
+    assert not joined.opened
+    assert after_quiet is None
+    assert [i.events for i in store.incidents()] == [2]
+
+
 def test_two_workloads_are_two_incidents(new_incidents: NewIncidents):
     store = new_incidents()
     a = event(store, "a1")
@@ -225,13 +240,12 @@ def _racer(
     try:
         random.Random(seed).shuffle(events)
         start.wait(120)
-        opened = [
-            (workload, result.incident.id)
-            for workload, member in events
-            if (
-                result := store.correlate(workload=workload, member=member, window=WINDOW, now=NOW)
-            ).opened
-        ]
+        opened = []
+        for workload, member in events:
+            result = store.correlate(workload=workload, member=member, window=WINDOW, now=NOW)
+            assert result is not None
+            if result.opened:
+                opened.append((workload, result.incident.id))
         results.put(opened)
     finally:
         store.close()
