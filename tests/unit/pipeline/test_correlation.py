@@ -94,9 +94,11 @@ def test_a_bad_deploy_seen_by_three_sources_is_one_run_and_follow_ups(
     run, (_, one), (_, two) = sent[0][1], sent[1], sent[2]
     assert run.startswith('Alert "KubePodCrashLooping"')
     assert one.startswith("New evidence for the incident you are investigating")
-    assert "checkout-7d9f8-x2x4q" in one and "checkout-7d9f8-b7k2m" in one
+    assert "checkout-7d9f8-x2x4q" in one
+    assert "checkout-7d9f8-b7k2m" in one
     assert "deployment-failed" not in one
-    assert "BackOff" in two and "deployment-failed" in two
+    assert "BackOff" in two
+    assert "deployment-failed" in two
     audit = runtime.store.firings()
     assert {f.incident for f in audit} == {incident.id}
     assert sorted(f.outcome for f in audit) == ["joined:incident"] * 4 + ["opened:incident"]
