@@ -11,27 +11,33 @@ from tests.support.k8s_events import core_event
 from tests.support.sources import sample
 
 CHECKOUT = "shop/Deployment/checkout"
-CORRELATE = "{by: workload, window: 10m, followUpInterval: 2m}"
 
-HOOKS = f"""\
+
+def hooks(follow_up: str = "2m") -> str:
+    """One Hook for the three sources' event types, every configuration correlating."""
+    correlate = f"{{by: workload, window: 10m, followUpInterval: {follow_up}}}"
+    return HOOKS.replace("CORRELATE", correlate)
+
+
+HOOKS = """\
 apiVersion: kagent.dev/v1alpha2
 kind: Hook
-metadata: {{name: checkout, namespace: shop}}
+metadata: {name: checkout, namespace: shop}
 spec:
   sources: [kubernetes, alertmanager, webhook]
   eventConfigurations:
   - eventType: kube-pod-crash-looping
-    agentRef: {{name: k8s-agent, namespace: kagent}}
-    prompt: "Alert {{{{.Reason}}}} on {{{{.ResourceName}}}}: find out why."
-    correlate: {CORRELATE}
+    agentRef: {name: k8s-agent, namespace: kagent}
+    prompt: "Alert {{.Reason}} on {{.ResourceName}}: find out why."
+    correlate: CORRELATE
   - eventType: pod-restart
-    agentRef: {{name: k8s-agent, namespace: kagent}}
-    prompt: "Pod {{{{.ResourceName}}}} restarted: {{{{.Reason}}}}."
-    correlate: {CORRELATE}
+    agentRef: {name: k8s-agent, namespace: kagent}
+    prompt: "Pod {{.ResourceName}} restarted: {{.Reason}}."
+    correlate: CORRELATE
   - eventType: deployment-failed
-    agentRef: {{name: k8s-agent, namespace: kagent}}
-    prompt: "Deployment failed: {{{{.Message}}}}."
-    correlate: {CORRELATE}
+    agentRef: {name: k8s-agent, namespace: kagent}
+    prompt: "Deployment failed: {{.Message}}."
+    correlate: CORRELATE
 """
 
 PLUGINS = """\

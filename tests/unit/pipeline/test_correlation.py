@@ -19,11 +19,11 @@ from tests.support.configdir import make_config
 from tests.support.incidents import (
     CHECKOUT,
     GITHUB_HEADERS,
-    HOOKS,
     PLUGINS,
     backoff,
     crash_looping,
     deployment_failure,
+    hooks,
 )
 
 T0 = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
@@ -36,7 +36,7 @@ def clock() -> Clock:
 
 @pytest.fixture
 def runtime(tmp_path: Path, clock: Clock) -> Iterator[Runtime]:
-    config = make_config(tmp_path, HOOKS, plugins=PLUGINS)
+    config = make_config(tmp_path, hooks(), plugins=PLUGINS)
     rt = Runtime.build(
         Settings(config_dir=config, state="memory", dispatch="dry-run"),
         clock=clock,
