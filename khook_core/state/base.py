@@ -326,6 +326,7 @@ class FiringFilter:
     event_type: str | None = None
     resource: str | None = None
     outcome: str | None = None
+    incident: str | None = None
 
     def equalities(self) -> dict[str, str]:
         """The text fields to match exactly, by ``Firing`` field name."""
@@ -335,6 +336,7 @@ class FiringFilter:
             "event_type": self.event_type,
             "resource": self.resource,
             "outcome": self.outcome,
+            "incident": self.incident,
         }
         return {name: value for name, value in fields.items() if value is not None}
 
