@@ -10,7 +10,9 @@ Events without a workload are not correlated; they fire as before.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from datetime import timedelta
 from typing import TYPE_CHECKING, Final
 
 from khook_core import prompt
@@ -166,12 +168,49 @@ def follow_ups(runtime: Runtime, deadline: float | None = None) -> list[Decision
         interval = settings.follow_up_interval if settings is not None else None
         if interval is None:
             continue
+        if incident.last_follow_up_at is not None and now - incident.last_follow_up_at < interval:
+            continue
+        slot = _budget_slot(runtime, rule)
+        if slot is False:  # over the agent's budget: the evidence waits for the next tick
+            decisions.append(
+                Decision(
+                    DecisionKind.SUPPRESSED_BUDGET,
+                    hook=rule.hook,
+                    agent=rule.target.label(),
+                    detail=f"follow-up of {incident.id}",
+                )
+            )
+            continue
         taken = store.take_follow_up(workload=incident.workload, interval=interval, now=now)
         if taken is None:
+            _return_slot(runtime, slot)
             continue
         current, evidence = taken
-        decisions.append(_send(runtime, rule, current, evidence))
+        decision = _send(runtime, rule, current, evidence)
+        if decision.kind is not DecisionKind.FOLLOW_UP:
+            _return_slot(runtime, slot)
+        decisions.append(decision)
     return decisions
+
+
+def _budget_slot(runtime: Runtime, rule: HookRule) -> tuple[keys.SlotKey, timedelta] | bool | None:
+    """Storm budgets count follow-ups: a slot of the agent's rate limit (None: no limit), or
+    False when the agent's budget is spent."""
+    limit = runtime.config.budgets.agent_limit(rule.target.label())
+    if limit is None:
+        return None
+    key = keys.agent_slot(rule.target.label())
+    if not runtime.store.take_slot(
+        key=key, limit=limit.runs, window=limit.per, now=runtime.clock()
+    ):
+        return False
+    return key, limit.per
+
+
+def _return_slot(runtime: Runtime, slot: tuple[keys.SlotKey, timedelta] | bool | None) -> None:
+    if isinstance(slot, tuple):
+        with contextlib.suppress(TransientError):
+            runtime.store.return_slot(key=slot[0], window=slot[1], now=runtime.clock())
 
 
 def _rule_of(runtime: Runtime, incident: Incident) -> HookRule | None:

@@ -157,3 +157,35 @@ def test_resolving_every_alert_closes_the_incident(runtime: Runtime, clock: Cloc
     assert decision.decision == "resolved"
     [incident] = runtime.incidents.incidents()
     assert incident.close_reason == "resolved"
+
+
+def test_storm_budgets_count_the_incident_run_and_its_follow_ups(tmp_path: Path, clock: Clock):
+    config = make_config(tmp_path, hooks(), plugins=PLUGINS)
+    (config / "budgets.yaml").write_text('agents:\n  "*": {runs: 2, per: 1h}\n')
+    runtime = Runtime.build(
+        Settings(config_dir=config, state="memory", dispatch="dry-run"),
+        clock=clock,
+        store=MemoryStateStore(),
+        dispatcher=DryRunDispatcher(),
+    )
+    runtime.incident_store = MemoryIncidentStore()
+    try:
+        [opened] = run_pipeline("alertmanager", crash_looping(at(clock, 0)), {}, runtime=runtime)
+        run_pipeline(
+            "kubernetes", backoff("checkout-7d9f8-x2x4q", 1, at(clock, 1)), {}, runtime=runtime
+        )
+        first = sweep(runtime=runtime)
+        run_pipeline(
+            "kubernetes", backoff("checkout-7d9f8-b7k2m", 1, at(clock, 2)), {}, runtime=runtime
+        )
+        at(clock, 5)
+        over = sweep(runtime=runtime)
+        [incident] = runtime.incidents.incidents()
+        assert incident.pending  # kept while the budget was spent
+    finally:
+        runtime.close()
+
+    assert opened.decision == "opened:incident"
+    assert [d.decision for d in first] == ["follow-up"]
+    assert [d.decision for d in over] == ["suppressed:budget"]
+    assert len(requests(runtime)) == 2
