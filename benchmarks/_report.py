@@ -52,6 +52,8 @@ def _budgets() -> dict[str, Budget]:
                                  "the same payloads, same run", "<= 3x", "pipeline.py"),
         "pipeline:redaction": Budget("pipeline cost with redaction over the same run without it",
                                      "<= 1.15x", "pipeline.py"),
+        "pipeline:correlation": Budget("pipeline cost with `correlate:` on every hook over the "
+                                       "same run without it", "<= 1.20x", "pipeline.py"),
         "forwarder:rate": Budget("forwarder into the Pub/Sub emulator, sustained",
                                  ">= 2,000 events/s", "forwarder.py"),
         "forwarder:rss": Budget("forwarder RSS through a 20,000-event storm", "<= 100 MiB",
