@@ -46,9 +46,10 @@ class MemoryIncidentStore:
             if changed is None:
                 return None
             after, stale, result = changed
+            current = self._current.get(workload)
+            if current is not None and current.id != after.id:  # replaced: keep it listed
+                self._closed.append(stale or current)
             self._current[workload] = after
-            if stale is not None:
-                self._closed.append(stale)
         return result
 
     def resolve(self, *, workload: str, member: str, now: datetime) -> Incident | None:

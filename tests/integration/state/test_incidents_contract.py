@@ -202,6 +202,18 @@ def test_quiet_incidents_are_closed_by_the_sweep(new_incidents: NewIncidents):
     assert [i.workload for i in store.incidents(open_only=True)] == ["shop/StatefulSet/db"]
 
 
+def test_an_incident_the_sweep_closed_stays_listed_after_a_new_one_opens(
+    new_incidents: NewIncidents,
+):
+    store = new_incidents()
+    first = event(store, "a1")
+    store.close_quiet(now=NOW + timedelta(minutes=11), limit=10)
+    second = event(store, "a2", NOW + timedelta(minutes=12))
+
+    assert [i.id for i in new_incidents().incidents()] == [second.incident.id, first.incident.id]
+    assert [i.close_reason for i in store.incidents()] == ["", "quiet"]
+
+
 def test_concurrent_events_of_one_workload_open_exactly_one_incident(
     new_incidents: NewIncidents,
 ):
