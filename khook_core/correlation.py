@@ -107,7 +107,7 @@ def _correlate(
         hook=rule.hook,
         agent=rule.target.label(),
         resolvable=event.source != "kubernetes" and bool(event.occurrence),
-        evidence=evidence_of(event),
+        evidence=lambda: evidence_of(event),
         join_only=join_only,
     )
 

@@ -302,7 +302,9 @@ def _repeat_joins(attempt: Attempt) -> Decision | None:
     if result is None:
         return None
     attempt.incident = result.incident.id
-    return attempt.decide(DecisionKind.JOINED_INCIDENT, detail=result.incident.id, record=True)
+    # Not recorded: a repeat is a duplicate for the audit trail (one record per claim), and a
+    # storm's repeats would flood it; the incident counts it and its follow-up carries it.
+    return attempt.decide(DecisionKind.JOINED_INCIDENT, detail=result.incident.id)
 
 
 def _held_back(attempt: Attempt, hold: Hold, group: BacklogKey | None) -> Decision:

@@ -22,6 +22,9 @@ ATTR_WORKLOAD_KIND: Final = "khook.workload.kind"
 ATTR_WORKLOAD_NAME: Final = "khook.workload.name"
 ATTR_WORKLOAD_NAMESPACE: Final = "khook.workload.namespace"
 
+NO_WORKLOAD: Final = Workload()
+"""The empty workload (frozen, so one instance serves every event without one)."""
+
 _SAFE = "[bcdfghjklmnpqrstvwxz2456789]"
 _DEPLOYMENT_POD: Final = re.compile(rf"^(?P<name>.+)-{_SAFE}{{5,10}}-{_SAFE}{{5}}$")
 _REPLICASET: Final = re.compile(rf"^(?P<name>.+)-{_SAFE}{{5,10}}$")
@@ -37,7 +40,7 @@ def infer_from_pod(namespace: str, pod: str, cluster: str = "") -> Workload:
             return Workload(
                 cluster=cluster, namespace=namespace, kind=kind, name=match["name"], inferred=True
             )
-    return Workload()
+    return NO_WORKLOAD
 
 
 def infer(namespace: str, kind: str, name: str, cluster: str = "") -> Workload:
@@ -55,10 +58,10 @@ def infer(namespace: str, kind: str, name: str, cluster: str = "") -> Workload:
                 name=match["name"],
                 inferred=True,
             )
-        return Workload()
+        return NO_WORKLOAD
     if kind in CONTROLLER_KINDS:
         return Workload(cluster=cluster, namespace=namespace, kind=kind, name=name)
-    return Workload()
+    return NO_WORKLOAD
 
 
 CONTROLLER_KINDS: Final = frozenset(
@@ -74,7 +77,7 @@ def from_attributes(
     kind = attributes.get(ATTR_WORKLOAD_KIND, "")
     name = attributes.get(ATTR_WORKLOAD_NAME, "")
     if not (kind and name):
-        return Workload()
+        return NO_WORKLOAD
     return Workload(
         cluster=cluster,
         namespace=attributes.get(ATTR_WORKLOAD_NAMESPACE) or namespace,

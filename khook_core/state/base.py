@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, NamedTuple, Protocol
@@ -563,6 +564,8 @@ class Incident:
     reports resolution (alerts), ``event`` for the rest (capped at ``MAX_INCIDENT_MEMBERS``)."""
     pending: tuple[str, ...] = ()
     """Evidence that joined since the last follow-up, oldest first (capped)."""
+    omitted: int = 0
+    """Events that joined since the last follow-up past the cap on ``pending``."""
     follow_ups: int = 0
     last_follow_up_at: datetime | None = None
     closed_at: datetime | None = None
@@ -573,15 +576,20 @@ class Incident:
         return self.closed_at is None
 
 
-@dataclass(frozen=True)
-class Correlation:
-    """What ``IncidentStore.correlate`` did with one event."""
+class Correlation(NamedTuple):
+    """What ``IncidentStore.correlate`` did with one event (a tuple: one is built per
+    correlated event in a storm)."""
 
     incident: Incident
     opened: bool
     """True: this event opened the incident (start the one agent run)."""
     duplicate: bool = False
     """True: this member had joined before (a redelivery); nothing changed."""
+
+
+Evidence = str | Callable[[], str]
+"""A joining event's line for the next follow-up, or a function making it: called only when
+the line is kept (``pending`` has room), which spares a storm's thousandth repeat the text."""
 
 
 class IncidentStore(Protocol):
@@ -602,7 +610,7 @@ class IncidentStore(Protocol):
         hook: str = "",
         agent: str = "",
         resolvable: bool = False,
-        evidence: str = "",
+        evidence: Evidence = "",
         join_only: bool = False,
     ) -> Correlation | None:
         """Join the workload's open incident if its last event is within ``window`` of ``now``,
@@ -621,7 +629,8 @@ class IncidentStore(Protocol):
         self, *, workload: str, interval: timedelta, now: datetime
     ) -> tuple[Incident, tuple[str, ...]] | None:
         """The queued evidence of the workload's open incident, taken (cleared) when some is
-        queued and the last follow-up is at least ``interval`` old; None otherwise."""
+        queued and the last follow-up is at least ``interval`` old, with a last line counting
+        the events past the cap; None otherwise."""
         ...
 
     def close_quiet(self, *, now: datetime, limit: int) -> list[Incident]:

@@ -8,12 +8,11 @@ field in Firestore, the same shape in both.
 
 from __future__ import annotations
 
-import dataclasses
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-from khook_core.state.base import Correlation, Incident
+from khook_core.state.base import Correlation, Evidence, Incident
 
 MAX_INCIDENT_MEMBERS: Final = 200
 """Members remembered for redelivery checks and resolution; an incident in a long storm keeps
@@ -41,7 +40,7 @@ def correlate(
     hook: str,
     agent: str,
     resolvable: bool,
-    evidence: str,
+    evidence: Evidence,
     join_only: bool = False,
 ) -> tuple[Incident, Incident | None, Correlation] | None:
     """(the workload's incident after the event, a stale incident it closed or None, result);
@@ -50,18 +49,22 @@ def correlate(
     if current is not None and current.open and now - current.last_event_at <= current.window:
         if member in current.members:
             return current, None, Correlation(current, opened=False, duplicate=True)
-        members = dict(current.members)
-        if len(members) < MAX_INCIDENT_MEMBERS:
-            members[member] = state
-        pending = (
-            (*current.pending, evidence)[-MAX_PENDING_EVIDENCE:] if evidence else (current.pending)
-        )
-        joined = dataclasses.replace(
+        members = current.members
+        if len(members) < MAX_INCIDENT_MEMBERS:  # past the cap, no copy: a storm's hot path
+            members = {**members, member: state}
+        pending, omitted = current.pending, current.omitted
+        if evidence:  # the first lines are kept, the rest counted: a storm's thousandth
+            if len(pending) < MAX_PENDING_EVIDENCE:  # repeat costs no text and no copy
+                pending = (*pending, evidence() if callable(evidence) else evidence)
+            else:
+                omitted += 1
+        joined = _evolve(
             current,
             last_event_at=max(current.last_event_at, now),
             events=current.events + 1,
             members=members,
             pending=pending,
+            omitted=omitted,
         )
         return joined, None, Correlation(joined, opened=False)
     if join_only:
@@ -87,7 +90,7 @@ def resolve(current: Incident | None, *, member: str, now: datetime) -> Incident
     if current is None or not current.open or current.members.get(member) != FIRING:
         return None
     members = {**current.members, member: RESOLVED}
-    updated = dataclasses.replace(current, members=members)
+    updated = _evolve(current, members=members)
     if FIRING not in members.values():
         return close(updated, at=now, reason="resolved")
     return updated
@@ -97,14 +100,30 @@ def take_follow_up(
     current: Incident | None, *, interval: timedelta, now: datetime
 ) -> Incident | None:
     """The incident with its pending evidence taken, or None when nothing is due."""
-    if current is None or not current.open or not current.pending:
+    if current is None or not current.open or not (current.pending or current.omitted):
         return None
     last = current.last_follow_up_at
     if last is not None and now - last < interval:
         return None
-    return dataclasses.replace(
-        current, pending=(), follow_ups=current.follow_ups + 1, last_follow_up_at=now
+    return _evolve(
+        current, pending=(), omitted=0, follow_ups=current.follow_ups + 1, last_follow_up_at=now
     )
+
+
+def taken_evidence(before: Incident) -> tuple[str, ...]:
+    """What a follow-up carries: the kept lines, and one counting the events past the cap."""
+    if not before.omitted:
+        return before.pending
+    return (*before.pending, f"... and {before.omitted} more event(s) like these, not listed")
+
+
+def _evolve(incident: Incident, **changes: Any) -> Incident:
+    """``dataclasses.replace`` without its per-call introspection: it runs once per joining
+    event, the hot path of a storm (the fields need no validation: all are ours)."""
+    new = object.__new__(Incident)
+    new.__dict__.update(incident.__dict__)
+    new.__dict__.update(changes)
+    return new
 
 
 def quiet(current: Incident, now: datetime) -> bool:
@@ -112,7 +131,7 @@ def quiet(current: Incident, now: datetime) -> bool:
 
 
 def close(incident: Incident, *, at: datetime, reason: str) -> Incident:
-    return dataclasses.replace(incident, closed_at=at, close_reason=reason)
+    return _evolve(incident, closed_at=at, close_reason=reason)
 
 
 def to_json(incident: Incident) -> dict[str, Any]:
@@ -127,6 +146,7 @@ def to_json(incident: Incident) -> dict[str, Any]:
         "events": incident.events,
         "members": incident.members,
         "pending": list(incident.pending),
+        "omitted": incident.omitted,
         "follow_ups": incident.follow_ups,
         "last_follow_up_at": _stamp(incident.last_follow_up_at),
         "closed_at": _stamp(incident.closed_at),
@@ -146,6 +166,7 @@ def from_json(doc: dict[str, Any]) -> Incident:
         events=int(doc.get("events", 1)),
         members={str(k): str(v) for k, v in (doc.get("members") or {}).items()},
         pending=tuple(str(p) for p in doc.get("pending") or ()),
+        omitted=int(doc.get("omitted", 0)),
         follow_ups=int(doc.get("follow_ups", 0)),
         last_follow_up_at=_maybe_time(doc.get("last_follow_up_at")),
         closed_at=_maybe_time(doc.get("closed_at")),

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any, Final
 
 from khook_core.state import incident_changes as changes
-from khook_core.state.base import Correlation, Incident
+from khook_core.state.base import Correlation, Evidence, Incident
 from khook_core.state.firestore import FirestoreStateStore
 
 HEADS: Final = "incident_heads"
@@ -82,7 +82,7 @@ class FirestoreIncidentStore:
         hook: str = "",
         agent: str = "",
         resolvable: bool = False,
-        evidence: str = "",
+        evidence: Evidence = "",
         join_only: bool = False,
     ) -> Correlation | None:
         outcome: list[tuple[Incident | None, Correlation | None]] = []
@@ -136,7 +136,7 @@ class FirestoreIncidentStore:
         )
         if before is None or after is None:
             return None
-        return after, before.pending
+        return after, changes.taken_evidence(before)
 
     def close_quiet(self, *, now: datetime, limit: int) -> list[Incident]:
         closed: list[Incident] = []

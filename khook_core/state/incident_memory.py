@@ -6,7 +6,7 @@ import threading
 from datetime import datetime, timedelta
 
 from khook_core.state import incident_changes as changes
-from khook_core.state.base import Correlation, Incident
+from khook_core.state.base import Correlation, Evidence, Incident
 
 
 class MemoryIncidentStore:
@@ -27,7 +27,7 @@ class MemoryIncidentStore:
         hook: str = "",
         agent: str = "",
         resolvable: bool = False,
-        evidence: str = "",
+        evidence: Evidence = "",
         join_only: bool = False,
     ) -> Correlation | None:
         with self._lock:
@@ -68,7 +68,7 @@ class MemoryIncidentStore:
             if after is None or current is None:
                 return None
             self._current[workload] = after
-        return after, current.pending
+        return after, changes.taken_evidence(current)
 
     def close_quiet(self, *, now: datetime, limit: int) -> list[Incident]:
         closed: list[Incident] = []

@@ -20,7 +20,7 @@ from typing import TypeVar
 
 from khook_core.errors import TransientError
 from khook_core.state import incident_changes as changes
-from khook_core.state.base import Correlation, Incident
+from khook_core.state.base import Correlation, Evidence, Incident
 from khook_core.state.sqlite import connect
 
 T = TypeVar("T")
@@ -110,7 +110,7 @@ class SqliteIncidentStore:
         hook: str = "",
         agent: str = "",
         resolvable: bool = False,
-        evidence: str = "",
+        evidence: Evidence = "",
         join_only: bool = False,
     ) -> Correlation | None:
         with self._transaction() as db:
@@ -158,7 +158,7 @@ class SqliteIncidentStore:
         )
         if before is None or after is None:
             return None
-        return after, before.pending
+        return after, changes.taken_evidence(before)
 
     def close_quiet(self, *, now: datetime, limit: int) -> list[Incident]:
         closed: list[Incident] = []

@@ -191,6 +191,30 @@ def test_follow_ups_take_the_pending_evidence_at_most_once_an_interval(
     assert later[1] == ("three",)
 
 
+def test_evidence_past_the_cap_is_counted_not_kept_and_never_made(new_incidents: NewIncidents):
+    store = new_incidents()
+    event(store, "a1")
+    made: list[int] = []
+
+    def line(n: int) -> Callable[[], str]:
+        def make() -> str:
+            made.append(n)
+            return f"event {n}"
+
+        return make
+
+    for n in range(60):
+        event(store, f"e{n}", NOW + timedelta(seconds=n + 1), evidence=line(n))
+    taken = store.take_follow_up(workload=CHECKOUT, interval=WINDOW, now=NOW + timedelta(minutes=2))
+
+    assert taken is not None
+    _, evidence = taken
+    assert evidence[:2] == ("event 0", "event 1")
+    assert len(evidence) == 51
+    assert evidence[-1] == "... and 10 more event(s) like these, not listed"
+    assert made == list(range(50))
+
+
 def test_quiet_incidents_are_closed_by_the_sweep(new_incidents: NewIncidents):
     store = new_incidents()
     event(store, "a1")
