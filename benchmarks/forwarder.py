@@ -10,8 +10,8 @@ the way a burst reaches a watch. Needs the Pub/Sub emulator (gcloud component
 run exits 1 when CI=true). Each figure is from one run (one storm), not a median.
 
 Owner lookups (the ``khook.workload.*`` attributes) are on, as deployed: the two storms above
-name a new Pod in every event, which the test server does not know (a lookup each, answered
-404); a third storm, 20,000 BackOff Events of the 200 Pods of 10 Deployments the server does
+name a new Pod in every event, which the test server does not know (answered 404, and rate
+limited: past the limit those events get the name heuristic); a third storm, 20,000 BackOff Events of the 200 Pods of 10 Deployments the server does
 know, gives the figure that matters in a real storm: owner-lookup API calls per 1,000 events.
 """
 

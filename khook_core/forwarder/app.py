@@ -108,7 +108,8 @@ class Forwarder:
         self.owners = (
             OwnerResolver(kube.owner_fetch(self.api_client),
                           max_entries=settings.owner_cache_size,
-                          ttl_seconds=settings.owner_cache_seconds)
+                          ttl_seconds=settings.owner_cache_seconds,
+                          lookups_per_second=settings.owner_lookups_per_second)
             if settings.resolve_owners else None
         )
         event_filter = EventFilter(

@@ -104,6 +104,12 @@ class ForwarderSettings(EnvSettings):
     )
     """How long a looked-up owner is trusted. Owners of a live Pod never change; the expiry
     covers reused names and failed lookups, retried after it."""
+    owner_lookups_per_second: float = Field(
+        default=20.0, gt=0, validation_alias=_env("owner_lookups_per_second")
+    )
+    """Owner lookups run on the watch thread: at most this many a second (five seconds' worth
+    in a burst); past it an event gets the name heuristic, so a storm of new Pods never holds
+    the watch back."""
 
     # --- where to publish ----------------------------------------------------------------------
     topic: str = Field(default="khook-kubernetes", validation_alias=_env("topic", "KHOOK_TOPIC"))

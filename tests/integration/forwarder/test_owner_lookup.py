@@ -128,3 +128,23 @@ def test_the_filter_sends_the_workload_only_for_published_events(
         "checkout-7d9f8-x2x4q",
         "checkout-7d9f8",
     }
+
+
+def test_lookups_are_rate_limited_so_a_storm_of_new_pods_never_holds_the_watch(
+    cluster: FakeKubeApi,
+):
+    now = [0.0]
+    settings = ForwarderSettings(kube_api_url=cluster.url, topic="projects/p/topics/t")
+    with kube.api_client(settings) as api:
+        resolver = OwnerResolver(
+            kube.owner_fetch(api), lookups_per_second=1, monotonic=lambda: now[0]
+        )
+        unknown = [resolver.resolve("shop", "Pod", f"new-{i}") for i in range(20)]
+        assert (resolver.api_calls, resolver.skipped) == (5, 15)  # five seconds' burst
+        skipped = resolver.resolve("shop", "Pod", "checkout-7d9f8-x2x4q")
+        now[0] = 2.0  # two tokens back: the Pod and its ReplicaSet
+        later = resolver.resolve("shop", "Pod", "checkout-7d9f8-x2x4q")
+
+    assert not any(unknown)
+    assert not skipped  # over the limit: no owner data, not cached
+    assert later == Workload(namespace="shop", kind="Deployment", name="checkout")
