@@ -11,8 +11,9 @@ run exits 1 when CI=true). Each figure is from one run (one storm), not a median
 
 Owner lookups (the ``khook.workload.*`` attributes) are on, as deployed: the two storms above
 name a new Pod in every event, which the test server does not know (answered 404, and rate
-limited: past the limit those events get the name heuristic); a third storm, 20,000 BackOff Events of the 200 Pods of 10 Deployments the server does
-know, gives the figure that matters in a real storm: owner-lookup API calls per 1,000 events.
+limited: past the limit those events get the name heuristic); a third storm, 20,000 BackOff
+Events of the 200 Pods of 10 Deployments the server does know, gives the figure that matters in
+a real storm: owner-lookup API calls per 1,000 events.
 """
 
 from __future__ import annotations

@@ -46,6 +46,9 @@ class DecisionKind(StrEnum):
     """The state store could not be reached: retryable, nothing dispatched."""
     FAILED_INVALID = "failed:invalid"
     """``khook replay`` only: the input was invalid (the functions answer 4xx instead)."""
+    SUPPRESSED_SILENCED = "suppressed:silenced"
+    """Muted by a silence or a maintenance window (its id in ``detail``), before any claim:
+    the same event after it ends fires normally."""
     OPENED_INCIDENT = "opened:incident"
     """The event opened an incident for its workload and its one agent run was sent."""
     JOINED_INCIDENT = "joined:incident"

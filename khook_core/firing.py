@@ -10,6 +10,7 @@ the agent keeps the claim marked uncertain, so the redelivery asks the agent fir
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import time
 from typing import TYPE_CHECKING
@@ -174,22 +175,30 @@ def run(
         time_budget=time_budget,
         verify=unsure,
     )
+    telemetry, started = attempt.runtime.telemetry, time.perf_counter()
     try:
-        result = attempt.runtime.dispatcher.dispatch(request)
+        with telemetry.span("dispatch", attributes={"khook.hook": rule.hook}):
+            if telemetry.enabled:  # the agent call continues this trace (``traceparent``)
+                request = dataclasses.replace(request, trace_headers=telemetry.trace_headers())
+            result = attempt.runtime.dispatcher.dispatch(request)
     except OutcomeUnknownError as exc:
+        telemetry.dispatch(event.source, time.perf_counter() - started, "uncertain")
         if resumed is None:
             return _failed(attempt, held, exc)
         return _uncertain(attempt, admitted, held, DecisionKind.FAILED_UNCERTAIN, exc)
     except TransientError as exc:
+        telemetry.dispatch(event.source, time.perf_counter() - started, "transient")
         if unsure:  # the earlier send may still have arrived: keep asking on the next retry
             return _uncertain(attempt, admitted, held, DecisionKind.FAILED_TRANSIENT, exc)
         return _failed(attempt, held, exc)
     except DispatchError as exc:
+        telemetry.dispatch(event.source, time.perf_counter() - started, "rejected")
         # A permanent refusal keeps the claim: retrying within the window cannot succeed.
         keep_held(store, attempt, held)
         with contextlib.suppress(TransientError):  # confirmed: a later resend is a duplicate
             store.confirm(key=key, outcome=DecisionKind.FAILED_REJECTED)
         return attempt.decide(DecisionKind.FAILED_REJECTED, detail=str(exc), record=True)
+    telemetry.dispatch(event.source, time.perf_counter() - started, "ok")
     if admitted is not None:
         admitted.commit()  # the run started: its budget, window and probe are spent
     try:

@@ -5,7 +5,8 @@ storm control (circuit, coalescing, budgets: ``storm.admission``) → render →
 (``firing``).
 
 Every outcome is a ``Decision`` of a ``DecisionKind``: ``dispatched``, ``duplicate``,
-``no-hook``, ``resolved``, ``coalesced``, ``suppressed:budget``, ``dropped:<why>``
+``no-hook``, ``resolved``, ``coalesced``, ``suppressed:budget``, ``suppressed:silenced``
+(a silence or maintenance window, before any claim: ``khook_core.silencing``), ``dropped:<why>``
 (``dropped:condition-error`` when a hook's ``when:`` has no result for the event) or
 ``failed:<why>``. A transient failure releases its claim and is marked ``retryable``, so the
 transport can redeliver and the retry can fire; nothing is dispatched twice because a
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -34,6 +36,7 @@ from khook_core.decisions import Decision, DecisionKind, DropReason
 from khook_core.errors import TransientError
 from khook_core.event import Event
 from khook_core.firing import MIN_DISPATCH_S, Attempt
+from khook_core.silencing import held as silence_held
 from khook_core.sources.base import PUBSUB_MESSAGE_ID, PUBSUB_TOPIC, Dropped
 from khook_core.storm import admission, keys, records
 from khook_core.storm.admission import Hold, release_quietly
@@ -89,13 +92,32 @@ def run_pipeline(
         InvalidEventError: the payload is malformed or the source unknown (permanent).
         PluginLoadError: the source is installed but cannot be used (configuration).
     """
+    telemetry = runtime.telemetry
+    decisions = _run(source, raw, attributes, runtime, deadline)
+    if telemetry.enabled:
+        for decision in decisions:
+            telemetry.decision(source, decision.decision)
+    return decisions
+
+
+def _run(
+    source: str,
+    raw: Any,
+    attributes: Mapping[str, str],
+    runtime: Runtime,
+    deadline: float | None,
+) -> list[Decision]:
     plugin = runtime.config.sources.get(source)
     try:
-        events = plugin.normalize(raw, attributes)
+        with runtime.telemetry.span("normalize"):
+            events = plugin.normalize(raw, attributes)
     except Dropped as dropped:
         return [Decision.dropped(dropped.reason)]
     if not events:
         return [Decision.dropped(DropReason.NO_EVENT)]
+    if runtime.telemetry.enabled:
+        for _ in events:
+            runtime.telemetry.event_in(source)
     # Redaction, once, before anything leaves: every step after this sees only masked values.
     events = runtime.redactor.events(events)
     decisions: list[Decision] = []
@@ -209,6 +231,12 @@ def fire(
     store = runtime.store
     key = keys.firing(rule, event)
     attempt = Attempt(runtime, rule, event, key, deadline)
+    # Silences and maintenance windows mute before the claim: nothing claimed, nothing owed.
+    if event.status != "resolved":
+        muting = runtime.silences.check(rule.hook, event, runtime.clock(), runtime.config.windows)
+        if muting is not None:
+            return silence_held.silenced(attempt, muting)
+    started = time.perf_counter()
     try:
         if event.status == "resolved":
             store.release(key=key)
@@ -218,15 +246,18 @@ def fire(
         ttl = rule.dedup_window or runtime.default_window
         if event.occurrence:  # one alert episode, one change: fires once, not once a window
             ttl = max(ttl, OCCURRENCE_WINDOW)
-        claimed = store.claim_firing(
-            key=key,
-            owner=f"{delivery}|{event.id}",  # with the key: this delivery's claim
-            ttl=ttl,
-            now=runtime.clock(),
-            stale_after=runtime.stale_after,
-        )
+        with runtime.telemetry.span("claim"):
+            claimed = store.claim_firing(
+                key=key,
+                owner=f"{delivery}|{event.id}",  # with the key: this delivery's claim
+                ttl=ttl,
+                now=runtime.clock(),
+                stale_after=runtime.stale_after,
+            )
     except TransientError as exc:  # nothing claimed (or the store read it back as not ours)
+        runtime.telemetry.claim(event.source, time.perf_counter() - started, "unavailable")
         return firing.store_unavailable(attempt, exc)
+    runtime.telemetry.claim(event.source, time.perf_counter() - started, claimed)
     if claimed == "held":  # a repeat within the dedup window may still be new evidence
         return _repeat_joins(attempt) or attempt.decide(DecisionKind.DUPLICATE)
     if claimed == "busy":
@@ -259,6 +290,8 @@ def fire(
                 records.summary_in(store.take_backlog(key=group)) if group is not None else None,
                 records.summary_in(store.take_backlog(key=keys.budget_backlog(rule, event))),
             )
+            if held is not None:
+                runtime.telemetry.backlog(event.source, held.count)
             # ``run`` never raises TransientError: every way a dispatch ends is a decision.
             return firing.run(attempt, admitted, held, _carried(held), resumed=claimed)
     except TransientError as exc:  # at storm control: the admission went back on the way out

@@ -25,6 +25,8 @@ from khook_core.hooks import HookSet, hook_files, load_hooks
 from khook_core.mapping import MappingTable
 from khook_core.redaction.redactor import Redactor, build_redactor
 from khook_core.settings import Settings
+from khook_core.silencing.gate import SilenceGate
+from khook_core.silencing.windows import Windows, compile_windows
 from khook_core.sources.base import SourceContext
 from khook_core.sources.registry import PluginSettings, SourceRegistry
 from khook_core.state import (
@@ -32,9 +34,13 @@ from khook_core.state import (
     IncidentStore,
     StateStore,
     open_incident_store,
+    open_silence_store,
     open_store,
 )
+from khook_core.state.silence_memory import MemorySilenceStore
 from khook_core.storm.config import Budgets
+from khook_core.telemetry import NOOP, Telemetry
+from khook_core.telemetry import build as build_telemetry
 
 MAPPINGS_FILE = "event-mappings.yaml"
 BUDGETS_FILE = "budgets.yaml"
@@ -54,6 +60,8 @@ class Config:
     hooks: HookSet
     budgets: Budgets = field(default_factory=Budgets)
     notes: list[Problem] = field(default_factory=list)
+    windows: Windows = field(default_factory=Windows)
+    """The maintenance windows of ``budgets.yaml``, compiled."""
     version: str = ""
     """Which configuration this is, for the audit trail: a snapshot's version (``3``), or
     ``files:<digest>`` before the store holds one (see ``khook_core.liveconfig``)."""
@@ -130,9 +138,14 @@ def load_config(
     except ConfigError as exc:
         problems.extend(exc.problems)
     budgets = _collect(problems, lambda: Budgets.load(config_dir / BUDGETS_FILE), Budgets())
+    windows = _collect(
+        problems, lambda: compile_windows(budgets, config_dir / BUDGETS_FILE), Windows()
+    )
     if problems:
         raise ConfigError(problems)
-    return Config(mapping, plugins, registry, hooks, budgets, notes=list(plugins.notes))
+    return Config(
+        mapping, plugins, registry, hooks, budgets, notes=list(plugins.notes), windows=windows
+    )
 
 
 def disabled_sources(settings: Settings) -> frozenset[str]:
@@ -159,6 +172,12 @@ class Runtime:
     clock: Callable[[], datetime]
     default_window: timedelta = DEFAULT_DEDUP_WINDOW
     redactor: Redactor = field(default_factory=lambda: build_redactor(None, {}))
+    telemetry: Telemetry = NOOP
+    """Spans and metrics (``khook_core.telemetry``); the no-op unless ``KHOOK_TELEMETRY`` is on."""
+    silences: SilenceGate = field(
+        default_factory=lambda: SilenceGate(MemorySilenceStore, interval=0)
+    )
+    """The silences in force, read from the store once per ``config_refresh``."""
     incident_store: IncidentStore | None = None
 
     @functools.cached_property
@@ -186,6 +205,7 @@ class Runtime:
         store: StateStore | None = None,
         dispatcher: Dispatcher | None = None,
         config: Config | None = None,
+        telemetry: Telemetry = NOOP,
     ) -> Runtime:
         """Load the configuration (unless given, already loaded) and open the clients."""
         clock = clock or Clock()
@@ -194,6 +214,9 @@ class Runtime:
                 settings.config_dir, clock=clock, disabled_sources=disabled_sources(settings)
             )
             log_source_errors(config)
+        redactor = build_redactor(settings.redaction_key, config.plugins.redact_rules(),
+                                  deployed=bool(settings.cloud_run_service))
+        redactor.on_masked = telemetry.masked
         return cls(
             settings=settings,
             config=config,
@@ -203,13 +226,21 @@ class Runtime:
             default_window=timedelta(seconds=settings.dedup_window)
             if settings.dedup_window
             else DEFAULT_DEDUP_WINDOW,
-            redactor=build_redactor(settings.redaction_key, config.plugins.redact_rules(),
-                                    deployed=bool(settings.cloud_run_service)),
+            redactor=redactor,
+            telemetry=telemetry,
+            silences=SilenceGate(
+                lambda: open_silence_store(
+                    settings.state, project=settings.firestore.project_id()
+                ),
+                interval=settings.config_refresh,
+            ),
         )
 
     def close(self) -> None:
         self.store.close()
         self.dispatcher.close()
+        self.telemetry.close()
+        self.silences.close()
         if self.incident_store is not None:
             self.incident_store.close()
 
@@ -256,7 +287,7 @@ def require_source(config: Config, source: str, settings: Settings) -> None:
 
 _RUNTIME_LOCK = threading.Lock()
 _runtime: Runtime | None = None
-_started: tuple[Settings, Config, Clock] | None = None
+_started: tuple[Settings, Config, Clock, Telemetry] | None = None
 
 
 def start_function(settings: Settings, source: str | None) -> None:
@@ -287,9 +318,10 @@ def start_function(settings: Settings, source: str | None) -> None:
         logger.critical("function %s cannot start:\n%s", source or "sweep", exc)
         raise
     log_source_errors(config)
+    tracing = build_telemetry(settings.telemetry, function=source or "sweep")
     with _RUNTIME_LOCK:
         _runtime = None
-        _started = (settings, config, clock)
+        _started = (settings, config, clock, tracing)
 
 
 def get_runtime() -> Runtime:
@@ -302,8 +334,8 @@ def get_runtime() -> Runtime:
     with _RUNTIME_LOCK:
         if _runtime is None:
             if _started is not None:
-                settings, config, clock = _started
-                _runtime = Runtime.build(settings, clock=clock, config=config)
+                settings, config, clock, tracing = _started
+                _runtime = Runtime.build(settings, clock=clock, config=config, telemetry=tracing)
             else:
                 _runtime = Runtime.build(Settings.from_env())
         return _runtime

@@ -12,6 +12,7 @@ the forwarder and the local function server read their own groups from the envir
     ├── dispatchers: DispatchSettings   KAGENT_API_URL, KAGENT_USER_ID, KHOOK_A2A_*, ...
     ├── firestore: FirestoreSettings    GOOGLE_CLOUD_PROJECT, FIRESTORE_EMULATOR_HOST
     ├── console: ConsoleSettings        KHOOK_CONSOLE_TOKEN, _ALLOW_REMOTE, _TASK_URL
+    ├── telemetry: TelemetrySettings    KHOOK_TELEMETRY, KHOOK_TELEMETRY_*
     └── group(HttpCredentials, prefix="KHOOK_<SOURCE>_")   per source, built when first asked
 
 Every variable is in the README's configuration table; durations accept what
@@ -183,7 +184,8 @@ class Settings(EnvSettings):
     """``K_SERVICE``, set by Cloud Run: only chooses the default log format."""
     config_refresh: Seconds = Field(default=10.0, ge=0, le=3600)
     """Seconds between two reads of the live configuration's version in the state store (one
-    read an interval, not one an event); 0 keeps the configuration loaded at start."""
+    read an interval, not one an event); 0 keeps the configuration loaded at start. Also the
+    seconds between two reads of the active silences (0: on every event)."""
 
     dispatchers: DispatchSettings = Field(default_factory=DispatchSettings)
     """How dispatchers reach agents and webhooks."""
@@ -191,6 +193,8 @@ class Settings(EnvSettings):
     """Where the ``firestore`` state store lives."""
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)
     """Who may read the console (``KHOOK_CONSOLE_*``)."""
+    telemetry: TelemetrySettings = Field(default_factory=lambda: TelemetrySettings())
+    """Traces and metrics (``KHOOK_TELEMETRY``, ``KHOOK_TELEMETRY_*``)."""
 
     _environ: dict[str, str] = PrivateAttr(default_factory=dict)
     _groups: dict[tuple[type[EnvSettings], str | None], EnvSettings] = PrivateAttr(
@@ -250,3 +254,30 @@ class Settings(EnvSettings):
 
 _GROUPS_LOCK: Final = threading.Lock()
 """functions-framework serves requests from several threads; a group is built once."""
+
+
+class TelemetrySettings(EnvSettings):
+    """Where traces and metrics go (``khook_core.telemetry``).
+
+    Off by default: with ``off`` no OpenTelemetry module is imported at all, so a function
+    that does not export pays nothing at its cold start. Terraform sets ``gcp`` in the cloud.
+    """
+
+    env_prefix: ClassVar[str] = "KHOOK_TELEMETRY_"
+
+    mode: Literal["off", "console", "gcp"] = Field(
+        default="off", validation_alias=_aliases("KHOOK_TELEMETRY")
+    )
+    """``KHOOK_TELEMETRY``: ``off``; ``console`` (spans and metrics printed to stdout, for a
+    look on one machine); ``gcp`` (Cloud Trace and Cloud Monitoring, through the exporters of
+    the ``cloud`` extra)."""
+    export_interval: Seconds = Field(default=60.0, ge=5, le=3600)
+    """``KHOOK_TELEMETRY_EXPORT_INTERVAL``: seconds between two metric exports. Cloud
+    Monitoring accepts one point a series every 5 s at most; 60 s keeps a function's writes
+    (and their cost) low."""
+    sample_ratio: float = Field(default=1.0, ge=0, le=1)
+    """``KHOOK_TELEMETRY_SAMPLE_RATIO``: share of the traces started here that are kept (a
+    trace that arrives with a ``traceparent`` follows its sender's decision)."""
+
+
+Settings.model_rebuild()  # its telemetry group is declared after it (groups are appended)

@@ -4,7 +4,8 @@ Storm control summarises held events in their group's (or hook's) next run, and 
 normally comes with the next event. When a storm just stops, nothing comes: the sweep, called
 on a schedule, gives each such backlog its run once the group's window has passed and the
 budget allows, through the same admission (circuit, window, budgets, probe) and the same run
-(render, dispatch, record) as an event's firing.
+(render, dispatch, record) as an event's firing. What a silence or maintenance window held back
+(``BacklogKind.SILENCE``) is due once it has ended: one run per hook and silence.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from khook_core.decisions import Decision, DecisionKind, DropReason
 from khook_core.errors import TransientError
 from khook_core.event import Event
 from khook_core.firing import MIN_DISPATCH_S, Attempt
+from khook_core.silencing import held as silence_held
 from khook_core.storm import admission, keys, records
 from khook_core.storm.records import BacklogKind
 
@@ -80,6 +82,10 @@ def sweep(
 
 def _sweep_one(key: BacklogKey, runtime: Runtime, deadline: float | None) -> Decision | None:
     store = runtime.store
+    if key.kind is BacklogKind.SILENCE and not runtime.silences.ended(
+        keys.muting_of(key), runtime.clock(), runtime.config.windows
+    ):
+        return None  # still in force: its run comes once it has ended
     backlog = store.take_backlog(key=key)
     if backlog is None:  # a run took it since the listing
         return None
@@ -159,9 +165,11 @@ def _sweep_run(attempt: Attempt, key: BacklogKey, backlog: Backlog) -> Decision:
         held = records.merge(backlog.summary, records.summary_in(budget_backlog))
         assert held is not None
         note = (
-            f"This run stands for {held.count} event(s) held back by storm control that no "
-            "later run has reported; the latest of them is the event this prompt describes, "
-            "and all are summarised under held_back in the event data."
+            silence_held.end_note(_muting_label(keys.muting_of(key)), held)
+            if key.kind is BacklogKind.SILENCE
+            else f"This run stands for {held.count} event(s) held back by storm control that "
+            "no later run has reported; the latest of them is the event this prompt "
+            "describes, and all are summarised under held_back in the event data."
         )
         return firing.run(attempt, admitted, held, note)
 
@@ -177,3 +185,10 @@ def _wait(
     """Put the backlog back (under ``into``) for a later tick; nothing is recorded."""
     backlogs.add_backlog(key=into, backlog=backlog)
     return attempt.decide(kind, detail=detail)
+
+
+def _muting_label(muting: str) -> str:
+    """``silence <id>`` or ``maintenance window <name>`` for a prompt's note."""
+    if muting.startswith("window:"):
+        return "maintenance window " + muting.removeprefix("window:").partition("@")[0]
+    return f"silence {muting}"

@@ -10,8 +10,8 @@ Each archive holds, at its root, what Cloud Run functions' Python buildpack expe
 - ``config/`` (without ``config/k8s``, the forwarder's manifests, so changing them does not
   redeploy every function),
 - ``requirements.txt``: the whole runtime closure of ``pyproject.toml`` (core plus the
-  ``functions`` and ``firestore`` extras, and everything they require in turn, as the Cloud
-  Run functions runtime, Python 3.11 on Linux x86_64, would install it) pinned to the versions
+  ``functions``, ``firestore`` and ``cloud`` extras, and everything they require in turn, as the
+  Cloud Run functions runtime, Python 3.11 on Linux x86_64, would install it) pinned to the versions
   installed here, followed by ``functions/<name>/requirements.txt`` when a function needs more.
   Pinning only the direct dependencies would let flask, grpcio, protobuf and the rest float, so
   two builds of the same archive (same MD5, same object name) could install different code,
@@ -46,7 +46,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 
 ROOT = Path(__file__).resolve().parents[1]
 # Extras of pyproject.toml whose dependencies every function installs.
-RUNTIME_EXTRAS = ("functions", "firestore")
+RUNTIME_EXTRAS = ("functions", "firestore", "cloud")
 SKIPPED_DIRS = frozenset({"__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache"})
 SKIPPED_SUFFIXES = frozenset({".pyc", ".pyo"})
 SKIPPED_CONFIG = frozenset({"k8s"})

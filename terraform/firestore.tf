@@ -39,3 +39,46 @@ resource "google_firestore_index" "firings_by_hook" {
     order      = "DESCENDING"
   }
 }
+
+# The console's firings queries (khook_core/state/firestore.py): equality filters on any of
+# these fields, with a page's order (at DESC; Firestore adds __name__ DESC itself, the
+# cursor's tie-break) or a count's time range (at ASC). Firestore merges the single-field
+# indexes for a query that filters on several fields. hook with at DESC is firings_by_hook.
+locals {
+  console_filter_fields = ["hook", "source", "event_type", "resource", "outcome"]
+  console_firing_indexes = merge(
+    { for field in local.console_filter_fields : "${field}-newest-first" => { field = field, order = "DESCENDING" } if field != "hook" },
+    { for field in local.console_filter_fields : "${field}-time-range" => { field = field, order = "ASCENDING" } },
+  )
+}
+
+resource "google_firestore_index" "console_firings" {
+  for_each = local.console_firing_indexes
+
+  database   = var.create_firestore_database ? google_firestore_database.state[0].name : "(default)"
+  collection = "firings"
+
+  fields {
+    field_path = each.value.field
+    order      = "ASCENDING"
+  }
+  fields {
+    field_path = "at"
+    order      = each.value.order
+  }
+}
+
+# The console's backlog panel: pending == true ordered by key.
+resource "google_firestore_index" "pending_backlogs" {
+  database   = var.create_firestore_database ? google_firestore_database.state[0].name : "(default)"
+  collection = "backlog"
+
+  fields {
+    field_path = "pending"
+    order      = "ASCENDING"
+  }
+  fields {
+    field_path = "key"
+    order      = "ASCENDING"
+  }
+}

@@ -102,6 +102,7 @@ locals {
     KAGENT_API_URL       = var.kagent_api_url
     KAGENT_USER_ID       = var.kagent_user_id
     GOOGLE_CLOUD_PROJECT = var.project_id
+    KHOOK_TELEMETRY      = var.telemetry # monitoring.tf
   }
 
   # Secret names are not secret; only the values are.

@@ -30,6 +30,7 @@ locals {
     firestore_location        = { values = var.firestore_location == null ? [] : [var.firestore_location], pattern = "^[a-z0-9-]+$", message = "firestore_location must be a Firestore location id such as europe-west1, nam5 or eur3." }
     forwarder_namespace       = { values = [var.forwarder_namespace], pattern = "^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$", message = "forwarder_namespace must be a Kubernetes namespace name (DNS label)." }
     forwarder_service_account = { values = [var.forwarder_service_account], pattern = "^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$", message = "forwarder_service_account must be a Kubernetes service account name (DNS subdomain)." }
+    alert_channels            = { values = var.alert_channels, pattern = "^projects/[a-z0-9-]+/notificationChannels/[0-9]+$", message = "alert_channels entries must be notification channel ids: projects/PROJECT/notificationChannels/NUMBER." }
     workload_identity_pool    = { values = var.workload_identity_pool == null ? [] : [var.workload_identity_pool], pattern = "^[a-z][a-z0-9-]{4,28}[a-z0-9]\\.svc\\.id\\.goog$", message = "workload_identity_pool must look like PROJECT_ID.svc.id.goog." }
   }
 
@@ -41,6 +42,7 @@ locals {
     dedup_window_seconds    = { value = var.dedup_window_seconds, min = 1, max = 604800, message = "dedup_window_seconds must be a whole number of seconds from 1 to 604800 (7 days)." }
     max_delivery_attempts   = { value = var.max_delivery_attempts, min = 5, max = 100, message = "max_delivery_attempts must be a whole number from 5 to 100 (the Pub/Sub limits)." }
     topic_retention         = { value = try(tonumber(regex("^([0-9]+)s$", var.topic_retention)[0]), null), min = 600, max = 2678400, message = "topic_retention must be seconds with an s suffix, from 600s (10 minutes) to 2678400s (31 days)." }
+    alert_silence_seconds   = { value = var.alert_silence_seconds, min = 300, max = 86400, message = "alert_silence_seconds must be a whole number from 300 to 86400 (an absence condition's limits)." }
     dead_letter_retention   = { value = try(tonumber(regex("^([0-9]+)s$", var.dead_letter_retention)[0]), null), min = 600, max = 2678400, message = "dead_letter_retention must be seconds with an s suffix, from 600s (10 minutes) to 2678400s (31 days)." }
   }
 
@@ -58,6 +60,9 @@ locals {
     # every value passes leaves the sensitive map.
     secrets        = { ok = nonsensitive(alltrue([for k, v in var.secrets : contains(local.secret_names, k) && length(v) >= (k == "KHOOK_A2A_TOKEN" ? 1 : 16)])), message = "secrets keys must be KHOOK_ALERTMANAGER_TOKEN, KHOOK_WEBHOOK_TOKEN, KHOOK_WEBHOOK_HMAC_SECRET, KHOOK_WEBHOOK_STANDARD_WEBHOOKS_SECRET, KHOOK_WEBHOOK_PAGERDUTY_SECRET, KHOOK_A2A_TOKEN or KHOOK_CONSOLE_TOKEN; the inbound tokens and the signing secrets need at least 16 characters." }
     instance_range = { ok = var.min_instances <= var.max_instances, message = "min_instances (${var.min_instances}) must not exceed max_instances (${var.max_instances})." }
+    # Telemetry and alerts (monitoring.tf).
+    telemetry           = { ok = contains(["off", "gcp"], var.telemetry), message = "telemetry must be \"off\" or \"gcp\"." }
+    alert_failure_ratio = { ok = var.alert_failure_ratio > 0 && var.alert_failure_ratio < 1, message = "alert_failure_ratio must be between 0 and 1 (exclusive)." }
     # A Serverless VPC Access connector serves only its own region.
     vpc_connector_region = { ok = var.vpc_connector == null || try(split("/", var.vpc_connector)[3] == var.region, false), message = "vpc_connector must be in the functions' region ${var.region}: a Serverless VPC Access connector serves only its own region." }
   }

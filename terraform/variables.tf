@@ -264,3 +264,31 @@ variable "monitoring_notification_channel" {
   type        = bool
   default     = true
 }
+
+# ---------------------------------------------------------------------------------------------
+# Telemetry and alerts (monitoring.tf)
+# ---------------------------------------------------------------------------------------------
+
+variable "telemetry" {
+  description = "KHOOK_TELEMETRY of every function: \"gcp\" exports traces to Cloud Trace and khook.* metrics to Cloud Monitoring (through the cloud extra's exporters, which `make package` puts in every archive); \"off\" exports nothing, and the dispatch-failure and circuit alerts then have no data."
+  type        = string
+  default     = "off"
+}
+
+variable "alert_channels" {
+  description = "Notification channel ids (projects/P/notificationChannels/N) every khook alert policy notifies; empty: the incidents show in the console only."
+  type        = list(string)
+  default     = []
+}
+
+variable "alert_failure_ratio" {
+  description = "Share of dispatches (over 10 minutes) that may fail before the dispatch-failure alert opens."
+  type        = number
+  default     = 0.2
+}
+
+variable "alert_silence_seconds" {
+  description = "Seconds without a message published to the kubernetes topic before the forwarder-not-publishing alert opens. The forwarder publishes only events a hook may want: set this above the quietest interval of your clusters."
+  type        = number
+  default     = 3600
+}

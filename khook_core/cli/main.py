@@ -16,6 +16,7 @@ from khook_core.cli import (
     live_config,
     options,
     replay,
+    silences,
     stack_commands,
 )
 from khook_core.cli import status as status_command
@@ -103,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     firings.add_parser(sub)
     incidents.add_parser(sub)
     status_command.add_parser(sub)
+    silences.add_parsers(sub)
     stack_commands.add_parsers(sub)
     completion.add_parser(sub)
     parser.set_defaults(parser=parser)

@@ -45,10 +45,11 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument(
         "--now",
+        "--at",
         metavar="TIME",
         help="fix the clock for freshness and dedup windows: an RFC 3339 time, or auto for "
-        "each payload's own newest timestamp, to replay events recorded earlier "
-        "(default: the wall clock)",
+        "each payload's own newest timestamp, to replay events recorded earlier; the "
+        "silences and maintenance windows in force then apply (default: the wall clock)",
     )
     p.add_argument(
         "--attribute",

@@ -12,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
 
-from khook_core.cli import options
+from khook_core.cli import options, silences
 from khook_core.settings import Settings
 from khook_core.state.base import AuditLog, BacklogStore, Firing, LimitStore, StateStore
 from khook_core.timeparse import format_time
@@ -83,6 +83,7 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
         _state_lines(say, store, rules, since, args.since)
     finally:
         store.close()
+    silences.status_lines(say, url, config_dir, datetime.now().astimezone())
     return 0
 
 

@@ -8,6 +8,7 @@
 ``/api/v1/hooks``       loaded hooks, their configuration version and status
 ``/api/v1/backlogs``    open backlogs and circuit breakers
 ``/api/v1/health``      per-source health
+``/api/v1/silences``    silences and the maintenance windows' next occurrences
 ``/api/v1/openapi.json`` the OpenAPI document
 ======================  =====================================================================
 
@@ -54,6 +55,7 @@ PAGE_HEADERS: Final = {
 RETRY_AFTER_SECONDS: Final = 5
 BACKLOG_LIMIT: Final = 200
 CIRCUIT_LIMIT: Final = 200
+SILENCE_LIMIT: Final = 500
 
 Handler = Callable[[dict[str, str], Runtime, ConsoleSettings], dict[str, Any]]
 
@@ -165,6 +167,19 @@ def health(args: dict[str, str], runtime: Runtime, settings: ConsoleSettings) ->
     return {"sources": [views.source_health(runtime.store, name, now) for name in names]}
 
 
+def silences(args: dict[str, str], runtime: Runtime, settings: ConsoleSettings) -> dict[str, Any]:
+    now = runtime.clock()
+    everything = queries.parse_int(args, "all", 0, 0, 1) == 1
+    found = runtime.silences.store.silences(
+        now=now, include_expired=everything, limit=SILENCE_LIMIT
+    )
+    upcoming = [o for w in runtime.config.windows if (o := w.next_occurrence(now)) is not None]
+    return {
+        "silences": [views.silence(s, now) for s in found],
+        "windows": [views.window(o, now) for o in sorted(upcoming, key=lambda o: o.start)],
+    }
+
+
 def document(args: dict[str, str], runtime: Runtime, settings: ConsoleSettings) -> dict[str, Any]:
     return openapi.document()
 
@@ -175,5 +190,6 @@ ROUTES: Final[dict[str, Handler]] = {
     "/api/v1/hooks": hooks,
     "/api/v1/backlogs": backlogs,
     "/api/v1/health": health,
+    "/api/v1/silences": silences,
     "/api/v1/openapi.json": document,
 }

@@ -170,7 +170,7 @@ PATHS: Final[dict[str, Any]] = {
                     "items": _object(
                         {
                             "key": _TEXT,
-                            "kind": {"enum": ["group", "budget"]},
+                            "kind": {"enum": ["group", "budget", "silence"]},
                             "hook": _TEXT,
                             "held": {"type": "integer"},
                             "first": _TIME,
@@ -190,6 +190,45 @@ PATHS: Final[dict[str, Any]] = {
                             "state": {"enum": ["closed", "open", "half-open"]},
                             "failures": {"type": "integer"},
                             "open_until": _NULLABLE_TIME,
+                        }
+                    ),
+                },
+            }
+        ),
+    ),
+    "/api/v1/silences": _get(
+        "Silences in force or to come (with ?all=1, ended ones too) and each maintenance "
+        "window's open or next occurrence.",
+        [_param("all", "1: also the silences that have ended.")],
+        _object(
+            {
+                "silences": {
+                    "type": "array",
+                    "items": _object(
+                        {
+                            "id": _TEXT,
+                            "matcher": _TEXT,
+                            "hook": _NULLABLE_TEXT,
+                            "source": _NULLABLE_TEXT,
+                            "author": _TEXT,
+                            "comment": _TEXT,
+                            "starts_at": _TIME,
+                            "ends_at": _TIME,
+                            "created_at": _TIME,
+                            "drop": {"type": "boolean"},
+                            "expired_by": _NULLABLE_TEXT,
+                            "state": {"enum": ["active", "pending", "ended"]},
+                        }
+                    ),
+                },
+                "windows": {
+                    "type": "array",
+                    "items": _object(
+                        {
+                            "name": _TEXT,
+                            "start": _TIME,
+                            "end": _TIME,
+                            "open": {"type": "boolean"},
                         }
                     ),
                 },

@@ -5,12 +5,13 @@ from __future__ import annotations
 import hashlib
 from collections import Counter, defaultdict
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
 from urllib.parse import quote
 
 from khook_core.hooks import HookRule
+from khook_core.silencing.windows import Occurrence
 from khook_core.state.base import (
     AuditQueries,
     CircuitRecord,
@@ -18,6 +19,7 @@ from khook_core.state.base import (
     Firing,
     FiringCount,
     FiringFilter,
+    SilenceRecord,
 )
 from khook_core.storm import keys
 from khook_core.storm.records import Backlog, BacklogKey
@@ -199,3 +201,32 @@ def source_health(store: AuditQueries, source: str, now: datetime) -> dict[str, 
 
 _AHEAD: Final = timedelta(minutes=5)
 """Records a little ahead of ``now`` (another instance's clock) still count as recent."""
+
+
+def silence(record: SilenceRecord, now: datetime) -> dict[str, Any]:
+    """A silence as ``/api/v1/silences`` shows it (the dashboard draws it on the timeline)."""
+    state = "active" if record.active_at(now) else "pending" if record.starts_at > now else "ended"
+    return {
+        "id": record.id,
+        "matcher": record.matcher,
+        "hook": record.hook or None,
+        "source": record.source or None,
+        "author": record.author,
+        "comment": record.comment,
+        "starts_at": iso(record.starts_at),
+        "ends_at": iso(record.ends_at),
+        "created_at": iso(record.created_at),
+        "drop": record.drop,
+        "expired_by": record.expired_by or None,
+        "state": state,
+    }
+
+
+def window(occurrence: Occurrence, now: datetime) -> dict[str, Any]:
+    """A maintenance window's open or next occurrence."""
+    return {
+        "name": occurrence.window,
+        "start": iso(occurrence.start.astimezone(UTC)),
+        "end": iso(occurrence.end.astimezone(UTC)),
+        "open": occurrence.start <= now < occurrence.end,
+    }

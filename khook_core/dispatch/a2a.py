@@ -131,7 +131,7 @@ class A2ADispatcher(HttpDispatcher):
         url = self.endpoint(target)
         what = f"agent {target.label()} at {url}" if target.kind == "agent" else f"agent {url}"
         deadline = self.deadline(request, what)
-        headers = self.headers()
+        headers = {**self.headers(), **request.trace_headers}
         recovered: Recovered = ""
         if request.verify:
             found = self._verify(request, url, what, headers, deadline)

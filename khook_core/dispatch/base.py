@@ -8,12 +8,14 @@ claim and the transport redelivers), ``OutcomeUnknownError`` for a send that may
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, Protocol
 
 from khook_core.target import Target, redact_url
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from khook_core.event import Event
     from khook_core.state.base import DedupKey
 
@@ -45,6 +47,9 @@ class DispatchRequest:
     """An earlier attempt of this firing may have reached the target (its answer never came):
     a dispatcher that can ask the target for the message does so and sends only if it has
     none; one that cannot sends, and says so in ``DispatchResult.recovered``."""
+    trace_headers: Mapping[str, str] = field(default_factory=dict)
+    """W3C Trace Context headers (``traceparent``) to send with the call, so the target
+    continues the event's trace; empty when telemetry is off."""
 
 
 Recovered = Literal["", "found", "sent", "unverified"]

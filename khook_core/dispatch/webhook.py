@@ -137,6 +137,7 @@ class WebhookDispatcher(HttpDispatcher):
         headers = self._headers(options, what)
         headers["Content-Type"] = "application/json"
         headers[IDEMPOTENCY_HEADER] = request.message_id
+        headers.update(request.trace_headers)
         secret_env = options.get("hmacSecretEnv")
         if secret_env:
             key = self.environ.get(str(secret_env), "")

@@ -34,6 +34,7 @@ from khook_core.mapping import MappingTable
 from khook_core.sources.base import SourceContext
 from khook_core.sources.kubernetes import KubernetesConfig, KubernetesSource
 from khook_core.sources.registry import PluginSettings
+from khook_core.telemetry import NOOP, Telemetry
 
 if TYPE_CHECKING:
     from khook_core.forwarder.hook_sync import HookSync
@@ -82,7 +83,7 @@ class Forwarder:
 
     def __init__(
         self, settings: ForwarderSettings, *, publish_client: PublishClient | None = None,
-        clock: Callable[[], datetime] = utcnow,
+        clock: Callable[[], datetime] = utcnow, telemetry: Telemetry = NOOP,
     ) -> None:
         from khook_core.forwarder import kube  # the kubernetes client loads only when running
 
@@ -103,6 +104,7 @@ class Forwarder:
             batch_size=settings.batch_size,
             timeout=settings.publish_timeout_seconds,
             backoff=self._backoff(),
+            telemetry=telemetry,
         )
         self.api_client = kube.api_client(settings)
         self.owners = (

@@ -18,11 +18,15 @@ import types
 import typing
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from khook_core import logs
+from khook_core import logs, telemetry
 from khook_core.errors import ConfigError
 from khook_core.forwarder.config import ForwarderSettings
+from khook_core.settings import TelemetrySettings
+
+if TYPE_CHECKING:
+    from khook_core.forwarder.app import Forwarder
 
 logger = logging.getLogger("khook_core.forwarder")
 
@@ -85,11 +89,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     from khook_core.forwarder.app import Forwarder
 
     try:
-        forwarder = Forwarder(settings)
+        # KHOOK_TELEMETRY is shared with the functions, so it is not a forwarder flag.
+        tracing = telemetry.build(TelemetrySettings.from_env(os.environ), function="forwarder")
+        forwarder = Forwarder(settings, telemetry=tracing)
     except ConfigError as exc:
         logger.error("invalid configuration:\n%s", exc)
         return 2
+    with telemetry.closing(tracing):
+        return _serve(forwarder)
 
+
+def _serve(forwarder: Forwarder) -> int:
+    """Run until SIGTERM or SIGINT; 0 when nothing queued was lost."""
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: types.FrameType | None) -> None:

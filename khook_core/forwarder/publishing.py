@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from khook_core.forwarder.backoff import Backoff
 from khook_core.forwarder.filtering import Outbound
 from khook_core.forwarder.metrics import ForwarderMetrics
+from khook_core.telemetry import NOOP, Telemetry
 
 if TYPE_CHECKING:
     from khook_core.forwarder.config import ForwarderSettings
@@ -172,8 +173,10 @@ class Publisher:
     def __init__(
         self, *, client: PublishClient, topic: str, metrics: ForwarderMetrics,
         queue_size: int, batch_size: int, timeout: float, backoff: Backoff,
+        telemetry: Telemetry = NOOP,
     ) -> None:
         self.client = client
+        self.telemetry = telemetry
         self.topic = topic
         self.metrics = metrics
         self.batch_size = batch_size
@@ -253,9 +256,26 @@ class Publisher:
         futures = []
         for message in batch:
             futures.append(self.client.publish(
-                self.topic, message.data, retry=None, timeout=self.timeout, **message.attributes
+                self.topic, message.data, retry=None, timeout=self.timeout,
+                **self._traced(message.attributes),
             ))
         return self._collect(batch, futures)
+
+    def _traced(self, attributes: dict[str, str]) -> dict[str, str]:
+        """The attributes, with the ``traceparent`` of a new trace for the event when
+        telemetry is on: the function that receives it continues that trace. Set on the queued
+        message itself, so a retried publish is a new span of the same trace."""
+        if not self.telemetry.enabled:
+            return attributes
+        with self.telemetry.span(
+            f"publish {self.topic.rpartition('/')[2]}",
+            parent=attributes,  # a retry continues its first attempt's trace
+            kind="producer",
+            attributes={"khook.namespace": attributes.get("khook.namespace", ""),
+                        "khook.reason": attributes.get("khook.reason", "")},
+        ):
+            attributes.update(self.telemetry.trace_headers())
+        return attributes
 
     def _collect(
         self, batch: Sequence[Outbound], futures: Iterable[PublishFuture]

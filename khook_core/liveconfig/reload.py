@@ -148,6 +148,7 @@ class Reloader:
                 runtime.require_source(config, self.source, settings)
         except (ConfigError, PluginLoadError) as exc:
             self._refused = version
+            self.base.telemetry.reload("refused")
             logger.error(
                 "configuration version %d (%s) refused; keeping configuration %s:\n%s",
                 version,
@@ -160,6 +161,7 @@ class Reloader:
         before = len(self._runtime.config.hooks.hooks())
         self._runtime = dataclasses.replace(self.base, config=config)
         self._version = version
+        self.base.telemetry.reload("loaded")
         logger.info(
             "configuration version %d (%s) loaded: %d hooks (was %d)",
             version,

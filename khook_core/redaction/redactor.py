@@ -24,7 +24,7 @@ import math
 import re
 import secrets
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -112,6 +112,8 @@ class Redactor:
         self.findings: dict[str, list[Finding]] | None = None
         """Set to a dict to keep what was masked in each event, by event id (``khook replay
         --explain``)."""
+        self.on_masked: Callable[[str, str, int], None] | None = None
+        """Told (source, kind, count) of each event's masked values: the telemetry counter."""
 
     # -- events -----------------------------------------------------------------------------
 
@@ -133,6 +135,8 @@ class Redactor:
             kinds = Counter(f.kind for f in found)
             for kind, n in kinds.items():
                 self.counts[(event.source, kind)] += n
+                if self.on_masked is not None:
+                    self.on_masked(event.source, kind, n)
             logger.info(
                 "redacted %d value(s) of %s event %s: %s",
                 len(found),

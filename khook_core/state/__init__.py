@@ -10,6 +10,7 @@ from khook_core.state.base import (
     DedupKey,
     Firing,
     IncidentStore,
+    SilenceStore,
     StateStore,
 )
 
@@ -19,9 +20,11 @@ __all__ = [
     "DedupKey",
     "Firing",
     "IncidentStore",
+    "SilenceStore",
     "StateStore",
     "open_config_store",
     "open_incident_store",
+    "open_silence_store",
     "open_store",
 ]
 
@@ -74,6 +77,23 @@ def open_config_store(url: str, *, project: str | None = None) -> ConfigStore:
         from khook_core.state.config_firestore import FirestoreConfigStore
 
         return FirestoreConfigStore.from_url(url, project=project)
+    raise _unknown_store(url)
+
+
+def open_silence_store(url: str, *, project: str | None = None) -> SilenceStore:
+    """The silences' handle on the store ``url`` names (as ``open_store``)."""
+    if url == "memory":
+        from khook_core.state.silence_memory import MemorySilenceStore
+
+        return MemorySilenceStore()
+    if url.startswith("sqlite:"):
+        from khook_core.state.silence_sqlite import SqliteSilenceStore
+
+        return SqliteSilenceStore(url.removeprefix("sqlite:") or ".khook/state.db")
+    if url == "firestore" or url.startswith("firestore:"):
+        from khook_core.state.silence_firestore import FirestoreSilenceStore
+
+        return FirestoreSilenceStore.from_url(url, project=project)
     raise _unknown_store(url)
 
 

@@ -538,6 +538,68 @@ class ConfigStore(Protocol):
         ...
 
 
+# --- Silences (``khook silence``): the sixth contract ------------------------------------------
+
+
+@dataclass(frozen=True)
+class SilenceRecord:
+    """One silence as stored: who muted what, why, and for how long.
+
+    ``matcher`` is a CEL condition over ``event`` (validated like a hook's ``when:`` before it
+    is stored); ``hook`` and ``source`` narrow it further ("" means any). A silence is active
+    from ``starts_at`` (inclusive) to ``ends_at`` (exclusive); expiring it moves ``ends_at``
+    to the instant it was expired, so history keeps it.
+    """
+
+    id: str
+    matcher: str
+    author: str
+    comment: str
+    starts_at: datetime
+    ends_at: datetime
+    created_at: datetime
+    hook: str = ""  # namespace/name, "" for every hook
+    source: str = ""  # "" for every source
+    drop: bool = False
+    """What it held back is forgotten at its end instead of summarised in one run per hook."""
+    expired_by: str = ""  # who expired it early ("" while it runs its course)
+
+    def active_at(self, now: datetime) -> bool:
+        return self.starts_at <= now < self.ends_at
+
+
+class SilenceStore(Protocol):
+    """Silences every function honours (the sixth contract): add, list, expire.
+
+    Kept apart from ``StateStore`` like ``ConfigStore``: functions read the active silences
+    once an interval on a handle of their own (``open_silence_store``), never per event.
+    ``add_silence`` is create-if-absent by id, atomic across every caller: of two processes
+    adding one silence exactly one creates it and both get the stored record back.
+    """
+
+    def add_silence(self, *, silence: SilenceRecord) -> tuple[SilenceRecord, bool]:
+        """Store ``silence`` unless its id exists. Returns the stored record and whether this
+        call created it."""
+        ...
+
+    def get_silence(self, *, id: str) -> SilenceRecord | None:
+        """The silence ``id`` as stored (ended or not), or None."""
+        ...
+
+    def silences(self, *, now: datetime, include_expired: bool, limit: int) -> list[SilenceRecord]:
+        """Silences not yet ended at ``now`` (and, with ``include_expired``, ended ones too),
+        the latest ending first."""
+        ...
+
+    def expire_silence(self, *, id: str, now: datetime, by: str) -> SilenceRecord | None:
+        """End the silence at ``now`` (no-op when it already ended); None when unknown."""
+        ...
+
+    def close(self) -> None:
+        """Release the handle; it is not used afterwards."""
+        ...
+
+
 # --- incidents ---------------------------------------------------------------------------------
 
 

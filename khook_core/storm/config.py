@@ -99,6 +99,33 @@ class CircuitBreaker(BaseModel):
     """How long an open circuit holds events back before one run probes the agent again."""
 
 
+class MaintenanceWindowSpec(BaseModel):
+    """A recurring maintenance window as written in ``budgets.yaml`` (``maintenanceWindows``).
+
+    Validated here for shape; the schedule and the matcher are compiled when the
+    configuration loads (``khook_core.silencing.windows``), each problem naming its field.
+    """
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    schedule: str = Field(min_length=1)
+    """When each occurrence starts: a cron line (``0 2 * * SUN``) or an RRULE
+    (``RRULE:FREQ=WEEKLY;BYDAY=SU;BYHOUR=2;BYMINUTE=0``), in ``timeZone``'s wall-clock time."""
+    time_zone: str = Field(default="UTC", alias="timeZone")
+    """An IANA zone (``Europe/Berlin``): daylight saving moves the window with the wall clock."""
+    duration: Duration
+    """How long each occurrence lasts (elapsed time from its start)."""
+    matcher: str = ""
+    """A CEL condition over ``event``, as a hook's ``when:`` ("" mutes every event in scope)."""
+    hooks: list[str] = Field(default_factory=list)
+    """Only these hooks (``namespace/name``); empty: every hook."""
+    source: str = ""
+    """Only events of this source; "": every source."""
+    drop: bool = False
+    """Forget what the window held back instead of summarising it per hook when it ends."""
+
+
 class Budgets(BaseModel):
     """The whole ``budgets.yaml``; every part is optional and off by default."""
 
@@ -111,6 +138,10 @@ class Budgets(BaseModel):
     agents: dict[str, RateLimit] = Field(default_factory=dict)
     """Rate limit per agent (``namespace/name`` or URL); ``"*"`` applies to every other agent."""
     circuit_breaker: CircuitBreaker = Field(default_factory=CircuitBreaker, alias="circuitBreaker")
+    maintenance_windows: list[MaintenanceWindowSpec] = Field(
+        default_factory=list, alias="maintenanceWindows"
+    )
+    """Recurring windows in which matching events are silenced (``suppressed:silenced``)."""
     correlate: Correlate | None = None
     """Incidents for every hook that sets no ``correlate:`` of its own; off by default."""
 

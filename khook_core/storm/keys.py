@@ -47,6 +47,17 @@ def budget_backlog(rule: HookRule, event: Event) -> BacklogKey:
     return BacklogKey(BacklogKind.BUDGET, f"{rule.hook}|{event.type}")
 
 
+def silence_backlog(muting: str, hook: str) -> BacklogKey:
+    """What silence (or window occurrence) ``muting`` held back of ``hook``: one run per hook
+    once it has ended. The hook is the last part (hooks hold no ``|``)."""
+    return BacklogKey(BacklogKind.SILENCE, f"{muting}|{hook}")
+
+
+def muting_of(key: BacklogKey) -> str:
+    """The silence or window occurrence of a ``silence_backlog`` key."""
+    return key.name.rpartition("|")[0]
+
+
 def window(group: BacklogKey) -> DedupKey:
     """The claim that is a coalescing group's window: the group's backlog key, as a claim."""
     return DedupKey(group.stored)

@@ -104,9 +104,15 @@ class BacklogKind(StrEnum):
     """A coalescing group's: the events its window held back."""
     BUDGET = "budget"
     """A hook's per event type: the events its budgets held back."""
+    SILENCE = "silence"
+    """A hook's per silence (or window occurrence): what it muted, run once it has ended."""
 
 
-_STORED_PREFIX = {BacklogKind.GROUP: "coalesce", BacklogKind.BUDGET: "budget"}
+_STORED_PREFIX = {
+    BacklogKind.GROUP: "coalesce",
+    BacklogKind.BUDGET: "budget",
+    BacklogKind.SILENCE: "silence",
+}
 """The prefix of each kind in the stored key, as every backlog was ever written."""
 
 
@@ -137,6 +143,8 @@ class BacklogKey(NamedTuple):
         prefix, _, name = stored.partition("|")
         if prefix == _STORED_PREFIX[BacklogKind.GROUP]:
             return cls(BacklogKind.GROUP, name)
+        if prefix == _STORED_PREFIX[BacklogKind.SILENCE]:
+            return cls(BacklogKind.SILENCE, name)
         return cls(BacklogKind.BUDGET, name)
 
 

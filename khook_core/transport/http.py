@@ -380,8 +380,11 @@ def serve(
             attributes = {k: v for k, v in headers.items() if k not in _HIDDEN_HEADERS}
             attributes |= {"http.path": request.path, "http.method": request.method,
                            "http.request_id": request_id, "http.auth": scheme}
-            decisions = run_pipeline(source, payload, attributes, runtime=runtime,
-                                     deadline=started + runtime.settings.invocation_budget)
+            # A sender's ``traceparent`` header is this span's parent.
+            with runtime.telemetry.span(f"receive {source}", parent=headers, kind="server",
+                                        attributes={"khook.source": source}):
+                decisions = run_pipeline(source, payload, attributes, runtime=runtime,
+                                         deadline=started + runtime.settings.invocation_budget)
         except InvalidEventError as exc:
             logger.warning("refused %s request %s: %d %s", source, request_id, exc.status,
                            exc.message, extra={"error": exc.to_json()})

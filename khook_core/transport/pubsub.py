@@ -175,12 +175,14 @@ def handle_pubsub(
     """
     STATS.count("received")
     started = time.monotonic()
+    received_ns = time.time_ns()  # the receive span and its decode span start here
     message_id = str(cloud_event.get("id") or "")
     with logs.bind(source=source, pubsub_message_id=message_id):
         try:
             message = decode_message(cloud_event)
             message_id = message.message_id or message_id
             raw = parse(message.data)
+            decoded_ns = time.time_ns()
             if runtime is None:
                 from khook_core.liveconfig.reload import current_runtime
 
@@ -188,8 +190,14 @@ def handle_pubsub(
             attributes = {k.lower(): v for k, v in message.attributes.items()}
             attributes[PUBSUB_MESSAGE_ID] = message_id
             attributes[PUBSUB_TOPIC] = topic_of(cloud_event)
-            decisions = run_pipeline(source, raw, attributes, runtime=runtime,
-                                     deadline=started + runtime.settings.invocation_budget)
+            # The publisher's ``traceparent`` attribute (the forwarder's) is this span's parent.
+            with runtime.telemetry.span(
+                f"receive {source}", parent=attributes, kind="consumer", start_ns=received_ns,
+                attributes={"khook.source": source, "messaging.message.id": message_id},
+            ):
+                runtime.telemetry.record_span("decode", received_ns, decoded_ns)
+                decisions = run_pipeline(source, raw, attributes, runtime=runtime,
+                                         deadline=started + runtime.settings.invocation_budget)
         except InvalidEventError as exc:
             invalid = STATS.count("invalid")
             logger.warning(

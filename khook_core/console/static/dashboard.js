@@ -8,12 +8,14 @@
     "resent-unverified": "#66bb6a",
     coalesced: "#1e88e5",
     "suppressed:budget": "#fb8c00",
+    "suppressed:silenced": "#6d4c41",
     resolved: "#8e24aa",
   };
   const FAILED = "#c62828";
   const OTHER = "#78909c";
   const TOKEN_KEY = "khook-console-token";
-  const state = { chart: null, loads: 0 };
+  const SILENCE_BAND = "rgba(109, 76, 65, 0.18)";
+  const state = { chart: null, loads: 0, bands: [] };
 
   // A token handed over as #token=... is kept for this tab and taken out of the address bar.
   const fromHash = new URLSearchParams(location.hash.slice(1)).get("token");
@@ -62,7 +64,67 @@
     return seconds >= 86400 ? d.slice(0, 10) : d.slice(5, 16).replace("T", " ");
   }
 
-  function drawTimeline(counts) {
+  // Silences and window occurrences overlapping the range, as [first, last] bucket indices.
+  function silenceBands(silences, starts, step) {
+    if (!starts.length) return [];
+    const end = starts[starts.length - 1] + step;
+    const spans = silences.silences.map((s) => ({ id: s.id, from: s.starts_at, to: s.ends_at }));
+    for (const w of silences.windows) spans.push({ id: "window:" + w.name, from: w.start, to: w.end });
+    const bands = [];
+    for (const span of spans) {
+      const from = Date.parse(span.from);
+      const to = Date.parse(span.to);
+      if (to <= starts[0] || from >= end) continue;
+      const first = Math.max(0, Math.floor((from - starts[0]) / step));
+      const last = Math.min(starts.length - 1, Math.ceil((to - starts[0]) / step) - 1);
+      bands.push({ id: span.id, first, last });
+    }
+    return bands;
+  }
+
+  // Draws each band behind the bars: the silence's span across the buckets it covers.
+  const bandPlugin = {
+    id: "silenceBands",
+    beforeDatasetsDraw(chart) {
+      const x = chart.scales.x;
+      const area = chart.chartArea;
+      const half = x.width / Math.max(1, chart.data.labels.length) / 2;
+      chart.ctx.save();
+      chart.ctx.fillStyle = SILENCE_BAND;
+      for (const band of state.bands) {
+        const left = x.getPixelForValue(band.first) - half;
+        const right = x.getPixelForValue(band.last) + half;
+        chart.ctx.fillRect(left, area.top, right - left, area.bottom - area.top);
+      }
+      chart.ctx.restore();
+    },
+  };
+
+  function drawSilences(silences) {
+    const onTimeline = new Set(state.bands.map((b) => b.id));
+    const items = silences.silences.map((s) => ({
+      id: s.id, state: s.state, from: s.starts_at, to: s.ends_at,
+      scope: [s.matcher, s.hook, s.source].filter(Boolean).join(" · "),
+      by: s.author + (s.expired_by ? ", expired by " + s.expired_by : ""), comment: s.comment,
+    }));
+    for (const w of silences.windows) {
+      items.push({ id: "window:" + w.name, state: w.open ? "active" : "next", from: w.start,
+                   to: w.end, scope: "maintenance window", by: "", comment: "" });
+    }
+    fill("silences", items, (row, s) => {
+      row.dataset.silence = s.id;
+      row.dataset.onTimeline = String(onTimeline.has(s.id));
+      cell(row, s.id);
+      cell(row, s.state, "state-" + s.state);
+      cell(row, shortTime(s.from));
+      cell(row, shortTime(s.to));
+      cell(row, s.scope);
+      cell(row, s.by);
+      cell(row, s.comment);
+    });
+  }
+
+  function drawTimeline(counts, silences) {
     const step = counts.bucket_seconds * 1000;
     const first = Math.floor(Date.parse(counts.since) / step) * step;
     const last = Date.parse(counts.until);
@@ -82,10 +144,12 @@
       stack: "decisions",
     }));
     const labels = starts.map((t) => bucketLabel(t, counts.bucket_seconds));
+    state.bands = silenceBands(silences, starts, step);
     if (state.chart) state.chart.destroy();
     state.chart = new Chart(document.getElementById("timeline"), {
       type: "bar",
       data: { labels, datasets },
+      plugins: [bandPlugin],
       options: {
         animation: false,
         maintainAspectRatio: false,
@@ -190,14 +254,16 @@
     document.body.dataset.state = "loading";
     const error = document.getElementById("error");
     try {
-      const [counts, firings, held, health, hooks] = await Promise.all([
+      const [counts, firings, held, health, hooks, silences] = await Promise.all([
         api("counts", range),
         api("firings", { ...range, limit: "50" }),
         api("backlogs"),
         api("health"),
         api("hooks"),
+        api("silences", { all: "1" }),
       ]);
-      drawTimeline(counts);
+      drawTimeline(counts, silences);
+      drawSilences(silences);
       drawFirings(firings);
       drawBacklogs(held);
       drawHealth(health);

@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from khook_core.envsettings import EnvSettings, env_names, nested_group
-from khook_core.settings import ConsoleSettings, DispatchSettings, FirestoreSettings, Settings
+from khook_core.settings import (
+    ConsoleSettings,
+    DispatchSettings,
+    FirestoreSettings,
+    Settings,
+    TelemetrySettings,
+)
 from khook_core.transport.http import HttpCredentials
 from tests.support.paths import REPO
 
@@ -17,6 +23,7 @@ GROUPS: list[tuple[type[EnvSettings], str]] = [
     (DispatchSettings, "KHOOK_"),
     (FirestoreSettings, "KHOOK_"),
     (ConsoleSettings, "KHOOK_CONSOLE_"),
+    (TelemetrySettings, "KHOOK_TELEMETRY_"),
     (HttpCredentials, "KHOOK_<SOURCE>_"),
 ]
 

@@ -86,6 +86,9 @@ VARIABLES: list[tuple[str, str, Callable[[Settings], Any], Any]] = [
         lambda s: s.console.task_url,
         "https://kagent.example/{agent}/{task_id}",
     ),
+    ("KHOOK_TELEMETRY", "gcp", lambda s: s.telemetry.mode, "gcp"),
+    ("KHOOK_TELEMETRY_EXPORT_INTERVAL", "2m", lambda s: s.telemetry.export_interval, 120.0),
+    ("KHOOK_TELEMETRY_SAMPLE_RATIO", "0.25", lambda s: s.telemetry.sample_ratio, 0.25),
 ]
 """(variable, value, where the code reads it, what it reads)."""
 

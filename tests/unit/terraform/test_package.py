@@ -203,9 +203,15 @@ def test_repository_requirements_cover_the_runtime_extras() -> None:
         "pydantic",
         "pyyaml",
         "cel-expr-python",
+        "croniter",
+        "python-dateutil",
         "functions-framework",
         "httpx",
         "google-cloud-firestore",
+        "opentelemetry-exporter-gcp-trace",
+        "opentelemetry-exporter-gcp-monitoring",
+        "opentelemetry-api",
+        "opentelemetry-sdk",
     ]
     assert "kubernetes" not in names
 

@@ -97,6 +97,10 @@ def test_defaults_and_the_example_tfvars_pass(tmp_path: Path) -> None:
         ({"forwarder_service_account": "-sa"}, "forwarder_service_account must be a Kubernetes"),
         ({"workload_identity_pool": "p.svc"}, "workload_identity_pool must look like"),
         ({"min_instances": 5, "max_instances": 2}, "min_instances (5) must not exceed"),
+        ({"telemetry": "console"}, 'telemetry must be "off" or "gcp"'),
+        ({"alert_failure_ratio": 1}, "alert_failure_ratio must be between"),
+        ({"alert_silence_seconds": 60}, "alert_silence_seconds must be"),
+        ({"alert_channels": ["pager"]}, "alert_channels entries must"),
     ],
 )
 def test_each_bad_value_is_reported(
