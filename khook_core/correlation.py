@@ -119,8 +119,11 @@ def opener_retry(result: Correlation, event: Event) -> bool:
     return result.duplicate and next(iter(members), None) == member_of(event)
 
 
-def resolve(event: Event, runtime: Runtime) -> None:
-    """A resolved event resolves its member; the incident closes once no member fires."""
+def resolve(rule: HookRule, event: Event, runtime: Runtime) -> None:
+    """A resolved event resolves its member (when its hook correlates); the incident closes
+    once no member fires."""
+    if not event.workload or settings_for(rule, runtime) is None:
+        return
     closed = runtime.incidents.resolve(
         workload=event.workload.ref(), member=member_of(event), now=runtime.clock()
     )

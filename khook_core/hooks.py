@@ -24,6 +24,7 @@ from khook_core.catalog import DEFAULT_SOURCES, EventCatalog
 from khook_core.configmodel import dotted, locate, validate
 from khook_core.errors import ConfigError, Problem
 from khook_core.event import Event, Severity
+from khook_core.redaction.rules import PiiKind
 from khook_core.storm.config import Coalesce, Correlate, RateLimit
 from khook_core.target import Target
 from khook_core.timeparse import parse_duration
@@ -105,6 +106,16 @@ class EventConfiguration(BaseModel):
         return value
 
 
+class HookRedact(BaseModel):
+    """A Hook's ``spec.redact``: personal data its runs never see, whatever the source."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    pii: list[PiiKind] = Field(min_length=1)
+    """Personal data masked in everything this Hook's runs send and record: ``email``,
+    ``phone``, ``ip`` (as a source's ``redact: {pii: …}`` does for all of its events)."""
+
+
 class HookSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -113,6 +124,8 @@ class HookSpec(BaseModel):
     """Extension: namespaces whose events this Hook sees (``"*"`` = all); default its own."""
     sources: list[str] | None = None
     """Extension: sources this Hook sees; default ``[kubernetes]`` (``DEFAULT_SOURCES``)."""
+    redact: HookRedact | None = None
+    """Extension: what this Hook's runs mask on top of the redaction every event has."""
 
 
 class HookMetadata(BaseModel):
@@ -155,6 +168,8 @@ class HookRule:
     file: str = ""
     correlate: Correlate | None = None
     index: int = 0
+    pii: tuple[PiiKind, ...] = ()
+    """Personal data masked for this hook's runs (``spec.redact.pii``)."""
     needs_mapping: bool = field(default=False, init=False)
 
     def __post_init__(self) -> None:
@@ -474,6 +489,7 @@ def _rule(
         dedup_window=parse_duration(conf.dedup_window) if conf.dedup_window is not None else None,
         file=file,
         index=index,
+        pii=tuple(spec.redact.pii) if spec.redact is not None else (),
     )
 
 

@@ -228,6 +228,8 @@ def fire(
     ``delivery`` (see ``delivery_of``) makes the claim this delivery's own, so its redelivery
     resumes a claim an earlier attempt lost track of.
     """
+    if rule.pii:  # the hook's own personal-data masking: nothing of this run sees it
+        event = runtime.redactor.pii(event, rule.pii, rule.hook)
     store = runtime.store
     key = keys.firing(rule, event)
     attempt = Attempt(runtime, rule, event, key, deadline)
@@ -240,8 +242,7 @@ def fire(
     try:
         if event.status == "resolved":
             store.release(key=key)
-            if event.workload and correlation.settings_for(rule, runtime) is not None:
-                correlation.resolve(event, runtime)
+            correlation.resolve(rule, event, runtime)
             return attempt.decide(DecisionKind.RESOLVED, record=True)
         ttl = rule.dedup_window or runtime.default_window
         if event.occurrence:  # one alert episode, one change: fires once, not once a window

@@ -349,6 +349,8 @@ def _cap_json(value: Any, depth: int = 0, chars: int = MAX_FIELD_CHARS, items: i
     if isinstance(value, str):
         return escaping.cut(value, chars)
     if isinstance(value, dict):
+        if depth < 4:
+            return _cap_map(value, depth, chars, items)
         return {
             escaping.cut(str(k), MAX_KEY_CHARS): _cap_json(v, depth + 1, chars, items)
             for k, v in list(value.items())[:items]
@@ -358,6 +360,26 @@ def _cap_json(value: Any, depth: int = 0, chars: int = MAX_FIELD_CHARS, items: i
     if value is None or isinstance(value, bool | int | float):
         return value
     return escaping.cut(str(value), chars)
+
+
+def _cap_map(value: dict[Any, Any], depth: int, chars: int, items: int) -> dict[str, Any]:
+    """``_cap_json`` of a map above the depth limit, with the flat values every event's metadata
+    is made of (short strings, integers) handled inline: one call per map, not one per value,
+    on the path of every firing. The result is the same as the general case's."""
+    out: dict[str, Any] = {}
+    for n, (k, v) in enumerate(value.items()):
+        if n == items:
+            break
+        short = type(k) is str and len(k) <= MAX_KEY_CHARS
+        key = k if short else escaping.cut(str(k), MAX_KEY_CHARS)
+        kind = type(v)
+        if kind is str:
+            out[key] = v if len(v) <= chars else escaping.cut(v, chars)
+        elif v is None or kind is int or kind is bool:
+            out[key] = v
+        else:
+            out[key] = _cap_json(v, depth + 1, chars, items)
+    return out
 
 
 def data_block(data: dict[str, Any]) -> str:

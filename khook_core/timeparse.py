@@ -43,8 +43,11 @@ def _parse_iso(value: str) -> datetime | None:
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
+@functools.lru_cache(maxsize=1024)
 def format_time(value: datetime) -> str:
-    """RFC 3339 in UTC with whole seconds, as khook renders ``{{.Timestamp}}``."""
+    """RFC 3339 in UTC with whole seconds, as khook renders ``{{.Timestamp}}``.
+
+    Cached: every firing formats its event's times, and in a storm they repeat."""
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 

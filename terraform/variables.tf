@@ -243,6 +243,12 @@ variable "forwarder_service_account" {
   default     = "khook-forwarder"
 }
 
+variable "forwarder_cluster_hooks" {
+  description = "The forwarder publishes the cluster's Hooks as the live configuration and writes their status (KHOOK_FORWARDER_HOOKS_STATE=firestore): grants its Google service account roles/datastore.user. Default false: it only publishes Events."
+  type        = bool
+  default     = false
+}
+
 variable "workload_identity_pool" {
   description = "GKE Workload Identity pool of the cluster running the forwarder. Default: <project_id>.svc.id.goog (the cluster lives in this project)."
   type        = string

@@ -22,6 +22,12 @@ class DryRunDispatcher:
 
     def dispatch(self, request: DispatchRequest) -> DispatchResult:
         self.requests.append(request)
+        if logger.isEnabledFor(logging.INFO):  # the log line's arguments cost more than the rest
+            self._log(request)
+        return DispatchResult(task_id=f"dry-run-{request.message_id[-12:]}", state="dry-run")
+
+    @staticmethod
+    def _log(request: DispatchRequest) -> None:
         logger.info(
             "dry-run: would send %s event %s on %s to %s",
             request.event.type,
@@ -37,7 +43,6 @@ class DryRunDispatcher:
                 "prompt": request.prompt,
             },
         )
-        return DispatchResult(task_id=f"dry-run-{request.message_id[-12:]}", state="dry-run")
 
     def close(self) -> None:
         """Nothing to release."""

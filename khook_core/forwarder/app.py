@@ -38,6 +38,7 @@ from khook_core.telemetry import NOOP, Telemetry
 
 if TYPE_CHECKING:
     from khook_core.forwarder.hook_sync import HookSync
+    from khook_core.forwarder.mapping_follow import MappingFollower
 
 logger = logging.getLogger(__name__)
 
@@ -114,7 +115,7 @@ class Forwarder:
                           lookups_per_second=settings.owner_lookups_per_second)
             if settings.resolve_owners else None
         )
-        event_filter = EventFilter(
+        self.event_filter = event_filter = EventFilter(
             source=source, mapping=mapping, api=settings.api, cluster=settings.cluster,
             forward_all=settings.forward_all, clock=clock, owners=self.owners,
         )
@@ -141,6 +142,7 @@ class Forwarder:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self.hook_sync = self._hook_sync(clock)  # None unless hooks_state is set
+        self.mapping_follower = self._mapping_follower(clock)  # likewise
 
     def _hook_sync(self, clock: Callable[[], datetime]) -> HookSync | None:
         if not self.settings.hooks_state:
@@ -148,6 +150,19 @@ class Forwarder:
         from khook_core.forwarder.hook_sync import HookSync
 
         return HookSync(self.api_client, self.settings, clock=clock)
+
+    def _mapping_follower(self, clock: Callable[[], datetime]) -> MappingFollower | None:
+        if not self.settings.hooks_state:
+            return None
+        from khook_core.forwarder.mapping_follow import MappingFollower
+        from khook_core.state import open_config_store
+
+        store = open_config_store(self.settings.hooks_state, project=self.settings.project or None)
+        return MappingFollower(
+            store, self.event_filter,
+            load=lambda directory: load_source(directory, clock, need_mapping=True),
+            interval=self.settings.config_refresh_seconds,
+        )
 
     def _backoff(self) -> Backoff:
         return Backoff(self.settings.backoff_initial_seconds, self.settings.backoff_max_seconds)
@@ -167,6 +182,11 @@ class Forwarder:
             self._threads.append(thread)
         if self.hook_sync is not None:
             self._threads += self.hook_sync.start(self._stop, self._backoff)
+        if self.mapping_follower is not None:
+            follow = threading.Thread(target=self.mapping_follower.run, name="khook-mapping",
+                                      args=(self._stop, self._backoff()), daemon=True)
+            follow.start()
+            self._threads.append(follow)
         logger.info("forwarding %s to %s (pre-filter %s); probes on port %d",
                     ", ".join(w.endpoint.describe() for w in self.watchers),
                     self.publisher.topic, "off" if self.settings.forward_all else "on",
@@ -209,6 +229,8 @@ class Forwarder:
         self.publisher.queue.release()  # a watch thread waiting for room must not hold us up
         for thread in self._threads:
             thread.join(JOIN_SECONDS)
+        if self.mapping_follower is not None:
+            self.mapping_follower.store.close()
         flushed = self.publisher.stop(
             self.settings.flush_seconds if flush_seconds is None else flush_seconds
         )

@@ -70,6 +70,16 @@ class ForwarderSettings(EnvSettings):
     """State store to publish the cluster's Hooks to as the live configuration (``firestore``,
     ``firestore:DB``, ``sqlite:PATH``); empty: Hooks are not watched. The snapshot is this
     directory's mapping table, plugins and budgets plus every valid Hook (docs/hooks.md)."""
+    status_interval_seconds: Seconds = Field(
+        default=10.0, gt=0, validation_alias=_env("status_interval_seconds")
+    )
+    """With ``hooks_state``: how often each Hook's status and Events are brought up to date
+    from the audit trail (a status is written only when it changed)."""
+    config_refresh_seconds: Seconds = Field(
+        default=10.0, gt=0, validation_alias=_env("config_refresh_seconds")
+    )
+    """With ``hooks_state``: how often the pre-filter reads the live configuration's version
+    and, when it changed, takes the snapshot's mapping table and plugins (one small read)."""
     forward_all: bool = Field(default=False, validation_alias=_env("forward_all"))
     """Publish every fresh event, not only those a mapping could turn into a hook firing."""
     lookback_seconds: Seconds = Field(

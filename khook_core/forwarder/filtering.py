@@ -100,13 +100,24 @@ class EventFilter:
         forward_all: bool, clock: Callable[[], datetime], owners: OwnerResolver | None = None,
     ) -> None:
         self.owners = owners
-        self.source = source
-        self.mapping = mapping
+        self._judges = (source, mapping)
         self.api = api
         self.cluster = cluster
         self.forward_all = forward_all
         self.clock = clock
         self._base_attributes = {ATTR_SOURCE: SOURCE, ATTR_CLUSTER: cluster, ATTR_API: api}
+
+    @property
+    def source(self) -> EventSource:
+        return self._judges[0]
+
+    @property
+    def mapping(self) -> MappingTable:
+        return self._judges[1]
+
+    def replace(self, *, source: EventSource, mapping: MappingTable) -> None:
+        """Judge by a new configuration from now on (one assignment: never half of each)."""
+        self._judges = (source, mapping)
 
     def decide(self, kind: str, obj: dict[str, Any], *, newer_than: datetime) -> Verdict:
         """Judge one ``ADDED``/``MODIFIED``/``DELETED`` object.
@@ -151,13 +162,14 @@ class EventFilter:
 
     def _rejection(self, obj: dict[str, Any], attributes: Mapping[str, str]) -> str | None:
         """Why the functions would drop this object, or None when some event could fire."""
+        source, mapping = self._judges
         try:
-            events = self.source.normalize(obj, attributes)
+            events = source.normalize(obj, attributes)
         except Dropped as dropped:
             return dropped.reason
         except InvalidEventError:
             return "invalid"
-        reasons = [self.mapping.drop_reason(event.source, event.type) for event in events]
+        reasons = [mapping.drop_reason(event.source, event.type) for event in events]
         if not reasons:
             return "no-event"
         if any(reason is None for reason in reasons):

@@ -6,7 +6,8 @@ objects it has seen: a list, then a watch from the list's resourceVersion (bookm
 ``HookPublisher`` waits until changes settle, validates each Hook alone
 (``liveconfig.cluster.accept``) and publishes the accepted set as the next snapshot (origin
 ``cluster``) when it differs from the live one. An invalid Hook is logged with every problem
-and left out; the others keep working. Writing each Hook's status back is not done here.
+and left out; the others keep working. ``HookReporter`` (``hook_report``) writes each Hook's
+status and Events from the publisher's verdicts and the audit trail.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Final
@@ -24,9 +26,12 @@ from kubernetes.client.exceptions import ApiException
 from khook_core.errors import ConfigError, TransientError
 from khook_core.forwarder.backoff import Backoff
 from khook_core.forwarder.config import ForwarderSettings
+from khook_core.forwarder.hook_events import FiringEvents
+from khook_core.forwarder.hook_report import HookReporter, Judgements
+from khook_core.forwarder.hook_status import StatusWriter
 from khook_core.forwarder.kube import RawWatch
 from khook_core.liveconfig import cluster, publishing, snapshot
-from khook_core.state import open_config_store
+from khook_core.state import open_config_store, open_store
 from khook_core.state.base import ConfigStore
 
 logger = logging.getLogger(__name__)
@@ -61,16 +66,26 @@ class HookSet:
         self.changed.set()
 
     def apply(self, kind: str, obj: dict[str, Any]) -> None:
+        """One watch line; a change of status or labels only (the same generation) is kept
+        without marking the set dirty: the snapshot holds the spec alone."""
+        key = cluster.key_of(obj)
         with self._lock:
+            known = self._hooks.get(key)
             if kind == "DELETED":
-                self._hooks.pop(cluster.key_of(obj), None)
+                self._hooks.pop(key, None)
             else:
-                self._hooks[cluster.key_of(obj)] = obj
+                self._hooks[key] = obj
+        if kind == "MODIFIED" and known is not None and _generation(known) == _generation(obj):
+            return
         self.changed.set()
 
     def objects(self) -> list[dict[str, Any]]:
         with self._lock:
             return list(self._hooks.values())
+
+
+def _generation(obj: dict[str, Any]) -> object:
+    return (obj.get("metadata") or {}).get("generation")
 
 
 class HookWatch:
@@ -158,8 +173,10 @@ class HookPublisher:
         base_files: dict[str, str],
         clock: Callable[[], datetime],
         settle: float = SETTLE_S,
+        judgements: Judgements | None = None,
     ) -> None:
         self.hooks = hooks
+        self.judgements = judgements or Judgements()
         self.store = store
         self.base_files = base_files
         self.clock = clock
@@ -169,7 +186,8 @@ class HookPublisher:
 
     def publish(self) -> None:
         """Validate every Hook alone and publish the accepted set (unless unchanged)."""
-        accepted = cluster.accept(self.base_files, self.hooks.objects())
+        objects = self.hooks.objects()
+        accepted = cluster.accept(self.base_files, objects)
         for key, problems in accepted.rejected.items():
             logger.error(
                 "Hook %s rejected (the others are kept):\n%s",
@@ -185,6 +203,7 @@ class HookPublisher:
             check_sources=False,
         )
         self.last, self.version = accepted, published.version
+        self.judgements.update(objects, accepted.rejected)
         if published.changed:
             logger.info(
                 "configuration version %d published from the cluster: %d hooks (%d rejected)",
@@ -222,12 +241,25 @@ class HookSync:
         self.hooks = HookSet()
         scopes: list[str | None] = list(settings.namespaces) or [None]
         self.watches = [HookWatch(api_client, self.hooks, namespace=ns) for ns in scopes]
-        self.store = open_config_store(settings.hooks_state, project=settings.project or None)
+        project = settings.project or None
+        self.store = open_config_store(settings.hooks_state, project=project)
+        judgements = Judgements()
         self.publisher = HookPublisher(
             self.hooks,
             self.store,
             base_files=snapshot.files_of(settings.config_dir),
             clock=clock,
+            judgements=judgements,
+        )
+        self.audit = open_store(settings.hooks_state, project=project)
+        self.reporter = HookReporter(
+            self.hooks.objects,
+            judgements,
+            self.audit,
+            StatusWriter(client.CustomObjectsApi(api_client)),
+            FiringEvents(client.CoreV1Api(api_client), monotonic=time.monotonic),
+            clock=clock,
+            interval=settings.status_interval_seconds,
         )
 
     def start(
@@ -245,6 +277,14 @@ class HookSync:
                 daemon=True,
             )
         )
+        threads.append(
+            threading.Thread(
+                target=self.reporter.run,
+                args=(stop, backoff()),
+                name="khook-hooks-status",
+                daemon=True,
+            )
+        )
         for thread in threads:
             thread.start()
         return threads
@@ -253,3 +293,4 @@ class HookSync:
         for watch in self.watches:
             watch.stop()
         self.store.close()
+        self.audit.close()

@@ -103,6 +103,13 @@ class Reloader:
             return
         if published is None or published.version <= self._version:
             return  # replaced by an older one between the two reads? keep ours
+        if published.digest == self._digest:
+            # The deployed files themselves (another instance bootstrapped them, or a push of
+            # the same files): loaded at start already, so a cold start does not load them twice.
+            self._runtime = self.base
+            self._version = published.version
+            self.base.config.version = str(published.version)
+            return
         self._load(published.version, published.files, published.origin)
 
     def _open(self) -> ConfigStore:

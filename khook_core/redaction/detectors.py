@@ -197,6 +197,20 @@ def lowered(text: str) -> str:
     return low if len(low) == len(text) else text.translate(_ASCII_LOWER)
 
 
+PLAIN_MAX: Final = 14
+"""The longest text ``plain`` vouches for: the shortest match any detector can have in a text
+of letters, digits and ``-._/`` alone is a Slack token's 15 characters (``xoxb-`` + 10). The
+other formats need a space, ``=``, ``:``, ``@``, ``?`` or ``&``, or 20 characters or more."""
+PLAIN: Final = re.compile(rf"[A-Za-z0-9._/-]{{0,{PLAIN_MAX}}}\Z")
+
+
+def plain(text: str) -> bool:
+    """Can no detector match in ``text``, by its length and characters alone? A pre-check
+    cheaper than ``anchored``: a Kubernetes name, a reason, a namespace/name pair pass it
+    without a lookup or a scan."""
+    return PLAIN.match(text) is not None
+
+
 def anchored(text: str) -> bool:
     """Could any detector match in ``text``? False is certain; True needs ``scan``."""
     low = lowered(text)

@@ -35,6 +35,7 @@ from khook_core.event import Event
 from khook_core.redaction.detectors import (
     MASK_PREFIX,
     PAIR_KIND,
+    PLAIN,
     SECRET_KEY,
     anchored,
     format_of,
@@ -43,7 +44,13 @@ from khook_core.redaction.detectors import (
 )
 from khook_core.redaction.keyed import Masker, key_bytes
 from khook_core.redaction.pii import PII_PATTERNS
-from khook_core.redaction.rules import SENSITIVE_COLUMN, PathSet, RedactRules, TableRules
+from khook_core.redaction.rules import (
+    SENSITIVE_COLUMN,
+    PathSet,
+    PiiKind,
+    RedactRules,
+    TableRules,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -66,8 +73,15 @@ _WEAK_PAIR: Final = re.compile(
 CLEAN_CACHE: Final = 4096
 """Texts and maps remembered as clean; the memory is cleared when full."""
 CLEAN_CACHE_CHARS: Final = 2048
-"""Only texts (and maps whose ``repr``) this short are remembered: a storm repeats short
-messages, and the memory stays bounded (about 8 MiB at most)."""
+"""Only texts (and flat maps whose ``repr``) this short are remembered: a storm repeats short
+messages."""
+CLEAN_CACHE_MAP_CHARS: Final = 16384
+"""A nested map (an alert's annotations, a webhook body) is remembered by its ``repr`` up to
+this size: an alert storm repeats the same labels and annotations."""
+CLEAN_CACHE_TOTAL: Final = 4_000_000
+"""Characters of remembered ``repr``s at most, so the memory stays bounded (a few MiB)."""
+_plain: Final = PLAIN.match
+"""``detectors.plain`` without the call: a short name or reason needs no anchor search."""
 _TOKEN: Final = re.compile(r"[A-Za-z0-9+/=_-]{20,}")
 MIN_ENTROPY: Final = 4.2
 """Bits a character a random-looking value has at least: above hexadecimal (a digest, a commit
@@ -98,22 +112,42 @@ class _Scope:
     found: list[Finding] = field(default_factory=list)
 
 
+@dataclass(frozen=True, slots=True)
+class MaskCount:
+    """Values of one kind masked in one source's events (``Redactor.masked``)."""
+
+    source: str
+    kind: str
+    count: int
+
+
+MaskListener = Callable[[str, str, int], None]
+"""Called with (source, kind, how many) each time an event has values of that kind masked:
+what a metrics counter adds (``Redactor.on_masked``)."""
+
+
 class Redactor:
     """Masks the credentials of events, and the fields each source's rules name.
 
-    ``counts`` adds up the masked values per (source, kind) over the life of the process.
+    ``counts`` adds up the masked values per (source, kind) over the life of the process;
+    ``masked()`` lists them, and ``on_masked`` is told of every addition, so metrics read the
+    same numbers the log lines say.
     """
 
     def __init__(self, key: bytes, rules: Mapping[str, RedactRules] | None = None) -> None:
         self.masker = Masker(key)
         self.rules = dict(rules or {})
         self.counts: Counter[tuple[str, str]] = Counter()
-        self._clean: dict[Any, None] = {}  # texts and flat maps known to hold no secret
+        self._clean: dict[Any, None] = {}  # texts and maps known to hold no secret
+        self._clean_chars = 0
+        self._columns: dict[tuple[str, ...], bool] = {}  # CDC column names: any sensitive?
+        self._nested: set[str] = set()  # sources whose metadata had nested values
         self.findings: dict[str, list[Finding]] | None = None
         """Set to a dict to keep what was masked in each event, by event id (``khook replay
         --explain``)."""
-        self.on_masked: Callable[[str, str, int], None] | None = None
-        """Told (source, kind, count) of each event's masked values: the telemetry counter."""
+        self.on_masked: MaskListener | None = None
+        """Told (source, kind, count) of each event's masked values: the telemetry counter. One
+        that raises is logged and never costs an event its redaction."""
 
     # -- events -----------------------------------------------------------------------------
 
@@ -127,33 +161,65 @@ class Redactor:
             out.append(event)
         return out
 
+    def masked(self) -> list[MaskCount]:
+        """Every (source, kind) masked since the process started, with its count, sorted."""
+        return [MaskCount(source, kind, n) for (source, kind), n in sorted(self.counts.items())]
+
     def event(self, event: Event) -> Event:
         redacted, found = self.explain(event)
         if self.findings is not None:
             self.findings[event.id] = found
-        if found:
-            kinds = Counter(f.kind for f in found)
-            for kind, n in kinds.items():
-                self.counts[(event.source, kind)] += n
-                if self.on_masked is not None:
-                    self.on_masked(event.source, kind, n)
-            logger.info(
-                "redacted %d value(s) of %s event %s: %s",
-                len(found),
-                event.source,
-                event.id,
-                ", ".join(f"{f.kind} at {f.path}" for f in found),
-                extra={"redacted": dict(kinds), "redacted_source": event.source},
-            )
+        self._count(event, found, "")
         return redacted
+
+    def pii(self, event: Event, kinds: Iterable[PiiKind], hook: str = "") -> Event:
+        """``event`` (redacted already) with the personal data of ``kinds`` masked too: a
+        hook's ``spec.redact.pii``, applied to what that hook's runs see. Counted and logged
+        as the step's findings are; the same value masks alike in both."""
+        scope = _Scope(PathSet([]), PathSet([]), PathSet([]), tuple(PII_PATTERNS[k] for k in kinds))
+        redacted = self._apply(event, scope)
+        if self.findings is not None and scope.found:
+            self.findings.setdefault(event.id, []).extend(scope.found)
+        self._count(event, scope.found, hook)
+        return redacted
+
+    def _count(self, event: Event, found: list[Finding], hook: str) -> None:
+        if not found:
+            return
+        kinds = Counter(f.kind for f in found)
+        for kind, n in kinds.items():
+            self.counts[(event.source, kind)] += n
+            if self.on_masked is not None:
+                try:
+                    self.on_masked(event.source, kind, n)
+                except Exception:  # metrics must not cost an event its redaction
+                    logger.exception("the redaction count listener failed")
+        logger.info(
+            "redacted %d value(s) of %s event %s%s: %s",
+            len(found),
+            event.source,
+            event.id,
+            f" for hook {hook}" if hook else "",
+            ", ".join(f"{f.kind} at {f.path}" for f in found),
+            extra={"redacted": dict(kinds), "redacted_source": event.source},
+        )
 
     def explain(self, event: Event) -> tuple[Event, list[Finding]]:
         """The redacted event and what was masked (kind and field path)."""
         rules = self.rules.get(event.source)
         cdc = event.source == "cdc"
-        if rules is None and not (cdc and _sensitive_columns(event)) and not self._suspect(event):
+        if (
+            rules is None
+            and not (cdc and self._sensitive_columns(event))
+            and not self._suspect(event)
+        ):
             return event, []
         scope = self._scope(event, rules, cdc)
+        return self._apply(event, scope), scope.found
+
+    def _apply(self, event: Event, scope: _Scope) -> Event:
+        """``event`` with ``scope``'s rules, the name defaults and the detectors applied; what
+        was masked is added to ``scope.found``."""
         changes: dict[str, Any] = {}
         for name in _TEXT_FIELDS:
             old = getattr(event, name)
@@ -173,7 +239,7 @@ class Redactor:
         name_of = self._field(resource.name, ("resource", "name"), scope)
         if isinstance(name_of, str) and name_of != resource.name:
             changes["resource"] = resource.model_copy(update={"name": name_of})
-        return (event.evolve(**changes) if changes else event), scope.found
+        return event.evolve(**changes) if changes else event
 
     def _suspect(self, event: Event) -> bool:
         """Could any detector match anywhere in the event? Texts and flat maps already seen
@@ -187,31 +253,59 @@ class Redactor:
             event.occurrence,
         ):
             if text and text not in clean:
-                if anchored(text) and scan(text):
+                if not _plain(text) and anchored(text) and scan(text):
                     return True
                 if len(text) <= CLEAN_CACHE_CHARS:
                     self._remember(text)
-        for mapping in (event.tags, event.metadata):
+        nested = self._nested
+        for mapping, flat in ((event.tags, True), (event.metadata, event.source not in nested)):
             if not mapping:
                 continue
-            try:
-                key: Any = (tuple(mapping), tuple(mapping.values()))
-                seen = key in clean
-            except TypeError:  # nested values: not cached
-                key, seen = None, False
-            if seen:
-                continue
+            key: Any = None
+            if flat:
+                try:
+                    key = (tuple(mapping), tuple(mapping.values()))
+                    if key in clean:
+                        continue
+                except TypeError:  # nested values (annotations, a body): known by their repr
+                    nested.add(event.source)  # and the source's next ones too, without a try
+                    key = None
             blob = repr(mapping)
+            if key is None:
+                if blob in clean:
+                    continue
+                key = blob
             if (anchored(blob) and scan(blob)) or _WEAK_PAIR.search(lowered(blob)):
                 return True
-            if key is not None and len(blob) <= CLEAN_CACHE_CHARS:
-                self._remember(key)
+            if len(blob) <= CLEAN_CACHE_MAP_CHARS:
+                self._remember(key, len(blob))
         return False
 
-    def _remember(self, clean: Any) -> None:
-        if len(self._clean) >= CLEAN_CACHE:
+    def _sensitive_columns(self, event: Event) -> bool:
+        """Does a row image of a CDC event have a column the defaults mask? A table's columns
+        repeat from change to change: each set of names is looked at once."""
+        for image in CDC_ROWS:
+            row = event.metadata.get(image)
+            if isinstance(row, dict) and row:
+                columns = tuple(map(str, row))
+                known = self._columns.get(columns)
+                if known is None:
+                    if len(self._columns) >= CLEAN_CACHE:
+                        self._columns.clear()
+                    known = self._columns[columns] = _sensitive(columns)
+                if known:
+                    return True
+        return False
+
+    def _remember(self, clean: Any, size: int = 0) -> None:
+        """Remember ``clean`` (a text, a flat map's key or a nested map's ``repr``, ``size``
+        characters); the memory is cleared when it holds ``CLEAN_CACHE`` of them or
+        ``CLEAN_CACHE_TOTAL`` characters."""
+        if len(self._clean) >= CLEAN_CACHE or self._clean_chars + size > CLEAN_CACHE_TOTAL:
             self._clean.clear()
+            self._clean_chars = 0
         self._clean[clean] = None
+        self._clean_chars += size
 
     def _scope(self, event: Event, rules: RedactRules | None, cdc: bool) -> _Scope:
         if rules is None:
@@ -346,15 +440,8 @@ class Redactor:
         return "".join(pieces)
 
 
-def _sensitive_columns(event: Event) -> bool:
-    """Does a row image of a CDC event have a column the defaults mask?"""
-    for image in CDC_ROWS:
-        row = event.metadata.get(image)
-        if isinstance(row, dict) and any(
-            SENSITIVE_COLUMN.search(str(column)) or SECRET_KEY.search(str(column)) for column in row
-        ):
-            return True
-    return False
+def _sensitive(columns: tuple[str, ...]) -> bool:
+    return any(SENSITIVE_COLUMN.search(c) or SECRET_KEY.search(c) for c in columns)
 
 
 def _capped(text: str, original: int) -> str:

@@ -23,11 +23,81 @@ ROOTS: Final = frozenset(("message", "reason", "tags", "metadata", "group_key", 
 """What a field path may start with: the event fields redaction looks at."""
 
 
-METADATA_ROOTS: Final = {
-    "cdc": frozenset(("before", "after", "cdc")),
-    "kafka": frozenset(("record", "kafka")),
+ANY: Final = None
+"""A metadata value of any shape below its key (a Kafka record, a CDC row, a workload)."""
+_FLAT, _MAP = 0, 1
+
+SHAPES: Final[dict[str, dict[str, int | None]]] = {
+    "kubernetes": dict.fromkeys(
+        (
+            "kind",
+            "apiVersion",
+            "count",
+            "type",
+            "reportingController",
+            "reportingInstance",
+            "fieldPath",
+            "api",
+            "cluster",
+        ),
+        _FLAT,
+    ),
+    "alertmanager": {
+        **dict.fromkeys(
+            (
+                "groupKey",
+                "receiver",
+                "externalURL",
+                "version",
+                "fingerprint",
+                "startsAt",
+                "endsAt",
+                "generatorURL",
+                "silenceURL",
+                "dashboardURL",
+                "panelURL",
+                "valueString",
+                "orgId",
+            ),
+            _FLAT,
+        ),
+        "annotations": _MAP,
+        "values": _MAP,
+    },
+    "gcp": {
+        **dict.fromkeys(
+            (
+                "build_id",
+                "log_url",
+                "commit_sha",
+                "trigger_id",
+                "failure_type",
+                "status_detail",
+                "url",
+                "incident_id",
+                "project",
+                "observed_value",
+                "threshold_value",
+            ),
+            _FLAT,
+        ),
+        "resource_labels": _MAP,
+        "workload": ANY,
+    },
+    "kafka": {"record": ANY, "kafka": _MAP, "record_truncated": _FLAT},
+    "cdc": {"before": ANY, "after": ANY, "cdc": _MAP},
 }
-"""The top-level metadata keys of the sources whose metadata has a fixed shape."""
+"""The metadata each built-in source makes: its top-level keys, and how many keys deep a path
+may go below each (``0`` a value, ``1`` a flat map, ``ANY`` any JSON). The webhook source is
+not here: its metadata is what each endpoint's field map names."""
+
+OPEN: Final = frozenset(("kafka", "cdc"))
+"""Sources whose field maps (a preset, a topic's or a table's rule) may add top-level metadata
+keys of their own beside ``SHAPES``: only the depth below the known keys is checked."""
+
+NO_TAGS: Final = frozenset(("kubernetes",))
+"""Sources whose events carry no tags when redaction runs (a Kubernetes event's come from its
+mapping row, after redaction)."""
 
 
 def split_path(path: str) -> tuple[str, ...]:
@@ -45,6 +115,8 @@ def _check_paths(paths: list[str]) -> list[str]:
             raise ValueError(f"{path!r}: an empty segment")
         if parts[0] in ("message", "reason", "group_key", "occurrence") and len(parts) > 1:
             raise ValueError(f"{path!r}: {parts[0]} is text; it has no fields")
+        if parts[0] == "tags" and len(parts) > 2:
+            raise ValueError(f"{path!r}: a tag is text; tags.<key> is as deep as tags go")
     return paths
 
 
@@ -84,15 +156,32 @@ class RedactRules(BaseModel):
         problems = []
         if self.tables and source != "cdc":
             problems.append(f"tables: only the cdc source has tables, not {source}")
-        roots = METADATA_ROOTS.get(source)
-        if roots is not None:
-            for path in (*self.mask, *self.drop, *self.allow):
-                parts = split_path(path)
-                if parts[0] == "metadata" and len(parts) > 1 and parts[1] not in {*roots, "*"}:
-                    problems.append(
-                        f"{path!r}: {source} events carry metadata.{{{','.join(sorted(roots))}}}"
-                    )
+        for path in (*self.mask, *self.drop, *self.allow):
+            problem = _misfit(split_path(path), source)
+            if problem:
+                problems.append(f"{path!r}: {problem}")
         return problems
+
+
+def _misfit(parts: tuple[str, ...], source: str) -> str:
+    """Why a path cannot match an event of ``source`` (``SHAPES``, ``NO_TAGS``), or ""."""
+    if parts[0] == "tags" and source in NO_TAGS:
+        return f"{source} events carry no tags when redaction runs"
+    shape = SHAPES.get(source)
+    if parts[0] != "metadata" or shape is None or len(parts) < 2:
+        return ""
+    keys = [parts[1]] if parts[1] != "*" else list(shape)
+    depths = [shape[key] for key in keys if key in shape]
+    if not depths or (parts[1] == "*" and source in OPEN):
+        if source in OPEN:
+            return ""
+        return f"{source} events carry metadata.{{{','.join(sorted(shape))}}}"
+    below = len(parts) - 2
+    if all(depth is not ANY and below > depth for depth in depths):
+        deepest = max(depth for depth in depths if depth is not None)
+        what = "a value" if deepest == _FLAT else "a flat map"
+        return f"metadata.{parts[1]} of {source} events is {what}; the path goes deeper"
+    return ""
 
 
 class PathSet:

@@ -24,6 +24,7 @@ def test_kubectl_kustomize_builds_the_manifests_offline():
     assert sorted(kinds) == [
         "ClusterRole",
         "ClusterRoleBinding",
+        "CustomResourceDefinition",
         "Deployment",
         "Namespace",
         "ServiceAccount",

@@ -14,7 +14,9 @@ from typing import Any
 
 import pytest
 
+from khook_core.logs import JsonFormatter
 from khook_core.runtime import get_runtime
+from khook_local.console import summarize
 from tests.support.a2a_agent import AGENT_NAME, AGENT_NAMESPACE, TestAgent
 from tests.support.credentials import Credential, corpus
 from tests.support.sources import HMAC_SECRET, SAMPLES, TOKEN, push_body, sample
@@ -56,6 +58,10 @@ plugins:
 """
 
 
+def _named(name: str) -> Credential:
+    return next(c for c in CORPUS if c.name == name)
+
+
 def _all(credentials: list[Credential]) -> str:
     return "\n".join(c.text for c in credentials)
 
@@ -72,7 +78,8 @@ def webhook_body() -> bytes:
     return json.dumps(
         {
             "type": "deployment-failed",
-            "resource": {"kind": "Service", "name": "checkout"},
+            # the resource's name is on the console's decision line
+            "resource": {"kind": "Service", "name": f"checkout {_named('url-password').text}"},
             "reason": f"RolloutFailed {CORPUS[5].text}",
             "message": _all(CORPUS),
             "tags": {"team": CORPUS[10].text} | _fields(CORPUS[:6]),
@@ -150,6 +157,20 @@ def env(function_env: Callable[..., Any], a2a_agent: TestAgent) -> Iterator[None
     get_runtime().close()
 
 
+@pytest.fixture
+def logged(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
+    """Every khook_core record in ``caplog``: a function's start replaces the root logger's
+    handlers with its own (``logs.configure``), pytest's among them, so the capture hangs on
+    the library's logger instead."""
+    caplog.set_level(logging.DEBUG)
+    library = logging.getLogger("khook_core")
+    library.addHandler(caplog.handler)
+    try:
+        yield caplog
+    finally:
+        library.removeHandler(caplog.handler)
+
+
 def send(
     source: str, http_client: Callable[[str], Any], cloudevent_client: Callable[[str], Any]
 ) -> Any:
@@ -190,13 +211,14 @@ def test_no_credential_leaves_in_any_output(
     a2a_agent: TestAgent,
     http_client: Callable[[str], Any],
     cloudevent_client: Callable[[str], Any],
-    caplog: pytest.LogCaptureFixture,
+    logged: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.DEBUG)
-
+    caplog = logged
     reply = send(source, http_client, cloudevent_client)
 
     assert reply.status_code in (200, 204), reply.get_data(as_text=True)
+    # the step's own line is there: the function's log lines were captured
+    assert any(r.name == "khook_core.redaction.redactor" for r in caplog.records)
     assert len(a2a_agent.runs) == 1, reply.get_data(as_text=True)
     run = a2a_agent.runs[0]
     assert "[redacted:" in run.text  # the agent sees where a secret was
@@ -208,6 +230,31 @@ def test_no_credential_leaves_in_any_output(
         "audit records": repr(get_runtime().store.firings()),
     }
     assert {where: leaks(text) for where, text in outputs.items() if leaks(text)} == {}
+
+
+def test_no_credential_reaches_a_local_console_line(
+    env: None,
+    a2a_agent: TestAgent,
+    http_client: Callable[[str], Any],
+    cloudevent_client: Callable[[str], Any],
+    logged: pytest.LogCaptureFixture,
+) -> None:
+    """What ``khook up`` prints: each log record as a function writes it (JSON), turned into
+    its console line the way the stack's log follower does. The webhook's resource name, on
+    the decision line, carries a connection string."""
+    caplog = logged
+
+    reply = send("webhook", http_client, cloudevent_client)
+
+    assert reply.status_code in (200, 204), reply.get_data(as_text=True)
+    formatter = JsonFormatter()
+    json_lines = [formatter.format(record) for record in caplog.records]
+    console_lines = [
+        line for line in (summarize(json.loads(text)) for text in json_lines) if line is not None
+    ]
+    assert any("dispatched" in line for line in console_lines), console_lines
+    assert leaks("\n".join(json_lines)) == {}
+    assert leaks("\n".join(console_lines)) == {}
 
 
 def test_the_same_secret_masks_alike_in_every_source(

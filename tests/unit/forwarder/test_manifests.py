@@ -51,22 +51,31 @@ def test_every_manifest_parses_and_names_its_object():
 
     assert {kind for kind, _ in docs} == {"Namespace", "ServiceAccount", "ClusterRole",
                                           "ClusterRoleBinding", "Role", "RoleBinding",
-                                          "Deployment"}
+                                          "Deployment", "CustomResourceDefinition"}
     for doc in docs.values():
         assert doc["apiVersion"]
-        assert re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", doc["metadata"]["name"])
+        # a DNS label, or a DNS subdomain for the CRD (plural.group)
+        assert re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*",
+                            doc["metadata"]["name"])
 
 
 @pytest.mark.parametrize(("role", "stem"), [("ClusterRole", "rbac-cluster"),
                                             ("Role", "rbac-namespaced")])
-def test_rbac_grants_read_only_access_to_events_of_both_apis_and_hooks(role: str, stem: str):
-    [events, hooks, *owners] = one(role, stem)["rules"]
+def test_rbac_reads_events_and_hooks_and_writes_only_hook_status_and_events(
+    role: str, stem: str
+):
+    [events, hooks, status, fired, *owners] = one(role, stem)["rules"]
 
     assert sorted(events["apiGroups"]) == ["", "events.k8s.io"]
     assert events["resources"] == ["events"]
     assert sorted(events["verbs"]) == ["get", "list", "watch"]
     assert (hooks["apiGroups"], hooks["resources"]) == (["kagent.dev"], ["hooks"])
     assert sorted(hooks["verbs"]) == ["get", "list", "watch"]
+    # the status writer's merge patch, and the Fired Event it creates, then patches (count)
+    assert (status["apiGroups"], status["resources"], status["verbs"]) == (
+        ["kagent.dev"], ["hooks/status"], ["patch"])
+    assert (fired["apiGroups"], fired["resources"], sorted(fired["verbs"])) == (
+        [""], ["events"], ["create", "patch"])
     # owner lookups: get only, on the workload kinds
     assert {v for rule in owners for v in rule["verbs"]} == {"get"}
     assert {(g, r) for rule in owners for g in rule["apiGroups"] for r in rule["resources"]} == {

@@ -73,3 +73,21 @@ def test_a_refused_version_is_logged_once_and_the_next_one_loads(
 
     publish(store, config_dir, **{"hooks/more.yaml": restart_hook(name="api")})
     assert reloader.current().config.version == "3"
+
+
+def test_a_snapshot_of_the_deployed_files_is_adopted_without_loading_them_again(
+    base: Runtime, config_dir: Path
+):
+    store = MemoryConfigStore()
+    publish(store, config_dir)  # another instance bootstrapped the same files
+    reloader = reload.Reloader(base, source="kubernetes", interval=0.0, store=store)
+
+    live = reloader.current()
+
+    assert live is base  # the configuration loaded at start, not a second load of the files
+    assert (reloader.version, live.config.version) == (1, "1")
+    publish(store, config_dir, **{"hooks/more.yaml": restart_hook(name="api")})
+    assert reloader.current().config.hooks.hooks() == ["shop/api", "shop/web"]
+    publish(store, config_dir)  # back to the deployed files
+    assert reloader.current() is base
+    assert reloader.version == 3

@@ -5,10 +5,10 @@ import re
 from datetime import UTC, datetime
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from khook_core import prompt
+from khook_core import escaping, prompt
 from khook_core.event import Event, EventId, Resource
 
 EVENT = Event(
@@ -410,3 +410,65 @@ def test_compile_reports_every_problem_with_its_offset():
 def test_an_unknown_placeholder_suggests_the_closest_known_one():
     with pytest.raises(prompt.TemplateError, match=r"did you mean \{\{\.Reason\}\}\?"):
         prompt.compile_template("Why: {{.Reson}}")
+
+
+def _capped(value: object, depth: int, chars: int, items: int) -> object:
+    """The capping rule of the data block, written out in full: what the fast path must match."""
+    if depth > 4:
+        return "…"
+    if isinstance(value, str):
+        return escaping.cut(value, chars)
+    if isinstance(value, dict):
+        return {
+            escaping.cut(str(k), prompt.MAX_KEY_CHARS): _capped(v, depth + 1, chars, items)
+            for k, v in list(value.items())[:items]
+        }
+    if isinstance(value, list | tuple):
+        return [_capped(v, depth + 1, chars, items) for v in value[:items]]
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    return escaping.cut(str(value), chars)
+
+
+_SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False)
+    | st.text(max_size=40)
+    | st.integers(250, 300).map("x".__mul__)
+    | st.datetimes()
+)
+_KEYS = (
+    st.text(max_size=5)
+    | st.integers(100, 200).map("k".__mul__)
+    | st.integers()
+    | st.booleans()
+    | st.none()
+)
+_VALUES = st.recursive(
+    _SCALARS,
+    lambda inner: st.lists(inner, max_size=8) | st.dictionaries(_KEYS, inner, max_size=8),
+    max_leaves=15,
+)
+
+
+@settings(
+    max_examples=100,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(
+    value=st.dictionaries(_KEYS, _VALUES, max_size=12),
+    depth=st.integers(0, 3),
+    chars=st.sampled_from([prompt.MAX_FIELD_CHARS, 10]),
+    items=st.sampled_from([50, 3]),
+)
+def test_the_inline_map_capping_matches_the_general_rule(
+    value: dict[object, object], depth: int, chars: int, items: int
+):
+    """Metadata maps are capped inline (one call a map, on every firing's path): the result is
+    the general rule's, for every key and value type, at every depth and limit."""
+    expected = _capped(value, depth, chars, items)
+    assert prompt._cap_map(value, depth, chars, items) == expected
+    assert prompt._cap_json(value, depth, chars, items) == expected

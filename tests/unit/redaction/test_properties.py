@@ -96,3 +96,24 @@ def test_any_event_is_redacted_without_raising(metadata: Any, tags: Any, text: s
     again, found = REDACTOR.explain(once)
     assert again.model_dump() == once.model_dump()
     assert found == []
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(json_values, texts)
+def test_a_hooks_personal_data_masking_never_raises_and_is_idempotent(
+    metadata: Any, text: str
+) -> None:
+    event = Event(
+        id="webhook:1",
+        source="webhook",
+        type="x",
+        message=text,
+        timestamp=datetime(2026, 1, 5, tzinfo=UTC),
+        metadata={"body": metadata, "x": [text]},
+        tags={"k": text},
+    )
+    redacted = REDACTOR.events([event])[0]
+    once = REDACTOR.pii(redacted, ["email", "phone", "ip"])
+    assert len(once.message) <= cap(text)
+    again = REDACTOR.pii(once, ["email", "phone", "ip"])
+    assert again.model_dump() == once.model_dump()

@@ -14,7 +14,7 @@ import pytest
 from khook_core import cli
 from khook_core.errors import ConfigError
 from khook_core.event import Event
-from khook_core.redaction.redactor import Finding, Redactor
+from khook_core.redaction.redactor import Finding, MaskCount, Redactor
 from khook_core.redaction.rules import RedactRules
 from khook_core.sources.registry import PluginSettings
 
@@ -149,7 +149,7 @@ def _plugins(tmp_path: Path, text: str) -> Path:
 @pytest.mark.parametrize(
     ("block", "says"),
     [
-        ("{mask: [metadata.after.email]}", "kafka events carry metadata"),
+        ("{mask: [metadata.kafka.topic.name]}", "metadata.kafka of kafka events is a flat map"),
         ("{tables: {users: {deny: [email]}}}", "only the cdc source has tables"),
         ("{mask: [labels.team]}", "a field path starts with one of"),
         ("{drop: [message.text]}", "message is text"),
@@ -212,3 +212,30 @@ def test_replay_explain_names_kind_and_path_never_the_value(
     ]
     assert "hunter2" not in out
     assert "abc123" not in out
+
+
+def test_the_counts_are_listed_and_told_to_the_listener_as_they_grow() -> None:
+    redactor = Redactor(KEY)
+    told: list[tuple[str, str, int]] = []
+    redactor.on_masked = lambda source, kind, n: told.append((source, kind, n))
+    redactor.event(event(message="password=hunter2 token=abcdef", tags={"apiKey": "k-123"}))
+    redactor.event(event(message="clean text"))
+
+    assert told == [("webhook", "secret-pair", 2), ("webhook", "secret-field", 1)]
+    assert redactor.masked() == [
+        MaskCount("webhook", "secret-field", 1),
+        MaskCount("webhook", "secret-pair", 2),
+    ]
+
+
+def test_a_failing_listener_costs_no_event_its_redaction(caplog: pytest.LogCaptureFixture) -> None:
+    redactor = Redactor(KEY)
+
+    def broken(source: str, kind: str, n: int) -> None:
+        raise RuntimeError("exporter down")
+
+    redactor.on_masked = broken
+    after = redactor.event(event(message="password=hunter2"))
+
+    assert "hunter2" not in after.message
+    assert "the redaction count listener failed" in caplog.text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,12 @@ from khook_core.event import utcnow
 from khook_core.mapping import MappingTable
 from khook_core.runtime import load_config
 from khook_core.sources.base import SourceContext
-from khook_core.sources.registry import PluginSettings, SourceRegistry
+from khook_core.sources.registry import (
+    ENTRY_POINT_GROUP,
+    PluginSettings,
+    SourceRegistry,
+    installed_points,
+)
 from tests.support.configdir import SHOP_HOOK, make_config
 from tests.support.paths import REPO
 from tests.support.plugins import KAFKA_BOGUS
@@ -141,3 +147,24 @@ def test_a_listed_plugin_that_is_not_installed_fails_only_its_own_requests(tmp_p
     assert error.line == 3
     assert error.reason.startswith("not installed (installed: alertmanager, ")
     assert config.sources.get("kubernetes").name == "kubernetes"
+
+
+def test_discovery_finds_what_importlib_entry_points_finds(
+    plugins_on_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """The cold start's scan reads only the distributions that declare the group, and still
+    sees what ``entry_points(group=...)`` sees: a copy shadowed by an earlier one on the path
+    (here without the group) is left out, as importlib leaves it out."""
+    shadow = tmp_path / "shadow"
+    info = shadow / "khook_broken-0.9.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: khook_broken\nVersion: 0.9\n")
+    monkeypatch.syspath_prepend(str(shadow))
+
+    expected = {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+    found = installed_points()
+
+    assert found == expected
+    assert "ping" in found
+    assert "broken" not in found  # shadowed by khook_broken 0.9, which declares no source
+    assert {"kubernetes", "alertmanager", "webhook"} <= found.keys()

@@ -658,6 +658,27 @@ def test_forwarder_publishes_to_the_kubernetes_topic(tf: TerraformConfig) -> Non
         )
 
 
+def test_forwarder_uses_firestore_documents_only_when_it_publishes_cluster_hooks(
+    tf: TerraformConfig,
+) -> None:
+    """With cluster Hooks the forwarder writes the snapshot and reads the audit trail in
+    Firestore; that is datastore.user on the project, opt-in, and its only grant of its own
+    (telemetry's exporter roles are granted alike to every identity, in monitoring.tf)."""
+    forwarder = "serviceAccount:${google_service_account.forwarder[0].email}"
+    grants = {
+        name: grant
+        for name, grant in tf.of_type("google_project_iam_member").items()
+        if grant["member"] == forwarder
+    }
+    assert list(grants) == ["forwarder_datastore"]
+    grant = grants["forwarder_datastore"]
+    assert grant["role"] == "roles/datastore.user"
+    assert grant["count"] == (
+        "${local.forwarder_enabled && var.forwarder_cluster_hooks ? 1 : 0}"
+    )
+    assert tf.default("forwarder_cluster_hooks") is False
+
+
 def test_forwarder_service_account_matches_workload_identity(tf: TerraformConfig) -> None:
     docs = require_k8s_manifests()
     accounts = [d for d in docs if isinstance(d, Mapping) and d.get("kind") == "ServiceAccount"]
