@@ -22,6 +22,7 @@ from khook_core.errors import DispatchError, OutcomeUnknownError, TransientError
 from khook_core.state.base import AuditLog, BacklogStore, ClaimStore, DedupKey, Firing
 from khook_core.storm import keys, records
 from khook_core.storm.admission import release_quietly
+from khook_core.tracking import tracker
 
 if TYPE_CHECKING:
     from khook_core.event import Event
@@ -102,6 +103,7 @@ class Attempt:
         extra = {"state": detail} if sent and detail else {}
         if recovered:
             extra["recovered"] = recovered
+        task_state = detail if sent and task_id else ""
         try:
             audit.record(
                 Firing(
@@ -120,6 +122,7 @@ class Attempt:
                     extra=extra,
                     config_version=self.runtime.config.version,
                     incident=self.incident,
+                    task_state=task_state,
                 )
             )
         except TransientError as exc:
@@ -159,6 +162,7 @@ def run(
         )
     extra = None if held is None else {"held_back": held.to_json()}
     attempt.prompt = prompt.render(rule.template, event, extra, note)
+    push_url, push_token = tracker.push_fields(attempt.runtime)  # where the agent may report
     request = DispatchRequest(
         event=event,
         hook=rule.hook,
@@ -174,6 +178,8 @@ def run(
         context_id=attempt.incident or f"khook-{keys.digest(key)}",
         time_budget=time_budget,
         verify=unsure,
+        push_url=push_url,
+        push_token=push_token,
     )
     telemetry, started = attempt.runtime.telemetry, time.perf_counter()
     try:
@@ -206,6 +212,7 @@ def run(
         store.record_success(key=keys.circuit(rule))
     except TransientError as exc:  # the run started; a lost confirmation must not re-run it
         logger.error("dispatched %s but could not confirm the claim: %s", key, exc)
+    tracker.start(attempt.runtime, request, result, rule)  # follow the task to its end
     sent = DecisionKind.OPENED_INCIDENT if attempt.incident else DecisionKind.DISPATCHED
     outcome: str = sent
     if result.recovered == "unverified" and resumed == "uncertain":

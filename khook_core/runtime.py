@@ -33,6 +33,7 @@ from khook_core.state import (
     DEFAULT_DEDUP_WINDOW,
     IncidentStore,
     StateStore,
+    TaskStore,
     open_incident_store,
     open_silence_store,
     open_store,
@@ -163,6 +164,31 @@ class Clock:
         return self.fixed if self.fixed is not None else utcnow()
 
 
+class TaskHandle:
+    """The task store, opened on first use: by the dispatch that starts a task or the sweep
+    that follows them (a function that never dispatches to an agent never opens it)."""
+
+    def __init__(self, store: TaskStore | None = None) -> None:
+        self._store = store
+        self._lock = threading.Lock()  # functions serve requests from several threads
+
+    def get(self, settings: Settings) -> TaskStore:
+        with self._lock:
+            if self._store is None:
+                from khook_core.state import open_task_store
+
+                self._store = open_task_store(
+                    settings.state, project=settings.firestore.project_id()
+                )
+            return self._store
+
+    def close(self) -> None:
+        with self._lock:
+            if self._store is not None:
+                self._store.close()
+                self._store = None
+
+
 @dataclass
 class Runtime:
     settings: Settings
@@ -172,6 +198,9 @@ class Runtime:
     clock: Callable[[], datetime]
     default_window: timedelta = DEFAULT_DEDUP_WINDOW
     redactor: Redactor = field(default_factory=lambda: build_redactor(None, {}))
+    tasks: TaskHandle = field(default_factory=lambda: TaskHandle())
+    """Tracked agent tasks (``task_store()``), shared by the copies the live configuration
+    makes of this runtime."""
     telemetry: Telemetry = NOOP
     """Spans and metrics (``khook_core.telemetry``); the no-op unless ``KHOOK_TELEMETRY`` is on."""
     silences: SilenceGate = field(
@@ -236,9 +265,15 @@ class Runtime:
             ),
         )
 
+    def task_store(self) -> TaskStore:
+        """The tracked tasks' handle on the configured store (memory: one per runtime,
+        shared by its pipeline and its sweep)."""
+        return self.tasks.get(self.settings)
+
     def close(self) -> None:
         self.store.close()
         self.dispatcher.close()
+        self.tasks.close()
         self.telemetry.close()
         self.silences.close()
         if self.incident_store is not None:

@@ -135,7 +135,7 @@ def lookup(doc: Any, path: str, meta: Mapping[str, Any] | None = None) -> Any:
             if part not in node:
                 return MISSING
             node = node[part]
-        elif isinstance(node, list) and part.lstrip("-").isdigit():
+        elif isinstance(node, list) and part.isascii() and part.lstrip("-").isdigit():
             index = int(part)
             if not -len(node) <= index < len(node):
                 return MISSING

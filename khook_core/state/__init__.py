@@ -12,6 +12,7 @@ from khook_core.state.base import (
     IncidentStore,
     SilenceStore,
     StateStore,
+    TaskStore,
 )
 
 __all__ = [
@@ -22,10 +23,12 @@ __all__ = [
     "IncidentStore",
     "SilenceStore",
     "StateStore",
+    "TaskStore",
     "open_config_store",
     "open_incident_store",
     "open_silence_store",
     "open_store",
+    "open_task_store",
 ]
 
 
@@ -77,6 +80,23 @@ def open_config_store(url: str, *, project: str | None = None) -> ConfigStore:
         from khook_core.state.config_firestore import FirestoreConfigStore
 
         return FirestoreConfigStore.from_url(url, project=project)
+    raise _unknown_store(url)
+
+
+def open_task_store(url: str, *, project: str | None = None) -> TaskStore:
+    """The tracked tasks' handle on the store ``url`` names (as ``open_store``)."""
+    if url == "memory":
+        from khook_core.state.task_memory import MemoryTaskStore
+
+        return MemoryTaskStore()
+    if url.startswith("sqlite:"):
+        from khook_core.state.task_sqlite import SqliteTaskStore
+
+        return SqliteTaskStore(url.removeprefix("sqlite:") or ".khook/state.db")
+    if url == "firestore" or url.startswith("firestore:"):
+        from khook_core.state.task_firestore import FirestoreTaskStore
+
+        return FirestoreTaskStore.from_url(url, project=project)
     raise _unknown_store(url)
 
 

@@ -122,6 +122,11 @@ class Firing:
     error: str = ""
     extra: dict[str, str] = field(default_factory=dict)
     config_version: str = ""  # the configuration that decided it (``Config.version``)
+    task_state: str = ""  # the agent task's state (``TASK_STATES``) when this was recorded
+    finding: str = ""  # the agent's final text, cleaned and capped (``tracking.finding``)
+    finding_chars: str = ""  # the final text's full length (text: audit fields are text)
+    finished_at: str = ""  # when the task was seen ended, RFC 3339
+    tokens: str = ""  # total tokens the agent reported for the task
     incident: str = ""  # the incident it opened or joined (``IncidentStore``), if correlated
 
 
@@ -531,6 +536,110 @@ class ConfigStore(Protocol):
             The new version; None when ``expect`` is given and the current version is not
             ``expect`` (nothing written).
         """
+        ...
+
+    def close(self) -> None:
+        """Release the handle; it is not used afterwards."""
+        ...
+
+
+# -- tracked agent tasks (the seventh contract) -------------------------------------------
+
+TASK_STATES = (
+    "submitted",
+    "working",
+    "input-required",
+    "auth-required",
+    "completed",
+    "failed",
+    "rejected",
+    "canceled",
+    "timed-out",
+    "unknown",
+)
+"""Every ``TrackedTask.state``: A2A's states (normalised, ``TASK_STATE_`` dropped), khook's
+``timed-out`` (the deadline passed first) and ``unknown`` (the agent no longer knows the task)."""
+TERMINAL_TASK_STATES = frozenset({"completed", "failed", "rejected", "canceled", "timed-out"})
+"""States after which a task is no longer followed."""
+NEVER = datetime(9999, 1, 1, tzinfo=UTC)
+"""``TrackedTask.next_check`` of a finished task: one ordered field is the tracker's work list
+(a range scan on one single-field index in every store, no composite index)."""
+
+
+@dataclass(frozen=True)
+class TrackedTask:
+    """An agent task followed after its dispatch until it ends (``khook_core.tracking``).
+
+    Keyed by ``ref`` (the agent's endpoint and its task id); ``version`` counts the writes of
+    the stored task and is the precondition of every update, so one transition is written once
+    however many ticks or notifications race for it.
+    """
+
+    task_id: str
+    endpoint: str  # the A2A URL the task lives at
+    wire: str  # "1.0" or "0.3": how to ask about it
+    context_id: str
+    key: DedupKey  # the firing's dedup key
+    hook: str
+    event_id: str
+    event_type: str
+    source: str
+    resource: str
+    agent: str
+    state: str
+    created_at: datetime
+    deadline: datetime  # after this instant, an open task is ``timed-out``
+    next_check: datetime  # when the tracker asks the agent next (``NEVER`` once finished)
+    checks: int = 0  # the agent asked so far (the backoff's exponent)
+    cancel: bool = False  # cancel the task at the agent when its deadline passes
+    push_token_hash: str = ""  # sha256 hex of the task's push-notification token ("": none)
+    finding: str = ""  # the agent's final text, capped
+    finding_chars: int = 0  # the final text's full length
+    tokens: str = ""  # token usage the agent reported ("" when it reported none)
+    finished_at: datetime | None = None
+    version: int = 0  # set by the store
+
+    @property
+    def ref(self) -> str:
+        """The store key: endpoint and task id (two agents may hand out the same id)."""
+        return f"{self.endpoint} {self.task_id}"
+
+    @property
+    def finished(self) -> bool:
+        return self.state in TERMINAL_TASK_STATES
+
+
+class TaskStore(Protocol):
+    """Agent tasks followed after dispatch (``TrackedTask``): the tracker's work list.
+
+    Kept apart from ``StateStore`` (a handle of its own, ``open_task_store``): the firing path
+    writes one task per dispatch, and only the sweep's tick and the push endpoint read it.
+    Every write is conditional on the version read, so of concurrent writers of one task
+    exactly one succeeds; a finished task is never changed again.
+    """
+
+    def track_task(self, *, task: TrackedTask) -> bool:
+        """Store ``task`` (version 1) unless a task of its ``ref`` is stored; True if stored.
+
+        A redelivered dispatch tracks the same task again: that is no error and changes nothing.
+        """
+        ...
+
+    def due_tasks(self, *, now: datetime, limit: int, lease: timedelta) -> list[TrackedTask]:
+        """Up to ``limit`` unfinished tasks whose ``next_check <= now``, earliest first, each
+        leased to this caller: its ``next_check`` moved to ``now + lease`` (version + 1) in the
+        same atomic step, so concurrent callers get disjoint tasks, and a caller that dies
+        leaves them due again once the lease lapses. Returned tasks carry the new version."""
+        ...
+
+    def update_task(self, *, task: TrackedTask, expect: int) -> bool:
+        """Replace the stored task of ``task.ref`` if its version is ``expect`` (it becomes
+        ``expect + 1``); False (nothing written) if it changed since, is finished, or is not
+        stored."""
+        ...
+
+    def read_task(self, *, ref: str) -> TrackedTask | None:
+        """The stored task of ``ref`` (with its version), or None."""
         ...
 
     def close(self) -> None:
