@@ -13,6 +13,7 @@ from khook_core.cli import (
     completion,
     config_commands,
     firings,
+    incidents,
     live_config,
     options,
     replay,
@@ -102,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     live_config.add_parsers(sub)
     replay.add_parser(sub)
     firings.add_parser(sub)
+    incidents.add_parser(sub)
     status_command.add_parser(sub)
     silences.add_parsers(sub)
     approvals.add_parsers(sub)
