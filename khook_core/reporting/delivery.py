@@ -1,7 +1,9 @@
 """Delivering a finding to each destination of its hook, one status each.
 
 Statuses: ``sent``; ``skipped: <why>`` (the destination's URL variable is unset); ``failed:
-<why>`` (refused, or still failing after the sender's retries within ``REPORT_BUDGET_S``).
+<why>`` (refused, or still failing after the sender's retries within ``REPORT_BUDGET_S``);
+``pending: object, hook`` for a ``kubernetes`` destination, which the in-cluster forwarder
+writes (``forwarder.finding_events``).
 Never raises: a destination that fails does not stop the next one, nor the task's record.
 """
 
@@ -15,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from khook_core.dispatch.retry import Deadline, RetryPolicy, Sender, error_text, new_client
 from khook_core.errors import DispatchError, TransientError
-from khook_core.reportconfig import ReportDestination
+from khook_core.reportconfig import KUBERNETES_PENDING, ReportDestination
 from khook_core.reporting import formats
 from khook_core.state.base import TrackedTask
 
@@ -44,7 +46,7 @@ def deliver(runtime: Runtime, task: TrackedTask) -> dict[str, str]:
         for n, destination in enumerate(destinations):
             status = _deliver_one(sender, destination, task, task_url, settings.environ)
             statuses[f"report.{n}.{destination.kind}"] = status
-            if status != "sent":
+            if status != "sent" and not status.startswith(KUBERNETES_PENDING):
                 logger.warning(
                     "report %s of task %s (%s): %s",
                     destination.kind,
@@ -79,6 +81,8 @@ def _deliver_one(
     task_url: str,
     environ: Any,
 ) -> str:
+    if destination.kubernetes:
+        return destination.kubernetes.pending_status
     headers = {"Content-Type": "application/json"}
     if destination.slack or destination.google_chat:
         chat = destination.slack or destination.google_chat
