@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from kubernetes import client
+from kubernetes.client.exceptions import ApiException
 
 from khook_core.forwarder.backoff import Backoff
 from khook_core.forwarder.finding_events import MESSAGE_BYTES, OUTCOME, FindingEvents
@@ -271,3 +272,81 @@ def test_events_written_before_a_crash_are_not_written_again(kube: RealKube, tmp
     [status] = [f for f in audit.firings() if f.outcome == OUTCOME]
     assert status.extra == {"report.0.kubernetes": "sent"}
     audit.close()
+
+
+def test_the_manifests_rbac_lets_the_forwarder_write_findings_where_it_is_bound_only(
+    kube: RealKube, tmp_path: Path
+):
+    from khook_core.forwarder.app import Forwarder
+    from khook_core.forwarder.config import ForwarderSettings
+    from tests.integration.forwarder.test_forwarder_real_rbac import apply, manifests
+    from tests.support.forwarder import TOPIC, RecordingClient
+
+    namespace, elsewhere = new_namespace(kube, "rbac"), new_namespace(kube, "other")
+    apply(kube, manifests("namespace.yaml") + manifests("serviceaccount.yaml"))
+    apply(kube, manifests("rbac-namespaced.yaml", namespace))
+    token = kube.forwarder_token()
+    state = tmp_path / "state.db"
+    settings = ForwarderSettings(
+        kubeconfig=str(kube.write_kubeconfig(tmp_path / "kubeconfig", token)),
+        namespaces=namespace,
+        port=0,
+        host="127.0.0.1",
+        topic=TOPIC,
+        config_dir=make_config(tmp_path, restart_hook()),
+        hooks_state=f"sqlite:{state}",
+        status_interval_seconds=0.2,
+        backoff_initial_seconds=0.05,
+        backoff_max_seconds=0.5,
+    )
+    with kube.api_client() as admin:
+        client.CustomObjectsApi(admin).create_namespaced_custom_object(
+            GROUP, VERSION, namespace, PLURAL, hook(namespace, "web")
+        )
+        admin_core = client.CoreV1Api(admin)
+        audit = SqliteStateStore(str(state))
+        forwarder = Forwarder(settings, publish_client=RecordingClient())
+        forwarder.start()
+        try:
+            audit.record(task_end(namespace, "completed", "here", task="task-1"))
+            audit.record(task_end(elsewhere, "completed", "there", task="task-2"))
+
+            def statuses() -> dict[str, dict[str, str]]:
+                return {f.task_id: f.extra for f in audit.firings() if f.outcome == OUTCOME}
+
+            reported = wait_for(lambda: len(statuses()) == 2 and statuses(), "both reported")
+        finally:
+            forwarder.stop(0)
+            audit.close()
+
+        written = agent_findings(admin_core, namespace)
+        assert sorted(e["involvedObject"]["kind"] for e in written) == ["Hook", "Pod"]
+        assert agent_findings(admin_core, elsewhere) == []
+    assert reported["task-1"] == {"report.0.kubernetes": "sent"}
+    refused = reported["task-2"]["report.0.kubernetes"]
+    assert refused.startswith("failed: hook: the Hook is not in the cluster; object: HTTP 403: ")
+    assert "forbidden" in refused
+
+    with kube.api_client(token) as api:  # Events are created, never deleted or replaced
+        core = client.CoreV1Api(api)
+        name = written[0]["metadata"]["name"]
+        forbidden: list[Callable[[], Any]] = [
+            lambda: core.delete_namespaced_event(name, namespace),
+            lambda: core.replace_namespaced_event(
+                name,
+                namespace,
+                {"metadata": {"name": name}, "involvedObject": {}},  # type: ignore[arg-type]
+            ),
+        ]
+        for attempt in forbidden:
+            with pytest.raises(ApiException) as denied:
+                attempt()
+            assert denied.value.status == 403
+
+
+def agent_findings(core: client.CoreV1Api, namespace: str) -> list[dict[str, Any]]:
+    reply: Any = core.list_namespaced_event(
+        namespace, field_selector="reason=AgentFinding", _preload_content=False
+    )
+    items: list[dict[str, Any]] = json.loads(reply.data)["items"]
+    return items
