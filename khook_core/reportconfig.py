@@ -10,6 +10,7 @@ a task ends (``khook_core.reporting``)::
         url: https://ops.example/findings
         body: {text: "{{.TaskState}}: {{.Finding}}", link: "{{.AgentTaskURL}}"}
     - kubernetes: {}                                  # Events on the object and on the Hook
+    - github: {tokenEnv: KHOOK_GITHUB_TOKEN}          # a comment on the PR or commit
 
 Webhook URLs of chat services carry their credential, so they are named by environment
 variable (Secret Manager injects them), never written in the hook.
@@ -96,9 +97,19 @@ class KubernetesDestination(BaseModel):
         return f"{KUBERNETES_PENDING}: {', '.join(targets)}"
 
 
+class GithubDestination(BaseModel):
+    """A comment on the pull request or commit a GitHub event came from, with the token in an
+    environment variable (Secret Manager injects it); ``apiUrl`` for GitHub Enterprise."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    token_env: str = Field(default="KHOOK_GITHUB_TOKEN", alias="tokenEnv", pattern=ENV_NAME)
+    api_url: str = Field(default="https://api.github.com", alias="apiUrl", pattern=r"^https?://")
+
+
 class ReportDestination(BaseModel):
     """One ``report:`` entry: exactly one of ``slack``, ``googleChat``, ``webhook``,
-    ``kubernetes``."""
+    ``kubernetes``, ``github``."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -106,13 +117,14 @@ class ReportDestination(BaseModel):
     google_chat: ChatDestination | None = Field(default=None, alias="googleChat")
     webhook: WebhookDestination | None = None
     kubernetes: KubernetesDestination | None = None
+    github: GithubDestination | None = None
 
     @model_validator(mode="after")
     def _exactly_one(self) -> ReportDestination:
-        named = (self.slack, self.google_chat, self.webhook, self.kubernetes)
+        named = (self.slack, self.google_chat, self.webhook, self.kubernetes, self.github)
         if sum(x is not None for x in named) != 1:
             raise ValueError(
-                "a report entry names exactly one of slack, googleChat, webhook, kubernetes"
+                "a report entry names exactly one of slack, googleChat, webhook, kubernetes, github"
             )
         return self
 
@@ -120,6 +132,8 @@ class ReportDestination(BaseModel):
     def kind(self) -> str:
         if self.kubernetes:
             return "kubernetes"
+        if self.github:
+            return "github"
         return "slack" if self.slack else "googleChat" if self.google_chat else "webhook"
 
 

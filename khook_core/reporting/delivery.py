@@ -2,6 +2,7 @@
 
 Statuses: ``sent``; ``skipped: <why>`` (the destination's URL variable is unset); ``failed:
 <why>`` (refused, or still failing after the sender's retries within ``REPORT_BUDGET_S``);
+``skipped`` too for ``github`` when the task's event was not GitHub's;
 ``pending: object, hook`` for a ``kubernetes`` destination, which the in-cluster forwarder
 writes (``forwarder.finding_events``).
 Never raises: a destination that fails does not stop the next one, nor the task's record.
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Final
 from khook_core.dispatch.retry import Deadline, RetryPolicy, Sender, error_text, new_client
 from khook_core.errors import DispatchError, TransientError
 from khook_core.reportconfig import KUBERNETES_PENDING, ReportDestination
-from khook_core.reporting import formats
+from khook_core.reporting import formats, github
 from khook_core.state.base import TrackedTask
 
 if TYPE_CHECKING:
@@ -29,6 +30,7 @@ logger = logging.getLogger(__name__)
 REPORT_BUDGET_S: Final = 10.0
 """One destination's delivery, retries included: a tick reports many tasks."""
 REASON_CHARS: Final = 200
+GITHUB_API_VERSION: Final = "2022-11-28"
 
 
 def deliver(runtime: Runtime, task: TrackedTask) -> dict[str, str]:
@@ -84,13 +86,27 @@ def _deliver_one(
     if destination.kubernetes:
         return destination.kubernetes.pending_status
     headers = {"Content-Type": "application/json"}
-    if destination.slack or destination.google_chat:
+    if destination.github:
+        path = github.comment_path(task.reply_to)
+        if path is None:
+            return "skipped: not a GitHub event with a pull request or commit"
+        token = str(environ.get(destination.github.token_env, ""))
+        if not token:
+            return f"skipped: {destination.github.token_env} is not set"
+        url = destination.github.api_url.rstrip("/") + path
+        body: Any = github.comment(task, task_url)
+        headers |= {
+            "Accept": "application/vnd.github+json",
+            "Authorization": f"Bearer {token}",
+            "X-GitHub-Api-Version": GITHUB_API_VERSION,
+        }
+    elif destination.slack or destination.google_chat:
         chat = destination.slack or destination.google_chat
         assert chat is not None
         url = str(environ.get(chat.url_env, ""))
         if not url:
             return f"skipped: {chat.url_env} is not set"
-        body: Any = (formats.slack if destination.slack else formats.google_chat)(task, task_url)
+        body = (formats.slack if destination.slack else formats.google_chat)(task, task_url)
     else:
         hook = destination.webhook
         assert hook is not None
@@ -121,7 +137,7 @@ def _deliver_one(
             deadline=Deadline(REPORT_BUDGET_S),
             headers=headers,
             content=content,
-            idempotent=True,
+            idempotent=not destination.github,  # GitHub takes no idempotency key
         )
     except (TransientError, DispatchError) as exc:
         return f"failed: {_reason(str(exc))}"
