@@ -56,6 +56,8 @@ def _budgets() -> dict[str, Budget]:
                                         "dispatches, records)", "<= 4.0x", "pipeline.py"),
         "pipeline:redaction": Budget("pipeline cost with redaction over the same run without it",
                                      "<= 1.15x", "redaction.py"),
+        "pipeline:correlation": Budget("pipeline cost with `correlate:` on every hook over the "
+                                       "same run without it", "<= 1.20x", "pipeline.py"),
         "forwarder:rate": Budget("forwarder into the Pub/Sub emulator, sustained",
                                  ">= 5,000 events/s", "forwarder.py"),
         "forwarder:rss": Budget("forwarder peak RSS through a 20,000-event storm", "<= 50 MiB",

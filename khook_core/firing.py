@@ -37,14 +37,14 @@ logger = logging.getLogger(__name__)
 MIN_DISPATCH_S = 1.0
 """Below this much time left in the invocation, a dispatch is not started (it could not finish)."""
 
-_SENT = (DecisionKind.DISPATCHED, "resent-unverified")
+_SENT = (DecisionKind.DISPATCHED, DecisionKind.OPENED_INCIDENT, "resent-unverified")
 """Audit outcomes of a send: their ``detail`` is the task state, not an error."""
 
 
 class Attempt:
     """One match in flight: builds its Decision and, where asked, its audit record."""
 
-    __slots__ = ("deadline", "event", "key", "prompt", "rule", "runtime")
+    __slots__ = ("deadline", "event", "incident", "key", "prompt", "rule", "runtime")
 
     def __init__(
         self,
@@ -57,6 +57,8 @@ class Attempt:
         self.runtime, self.rule, self.event, self.key = runtime, rule, event, key
         self.deadline = deadline
         self.prompt: str | None = None
+        self.incident = ""
+        """The incident this firing opened or joined (``correlation``); "" if uncorrelated."""
 
     def decide(
         self,
@@ -119,6 +121,7 @@ class Attempt:
                     error="" if sent else detail,
                     extra=extra,
                     config_version=self.runtime.config.version,
+                    incident=self.incident,
                     task_state=task_state,
                 )
             )
@@ -171,7 +174,8 @@ def run(
         message_id=f"khook-{keys.digest(key, event.id)}",
         # One conversation per incident: the dedup key, so every firing of it (and every
         # retry) carries the same context; the agent is asked for this message within it.
-        context_id=f"khook-{keys.digest(key)}",
+        # A correlated firing's conversation is its incident's, shared with the follow-ups.
+        context_id=attempt.incident or f"khook-{keys.digest(key)}",
         time_budget=time_budget,
         verify=unsure,
         push_url=push_url,
@@ -209,7 +213,8 @@ def run(
     except TransientError as exc:  # the run started; a lost confirmation must not re-run it
         logger.error("dispatched %s but could not confirm the claim: %s", key, exc)
     tracker.start(attempt.runtime, request, result, rule)  # follow the task to its end
-    outcome = "dispatched"
+    sent = DecisionKind.OPENED_INCIDENT if attempt.incident else DecisionKind.DISPATCHED
+    outcome: str = sent
     if result.recovered == "unverified" and resumed == "uncertain":
         outcome = "resent-unverified"
         logger.warning(
@@ -218,7 +223,7 @@ def run(
             rule.target.label(),
         )
     return attempt.decide(
-        DecisionKind.DISPATCHED,
+        sent,
         task_id=result.task_id,
         detail=result.state,
         record=True,

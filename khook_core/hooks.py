@@ -26,7 +26,7 @@ from khook_core.errors import ConfigError, Problem
 from khook_core.event import Event, Severity
 from khook_core.redaction.rules import PiiKind
 from khook_core.reportconfig import ReportDestination, TaskFollowUp
-from khook_core.storm.config import Coalesce, RateLimit
+from khook_core.storm.config import Coalesce, Correlate, RateLimit
 from khook_core.target import Target
 from khook_core.timeparse import parse_duration
 from khook_core.yamlfile import line_of, line_within, load_documents
@@ -96,6 +96,8 @@ class EventConfiguration(BaseModel):
     """Extension: at most this many agent runs per window for this configuration."""
     coalesce: Coalesce | None = None
     """Extension: one run per group and window; the others are summarised in the next run."""
+    correlate: Correlate | None = None
+    """Extension: one incident per workload; later events join its conversation."""
     report: list[ReportDestination] | None = None
     """Extension: where the finding goes when the agent's task ends (``reportconfig``)."""
     task: TaskFollowUp | None = None
@@ -169,6 +171,7 @@ class HookRule:
     coalesce: Coalesce | None = None
     when: Condition | None = None
     file: str = ""
+    correlate: Correlate | None = None
     index: int = 0
     report: tuple[ReportDestination, ...] = ()
     task: TaskFollowUp | None = None
@@ -488,6 +491,7 @@ def _rule(
         match_tags=conf.match_tags,
         rate_limit=conf.rate_limit,
         coalesce=conf.coalesce,
+        correlate=conf.correlate,
         when=when,
         dedup_window=parse_duration(conf.dedup_window) if conf.dedup_window is not None else None,
         file=file,

@@ -31,8 +31,10 @@ from khook_core.sources.base import SourceContext
 from khook_core.sources.registry import PluginSettings, SourceRegistry
 from khook_core.state import (
     DEFAULT_DEDUP_WINDOW,
+    IncidentStore,
     StateStore,
     TaskStore,
+    open_incident_store,
     open_silence_store,
     open_store,
 )
@@ -205,6 +207,17 @@ class Runtime:
         default_factory=lambda: SilenceGate(MemorySilenceStore, interval=0)
     )
     """The silences in force, read from the store once per ``config_refresh``."""
+    incident_store: IncidentStore | None = None
+
+    @functools.cached_property
+    def incidents(self) -> IncidentStore:
+        """The incident store (``correlate:``), opened on the state store's URL when first
+        needed, so a process without correlating hooks never opens it."""
+        if self.incident_store is None:
+            self.incident_store = open_incident_store(
+                self.settings.state, project=self.settings.firestore.project_id()
+            )
+        return self.incident_store
 
     @functools.cached_property
     def stale_after(self) -> timedelta:
@@ -263,6 +276,8 @@ class Runtime:
         self.tasks.close()
         self.telemetry.close()
         self.silences.close()
+        if self.incident_store is not None:
+            self.incident_store.close()
 
 
 def log_source_errors(config: Config) -> None:

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, NamedTuple, Protocol
@@ -126,6 +127,7 @@ class Firing:
     finding_chars: str = ""  # the final text's full length (text: audit fields are text)
     finished_at: str = ""  # when the task was seen ended, RFC 3339
     tokens: str = ""  # total tokens the agent reported for the task
+    incident: str = ""  # the incident it opened or joined (``IncidentStore``), if correlated
 
 
 class ClaimStore(Protocol):
@@ -330,6 +332,7 @@ class FiringFilter:
     event_type: str | None = None
     resource: str | None = None
     outcome: str | None = None
+    incident: str | None = None
 
     def equalities(self) -> dict[str, str]:
         """The text fields to match exactly, by ``Firing`` field name."""
@@ -339,6 +342,7 @@ class FiringFilter:
             "event_type": self.event_type,
             "resource": self.resource,
             "outcome": self.outcome,
+            "incident": self.incident,
         }
         return {name: value for name, value in fields.items() if value is not None}
 
@@ -699,6 +703,116 @@ class SilenceStore(Protocol):
 
     def expire_silence(self, *, id: str, now: datetime, by: str) -> SilenceRecord | None:
         """End the silence at ``now`` (no-op when it already ended); None when unknown."""
+        ...
+
+    def close(self) -> None:
+        """Release the handle; it is not used afterwards."""
+        ...
+
+
+# --- incidents ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Incident:
+    """Related events about one workload, investigated by one agent run in one conversation.
+
+    The ``id`` is the A2A ``contextId`` of every message sent for it (for kagent, the session).
+    """
+
+    id: str
+    workload: str
+    """The correlation key: ``namespace/kind/name`` (``Workload.ref()``)."""
+    opened_at: datetime
+    last_event_at: datetime
+    window: timedelta
+    """An event joins while it comes within this of the last one; quiet this long, it closes."""
+    hook: str = ""
+    """The hook whose event opened it; its agent gets the run and every follow-up."""
+    agent: str = ""
+    events: int = 1
+    members: dict[str, str] = field(default_factory=dict)
+    """Member (an event occurrence) → ``firing`` or ``resolved`` for members whose source
+    reports resolution (alerts), ``event`` for the rest (capped at ``MAX_INCIDENT_MEMBERS``)."""
+    pending: tuple[str, ...] = ()
+    """Evidence that joined since the last follow-up, oldest first (capped)."""
+    omitted: int = 0
+    """Events that joined since the last follow-up past the cap on ``pending``."""
+    follow_ups: int = 0
+    last_follow_up_at: datetime | None = None
+    closed_at: datetime | None = None
+    close_reason: str = ""  # "" while open | resolved | quiet
+
+    @property
+    def open(self) -> bool:
+        return self.closed_at is None
+
+
+class Correlation(NamedTuple):
+    """What ``IncidentStore.correlate`` did with one event (a tuple: one is built per
+    correlated event in a storm)."""
+
+    incident: Incident
+    opened: bool
+    """True: this event opened the incident (start the one agent run)."""
+    duplicate: bool = False
+    """True: this member had joined before (a redelivery); nothing changed."""
+
+
+Evidence = str | Callable[[], str]
+"""A joining event's line for the next follow-up, or a function making it: called only when
+the line is kept (``pending`` has room), which spares a storm's thousandth repeat the text."""
+
+
+class IncidentStore(Protocol):
+    """Incidents: one open incident per workload, opened atomically across every instance.
+
+    Kept apart from ``StateStore`` (opened with ``open_incident_store``) like ``ConfigStore``.
+    Every change of a workload's incident is one atomic read-modify-write of that workload's
+    current incident, so concurrent events of one workload open exactly one incident.
+    """
+
+    def correlate(
+        self,
+        *,
+        workload: str,
+        member: str,
+        window: timedelta,
+        now: datetime,
+        hook: str = "",
+        agent: str = "",
+        resolvable: bool = False,
+        evidence: Evidence = "",
+        join_only: bool = False,
+    ) -> Correlation | None:
+        """Join the workload's open incident if its last event is within ``window`` of ``now``,
+        else open a new one (closing a stale one as ``quiet``). A joining event's ``evidence``
+        is queued for the next follow-up; ``resolvable`` members are tracked until resolved.
+        With ``join_only`` nothing is opened: None when there is no incident to join (and
+        only then is the result None)."""
+        ...
+
+    def resolve(self, *, workload: str, member: str, now: datetime) -> Incident | None:
+        """Mark a member resolved; close the incident (``resolved``) once every tracked member
+        is. None when the workload has no open incident with that member."""
+        ...
+
+    def take_follow_up(
+        self, *, workload: str, interval: timedelta, now: datetime
+    ) -> tuple[Incident, tuple[str, ...]] | None:
+        """The queued evidence of the workload's open incident, taken (cleared) when some is
+        queued and the last follow-up is at least ``interval`` old, with a last line counting
+        the events past the cap; None otherwise."""
+        ...
+
+    def close_quiet(self, *, now: datetime, limit: int) -> list[Incident]:
+        """Close (``quiet``) open incidents whose last event is older than their window."""
+        ...
+
+    def incidents(
+        self, *, open_only: bool = False, workload: str | None = None, limit: int = 100
+    ) -> list[Incident]:
+        """Incidents, the most recently opened first."""
         ...
 
     def close(self) -> None:
