@@ -6,18 +6,19 @@ functions-framework (``python -m functions_framework``, gunicorn, as Cloud Run r
 same run: >= 0.90x with the memory state, >= 0.85x with the SQLite state.
 
 Both are fed the same Pub/Sub push bodies by one client driving ``CONNECTIONS`` keep-alive
-connections at full speed for ``SECONDS`` a turn; the three servers (hello world, memory state,
+connections at full speed, ``REQUESTS`` a turn; the three servers (hello world, memory state,
 SQLite state) take turns, in a rotated order each round, and each ratio is the median over
 ``ROUNDS`` rounds of the function's rate over the hello-world rate of the same round.
 
-The workload is the storm mix on the wire: Warning Events over a few distinct pods a round, a
-quarter with a reason no hook maps (FailedScheduling), the rest pod restarts the Hook sends to an
-agent; only the first of each pod fires (claim, render, dispatch, audit record), the others
-stop at the claim as duplicates. Dispatch is the dry-run dispatcher, so the figure is the
-function's own cost, not an agent's. Each round uses new pod names, so nothing is a duplicate
-of an earlier round. Every request must be answered 200, or the run fails.
+The workload is the storm mix on the wire, as in ``pipeline.py``: a turn's ``REQUESTS`` Warning
+Events over ``PODS`` pods, a quarter with a reason no hook maps (FailedScheduling), the rest pod
+restarts the Hook sends to an agent; only the first of each pod fires (claim, render, dispatch,
+audit record: 7.5 % of the requests), the others stop at the claim as duplicates. Dispatch
+is the dry-run dispatcher, so the figure is the function's own cost, not an agent's. Each round
+uses new pod names, so nothing is a duplicate of an earlier round. Every request must be
+answered 200, or the run fails.
 
-``KHOOK_BENCH_ROUNDS`` (default 5) and ``KHOOK_BENCH_SECONDS`` (default 2) shrink the run.
+``KHOOK_BENCH_ROUNDS`` (default 5) and ``KHOOK_BENCH_REQUESTS`` (default 2,000) shrink the run.
 """
 
 from __future__ import annotations
@@ -43,9 +44,9 @@ from tests.support.functions import FunctionServer  # noqa: E402
 from tests.support.kube_api import FakeKubeApi  # noqa: E402
 
 ROUNDS = max(1, int(os.environ.get("KHOOK_BENCH_ROUNDS", "5")))
-SECONDS = float(os.environ.get("KHOOK_BENCH_SECONDS", "2"))
+REQUESTS = max(4 * 4, int(os.environ.get("KHOOK_BENCH_REQUESTS", "2000")))
 CONNECTIONS = 4
-BODIES, PODS = 2_000, 150  # a round's distinct push bodies, over this many pods
+PODS = max(2, REQUESTS * 3 // 40)  # 150 at the default size: 7.5 % of the requests fire
 MEMORY_BUDGET, SQLITE_BUDGET = 0.90, 0.85
 KEYS = ("function-rate:memory", "function-rate:sqlite")
 
@@ -77,7 +78,7 @@ def bodies(prefix: str) -> list[bytes]:
     """A round's push bodies: the storm mix, with pod names no other round uses."""
     api = FakeKubeApi()
     out = []
-    for i in range(BODIES):
+    for i in range(REQUESTS):
         pod = f"{prefix}-{i % PODS}"
         if i % 4 == 3:
             event = api.create("FailedScheduling", "0/3 nodes are available", object_name=pod)
@@ -95,40 +96,39 @@ def bodies(prefix: str) -> list[bytes]:
 
 
 def drive(port: int, payloads: list[bytes]) -> tuple[float, int]:
-    """Send ``payloads`` round-robin over keep-alive connections for ``SECONDS``.
+    """Send every one of ``payloads`` once, as fast as answers come, over ``CONNECTIONS``
+    keep-alive connections (body ``i`` on connection ``i % CONNECTIONS``).
 
     Returns requests answered per second, and how many were answered other than 200.
     """
-    done = [0] * CONNECTIONS
     failed = [0] * CONNECTIONS
-    start = time.perf_counter()
-    deadline = start + SECONDS
     headers = {"Content-Type": "application/json"}
 
     def worker(slot: int) -> None:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        i = slot
         try:
-            while time.perf_counter() < deadline:
-                try:
-                    conn.request("POST", "/", payloads[i % len(payloads)], headers)
-                    response = conn.getresponse()
-                    response.read()
-                except (http.client.HTTPException, ConnectionError):
-                    conn.close()  # the server closed an idle keep-alive: reconnect
-                    continue
-                done[slot] += 1
+            for body in payloads[slot::CONNECTIONS]:
+                for attempt in range(2):
+                    try:
+                        conn.request("POST", "/", body, headers)
+                        response = conn.getresponse()
+                        response.read()
+                        break
+                    except (http.client.HTTPException, ConnectionError):
+                        conn.close()  # the server closed an idle keep-alive: reconnect once
+                        if attempt:
+                            raise
                 failed[slot] += response.status != 200
-                i += CONNECTIONS
         finally:
             conn.close()
 
     threads = [threading.Thread(target=worker, args=(s,)) for s in range(CONNECTIONS)]
+    start = time.perf_counter()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    return sum(done) / (time.perf_counter() - start), sum(failed)
+    return len(payloads) / (time.perf_counter() - start), sum(failed)
 
 
 def main() -> int:
@@ -182,7 +182,7 @@ def main() -> int:
         for name in ("memory", "sqlite")
     }
     print(
-        f"  {ROUNDS} rounds of {SECONDS:.0f} s, {CONNECTIONS} connections; "
+        f"  {ROUNDS} rounds of {REQUESTS:,} requests, {CONNECTIONS} connections; "
         f"ratios memory {', '.join(f'{x:.2f}' for x in ratios['memory'])}; "
         f"sqlite {', '.join(f'{x:.2f}' for x in ratios['sqlite'])}"
     )
