@@ -37,9 +37,14 @@ def test_an_earlier_deadline_armed_later_wakes_the_thread() -> None:
     order: list[str] = []
     early = threading.Event()
     now = time.monotonic()
+
+    def first() -> None:
+        order.append("early")
+        early.set()
+
     watchdog.arm(now + 3600, lambda: order.append("late"))
     time.sleep(0.05)  # the thread is now asleep until the late deadline
-    watchdog.arm(now + 0.05, lambda: (order.append("early"), early.set()))
+    watchdog.arm(now + 0.05, first)
     assert early.wait(WAIT_S)
     assert order == ["early"]
 
