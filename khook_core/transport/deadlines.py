@@ -6,7 +6,8 @@ A ``threading.Timer`` per request did that, but starting a thread on every reque
 than the rest of the guard (the request waits until the new thread runs). Here one daemon thread
 keeps every armed deadline in a heap and sleeps until the earliest: arming is a heap push under a
 lock, disarming clears the entry (it is dropped when its time comes), so a finished request
-leaves nothing reachable behind.
+leaves nothing reachable behind; the thread wakes at most every ``RESOLUTION_S``, so an action
+runs up to that late.
 
 Example::
 
@@ -25,6 +26,8 @@ import time
 from collections.abc import Callable
 from typing import Any, Final
 
+RESOLUTION_S: Final = 0.05
+"""How late past its deadline an action may run."""
 Entry = list[Any]
 """``[deadline, sequence, action or None]``: a list so that disarming can clear the action in
 place; ordered by deadline, then arming order (actions are never compared)."""
@@ -71,7 +74,9 @@ class Watchdog:
                     if action is not None:
                         due.append(action)
                 if not due:
-                    wait = self._heap[0][0] - now if self._heap else None
+                    # Disarmed entries stay until their time: waking at most every
+                    # RESOLUTION_S keeps a busy server's thread from waking for each of them.
+                    wait = max(self._heap[0][0] - now, RESOLUTION_S) if self._heap else None
                     self._cond.wait(wait)
             for action in due:
                 action()
