@@ -11,7 +11,8 @@ install: $(STAMP)
 
 # pip prints each package as it goes (about half a minute on a first install).
 $(STAMP): pyproject.toml
-	@test -x $(PY) || { echo "creating $(VENV)/"; $(PYTHON) -m venv $(VENV); }
+	@# A half-made environment (an install interrupted while creating it) is made again.
+	@$(PY) -m pip --version >/dev/null 2>&1 || { echo "creating $(VENV)/"; rm -rf $(VENV); $(PYTHON) -m venv $(VENV); }
 	@echo "updating pip in $(VENV)/"
 	@$(PY) -m pip install --quiet --upgrade pip
 	@echo "installing khook and its development tools into $(VENV)/"

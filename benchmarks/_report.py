@@ -56,6 +56,8 @@ def _budgets() -> dict[str, Budget]:
                                         "dispatches, records)", "<= 4.0x", "pipeline.py"),
         "pipeline:redaction": Budget("pipeline cost with redaction over the same run without it",
                                      "<= 1.15x", "redaction.py"),
+        "pipeline:correlation": Budget("pipeline cost with `correlate:` on every hook over the "
+                                       "same run without it", "<= 1.20x", "pipeline.py"),
         "function-rate:memory": Budget(
             "functions/kubernetes requests/s over a hello-world functions-framework function "
             "that only decodes the message, same run, memory state", ">= 0.90x",

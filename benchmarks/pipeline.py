@@ -20,8 +20,14 @@ same run without, paired round by round; budget: at most 10 % over.
 
 The cost of redaction is ``redaction.py``'s.
 
+And the cost of correlation, the same way: the storm mix with ``correlate:`` on every
+configuration (each team's pods are one workload, so every event opens or joins its incident,
+and a repeat that would be a duplicate joins it as evidence) against the same run without;
+budget: at most 20 % over. The decisions differ by design (``opened:``/``joined:incident``
+instead of ``dispatched``/``duplicate``), so they are printed, not compared.
+
 ``KHOOK_BENCH_EVENTS`` and ``KHOOK_BENCH_ROUNDS`` shrink the run for a quick check;
-``KHOOK_BENCH_ONLY=when`` runs only that comparison.
+``KHOOK_BENCH_ONLY=when`` (or ``correlation``) runs only that comparison.
 """
 
 from __future__ import annotations
@@ -139,6 +145,30 @@ WHEN_MAPPED = "event.severity in ['warning', 'error', 'critical'] && event.count
 WHEN_BUDGET = 1.10
 
 
+CORRELATE = "{by: workload, window: 10m, followUpInterval: 2m}"
+CORRELATION_BUDGET = 1.20
+
+
+def with_correlation(hooks: str) -> str:
+    """``hooks`` with ``correlate:`` on every event configuration."""
+    return hooks.replace("    prompt:", f"    correlate: {CORRELATE}\n    prompt:")
+
+
+def correlation_report(runtimes: dict[str, Callable[[], Runtime]]) -> None:
+    """Correlation on / off, paired rounds, storm mix (the decisions are printed, not
+    compared: correlation changes them by design)."""
+    ratios, best, counts = measure_when(
+        storm_mix(), {"plain": runtimes["plain"], "correlate": runtimes["correlate"]}
+    )
+    print(f"  correlation: decisions {_texts(counts['correlate'])}")
+    pairs = f"median of {WHEN_ROUNDS} paired rounds, CPU time"
+    figure(f"pipeline events/s of CPU, storm mix, correlate: on every hook (best of "
+           f"{WHEN_ROUNDS})", N / best["correlate"], "ev/s", "n/a", None)
+    figure(f"pipeline cost with correlate: on every hook / without, storm mix ({pairs})",
+           ratios["correlate"], "x", f"<= {CORRELATION_BUDGET:.2f}",
+           ratios["correlate"] <= CORRELATION_BUDGET, covers="pipeline:correlation")
+
+
 def with_when(hooks: str, when: str) -> str:
     """``hooks`` with ``when`` on every event configuration."""
     return hooks.replace("    prompt:", f"    when: \"{when}\"\n    prompt:")
@@ -230,7 +260,8 @@ def main() -> int:
         mappings = (Path(__file__).resolve().parents[1] / "config" / "event-mappings.yaml")
         runtimes: dict[str, Callable[[], Runtime]] = {}
         for name, hooks in (("plain", HOOKS), ("when", with_when(HOOKS, WHEN)),
-                            ("when-mapped", with_when(HOOKS, WHEN_MAPPED))):
+                            ("when-mapped", with_when(HOOKS, WHEN_MAPPED)),
+                            ("correlate", with_correlation(HOOKS))):
             config = Path(tmp) / name
             (config / "hooks").mkdir(parents=True)
             (config / "event-mappings.yaml").write_text(mappings.read_text())
@@ -244,7 +275,12 @@ def main() -> int:
             storm = measure(storm_mix(), runtimes["plain"])
             unique = measure(all_unique(), runtimes["plain"])
             report(*storm, *unique)
-        ratios, best, counts = measure_when(storm_mix(), runtimes)
+        if only in ("", "correlation"):
+            correlation_report(runtimes)
+            if only:
+                return 0
+        when_runs = {k: v for k, v in runtimes.items() if k != "correlate"}
+        ratios, best, counts = measure_when(storm_mix(), when_runs)
 
     print(f"  conditions: a when: on every hook, decisions {_texts(counts['when'])}")
     if any(tally != counts["plain"] for tally in counts.values()):

@@ -49,6 +49,12 @@ class DecisionKind(StrEnum):
     SUPPRESSED_SILENCED = "suppressed:silenced"
     """Muted by a silence or a maintenance window (its id in ``detail``), before any claim:
     the same event after it ends fires normally."""
+    OPENED_INCIDENT = "opened:incident"
+    """The event opened an incident for its workload and its one agent run was sent."""
+    JOINED_INCIDENT = "joined:incident"
+    """The event joined its workload's open incident: evidence for the next follow-up."""
+    FOLLOW_UP = "follow-up"
+    """The sweep sent an incident's new evidence into its conversation."""
 
 
 class DropReason(StrEnum):

@@ -74,6 +74,31 @@ class Resource(BaseModel):
 _RESOURCE_FIELDS = frozenset(("kind", "name", "namespace", "uid", "api_version"))
 
 
+class Workload(BaseModel):
+    """The workload an event is about (a Deployment, a StatefulSet, a service), beside the
+    ``resource`` it names: the crash-looping Pod's Deployment, the alert's ``deployment`` label,
+    the GitHub environment's service. Events of every source about one workload correlate into
+    one incident. Empty (``kind`` and ``name`` unset) when the source could not tell.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    cluster: str = ""
+    namespace: str = ""
+    kind: str = ""
+    name: str = ""
+    inferred: bool = False
+    """True when guessed from a name (pod-template-hash suffixes), not read from owner data."""
+
+    def __bool__(self) -> bool:
+        return bool(self.kind and self.name)
+
+    def ref(self) -> str:
+        """``namespace/kind/name``: the correlation key. The cluster is left out so that a
+        source that cannot know it (a GitHub deployment) still meets the cluster's events."""
+        return f"{self.namespace}/{self.kind}/{self.name}"
+
+
 class Event(BaseModel):
     """One normalised occurrence from any source."""
 
@@ -85,6 +110,7 @@ class Event(BaseModel):
     internal_type: str = ""
     severity: Severity = Severity.WARNING
     resource: Resource = Field(default_factory=Resource)
+    workload: Workload = Field(default_factory=Workload)
     reason: str = ""
     message: str = ""
     timestamp: AwareDatetime = Field(description="the last occurrence")
@@ -133,9 +159,12 @@ class Event(BaseModel):
 
 
 # Every field of Event with its default (None where required), for ``Event.trusted``; the
-# mutable defaults (tags, metadata) are made fresh per event.
+# mutable defaults (tags, metadata) are made fresh per event, the frozen ones are shared.
+_FACTORY_DEFAULTS: dict[str, Any] = {"resource": Resource(), "workload": Workload()}
 _EVENT_TEMPLATE: dict[str, Any] = {
-    name: None if info.is_required() else (Resource() if name == "resource" else info.default)
+    name: None
+    if info.is_required()
+    else _FACTORY_DEFAULTS.get(name, info.default)
     for name, info in Event.model_fields.items()
 }
 

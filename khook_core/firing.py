@@ -22,6 +22,7 @@ from khook_core.errors import DispatchError, OutcomeUnknownError, TransientError
 from khook_core.state.base import AuditLog, BacklogStore, ClaimStore, DedupKey, Firing
 from khook_core.storm import keys, records
 from khook_core.storm.admission import release_quietly
+from khook_core.tracking import tracker
 
 if TYPE_CHECKING:
     from khook_core.event import Event
@@ -36,14 +37,14 @@ logger = logging.getLogger(__name__)
 MIN_DISPATCH_S = 1.0
 """Below this much time left in the invocation, a dispatch is not started (it could not finish)."""
 
-_SENT = (DecisionKind.DISPATCHED, "resent-unverified")
+_SENT = (DecisionKind.DISPATCHED, DecisionKind.OPENED_INCIDENT, "resent-unverified")
 """Audit outcomes of a send: their ``detail`` is the task state, not an error."""
 
 
 class Attempt:
     """One match in flight: builds its Decision and, where asked, its audit record."""
 
-    __slots__ = ("deadline", "event", "key", "prompt", "rule", "runtime")
+    __slots__ = ("deadline", "event", "incident", "key", "prompt", "rule", "runtime")
 
     def __init__(
         self,
@@ -56,6 +57,8 @@ class Attempt:
         self.runtime, self.rule, self.event, self.key = runtime, rule, event, key
         self.deadline = deadline
         self.prompt: str | None = None
+        self.incident = ""
+        """The incident this firing opened or joined (``correlation``); "" if uncorrelated."""
 
     def decide(
         self,
@@ -100,6 +103,7 @@ class Attempt:
         extra = {"state": detail} if sent and detail else {}
         if recovered:
             extra["recovered"] = recovered
+        task_state = detail if sent and task_id else ""
         try:
             audit.record(
                 Firing(
@@ -117,6 +121,8 @@ class Attempt:
                     error="" if sent else detail,
                     extra=extra,
                     config_version=self.runtime.config.version,
+                    incident=self.incident,
+                    task_state=task_state,
                 )
             )
         except TransientError as exc:
@@ -156,6 +162,7 @@ def run(
         )
     extra = None if held is None else {"held_back": held.to_json()}
     attempt.prompt = prompt.render(rule.template, event, extra, note)
+    push_url, push_token = tracker.push_fields(attempt.runtime)  # where the agent may report
     request = DispatchRequest(
         event=event,
         hook=rule.hook,
@@ -167,9 +174,12 @@ def run(
         message_id=f"khook-{keys.digest(key, event.id)}",
         # One conversation per incident: the dedup key, so every firing of it (and every
         # retry) carries the same context; the agent is asked for this message within it.
-        context_id=f"khook-{keys.digest(key)}",
+        # A correlated firing's conversation is its incident's, shared with the follow-ups.
+        context_id=attempt.incident or f"khook-{keys.digest(key)}",
         time_budget=time_budget,
         verify=unsure,
+        push_url=push_url,
+        push_token=push_token,
     )
     telemetry, started = attempt.runtime.telemetry, time.perf_counter()
     try:
@@ -202,7 +212,9 @@ def run(
         store.record_success(key=keys.circuit(rule))
     except TransientError as exc:  # the run started; a lost confirmation must not re-run it
         logger.error("dispatched %s but could not confirm the claim: %s", key, exc)
-    outcome = "dispatched"
+    tracker.start(attempt.runtime, request, result, rule)  # follow the task to its end
+    sent = DecisionKind.OPENED_INCIDENT if attempt.incident else DecisionKind.DISPATCHED
+    outcome: str = sent
     if result.recovered == "unverified" and resumed == "uncertain":
         outcome = "resent-unverified"
         logger.warning(
@@ -211,7 +223,7 @@ def run(
             rule.target.label(),
         )
     return attempt.decide(
-        DecisionKind.DISPATCHED,
+        sent,
         task_id=result.task_id,
         detail=result.state,
         record=True,

@@ -25,7 +25,8 @@ from khook_core.configmodel import dotted, locate, validate
 from khook_core.errors import ConfigError, Problem
 from khook_core.event import Event, Severity
 from khook_core.redaction.rules import PiiKind
-from khook_core.storm.config import Coalesce, RateLimit
+from khook_core.reportconfig import ReportDestination, TaskFollowUp
+from khook_core.storm.config import Coalesce, Correlate, RateLimit
 from khook_core.target import Target
 from khook_core.timeparse import parse_duration
 from khook_core.yamlfile import line_of, line_within, load_documents
@@ -95,6 +96,12 @@ class EventConfiguration(BaseModel):
     """Extension: at most this many agent runs per window for this configuration."""
     coalesce: Coalesce | None = None
     """Extension: one run per group and window; the others are summarised in the next run."""
+    correlate: Correlate | None = None
+    """Extension: one incident per workload; later events join its conversation."""
+    report: list[ReportDestination] | None = None
+    """Extension: where the finding goes when the agent's task ends (``reportconfig``)."""
+    task: TaskFollowUp | None = None
+    """Extension: the agent task's deadline and whether to cancel it then (``tracking``)."""
 
     @field_validator("dedup_window")
     @classmethod
@@ -164,7 +171,10 @@ class HookRule:
     coalesce: Coalesce | None = None
     when: Condition | None = None
     file: str = ""
+    correlate: Correlate | None = None
     index: int = 0
+    report: tuple[ReportDestination, ...] = ()
+    task: TaskFollowUp | None = None
     pii: tuple[PiiKind, ...] = ()
     """Personal data masked for this hook's runs (``spec.redact.pii``)."""
     needs_mapping: bool = field(default=False, init=False)
@@ -481,10 +491,13 @@ def _rule(
         match_tags=conf.match_tags,
         rate_limit=conf.rate_limit,
         coalesce=conf.coalesce,
+        correlate=conf.correlate,
         when=when,
         dedup_window=parse_duration(conf.dedup_window) if conf.dedup_window is not None else None,
         file=file,
         index=index,
+        report=tuple(conf.report or ()),
+        task=conf.task,
         pii=tuple(spec.redact.pii) if spec.redact is not None else (),
     )
 

@@ -24,13 +24,14 @@ the run no later event came to carry.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from khook_core import conditions, firing
+from khook_core import conditions, correlation, firing
 from khook_core.decisions import Decision, DecisionKind, DropReason
 from khook_core.errors import TransientError
 from khook_core.event import Event
@@ -241,6 +242,7 @@ def fire(
     try:
         if event.status == "resolved":
             store.release(key=key)
+            correlation.resolve(rule, event, runtime)
             return attempt.decide(DecisionKind.RESOLVED, record=True)
         ttl = rule.dedup_window or runtime.default_window
         if event.occurrence:  # one alert episode, one change: fires once, not once a window
@@ -257,8 +259,8 @@ def fire(
         runtime.telemetry.claim(event.source, time.perf_counter() - started, "unavailable")
         return firing.store_unavailable(attempt, exc)
     runtime.telemetry.claim(event.source, time.perf_counter() - started, claimed)
-    if claimed == "held":
-        return attempt.decide(DecisionKind.DUPLICATE)
+    if claimed == "held":  # a repeat within the dedup window may still be new evidence
+        return _repeat_joins(attempt) or attempt.decide(DecisionKind.DUPLICATE)
     if claimed == "busy":
         return attempt.decide(
             DecisionKind.FAILED_IN_FLIGHT,
@@ -267,6 +269,9 @@ def fire(
             retryable=True,
         )
     attempt.event = event = enrich(event, runtime)
+    joined = _correlate(attempt)
+    if joined is not None:
+        return joined
     if claimed == "uncertain":  # it passed storm control the first time; the run may be going
         return firing.run(attempt, None, None, "", resumed=claimed)
     group = keys.group_backlog(rule, event)
@@ -293,6 +298,47 @@ def fire(
     except TransientError as exc:  # at storm control: the admission went back on the way out
         release_quietly(store, key)
         return firing.store_unavailable(attempt, exc)
+
+
+def _correlate(attempt: Attempt) -> Decision | None:
+    """Open or join the event's workload incident (``correlation``): a joining event's
+    decision, or None when the firing goes on to its run (it opened the incident, or its hook
+    does not correlate, or it names no workload)."""
+    rule, event, runtime = attempt.rule, attempt.event, attempt.runtime
+    settings = correlation.settings_for(rule, runtime)
+    if settings is None or not event.workload:
+        return None
+    try:
+        result = correlation.correlate(rule, event, runtime, settings)
+    except TransientError as exc:
+        release_quietly(runtime.store, attempt.key)
+        return firing.store_unavailable(attempt, exc)
+    attempt.incident = result.incident.id
+    if result.opened or correlation.opener_retry(result, event):
+        return None
+    with contextlib.suppress(TransientError):  # joined for good: a redelivery is a duplicate
+        runtime.store.confirm(key=attempt.key, outcome=DecisionKind.JOINED_INCIDENT)
+    return attempt.decide(DecisionKind.JOINED_INCIDENT, detail=result.incident.id, record=True)
+
+
+def _repeat_joins(attempt: Attempt) -> Decision | None:
+    """A repeat (a new occurrence whose dedup claim is held: the third BackOff of a Pod) joins
+    its workload's open incident as evidence; a redelivery of an event that joined is still a
+    duplicate, and so is a repeat that finds no open incident."""
+    rule, event, runtime = attempt.rule, attempt.event, attempt.runtime
+    settings = correlation.settings_for(rule, runtime)
+    if settings is None or not event.workload:
+        return None
+    try:
+        result = correlation.join_open(rule, event, runtime, settings)
+    except TransientError as exc:
+        return firing.store_unavailable(attempt, exc)
+    if result is None:
+        return None
+    attempt.incident = result.incident.id
+    # Not recorded: a repeat is a duplicate for the audit trail (one record per claim), and a
+    # storm's repeats would flood it; the incident counts it and its follow-up carries it.
+    return attempt.decide(DecisionKind.JOINED_INCIDENT, detail=result.incident.id)
 
 
 def _held_back(attempt: Attempt, hold: Hold, group: BacklogKey | None) -> Decision:

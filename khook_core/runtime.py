@@ -29,7 +29,15 @@ from khook_core.silencing.gate import SilenceGate
 from khook_core.silencing.windows import Windows, compile_windows
 from khook_core.sources.base import SourceContext
 from khook_core.sources.registry import PluginSettings, SourceRegistry
-from khook_core.state import DEFAULT_DEDUP_WINDOW, StateStore, open_silence_store, open_store
+from khook_core.state import (
+    DEFAULT_DEDUP_WINDOW,
+    IncidentStore,
+    StateStore,
+    TaskStore,
+    open_incident_store,
+    open_silence_store,
+    open_store,
+)
 from khook_core.state.silence_memory import MemorySilenceStore
 from khook_core.storm.config import Budgets
 from khook_core.telemetry import NOOP, Telemetry
@@ -156,6 +164,31 @@ class Clock:
         return self.fixed if self.fixed is not None else utcnow()
 
 
+class TaskHandle:
+    """The task store, opened on first use: by the dispatch that starts a task or the sweep
+    that follows them (a function that never dispatches to an agent never opens it)."""
+
+    def __init__(self, store: TaskStore | None = None) -> None:
+        self._store = store
+        self._lock = threading.Lock()  # functions serve requests from several threads
+
+    def get(self, settings: Settings) -> TaskStore:
+        with self._lock:
+            if self._store is None:
+                from khook_core.state import open_task_store
+
+                self._store = open_task_store(
+                    settings.state, project=settings.firestore.project_id()
+                )
+            return self._store
+
+    def close(self) -> None:
+        with self._lock:
+            if self._store is not None:
+                self._store.close()
+                self._store = None
+
+
 @dataclass
 class Runtime:
     settings: Settings
@@ -165,12 +198,26 @@ class Runtime:
     clock: Callable[[], datetime]
     default_window: timedelta = DEFAULT_DEDUP_WINDOW
     redactor: Redactor = field(default_factory=lambda: build_redactor(None, {}))
+    tasks: TaskHandle = field(default_factory=lambda: TaskHandle())
+    """Tracked agent tasks (``task_store()``), shared by the copies the live configuration
+    makes of this runtime."""
     telemetry: Telemetry = NOOP
     """Spans and metrics (``khook_core.telemetry``); the no-op unless ``KHOOK_TELEMETRY`` is on."""
     silences: SilenceGate = field(
         default_factory=lambda: SilenceGate(MemorySilenceStore, interval=0)
     )
     """The silences in force, read from the store once per ``config_refresh``."""
+    incident_store: IncidentStore | None = None
+
+    @functools.cached_property
+    def incidents(self) -> IncidentStore:
+        """The incident store (``correlate:``), opened on the state store's URL when first
+        needed, so a process without correlating hooks never opens it."""
+        if self.incident_store is None:
+            self.incident_store = open_incident_store(
+                self.settings.state, project=self.settings.firestore.project_id()
+            )
+        return self.incident_store
 
     @functools.cached_property
     def stale_after(self) -> timedelta:
@@ -218,11 +265,19 @@ class Runtime:
             ),
         )
 
+    def task_store(self) -> TaskStore:
+        """The tracked tasks' handle on the configured store (memory: one per runtime,
+        shared by its pipeline and its sweep)."""
+        return self.tasks.get(self.settings)
+
     def close(self) -> None:
         self.store.close()
         self.dispatcher.close()
+        self.tasks.close()
         self.telemetry.close()
         self.silences.close()
+        if self.incident_store is not None:
+            self.incident_store.close()
 
 
 def log_source_errors(config: Config) -> None:

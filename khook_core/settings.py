@@ -256,6 +256,35 @@ _GROUPS_LOCK: Final = threading.Lock()
 """functions-framework serves requests from several threads; a group is built once."""
 
 
+class TrackingSettings(EnvSettings):
+    """How dispatched agent tasks are followed to their end (``KHOOK_TRACK_*``, read with
+    ``Settings.group(TrackingSettings)``; see docs/dispatch.md, "Following tasks")."""
+
+    env_prefix: ClassVar[str] = "KHOOK_TRACK_"
+
+    enabled: bool = True
+    """``KHOOK_TRACK_ENABLED``: follow every A2A task after its dispatch (from the sweep)."""
+    deadline: Seconds = Field(default=3600.0, gt=0, le=7 * 24 * 3600)
+    """``KHOOK_TRACK_DEADLINE``: seconds after its dispatch a task still open is ``timed-out``
+    (one hour: an investigation that has not ended by then waits for a person anyway)."""
+    cancel: bool = False
+    """``KHOOK_TRACK_CANCEL``: also cancel a timed-out task at the agent (``CancelTask``)."""
+    batch: int = Field(default=200, ge=1, le=5000)
+    """``KHOOK_TRACK_BATCH``: tasks asked about per sweep tick at most; the others wait for the
+    next tick (a tick must fit the function's timeout)."""
+    first_check: Seconds = Field(default=10.0, ge=0, le=3600)
+    """``KHOOK_TRACK_FIRST_CHECK``: seconds after the dispatch the agent is first asked."""
+    backoff: Seconds = Field(default=15.0, gt=0, le=3600)
+    """``KHOOK_TRACK_BACKOFF``: wait before the next question after a task was still open;
+    doubles with every question, up to ``max_backoff``."""
+    max_backoff: Seconds = Field(default=300.0, gt=0, le=3600)
+    """``KHOOK_TRACK_MAX_BACKOFF``: the longest wait between two questions about one task."""
+    push_url: str = Field(default="", max_length=2048, pattern=r"^(https?://.*)?$")
+    """``KHOOK_TRACK_PUSH_URL``: the public URL of ``functions/tasks`` (A2A push notifications).
+    Set: an agent whose card advertises push notifications reports its tasks there, and they
+    are not polled (only asked about once at their deadline). Empty: every task is polled."""
+
+
 class TelemetrySettings(EnvSettings):
     """Where traces and metrics go (``khook_core.telemetry``).
 

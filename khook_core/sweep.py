@@ -16,7 +16,7 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
-from khook_core import firing
+from khook_core import correlation, firing
 from khook_core.decisions import Decision, DecisionKind, DropReason
 from khook_core.errors import TransientError
 from khook_core.event import Event
@@ -72,6 +72,11 @@ def sweep(
             )
         if decision is not None:
             decisions.append(decision)
+    if correlation.enabled(runtime):  # incidents: close the quiet ones, send due follow-ups
+        try:
+            decisions.extend(correlation.follow_ups(runtime, deadline))
+        except TransientError as exc:
+            logger.warning("sweep of incidents: state store unavailable: %s", exc)
     return decisions
 
 

@@ -6,6 +6,9 @@ in both wires: A2A 0.3 ``message/send`` and 1.0 ``SendMessage`` (with
 console and appended to a JSON-lines file; the answer is a task in state ``submitted``, which
 is what a non-blocking send to kagent returns. A repeated ``messageId`` gets the same task
 back, as an idempotent agent would, so redeliveries are visible without starting a second run.
+Asked about a task (``tasks/get`` / ``GetTask``), it says ``working`` until ``complete_after``
+seconds have passed since the send, then ``completed`` with a short finding as its artifact,
+so the sweep's task tracking brings a finding back in the local stack.
 
 The stdlib only: the a2a-sdk is a test dependency, and this ships with the runtime.
 """
@@ -16,6 +19,7 @@ import json
 import re
 import sys
 import threading
+import time
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
@@ -33,6 +37,8 @@ CARD_FILES: Final = (".well-known/agent-card.json", ".well-known/agent.json")
 MAX_BODY_BYTES: Final = 1024 * 1024
 CONSOLE_LINE_CHARS: Final = 200
 MAX_REMEMBERED: Final = 10_000
+COMPLETE_AFTER_S: Final = 3.0
+"""How long a demo task "investigates" before it completes (a tick or two of ``khook up``)."""
 """Prompts kept in memory (``received``); the prompts file keeps them all."""
 """How often the HTTP server checks for shutdown (the stdlib default, 0.5 s, slows stops)."""
 """Prompt lines longer than this are cut on the console; the prompts file has them whole."""
@@ -110,9 +116,12 @@ class DemoAgent:
     """
 
     def __init__(self, prompts_path: Path, out: TextIO | None = sys.stdout,
-                 lock: threading.Lock | None = None) -> None:
+                 lock: threading.Lock | None = None,
+                 complete_after: float = COMPLETE_AFTER_S) -> None:
         self.prompts_path = prompts_path
         self.out = out
+        self.complete_after = complete_after
+        self._sent_at: dict[str, float] = {}  # task id -> monotonic time of its send
         self.received: deque[Received] = deque(maxlen=MAX_REMEMBERED)
         self._tasks: dict[str, dict[str, Any]] = {}  # task id -> 0.3-shaped task
         self._by_message: dict[tuple[str, str], str] = {}  # (agent, messageId) -> task id
@@ -173,12 +182,28 @@ class DemoAgent:
         if method in ("message/send", "SendMessage"):
             task = self._send(agent, params, "1.0" if v1 else "0.3", headers)
         elif method in ("tasks/get", "GetTask"):
-            task = self._tasks.get(str(params.get("id", "")))
+            task = self._progress(str(params.get("id", "")))
             if task is None:
                 raise RpcError(TASK_NOT_FOUND, f"task {params.get('id')!r} not found")
         else:
             raise RpcError(METHOD_NOT_FOUND, f"method {method!r} not found")
         return {"task": wire_1_0(task)} if v1 else task
+
+    def _progress(self, task_id: str) -> dict[str, Any] | None:
+        """The task as it stands now: ``working``, then ``completed`` with its finding."""
+        with self._lock:
+            task = self._tasks.get(task_id)
+            if task is None or task["status"]["state"] == "completed":
+                return task
+            done = time.monotonic() - self._sent_at.get(task_id, 0.0) >= self.complete_after
+            state = "completed" if done else "working"
+            task["status"] = {"state": state,
+                              "timestamp": datetime.now(UTC).isoformat(timespec="seconds")}
+            if done:
+                task["artifacts"] = [{"artifactId": f"{task_id}-finding", "name": "finding",
+                                      "parts": [{"kind": "text",
+                                                 "text": demo_finding(task["history"])}]}]
+            return task
 
     def _send(self, agent: str, params: dict[str, Any], wire: str,
               headers: dict[str, str]) -> dict[str, Any]:
@@ -201,6 +226,7 @@ class DemoAgent:
             if task_id is None:
                 task_id = uuid.uuid4().hex
                 self._by_message[(agent, message_id)] = task_id
+                self._sent_at[task_id] = time.monotonic()
                 history = {"kind": "message", "role": "user", "messageId": message_id,
                            "contextId": context_id, "parts": [{"kind": "text", "text": prompt}]}
                 self._tasks[task_id] = {
@@ -263,15 +289,37 @@ def wire_1_0(task: dict[str, Any]) -> dict[str, Any]:
     status = task["status"]
     history = [{"role": "ROLE_USER", "messageId": m["messageId"], "contextId": m["contextId"],
                 "parts": [{"text": p["text"]} for p in m["parts"]]} for m in task["history"]]
-    return {"id": task["id"], "contextId": task["contextId"],
-            "status": {"state": "TASK_STATE_" + status["state"].upper().replace("-", "_"),
-                       "timestamp": status["timestamp"]},
-            "history": history}
+    shaped = {"id": task["id"], "contextId": task["contextId"],
+              "status": {"state": "TASK_STATE_" + status["state"].upper().replace("-", "_"),
+                         "timestamp": status["timestamp"]},
+              "history": history}
+    if "artifacts" in task:
+        shaped["artifacts"] = [{"artifactId": a["artifactId"], "name": a["name"],
+                                "parts": [{"text": p["text"]} for p in a["parts"]]}
+                               for a in task["artifacts"]]
+    return shaped
+
+
+def demo_finding(history: list[dict[str, Any]]) -> str:
+    """A short finding naming what the prompt was about (its first line)."""
+    first = ""
+    for message in history:
+        for part in message.get("parts") or []:
+            first = str(part.get("text", "")).strip().splitlines()[0] if part.get("text") else ""
+            break
+        break
+    if len(first) > 80:
+        first = first[:79] + "…"
+    return (f"Demo finding: read the prompt ({first!r}); nothing was checked or changed, "
+            "this demo agent only shows prompts.")
 
 
 class _Handler(BaseHTTPRequestHandler):
     server_version = "khook-demo-agent"
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes: without TCP_NODELAY the second waits for the
+    # client's delayed ACK, about 40 ms a request on loopback.
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: the prompts are what the console is for."""

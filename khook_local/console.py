@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any, Final, TextIO
 
 POLL_S: Final = 0.2
-DECISION_LOGGERS: Final = ("khook_core.transport.",)
-"""Loggers whose INFO lines are decisions (``kafka message 3: dispatched (ns/hook)``)."""
+DECISION_LOGGERS: Final = ("khook_core.transport.", "khook_core.tracking.")
+"""Loggers whose INFO lines are decisions (``kafka message 3: dispatched (ns/hook)``) or the
+end of an agent task (``finding shop/web (completed, task 7f3a…): …``)."""
 LOUD: Final = frozenset({"WARNING", "ERROR", "CRITICAL"})
 IDLE_TICK: Final = ": nothing held"
 """The end of a sweep tick's tally when it found nothing: once a minute, kept off the console."""

@@ -45,7 +45,7 @@ resource "google_firestore_index" "firings_by_hook" {
 # cursor's tie-break) or a count's time range (at ASC). Firestore merges the single-field
 # indexes for a query that filters on several fields. hook with at DESC is firings_by_hook.
 locals {
-  console_filter_fields = ["hook", "source", "event_type", "resource", "outcome"]
+  console_filter_fields = ["hook", "source", "event_type", "resource", "outcome", "incident"]
   console_firing_indexes = merge(
     { for field in local.console_filter_fields : "${field}-newest-first" => { field = field, order = "DESCENDING" } if field != "hook" },
     { for field in local.console_filter_fields : "${field}-time-range" => { field = field, order = "ASCENDING" } },

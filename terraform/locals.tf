@@ -57,6 +57,15 @@ locals {
       secrets     = ["KHOOK_CONSOLE_TOKEN"]
       environment = { KHOOK_CONSOLE_ALLOW_REMOTE = "true" }
     }
+    # Not a source: receives the A2A push notifications of the agent tasks khook follows, deployed
+    # when var.task_push_notifications is true. Public (agents call it from wherever they run):
+    # each notification must carry its task's own token, checked against the state store.
+    tasks = {
+      trigger     = "http"
+      description = "A2A push notifications of dispatched agent tasks: their state and finding."
+      secrets     = []
+      environment = {}
+    }
     # Not a source: fed by the Cloud Scheduler job in scheduler.tf, one tick per var.sweep_schedule.
     sweep = {
       trigger     = "pubsub"
@@ -78,10 +87,10 @@ locals {
   # console follows var.console_viewers.
   sweep_enabled     = var.sweep_schedule != ""
   console_enabled   = length(var.console_viewers) > 0
-  enabled_functions = { for name, spec in local.functions : name => merge(local.function_defaults, spec) if name == "sweep" ? local.sweep_enabled : name == "console" ? local.console_enabled : contains(var.sources, name) }
+  enabled_functions = { for name, spec in local.functions : name => merge(local.function_defaults, spec) if name == "sweep" ? local.sweep_enabled : name == "console" ? local.console_enabled : name == "tasks" ? var.task_push_notifications : contains(var.sources, name) }
   pubsub_functions  = { for name, spec in local.enabled_functions : name => spec if spec.trigger == "pubsub" }
   http_functions    = { for name, spec in local.enabled_functions : name => spec if spec.trigger == "http" }
-  public_functions  = { for name, spec in local.http_functions : name => spec if name == "webhook" || (name == "alertmanager" && var.alertmanager_public) }
+  public_functions  = { for name, spec in local.http_functions : name => spec if name == "webhook" || name == "tasks" || (name == "alertmanager" && var.alertmanager_public) }
   # HTTP functions that receive events (var.http_invokers may call them); not the console.
   receiving_functions = { for name, spec in local.http_functions : name => spec if name != "console" }
 
@@ -102,6 +111,9 @@ locals {
     KAGENT_API_URL       = var.kagent_api_url
     KAGENT_USER_ID       = var.kagent_user_id
     GOOGLE_CLOUD_PROJECT = var.project_id
+    # Where agents that advertise push notifications report their tasks (functions/tasks);
+    # empty: every task is polled by the sweep.
+    KHOOK_TRACK_PUSH_URL = var.task_push_notifications ? "https://${var.region}-${var.project_id}.cloudfunctions.net/${var.name_prefix}-tasks" : ""
     KHOOK_TELEMETRY      = var.telemetry # monitoring.tf
   }
 

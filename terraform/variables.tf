@@ -271,6 +271,12 @@ variable "monitoring_notification_channel" {
   default     = true
 }
 
+variable "task_push_notifications" {
+  description = "Deploy functions/tasks and give agents that advertise A2A push notifications its URL, so their tasks are reported instead of polled by the sweep. Public: each notification carries its task's own token."
+  type        = bool
+  default     = false
+}
+
 # ---------------------------------------------------------------------------------------------
 # Telemetry and alerts (monitoring.tf)
 # ---------------------------------------------------------------------------------------------

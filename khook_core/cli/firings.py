@@ -16,16 +16,19 @@ from khook_core.settings import Settings
 from khook_core.state.base import AuditLog, Firing
 from khook_core.timeparse import format_time
 
-COLUMNS: Final = ("TIME", "OUTCOME", "HOOK", "EVENT TYPE", "RESOURCE", "AGENT", "TASK", "ERROR")
+COLUMNS: Final = (
+    "TIME", "OUTCOME", "HOOK", "EVENT TYPE", "RESOURCE", "AGENT", "TASK", "STATE", "DETAIL"
+)
 ERROR_WIDTH: Final = 120
-"""An error longer than this is cut on a table row (``--json`` has it whole)."""
+"""An error or finding longer than this is cut on a table row (``--json`` has it whole)."""
 
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser(
         "firings",
         help="query the audit trail of the configured state store",
-        description="What fired, when, to which agent and how it ended, newest first.",
+        description="What fired, when, to which agent and how it ended, newest first: the "
+        "agent task's state and the first line of its finding once the task has ended.",
         epilog="example:\n  khook firings --since 2h --hook default/pod-health",
     )
     p.add_argument("--hook", metavar="NS/NAME", help="only this hook (default: every hook)")
@@ -106,7 +109,6 @@ def table(rows: Sequence[Firing]) -> str:
 
 
 def _cells(f: Firing) -> tuple[str, ...]:
-    error = f.error if len(f.error) <= ERROR_WIDTH else f.error[: ERROR_WIDTH - 1] + "…"
     return (
         format_time(f.at),
         f.outcome,
@@ -115,8 +117,16 @@ def _cells(f: Firing) -> tuple[str, ...]:
         f.resource.lstrip("/"),
         f.agent,
         f.task_id or "-",
-        error.replace("\n", " "),
+        f.task_state or "-",
+        detail(f),
     )
+
+
+def detail(f: Firing) -> str:
+    """The error of a failure, else the first line of the task's finding, on one line."""
+    text = f.error or (f.finding.splitlines() or [""])[0]
+    text = " ".join(text.split())
+    return text if len(text) <= ERROR_WIDTH else text[: ERROR_WIDTH - 1] + "…"
 
 
 def _is_duration(value: str) -> bool:

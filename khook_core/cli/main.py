@@ -12,6 +12,7 @@ from khook_core.cli import (
     completion,
     config_commands,
     firings,
+    incidents,
     live_config,
     options,
     replay,
@@ -101,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     live_config.add_parsers(sub)
     replay.add_parser(sub)
     firings.add_parser(sub)
+    incidents.add_parser(sub)
     status_command.add_parser(sub)
     silences.add_parsers(sub)
     stack_commands.add_parsers(sub)

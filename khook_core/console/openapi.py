@@ -38,6 +38,7 @@ _FILTER_PARAMS: Final = [
         "decision",
         "Decision as recorded (dispatched, coalesced, suppressed:budget, failed:<why>), exact.",
     ),
+    _param("incident", "Incident id (the A2A contextId of its run), exact."),
 ]
 
 FIRING: Final = _object(
@@ -55,6 +56,7 @@ FIRING: Final = _object(
         "error": _NULLABLE_TEXT,
         "key": _TEXT,
         "extra": {"type": "object", "additionalProperties": _TEXT},
+        "incident": _NULLABLE_TEXT,
     }
 )
 _COUNT_MAP: Final = {"type": "object", "additionalProperties": {"type": "integer"}}

@@ -24,6 +24,7 @@ FILTERS: Final = {
     "type": "event_type",
     "resource": "resource",
     "decision": "outcome",
+    "incident": "incident",
 }
 """Query parameter → ``FiringFilter`` field (the API speaks of decisions and types)."""
 

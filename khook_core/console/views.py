@@ -58,6 +58,7 @@ def firing(record: Firing, task_url: str) -> dict[str, Any]:
         "error": record.error or None,
         "key": record.key,
         "extra": dict(record.extra),
+        "incident": record.incident or None,
     }
 
 

@@ -26,6 +26,7 @@ import against httpx's 90 ms).
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import json
 import logging
@@ -106,6 +107,8 @@ class A2ADispatcher(HttpDispatcher):
                          sleep=sleep, clock=clock)
         # endpoint → the wire that last worked or the card's; "" = card read, says nothing.
         self._wires: dict[str, str] = {}
+        # endpoint → whether its card advertises push notifications (once the card was read).
+        self._push: dict[str, bool] = {}
 
     # -- public -------------------------------------------------------------------------------
 
@@ -142,6 +145,7 @@ class A2ADispatcher(HttpDispatcher):
         if self.settings.kagent_sessions and target.kind == "agent":
             context_id = self.create_session(request, headers, deadline)
         wires, known = self._candidates(url, headers, deadline)
+        push = bool(request.push_url) and self._push_supported(url, headers, deadline)
         failures: list[str] = []
         for index, wire in enumerate(wires):
             response = self.sender.send(
@@ -151,7 +155,8 @@ class A2ADispatcher(HttpDispatcher):
                 deadline=deadline,
                 idempotent=False,
                 headers={**headers, "A2A-Version": wire},
-                content=_encode(build_payload(wire, request, context_id)),
+                content=_encode(build_payload(wire, request, context_id, push_to(request, url)
+                                              if push else None)),
             )
             try:
                 result = interpret(response, wire, what)
@@ -173,7 +178,9 @@ class A2ADispatcher(HttpDispatcher):
                 ) from exc
             with self._lock:
                 self._wires[url] = wire
-            return dataclasses.replace(result, recovered=recovered) if recovered else result
+            return dataclasses.replace(
+                result, recovered=recovered, endpoint=url, wire=wire, push=push
+            )
         raise AssertionError("unreachable: at least one wire is always tried")
 
     def _verify(
@@ -211,7 +218,9 @@ class A2ADispatcher(HttpDispatcher):
                 f"arrived: {exc}"
             ) from exc
         if found.task is not None:
-            result = parse_result({"task": found.task}, what)
+            result = dataclasses.replace(
+                parse_result({"task": found.task}, what), endpoint=url, wire=WIRE_1_0
+            )
             logger.info("%s already has task %s for %s; not sent again", what, result.task_id,
                         request.message_id)
             return dataclasses.replace(result, recovered="found")
@@ -344,8 +353,34 @@ class A2ADispatcher(HttpDispatcher):
                 card = response.json()
             except ValueError:
                 return ""
+            with self._lock:
+                self._push[url] = card_push(card)
             return card_wire(card)
         return ""
+
+    def _push_supported(self, url: str, headers: Mapping[str, str], deadline: Deadline) -> bool:
+        """Whether the agent's card advertises push notifications (the card is read once)."""
+        with self._lock:
+            known = self._push.get(url)
+        if known is None:
+            self._read_card(url, headers, deadline)
+            with self._lock:
+                known = self._push.get(url, False)
+        return known
+
+
+def card_push(card: Any) -> bool:
+    """Whether an agent card (either wire) advertises ``capabilities.pushNotifications``."""
+    capabilities = card.get("capabilities") if isinstance(card, dict) else None
+    return isinstance(capabilities, dict) and capabilities.get("pushNotifications") is True
+
+
+def push_to(request: DispatchRequest, endpoint: str) -> dict[str, str]:
+    """The push-notification configuration of one task: our receiver's URL, naming the agent's
+    endpoint (so the receiver finds the task), and the task's token."""
+    agent = base64.urlsafe_b64encode(endpoint.encode()).decode().rstrip("=")
+    joiner = "&" if "?" in request.push_url else "?"
+    return {"url": f"{request.push_url}{joiner}agent={agent}", "token": request.push_token}
 
 
 def card_wire(card: Any) -> str:
@@ -393,8 +428,14 @@ def metadata(request: DispatchRequest) -> dict[str, str]:
     return {key: escaping.clean(value, escaping.MAX_VALUE_CHARS) for key, value in values.items()}
 
 
-def build_payload(wire: str, request: DispatchRequest, context_id: str) -> dict[str, Any]:
-    """The JSON-RPC request for ``wire`` (A2A 0.3 / 1.0)."""
+def build_payload(
+    wire: str,
+    request: DispatchRequest,
+    context_id: str,
+    push: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """The JSON-RPC request for ``wire`` (A2A 0.3 / 1.0), with ``push`` (``push_to``) as the
+    task's push-notification configuration when given."""
     if wire == WIRE_1_0:
         message: dict[str, Any] = {
             "role": "ROLE_USER",
@@ -403,11 +444,14 @@ def build_payload(wire: str, request: DispatchRequest, context_id: str) -> dict[
             "parts": [{"text": request.prompt}],
             "metadata": metadata(request),
         }
+        configuration: dict[str, Any] = {"returnImmediately": True}
+        if push:
+            configuration["taskPushNotificationConfig"] = push
         return {
             "jsonrpc": "2.0",
             "id": request.message_id,
             "method": "SendMessage",
-            "params": {"message": message, "configuration": {"returnImmediately": True}},
+            "params": {"message": message, "configuration": configuration},
         }
     message = {
         "kind": "message",
@@ -417,11 +461,14 @@ def build_payload(wire: str, request: DispatchRequest, context_id: str) -> dict[
         "parts": [{"kind": "text", "text": request.prompt}],
         "metadata": metadata(request),
     }
+    configuration = {"blocking": False}
+    if push:
+        configuration["pushNotificationConfig"] = push
     return {
         "jsonrpc": "2.0",
         "id": request.message_id,
         "method": "message/send",
-        "params": {"message": message, "configuration": {"blocking": False}},
+        "params": {"message": message, "configuration": configuration},
     }
 
 

@@ -47,6 +47,11 @@ class DispatchRequest:
     """An earlier attempt of this firing may have reached the target (its answer never came):
     a dispatcher that can ask the target for the message does so and sends only if it has
     none; one that cannot sends, and says so in ``DispatchResult.recovered``."""
+    push_url: str = ""
+    """Where an A2A agent whose card advertises push notifications sends them for this task
+    ("": none asked for); the dispatcher adds ``agent=<its endpoint, base64url>``."""
+    push_token: str = ""
+    """The task's own token, sent back in ``X-A2A-Notification-Token`` with each notification."""
     trace_headers: Mapping[str, str] = field(default_factory=dict)
     """W3C Trace Context headers (``traceparent``) to send with the call, so the target
     continues the event's trace; empty when telemetry is off."""
@@ -66,6 +71,12 @@ class DispatchResult:
     recovered: Recovered = ""
     """For a ``verify`` request: ``found`` (the target already had it: nothing sent), ``sent``
     (it had none: sent now), ``unverified`` (it could not tell: sent anyway); else ""."""
+    endpoint: str = ""
+    """The A2A URL the task lives at ("" for a webhook): where it is followed."""
+    wire: str = ""
+    """The A2A wire the task was created with (``1.0`` or ``0.3``)."""
+    push: bool = False
+    """Push notifications were asked for (``DispatchRequest.push_url``, the card offers them)."""
 
 
 class Dispatcher(Protocol):

@@ -21,6 +21,7 @@ from khook_core.forwarder.backoff import Backoff
 from khook_core.forwarder.config import ForwarderSettings
 from khook_core.forwarder.filtering import EventFilter
 from khook_core.forwarder.metrics import ForwarderMetrics
+from khook_core.forwarder.owners import OwnerResolver
 from khook_core.forwarder.probes import ProbeServer
 from khook_core.forwarder.publishing import PublishClient, Publisher, pubsub_client
 from khook_core.forwarder.watching import (
@@ -106,9 +107,17 @@ class Forwarder:
             backoff=self._backoff(),
             telemetry=telemetry,
         )
+        self.api_client = kube.api_client(settings)
+        self.owners = (
+            OwnerResolver(kube.owner_fetch(self.api_client),
+                          max_entries=settings.owner_cache_size,
+                          ttl_seconds=settings.owner_cache_seconds,
+                          lookups_per_second=settings.owner_lookups_per_second)
+            if settings.resolve_owners else None
+        )
         self.event_filter = event_filter = EventFilter(
             source=source, mapping=mapping, api=settings.api, cluster=settings.cluster,
-            forward_all=settings.forward_all, clock=clock,
+            forward_all=settings.forward_all, clock=clock, owners=self.owners,
         )
         timings = WatchTimings(
             lookback=timedelta(seconds=settings.lookback_seconds),
@@ -121,7 +130,6 @@ class Forwarder:
             field_selector=settings.field_selector,
             dead_after=settings.dead_after_seconds,
         )
-        self.api_client = kube.api_client(settings)
         self.watchers = [
             EventWatcher(endpoint=endpoint, timings=timings, event_filter=event_filter,
                          sink=self.publisher.submit, metrics=self.metrics, clock=clock)

@@ -103,6 +103,24 @@ class ForwarderSettings(EnvSettings):
     With integer resourceVersions (every etcd-backed server) a re-list skips exactly what was
     judged before and forwards everything else inside ``max_age_seconds``."""
 
+    resolve_owners: bool = Field(default=True, validation_alias=_env("resolve_owners"))
+    """Look up the workload (Deployment, StatefulSet, DaemonSet, CronJob, Job) owning each
+    published Event's Pod and send it as ``khook.workload.*`` (needs RBAC ``get`` on pods,
+    replicasets and jobs); off, the functions infer it from the Pod's name."""
+    owner_cache_size: int = Field(default=4096, ge=1, validation_alias=_env("owner_cache_size"))
+    """Objects whose owner is remembered; a few hundred bytes each."""
+    owner_cache_seconds: Seconds = Field(
+        default=300.0, gt=0, validation_alias=_env("owner_cache_seconds")
+    )
+    """How long a looked-up owner is trusted. Owners of a live Pod never change; the expiry
+    covers reused names and failed lookups, retried after it."""
+    owner_lookups_per_second: float = Field(
+        default=20.0, gt=0, validation_alias=_env("owner_lookups_per_second")
+    )
+    """Owner lookups run on the watch thread: at most this many a second (five seconds' worth
+    in a burst); past it an event gets the name heuristic, so a storm of new Pods never holds
+    the watch back."""
+
     # --- where to publish ----------------------------------------------------------------------
     topic: str = Field(default="khook-kubernetes", validation_alias=_env("topic", "KHOOK_TOPIC"))
     """Topic id, or a full ``projects/P/topics/T`` path."""

@@ -13,12 +13,16 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from khook_core.errors import InvalidEventError
 from khook_core.mapping import MappingTable
 from khook_core.sources.base import Dropped, EventSource
 from khook_core.timeparse import parse_time
+from khook_core.workloads import ATTR_WORKLOAD_KIND, ATTR_WORKLOAD_NAME, ATTR_WORKLOAD_NAMESPACE
+
+if TYPE_CHECKING:
+    from khook_core.forwarder.owners import OwnerResolver
 
 SOURCE = "kubernetes"
 
@@ -87,12 +91,15 @@ class EventFilter:
         cluster: sent as ``khook.cluster``.
         forward_all: skip the source and mapping checks (age and DELETED still apply).
         clock: the wall clock, injected for tests.
+        owners: resolves the workload of a published Event's object (``khook.workload.*``
+            attributes); None leaves it to the functions' name heuristic.
     """
 
     def __init__(
         self, *, source: EventSource, mapping: MappingTable, api: str, cluster: str,
-        forward_all: bool, clock: Callable[[], datetime],
+        forward_all: bool, clock: Callable[[], datetime], owners: OwnerResolver | None = None,
     ) -> None:
+        self.owners = owners
         self._judges = (source, mapping)
         self.api = api
         self.cluster = cluster
@@ -136,6 +143,8 @@ class EventFilter:
             reason = self._rejection(obj, attributes)
             if reason is not None:
                 return Verdict(reason=reason, last=last)
+        if self.owners is not None:
+            attributes.update(workload_attributes(self.owners, obj, attributes[ATTR_NAMESPACE]))
         data = json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
         return Verdict(message=Outbound(data, attributes), last=last)
 
@@ -166,6 +175,22 @@ class EventFilter:
         if any(reason is None for reason in reasons):
             return None
         return next(r for r in reasons if r is not None)
+
+
+def workload_attributes(
+    owners: OwnerResolver, obj: Mapping[str, Any], namespace: str
+) -> dict[str, str]:
+    """``khook.workload.*`` for a published Event, looked up only once it is known to be
+    published, so filtered chatter costs no API call."""
+    ref = "regarding" if "regarding" in obj else "involvedObject"
+    kind, name = _text(obj, ref, "kind"), _text(obj, ref, "name")
+    if not (kind and name and namespace):
+        return {}
+    workload = owners.resolve(namespace, kind, name)
+    if not workload:
+        return {}
+    return {ATTR_WORKLOAD_NAMESPACE: workload.namespace, ATTR_WORKLOAD_KIND: workload.kind,
+            ATTR_WORKLOAD_NAME: workload.name}
 
 
 def window_start(now: datetime, seconds: float) -> datetime:

@@ -97,7 +97,7 @@ class WatchState:
 
 def version_number(version: object) -> int | None:
     """A resourceVersion as an integer, or None when the server issued something else."""
-    if isinstance(version, str) and version.isdigit():
+    if isinstance(version, str) and version.isascii() and version.isdigit():
         return int(version)
     return None
 

@@ -18,7 +18,8 @@ from typing import Any, ClassVar, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from khook_core.event import Event, Resource, Severity, stable_id
+from khook_core import workloads
+from khook_core.event import Event, Resource, Severity, Workload, stable_id
 from khook_core.sources.base import DEFAULT_MAX_BODY_BYTES, Dropped, SourceContext
 from khook_core.sources.fieldmap import (
     KEBAB_CASE,
@@ -48,6 +49,27 @@ _KINDS: Final = {
 _GRAFANA_KEYS: Final = ("silenceURL", "dashboardURL", "panelURL", "values", "valueString", "orgId")
 
 
+DEFAULT_WORKLOAD_KINDS: Final = {
+    "deployment": "Deployment", "statefulset": "StatefulSet", "daemonset": "DaemonSet",
+    "cronjob": "CronJob", "job_name": "Job", "pod": "Pod", "service": "Service",
+}
+"""kube-state-metrics label names, most specific workload first. ``job_name`` names a Job:
+Prometheus keeps ``job`` for the scrape job. A ``Pod`` label gives its workload by the name
+heuristic (marked inferred)."""
+
+
+class WorkloadLabels(BaseModel):
+    """Which alert labels name the workload (kube-state-metrics conventions by default)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    namespace: str = "namespace"
+    cluster: str = "cluster"
+    kinds: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_WORKLOAD_KINDS),
+                                  min_length=1)
+    """label → workload kind, tried in order; the first label set names the workload."""
+
+
 class AlertmanagerConfig(BaseModel):
     """Settings of the alertmanager source (``plugins.yaml`` → ``config:``)."""
 
@@ -65,6 +87,12 @@ class AlertmanagerConfig(BaseModel):
                                        alias="resourceLabels")
     max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, gt=0, le=32 * 1024 * 1024,
                                 alias="maxBodyBytes")
+    workload_labels: WorkloadLabels = Field(default_factory=WorkloadLabels,
+                                            alias="workloadLabels")
+    """The labels naming an alert's workload, for every receiver without its own map."""
+    receiver_workload_labels: dict[str, WorkloadLabels] = Field(
+        default_factory=dict, alias="receiverWorkloadLabels")
+    """Per Alertmanager receiver (the body's ``receiver``), a label map of its own."""
 
     @field_validator("type_labels", "resource_labels")
     @classmethod
@@ -181,6 +209,7 @@ class AlertmanagerSource:
             type=event_type,
             severity=severity_of(labels.get(self.config.severity_label)) or Severity.INFO,
             resource=resource,
+            workload=self._workload(labels, group.get("receiver", "")),
             reason=alertname,
             message=self._message(annotations, alertname),
             timestamp=last,
@@ -228,6 +257,17 @@ class AlertmanagerSource:
                                 namespace=labels.get("namespace", ""))
         return Resource(kind="Alert", name=labels.get("alertname", ""),
                         namespace=labels.get("namespace", ""))
+
+    def _workload(self, labels: Mapping[str, str], receiver: str) -> Workload:
+        names = self.config.receiver_workload_labels.get(receiver, self.config.workload_labels)
+        namespace = labels.get(names.namespace, "")
+        cluster = labels.get(names.cluster, "")
+        for label, kind in names.kinds.items():
+            value = labels.get(label)
+            if value:
+                return workloads.infer(namespace, kind, value, cluster) if kind == "Pod" else (
+                    Workload(cluster=cluster, namespace=namespace, kind=kind, name=value))
+        return Workload()
 
     @staticmethod
     def _message(annotations: Mapping[str, str], alertname: str) -> str:

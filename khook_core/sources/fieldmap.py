@@ -47,7 +47,7 @@ from pydantic import (
 
 from khook_core import jsontext
 from khook_core.errors import InvalidEventError
-from khook_core.event import Event, Resource, Severity, stable_id
+from khook_core.event import Event, Resource, Severity, Workload, stable_id
 from khook_core.sources import jsonwords
 from khook_core.sources.jsonwords import json_type
 from khook_core.timeparse import parse_time
@@ -135,7 +135,7 @@ def lookup(doc: Any, path: str, meta: Mapping[str, Any] | None = None) -> Any:
             if part not in node:
                 return MISSING
             node = node[part]
-        elif isinstance(node, list) and part.lstrip("-").isdigit():
+        elif isinstance(node, list) and part.isascii() and part.lstrip("-").isdigit():
             index = int(part)
             if not -len(node) <= index < len(node):
                 return MISSING
@@ -357,6 +357,18 @@ class GenericResource(BaseModel):
     api_version: str = Field(default="", alias="apiVersion", max_length=253)
 
 
+class GenericWorkload(BaseModel):
+    """The workload the event is about; events about one workload correlate into one incident.
+    """
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, defer_build=True)
+
+    cluster: str = Field(default="", max_length=253)
+    namespace: str = Field(default="", max_length=253)
+    kind: str = Field(default="", max_length=253)
+    name: str = Field(default="", max_length=253)
+
+
 class GenericEvent(BaseModel):
     """The documented generic event (docs/sources-builtin.md, "webhook").
 
@@ -369,6 +381,7 @@ class GenericEvent(BaseModel):
 
     type: str = Field(min_length=1, max_length=MAX_TYPE_CHARS, pattern=KEBAB_CASE.pattern)
     resource: GenericResource = Field(default_factory=GenericResource)
+    workload: GenericWorkload = Field(default_factory=GenericWorkload)
     message: str = ""
     reason: str = Field(default="", max_length=1024)
     severity: Severity | None = None
@@ -435,7 +448,7 @@ def to_event(
     tags: Mapping[str, str] | None = None,
 ) -> Event:
     """Build the Event. Without a ``severity`` the event is ``info`` so the mapping row decides."""
-    r = generic.resource
+    r, w = generic.resource, generic.workload
     return Event(
         id=stable_id(source, *id_parts),
         source=source,
@@ -444,6 +457,7 @@ def to_event(
         resource=Resource(
             kind=r.kind, name=r.name, namespace=r.namespace, uid=r.uid, api_version=r.api_version
         ),
+        workload=Workload(cluster=w.cluster, namespace=w.namespace, kind=w.kind, name=w.name),
         reason=generic.reason,
         message=generic.message,
         timestamp=generic.timestamp or now,
@@ -519,6 +533,10 @@ _STRING_FIELDS: Final = {
     "resource.namespace",
     "resource.uid",
     "resource.apiVersion",
+    "workload.cluster",
+    "workload.namespace",
+    "workload.kind",
+    "workload.name",
 }
 _VALUE_FIELDS: Final = {
     "type",
@@ -528,6 +546,7 @@ _VALUE_FIELDS: Final = {
     "firstTimestamp",
     "count",
     "resource",
+    "workload",
     "tags",
     "metadata",
 }

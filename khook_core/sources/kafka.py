@@ -201,4 +201,5 @@ class KafkaSource:
 
 def _int_or_none(value: str) -> int | None:
     text = value.strip()
-    return int(text) if 0 < len(text) <= 20 and text.lstrip("-").isdigit() else None
+    digits = text.isascii() and text.lstrip("-").isdigit()
+    return int(text) if 0 < len(text) <= 20 and digits else None

@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, with_config
 from typing_extensions import TypedDict
 
+from khook_core import workloads
 from khook_core.errors import InvalidEventError
 from khook_core.event import Event, Resource, Severity, stable_id
 from khook_core.sources import jsonwords
@@ -200,6 +201,7 @@ class KubernetesSource:
 
         uid = meta.get("uid") or f"{namespace}/{meta.get('name') or ''}"
         api_version = ref.get("apiVersion") or ""
+        cluster = attributes.get("khook.cluster", "")
         reporter = obj.get("reportingController" if new_api else "reportingComponent") or ""
         # Every value below is a validated RawEvent field or computed here: no second validation.
         return [
@@ -209,6 +211,8 @@ class KubernetesSource:
                 type=event_type,
                 severity=Severity.INFO if k8s_type.lower() == "normal" else Severity.WARNING,
                 resource=Resource.trusted(kind, name, namespace, ref.get("uid") or "", api_version),
+                workload=workloads.from_attributes(attributes, cluster, namespace)
+                or workloads.infer(namespace, kind, name, cluster),
                 reason=reason,
                 message=message,
                 timestamp=last,
@@ -225,7 +229,7 @@ class KubernetesSource:
                     "reportingInstance": obj.get("reportingInstance") or "",
                     "fieldPath": ref.get("fieldPath") or "",
                     "api": "events.k8s.io/v1" if new_api else "v1",
-                    "cluster": attributes.get("khook.cluster", ""),
+                    "cluster": cluster,
                 },
             )
         ]

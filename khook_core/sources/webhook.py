@@ -75,6 +75,28 @@ class GithubOptions(BaseModel):
     deployment_states: list[str] = Field(default_factory=lambda: ["failure", "error"],
                                          alias="deploymentStates")
     """``deployment_status.state`` values that are failures."""
+    environments: dict[str, str] = Field(default_factory=dict)
+    """Deployment environment → the workload it deploys, as ``NAMESPACE/KIND/NAME``
+    (``production: shop/Deployment/checkout``); a key ``owner/repo/environment`` is for one
+    repository and wins over the plain environment name."""
+
+    @field_validator("environments")
+    @classmethod
+    def _workload_refs(cls, value: dict[str, str]) -> dict[str, str]:
+        for environment, ref in value.items():
+            parts = ref.split("/")
+            if len(parts) != 3 or not all(parts[1:]):
+                raise ValueError(f"environments[{environment!r}]: {ref!r} is not "
+                                 "NAMESPACE/KIND/NAME (e.g. shop/Deployment/checkout)")
+        return value
+
+    def workload_of(self, repo: str, environment: str) -> dict[str, str]:
+        """The generic event's ``workload`` for a deployment environment, or empty."""
+        ref = self.environments.get(f"{repo}/{environment}") or self.environments.get(environment)
+        if not ref:
+            return {}
+        namespace, kind, name = ref.split("/")
+        return {"namespace": namespace, "kind": kind, "name": name}
 
 
 Preset = Literal["auto", "generic", "github", "mapped", "cloudevents", "grafana", "pagerduty"]
@@ -355,6 +377,7 @@ class WebhookSource:
         generic = validate_generic({
             "type": opts.event_type, "severity": "error", "reason": f"Deployment{state.title()}",
             "resource": {"kind": "GitHubEnvironment", "name": f"{repo}/{environment}"[:253]},
+            "workload": opts.workload_of(repo, environment),
             "message": message, "id": f"deployment/{deployment_id}",
             "timestamp": status.get("updated_at") or status.get("created_at") or None,
             "firstTimestamp": deployment.get("created_at") or None,

@@ -9,8 +9,10 @@ from khook_core.state.base import (
     ConfigStore,
     DedupKey,
     Firing,
+    IncidentStore,
     SilenceStore,
     StateStore,
+    TaskStore,
 )
 
 __all__ = [
@@ -18,11 +20,15 @@ __all__ = [
     "ConfigStore",
     "DedupKey",
     "Firing",
+    "IncidentStore",
     "SilenceStore",
     "StateStore",
+    "TaskStore",
     "open_config_store",
+    "open_incident_store",
     "open_silence_store",
     "open_store",
+    "open_task_store",
 ]
 
 
@@ -77,6 +83,23 @@ def open_config_store(url: str, *, project: str | None = None) -> ConfigStore:
     raise _unknown_store(url)
 
 
+def open_task_store(url: str, *, project: str | None = None) -> TaskStore:
+    """The tracked tasks' handle on the store ``url`` names (as ``open_store``)."""
+    if url == "memory":
+        from khook_core.state.task_memory import MemoryTaskStore
+
+        return MemoryTaskStore()
+    if url.startswith("sqlite:"):
+        from khook_core.state.task_sqlite import SqliteTaskStore
+
+        return SqliteTaskStore(url.removeprefix("sqlite:") or ".khook/state.db")
+    if url == "firestore" or url.startswith("firestore:"):
+        from khook_core.state.task_firestore import FirestoreTaskStore
+
+        return FirestoreTaskStore.from_url(url, project=project)
+    raise _unknown_store(url)
+
+
 def open_silence_store(url: str, *, project: str | None = None) -> SilenceStore:
     """The silences' handle on the store ``url`` names (as ``open_store``)."""
     if url == "memory":
@@ -91,4 +114,21 @@ def open_silence_store(url: str, *, project: str | None = None) -> SilenceStore:
         from khook_core.state.silence_firestore import FirestoreSilenceStore
 
         return FirestoreSilenceStore.from_url(url, project=project)
+    raise _unknown_store(url)
+
+
+def open_incident_store(url: str, *, project: str | None = None) -> IncidentStore:
+    """The incidents' handle on the store ``url`` names (as ``open_store``)."""
+    if url == "memory":
+        from khook_core.state.incident_memory import MemoryIncidentStore
+
+        return MemoryIncidentStore()
+    if url.startswith("sqlite:"):
+        from khook_core.state.incident_sqlite import SqliteIncidentStore
+
+        return SqliteIncidentStore(url.removeprefix("sqlite:") or ".khook/state.db")
+    if url == "firestore" or url.startswith("firestore:"):
+        from khook_core.state.incident_firestore import FirestoreIncidentStore
+
+        return FirestoreIncidentStore.from_url(url, project=project)
     raise _unknown_store(url)

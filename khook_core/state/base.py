@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, NamedTuple, Protocol
@@ -121,6 +122,12 @@ class Firing:
     error: str = ""
     extra: dict[str, str] = field(default_factory=dict)
     config_version: str = ""  # the configuration that decided it (``Config.version``)
+    task_state: str = ""  # the agent task's state (``TASK_STATES``) when this was recorded
+    finding: str = ""  # the agent's final text, cleaned and capped (``tracking.finding``)
+    finding_chars: str = ""  # the final text's full length (text: audit fields are text)
+    finished_at: str = ""  # when the task was seen ended, RFC 3339
+    tokens: str = ""  # total tokens the agent reported for the task
+    incident: str = ""  # the incident it opened or joined (``IncidentStore``), if correlated
 
 
 class ClaimStore(Protocol):
@@ -325,6 +332,7 @@ class FiringFilter:
     event_type: str | None = None
     resource: str | None = None
     outcome: str | None = None
+    incident: str | None = None
 
     def equalities(self) -> dict[str, str]:
         """The text fields to match exactly, by ``Firing`` field name."""
@@ -334,6 +342,7 @@ class FiringFilter:
             "event_type": self.event_type,
             "resource": self.resource,
             "outcome": self.outcome,
+            "incident": self.incident,
         }
         return {name: value for name, value in fields.items() if value is not None}
 
@@ -534,6 +543,110 @@ class ConfigStore(Protocol):
         ...
 
 
+# -- tracked agent tasks (the seventh contract) -------------------------------------------
+
+TASK_STATES = (
+    "submitted",
+    "working",
+    "input-required",
+    "auth-required",
+    "completed",
+    "failed",
+    "rejected",
+    "canceled",
+    "timed-out",
+    "unknown",
+)
+"""Every ``TrackedTask.state``: A2A's states (normalised, ``TASK_STATE_`` dropped), khook's
+``timed-out`` (the deadline passed first) and ``unknown`` (the agent no longer knows the task)."""
+TERMINAL_TASK_STATES = frozenset({"completed", "failed", "rejected", "canceled", "timed-out"})
+"""States after which a task is no longer followed."""
+NEVER = datetime(9999, 1, 1, tzinfo=UTC)
+"""``TrackedTask.next_check`` of a finished task: one ordered field is the tracker's work list
+(a range scan on one single-field index in every store, no composite index)."""
+
+
+@dataclass(frozen=True)
+class TrackedTask:
+    """An agent task followed after its dispatch until it ends (``khook_core.tracking``).
+
+    Keyed by ``ref`` (the agent's endpoint and its task id); ``version`` counts the writes of
+    the stored task and is the precondition of every update, so one transition is written once
+    however many ticks or notifications race for it.
+    """
+
+    task_id: str
+    endpoint: str  # the A2A URL the task lives at
+    wire: str  # "1.0" or "0.3": how to ask about it
+    context_id: str
+    key: DedupKey  # the firing's dedup key
+    hook: str
+    event_id: str
+    event_type: str
+    source: str
+    resource: str
+    agent: str
+    state: str
+    created_at: datetime
+    deadline: datetime  # after this instant, an open task is ``timed-out``
+    next_check: datetime  # when the tracker asks the agent next (``NEVER`` once finished)
+    checks: int = 0  # the agent asked so far (the backoff's exponent)
+    cancel: bool = False  # cancel the task at the agent when its deadline passes
+    push_token_hash: str = ""  # sha256 hex of the task's push-notification token ("": none)
+    finding: str = ""  # the agent's final text, capped
+    finding_chars: int = 0  # the final text's full length
+    tokens: str = ""  # token usage the agent reported ("" when it reported none)
+    finished_at: datetime | None = None
+    version: int = 0  # set by the store
+
+    @property
+    def ref(self) -> str:
+        """The store key: endpoint and task id (two agents may hand out the same id)."""
+        return f"{self.endpoint} {self.task_id}"
+
+    @property
+    def finished(self) -> bool:
+        return self.state in TERMINAL_TASK_STATES
+
+
+class TaskStore(Protocol):
+    """Agent tasks followed after dispatch (``TrackedTask``): the tracker's work list.
+
+    Kept apart from ``StateStore`` (a handle of its own, ``open_task_store``): the firing path
+    writes one task per dispatch, and only the sweep's tick and the push endpoint read it.
+    Every write is conditional on the version read, so of concurrent writers of one task
+    exactly one succeeds; a finished task is never changed again.
+    """
+
+    def track_task(self, *, task: TrackedTask) -> bool:
+        """Store ``task`` (version 1) unless a task of its ``ref`` is stored; True if stored.
+
+        A redelivered dispatch tracks the same task again: that is no error and changes nothing.
+        """
+        ...
+
+    def due_tasks(self, *, now: datetime, limit: int, lease: timedelta) -> list[TrackedTask]:
+        """Up to ``limit`` unfinished tasks whose ``next_check <= now``, earliest first, each
+        leased to this caller: its ``next_check`` moved to ``now + lease`` (version + 1) in the
+        same atomic step, so concurrent callers get disjoint tasks, and a caller that dies
+        leaves them due again once the lease lapses. Returned tasks carry the new version."""
+        ...
+
+    def update_task(self, *, task: TrackedTask, expect: int) -> bool:
+        """Replace the stored task of ``task.ref`` if its version is ``expect`` (it becomes
+        ``expect + 1``); False (nothing written) if it changed since, is finished, or is not
+        stored."""
+        ...
+
+    def read_task(self, *, ref: str) -> TrackedTask | None:
+        """The stored task of ``ref`` (with its version), or None."""
+        ...
+
+    def close(self) -> None:
+        """Release the handle; it is not used afterwards."""
+        ...
+
+
 # --- Silences (``khook silence``): the sixth contract ------------------------------------------
 
 
@@ -589,6 +702,116 @@ class SilenceStore(Protocol):
 
     def expire_silence(self, *, id: str, now: datetime, by: str) -> SilenceRecord | None:
         """End the silence at ``now`` (no-op when it already ended); None when unknown."""
+        ...
+
+    def close(self) -> None:
+        """Release the handle; it is not used afterwards."""
+        ...
+
+
+# --- incidents ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Incident:
+    """Related events about one workload, investigated by one agent run in one conversation.
+
+    The ``id`` is the A2A ``contextId`` of every message sent for it (for kagent, the session).
+    """
+
+    id: str
+    workload: str
+    """The correlation key: ``namespace/kind/name`` (``Workload.ref()``)."""
+    opened_at: datetime
+    last_event_at: datetime
+    window: timedelta
+    """An event joins while it comes within this of the last one; quiet this long, it closes."""
+    hook: str = ""
+    """The hook whose event opened it; its agent gets the run and every follow-up."""
+    agent: str = ""
+    events: int = 1
+    members: dict[str, str] = field(default_factory=dict)
+    """Member (an event occurrence) → ``firing`` or ``resolved`` for members whose source
+    reports resolution (alerts), ``event`` for the rest (capped at ``MAX_INCIDENT_MEMBERS``)."""
+    pending: tuple[str, ...] = ()
+    """Evidence that joined since the last follow-up, oldest first (capped)."""
+    omitted: int = 0
+    """Events that joined since the last follow-up past the cap on ``pending``."""
+    follow_ups: int = 0
+    last_follow_up_at: datetime | None = None
+    closed_at: datetime | None = None
+    close_reason: str = ""  # "" while open | resolved | quiet
+
+    @property
+    def open(self) -> bool:
+        return self.closed_at is None
+
+
+class Correlation(NamedTuple):
+    """What ``IncidentStore.correlate`` did with one event (a tuple: one is built per
+    correlated event in a storm)."""
+
+    incident: Incident
+    opened: bool
+    """True: this event opened the incident (start the one agent run)."""
+    duplicate: bool = False
+    """True: this member had joined before (a redelivery); nothing changed."""
+
+
+Evidence = str | Callable[[], str]
+"""A joining event's line for the next follow-up, or a function making it: called only when
+the line is kept (``pending`` has room), which spares a storm's thousandth repeat the text."""
+
+
+class IncidentStore(Protocol):
+    """Incidents: one open incident per workload, opened atomically across every instance.
+
+    Kept apart from ``StateStore`` (opened with ``open_incident_store``) like ``ConfigStore``.
+    Every change of a workload's incident is one atomic read-modify-write of that workload's
+    current incident, so concurrent events of one workload open exactly one incident.
+    """
+
+    def correlate(
+        self,
+        *,
+        workload: str,
+        member: str,
+        window: timedelta,
+        now: datetime,
+        hook: str = "",
+        agent: str = "",
+        resolvable: bool = False,
+        evidence: Evidence = "",
+        join_only: bool = False,
+    ) -> Correlation | None:
+        """Join the workload's open incident if its last event is within ``window`` of ``now``,
+        else open a new one (closing a stale one as ``quiet``). A joining event's ``evidence``
+        is queued for the next follow-up; ``resolvable`` members are tracked until resolved.
+        With ``join_only`` nothing is opened: None when there is no incident to join (and
+        only then is the result None)."""
+        ...
+
+    def resolve(self, *, workload: str, member: str, now: datetime) -> Incident | None:
+        """Mark a member resolved; close the incident (``resolved``) once every tracked member
+        is. None when the workload has no open incident with that member."""
+        ...
+
+    def take_follow_up(
+        self, *, workload: str, interval: timedelta, now: datetime
+    ) -> tuple[Incident, tuple[str, ...]] | None:
+        """The queued evidence of the workload's open incident, taken (cleared) when some is
+        queued and the last follow-up is at least ``interval`` old, with a last line counting
+        the events past the cap; None otherwise."""
+        ...
+
+    def close_quiet(self, *, now: datetime, limit: int) -> list[Incident]:
+        """Close (``quiet``) open incidents whose last event is older than their window."""
+        ...
+
+    def incidents(
+        self, *, open_only: bool = False, workload: str | None = None, limit: int = 100
+    ) -> list[Incident]:
+        """Incidents, the most recently opened first."""
         ...
 
     def close(self) -> None:

@@ -35,7 +35,8 @@ BUSY_TIMEOUT_MS = 10_000
 _FIRINGS_TABLE = (
     "CREATE TABLE IF NOT EXISTS firings (\n    id INTEGER PRIMARY KEY AUTOINCREMENT,\n"
     "    at REAL NOT NULL,\n"
-    + "".join(f"    {name} TEXT NOT NULL,\n" for name in audit_fields.TEXT_FIELDS)
+    # DEFAULT '': a row written by an older version (fewer fields) reads the new ones as empty.
+    + "".join(f"    {name} TEXT NOT NULL DEFAULT '',\n" for name in audit_fields.TEXT_FIELDS)
     + "    extra TEXT NOT NULL\n);"
 )
 """The audit trail, one column per field of ``Firing`` (``audit_fields``)."""

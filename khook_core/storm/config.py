@@ -67,6 +67,29 @@ class Coalesce(BaseModel):
         return event.tags.get(self.by.removeprefix("tag:"), "")
 
 
+DEFAULT_CORRELATION_WINDOW = timedelta(minutes=10)
+"""A deploy gone bad shows within minutes: crash loops, probe failures and the CI failure."""
+DEFAULT_FOLLOW_UP_INTERVAL = timedelta(minutes=2)
+"""At most one follow-up message per incident this often: it summarises what arrived meanwhile."""
+
+
+class Correlate(BaseModel):
+    """Hook extension (or budgets.yaml default): events about one workload, from any source,
+    become one incident with one agent run; later ones join it as follow-up evidence."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    by: str = Field(default="workload", pattern=r"^workload$")
+    """What relates events: their workload (``namespace/kind/name``), the only key so far."""
+    window: Duration = DEFAULT_CORRELATION_WINDOW
+    """An event joins the open incident if it comes within this of the last one; an incident
+    quiet this long closes, and the next event opens a new one."""
+    follow_up_interval: Duration = Field(
+        default=DEFAULT_FOLLOW_UP_INTERVAL, alias="followUpInterval"
+    )
+    """The shortest time between two follow-up messages of one incident."""
+
+
 class CircuitBreaker(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -119,6 +142,8 @@ class Budgets(BaseModel):
         default_factory=list, alias="maintenanceWindows"
     )
     """Recurring windows in which matching events are silenced (``suppressed:silenced``)."""
+    correlate: Correlate | None = None
+    """Incidents for every hook that sets no ``correlate:`` of its own; off by default."""
 
     def agent_limit(self, agent: str) -> RateLimit | None:
         return self.agents.get(agent) or self.agents.get(ALL_AGENTS)

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from khook_core import logs
 from khook_core.errors import TransientError
 from khook_core.pipeline import Decision, sweep
+from khook_core.tracking import tracker
 
 if TYPE_CHECKING:
     from khook_core.runtime import Runtime
@@ -51,4 +52,18 @@ def handle_tick(cloud_event: CloudEventLike, *, runtime: Runtime | None = None) 
         tally = Counter(d.decision for d in decisions)
         logger.info("sweep tick %s: %s", tick,
                     ", ".join(f"{n} {what}" for what, n in sorted(tally.items())) or "nothing held")
+        track_tasks(runtime, tick, started + runtime.settings.invocation_budget)
         return decisions
+
+
+def track_tasks(runtime: Runtime, tick: str, deadline: float) -> None:
+    """Follow the dispatched agent tasks that are due (``khook_core.tracking``), after the
+    sweep's runs, in what is left of the tick."""
+    try:
+        tracked = tracker.tick(runtime, deadline=deadline)
+    except TransientError as exc:
+        logger.warning("sweep tick %s: task store unavailable, next tick retries: %s", tick, exc)
+        return
+    if set(tracked) - {"open", "raced"}:  # an open task is no news on every tick
+        logger.info("sweep tick %s, tasks: %s", tick,
+                    ", ".join(f"{n} {what}" for what, n in sorted(tracked.items())))

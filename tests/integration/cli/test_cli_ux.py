@@ -290,7 +290,8 @@ def test_firings_is_an_aligned_table_with_a_header_and_says_when_empty(tmp_path:
         "RESOURCE",
         "AGENT",
         "TASK",
-        "ERROR",
+        "STATE",
+        "DETAIL",
     ]
     columns = [header.index(name) for name in ("OUTCOME", "HOOK", "EVENT TYPE", "RESOURCE")]
     assert len(rows) == 8  # 7 Kubernetes events, 1 alert

@@ -238,3 +238,35 @@ def test_circuits_list_failures_and_state_at_now(store: StateStore):
     assert got[0].open_until == T0 + timedelta(minutes=5)
     later = store.circuits(now=T0 + timedelta(minutes=6), limit=1)
     assert [(c.key, c.state) for c in later] == [("c|a", "half-open")]
+
+
+def test_firings_filter_by_the_incident_they_opened_or_joined(store: StateStore):
+    base = firing(0, at=T0)
+    opened = Firing(
+        **{
+            **base.__dict__,
+            "key": DedupKey("k-open"),
+            "incident": "inc-1",
+            "outcome": "opened:incident",
+        }
+    )
+    joined = Firing(
+        **{
+            **base.__dict__,
+            "key": DedupKey("k-join"),
+            "incident": "inc-1",
+            "outcome": "joined:incident",
+            "at": T0 + timedelta(minutes=1),
+        }
+    )
+    other = Firing(**{**base.__dict__, "key": DedupKey("k-other"), "incident": "inc-2"})
+    for record in (base, opened, joined, other):
+        store.record(record)
+
+    page = store.query_firings(where=FiringFilter(incident="inc-1"), limit=10)
+
+    assert [(f.outcome, f.incident) for f in page.firings] == [
+        ("joined:incident", "inc-1"),
+        ("opened:incident", "inc-1"),
+    ]
+    assert [f.incident for f in store.firings(limit=10)].count("") == 1

@@ -11,6 +11,7 @@ from khook_core.settings import (
     FirestoreSettings,
     Settings,
     TelemetrySettings,
+    TrackingSettings,
 )
 from khook_core.transport.http import HttpCredentials
 from tests.support.paths import REPO
@@ -23,6 +24,7 @@ GROUPS: list[tuple[type[EnvSettings], str]] = [
     (DispatchSettings, "KHOOK_"),
     (FirestoreSettings, "KHOOK_"),
     (ConsoleSettings, "KHOOK_CONSOLE_"),
+    (TrackingSettings, "KHOOK_TRACK_"),
     (TelemetrySettings, "KHOOK_TELEMETRY_"),
     (HttpCredentials, "KHOOK_<SOURCE>_"),
 ]

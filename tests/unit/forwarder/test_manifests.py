@@ -64,7 +64,7 @@ def test_every_manifest_parses_and_names_its_object():
 def test_rbac_reads_events_and_hooks_and_writes_only_hook_status_and_events(
     role: str, stem: str
 ):
-    [events, hooks, status, fired] = one(role, stem)["rules"]
+    [events, hooks, status, fired, *owners] = one(role, stem)["rules"]
 
     assert sorted(events["apiGroups"]) == ["", "events.k8s.io"]
     assert events["resources"] == ["events"]
@@ -76,6 +76,13 @@ def test_rbac_reads_events_and_hooks_and_writes_only_hook_status_and_events(
         ["kagent.dev"], ["hooks/status"], ["patch"])
     assert (fired["apiGroups"], fired["resources"], sorted(fired["verbs"])) == (
         [""], ["events"], ["create", "patch"])
+    # owner lookups: get only, on the workload kinds
+    assert {v for rule in owners for v in rule["verbs"]} == {"get"}
+    assert {(g, r) for rule in owners for g in rule["apiGroups"] for r in rule["resources"]} == {
+        ("", "pods"), ("apps", "replicasets"), ("apps", "deployments"),
+        ("apps", "statefulsets"), ("apps", "daemonsets"), ("batch", "jobs"),
+        ("batch", "cronjobs"),
+    }
 
 
 @pytest.mark.parametrize(("binding", "stem"), [("ClusterRoleBinding", "rbac-cluster"),

@@ -46,3 +46,10 @@ def test_a_quiet_watch_never_lapses_and_a_stuck_one_heals_before_the_limit(
 
 def test_without_a_liveness_limit_the_configured_timeout_is_kept():
     assert timings(300, None).call_timeouts() == (300, 300 + READ_MARGIN)
+
+
+def test_a_resource_version_of_other_digits_is_not_a_number() -> None:
+    from khook_core.forwarder.watching import version_number
+
+    assert version_number("12345") == 12345
+    assert version_number("¹²") is None

@@ -21,6 +21,9 @@ NOT_IN_FUNCTIONS = ("khook_core.cli", "khook_core.forwarder")
 SENDERS = ("a2a", "lookup", "retry", "routing", "webhook")
 """The dispatchers that send over HTTP and their helpers: they import httpx at module level, and
 only they; a function loads them when its dispatcher is built (never for dry-run)."""
+ASKERS = ("khook_core.tracking.agent_calls", "khook_core.reporting.delivery")
+"""What asks agents about their tasks and reports their findings (the sweep tick's, over the
+dispatchers' sender)."""
 
 PROBE = """
 import importlib, json, sys
@@ -40,7 +43,7 @@ def function_path_modules() -> list[str]:
         for info in pkgutil.walk_packages(khook_core.__path__, "khook_core.")
         if not info.name.startswith(NOT_IN_FUNCTIONS)
     ]
-    senders = [f"khook_core.dispatch.{s}" for s in SENDERS]
+    senders = [f"khook_core.dispatch.{s}" for s in SENDERS] + list(ASKERS)
     assert set(senders) <= set(names)
     return [n for n in names if n not in senders] + senders
 

@@ -177,3 +177,10 @@ def test_decode_value_reads_json_text_ndjson_and_bytes() -> None:
     assert decode_value(b"") == ""
     with pytest.raises(InvalidEventError, match="neither JSON nor UTF-8"):
         decode_value(b"\xff\xfe")
+
+
+def test_a_list_index_of_other_digits_is_no_match_not_a_crash() -> None:
+    from khook_core.sources.fieldmap import MISSING, lookup
+
+    assert lookup({"items": ["a", "b"]}, "items.¹") is MISSING
+    assert lookup({"items": ["a", "b"]}, "items.1") == "b"

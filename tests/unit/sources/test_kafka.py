@@ -151,6 +151,13 @@ def test_the_same_record_position_has_the_same_id() -> None:
         LAG, record(offset=18))[0].id
 
 
+@pytest.mark.parametrize("stamp", ["¹", "²³", "-٣"])
+def test_a_timestamp_of_other_digits_is_ignored_not_a_crash(stamp: str) -> None:
+    """``str.isdigit`` accepts superscripts that ``int`` refuses (found by hypothesis)."""
+    (event,) = kafka().normalize(LAG, {**record(), "kafka.timestamp": stamp})
+    assert event.raw_ref.startswith("kafka:ops.monitoring")
+
+
 @pytest.mark.parametrize("value", ["", None, b""])
 def test_empty_records_are_dropped(value: Any) -> None:
     with pytest.raises(Dropped, match="empty-record"):

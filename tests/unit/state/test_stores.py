@@ -53,6 +53,7 @@ def test_an_sqlite_audit_trail_gains_a_column_for_each_field_added_to_firing(tmp
     with sqlite3.connect(path) as db:  # a file written before Firing had ``error`` (and later)
         db.execute("ALTER TABLE firings DROP COLUMN error")
         db.execute("ALTER TABLE firings DROP COLUMN config_version")
+        db.execute("ALTER TABLE firings DROP COLUMN incident")
         db.execute(
             "INSERT INTO firings (at, key, hook, event_id, event_type, source, resource, agent, "
             "prompt_hash, outcome, task_id, extra) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",

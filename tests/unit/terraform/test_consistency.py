@@ -401,10 +401,14 @@ def test_public_members_only_on_the_http_invoker(tf: TerraformConfig) -> None:
             )
     assert "local.http_functions" in tf.locals["public_functions"]
     http = {n for n, spec in tf.locals["functions"].items() if spec["trigger"] == "http"}
-    assert http == {"alertmanager", "webhook", "console"}
-    # Only the two event receivers can be public; the console is reached through IAM alone.
+    assert http == {"alertmanager", "webhook", "console", "tasks"}
+    # Only the two event receivers and the task receiver (a per-task token on every request)
+    # can be public; the console is reached through IAM alone.
     public = tf.locals["public_functions"]
-    assert 'name == "webhook" || (name == "alertmanager" && var.alertmanager_public)' in public
+    assert (
+        'name == "webhook" || name == "tasks" || (name == "alertmanager" && '
+        "var.alertmanager_public)" in public
+    )
     assert '"console"' in tf.locals["receiving_functions"]
 
 
@@ -717,10 +721,12 @@ def test_sweep_is_enabled_by_its_schedule_not_by_sources(tf: TerraformConfig) ->
     assert tf.locals["sweep_enabled"] == '${var.sweep_schedule != ""}'
     assert (
         'if name == "sweep" ? local.sweep_enabled : name == "console" ? local.console_enabled '
-        ": contains(var.sources, name)" in tf.locals["enabled_functions"]
+        ': name == "tasks" ? var.task_push_notifications : contains(var.sources, name)'
+        in tf.locals["enabled_functions"]
     ), (
         "local.enabled_functions: sweep must follow local.sweep_enabled, the console "
-        "local.console_enabled, the rest var.sources"
+        "local.console_enabled, the task receiver var.task_push_notifications, the rest "
+        "var.sources"
     )
     assert tf.locals["console_enabled"] == "${length(var.console_viewers) > 0}"
     sources = set(tf.default("sources"))
@@ -730,11 +736,12 @@ def test_sweep_is_enabled_by_its_schedule_not_by_sources(tf: TerraformConfig) ->
         in tf.locals["setting_rules"]["sources"]["ok"]
     )
     selectable = set(tf.locals["source_names"])
-    assert set(tf.locals["functions"]) - {"sweep", "console"} == selectable, (
-        "every function but sweep and the console is a source that var.sources can select"
+    assert set(tf.locals["functions"]) - {"sweep", "console", "tasks"} == selectable, (
+        "every function but sweep, the console and the task receiver is a source that "
+        "var.sources can select"
     )
     # gcp creates project-wide Cloud Build and Monitoring wiring: deployed only when asked for.
-    assert set(tf.locals["functions"]) - {"sweep", "gcp", "console"} == sources
+    assert set(tf.locals["functions"]) - {"sweep", "gcp", "console", "tasks"} == sources
     assert "sweep" not in selectable
     # The forwarder comes with the kubernetes source, never with the sweep.
     assert '"kubernetes"' in tf.locals["forwarder_enabled"]

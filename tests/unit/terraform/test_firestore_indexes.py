@@ -21,6 +21,7 @@ EVERY_FILTER = FiringFilter(
     event_type="t",
     resource="r",
     outcome="o",
+    incident="i",
 )
 
 

@@ -1,0 +1,186 @@
+"""The incident rules, as pure functions of a workload's current incident: every backend reads
+the current incident, applies one of these and writes the result in one atomic step, so the
+three backends cannot disagree on what joining, resolving or a follow-up means.
+
+Incidents travel as JSON objects (``to_json``/``from_json``): one text column in SQLite, one
+field in Firestore, the same shape in both.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+from khook_core.state.base import Correlation, Evidence, Incident
+
+MAX_INCIDENT_MEMBERS: Final = 200
+"""Members remembered for redelivery checks and resolution; an incident in a long storm keeps
+counting ``events`` past it without growing its record (Firestore's 1 MiB document limit)."""
+MAX_PENDING_EVIDENCE: Final = 50
+"""Evidence lines held for the next follow-up; a follow-up summarises, it never floods."""
+
+FIRING: Final = "firing"
+RESOLVED: Final = "resolved"
+EVENT: Final = "event"
+
+
+def new_incident_id() -> str:
+    """Random, not derived: a workload has many incidents over time, one per quiet period."""
+    return f"inc-{uuid.uuid4().hex[:24]}"
+
+
+def correlate(
+    current: Incident | None,
+    *,
+    workload: str,
+    member: str,
+    window: timedelta,
+    now: datetime,
+    hook: str,
+    agent: str,
+    resolvable: bool,
+    evidence: Evidence,
+    join_only: bool = False,
+) -> tuple[Incident, Incident | None, Correlation] | None:
+    """(the workload's incident after the event, a stale incident it closed or None, result);
+    None when ``join_only`` and there is nothing to join."""
+    state = FIRING if resolvable else EVENT
+    if current is not None and current.open and now - current.last_event_at <= current.window:
+        if member in current.members:
+            return current, None, Correlation(current, opened=False, duplicate=True)
+        members = current.members
+        if len(members) < MAX_INCIDENT_MEMBERS:  # past the cap, no copy: a storm's hot path
+            members = {**members, member: state}
+        pending, omitted = current.pending, current.omitted
+        if evidence:  # the first lines are kept, the rest counted: a storm's thousandth
+            if len(pending) < MAX_PENDING_EVIDENCE:  # repeat costs no text and no copy
+                pending = (*pending, evidence() if callable(evidence) else evidence)
+            else:
+                omitted += 1
+        joined = _evolve(
+            current,
+            last_event_at=max(current.last_event_at, now),
+            events=current.events + 1,
+            members=members,
+            pending=pending,
+            omitted=omitted,
+        )
+        return joined, None, Correlation(joined, opened=False)
+    if join_only:
+        return None
+    stale = None
+    if current is not None and current.open:
+        stale = close(current, at=current.last_event_at + current.window, reason="quiet")
+    opened = Incident(
+        id=new_incident_id(),
+        workload=workload,
+        opened_at=now,
+        last_event_at=now,
+        window=window,
+        hook=hook,
+        agent=agent,
+        members={member: state},
+    )
+    return opened, stale, Correlation(opened, opened=True)
+
+
+def resolve(current: Incident | None, *, member: str, now: datetime) -> Incident | None:
+    """The incident with ``member`` resolved (closed once no member fires), or None."""
+    if current is None or not current.open or current.members.get(member) != FIRING:
+        return None
+    members = {**current.members, member: RESOLVED}
+    updated = _evolve(current, members=members)
+    if FIRING not in members.values():
+        return close(updated, at=now, reason="resolved")
+    return updated
+
+
+def take_follow_up(
+    current: Incident | None, *, interval: timedelta, now: datetime
+) -> Incident | None:
+    """The incident with its pending evidence taken, or None when nothing is due."""
+    if current is None or not current.open or not (current.pending or current.omitted):
+        return None
+    last = current.last_follow_up_at
+    if last is not None and now - last < interval:
+        return None
+    return _evolve(
+        current, pending=(), omitted=0, follow_ups=current.follow_ups + 1, last_follow_up_at=now
+    )
+
+
+def taken_evidence(before: Incident) -> tuple[str, ...]:
+    """What a follow-up carries: the kept lines, and one counting the events past the cap."""
+    if not before.omitted:
+        return before.pending
+    return (*before.pending, f"... and {before.omitted} more event(s) like these, not listed")
+
+
+def _evolve(incident: Incident, **changes: Any) -> Incident:
+    """``dataclasses.replace`` without its per-call introspection: it runs once per joining
+    event, the hot path of a storm (the fields need no validation: all are ours)."""
+    new = object.__new__(Incident)
+    new.__dict__.update(incident.__dict__)
+    new.__dict__.update(changes)
+    return new
+
+
+def quiet(current: Incident, now: datetime) -> bool:
+    return current.open and now - current.last_event_at > current.window
+
+
+def close(incident: Incident, *, at: datetime, reason: str) -> Incident:
+    return _evolve(incident, closed_at=at, close_reason=reason)
+
+
+def to_json(incident: Incident) -> dict[str, Any]:
+    return {
+        "id": incident.id,
+        "workload": incident.workload,
+        "opened_at": incident.opened_at.timestamp(),
+        "last_event_at": incident.last_event_at.timestamp(),
+        "window": incident.window.total_seconds(),
+        "hook": incident.hook,
+        "agent": incident.agent,
+        "events": incident.events,
+        "members": incident.members,
+        "pending": list(incident.pending),
+        "omitted": incident.omitted,
+        "follow_ups": incident.follow_ups,
+        "last_follow_up_at": _stamp(incident.last_follow_up_at),
+        "closed_at": _stamp(incident.closed_at),
+        "close_reason": incident.close_reason,
+    }
+
+
+def from_json(doc: dict[str, Any]) -> Incident:
+    return Incident(
+        id=str(doc["id"]),
+        workload=str(doc["workload"]),
+        opened_at=_time(doc["opened_at"]),
+        last_event_at=_time(doc["last_event_at"]),
+        window=timedelta(seconds=float(doc["window"])),
+        hook=str(doc.get("hook", "")),
+        agent=str(doc.get("agent", "")),
+        events=int(doc.get("events", 1)),
+        members={str(k): str(v) for k, v in (doc.get("members") or {}).items()},
+        pending=tuple(str(p) for p in doc.get("pending") or ()),
+        omitted=int(doc.get("omitted", 0)),
+        follow_ups=int(doc.get("follow_ups", 0)),
+        last_follow_up_at=_maybe_time(doc.get("last_follow_up_at")),
+        closed_at=_maybe_time(doc.get("closed_at")),
+        close_reason=str(doc.get("close_reason", "")),
+    )
+
+
+def _stamp(moment: datetime | None) -> float | None:
+    return None if moment is None else moment.timestamp()
+
+
+def _time(value: Any) -> datetime:
+    return datetime.fromtimestamp(float(value), UTC)
+
+
+def _maybe_time(value: Any) -> datetime | None:
+    return None if value is None else _time(value)

@@ -1,0 +1,39 @@
+"""``report:`` and ``task:`` of a hook configuration: what loads and what is refused."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from pydantic import ValidationError
+
+from khook_core.reportconfig import ReportDestination, TaskFollowUp
+
+
+def test_each_entry_names_exactly_one_destination() -> None:
+    assert ReportDestination.model_validate({"slack": {"urlEnv": "KHOOK_SLACK"}}).kind == "slack"
+    assert ReportDestination.model_validate({"googleChat": {"urlEnv": "C"}}).kind == "googleChat"
+    for bad in ({}, {"slack": {"urlEnv": "A"}, "googleChat": {"urlEnv": "B"}}):
+        with pytest.raises(ValidationError, match="exactly one of slack, googleChat, webhook"):
+            ReportDestination.model_validate(bad)
+
+
+def test_a_chat_url_is_named_by_variable_never_written_in_the_hook() -> None:
+    with pytest.raises(ValidationError):
+        ReportDestination.model_validate({"slack": {"url": "https://hooks.slack.com/x"}})
+    with pytest.raises(ValidationError):
+        ReportDestination.model_validate({"slack": {"urlEnv": "https://hooks.slack.com/x"}})
+
+
+def test_a_webhook_body_names_only_the_findings_placeholders() -> None:
+    ok = {"url": "https://x.example/", "body": {"a": ["{{.Finding}} {{ .TaskState }}"]}}
+    assert ReportDestination.model_validate({"webhook": ok}).webhook is not None
+    bad = {"url": "https://x.example/", "body": {"a": "{{.ResourceName}}"}}
+    with pytest.raises(ValidationError, match=r"unknown placeholder \{\{.ResourceName\}\}"):
+        ReportDestination.model_validate({"webhook": bad})
+
+
+def test_a_task_deadline_is_a_duration() -> None:
+    assert TaskFollowUp.model_validate({"deadline": "30m"}).deadline == timedelta(minutes=30)
+    with pytest.raises(ValidationError):
+        TaskFollowUp.model_validate({"deadline": "soon"})
