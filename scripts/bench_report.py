@@ -122,8 +122,8 @@ hello-world CloudEvent function that only decodes the message (base64 + `json.lo
 under `python -m functions_framework` (gunicorn, one worker, 8 threads), fed the same storm mix
 of Pub/Sub push bodies (2,000 a turn over 150 pods, 7.5 % firing, dry-run dispatch) over four
 keep-alive connections, in rotated turns. On the shared 2-core machine the per-round ratio
-ranges widely (0.46–0.88× in one run), so read the median of several runs: memory state
-0.65–0.73×, SQLite state 0.60–0.74× (budgets 0.90× and 0.85×: missed). Without the HTTP
+ranges widely (0.46–0.88× in one run), so read the medians of several runs: over four runs,
+memory state 0.63–0.73×, SQLite state 0.60–0.74× (budgets 0.90× and 0.85×: missed). Without the HTTP
 server, through the Flask test client in one process, a request costs about 400 µs in the
 hello world, 690 µs with the memory state and 920 µs with SQLite: khook adds about 290 µs
 (memory) to a floor of 400 µs, where 0.90× allows 45 µs.
