@@ -192,8 +192,35 @@ def follow_ups(runtime: Runtime, deadline: float | None = None) -> list[Decision
         decision = _send(runtime, rule, current, evidence)
         if decision.kind is not DecisionKind.FOLLOW_UP:
             _return_slot(runtime, slot)
+            _requeue(runtime, current, evidence)
         decisions.append(decision)
     return decisions
+
+
+def _requeue(runtime: Runtime, incident: Incident, evidence: tuple[str, ...]) -> None:
+    """A follow-up that could not be sent keeps its evidence for the next interval: it goes
+    back ahead of what joined since (only what was never delivered is ever put back)."""
+    try:
+        kept = runtime.incidents.requeue_follow_up(
+            workload=incident.workload,
+            incident=incident.id,
+            evidence=evidence,
+            sent=incident.follow_ups,
+        )
+    except TransientError as exc:
+        logger.error(
+            "follow-up of incident %s: %d evidence line(s) lost, the store failed: %s",
+            incident.id,
+            len(evidence),
+            exc,
+        )
+        return
+    if kept is None:
+        logger.warning(
+            "follow-up of incident %s: %d evidence line(s) not kept, the incident closed",
+            incident.id,
+            len(evidence),
+        )
 
 
 def _budget_slot(runtime: Runtime, rule: HookRule) -> tuple[keys.SlotKey, timedelta] | bool | None:

@@ -110,6 +110,28 @@ def take_follow_up(
     )
 
 
+def requeue_follow_up(
+    current: Incident | None, *, incident: str, evidence: tuple[str, ...], sent: int
+) -> Incident | None:
+    """The incident with a follow-up's evidence put back, oldest first, ahead of what joined
+    since (the cap still holds: lines past it are counted), or None when there is nowhere to
+    put it: the incident ``incident`` closed or was replaced since it was taken.
+
+    ``sent`` is the follow-up's number: the count goes back only while no later follow-up
+    was taken, so the next one reuses the failed one's number (and message id)."""
+    if current is None or not current.open or current.id != incident or not evidence:
+        return None
+    lines = (*evidence, *current.pending)
+    kept = lines[:MAX_PENDING_EVIDENCE]
+    follow_ups = current.follow_ups - 1 if current.follow_ups == sent else current.follow_ups
+    return _evolve(
+        current,
+        pending=kept,
+        omitted=current.omitted + len(lines) - len(kept),
+        follow_ups=follow_ups,
+    )
+
+
 def taken_evidence(before: Incident) -> tuple[str, ...]:
     """What a follow-up carries: the kept lines, and one counting the events past the cap."""
     if not before.omitted:
