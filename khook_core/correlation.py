@@ -112,6 +112,22 @@ def _correlate(
     )
 
 
+def incident_of(rule: HookRule, event: Event, runtime: Runtime) -> str:
+    """The incident ``event`` opened, or "": storm control may hold an opening event back, and
+    the run the sweep later starts for it still belongs in its incident's conversation.
+
+    Raises:
+        TransientError: the incident store could not be reached.
+    """
+    if not event.workload or settings_for(rule, runtime) is None:
+        return ""
+    member = member_of(event)
+    for incident in runtime.incidents.incidents(workload=event.workload.ref(), limit=10):
+        if next(iter(incident.members), None) == member:
+            return incident.id
+    return ""
+
+
 def opener_retry(result: Correlation, event: Event) -> bool:
     """A redelivery of the event that opened the incident (its run failed and was released):
     it runs again, in the same context, rather than joining its own incident."""

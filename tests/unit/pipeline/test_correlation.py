@@ -239,3 +239,37 @@ def test_a_follow_up_that_fails_to_send_keeps_its_evidence_for_the_next_interval
     assert "checkout-7d9f8-b7k2m" in follow_up  # and what joined since
     assert follow_up.index("x2x4q") < follow_up.index("b7k2m")
     assert (incident.pending, incident.follow_ups) == ((), 1)
+
+
+def test_an_opening_event_held_by_the_budget_runs_later_in_its_incident_context(
+    tmp_path: Path, clock: Clock
+):
+    config = make_config(tmp_path, hooks(), plugins=PLUGINS)
+    (config / "budgets.yaml").write_text('agents:\n  "*": {runs: 1, per: 5m}\n')
+    runtime = Runtime.build(
+        Settings(config_dir=config, state="memory", dispatch="dry-run"),
+        clock=clock,
+        store=MemoryStateStore(),
+        dispatcher=DryRunDispatcher(),
+    )
+    runtime.incident_store = MemoryIncidentStore()
+    try:
+        [checkout] = run_pipeline(
+            "kubernetes", backoff("checkout-7d9f8-x2x4q", 1, at(clock, 0)), {}, runtime=runtime
+        )
+        [cart] = run_pipeline(
+            "kubernetes", backoff("cart-5c6b7d8f9-q8z9w", 1, at(clock, 1)), {}, runtime=runtime
+        )
+        at(clock, 6)
+        swept = sweep(runtime=runtime)
+        incidents = {i.workload: i for i in runtime.incidents.incidents()}
+        audit = runtime.store.firings()
+    finally:
+        runtime.close()
+
+    assert (checkout.decision, cart.decision) == ("opened:incident", "suppressed:budget")
+    assert [d.decision for d in swept] == ["opened:incident"]
+    contexts = [context for context, _ in requests(runtime)]
+    assert contexts == [incidents[CHECKOUT].id, incidents["shop/Deployment/cart"].id]
+    swept_run = next(f for f in audit if f.outcome == "opened:incident" and "cart" in f.resource)
+    assert swept_run.incident == incidents["shop/Deployment/cart"].id
