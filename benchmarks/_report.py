@@ -58,6 +58,12 @@ def _budgets() -> dict[str, Budget]:
                                      "<= 1.15x", "redaction.py"),
         "pipeline:correlation": Budget("pipeline cost with `correlate:` on every hook over the "
                                        "same run without it", "<= 1.20x", "pipeline.py"),
+        "function-rate:memory": Budget(
+            "functions/kubernetes requests/s over a hello-world functions-framework function "
+            "that only decodes the message, same run, memory state", ">= 0.90x",
+            "function_requests.py"),
+        "function-rate:sqlite": Budget("the same, SQLite state", ">= 0.85x",
+                                       "function_requests.py"),
         "forwarder:rate": Budget("forwarder into the Pub/Sub emulator, sustained",
                                  ">= 5,000 events/s", "forwarder.py"),
         "forwarder:rss": Budget("forwarder peak RSS through a 20,000-event storm", "<= 50 MiB",

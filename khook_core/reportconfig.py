@@ -9,6 +9,8 @@ a task ends (``khook_core.reporting``)::
     - webhook:
         url: https://ops.example/findings
         body: {text: "{{.TaskState}}: {{.Finding}}", link: "{{.AgentTaskURL}}"}
+    - kubernetes: {}                                  # Events on the object and on the Hook
+    - github: {tokenEnv: KHOOK_GITHUB_TOKEN}          # a comment on the PR or commit
 
 Webhook URLs of chat services carry their credential, so they are named by environment
 variable (Secret Manager injects them), never written in the hook.
@@ -35,6 +37,8 @@ FINDING_PLACEHOLDERS: Final = ("Finding", "TaskState", "AgentTaskURL", "TaskID",
 """What a report webhook's body may name: ``{{.Finding}}`` …"""
 PLACEHOLDER: Final = re.compile(r"\{\{\s*\.([A-Za-z][A-Za-z0-9]*)\s*\}\}")
 ENV_NAME: Final = r"^[A-Z_][A-Z0-9_]*$"
+KUBERNETES_PENDING: Final = "pending"
+"""The status of a ``kubernetes`` destination until the forwarder has written its Events."""
 
 
 class ChatDestination(BaseModel):
@@ -68,23 +72,68 @@ class WebhookDestination(BaseModel):
         return body
 
 
+class KubernetesDestination(BaseModel):
+    """core/v1 Events (reason ``AgentFinding``) on the event's involved object and on the Hook.
+
+    The functions hold no cluster credentials: they record the finding, and the in-cluster
+    forwarder writes the Events from the audit trail (``forwarder.finding_events``).
+    """
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    on_object: bool = Field(default=True, alias="onObject")
+    on_hook: bool = Field(default=True, alias="onHook")
+
+    @model_validator(mode="after")
+    def _somewhere(self) -> KubernetesDestination:
+        if not (self.on_object or self.on_hook):
+            raise ValueError("a kubernetes report needs onObject or onHook")
+        return self
+
+    @property
+    def pending_status(self) -> str:
+        """What the functions record (``pending: object, hook``): what the forwarder writes."""
+        targets = [t for t, on in (("object", self.on_object), ("hook", self.on_hook)) if on]
+        return f"{KUBERNETES_PENDING}: {', '.join(targets)}"
+
+
+class GithubDestination(BaseModel):
+    """A comment on the pull request or commit a GitHub event came from, with the token in an
+    environment variable (Secret Manager injects it); ``apiUrl`` for GitHub Enterprise."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    token_env: str = Field(default="KHOOK_GITHUB_TOKEN", alias="tokenEnv", pattern=ENV_NAME)
+    api_url: str = Field(default="https://api.github.com", alias="apiUrl", pattern=r"^https?://")
+
+
 class ReportDestination(BaseModel):
-    """One ``report:`` entry: exactly one of ``slack``, ``googleChat``, ``webhook``."""
+    """One ``report:`` entry: exactly one of ``slack``, ``googleChat``, ``webhook``,
+    ``kubernetes``, ``github``."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     slack: ChatDestination | None = None
     google_chat: ChatDestination | None = Field(default=None, alias="googleChat")
     webhook: WebhookDestination | None = None
+    kubernetes: KubernetesDestination | None = None
+    github: GithubDestination | None = None
 
     @model_validator(mode="after")
     def _exactly_one(self) -> ReportDestination:
-        if sum(x is not None for x in (self.slack, self.google_chat, self.webhook)) != 1:
-            raise ValueError("a report entry names exactly one of slack, googleChat, webhook")
+        named = (self.slack, self.google_chat, self.webhook, self.kubernetes, self.github)
+        if sum(x is not None for x in named) != 1:
+            raise ValueError(
+                "a report entry names exactly one of slack, googleChat, webhook, kubernetes, github"
+            )
         return self
 
     @property
     def kind(self) -> str:
+        if self.kubernetes:
+            return "kubernetes"
+        if self.github:
+            return "github"
         return "slack" if self.slack else "googleChat" if self.google_chat else "webhook"
 
 

@@ -123,6 +123,7 @@ variable "secrets" {
     KHOOK_WEBHOOK_PAGERDUTY_SECRET (PagerDuty v3 subscription secret, auth: pagerduty),
     KHOOK_ALERTMANAGER_TOKEN (bearer token Alertmanager sends), KHOOK_A2A_TOKEN (bearer token
     for the agent), KHOOK_CONSOLE_TOKEN (optional second lock on the console, behind its IAM),
+    KHOOK_GITHUB_TOKEN (token the sweep and tasks functions comment findings with, report: github),
     KHOOK_REDACTION_KEY (key of the [redacted:KIND:HASH8] masks, one for every function; unset,
     each instance uses a random key of its own). Each becomes a Secret Manager secret
     <prefix>-<name> injected only into the

@@ -6,7 +6,9 @@ each Hook's activity, writes the status of every Hook whose rendered status diff
 it holds, and records the rate-limited Events. Only Hooks the publisher has judged at their
 current generation are reported on, so ``Ready`` always describes the spec the Hook holds. The
 first pass reads ``RETENTION`` back (a restarted forwarder rebuilds ``activeEvents``) but records
-Events only for firings after it started (the previous run recorded the earlier ones).
+Events only for firings after it started (the previous run recorded the earlier ones). Findings
+to report on the cluster (``finding_events``) are handed on from every record read, the first
+pass's too: a finding already reported is dropped when its status record is read.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from kubernetes.client.exceptions import ApiException
 
 from khook_core.decisions import DecisionKind
 from khook_core.forwarder.backoff import Backoff
+from khook_core.forwarder.finding_events import FindingEvents
 from khook_core.forwarder.hook_events import FiringEvents
 from khook_core.forwarder.hook_status import (
     RETENTION,
@@ -89,8 +92,10 @@ class HookReporter:
         *,
         clock: Callable[[], datetime],
         interval: float,
+        findings: FindingEvents | None = None,
     ) -> None:
         self.objects = objects
+        self.findings = findings
         self.judgements = judgements
         self.audit = audit
         self.writer = writer
@@ -132,6 +137,8 @@ class HookReporter:
         firings = self._read(now)
         objects = {cluster.key_of(o): o for o in self.objects()}
         for firing in sorted(firings, key=lambda f: f.at):
+            if self.findings is not None:
+                self.findings.add(firing)
             if firing.hook not in objects:
                 continue
             self.activities.setdefault(firing.hook, HookActivity()).fold(firing)
@@ -158,6 +165,8 @@ class HookReporter:
                 logger.warning("status of Hook %s not written: %s", key, exc)
         self.events.flush(objects)
         self.events.forget(set(objects))
+        if self.findings is not None:
+            self.findings.flush(objects)
 
     @staticmethod
     def _desired(

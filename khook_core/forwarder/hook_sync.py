@@ -7,7 +7,8 @@ objects it has seen: a list, then a watch from the list's resourceVersion (bookm
 (``liveconfig.cluster.accept``) and publishes the accepted set as the next snapshot (origin
 ``cluster``) when it differs from the live one. An invalid Hook is logged with every problem
 and left out; the others keep working. ``HookReporter`` (``hook_report``) writes each Hook's
-status and Events from the publisher's verdicts and the audit trail.
+status and Events from the publisher's verdicts and the audit trail, and the ``AgentFinding``
+Events of findings reported to the cluster (``finding_events``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from kubernetes.client.exceptions import ApiException
 from khook_core.errors import ConfigError, TransientError
 from khook_core.forwarder.backoff import Backoff
 from khook_core.forwarder.config import ForwarderSettings
+from khook_core.forwarder.finding_events import FindingEvents
 from khook_core.forwarder.hook_events import FiringEvents
 from khook_core.forwarder.hook_report import HookReporter, Judgements
 from khook_core.forwarder.hook_status import StatusWriter
@@ -260,6 +262,7 @@ class HookSync:
             FiringEvents(client.CoreV1Api(api_client), monotonic=time.monotonic),
             clock=clock,
             interval=settings.status_interval_seconds,
+            findings=FindingEvents(client.CoreV1Api(api_client), self.audit.record, clock=clock),
         )
 
     def start(

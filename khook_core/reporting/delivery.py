@@ -1,7 +1,10 @@
 """Delivering a finding to each destination of its hook, one status each.
 
 Statuses: ``sent``; ``skipped: <why>`` (the destination's URL variable is unset); ``failed:
-<why>`` (refused, or still failing after the sender's retries within ``REPORT_BUDGET_S``).
+<why>`` (refused, or still failing after the sender's retries within ``REPORT_BUDGET_S``);
+``skipped`` too for ``github`` when the task's event was not GitHub's;
+``pending: object, hook`` for a ``kubernetes`` destination, which the in-cluster forwarder
+writes (``forwarder.finding_events``).
 Never raises: a destination that fails does not stop the next one, nor the task's record.
 """
 
@@ -15,8 +18,8 @@ from typing import TYPE_CHECKING, Any, Final
 
 from khook_core.dispatch.retry import Deadline, RetryPolicy, Sender, error_text, new_client
 from khook_core.errors import DispatchError, TransientError
-from khook_core.reportconfig import ReportDestination
-from khook_core.reporting import formats
+from khook_core.reportconfig import KUBERNETES_PENDING, ReportDestination
+from khook_core.reporting import formats, github
 from khook_core.state.base import TrackedTask
 
 if TYPE_CHECKING:
@@ -27,6 +30,7 @@ logger = logging.getLogger(__name__)
 REPORT_BUDGET_S: Final = 10.0
 """One destination's delivery, retries included: a tick reports many tasks."""
 REASON_CHARS: Final = 200
+GITHUB_API_VERSION: Final = "2022-11-28"
 
 
 def deliver(runtime: Runtime, task: TrackedTask) -> dict[str, str]:
@@ -44,7 +48,7 @@ def deliver(runtime: Runtime, task: TrackedTask) -> dict[str, str]:
         for n, destination in enumerate(destinations):
             status = _deliver_one(sender, destination, task, task_url, settings.environ)
             statuses[f"report.{n}.{destination.kind}"] = status
-            if status != "sent":
+            if status != "sent" and not status.startswith(KUBERNETES_PENDING):
                 logger.warning(
                     "report %s of task %s (%s): %s",
                     destination.kind,
@@ -79,14 +83,30 @@ def _deliver_one(
     task_url: str,
     environ: Any,
 ) -> str:
+    if destination.kubernetes:
+        return destination.kubernetes.pending_status
     headers = {"Content-Type": "application/json"}
-    if destination.slack or destination.google_chat:
+    if destination.github:
+        path = github.comment_path(task.reply_to)
+        if path is None:
+            return "skipped: not a GitHub event with a pull request or commit"
+        token = str(environ.get(destination.github.token_env, ""))
+        if not token:
+            return f"skipped: {destination.github.token_env} is not set"
+        url = destination.github.api_url.rstrip("/") + path
+        body: Any = github.comment(task, task_url)
+        headers |= {
+            "Accept": "application/vnd.github+json",
+            "Authorization": f"Bearer {token}",
+            "X-GitHub-Api-Version": GITHUB_API_VERSION,
+        }
+    elif destination.slack or destination.google_chat:
         chat = destination.slack or destination.google_chat
         assert chat is not None
         url = str(environ.get(chat.url_env, ""))
         if not url:
             return f"skipped: {chat.url_env} is not set"
-        body: Any = (formats.slack if destination.slack else formats.google_chat)(task, task_url)
+        body = (formats.slack if destination.slack else formats.google_chat)(task, task_url)
     else:
         hook = destination.webhook
         assert hook is not None
@@ -117,7 +137,7 @@ def _deliver_one(
             deadline=Deadline(REPORT_BUDGET_S),
             headers=headers,
             content=content,
-            idempotent=True,
+            idempotent=not destination.github,  # GitHub takes no idempotency key
         )
     except (TransientError, DispatchError) as exc:
         return f"failed: {_reason(str(exc))}"

@@ -333,6 +333,8 @@ class WebhookSource:
         number = scalar_text(run, "run_number", "workflow_run.run_number")
         title = scalar_text(run, "display_title", "workflow_run.display_title")
         tags |= {"workflow": workflow, "conclusion": conclusion, "branch": branch}
+        pulls = run.get("pull_requests")
+        pull = pulls[0] if isinstance(pulls, list) and pulls and isinstance(pulls[0], dict) else {}
         message = (f"GitHub workflow {workflow!r} run #{number or run_id} (attempt {attempt}) in "
                    f"{repo} on {branch or '?'} at {sha[:12] or '?'} concluded {conclusion}")
         if title:
@@ -347,7 +349,8 @@ class WebhookSource:
             "firstTimestamp": run.get("run_started_at") or run.get("created_at") or None,
             "groupKey": f"{repo}/{branch}", "tags": tags,
             "metadata": {"url": url, "head_sha": sha, "run_id": run_id, "run_attempt": attempt,
-                         "event": scalar_text(run, "event", "workflow_run.event"), "path": path},
+                         "event": scalar_text(run, "event", "workflow_run.event"), "path": path,
+                         "pull_request": scalar_text(pull, "number", "pull_requests.number")},
         })
         return generic, (run_id, attempt)
 

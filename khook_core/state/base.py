@@ -598,6 +598,7 @@ class TrackedTask:
     tokens: str = ""  # token usage the agent reported ("" when it reported none)
     finished_at: datetime | None = None
     version: int = 0  # set by the store
+    reply_to: str = ""  # where a GitHub event came from (``reporting.github.reply_target``)
 
     @property
     def ref(self) -> str:

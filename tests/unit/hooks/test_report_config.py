@@ -37,3 +37,17 @@ def test_a_task_deadline_is_a_duration() -> None:
     assert TaskFollowUp.model_validate({"deadline": "30m"}).deadline == timedelta(minutes=30)
     with pytest.raises(ValidationError):
         TaskFollowUp.model_validate({"deadline": "soon"})
+
+
+def test_a_kubernetes_report_names_where_its_events_go() -> None:
+    both = ReportDestination.model_validate({"kubernetes": {}})
+    assert both.kind == "kubernetes"
+    assert both.kubernetes is not None
+    assert both.kubernetes.pending_status == "pending: object, hook"
+    hook_only = ReportDestination.model_validate({"kubernetes": {"onObject": False}})
+    assert hook_only.kubernetes is not None
+    assert hook_only.kubernetes.pending_status == "pending: hook"
+    with pytest.raises(ValidationError, match="needs onObject or onHook"):
+        ReportDestination.model_validate({"kubernetes": {"onObject": False, "onHook": False}})
+    with pytest.raises(ValidationError, match="exactly one of"):
+        ReportDestination.model_validate({"kubernetes": {}, "slack": {"urlEnv": "A"}})

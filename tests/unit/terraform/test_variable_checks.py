@@ -128,6 +128,13 @@ def test_every_check_names_a_variable(tf: TerraformConfig) -> None:
     assert not any("validation" in v for v in tf.variables.values()), "checks live in one place"
 
 
+def test_every_secret_a_function_reads_may_be_given(tf: TerraformConfig) -> None:
+    """A secret a function is wired to read but ``var.secrets`` refuses could never be set."""
+    read = {s for spec in tf.locals["functions"].values() for s in spec.get("secrets", [])}
+    assert read, "the functions read secrets"
+    assert read <= set(tf.locals["secret_names"]), read - set(tf.locals["secret_names"])
+
+
 def test_problems_stop_the_plan_before_anything_is_read(tf: TerraformConfig) -> None:
     problems = tf.locals["setting_problems"]
     assert all(f"local.{table}" in problems for table in CHECK_TABLES), problems
