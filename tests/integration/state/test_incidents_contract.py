@@ -407,3 +407,26 @@ def test_four_processes_racing_500_events_of_50_workloads_open_exactly_50_incide
         store.close()
     assert len(incidents) == 50
     assert sum(i.events for i in incidents) == 500
+
+
+def test_put_back_evidence_past_the_cap_is_counted_again_not_listed(new_incidents: NewIncidents):
+    store = new_incidents()
+    opened = event(store, "a1")
+    for n in range(55):
+        event(store, f"e{n}", NOW + timedelta(seconds=n + 1), evidence=f"event {n}")
+    taken = store.take_follow_up(workload=CHECKOUT, interval=WINDOW, now=NOW + timedelta(minutes=2))
+    assert taken is not None
+    failed, evidence = taken
+    assert evidence[-1] == "... and 5 more event(s) like these, not listed"
+
+    kept = store.requeue_follow_up(
+        workload=CHECKOUT, incident=opened.incident.id, evidence=evidence, sent=failed.follow_ups
+    )
+    retried = store.take_follow_up(
+        workload=CHECKOUT, interval=WINDOW, now=NOW + timedelta(minutes=13)
+    )
+
+    assert kept is not None
+    assert (len(kept.pending), kept.omitted) == (50, 5)
+    assert retried is not None
+    assert retried[1] == evidence  # the same follow-up again: one count line, not two
