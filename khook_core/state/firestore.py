@@ -694,6 +694,7 @@ def _backlog_key(doc: dict[str, Any]) -> BacklogKey:
     return BacklogKey.from_stored(str(doc.get("key", "")))
 
 
+
 def _claim_document(
     key: DedupKey, owner: str, now: datetime, ttl: timedelta, **extra: object
 ) -> dict[str, object]:
