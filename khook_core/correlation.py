@@ -112,6 +112,22 @@ def _correlate(
     )
 
 
+def incident_of(rule: HookRule, event: Event, runtime: Runtime) -> str:
+    """The incident ``event`` opened, or "": storm control may hold an opening event back, and
+    the run the sweep later starts for it still belongs in its incident's conversation.
+
+    Raises:
+        TransientError: the incident store could not be reached.
+    """
+    if not event.workload or settings_for(rule, runtime) is None:
+        return ""
+    member = member_of(event)
+    for incident in runtime.incidents.incidents(workload=event.workload.ref(), limit=10):
+        if next(iter(incident.members), None) == member:
+            return incident.id
+    return ""
+
+
 def opener_retry(result: Correlation, event: Event) -> bool:
     """A redelivery of the event that opened the incident (its run failed and was released):
     it runs again, in the same context, rather than joining its own incident."""
@@ -192,8 +208,35 @@ def follow_ups(runtime: Runtime, deadline: float | None = None) -> list[Decision
         decision = _send(runtime, rule, current, evidence)
         if decision.kind is not DecisionKind.FOLLOW_UP:
             _return_slot(runtime, slot)
+            _requeue(runtime, current, evidence)
         decisions.append(decision)
     return decisions
+
+
+def _requeue(runtime: Runtime, incident: Incident, evidence: tuple[str, ...]) -> None:
+    """A follow-up that could not be sent keeps its evidence for the next interval: it goes
+    back ahead of what joined since (only what was never delivered is ever put back)."""
+    try:
+        kept = runtime.incidents.requeue_follow_up(
+            workload=incident.workload,
+            incident=incident.id,
+            evidence=evidence,
+            sent=incident.follow_ups,
+        )
+    except TransientError as exc:
+        logger.error(
+            "follow-up of incident %s: %d evidence line(s) lost, the store failed: %s",
+            incident.id,
+            len(evidence),
+            exc,
+        )
+        return
+    if kept is None:
+        logger.warning(
+            "follow-up of incident %s: %d evidence line(s) not kept, the incident closed",
+            incident.id,
+            len(evidence),
+        )
 
 
 def _budget_slot(runtime: Runtime, rule: HookRule) -> tuple[keys.SlotKey, timedelta] | bool | None:

@@ -112,6 +112,7 @@ def _sweep_one(key: BacklogKey, runtime: Runtime, deadline: float | None) -> Dec
     run_key = keys.sweep_run(key, json.dumps(backlog.summary.to_json()))
     attempt = Attempt(runtime, rule, event, run_key, deadline)
     try:
+        attempt.incident = correlation.incident_of(rule, event, runtime)  # its conversation
         return _sweep_run(attempt, key, backlog)
     except TransientError:
         with contextlib.suppress(TransientError):  # the store is failing; try to keep them

@@ -9,6 +9,7 @@
 ``/api/v1/backlogs``    open backlogs and circuit breakers
 ``/api/v1/health``      per-source health
 ``/api/v1/silences``    silences and the maintenance windows' next occurrences
+``/api/v1/incidents``   incidents (open or closed), their members and runs
 ``/api/v1/openapi.json`` the OpenAPI document
 ======================  =====================================================================
 
@@ -27,10 +28,11 @@ from typing import Any, Final
 import flask
 
 from khook_core.console import access, openapi, queries, views
+from khook_core.decisions import DecisionKind
 from khook_core.errors import InvalidEventError, TransientError
 from khook_core.runtime import Runtime
 from khook_core.settings import ConsoleSettings
-from khook_core.state.base import CircuitState
+from khook_core.state.base import CircuitState, Firing, FiringFilter, Incident
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +59,9 @@ BACKLOG_LIMIT: Final = 200
 CIRCUIT_LIMIT: Final = 200
 SILENCE_LIMIT: Final = 500
 APPROVAL_LIMIT: Final = 500
+INCIDENT_LIMIT: Final = 200
+RUNS_PER_INCIDENT: Final = 10
+"""An incident has one run; a few more when its opening run failed and was retried."""
 
 Handler = Callable[[dict[str, str], Runtime, ConsoleSettings], dict[str, Any]]
 
@@ -189,6 +194,19 @@ def approvals(args: dict[str, str], runtime: Runtime, settings: ConsoleSettings)
     return {"approvals": [as_json(a) for a in found]}
 
 
+def incidents(args: dict[str, str], runtime: Runtime, settings: ConsoleSettings) -> dict[str, Any]:
+    open_only = queries.parse_int(args, "open", 0, 0, 1) == 1
+    workload = queries.workload_param(args)
+    limit = queries.parse_int(args, "limit", queries.DEFAULT_PAGE, 1, INCIDENT_LIMIT)
+    found = runtime.incidents.incidents(open_only=open_only, workload=workload, limit=limit)
+
+    def runs(incident: Incident) -> list[Firing]:
+        where = FiringFilter(incident=incident.id, outcome=DecisionKind.OPENED_INCIDENT)
+        return runtime.store.query_firings(where=where, limit=RUNS_PER_INCIDENT).firings
+
+    return {"incidents": [views.incident(i, runs(i), settings.task_url) for i in found]}
+
+
 def document(args: dict[str, str], runtime: Runtime, settings: ConsoleSettings) -> dict[str, Any]:
     return openapi.document()
 
@@ -201,5 +219,6 @@ ROUTES: Final[dict[str, Handler]] = {
     "/api/v1/health": health,
     "/api/v1/silences": silences,
     "/api/v1/approvals": approvals,
+    "/api/v1/incidents": incidents,
     "/api/v1/openapi.json": document,
 }

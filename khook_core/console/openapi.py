@@ -235,6 +235,53 @@ PATHS: Final[dict[str, Any]] = {
             }
         ),
     ),
+    "/api/v1/incidents": _get(
+        "Incidents, the most recently opened first: one per workload and quiet period, with "
+        "their members, the runs they opened and their follow-ups.",
+        [
+            _param("open", "1: only the open incidents.", {"enum": ["0", "1"]}),
+            _param("workload", "Only this workload, namespace/Kind/name (shop/Deployment/x)."),
+            _param(
+                "limit",
+                f"At most this many, 1..200 (default {queries.DEFAULT_PAGE}).",
+                {"type": "integer", "minimum": 1, "maximum": 200},
+            ),
+        ],
+        _object(
+            {
+                "incidents": {
+                    "type": "array",
+                    "items": _object(
+                        {
+                            "id": _TEXT,
+                            "workload": _TEXT,
+                            "state": {"enum": ["open", "closed"]},
+                            "close_reason": {"enum": [None, "resolved", "quiet"]},
+                            "hook": _TEXT,
+                            "agent": _TEXT,
+                            "opened_at": _TIME,
+                            "last_event_at": _TIME,
+                            "closed_at": _NULLABLE_TIME,
+                            "events": {"type": "integer"},
+                            "members": {
+                                "type": "array",
+                                "items": _object(
+                                    {
+                                        "member": _TEXT,
+                                        "state": {"enum": ["firing", "resolved", "event"]},
+                                    }
+                                ),
+                            },
+                            "runs": {"type": "array", "items": FIRING},
+                            "follow_ups": {"type": "integer"},
+                            "last_follow_up_at": _NULLABLE_TIME,
+                            "pending": {"type": "integer"},
+                        }
+                    ),
+                }
+            }
+        ),
+    ),
     "/api/v1/approvals": _get(
         "Approvals agent tasks wait for, the latest first (with ?all=1, decided ones too): "
         "the agent's request, and once decided who decided, when, and whether it was sent.",
@@ -324,8 +371,7 @@ def document() -> dict[str, Any]:
             "title": "khook console API",
             "version": "1",
             "description": "Read-only: what khook fired, what storm control held back, which "
-            "agent got what, which source is failing. Incidents are not part of "
-            "it yet.",
+            "agent got what, which source is failing, which incidents are open.",
         },
         "paths": PATHS,
         "security": [{}, {"bearer": []}],

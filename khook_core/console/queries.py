@@ -95,3 +95,14 @@ def counts_query(args: Mapping[str, str], now: datetime) -> CountsQuery:
     fields = {field: args[param] for param, field in FILTERS.items() if args.get(param)}
     where = FiringFilter(since=since, until=until, **fields)
     return CountsQuery(where, since, until, timedelta(seconds=bucket))
+
+
+def workload_param(args: Mapping[str, str]) -> str | None:
+    """``workload=NAMESPACE/KIND/NAME`` (``Workload.ref()``), or None when not given."""
+    workload = args.get("workload")
+    if not workload:
+        return None
+    parts = workload.split("/")
+    if len(parts) != 3 or not all(parts):
+        raise bad("workload", "expected NAMESPACE/KIND/NAME (shop/Deployment/checkout)")
+    return workload

@@ -19,6 +19,7 @@ from khook_core.state.base import (
     Firing,
     FiringCount,
     FiringFilter,
+    Incident,
     SilenceRecord,
 )
 from khook_core.storm import keys
@@ -229,4 +230,26 @@ def window(occurrence: Occurrence, now: datetime) -> dict[str, Any]:
         "start": iso(occurrence.start.astimezone(UTC)),
         "end": iso(occurrence.end.astimezone(UTC)),
         "open": occurrence.start <= now < occurrence.end,
+    }
+
+
+def incident(record: Incident, runs: list[Firing], task_url: str) -> dict[str, Any]:
+    """An incident as ``/api/v1/incidents`` shows it: its members and the runs it opened (the
+    audit trail's ``opened:incident`` records); its follow-ups are counted, not recorded."""
+    return {
+        "id": record.id,
+        "workload": record.workload,
+        "state": "open" if record.open else "closed",
+        "close_reason": record.close_reason or None,
+        "hook": record.hook,
+        "agent": record.agent,
+        "opened_at": iso(record.opened_at),
+        "last_event_at": iso(record.last_event_at),
+        "closed_at": iso(record.closed_at),
+        "events": record.events,
+        "members": [{"member": m, "state": s} for m, s in record.members.items()],
+        "runs": [firing(f, task_url) for f in runs],
+        "follow_ups": record.follow_ups,
+        "last_follow_up_at": iso(record.last_follow_up_at),
+        "pending": len(record.pending) + record.omitted,
     }

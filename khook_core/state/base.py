@@ -806,6 +806,14 @@ class IncidentStore(Protocol):
         the events past the cap; None otherwise."""
         ...
 
+    def requeue_follow_up(
+        self, *, workload: str, incident: str, evidence: tuple[str, ...], sent: int
+    ) -> Incident | None:
+        """Put back the evidence of follow-up number ``sent`` of ``incident`` that could not be
+        sent, ahead of what joined since, for the next interval (the interval still counts
+        from the failed attempt). None when the incident closed or was replaced since."""
+        ...
+
     def close_quiet(self, *, now: datetime, limit: int) -> list[Incident]:
         """Close (``quiet``) open incidents whose last event is older than their window."""
         ...

@@ -8,6 +8,7 @@ field in Firestore, the same shape in both.
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
@@ -110,11 +111,47 @@ def take_follow_up(
     )
 
 
+def requeue_follow_up(
+    current: Incident | None, *, incident: str, evidence: tuple[str, ...], sent: int
+) -> Incident | None:
+    """The incident with a follow-up's evidence put back, oldest first, ahead of what joined
+    since (the cap still holds: lines past it are counted), or None when there is nowhere to
+    put it: the incident ``incident`` closed or was replaced since it was taken.
+
+    ``sent`` is the follow-up's number: the count goes back only while no later follow-up
+    was taken, so the next one reuses the failed one's number (and message id)."""
+    if current is None or not current.open or current.id != incident or not evidence:
+        return None
+    counted = _omitted_count(evidence[-1])
+    if counted:  # the count line ``taken_evidence`` added goes back to being a count
+        evidence = evidence[:-1]
+    lines = (*evidence, *current.pending)
+    kept = lines[:MAX_PENDING_EVIDENCE]
+    follow_ups = current.follow_ups - 1 if current.follow_ups == sent else current.follow_ups
+    return _evolve(
+        current,
+        pending=kept,
+        omitted=current.omitted + counted + len(lines) - len(kept),
+        follow_ups=follow_ups,
+    )
+
+
 def taken_evidence(before: Incident) -> tuple[str, ...]:
     """What a follow-up carries: the kept lines, and one counting the events past the cap."""
     if not before.omitted:
         return before.pending
-    return (*before.pending, f"... and {before.omitted} more event(s) like these, not listed")
+    return (*before.pending, _OMITTED_LINE.format(before.omitted))
+
+
+_OMITTED_LINE: Final = "... and {} more event(s) like these, not listed"
+_OMITTED_PATTERN: Final = re.compile(r"\.\.\. and ([0-9]+) more event\(s\) like these, not listed")
+
+
+def _omitted_count(line: str) -> int:
+    """The count in ``taken_evidence``'s last line, 0 for an evidence line (every evidence
+    line starts with its event's time, never with dots)."""
+    matched = _OMITTED_PATTERN.fullmatch(line)
+    return int(matched.group(1)) if matched else 0
 
 
 def _evolve(incident: Incident, **changes: Any) -> Incident:

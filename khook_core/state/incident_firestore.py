@@ -138,6 +138,16 @@ class FirestoreIncidentStore:
             return None
         return after, changes.taken_evidence(before)
 
+    def requeue_follow_up(
+        self, *, workload: str, incident: str, evidence: tuple[str, ...], sent: int
+    ) -> Incident | None:
+        _, after = self._change(
+            workload,
+            "incident follow-up requeue",
+            lambda c: changes.requeue_follow_up(c, incident=incident, evidence=evidence, sent=sent),
+        )
+        return after
+
     def close_quiet(self, *, now: datetime, limit: int) -> list[Incident]:
         closed: list[Incident] = []
         for incident in self.incidents(open_only=True, limit=10 * limit):

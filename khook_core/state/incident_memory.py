@@ -70,6 +70,17 @@ class MemoryIncidentStore:
             self._current[workload] = after
         return after, changes.taken_evidence(current)
 
+    def requeue_follow_up(
+        self, *, workload: str, incident: str, evidence: tuple[str, ...], sent: int
+    ) -> Incident | None:
+        with self._lock:
+            after = changes.requeue_follow_up(
+                self._current.get(workload), incident=incident, evidence=evidence, sent=sent
+            )
+            if after is not None:
+                self._current[workload] = after
+        return after
+
     def close_quiet(self, *, now: datetime, limit: int) -> list[Incident]:
         closed: list[Incident] = []
         with self._lock:

@@ -174,8 +174,9 @@ def test_every_source_reaches_the_demo_agent_and_sigint_leaves_nothing(
     assert info.bus is not None
     assert info.bus.kind == bus
     assert set(info.functions) == {
-        "alertmanager", "cdc", "console", "gcp", "kafka", "kubernetes", "sweep", "webhook"}
-    assert len(info.children) == 8 + (bus == "emulator")
+        "alertmanager", "cdc", "console", "gcp", "kafka", "kubernetes", "sweep", "tasks",
+        "webhook"}
+    assert len(info.children) == 9 + (bus == "emulator")
     console = stack.console()
     assert "Ready. In another terminal: make demo" in console
     assert "  sweep      a tick every 1 s → topic khook-sweep" in console

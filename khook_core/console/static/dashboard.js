@@ -199,6 +199,34 @@
     });
   }
 
+  function drawIncidents(incidents) {
+    fill("incidents", incidents.incidents, (row, i) => {
+      row.dataset.incident = i.id;
+      cell(row, i.id);
+      cell(row, i.close_reason ? i.state + " (" + i.close_reason + ")" : i.state,
+           "state-" + i.state);
+      cell(row, i.workload);
+      cell(row, shortTime(i.opened_at));
+      cell(row, shortTime(i.closed_at));
+      cell(row, i.events, "num");
+      cell(row, i.members.map((m) => m.member + " " + m.state).join(", "));
+      const runs = cell(row, "");
+      for (const run of i.runs) {
+        const text = run.task_id || run.decision;
+        if (run.task_url) {
+          const link = document.createElement("a");
+          link.href = run.task_url;
+          link.rel = "noopener noreferrer";
+          link.textContent = text;
+          runs.append(link, " ");
+        } else {
+          runs.append(text + " ");
+        }
+      }
+      cell(row, i.follow_ups, "num");
+    });
+  }
+
   function drawBacklogs(held) {
     document.getElementById("held-total").textContent = held.held_total + " events held";
     document.getElementById("held-total").dataset.total = held.held_total;
@@ -254,17 +282,19 @@
     document.body.dataset.state = "loading";
     const error = document.getElementById("error");
     try {
-      const [counts, firings, held, health, hooks, silences] = await Promise.all([
+      const [counts, firings, held, health, hooks, silences, incidents] = await Promise.all([
         api("counts", range),
         api("firings", { ...range, limit: "50" }),
         api("backlogs"),
         api("health"),
         api("hooks"),
         api("silences", { all: "1" }),
+        api("incidents", { limit: "50" }),
       ]);
       drawTimeline(counts, silences);
       drawSilences(silences);
       drawFirings(firings);
+      drawIncidents(incidents);
       drawBacklogs(held);
       drawHealth(health);
       drawHooks(hooks);

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 import yaml
 from kubernetes import client, utils
 
@@ -124,12 +125,17 @@ def _workloads(kube_: RealKube, namespace: str) -> None:
         )
 
 
-def _apply_rbac(kube_: RealKube, namespace: str) -> None:
+def _apply_rbac(kube_: RealKube, namespace: str, without: str = "") -> None:
+    """The manifests' namespaced RBAC in ``namespace``, ``without`` one owner-lookup grant."""
     docs: list[dict[str, Any]] = []
     for name in ("namespace.yaml", "serviceaccount.yaml", "rbac-namespaced.yaml"):
         for doc in yaml.safe_load_all((MANIFESTS / name).read_text()):
             if doc and name == "rbac-namespaced.yaml":
                 doc["metadata"]["namespace"] = namespace
+                for rule in doc.get("rules", []):
+                    rule["resources"] = [r for r in rule["resources"] if r != without]
+                if "rules" in doc:
+                    doc["rules"] = [rule for rule in doc["rules"] if rule["resources"]]
             if doc:
                 docs.append(doc)
     with kube_.api_client() as api:
@@ -141,17 +147,27 @@ def _apply_rbac(kube_: RealKube, namespace: str) -> None:
                     raise
 
 
-def _can_get_pods(kube_: RealKube, namespace: str, token: str) -> bool:
+def _can_get(kube_: RealKube, token: str, path: str) -> bool:
+    """Whether ``token`` may GET ``path`` (403: RBAC refuses it)."""
     with kube_.api_client(token) as api:
-        try:
-            client.CoreV1Api(api).read_namespaced_pod(
-                "checkout-7d9f8-x2x4q", namespace, _preload_content=False
-            )
-        except client.ApiException as exc:
-            if exc.status == 403:
-                return False
-            raise
-    return True
+        method, url, headers, _, _ = api.param_serialize("GET", path, auth_settings=["BearerToken"])
+        response = api.call_api(method, url, header_params=headers)
+        response.read()
+    assert response.status in (200, 403), (path, response.status)
+    return bool(response.status == 200)
+
+
+def _bound(kube_: RealKube, namespace: str, token: str) -> bool:
+    """The binding took effect: the Events every variant of the Role grants are readable."""
+    return _can_get(kube_, token, f"/api/v1/namespaces/{namespace}/events")
+
+
+def _resolve(kube_: RealKube, namespace: str, token: str) -> tuple[Workload, Workload, int]:
+    with kube_.api_client(token) as api:
+        resolver = OwnerResolver(kube.owner_fetch(api))
+        pod = resolver.resolve(namespace, "Pod", "checkout-7d9f8-x2x4q")
+        job = resolver.resolve(namespace, "Job", "nightly-28000")
+    return pod, job, resolver.api_calls
 
 
 def test_the_manifests_rbac_lets_the_forwarder_resolve_pod_and_job_owners(
@@ -161,15 +177,36 @@ def test_the_manifests_rbac_lets_the_forwarder_resolve_pod_and_job_owners(
     _workloads(real_kube, namespace)
     _apply_rbac(real_kube, namespace)
     token = real_kube.forwarder_token()
-    wait_until(
-        lambda: _can_get_pods(real_kube, namespace, token), what="the binding to take effect"
-    )
+    wait_until(lambda: _bound(real_kube, namespace, token), what="the binding to take effect")
 
-    with real_kube.api_client(token) as api:
-        resolver = OwnerResolver(kube.owner_fetch(api))
-        pod = resolver.resolve(namespace, "Pod", "checkout-7d9f8-x2x4q")
-        job = resolver.resolve(namespace, "Job", "nightly-28000")
+    pod, job, calls = _resolve(real_kube, namespace, token)
 
     assert pod == Workload(namespace=namespace, kind="Deployment", name="checkout")
     assert job == Workload(namespace=namespace, kind="CronJob", name="nightly")
-    assert resolver.api_calls == 3
+    assert calls == 3
+    # exactly what is read: the controllers the ownerReferences name are not readable
+    assert not _can_get(
+        real_kube, token, f"/apis/apps/v1/namespaces/{namespace}/deployments/checkout"
+    )
+    assert not _can_get(
+        real_kube, token, f"/apis/batch/v1beta1/namespaces/{namespace}/cronjobs/nightly"
+    )
+
+
+@pytest.mark.parametrize("without", ["pods", "replicasets", "jobs"])
+def test_each_owner_lookup_grant_is_needed(
+    real_kube: RealKube, wait_until: Callable[..., None], without: str
+):
+    namespace = new_namespace(real_kube)
+    _workloads(real_kube, namespace)
+    _apply_rbac(real_kube, namespace, without=without)
+    token = real_kube.forwarder_token()
+    wait_until(lambda: _bound(real_kube, namespace, token), what="the binding to take effect")
+
+    pod, job, _ = _resolve(real_kube, namespace, token)
+
+    checkout = Workload(namespace=namespace, kind="Deployment", name="checkout")
+    nightly = Workload(namespace=namespace, kind="CronJob", name="nightly")
+    # no owner data where a grant is missing (the forwarder falls back to the name heuristic)
+    assert pod == (Workload() if without in ("pods", "replicasets") else checkout)
+    assert job == (Workload() if without == "jobs" else nightly)

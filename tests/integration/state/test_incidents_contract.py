@@ -191,6 +191,91 @@ def test_follow_ups_take_the_pending_evidence_at_most_once_an_interval(
     assert later[1] == ("three",)
 
 
+def test_a_follow_up_that_could_not_be_sent_is_put_back_for_the_next_interval(
+    new_incidents: NewIncidents,
+):
+    store = new_incidents()
+    interval = timedelta(minutes=2)
+    opened = event(store, "a1")
+    event(store, "e1", NOW + timedelta(seconds=10), evidence="one")
+    taken = store.take_follow_up(
+        workload=CHECKOUT, interval=interval, now=NOW + timedelta(seconds=20)
+    )
+    assert taken is not None
+    failed, evidence = taken
+    event(store, "e2", NOW + timedelta(seconds=30), evidence="two")
+
+    kept = new_incidents().requeue_follow_up(
+        workload=CHECKOUT, incident=opened.incident.id, evidence=evidence, sent=failed.follow_ups
+    )
+
+    assert kept is not None
+    assert (kept.pending, kept.follow_ups) == (("one", "two"), 0)
+    # the interval counts from the failed attempt: the evidence waits for the next one
+    assert (
+        store.take_follow_up(workload=CHECKOUT, interval=interval, now=NOW + timedelta(minutes=2))
+        is None
+    )
+    retried = store.take_follow_up(
+        workload=CHECKOUT, interval=interval, now=NOW + timedelta(minutes=2, seconds=20)
+    )
+    assert retried is not None
+    assert (retried[1], retried[0].follow_ups) == (("one", "two"), 1)
+    # delivered: nothing is left to send again
+    assert (
+        store.take_follow_up(
+            workload=CHECKOUT, interval=timedelta(0), now=NOW + timedelta(minutes=3)
+        )
+        is None
+    )
+
+
+def test_a_follow_up_is_not_put_back_into_a_closed_or_another_incident(
+    new_incidents: NewIncidents,
+):
+    store = new_incidents()
+    first = event(store, "a1")
+    event(store, "e1", NOW + timedelta(seconds=10), evidence="one")
+    taken = store.take_follow_up(workload=CHECKOUT, interval=WINDOW, now=NOW + timedelta(minutes=1))
+    assert taken is not None
+    store.close_quiet(now=NOW + timedelta(minutes=11), limit=10)
+
+    assert (
+        store.requeue_follow_up(
+            workload=CHECKOUT, incident=first.incident.id, evidence=taken[1], sent=1
+        )
+        is None
+    )
+    second = event(store, "a2", NOW + timedelta(minutes=12))
+    assert (
+        store.requeue_follow_up(
+            workload=CHECKOUT, incident=first.incident.id, evidence=taken[1], sent=1
+        )
+        is None
+    )
+    [current] = store.incidents(open_only=True)
+    assert (current.id, current.pending) == (second.incident.id, ())
+
+
+def test_put_back_evidence_keeps_the_cap(new_incidents: NewIncidents):
+    store = new_incidents()
+    opened = event(store, "a1")
+    for n in range(10):
+        event(store, f"e{n}", NOW + timedelta(seconds=n + 1), evidence=f"new {n}")
+
+    kept = store.requeue_follow_up(
+        workload=CHECKOUT,
+        incident=opened.incident.id,
+        evidence=tuple(f"old {n}" for n in range(45)),
+        sent=1,
+    )
+
+    assert kept is not None
+    assert len(kept.pending) == 50
+    assert kept.pending[:1] + kept.pending[-1:] == ("old 0", "new 4")
+    assert kept.omitted == 5
+
+
 def test_evidence_past_the_cap_is_counted_not_kept_and_never_made(new_incidents: NewIncidents):
     store = new_incidents()
     event(store, "a1")
@@ -322,3 +407,26 @@ def test_four_processes_racing_500_events_of_50_workloads_open_exactly_50_incide
         store.close()
     assert len(incidents) == 50
     assert sum(i.events for i in incidents) == 500
+
+
+def test_put_back_evidence_past_the_cap_is_counted_again_not_listed(new_incidents: NewIncidents):
+    store = new_incidents()
+    opened = event(store, "a1")
+    for n in range(55):
+        event(store, f"e{n}", NOW + timedelta(seconds=n + 1), evidence=f"event {n}")
+    taken = store.take_follow_up(workload=CHECKOUT, interval=WINDOW, now=NOW + timedelta(minutes=2))
+    assert taken is not None
+    failed, evidence = taken
+    assert evidence[-1] == "... and 5 more event(s) like these, not listed"
+
+    kept = store.requeue_follow_up(
+        workload=CHECKOUT, incident=opened.incident.id, evidence=evidence, sent=failed.follow_ups
+    )
+    retried = store.take_follow_up(
+        workload=CHECKOUT, interval=WINDOW, now=NOW + timedelta(minutes=13)
+    )
+
+    assert kept is not None
+    assert (len(kept.pending), kept.omitted) == (50, 5)
+    assert retried is not None
+    assert retried[1] == evidence  # the same follow-up again: one count line, not two

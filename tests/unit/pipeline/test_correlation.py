@@ -10,12 +10,14 @@ from pathlib import Path
 import pytest
 
 from khook_core.dispatch.dryrun import DryRunDispatcher
+from khook_core.errors import TransientError
 from khook_core.pipeline import run_pipeline, sweep
 from khook_core.runtime import Clock, Runtime
 from khook_core.settings import Settings
 from khook_core.state.incident_memory import MemoryIncidentStore
 from khook_core.state.memory import MemoryStateStore
 from tests.support.configdir import make_config
+from tests.support.dispatchers import FlakyDispatcher
 from tests.support.incidents import (
     CHECKOUT,
     GITHUB_HEADERS,
@@ -190,3 +192,84 @@ def test_storm_budgets_count_the_incident_run_and_its_follow_ups(tmp_path: Path,
     assert [d.decision for d in first] == ["follow-up"]
     assert [d.decision for d in over] == ["suppressed:budget"]
     assert len(requests(runtime)) == 2
+
+
+def test_a_follow_up_that_fails_to_send_keeps_its_evidence_for_the_next_interval(
+    tmp_path: Path, clock: Clock
+):
+    config = make_config(tmp_path, hooks(), plugins=PLUGINS)
+    dispatcher = FlakyDispatcher(failures=0, error=TransientError("agent unreachable"))
+    runtime = Runtime.build(
+        Settings(config_dir=config, state="memory", dispatch="dry-run"),
+        clock=clock,
+        store=MemoryStateStore(),
+        dispatcher=dispatcher,
+    )
+    runtime.incident_store = MemoryIncidentStore()
+    try:
+        run_pipeline("alertmanager", crash_looping(at(clock, 0)), {}, runtime=runtime)
+        run_pipeline(
+            "kubernetes", backoff("checkout-7d9f8-x2x4q", 1, at(clock, 1)), {}, runtime=runtime
+        )
+        dispatcher.failures = dispatcher.calls + 1  # the next send (the follow-up) fails
+        failed = sweep(runtime=runtime)
+        [kept] = runtime.incidents.incidents()
+        run_pipeline(
+            "kubernetes", backoff("checkout-7d9f8-b7k2m", 1, at(clock, 2)), {}, runtime=runtime
+        )
+        too_soon = sweep(runtime=runtime)  # the interval counts from the failed attempt
+        at(clock, 4)
+        delivered = sweep(runtime=runtime)
+        at(clock, 8)
+        nothing_more = sweep(runtime=runtime)
+        [incident] = runtime.incidents.incidents()
+    finally:
+        runtime.close()
+
+    assert [d.decision for d in failed] == ["failed:transient"]
+    assert len(kept.pending) == 1
+    assert kept.follow_ups == 0
+    assert too_soon == []
+    assert [d.decision for d in delivered] == ["follow-up"]
+    assert nothing_more == []
+    sent = requests(runtime)
+    assert len(sent) == 2  # the run and one delivered follow-up
+    (_, follow_up) = sent[1]
+    assert "checkout-7d9f8-x2x4q" in follow_up  # the failed batch, not lost
+    assert "checkout-7d9f8-b7k2m" in follow_up  # and what joined since
+    assert follow_up.index("x2x4q") < follow_up.index("b7k2m")
+    assert (incident.pending, incident.follow_ups) == ((), 1)
+
+
+def test_an_opening_event_held_by_the_budget_runs_later_in_its_incident_context(
+    tmp_path: Path, clock: Clock
+):
+    config = make_config(tmp_path, hooks(), plugins=PLUGINS)
+    (config / "budgets.yaml").write_text('agents:\n  "*": {runs: 1, per: 5m}\n')
+    runtime = Runtime.build(
+        Settings(config_dir=config, state="memory", dispatch="dry-run"),
+        clock=clock,
+        store=MemoryStateStore(),
+        dispatcher=DryRunDispatcher(),
+    )
+    runtime.incident_store = MemoryIncidentStore()
+    try:
+        [checkout] = run_pipeline(
+            "kubernetes", backoff("checkout-7d9f8-x2x4q", 1, at(clock, 0)), {}, runtime=runtime
+        )
+        [cart] = run_pipeline(
+            "kubernetes", backoff("cart-5c6b7d8f9-q8z9w", 1, at(clock, 1)), {}, runtime=runtime
+        )
+        at(clock, 6)
+        swept = sweep(runtime=runtime)
+        incidents = {i.workload: i for i in runtime.incidents.incidents()}
+        audit = runtime.store.firings()
+    finally:
+        runtime.close()
+
+    assert (checkout.decision, cart.decision) == ("opened:incident", "suppressed:budget")
+    assert [d.decision for d in swept] == ["opened:incident"]
+    contexts = [context for context, _ in requests(runtime)]
+    assert contexts == [incidents[CHECKOUT].id, incidents["shop/Deployment/cart"].id]
+    swept_run = next(f for f in audit if f.outcome == "opened:incident" and "cart" in f.resource)
+    assert swept_run.incident == incidents["shop/Deployment/cart"].id
