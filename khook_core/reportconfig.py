@@ -156,3 +156,8 @@ class TaskFollowUp(BaseModel):
     deadline: Annotated[timedelta, BeforeValidator(parse_duration)] | None = None
     cancel: bool | None = None
     """Ask the agent to cancel the task when its deadline passes (``CancelTask``)."""
+    approval_deadline: Annotated[timedelta, BeforeValidator(parse_duration)] | None = Field(
+        default=None, alias="approvalDeadline"
+    )
+    """How long an approval the task asks for stays open before it is rejected (overriding
+    ``KHOOK_APPROVAL_DEADLINE`` for this hook)."""

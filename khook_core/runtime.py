@@ -31,6 +31,7 @@ from khook_core.sources.base import SourceContext
 from khook_core.sources.registry import PluginSettings, SourceRegistry
 from khook_core.state import (
     DEFAULT_DEDUP_WINDOW,
+    ApprovalStore,
     IncidentStore,
     StateStore,
     TaskStore,
@@ -189,6 +190,31 @@ class TaskHandle:
                 self._store = None
 
 
+class ApprovalHandle:
+    """The approval store, opened on first use (by the tracker that sees a task pause, or the
+    sweep that rejects the approvals past their deadline)."""
+
+    def __init__(self, store: ApprovalStore | None = None) -> None:
+        self._store = store
+        self._lock = threading.Lock()
+
+    def get(self, settings: Settings) -> ApprovalStore:
+        with self._lock:
+            if self._store is None:
+                from khook_core.state import open_approval_store
+
+                self._store = open_approval_store(
+                    settings.state, project=settings.firestore.project_id()
+                )
+            return self._store
+
+    def close(self) -> None:
+        with self._lock:
+            if self._store is not None:
+                self._store.close()
+                self._store = None
+
+
 @dataclass
 class Runtime:
     settings: Settings
@@ -207,6 +233,8 @@ class Runtime:
         default_factory=lambda: SilenceGate(MemorySilenceStore, interval=0)
     )
     """The silences in force, read from the store once per ``config_refresh``."""
+    approvals: ApprovalHandle = field(default_factory=lambda: ApprovalHandle())
+    """Approvals of paused agent tasks (``approval_store()``), shared like ``tasks``."""
     incident_store: IncidentStore | None = None
 
     @functools.cached_property
@@ -270,10 +298,15 @@ class Runtime:
         shared by its pipeline and its sweep)."""
         return self.tasks.get(self.settings)
 
+    def approval_store(self) -> ApprovalStore:
+        """The approvals' handle on the configured store (memory: one per runtime)."""
+        return self.approvals.get(self.settings)
+
     def close(self) -> None:
         self.store.close()
         self.dispatcher.close()
         self.tasks.close()
+        self.approvals.close()
         self.telemetry.close()
         self.silences.close()
         if self.incident_store is not None:

@@ -309,4 +309,17 @@ class TelemetrySettings(EnvSettings):
     trace that arrives with a ``traceparent`` follows its sender's decision)."""
 
 
+class ApprovalSettings(EnvSettings):
+    """How a paused agent task waits for a person (``KHOOK_APPROVAL_*``, read with
+    ``Settings.group(ApprovalSettings)``; see docs/operations.md, "Approvals")."""
+
+    env_prefix: ClassVar[str] = "KHOOK_APPROVAL_"
+
+    deadline: Seconds = Field(default=3600.0, gt=0, le=7 * 24 * 3600)
+    """``KHOOK_APPROVAL_DEADLINE``: seconds an approval stays open before the sweep rejects it
+    (a hook's ``task: {approvalDeadline: …}`` overrides it)."""
+    batch: int = Field(default=100, ge=1, le=5000)
+    """``KHOOK_APPROVAL_BATCH``: approvals past their deadline decided per sweep tick at most."""
+
+
 Settings.model_rebuild()  # its telemetry group is declared after it (groups are appended)

@@ -8,7 +8,10 @@ is what a non-blocking send to kagent returns. A repeated ``messageId`` gets the
 back, as an idempotent agent would, so redeliveries are visible without starting a second run.
 Asked about a task (``tasks/get`` / ``GetTask``), it says ``working`` until ``complete_after``
 seconds have passed since the send, then ``completed`` with a short finding as its artifact,
-so the sweep's task tracking brings a finding back in the local stack.
+so the sweep's task tracking brings a finding back in the local stack. A task for an
+``oom-kill`` event sent with kagent's human-in-the-loop extension asked for (``A2A-Extensions``)
+first pauses ``input-required`` for one tool approval (``restart_pod``), as kagent does, and
+investigates once the decision arrives on the task (``khook approve``).
 
 The stdlib only: the a2a-sdk is a test dependency, and this ships with the runtime.
 """
@@ -42,6 +45,10 @@ COMPLETE_AFTER_S: Final = 3.0
 """Prompts kept in memory (``received``); the prompts file keeps them all."""
 """How often the HTTP server checks for shutdown (the stdlib default, 0.5 s, slows stops)."""
 """Prompt lines longer than this are cut on the console; the prompts file has them whole."""
+
+HITL_URI: Final = "https://kagent.dev/extensions/hitl/v1"
+APPROVAL_EVENT_TYPE: Final = "oom-kill"
+"""The sample event whose task asks for a tool approval before it investigates."""
 
 PARSE_ERROR: Final = -32700
 INVALID_REQUEST: Final = -32600
@@ -195,14 +202,20 @@ class DemoAgent:
             task = self._tasks.get(task_id)
             if task is None or task["status"]["state"] == "completed":
                 return task
+            if task.get("approval"):  # paused until the decision comes
+                task["status"] = {"state": "input-required", "message": task["approval"],
+                                  "timestamp": datetime.now(UTC).isoformat(timespec="seconds")}
+                return task
             done = time.monotonic() - self._sent_at.get(task_id, 0.0) >= self.complete_after
             state = "completed" if done else "working"
             task["status"] = {"state": state,
                               "timestamp": datetime.now(UTC).isoformat(timespec="seconds")}
             if done:
+                text = demo_finding(task["history"])
+                if task.get("decision"):
+                    text += f" The restart_pod call was {task['decision']}."
                 task["artifacts"] = [{"artifactId": f"{task_id}-finding", "name": "finding",
-                                      "parts": [{"kind": "text",
-                                                 "text": demo_finding(task["history"])}]}]
+                                      "parts": [{"kind": "text", "text": text}]}]
             return task
 
     def _send(self, agent: str, params: dict[str, Any], wire: str,
@@ -219,6 +232,12 @@ class DemoAgent:
         if role != expected:
             raise RpcError(INVALID_PARAMS, f"message.role must be {expected!r}, not {role!r}")
         prompt = text_of(message.get("parts"))
+        metadata = message.get("metadata")
+        metadata = metadata if isinstance(metadata, dict) else {}
+        hitl = HITL_URI in headers.get("a2a-extensions", "")
+        if hitl and message.get("taskId") and isinstance(metadata.get(HITL_URI), dict):
+            return self._decide(agent, str(message["taskId"]), metadata[HITL_URI], wire,
+                                message_id)
         context_id = str(message.get("contextId") or uuid.uuid4())
         with self._lock:
             task_id = self._by_message.get((agent, message_id))
@@ -234,12 +253,41 @@ class DemoAgent:
                     "status": {"state": "submitted",
                                "timestamp": datetime.now(UTC).isoformat(timespec="seconds")},
                     "history": [history]}
+                if hitl and metadata.get("khook.eventType") == APPROVAL_EVENT_TYPE:
+                    self._tasks[task_id]["approval"] = approval_message(
+                        task_id, context_id, str(metadata.get("khook.resource", "")))
             task = self._tasks[task_id]
-        metadata = message.get("metadata")
         self._record(Received(agent=agent, wire=wire, message_id=message_id,
                               context_id=str(task["contextId"]), task_id=task_id, prompt=prompt,
                               user_id=headers.get("x-user-id", ""), repeat=repeat,
-                              metadata=metadata if isinstance(metadata, dict) else {}))
+                              metadata=metadata))
+        return task
+
+    def _decide(self, agent: str, task_id: str, decision: dict[str, Any], wire: str,
+                message_id: str) -> dict[str, Any]:
+        """A HITL decision on a paused task, checked as kagent checks it; the task resumes."""
+        with self._lock:
+            task = self._tasks.get(task_id)
+            if task is None:
+                raise RpcError(TASK_NOT_FOUND, f"task {task_id!r} not found")
+            request = task.get("approval")
+            if not request:
+                raise RpcError(INVALID_PARAMS, f"task {task_id} is not waiting for a decision")
+            wanted = [t["id"] for t in request["metadata"][HITL_URI]["tools"]]
+            answers = decision.get("approvals")
+            if decision.get("type") != "tool_approval_response" or not isinstance(
+                    answers, list) or [a.get("id") for a in answers] != wanted:
+                raise RpcError(INVALID_PARAMS, f"every pending call must be answered: {wanted}")
+            verdict = answers[0]
+            task["decision"] = "approved" if verdict.get("approved") else (
+                f"rejected ({verdict.get('rejection_reason') or 'no reason given'})")
+            task["approval"] = None
+            task["status"] = {"state": "working",
+                              "timestamp": datetime.now(UTC).isoformat(timespec="seconds")}
+            self._sent_at[task_id] = time.monotonic()
+        self._record(Received(agent=agent, wire=wire, message_id=message_id,
+                              context_id=str(task["contextId"]), task_id=task_id,
+                              prompt=f"(decision) restart_pod {task['decision']}"))
         return task
 
     def _record(self, received: Received) -> None:
@@ -284,6 +332,18 @@ def text_of(parts: Any) -> str:
     return "\n".join(texts)
 
 
+def approval_message(task_id: str, context_id: str, resource: str) -> dict[str, Any]:
+    """The paused task's status message: kagent's tool approval request for one call."""
+    hint = "Restarting the Pod needs approval"
+    return {"kind": "message", "role": "agent", "messageId": f"{task_id}-ask",
+            "taskId": task_id, "contextId": context_id, "parts": [{"kind": "text", "text": hint}],
+            "extensions": [HITL_URI],
+            "metadata": {HITL_URI: {"type": "tool_approval_request", "hint": hint,
+                                    "tools": [{"id": f"{task_id}-restart", "call_id": "call-1",
+                                               "name": "restart_pod",
+                                               "args": {"resource": resource}}]}}}
+
+
 def wire_1_0(task: dict[str, Any]) -> dict[str, Any]:
     """A stored (0.3-shaped) task as A2A 1.0 spells it."""
     status = task["status"]
@@ -293,6 +353,12 @@ def wire_1_0(task: dict[str, Any]) -> dict[str, Any]:
               "status": {"state": "TASK_STATE_" + status["state"].upper().replace("-", "_"),
                          "timestamp": status["timestamp"]},
               "history": history}
+    paused = status.get("message")
+    if paused:
+        shaped["status"]["message"] = {
+            "role": "ROLE_AGENT", "messageId": paused["messageId"], "taskId": task["id"],
+            "contextId": task["contextId"], "parts": [{"text": p["text"]} for p in paused["parts"]],
+            "extensions": paused["extensions"], "metadata": paused["metadata"]}
     if "artifacts" in task:
         shaped["artifacts"] = [{"artifactId": a["artifactId"], "name": a["name"],
                                 "parts": [{"text": p["text"]} for p in a["parts"]]}

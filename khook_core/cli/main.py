@@ -9,6 +9,7 @@ from importlib import metadata
 
 from khook_core import logs
 from khook_core.cli import (
+    approvals,
     completion,
     config_commands,
     firings,
@@ -105,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     incidents.add_parser(sub)
     status_command.add_parser(sub)
     silences.add_parsers(sub)
+    approvals.add_parsers(sub)
     stack_commands.add_parsers(sub)
     completion.add_parser(sub)
     parser.set_defaults(parser=parser)

@@ -58,6 +58,7 @@ RETRY_AFTER_SECONDS: Final = 5
 BACKLOG_LIMIT: Final = 200
 CIRCUIT_LIMIT: Final = 200
 SILENCE_LIMIT: Final = 500
+APPROVAL_LIMIT: Final = 500
 INCIDENT_LIMIT: Final = 200
 RUNS_PER_INCIDENT: Final = 10
 """An incident has one run; a few more when its opening run failed and was retried."""
@@ -185,6 +186,14 @@ def silences(args: dict[str, str], runtime: Runtime, settings: ConsoleSettings) 
     }
 
 
+def approvals(args: dict[str, str], runtime: Runtime, settings: ConsoleSettings) -> dict[str, Any]:
+    from khook_core.approvals.records import as_json
+
+    everything = queries.parse_int(args, "all", 0, 0, 1) == 1
+    found = runtime.approval_store().approvals(open_only=not everything, limit=APPROVAL_LIMIT)
+    return {"approvals": [as_json(a) for a in found]}
+
+
 def incidents(args: dict[str, str], runtime: Runtime, settings: ConsoleSettings) -> dict[str, Any]:
     open_only = queries.parse_int(args, "open", 0, 0, 1) == 1
     workload = queries.workload_param(args)
@@ -209,6 +218,7 @@ ROUTES: Final[dict[str, Handler]] = {
     "/api/v1/backlogs": backlogs,
     "/api/v1/health": health,
     "/api/v1/silences": silences,
+    "/api/v1/approvals": approvals,
     "/api/v1/incidents": incidents,
     "/api/v1/openapi.json": document,
 }

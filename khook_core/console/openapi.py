@@ -282,6 +282,48 @@ PATHS: Final[dict[str, Any]] = {
             }
         ),
     ),
+    "/api/v1/approvals": _get(
+        "Approvals agent tasks wait for, the latest first (with ?all=1, decided ones too): "
+        "the agent's request, and once decided who decided, when, and whether it was sent.",
+        [_param("all", "1: also the approvals that were decided or expired.")],
+        _object(
+            {
+                "approvals": {
+                    "type": "array",
+                    "items": _object(
+                        {
+                            "id": _TEXT,
+                            "state": {
+                                "enum": [
+                                    "open",
+                                    "approved",
+                                    "rejected",
+                                    "mixed",
+                                    "answered",
+                                    "expired",
+                                ]
+                            },
+                            "kind": {"enum": ["tool_approval", "ask_user", "plain"]},
+                            "hook": _TEXT,
+                            "agent": _TEXT,
+                            "task_id": _TEXT,
+                            "context_id": _TEXT,
+                            "endpoint": _TEXT,
+                            "text": _TEXT,
+                            "request": {"type": ["object", "null"]},
+                            "opened_at": _TIME,
+                            "deadline": _TIME,
+                            "decision": {"type": ["object", "null"]},
+                            "decided_by": _TEXT,
+                            "decided_at": _NULLABLE_TIME,
+                            "reason": _TEXT,
+                            "sent": _TEXT,
+                        }
+                    ),
+                },
+            }
+        ),
+    ),
     "/api/v1/health": _get(
         "Per source: last event some hook acted on, errors in the last hour, last error.",
         [],

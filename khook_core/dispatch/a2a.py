@@ -74,6 +74,10 @@ CARD_SHARE = 0.5
 """A card read may take at most this share of what is left of the deadline (and never more than
 ``CARD_TIMEOUT_S``), so a short invocation budget still leaves the send its time."""
 DETAIL_MAX_CHARS = 300
+HITL_URI: Final = "https://kagent.dev/extensions/hitl/v1"
+"""kagent's human-in-the-loop extension, asked for on every message and task read: without it
+kagent pauses for a tool approval with a text alone, and takes no later message as the answer
+(``khook_core.approvals``)."""
 
 
 class _WrongWire(DispatchError):
@@ -154,7 +158,7 @@ class A2ADispatcher(HttpDispatcher):
                 what=what,
                 deadline=deadline,
                 idempotent=False,
-                headers={**headers, "A2A-Version": wire},
+                headers={**headers, "A2A-Version": wire, "A2A-Extensions": HITL_URI},
                 content=_encode(build_payload(wire, request, context_id, push_to(request, url)
                                               if push else None)),
             )

@@ -6,6 +6,7 @@ from __future__ import annotations
 from khook_core.errors import ConfigError, Problem
 from khook_core.state.base import (
     DEFAULT_DEDUP_WINDOW,
+    ApprovalStore,
     ConfigStore,
     DedupKey,
     Firing,
@@ -17,6 +18,7 @@ from khook_core.state.base import (
 
 __all__ = [
     "DEFAULT_DEDUP_WINDOW",
+    "ApprovalStore",
     "ConfigStore",
     "DedupKey",
     "Firing",
@@ -24,6 +26,7 @@ __all__ = [
     "SilenceStore",
     "StateStore",
     "TaskStore",
+    "open_approval_store",
     "open_config_store",
     "open_incident_store",
     "open_silence_store",
@@ -114,6 +117,23 @@ def open_silence_store(url: str, *, project: str | None = None) -> SilenceStore:
         from khook_core.state.silence_firestore import FirestoreSilenceStore
 
         return FirestoreSilenceStore.from_url(url, project=project)
+    raise _unknown_store(url)
+
+
+def open_approval_store(url: str, *, project: str | None = None) -> ApprovalStore:
+    """The approvals' handle on the store ``url`` names (as ``open_store``)."""
+    if url == "memory":
+        from khook_core.state.approval_memory import MemoryApprovalStore
+
+        return MemoryApprovalStore()
+    if url.startswith("sqlite:"):
+        from khook_core.state.approval_sqlite import SqliteApprovalStore
+
+        return SqliteApprovalStore(url.removeprefix("sqlite:") or ".khook/state.db")
+    if url == "firestore" or url.startswith("firestore:"):
+        from khook_core.state.approval_firestore import FirestoreApprovalStore
+
+        return FirestoreApprovalStore.from_url(url, project=project)
     raise _unknown_store(url)
 
 

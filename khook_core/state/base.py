@@ -35,7 +35,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal, NamedTuple, Protocol
+from typing import Any, Final, Literal, NamedTuple, Protocol
 
 from khook_core.storm.records import Backlog, BacklogKey
 from khook_core.storm.records import DedupKey as DedupKey
@@ -599,6 +599,7 @@ class TrackedTask:
     finished_at: datetime | None = None
     version: int = 0  # set by the store
     reply_to: str = ""  # where a GitHub event came from (``reporting.github.reply_target``)
+    approval_deadline_s: int = 0  # how long a pause of it stays open (0: the setting's)
 
     @property
     def ref(self) -> str:
@@ -821,6 +822,82 @@ class IncidentStore(Protocol):
         self, *, open_only: bool = False, workload: str | None = None, limit: int = 100
     ) -> list[Incident]:
         """Incidents, the most recently opened first."""
+        ...
+
+    def close(self) -> None:
+        """Release the handle; it is not used afterwards."""
+        ...
+
+
+# --- Approvals (``khook approvals``): a person answers an agent's paused task ----------------
+
+
+APPROVAL_OPEN: Final = "open"
+
+
+@dataclass(frozen=True)
+class ApprovalRecord:
+    """A question an agent's task paused on (``input-required``), and, once decided, the answer.
+
+    ``kind`` is ``tool_approval`` or ``ask_user`` (a kagent HITL v1 request, ``request`` its
+    JSON text) or ``plain`` (no request khook can answer: surfaced, never decided here).
+    ``state`` is ``open`` until a person (or the deadline) decides: ``approved``, ``rejected``,
+    ``answered`` or ``expired`` (a plain one whose deadline passed). ``sent`` says whether the
+    decision reached the agent (``sent`` or ``failed: <reason>``; "" before it was sent).
+    """
+
+    id: str
+    task_ref: str
+    task_id: str
+    context_id: str
+    endpoint: str
+    wire: str
+    hook: str
+    key: str
+    agent: str
+    kind: str
+    request: str
+    text: str
+    opened_at: datetime
+    deadline: datetime
+    state: str = APPROVAL_OPEN
+    decision: str = ""
+    decided_by: str = ""
+    decided_at: datetime | None = None
+    reason: str = ""
+    sent: str = ""
+    version: int = 0
+
+    @property
+    def is_open(self) -> bool:
+        return self.state == APPROVAL_OPEN
+
+
+class ApprovalStore(Protocol):
+    """Approvals: opened by the tracker, decided by a person or the sweep's deadline. Every
+    change is conditional on the version read, so of two people deciding one approval exactly
+    one decision is stored (and only that one is sent)."""
+
+    def open_approval(self, *, approval: ApprovalRecord) -> tuple[ApprovalRecord, bool]:
+        """Store ``approval`` (version 1) unless its id exists; the stored record and whether
+        this call created it (the tracker sees one paused task on many ticks)."""
+        ...
+
+    def get_approval(self, *, id: str) -> ApprovalRecord | None:
+        """The approval ``id`` with its version, or None."""
+        ...
+
+    def approvals(self, *, open_only: bool, limit: int) -> list[ApprovalRecord]:
+        """Approvals, the latest opened first (only the open ones with ``open_only``)."""
+        ...
+
+    def due_approvals(self, *, now: datetime, limit: int) -> list[ApprovalRecord]:
+        """Open approvals whose deadline is at or before ``now``, the earliest first."""
+        ...
+
+    def update_approval(self, *, approval: ApprovalRecord, expect: int) -> bool:
+        """Replace the stored approval if its version is ``expect`` (it becomes ``expect + 1``);
+        False (nothing written) when it changed since or is not stored."""
         ...
 
     def close(self) -> None:

@@ -14,7 +14,7 @@ from typing import Any, Final
 from khook_core.state.base import DedupKey, TrackedTask
 
 TIMES: Final = ("created_at", "deadline", "next_check", "finished_at")
-INTS: Final = ("checks", "finding_chars", "version")
+INTS: Final = ("checks", "finding_chars", "version", "approval_deadline_s")
 FIELDS: Final = tuple(f.name for f in dataclasses.fields(TrackedTask))
 
 

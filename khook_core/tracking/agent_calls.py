@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
-from khook_core.dispatch.a2a import WIRE_1_0, A2ADispatcher, normalise_state
+from khook_core.dispatch.a2a import HITL_URI, WIRE_1_0, A2ADispatcher, normalise_state
 from khook_core.dispatch.retry import Deadline, error_text
 from khook_core.settings import DispatchSettings
 from khook_core.state.base import TASK_STATES
@@ -43,6 +43,8 @@ class TaskView:
     state: str
     found: finding.Finding
     detail: str = ""
+    message: dict[str, Any] | None = None
+    """The status message (an ``input-required`` one may carry a request to answer)."""
 
 
 class TaskClient:
@@ -66,7 +68,10 @@ class TaskClient:
         state = normalise_state(str(status.get("state", ""))) if isinstance(status, dict) else ""
         if state not in TASK_STATES:
             return TaskView("unknown", finding.Finding("", 0, ""), f"state {state!r}")
-        return TaskView(state, finding.of_task(task))
+        message = status.get("message") if isinstance(status, dict) else None
+        return TaskView(
+            state, finding.of_task(task), message=message if isinstance(message, dict) else None
+        )
 
     def cancel(self, *, endpoint: str, wire: str, task_id: str, budget: float) -> str:
         """Ask the agent to cancel the task; "" when it did, else what it answered.
@@ -94,7 +99,7 @@ class TaskClient:
             what=f"agent {endpoint} ({method} {task_id})",
             deadline=Deadline(min(budget, CALL_BUDGET_S)),
             idempotent=True,  # a read, or a cancel: asking twice changes nothing more
-            headers={**self._a2a.headers(), "A2A-Version": wire},
+            headers={**self._a2a.headers(), "A2A-Version": wire, "A2A-Extensions": HITL_URI},
             content=json.dumps(body, separators=(",", ":")).encode(),
         )
         if not 200 <= response.status_code < 300:

@@ -27,7 +27,10 @@ from khook_core.state.base import TASK_STATES, TERMINAL_TASK_STATES
 from khook_core.tracking import finding, tracker
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from khook_core.runtime import Runtime
+    from khook_core.state.base import TrackedTask
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +74,7 @@ def receive(runtime: Runtime, *, agent: str, token: str, body: bytes) -> Answer:
             if tracker.finish(runtime, store, task, state, found, now) != "raced":
                 return 200, {"status": "recorded", "state": state}
             continue
+        _open_approval(runtime, task, state, payload, now)
         changed = dataclasses.replace(task, state=state or task.state)
         if found.text:
             text = f"{task.finding}\n{found.text}" if task.finding else found.text
@@ -109,6 +113,24 @@ def _update_of(payload: Any) -> tuple[str, str, finding.Finding] | None:
         text = finding.of_task({"artifacts": [artifact]}) if isinstance(artifact, dict) else none
         return str(update.get("taskId", "")), "", text
     return None
+
+
+def _open_approval(
+    runtime: Runtime, task: TrackedTask, state: str, payload: dict[str, Any], now: datetime
+) -> None:
+    """A pause opens its approval (once, by its id: a redelivered notification adds none)."""
+    if state == "input-required":
+        from khook_core.approvals import records as approvals
+
+        approvals.open_for(runtime, task, _status_message(payload), now)
+
+
+def _status_message(payload: dict[str, Any]) -> dict[str, Any] | None:
+    """The status message of a task or status-update notification (a pause's request)."""
+    holder = payload.get("task") or payload.get("statusUpdate") or payload
+    status = holder.get("status") if isinstance(holder, dict) else None
+    message = status.get("message") if isinstance(status, dict) else None
+    return message if isinstance(message, dict) else None
 
 
 def _state(status: Any) -> str:

@@ -98,6 +98,9 @@ def start(
         cancel=cancel,
         push_token_hash=token_hash(request.push_token) if result.push else "",
         reply_to=reply_target(event.source, event.tags, event.metadata),
+        approval_deadline_s=int(asked.approval_deadline.total_seconds())
+        if asked is not None and asked.approval_deadline is not None
+        else 0,
     )
     try:
         runtime.task_store().track_task(task=task)
@@ -191,6 +194,10 @@ def advance(
         return "raced"
     if state != task.state and state in RECORDED:
         record(runtime, later, now)
+    if view is not None and view.state == "input-required":  # once per pause (by its id)
+        from khook_core.approvals import records as approvals
+
+        approvals.open_for(runtime, later, view.message, now)
     return "unreachable" if view is None else "open"
 
 

@@ -53,6 +53,7 @@ def handle_tick(cloud_event: CloudEventLike, *, runtime: Runtime | None = None) 
         logger.info("sweep tick %s: %s", tick,
                     ", ".join(f"{n} {what}" for what, n in sorted(tally.items())) or "nothing held")
         track_tasks(runtime, tick, started + runtime.settings.invocation_budget)
+        expire_approvals(runtime, tick)
         return decisions
 
 
@@ -67,3 +68,18 @@ def track_tasks(runtime: Runtime, tick: str, deadline: float) -> None:
     if set(tracked) - {"open", "raced"}:  # an open task is no news on every tick
         logger.info("sweep tick %s, tasks: %s", tick,
                     ", ".join(f"{n} {what}" for what, n in sorted(tracked.items())))
+
+
+def expire_approvals(runtime: Runtime, tick: str) -> None:
+    """Reject the approvals past their deadline (``khook_core.approvals``), after the tasks."""
+    from khook_core.approvals.deciding import expire_due
+
+    try:
+        expired = expire_due(runtime, runtime.clock())
+    except TransientError as exc:
+        logger.warning("sweep tick %s: approval store unavailable, next tick retries: %s", tick,
+                       exc)
+        return
+    if expired:
+        logger.info("sweep tick %s, approvals: %s", tick,
+                    ", ".join(f"{n} {what}" for what, n in sorted(expired.items())))

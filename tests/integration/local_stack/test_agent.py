@@ -144,3 +144,41 @@ def test_khooks_dispatcher_delivers_to_the_demo_agent_on_each_wire(agent, wire):
     assert line["prompt"] == PROMPT
     assert line["messageId"] == "khook-msg-1"
     assert line["metadata"]["khook.hook"] == "shop/web-restarts"
+
+
+def test_an_oom_kill_task_asks_for_one_tool_approval_and_completes_once_decided(tmp_path):
+    from khook_core.approvals import hitl
+
+    agent = DemoAgent(tmp_path / "prompts.jsonl", out=io.StringIO(), complete_after=0).start()
+    try:
+        headers = {"A2A-Version": "1.0", "A2A-Extensions": hitl.URI}
+        metadata = {"khook.eventType": "oom-kill", "khook.resource": "shop/Pod/web-0"}
+        task = rpc(agent, send_1_0(metadata=metadata), headers)["result"]["task"]
+        get = {"jsonrpc": "2.0", "id": "g", "method": "GetTask", "params": {"id": task["id"]}}
+        paused = rpc(agent, get, headers)["result"]["task"]
+        assert paused["status"]["state"] == "TASK_STATE_INPUT_REQUIRED"
+        request = hitl.request_of(paused["status"]["message"])
+        assert request is not None
+        [tool] = hitl.pending_tools(request.body)
+        assert (tool["name"], tool["args"]) == ("restart_pod", {"resource": "shop/Pod/web-0"})
+
+        decision = hitl.message("1.0", message_id="d-1", task_id=task["id"],
+                                context_id=task["contextId"], text="Approved",
+                                decision=hitl.tool_decision(request.body, {tool["id"]: True}, {}))
+        body = {"jsonrpc": "2.0", "id": "d", "method": "SendMessage",
+                "params": {"message": decision}}
+        assert "error" not in rpc(agent, body, headers)
+        done = rpc(agent, get, headers)["result"]["task"]
+        assert done["status"]["state"] == "TASK_STATE_COMPLETED"
+        assert "The restart_pod call was approved." in done["artifacts"][0]["parts"][0]["text"]
+        assert "error" in rpc(agent, body, headers)  # the task no longer waits for a decision
+    finally:
+        agent.stop()
+
+
+def test_without_the_extension_an_oom_kill_task_just_investigates(agent):
+    metadata = {"khook.eventType": "oom-kill"}
+    task = rpc(agent, send_1_0(metadata=metadata), {"A2A-Version": "1.0"})["result"]["task"]
+    get = {"jsonrpc": "2.0", "id": "g", "method": "GetTask", "params": {"id": task["id"]}}
+    state = rpc(agent, get, {"A2A-Version": "1.0"})["result"]["task"]["status"]["state"]
+    assert state == "TASK_STATE_WORKING"
