@@ -13,14 +13,13 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from tests.support.kube_api import _chunk, _end, _status
+from tests.support.kube_api import LoopbackApi, _chunk, _end, _status
 
 HOOKS = re.compile(
     r"^/apis/kagent\.dev/v1alpha2(?:/namespaces/([^/]+))?/hooks(?:/([^/]+))?(/status)?$"
@@ -29,7 +28,7 @@ EVENTS = re.compile(r"^/api/v1/namespaces/([^/]+)/events(?:/([^/]+))?$")
 
 
 @dataclass
-class HookKubeApi:
+class HookKubeApi(LoopbackApi):
     """The server; ``start()`` it and ``stop()`` it."""
 
     conflicts: int = 0
@@ -44,9 +43,6 @@ class HookKubeApi:
     events: dict[str, dict[str, Any]] = field(default_factory=dict)
     _rv: int = 100
     _log: list[tuple[int, bytes]] = field(default_factory=list)
-    _cond: threading.Condition = field(default_factory=threading.Condition)
-    _server: ThreadingHTTPServer | None = None
-    _stopping: bool = False
 
     def start(self) -> HookKubeApi:
         api = self
@@ -71,23 +67,8 @@ class HookKubeApi:
             def log_message(self, format: str, *args: object) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
+        self._listen(Handler)
         return self
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def stop(self) -> None:
-        with self._cond:
-            self._stopping = True
-            self._cond.notify_all()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
 
     # --- the cluster's Hooks ---------------------------------------------------------------
 
