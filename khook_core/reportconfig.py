@@ -11,6 +11,7 @@ a task ends (``khook_core.reporting``)::
         body: {text: "{{.TaskState}}: {{.Finding}}", link: "{{.AgentTaskURL}}"}
     - kubernetes: {}                                  # Events on the object and on the Hook
     - github: {tokenEnv: KHOOK_GITHUB_TOKEN}          # a comment on the PR or commit
+    - pagerduty: {from: oncall-bot@example.com}       # a note on the PagerDuty incident
 
 Webhook URLs of chat services carry their credential, so they are named by environment
 variable (Secret Manager injects them), never written in the hook.
@@ -107,9 +108,21 @@ class GithubDestination(BaseModel):
     api_url: str = Field(default="https://api.github.com", alias="apiUrl", pattern=r"^https?://")
 
 
+class PagerdutyDestination(BaseModel):
+    """A note on the PagerDuty incident a PagerDuty event came from: the REST API token in an
+    environment variable (Secret Manager injects it), ``from`` the e-mail of the PagerDuty user
+    the note is written as (PagerDuty requires it with a general access token)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    token_env: str = Field(default="KHOOK_PAGERDUTY_TOKEN", alias="tokenEnv", pattern=ENV_NAME)
+    from_: str = Field(alias="from", pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)
+    api_url: str = Field(default="https://api.pagerduty.com", alias="apiUrl", pattern=r"^https?://")
+
+
 class ReportDestination(BaseModel):
     """One ``report:`` entry: exactly one of ``slack``, ``googleChat``, ``webhook``,
-    ``kubernetes``, ``github``."""
+    ``kubernetes``, ``github``, ``pagerduty``."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -118,13 +131,22 @@ class ReportDestination(BaseModel):
     webhook: WebhookDestination | None = None
     kubernetes: KubernetesDestination | None = None
     github: GithubDestination | None = None
+    pagerduty: PagerdutyDestination | None = None
 
     @model_validator(mode="after")
     def _exactly_one(self) -> ReportDestination:
-        named = (self.slack, self.google_chat, self.webhook, self.kubernetes, self.github)
+        named = (
+            self.slack,
+            self.google_chat,
+            self.webhook,
+            self.kubernetes,
+            self.github,
+            self.pagerduty,
+        )
         if sum(x is not None for x in named) != 1:
             raise ValueError(
-                "a report entry names exactly one of slack, googleChat, webhook, kubernetes, github"
+                "a report entry names exactly one of slack, googleChat, webhook, kubernetes, "
+                "github, pagerduty"
             )
         return self
 
@@ -134,6 +156,8 @@ class ReportDestination(BaseModel):
             return "kubernetes"
         if self.github:
             return "github"
+        if self.pagerduty:
+            return "pagerduty"
         return "slack" if self.slack else "googleChat" if self.google_chat else "webhook"
 
 

@@ -63,14 +63,14 @@ locals {
     tasks = {
       trigger     = "http"
       description = "A2A push notifications of dispatched agent tasks: their state and finding."
-      secrets     = ["KHOOK_GITHUB_TOKEN"]
+      secrets     = ["KHOOK_GITHUB_TOKEN", "KHOOK_PAGERDUTY_TOKEN"]
       environment = {}
     }
     # Not a source: fed by the Cloud Scheduler job in scheduler.tf, one tick per var.sweep_schedule.
     sweep = {
       trigger     = "pubsub"
       description = "Scheduled sweep: held-back events of storm control whose group went quiet get their agent run."
-      secrets     = ["KHOOK_A2A_TOKEN", "KHOOK_REDACTION_KEY", "KHOOK_GITHUB_TOKEN"]
+      secrets     = ["KHOOK_A2A_TOKEN", "KHOOK_REDACTION_KEY", "KHOOK_GITHUB_TOKEN", "KHOOK_PAGERDUTY_TOKEN"]
       environment = {}
     }
   }

@@ -9,7 +9,7 @@ locals {
   iam_member_pattern = "^(serviceAccount|user|group|domain|principal|principalSet):.+$"
   source_names       = ["kubernetes", "alertmanager", "webhook", "kafka", "cdc", "gcp"]
   bridged_sources    = ["kubernetes", "kafka", "cdc", "gcp"]
-  secret_names       = ["KHOOK_ALERTMANAGER_TOKEN", "KHOOK_WEBHOOK_TOKEN", "KHOOK_WEBHOOK_HMAC_SECRET", "KHOOK_WEBHOOK_STANDARD_WEBHOOKS_SECRET", "KHOOK_WEBHOOK_PAGERDUTY_SECRET", "KHOOK_A2A_TOKEN", "KHOOK_CONSOLE_TOKEN", "KHOOK_GITHUB_TOKEN", "KHOOK_REDACTION_KEY"]
+  secret_names       = ["KHOOK_ALERTMANAGER_TOKEN", "KHOOK_WEBHOOK_TOKEN", "KHOOK_WEBHOOK_HMAC_SECRET", "KHOOK_WEBHOOK_STANDARD_WEBHOOKS_SECRET", "KHOOK_WEBHOOK_PAGERDUTY_SECRET", "KHOOK_A2A_TOKEN", "KHOOK_CONSOLE_TOKEN", "KHOOK_GITHUB_TOKEN", "KHOOK_PAGERDUTY_TOKEN", "KHOOK_REDACTION_KEY"]
 
   # Every value must match the pattern (RE2). An optional setting that is unset (null, or ""
   # for sweep_schedule) has no values.
@@ -58,7 +58,7 @@ locals {
     topic_publishers = { ok = length(setsubtract(keys(var.topic_publishers), local.bridged_sources)) == 0, message = "topic_publishers keys must be kubernetes, kafka, cdc or gcp." }
     # The agent token is issued elsewhere; the inbound ones are ours to make long. Only whether
     # every value passes leaves the sensitive map.
-    secrets        = { ok = nonsensitive(alltrue([for k, v in var.secrets : contains(local.secret_names, k) && length(v) >= (k == "KHOOK_A2A_TOKEN" ? 1 : 16)])), message = "secrets keys must be KHOOK_ALERTMANAGER_TOKEN, KHOOK_WEBHOOK_TOKEN, KHOOK_WEBHOOK_HMAC_SECRET, KHOOK_WEBHOOK_STANDARD_WEBHOOKS_SECRET, KHOOK_WEBHOOK_PAGERDUTY_SECRET, KHOOK_A2A_TOKEN, KHOOK_CONSOLE_TOKEN, KHOOK_GITHUB_TOKEN or KHOOK_REDACTION_KEY; the inbound tokens, the signing secrets and the redaction key need at least 16 characters." }
+    secrets        = { ok = nonsensitive(alltrue([for k, v in var.secrets : contains(local.secret_names, k) && length(v) >= (k == "KHOOK_A2A_TOKEN" ? 1 : 16)])), message = "secrets keys must be KHOOK_ALERTMANAGER_TOKEN, KHOOK_WEBHOOK_TOKEN, KHOOK_WEBHOOK_HMAC_SECRET, KHOOK_WEBHOOK_STANDARD_WEBHOOKS_SECRET, KHOOK_WEBHOOK_PAGERDUTY_SECRET, KHOOK_A2A_TOKEN, KHOOK_CONSOLE_TOKEN, KHOOK_GITHUB_TOKEN, KHOOK_PAGERDUTY_TOKEN or KHOOK_REDACTION_KEY; the inbound tokens, the signing secrets and the redaction key need at least 16 characters." }
     instance_range = { ok = var.min_instances <= var.max_instances, message = "min_instances (${var.min_instances}) must not exceed max_instances (${var.max_instances})." }
     # Telemetry and alerts (monitoring.tf).
     telemetry           = { ok = contains(["off", "gcp"], var.telemetry), message = "telemetry must be \"off\" or \"gcp\"." }

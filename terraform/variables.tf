@@ -124,6 +124,8 @@ variable "secrets" {
     KHOOK_ALERTMANAGER_TOKEN (bearer token Alertmanager sends), KHOOK_A2A_TOKEN (bearer token
     for the agent), KHOOK_CONSOLE_TOKEN (optional second lock on the console, behind its IAM),
     KHOOK_GITHUB_TOKEN (token the sweep and tasks functions comment findings with, report: github),
+    KHOOK_PAGERDUTY_TOKEN (REST API token the sweep and tasks functions add incident notes with,
+    report: pagerduty),
     KHOOK_REDACTION_KEY (key of the [redacted:KIND:HASH8] masks, one for every function; unset,
     each instance uses a random key of its own). Each becomes a Secret Manager secret
     <prefix>-<name> injected only into the

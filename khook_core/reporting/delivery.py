@@ -2,7 +2,8 @@
 
 Statuses: ``sent``; ``skipped: <why>`` (the destination's URL variable is unset); ``failed:
 <why>`` (refused, or still failing after the sender's retries within ``REPORT_BUDGET_S``);
-``skipped`` too for ``github`` when the task's event was not GitHub's;
+``skipped`` too for ``github`` when the task's event was not GitHub's, and for ``pagerduty``
+when it was not PagerDuty's;
 ``pending: object, hook`` for a ``kubernetes`` destination, which the in-cluster forwarder
 writes (``forwarder.finding_events``).
 Never raises: a destination that fails does not stop the next one, nor the task's record.
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Final
 from khook_core.dispatch.retry import Deadline, RetryPolicy, Sender, error_text, new_client
 from khook_core.errors import DispatchError, TransientError
 from khook_core.reportconfig import KUBERNETES_PENDING, ReportDestination
-from khook_core.reporting import formats, github
+from khook_core.reporting import formats, github, pagerduty
 from khook_core.state.base import TrackedTask
 
 if TYPE_CHECKING:
@@ -31,6 +32,7 @@ REPORT_BUDGET_S: Final = 10.0
 """One destination's delivery, retries included: a tick reports many tasks."""
 REASON_CHARS: Final = 200
 GITHUB_API_VERSION: Final = "2022-11-28"
+PAGERDUTY_ACCEPT: Final = "application/vnd.pagerduty+json;version=2"
 
 
 def deliver(runtime: Runtime, task: TrackedTask) -> dict[str, str]:
@@ -100,6 +102,12 @@ def _deliver_one(
             "Authorization": f"Bearer {token}",
             "X-GitHub-Api-Version": GITHUB_API_VERSION,
         }
+    elif destination.pagerduty:
+        request = _pagerduty_note(destination, task, task_url, environ)
+        if isinstance(request, str):
+            return request
+        url, body, extra = request
+        headers |= extra
     elif destination.slack or destination.google_chat:
         chat = destination.slack or destination.google_chat
         assert chat is not None
@@ -137,13 +145,34 @@ def _deliver_one(
             deadline=Deadline(REPORT_BUDGET_S),
             headers=headers,
             content=content,
-            idempotent=not destination.github,  # GitHub takes no idempotency key
+            # GitHub and PagerDuty take no idempotency key: a repeat could post twice
+            idempotent=not (destination.github or destination.pagerduty),
         )
     except (TransientError, DispatchError) as exc:
         return f"failed: {_reason(str(exc))}"
     if 200 <= response.status_code < 300:
         return "sent"
     return f"failed: HTTP {response.status_code}: {_reason(error_text(response))}"
+
+
+def _pagerduty_note(
+    destination: ReportDestination, task: TrackedTask, task_url: str, environ: Any
+) -> tuple[str, Any, dict[str, str]] | str:
+    """URL, body and headers of a note on the task's PagerDuty incident, or why it is skipped."""
+    assert destination.pagerduty is not None
+    path = pagerduty.note_path(task.reply_to)
+    if path is None:
+        return "skipped: not a PagerDuty incident event"
+    token = str(environ.get(destination.pagerduty.token_env, ""))
+    if not token:
+        return f"skipped: {destination.pagerduty.token_env} is not set"
+    headers = {
+        "Accept": PAGERDUTY_ACCEPT,
+        "Authorization": f"Token token={token}",
+        "From": destination.pagerduty.from_,
+    }
+    url = destination.pagerduty.api_url.rstrip("/") + path
+    return url, pagerduty.note(task, task_url), headers
 
 
 def _reason(text: str) -> str:

@@ -598,7 +598,7 @@ class TrackedTask:
     tokens: str = ""  # token usage the agent reported ("" when it reported none)
     finished_at: datetime | None = None
     version: int = 0  # set by the store
-    reply_to: str = ""  # where a GitHub event came from (``reporting.github.reply_target``)
+    reply_to: str = ""  # where a GitHub or PagerDuty event came from (``reporting.*.reply_target``)
     approval_deadline_s: int = 0  # how long a pause of it stays open (0: the setting's)
 
     @property

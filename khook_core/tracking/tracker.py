@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Final
 
 from khook_core.errors import TransientError
+from khook_core.reporting import pagerduty
 from khook_core.reporting.github import reply_target
 from khook_core.settings import TrackingSettings
 from khook_core.state.base import NEVER, AuditLog, Firing, TaskStore, TrackedTask
@@ -97,7 +98,8 @@ def start(
         next_check=deadline if result.push else now + timedelta(seconds=settings.first_check),
         cancel=cancel,
         push_token_hash=token_hash(request.push_token) if result.push else "",
-        reply_to=reply_target(event.source, event.tags, event.metadata),
+        reply_to=reply_target(event.source, event.tags, event.metadata)
+        or pagerduty.reply_target(event.source, event.type, event.occurrence),
         approval_deadline_s=int(asked.approval_deadline.total_seconds())
         if asked is not None and asked.approval_deadline is not None
         else 0,

@@ -51,3 +51,31 @@ def test_a_kubernetes_report_names_where_its_events_go() -> None:
         ReportDestination.model_validate({"kubernetes": {"onObject": False, "onHook": False}})
     with pytest.raises(ValidationError, match="exactly one of"):
         ReportDestination.model_validate({"kubernetes": {}, "slack": {"urlEnv": "A"}})
+
+
+def test_a_pagerduty_note_names_the_requester_and_reads_its_token_from_a_variable() -> None:
+    entry = ReportDestination.model_validate({"pagerduty": {"from": "bot@example.com"}})
+    assert entry.kind == "pagerduty"
+    assert entry.pagerduty is not None
+    assert entry.pagerduty.token_env == "KHOOK_PAGERDUTY_TOKEN"
+    assert entry.pagerduty.api_url == "https://api.pagerduty.com"
+    for bad in (
+        {},  # PagerDuty requires the From header
+        {"from": "not-an-email"},
+        {"from": "bot@example.com", "tokenEnv": "lower-case"},
+        {"from": "bot@example.com", "token": "pd-secret-in-the-hook"},
+    ):
+        with pytest.raises(ValidationError):
+            ReportDestination.model_validate({"pagerduty": bad})
+
+
+def test_only_a_pagerduty_preset_incident_gets_a_note_path() -> None:
+    from khook_core.reporting.pagerduty import note_path, reply_target
+
+    target = reply_target("webhook", "pagerduty-incident", "Q2NW6K1ZT0RQ8A")
+    assert note_path(target) == "/incidents/Q2NW6K1ZT0RQ8A/notes"
+    assert reply_target("alertmanager", "pagerduty-incident", "Q2NW6K1ZT0RQ8A") == ""
+    assert reply_target("webhook", "deployment-failed", "Q2NW6K1ZT0RQ8A") == ""
+    assert reply_target("webhook", "pagerduty-incident", "../users/P1") == ""
+    assert note_path("octo-org/shop pull 42") is None
+    assert note_path("pagerduty incident ../../users") is None
