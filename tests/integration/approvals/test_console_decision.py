@@ -99,6 +99,11 @@ def test_without_the_apis_authentication_or_csrf_headers_nothing_is_decided(
         )
     assert refusals[0][0].headers["WWW-Authenticate"].startswith("Bearer")
     assert refusals[-1][0].headers["Allow"] == "POST"
+    preflight = console.options(
+        f"/api/v1/approvals/{approval.id}/decision",
+        headers={"Origin": "https://elsewhere.example", "Access-Control-Request-Method": "POST"},
+    )
+    assert not any(h.lower().startswith("access-control-") for h in preflight.headers.keys())
     assert decisions_sent(a2a_agent) == []
     stored = get_runtime().approval_store().get_approval(id=approval.id)
     assert stored is not None
