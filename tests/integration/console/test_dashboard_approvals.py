@@ -8,6 +8,7 @@ the decision, which completes the agent's task.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -61,9 +62,9 @@ def test_an_open_approval_is_listed_and_approving_it_completes_the_task(
     a2a_agent: TestAgent,
 ) -> None:
     kubernetes, sweep = functions
-    tools = [dict(TOOLS["tools"][0]), *TOOLS["tools"][1:]]
-    tools[0]["args"] = {"namespace": "shop", "name": MARKUP}
-    a2a_agent.hitl = {**TOOLS, "tools": tools}
+    request: dict[str, Any] = json.loads(json.dumps(TOOLS))
+    request["tools"][0]["args"]["name"] = MARKUP
+    a2a_agent.hitl = request
     approval = paused(kubernetes, sweep)
 
     open_page(browser, page_console, f"#token={TOKEN}")
