@@ -103,7 +103,7 @@ def test_without_the_apis_authentication_or_csrf_headers_nothing_is_decided(
         f"/api/v1/approvals/{approval.id}/decision",
         headers={"Origin": "https://elsewhere.example", "Access-Control-Request-Method": "POST"},
     )
-    assert not any(h.lower().startswith("access-control-") for h in preflight.headers.keys())
+    assert not any(h.lower().startswith("access-control-") for h, _ in preflight.headers.items())
     assert decisions_sent(a2a_agent) == []
     stored = get_runtime().approval_store().get_approval(id=approval.id)
     assert stored is not None
@@ -188,3 +188,29 @@ def test_without_a_user_header_the_token_holder_is_recorded_as_console(
     assert answer.status_code == 200, answer.get_json()
     assert answer.get_json()["approval"]["decided_by"] == "console"
     assert len(decisions_sent(a2a_agent)) == 1
+
+
+def test_questions_are_answered_and_a_wrong_answer_is_400_naming_answers(
+    functions: tuple[Any, Any], console: Any, a2a_agent: TestAgent
+) -> None:
+    kubernetes, sweep = functions
+    a2a_agent.hitl = {
+        "type": "ask_user_request",
+        "id": "ask-1",
+        "questions": [{"question": "Which namespace?", "choices": ["shop", "cart"]}],
+    }
+    approval = paused(kubernetes, sweep)
+    assert approval.kind == "ask_user"
+    for wrong in (["payments"], ["shop", "cart"]):
+        answer = post(console, approval.id, {"answers": wrong})
+        assert (answer.status_code, answer.get_json()["field"]) == (400, "answers")
+    assert post(console, approval.id, {"approve": True}).get_json()["field"] == "answers"
+    assert decisions_sent(a2a_agent) == []
+
+    answer = post(console, approval.id, {"answers": ["shop"]})
+    assert answer.status_code == 200, answer.get_json()
+    assert answer.get_json()["approval"]["state"] == "answered"
+    tick_until(sweep, lambda: any(f.outcome == "task:completed" for f in audit()))
+    assert a2a_agent.decisions == [
+        {"type": "ask_user_response", "id": "ask-1", "answers": [{"answer": ["shop"]}]}
+    ]
