@@ -1,4 +1,4 @@
-"""Routing one console request: the page, its static files, and the read-only JSON API.
+"""Routing one console request: the page, its static files, the JSON API and its one write.
 
 ======================  =====================================================================
 ``/``                   the dashboard page (``static/index.html``)
@@ -11,8 +11,9 @@
 ``/api/v1/silences``    silences and the maintenance windows' next occurrences
 ``/api/v1/incidents``   incidents (open or closed), their members and runs
 ``/api/v1/openapi.json`` the OpenAPI document
-``POST /api/v1/approvals/{id}/decision`` deciding an approval (``console.deciding``)
 ======================  =====================================================================
+
+and ``POST /api/v1/approvals/{id}/decision``, deciding an approval (``console.deciding``).
 
 Every request is GET (or HEAD) but the one write, deciding an approval, which is POST only and
 passes the same client and token checks first; every answer of the API is JSON, errors included
