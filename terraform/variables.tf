@@ -147,7 +147,7 @@ variable "alertmanager_public" {
 }
 
 variable "console_viewers" {
-  description = "Principals allowed to read the console (query API and dashboard), e.g. group:sre@example.com; they get roles/run.invoker on the console function only. Empty: the console is not deployed. Browse it with `gcloud run services proxy <prefix>-console`."
+  description = "Principals allowed to read the console (query API and dashboard) and decide approvals there, e.g. group:sre@example.com; they get roles/run.invoker on the console function only. Empty: the console is not deployed. Browse it with `gcloud run services proxy <prefix>-console`."
   type        = set(string)
   default     = []
 }

@@ -1,4 +1,5 @@
-"""Cloud Function: the console (HTTP), a read-only query API and the dashboard page over it.
+"""Cloud Function: the console (HTTP), a query API (its one write: deciding an approval) and
+the dashboard page over it.
 
 Glue only; ``khook_core.console.api`` routes, checks the client (loopback only unless
 ``KHOOK_CONSOLE_ALLOW_REMOTE``) and the optional bearer token (``KHOOK_CONSOLE_TOKEN``), and

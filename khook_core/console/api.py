@@ -1,4 +1,4 @@
-"""Routing one console request: the page, its static files, and the read-only JSON API.
+"""Routing one console request: the page, its static files, the JSON API and its one write.
 
 ======================  =====================================================================
 ``/``                   the dashboard page (``static/index.html``)
@@ -13,7 +13,10 @@
 ``/api/v1/openapi.json`` the OpenAPI document
 ======================  =====================================================================
 
-Every request is GET (or HEAD); every answer of the API is JSON, errors included
+and ``POST /api/v1/approvals/{id}/decision``, deciding an approval (``console.deciding``).
+
+Every request is GET (or HEAD) but the one write, deciding an approval, which is POST only and
+passes the same client and token checks first; every answer of the API is JSON, errors included
 (``{"error", "status", "field"}``). A store failure is 503 with ``Retry-After``.
 """
 
@@ -27,7 +30,7 @@ from typing import Any, Final
 
 import flask
 
-from khook_core.console import access, openapi, queries, views
+from khook_core.console import access, deciding, openapi, queries, views
 from khook_core.decisions import DecisionKind
 from khook_core.errors import InvalidEventError, TransientError
 from khook_core.runtime import Runtime
@@ -70,15 +73,30 @@ def serve(
     request: flask.Request, runtime_of: Callable[[], Runtime], settings: ConsoleSettings
 ) -> flask.Response:
     """Answer one request; ``runtime_of`` opens the store on the first API call only."""
+    allow = "GET, HEAD"
     try:
+        path = request.path.rstrip("/") or "/"
+        approval = deciding.approval_id(path)
+        if approval is not None:
+            allow = "POST"
+            if request.method != "POST":
+                raise InvalidEventError(
+                    f"method {request.method} not allowed; a decision is POSTed",
+                    field="method",
+                    status=405,
+                )
+            access.check_client(request, settings)
+            access.check_token(request, settings)
+            body, status = deciding.handle(request, approval, runtime_of())
+            return _json(body, status)
         if request.method not in ("GET", "HEAD"):
             raise InvalidEventError(
-                f"method {request.method} not allowed; the console is read-only (GET)",
+                f"method {request.method} not allowed; the console is read-only (GET) but for "
+                "deciding an approval",
                 field="method",
                 status=405,
             )
         access.check_client(request, settings)
-        path = request.path.rstrip("/") or "/"
         if path == "/" or path.startswith("/assets/"):
             return _static("index.html" if path == "/" else path.removeprefix("/assets/"))
         handler = ROUTES.get(path)
@@ -88,7 +106,7 @@ def serve(
         args = {k: v for k, v in request.args.items()}
         return _json(handler(args, runtime_of(), settings), 200)
     except InvalidEventError as exc:
-        headers = {"Allow": "GET, HEAD"} if exc.status == 405 else {}
+        headers = {"Allow": allow} if exc.status == 405 else {}
         if exc.status == 401:
             headers["WWW-Authenticate"] = 'Bearer realm="khook console"'
         return _json(exc.to_json(), exc.status, headers)

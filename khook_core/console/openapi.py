@@ -67,6 +67,13 @@ ERROR: Final = {
 }
 
 
+def _error(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
+
+
 def _ok(schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {
         "200": {"description": description, "content": {"application/json": {"schema": schema}}},
@@ -345,6 +352,74 @@ PATHS: Final[dict[str, Any]] = {
             }
         ),
     ),
+    "/api/v1/approvals/{id}/decision": {
+        "post": {
+            "summary": "Decide an open approval, as `khook approve` does: approve or reject "
+            "every pending tool call (approve), or call by call (calls), or answer the agent's "
+            "questions (answers). Validated against the agent's request before anything is "
+            "sent; stored once; sent once. The console's only write: besides the API's "
+            "authentication it needs a JSON body and the X-Khook-Console header (no form post "
+            "can forge it). Recorded as decided by `console`, or `<X-Khook-User> (console)`.",
+            "parameters": [
+                {"name": "id", "in": "path", "required": True, "schema": _TEXT},
+                {
+                    "name": "X-Khook-Console",
+                    "in": "header",
+                    "required": True,
+                    "description": "Any non-empty value: proves a script, not a form, sent it.",
+                    "schema": _TEXT,
+                },
+                {
+                    "name": "X-Khook-User",
+                    "in": "header",
+                    "required": False,
+                    "description": "Who decides, recorded as `<name> (console)`.",
+                    "schema": _TEXT,
+                },
+            ],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "additionalProperties": False,
+                            "properties": {
+                                "approve": {"type": "boolean"},
+                                "calls": {
+                                    "type": "object",
+                                    "additionalProperties": {"enum": ["approve", "reject"]},
+                                },
+                                "answers": {"type": "array", "items": _TEXT},
+                                "reason": _TEXT,
+                            },
+                            "oneOf": [
+                                {"required": ["approve"]},
+                                {"required": ["calls"]},
+                                {"required": ["answers"]},
+                            ],
+                        }
+                    }
+                },
+            },
+            "responses": {
+                "200": {
+                    "description": "Decided and sent to the paused task.",
+                    "content": {
+                        "application/json": {"schema": _object({"approval": {"type": "object"}})}
+                    },
+                },
+                "400": {"$ref": "#/components/responses/BadRequest"},
+                "401": {"$ref": "#/components/responses/Unauthorized"},
+                "403": {"$ref": "#/components/responses/Forbidden"},
+                "404": _error("No such approval."),
+                "409": _error("Already decided (by whom, when); nothing sent."),
+                "415": _error("The body is not JSON."),
+                "502": _error("Decided and stored, but the agent could not be reached."),
+                "503": {"$ref": "#/components/responses/Unavailable"},
+            },
+        }
+    },
     "/api/v1/openapi.json": {
         "get": {
             "summary": "This document.",
@@ -356,13 +431,6 @@ PATHS: Final[dict[str, Any]] = {
 }
 
 
-def _error(description: str) -> dict[str, Any]:
-    return {
-        "description": description,
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-    }
-
-
 def document() -> dict[str, Any]:
     """The whole document (a new dict each call: callers may not share a mutable one)."""
     return {
@@ -370,8 +438,9 @@ def document() -> dict[str, Any]:
         "info": {
             "title": "khook console API",
             "version": "1",
-            "description": "Read-only: what khook fired, what storm control held back, which "
-            "agent got what, which source is failing, which incidents are open.",
+            "description": "Read-only but for deciding an approval: what khook fired, what "
+            "storm control held back, which agent got what, which source is failing, which "
+            "incidents are open, which approvals wait.",
         },
         "paths": PATHS,
         "security": [{}, {"bearer": []}],

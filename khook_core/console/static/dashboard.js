@@ -29,12 +29,30 @@
     return COLORS[decision] || OTHER;
   }
 
-  async function api(path, params) {
-    const query = new URLSearchParams();
-    for (const [k, v] of Object.entries(params || {})) if (v) query.set(k, v);
+  function authHeaders() {
     const headers = {};
     const token = sessionStorage.getItem(TOKEN_KEY);
     if (token) headers.Authorization = "Bearer " + token;
+    return headers;
+  }
+
+  // The console's one write: a JSON body and X-Khook-Console, which no cross-site form can send.
+  async function decide(id, decision) {
+    const headers = { ...authHeaders(), "Content-Type": "application/json", "X-Khook-Console": "1" };
+    const who = document.getElementById("decider").value.trim();
+    if (who) headers["X-Khook-User"] = who;
+    const response = await fetch("api/v1/approvals/" + encodeURIComponent(id) + "/decision", {
+      method: "POST", headers, body: JSON.stringify(decision), cache: "no-store",
+    });
+    const body = await response.json();
+    if (!response.ok) throw new Error(id + ": " + response.status + " " + (body.error || ""));
+    return body;
+  }
+
+  async function api(path, params) {
+    const query = new URLSearchParams();
+    for (const [k, v] of Object.entries(params || {})) if (v) query.set(k, v);
+    const headers = authHeaders();
     const url = "api/v1/" + path + (query.toString() ? "?" + query : "");
     const response = await fetch(url, { headers, cache: "no-store" });
     const body = await response.json();
@@ -227,6 +245,92 @@
     });
   }
 
+  function button(text, action) {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.textContent = text;
+    b.dataset.action = action;
+    return b;
+  }
+
+  // Sends one decision from a row's controls, shows a refusal, then reloads the page's data.
+  async function submit(row, decision) {
+    const shown = document.getElementById("decision-error");
+    for (const b of row.querySelectorAll("button")) b.disabled = true;
+    try {
+      await decide(row.dataset.approval, decision);
+      shown.hidden = true;
+    } catch (exc) {
+      shown.textContent = String(exc.message || exc);
+      shown.hidden = false;
+    }
+    await load();
+  }
+
+  function drawApprovals(approvals) {
+    fill("approvals", approvals.approvals, (row, a) => {
+      row.dataset.approval = a.id;
+      row.dataset.kind = a.kind;
+      cell(row, a.id);
+      cell(row, a.task_id);
+      cell(row, a.hook);
+      cell(row, a.agent);
+      const waiting = cell(row, "", "waiting");
+      const request = a.request || {};
+      const pending = (request.nested && request.nested.tools) || request.tools || [];
+      const tools = request.type === "tool_approval_request" ? pending : [];
+      const questions = request.type === "ask_user_request" ? request.questions || [] : [];
+      if (a.text || request.hint) {
+        const p = document.createElement("p");
+        p.textContent = request.hint || a.text;
+        waiting.append(p);
+      }
+      for (const t of tools) {
+        const p = document.createElement("p");
+        p.className = "call";
+        p.dataset.call = t.id;
+        const code = document.createElement("code");
+        code.textContent = JSON.stringify(t.args || {});
+        p.append(t.id + ": " + (t.name || "?") + " ", code);
+        waiting.append(p);
+      }
+      const answers = [];
+      for (const q of questions) {
+        const label = document.createElement("label");
+        label.className = "question";
+        const choices = (q.choices || []).map(String);
+        label.textContent = (q.question || "") + (choices.length ? " [" + choices.join(", ") + "] " : " ");
+        const input = document.createElement("input");
+        input.maxLength = 2000;
+        answers.push(input);
+        label.append(input);
+        waiting.append(label);
+      }
+      cell(row, shortTime(a.deadline));
+      const controls = cell(row, "", "decide");
+      const wrap = document.createElement("div");
+      wrap.className = "decide";
+      controls.append(wrap);
+      if (a.kind === "tool_approval") {
+        const reason = document.createElement("input");
+        reason.placeholder = "reason (sent with a rejection)";
+        reason.maxLength = 2000;
+        reason.dataset.field = "reason";
+        const approve = button("Approve all", "approve");
+        const reject = button("Reject all", "reject");
+        approve.addEventListener("click", () => submit(row, { approve: true, reason: reason.value }));
+        reject.addEventListener("click", () => submit(row, { approve: false, reason: reason.value }));
+        wrap.append(approve, reject, reason);
+      } else if (a.kind === "ask_user") {
+        const answer = button("Answer", "answer");
+        answer.addEventListener("click", () => submit(row, { answers: answers.map((i) => i.value) }));
+        wrap.append(answer);
+      } else {
+        wrap.append("answer the agent directly");
+      }
+    });
+  }
+
   function drawBacklogs(held) {
     document.getElementById("held-total").textContent = held.held_total + " events held";
     document.getElementById("held-total").dataset.total = held.held_total;
@@ -282,7 +386,7 @@
     document.body.dataset.state = "loading";
     const error = document.getElementById("error");
     try {
-      const [counts, firings, held, health, hooks, silences, incidents] = await Promise.all([
+      const [counts, firings, held, health, hooks, silences, incidents, approvals] = await Promise.all([
         api("counts", range),
         api("firings", { ...range, limit: "50" }),
         api("backlogs"),
@@ -290,11 +394,13 @@
         api("hooks"),
         api("silences", { all: "1" }),
         api("incidents", { limit: "50" }),
+        api("approvals"),
       ]);
       drawTimeline(counts, silences);
       drawSilences(silences);
       drawFirings(firings);
       drawIncidents(incidents);
+      drawApprovals(approvals);
       drawBacklogs(held);
       drawHealth(health);
       drawHooks(hooks);
