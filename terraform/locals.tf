@@ -48,12 +48,12 @@ locals {
       secrets     = ["KHOOK_WEBHOOK_HMAC_SECRET", "KHOOK_WEBHOOK_TOKEN", "KHOOK_WEBHOOK_STANDARD_WEBHOOKS_SECRET", "KHOOK_WEBHOOK_PAGERDUTY_SECRET", "KHOOK_A2A_TOKEN", "KHOOK_REDACTION_KEY"]
       environment = {}
     }
-    # Not a source: the read-only console (query API and dashboard), deployed when var.console_viewers
+    # Not a source: the console (query API and dashboard; read-only but for deciding approvals), deployed when var.console_viewers
     # names someone. Cloud Run IAM lets only them in (iam.tf); the function then answers any client
     # and also checks KHOOK_CONSOLE_TOKEN when that secret is given.
     console = {
       trigger     = "http"
-      description = "Read-only console: query API and dashboard over the audit trail and storm-control state."
+      description = "Console: query API and dashboard over the audit trail and storm-control state; decides approvals."
       secrets     = ["KHOOK_CONSOLE_TOKEN"]
       environment = { KHOOK_CONSOLE_ALLOW_REMOTE = "true" }
     }

@@ -1,4 +1,5 @@
-"""The console: a read-only query API over the state store, and the dashboard page that reads it.
+"""The console: a query API over the state store (read-only but for deciding an approval), and
+the dashboard page that reads it.
 
 ``api`` routes a request, ``access`` decides who may ask (``settings.ConsoleSettings``),
 ``queries`` turns query strings into store filters, ``views`` turns store records into JSON,
