@@ -87,7 +87,7 @@ def install_crd(api: Any, body: dict[str, Any]) -> None:
         current = ext.read_custom_resource_definition(name)
         body = {
             **body,
-            "metadata": {**body["metadata"], "resourceVersion": current.metadata.resourceVersion},
+            "metadata": {**body["metadata"], "resourceVersion": current.metadata.resource_version},
         }
         ext.replace_custom_resource_definition(name, body)
 
