@@ -20,8 +20,6 @@ from typing import TYPE_CHECKING, Any, Final
 
 from khook_core.approvals import hitl, records
 from khook_core.approvals.hitl import DecisionError
-from khook_core.dispatch.a2a import WIRE_1_0, A2ADispatcher
-from khook_core.dispatch.retry import Deadline, error_text
 from khook_core.errors import DispatchError, TransientError
 from khook_core.settings import ApprovalSettings
 from khook_core.state.base import ApprovalRecord
@@ -138,7 +136,11 @@ def send(runtime: Services, approval: ApprovalRecord, response: dict[str, Any], 
     """Send the decision to the paused task: ``sent`` or ``failed: <why>`` (never raises).
 
     Not retried once it may have arrived (``idempotent=False``): a decision is sent at most once.
+    The sender (httpx) is imported here, so the console and the CLI load it only to send.
     """
+    from khook_core.dispatch.a2a import WIRE_1_0, A2ADispatcher
+    from khook_core.dispatch.retry import Deadline, error_text
+
     wire = approval.wire or WIRE_1_0
     message = hitl.message(
         wire,

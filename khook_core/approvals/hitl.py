@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from khook_core.dispatch.a2a import HITL_URI as URI
+from khook_core.dispatch.base import HITL_URI as URI
 from khook_core.errors import KhookError
 
 __all__ = ["URI", "DecisionError", "Request", "request_of"]

@@ -40,7 +40,7 @@ import httpx
 
 from khook_core import escaping
 from khook_core.dispatch import lookup
-from khook_core.dispatch.base import DispatchRequest, DispatchResult, Recovered, Target
+from khook_core.dispatch.base import HITL_URI, DispatchRequest, DispatchResult, Recovered, Target
 from khook_core.dispatch.retry import MIN_ATTEMPT_S, Deadline, HttpDispatcher, error_text
 from khook_core.errors import DispatchError, OutcomeUnknownError, TransientError
 from khook_core.settings import DispatchSettings
@@ -74,10 +74,6 @@ CARD_SHARE = 0.5
 """A card read may take at most this share of what is left of the deadline (and never more than
 ``CARD_TIMEOUT_S``), so a short invocation budget still leaves the send its time."""
 DETAIL_MAX_CHARS = 300
-HITL_URI: Final = "https://kagent.dev/extensions/hitl/v1"
-"""kagent's human-in-the-loop extension, asked for on every message and task read: without it
-kagent pauses for a tool approval with a text alone, and takes no later message as the answer
-(``khook_core.approvals``)."""
 
 
 class _WrongWire(DispatchError):

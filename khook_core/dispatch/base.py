@@ -9,7 +9,7 @@ claim and the transport redelivers), ``OutcomeUnknownError`` for a send that may
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Final, Literal, Protocol
 
 from khook_core.target import Target, redact_url
 
@@ -85,3 +85,9 @@ class Dispatcher(Protocol):
     def dispatch(self, request: DispatchRequest) -> DispatchResult: ...
 
     def close(self) -> None: ...
+
+
+HITL_URI: Final = "https://kagent.dev/extensions/hitl/v1"
+"""kagent's human-in-the-loop extension, asked for on every message and task read: without it
+kagent pauses for a tool approval with a text alone, and takes no later message as the answer
+(``khook_core.approvals``)."""

@@ -12,7 +12,8 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
-from khook_core.dispatch.a2a import HITL_URI, WIRE_1_0, A2ADispatcher, normalise_state
+from khook_core.dispatch.a2a import WIRE_1_0, A2ADispatcher, normalise_state
+from khook_core.dispatch.base import HITL_URI
 from khook_core.dispatch.retry import Deadline, error_text
 from khook_core.settings import DispatchSettings
 from khook_core.state.base import TASK_STATES

@@ -16,7 +16,9 @@ import pytest
 
 from tests.support.paths import REPO
 
-FUNCTIONS = ("alertmanager", "cdc", "gcp", "kafka", "kubernetes", "sweep", "webhook")
+FUNCTIONS = (
+    "alertmanager", "cdc", "console", "gcp", "kafka", "kubernetes", "sweep", "tasks", "webhook"
+)
 NOT_AT_COLD_START = (
     "pydantic_settings",
     "httpx",

@@ -21,9 +21,13 @@ NOT_IN_FUNCTIONS = ("khook_core.cli", "khook_core.forwarder")
 SENDERS = ("a2a", "lookup", "retry", "routing", "webhook")
 """The dispatchers that send over HTTP and their helpers: they import httpx at module level, and
 only they; a function loads them when its dispatcher is built (never for dry-run)."""
-ASKERS = ("khook_core.tracking.agent_calls", "khook_core.reporting.delivery")
-"""What asks agents about their tasks and reports their findings (the sweep tick's, over the
-dispatchers' sender)."""
+ASKERS = (
+    "khook_core.tracking.agent_calls",
+    "khook_core.reporting.delivery",
+    "khook_core.approvals.announce",
+)
+"""What asks agents about their tasks, reports their findings and announces approvals (the
+sweep tick's, over the dispatchers' sender)."""
 
 PROBE = """
 import importlib, json, sys
