@@ -23,6 +23,7 @@ import itertools
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from typing import Any, Final
 
@@ -41,6 +42,9 @@ class Watchdog:
         self._heap: list[Entry] = []
         self._order = itertools.count()
         self._pid = 0  # the process whose thread runs; a forked worker starts its own
+        # The parent's thread may hold the lock at the fork; the child gets a fresh one.
+        this = weakref.ref(self)
+        os.register_at_fork(after_in_child=lambda: _after_fork(this))
 
     def arm(self, deadline: float, action: Callable[[], None]) -> Entry:
         entry: Entry = [deadline, next(self._order), action]
@@ -55,6 +59,11 @@ class Watchdog:
     @staticmethod
     def disarm(entry: Entry) -> None:
         entry[2] = None  # a store of one reference: atomic, no lock needed
+
+    def _forked(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._heap = []
+        self._pid = 0
 
     def _start(self) -> None:
         self._pid = os.getpid()
@@ -80,6 +89,12 @@ class Watchdog:
                     self._cond.wait(wait)
             for action in due:
                 action()
+
+
+def _after_fork(ref: weakref.ref[Watchdog]) -> None:
+    watchdog = ref()
+    if watchdog is not None:
+        watchdog._forked()
 
 
 WATCHDOG: Final = Watchdog()

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import select
+import signal
 import threading
 import time
 
 from khook_core.transport.deadlines import Watchdog
 
-WAIT_S = 30.0  # generous: only bounds a failing test, never measured
+WAIT_S = 10.0  # generous: only bounds a failing test, never measured
 
 
 def test_an_armed_action_runs_once_its_deadline_passes() -> None:
@@ -54,6 +56,16 @@ def test_a_forked_worker_runs_its_own_deadlines() -> None:
     watchdog = Watchdog()
     watchdog.disarm(watchdog.arm(time.monotonic() + 3600, lambda: None))  # parent's thread
     read, write = os.pipe()
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:  # another of the parent's threads holds the lock at the fork
+        with watchdog._cond:
+            held.set()
+            release.wait(WAIT_S)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert held.wait(WAIT_S)
     pid = os.fork()
     if pid == 0:  # the child: exit 0 only if its own deadline ran
         os.close(read)
@@ -61,9 +73,16 @@ def test_a_forked_worker_runs_its_own_deadlines() -> None:
         watchdog.arm(time.monotonic() + 0.05, fired.set)
         os.write(write, b"1" if fired.wait(WAIT_S) else b"0")
         os._exit(0)
+    release.set()
+    holder.join(WAIT_S)
     os.close(write)
+    answered: list[int] = []
     try:
+        answered, _, _ = select.select([read], [], [], WAIT_S)
+        assert answered, "the forked worker hung on the lock it inherited"
         assert os.read(read, 1) == b"1"
     finally:
         os.close(read)
+        if not answered:
+            os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
