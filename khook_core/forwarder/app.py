@@ -106,6 +106,7 @@ class Forwarder:
             timeout=settings.publish_timeout_seconds,
             backoff=self._backoff(),
             telemetry=telemetry,
+            linger=settings.batch_latency_seconds,
         )
         self.api_client = kube.api_client(settings)
         self.owners = (

@@ -133,14 +133,29 @@ class ForwarderSettings(EnvSettings):
     emulator_host: str | None = Field(
         default=None, validation_alias=_env("emulator_host", "PUBSUB_EMULATOR_HOST")
     )
-    """``host:port`` of a Pub/Sub emulator; plain gRPC, no credentials."""
+    """``host:port`` of a Pub/Sub emulator; plain HTTP, no credentials."""
+    pubsub_url: str = Field(
+        default="https://pubsub.googleapis.com", validation_alias=_env("pubsub_url")
+    )
+    """Pub/Sub's REST endpoint when no emulator is set (a regional or private endpoint)."""
+    credentials_file: str | None = Field(
+        default=None,
+        validation_alias=_env("credentials_file", "GOOGLE_APPLICATION_CREDENTIALS"),
+    )
+    """Service-account key or user credentials file; without one, gcloud's application-default
+    credentials, else the metadata server's token (Workload Identity)."""
+    metadata_host: str = Field(
+        default="metadata.google.internal",
+        validation_alias=_env("metadata_host", "GCE_METADATA_HOST"),
+    )
+    """``host[:port]`` of the metadata server the token comes from."""
     queue_size: int = Field(default=10_000, ge=1, validation_alias=_env("queue_size"))
     """Messages held while Pub/Sub is unreachable; past it the oldest are dropped (counted).
 
     About 1.5 KiB a message, so the default bounds the queue near 15 MiB."""
     batch_size: int = Field(default=200, ge=1, le=1000, validation_alias=_env("batch_size"))
-    """Messages per publish request (Pub/Sub allows 1,000). 200 keeps a storm near 90 MiB RSS
-    at about 4,500 events/s into the emulator; 500 is faster but holds more in flight."""
+    """Messages per publish request (Pub/Sub allows 1,000); one request is in flight at a time,
+    so a storm holds at most a batch in flight and two queued."""
     batch_latency_seconds: Seconds = Field(
         default=0.02, gt=0, validation_alias=_env("batch_latency_seconds")
     )
