@@ -12,6 +12,7 @@ from khook_core.forwarder.backoff import Backoff
 from khook_core.forwarder.filtering import Outbound
 from khook_core.forwarder.metrics import ForwarderMetrics
 from khook_core.forwarder.publishing import BoundedQueue, Publisher
+from khook_core.forwarder.pubsub_rest import _chunks
 from tests.support.forwarder import TOPIC, RecordingClient
 
 
@@ -199,3 +200,36 @@ def test_release_lets_a_waiting_producer_go_at_shutdown():
 
     assert done.wait(2)
     assert dropped == [1]
+
+
+def test_a_batch_over_the_request_limit_is_split_into_requests():
+    big = [Outbound(b"x" * (2 * 1024 * 1024), {}) for _ in range(6)]  # ~2.7 MB each in base64
+
+    chunks = _chunks(big)
+
+    assert [len(c) for c in chunks] == [2, 2, 2]
+    assert [m for c in chunks for m in c] == big
+    assert _chunks([message(i) for i in range(500)]) == [[message(i) for i in range(500)]]
+
+
+def test_a_client_that_raises_fails_the_batch_for_a_retry():
+    client, metrics = RecordingClient(), ForwarderMetrics()
+    calls: list[int] = []
+    publish = client.publish
+
+    def flaky(topic: str, messages: Any, timeout: float) -> Any:
+        calls.append(len(messages))
+        if len(calls) == 1:
+            raise ConnectionError("reset by peer")
+        return publish(topic, messages, timeout)
+
+    client.publish = flaky  # type: ignore[method-assign]
+    publisher = make_publisher(client, metrics)
+    publisher.start()
+    for i in range(3):
+        publisher.submit(message(i))
+    eventually(lambda: metrics.published == 3)
+
+    assert publisher.stop(1.0)
+    assert metrics.publish_errors == 1
+    assert sorted(d for d, _ in client.accepted) == [message(i).data for i in range(3)]
