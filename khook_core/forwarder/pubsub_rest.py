@@ -1,8 +1,10 @@
-"""Pub/Sub's REST publish API over httpx: one ``topics.publish`` request per batch.
+"""Pub/Sub's REST publish API over urllib3: one ``topics.publish`` request per batch.
 
 The forwarder only publishes, so it speaks ``POST /v1/projects/P/topics/T:publish`` itself
 instead of loading google-cloud-pubsub and grpc (some 25 MiB of RSS before the first event).
-The emulator serves the same API over plain HTTP without credentials.
+urllib3 is the Kubernetes client's own transport, already loaded, so publishing costs no HTTP
+library of its own (httpx would add 4-5 MiB). The emulator serves the same API over plain HTTP
+without credentials.
 
 A request is all or nothing: either every message in it gets an id or none does. The outcome
 of each message is what ``publish`` returns, so the sender above retries or drops them one by
@@ -12,8 +14,8 @@ request, so one bad message costs only itself.
 
 Credentials (``token_source``): none for the emulator; a service-account or user credentials
 file through google-auth (imported only then); otherwise the metadata server's token for the
-workload's service account (GKE Workload Identity, Compute Engine), fetched with the same httpx
-client. A token is refreshed a minute before it expires and after a 401.
+workload's service account (GKE Workload Identity, Compute Engine), fetched with the same
+connection pool. A token is refreshed a minute before it expires and after a 401.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-import httpx
+import urllib3
 
 from khook_core.forwarder.filtering import Outbound
 
@@ -65,12 +67,12 @@ class MetadataToken:
     """The token of the workload's service account from the metadata server.
 
     Args:
-        http: the client to ask with.
+        http: the connection pool to ask with.
         host: ``host[:port]`` of the metadata server (``GCE_METADATA_HOST`` overrides it).
         clock: monotonic seconds (tests).
     """
 
-    def __init__(self, http: httpx.Client, host: str,
+    def __init__(self, http: urllib3.PoolManager, host: str,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._http = http
         self._url = f"http://{host}{METADATA_TOKEN_PATH}"
@@ -82,10 +84,12 @@ class MetadataToken:
     def token(self, *, stale: bool = False) -> str:
         with self._lock:
             if stale or not self._token or self._clock() > self._expires - REFRESH_MARGIN:
-                reply = self._http.get(self._url, headers={"Metadata-Flavor": "Google"},
-                                       params={"scopes": PUBSUB_SCOPE}, timeout=10.0)
-                reply.raise_for_status()
-                body = reply.json()
+                reply = self._http.request(
+                    "GET", self._url, fields={"scopes": PUBSUB_SCOPE},
+                    headers={"Metadata-Flavor": "Google"}, timeout=10.0, retries=False)
+                if reply.status != 200:
+                    raise OSError(f"metadata server: HTTP {reply.status}: {reply.data[:200]!r}")
+                body = json.loads(reply.data)
                 self._token = str(body["access_token"])
                 self._expires = self._clock() + float(body.get("expires_in", 300))
             return self._token
@@ -97,7 +101,6 @@ class FileCredentialsToken:
 
     def __init__(self, path: Path) -> None:
         import google.auth
-        import urllib3
         from google.auth.transport.urllib3 import Request
 
         self._credentials, _ = google.auth.load_credentials_from_file(  # type: ignore[no-untyped-call]
@@ -124,10 +127,11 @@ class RestPublishClient:
     Args:
         endpoint: scheme and host of the API.
         tokens: where the bearer token comes from; None sends none (the emulator).
-        http: the httpx client (owned: ``stop`` closes it).
+        http: the connection pool (owned: ``stop`` closes it).
     """
 
-    def __init__(self, endpoint: str, tokens: TokenSource | None, http: httpx.Client) -> None:
+    def __init__(self, endpoint: str, tokens: TokenSource | None,
+                 http: urllib3.PoolManager) -> None:
         self.endpoint = endpoint.rstrip("/")
         self.tokens = tokens
         self._http = http
@@ -146,35 +150,40 @@ class RestPublishClient:
         return outcomes
 
     def stop(self) -> None:
-        self._http.close()
+        self._http.clear()
 
     def _send(self, topic: str, messages: Sequence[Outbound],
               timeout: float) -> PublishError | None:
-        body = json.dumps({"messages": [_wire(m) for m in messages]}, separators=(",", ":"))
+        body = json.dumps({"messages": [_wire(m) for m in messages]},
+                          separators=(",", ":")).encode()
         url = f"{self.endpoint}/v1/{topic}:publish"
         try:
             reply = self._post(url, body, timeout, stale=False)
-            if reply.status_code == 401 and self.tokens is not None:
+            if reply.status == 401 and self.tokens is not None:
                 reply = self._post(url, body, timeout, stale=True)
-        except (httpx.HTTPError, OSError, ValueError, KeyError) as exc:
+        except (urllib3.exceptions.HTTPError, OSError, ValueError, KeyError) as exc:
             return PublishError(f"{type(exc).__name__}: {exc}", permanent=False)
-        if reply.status_code != 200:
-            return PublishError(f"HTTP {reply.status_code}: {reply.text[:300]}",
-                                permanent=reply.status_code in PERMANENT_STATUSES)
+        if reply.status != 200:
+            text = reply.data[:300].decode(errors="replace")
+            return PublishError(f"HTTP {reply.status}: {text}",
+                                permanent=reply.status in PERMANENT_STATUSES)
         try:
-            ids = reply.json().get("messageIds", [])
-        except ValueError:
+            ids = json.loads(reply.data).get("messageIds", [])
+        except (ValueError, AttributeError):
             ids = []
         if len(ids) != len(messages):
             return PublishError(f"{len(ids)} message ids for {len(messages)} messages",
                                 permanent=False)
         return None
 
-    def _post(self, url: str, body: str, timeout: float, *, stale: bool) -> httpx.Response:
+    def _post(self, url: str, body: bytes, timeout: float, *,
+              stale: bool) -> urllib3.BaseHTTPResponse:
         headers = {"Content-Type": "application/json"}
         if self.tokens is not None:
             headers["Authorization"] = f"Bearer {self.tokens.token(stale=stale)}"
-        return self._http.post(url, content=body, headers=headers, timeout=timeout)
+        # No retries here: a failure goes back to the sender, which backs off and retries.
+        return self._http.request("POST", url, body=body, headers=headers, timeout=timeout,
+                                  retries=False)
 
 
 def _wire(message: Outbound) -> dict[str, Any]:
@@ -201,14 +210,22 @@ def _chunks(messages: Sequence[Outbound]) -> list[Sequence[Outbound]]:
 
 def rest_client(settings: ForwarderSettings, home: Path | None = None) -> RestPublishClient:
     """The client for the configured emulator, else Pub/Sub with ``token_source``'s token."""
-    http = httpx.Client(timeout=settings.publish_timeout_seconds,
-                        limits=httpx.Limits(max_connections=4, max_keepalive_connections=4))
+    http = urllib3.PoolManager(num_pools=2, maxsize=2, ca_certs=_ca_bundle())
     if settings.emulator_host:
         return RestPublishClient(f"http://{settings.emulator_host}", None, http)
     return RestPublishClient(settings.pubsub_url, token_source(settings, http, home), http)
 
 
-def token_source(settings: ForwarderSettings, http: httpx.Client,
+def _ca_bundle() -> str | None:
+    """certifi's CA bundle (installed with the Kubernetes client), else the system's."""
+    try:
+        import certifi
+    except ImportError:
+        return None
+    return str(certifi.where())
+
+
+def token_source(settings: ForwarderSettings, http: urllib3.PoolManager,
                  home: Path | None = None) -> TokenSource:
     """Application Default Credentials, in their order, minus what a forwarder never runs on:
     ``credentials_file`` (``GOOGLE_APPLICATION_CREDENTIALS``), then gcloud's user credentials,
