@@ -60,6 +60,15 @@ class ForwarderSettings(EnvSettings):
     """Kubeconfig file(s) used outside a cluster; default ``~/.kube/config``."""
     kube_api_url: str | None = Field(default=None, validation_alias=_env("kube_api_url"))
     """API server URL used without credentials (tests); default: in-cluster, else kubeconfig."""
+    in_cluster_host: str = Field(
+        default="", validation_alias=_env("in_cluster_host", "KUBERNETES_SERVICE_HOST")
+    )
+    """The API server's address inside a pod (set by Kubernetes); with the service account's
+    token and CA it selects the in-cluster configuration."""
+    in_cluster_port: str = Field(
+        default="", validation_alias=_env("in_cluster_port", "KUBERNETES_SERVICE_PORT")
+    )
+    """The API server's port inside a pod (set by Kubernetes)."""
 
     # --- what to forward -----------------------------------------------------------------------
     config_dir: Path = Field(

@@ -41,11 +41,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from kubernetes.client.exceptions import ApiException
-
 from khook_core.forwarder.backoff import Backoff
 from khook_core.forwarder.filtering import EventFilter, Outbound, Verdict
 from khook_core.forwarder.kube import EventsEndpoint, RawWatch
+from khook_core.forwarder.kube_http import ApiException
 from khook_core.forwarder.metrics import ForwarderMetrics
 
 logger = logging.getLogger(__name__)
@@ -187,7 +186,7 @@ class EventWatcher:
         self._stopping.set()
         current = self._current
         if current is not None:
-            current.stop()  # type: ignore[no-untyped-call]
+            current.stop()
 
     def step(self, state: WatchState) -> Outcome:
         """One list or one watch call.
@@ -335,7 +334,7 @@ class EventWatcher:
         current = self._current = RawWatch()
         state.in_flight = True
         try:
-            for event in current.stream(self.endpoint.list_fn, **kwargs):  # type: ignore[no-untyped-call]
+            for event in current.stream(self.endpoint.list_fn, **kwargs):
                 lines += 1
                 self._on_line(event, state)
         except ApiException as exc:

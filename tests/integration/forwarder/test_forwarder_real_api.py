@@ -251,7 +251,7 @@ def test_a_continue_token_expiring_mid_list_restarts_it_once_without_resending(
     try:
         watcher.step(WatchState())
     finally:
-        api.close()  # type: ignore[no-untyped-call]
+        api.close()
 
     forwarded = Counter(json.loads(m.data)["metadata"]["uid"] for m in sent)
     assert set(forwarded) == set(created)
