@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import logging
 import os
 import tempfile
 import threading
@@ -31,6 +32,8 @@ from urllib.parse import urlencode
 
 import urllib3
 import yaml
+
+logger = logging.getLogger(__name__)
 
 SERVICE_ACCOUNT = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 TOKEN_REREAD_SECONDS = 60.0
@@ -103,6 +106,10 @@ class KubeClient:
                 if not config.ca_file and not config.ca_data:
                     tls["ca_certs"] = _ca_bundle()
             else:
+                # Said once here, not by urllib3 on every request of every watch.
+                logger.warning("insecure-skip-tls-verify: the API server's certificate is "
+                               "not verified")
+                urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
                 tls = {"cert_reqs": "CERT_NONE", "assert_hostname": False}
             if config.cert_file:
                 tls |= {"cert_file": config.cert_file, "key_file": config.key_file}
