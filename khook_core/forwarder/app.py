@@ -107,6 +107,7 @@ class Forwarder:
             backoff=self._backoff(),
             telemetry=telemetry,
             linger=settings.batch_latency_seconds,
+            in_flight=settings.publish_in_flight,
         )
         self.api_client = kube.api_client(settings)
         self.owners = (

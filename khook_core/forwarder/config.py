@@ -163,8 +163,12 @@ class ForwarderSettings(EnvSettings):
 
     About 1.5 KiB a message, so the default bounds the queue near 15 MiB."""
     batch_size: int = Field(default=200, ge=1, le=1000, validation_alias=_env("batch_size"))
-    """Messages per publish request (Pub/Sub allows 1,000); one request is in flight at a time,
-    so a storm holds at most a batch in flight and two queued."""
+    """Messages per publish request (Pub/Sub allows 1,000); a storm holds at most
+    ``publish_in_flight`` batches in flight and two queued."""
+    publish_in_flight: int = Field(default=2, ge=1, le=8,
+                                   validation_alias=_env("publish_in_flight"))
+    """Publish requests in flight at once (one sender thread each): a request's round trip, not
+    its size, bounds the rate, so two overlap one's wait with the next one's encoding."""
     batch_latency_seconds: Seconds = Field(
         default=0.02, gt=0, validation_alias=_env("batch_latency_seconds")
     )

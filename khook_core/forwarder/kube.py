@@ -102,14 +102,14 @@ class RawWatch:
 
 def _lines(response: urllib3.BaseHTTPResponse) -> Iterator[str]:
     """The response's lines as they arrive (a watch sends one JSON object a line)."""
-    buffer = b""
+    pending = b""
     for chunk in response.stream(amt=None, decode_content=False):
-        buffer += chunk
-        while (end := buffer.find(b"\n")) != -1:
-            yield buffer[:end].decode("utf-8", errors="replace")
-            buffer = buffer[end + 1:]
-    if buffer:
-        yield buffer.decode("utf-8", errors="replace")
+        lines = (pending + chunk).split(b"\n") if pending else chunk.split(b"\n")
+        pending = lines.pop()  # the start of a line the next chunk ends
+        for line in lines:
+            yield line.decode("utf-8", errors="replace")
+    if pending:
+        yield pending.decode("utf-8", errors="replace")
 
 
 @dataclass(frozen=True)

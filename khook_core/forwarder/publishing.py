@@ -1,10 +1,11 @@
 """Publishing to Pub/Sub through a bounded queue that survives an unreachable Pub/Sub.
 
-The watch threads put messages in a ``BoundedQueue``; one sender thread takes a batch, publishes
-it in one request of Pub/Sub's REST API (``pubsub_rest``) and waits for the answer, so one batch
-is in flight at a time. A failed batch goes back to the front of the queue and the sender backs
-off (exponential, with jitter)so an outage
-delays messages instead of losing them. Memory is bounded by the queue. When messages pile up:
+The watch threads put messages in a ``BoundedQueue``; a sender thread takes a batch, publishes
+it in one request of Pub/Sub's REST API (``pubsub_rest``) and waits for the answer; with
+``in_flight`` senders that many batches are in flight at once (a request's round trip, not its
+size, bounds a storm's rate). A failed batch goes back to the front of the queue and its sender
+backs off (exponential, with jitter), so an outage delays messages
+instead of losing them. Memory is bounded by the queue. When messages pile up:
 
 * Pub/Sub is reachable but slower than the watch (a storm): past two batches ``put`` waits,
   which holds the watch back. The API server buffers, and at worst closes the watch, which then
@@ -146,13 +147,14 @@ class Publisher:
         metrics: shared counters.
         queue_size / batch_size / timeout: see ``ForwarderSettings``.
         linger: how long a partial batch waits for company (``batch_latency_seconds``).
+        in_flight: sender threads, so at most this many batches in flight at once.
         backoff: the retry schedule after a failed batch.
     """
 
     def __init__(
         self, *, client: PublishClient, topic: str, metrics: ForwarderMetrics,
         queue_size: int, batch_size: int, timeout: float, backoff: Backoff,
-        telemetry: Telemetry = NOOP, linger: float = 0.0,
+        telemetry: Telemetry = NOOP, linger: float = 0.0, in_flight: int = 1,
     ) -> None:
         self.client = client
         self.telemetry = telemetry
@@ -162,16 +164,20 @@ class Publisher:
         self.timeout = timeout
         self.backoff = backoff
         self.linger = linger
-        # Two batches queued keep the sender busy; more would only cost memory in a storm.
+        # Two batches queued keep the senders busy; more would only cost memory in a storm.
         self.queue = BoundedQueue(queue_size, self._dropped, hold_at=2 * batch_size)
         metrics.queue_depth = lambda: len(self.queue)
         self._stopping = threading.Event()
         self._deadline = float("inf")
-        self._thread = threading.Thread(target=self._run, name="khook-publisher", daemon=True)
+        self._threads = [
+            threading.Thread(target=self._run, name=f"khook-publisher-{n}", daemon=True)
+            for n in range(in_flight)
+        ]
         self._last_drop_log = 0.0
 
     def start(self) -> None:
-        self._thread.start()
+        for thread in self._threads:
+            thread.start()
 
     def submit(self, message: Outbound) -> None:
         """Queue one message; waits for room only while Pub/Sub is reachable (module docstring)."""
@@ -190,7 +196,9 @@ class Publisher:
         self._deadline = time.monotonic() + flush_seconds
         self._stopping.set()
         self.queue.release()
-        self._thread.join(flush_seconds + self.timeout + 1)
+        end = time.monotonic() + flush_seconds + self.timeout + 1
+        for thread in self._threads:
+            thread.join(max(0.0, end - time.monotonic()))
         left = len(self.queue)
         if left:
             self.metrics.messages_dropped("shutdown", left)
