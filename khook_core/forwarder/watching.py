@@ -15,7 +15,7 @@ a silent stream early enough that the resumed watch makes contact before ``dead_
 The Kubernetes list/watch rules followed: a watch resumes from the newest resourceVersion seen
 on any line, bookmarks included, so a resumed watch repeats nothing; 410 Gone (an ERROR line or
 the HTTP status) and repeated empty streams from a stale resourceVersion mean "list again". The
-client's own retry-once-after-410 is disabled by always passing ``timeout_seconds``.
+client (``kube_http``) never retries by itself.
 
 A re-list is anchored on what the watch delivered, never on when it was processed. Events are
 not watch-cached by default, so an Events watch is an etcd watch: it gets no BOOKMARKs, and after
