@@ -7,8 +7,9 @@ The forwarder runs as its own process (``python -m khook_core.forwarder``), so i
 own; the test API server (tests/support/kube_api.py) runs here and appends the storm in one go,
 the way a burst reaches a watch. Needs the Pub/Sub emulator (gcloud component
 ``pubsub-emulator`` and Java); without it the budgets are recorded as not measured (and the
-run exits 1 when CI=true). Each figure is from one run (one storm), not a median. Each storm also reports the
-forwarder's CPU time per 1,000 events, which a busy machine inflates less than the rate.
+run exits 1 when CI=true). Each figure is from one run (one storm), not a median. Each storm
+also reports the forwarder's CPU time per 1,000 events, which a busy machine inflates less
+than the rate.
 
 Owner lookups (the ``khook.workload.*`` attributes) are on, as deployed: the two storms above
 name a new Pod in every event, which the test server does not know (answered 404, and rate
