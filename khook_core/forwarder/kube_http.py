@@ -9,9 +9,9 @@ Where the server is, in the official client's order: a URL without credentials (
 a pod, the service account (``KUBERNETES_SERVICE_HOST``/``PORT``, its token file re-read every
 minute so a rotated token is picked up, and its CA); else the kubeconfig's current context
 (token or token file, client certificate and key as files or data, CA as a file or data,
-``insecure-skip-tls-verify``). A kubeconfig user that runs a command (``exec``) or an
-``auth-provider`` is loaded by the official client's loader instead, imported only then, whose
-refresh hook keeps its token fresh.
+``insecure-skip-tls-verify``, ``tls-server-name``, ``proxy-url``). A kubeconfig user that runs
+a command (``exec``) or an ``auth-provider`` is loaded by the official client's loader instead,
+imported only then, whose refresh hook keeps its token fresh.
 """
 
 from __future__ import annotations
@@ -68,6 +68,10 @@ class KubeConfig:
     cert_file: str | None = None
     key_file: str | None = None
     verify: bool = True
+    server_name: str | None = None
+    """``tls-server-name``: the name the server's certificate is checked against."""
+    proxy: str | None = None
+    """``proxy-url``: an HTTP(S) proxy every request goes through."""
     temp_files: list[str] = field(default_factory=list)
     """Files written for certificate data (urllib3 reads a client key only from a file)."""
 
@@ -113,7 +117,12 @@ class KubeClient:
                 tls = {"cert_reqs": "CERT_NONE", "assert_hostname": False}
             if config.cert_file:
                 tls |= {"cert_file": config.cert_file, "key_file": config.key_file}
-        self._pool = urllib3.PoolManager(num_pools=4, maxsize=4, **tls)
+            if config.server_name and config.verify:
+                tls["server_hostname"] = config.server_name
+        self._pool: urllib3.PoolManager = (
+            urllib3.ProxyManager(config.proxy, num_pools=4, maxsize=4, **tls) if config.proxy
+            else urllib3.PoolManager(num_pools=4, maxsize=4, **tls)
+        )
 
     def request(self, method: str, path: str, *, query: Mapping[str, Any] | None = None,
                 body: Any = None, content_type: str = "application/json",
@@ -220,7 +229,9 @@ def kubeconfig_config(paths: str | None, home: Path | None = None) -> KubeConfig
     if "exec" in user or "auth-provider" in user:
         return _official_loader(paths, current)
     config = KubeConfig(host=str(cluster.get("server") or ""),
-                        verify=not cluster.get("insecure-skip-tls-verify", False))
+                        verify=not cluster.get("insecure-skip-tls-verify", False),
+                        server_name=cluster.get("tls-server-name") or None,
+                        proxy=cluster.get("proxy-url") or None)
     if not config.host:
         raise ConfigException(f"cluster {context.get('cluster')!r} has no server")
     config.ca_file = _relative(cluster.get("certificate-authority"), cluster_dir)
@@ -283,4 +294,5 @@ def _official_loader(paths: str | None, context: str) -> KubeConfig:
         return str(value).removeprefix("Bearer ").strip() if value else None
 
     return KubeConfig(host=cfg.host, token=token, ca_file=cfg.ssl_ca_cert,
-                      cert_file=cfg.cert_file, key_file=cfg.key_file, verify=cfg.verify_ssl)
+                      cert_file=cfg.cert_file, key_file=cfg.key_file, verify=cfg.verify_ssl,
+                      server_name=cfg.tls_server_name, proxy=cfg.proxy)

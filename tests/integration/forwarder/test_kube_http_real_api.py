@@ -181,3 +181,23 @@ def test_kubeconfig_files_are_merged_and_the_first_to_name_a_thing_wins(tmp_path
         kubeconfig_config(str(second))
     with pytest.raises(ConfigException, match="no kubeconfig"):
         kubeconfig_config(None, home=tmp_path)
+
+
+def test_tls_server_name_is_the_name_the_certificate_is_checked_against(
+    real_kube: RealKube, tmp_path: Path,
+):
+    host, ca_file, token = admin(real_kube)
+    cluster = {"server": host, "certificate-authority": ca_file}
+
+    named = write_kubeconfig(tmp_path / "named",
+                             {**cluster, "tls-server-name": "kubernetes.default"},
+                             {"token": token})
+    with kube.api_client(ForwarderSettings(kubeconfig=str(named))) as client:
+        assert client.get_json("/api/v1/namespaces")["kind"] == "NamespaceList"
+
+    wrong = write_kubeconfig(tmp_path / "wrong",
+                             {**cluster, "tls-server-name": "elsewhere.example"},
+                             {"token": token})
+    with kube.api_client(ForwarderSettings(kubeconfig=str(wrong))) as client, \
+            pytest.raises(Exception, match=r"elsewhere\.example|match|CERTIFICATE"):
+        client.get_json("/api/v1/namespaces")
