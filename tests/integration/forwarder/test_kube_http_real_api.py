@@ -4,10 +4,13 @@ a pod can say where the server is and who is asking, and a rotated service-accou
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
+import socket
 import stat
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -201,3 +204,65 @@ def test_tls_server_name_is_the_name_the_certificate_is_checked_against(
     with kube.api_client(ForwarderSettings(kubeconfig=str(wrong))) as client, \
             pytest.raises(Exception, match=r"elsewhere\.example|match|CERTIFICATE"):
         client.get_json("/api/v1/namespaces")
+
+
+class ConnectProxy:
+    """An HTTP proxy that tunnels ``CONNECT host:port`` and records each target."""
+
+    def __init__(self) -> None:
+        self.targets: list[str] = []
+        self._sockets: list[socket.socket] = []
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            self._sockets.append(client)
+            threading.Thread(target=self._tunnel, args=(client,), daemon=True).start()
+
+    def _tunnel(self, client: socket.socket) -> None:
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += client.recv(4096)
+        target = head.split(b" ")[1].decode()
+        self.targets.append(target)
+        address, port = target.rsplit(":", 1)
+        upstream = socket.create_connection((address, int(port)))
+        self._sockets.append(upstream)
+        client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        for src, dst in ((client, upstream), (upstream, client)):
+            threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
+
+    @staticmethod
+    def _pump(src: socket.socket, dst: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := src.recv(65536):
+                dst.sendall(data)
+        with contextlib.suppress(OSError):
+            dst.shutdown(socket.SHUT_WR)
+
+    def stop(self) -> None:
+        self._listener.close()
+        for sock in self._sockets:
+            sock.close()
+
+
+def test_a_proxy_url_carries_every_request(real_kube: RealKube, tmp_path: Path):
+    host, ca_file, token = admin(real_kube)
+    proxy = ConnectProxy()
+    try:
+        config = write_kubeconfig(
+            tmp_path / "config",
+            {"server": host, "certificate-authority": ca_file, "proxy-url": proxy.url},
+            {"token": token})
+        with kube.api_client(ForwarderSettings(kubeconfig=str(config))) as client:
+            assert client.get_json("/api/v1/namespaces")["kind"] == "NamespaceList"
+    finally:
+        proxy.stop()
+
+    assert proxy.targets == [host.removeprefix("https://")]
