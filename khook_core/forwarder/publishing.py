@@ -169,9 +169,13 @@ class Publisher:
         metrics.queue_depth = lambda: len(self.queue)
         self._stopping = threading.Event()
         self._deadline = float("inf")
+        # Each sender backs off on its own schedule (the first one's is ``backoff``).
+        self._backoffs = [backoff] + [Backoff(backoff.initial, backoff.maximum)
+                                      for _ in range(in_flight - 1)]
         self._threads = [
-            threading.Thread(target=self._run, name=f"khook-publisher-{n}", daemon=True)
-            for n in range(in_flight)
+            threading.Thread(target=self._run, args=(b,), name=f"khook-publisher-{n}",
+                             daemon=True)
+            for n, b in enumerate(self._backoffs)
         ]
         self._last_drop_log = 0.0
 
@@ -185,7 +189,8 @@ class Publisher:
 
     def healthy(self) -> bool:
         """The last publish attempt succeeded (the sender is not backing off)."""
-        return self.backoff.attempts == 0 and not self._stopping.is_set()
+        return (all(b.attempts == 0 for b in self._backoffs)
+                and not self._stopping.is_set())
 
     def stop(self, flush_seconds: float) -> bool:
         """Publish what is queued within ``flush_seconds``, then stop.
@@ -218,7 +223,7 @@ class Publisher:
             logger.error("publish queue full (%d): dropped the %d oldest message(s); see "
                          "khook_forwarder_messages_dropped_total", self.queue.bound, count)
 
-    def _run(self) -> None:
+    def _run(self, backoff: Backoff) -> None:
         while True:
             if self._stopping.is_set() and (not self.queue or time.monotonic() > self._deadline):
                 return
@@ -228,9 +233,9 @@ class Publisher:
             failed = self._publish(batch)
             if failed:
                 self.queue.requeue(failed)
-                self._pause(self.backoff.next())
+                self._pause(backoff.next())
             else:
-                self.backoff.reset()
+                backoff.reset()
 
     def _pause(self, delay: float) -> None:
         """Back off; a stop request cuts the wait short, the flush deadline bounds it."""

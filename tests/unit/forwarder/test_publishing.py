@@ -233,3 +233,25 @@ def test_a_client_that_raises_fails_the_batch_for_a_retry():
     assert publisher.stop(1.0)
     assert metrics.publish_errors == 1
     assert sorted(d for d, _ in client.accepted) == [message(i).data for i in range(3)]
+
+
+def test_two_senders_keep_two_batches_in_flight_and_an_outage_delays_both():
+    client, metrics = RecordingClient(), ForwarderMetrics()
+    together = threading.Barrier(2, timeout=5)
+    publish = client.publish
+
+    def overlapping(topic: str, messages: Any, timeout: float) -> Any:
+        together.wait()  # returns only while both requests are in flight at once
+        return publish(topic, messages, timeout)
+
+    client.publish = overlapping  # type: ignore[method-assign]
+    publisher = Publisher(client=client, topic=TOPIC, metrics=metrics, queue_size=100,
+                          batch_size=5, timeout=1.0, backoff=Backoff(0.01, 0.05), in_flight=2)
+    for i in range(10):
+        publisher.queue.put(message(i))
+    publisher.start()
+    eventually(lambda: metrics.published == 10)
+
+    assert publisher.stop(1.0)
+    assert metrics.publish_errors == 0
+    assert sorted(d for d, _ in client.accepted) == sorted(message(i).data for i in range(10))
