@@ -8,6 +8,7 @@ from pathlib import Path
 
 from khook_core.state.base import DedupKey
 from khook_core.state.sqlite import SqliteStateStore
+from khook_core.storm.records import BacklogKey, BacklogKind
 
 T0 = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
 TTL = timedelta(minutes=10)
@@ -43,8 +44,9 @@ def test_sqlite_claims_have_exactly_one_winner_across_real_processes(tmp_path: P
 
 
 def test_sqlite_duplicates_are_answered_while_another_process_writes(tmp_path: Path):
-    """A live claim the call leaves unchanged (another owner's, or ours still running) is read,
-    not taken under the file's write lock: a storm's duplicates never wait for a writer."""
+    """A live claim the call leaves unchanged (another owner's, or ours still running), an
+    empty backlog and a closed circuit are read, not taken under the file's write lock: a
+    storm's duplicates never wait for a writer."""
     import sqlite3
 
     path = tmp_path / "state.db"
@@ -57,6 +59,9 @@ def test_sqlite_duplicates_are_answered_while_another_process_writes(tmp_path: P
     try:
         assert store.claim_firing(key=key, owner="b", ttl=TTL, now=T0, stale_after=stale) == "held"
         assert store.claim_firing(key=key, owner="a", ttl=TTL, now=T0, stale_after=stale) == "busy"
+        # Storm control's per-firing steps that find nothing to change do not wait either.
+        assert store.take_backlog(key=BacklogKey(BacklogKind.BUDGET, "hook|pod-restart")) is None
+        store.record_success(key="circuit|kagent/k8s-agent")
     finally:
         writer.execute("ROLLBACK")
         writer.close()
