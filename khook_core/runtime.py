@@ -24,7 +24,7 @@ from khook_core.event import utcnow
 from khook_core.hooks import HookSet, hook_files, load_hooks
 from khook_core.mapping import MappingTable
 from khook_core.redaction.redactor import Redactor, build_redactor
-from khook_core.settings import Settings
+from khook_core.settings import Settings, TrackingSettings
 from khook_core.silencing.gate import SilenceGate
 from khook_core.silencing.windows import Windows, compile_windows
 from khook_core.sources.base import SourceContext
@@ -252,6 +252,15 @@ class Runtime:
         """How long a claim's own delivery may still be working on it: the invocation budget
         (see ``StateStore.claim_firing``); computed once, it is read on every claim."""
         return timedelta(seconds=self.settings.invocation_budget)
+
+    @functools.cached_property
+    def tracking(self) -> TrackingSettings:
+        """``KHOOK_TRACK_*`` (``khook_core.tracking``), looked up once: every dispatch reads it.
+
+        Raises:
+            ConfigError: an invalid variable of the group, named.
+        """
+        return self.settings.group(TrackingSettings)
 
     @classmethod
     def build(

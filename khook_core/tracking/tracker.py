@@ -47,7 +47,7 @@ RECORDED: Final = frozenset({"input-required", "auth-required"})
 def push_fields(runtime: Runtime) -> tuple[str, str]:
     """What a dispatch request carries for push notifications: our receiver's URL and a new
     token of its own (both empty when no receiver is configured)."""
-    settings = runtime.settings.group(TrackingSettings)
+    settings = runtime.tracking
     if not (settings.enabled and settings.push_url):
         return "", ""
     return settings.push_url, secrets.token_urlsafe(24)
@@ -67,7 +67,7 @@ def start(
     """
     if not (result.task_id and result.endpoint):  # first: a dry run must cost nothing here
         return None
-    settings = runtime.settings.group(TrackingSettings)
+    settings = runtime.tracking
     if not settings.enabled:
         return None
     now = runtime.clock()
