@@ -121,3 +121,39 @@ def test_a_dispatched_and_tracked_first_event_of_another_source_loads_no_reporti
     assert [
         m for m in loaded if m.startswith(("khook_core.reporting", "khook_core.sources.web"))
     ] == []
+
+
+TICK = """
+import base64, json, sys
+import functions_framework
+app = functions_framework.create_app("handle", sys.argv[1], "cloudevent").test_client()
+body = {"message": {"data": base64.b64encode(b'{"tick": "sweep"}').decode(), "messageId": "1"},
+        "subscription": "projects/p/subscriptions/khook-sweep"}
+assert app.post("/", json=body).status_code == 200
+print(json.dumps(sorted(m for m in sys.modules if m.startswith(("httpx", "khook_core.dispatch")))))
+"""
+
+
+def test_a_first_tick_that_dispatches_nothing_builds_no_sender():
+    """The dispatcher is built on its first dispatch: the sweep's tick on a store with nothing
+    held back, nothing to ask about, imports neither httpx nor the sending dispatchers."""
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "PYTHONPATH": str(REPO),
+        "KHOOK_STATE": "memory",
+        "KHOOK_CONFIG_DIR": str(REPO / "config"),
+        "KHOOK_DISPATCH": "auto",
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", TICK, str(REPO / "functions/sweep/main.py")],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=120,
+        check=False,
+    )
+
+    assert done.returncode == 0, done.stderr[-2000:]
+    loaded = json.loads(done.stdout.splitlines()[-1])
+    assert loaded == ["khook_core.dispatch", "khook_core.dispatch.base"]
