@@ -1,8 +1,9 @@
 """The loaded configuration and live clients one process works with.
 
 ``Runtime.build`` loads ``config/`` (mapping table, plugins, hooks), opens the state store and
-creates the dispatcher, once. Functions call ``start_function`` at import, so a configuration
-error or a missing source fails the cold start instead of every request, and ``get_runtime()``,
+creates the dispatcher (the sending one builds its HTTP client on its first dispatch), once.
+Functions call ``start_function`` at import, so a configuration error or a missing source fails
+the cold start instead of every request, and ``get_runtime()``,
 which opens the clients on the first event and caches the runtime for the life of the instance.
 """
 
