@@ -32,6 +32,7 @@ instead of ``dispatched``/``duplicate``), so they are printed, not compared.
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
@@ -49,7 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _report import figure, table
 
 from khook_core import conditions, correlation, prompt
-from khook_core.decisions import DecisionKind
+from khook_core.decisions import Decision, DecisionKind
 from khook_core.dispatch.base import DispatchRequest, DispatchResult
 from khook_core.dispatch.dryrun import DryRunDispatcher
 from khook_core.event import Event, EventId, Resource, Severity
@@ -58,7 +59,6 @@ from khook_core.hooks import HookRule
 from khook_core.pipeline import enrich, run_pipeline
 from khook_core.runtime import Clock, Runtime
 from khook_core.settings import Settings
-from khook_core.state.base import DedupKey
 from khook_core.state.memory import MemoryStateStore
 from khook_core.storm import admission, keys, records
 from khook_core.tracking import tracker
@@ -376,14 +376,16 @@ STAGES: tuple[tuple[str, str], ...] = (
      "redelivery keeps its id"),
     ("redaction: pre-check and masking", "no secret leaves: every later step sees masked values"),
     ("hook matching (and the mapping row of a firing)", "a hook fires only on what it selects"),
-    ("claim and its confirmation (memory state)", "atomic claims: one run per dedup key"),
+    ("claim (memory state): silences first, the claim, its confirmation", "atomic claims: one "
+     "run per dedup key"),
     ("decision/admission: silences, storm control", "circuit, coalescing and budgets hold a "
      "storm back"),
     ("prompt rendering: escaping, fenced data block, nonce", "prompt safety: event data is "
      "data, never instructions"),
     ("dry-run dispatch: request building and send", "one conversation per incident, the same "
      "message id on a redelivery"),
-    ("audit record (and the decision)", "the audit record: one per claim"),
+    ("decisions: every event's, the audit record of a firing", "the audit record: one per "
+     "claim"),
 )
 
 Match = tuple[HookRule, Event]
@@ -403,29 +405,47 @@ def _match(event: Event, runtime: Runtime) -> list[Match]:
     return [(rule, event) for rule in candidates if rule.matches(event)]
 
 
-def _claims(matches: list[Match], runtime: Runtime) -> list[tuple[Match, DedupKey]]:
-    """The claim of each match (as ``pipeline._claim`` makes it) and the confirmation of each
-    won one: the matches that fire."""
-    store, won = runtime.store, []
+def _match_all(events: list[Event], runtime: Runtime) -> tuple[list[Match], list[Event]]:
+    """Every event's matches, and the events that match no hook."""
+    matches: list[Match] = []
+    unmatched: list[Event] = []
+    for event in events:
+        found = _match(event, runtime)
+        if found:
+            matches += found
+        else:
+            unmatched.append(event)
+    return matches, unmatched
+
+
+def _claims(matches: list[Match], runtime: Runtime) -> tuple[list[Attempt], list[Attempt]]:
+    """``fire`` up to its claim: the silences first, the claim (as ``pipeline._claim`` makes
+    it) and the confirmation of each won one; the attempts that fire and those that do not."""
+    store, won, held = runtime.store, [], []
     for rule, event in matches:
         key = keys.firing(rule, event)
+        attempt = Attempt(runtime, rule, event, key)
+        now = runtime.clock()
+        if runtime.silences.check(rule.hook, event, now, runtime.config.windows):
+            raise RuntimeError("a silence muted a benchmark event")
         ttl = rule.dedup_window or runtime.default_window
-        claimed = store.claim_firing(key=key, owner=f"|{event.id}", ttl=ttl,
-                                     now=runtime.clock(), stale_after=runtime.stale_after)
+        claimed = store.claim_firing(key=key, owner=f"|{event.id}", ttl=ttl, now=now,
+                                     stale_after=runtime.stale_after)
         if claimed == "won":
             store.confirm(key=key, outcome=DecisionKind.DISPATCHED, task_id="")
-            won.append(((rule, event), key))
-    return won
+            won.append(attempt)
+        else:
+            correlation.settings_for(rule, runtime)  # a repeat may join an incident
+            held.append(attempt)
+    return won, held
 
 
 def _admit(firings: list[Attempt], runtime: Runtime) -> None:
-    """``fire``'s decision past the claim: silences, correlation's settings, the gates of storm
-    control (taken, committed), the held-back backlogs taken, the circuit's success."""
+    """``fire``'s decision past the claim: correlation's settings, the gates of storm control
+    (taken, committed), the held-back backlogs taken, the circuit's success."""
     store = runtime.store
     for attempt in firings:
         rule, event = attempt.rule, attempt.event
-        if runtime.silences.check(rule.hook, event, runtime.clock(), runtime.config.windows):
-            raise RuntimeError("a silence muted a benchmark event")
         correlation.settings_for(rule, runtime)
         group = keys.group_backlog(rule, event)
         with admission.admit(store, rule, budgets=runtime.config.budgets, now=runtime.clock(),
@@ -464,7 +484,15 @@ def _dispatch(firings: list[Attempt], runtime: Runtime) -> list[DispatchResult]:
     return results
 
 
-def _audit(firings: list[Attempt], results: list[DispatchResult]) -> None:
+def _decide(
+    firings: list[Attempt], results: list[DispatchResult], held: list[Attempt],
+    unmatched: list[Event],
+) -> None:
+    """Every event's decision: the firings' with their audit records, then the others'."""
+    for event in unmatched:
+        Decision(DecisionKind.NO_HOOK, event)
+    for attempt in held:
+        attempt.decide(DecisionKind.DUPLICATE)
     for attempt, result in zip(firings, results, strict=True):
         attempt.decide(DecisionKind.DISPATCHED, task_id=result.task_id, detail=result.state,
                        record=True, outcome=DecisionKind.DISPATCHED, recovered=result.recovered)
@@ -472,44 +500,73 @@ def _audit(firings: list[Attempt], results: list[DispatchResult]) -> None:
 
 def stage_seconds(
     raws: list[str], new_runtime: Callable[[], Runtime], fired: int
-) -> tuple[list[float], float]:
-    """Best-of-ROUNDS seconds of each of ``STAGES`` over ``raws``, each stage alone on what the
-    stage before it produced (a fresh runtime a round, as the pipeline's), and of the whole
-    pipeline in the same rounds (the stages' sum is compared with it, not with a time taken
-    minutes apart); ``fired``: how many the pipeline dispatched, which the stages must too."""
+) -> tuple[list[float], float, float]:
+    """Best-of-ROUNDS CPU seconds of each of ``STAGES`` over ``raws``, each stage alone on what
+    the stage before it produced (a fresh runtime a round, as the pipeline's), and of the whole
+    pipeline in the same rounds with the garbage collector on and off; ``fired``: how many the
+    pipeline dispatched, which the stages must too.
+
+    The stages run with the collector off, as timeit runs: their lists keep every event of the
+    round alive, so a collection would charge the stage that triggers it for objects the
+    pipeline never keeps; the collector's own share is the pipeline's on minus off. CPU time,
+    as the paired comparisons: on a shared machine a wall-clock stage of a few microseconds an
+    event reads other processes' time slices.
+    """
     best = [float("inf")] * len(STAGES)
-    whole = float("inf")
+    collected = uncollected = float("inf")
     for _ in range(ROUNDS):
-        runtime = new_runtime()
-        start = time.perf_counter()
-        for raw in raws:
-            run_pipeline("kubernetes", json.loads(raw), {}, runtime=runtime)
-        whole = min(whole, time.perf_counter() - start)
-        runtime = new_runtime()
-        plugin = runtime.config.sources.get("kubernetes")
-        seconds = [0.0] * len(STAGES)
-
-        def timed(index: int, work: Callable[[], Any]) -> Any:
-            start = time.perf_counter()
-            out = work()
-            seconds[index] += time.perf_counter() - start  # noqa: B023 - this round's
-            return out
-
-        payloads = timed(0, lambda: [json.loads(raw) for raw in raws])
-        events = timed(1, lambda: [e for p in payloads for e in plugin.normalize(p, {})])  # noqa: B023
-        events = timed(2, lambda: runtime.redactor.events(events))  # noqa: B023
-        matches = timed(3, lambda: [m for e in events for m in _match(e, runtime)])  # noqa: B023
-        won = timed(4, lambda: _claims(matches, runtime))  # noqa: B023
-        firings = [Attempt(runtime, rule, event, key) for (rule, event), key in won]
-        timed(3, lambda: _enrich(firings, runtime))  # noqa: B023 - the mapping row, once won
-        timed(5, lambda: _admit(firings, runtime))  # noqa: B023
-        timed(6, lambda: _render(firings))  # noqa: B023
-        results = timed(7, lambda: _dispatch(firings, runtime))  # noqa: B023
-        timed(8, lambda: _audit(firings, results))  # noqa: B023
+        collected = min(collected, _pipeline_seconds(raws, new_runtime()))
+        gc.collect()
+        gc.disable()
+        try:
+            uncollected = min(uncollected, _pipeline_seconds(raws, new_runtime()))
+            seconds, firings = _stage_round(raws, new_runtime())
+        finally:
+            gc.enable()
         best = [min(b, s) for b, s in zip(best, seconds, strict=True)]
-        if len(firings) != fired:  # the stages must do the pipeline's work, no less
-            raise RuntimeError(f"the stages fired {len(firings):,}, the pipeline {fired:,}")
-    return best, whole
+        if firings != fired:  # the stages must do the pipeline's work, no less
+            raise RuntimeError(f"the stages fired {firings:,}, the pipeline {fired:,}")
+    return best, collected, uncollected
+
+
+def _pipeline_seconds(raws: list[str], runtime: Runtime) -> float:
+    """CPU seconds of the whole pipeline over ``raws``, as ``measure`` runs it."""
+    gc.collect()  # the same heap to start from, whatever ran before
+    start = time.process_time()
+    for raw in raws:
+        run_pipeline("kubernetes", json.loads(raw), {}, runtime=runtime)
+    return time.process_time() - start
+
+
+def _stage_round(raws: list[str], runtime: Runtime) -> tuple[list[float], int]:
+    """One round of the stages: each one's seconds, and how many fired."""
+    plugin = runtime.config.sources.get("kubernetes")
+    clock = time.process_time
+    t0 = clock()
+    payloads = [json.loads(raw) for raw in raws]
+    t1 = clock()
+    events = [e for payload in payloads for e in plugin.normalize(payload, {})]
+    t2 = clock()
+    events = runtime.redactor.events(events)
+    t3 = clock()
+    matches, unmatched = _match_all(events, runtime)
+    t4 = clock()
+    firings, held = _claims(matches, runtime)
+    t5 = clock()
+    t6 = clock()
+    _enrich(firings, runtime)  # the mapping row, applied once a claim is won: matching's
+    t7 = clock()
+    _admit(firings, runtime)
+    t8 = clock()
+    _render(firings)
+    t9 = clock()
+    results = _dispatch(firings, runtime)
+    t10 = clock()
+    _decide(firings, results, held, unmatched)
+    t11 = clock()
+    seconds = [t1 - t0, t2 - t1, t3 - t2, (t4 - t3) + (t7 - t6), t5 - t4, t8 - t7, t9 - t8,
+               t10 - t9, t11 - t10]
+    return seconds, len(firings)
 
 
 def _enrich(firings: list[Attempt], runtime: Runtime) -> None:
@@ -517,37 +574,50 @@ def _enrich(firings: list[Attempt], runtime: Runtime) -> None:
         attempt.event = enrich(attempt.event, runtime)
 
 
-def stage_report(workloads: list[tuple[str, float, list[float], float]]) -> None:
+def stage_report(workloads: list[tuple[str, float, list[float], float, float]]) -> None:
     """Each stage in microseconds per event and as a multiple of the floor, beside the
-    guarantee it serves; the rest of the pipeline's time is the loop around them."""
-    print(f"  per stage, each alone over the same events (best of {ROUNDS}), us/event and x floor")
+    guarantee it serves; then their sum, the whole pipeline's time beside it (the rest: the
+    calls between the stages) and the garbage collector's share."""
+    print(f"  per stage, each alone over the same events (best of {ROUNDS}, CPU time)")
     rows: list[list[str]] = []
     for s, (stage, guarantee) in enumerate(STAGES):
         row = [stage, guarantee]
-        for workload, floor, seconds, _ in workloads:
+        for workload, floor, seconds, _, _ in workloads:
             us = seconds[s] / N * 1e6
             figure(f"stage {s + 1}, {workload}: {stage} ({guarantee})", us, "us/ev", "n/a", None)
             row += [f"{us:.2f}", f"{seconds[s] / floor:.2f}x"]
         rows.append(row)
-    total = ["sum of the stages", ""]
-    whole = ["the whole pipeline, timed in the same rounds", ""]
-    rest = ["the rest: the per-event calls between the stages", ""]
-    for workload, floor, seconds, pipe in workloads:
+    totals = {
+        "sum of the stages": [],
+        "the whole pipeline, collector off (the same rounds)": [],
+        "the rest: the calls between the stages": [],
+        "garbage collection: the pipeline with the collector on minus off": [],
+        "the whole pipeline, collector on": [],
+    }
+    cells = list(totals.values())
+    for workload, floor, seconds, collected, uncollected in workloads:
         summed = sum(seconds)
-        figure(f"stages summed, {workload} / the whole pipeline", summed / pipe, "x", "n/a", None)
-        total += [f"{summed / N * 1e6:.2f}", f"{summed / floor:.2f}x"]
-        whole += [f"{pipe / N * 1e6:.2f}", f"{pipe / floor:.2f}x"]
-        rest += [f"{(pipe - summed) / N * 1e6:.2f}", f"{(pipe - summed) / floor:.2f}x"]
-    rows += [total, whole, rest]
+        figure(f"stages summed / the whole pipeline, collector off, {workload}",
+               summed / uncollected, "x", "n/a", None)
+        figure(f"garbage collection / the whole pipeline, {workload}",
+               (collected - uncollected) / collected, "x", "n/a", None)
+        for cell, value in zip(cells, (summed, uncollected, uncollected - summed,
+                                       collected - uncollected, collected), strict=True):
+            cell += [f"{value / N * 1e6:.2f}", f"{value / floor:.2f}x"]
+    rows += [[name, "", *values] for name, values in totals.items()]
     header = ["stage", "guarantee it serves"]
     for workload, *_ in workloads:
         header += [f"{workload} us/event", f"{workload} x floor"]
     for row in rows:
         print("    " + " | ".join(row))
-    table("pipeline cost per stage, each stage alone over the same events", header, rows,
-          note=f"best of {ROUNDS} rounds each; a stage only firings reach is spread over every "
-          "event of the workload, as the pipeline's time is")
-
+    table(
+        "pipeline cost per stage, each stage alone over the same events",
+        header,
+        rows,
+        note=f"best of {ROUNDS} rounds each, CPU time; a stage only firings reach is spread "
+        "over every event of the workload, as the pipeline's time is; the floor is the "
+        "figures' (json.loads + Event.model_validate, wall clock)",
+    )
 
 if __name__ == "__main__":
     sys.exit(main())
