@@ -26,6 +26,12 @@ and a repeat that would be a duplicate joins it as evidence) against the same ru
 budget: at most 20 % over. The decisions differ by design (``opened:``/``joined:incident``
 instead of ``dispatched``/``duplicate``), so they are printed, not compared.
 
+And what each stage costs, unbudgeted, on both workloads: ``STAGES`` (decoding, normalize,
+redaction, matching, the claim, storm control, rendering, the dry-run dispatch, the decisions
+and audit records), each timed alone over the events that reach it, with the whole pipeline
+and the floor in the same rounds (CPU time, best of ``ROUNDS``), so the stages' sum, the rest
+(the calls between them) and the garbage collector's share are read beside the whole.
+
 ``KHOOK_BENCH_EVENTS`` and ``KHOOK_BENCH_ROUNDS`` shrink the run for a quick check;
 ``KHOOK_BENCH_ONLY=when`` (or ``correlation``) runs only that comparison.
 """
@@ -283,8 +289,8 @@ def main() -> int:
             unique = measure(all_unique(), runtimes["plain"])
             report(*storm, *unique)
             stage_report([
-                (name, floor, *stage_seconds(raws, runtimes["plain"], counts["dispatched"]))
-                for name, raws, (floor, _, counts) in (
+                (name, *stage_seconds(raws, runtimes["plain"], counts["dispatched"]))
+                for name, raws, (_, _, counts) in (
                     ("storm mix", storm_mix(), storm), ("all unique", all_unique(), unique))
             ])
         if only in ("", "correlation"):
@@ -378,8 +384,8 @@ STAGES: tuple[tuple[str, str], ...] = (
     ("hook matching (and the mapping row of a firing)", "a hook fires only on what it selects"),
     ("claim (memory state): silences first, the claim, its confirmation", "atomic claims: one "
      "run per dedup key"),
-    ("decision/admission: silences, storm control", "circuit, coalescing and budgets hold a "
-     "storm back"),
+    ("decision/admission: storm control's gates, backlogs, circuit", "circuit, coalescing and "
+     "budgets hold a storm back"),
     ("prompt rendering: escaping, fenced data block, nonce", "prompt safety: event data is "
      "data, never instructions"),
     ("dry-run dispatch: request building and send", "one conversation per incident, the same "
@@ -500,11 +506,12 @@ def _decide(
 
 def stage_seconds(
     raws: list[str], new_runtime: Callable[[], Runtime], fired: int
-) -> tuple[list[float], float, float]:
+) -> tuple[list[float], float, float, float]:
     """Best-of-ROUNDS CPU seconds of each of ``STAGES`` over ``raws``, each stage alone on what
-    the stage before it produced (a fresh runtime a round, as the pipeline's), and of the whole
-    pipeline in the same rounds with the garbage collector on and off; ``fired``: how many the
-    pipeline dispatched, which the stages must too.
+    the stage before it produced (a fresh runtime a round, as the pipeline's), of the whole
+    pipeline in the same rounds with the garbage collector on and off, and of the floor, so
+    every multiple is of one run and one clock; ``fired``: how many the pipeline dispatched,
+    which the stages must too.
 
     The stages run with the collector off, as timeit runs: their lists keep every event of the
     round alive, so a collection would charge the stage that triggers it for objects the
@@ -512,9 +519,16 @@ def stage_seconds(
     as the paired comparisons: on a shared machine a wall-clock stage of a few microseconds an
     event reads other processes' time slices.
     """
+    source = new_runtime().config.sources.get("kubernetes")
+    event_dicts = [source.normalize(json.loads(r), {})[0].model_dump() for r in raws]
     best = [float("inf")] * len(STAGES)
-    collected = uncollected = float("inf")
+    floor = collected = uncollected = float("inf")
     for _ in range(ROUNDS):
+        start = time.process_time()
+        for raw, event in zip(raws, event_dicts, strict=True):
+            json.loads(raw)
+            Event.model_validate(event)
+        floor = min(floor, time.process_time() - start)
         collected = min(collected, _pipeline_seconds(raws, new_runtime()))
         gc.collect()
         gc.disable()
@@ -526,7 +540,7 @@ def stage_seconds(
         best = [min(b, s) for b, s in zip(best, seconds, strict=True)]
         if firings != fired:  # the stages must do the pipeline's work, no less
             raise RuntimeError(f"the stages fired {firings:,}, the pipeline {fired:,}")
-    return best, collected, uncollected
+    return best, collected, uncollected, floor
 
 
 def _pipeline_seconds(raws: list[str], runtime: Runtime) -> float:
@@ -574,7 +588,7 @@ def _enrich(firings: list[Attempt], runtime: Runtime) -> None:
         attempt.event = enrich(attempt.event, runtime)
 
 
-def stage_report(workloads: list[tuple[str, float, list[float], float, float]]) -> None:
+def stage_report(workloads: list[tuple[str, list[float], float, float, float]]) -> None:
     """Each stage in microseconds per event and as a multiple of the floor, beside the
     guarantee it serves; then their sum, the whole pipeline's time beside it (the rest: the
     calls between the stages) and the garbage collector's share."""
@@ -582,7 +596,7 @@ def stage_report(workloads: list[tuple[str, float, list[float], float, float]]) 
     rows: list[list[str]] = []
     for s, (stage, guarantee) in enumerate(STAGES):
         row = [stage, guarantee]
-        for workload, floor, seconds, _, _ in workloads:
+        for workload, seconds, _, _, floor in workloads:
             us = seconds[s] / N * 1e6
             figure(f"stage {s + 1}, {workload}: {stage} ({guarantee})", us, "us/ev", "n/a", None)
             row += [f"{us:.2f}", f"{seconds[s] / floor:.2f}x"]
@@ -595,7 +609,7 @@ def stage_report(workloads: list[tuple[str, float, list[float], float, float]]) 
         "the whole pipeline, collector on": [],
     }
     cells = list(totals.values())
-    for workload, floor, seconds, collected, uncollected in workloads:
+    for workload, seconds, collected, uncollected, floor in workloads:
         summed = sum(seconds)
         figure(f"stages summed / the whole pipeline, collector off, {workload}",
                summed / uncollected, "x", "n/a", None)
@@ -615,8 +629,8 @@ def stage_report(workloads: list[tuple[str, float, list[float], float, float]]) 
         header,
         rows,
         note=f"best of {ROUNDS} rounds each, CPU time; a stage only firings reach is spread "
-        "over every event of the workload, as the pipeline's time is; the floor is the "
-        "figures' (json.loads + Event.model_validate, wall clock)",
+        "over every event of the workload, as the pipeline's time is; the floor (json.loads + "
+        "Event.model_validate) is timed in the same rounds",
     )
 
 if __name__ == "__main__":
