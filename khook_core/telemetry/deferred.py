@@ -3,11 +3,12 @@
 Importing the SDK costs a cold start ~40 ms (the metrics SDK most of it), four times the
 budget. So this class needs none of it to serve an event: spans are started, made current,
 timed and propagated here (``tracecontext``: the SDK's ids, sampling and ``traceparent``
-rules), finished spans kept as plain records, and metrics counted into plain sums and value
-lists. ``load`` imports ``otel`` (the SDK and the exporters) and hands it all that was
-recorded: the spans as the SDK's ``ReadableSpan``, each sum added and each value recorded
-into the SDK's instruments, so an export holds exactly what the SDK alone would have
-recorded; from then on every record goes straight to the SDK.
+rules), finished spans kept as plain records, and metric measurements kept in a plain
+list. ``load`` imports ``otel`` (the SDK and the exporters) and hands it all that was
+recorded: the spans as the SDK's ``ReadableSpan``, each measurement replayed into the SDK's
+instruments in order with the span it was made in (the SDK's exemplars link a measurement to
+its trace), so an export holds what the SDK alone would have recorded; from then on every
+record goes straight to the SDK.
 
 ``load`` runs on a background thread ``LOAD_DELAY`` seconds after the first answer (the first
 root span to end, or a metric recorded outside a span), at ``close``, and at interpreter exit,
@@ -46,8 +47,6 @@ _CURRENT: contextvars.ContextVar[tc.SpanContext | None] = contextvars.ContextVar
 """The current span of this thread or task, shared by every ``DeferredTelemetry`` as
 OpenTelemetry's context would be."""
 
-Attributes = tuple[tuple[str, str], ...]
-
 
 @dataclass(frozen=True, slots=True)
 class SpanRecord:
@@ -62,12 +61,23 @@ class SpanRecord:
     attributes: Mapping[str, str] | None
 
 
+@dataclass(frozen=True, slots=True)
+class Measurement:
+    """One metric measurement, made inside ``span`` (None: outside any)."""
+
+    counter: bool
+    """A counter's addition, else a histogram's value."""
+    name: str
+    value: float
+    attributes: Mapping[str, str]
+    span: tc.SpanContext | None
+
+
 class Sink(Protocol):
     """What ``otel.Exporting`` offers: where records go once the SDK is loaded."""
 
     def spans(self, records: Iterable[SpanRecord]) -> None: ...
-    def add(self, name: str, value: float, attributes: Mapping[str, str]) -> None: ...
-    def record(self, name: str, value: float, attributes: Mapping[str, str]) -> None: ...
+    def measure(self, measurements: Iterable[Measurement]) -> None: ...
     def close(self) -> None: ...
 
 
@@ -77,10 +87,7 @@ class _Discard:
     def spans(self, records: Iterable[SpanRecord]) -> None:
         return None
 
-    def add(self, name: str, value: float, attributes: Mapping[str, str]) -> None:
-        return None
-
-    def record(self, name: str, value: float, attributes: Mapping[str, str]) -> None:
+    def measure(self, measurements: Iterable[Measurement]) -> None:
         return None
 
     def close(self) -> None:
@@ -175,8 +182,7 @@ class DeferredTelemetry(Telemetry):
         """One ``load`` at a time (the import runs outside ``_lock``)."""
         self._sink: Sink | None = None
         self._spans: list[SpanRecord] = []
-        self._sums: dict[tuple[str, Attributes], float] = {}
-        self._values: dict[tuple[str, Attributes], list[float]] = {}
+        self._measurements: list[Measurement] = []
         self._timer: threading.Timer | None = None
         self._closed = False
         atexit.register(self.close)
@@ -245,30 +251,24 @@ class DeferredTelemetry(Telemetry):
 
     # -- metrics ------------------------------------------------------------------------------
 
-    def _add(self, name: str, value: float, attributes: dict[str, str]) -> None:
+    def _measure(self, counter: bool, name: str, value: float, attributes: dict[str, str]) -> None:
+        measurement = Measurement(counter, name, value, attributes, _CURRENT.get())
         sink = self._sink
         if sink is None:
             with self._lock:
                 sink = self._sink
                 if sink is None:
-                    key = (name, tuple(attributes.items()))
-                    self._sums[key] = self._sums.get(key, 0) + value
-                    if _CURRENT.get() is None:
+                    self._measurements.append(measurement)
+                    if measurement.span is None:
                         self._schedule()
                     return
-        sink.add(name, value, attributes)
+        sink.measure((measurement,))
+
+    def _add(self, name: str, value: float, attributes: dict[str, str]) -> None:
+        self._measure(True, name, value, attributes)
 
     def _record(self, name: str, value: float, attributes: dict[str, str]) -> None:
-        sink = self._sink
-        if sink is None:
-            with self._lock:
-                sink = self._sink
-                if sink is None:
-                    self._values.setdefault((name, tuple(attributes.items())), []).append(value)
-                    if _CURRENT.get() is None:
-                        self._schedule()
-                    return
-        sink.record(name, value, attributes)
+        self._measure(False, name, value, attributes)
 
     def event_in(self, source: str) -> None:
         self._add("khook.events.in", 1, {"source": source, "function": self.function})
@@ -328,14 +328,10 @@ class DeferredTelemetry(Telemetry):
                 )
                 sink = _Discard()
             with self._lock:
-                spans, sums, values = self._spans, self._sums, self._values
-                self._spans, self._sums, self._values = [], {}, {}
+                spans, measurements = self._spans, self._measurements
+                self._spans, self._measurements = [], []
                 # Replayed holding the lock: a record made meanwhile waits and comes after.
-                for (name, attributes), total in sums.items():
-                    sink.add(name, total, dict(attributes))
-                for (name, attributes), measured in values.items():
-                    for value in measured:
-                        sink.record(name, value, dict(attributes))
+                sink.measure(measurements)
                 sink.spans(spans)
                 self._sink = sink
 
@@ -345,7 +341,7 @@ class DeferredTelemetry(Telemetry):
         with self._lock:
             self._closed = True
             timer, self._timer = self._timer, None
-            pending = bool(self._spans or self._sums or self._values)
+            pending = bool(self._spans or self._measurements)
         if timer is not None:
             timer.cancel()
         if self._sink is None and (pending or timer is not None):

@@ -10,7 +10,7 @@ setup and tests can build one per case.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Final
 
 from opentelemetry import trace
@@ -25,7 +25,7 @@ from khook_core.telemetry import exporters as exporting
 
 if TYPE_CHECKING:
     from khook_core.settings import TelemetrySettings
-    from khook_core.telemetry.deferred import SpanRecord
+    from khook_core.telemetry.deferred import Measurement, SpanRecord
     from khook_core.telemetry.tracecontext import SpanContext
 
 INSTRUMENTATION: Final = "khook"
@@ -147,11 +147,19 @@ class Exporting:
                 )
             )
 
-    def add(self, name: str, value: float, attributes: Mapping[str, str]) -> None:
-        self.counters[name].add(value, attributes)
-
-    def record(self, name: str, value: float, attributes: Mapping[str, str]) -> None:
-        self.histograms[name].record(value, attributes)
+    def measure(self, measurements: Iterable[Measurement]) -> None:
+        """Measurements into the instruments, each in the context of the span it was made in
+        (the SDK's trace-based exemplars link a measurement to its span)."""
+        for m in measurements:
+            context = (
+                trace.set_span_in_context(trace.NonRecordingSpan(_context(m.span)))
+                if m.span is not None
+                else None
+            )
+            if m.counter:
+                self.counters[m.name].add(m.value, m.attributes, context=context)
+            else:
+                self.histograms[m.name].record(m.value, m.attributes, context=context)
 
     def close(self) -> None:
         self.processor.shutdown()

@@ -138,6 +138,9 @@ def test_spans_made_before_the_sdk_loaded_keep_the_senders_trace_and_parents(
     assert by_name["normalize"].parent == received.context
     assert dict(received.resource.attributes)["service.name"] == "khook-kubernetes"
     dispatch_ids = {format(s.context.span_id, "016x") for s in spans if s.name == "dispatch"}
+    # A measurement made in a span links to it (the SDK's exemplars), as if the SDK had been there.
+    [events] = points(deferred.metrics, "khook.events.in").values()
+    assert {format(e.trace_id, "032x") for e in events.exemplars} == {TRACE_ID}
     assert len(headers) == 2
     for header in headers:
         version, trace_id, span_id, flags = header.split("-")
