@@ -56,7 +56,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final, TypeVar
 
 from khook_core.errors import ConfigError, Problem, TransientError
-from khook_core.state import audit_fields, base
+from khook_core.state import audit_counts, audit_fields, base
 from khook_core.state.base import DedupKey
 from khook_core.storm.records import Backlog, BacklogKey, BacklogKind
 
@@ -66,6 +66,12 @@ logger = logging.getLogger(__name__)
 
 CLAIMS: Final = "claims"
 FIRINGS: Final = "firings"
+FIRING_COUNTS: Final = "firing_counts"
+COUNTING_SINCE: Final = "counting-since"
+"""The ``firing_counts`` document naming the first minute every record of which is counted."""
+COUNTER_SHARDS: Final = 4
+"""Counter documents a minute: each record increments one at random, so a storm's writes
+spread over several documents (Firestore sustains about one write a second on one)."""
 SLOTS: Final = "slots"
 LEASES: Final = "leases"
 BACKLOG: Final = "backlog"
@@ -128,6 +134,9 @@ class FirestoreStateStore:
         self.audit_retention = audit_retention
         self._claims = client.collection(CLAIMS)
         self._firings = client.collection(FIRINGS)
+        self._counts = client.collection(FIRING_COUNTS)
+        self._counting_marked = False
+        self._counted_from: datetime | None = None
         self._slots = client.collection(SLOTS)
         self._leases = client.collection(LEASES)
         self._backlog = client.collection(BACKLOG)
@@ -323,10 +332,50 @@ class FirestoreStateStore:
     # -- audit trail --------------------------------------------------------------------------
 
     def record(self, firing: base.Firing) -> None:
+        """The record and its minute's counter (``audit_counts``) in one batch: both or
+        neither. A retried commit cannot count twice: the record's ``create`` fails the
+        batch if the first attempt landed."""
         doc = audit_fields.to_document(firing)
         doc["expire_at"] = firing.at + self.audit_retention
         with self._wrap("record firing", firing.key):
-            self._firings.document().create(doc, retry=self._retry, timeout=self.timeout)
+            if not self._counting_marked:
+                minute = base.bucket_start(firing.at, audit_counts.COUNTER_BUCKET)
+                self._mark_counting(minute + audit_counts.COUNTER_BUCKET)
+            batch = self._client.batch()
+            batch.create(self._firings.document(), doc)
+            batch.set(*self.counter_write(firing), merge=True)
+            batch.commit(retry=self._retry, timeout=self.timeout)
+
+    def counter_write(self, firing: base.Firing) -> tuple[Any, dict[str, Any]]:
+        """The counter document of ``firing`` (its minute, a shard at random) and the fields
+        ``record`` merges into it; a bulk loader writes the same beside each record."""
+        minute = base.bucket_start(firing.at, audit_counts.COUNTER_BUCKET)
+        shard = random.randrange(COUNTER_SHARDS)  # noqa: S311  (spreading, not secrecy)
+        return self._counts.document(_counter_doc_id(minute, shard)), {
+            "bucket": minute,
+            # Outlives the last record it counts, as the audit retention keeps them.
+            "expire_at": minute + audit_counts.COUNTER_BUCKET + self.audit_retention,
+            "counts": {audit_counts.counter_key(firing): self._firestore.Increment(1)},
+        }
+
+    def _mark_counting(self, since: datetime) -> None:
+        """Counting begins (once per database): records before ``since`` may have no counter
+        (written before this version), so counts read them, not counters."""
+        with contextlib.suppress(self._gexc.AlreadyExists):
+            self._counts.document(COUNTING_SINCE).create(
+                {"since": since}, retry=self._retry, timeout=self.timeout
+            )
+        self._counting_marked = True
+
+    def _counting_since(self) -> datetime | None:
+        if self._counted_from is None:
+            snap = self._counts.document(COUNTING_SINCE).get(
+                retry=self._retry, timeout=self.timeout
+            )
+            since = (snap.to_dict() or {}).get("since") if snap.exists else None
+            if isinstance(since, datetime):
+                self._counted_from = since  # never changes once written
+        return self._counted_from
 
     def firings(
         self, *, hook: str | None = None, since: datetime | None = None, limit: int = 100
@@ -379,10 +428,53 @@ class FirestoreStateStore:
     def count_firings(
         self, *, where: base.FiringFilter, bucket: timedelta
     ) -> list[base.FiringCount]:
-        """Firestore has no GROUP BY: the matching records are streamed, only the five
-        fields counted, and counted here."""
-        query = self._filtered(where).select(["at", "hook", "source", "event_type", "outcome"])
+        """Firestore has no GROUP BY: whole minutes are read from the per-minute counters
+        written with the records (``audit_counts``), one document a minute and shard; the
+        rest (partial minutes at the ends, records from before counting began, filters on
+        uncounted fields) by streaming the matching records' five fields."""
         counts: Counter[tuple[datetime, str, str, str, str]] = Counter()
+        with self._wrap("count firings", "*"):
+            plan = audit_counts.plan(where, bucket, self._counting_since())
+        if plan is None:
+            self._count_streamed(where, bucket, counts)
+        else:
+            for part in plan.streamed:
+                self._count_streamed(part, bucket, counts)
+            self._count_counters(where, bucket, plan, counts)
+        return [base.FiringCount(*group, n) for group, n in sorted(counts.items())]
+
+    def _count_counters(
+        self,
+        where: base.FiringFilter,
+        bucket: timedelta,
+        plan: audit_counts.Plan,
+        counts: Counter[tuple[datetime, str, str, str, str]],
+    ) -> None:
+        from google.cloud.firestore_v1.base_query import FieldFilter
+
+        query = self._counts.where(filter=FieldFilter("bucket", ">=", plan.start))
+        if plan.end is not None:
+            query = query.where(filter=FieldFilter("bucket", "<", plan.end))
+        query = query.select(["bucket", "counts"])
+        with self._wrap("count firings", "counters"):
+            for snap in query.stream(retry=self._retry, timeout=max(self.timeout, COUNT_TIMEOUT_S)):
+                doc = snap.to_dict() or {}
+                minute, groups = doc.get("bucket"), doc.get("counts")
+                if not isinstance(minute, datetime) or not isinstance(groups, dict):
+                    continue
+                start = base.bucket_start(minute, bucket)
+                for key, n in groups.items():
+                    group = audit_counts.group_of(key)
+                    if group is not None and n and audit_counts.matches(group, where):
+                        counts[(start, *group)] += int(n)
+
+    def _count_streamed(
+        self,
+        where: base.FiringFilter,
+        bucket: timedelta,
+        counts: Counter[tuple[datetime, str, str, str, str]],
+    ) -> None:
+        query = self._filtered(where).select(["at", "hook", "source", "event_type", "outcome"])
         with self._wrap("count firings", "*"):
             for snap in query.stream(retry=self._retry, timeout=max(self.timeout, COUNT_TIMEOUT_S)):
                 doc = snap.to_dict() or {}
@@ -398,7 +490,6 @@ class FirestoreStateStore:
                         str(doc.get("outcome") or ""),
                     )
                 ] += 1
-        return [base.FiringCount(*group, n) for group, n in sorted(counts.items())]
 
     def _filtered(self, where: base.FiringFilter) -> Any:
         from google.cloud.firestore_v1.base_query import FieldFilter
@@ -694,7 +785,6 @@ def _backlog_key(doc: dict[str, Any]) -> BacklogKey:
     return BacklogKey.from_stored(str(doc.get("key", "")))
 
 
-
 def _claim_document(
     key: DedupKey, owner: str, now: datetime, ttl: timedelta, **extra: object
 ) -> dict[str, object]:
@@ -731,3 +821,8 @@ def _lapsed(snap: Any, now: datetime) -> bool:
         return True
     expire_at = (snap.to_dict() or {}).get("expire_at")
     return not isinstance(expire_at, datetime) or expire_at <= now
+
+
+def _counter_doc_id(minute: datetime, shard: int) -> str:
+    """A hash, not the time: ids in time order would pile a minute's writes onto one key range."""
+    return hashlib.sha256(f"{minute.isoformat()}|{shard}".encode()).hexdigest()[:32]
