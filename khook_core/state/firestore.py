@@ -34,7 +34,9 @@ Storm-control state, each in its own collection and keyed the same way:
 
 TTL policies for Terraform: ``claims.expire_at``, ``slots.expire_at``, ``leases.expire_at`` and
 ``circuits.expire_at`` (housekeeping; the code never relies on them), and optionally
-``firings.expire_at`` (audit retention, ``AUDIT_RETENTION`` after the firing).
+``firings.expire_at`` (audit retention, ``AUDIT_RETENTION`` after the firing) with
+``firing_counts.expire_at`` (the audit trail's per-minute counters, ``audit_counts``: written
+in each record's batch, expiring a minute after the last record they count).
 ``firings(hook=…)`` needs the composite index ``firings(hook ASC, at DESC)``. See
 docs/dispatch.md.
 
