@@ -2,9 +2,10 @@
 
 Counting a day of audit records by streaming them takes seconds (one read per record). So the
 store that needs it keeps, beside each record, a counter per minute (``COUNTER_BUCKET``) and
-hook, source, event type and outcome, written with the record; ``count_firings`` then reads
-one counter document per minute instead of every record. This module is the store-neutral
-part: the counters' keys, and which part of a query they can answer exactly.
+hook, source, event type and outcome, written with the record, the counters of ten minutes
+(``COUNTER_DOCUMENT``) in one document; ``count_firings`` then reads 144 documents a day
+(per shard) instead of every record. This module is the store-neutral part: the counters'
+keys, and which part of a query they can answer exactly.
 
 Counters answer a query when it filters only on counted fields (not ``resource`` or
 ``incident``) and its bucket is a whole number of minutes, for the whole minutes of its range
@@ -18,34 +19,47 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Final
 
 from khook_core.state.base import Firing, FiringFilter, bucket_start
 
 COUNTER_BUCKET: Final = timedelta(minutes=1)
+"""The counters' resolution: a query's bucket must be a whole number of these."""
+COUNTER_DOCUMENT: Final = timedelta(minutes=10)
+"""The minutes whose counters share a document: fewer documents to read, while a document's
+entries (ten minutes' hooks x sources x types x outcomes) stay far below Firestore's limits."""
 COUNTED: Final = ("hook", "source", "event_type", "outcome")
 """The record's fields a counter is kept per, in the order of ``FiringCount``."""
 
 Group = tuple[str, str, str, str]
 
 
+def document_start(at: datetime) -> datetime:
+    """The first minute of the counter document holding ``at``'s counter."""
+    return bucket_start(at, COUNTER_DOCUMENT)
+
+
 def counter_key(firing: Firing) -> str:
-    """The counter of ``firing``'s hook, source, event type and outcome (a JSON array: any
-    text in any field, unambiguous)."""
-    return json.dumps([firing.hook, firing.source, firing.event_type, firing.outcome])
+    """The counter of ``firing``'s minute (epoch seconds), hook, source, event type and
+    outcome: a JSON array, so any text in any field stays unambiguous."""
+    minute = int(bucket_start(firing.at, COUNTER_BUCKET).timestamp())
+    return json.dumps([minute, firing.hook, firing.source, firing.event_type, firing.outcome])
 
 
-def group_of(key: str) -> Group | None:
-    """The fields of a ``counter_key``; None for a key this version did not write."""
+def parse_key(key: str) -> tuple[datetime, Group] | None:
+    """The minute and fields of a ``counter_key``; None for a key this version did not write."""
     try:
         fields = json.loads(key)
     except ValueError:
         return None
-    if not isinstance(fields, list) or len(fields) != len(COUNTED):
+    if not isinstance(fields, list) or len(fields) != 1 + len(COUNTED):
         return None
-    hook, source, event_type, outcome = (str(f) for f in fields)
-    return hook, source, event_type, outcome
+    minute, hook, source, event_type, outcome = fields
+    if not isinstance(minute, int):
+        return None
+    group = (str(hook), str(source), str(event_type), str(outcome))
+    return datetime.fromtimestamp(minute, UTC), group
 
 
 def matches(group: Group, where: FiringFilter) -> bool:

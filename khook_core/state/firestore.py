@@ -72,8 +72,8 @@ FIRING_COUNTS: Final = "firing_counts"
 COUNTING_SINCE: Final = "counting-since"
 """The ``firing_counts`` document naming the first minute every record of which is counted."""
 COUNTER_SHARDS: Final = 4
-"""Counter documents a minute: each record increments one at random, so a storm's writes
-spread over several documents (Firestore sustains about one write a second on one)."""
+"""Counter documents per ten minutes: each record increments one at random, so a storm's
+writes spread over several documents (Firestore sustains about one write a second on one)."""
 SLOTS: Final = "slots"
 LEASES: Final = "leases"
 BACKLOG: Final = "backlog"
@@ -349,14 +349,14 @@ class FirestoreStateStore:
             batch.commit(retry=self._retry, timeout=self.timeout)
 
     def counter_write(self, firing: base.Firing) -> tuple[Any, dict[str, Any]]:
-        """The counter document of ``firing`` (its minute, a shard at random) and the fields
-        ``record`` merges into it; a bulk loader writes the same beside each record."""
-        minute = base.bucket_start(firing.at, audit_counts.COUNTER_BUCKET)
+        """The counter document of ``firing`` (its ten minutes, a shard at random) and the
+        fields ``record`` merges into it; a bulk loader writes the same beside each record."""
+        start = audit_counts.document_start(firing.at)
         shard = random.randrange(COUNTER_SHARDS)  # noqa: S311  (spreading, not secrecy)
-        return self._counts.document(_counter_doc_id(minute, shard)), {
-            "bucket": minute,
+        return self._counts.document(_counter_doc_id(start, shard)), {
+            "bucket": start,
             # Outlives the last record it counts, as the audit retention keeps them.
-            "expire_at": minute + audit_counts.COUNTER_BUCKET + self.audit_retention,
+            "expire_at": start + audit_counts.COUNTER_DOCUMENT + self.audit_retention,
             "counts": {audit_counts.counter_key(firing): self._firestore.Increment(1)},
         }
 
@@ -454,21 +454,25 @@ class FirestoreStateStore:
     ) -> None:
         from google.cloud.firestore_v1.base_query import FieldFilter
 
-        query = self._counts.where(filter=FieldFilter("bucket", ">=", plan.start))
+        first = audit_counts.document_start(plan.start)
+        query = self._counts.where(filter=FieldFilter("bucket", ">=", first))
         if plan.end is not None:
             query = query.where(filter=FieldFilter("bucket", "<", plan.end))
-        query = query.select(["bucket", "counts"])
+        query = query.select(["counts"])
         with self._wrap("count firings", "counters"):
             for snap in query.stream(retry=self._retry, timeout=max(self.timeout, COUNT_TIMEOUT_S)):
-                doc = snap.to_dict() or {}
-                minute, groups = doc.get("bucket"), doc.get("counts")
-                if not isinstance(minute, datetime) or not isinstance(groups, dict):
+                groups = (snap.to_dict() or {}).get("counts")
+                if not isinstance(groups, dict):
                     continue
-                start = base.bucket_start(minute, bucket)
                 for key, n in groups.items():
-                    group = audit_counts.group_of(key)
-                    if group is not None and n and audit_counts.matches(group, where):
-                        counts[(start, *group)] += int(n)
+                    parsed = audit_counts.parse_key(key)
+                    if parsed is None or not n:
+                        continue
+                    minute, group = parsed
+                    if minute < plan.start or (plan.end is not None and minute >= plan.end):
+                        continue  # a minute of the document outside the counters' range
+                    if audit_counts.matches(group, where):
+                        counts[(base.bucket_start(minute, bucket), *group)] += int(n)
 
     def _count_streamed(
         self,
@@ -825,6 +829,6 @@ def _lapsed(snap: Any, now: datetime) -> bool:
     return not isinstance(expire_at, datetime) or expire_at <= now
 
 
-def _counter_doc_id(minute: datetime, shard: int) -> str:
-    """A hash, not the time: ids in time order would pile a minute's writes onto one key range."""
-    return hashlib.sha256(f"{minute.isoformat()}|{shard}".encode()).hexdigest()[:32]
+def _counter_doc_id(start: datetime, shard: int) -> str:
+    """A hash, not the time: ids in time order would pile the writes onto one key range."""
+    return hashlib.sha256(f"{start.isoformat()}|{shard}".encode()).hexdigest()[:32]

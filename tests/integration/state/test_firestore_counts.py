@@ -1,14 +1,15 @@
 """Firestore's per-minute audit counters (``audit_counts``): written in the record's batch,
-kept as long as the records they count, read for whole minutes, and never trusted for
-records written before counting began."""
+ten minutes to a document, kept as long as the records they count, read for whole minutes,
+and never trusted for records written before counting began."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from khook_core.state import audit_fields
+from khook_core.state import audit_counts, audit_fields
 from khook_core.state.base import DedupKey, Firing, FiringFilter
 from khook_core.state.firestore import (
+    COUNTER_SHARDS,
     COUNTING_SINCE,
     FIRING_COUNTS,
     FIRINGS,
@@ -52,16 +53,21 @@ def test_each_record_is_counted_in_its_minute_and_kept_as_long_as_the_records(
     docs = counters(firestore_store)
     per_minute: dict[datetime, int] = {}
     for doc in docs:
-        minute = doc["bucket"]
-        assert isinstance(minute, datetime)
-        counts = doc["counts"]
-        assert isinstance(counts, dict)
-        per_minute[minute] = per_minute.get(minute, 0) + sum(counts.values())
-        expire_at = doc["expire_at"]
+        start, expire_at, counts = doc["bucket"], doc["expire_at"], doc["counts"]
+        assert isinstance(start, datetime)
         assert isinstance(expire_at, datetime)
-        # The counter outlives every record of its minute (TTL on both: counts stay true).
-        assert expire_at >= minute + MINUTE + firestore_store.audit_retention
+        assert isinstance(counts, dict)
+        for key, n in counts.items():
+            parsed = audit_counts.parse_key(key)
+            assert parsed is not None
+            minute, group = parsed
+            assert group == ("shop/web", "kubernetes", "pod-restart", "dispatched")
+            assert start <= minute < start + audit_counts.COUNTER_DOCUMENT
+            per_minute[minute] = per_minute.get(minute, 0) + n
+        # The counter outlives every record it counts (TTL on both: counts stay true).
+        assert expire_at >= start + audit_counts.COUNTER_DOCUMENT + firestore_store.audit_retention
     assert per_minute == {T0: 3, T0 + MINUTE: 3, T0 + 2 * MINUTE: 3}
+    assert len(docs) <= COUNTER_SHARDS  # one document holds ten minutes (per shard)
 
 
 def test_whole_minutes_are_counted_from_the_counters(firestore_store: FirestoreStateStore):
