@@ -440,9 +440,22 @@ class FirestoreStateStore:
         if plan is None:
             self._count_streamed(where, bucket, counts)
         else:
-            for part in plan.streamed:
-                self._count_streamed(part, bucket, counts)
-            self._count_counters(where, bucket, plan, counts)
+            from concurrent.futures import ThreadPoolExecutor
+
+            # The counters and the records at the range's ends are independent reads: at once.
+            tallies: list[Counter[tuple[datetime, str, str, str, str]]] = [
+                Counter() for _ in range(1 + len(plan.streamed))
+            ]
+            with ThreadPoolExecutor(max_workers=len(tallies)) as pool:
+                done = [pool.submit(self._count_counters, where, bucket, plan, tallies[0])]
+                done += [
+                    pool.submit(self._count_streamed, part, bucket, tally)
+                    for part, tally in zip(plan.streamed, tallies[1:], strict=True)
+                ]
+                for future in done:
+                    future.result()  # a read's error is the count's
+            for tally in tallies:
+                counts.update(tally)
         return [base.FiringCount(*group, n) for group, n in sorted(counts.items())]
 
     def _count_counters(
