@@ -104,10 +104,12 @@ def fill_firestore(now: datetime) -> None:
             record = synthetic(i, now)
             batch.create(client.collection("firings").document(), audit_fields.to_document(record))
             ref, fields = store.counter_write(record)
-            [key] = fields["counts"]
-            counters.setdefault(ref.id, (ref, fields, Counter()))[2][key] += 1
+            [(minute, group)] = [(m, g) for m, groups in fields["counts"].items() for g in groups]
+            counters.setdefault(ref.id, (ref, fields, Counter()))[2][(minute, group)] += 1
         for ref, fields, added in counters.values():
-            counts = {key: firestore.Increment(n) for key, n in added.items()}
+            counts: dict[str, dict[str, Any]] = {}
+            for (minute, group), n in added.items():
+                counts.setdefault(minute, {})[group] = firestore.Increment(n)
             batch.set(ref, {**fields, "counts": counts}, merge=True)
         batch.commit()
     client.close()

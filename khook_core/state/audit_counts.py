@@ -3,9 +3,10 @@
 Counting a day of audit records by streaming them takes seconds (one read per record). So the
 store that needs it keeps, beside each record, a counter per minute (``COUNTER_BUCKET``) and
 hook, source, event type and outcome, written with the record, the counters of ten minutes
-(``COUNTER_DOCUMENT``) in one document; ``count_firings`` then reads 144 documents a day
-(per shard) instead of every record. This module is the store-neutral part: the counters'
-keys, and which part of a query they can answer exactly.
+(``COUNTER_DOCUMENT``) in one document (a map of minutes, each a map of groups);
+``count_firings`` then reads 144 documents a day (per shard) instead of every record. This
+module is the store-neutral part: the counters' keys, and which part of a query they can
+answer exactly.
 
 Counters answer a query when it filters only on counted fields (not ``resource`` or
 ``incident``) and its bucket is a whole number of minutes, for the whole minutes of its range
@@ -40,26 +41,32 @@ def document_start(at: datetime) -> datetime:
     return bucket_start(at, COUNTER_DOCUMENT)
 
 
-def counter_key(firing: Firing) -> str:
-    """The counter of ``firing``'s minute (epoch seconds), hook, source, event type and
-    outcome: a JSON array, so any text in any field stays unambiguous."""
-    minute = int(bucket_start(firing.at, COUNTER_BUCKET).timestamp())
-    return json.dumps([minute, firing.hook, firing.source, firing.event_type, firing.outcome])
+def minute_key(firing: Firing) -> str:
+    """The counters of ``firing``'s minute: its start in epoch seconds."""
+    return str(int(bucket_start(firing.at, COUNTER_BUCKET).timestamp()))
 
 
-def parse_key(key: str) -> tuple[datetime, Group] | None:
-    """The minute and fields of a ``counter_key``; None for a key this version did not write."""
+def group_key(firing: Firing) -> str:
+    """The counter of ``firing``'s hook, source, event type and outcome within its minute: a
+    JSON array, so any text in any field stays unambiguous."""
+    return json.dumps([firing.hook, firing.source, firing.event_type, firing.outcome])
+
+
+def parse_minute(key: str) -> datetime | None:
+    """The minute of a ``minute_key``; None for a key this version did not write."""
+    return datetime.fromtimestamp(int(key), UTC) if key.isdigit() else None
+
+
+def parse_group(key: str) -> Group | None:
+    """The fields of a ``group_key``; None for a key this version did not write."""
     try:
         fields = json.loads(key)
     except ValueError:
         return None
-    if not isinstance(fields, list) or len(fields) != 1 + len(COUNTED):
+    if not isinstance(fields, list) or len(fields) != len(COUNTED):
         return None
-    minute, hook, source, event_type, outcome = fields
-    if not isinstance(minute, int):
-        return None
-    group = (str(hook), str(source), str(event_type), str(outcome))
-    return datetime.fromtimestamp(minute, UTC), group
+    hook, source, event_type, outcome = (str(f) for f in fields)
+    return hook, source, event_type, outcome
 
 
 def matches(group: Group, where: FiringFilter) -> bool:

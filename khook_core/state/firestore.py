@@ -357,7 +357,11 @@ class FirestoreStateStore:
             "bucket": start,
             # Outlives the last record it counts, as the audit retention keeps them.
             "expire_at": start + audit_counts.COUNTER_DOCUMENT + self.audit_retention,
-            "counts": {audit_counts.counter_key(firing): self._firestore.Increment(1)},
+            "counts": {
+                audit_counts.minute_key(firing): {
+                    audit_counts.group_key(firing): self._firestore.Increment(1)
+                }
+            },
         }
 
     def _mark_counting(self, since: datetime) -> None:
@@ -440,22 +444,9 @@ class FirestoreStateStore:
         if plan is None:
             self._count_streamed(where, bucket, counts)
         else:
-            from concurrent.futures import ThreadPoolExecutor
-
-            # The counters and the records at the range's ends are independent reads: at once.
-            tallies: list[Counter[tuple[datetime, str, str, str, str]]] = [
-                Counter() for _ in range(1 + len(plan.streamed))
-            ]
-            with ThreadPoolExecutor(max_workers=len(tallies)) as pool:
-                done = [pool.submit(self._count_counters, where, bucket, plan, tallies[0])]
-                done += [
-                    pool.submit(self._count_streamed, part, bucket, tally)
-                    for part, tally in zip(plan.streamed, tallies[1:], strict=True)
-                ]
-                for future in done:
-                    future.result()  # a read's error is the count's
-            for tally in tallies:
-                counts.update(tally)
+            for part in plan.streamed:
+                self._count_streamed(part, bucket, counts)
+            self._count_counters(where, bucket, plan, counts)
         return [base.FiringCount(*group, n) for group, n in sorted(counts.items())]
 
     def _count_counters(
@@ -472,20 +463,27 @@ class FirestoreStateStore:
         if plan.end is not None:
             query = query.where(filter=FieldFilter("bucket", "<", plan.end))
         query = query.select(["counts"])
+        groups: dict[str, audit_counts.Group | None] = {}  # parsed once, not once a minute
         with self._wrap("count firings", "counters"):
             for snap in query.stream(retry=self._retry, timeout=max(self.timeout, COUNT_TIMEOUT_S)):
-                groups = (snap.to_dict() or {}).get("counts")
-                if not isinstance(groups, dict):
+                minutes = (snap.to_dict() or {}).get("counts")
+                if not isinstance(minutes, dict):
                     continue
-                for key, n in groups.items():
-                    parsed = audit_counts.parse_key(key)
-                    if parsed is None or not n:
+                for minute_key, counted in minutes.items():
+                    minute = audit_counts.parse_minute(minute_key)
+                    if minute is None or not isinstance(counted, dict):
                         continue
-                    minute, group = parsed
                     if minute < plan.start or (plan.end is not None and minute >= plan.end):
                         continue  # a minute of the document outside the counters' range
-                    if audit_counts.matches(group, where):
-                        counts[(base.bucket_start(minute, bucket), *group)] += int(n)
+                    start = base.bucket_start(minute, bucket)
+                    for key, n in counted.items():
+                        if key not in groups:
+                            group = audit_counts.parse_group(key)
+                            matched = group is not None and audit_counts.matches(group, where)
+                            groups[key] = group if matched else None
+                        found = groups[key]
+                        if found is not None and n:
+                            counts[(start, *found)] += int(n)
 
     def _count_streamed(
         self,

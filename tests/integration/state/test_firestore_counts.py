@@ -57,13 +57,14 @@ def test_each_record_is_counted_in_its_minute_and_kept_as_long_as_the_records(
         assert isinstance(start, datetime)
         assert isinstance(expire_at, datetime)
         assert isinstance(counts, dict)
-        for key, n in counts.items():
-            parsed = audit_counts.parse_key(key)
-            assert parsed is not None
-            minute, group = parsed
-            assert group == ("shop/web", "kubernetes", "pod-restart", "dispatched")
+        for minute_key, groups in counts.items():
+            minute = audit_counts.parse_minute(minute_key)
+            assert minute is not None
             assert start <= minute < start + audit_counts.COUNTER_DOCUMENT
-            per_minute[minute] = per_minute.get(minute, 0) + n
+            for key, n in groups.items():
+                group = audit_counts.parse_group(key)
+                assert group == ("shop/web", "kubernetes", "pod-restart", "dispatched")
+                per_minute[minute] = per_minute.get(minute, 0) + n
         # The counter outlives every record it counts (TTL on both: counts stay true).
         assert expire_at >= start + audit_counts.COUNTER_DOCUMENT + firestore_store.audit_retention
     assert per_minute == {T0: 3, T0 + MINUTE: 3, T0 + 2 * MINUTE: 3}
