@@ -9,6 +9,10 @@ The issue's figures, with no budget in design.md's table yet (reported, not judg
 - the dashboard in headless Chromium over the SQLite data: first contentful paint, and the
   moment every panel is drawn from the API's answers (the first meaningful paint), median of
   several loads.
+- on the Firestore emulator, in the same run: ``counts`` as a store without counters must
+  count (streaming every record of the day), Firestore's ``count()`` aggregation (one query
+  per bucket and group: a sample timed, the day estimated), and one audit record's write
+  alone and with its per-minute counter in the same batch (``FirestoreStateStore.record``).
 
 Without the Firestore emulator or Chromium those figures are recorded as not measured.
 """
