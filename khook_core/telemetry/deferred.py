@@ -24,7 +24,6 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Final, Protocol
 
@@ -48,29 +47,50 @@ _CURRENT: contextvars.ContextVar[tc.SpanContext | None] = contextvars.ContextVar
 OpenTelemetry's context would be."""
 
 
-@dataclass(frozen=True, slots=True)
 class SpanRecord:
-    """A finished, sampled span, not yet handed to the SDK."""
+    """A finished, sampled span, not yet handed to the SDK (a plain class, as
+    ``tracecontext.SpanContext`` is)."""
 
-    name: str
-    context: tc.SpanContext
-    parent: tc.SpanContext | None
-    kind: SpanKind
-    start_ns: int
-    end_ns: int
-    attributes: Mapping[str, str] | None
+    __slots__ = ("attributes", "context", "end_ns", "kind", "name", "parent", "start_ns")
+
+    def __init__(
+        self,
+        name: str,
+        context: tc.SpanContext,
+        parent: tc.SpanContext | None,
+        kind: SpanKind,
+        start_ns: int,
+        end_ns: int,
+        attributes: Mapping[str, str] | None,
+    ) -> None:
+        self.name = name
+        self.context = context
+        self.parent = parent
+        self.kind = kind
+        self.start_ns = start_ns
+        self.end_ns = end_ns
+        self.attributes = attributes
 
 
-@dataclass(frozen=True, slots=True)
 class Measurement:
     """One metric measurement, made inside ``span`` (None: outside any)."""
 
-    counter: bool
-    """A counter's addition, else a histogram's value."""
-    name: str
-    value: float
-    attributes: Mapping[str, str]
-    span: tc.SpanContext | None
+    __slots__ = ("attributes", "counter", "name", "span", "value")
+
+    def __init__(
+        self,
+        counter: bool,
+        name: str,
+        value: float,
+        attributes: Mapping[str, str],
+        span: tc.SpanContext | None,
+    ) -> None:
+        self.counter = counter
+        """A counter's addition, else a histogram's value."""
+        self.name = name
+        self.value = value
+        self.attributes = attributes
+        self.span = span
 
 
 class Sink(Protocol):

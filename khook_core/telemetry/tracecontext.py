@@ -13,7 +13,6 @@ import functools
 import random
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Final
 
 TRACEPARENT: Final = "traceparent"
@@ -29,17 +28,32 @@ _LOW_64: Final = (1 << 64) - 1
 TraceState = tuple[tuple[str, str], ...]
 
 
-@dataclass(frozen=True, slots=True)
 class SpanContext:
-    """What a span passes to its children and to the next process."""
+    """What a span passes to its children and to the next process (never changed once made).
 
-    trace_id: int
-    span_id: int
-    sampled: bool
-    remote: bool = False
-    trace_state: TraceState = ()
-    flags: int = 0
-    """The header's trace flags as received (a remote parent); a local span's are ``sampled``."""
+    A plain class: a dataclass or ``NamedTuple`` would cost the cold start their generated
+    code and evaluated annotations.
+    """
+
+    __slots__ = ("flags", "remote", "sampled", "span_id", "trace_id", "trace_state")
+
+    def __init__(
+        self,
+        trace_id: int,
+        span_id: int,
+        sampled: bool,
+        remote: bool = False,
+        trace_state: TraceState = (),
+        flags: int = 0,
+    ) -> None:
+        self.trace_id = trace_id
+        self.span_id = span_id
+        self.sampled = sampled
+        self.remote = remote
+        self.trace_state = trace_state
+        self.flags = flags
+        """The header's trace flags as received (a remote parent); a local span's are
+        ``sampled``."""
 
     def headers(self) -> dict[str, str]:
         """``traceparent`` (and ``tracestate``) naming this span as the parent."""
