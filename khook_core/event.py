@@ -34,6 +34,11 @@ class Severity(StrEnum):
 _SEVERITY_RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.ERROR: 2, Severity.CRITICAL: 3}
 
 
+_new = object.__new__
+_set = object.__setattr__
+"""What the trusted constructors call, looked up once: they run several times per event."""
+
+
 class Resource(BaseModel):
     """What the event is about. ``namespace`` is empty for non-Kubernetes sources."""
 
@@ -49,8 +54,8 @@ class Resource(BaseModel):
     def trusted(cls, kind: str, name: str, namespace: str, uid: str, api_version: str) -> Resource:
         """Build without validation from values already known to be strings (see
         ``Event.trusted``)."""
-        new = cls.__new__(cls)
-        object.__setattr__(
+        new = _new(cls)
+        _set(
             new,
             "__dict__",
             {
@@ -61,9 +66,9 @@ class Resource(BaseModel):
                 "api_version": api_version,
             },
         )
-        object.__setattr__(new, "__pydantic_fields_set__", _RESOURCE_FIELDS)
-        object.__setattr__(new, "__pydantic_extra__", None)
-        object.__setattr__(new, "__pydantic_private__", None)
+        _set(new, "__pydantic_fields_set__", _RESOURCE_FIELDS)
+        _set(new, "__pydantic_extra__", None)
+        _set(new, "__pydantic_private__", None)
         return new
 
     def ref(self) -> str:
@@ -134,27 +139,23 @@ class Event(BaseModel):
         aware datetimes); a test holds the result equal to the validated constructor's. It
         spares the hot path of a storm a second validation of the same data.
         """
-        new = cls.__new__(cls)
-        values = dict(_EVENT_TEMPLATE)  # every field, in declaration order
-        values["tags"] = {}
-        values["metadata"] = {}
-        values.update(fields)
-        object.__setattr__(new, "__dict__", values)
-        object.__setattr__(new, "__pydantic_fields_set__", set(fields))
-        object.__setattr__(new, "__pydantic_extra__", None)
-        object.__setattr__(new, "__pydantic_private__", None)
+        new = _new(cls)
+        # Every field, in declaration order; fresh mutable defaults, then the given values.
+        values = {**_EVENT_TEMPLATE, "tags": {}, "metadata": {}, **fields}
+        _set(new, "__dict__", values)
+        _set(new, "__pydantic_fields_set__", set(fields))
+        _set(new, "__pydantic_extra__", None)
+        _set(new, "__pydantic_private__", None)
         return new
 
     def evolve(self, **changes: Any) -> Event:
         """A copy with ``changes`` applied, like ``model_copy(update=...)`` (which does not
         validate either), at half its cost: it runs once per matched event in a storm."""
-        new = Event.__new__(Event)
-        object.__setattr__(new, "__dict__", {**self.__dict__, **changes})
-        object.__setattr__(
-            new, "__pydantic_fields_set__", self.__pydantic_fields_set__ | changes.keys()
-        )
-        object.__setattr__(new, "__pydantic_extra__", None)
-        object.__setattr__(new, "__pydantic_private__", None)
+        new = _new(Event)
+        _set(new, "__dict__", {**self.__dict__, **changes})
+        _set(new, "__pydantic_fields_set__", self.__pydantic_fields_set__ | changes.keys())
+        _set(new, "__pydantic_extra__", None)
+        _set(new, "__pydantic_private__", None)
         return new
 
 

@@ -55,7 +55,9 @@ def loads(data: bytes | str, *, field: str = "body", check_text: bool = True) ->
     else:
         text = data
     try:
-        document = json.loads(text, parse_constant=_no_constant, parse_float=_finite_float)
+        if text.startswith("\ufeff"):  # as ``json.loads`` refuses it in text
+            raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
+        document = _DECODER.decode(text)
     except _NotFinite as exc:
         raise JsonLimitError(f"malformed JSON: {exc} (not a finite number)", field=field) from None
     except RecursionError:
@@ -88,6 +90,10 @@ def _finite_float(literal: str) -> float:
     if not math.isfinite(value):
         raise _NotFinite(literal if len(literal) <= 40 else literal[:37] + "...")
     return value
+
+
+_DECODER: Final = json.JSONDecoder(parse_constant=_no_constant, parse_float=_finite_float)
+"""Built once: ``json.loads`` with hooks builds a new decoder for every document."""
 
 
 def _too_deep(field: str) -> JsonLimitError:
@@ -130,10 +136,41 @@ def unencodable_path(value: Any, prefix: str = "") -> str | None:
     Paths read like the sources' field names: ``resource.name``, ``alerts[0].labels.pod``; ""
     is ``value`` itself.
     """
+    if _all_encodable(value):  # the usual case, settled without building a path
+        return None
     for path, text in _texts(value, prefix):
         if not encodable(text):
             return path
     return None
+
+
+def may_hold_surrogate(data: bytes | str) -> bool:
+    """Whether JSON text could decode to a lone surrogate: strictly decoded UTF-8 holds none,
+    so only an escape (``\\udXXX``) can make one. False settles it without a walk."""
+    if isinstance(data, str):
+        return _SURROGATE.search(data) is not None
+    return _SURROGATE_ESCAPE.search(data) is not None
+
+
+_SURROGATE_ESCAPE: Final = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _all_encodable(value: Any) -> bool:
+    """Whether every string and key in ``value`` encodes (``unencodable_path`` finds None)."""
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, str):
+            if not node.isascii() and not encodable(node):
+                return False
+        elif isinstance(node, dict):
+            for key in node:
+                if not isinstance(key, str) or not (key.isascii() or encodable(key)):
+                    return False
+            stack.extend(node.values())
+        elif isinstance(node, list | tuple):
+            stack.extend(node)
+    return True
 
 
 def printable(text: str) -> str:

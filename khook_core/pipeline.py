@@ -28,7 +28,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from khook_core import conditions, correlation, firing
@@ -45,6 +45,7 @@ from khook_core.sweep import SWEEP_BATCH, sweep
 if TYPE_CHECKING:
     from khook_core.hooks import HookRule
     from khook_core.runtime import Runtime
+    from khook_core.state.base import ClaimResult
     from khook_core.storm.records import BacklogKey, Summary
 
 __all__ = [
@@ -108,16 +109,20 @@ def _run(
     deadline: float | None,
 ) -> list[Decision]:
     plugin = runtime.config.sources.get(source)
+    telemetry = runtime.telemetry
     try:
-        with runtime.telemetry.span("normalize"):
+        if telemetry.enabled:
+            with telemetry.span("normalize"):
+                events = plugin.normalize(raw, attributes)
+        else:  # telemetry off: not even a no-op span on the per-event path
             events = plugin.normalize(raw, attributes)
     except Dropped as dropped:
         return [Decision.dropped(dropped.reason)]
     if not events:
         return [Decision.dropped(DropReason.NO_EVENT)]
-    if runtime.telemetry.enabled:
+    if telemetry.enabled:
         for _ in events:
-            runtime.telemetry.event_in(source)
+            telemetry.event_in(source)
     # Redaction, once, before anything leaves: every step after this sees only masked values.
     events = runtime.redactor.events(events)
     decisions: list[Decision] = []
@@ -233,32 +238,15 @@ def fire(
     store = runtime.store
     key = keys.firing(rule, event)
     attempt = Attempt(runtime, rule, event, key, deadline)
+    now = runtime.clock()  # one instant for the silences and the claim
     # Silences and maintenance windows mute before the claim: nothing claimed, nothing owed.
     if event.status != "resolved":
-        muting = runtime.silences.check(rule.hook, event, runtime.clock(), runtime.config.windows)
+        muting = runtime.silences.check(rule.hook, event, now, runtime.config.windows)
         if muting is not None:
             return silence_held.silenced(attempt, muting)
-    started = time.perf_counter()
-    try:
-        if event.status == "resolved":
-            store.release(key=key)
-            correlation.resolve(rule, event, runtime)
-            return attempt.decide(DecisionKind.RESOLVED, record=True)
-        ttl = rule.dedup_window or runtime.default_window
-        if event.occurrence:  # one alert episode, one change: fires once, not once a window
-            ttl = max(ttl, OCCURRENCE_WINDOW)
-        with runtime.telemetry.span("claim"):
-            claimed = store.claim_firing(
-                key=key,
-                owner=f"{delivery}|{event.id}",  # with the key: this delivery's claim
-                ttl=ttl,
-                now=runtime.clock(),
-                stale_after=runtime.stale_after,
-            )
-    except TransientError as exc:  # nothing claimed (or the store read it back as not ours)
-        runtime.telemetry.claim(event.source, time.perf_counter() - started, "unavailable")
-        return firing.store_unavailable(attempt, exc)
-    runtime.telemetry.claim(event.source, time.perf_counter() - started, claimed)
+    claimed = _claim(attempt, now, delivery)
+    if isinstance(claimed, Decision):
+        return claimed
     if claimed == "held":  # a repeat within the dedup window may still be new evidence
         return _repeat_joins(attempt) or attempt.decide(DecisionKind.DUPLICATE)
     if claimed == "busy":
@@ -298,6 +286,37 @@ def fire(
     except TransientError as exc:  # at storm control: the admission went back on the way out
         release_quietly(store, key)
         return firing.store_unavailable(attempt, exc)
+
+
+def _claim(attempt: Attempt, now: datetime, delivery: str) -> ClaimResult | Decision:
+    """The firing's claim (``claim_firing``), or the decision when there is nothing to claim
+    (a resolved event releases it) or the store is unavailable."""
+    rule, event, runtime, key = attempt.rule, attempt.event, attempt.runtime, attempt.key
+    store, telemetry = runtime.store, runtime.telemetry
+    started = time.perf_counter() if telemetry.enabled else 0.0
+    try:
+        if event.status == "resolved":
+            store.release(key=key)
+            correlation.resolve(rule, event, runtime)
+            return attempt.decide(DecisionKind.RESOLVED, record=True)
+        ttl = rule.dedup_window or runtime.default_window
+        if event.occurrence:  # one alert episode, one change: fires once, not once a window
+            ttl = max(ttl, OCCURRENCE_WINDOW)
+        with telemetry.span("claim"):
+            claimed = store.claim_firing(
+                key=key,
+                owner=f"{delivery}|{event.id}",  # with the key: this delivery's claim
+                ttl=ttl,
+                now=now,
+                stale_after=runtime.stale_after,
+            )
+    except TransientError as exc:  # nothing claimed (or the store read it back as not ours)
+        if telemetry.enabled:
+            telemetry.claim(event.source, time.perf_counter() - started, "unavailable")
+        return firing.store_unavailable(attempt, exc)
+    if telemetry.enabled:  # off: no clock read, no call, per event
+        telemetry.claim(event.source, time.perf_counter() - started, claimed)
+    return claimed
 
 
 def _correlate(attempt: Attempt) -> Decision | None:

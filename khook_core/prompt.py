@@ -296,7 +296,7 @@ def _text_of(value: object) -> str:
             return f"(an integer of {value.bit_length()} bits)"
     # A map or list as compact JSON, bounded first (depth, items, string lengths) like the data
     # block's metadata, so a huge or deep value costs no more than a small one.
-    return json.dumps(_cap_json(value), ensure_ascii=False, separators=(",", ":"))
+    return _COMPACT.encode(_cap_json(value))
 
 
 def field_text(ph: Placeholder, event: Event) -> str:
@@ -395,10 +395,15 @@ def data_block(data: dict[str, Any]) -> str:
     return f"{DATA_PREAMBLE}\n{DATA_BEGIN} {nonce}>>>\n{body}\n{DATA_END} {nonce}>>>"
 
 
+_DATA_ENCODER: Final = json.JSONEncoder(ensure_ascii=True, sort_keys=True, separators=(",", ":"))
+"""Built once: ``json.dumps`` with options builds a new encoder every call, on every firing."""
+_COMPACT: Final = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 def _encode(data: Any) -> str:
     """JSON in printable ASCII: ``ensure_ascii`` escapes control and non-ASCII characters, and
     DEL, the one control character JSON leaves raw, is escaped too."""
-    text = json.dumps(data, ensure_ascii=True, sort_keys=True, separators=(",", ":"))
+    text = _DATA_ENCODER.encode(data)
     return text.replace("\x7f", "\\u007f") if "\x7f" in text else text
 
 

@@ -1,8 +1,9 @@
 """The loaded configuration and live clients one process works with.
 
 ``Runtime.build`` loads ``config/`` (mapping table, plugins, hooks), opens the state store and
-creates the dispatcher, once. Functions call ``start_function`` at import, so a configuration
-error or a missing source fails the cold start instead of every request, and ``get_runtime()``,
+creates the dispatcher (the sending one builds its HTTP client on its first dispatch), once.
+Functions call ``start_function`` at import, so a configuration error or a missing source fails
+the cold start instead of every request, and ``get_runtime()``,
 which opens the clients on the first event and caches the runtime for the life of the instance.
 """
 
@@ -18,13 +19,13 @@ from pathlib import Path
 from typing import TypeVar
 
 from khook_core.catalog import EventCatalog
-from khook_core.dispatch import Dispatcher, build_dispatcher
+from khook_core.dispatch import Dispatcher, DispatchRequest, DispatchResult, build_dispatcher
 from khook_core.errors import ConfigError, InvalidEventError, PluginLoadError, Problem
 from khook_core.event import utcnow
 from khook_core.hooks import HookSet, hook_files, load_hooks
 from khook_core.mapping import MappingTable
 from khook_core.redaction.redactor import Redactor, build_redactor
-from khook_core.settings import Settings
+from khook_core.settings import Settings, TrackingSettings
 from khook_core.silencing.gate import SilenceGate
 from khook_core.silencing.windows import Windows, compile_windows
 from khook_core.sources.base import SourceContext
@@ -165,6 +166,45 @@ class Clock:
         return self.fixed if self.fixed is not None else utcnow()
 
 
+def _dispatcher(settings: Settings) -> Dispatcher:
+    """``KHOOK_DISPATCH``'s dispatcher: dry-run at once (it records, nothing to import), the
+    sending one on its first dispatch."""
+    if settings.dispatch == "dry-run":
+        return build_dispatcher(settings)
+    return LazyDispatcher(lambda: build_dispatcher(settings))
+
+
+class LazyDispatcher:
+    """The configured dispatcher, built on the first dispatch.
+
+    Building it imports the HTTP client and creates its connection pool: a process whose first
+    request dispatches nothing (the sweep's tick with nothing held back, a duplicate, an event
+    no hook matches) does not pay for that. ``KHOOK_DISPATCH=dry-run`` needs no wrapper.
+    """
+
+    def __init__(self, build: Callable[[], Dispatcher]) -> None:
+        self._build = build
+        self._dispatcher: Dispatcher | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> Dispatcher:
+        """The dispatcher, built now if this is its first use (thread-safe)."""
+        if self._dispatcher is None:
+            with self._lock:
+                if self._dispatcher is None:
+                    self._dispatcher = self._build()
+        return self._dispatcher
+
+    def dispatch(self, request: DispatchRequest) -> DispatchResult:
+        return self.get().dispatch(request)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._dispatcher is not None:
+                self._dispatcher.close()
+                self._dispatcher = None
+
+
 class TaskHandle:
     """The task store, opened on first use: by the dispatch that starts a task or the sweep
     that follows them (a function that never dispatches to an agent never opens it)."""
@@ -253,6 +293,15 @@ class Runtime:
         (see ``StateStore.claim_firing``); computed once, it is read on every claim."""
         return timedelta(seconds=self.settings.invocation_budget)
 
+    @functools.cached_property
+    def tracking(self) -> TrackingSettings:
+        """``KHOOK_TRACK_*`` (``khook_core.tracking``), looked up once: every dispatch reads it.
+
+        Raises:
+            ConfigError: an invalid variable of the group, named.
+        """
+        return self.settings.group(TrackingSettings)
+
     @classmethod
     def build(
         cls,
@@ -278,7 +327,7 @@ class Runtime:
             settings=settings,
             config=config,
             store=store or open_store(settings.state, project=settings.firestore.project_id()),
-            dispatcher=dispatcher or build_dispatcher(settings),
+            dispatcher=dispatcher or _dispatcher(settings),
             clock=clock,
             default_window=timedelta(seconds=settings.dedup_window)
             if settings.dedup_window

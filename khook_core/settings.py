@@ -244,10 +244,12 @@ class Settings(EnvSettings):
             ConfigError: an invalid variable of the group, named.
         """
         key = (kind, prefix)
-        with _GROUPS_LOCK:
-            found = self._groups.get(key)
-            if found is None:
-                found = self._groups[key] = kind.from_env(self.environ, prefix=prefix)
+        found = self._groups.get(key)  # built already: no lock (the per-event path)
+        if found is None:
+            with _GROUPS_LOCK:
+                found = self._groups.get(key)
+                if found is None:
+                    found = self._groups[key] = kind.from_env(self.environ, prefix=prefix)
         assert isinstance(found, kind)
         return found
 

@@ -7,6 +7,7 @@ sits below both; ``khook_core.dispatch.base`` re-exports it beside the dispatche
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -28,6 +29,11 @@ class Target:
 
     def label(self) -> str:
         """How the target appears in decisions, logs and audit records (never a secret)."""
+        return self._label
+
+    @cached_property
+    def _label(self) -> str:
+        """Worked out once per target: every decision and audit record of a firing asks."""
         if self.kind == "agent":
             return f"{self.namespace}/{self.name}"
         if self.kind == "webhook":

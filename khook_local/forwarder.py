@@ -1,12 +1,11 @@
 """The in-cluster forwarder, run locally against the current kubeconfig cluster when there is one.
 
-It publishes with google-cloud-pubsub, which only the emulator understands (the in-process bus
-speaks REST alone), so it runs only beside the emulator. Whether the cluster is usable is asked
-with one list (``limit=1``, a short timeout) of exactly what the forwarder will watch: the API
-of ``KHOOK_FORWARDER_API`` and, with ``KHOOK_FORWARDER_NAMESPACES`` set, each of those
-namespaces, so a forwarder with namespaced RBAC is started and a laptop without a cluster
-starts at once. A cluster that refuses to show those Events is reported instead of a failing
-forwarder.
+The stack starts it only beside the Pub/Sub emulator (never against the in-process bus).
+Whether the cluster is usable is asked with one list (``limit=1``, a short timeout) of exactly
+what the forwarder will watch: the API of ``KHOOK_FORWARDER_API`` and, with
+``KHOOK_FORWARDER_NAMESPACES`` set, each of those namespaces, so a forwarder with namespaced
+RBAC is started and a laptop without a cluster starts at once. A cluster that refuses to show
+those Events is reported instead of a failing forwarder.
 """
 
 from __future__ import annotations

@@ -314,7 +314,7 @@ class Stack:
         if not self.options.forwarder:
             why = "--no-forwarder"
         elif self.emulator is None:
-            why = ("it publishes with google-cloud-pubsub, which needs the Pub/Sub emulator "
+            why = ("the stack starts it only beside the Pub/Sub emulator "
                    "(the in-process bus is running)")
         else:
             context, why = reachable_cluster()

@@ -14,12 +14,11 @@ messages go to it as 0.3.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Literal
 
-from khook_core.dispatch.retry import error_text
+from khook_core.dispatch import jsonrpc
 
 if TYPE_CHECKING:
     from khook_core.dispatch.retry import Deadline, Sender
@@ -60,13 +59,16 @@ def find_message(
     Raises:
         TransientError: the agent could not be reached (or kept answering 5xx/429).
     """
+    v1 = {**headers, "A2A-Version": "1.0"}
     unread: list[str] = []
     page_token = ""
     for _ in range(MAX_PAGES):
         params: dict[str, Any] = {"contextId": context_id, "pageSize": PAGE_SIZE}
         if page_token:
             params["pageToken"] = page_token
-        answer = _call(sender, url, "ListTasks", params, what, headers, deadline)
+        answer = jsonrpc.call(
+            sender, url, "ListTasks", params, what=what, headers=v1, deadline=deadline
+        )
         if isinstance(answer, str):
             return Lookup("unknown", reason=f"ListTasks: {answer}")
         tasks = answer.get("tasks")
@@ -87,7 +89,9 @@ def find_message(
     if len(unread) > MAX_TASK_READS:
         return Lookup("unknown", reason=f"{len(unread)} tasks listed without their history")
     for task_id in unread:
-        answer = _call(sender, url, "GetTask", {"id": task_id}, what, headers, deadline)
+        answer = jsonrpc.call(
+            sender, url, "GetTask", {"id": task_id}, what=what, headers=v1, deadline=deadline
+        )
         if isinstance(answer, str):
             return Lookup("unknown", reason=f"GetTask {task_id}: {answer}")
         if carries(answer, message_id):
@@ -101,42 +105,3 @@ def carries(task: Mapping[str, Any], message_id: str) -> bool:
     return isinstance(history, list) and any(
         isinstance(message, dict) and message.get("messageId") == message_id for message in history
     )
-
-
-def _call(
-    sender: Sender,
-    url: str,
-    method: str,
-    params: dict[str, Any],
-    what: str,
-    headers: Mapping[str, str],
-    deadline: Deadline,
-) -> dict[str, Any] | str:
-    """The JSON-RPC result object of ``method``, or why there is none (a refusal)."""
-    body = {"jsonrpc": "2.0", "id": f"khook-{method}", "method": method, "params": params}
-    response = sender.send(
-        "POST",
-        url,
-        what=what,
-        deadline=deadline,
-        idempotent=True,  # a read: asking twice changes nothing
-        headers={**headers, "A2A-Version": "1.0"},
-        content=json.dumps(body, separators=(",", ":")).encode(),
-    )
-    if not 200 <= response.status_code < 300:
-        return f"HTTP {response.status_code}: {error_text(response)}"
-    try:
-        payload = response.json()
-    except ValueError:
-        return f"answer is not JSON: {error_text(response)}"
-    if not isinstance(payload, dict):
-        return f"answer is not a JSON-RPC object: {error_text(response)}"
-    error = payload.get("error")
-    if error is not None:
-        code = error.get("code") if isinstance(error, dict) else None
-        text = error.get("message", "") if isinstance(error, dict) else str(error)
-        return f"JSON-RPC error {code}: {text}"
-    result = payload.get("result")
-    if not isinstance(result, dict):
-        return "answer has no result object"
-    return result

@@ -86,7 +86,7 @@ class Forwarder:
         self, settings: ForwarderSettings, *, publish_client: PublishClient | None = None,
         clock: Callable[[], datetime] = utcnow, telemetry: Telemetry = NOOP,
     ) -> None:
-        from khook_core.forwarder import kube  # the kubernetes client loads only when running
+        from khook_core.forwarder import kube
 
         self.settings = settings
         self.metrics = ForwarderMetrics()
@@ -106,6 +106,8 @@ class Forwarder:
             timeout=settings.publish_timeout_seconds,
             backoff=self._backoff(),
             telemetry=telemetry,
+            linger=settings.batch_latency_seconds,
+            in_flight=settings.publish_in_flight,
         )
         self.api_client = kube.api_client(settings)
         self.owners = (
@@ -148,8 +150,11 @@ class Forwarder:
         if not self.settings.hooks_state:
             return None
         from khook_core.forwarder.hook_sync import HookSync
+        from khook_core.forwarder.kube import kubernetes_api_client
 
-        return HookSync(self.api_client, self.settings, clock=clock)
+        # The Hooks' typed calls go through the official client, loaded only in this mode.
+        self._hooks_api = kubernetes_api_client(self.settings)
+        return HookSync(self._hooks_api, self.settings, clock=clock)
 
     def _mapping_follower(self, clock: Callable[[], datetime]) -> MappingFollower | None:
         if not self.settings.hooks_state:
@@ -235,6 +240,8 @@ class Forwarder:
             self.settings.flush_seconds if flush_seconds is None else flush_seconds
         )
         self.probes.stop()
-        self.api_client.close()  # type: ignore[no-untyped-call]
+        self.api_client.close()
+        if self.hook_sync is not None:
+            self._hooks_api.close()  # type: ignore[no-untyped-call]
         logger.info("forwarder stopped (%s)", "queue flushed" if flushed else "messages lost")
         return flushed

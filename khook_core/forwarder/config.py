@@ -60,6 +60,15 @@ class ForwarderSettings(EnvSettings):
     """Kubeconfig file(s) used outside a cluster; default ``~/.kube/config``."""
     kube_api_url: str | None = Field(default=None, validation_alias=_env("kube_api_url"))
     """API server URL used without credentials (tests); default: in-cluster, else kubeconfig."""
+    in_cluster_host: str = Field(
+        default="", validation_alias=_env("in_cluster_host", "KUBERNETES_SERVICE_HOST")
+    )
+    """The API server's address inside a pod (set by Kubernetes); with the service account's
+    token and CA it selects the in-cluster configuration."""
+    in_cluster_port: str = Field(
+        default="", validation_alias=_env("in_cluster_port", "KUBERNETES_SERVICE_PORT")
+    )
+    """The API server's port inside a pod (set by Kubernetes)."""
 
     # --- what to forward -----------------------------------------------------------------------
     config_dir: Path = Field(
@@ -133,14 +142,33 @@ class ForwarderSettings(EnvSettings):
     emulator_host: str | None = Field(
         default=None, validation_alias=_env("emulator_host", "PUBSUB_EMULATOR_HOST")
     )
-    """``host:port`` of a Pub/Sub emulator; plain gRPC, no credentials."""
+    """``host:port`` of a Pub/Sub emulator; plain HTTP, no credentials."""
+    pubsub_url: str = Field(
+        default="https://pubsub.googleapis.com", validation_alias=_env("pubsub_url")
+    )
+    """Pub/Sub's REST endpoint when no emulator is set (a regional or private endpoint)."""
+    credentials_file: str | None = Field(
+        default=None,
+        validation_alias=_env("credentials_file", "GOOGLE_APPLICATION_CREDENTIALS"),
+    )
+    """Service-account key or user credentials file; without one, gcloud's application-default
+    credentials, else the metadata server's token (Workload Identity)."""
+    metadata_host: str = Field(
+        default="metadata.google.internal",
+        validation_alias=_env("metadata_host", "GCE_METADATA_HOST"),
+    )
+    """``host[:port]`` of the metadata server the token comes from."""
     queue_size: int = Field(default=10_000, ge=1, validation_alias=_env("queue_size"))
     """Messages held while Pub/Sub is unreachable; past it the oldest are dropped (counted).
 
     About 1.5 KiB a message, so the default bounds the queue near 15 MiB."""
     batch_size: int = Field(default=200, ge=1, le=1000, validation_alias=_env("batch_size"))
-    """Messages per publish request (Pub/Sub allows 1,000). 200 keeps a storm near 90 MiB RSS
-    at about 4,500 events/s into the emulator; 500 is faster but holds more in flight."""
+    """Messages per publish request (Pub/Sub allows 1,000); a storm holds at most
+    ``publish_in_flight`` batches in flight and two queued."""
+    publish_in_flight: int = Field(default=2, ge=1, le=8,
+                                   validation_alias=_env("publish_in_flight"))
+    """Publish requests in flight at once (one sender thread each): a request's round trip, not
+    its size, bounds the rate, so two overlap one's wait with the next one's encoding."""
     batch_latency_seconds: Seconds = Field(
         default=0.02, gt=0, validation_alias=_env("batch_latency_seconds")
     )

@@ -200,6 +200,9 @@ class FindingEvents:
             object_namespace, kind, name = parts
             namespace = object_namespace or "default"  # a cluster-scoped object's Events
             involved = {"kind": kind, "name": name, "namespace": object_namespace}
+            uid = self._pod_uid(object_namespace, name) if kind == "Pod" else ""
+            if uid:  # `kubectl describe pod` lists the Events whose uid is the Pod's
+                involved |= {"apiVersion": "v1", "uid": uid}
         at = firing.at
         if firing.finished_at:
             with contextlib.suppress(ValueError):
@@ -240,6 +243,18 @@ class FindingEvents:
             raise Transient(escaping.clean(str(exc), REASON_CHARS)) from exc
         self.written += 1
         return "sent"
+
+
+    def _pod_uid(self, namespace: str, name: str) -> str:
+        """The Pod's uid when it still exists and may be read (the forwarder's RBAC has
+        ``get`` on pods); "" otherwise: the Event is written without it, found by name."""
+        try:
+            reply: Any = self.core.read_namespaced_pod(name, namespace, _preload_content=False)
+            uid = json.loads(reply.data).get("metadata", {}).get("uid")
+        except (ApiException, HTTPError, ValueError, AttributeError) as exc:
+            logger.debug("uid of Pod %s/%s not read: %s", namespace, name, exc)
+            return ""
+        return uid if isinstance(uid, str) else ""
 
 
 def _reason(exc: ApiException) -> str:

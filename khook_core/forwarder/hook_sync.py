@@ -32,6 +32,7 @@ from khook_core.forwarder.hook_events import FiringEvents
 from khook_core.forwarder.hook_report import HookReporter, Judgements
 from khook_core.forwarder.hook_status import StatusWriter
 from khook_core.forwarder.kube import RawWatch
+from khook_core.forwarder.kube_http import ApiException as WatchLineError
 from khook_core.liveconfig import cluster, publishing, snapshot
 from khook_core.state import open_config_store, open_store
 from khook_core.state.base import ConfigStore
@@ -127,24 +128,26 @@ class HookWatch:
         """One watch call from ``resource_version``; a 410 clears it (the next step lists)."""
         self._watch = RawWatch()
         try:
-            for line in self._watch.stream(  # type: ignore[no-untyped-call]
+            for line in self._watch.stream(
                 self._list_fn(),
                 resource_version=self.resource_version,
                 allow_watch_bookmarks=True,
                 timeout_seconds=WATCH_TIMEOUT_S,
             ):
+                if line is None:  # undecodable
+                    continue
                 kind = line.get("type")
                 if kind in ("ADDED", "MODIFIED", "DELETED"):
                     self.hooks.apply(kind, line["object"])
                 self.resource_version = self._watch.resource_version or self.resource_version
-        except ApiException as exc:
+        except (ApiException, WatchLineError) as exc:  # the call's, or an ERROR line's
             if exc.status != HTTP_GONE:
                 raise
             self.resource_version = ""  # expired: list again
 
     def stop(self) -> None:
         if self._watch is not None:
-            self._watch.stop()  # type: ignore[no-untyped-call]
+            self._watch.stop()
 
     def run(self, stop: threading.Event, backoff: Backoff) -> None:
         while not stop.is_set():

@@ -1,24 +1,36 @@
-"""The forwarder's use of the official ``kubernetes`` client: connection, endpoints, raw watch.
+"""The forwarder's Kubernetes calls on the Events path: connection, endpoints, raw watch.
 
-Only this module and ``watching`` touch the client. Objects stay plain dicts from the wire to
-Pub/Sub: the data we publish must be the Event exactly as the API returned it, and building the
-client's model objects for every Event would only cost time and memory.
+Over the lean client of ``kube_http``: the official ``kubernetes`` package is loaded only for
+the Hooks (``--hooks-state``, ``kubernetes_api_client``) and for a kubeconfig user that runs a
+command. Objects stay plain dicts from the wire to Pub/Sub: the data we publish must be the
+Event exactly as the API returned it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import urllib3
-from kubernetes import client, config, watch
 
 from khook_core.forwarder.config import CORE_API, ForwarderSettings
+from khook_core.forwarder.kube_http import (
+    ApiException,
+    ConfigException,
+    KubeClient,
+    KubeConfig,
+    in_cluster_config,
+    kubeconfig_config,
+)
 from khook_core.forwarder.owners import OwnerFetch
+
+if TYPE_CHECKING:
+    from kubernetes import client
 
 ListFn = Callable[..., Any]
 logger = logging.getLogger(__name__)
@@ -27,19 +39,41 @@ OWNER_LOOKUP_TIMEOUT = 5.0
 """Seconds for one owner ``get``: it runs on a watch thread, which must not stall for long."""
 
 
-class RawWatch(watch.Watch):
-    """``kubernetes.watch.Watch`` that parses each line once and never builds model objects.
+class RawWatch:
+    """One watch call as a stream of ``{"type", "object", "raw_object"}`` dicts, parsed once.
 
-    The stock ``unmarshal_event`` re-serialises every object and deserialises it into a model;
-    here ``object`` and ``raw_object`` are the same dict. ``resource_version`` follows every
-    ADDED/MODIFIED/DELETED/BOOKMARK line, as the stock class does. Everything else (the HTTP
-    stream, chunk splitting, ERROR lines raised as ``ApiException``, ``stop()``) is the client's.
+    ``object`` and ``raw_object`` are the same dict. ``resource_version`` follows every
+    ADDED/MODIFIED/DELETED/BOOKMARK line. An ERROR line is raised as ``ApiException`` with its
+    code; an undecodable line is yielded as None. ``stop()`` (from any thread) shuts the socket
+    under the read, so the stream ends at once.
     """
 
     def __init__(self) -> None:
-        super().__init__(return_type="object")  # type: ignore[no-untyped-call]
+        self.resource_version: str | None = None
+        self._response: urllib3.BaseHTTPResponse | None = None
+        self._stopped = False
 
-    def unmarshal_event(self, data: str, return_type: Any) -> dict[str, Any] | None:
+    def stream(self, func: ListFn, **kwargs: Any) -> Iterator[dict[str, Any] | None]:
+        """Call ``func(watch=True, ...)`` once and yield its lines until the server ends it."""
+        self._stopped = False
+        response = self._response = func(watch=True, _preload_content=False, **kwargs)
+        try:
+            for line in _lines(response):
+                event = self.unmarshal_event(line)
+                if event is not None and event.get("type") == "ERROR":
+                    obj = event["raw_object"]
+                    raise ApiException(status=obj.get("code"),
+                                       reason=f"{obj.get('reason')}: {obj.get('message')}")
+                if event is not None or line.strip():
+                    yield event
+                if self._stopped:
+                    break
+        finally:
+            response.close()
+            response.release_conn()
+            self._response = None
+
+    def unmarshal_event(self, data: str) -> dict[str, Any] | None:
         if not data or data.isspace():
             return None
         try:
@@ -55,6 +89,28 @@ class RawWatch(watch.Watch):
                 self.resource_version = meta["resourceVersion"]
         return event
 
+    def stop(self) -> None:
+        self._stopped = True
+        response = self._response
+        sock = getattr(getattr(response, "connection", None), "sock", None)
+        if sock is not None:
+            import socket
+
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+
+def _lines(response: urllib3.BaseHTTPResponse) -> Iterator[str]:
+    """The response's lines as they arrive (a watch sends one JSON object a line)."""
+    pending = b""
+    for chunk in response.stream(amt=None, decode_content=False):
+        lines = (pending + chunk).split(b"\n") if pending else chunk.split(b"\n")
+        pending = lines.pop()  # the start of a line the next chunk ends
+        for line in lines:
+            yield line.decode("utf-8", errors="replace")
+    if pending:
+        yield pending.decode("utf-8", errors="replace")
+
 
 @dataclass(frozen=True)
 class EventsEndpoint:
@@ -68,8 +124,21 @@ class EventsEndpoint:
         return f"{self.api} events in {self.namespace or 'all namespaces'}"
 
 
-def api_client(settings: ForwarderSettings) -> client.ApiClient:
-    """An ``ApiClient`` for the configured URL, else in-cluster credentials, else kubeconfig."""
+def api_client(settings: ForwarderSettings) -> KubeClient:
+    """A client for the configured URL, else in-cluster credentials, else kubeconfig."""
+    if settings.kube_api_url:
+        return KubeClient(KubeConfig(host=settings.kube_api_url))
+    try:
+        config = in_cluster_config(settings.in_cluster_host, settings.in_cluster_port)
+    except ConfigException:
+        config = kubeconfig_config(settings.kubeconfig)
+    return KubeClient(config)
+
+
+def kubernetes_api_client(settings: ForwarderSettings) -> client.ApiClient:
+    """An official ``ApiClient`` (the Hooks' typed calls), configured the same way."""
+    from kubernetes import client, config
+
     if settings.kube_api_url:
         cfg = client.Configuration()
         cfg.host = settings.kube_api_url.rstrip("/")
@@ -81,57 +150,59 @@ def api_client(settings: ForwarderSettings) -> client.ApiClient:
     return client.ApiClient()
 
 
-def endpoints(api_client_: client.ApiClient, settings: ForwarderSettings) -> list[EventsEndpoint]:
+EVENT_PATHS = {
+    CORE_API: ("/api/v1/events", "/api/v1/namespaces/{namespace}/events"),
+    "events.k8s.io/v1": ("/apis/events.k8s.io/v1/events",
+                         "/apis/events.k8s.io/v1/namespaces/{namespace}/events"),
+}
+"""The list/watch paths of each Events API: cluster-wide, and in one namespace."""
+
+
+def list_events(
+    api: KubeClient, path: str, *, limit: int | None = None, _continue: str | None = None,
+    field_selector: str | None = None, resource_version: str | None = None,
+    allow_watch_bookmarks: bool | None = None, timeout_seconds: int | None = None,
+    watch: bool | None = None, _preload_content: bool = True,
+    _request_timeout: float | tuple[float, float] | None = None,
+) -> urllib3.BaseHTTPResponse:
+    """One list page or watch call of ``path`` (the official client's argument names)."""
+    query = {"limit": limit, "continue": _continue, "fieldSelector": field_selector,
+             "resourceVersion": resource_version, "allowWatchBookmarks": allow_watch_bookmarks,
+             "timeoutSeconds": timeout_seconds, "watch": watch}
+    return api.request("GET", path, query=query, timeout=_request_timeout,
+                       preload=_preload_content)
+
+
+def endpoints(api: KubeClient, settings: ForwarderSettings) -> list[EventsEndpoint]:
     """One endpoint per configured namespace, or a single cluster-wide one."""
-    everywhere: ListFn
-    namespaced: ListFn
-    if settings.api == CORE_API:
-        core = client.CoreV1Api(api_client_)
-        everywhere, namespaced = core.list_event_for_all_namespaces, core.list_namespaced_event
-    else:
-        events = client.EventsV1Api(api_client_)
-        everywhere, namespaced = events.list_event_for_all_namespaces, events.list_namespaced_event
+    everywhere, namespaced = EVENT_PATHS[settings.api]
     if not settings.namespaces:
-        return [EventsEndpoint(settings.api, None, everywhere)]
+        return [EventsEndpoint(settings.api, None,
+                               functools.partial(list_events, api, everywhere))]
     return [
-        EventsEndpoint(settings.api, ns, functools.partial(namespaced, namespace=ns))
+        EventsEndpoint(settings.api, ns,
+                       functools.partial(list_events, api, namespaced.format(namespace=ns)))
         for ns in settings.namespaces
     ]
 
 
-def owner_fetch(api_client_: client.ApiClient) -> OwnerFetch:
+def owner_fetch(api: KubeClient) -> OwnerFetch:
     """Reads a Pod, ReplicaSet or Job as a plain dict (its ``ownerReferences`` are all the
-    resolver needs); ``None`` when the object cannot be read (gone, forbidden, API down).
-
-    Through the ``ApiClient``'s own request path and the objects' URLs rather than the typed
-    ``AppsV1Api`` and ``BatchV1Api``: loading those costs the forwarder some 25 MiB of RSS.
-    """
+    resolver needs); ``None`` when the object cannot be read (gone, forbidden, API down)."""
 
     def fetch(kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         path = OWNER_PATHS.get(kind)
         if path is None:
             return None
         try:
-            method, url, headers, _, _ = api_client_.param_serialize(
-                "GET",
-                path,
-                path_params={"namespace": namespace, "name": name},
-                header_params={"Accept": "application/json"},
-                auth_settings=["BearerToken"],
-            )
-            response = api_client_.call_api(
-                method, url, header_params=headers, _request_timeout=OWNER_LOOKUP_TIMEOUT
-            )
-            response.read()  # type: ignore[no-untyped-call]
-            if response.status != 200:
-                logger.info("no owner data for %s %s/%s: HTTP %s", kind, namespace, name,
-                            response.status)
-                return None
-            obj = json.loads(response.data or b"null")
-        except (client.ApiException, OSError, ValueError, urllib3.exceptions.HTTPError) as exc:
-            logger.info(
-                "no owner data for %s %s/%s: %s", kind, namespace, name, getattr(exc, "reason", exc)
-            )
+            obj = api.get_json(path.format(namespace=namespace, name=name),
+                               timeout=OWNER_LOOKUP_TIMEOUT)
+        except ApiException as exc:
+            logger.info("no owner data for %s %s/%s: HTTP %s", kind, namespace, name,
+                        exc.status)
+            return None
+        except (OSError, ValueError, urllib3.exceptions.HTTPError) as exc:
+            logger.info("no owner data for %s %s/%s: %s", kind, namespace, name, exc)
             return None
         return obj if isinstance(obj, dict) else None
 

@@ -1,9 +1,11 @@
 """Publishing to Pub/Sub through a bounded queue that survives an unreachable Pub/Sub.
 
-The watch threads put messages in a ``BoundedQueue``; one sender thread takes batches, hands
-them to google-cloud-pubsub's batching publisher and waits for the results. A failed batch goes
-back to the front of the queue and the sender backs off (exponential, with jitter), so an outage
-delays messages instead of losing them. Memory is bounded by the queue. When messages pile up:
+The watch threads put messages in a ``BoundedQueue``; a sender thread takes a batch, publishes
+it in one request of Pub/Sub's REST API (``pubsub_rest``) and waits for the answer; with
+``in_flight`` senders that many batches are in flight at once (a request's round trip, not its
+size, bounds a storm's rate). A failed batch goes back to the front of the queue and its sender
+backs off (exponential, with jitter), so an outage delays messages
+instead of losing them. Memory is bounded by the queue. When messages pile up:
 
 * Pub/Sub is reachable but slower than the watch (a storm): past two batches ``put`` waits,
   which holds the watch back. The API server buffers, and at worst closes the watch, which then
@@ -20,12 +22,13 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Protocol
 
 from khook_core.forwarder.backoff import Backoff
 from khook_core.forwarder.filtering import Outbound
 from khook_core.forwarder.metrics import ForwarderMetrics
+from khook_core.forwarder.pubsub_rest import PublishError, rest_client
 from khook_core.telemetry import NOOP, Telemetry
 
 if TYPE_CHECKING:
@@ -33,23 +36,14 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# gRPC reconnects after a failure with its own backoff (up to 120 s by default); a shorter cap
-# lets the forwarder notice a restarted Pub/Sub endpoint within its own retry schedule.
-_GRPC_CHANNEL_OPTIONS = [
-    ("grpc.initial_reconnect_backoff_ms", 200),
-    ("grpc.min_reconnect_backoff_ms", 200),
-    ("grpc.max_reconnect_backoff_ms", 2000),
-]
-
-
-class PublishFuture(Protocol):
-    def result(self, timeout: float | None = None) -> Any: ...
-
-
 class PublishClient(Protocol):
-    """The slice of ``pubsub_v1.PublisherClient`` the sender uses (tests substitute their own)."""
+    """Publishes a batch and says what became of each message (``pubsub_rest`` is the real
+    one; tests substitute their own)."""
 
-    def publish(self, topic: str, data: bytes, **kwargs: Any) -> PublishFuture: ...
+    def publish(self, topic: str, messages: Sequence[Outbound],
+                timeout: float) -> Sequence[BaseException | None]:
+        """None for each message published, its error for each one not published."""
+        ...
 
     def stop(self) -> None: ...
 
@@ -100,11 +94,16 @@ class BoundedQueue:
         if dropped:
             self._on_drop(dropped)
 
-    def take(self, limit: int, timeout: float) -> list[Outbound]:
-        """Up to ``limit`` messages; waits up to ``timeout`` seconds for the first one."""
+    def take(self, limit: int, timeout: float, linger: float = 0.0) -> list[Outbound]:
+        """Up to ``limit`` messages; waits up to ``timeout`` seconds for the first one, then
+        up to ``linger`` seconds for the batch to fill."""
         with self._lock:
             if not self._items:
                 self._not_empty.wait(timeout)
+            if self._items and linger > 0 and not self._released:
+                until = time.monotonic() + linger
+                while len(self._items) < limit and (left := until - time.monotonic()) > 0:
+                    self._not_empty.wait(left)
             count = min(limit, len(self._items))
             taken = [self._items.popleft() for _ in range(count)]
             if taken:
@@ -130,33 +129,13 @@ class BoundedQueue:
 
 
 def pubsub_client(settings: ForwarderSettings) -> PublishClient:
-    """A batching ``PublisherClient`` (emulator: insecure channel, no credentials).
-
-    Imported here so importing the forwarder package stays cheap for its unit tests.
-    """
-    from google.cloud import pubsub_v1  # type: ignore[attr-defined]
-
-    batch = pubsub_v1.types.BatchSettings(
-        max_messages=settings.batch_size,
-        max_bytes=9 * 1024 * 1024,  # under the 10 MB request limit
-        max_latency=settings.batch_latency_seconds,
-    )
-    if settings.emulator_host:
-        import grpc  # type: ignore[import-untyped]
-        from google.pubsub_v1.services.publisher.transports import PublisherGrpcTransport
-
-        channel = grpc.insecure_channel(settings.emulator_host, options=_GRPC_CHANNEL_OPTIONS)
-        client: PublishClient = pubsub_v1.PublisherClient(
-            batch_settings=batch, transport=PublisherGrpcTransport(channel=channel)
-        )
-        return client
-    return pubsub_v1.PublisherClient(batch_settings=batch)  # type: ignore[no-any-return]
+    """The REST client for the emulator (plain HTTP, no credentials) or Pub/Sub."""
+    return rest_client(settings)
 
 
 def _is_permanent(exc: BaseException) -> bool:
     """Errors no retry can fix (a message Pub/Sub refuses); everything else is retried."""
-    name = type(exc).__name__
-    return name in ("InvalidArgument", "MessageTooLargeError", "TypeError", "ValueError")
+    return isinstance(exc, PublishError) and exc.permanent
 
 
 class Publisher:
@@ -167,13 +146,15 @@ class Publisher:
         topic: ``projects/P/topics/T``.
         metrics: shared counters.
         queue_size / batch_size / timeout: see ``ForwarderSettings``.
+        linger: how long a partial batch waits for company (``batch_latency_seconds``).
+        in_flight: sender threads, so at most this many batches in flight at once.
         backoff: the retry schedule after a failed batch.
     """
 
     def __init__(
         self, *, client: PublishClient, topic: str, metrics: ForwarderMetrics,
         queue_size: int, batch_size: int, timeout: float, backoff: Backoff,
-        telemetry: Telemetry = NOOP,
+        telemetry: Telemetry = NOOP, linger: float = 0.0, in_flight: int = 1,
     ) -> None:
         self.client = client
         self.telemetry = telemetry
@@ -182,16 +163,25 @@ class Publisher:
         self.batch_size = batch_size
         self.timeout = timeout
         self.backoff = backoff
-        # Two batches queued keep the sender busy; more would only cost memory in a storm.
+        self.linger = linger
+        # Two batches queued keep the senders busy; more would only cost memory in a storm.
         self.queue = BoundedQueue(queue_size, self._dropped, hold_at=2 * batch_size)
         metrics.queue_depth = lambda: len(self.queue)
         self._stopping = threading.Event()
         self._deadline = float("inf")
-        self._thread = threading.Thread(target=self._run, name="khook-publisher", daemon=True)
+        # Each sender backs off on its own schedule (the first one's is ``backoff``).
+        self._backoffs = [backoff] + [Backoff(backoff.initial, backoff.maximum)
+                                      for _ in range(in_flight - 1)]
+        self._threads = [
+            threading.Thread(target=self._run, args=(b,), name=f"khook-publisher-{n}",
+                             daemon=True)
+            for n, b in enumerate(self._backoffs)
+        ]
         self._last_drop_log = 0.0
 
     def start(self) -> None:
-        self._thread.start()
+        for thread in self._threads:
+            thread.start()
 
     def submit(self, message: Outbound) -> None:
         """Queue one message; waits for room only while Pub/Sub is reachable (module docstring)."""
@@ -199,7 +189,8 @@ class Publisher:
 
     def healthy(self) -> bool:
         """The last publish attempt succeeded (the sender is not backing off)."""
-        return self.backoff.attempts == 0 and not self._stopping.is_set()
+        return (all(b.attempts == 0 for b in self._backoffs)
+                and not self._stopping.is_set())
 
     def stop(self, flush_seconds: float) -> bool:
         """Publish what is queued within ``flush_seconds``, then stop.
@@ -210,7 +201,9 @@ class Publisher:
         self._deadline = time.monotonic() + flush_seconds
         self._stopping.set()
         self.queue.release()
-        self._thread.join(flush_seconds + self.timeout + 1)
+        end = time.monotonic() + flush_seconds + self.timeout + 1
+        for thread in self._threads:
+            thread.join(max(0.0, end - time.monotonic()))
         left = len(self.queue)
         if left:
             self.metrics.messages_dropped("shutdown", left)
@@ -230,19 +223,19 @@ class Publisher:
             logger.error("publish queue full (%d): dropped the %d oldest message(s); see "
                          "khook_forwarder_messages_dropped_total", self.queue.bound, count)
 
-    def _run(self) -> None:
+    def _run(self, backoff: Backoff) -> None:
         while True:
             if self._stopping.is_set() and (not self.queue or time.monotonic() > self._deadline):
                 return
-            batch = self.queue.take(self.batch_size, timeout=0.2)
+            batch = self.queue.take(self.batch_size, timeout=0.2, linger=self.linger)
             if not batch:
                 continue
             failed = self._publish(batch)
             if failed:
                 self.queue.requeue(failed)
-                self._pause(self.backoff.next())
+                self._pause(backoff.next())
             else:
-                self.backoff.reset()
+                backoff.reset()
 
     def _pause(self, delay: float) -> None:
         """Back off; a stop request cuts the wait short, the flush deadline bounds it."""
@@ -253,13 +246,13 @@ class Publisher:
 
     def _publish(self, batch: Sequence[Outbound]) -> list[Outbound]:
         """Publish one batch; return the messages to retry."""
-        futures = []
         for message in batch:
-            futures.append(self.client.publish(
-                self.topic, message.data, retry=None, timeout=self.timeout,
-                **self._traced(message.attributes),
-            ))
-        return self._collect(batch, futures)
+            self._traced(message.attributes)
+        try:
+            outcomes = self.client.publish(self.topic, batch, self.timeout)
+        except Exception as exc:  # a client that raises fails the whole batch, retried
+            outcomes = [exc] * len(batch)
+        return self._collect(batch, outcomes)
 
     def _traced(self, attributes: dict[str, str]) -> dict[str, str]:
         """The attributes, with the ``traceparent`` of a new trace for the event when
@@ -278,21 +271,19 @@ class Publisher:
         return attributes
 
     def _collect(
-        self, batch: Sequence[Outbound], futures: Iterable[PublishFuture]
+        self, batch: Sequence[Outbound], outcomes: Sequence[BaseException | None]
     ) -> list[Outbound]:
         failed: list[Outbound] = []
         first_error: BaseException | None = None
         published = 0
-        for message, future in zip(batch, futures, strict=True):
-            try:
-                future.result(timeout=self.timeout + 5)
+        for message, error in zip(batch, outcomes, strict=True):
+            if error is None:
                 published += 1
-            except Exception as exc:  # classified below; a retried message is never lost
-                if _is_permanent(exc):
-                    self.metrics.messages_dropped("rejected")
-                    logger.error("Pub/Sub rejected a message (%s); dropped", exc)
-                    continue
-                first_error = first_error or exc
+            elif _is_permanent(error):  # classified: a retried message is never lost
+                self.metrics.messages_dropped("rejected")
+                logger.error("Pub/Sub rejected a message (%s); dropped", error)
+            else:
+                first_error = first_error or error
                 failed.append(message)
         self.metrics.messages_published(published)
         if failed:

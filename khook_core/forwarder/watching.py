@@ -15,7 +15,7 @@ a silent stream early enough that the resumed watch makes contact before ``dead_
 The Kubernetes list/watch rules followed: a watch resumes from the newest resourceVersion seen
 on any line, bookmarks included, so a resumed watch repeats nothing; 410 Gone (an ERROR line or
 the HTTP status) and repeated empty streams from a stale resourceVersion mean "list again". The
-client's own retry-once-after-410 is disabled by always passing ``timeout_seconds``.
+client (``kube_http``) never retries by itself.
 
 A re-list is anchored on what the watch delivered, never on when it was processed. Events are
 not watch-cached by default, so an Events watch is an etcd watch: it gets no BOOKMARKs, and after
@@ -41,11 +41,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from kubernetes.client.exceptions import ApiException
-
 from khook_core.forwarder.backoff import Backoff
 from khook_core.forwarder.filtering import EventFilter, Outbound, Verdict
 from khook_core.forwarder.kube import EventsEndpoint, RawWatch
+from khook_core.forwarder.kube_http import ApiException
 from khook_core.forwarder.metrics import ForwarderMetrics
 
 logger = logging.getLogger(__name__)
@@ -187,7 +186,7 @@ class EventWatcher:
         self._stopping.set()
         current = self._current
         if current is not None:
-            current.stop()  # type: ignore[no-untyped-call]
+            current.stop()
 
     def step(self, state: WatchState) -> Outcome:
         """One list or one watch call.
@@ -335,7 +334,7 @@ class EventWatcher:
         current = self._current = RawWatch()
         state.in_flight = True
         try:
-            for event in current.stream(self.endpoint.list_fn, **kwargs):  # type: ignore[no-untyped-call]
+            for event in current.stream(self.endpoint.list_fn, **kwargs):
                 lines += 1
                 self._on_line(event, state)
         except ApiException as exc:

@@ -15,6 +15,7 @@ without any anchor costs those searches alone.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Final, NamedTuple
@@ -63,16 +64,30 @@ PAIR_TAIL: Final = re.compile(
 
 @dataclass(frozen=True, slots=True)
 class Detector:
-    """One credential format: its kind, its pattern (group ``s`` is the secret) and the
-    lower-case literals one of which every match contains."""
+    """One credential format: its kind, its pattern's source (group ``s`` is the secret) and
+    the lower-case literals one of which every match contains.
+
+    The pattern is compiled on its first use (``pattern``), not at import: most texts have no
+    anchor, and a cold start that compiled all of them would pay for every format up front.
+    """
 
     kind: str
-    pattern: re.Pattern[str]
+    source: str
     anchors: tuple[str, ...]
+
+    @property
+    def pattern(self) -> re.Pattern[str]:
+        """The compiled pattern, compiled once."""
+        return _compiled(self.source)
+
+
+@functools.cache
+def _compiled(source: str) -> re.Pattern[str]:
+    return re.compile(source, re.DOTALL)
 
 
 def _d(kind: str, pattern: str, *anchors: str) -> Detector:
-    return Detector(kind, re.compile(pattern, re.DOTALL), anchors)
+    return Detector(kind, pattern, anchors)
 
 
 DETECTORS: Final[tuple[Detector, ...]] = (

@@ -6,18 +6,13 @@ conditional statement, so concurrent processes on the file store one decision.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import sqlite3
-import threading
-from collections.abc import Iterator
 from datetime import datetime
-from pathlib import Path
 
 from khook_core.errors import TransientError
 from khook_core.state import approval_fields
 from khook_core.state.base import ApprovalRecord
-from khook_core.state.sqlite import connect
+from khook_core.state.sqlite_table import SqliteTable
 
 _SCHEMA = (
     """
@@ -34,26 +29,11 @@ _SCHEMA = (
 )
 
 
-class SqliteApprovalStore:
+class SqliteApprovalStore(SqliteTable):
     """Approvals in the SQLite state file."""
 
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self._lock = threading.Lock()
-        try:
-            self._db = connect(self.path)
-            for statement in _SCHEMA:
-                self._db.execute(statement)
-        except (sqlite3.Error, OSError) as exc:
-            raise TransientError(f"cannot open SQLite approval store {path}: {exc}") from exc
-
-    @contextlib.contextmanager
-    def _locked(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            try:
-                yield self._db
-            except sqlite3.Error as exc:
-                raise TransientError(f"SQLite approval store {self.path}: {exc}") from exc
+    kind = "approval"
+    schema = _SCHEMA
 
     def open_approval(self, *, approval: ApprovalRecord) -> tuple[ApprovalRecord, bool]:
         with self._locked() as db:
@@ -111,10 +91,6 @@ class SqliteApprovalStore:
                 ),
             )
         return cursor.rowcount == 1
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
 
 
 def _doc(approval: ApprovalRecord) -> str:

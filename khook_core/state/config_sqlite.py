@@ -7,50 +7,32 @@ the reloader never waits behind the firing path's connection. Publishing is one
 
 from __future__ import annotations
 
-import contextlib
 import json
-import sqlite3
-import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
-from khook_core.errors import TransientError
 from khook_core.state.base import ConfigSnapshot
-from khook_core.state.sqlite import connect
+from khook_core.state.sqlite_table import SqliteTable
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS config_snapshot (
-    id INTEGER PRIMARY KEY CHECK (id = 1),
-    version INTEGER NOT NULL,
-    origin TEXT NOT NULL,
-    published_at REAL NOT NULL,
-    hooks INTEGER NOT NULL,
-    digest TEXT NOT NULL,
-    files TEXT NOT NULL
+_SCHEMA = (
+    """
+    CREATE TABLE IF NOT EXISTS config_snapshot (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        version INTEGER NOT NULL,
+        origin TEXT NOT NULL,
+        published_at REAL NOT NULL,
+        hooks INTEGER NOT NULL,
+        digest TEXT NOT NULL,
+        files TEXT NOT NULL
+    )
+    """,
 )
-"""
 
 
-class SqliteConfigStore:
+class SqliteConfigStore(SqliteTable):
     """The current configuration snapshot in one row of the state file."""
 
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self._lock = threading.Lock()
-        try:
-            self._db = connect(self.path)
-            self._db.execute(_SCHEMA)
-        except (sqlite3.Error, OSError) as exc:
-            raise TransientError(f"cannot open SQLite config store {path}: {exc}") from exc
-
-    @contextlib.contextmanager
-    def _locked(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            try:
-                yield self._db
-            except sqlite3.Error as exc:
-                raise TransientError(f"SQLite config store {self.path}: {exc}") from exc
+    kind = "config"
+    schema = _SCHEMA
 
     def config_version(self) -> int:
         with self._locked() as db:
@@ -87,26 +69,15 @@ class SqliteConfigStore:
     ) -> int | None:
         # ensure_ascii: text with lone surrogates stays storable (escaped in the JSON).
         body = json.dumps(files, ensure_ascii=True)
-        with self._locked() as db:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                row = db.execute("SELECT version FROM config_snapshot WHERE id = 1").fetchone()
-                version = 0 if row is None else int(row[0])
-                if expect is not None and version != expect:
-                    db.execute("ROLLBACK")
-                    return None
-                db.execute(
-                    "INSERT OR REPLACE INTO config_snapshot "
-                    "(id, version, origin, published_at, hooks, digest, files) "
-                    "VALUES (1, ?, ?, ?, ?, ?, ?)",
-                    (version + 1, origin, now.timestamp(), hooks, digest, body),
-                )
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
+        with self._transaction() as db:
+            row = db.execute("SELECT version FROM config_snapshot WHERE id = 1").fetchone()
+            version = 0 if row is None else int(row[0])
+            if expect is not None and version != expect:
+                return None
+            db.execute(
+                "INSERT OR REPLACE INTO config_snapshot "
+                "(id, version, origin, published_at, hooks, digest, files) "
+                "VALUES (1, ?, ?, ?, ?, ?, ?)",
+                (version + 1, origin, now.timestamp(), hooks, digest, body),
+            )
         return version + 1
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()

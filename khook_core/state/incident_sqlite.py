@@ -8,20 +8,16 @@ the JSON body.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import sqlite3
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import TypeVar
 
-from khook_core.errors import TransientError
 from khook_core.state import incident_changes as changes
 from khook_core.state.base import Correlation, Evidence, Incident
-from khook_core.state.sqlite import connect
+from khook_core.state.sqlite_table import SqliteTable
 
 T = TypeVar("T")
 
@@ -50,32 +46,11 @@ def _body(incident: Incident) -> str:
     return json.dumps(changes.to_json(incident), ensure_ascii=True)
 
 
-class SqliteIncidentStore:
+class SqliteIncidentStore(SqliteTable):
     """Incidents in the state file."""
 
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self._lock = threading.Lock()
-        try:
-            self._db = connect(self.path)
-            for statement in _SCHEMA:
-                self._db.execute(statement)
-        except (sqlite3.Error, OSError) as exc:
-            raise TransientError(f"cannot open SQLite incident store {path}: {exc}") from exc
-
-    @contextlib.contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            try:
-                self._db.execute("BEGIN IMMEDIATE")
-                try:
-                    yield self._db
-                except BaseException:
-                    self._db.execute("ROLLBACK")
-                    raise
-                self._db.execute("COMMIT")
-            except sqlite3.Error as exc:
-                raise TransientError(f"SQLite incident store {self.path}: {exc}") from exc
+    kind = "incident"
+    schema = _SCHEMA
 
     @staticmethod
     def _current(db: sqlite3.Connection, workload: str) -> Incident | None:
@@ -197,13 +172,6 @@ class SqliteIncidentStore:
             args.append(_key(workload))
         sql += " ORDER BY opened_at DESC LIMIT ?"
         args.append(limit)
-        with self._lock:
-            try:
-                rows = self._db.execute(sql, args).fetchall()
-            except sqlite3.Error as exc:
-                raise TransientError(f"SQLite incident store {self.path}: {exc}") from exc
+        with self._locked() as db:
+            rows = db.execute(sql, args).fetchall()
         return [changes.from_json(json.loads(body)) for (body,) in rows]
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()

@@ -8,33 +8,29 @@ conditional ``UPDATE``.
 
 from __future__ import annotations
 
-import contextlib
-import sqlite3
-import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-from khook_core.errors import TransientError
 from khook_core.state.base import SilenceRecord
-from khook_core.state.sqlite import connect
+from khook_core.state.sqlite_table import SqliteTable
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS silence (
-    id TEXT PRIMARY KEY,
-    matcher TEXT NOT NULL,
-    author TEXT NOT NULL,
-    comment TEXT NOT NULL,
-    starts_at REAL NOT NULL,
-    ends_at REAL NOT NULL,
-    created_at REAL NOT NULL,
-    hook TEXT NOT NULL,
-    source TEXT NOT NULL,
-    drop_held INTEGER NOT NULL,
-    expired_by TEXT NOT NULL
+_SCHEMA = (
+    """
+    CREATE TABLE IF NOT EXISTS silence (
+        id TEXT PRIMARY KEY,
+        matcher TEXT NOT NULL,
+        author TEXT NOT NULL,
+        comment TEXT NOT NULL,
+        starts_at REAL NOT NULL,
+        ends_at REAL NOT NULL,
+        created_at REAL NOT NULL,
+        hook TEXT NOT NULL,
+        source TEXT NOT NULL,
+        drop_held INTEGER NOT NULL,
+        expired_by TEXT NOT NULL
+    )
+    """,
 )
-"""
 
 _SELECT = (
     "SELECT id, matcher, author, comment, starts_at, ends_at, created_at, hook, source, "
@@ -42,25 +38,11 @@ _SELECT = (
 )
 
 
-class SqliteSilenceStore:
+class SqliteSilenceStore(SqliteTable):
     """Silences in the ``silence`` table of the state file."""
 
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self._lock = threading.Lock()
-        try:
-            self._db = connect(self.path)
-            self._db.execute(_SCHEMA)
-        except (sqlite3.Error, OSError) as exc:
-            raise TransientError(f"cannot open SQLite silence store {path}: {exc}") from exc
-
-    @contextlib.contextmanager
-    def _locked(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            try:
-                yield self._db
-            except sqlite3.Error as exc:
-                raise TransientError(f"SQLite silence store {self.path}: {exc}") from exc
+    kind = "silence"
+    schema = _SCHEMA
 
     def add_silence(self, *, silence: SilenceRecord) -> tuple[SilenceRecord, bool]:
         s = silence
@@ -112,10 +94,6 @@ class SqliteSilenceStore:
                 (at, by, id, at),
             )
         return self.get_silence(id=id)
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
 
 
 def _record(row: tuple[Any, ...]) -> SilenceRecord:

@@ -84,6 +84,7 @@ _INSERT_FIRING = (
     f"INSERT INTO firings ({', '.join(audit_fields.COLUMNS)}) "  # noqa: S608
     f"VALUES ({', '.join('?' * len(audit_fields.COLUMNS))})"
 )
+_SELECT_CLAIM = "SELECT owner, outcome, claimed_at, expire_at, unsure FROM claims WHERE key = ?"
 _SELECT_FIRINGS = f"SELECT {', '.join(audit_fields.COLUMNS)} FROM firings WHERE 1=1"  # noqa: S608
 
 _COUNTS_INDEX = (
@@ -246,14 +247,21 @@ class SqliteStateStore:
         self, *, key: DedupKey, owner: str, ttl: timedelta, now: datetime, stale_after: timedelta
     ) -> base.ClaimResult:
         ts = now.timestamp()
+        # A live claim this call leaves as it is (another owner's, ours confirmed, ours still
+        # running: a storm's duplicates) is answered from one read of the committed row, as a
+        # read-only transaction would answer it, without taking the file's write lock.
+        row = self._run(_SELECT_CLAIM, (key,)).fetchone()
+        if row is not None and row[3] > ts:
+            held = base.HeldClaim(row[0], row[1], datetime.fromtimestamp(row[2], UTC), bool(row[4]))
+            unchanged = base.resume_result(held, owner, now, stale_after)
+            if unchanged in ("held", "busy"):
+                return unchanged
         # One write transaction: a write either commits or raises, so SQLite never leaves an
         # outcome unknown; the owner still lets a redelivery resume a claim whose later steps
-        # (storm control, release) failed while the file was locked.
+        # (storm control, release) failed while the file was locked. It reads the row again:
+        # it may have changed since.
         with self._transaction() as db:
-            row = db.execute(
-                "SELECT owner, outcome, claimed_at, expire_at, unsure FROM claims WHERE key = ?",
-                (key,),
-            ).fetchone()
+            row = db.execute(_SELECT_CLAIM, (key,)).fetchone()
             if row is None or row[3] <= ts:
                 db.execute(
                     "INSERT OR REPLACE INTO claims (key, claimed_at, expire_at, outcome, task_id, "
@@ -408,7 +416,10 @@ class SqliteStateStore:
 
     def take_backlog(self, *, key: BacklogKey) -> Backlog | None:
         stored = key.stored
-        with self._transaction() as db:
+        # Nothing held back, the usual case: answered from one read, without the write lock.
+        if self._run("SELECT 1 FROM backlog WHERE key = ?", (stored,)).fetchone() is None:
+            return None
+        with self._transaction() as db:  # reads it again: another process may have taken it
             row = db.execute("SELECT summary FROM backlog WHERE key = ?", (stored,)).fetchone()
             if row is None:
                 return None
@@ -440,7 +451,9 @@ class SqliteStateStore:
             return True
 
     def record_success(self, *, key: str) -> None:
-        self._run("DELETE FROM circuits WHERE key = ?", (key,))
+        # A closed circuit has no row, the usual case: nothing to write, no write lock taken.
+        if self._run("SELECT 1 FROM circuits WHERE key = ?", (key,)).fetchone() is not None:
+            self._run("DELETE FROM circuits WHERE key = ?", (key,))
 
     def circuit_state(self, *, key: str, now: datetime) -> base.CircuitState:
         row = self._run("SELECT open_until FROM circuits WHERE key = ?", (key,)).fetchone()

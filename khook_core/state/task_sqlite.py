@@ -8,20 +8,14 @@ statement or one ``BEGIN IMMEDIATE`` transaction, so concurrent processes on the
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
-import sqlite3
-import threading
-from collections.abc import Iterator
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-from khook_core.errors import TransientError
 from khook_core.state import task_fields
 from khook_core.state.base import TrackedTask
-from khook_core.state.sqlite import connect
+from khook_core.state.sqlite_table import SqliteTable
 
 _SCHEMA = (
     """
@@ -37,26 +31,11 @@ _SCHEMA = (
 )
 
 
-class SqliteTaskStore:
+class SqliteTaskStore(SqliteTable):
     """Tracked tasks in the SQLite state file."""
 
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self._lock = threading.Lock()
-        try:
-            self._db = connect(self.path)
-            for statement in _SCHEMA:
-                self._db.execute(statement)
-        except (sqlite3.Error, OSError) as exc:
-            raise TransientError(f"cannot open SQLite task store {path}: {exc}") from exc
-
-    @contextlib.contextmanager
-    def _locked(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            try:
-                yield self._db
-            except sqlite3.Error as exc:
-                raise TransientError(f"SQLite task store {self.path}: {exc}") from exc
+    kind = "task"
+    schema = _SCHEMA
 
     def track_task(self, *, task: TrackedTask) -> bool:
         row = _row(task, version=1)
@@ -73,27 +52,20 @@ class SqliteTaskStore:
             return []
         until = (now + lease).timestamp()
         taken: list[TrackedTask] = []
-        with self._locked() as db:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                rows = db.execute(
-                    "SELECT doc, version FROM tracked_task WHERE next_check <= ? AND finished = 0 "
-                    "ORDER BY next_check, ref LIMIT ?",
-                    (now.timestamp(), limit),
-                ).fetchall()
-                for doc, version in rows:
-                    task = _task(doc, version + 1)
-                    task = _leased(task, now + lease)
-                    db.execute(
-                        "UPDATE tracked_task SET next_check = ?, version = ?, doc = ? "
-                        "WHERE ref = ?",
-                        (until, version + 1, _doc(task), task.ref),
-                    )
-                    taken.append(task)
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
+        with self._transaction() as db:
+            rows = db.execute(
+                "SELECT doc, version FROM tracked_task WHERE next_check <= ? AND finished = 0 "
+                "ORDER BY next_check, ref LIMIT ?",
+                (now.timestamp(), limit),
+            ).fetchall()
+            for doc, version in rows:
+                task = _task(doc, version + 1)
+                task = _leased(task, now + lease)
+                db.execute(
+                    "UPDATE tracked_task SET next_check = ?, version = ?, doc = ? WHERE ref = ?",
+                    (until, version + 1, _doc(task), task.ref),
+                )
+                taken.append(task)
         return taken
 
     def update_task(self, *, task: TrackedTask, expect: int) -> bool:
@@ -112,10 +84,6 @@ class SqliteTaskStore:
                 "SELECT doc, version FROM tracked_task WHERE ref = ?", (_text(ref),)
             ).fetchone()
         return None if row is None else _task(row[0], row[1])
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
 
 
 def _leased(task: TrackedTask, until: datetime) -> TrackedTask:

@@ -8,13 +8,13 @@ about again on a later tick.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
+from khook_core.dispatch import jsonrpc
 from khook_core.dispatch.a2a import WIRE_1_0, A2ADispatcher, normalise_state
 from khook_core.dispatch.base import HITL_URI
-from khook_core.dispatch.retry import Deadline, error_text
+from khook_core.dispatch.retry import Deadline
 from khook_core.settings import DispatchSettings
 from khook_core.state.base import TASK_STATES
 from khook_core.tracking import finding
@@ -22,7 +22,6 @@ from khook_core.tracking import finding
 if TYPE_CHECKING:
     import httpx
 
-TASK_NOT_FOUND: Final = -32001
 METHODS: Final = {
     ("get", "1.0"): "GetTask",
     ("get", "0.3"): "tasks/get",
@@ -88,39 +87,15 @@ class TaskClient:
     ) -> dict[str, Any] | str:
         wire = wire or WIRE_1_0
         method = METHODS[(what, wire)]
-        body = {
-            "jsonrpc": "2.0",
-            "id": f"khook-{what}",
-            "method": method,
-            "params": {"id": task_id},
-        }
-        response = self._a2a.sender.send(
-            "POST",
+        return jsonrpc.call(
+            self._a2a.sender,
             endpoint,
+            method,
+            {"id": task_id},
             what=f"agent {endpoint} ({method} {task_id})",
-            deadline=Deadline(min(budget, CALL_BUDGET_S)),
-            idempotent=True,  # a read, or a cancel: asking twice changes nothing more
             headers={**self._a2a.headers(), "A2A-Version": wire, "A2A-Extensions": HITL_URI},
-            content=json.dumps(body, separators=(",", ":")).encode(),
+            deadline=Deadline(min(budget, CALL_BUDGET_S)),
         )
-        if not 200 <= response.status_code < 300:
-            return f"HTTP {response.status_code}: {error_text(response)}"
-        try:
-            payload = response.json()
-        except ValueError:
-            return f"answer is not JSON: {error_text(response)}"
-        if not isinstance(payload, dict):
-            return f"answer is not a JSON-RPC object: {error_text(response)}"
-        error = payload.get("error")
-        if error is not None:
-            code = error.get("code") if isinstance(error, dict) else None
-            text = error.get("message", "") if isinstance(error, dict) else str(error)
-            prefix = "task not found" if code == TASK_NOT_FOUND else f"JSON-RPC error {code}"
-            return f"{prefix}: {text}"
-        result = payload.get("result")
-        if not isinstance(result, dict):
-            return "answer has no result object"
-        return result
 
     def close(self) -> None:
         self._a2a.close()

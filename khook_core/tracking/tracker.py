@@ -22,14 +22,13 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Final
 
 from khook_core.errors import TransientError
-from khook_core.reporting import pagerduty
-from khook_core.reporting.github import reply_target
 from khook_core.settings import TrackingSettings
 from khook_core.state.base import NEVER, AuditLog, Firing, TaskStore, TrackedTask
 from khook_core.tracking.finding import Finding
 
 if TYPE_CHECKING:
     from khook_core.dispatch.base import DispatchRequest, DispatchResult
+    from khook_core.event import Event
     from khook_core.hooks import HookRule
     from khook_core.runtime import Runtime
     from khook_core.tracking.agent_calls import TaskClient, TaskView
@@ -47,7 +46,7 @@ RECORDED: Final = frozenset({"input-required", "auth-required"})
 def push_fields(runtime: Runtime) -> tuple[str, str]:
     """What a dispatch request carries for push notifications: our receiver's URL and a new
     token of its own (both empty when no receiver is configured)."""
-    settings = runtime.settings.group(TrackingSettings)
+    settings = runtime.tracking
     if not (settings.enabled and settings.push_url):
         return "", ""
     return settings.push_url, secrets.token_urlsafe(24)
@@ -67,7 +66,7 @@ def start(
     """
     if not (result.task_id and result.endpoint):  # first: a dry run must cost nothing here
         return None
-    settings = runtime.settings.group(TrackingSettings)
+    settings = runtime.tracking
     if not settings.enabled:
         return None
     now = runtime.clock()
@@ -98,8 +97,7 @@ def start(
         next_check=deadline if result.push else now + timedelta(seconds=settings.first_check),
         cancel=cancel,
         push_token_hash=token_hash(request.push_token) if result.push else "",
-        reply_to=reply_target(event.source, event.tags, event.metadata)
-        or pagerduty.reply_target(event.source, event.type, event.occurrence),
+        reply_to=reply_target(event),
         approval_deadline_s=int(asked.approval_deadline.total_seconds())
         if asked is not None and asked.approval_deadline is not None
         else 0,
@@ -115,6 +113,23 @@ def start(
         )
         return None
     return task
+
+
+def reply_target(event: Event) -> str:
+    """Where the task's finding is reported back (a pull request, a commit, a PagerDuty
+    incident), or "".
+
+    Only the webhook source's events have one, so the reporting package (and the webhook
+    presets it reads PagerDuty's event type from) is imported for those alone: the other
+    functions never load it.
+    """
+    if event.source != "webhook":
+        return ""
+    from khook_core.reporting import github, pagerduty
+
+    return github.reply_target(event.source, event.tags, event.metadata) or pagerduty.reply_target(
+        event.source, event.type, event.occurrence
+    )
 
 
 _OPEN_OR_DONE: Final = frozenset({"submitted", "working", "input-required", "auth-required"})

@@ -144,7 +144,7 @@ def _check_structured(document: Any, body: bytes) -> Verdict:
                 field="specversion",
             )
         )
-    where = jsontext.unencodable_path(document)
+    where = jsontext.unencodable_path(document) if jsontext.may_hold_surrogate(body) else None
     if where is not None:
         return Refuse(InvalidEventError(jsontext.unencodable_message(where), field=where))
     return Pass(body)
@@ -160,7 +160,9 @@ def _check_push(document: dict[str, Any], body: bytes) -> Verdict:
     message_id = message.get("messageId")
     if not isinstance(message_id, str) or not message_id:
         return Ack("the message has no messageId", "message.messageId", "")
-    where = jsontext.unencodable_path(message, "message")
+    where = (
+        jsontext.unencodable_path(message, "message") if jsontext.may_hold_surrogate(body) else None
+    )
     if where is not None:
         shown = jsontext.printable(message_id)
         return Ack(jsontext.unencodable_message(where), where, shown)
@@ -218,7 +220,7 @@ def _check_legacy(document: dict[str, Any], body: bytes) -> Verdict:
         )
     if not isinstance(document.get("data"), dict):
         return Refuse(InvalidEventError("data must be the Pub/Sub message object", field="data"))
-    where = jsontext.unencodable_path(document)
+    where = jsontext.unencodable_path(document) if jsontext.may_hold_surrogate(body) else None
     if where is not None:
         return Refuse(InvalidEventError(jsontext.unencodable_message(where), field=where))
     return Pass(body)

@@ -38,7 +38,6 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 import flask
-from werkzeug.datastructures import EnvironHeaders
 from werkzeug.exceptions import HTTPException, RequestTimeout
 
 from khook_core import logs
@@ -313,7 +312,7 @@ class RequestGuard:
                     status=413,
                 )
             )
-        headers = {k.lower(): v for k, v in EnvironHeaders(environ).items()}
+        headers = _delivery_headers(environ)
         verdict = envelope.check(headers, body)
         if isinstance(verdict, envelope.Refuse):
             return self._refuse(verdict.error)
@@ -360,6 +359,19 @@ class RequestGuard:
             },
             200,
         )
+
+
+def _delivery_headers(environ: WSGIEnvironment) -> dict[str, str]:
+    """The headers ``envelope.check`` reads (the content type and the ``ce-`` ones), with
+    lower-case names, straight from the WSGI environ: not every header of every request."""
+    headers = {
+        key[5:].replace("_", "-").lower(): value
+        for key, value in environ.items()
+        if key.startswith("HTTP_CE_")
+    }
+    if "CONTENT_TYPE" in environ:
+        headers["content-type"] = environ["CONTENT_TYPE"]
+    return headers
 
 
 def _content_length(environ: WSGIEnvironment) -> int | None:

@@ -205,9 +205,10 @@ def handle_pubsub(
                 extra={"error": exc.to_json(), "invalid_messages": invalid},
             )
             return []
-        for text in describe.decision_texts(decisions):
-            logger.info("%s message %s%s: %s", source, message_id, describe.origin(attributes),
-                        text)
+        if logger.isEnabledFor(logging.INFO):  # the texts are built only to be logged
+            for text in describe.decision_texts(decisions):
+                logger.info("%s message %s%s: %s", source, message_id,
+                            describe.origin(attributes), text)
         retry = [d for d in decisions if d.retryable]
         if retry:
             STATS.count("retried")

@@ -13,8 +13,7 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler
@@ -23,8 +22,9 @@ from typing import Any
 
 from khook_core.forwarder.app import Forwarder, load_source
 from khook_core.forwarder.config import ForwarderSettings
-from khook_core.forwarder.filtering import EventFilter
+from khook_core.forwarder.filtering import EventFilter, Outbound
 from khook_core.forwarder.publishing import PublishClient
+from khook_core.forwarder.pubsub_rest import PublishError
 from tests.support.kube_api import EVENTS_API, FakeKubeApi
 
 REPO = Path(__file__).resolve().parents[2]
@@ -111,16 +111,12 @@ class StallingKubeApi(FakeKubeApi):
             self.stalled = (*self.stalled, time.monotonic() - began)
 
 
-class Unavailable(Exception):
-    """Stands in for google.api_core.exceptions.ServiceUnavailable."""
-
-
-class InvalidArgument(Exception):
-    """Same name as the google.api_core error Pub/Sub raises for a refused message."""
-
-
 class RecordingClient:
-    """A PublishClient (the forwarder's own layer) whose availability a test switches."""
+    """A PublishClient (the forwarder's own layer) whose availability a test switches.
+
+    Each message's outcome is its own, as the REST client reports them: ``refuse`` holds data
+    Pub/Sub refuses as invalid; while ``up`` is clear every message fails as unavailable.
+    """
 
     def __init__(self) -> None:
         self.up = threading.Event()
@@ -130,20 +126,22 @@ class RecordingClient:
         self.refuse: set[bytes] = set()
         self.stopped = False
 
-    def publish(self, topic: str, data: bytes, **kwargs: Any) -> Future[str]:
+    def publish(self, topic: str, messages: Sequence[Outbound],
+                timeout: float) -> list[PublishError | None]:
         assert topic == TOPIC
-        assert kwargs.pop("retry") is None  # one retry layer: the sender's
-        kwargs.pop("timeout")
-        self.attempts += 1
-        future: Future[str] = Future()
-        if data in self.refuse:
-            future.set_exception(InvalidArgument("message too large"))
-        elif self.up.is_set():
-            self.accepted.append((data, kwargs))
-            future.set_result(str(len(self.accepted)))
-        else:
-            future.set_exception(Unavailable("503 failed to connect to all addresses"))
-        return future
+        assert timeout > 0
+        outcomes: list[PublishError | None] = []
+        for message in messages:
+            self.attempts += 1
+            if message.data in self.refuse:
+                outcomes.append(PublishError("HTTP 400: message too large", permanent=True))
+            elif self.up.is_set():
+                self.accepted.append((message.data, dict(message.attributes)))
+                outcomes.append(None)
+            else:
+                outcomes.append(PublishError("ConnectError: connection refused",
+                                             permanent=False))
+        return outcomes
 
     def stop(self) -> None:
         self.stopped = True

@@ -194,6 +194,9 @@ def test_a_finding_becomes_an_event_on_the_pod_and_one_on_the_hook(cluster: Clus
         )
         assert event["source"]["component"] == "khook-forwarder"
     assert on_pod["involvedObject"]["namespace"] == ns
+    pod: Any = cluster.core.read_namespaced_pod("web-1", ns, _preload_content=False)
+    # The Pod's uid: `kubectl describe pod` selects its Events by it.
+    assert on_pod["involvedObject"]["uid"] == json.loads(pod.data)["metadata"]["uid"]
     assert on_hook["involvedObject"]["uid"]  # the Hook's own: kubectl describe hook lists it
     assert status.extra == {"report.0.kubernetes": "sent"}
     assert (status.hook, status.task_id, status.task_state) == (f"{ns}/web", "task-1", "completed")

@@ -14,7 +14,7 @@ import json
 import signal
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,7 @@ from khook_core.forwarder.config import ForwarderSettings
 from khook_core.forwarder.filtering import Outbound
 from khook_core.forwarder.kube import EventsEndpoint
 from khook_core.forwarder.metrics import ForwarderMetrics
-from khook_core.forwarder.publishing import PublishClient, PublishFuture, pubsub_client
+from khook_core.forwarder.publishing import PublishClient, pubsub_client
 from khook_core.forwarder.watching import ALREADY_SEEN, EventWatcher, WatchState, WatchTimings
 from tests.support.forwarder import REPO, ForwarderProcess, make_filter, started_forwarders
 from tests.support.kube_real import RealKube, create_events, new_namespace, running_kube
@@ -63,9 +63,10 @@ class GatedClient:
         self.inner = inner
         self.gate = threading.Event()
 
-    def publish(self, topic: str, data: bytes, **kwargs: Any) -> PublishFuture:
+    def publish(self, topic: str, messages: Sequence[Outbound],
+                timeout: float) -> Sequence[BaseException | None]:
         self.gate.wait()
-        return self.inner.publish(topic, data, **kwargs)
+        return self.inner.publish(topic, messages, timeout)
 
     def stop(self) -> None:
         self.gate.set()
@@ -250,7 +251,7 @@ def test_a_continue_token_expiring_mid_list_restarts_it_once_without_resending(
     try:
         watcher.step(WatchState())
     finally:
-        api.close()  # type: ignore[no-untyped-call]
+        api.close()
 
     forwarded = Counter(json.loads(m.data)["metadata"]["uid"] for m in sent)
     assert set(forwarded) == set(created)

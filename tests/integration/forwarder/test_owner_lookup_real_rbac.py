@@ -3,7 +3,9 @@ RBAC grants the ``get`` calls the resolver makes, and the server's ownerReferenc
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +14,7 @@ from kubernetes import client, utils
 
 from khook_core.event import Workload
 from khook_core.forwarder import kube
+from khook_core.forwarder.config import ForwarderSettings
 from khook_core.forwarder.owners import OwnerResolver
 from tests.support.forwarder import REPO
 from tests.support.kube_real import RealKube, new_namespace
@@ -163,10 +166,14 @@ def _bound(kube_: RealKube, namespace: str, token: str) -> bool:
 
 
 def _resolve(kube_: RealKube, namespace: str, token: str) -> tuple[Workload, Workload, int]:
-    with kube_.api_client(token) as api:
-        resolver = OwnerResolver(kube.owner_fetch(api))
-        pod = resolver.resolve(namespace, "Pod", "checkout-7d9f8-x2x4q")
-        job = resolver.resolve(namespace, "Job", "nightly-28000")
+    """As the forwarder resolves: its own client, from a kubeconfig for ``token``'s user."""
+    with tempfile.TemporaryDirectory() as tmp:
+        kubeconfig = kube_.write_kubeconfig(Path(tmp) / "kubeconfig", token)
+        settings = ForwarderSettings(kubeconfig=str(kubeconfig), topic="projects/p/topics/t")
+        with kube.api_client(settings) as api:
+            resolver = OwnerResolver(kube.owner_fetch(api))
+            pod = resolver.resolve(namespace, "Pod", "checkout-7d9f8-x2x4q")
+            job = resolver.resolve(namespace, "Job", "nightly-28000")
     return pod, job, resolver.api_calls
 
 

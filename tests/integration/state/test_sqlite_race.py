@@ -8,6 +8,7 @@ from pathlib import Path
 
 from khook_core.state.base import DedupKey
 from khook_core.state.sqlite import SqliteStateStore
+from khook_core.storm.records import BacklogKey, BacklogKind
 
 T0 = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
 TTL = timedelta(minutes=10)
@@ -40,3 +41,34 @@ def test_sqlite_claims_have_exactly_one_winner_across_real_processes(tmp_path: P
     winners = [k for won in results for k in won]
     assert sorted(winners) == list(range(300))  # every key won, none twice
     assert len(results) == len(procs)
+
+
+def test_sqlite_duplicates_are_answered_while_another_process_writes(tmp_path: Path):
+    """A live claim the call leaves unchanged (another owner's, or ours still running), an
+    empty backlog and a closed circuit are read, not taken under the file's write lock: a
+    storm's duplicates never wait for a writer."""
+    import sqlite3
+
+    path = tmp_path / "state.db"
+    store = SqliteStateStore(path)
+    stale = timedelta(minutes=9)
+    key, fresh = DedupKey("hook|kubernetes|pod-restart|shop/Pod/web-0|"), DedupKey("other")
+    assert store.claim_firing(key=key, owner="a", ttl=TTL, now=T0, stale_after=stale) == "won"
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+    try:
+        assert store.claim_firing(key=key, owner="b", ttl=TTL, now=T0, stale_after=stale) == "held"
+        assert store.claim_firing(key=key, owner="a", ttl=TTL, now=T0, stale_after=stale) == "busy"
+        # Storm control's per-firing steps that find nothing to change do not wait either.
+        assert store.take_backlog(key=BacklogKey(BacklogKind.BUDGET, "hook|pod-restart")) is None
+        store.record_success(key="circuit|kagent/k8s-agent")
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+    # What writes still takes the lock and reads the row again: a new claim, a resumed one.
+    assert store.claim_firing(key=fresh, owner="b", ttl=TTL, now=T0, stale_after=stale) == "won"
+    later = T0 + stale + timedelta(seconds=1)
+    assert store.claim_firing(key=key, owner="a", ttl=TTL, now=later, stale_after=stale) == (
+        "resumed"
+    )
+    store.close()

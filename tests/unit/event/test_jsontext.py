@@ -90,3 +90,24 @@ def test_other_malformed_documents_are_plain_invalid_events(data: bytes, text: s
 
 def test_a_byte_order_mark_is_tolerated() -> None:
     assert jsontext.loads(b'\xef\xbb\xbf{"a": 1}') == {"a": 1}
+
+
+@pytest.mark.parametrize(
+    ("data", "may"),
+    [
+        (rb'{"a": "\ud800"}', True),
+        (rb'{"a": "\uDBFF\uDC00"}', True),  # a valid pair may hold one too: the walk decides
+        (rb'{"a": "\u00e9 \u2028"}', False),
+        ('{"a": "é ☃"}'.encode(), False),
+        ('{"a": "\ud800"}', True),  # text, not bytes: a lone surrogate itself
+        ('{"a": "é"}', False),
+    ],
+)
+def test_only_an_escape_can_hide_a_lone_surrogate_in_utf8(data: bytes | str, may: bool) -> None:
+    assert jsontext.may_hold_surrogate(data) is may
+
+
+def test_unencodable_paths_are_found_behind_keys_of_any_type() -> None:
+    assert jsontext.unencodable_path({1: ["fine", {"k": "\udc80"}]}, "body") == "body.1[1].k"
+    assert jsontext.unencodable_path({2: 1, "x\ud800": 1}) == "x\\ud800"
+    assert jsontext.unencodable_path({1: ["fine"], ("t",): "é"}) is None

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
 from khook_core.forwarder.config import CORE_API, EVENTS_API, ForwarderSettings
 from khook_core.forwarder.field_selectors import fit_field_selector
+from khook_core.forwarder.kube_http import ApiException
 from khook_core.forwarder.watching import server_reason
 
 

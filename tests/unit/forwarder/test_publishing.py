@@ -12,6 +12,7 @@ from khook_core.forwarder.backoff import Backoff
 from khook_core.forwarder.filtering import Outbound
 from khook_core.forwarder.metrics import ForwarderMetrics
 from khook_core.forwarder.publishing import BoundedQueue, Publisher
+from khook_core.forwarder.pubsub_rest import _chunks
 from tests.support.forwarder import TOPIC, RecordingClient
 
 
@@ -199,3 +200,58 @@ def test_release_lets_a_waiting_producer_go_at_shutdown():
 
     assert done.wait(2)
     assert dropped == [1]
+
+
+def test_a_batch_over_the_request_limit_is_split_into_requests():
+    big = [Outbound(b"x" * (2 * 1024 * 1024), {}) for _ in range(6)]  # ~2.7 MB each in base64
+
+    chunks = _chunks(big)
+
+    assert [len(c) for c in chunks] == [2, 2, 2]
+    assert [m for c in chunks for m in c] == big
+    assert _chunks([message(i) for i in range(500)]) == [[message(i) for i in range(500)]]
+
+
+def test_a_client_that_raises_fails_the_batch_for_a_retry():
+    client, metrics = RecordingClient(), ForwarderMetrics()
+    calls: list[int] = []
+    publish = client.publish
+
+    def flaky(topic: str, messages: Any, timeout: float) -> Any:
+        calls.append(len(messages))
+        if len(calls) == 1:
+            raise ConnectionError("reset by peer")
+        return publish(topic, messages, timeout)
+
+    client.publish = flaky  # type: ignore[method-assign]
+    publisher = make_publisher(client, metrics)
+    publisher.start()
+    for i in range(3):
+        publisher.submit(message(i))
+    eventually(lambda: metrics.published == 3)
+
+    assert publisher.stop(1.0)
+    assert metrics.publish_errors == 1
+    assert sorted(d for d, _ in client.accepted) == [message(i).data for i in range(3)]
+
+
+def test_two_senders_keep_two_batches_in_flight_and_an_outage_delays_both():
+    client, metrics = RecordingClient(), ForwarderMetrics()
+    together = threading.Barrier(2, timeout=5)
+    publish = client.publish
+
+    def overlapping(topic: str, messages: Any, timeout: float) -> Any:
+        together.wait()  # returns only while both requests are in flight at once
+        return publish(topic, messages, timeout)
+
+    client.publish = overlapping  # type: ignore[method-assign]
+    publisher = Publisher(client=client, topic=TOPIC, metrics=metrics, queue_size=100,
+                          batch_size=5, timeout=1.0, backoff=Backoff(0.01, 0.05), in_flight=2)
+    for i in range(10):
+        publisher.queue.put(message(i))
+    publisher.start()
+    eventually(lambda: metrics.published == 10)
+
+    assert publisher.stop(1.0)
+    assert metrics.publish_errors == 0
+    assert sorted(d for d, _ in client.accepted) == sorted(message(i).data for i in range(10))

@@ -7,10 +7,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from kubernetes.client.exceptions import ApiException
 
 from khook_core.forwarder.backoff import Backoff
 from khook_core.forwarder.kube import EventsEndpoint
+from khook_core.forwarder.kube_http import ApiException
 from khook_core.forwarder.metrics import ForwarderMetrics
 from khook_core.forwarder.watching import Outcome, WatchState, run_watch_loop
 

@@ -18,7 +18,7 @@ import khook_core
 HEAVY = ("httpx", "kubernetes", "grpc", "google.cloud.pubsub", "google.cloud.firestore", "a2a")
 NOT_IN_FUNCTIONS = ("khook_core.cli", "khook_core.forwarder")
 """Left out of every function archive (scripts/package.py), so never on a function's path."""
-SENDERS = ("a2a", "lookup", "retry", "routing", "webhook")
+SENDERS = ("a2a", "jsonrpc", "lookup", "retry", "routing", "webhook")
 """The dispatchers that send over HTTP and their helpers: they import httpx at module level, and
 only they; a function loads them when its dispatcher is built (never for dry-run)."""
 ASKERS = (
