@@ -17,6 +17,7 @@ so nothing recorded is lost; a process that recorded nothing never loads the SDK
 
 from __future__ import annotations
 
+import _thread
 import atexit
 import contextvars
 import logging
@@ -203,7 +204,9 @@ class DeferredTelemetry(Telemetry):
         self._sink: Sink | None = None
         self._spans: list[SpanRecord] = []
         self._measurements: list[Measurement] = []
-        self._timer: threading.Timer | None = None
+        self._scheduled = False
+        self._closing = threading.Event()
+        self._loaded = threading.Event()
         self._closed = False
         atexit.register(self.close)
 
@@ -328,11 +331,23 @@ class DeferredTelemetry(Telemetry):
     # -- loading ------------------------------------------------------------------------------
 
     def _schedule(self) -> None:
-        """Load the SDK soon, off this thread (called holding ``_lock``)."""
-        if self._timer is None and not self._closed:
-            self._timer = threading.Timer(self._delay, self.load)
-            self._timer.daemon = True  # exit does not wait: ``close`` runs at exit instead
-            self._timer.start()
+        """Load the SDK soon, off this thread (called holding ``_lock``).
+
+        A bare thread, not ``threading.Thread``: its ``start`` waits until the new thread
+        runs, which on a busy machine is milliseconds of the answer that scheduled it. Exit
+        does not wait for it either: ``close`` runs at exit instead.
+        """
+        if not self._scheduled and not self._closed:
+            self._scheduled = True
+            _thread.start_new_thread(self._load_later, ())
+
+    def _load_later(self) -> None:
+        if not self._closing.wait(self._delay):
+            self.load()
+
+    def wait_loaded(self, timeout: float) -> bool:
+        """Whether the SDK took over within ``timeout`` seconds (tests, diagnostics)."""
+        return self._loaded.wait(timeout)
 
     def load(self) -> None:
         """Import the SDK and hand it everything recorded so far (once; later calls return)."""
@@ -354,17 +369,17 @@ class DeferredTelemetry(Telemetry):
                 sink.measure(measurements)
                 sink.spans(spans)
                 self._sink = sink
+            self._loaded.set()
 
     def close(self) -> None:
         if self._closed:
             return
         with self._lock:
             self._closed = True
-            timer, self._timer = self._timer, None
+            scheduled = self._scheduled
             pending = bool(self._spans or self._measurements)
-        if timer is not None:
-            timer.cancel()
-        if self._sink is None and (pending or timer is not None):
+        self._closing.set()
+        if self._sink is None and (pending or scheduled):
             self.load()
         if self._sink is not None:
             self._sink.close()
