@@ -59,20 +59,26 @@ def deployed_python() -> Path:
     python = VENV / "bin" / "python"
     if python.exists() and STAMP.exists() and STAMP.read_text() == key:
         return python
-    print(f"building the deployed venv in {VENV.relative_to(ROOT)}/ (the archive's "
-          "requirements.txt, non-editable)", flush=True)
+    print(
+        f"building the deployed venv in {VENV.relative_to(ROOT)}/ (the archive's "
+        "requirements.txt, non-editable)",
+        flush=True,
+    )
     shutil.rmtree(VENV, ignore_errors=True)
     subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
     wanted = VENV / "requirements.txt"
     wanted.write_text(text, encoding="utf-8")
-    subprocess.run([str(python), "-m", "pip", "install", "--quiet", "-r", str(wanted)],
-                   check=True)
-    site = Path(subprocess.run(
-        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        check=True, capture_output=True, text=True).stdout.strip())
+    subprocess.run([str(python), "-m", "pip", "install", "--quiet", "-r", str(wanted)], check=True)
+    site = Path(
+        subprocess.run(
+            [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    )
     for name, content in _package().dist_info(_pyproject()).items():
         (site / name).parent.mkdir(parents=True, exist_ok=True)
         (site / name).write_bytes(content)
     STAMP.write_text(key)
     return python
-
