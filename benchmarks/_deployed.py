@@ -40,15 +40,15 @@ def _package() -> ModuleType:
         sys.path.remove(str(ROOT / "scripts"))
 
 
-def _pyproject() -> dict[str, Any]:
-    return tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+def _pyproject(root: Path = ROOT) -> dict[str, Any]:
+    return tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
 
 
-def requirements() -> str:
-    """The requirements an archive installs: the common closure plus every function's own."""
-    text: str = _package().runtime_requirements(_pyproject())
-    for extra in sorted(ROOT.glob("functions/*/requirements.txt")):
-        text += f"# {extra.parent.name}\n{extra.read_text(encoding='utf-8')}"
+def requirements(root: Path = ROOT) -> str:
+    """What the archives install: the common closure plus every function's own requirements."""
+    text: str = _package().runtime_requirements(_pyproject(root))
+    for extra in sorted(root.glob("functions/*/requirements.txt")):
+        text += f"# {extra.parent.name}\n{extra.read_text(encoding='utf-8').rstrip()}\n"
     return text
 
 

@@ -255,8 +255,13 @@ def main() -> int:
         with tempfile.TemporaryDirectory() as tmp_name:
             tmp = Path(tmp_name)
             config = config_dir(tmp)
-            pythons = {"deployed": str(deployed_python()), "development": sys.executable}
-            ok = cold_start(config, agent, pythons)
+            try:
+                pythons = {"deployed": str(deployed_python()), "development": sys.executable}
+            except subprocess.CalledProcessError as exc:
+                not_measured(COLD_KEYS, f"the deployed venv could not be built: {exc}")
+                ok = False
+            else:
+                ok = cold_start(config, agent, pythons)
             ok = end_to_end(tmp, config, agent) and ok
     finally:
         server.stop()
