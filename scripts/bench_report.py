@@ -73,9 +73,10 @@ NOTES = """\
   (the core and the `functions`, `firestore` and `cloud` extras, plus a function's own
   `requirements.txt`), with `khook_core` at the archive's root. `sources_cold_start.py`,
   `kubernetes_function.py` and `imports.py` build that environment under
-  `.khook/deployed-venv/` (the requirements `scripts/package.py` writes into every archive,
-  installed non-editable, plus the archive's entry points; built on the first run, from pip's
-  cache, and again only when those requirements change) and spawn every function, and the
+  `.khook/deployed-venv/` (a plain install of the requirements `scripts/package.py` writes
+  into every archive, plus the archive's entry points; khook itself is not installed but on
+  `PYTHONPATH`, as at the archive's root; built on the first run, from pip's cache, and again
+  only when those requirements change) and spawn every function, and the
   floor, from it and from the development venv in alternating turns. The budgets are checked
   on the deployed venv's figures, because that is what Cloud Functions runs; the development
   venv's are printed beside them, marked `[development venv]` and unbudgeted. They are higher:
