@@ -9,6 +9,10 @@ The issue's figures, with no budget in design.md's table yet (reported, not judg
 - the dashboard in headless Chromium over the SQLite data: first contentful paint, and the
   moment every panel is drawn from the API's answers (the first meaningful paint), median of
   several loads.
+- on the Firestore emulator, in the same run: ``counts`` as a store without counters must
+  count (streaming every record of the day), Firestore's ``count()`` aggregation (one query
+  per bucket and group: a sample timed, the day estimated), and one audit record's write
+  alone and with its per-minute counter in the same batch (``FirestoreStateStore.record``).
 
 Without the Firestore emulator or Chromium those figures are recorded as not measured.
 """
@@ -20,6 +24,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -36,8 +41,13 @@ from khook_core.state.base import DedupKey, Firing  # noqa: E402
 FIRINGS = 100_000
 SPAN = timedelta(hours=48)
 FIRINGS_CALLS = 200
-COUNTS_CALLS = {"sqlite": 40, "firestore": 5}
-"""Counting streams the day's 50,000 records out of the emulator: seconds each, so fewer."""
+COUNTS_CALLS = {"sqlite": 40, "firestore": 40}
+STREAMED_CALLS = 3
+"""Streaming the day's 50,000 records takes seconds a call."""
+AGGREGATIONS = 10
+"""count() queries timed (the emulator scans the collection for each)."""
+WRITES = 300
+"""Audit records written one by one to time the counter's cost on the write."""
 PAGE_LOADS = 5
 TOKEN = "bench-console-token"  # noqa: S105  (the benchmark's own console, on loopback)
 HOOKS = [f"team-{i}/hook-{j}" for i in range(5) for j in range(4)]
@@ -78,19 +88,137 @@ def fill_sqlite(path: Path, now: datetime) -> None:
 
 
 def fill_firestore(now: datetime) -> None:
+    """The records and, as ``FirestoreStateStore.record`` writes them, their per-minute
+    counters (a batch's increments of one counter added up: the same stored counts)."""
     from google.cloud import firestore
 
+    from khook_core.state.firestore import COUNTING_SINCE, FIRING_COUNTS, FirestoreStateStore
+
     client = firestore.Client()
-    batch = client.batch()
-    for i in range(FIRINGS):
-        batch.create(
-            client.collection("firings").document(), audit_fields.to_document(synthetic(i, now))
-        )
-        if i % 500 == 499:
-            batch.commit()
-            batch = client.batch()
-    batch.commit()
+    store = FirestoreStateStore(client)
+    oldest = synthetic(FIRINGS - 1, now).at
+    client.collection(FIRING_COUNTS).document(COUNTING_SINCE).create(
+        {"since": oldest.replace(second=0, microsecond=0)}
+    )
+    per_batch = 250  # a record and a counter write each: Firestore's 500 writes a batch
+    for first in range(0, FIRINGS, per_batch):
+        batch = client.batch()
+        counters: dict[str, tuple[Any, dict[str, Any], Counter[str]]] = {}
+        for i in range(first, min(first + per_batch, FIRINGS)):
+            record = synthetic(i, now)
+            batch.create(client.collection("firings").document(), audit_fields.to_document(record))
+            ref, fields = store.counter_write(record)
+            [(minute, group)] = [(m, g) for m, groups in fields["counts"].items() for g in groups]
+            counters.setdefault(ref.id, (ref, fields, Counter()))[2][(minute, group)] += 1
+        for ref, fields, added in counters.values():
+            counts: dict[str, dict[str, Any]] = {}
+            for (minute, group), n in added.items():
+                counts.setdefault(minute, {})[group] = firestore.Increment(n)
+            batch.set(ref, {**fields, "counts": counts}, merge=True)
+        batch.commit()
     client.close()
+
+
+def audit_write_cost() -> None:
+    """One audit record on the emulator: the record alone (a ``create``, as before counters)
+    and ``record`` (the record and its counter in one batch), alternated, p50 each."""
+    from google.cloud import firestore
+
+    from khook_core.state.firestore import FIRINGS as COLLECTION
+    from khook_core.state.firestore import FirestoreStateStore
+
+    store = FirestoreStateStore(firestore.Client())
+    plain, counted = [], []
+    now = datetime.now(UTC)
+    for i in range(WRITES):
+        record = synthetic(i, now)
+        started = time.perf_counter()
+        store._firings.document().create(audit_fields.to_document(record))
+        plain.append((time.perf_counter() - started) * 1000)
+        started = time.perf_counter()
+        store.record(record)
+        counted.append((time.perf_counter() - started) * 1000)
+    store.close()
+    alone, both = statistics.median(plain), statistics.median(counted)
+    figure(
+        f"audit write, {COLLECTION} record alone, Firestore emulator, p50", alone, "ms", "—", None
+    )
+    figure(
+        "audit write, record + minute counter (one batch), Firestore emulator, p50",
+        both,
+        "ms",
+        "—",
+        None,
+    )
+    figure("audit write cost of the counter, over the record alone", both / alone, "x", "—", None)
+
+
+def streamed_counts(now: datetime) -> None:
+    """The same day counted the way a store without counters must: every record's fields
+    streamed (what ``counts`` cost before the counters), in the same run for the ratio."""
+    from collections import Counter as Tally
+
+    from google.cloud import firestore
+
+    from khook_core.state.base import FiringFilter
+    from khook_core.state.firestore import FirestoreStateStore
+
+    store = FirestoreStateStore(firestore.Client())
+    where = FiringFilter(since=now - timedelta(hours=24))
+    samples = []
+    for _ in range(STREAMED_CALLS):
+        started = time.perf_counter()
+        store._count_streamed(where, timedelta(seconds=1800), Tally())
+        samples.append((time.perf_counter() - started) * 1000)
+    store.close()
+    figure(
+        "console counts by streaming every record (no counters), firestore, p50",
+        statistics.median(samples),
+        "ms",
+        "—",
+        None,
+    )
+
+
+def aggregation_counts(now: datetime) -> None:
+    """The alternative to counters: Firestore's ``count()`` aggregation. It has no GROUP BY, so
+    a day in 30-minute buckets takes one query per bucket and hook, source, type and outcome
+    present: ``AGGREGATIONS`` of one bucket's queries timed, the day's estimated from them."""
+    from google.cloud import firestore
+    from google.cloud.firestore_v1.base_query import FieldFilter
+
+    client = firestore.Client()
+    firings = client.collection("firings")
+    start = now - timedelta(hours=24)
+    end = start + timedelta(minutes=30)
+    records = (synthetic(i, now) for i in range(FIRINGS))
+    groups = sorted(
+        {(r.hook, r.source, r.event_type, r.outcome) for r in records if start <= r.at < end}
+    )
+    samples = []
+    for hook, source, kind, outcome in groups[:AGGREGATIONS]:
+        query = (
+            firings.where(filter=FieldFilter("hook", "==", hook))
+            .where(filter=FieldFilter("source", "==", source))
+            .where(filter=FieldFilter("event_type", "==", kind))
+            .where(filter=FieldFilter("outcome", "==", outcome))
+            .where(filter=FieldFilter("at", ">=", start))
+            .where(filter=FieldFilter("at", "<", end))
+        )
+        started = time.perf_counter()
+        aggregated: Any = query.count().get()
+        samples.append((time.perf_counter() - started) * 1000)
+        assert int(aggregated[0][0].value) > 0
+    client.close()
+    one = statistics.median(samples)
+    figure("count() aggregation query, one bucket and group, firestore, p50", one, "ms", "—", None)
+    figure(
+        f"count() aggregation, 24 h in 30-minute buckets ({len(groups)} groups x 48, estimated)",
+        one * len(groups) * 48,
+        "ms",
+        "—",
+        None,
+    )
 
 
 _CLIENT = httpx.Client(headers={"Authorization": f"Bearer {TOKEN}"}, timeout=120)
@@ -266,9 +394,13 @@ def firestore_figures(tmp: Path, env: dict[str, str], now: datetime) -> list[lis
         )
         server.start()
         try:
-            return measure_api("firestore", server.url, now)
+            rows = measure_api("firestore", server.url, now)
         finally:
             server.stop()
+        streamed_counts(now)
+        aggregation_counts(now)
+        audit_write_cost()
+        return rows
     finally:
         stop_emulator(proc)
 

@@ -68,6 +68,21 @@ NOTES = """\
   local A2A agent (the a2a-sdk test agent), so the figure includes importing httpx, creating
   the client and one round trip; the sweep function's first tick on a fresh memory store has
   nothing held back, so it dispatches nothing.
+- **Which environment the cold-start and import figures come from.** A deployed function runs
+  from its archive: a plain `pip install -r requirements.txt` of the pinned runtime closure
+  (the core and the `functions`, `firestore` and `cloud` extras, plus a function's own
+  `requirements.txt`), with `khook_core` at the archive's root. `sources_cold_start.py`,
+  `kubernetes_function.py` and `imports.py` build that environment under
+  `.khook/deployed-venv/` (a plain install of the requirements `scripts/package.py` writes
+  into every archive, plus the archive's entry points; khook itself is not installed but on
+  `PYTHONPATH`, as at the archive's root; built on the first run, from pip's cache, and again
+  only when those requirements change) and spawn every function, and the
+  floor, from it and from the development venv in alternating turns. The budgets are checked
+  on the deployed venv's figures, because that is what Cloud Functions runs; the development
+  venv's are printed beside them, marked `[development venv]` and unbudgeted. They are higher:
+  every process there consults the editable install's path finder at start, and the first
+  dispatch imports development-only packages that httpx and httpcore load when installed
+  (trio, here for selenium; rich and Pygments).
 - **Forwarder** budgets: ≥ 5,000 events/s into the emulator, peak RSS ≤ 50 MiB through the
   storm. Throughput is bounded by the emulator's answers to the publish requests (two in
   flight) on two cores; peak RSS by the imports (38 MiB) plus the bounded publish queue

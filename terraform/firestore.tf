@@ -13,9 +13,10 @@ resource "google_firestore_database" "state" {
 }
 
 # TTL on `expire_at`: claims (required), the storm-control collections (slots, leases,
-# circuits; they would otherwise grow slowly) and, for audit retention, firings.
+# circuits; they would otherwise grow slowly) and, for audit retention, firings and their
+# per-minute counters (firing_counts: each expires after the last record it counts).
 resource "google_firestore_field" "ttl" {
-  for_each = toset(var.firestore_trim_audit ? ["claims", "slots", "leases", "circuits", "firings"] : ["claims", "slots", "leases", "circuits"])
+  for_each = toset(var.firestore_trim_audit ? ["claims", "slots", "leases", "circuits", "firings", "firing_counts"] : ["claims", "slots", "leases", "circuits"])
 
   database   = var.create_firestore_database ? google_firestore_database.state[0].name : "(default)"
   collection = each.key
@@ -23,6 +24,17 @@ resource "google_firestore_field" "ttl" {
 
   ttl_config {}
   index_config {} # no single-field index on a write-heavy timestamp nobody queries
+}
+
+# firing_counts.counts is a map with one entry per hook, source, type and decision of a minute,
+# incremented with each audit record and only ever read whole: no index on its entries (they
+# would cost an index write each, and a busy minute could reach the per-document entry limit).
+resource "google_firestore_field" "firing_counts_counts" {
+  database   = var.create_firestore_database ? google_firestore_database.state[0].name : "(default)"
+  collection = "firing_counts"
+  field      = "counts"
+
+  index_config {}
 }
 
 # `khook firings --hook H` queries hook == H ordered by time, newest first.

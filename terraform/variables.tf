@@ -219,7 +219,7 @@ variable "create_firestore_database" {
 }
 
 variable "firestore_trim_audit" {
-  description = "Delete audit records (collection firings) 90 days after they were written, through a TTL policy. Off keeps the audit trail forever."
+  description = "Delete audit records (collection firings, and their per-minute counters firing_counts) 90 days after they were written, through a TTL policy. Off keeps the audit trail forever."
   type        = bool
   default     = true
 }

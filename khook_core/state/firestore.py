@@ -34,7 +34,9 @@ Storm-control state, each in its own collection and keyed the same way:
 
 TTL policies for Terraform: ``claims.expire_at``, ``slots.expire_at``, ``leases.expire_at`` and
 ``circuits.expire_at`` (housekeeping; the code never relies on them), and optionally
-``firings.expire_at`` (audit retention, ``AUDIT_RETENTION`` after the firing).
+``firings.expire_at`` (audit retention, ``AUDIT_RETENTION`` after the firing) with
+``firing_counts.expire_at`` (the audit trail's per-minute counters, ``audit_counts``: written
+in each record's batch, expiring a minute after the last record they count).
 ``firings(hook=…)`` needs the composite index ``firings(hook ASC, at DESC)``. See
 docs/dispatch.md.
 
@@ -56,7 +58,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final, TypeVar
 
 from khook_core.errors import ConfigError, Problem, TransientError
-from khook_core.state import audit_fields, base
+from khook_core.state import audit_counts, audit_fields, base
 from khook_core.state.base import DedupKey
 from khook_core.storm.records import Backlog, BacklogKey, BacklogKind
 
@@ -66,6 +68,12 @@ logger = logging.getLogger(__name__)
 
 CLAIMS: Final = "claims"
 FIRINGS: Final = "firings"
+FIRING_COUNTS: Final = "firing_counts"
+COUNTING_SINCE: Final = "counting-since"
+"""The ``firing_counts`` document naming the first minute every record of which is counted."""
+COUNTER_SHARDS: Final = 4
+"""Counter documents per ten minutes: each record increments one at random, so a storm's
+writes spread over several documents (Firestore sustains about one write a second on one)."""
 SLOTS: Final = "slots"
 LEASES: Final = "leases"
 BACKLOG: Final = "backlog"
@@ -128,6 +136,9 @@ class FirestoreStateStore:
         self.audit_retention = audit_retention
         self._claims = client.collection(CLAIMS)
         self._firings = client.collection(FIRINGS)
+        self._counts = client.collection(FIRING_COUNTS)
+        self._counting_marked = False
+        self._counted_from: datetime | None = None
         self._slots = client.collection(SLOTS)
         self._leases = client.collection(LEASES)
         self._backlog = client.collection(BACKLOG)
@@ -323,10 +334,54 @@ class FirestoreStateStore:
     # -- audit trail --------------------------------------------------------------------------
 
     def record(self, firing: base.Firing) -> None:
+        """The record and its minute's counter (``audit_counts``) in one batch: both or
+        neither. A retried commit cannot count twice: the record's ``create`` fails the
+        batch if the first attempt landed."""
         doc = audit_fields.to_document(firing)
         doc["expire_at"] = firing.at + self.audit_retention
         with self._wrap("record firing", firing.key):
-            self._firings.document().create(doc, retry=self._retry, timeout=self.timeout)
+            if not self._counting_marked:
+                minute = base.bucket_start(firing.at, audit_counts.COUNTER_BUCKET)
+                self._mark_counting(minute + audit_counts.COUNTER_BUCKET)
+            batch = self._client.batch()
+            batch.create(self._firings.document(), doc)
+            batch.set(*self.counter_write(firing), merge=True)
+            batch.commit(retry=self._retry, timeout=self.timeout)
+
+    def counter_write(self, firing: base.Firing) -> tuple[Any, dict[str, Any]]:
+        """The counter document of ``firing`` (its ten minutes, a shard at random) and the
+        fields ``record`` merges into it; a bulk loader writes the same beside each record."""
+        start = audit_counts.document_start(firing.at)
+        shard = random.randrange(COUNTER_SHARDS)  # noqa: S311  (spreading, not secrecy)
+        return self._counts.document(_counter_doc_id(start, shard)), {
+            "bucket": start,
+            # Outlives the last record it counts, as the audit retention keeps them.
+            "expire_at": start + audit_counts.COUNTER_DOCUMENT + self.audit_retention,
+            "counts": {
+                audit_counts.minute_key(firing): {
+                    audit_counts.group_key(firing): self._firestore.Increment(1)
+                }
+            },
+        }
+
+    def _mark_counting(self, since: datetime) -> None:
+        """Counting begins (once per database): records before ``since`` may have no counter
+        (written before this version), so counts read them, not counters."""
+        with contextlib.suppress(self._gexc.AlreadyExists):
+            self._counts.document(COUNTING_SINCE).create(
+                {"since": since}, retry=self._retry, timeout=self.timeout
+            )
+        self._counting_marked = True
+
+    def _counting_since(self) -> datetime | None:
+        if self._counted_from is None:
+            snap = self._counts.document(COUNTING_SINCE).get(
+                retry=self._retry, timeout=self.timeout
+            )
+            since = (snap.to_dict() or {}).get("since") if snap.exists else None
+            if isinstance(since, datetime):
+                self._counted_from = since  # never changes once written
+        return self._counted_from
 
     def firings(
         self, *, hook: str | None = None, since: datetime | None = None, limit: int = 100
@@ -379,10 +434,64 @@ class FirestoreStateStore:
     def count_firings(
         self, *, where: base.FiringFilter, bucket: timedelta
     ) -> list[base.FiringCount]:
-        """Firestore has no GROUP BY: the matching records are streamed, only the five
-        fields counted, and counted here."""
-        query = self._filtered(where).select(["at", "hook", "source", "event_type", "outcome"])
+        """Firestore has no GROUP BY: whole minutes are read from the per-minute counters
+        written with the records (``audit_counts``), one document a minute and shard; the
+        rest (partial minutes at the ends, records from before counting began, filters on
+        uncounted fields) by streaming the matching records' five fields."""
         counts: Counter[tuple[datetime, str, str, str, str]] = Counter()
+        with self._wrap("count firings", "*"):
+            plan = audit_counts.plan(where, bucket, self._counting_since())
+        if plan is None:
+            self._count_streamed(where, bucket, counts)
+        else:
+            for part in plan.streamed:
+                self._count_streamed(part, bucket, counts)
+            self._count_counters(where, bucket, plan, counts)
+        return [base.FiringCount(*group, n) for group, n in sorted(counts.items())]
+
+    def _count_counters(
+        self,
+        where: base.FiringFilter,
+        bucket: timedelta,
+        plan: audit_counts.Plan,
+        counts: Counter[tuple[datetime, str, str, str, str]],
+    ) -> None:
+        from google.cloud.firestore_v1.base_query import FieldFilter
+
+        first = audit_counts.document_start(plan.start)
+        query = self._counts.where(filter=FieldFilter("bucket", ">=", first))
+        if plan.end is not None:
+            query = query.where(filter=FieldFilter("bucket", "<", plan.end))
+        query = query.select(["counts"])
+        groups: dict[str, audit_counts.Group | None] = {}  # parsed once, not once a minute
+        with self._wrap("count firings", "counters"):
+            for snap in query.stream(retry=self._retry, timeout=max(self.timeout, COUNT_TIMEOUT_S)):
+                minutes = (snap.to_dict() or {}).get("counts")
+                if not isinstance(minutes, dict):
+                    continue
+                for minute_key, counted in minutes.items():
+                    minute = audit_counts.parse_minute(minute_key)
+                    if minute is None or not isinstance(counted, dict):
+                        continue
+                    if minute < plan.start or (plan.end is not None and minute >= plan.end):
+                        continue  # a minute of the document outside the counters' range
+                    start = base.bucket_start(minute, bucket)
+                    for key, n in counted.items():
+                        if key not in groups:
+                            group = audit_counts.parse_group(key)
+                            matched = group is not None and audit_counts.matches(group, where)
+                            groups[key] = group if matched else None
+                        found = groups[key]
+                        if found is not None and n:
+                            counts[(start, *found)] += int(n)
+
+    def _count_streamed(
+        self,
+        where: base.FiringFilter,
+        bucket: timedelta,
+        counts: Counter[tuple[datetime, str, str, str, str]],
+    ) -> None:
+        query = self._filtered(where).select(["at", "hook", "source", "event_type", "outcome"])
         with self._wrap("count firings", "*"):
             for snap in query.stream(retry=self._retry, timeout=max(self.timeout, COUNT_TIMEOUT_S)):
                 doc = snap.to_dict() or {}
@@ -398,7 +507,6 @@ class FirestoreStateStore:
                         str(doc.get("outcome") or ""),
                     )
                 ] += 1
-        return [base.FiringCount(*group, n) for group, n in sorted(counts.items())]
 
     def _filtered(self, where: base.FiringFilter) -> Any:
         from google.cloud.firestore_v1.base_query import FieldFilter
@@ -694,7 +802,6 @@ def _backlog_key(doc: dict[str, Any]) -> BacklogKey:
     return BacklogKey.from_stored(str(doc.get("key", "")))
 
 
-
 def _claim_document(
     key: DedupKey, owner: str, now: datetime, ttl: timedelta, **extra: object
 ) -> dict[str, object]:
@@ -731,3 +838,8 @@ def _lapsed(snap: Any, now: datetime) -> bool:
         return True
     expire_at = (snap.to_dict() or {}).get("expire_at")
     return not isinstance(expire_at, datetime) or expire_at <= now
+
+
+def _counter_doc_id(start: datetime, shard: int) -> str:
+    """A hash, not the time: ids in time order would pile the writes onto one key range."""
+    return hashlib.sha256(f"{start.isoformat()}|{shard}".encode()).hexdigest()[:32]

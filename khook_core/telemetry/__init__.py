@@ -32,6 +32,8 @@ __all__ = ["NOOP", "TRACEPARENT", "SpanKind", "Telemetry", "build"]
 TRACEPARENT: Final = "traceparent"
 """The W3C Trace Context header, and the Pub/Sub attribute of the same name."""
 
+CLOUD_EXTRA_HINT: Final = "pip install 'khook-serverless[cloud]' (the Google Cloud exporters)"
+
 SpanKind = Literal["internal", "producer", "consumer", "server", "client"]
 
 _NULL: Final = contextlib.nullcontext()
@@ -109,6 +111,7 @@ def build(
     function: str,
     span_exporter: Any = None,
     metric_reader: Any = None,
+    load_now: bool | None = None,
 ) -> Telemetry:
     """The telemetry ``settings`` ask for: ``NOOP`` when off (nothing imported).
 
@@ -117,6 +120,9 @@ def build(
             attribute and the ``service.name`` of its spans.
         span_exporter, metric_reader: replace the exporters of the mode (tests read what
             is exported in memory).
+        load_now: load the SDK before returning; by default only when given exporters (their
+            reader reads now); otherwise it loads after the first answer
+            (``deferred.DeferredTelemetry``).
 
     Raises:
         ConfigError: telemetry on without the OpenTelemetry SDK installed, or ``gcp`` without
@@ -124,25 +130,70 @@ def build(
     """
     if settings.mode == "off" and span_exporter is None and metric_reader is None:
         return NOOP
-    try:
+    _require_sdk(settings.mode)
+    from khook_core.telemetry.deferred import DeferredTelemetry
+
+    def sink(instance: str) -> Any:
         from khook_core.telemetry import otel
-    except ImportError as exc:
-        from khook_core.errors import ConfigError, Problem
 
-        raise ConfigError(
-            [
-                Problem(
-                    "environment",
-                    None,
-                    f"KHOOK_TELEMETRY={settings.mode}: {exc.name or 'opentelemetry'} is not "
-                    "installed; pip install 'khook-serverless[telemetry]' ('[cloud]' for gcp)",
+        return otel.Exporting(
+            settings,
+            function=function,
+            instance=instance,
+            span_exporter=span_exporter,
+            metric_reader=metric_reader,
+        )
+
+    tracing = DeferredTelemetry(settings, function=function, sink=sink)
+    if load_now is None:  # a caller's own reader reads now: the SDK must stand behind it
+        load_now = span_exporter is not None or metric_reader is not None
+    if load_now:
+        tracing.load()
+    return tracing
+
+
+def _require_sdk(mode: str) -> None:
+    """Fail the cold start, not the first export, when the SDK or the mode's exporters are not
+    installed: their modules are found without importing them."""
+    from importlib.util import find_spec
+
+    from khook_core.errors import ConfigError, Problem
+
+    def found(module: str) -> bool:
+        try:
+            return find_spec(module) is not None
+        except (ImportError, ValueError):
+            return False
+
+    for module in ("khook_core.telemetry.otel", "opentelemetry.sdk"):
+        if not found(module):
+            raise ConfigError(
+                [
+                    Problem(
+                        "environment",
+                        None,
+                        f"KHOOK_TELEMETRY={mode}: {module.removeprefix('khook_core.telemetry.')} "
+                        "is not installed; pip install 'khook-serverless[telemetry]' "
+                        "('[cloud]' for gcp)",
+                    )
+                ]
+            )
+    if mode == "gcp":
+        for module, distribution in (
+            ("opentelemetry.exporter.cloud_trace", "opentelemetry-exporter-gcp-trace"),
+            ("opentelemetry.exporter.cloud_monitoring", "opentelemetry-exporter-gcp-monitoring"),
+        ):
+            if not found(module):
+                raise ConfigError(
+                    [
+                        Problem(
+                            "environment",
+                            None,
+                            f"KHOOK_TELEMETRY=gcp: {distribution} is not installed; "
+                            f"{CLOUD_EXTRA_HINT}",
+                        )
+                    ]
                 )
-            ]
-        ) from exc
-
-    return otel.OtelTelemetry(
-        settings, function=function, span_exporter=span_exporter, metric_reader=metric_reader
-    )
 
 
 @contextlib.contextmanager

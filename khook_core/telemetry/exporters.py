@@ -19,8 +19,7 @@ from opentelemetry.sdk.trace.export import (
 )
 
 from khook_core.errors import ConfigError, Problem
-
-CLOUD_EXTRA_HINT = "pip install 'khook-serverless[cloud]' (the Google Cloud exporters)"
+from khook_core.telemetry import CLOUD_EXTRA_HINT
 
 
 class CurrentStdout(io.TextIOBase):

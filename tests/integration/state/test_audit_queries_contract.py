@@ -13,6 +13,7 @@ from khook_core.state.base import (
     FiringFilter,
     InvalidCursorError,
     StateStore,
+    bucket_start,
 )
 from khook_core.storm.records import Backlog, BacklogKey, BacklogKind, Summary
 
@@ -270,3 +271,64 @@ def test_firings_filter_by_the_incident_they_opened_or_joined(store: StateStore)
         ("opened:incident", "inc-1"),
     ]
     assert [f.incident for f in store.firings(limit=10)].count("") == 1
+
+
+SPREAD = [
+    # (seconds after T0, hook, source, event_type, outcome): whole minutes apart and within one
+    (0, "shop/web", "kubernetes", "pod-restart", "dispatched"),
+    (15, "shop/web", "kubernetes", "pod-restart", "dispatched"),
+    (59, "shop/web", "kubernetes", "oom-kill", "coalesced"),
+    (60, "ops/alerts", "alertmanager", "alert-firing", "dispatched"),
+    (61, "ops/alerts", "alertmanager", "alert-firing", "failed:unreachable"),
+    (150, "shop/web", "webhook", "pod-restart", "suppressed:budget"),
+    (179, "shop/web", "kubernetes", "pod-restart", "dispatched"),
+    (180, 'odd/"name"', "kafka", "lag,high", "failed:transient"),
+    (600, "shop/web", "kubernetes", "pod-restart", "dispatched"),
+    (3599, "ops/alerts", "alertmanager", "alert-firing", "dispatched"),
+    (3600, "shop/web", "kubernetes", "pod-restart", "coalesced"),
+    (7300, "ops/alerts", "alertmanager", "alert-firing", "dispatched"),
+]
+S = timedelta(seconds=1)
+
+
+@pytest.mark.parametrize(
+    ("where", "bucket"),
+    [
+        (FiringFilter(), timedelta(minutes=1)),
+        (FiringFilter(), timedelta(minutes=30)),
+        (FiringFilter(since=T0 + 30 * S, until=T0 + 3650 * S), timedelta(minutes=2)),
+        (FiringFilter(since=T0 + 60 * S, until=T0 + 180 * S), timedelta(minutes=1)),
+        (FiringFilter(since=T0 + 59 * S, until=T0 + 61 * S), timedelta(hours=1)),
+        (FiringFilter(since=T0 - 3600 * S), timedelta(hours=1)),
+        (FiringFilter(until=T0 + 3600 * S), timedelta(minutes=5)),
+        (FiringFilter(hook="shop/web", since=T0 + S), timedelta(minutes=10)),
+        (FiringFilter(source="alertmanager", outcome="dispatched"), timedelta(hours=1)),
+        (FiringFilter(event_type="lag,high"), timedelta(minutes=3)),
+        (FiringFilter(hook='odd/"name"', outcome="failed:transient"), timedelta(days=1)),
+        (FiringFilter(resource="shop/Pod/web-0"), timedelta(minutes=1)),
+        (FiringFilter(), timedelta(seconds=45)),
+        (FiringFilter(), timedelta(seconds=90)),
+    ],
+)
+def test_counts_are_those_of_every_matching_record(
+    store: StateStore, where: FiringFilter, bucket: timedelta
+):
+    """Whatever a store counts from (records, or counters kept beside them), the counts are
+    those of the records themselves: partial minutes at either end of the range, a bucket
+    that is not a whole number of minutes, filters on every field, odd text in the fields."""
+    records = [
+        firing(n, at=T0 + seconds * S, hook=hook, source=src, event_type=kind, outcome=outcome)
+        for n, (seconds, hook, src, kind, outcome) in enumerate(SPREAD)
+    ]
+    for record in records:
+        store.record(record)
+
+    expected: dict[tuple[datetime, str, str, str, str], int] = {}
+    for r in records:
+        if where.matches(r):
+            group = (bucket_start(r.at, bucket), r.hook, r.source, r.event_type, r.outcome)
+            expected[group] = expected.get(group, 0) + 1
+    counts = store.count_firings(where=where, bucket=bucket)
+    assert [(c.bucket, c.hook, c.source, c.event_type, c.outcome, c.count) for c in counts] == [
+        (*group, n) for group, n in sorted(expected.items())
+    ]

@@ -8,7 +8,7 @@ receive span's parent must be the sender's span.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +49,7 @@ def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
 def test_a_senders_traceparent_is_the_parent_of_the_functions_spans(
     capsys: pytest.CaptureFixture[str],  # first: the console exporter keeps the stdout it found
     app: object,
+    wait_until: Callable[..., None],
 ):
     client = app.test_client()  # type: ignore[attr-defined]
     answer = client.post(
@@ -61,8 +62,15 @@ def test_a_senders_traceparent_is_the_parent_of_the_functions_spans(
     )
 
     assert answer.status_code == 200, answer.get_data(as_text=True)
-    spans = {span["name"]: span for span in printed_spans(capsys.readouterr().out)}
-    assert {"receive alertmanager", "normalize"} <= set(spans)
+    out: list[str] = []
+
+    def printed() -> dict[str, dict[str, Any]]:
+        out.append(capsys.readouterr().out)
+        return {span["name"]: span for span in printed_spans("".join(out))}
+
+    # Exported once the SDK loads, after the answer (off the request path).
+    wait_until(lambda: {"receive alertmanager", "normalize"} <= set(printed()), what="the spans")
+    spans = printed()
     received = spans["receive alertmanager"]
     assert received["parent_id"] == f"0x{PARENT_SPAN}"
     assert received["kind"] == "SpanKind.SERVER"

@@ -804,6 +804,25 @@ def test_scheduler_retries_end_before_the_next_tick(tf: TerraformConfig) -> None
 # --- Firestore -------------------------------------------------------------------------------
 
 
+def test_audit_counters_expire_with_the_audit_records(tf: TerraformConfig) -> None:
+    """Trimming the audit trail trims its per-minute counters too (else counts would keep
+    records that are gone), and their map of counts is never indexed."""
+    ttl = tf.of_type("google_firestore_field")["ttl"]
+    trimmed, kept = str(ttl["for_each"]).split(" : ", 1)
+    assert "firings" in trimmed
+    assert "firing_counts" in trimmed
+    assert "firing_counts" not in kept
+    counts = tf.of_type("google_firestore_field")["firing_counts_counts"]
+    assert (counts["collection"], counts["field"]) == ("firing_counts", "counts")
+    assert "ttl_config" not in counts
+    literals = {
+        n.value
+        for n in ast.walk(ast.parse(FIRESTORE_STORE.read_text(encoding="utf-8")))
+        if isinstance(n, ast.Constant) and isinstance(n.value, str)
+    }
+    assert {"firing_counts", "counts", "expire_at"} <= literals
+
+
 def test_claims_ttl_matches_the_firestore_state_store(tf: TerraformConfig) -> None:
     ttl = tf.of_type("google_firestore_field")["ttl"]
     assert "claims" in ttl["for_each"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.metadata
+import importlib.util
 import json
 import os
 import shutil
@@ -357,3 +358,19 @@ def test_root_requirements_expand_self_references_and_skip_other_extras() -> Non
 def test_requirements_text_is_sorted_with_its_header() -> None:
     text = package.pinned_requirements({"b": "2", "a": "1"}, "# header\n")
     assert text == "# header\na==1\nb==2\n"
+
+
+def test_the_benchmarks_deployed_venv_installs_what_every_archive_installs(tree: Path) -> None:
+    """The cold-start benchmarks' budgets are checked in that venv: it must be a deployed one."""
+    spec = importlib.util.spec_from_file_location("_deployed", REPO / "benchmarks/_deployed.py")
+    assert spec is not None
+    assert spec.loader is not None
+    deployed = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(deployed)
+    wanted = set(deployed.requirements(tree).splitlines())
+    for archive_path in package.package(tree, tree / "build" / "functions").values():
+        with zipfile.ZipFile(archive_path) as archive:
+            installed = archive.read("requirements.txt").decode().splitlines()
+        assert set(installed) <= wanted, archive_path.name
+    assert "fastavro==1.9.7" in wanted  # functions/kafka/requirements.txt
+    assert not any(line.startswith(("pytest", "khook")) for line in wanted)  # no dev, no editable
