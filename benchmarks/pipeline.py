@@ -26,12 +26,19 @@ and a repeat that would be a duplicate joins it as evidence) against the same ru
 budget: at most 20 % over. The decisions differ by design (``opened:``/``joined:incident``
 instead of ``dispatched``/``duplicate``), so they are printed, not compared.
 
+And what each stage costs, unbudgeted, on both workloads: ``STAGES`` (decoding, normalize,
+redaction, matching, the claim, storm control, rendering, the dry-run dispatch, the decisions
+and audit records), each timed alone over the events that reach it, with the whole pipeline
+and the floor in the same rounds (CPU time, best of ``ROUNDS``), so the stages' sum, the rest
+(the calls between them) and the garbage collector's share are read beside the whole.
+
 ``KHOOK_BENCH_EVENTS`` and ``KHOOK_BENCH_ROUNDS`` shrink the run for a quick check;
 ``KHOOK_BENCH_ONLY=when`` (or ``correlation``) runs only that comparison.
 """
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
@@ -46,15 +53,21 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _report import figure
+from _report import figure, table
 
-from khook_core import conditions
+from khook_core import conditions, correlation, prompt
+from khook_core.decisions import Decision, DecisionKind
+from khook_core.dispatch.base import DispatchRequest, DispatchResult
 from khook_core.dispatch.dryrun import DryRunDispatcher
 from khook_core.event import Event, EventId, Resource, Severity
-from khook_core.pipeline import run_pipeline
+from khook_core.firing import Attempt
+from khook_core.hooks import HookRule
+from khook_core.pipeline import enrich, run_pipeline
 from khook_core.runtime import Clock, Runtime
 from khook_core.settings import Settings
 from khook_core.state.memory import MemoryStateStore
+from khook_core.storm import admission, keys, records
+from khook_core.tracking import tracker
 
 N = int(os.environ.get("KHOOK_BENCH_EVENTS", "20000"))
 ROUNDS = int(os.environ.get("KHOOK_BENCH_ROUNDS", "5"))
@@ -275,6 +288,11 @@ def main() -> int:
             storm = measure(storm_mix(), runtimes["plain"])
             unique = measure(all_unique(), runtimes["plain"])
             report(*storm, *unique)
+            stage_report([
+                (name, *stage_seconds(raws, runtimes["plain"], counts["dispatched"]))
+                for name, raws, (_, _, counts) in (
+                    ("storm mix", storm_mix(), storm), ("all unique", all_unique(), unique))
+            ])
         if only in ("", "correlation"):
             correlation_report(runtimes)
             if only:
@@ -354,6 +372,266 @@ def report(
            "x", f"<= {UNIQUE_RATIO_BUDGET:.1f}", unique_pipe / unique_floor <= UNIQUE_RATIO_BUDGET,
            covers="pipeline:unique-ratio")
 
+
+# The per-stage breakdown: each stage of the pipeline timed alone over the events that reach it
+# in the pipeline's own run, best of ROUNDS, per event of the workload (a stage that only
+# firings reach is spread over every event, as the pipeline's time is).
+STAGES: tuple[tuple[str, str], ...] = (
+    ("json.loads", "the payload decoded (the floor's first half)"),
+    ("normalize: raw-Event validation, stable id, Event", "a malformed event stops here; a "
+     "redelivery keeps its id"),
+    ("redaction: pre-check and masking", "no secret leaves: every later step sees masked values"),
+    ("hook matching (and the mapping row of a firing)", "a hook fires only on what it selects"),
+    ("claim (memory state): silences first, the claim, its confirmation", "atomic claims: one "
+     "run per dedup key"),
+    ("decision/admission: storm control's gates, backlogs, circuit", "circuit, coalescing and "
+     "budgets hold a storm back"),
+    ("prompt rendering: escaping, fenced data block, nonce", "prompt safety: event data is "
+     "data, never instructions"),
+    ("dry-run dispatch: request building and send", "one conversation per incident, the same "
+     "message id on a redelivery"),
+    ("decisions: every event's, the audit record of a firing", "the audit record: one per "
+     "claim"),
+)
+
+Match = tuple[HookRule, Event]
+
+
+def _match(event: Event, runtime: Runtime) -> list[Match]:
+    """``process_event``'s matching: drop reason, candidates, mapping row when asked, ``when:``."""
+    if runtime.config.mapping.drop_reason(event.source, event.type) is not None:
+        return []
+    candidates = runtime.config.hooks.candidates(event)
+    if not candidates:
+        return []
+    for rule in candidates:
+        if rule.needs_mapping:
+            event = enrich(event, runtime)
+            break
+    return [(rule, event) for rule in candidates if rule.matches(event)]
+
+
+def _match_all(events: list[Event], runtime: Runtime) -> tuple[list[Match], list[Event]]:
+    """Every event's matches, and the events that match no hook."""
+    matches: list[Match] = []
+    unmatched: list[Event] = []
+    for event in events:
+        found = _match(event, runtime)
+        if found:
+            matches += found
+        else:
+            unmatched.append(event)
+    return matches, unmatched
+
+
+def _claims(matches: list[Match], runtime: Runtime) -> tuple[list[Attempt], list[Attempt]]:
+    """``fire`` up to its claim: the silences first, the claim (as ``pipeline._claim`` makes
+    it) and the confirmation of each won one; the attempts that fire and those that do not."""
+    store, won, held = runtime.store, [], []
+    for rule, event in matches:
+        key = keys.firing(rule, event)
+        attempt = Attempt(runtime, rule, event, key)
+        now = runtime.clock()
+        if runtime.silences.check(rule.hook, event, now, runtime.config.windows):
+            raise RuntimeError("a silence muted a benchmark event")
+        ttl = rule.dedup_window or runtime.default_window
+        claimed = store.claim_firing(key=key, owner=f"|{event.id}", ttl=ttl, now=now,
+                                     stale_after=runtime.stale_after)
+        if claimed == "won":
+            store.confirm(key=key, outcome=DecisionKind.DISPATCHED, task_id="")
+            won.append(attempt)
+        else:
+            correlation.settings_for(rule, runtime)  # a repeat may join an incident
+            held.append(attempt)
+    return won, held
+
+
+def _admit(firings: list[Attempt], runtime: Runtime) -> None:
+    """``fire``'s decision past the claim: correlation's settings, the gates of storm control
+    (taken, committed), the held-back backlogs taken, the circuit's success."""
+    store = runtime.store
+    for attempt in firings:
+        rule, event = attempt.rule, attempt.event
+        correlation.settings_for(rule, runtime)
+        group = keys.group_backlog(rule, event)
+        with admission.admit(store, rule, budgets=runtime.config.budgets, now=runtime.clock(),
+                             group=group, hold_first=rule.coalesce is not None
+                             and not rule.coalesce.leading) as admitted:
+            if admitted.hold is not None:
+                raise RuntimeError(f"storm control held a firing back: {admitted.hold}")
+            records.merge(
+                records.summary_in(store.take_backlog(key=group)) if group is not None else None,
+                records.summary_in(store.take_backlog(key=keys.budget_backlog(rule, event))),
+            )
+            admitted.commit()
+        store.record_success(key=keys.circuit(rule))
+
+
+def _render(firings: list[Attempt]) -> None:
+    for attempt in firings:
+        attempt.prompt = prompt.render(attempt.rule.template, attempt.event, None, "")
+
+
+def _dispatch(firings: list[Attempt], runtime: Runtime) -> list[DispatchResult]:
+    """``firing.run``'s request and send (dry run), and the tracking it starts (none)."""
+    results = []
+    for attempt in firings:
+        rule, event, key = attempt.rule, attempt.event, attempt.key
+        push_url, push_token = tracker.push_fields(runtime)
+        request = DispatchRequest(
+            event=event, hook=rule.hook, target=rule.target, prompt=attempt.prompt or "",
+            key=key, message_id=f"khook-{keys.digest(key, event.id)}",
+            context_id=attempt.incident or f"khook-{keys.digest(key)}", time_budget=None,
+            verify=False, push_url=push_url, push_token=push_token)
+        result = runtime.dispatcher.dispatch(request)
+        runtime.telemetry.dispatch(event.source, 0.0, "ok")
+        tracker.start(runtime, request, result, rule)
+        results.append(result)
+    return results
+
+
+def _decide(
+    firings: list[Attempt], results: list[DispatchResult], held: list[Attempt],
+    unmatched: list[Event],
+) -> None:
+    """Every event's decision: the firings' with their audit records, then the others'."""
+    for event in unmatched:
+        Decision(DecisionKind.NO_HOOK, event)
+    for attempt in held:
+        attempt.decide(DecisionKind.DUPLICATE)
+    for attempt, result in zip(firings, results, strict=True):
+        attempt.decide(DecisionKind.DISPATCHED, task_id=result.task_id, detail=result.state,
+                       record=True, outcome=DecisionKind.DISPATCHED, recovered=result.recovered)
+
+
+def stage_seconds(
+    raws: list[str], new_runtime: Callable[[], Runtime], fired: int
+) -> tuple[list[float], float, float, float]:
+    """Best-of-ROUNDS CPU seconds of each of ``STAGES`` over ``raws``, each stage alone on what
+    the stage before it produced (a fresh runtime a round, as the pipeline's), of the whole
+    pipeline in the same rounds with the garbage collector on and off, and of the floor, so
+    every multiple is of one run and one clock; ``fired``: how many the pipeline dispatched,
+    which the stages must too.
+
+    The stages run with the collector off, as timeit runs: their lists keep every event of the
+    round alive, so a collection would charge the stage that triggers it for objects the
+    pipeline never keeps; the collector's own share is the pipeline's on minus off. CPU time,
+    as the paired comparisons: on a shared machine a wall-clock stage of a few microseconds an
+    event reads other processes' time slices.
+    """
+    source = new_runtime().config.sources.get("kubernetes")
+    event_dicts = [source.normalize(json.loads(r), {})[0].model_dump() for r in raws]
+    best = [float("inf")] * len(STAGES)
+    floor = collected = uncollected = float("inf")
+    for _ in range(ROUNDS):
+        start = time.process_time()
+        for raw, event in zip(raws, event_dicts, strict=True):
+            json.loads(raw)
+            Event.model_validate(event)
+        floor = min(floor, time.process_time() - start)
+        collected = min(collected, _pipeline_seconds(raws, new_runtime()))
+        gc.collect()
+        gc.disable()
+        try:
+            uncollected = min(uncollected, _pipeline_seconds(raws, new_runtime()))
+            seconds, firings = _stage_round(raws, new_runtime())
+        finally:
+            gc.enable()
+        best = [min(b, s) for b, s in zip(best, seconds, strict=True)]
+        if firings != fired:  # the stages must do the pipeline's work, no less
+            raise RuntimeError(f"the stages fired {firings:,}, the pipeline {fired:,}")
+    return best, collected, uncollected, floor
+
+
+def _pipeline_seconds(raws: list[str], runtime: Runtime) -> float:
+    """CPU seconds of the whole pipeline over ``raws``, as ``measure`` runs it."""
+    gc.collect()  # the same heap to start from, whatever ran before
+    start = time.process_time()
+    for raw in raws:
+        run_pipeline("kubernetes", json.loads(raw), {}, runtime=runtime)
+    return time.process_time() - start
+
+
+def _stage_round(raws: list[str], runtime: Runtime) -> tuple[list[float], int]:
+    """One round of the stages: each one's seconds, and how many fired."""
+    plugin = runtime.config.sources.get("kubernetes")
+    clock = time.process_time
+    t0 = clock()
+    payloads = [json.loads(raw) for raw in raws]
+    t1 = clock()
+    events = [e for payload in payloads for e in plugin.normalize(payload, {})]
+    t2 = clock()
+    events = runtime.redactor.events(events)
+    t3 = clock()
+    matches, unmatched = _match_all(events, runtime)
+    t4 = clock()
+    firings, held = _claims(matches, runtime)
+    t5 = clock()
+    t6 = clock()
+    _enrich(firings, runtime)  # the mapping row, applied once a claim is won: matching's
+    t7 = clock()
+    _admit(firings, runtime)
+    t8 = clock()
+    _render(firings)
+    t9 = clock()
+    results = _dispatch(firings, runtime)
+    t10 = clock()
+    _decide(firings, results, held, unmatched)
+    t11 = clock()
+    seconds = [t1 - t0, t2 - t1, t3 - t2, (t4 - t3) + (t7 - t6), t5 - t4, t8 - t7, t9 - t8,
+               t10 - t9, t11 - t10]
+    return seconds, len(firings)
+
+
+def _enrich(firings: list[Attempt], runtime: Runtime) -> None:
+    for attempt in firings:
+        attempt.event = enrich(attempt.event, runtime)
+
+
+def stage_report(workloads: list[tuple[str, list[float], float, float, float]]) -> None:
+    """Each stage in microseconds per event and as a multiple of the floor, beside the
+    guarantee it serves; then their sum, the whole pipeline's time beside it (the rest: the
+    calls between the stages) and the garbage collector's share."""
+    print(f"  per stage, each alone over the same events (best of {ROUNDS}, CPU time)")
+    rows: list[list[str]] = []
+    for s, (stage, guarantee) in enumerate(STAGES):
+        row = [stage, guarantee]
+        for workload, seconds, _, _, floor in workloads:
+            us = seconds[s] / N * 1e6
+            figure(f"stage {s + 1}, {workload}: {stage} ({guarantee})", us, "us/ev", "n/a", None)
+            row += [f"{us:.2f}", f"{seconds[s] / floor:.2f}x"]
+        rows.append(row)
+    totals = {
+        "sum of the stages": [],
+        "the whole pipeline, collector off (the same rounds)": [],
+        "the rest: the calls between the stages": [],
+        "garbage collection: the pipeline with the collector on minus off": [],
+        "the whole pipeline, collector on": [],
+    }
+    cells = list(totals.values())
+    for workload, seconds, collected, uncollected, floor in workloads:
+        summed = sum(seconds)
+        figure(f"stages summed / the whole pipeline, collector off, {workload}",
+               summed / uncollected, "x", "n/a", None)
+        figure(f"garbage collection / the whole pipeline, {workload}",
+               (collected - uncollected) / collected, "x", "n/a", None)
+        for cell, value in zip(cells, (summed, uncollected, uncollected - summed,
+                                       collected - uncollected, collected), strict=True):
+            cell += [f"{value / N * 1e6:.2f}", f"{value / floor:.2f}x"]
+    rows += [[name, "", *values] for name, values in totals.items()]
+    header = ["stage", "guarantee it serves"]
+    for workload, *_ in workloads:
+        header += [f"{workload} us/event", f"{workload} x floor"]
+    for row in rows:
+        print("    " + " | ".join(row))
+    table(
+        "pipeline cost per stage, each stage alone over the same events",
+        header,
+        rows,
+        note=f"best of {ROUNDS} rounds each, CPU time; a stage only firings reach is spread "
+        "over every event of the workload, as the pipeline's time is; the floor (json.loads + "
+        "Event.model_validate) is timed in the same rounds",
+    )
 
 if __name__ == "__main__":
     sys.exit(main())
