@@ -44,6 +44,7 @@ replay-samples: install
 # stack); it takes about a second, so it runs without a cache directory.
 lint: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports --no-cache
 

@@ -42,50 +42,93 @@ def _budgets() -> dict[str, Budget]:
         bench = "kubernetes_function.py" if name == "kubernetes" else "sources_cold_start.py"
         budgets[f"cold-start:{name}"] = Budget(
             f"functions/{name} cold start: fresh process, import + first event handled "
-            "(memory state, local A2A agent)", "<= 250 ms median", bench)
+            "(memory state, local A2A agent)",
+            "<= 250 ms median",
+            bench,
+        )
         budgets[f"module-import:{name}"] = Budget(
             f"functions/{name} import (functions_framework + main.py) over `import "
-            "functions_framework, pydantic`, same run", "<= 1.20x", bench)
+            "functions_framework, pydantic`, same run",
+            "<= 1.20x",
+            bench,
+        )
     budgets |= {
-        "pipeline:rate": Budget("pipeline throughput, Kubernetes Events, one core, dry-run "
-                                "dispatch", ">= 20,000 events/s", "pipeline.py"),
-        "pipeline:ratio": Budget("pipeline cost over `json.loads` + `Event.model_validate` on "
-                                 "the same payloads, same run, storm mix", "<= 2.0x",
-                                 "pipeline.py"),
-        "pipeline:unique-ratio": Budget("the same, all unique (every event claims, renders, "
-                                        "dispatches, records)", "<= 4.0x", "pipeline.py"),
-        "pipeline:redaction": Budget("pipeline cost with redaction over the same run without it",
-                                     "<= 1.15x", "redaction.py"),
-        "pipeline:correlation": Budget("pipeline cost with `correlate:` on every hook over the "
-                                       "same run without it", "<= 1.20x", "pipeline.py"),
+        "pipeline:rate": Budget(
+            "pipeline throughput, Kubernetes Events, one core, dry-run dispatch",
+            ">= 20,000 events/s",
+            "pipeline.py",
+        ),
+        "pipeline:ratio": Budget(
+            "pipeline cost over `json.loads` + `Event.model_validate` on "
+            "the same payloads, same run, storm mix",
+            "<= 2.0x",
+            "pipeline.py",
+        ),
+        "pipeline:unique-ratio": Budget(
+            "the same, all unique (every event claims, renders, dispatches, records)",
+            "<= 4.0x",
+            "pipeline.py",
+        ),
+        "pipeline:redaction": Budget(
+            "pipeline cost with redaction over the same run without it", "<= 1.15x", "redaction.py"
+        ),
+        "pipeline:correlation": Budget(
+            "pipeline cost with `correlate:` on every hook over the same run without it",
+            "<= 1.20x",
+            "pipeline.py",
+        ),
         "function-rate:memory": Budget(
             "functions/kubernetes requests/s over a hello-world functions-framework function "
-            "that only decodes the message, same run, memory state", ">= 0.90x",
-            "function_requests.py"),
-        "function-rate:sqlite": Budget("the same, SQLite state", ">= 0.85x",
-                                       "function_requests.py"),
-        "forwarder:rate": Budget("forwarder into the Pub/Sub emulator, sustained",
-                                 ">= 5,000 events/s", "forwarder.py"),
-        "forwarder:rss": Budget("forwarder peak RSS through a 20,000-event storm", "<= 50 MiB",
-                                "forwarder.py"),
-        "forwarder:lost": Budget("forwarder: nothing lost (every event published or counted as "
-                                 "filtered)", "0 events", "forwarder.py"),
+            "that only decodes the message, same run, memory state",
+            ">= 0.90x",
+            "function_requests.py",
+        ),
+        "function-rate:sqlite": Budget(
+            "the same, SQLite state", ">= 0.85x", "function_requests.py"
+        ),
+        "forwarder:rate": Budget(
+            "forwarder into the Pub/Sub emulator, sustained", ">= 5,000 events/s", "forwarder.py"
+        ),
+        "forwarder:rss": Budget(
+            "forwarder peak RSS through a 20,000-event storm", "<= 50 MiB", "forwarder.py"
+        ),
+        "forwarder:lost": Budget(
+            "forwarder: nothing lost (every event published or counted as filtered)",
+            "0 events",
+            "forwarder.py",
+        ),
         "forwarder-real:list-rate": Budget(
             "forwarder's first list of 20,000 Events from a real kube-apiserver, into the "
-            "Pub/Sub emulator", ">= 2,000 events/s", "forwarder_kube.py"),
+            "Pub/Sub emulator",
+            ">= 2,000 events/s",
+            "forwarder_kube.py",
+        ),
         "forwarder-real:storm-lag": Budget(
             "forwarder behind a live storm on a real kube-apiserver: last event published "
-            "after the last one was created", "<= 5 s", "forwarder_kube.py"),
+            "after the last one was created",
+            "<= 5 s",
+            "forwarder_kube.py",
+        ),
         "forwarder-real:rss": Budget(
             "forwarder peak RSS against a real kube-apiserver (idle, first list of 20,000, "
-            "live storm): within the manifest's memory request", "<= 128 MiB",
-            "forwarder_kube.py"),
-        "e2e:p50": Budget("local end to end: watch → forwarder → emulator → push → function → "
-                          "A2A agent, at 50 events/s, p50", "<= 150 ms", "kubernetes_function.py"),
-        "e2e:p99": Budget("local end to end at 50 events/s, p99", "<= 500 ms",
-                          "kubernetes_function.py"),
-        "dedup": Budget("dedup under concurrency: 8 processes, 1,000 duplicate deliveries, "
-                        "Firestore emulator", "exactly one dispatch a key", "dispatch.py"),
+            "live storm): within the manifest's memory request",
+            "<= 128 MiB",
+            "forwarder_kube.py",
+        ),
+        "e2e:p50": Budget(
+            "local end to end: watch → forwarder → emulator → push → function → "
+            "A2A agent, at 50 events/s, p50",
+            "<= 150 ms",
+            "kubernetes_function.py",
+        ),
+        "e2e:p99": Budget(
+            "local end to end at 50 events/s, p99", "<= 500 ms", "kubernetes_function.py"
+        ),
+        "dedup": Budget(
+            "dedup under concurrency: 8 processes, 1,000 duplicate deliveries, Firestore emulator",
+            "exactly one dispatch a key",
+            "dispatch.py",
+        ),
     }
     return budgets
 
@@ -93,8 +136,15 @@ def _budgets() -> dict[str, Budget]:
 BUDGETS = _budgets()
 
 
-def figure(name: str, value: float, unit: str, budget: str, ok: bool | None, *,
-           covers: str | Iterable[str] = ()) -> None:
+def figure(
+    name: str,
+    value: float,
+    unit: str,
+    budget: str,
+    ok: bool | None,
+    *,
+    covers: str | Iterable[str] = (),
+) -> None:
     """Print one figure and append it to the results file that docs/benchmarks.md is built from.
 
     ``covers``: the ``BUDGETS`` key(s) this figure is checked against (none for figures that
@@ -102,8 +152,17 @@ def figure(name: str, value: float, unit: str, budget: str, ok: bool | None, *,
     """
     verdict = "n/a" if ok is None else ("PASS" if ok else "MISS")
     print(f"  {name:<58} {value:>12,.2f} {unit:<8} budget {budget:<14} {verdict}")
-    _append({"kind": "figure", "name": name, "value": value, "unit": unit, "budget": budget,
-             "verdict": verdict, "covers": _keys(covers)})
+    _append(
+        {
+            "kind": "figure",
+            "name": name,
+            "value": value,
+            "unit": unit,
+            "budget": budget,
+            "verdict": verdict,
+            "covers": _keys(covers),
+        }
+    )
 
 
 def not_measured(covers: str | Iterable[str], reason: str) -> None:
@@ -115,8 +174,15 @@ def not_measured(covers: str | Iterable[str], reason: str) -> None:
 
 def table(title: str, header: Sequence[str], rows: Sequence[Sequence[str]], note: str = "") -> None:
     """A small breakdown for the report (printed there under the figures)."""
-    _append({"kind": "table", "title": title, "header": list(header),
-             "rows": [list(r) for r in rows], "note": note})
+    _append(
+        {
+            "kind": "table",
+            "title": title,
+            "header": list(header),
+            "rows": [list(r) for r in rows],
+            "note": note,
+        }
+    )
 
 
 def exited(benchmark: str, status: int) -> None:

@@ -56,10 +56,15 @@ MIX: list[tuple[str, str, str, str, bool, int]] = [
     ("ScalingReplicaSet", "Normal", "Scaled up replica set web-7d9 to 3", "Deployment", False, 6),
     ("SuccessfulCreate", "Normal", "Created pod: web-7d9-x2x1k", "ReplicaSet", False, 4),
     ("BackOff", "Warning", "Back-off restarting failed container app", "Pod", True, 5),
-    ("Unhealthy", "Warning", "Readiness probe failed: HTTP probe failed with statuscode: 503",
-     "Pod", True, 4),
-    ("FailedScheduling", "Warning", "0/3 nodes are available: 3 Insufficient cpu.", "Pod", True,
-     2),
+    (
+        "Unhealthy",
+        "Warning",
+        "Readiness probe failed: HTTP probe failed with statuscode: 503",
+        "Pod",
+        True,
+        4,
+    ),
+    ("FailedScheduling", "Warning", "0/3 nodes are available: 3 Insufficient cpu.", "Pod", True, 2),
     ("FailedMount", "Warning", 'MountVolume.SetUp failed for volume "certs"', "Pod", False, 3),
     ("OOMKilling", "Warning", "Memory cgroup out of memory: Killed process 4242", "Pod", True, 1),
     ("NodeNotReady", "Normal", "Node node-3 status is now: NodeNotReady", "Node", True, 1),
@@ -91,8 +96,14 @@ def peak_rss(forwarder: ForwarderProcess, name: str) -> None:
     if rss is None:
         not_measured("forwarder:rss", f"{name}: no /proc/<pid>/status VmHWM on this system")
     else:
-        figure(name, rss, "MiB", f"<= {RSS_BUDGET_MIB:.0f}", rss <= RSS_BUDGET_MIB,
-               covers="forwarder:rss")
+        figure(
+            name,
+            rss,
+            "MiB",
+            f"<= {RSS_BUDGET_MIB:.0f}",
+            rss <= RSS_BUDGET_MIB,
+            covers="forwarder:rss",
+        )
 
 
 def wait(predicate: Callable[[], bool], timeout: float = DEADLINE_S) -> bool:
@@ -113,8 +124,16 @@ def storm_maker(api: FakeKubeApi, mix: bool) -> tuple[Callable[[int], dict[str, 
     def make(i: int) -> dict[str, Any]:
         reason, type_, note, kind, _, _ = table[i % len(table)] if mix else MIX[8]
         name = f"node-{i % 50}" if kind == "Node" else f"web-{i}"
-        return api._shape(name=f"{name}.{i:08x}", namespace=f"team-{i % 40}", reason=reason,
-                          note=note, type_=type_, kind=kind, object_name=name, when=now)
+        return api._shape(
+            name=f"{name}.{i:08x}",
+            namespace=f"team-{i % 40}",
+            reason=reason,
+            note=note,
+            type_=type_,
+            kind=kind,
+            object_name=name,
+            when=now,
+        )
 
     return make, forwardable
 
@@ -138,15 +157,30 @@ def owner_storm_maker(api: FakeKubeApi) -> tuple[Callable[[int], dict[str, Any]]
     def make(i: int) -> dict[str, Any]:
         reason, type_, note, kind, _, _ = MIX[8]
         pod = pods[i % len(pods)]
-        return api._shape(name=f"{pod}.{i:08x}", namespace="owners", reason=reason, note=note,
-                          type_=type_, kind=kind, object_name=pod, when=now)
+        return api._shape(
+            name=f"{pod}.{i:08x}",
+            namespace="owners",
+            reason=reason,
+            note=note,
+            type_=type_,
+            kind=kind,
+            object_name=pod,
+            when=now,
+        )
 
     return make, STORM
 
 
-def run_storm(api: FakeKubeApi, emulator: PubSubEmulator, forwarder: ForwarderProcess,
-              subscription: str, *, mix: bool, label: str, owners: bool = False,
-              ) -> dict[str, float]:
+def run_storm(
+    api: FakeKubeApi,
+    emulator: PubSubEmulator,
+    forwarder: ForwarderProcess,
+    subscription: str,
+    *,
+    mix: bool,
+    label: str,
+    owners: bool = False,
+) -> dict[str, float]:
     """Append one storm, wait until every event is published or filtered, then pull the topic."""
     make, expected = owner_storm_maker(api) if owners else storm_maker(api, mix)
     lookups_before = len(api.object_requests())
@@ -158,29 +192,52 @@ def run_storm(api: FakeKubeApi, emulator: PubSubEmulator, forwarder: ForwarderPr
     def delta(name: str) -> float:
         return forwarder.total(name) - sum(v for k, v in before.items() if k.split("{")[0] == name)
 
-    done = wait(lambda: delta("events_seen_total") >= STORM
-                and delta("messages_published_total") + delta("events_filtered_total") >= STORM)
+    done = wait(
+        lambda: (
+            delta("events_seen_total") >= STORM
+            and delta("messages_published_total") + delta("events_filtered_total") >= STORM
+        )
+    )
     elapsed = time.perf_counter() - started
     cpu_after = cpu_seconds(forwarder.proc.pid)
     published, filtered = delta("messages_published_total"), delta("events_filtered_total")
     pulled = len(emulator.pull_until(subscription, int(published), timeout=60))
     lost = STORM - published - filtered
-    print(f"  [{label}] {STORM:,} events in {elapsed:.2f} s: published {published:,.0f} "
-          f"(expected {expected:,}), filtered {filtered:,.0f}, pulled {pulled:,}, "
-          f"dropped {delta('messages_dropped_total'):,.0f}")
-    figure(f"forwarder {label}: events neither published nor filtered", lost, "events", "0",
-           done and lost == 0 and pulled == published == expected, covers="forwarder:lost")
+    print(
+        f"  [{label}] {STORM:,} events in {elapsed:.2f} s: published {published:,.0f} "
+        f"(expected {expected:,}), filtered {filtered:,.0f}, pulled {pulled:,}, "
+        f"dropped {delta('messages_dropped_total'):,.0f}"
+    )
+    figure(
+        f"forwarder {label}: events neither published nor filtered",
+        lost,
+        "events",
+        "0",
+        done and lost == 0 and pulled == published == expected,
+        covers="forwarder:lost",
+    )
     if cpu_before is not None and cpu_after is not None:
         # The forwarder's own work, which a busy machine's scheduling does not inflate as it
         # does the wall-clock rate (the emulator and the test API server share the cores).
-        figure(f"forwarder CPU time per 1,000 events ({label})",
-               1000 * (cpu_after - cpu_before) / STORM, "s", "n/a", None)
+        figure(
+            f"forwarder CPU time per 1,000 events ({label})",
+            1000 * (cpu_after - cpu_before) / STORM,
+            "s",
+            "n/a",
+            None,
+        )
     lookups = len(api.object_requests()) - lookups_before
-    print(f"  [{label}] owner lookups: {lookups:,} API calls "
-          f"({1000 * lookups / STORM:,.1f} per 1,000 events)")
-    return {"rate": STORM / elapsed, "published": published, "filtered": filtered,
-            "ok": float(done and lost == 0 and pulled == published == expected),
-            "lookups": lookups}
+    print(
+        f"  [{label}] owner lookups: {lookups:,} API calls "
+        f"({1000 * lookups / STORM:,.1f} per 1,000 events)"
+    )
+    return {
+        "rate": STORM / elapsed,
+        "published": published,
+        "filtered": filtered,
+        "ok": float(done and lost == 0 and pulled == published == expected),
+        "lookups": lookups,
+    }
 
 
 def main() -> int:
@@ -194,41 +251,71 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         topic = emulator.create_topic()
         subscription = emulator.create_subscription(topic)
-        forwarder = ForwarderProcess(Path(tmp) / "forwarder.log", {
-            "KHOOK_FORWARDER_KUBE_API_URL": api.url, "PUBSUB_EMULATOR_HOST": emulator.host,
-            "KHOOK_TOPIC": topic, "GOOGLE_CLOUD_PROJECT": emulator.project,
-            "KHOOK_CONFIG_DIR": str(ROOT / "config"), "KHOOK_FORWARDER_LOG_LEVEL": "WARNING",
-            "KHOOK_FORWARDER_WATCH_TIMEOUT_SECONDS": "600"})
+        forwarder = ForwarderProcess(
+            Path(tmp) / "forwarder.log",
+            {
+                "KHOOK_FORWARDER_KUBE_API_URL": api.url,
+                "PUBSUB_EMULATOR_HOST": emulator.host,
+                "KHOOK_TOPIC": topic,
+                "GOOGLE_CLOUD_PROJECT": emulator.project,
+                "KHOOK_CONFIG_DIR": str(ROOT / "config"),
+                "KHOOK_FORWARDER_LOG_LEVEL": "WARNING",
+                "KHOOK_FORWARDER_WATCH_TIMEOUT_SECONDS": "600",
+            },
+        )
         try:
             if not wait(forwarder.ready, 60):
                 print("  forwarder not ready:\n" + forwarder.log_path.read_text()[-2000:])
                 not_measured(KEYS, "the forwarder did not become ready within 60 s")
                 return 1
-            storm = run_storm(api, emulator, forwarder, subscription, mix=False,
-                              label="all-Warning storm")
-            figure("forwarder throughput into the Pub/Sub emulator", storm["rate"], "events/s",
-                   f">= {THROUGHPUT_BUDGET:,.0f}",
-                   bool(storm["ok"]) and storm["rate"] >= THROUGHPUT_BUDGET,
-                   covers="forwarder:rate")
+            storm = run_storm(
+                api, emulator, forwarder, subscription, mix=False, label="all-Warning storm"
+            )
+            figure(
+                "forwarder throughput into the Pub/Sub emulator",
+                storm["rate"],
+                "events/s",
+                f">= {THROUGHPUT_BUDGET:,.0f}",
+                bool(storm["ok"]) and storm["rate"] >= THROUGHPUT_BUDGET,
+                covers="forwarder:rate",
+            )
             peak_rss(forwarder, f"forwarder peak RSS through a {STORM:,}-event storm")
-            mix = run_storm(api, emulator, forwarder, subscription, mix=True,
-                            label="realistic mix")
-            figure("forwarder filter ratio on a realistic Normal/Warning mix (filtered)",
-                   100.0 * mix["filtered"] / STORM, "%", "n/a", bool(mix["ok"]))
-            figure("forwarder rate on the realistic mix (watch + filter + publish)", mix["rate"],
-                   "events/s", f">= {THROUGHPUT_BUDGET:,.0f}",
-                   bool(mix["ok"]) and mix["rate"] >= THROUGHPUT_BUDGET, covers="forwarder:rate")
+            mix = run_storm(api, emulator, forwarder, subscription, mix=True, label="realistic mix")
+            figure(
+                "forwarder filter ratio on a realistic Normal/Warning mix (filtered)",
+                100.0 * mix["filtered"] / STORM,
+                "%",
+                "n/a",
+                bool(mix["ok"]),
+            )
+            figure(
+                "forwarder rate on the realistic mix (watch + filter + publish)",
+                mix["rate"],
+                "events/s",
+                f">= {THROUGHPUT_BUDGET:,.0f}",
+                bool(mix["ok"]) and mix["rate"] >= THROUGHPUT_BUDGET,
+                covers="forwarder:rate",
+            )
             peak_rss(forwarder, f"forwarder peak RSS after two {STORM:,}-event storms")
-            owned = run_storm(api, emulator, forwarder, subscription, mix=False,
-                              label="owner storm", owners=True)
+            owned = run_storm(
+                api, emulator, forwarder, subscription, mix=False, label="owner storm", owners=True
+            )
             pods = OWNER_DEPLOYMENTS * (OWNER_PODS + 1)
-            figure(f"forwarder owner-lookup API calls per 1,000 events ({STORM:,} BackOffs of "
-                   f"{OWNER_DEPLOYMENTS * OWNER_PODS} Pods, {OWNER_DEPLOYMENTS} Deployments)",
-                   1000 * owned["lookups"] / STORM, "calls", f"<= {1000 * pods / STORM:.1f}",
-                   bool(owned["ok"]) and owned["lookups"] <= pods)
-            figure("forwarder rate on the owner storm (owner lookups cached)", owned["rate"],
-                   "events/s", f">= {THROUGHPUT_BUDGET:,.0f}",
-                   bool(owned["ok"]) and owned["rate"] >= THROUGHPUT_BUDGET)
+            figure(
+                f"forwarder owner-lookup API calls per 1,000 events ({STORM:,} BackOffs of "
+                f"{OWNER_DEPLOYMENTS * OWNER_PODS} Pods, {OWNER_DEPLOYMENTS} Deployments)",
+                1000 * owned["lookups"] / STORM,
+                "calls",
+                f"<= {1000 * pods / STORM:.1f}",
+                bool(owned["ok"]) and owned["lookups"] <= pods,
+            )
+            figure(
+                "forwarder rate on the owner storm (owner lookups cached)",
+                owned["rate"],
+                "events/s",
+                f">= {THROUGHPUT_BUDGET:,.0f}",
+                bool(owned["ok"]) and owned["rate"] >= THROUGHPUT_BUDGET,
+            )
         finally:
             forwarder.stop()
             api.stop()

@@ -58,15 +58,28 @@ def rss_figure(name: str, value: float | None) -> None:
     if value is None:
         not_measured("forwarder-real:rss", f"{name}: no /proc/<pid>/status on this system")
         return
-    figure(name, value, "MiB", f"<= {RSS_BUDGET_MIB:.0f}", value <= RSS_BUDGET_MIB,
-           covers="forwarder-real:rss")
+    figure(
+        name,
+        value,
+        "MiB",
+        f"<= {RSS_BUDGET_MIB:.0f}",
+        value <= RSS_BUDGET_MIB,
+        covers="forwarder-real:rss",
+    )
 
 
 def start(kube: RealKube, emulator: PubSubEmulator, topic: str, log: Path) -> ForwarderProcess:
-    return ForwarderProcess(log, {
-        "KUBECONFIG": str(kube.kubeconfig), "PUBSUB_EMULATOR_HOST": emulator.host,
-        "KHOOK_TOPIC": topic, "GOOGLE_CLOUD_PROJECT": emulator.project,
-        "KHOOK_CONFIG_DIR": str(ROOT / "config"), "KHOOK_FORWARDER_LOG_LEVEL": "WARNING"})
+    return ForwarderProcess(
+        log,
+        {
+            "KUBECONFIG": str(kube.kubeconfig),
+            "PUBSUB_EMULATOR_HOST": emulator.host,
+            "KHOOK_TOPIC": topic,
+            "GOOGLE_CLOUD_PROJECT": emulator.project,
+            "KHOOK_CONFIG_DIR": str(ROOT / "config"),
+            "KHOOK_FORWARDER_LOG_LEVEL": "WARNING",
+        },
+    )
 
 
 def measure(kube: RealKube, emulator: PubSubEmulator, tmp: Path) -> int:
@@ -79,8 +92,10 @@ def measure(kube: RealKube, emulator: PubSubEmulator, tmp: Path) -> int:
             not_measured(KEYS, "the forwarder did not become ready within 60 s")
             return 1
         time.sleep(2)  # settle: imports done, the first watch open
-        rss_figure("forwarder RSS idle on a real API server (one cluster-wide watch)",
-                   vm_rss_mib(idle.proc.pid))
+        rss_figure(
+            "forwarder RSS idle on a real API server (one cluster-wide watch)",
+            vm_rss_mib(idle.proc.pid),
+        )
         idle.stop()
 
         namespace = new_namespace(kube, "bench")
@@ -92,12 +107,18 @@ def measure(kube: RealKube, emulator: PubSubEmulator, tmp: Path) -> int:
         stack.callback(lister.stop)
         listed = wait(lambda: lister.metric("messages_published_total") >= LISTED, DEADLINE_S)
         elapsed = time.perf_counter() - began
-        figure(f"forwarder first list of {LISTED:,} Events (start to all published)",
-               LISTED / elapsed, "events/s", f">= {LIST_RATE_BUDGET:,.0f}",
-               listed and LISTED / elapsed >= LIST_RATE_BUDGET,
-               covers="forwarder-real:list-rate")
-        rss_figure(f"forwarder peak RSS through a first list of {LISTED:,} Events",
-                   vm_hwm_mib(lister.proc.pid))
+        figure(
+            f"forwarder first list of {LISTED:,} Events (start to all published)",
+            LISTED / elapsed,
+            "events/s",
+            f">= {LIST_RATE_BUDGET:,.0f}",
+            listed and LISTED / elapsed >= LIST_RATE_BUDGET,
+            covers="forwarder-real:list-rate",
+        )
+        rss_figure(
+            f"forwarder peak RSS through a first list of {LISTED:,} Events",
+            vm_hwm_mib(lister.proc.pid),
+        )
 
         before = lister.metric("messages_published_total")
         began = time.perf_counter()
@@ -107,15 +128,28 @@ def measure(kube: RealKube, emulator: PubSubEmulator, tmp: Path) -> int:
             lambda: lister.metric("messages_published_total") - before >= STORM, DEADLINE_S
         )
         done = time.perf_counter()
-        print(f"  live storm: {STORM:,} Events created in {created - began:.1f} s "
-              f"({STORM / (created - began):,.0f}/s), all published {done - created:.2f} s later")
-        figure(f"forwarder behind a live storm of {STORM:,} Events: lag after the last",
-               done - created, "s", f"<= {LAG_BUDGET_S:.0f}",
-               stormed and done - created <= LAG_BUDGET_S, covers="forwarder-real:storm-lag")
-        figure("forwarder rate through the live storm (bounded by the API server)",
-               STORM / (done - began), "events/s", "n/a", stormed)
-        rss_figure("forwarder peak RSS after the list and the live storm",
-                   vm_hwm_mib(lister.proc.pid))
+        print(
+            f"  live storm: {STORM:,} Events created in {created - began:.1f} s "
+            f"({STORM / (created - began):,.0f}/s), all published {done - created:.2f} s later"
+        )
+        figure(
+            f"forwarder behind a live storm of {STORM:,} Events: lag after the last",
+            done - created,
+            "s",
+            f"<= {LAG_BUDGET_S:.0f}",
+            stormed and done - created <= LAG_BUDGET_S,
+            covers="forwarder-real:storm-lag",
+        )
+        figure(
+            "forwarder rate through the live storm (bounded by the API server)",
+            STORM / (done - began),
+            "events/s",
+            "n/a",
+            stormed,
+        )
+        rss_figure(
+            "forwarder peak RSS after the list and the live storm", vm_hwm_mib(lister.proc.pid)
+        )
         pulled = len(emulator.pull_until(subscription, LISTED + STORM, timeout=120))
         print(f"  pulled {pulled:,} of {LISTED + STORM:,}")
     return 0

@@ -31,10 +31,18 @@ def import_profile(main: Path, python: str) -> list[tuple[int, int, str]]:
     """(cumulative µs, depth, module) for every import of the function's module."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "KHOOK_LOG_FORMAT": "json"}
     env.pop("VIRTUAL_ENV", None)
-    code = (f"import sys; sys.path.insert(0, {str(main.parent)!r}); "
-            "import functions_framework; import main")
-    result = subprocess.run([python, "-X", "importtime", "-c", code], cwd=ROOT,
-                            capture_output=True, text=True, env=env, check=True)
+    code = (
+        f"import sys; sys.path.insert(0, {str(main.parent)!r}); "
+        "import functions_framework; import main"
+    )
+    result = subprocess.run(
+        [python, "-X", "importtime", "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
     rows = []
     for line in result.stderr.splitlines():
         match = LINE.match(line)
@@ -71,35 +79,56 @@ def main() -> int:
 def profile(venv: str, python: str, *, budgeted: bool) -> None:
     """Every function's imports in one venv; the table only for the deployed one."""
     label = "" if budgeted else f" [{venv} venv]"
-    print(f"imports of each function in the {venv} venv (python -X importtime, after "
-          "functions_framework)")
+    print(
+        f"imports of each function in the {venv} venv (python -X importtime, after "
+        "functions_framework)"
+    )
     breakdown = []
     for main_py in sorted(ROOT.glob("functions/*/main.py")):
         name = main_py.parent.name
         import_profile(main_py, python)  # warm-up: the bytecode cache, as a deployed image has
         rows = import_profile(main_py, python)
         modules = {module for _, _, module in rows}
-        heavy = sorted(m for m in modules if any(m == f or m.startswith(f + ".")
-                                                 for f in FORBIDDEN))
+        heavy = sorted(
+            m for m in modules if any(m == f or m.startswith(f + ".") for f in FORBIDDEN)
+        )
         own = next((cum for cum, depth, module in rows if module == "main" and depth == 0), 0)
-        top = [(c, m) for c, m in sorted(children_of("main", rows), reverse=True)[:TOP]
-               if c >= 500]  # leave out what is already loaded (a few µs)
-        figure(f"functions/{name}: import of main.py (cumulative, one run){label}", own / 1000,
-               "ms", "-", None)
+        top = [
+            (c, m) for c, m in sorted(children_of("main", rows), reverse=True)[:TOP] if c >= 500
+        ]  # leave out what is already loaded (a few µs)
+        figure(
+            f"functions/{name}: import of main.py (cumulative, one run){label}",
+            own / 1000,
+            "ms",
+            "-",
+            None,
+        )
         heaviest = ", ".join(f"{m} {c / 1000:.0f} ms" for c, m in top)
         print(f"    heaviest top-level imports: {heaviest}")
         breakdown.append([f"functions/{name}", f"{own / 1000:.0f} ms", heaviest])
-        figure(f"functions/{name}: heavy clients imported{label}", len(heavy), "modules",
-               "0", not heavy)
+        figure(
+            f"functions/{name}: heavy clients imported{label}",
+            len(heavy),
+            "modules",
+            "0",
+            not heavy,
+        )
         if heavy:
             print(f"    forbidden imports: {', '.join(heavy[:8])}")
     if budgeted:
-        table("Heaviest top-level imports of each function", ["function", "main.py (cumulative)",
-              f"heaviest {TOP} imports made by main.py itself (cumulative)"], breakdown,
-              "`python -X importtime` in the deployed venv (what a function's archive "
-              "installs), one run after `import functions_framework` (whose own imports are "
-              "not counted); a module already imported by functions_framework costs nothing "
-              "here.")
+        table(
+            "Heaviest top-level imports of each function",
+            [
+                "function",
+                "main.py (cumulative)",
+                f"heaviest {TOP} imports made by main.py itself (cumulative)",
+            ],
+            breakdown,
+            "`python -X importtime` in the deployed venv (what a function's archive "
+            "installs), one run after `import functions_framework` (whose own imports are "
+            "not counted); a module already imported by functions_framework costs nothing "
+            "here.",
+        )
 
 
 if __name__ == "__main__":

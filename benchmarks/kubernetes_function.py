@@ -87,15 +87,26 @@ def config_dir(tmp: Path) -> Path:
 
 
 def push_body(event: dict[str, Any]) -> dict[str, Any]:
-    return {"message": {"data": base64.b64encode(json.dumps(event).encode()).decode(),
-                        "messageId": "1", "attributes": {"khook.source": "kubernetes"}},
-            "subscription": "projects/p/subscriptions/s"}
+    return {
+        "message": {
+            "data": base64.b64encode(json.dumps(event).encode()).decode(),
+            "messageId": "1",
+            "attributes": {"khook.source": "kubernetes"},
+        },
+        "subscription": "projects/p/subscriptions/s",
+    }
 
 
 def cold_start(config: Path, agent: TestAgent, pythons: dict[str, str]) -> bool:
     """Cold start in each venv, in turns; budgets on the deployed venv's figures only."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "KHOOK_CONFIG_DIR": str(config),
-           "KHOOK_STATE": "memory", "KAGENT_API_URL": agent.base_url, "KHOOK_LOG_LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "KHOOK_CONFIG_DIR": str(config),
+        "KHOOK_STATE": "memory",
+        "KAGENT_API_URL": agent.base_url,
+        "KHOOK_LOG_LEVEL": "WARNING",
+    }
     env.pop("KHOOK_DISPATCH", None)
     env.pop("VIRTUAL_ENV", None)
     keys = ("totals", "modules", "firsts", "imports", "floors")
@@ -107,12 +118,16 @@ def cold_start(config: Path, agent: TestAgent, pythons: dict[str, str]) -> bool:
             runs_before = len(agent.runs)
             spawned = time.time()
             argv = [python, "-c", PROBE, str(MAIN), json.dumps(push_body(event))]
-            done = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=ROOT,
-                                  timeout=120, check=False)
+            done = subprocess.run(
+                argv, capture_output=True, text=True, env=env, cwd=ROOT, timeout=120, check=False
+            )
             if done.returncode != 0:
                 print(done.stderr[-2000:])
-                not_measured(COLD_KEYS, f"the function's process ({venv} venv) failed: "
-                             + (done.stderr.strip().splitlines() or ["no output"])[-1])
+                not_measured(
+                    COLD_KEYS,
+                    f"the function's process ({venv} venv) failed: "
+                    + (done.stderr.strip().splitlines() or ["no output"])[-1],
+                )
                 return False
             result = json.loads(done.stdout.splitlines()[-1])
             if result["status"] != 200:
@@ -123,8 +138,15 @@ def cold_start(config: Path, agent: TestAgent, pythons: dict[str, str]) -> bool:
             mine = runs[venv]
             mine["totals"].append((result["done"] - spawned) * 1000)
             mine["imports"].append((result["framework"] + result["module"]) * 1000)
-            floor = subprocess.run([python, "-c", FLOOR], capture_output=True, text=True,
-                                   env=env, cwd=ROOT, timeout=120, check=True)
+            floor = subprocess.run(
+                [python, "-c", FLOOR],
+                capture_output=True,
+                text=True,
+                env=env,
+                cwd=ROOT,
+                timeout=120,
+                check=True,
+            )
             mine["floors"].append(float(floor.stdout.split()[-1]) * 1000)
             mine["modules"].append(result["module"] * 1000)
             mine["firsts"].append(result["first_event"] * 1000)
@@ -134,43 +156,98 @@ def cold_start(config: Path, agent: TestAgent, pythons: dict[str, str]) -> bool:
     return ok
 
 
-def cold_figures(venv: str, budgeted: bool, runs: dict[str, list[float]], dispatched: int,
-                 python: str, env: dict[str, str]) -> bool:
+def cold_figures(
+    venv: str,
+    budgeted: bool,
+    runs: dict[str, list[float]],
+    dispatched: int,
+    python: str,
+    env: dict[str, str],
+) -> bool:
     """One venv's cold-start figures; budgets (and ``covers``) only when ``budgeted``."""
     label = "" if budgeted else f" [{venv} venv]"
     cold = statistics.median(runs["totals"][1:])  # the first run also warms the bytecode cache
-    print(f"  {venv} venv cold start: median of {COLD_RUNS - 1} runs (first discarded), "
-          f"{dispatched} dispatches reached the agent; first event alone "
-          f"{statistics.median(runs['firsts']):.0f} ms")
-    name = (f"functions/kubernetes cold start (spawn → first event answered, median of "
-            f"{COLD_RUNS - 1}){label}")
+    print(
+        f"  {venv} venv cold start: median of {COLD_RUNS - 1} runs (first discarded), "
+        f"{dispatched} dispatches reached the agent; first event alone "
+        f"{statistics.median(runs['firsts']):.0f} ms"
+    )
+    name = (
+        f"functions/kubernetes cold start (spawn → first event answered, median of "
+        f"{COLD_RUNS - 1}){label}"
+    )
     floor = statistics.median(runs["floors"][1:])
     ratio = statistics.median(runs["imports"][1:]) / floor
-    ratio_name = (f"functions/kubernetes import (functions_framework + main.py) / floor (median "
-                  f"of {COLD_RUNS - 1} each){label}")
+    ratio_name = (
+        f"functions/kubernetes import (functions_framework + main.py) / floor (median "
+        f"of {COLD_RUNS - 1} each){label}"
+    )
     if budgeted:
-        figure(name, cold, "ms", f"<= {COLD_BUDGET_MS:.0f}",
-               cold <= COLD_BUDGET_MS and dispatched == COLD_RUNS, covers="cold-start:kubernetes")
+        figure(
+            name,
+            cold,
+            "ms",
+            f"<= {COLD_BUDGET_MS:.0f}",
+            cold <= COLD_BUDGET_MS and dispatched == COLD_RUNS,
+            covers="cold-start:kubernetes",
+        )
     else:
         figure(name, cold, "ms", "n/a", None if dispatched == COLD_RUNS else False)
-    figure(f"floor: import functions_framework, pydantic (median of {COLD_RUNS - 1}){label}",
-           floor, "ms", "-", None)
+    figure(
+        f"floor: import functions_framework, pydantic (median of {COLD_RUNS - 1}){label}",
+        floor,
+        "ms",
+        "-",
+        None,
+    )
     if budgeted:
-        figure(ratio_name, ratio, "x", f"<= {IMPORT_RATIO_BUDGET:.2f}",
-               ratio <= IMPORT_RATIO_BUDGET, covers="module-import:kubernetes")
+        figure(
+            ratio_name,
+            ratio,
+            "x",
+            f"<= {IMPORT_RATIO_BUDGET:.2f}",
+            ratio <= IMPORT_RATIO_BUDGET,
+            covers="module-import:kubernetes",
+        )
     else:
         figure(ratio_name, ratio, "x", "n/a", None)
-    figure(f"functions/kubernetes main.py import over functions_framework (median of "
-           f"{COLD_RUNS - 1}){label}", statistics.median(runs["modules"][1:]), "ms", "n/a", None)
+    figure(
+        f"functions/kubernetes main.py import over functions_framework (median of "
+        f"{COLD_RUNS - 1}){label}",
+        statistics.median(runs["modules"][1:]),
+        "ms",
+        "n/a",
+        None,
+    )
     trace = subprocess.run(
-        [python, "-X", "importtime", "-c", PROBE, str(MAIN),
-         json.dumps(push_body(FakeKubeApi().create(namespace="shop", object_name="trace")))],
-        capture_output=True, text=True, env=env, cwd=ROOT, timeout=120, check=False)
+        [
+            python,
+            "-X",
+            "importtime",
+            "-c",
+            PROBE,
+            str(MAIN),
+            json.dumps(push_body(FakeKubeApi().create(namespace="shop", object_name="trace"))),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=120,
+        check=False,
+    )
     heavy = sorted({m.group(1) for m in map(HEAVY.search, trace.stderr.splitlines()) if m})
-    print(f"  -X importtime: {len(trace.stderr.splitlines())} modules imported; heavy: "
-          f"{', '.join(heavy) or 'none'}")
-    figure(f"heavy clients imported by functions/kubernetes (kubernetes, pubsub, grpc){label}",
-           len(heavy), "modules", "0", trace.returncode == 0 and not heavy)
+    print(
+        f"  -X importtime: {len(trace.stderr.splitlines())} modules imported; heavy: "
+        f"{', '.join(heavy) or 'none'}"
+    )
+    figure(
+        f"heavy clients imported by functions/kubernetes (kubernetes, pubsub, grpc){label}",
+        len(heavy),
+        "modules",
+        "0",
+        trace.returncode == 0 and not heavy,
+    )
     served = dispatched == COLD_RUNS and trace.returncode == 0 and not heavy
     if budgeted:
         return served and cold <= COLD_BUDGET_MS and ratio <= IMPORT_RATIO_BUDGET
@@ -198,19 +275,34 @@ def end_to_end(tmp: Path, config: Path, agent: TestAgent) -> bool:
     agent.requests = Arrivals()
     emulator = PubSubEmulator(launcher).start()
     api = FakeKubeApi(watch_max_seconds=600).start()
-    function = FunctionServer("kubernetes", tmp / "function.log", {
-        "KHOOK_CONFIG_DIR": str(config), "KHOOK_STATE": f"sqlite:{tmp / 'state.db'}",
-        "KAGENT_API_URL": agent.base_url, "KHOOK_LOG_LEVEL": "WARNING"})
+    function = FunctionServer(
+        "kubernetes",
+        tmp / "function.log",
+        {
+            "KHOOK_CONFIG_DIR": str(config),
+            "KHOOK_STATE": f"sqlite:{tmp / 'state.db'}",
+            "KAGENT_API_URL": agent.base_url,
+            "KHOOK_LOG_LEVEL": "WARNING",
+        },
+    )
     forwarder: ForwarderProcess | None = None
     try:
         function.start()
         topic = emulator.create_topic()
-        emulator.create_subscription(topic, push_endpoint=f"{function.url}/"
-                                     f"{emulator.topic_path(topic)}")
-        forwarder = ForwarderProcess(tmp / "forwarder.log", {
-            "KHOOK_FORWARDER_KUBE_API_URL": api.url, "PUBSUB_EMULATOR_HOST": emulator.host,
-            "KHOOK_TOPIC": topic, "GOOGLE_CLOUD_PROJECT": emulator.project,
-            "KHOOK_CONFIG_DIR": str(config), "KHOOK_FORWARDER_LOG_LEVEL": "WARNING"})
+        emulator.create_subscription(
+            topic, push_endpoint=f"{function.url}/{emulator.topic_path(topic)}"
+        )
+        forwarder = ForwarderProcess(
+            tmp / "forwarder.log",
+            {
+                "KHOOK_FORWARDER_KUBE_API_URL": api.url,
+                "PUBSUB_EMULATOR_HOST": emulator.host,
+                "KHOOK_TOPIC": topic,
+                "GOOGLE_CLOUD_PROJECT": emulator.project,
+                "KHOOK_CONFIG_DIR": str(config),
+                "KHOOK_FORWARDER_LOG_LEVEL": "WARNING",
+            },
+        )
         end = time.monotonic() + 60
         while not forwarder.ready() and time.monotonic() < end:
             time.sleep(0.05)
@@ -230,8 +322,9 @@ def end_to_end(tmp: Path, config: Path, agent: TestAgent) -> bool:
         function.stop()
         api.stop()
         emulator.stop()
-    latencies = [(arrivals[i] - created[i]) * 1000
-                 for i in created if i >= WARM_UP and i in arrivals]
+    latencies = [
+        (arrivals[i] - created[i]) * 1000 for i in created if i >= WARM_UP and i in arrivals
+    ]
     missing = E2E_EVENTS - len(latencies)
     if not latencies:
         print("  no event reached the agent; function log tail:\n" + function.logs()[-2000:])
@@ -239,12 +332,26 @@ def end_to_end(tmp: Path, config: Path, agent: TestAgent) -> bool:
         return False
     p50 = statistics.median(latencies)
     p99 = sorted(latencies)[min(len(latencies) - 1, round(0.99 * (len(latencies) - 1)))]
-    print(f"  end to end: {len(latencies)} of {E2E_EVENTS} events at {RATE}/s reached the agent "
-          f"({missing} missing); max {max(latencies):.0f} ms")
-    figure(f"local end to end p50 at {RATE} events/s (watch → … → A2A agent)", p50, "ms",
-           f"<= {P50_BUDGET_MS:.0f}", p50 <= P50_BUDGET_MS and missing == 0, covers="e2e:p50")
-    figure(f"local end to end p99 at {RATE} events/s", p99, "ms", f"<= {P99_BUDGET_MS:.0f}",
-           p99 <= P99_BUDGET_MS and missing == 0, covers="e2e:p99")
+    print(
+        f"  end to end: {len(latencies)} of {E2E_EVENTS} events at {RATE}/s reached the agent "
+        f"({missing} missing); max {max(latencies):.0f} ms"
+    )
+    figure(
+        f"local end to end p50 at {RATE} events/s (watch → … → A2A agent)",
+        p50,
+        "ms",
+        f"<= {P50_BUDGET_MS:.0f}",
+        p50 <= P50_BUDGET_MS and missing == 0,
+        covers="e2e:p50",
+    )
+    figure(
+        f"local end to end p99 at {RATE} events/s",
+        p99,
+        "ms",
+        f"<= {P99_BUDGET_MS:.0f}",
+        p99 <= P99_BUDGET_MS and missing == 0,
+        covers="e2e:p99",
+    )
     return True
 
 

@@ -125,8 +125,9 @@ def storm_mix() -> list[str]:
 
 def all_unique() -> list[str]:
     """Every event a different pod with a hooked reason: every one fires."""
-    return [k8s_event(i, *HOOKED_REASONS[i % len(HOOKED_REASONS)], pod=f"web-{i}")
-            for i in range(N)]
+    return [
+        k8s_event(i, *HOOKED_REASONS[i % len(HOOKED_REASONS)], pod=f"web-{i}") for i in range(N)
+    ]
 
 
 HOOKS = "".join(
@@ -175,16 +176,26 @@ def correlation_report(runtimes: dict[str, Callable[[], Runtime]]) -> None:
     )
     print(f"  correlation: decisions {_texts(counts['correlate'])}")
     pairs = f"median of {WHEN_ROUNDS} paired rounds, CPU time"
-    figure(f"pipeline events/s of CPU, storm mix, correlate: on every hook (best of "
-           f"{WHEN_ROUNDS})", N / best["correlate"], "ev/s", "n/a", None)
-    figure(f"pipeline cost with correlate: on every hook / without, storm mix ({pairs})",
-           ratios["correlate"], "x", f"<= {CORRELATION_BUDGET:.2f}",
-           ratios["correlate"] <= CORRELATION_BUDGET, covers="pipeline:correlation")
+    figure(
+        f"pipeline events/s of CPU, storm mix, correlate: on every hook (best of {WHEN_ROUNDS})",
+        N / best["correlate"],
+        "ev/s",
+        "n/a",
+        None,
+    )
+    figure(
+        f"pipeline cost with correlate: on every hook / without, storm mix ({pairs})",
+        ratios["correlate"],
+        "x",
+        f"<= {CORRELATION_BUDGET:.2f}",
+        ratios["correlate"] <= CORRELATION_BUDGET,
+        covers="pipeline:correlation",
+    )
 
 
 def with_when(hooks: str, when: str) -> str:
     """``hooks`` with ``when`` on every event configuration."""
-    return hooks.replace("    prompt:", f"    when: \"{when}\"\n    prompt:")
+    return hooks.replace("    prompt:", f'    when: "{when}"\n    prompt:')
 
 
 WHEN_ROUNDS = 2 * ROUNDS + 1
@@ -261,8 +272,9 @@ def runtime_factory(settings: Settings) -> Callable[[], Runtime]:
     """A fresh runtime (memory state, dry-run dispatch) a call: every round starts empty."""
 
     def build() -> Runtime:
-        return Runtime.build(settings, clock=Clock(NOW), store=MemoryStateStore(),
-                             dispatcher=DryRunDispatcher())
+        return Runtime.build(
+            settings, clock=Clock(NOW), store=MemoryStateStore(), dispatcher=DryRunDispatcher()
+        )
 
     return build
 
@@ -270,11 +282,14 @@ def runtime_factory(settings: Settings) -> Callable[[], Runtime]:
 def main() -> int:
     logging.disable(logging.INFO)
     with tempfile.TemporaryDirectory() as tmp:
-        mappings = (Path(__file__).resolve().parents[1] / "config" / "event-mappings.yaml")
+        mappings = Path(__file__).resolve().parents[1] / "config" / "event-mappings.yaml"
         runtimes: dict[str, Callable[[], Runtime]] = {}
-        for name, hooks in (("plain", HOOKS), ("when", with_when(HOOKS, WHEN)),
-                            ("when-mapped", with_when(HOOKS, WHEN_MAPPED)),
-                            ("correlate", with_correlation(HOOKS))):
+        for name, hooks in (
+            ("plain", HOOKS),
+            ("when", with_when(HOOKS, WHEN)),
+            ("when-mapped", with_when(HOOKS, WHEN_MAPPED)),
+            ("correlate", with_correlation(HOOKS)),
+        ):
             config = Path(tmp) / name
             (config / "hooks").mkdir(parents=True)
             (config / "event-mappings.yaml").write_text(mappings.read_text())
@@ -288,11 +303,15 @@ def main() -> int:
             storm = measure(storm_mix(), runtimes["plain"])
             unique = measure(all_unique(), runtimes["plain"])
             report(*storm, *unique)
-            stage_report([
-                (name, *stage_seconds(raws, runtimes["plain"], counts["dispatched"]))
-                for name, raws, (_, _, counts) in (
-                    ("storm mix", storm_mix(), storm), ("all unique", all_unique(), unique))
-            ])
+            stage_report(
+                [
+                    (name, *stage_seconds(raws, runtimes["plain"], counts["dispatched"]))
+                    for name, raws, (_, _, counts) in (
+                        ("storm mix", storm_mix(), storm),
+                        ("all unique", all_unique(), unique),
+                    )
+                ]
+            )
         if only in ("", "correlation"):
             correlation_report(runtimes)
             if only:
@@ -305,30 +324,58 @@ def main() -> int:
         # The figures compare the same run with and without conditions that are all true.
         raise RuntimeError(f"conditions changed the decisions: {counts}")
     pairs = f"median of {WHEN_ROUNDS} paired rounds, CPU time"
-    figure(f"pipeline events/s of CPU, storm mix, a when: on every hook (best of {WHEN_ROUNDS})",
-           N / best["when"], "ev/s", "n/a", None)
-    figure(f"pipeline cost with a when: on every hook / without, storm mix ({pairs})",
-           ratios["when"], "x", f"<= {WHEN_BUDGET:.2f}", ratios["when"] <= WHEN_BUDGET)
-    figure(f"the same with a when: reading the severity (mapping row first) / without ({pairs})",
-           ratios["when-mapped"], "x", "n/a", None)
+    figure(
+        f"pipeline events/s of CPU, storm mix, a when: on every hook (best of {WHEN_ROUNDS})",
+        N / best["when"],
+        "ev/s",
+        "n/a",
+        None,
+    )
+    figure(
+        f"pipeline cost with a when: on every hook / without, storm mix ({pairs})",
+        ratios["when"],
+        "x",
+        f"<= {WHEN_BUDGET:.2f}",
+        ratios["when"] <= WHEN_BUDGET,
+    )
+    figure(
+        f"the same with a when: reading the severity (mapping row first) / without ({pairs})",
+        ratios["when-mapped"],
+        "x",
+        "n/a",
+        None,
+    )
     for label, text in (("this benchmark's", WHEN), ("a three-clause", EXAMPLE_WHEN)):
-        figure(f"one evaluation of {label} when: (best of {ROUNDS} x 100,000)",
-               evaluation_us(text), "us", "n/a", None)
+        figure(
+            f"one evaluation of {label} when: (best of {ROUNDS} x 100,000)",
+            evaluation_us(text),
+            "us",
+            "n/a",
+            None,
+        )
     return 0
 
 
-EXAMPLE_WHEN = ("event.severity in ['error', 'critical'] && event.tags.team == 'payments' && "
-                "event.count >= 3")
+EXAMPLE_WHEN = (
+    "event.severity in ['error', 'critical'] && event.tags.team == 'payments' && event.count >= 3"
+)
 """docs/hooks.md's first example: a severity, a tag and a count threshold."""
 
 
 def evaluation_us(text: str) -> float:
     """Microseconds of one evaluation of ``text`` on a matching event (compiled once)."""
     condition = conditions.compile_event_condition(text)
-    event = Event.trusted(id=EventId("e"), source="kubernetes", type="pod-restart",
-                          severity=Severity.ERROR, reason="BackOff", count=3,
-                          resource=Resource.trusted("Pod", "web-0", "shop", "", "v1"),
-                          timestamp=NOW, tags={"team": "payments"})
+    event = Event.trusted(
+        id=EventId("e"),
+        source="kubernetes",
+        type="pod-restart",
+        severity=Severity.ERROR,
+        reason="BackOff",
+        count=3,
+        resource=Resource.trusted("Pod", "web-0", "shop", "", "v1"),
+        timestamp=NOW,
+        tags={"team": "payments"},
+    )
     if not condition(event):
         raise RuntimeError(f"{text} does not match the measured event")
     calls = 100_000
@@ -342,35 +389,74 @@ def evaluation_us(text: str) -> float:
 
 
 def report(
-    storm_floor: float, storm_pipe: float, storm_counts: Counter[str],
-    unique_floor: float, unique_pipe: float, unique_counts: Counter[str],
+    storm_floor: float,
+    storm_pipe: float,
+    storm_counts: Counter[str],
+    unique_floor: float,
+    unique_pipe: float,
+    unique_counts: Counter[str],
 ) -> None:
     """The design budget's figures (storm mix) and the all-unique stream beside them."""
     best = f"best of {ROUNDS}"
     fired = storm_counts["dispatched"]
     print(f"pipeline throughput, {N:,} Kubernetes Events a workload, {best} rounds each")
-    print(f"  storm mix: {fired:,} of {N:,} fire ({100 * fired / N:.1f} %), "
-          f"decisions {_texts(storm_counts)}")
-    figure(f"pipeline events/s, storm mix: design workload ({best})", N / storm_pipe, "ev/s",
-           f">= {RATE_BUDGET:,.0f}", N / storm_pipe >= RATE_BUDGET, covers="pipeline:rate")
-    figure(f"floor: json.loads + Event.model_validate, storm mix, events/s ({best})",
-           N / storm_floor, "ev/s", "-", None)
-    figure(f"pipeline cost / floor cost, storm mix ({best} each)", storm_pipe / storm_floor,
-           "x", f"<= {RATIO_BUDGET:.1f}", storm_pipe / storm_floor <= RATIO_BUDGET,
-           covers="pipeline:ratio")
+    print(
+        f"  storm mix: {fired:,} of {N:,} fire ({100 * fired / N:.1f} %), "
+        f"decisions {_texts(storm_counts)}"
+    )
+    figure(
+        f"pipeline events/s, storm mix: design workload ({best})",
+        N / storm_pipe,
+        "ev/s",
+        f">= {RATE_BUDGET:,.0f}",
+        N / storm_pipe >= RATE_BUDGET,
+        covers="pipeline:rate",
+    )
+    figure(
+        f"floor: json.loads + Event.model_validate, storm mix, events/s ({best})",
+        N / storm_floor,
+        "ev/s",
+        "-",
+        None,
+    )
+    figure(
+        f"pipeline cost / floor cost, storm mix ({best} each)",
+        storm_pipe / storm_floor,
+        "x",
+        f"<= {RATIO_BUDGET:.1f}",
+        storm_pipe / storm_floor <= RATIO_BUDGET,
+        covers="pipeline:ratio",
+    )
 
     print(f"  all unique: decisions {_texts(unique_counts)}")
     if unique_counts["dispatched"] != N:
         # The figure's name promises that every event fires; a stream that does not is broken.
-        raise RuntimeError(f"all-unique stream: only {unique_counts['dispatched']:,} of {N:,} "
-                           f"events fired: {_texts(unique_counts)}")
-    figure(f"pipeline events/s, all unique, every event fires ({best})", N / unique_pipe,
-           "ev/s", "n/a", None)
-    figure(f"floor: json.loads + Event.model_validate, all unique, events/s ({best})",
-           N / unique_floor, "ev/s", "-", None)
-    figure(f"pipeline cost / floor cost, all unique ({best} each)", unique_pipe / unique_floor,
-           "x", f"<= {UNIQUE_RATIO_BUDGET:.1f}", unique_pipe / unique_floor <= UNIQUE_RATIO_BUDGET,
-           covers="pipeline:unique-ratio")
+        raise RuntimeError(
+            f"all-unique stream: only {unique_counts['dispatched']:,} of {N:,} "
+            f"events fired: {_texts(unique_counts)}"
+        )
+    figure(
+        f"pipeline events/s, all unique, every event fires ({best})",
+        N / unique_pipe,
+        "ev/s",
+        "n/a",
+        None,
+    )
+    figure(
+        f"floor: json.loads + Event.model_validate, all unique, events/s ({best})",
+        N / unique_floor,
+        "ev/s",
+        "-",
+        None,
+    )
+    figure(
+        f"pipeline cost / floor cost, all unique ({best} each)",
+        unique_pipe / unique_floor,
+        "x",
+        f"<= {UNIQUE_RATIO_BUDGET:.1f}",
+        unique_pipe / unique_floor <= UNIQUE_RATIO_BUDGET,
+        covers="pipeline:unique-ratio",
+    )
 
 
 # The per-stage breakdown: each stage of the pipeline timed alone over the events that reach it
@@ -378,20 +464,29 @@ def report(
 # firings reach is spread over every event, as the pipeline's time is).
 STAGES: tuple[tuple[str, str], ...] = (
     ("json.loads", "the payload decoded (the floor's first half)"),
-    ("normalize: raw-Event validation, stable id, Event", "a malformed event stops here; a "
-     "redelivery keeps its id"),
+    (
+        "normalize: raw-Event validation, stable id, Event",
+        "a malformed event stops here; a redelivery keeps its id",
+    ),
     ("redaction: pre-check and masking", "no secret leaves: every later step sees masked values"),
     ("hook matching (and the mapping row of a firing)", "a hook fires only on what it selects"),
-    ("claim (memory state): silences first, the claim, its confirmation", "atomic claims: one "
-     "run per dedup key"),
-    ("decision/admission: storm control's gates, backlogs, circuit", "circuit, coalescing and "
-     "budgets hold a storm back"),
-    ("prompt rendering: escaping, fenced data block, nonce", "prompt safety: event data is "
-     "data, never instructions"),
-    ("dry-run dispatch: request building and send", "one conversation per incident, the same "
-     "message id on a redelivery"),
-    ("decisions: every event's, the audit record of a firing", "the audit record: one per "
-     "claim"),
+    (
+        "claim (memory state): silences first, the claim, its confirmation",
+        "atomic claims: one run per dedup key",
+    ),
+    (
+        "decision/admission: storm control's gates, backlogs, circuit",
+        "circuit, coalescing and budgets hold a storm back",
+    ),
+    (
+        "prompt rendering: escaping, fenced data block, nonce",
+        "prompt safety: event data is data, never instructions",
+    ),
+    (
+        "dry-run dispatch: request building and send",
+        "one conversation per incident, the same message id on a redelivery",
+    ),
+    ("decisions: every event's, the audit record of a firing", "the audit record: one per claim"),
 )
 
 Match = tuple[HookRule, Event]
@@ -435,8 +530,9 @@ def _claims(matches: list[Match], runtime: Runtime) -> tuple[list[Attempt], list
         if runtime.silences.check(rule.hook, event, now, runtime.config.windows):
             raise RuntimeError("a silence muted a benchmark event")
         ttl = rule.dedup_window or runtime.default_window
-        claimed = store.claim_firing(key=key, owner=f"|{event.id}", ttl=ttl, now=now,
-                                     stale_after=runtime.stale_after)
+        claimed = store.claim_firing(
+            key=key, owner=f"|{event.id}", ttl=ttl, now=now, stale_after=runtime.stale_after
+        )
         if claimed == "won":
             store.confirm(key=key, outcome=DecisionKind.DISPATCHED, task_id="")
             won.append(attempt)
@@ -454,9 +550,14 @@ def _admit(firings: list[Attempt], runtime: Runtime) -> None:
         rule, event = attempt.rule, attempt.event
         correlation.settings_for(rule, runtime)
         group = keys.group_backlog(rule, event)
-        with admission.admit(store, rule, budgets=runtime.config.budgets, now=runtime.clock(),
-                             group=group, hold_first=rule.coalesce is not None
-                             and not rule.coalesce.leading) as admitted:
+        with admission.admit(
+            store,
+            rule,
+            budgets=runtime.config.budgets,
+            now=runtime.clock(),
+            group=group,
+            hold_first=rule.coalesce is not None and not rule.coalesce.leading,
+        ) as admitted:
             if admitted.hold is not None:
                 raise RuntimeError(f"storm control held a firing back: {admitted.hold}")
             records.merge(
@@ -479,10 +580,18 @@ def _dispatch(firings: list[Attempt], runtime: Runtime) -> list[DispatchResult]:
         rule, event, key = attempt.rule, attempt.event, attempt.key
         push_url, push_token = tracker.push_fields(runtime)
         request = DispatchRequest(
-            event=event, hook=rule.hook, target=rule.target, prompt=attempt.prompt or "",
-            key=key, message_id=f"khook-{keys.digest(key, event.id)}",
-            context_id=attempt.incident or f"khook-{keys.digest(key)}", time_budget=None,
-            verify=False, push_url=push_url, push_token=push_token)
+            event=event,
+            hook=rule.hook,
+            target=rule.target,
+            prompt=attempt.prompt or "",
+            key=key,
+            message_id=f"khook-{keys.digest(key, event.id)}",
+            context_id=attempt.incident or f"khook-{keys.digest(key)}",
+            time_budget=None,
+            verify=False,
+            push_url=push_url,
+            push_token=push_token,
+        )
         result = runtime.dispatcher.dispatch(request)
         runtime.telemetry.dispatch(event.source, 0.0, "ok")
         tracker.start(runtime, request, result, rule)
@@ -491,7 +600,9 @@ def _dispatch(firings: list[Attempt], runtime: Runtime) -> list[DispatchResult]:
 
 
 def _decide(
-    firings: list[Attempt], results: list[DispatchResult], held: list[Attempt],
+    firings: list[Attempt],
+    results: list[DispatchResult],
+    held: list[Attempt],
     unmatched: list[Event],
 ) -> None:
     """Every event's decision: the firings' with their audit records, then the others'."""
@@ -500,8 +611,14 @@ def _decide(
     for attempt in held:
         attempt.decide(DecisionKind.DUPLICATE)
     for attempt, result in zip(firings, results, strict=True):
-        attempt.decide(DecisionKind.DISPATCHED, task_id=result.task_id, detail=result.state,
-                       record=True, outcome=DecisionKind.DISPATCHED, recovered=result.recovered)
+        attempt.decide(
+            DecisionKind.DISPATCHED,
+            task_id=result.task_id,
+            detail=result.state,
+            record=True,
+            outcome=DecisionKind.DISPATCHED,
+            recovered=result.recovered,
+        )
 
 
 def stage_seconds(
@@ -578,8 +695,17 @@ def _stage_round(raws: list[str], runtime: Runtime) -> tuple[list[float], int]:
     t10 = clock()
     _decide(firings, results, held, unmatched)
     t11 = clock()
-    seconds = [t1 - t0, t2 - t1, t3 - t2, (t4 - t3) + (t7 - t6), t5 - t4, t8 - t7, t9 - t8,
-               t10 - t9, t11 - t10]
+    seconds = [
+        t1 - t0,
+        t2 - t1,
+        t3 - t2,
+        (t4 - t3) + (t7 - t6),
+        t5 - t4,
+        t8 - t7,
+        t9 - t8,
+        t10 - t9,
+        t11 - t10,
+    ]
     return seconds, len(firings)
 
 
@@ -611,12 +737,25 @@ def stage_report(workloads: list[tuple[str, list[float], float, float, float]]) 
     cells = list(totals.values())
     for workload, seconds, collected, uncollected, floor in workloads:
         summed = sum(seconds)
-        figure(f"stages summed / the whole pipeline, collector off, {workload}",
-               summed / uncollected, "x", "n/a", None)
-        figure(f"garbage collection / the whole pipeline, {workload}",
-               (collected - uncollected) / collected, "x", "n/a", None)
-        for cell, value in zip(cells, (summed, uncollected, uncollected - summed,
-                                       collected - uncollected, collected), strict=True):
+        figure(
+            f"stages summed / the whole pipeline, collector off, {workload}",
+            summed / uncollected,
+            "x",
+            "n/a",
+            None,
+        )
+        figure(
+            f"garbage collection / the whole pipeline, {workload}",
+            (collected - uncollected) / collected,
+            "x",
+            "n/a",
+            None,
+        )
+        for cell, value in zip(
+            cells,
+            (summed, uncollected, uncollected - summed, collected - uncollected, collected),
+            strict=True,
+        ):
             cell += [f"{value / N * 1e6:.2f}", f"{value / floor:.2f}x"]
     rows += [[name, "", *values] for name, values in totals.items()]
     header = ["stage", "guarantee it serves"]
@@ -632,6 +771,7 @@ def stage_report(workloads: list[tuple[str, list[float], float, float, float]]) 
         "over every event of the workload, as the pipeline's time is; the floor (json.loads + "
         "Event.model_validate) is timed in the same rounds",
     )
+
 
 if __name__ == "__main__":
     sys.exit(main())

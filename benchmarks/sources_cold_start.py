@@ -132,9 +132,16 @@ def config_dir(root: Path) -> Path:
 
 def push(data: str, attributes: dict[str, str]) -> str:
     """A Pub/Sub push envelope, as the subscription posts it to the function."""
-    return json.dumps({"message": {"data": base64.b64encode(data.encode()).decode(),
-                                   "messageId": "1", "attributes": attributes},
-                       "subscription": "projects/p/subscriptions/s"})
+    return json.dumps(
+        {
+            "message": {
+                "data": base64.b64encode(data.encode()).decode(),
+                "messageId": "1",
+                "attributes": attributes,
+            },
+            "subscription": "projects/p/subscriptions/s",
+        }
+    )
 
 
 def first_requests() -> dict[str, FirstRequest]:
@@ -148,20 +155,38 @@ def first_requests() -> dict[str, FirstRequest]:
             (samples / "alertmanager" / "disk-full.json")
             .read_text()
             .replace("DiskFull", "KubePodCrashLooping"),
-            bearer, 1, event),
+            bearer,
+            1,
+            event,
+        ),
         "webhook": FirstRequest(
-            "/", (samples / "webhook" / "generic-deployment-failed.json").read_text(), bearer, 1,
-            event),
+            "/",
+            (samples / "webhook" / "generic-deployment-failed.json").read_text(),
+            bearer,
+            1,
+            event,
+        ),
         "kafka": FirstRequest(
-            "/projects/p/topics/t", push((samples / "kafka" / "consumer-lag.json").read_text(),
-                                         kafka), {}, 1, event),
+            "/projects/p/topics/t",
+            push((samples / "kafka" / "consumer-lag.json").read_text(), kafka),
+            {},
+            1,
+            event,
+        ),
         "cdc": FirstRequest(
             "/projects/p/topics/t",
             push((samples / "cdc" / "debezium-update-with-schema.json").read_text(), kafka),
-            {}, 1, event),
+            {},
+            1,
+            event,
+        ),
         "sweep": FirstRequest(
-            "/projects/p/topics/khook-sweep", push('{"tick": "sweep"}', {}), {}, 0,
-            "first tick answered, nothing held so nothing dispatched"),
+            "/projects/p/topics/khook-sweep",
+            push('{"tick": "sweep"}', {}),
+            {},
+            0,
+            "first tick answered, nothing held so nothing dispatched",
+        ),
     }
 
 
@@ -201,8 +226,12 @@ def warm_bytecode() -> None:
     With PYTHONDONTWRITEBYTECODE set (as in some CI and dev shells) every process would
     otherwise compile every khook module from source, which is not what an instance pays.
     """
-    subprocess.run([sys.executable, "-m", "compileall", "-q", "khook_core", "functions"],
-                   cwd=REPO, check=True, env={**os.environ, "PYTHONDONTWRITEBYTECODE": ""})
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", "khook_core", "functions"],
+        cwd=REPO,
+        check=True,
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": ""},
+    )
 
 
 def measure(agent: TestAgent, config: Path, pythons: dict[str, str]) -> bool:
@@ -226,8 +255,7 @@ def measure(agent: TestAgent, config: Path, pythons: dict[str, str]) -> bool:
         argvs[venv, "baseline"] = [python, "-c", BASELINE]
         argvs[venv, "models"] = [python, "-c", MODEL_BASELINE]
         for name, r in requests.items():
-            argvs[venv, name] = [python, "-c", CHILD, name, r.path, r.body,
-                                 json.dumps(r.headers)]
+            argvs[venv, name] = [python, "-c", CHILD, name, r.path, r.body, json.dumps(r.headers)]
     for venv in pythons:
         spawn(argvs[venv, "baseline"], env)  # warm the OS page cache
     for (venv, name), argv in argvs.items():
@@ -237,9 +265,11 @@ def measure(agent: TestAgent, config: Path, pythons: dict[str, str]) -> bool:
         warm = spawn(argv, env)
         started = len(agent.runs) - before
         if warm["status"] != 200 or started != requests[name].dispatches:
-            raise RuntimeError(f"{venv} {name}: first request answered {warm['status']} with "
-                               f"{started} agent runs (expected 200 and "
-                               f"{requests[name].dispatches})")
+            raise RuntimeError(
+                f"{venv} {name}: first request answered {warm['status']} with "
+                f"{started} agent runs (expected 200 and "
+                f"{requests[name].dispatches})"
+            )
     # Round-robin over both venvs, so a burst of load from elsewhere on the machine hits every
     # function in each.
     runs: dict[tuple[str, str], list[dict[str, float]]] = {key: [] for key in argvs}
@@ -249,30 +279,50 @@ def measure(agent: TestAgent, config: Path, pythons: dict[str, str]) -> bool:
             before = len(agent.runs)
             runs[key].append(spawn(argv, env))
             sent[key] += len(agent.runs) - before
-    print(f"cold start, {RUNS} fresh processes each (median), in turns in the deployed venv "
-          f"(budgeted) and the development venv (unbudgeted), local A2A agent at "
-          f"{agent.base_url}, load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
+    print(
+        f"cold start, {RUNS} fresh processes each (median), in turns in the deployed venv "
+        f"(budgeted) and the development venv (unbudgeted), local A2A agent at "
+        f"{agent.base_url}, load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores"
+    )
     ok = True
     for venv in pythons:
         ok &= report(venv, venv == "deployed", runs, sent, argvs, env, requests)
     return ok
 
 
-def report(venv: str, budgeted: bool, runs: dict[tuple[str, str], list[dict[str, float]]],
-           sent: dict[tuple[str, str], int], argvs: dict[tuple[str, str], list[str]],
-           env: dict[str, str], requests: dict[str, FirstRequest]) -> bool:
+def report(
+    venv: str,
+    budgeted: bool,
+    runs: dict[tuple[str, str], list[dict[str, float]]],
+    sent: dict[tuple[str, str], int],
+    argvs: dict[tuple[str, str], list[str]],
+    env: dict[str, str],
+    requests: dict[str, FirstRequest],
+) -> bool:
     """One venv's figures; budgets (and the report's ``covers``) only when ``budgeted``."""
     base = runs[venv, "baseline"]
     baseline = statistics.median((r["done"] - r["spawned"]) * 1000 for r in base)
     floor = statistics.median((r["done"] - r["start"]) * 1000 for r in base)
     label = "" if budgeted else f" [{venv} venv]"
-    print(f"  {venv} venv: `import functions_framework, pydantic` alone: {floor:.0f} ms of "
-          f"import, {baseline:.0f} ms from spawn")
-    figure(f"floor: import functions_framework, pydantic (median of {RUNS}){label}", floor,
-           "ms", "-", None)
+    print(
+        f"  {venv} venv: `import functions_framework, pydantic` alone: {floor:.0f} ms of "
+        f"import, {baseline:.0f} ms from spawn"
+    )
+    figure(
+        f"floor: import functions_framework, pydantic (median of {RUNS}){label}",
+        floor,
+        "ms",
+        "-",
+        None,
+    )
     models = statistics.median((r["done"] - r["start"]) * 1000 for r in runs[venv, "models"])
-    figure(f"floor + one pydantic model class + import yaml / floor (median of {RUNS} each)"
-           f"{label}", models / floor, "x", "n/a", None)
+    figure(
+        f"floor + one pydantic model class + import yaml / floor (median of {RUNS} each){label}",
+        models / floor,
+        "x",
+        "n/a",
+        None,
+    )
     ok = True
     for name, request in requests.items():
         mine = runs[venv, name]
@@ -285,26 +335,64 @@ def report(venv: str, budgeted: bool, runs: dict[tuple[str, str], list[dict[str,
         expected = request.dispatches * RUNS
         served = answered and sent[venv, name] == expected
         if budgeted:
-            figure(f"{name}: cold start, spawn → {request.label} (median of {RUNS})", total,
-                   "ms", f"<= {BUDGET_MS:.0f} ms", total <= BUDGET_MS and served,
-                   covers=f"cold-start:{name}")
-            figure(f"{name}: import (functions_framework + main.py) / floor (median of {RUNS} "
-                   "each)", ratio, "x", f"<= {IMPORT_RATIO_BUDGET:.2f}",
-                   ratio <= IMPORT_RATIO_BUDGET, covers=f"module-import:{name}")
+            figure(
+                f"{name}: cold start, spawn → {request.label} (median of {RUNS})",
+                total,
+                "ms",
+                f"<= {BUDGET_MS:.0f} ms",
+                total <= BUDGET_MS and served,
+                covers=f"cold-start:{name}",
+            )
+            figure(
+                f"{name}: import (functions_framework + main.py) / floor (median of {RUNS} each)",
+                ratio,
+                "x",
+                f"<= {IMPORT_RATIO_BUDGET:.2f}",
+                ratio <= IMPORT_RATIO_BUDGET,
+                covers=f"module-import:{name}",
+            )
         else:
-            figure(f"{name}: cold start, spawn → {request.label} (median of {RUNS}){label}",
-                   total, "ms", "n/a", None if served else False)
-            figure(f"{name}: import (functions_framework + main.py) / floor (median of {RUNS} "
-                   f"each){label}", ratio, "x", "n/a", None)
-        figure(f"{name}: main.py import over functions_framework (median of {RUNS}){label}",
-               module, "ms", "n/a", None)
-        print(f"    (first request {first:.0f} ms; {total - baseline:.0f} ms in all over the "
-              f"floor's process; {sent[venv, name]} of {expected} expected agent runs)")
-        heavy = sorted({m for m in imported_modules(argvs[venv, name], env)
-                        if m.split(".")[0] in ("kubernetes", "grpc", "a2a")
-                        or m.startswith("google.cloud.pubsub")})
-        figure(f"{name}: heavy modules imported ({', '.join(FORBIDDEN)}){label}", len(heavy),
-               "modules", "0", not heavy)
+            figure(
+                f"{name}: cold start, spawn → {request.label} (median of {RUNS}){label}",
+                total,
+                "ms",
+                "n/a",
+                None if served else False,
+            )
+            figure(
+                f"{name}: import (functions_framework + main.py) / floor (median of {RUNS} "
+                f"each){label}",
+                ratio,
+                "x",
+                "n/a",
+                None,
+            )
+        figure(
+            f"{name}: main.py import over functions_framework (median of {RUNS}){label}",
+            module,
+            "ms",
+            "n/a",
+            None,
+        )
+        print(
+            f"    (first request {first:.0f} ms; {total - baseline:.0f} ms in all over the "
+            f"floor's process; {sent[venv, name]} of {expected} expected agent runs)"
+        )
+        heavy = sorted(
+            {
+                m
+                for m in imported_modules(argvs[venv, name], env)
+                if m.split(".")[0] in ("kubernetes", "grpc", "a2a")
+                or m.startswith("google.cloud.pubsub")
+            }
+        )
+        figure(
+            f"{name}: heavy modules imported ({', '.join(FORBIDDEN)}){label}",
+            len(heavy),
+            "modules",
+            "0",
+            not heavy,
+        )
         if heavy:
             print(f"    imported: {', '.join(heavy[:10])}")
         ok &= not heavy and served
@@ -322,9 +410,10 @@ def main() -> int:
             pythons = {"deployed": str(deployed_python()), "development": sys.executable}
             return 0 if measure(agent, config_dir(Path(tmp)), pythons) else 1
     except Exception as exc:
-        not_measured([f"{kind}:{name}" for name in FUNCTIONS
-                      for kind in ("cold-start", "module-import")],
-                     f"sources_cold_start.py failed: {str(exc).splitlines()[0]}")
+        not_measured(
+            [f"{kind}:{name}" for name in FUNCTIONS for kind in ("cold-start", "module-import")],
+            f"sources_cold_start.py failed: {str(exc).splitlines()[0]}",
+        )
         raise
     finally:
         server.stop()

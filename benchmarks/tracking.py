@@ -57,27 +57,41 @@ NOW = datetime.now(UTC)
 
 def open_tasks(store: TaskStore, endpoint: str, agent: DemoAgent, wire: str) -> None:
     """``TASKS`` open tasks, all due; every task id is a real task of the demo agent."""
-    body = {"jsonrpc": "2.0", "id": 1, "method": "SendMessage" if wire == "1.0" else
-            "message/send", "params": {}}
+    body = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "SendMessage" if wire == "1.0" else "message/send",
+        "params": {},
+    }
     for n in range(TASKS):
         message = {"messageId": f"m-{n}", "contextId": f"c-{n}", "parts": [{"text": "p"}]}
         if wire == "1.0":
             message["role"] = "ROLE_USER"
         else:
-            message |= {"kind": "message", "role": "user", "parts": [{"kind": "text",
-                                                                      "text": "p"}]}
+            message |= {"kind": "message", "role": "user", "parts": [{"kind": "text", "text": "p"}]}
         body["params"] = {"message": message}
-        answer = agent.answer("kagent/k8s-agent", json.dumps(body).encode(),
-                              {"a2a-version": wire})
+        answer = agent.answer("kagent/k8s-agent", json.dumps(body).encode(), {"a2a-version": wire})
         result = answer["result"]
         task_id = result["task"]["id"] if wire == "1.0" else result["id"]
-        store.track_task(task=TrackedTask(
-            task_id=task_id, endpoint=endpoint, wire=wire, context_id=f"c-{n}",
-            key=DedupKey(f"k-{n}"), hook="shop/web", event_id=f"e-{n}",
-            event_type="pod-restart", source="kubernetes", resource=f"shop/Pod/web-{n}",
-            agent="kagent/k8s-agent", state="submitted", created_at=NOW,
-            deadline=NOW + timedelta(hours=1), next_check=NOW - timedelta(seconds=n % 600),
-        ))
+        store.track_task(
+            task=TrackedTask(
+                task_id=task_id,
+                endpoint=endpoint,
+                wire=wire,
+                context_id=f"c-{n}",
+                key=DedupKey(f"k-{n}"),
+                hook="shop/web",
+                event_id=f"e-{n}",
+                event_type="pod-restart",
+                source="kubernetes",
+                resource=f"shop/Pod/web-{n}",
+                agent="kagent/k8s-agent",
+                state="submitted",
+                created_at=NOW,
+                deadline=NOW + timedelta(hours=1),
+                next_check=NOW - timedelta(seconds=n % 600),
+            )
+        )
 
 
 def list_cost(name: str, store: TaskStore) -> None:
@@ -89,19 +103,32 @@ def list_cost(name: str, store: TaskStore) -> None:
         samples.append((time.perf_counter() - started) * 1000)
         assert len(got) == BATCH, len(got)
     ms = statistics.median(samples)
-    figure(f"tracking: due_tasks, {BATCH} of {TASKS:,} open ({name}), median", ms, "ms",
-           f"<= {LIST_BUDGET_MS:g} ms", ms <= LIST_BUDGET_MS)
+    figure(
+        f"tracking: due_tasks, {BATCH} of {TASKS:,} open ({name}), median",
+        ms,
+        "ms",
+        f"<= {LIST_BUDGET_MS:g} ms",
+        ms <= LIST_BUDGET_MS,
+    )
 
 
 def tick_cost(name: str, store: TaskStore, agent_url: str) -> None:
-    env = {"KHOOK_STATE": "memory", "KHOOK_CONFIG_DIR": str(REPO / "config"),
-           "KAGENT_API_URL": agent_url, "KHOOK_TRACK_BATCH": str(BATCH),
-           "KHOOK_LOG_LEVEL": "WARNING"}
+    env = {
+        "KHOOK_STATE": "memory",
+        "KHOOK_CONFIG_DIR": str(REPO / "config"),
+        "KAGENT_API_URL": agent_url,
+        "KHOOK_TRACK_BATCH": str(BATCH),
+        "KHOOK_LOG_LEVEL": "WARNING",
+    }
     settings = Settings.from_env(env)
-    runtime = Runtime(settings=settings, config=load_config(settings.config_dir),
-                      store=MemoryStateStore(), dispatcher=DryRunDispatcher(),
-                      clock=lambda: NOW + timedelta(hours=0, seconds=1),
-                      tasks=TaskHandle(store))
+    runtime = Runtime(
+        settings=settings,
+        config=load_config(settings.config_dir),
+        store=MemoryStateStore(),
+        dispatcher=DryRunDispatcher(),
+        clock=lambda: NOW + timedelta(hours=0, seconds=1),
+        tasks=TaskHandle(store),
+    )
     samples = []
     for _ in range(TICKS):
         started = time.perf_counter()
@@ -109,39 +136,63 @@ def tick_cost(name: str, store: TaskStore, agent_url: str) -> None:
         samples.append(time.perf_counter() - started)
         assert sum(tally.values()) == BATCH, tally
     s = statistics.median(samples)
-    figure(f"tracking: one tick, {BATCH} tasks asked of {TASKS:,} open ({name}), median", s,
-           "s", f"<= {TICK_BUDGET_S:g} s", s <= TICK_BUDGET_S)
+    figure(
+        f"tracking: one tick, {BATCH} tasks asked of {TASKS:,} open ({name}), median",
+        s,
+        "s",
+        f"<= {TICK_BUDGET_S:g} s",
+        s <= TICK_BUDGET_S,
+    )
     figure(f"tracking: per task asked ({name})", s / BATCH * 1000, "ms", "n/a", None)
 
 
 def start_cost() -> None:
     settings = Settings.from_env({"KHOOK_STATE": "memory"})
-    runtime = Runtime(settings=settings, config=load_config(REPO / "config"),
-                      store=MemoryStateStore(), dispatcher=DryRunDispatcher(), clock=lambda: NOW,
-                      tasks=TaskHandle(MemoryTaskStore()))
+    runtime = Runtime(
+        settings=settings,
+        config=load_config(REPO / "config"),
+        store=MemoryStateStore(),
+        dispatcher=DryRunDispatcher(),
+        clock=lambda: NOW,
+        tasks=TaskHandle(MemoryTaskStore()),
+    )
     result = DispatchResult(task_id="", state="dry-run")
-    request = DispatchRequest(event=None, hook="shop/web",  # type: ignore[arg-type]
-                              target=Target("agent", "k8s-agent", "kagent"), prompt="p",
-                              key=DedupKey("k"), message_id="m", context_id="c")
+    request = DispatchRequest(
+        event=None,
+        hook="shop/web",  # type: ignore[arg-type]
+        target=Target("agent", "k8s-agent", "kagent"),
+        prompt="p",
+        key=DedupKey("k"),
+        message_id="m",
+        context_id="c",
+    )
     rule = runtime.config.hooks.rules[0]
     calls = 200_000
     started = time.perf_counter()
     for _ in range(calls):
         tracker.start(runtime, request, result, rule)
     us = (time.perf_counter() - started) / calls * 1e6
-    figure("tracking: tracker.start on the dry-run dispatch path, per call", us, "µs",
-           f"<= {START_BUDGET_US:g} µs", us <= START_BUDGET_US)
+    figure(
+        "tracking: tracker.start on the dry-run dispatch path, per call",
+        us,
+        "µs",
+        f"<= {START_BUDGET_US:g} µs",
+        us <= START_BUDGET_US,
+    )
 
 
 def main() -> None:
     print(f"tracking: {TASKS:,} open tasks, batches of {BATCH}, {TICKS} ticks each")
-    agent = DemoAgent(Path(tempfile.mkdtemp()) / "prompts.jsonl", out=io.StringIO(),
-                      complete_after=3600).start()
+    agent = DemoAgent(
+        Path(tempfile.mkdtemp()) / "prompts.jsonl", out=io.StringIO(), complete_after=3600
+    ).start()
     try:
         endpoint = f"{agent.url}/api/a2a/kagent/k8s-agent/"
         with tempfile.TemporaryDirectory() as tmp:
-            for name, store in (("memory", MemoryTaskStore()),
-                                ("sqlite", SqliteTaskStore(Path(tmp) / "state.db"))):
+            for name, store in (
+                ("memory", MemoryTaskStore()),
+                ("sqlite", SqliteTaskStore(Path(tmp) / "state.db")),
+            ):
                 open_tasks(store, endpoint, agent, "1.0")
                 list_cost(name, store)
                 tick_cost(name, store, agent.url)

@@ -163,9 +163,7 @@ class Event(BaseModel):
 # mutable defaults (tags, metadata) are made fresh per event, the frozen ones are shared.
 _FACTORY_DEFAULTS: dict[str, Any] = {"resource": Resource(), "workload": Workload()}
 _EVENT_TEMPLATE: dict[str, Any] = {
-    name: None
-    if info.is_required()
-    else _FACTORY_DEFAULTS.get(name, info.default)
+    name: None if info.is_required() else _FACTORY_DEFAULTS.get(name, info.default)
     for name, info in Event.model_fields.items()
 }
 

@@ -62,9 +62,12 @@ class MappingTable:
         """The first row of ``source`` (file order) whose CloudEvents globs match, else the row
         whose ``eventType`` is the CloudEvent ``type`` itself."""
         for entry in self.entries.values():
-            if (entry.source == source and entry.cloud_event_type
-                    and fnmatch.fnmatchcase(ce_type, entry.cloud_event_type)
-                    and fnmatch.fnmatchcase(ce_source, entry.cloud_event_source or "*")):
+            if (
+                entry.source == source
+                and entry.cloud_event_type
+                and fnmatch.fnmatchcase(ce_type, entry.cloud_event_type)
+                and fnmatch.fnmatchcase(ce_source, entry.cloud_event_source or "*")
+            ):
                 return entry
         return self.entries.get((source, ce_type))
 

@@ -114,8 +114,9 @@ def load_config(
             mapping_loaded = True
         except ConfigError as exc:
             problems.extend(exc.problems)
-    plugins = _collect(problems, lambda: PluginSettings.load(config_dir / PLUGINS_FILE),
-                       PluginSettings())
+    plugins = _collect(
+        problems, lambda: PluginSettings.load(config_dir / PLUGINS_FILE), PluginSettings()
+    )
     registry = SourceRegistry(
         SourceContext(clock=clock, mapping=mapping), plugins, disabled=disabled_sources
     )
@@ -320,8 +321,11 @@ class Runtime:
                 settings.config_dir, clock=clock, disabled_sources=disabled_sources(settings)
             )
             log_source_errors(config)
-        redactor = build_redactor(settings.redaction_key, config.plugins.redact_rules(),
-                                  deployed=bool(settings.cloud_run_service))
+        redactor = build_redactor(
+            settings.redaction_key,
+            config.plugins.redact_rules(),
+            deployed=bool(settings.cloud_run_service),
+        )
         redactor.on_masked = telemetry.masked
         return cls(
             settings=settings,
@@ -335,9 +339,7 @@ class Runtime:
             redactor=redactor,
             telemetry=telemetry,
             silences=SilenceGate(
-                lambda: open_silence_store(
-                    settings.state, project=settings.firestore.project_id()
-                ),
+                lambda: open_silence_store(settings.state, project=settings.firestore.project_id()),
                 interval=settings.config_refresh,
             ),
         )

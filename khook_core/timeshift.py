@@ -14,7 +14,8 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, Final
 
 RFC3339: Final = re.compile(
-    r"^(\d{4}-\d{2}-\d{2})([Tt ])(\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?([Zz]|[+-]\d{2}:\d{2})$")
+    r"^(\d{4}-\d{2}-\d{2})([Tt ])(\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?([Zz]|[+-]\d{2}:\d{2})$"
+)
 FLOOR: Final = datetime(1971, 1, 1, tzinfo=UTC)
 """Earlier values are sentinels ("no end time"), not moments to move."""
 

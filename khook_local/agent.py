@@ -80,10 +80,18 @@ class Received:
     time: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 
     def to_json(self) -> dict[str, Any]:
-        return {"time": self.time, "agent": self.agent, "wire": self.wire,
-                "messageId": self.message_id, "contextId": self.context_id,
-                "taskId": self.task_id, "userId": self.user_id, "metadata": self.metadata,
-                "repeat": self.repeat, "prompt": self.prompt}
+        return {
+            "time": self.time,
+            "agent": self.agent,
+            "wire": self.wire,
+            "messageId": self.message_id,
+            "contextId": self.context_id,
+            "taskId": self.task_id,
+            "userId": self.user_id,
+            "metadata": self.metadata,
+            "repeat": self.repeat,
+            "prompt": self.prompt,
+        }
 
 
 def agent_card(name: str, url: str) -> dict[str, Any]:
@@ -102,8 +110,14 @@ def agent_card(name: str, url: str) -> dict[str, Any]:
         "capabilities": {"streaming": False, "pushNotifications": False},
         "defaultInputModes": ["text/plain"],
         "defaultOutputModes": ["text/plain"],
-        "skills": [{"id": "show-prompts", "name": "Show prompts", "tags": ["demo"],
-                    "description": "Prints the prompt and answers with a submitted task."}],
+        "skills": [
+            {
+                "id": "show-prompts",
+                "name": "Show prompts",
+                "tags": ["demo"],
+                "description": "Prints the prompt and answers with a submitted task.",
+            }
+        ],
     }
 
 
@@ -122,9 +136,13 @@ class DemoAgent:
         agent.stop()
     """
 
-    def __init__(self, prompts_path: Path, out: TextIO | None = sys.stdout,
-                 lock: threading.Lock | None = None,
-                 complete_after: float = COMPLETE_AFTER_S) -> None:
+    def __init__(
+        self,
+        prompts_path: Path,
+        out: TextIO | None = sys.stdout,
+        lock: threading.Lock | None = None,
+        complete_after: float = COMPLETE_AFTER_S,
+    ) -> None:
         self.prompts_path = prompts_path
         self.out = out
         self.complete_after = complete_after
@@ -161,8 +179,11 @@ class DemoAgent:
                 request = json.loads(body)
             except ValueError:
                 raise RpcError(PARSE_ERROR, "request body is not JSON") from None
-            if not isinstance(request, dict) or request.get("jsonrpc") != "2.0" or not \
-                    isinstance(request.get("method"), str):
+            if (
+                not isinstance(request, dict)
+                or request.get("jsonrpc") != "2.0"
+                or not isinstance(request.get("method"), str)
+            ):
                 raise RpcError(INVALID_REQUEST, "not a JSON-RPC 2.0 request")
             request_id = request.get("id")
             params = request.get("params")
@@ -170,21 +191,29 @@ class DemoAgent:
                 raise RpcError(INVALID_PARAMS, "params must be an object")
             result = self._call(agent, request["method"], params, headers)
         except RpcError as exc:
-            return {"jsonrpc": "2.0", "id": request_id,
-                    "error": {"code": exc.code, "message": str(exc)}}
+            return {
+                "jsonrpc": "2.0",
+                "id": request_id,
+                "error": {"code": exc.code, "message": str(exc)},
+            }
         return {"jsonrpc": "2.0", "id": request_id, "result": result}
 
-    def _call(self, agent: str, method: str, params: dict[str, Any],
-              headers: dict[str, str]) -> dict[str, Any]:
+    def _call(
+        self, agent: str, method: str, params: dict[str, Any], headers: dict[str, str]
+    ) -> dict[str, Any]:
         version = headers.get("a2a-version", "").strip()
         v1 = version.startswith("1.")
         if method in ("SendMessage", "GetTask") and not v1:
-            raise RpcError(VERSION_NOT_SUPPORTED,
-                           f"A2A version {version or '(none)'} not supported for {method}: "
-                           "send A2A-Version: 1.0")
+            raise RpcError(
+                VERSION_NOT_SUPPORTED,
+                f"A2A version {version or '(none)'} not supported for {method}: "
+                "send A2A-Version: 1.0",
+            )
         if method in ("message/send", "tasks/get") and v1:
-            raise RpcError(METHOD_NOT_FOUND, f"method {method} is A2A 0.3; with A2A-Version "
-                           "1.0 use SendMessage / GetTask")
+            raise RpcError(
+                METHOD_NOT_FOUND,
+                f"method {method} is A2A 0.3; with A2A-Version 1.0 use SendMessage / GetTask",
+            )
         task: dict[str, Any] | None
         if method in ("message/send", "SendMessage"):
             task = self._send(agent, params, "1.0" if v1 else "0.3", headers)
@@ -203,30 +232,43 @@ class DemoAgent:
             if task is None or task["status"]["state"] == "completed":
                 return task
             if task.get("approval"):  # paused until the decision comes
-                task["status"] = {"state": "input-required", "message": task["approval"],
-                                  "timestamp": datetime.now(UTC).isoformat(timespec="seconds")}
+                task["status"] = {
+                    "state": "input-required",
+                    "message": task["approval"],
+                    "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
+                }
                 return task
             done = time.monotonic() - self._sent_at.get(task_id, 0.0) >= self.complete_after
             state = "completed" if done else "working"
-            task["status"] = {"state": state,
-                              "timestamp": datetime.now(UTC).isoformat(timespec="seconds")}
+            task["status"] = {
+                "state": state,
+                "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
+            }
             if done:
                 text = demo_finding(task["history"])
                 if task.get("decision"):
                     text += f" The restart_pod call was {task['decision']}."
-                task["artifacts"] = [{"artifactId": f"{task_id}-finding", "name": "finding",
-                                      "parts": [{"kind": "text", "text": text}]}]
+                task["artifacts"] = [
+                    {
+                        "artifactId": f"{task_id}-finding",
+                        "name": "finding",
+                        "parts": [{"kind": "text", "text": text}],
+                    }
+                ]
             return task
 
-    def _send(self, agent: str, params: dict[str, Any], wire: str,
-              headers: dict[str, str]) -> dict[str, Any]:
+    def _send(
+        self, agent: str, params: dict[str, Any], wire: str, headers: dict[str, str]
+    ) -> dict[str, Any]:
         message = params.get("message")
         if not isinstance(message, dict):
             raise RpcError(INVALID_PARAMS, "params.message must be an object")
         message_id = message.get("messageId")
         if not isinstance(message_id, str) or not message_id:
-            raise RpcError(INVALID_REQUEST if wire == "0.3" else INVALID_PARAMS,
-                           "message.messageId is required")
+            raise RpcError(
+                INVALID_REQUEST if wire == "0.3" else INVALID_PARAMS,
+                "message.messageId is required",
+            )
         role = message.get("role")
         expected = "ROLE_USER" if wire == "1.0" else "user"
         if role != expected:
@@ -236,8 +278,7 @@ class DemoAgent:
         metadata = metadata if isinstance(metadata, dict) else {}
         hitl = HITL_URI in headers.get("a2a-extensions", "")
         if hitl and message.get("taskId") and isinstance(metadata.get(HITL_URI), dict):
-            return self._decide(agent, str(message["taskId"]), metadata[HITL_URI], wire,
-                                message_id)
+            return self._decide(agent, str(message["taskId"]), metadata[HITL_URI], wire, message_id)
         context_id = str(message.get("contextId") or uuid.uuid4())
         with self._lock:
             task_id = self._by_message.get((agent, message_id))
@@ -246,25 +287,46 @@ class DemoAgent:
                 task_id = uuid.uuid4().hex
                 self._by_message[(agent, message_id)] = task_id
                 self._sent_at[task_id] = time.monotonic()
-                history = {"kind": "message", "role": "user", "messageId": message_id,
-                           "contextId": context_id, "parts": [{"kind": "text", "text": prompt}]}
+                history = {
+                    "kind": "message",
+                    "role": "user",
+                    "messageId": message_id,
+                    "contextId": context_id,
+                    "parts": [{"kind": "text", "text": prompt}],
+                }
                 self._tasks[task_id] = {
-                    "kind": "task", "id": task_id, "contextId": context_id,
-                    "status": {"state": "submitted",
-                               "timestamp": datetime.now(UTC).isoformat(timespec="seconds")},
-                    "history": [history]}
+                    "kind": "task",
+                    "id": task_id,
+                    "contextId": context_id,
+                    "status": {
+                        "state": "submitted",
+                        "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
+                    },
+                    "history": [history],
+                }
                 if hitl and metadata.get("khook.eventType") == APPROVAL_EVENT_TYPE:
                     self._tasks[task_id]["approval"] = approval_message(
-                        task_id, context_id, str(metadata.get("khook.resource", "")))
+                        task_id, context_id, str(metadata.get("khook.resource", ""))
+                    )
             task = self._tasks[task_id]
-        self._record(Received(agent=agent, wire=wire, message_id=message_id,
-                              context_id=str(task["contextId"]), task_id=task_id, prompt=prompt,
-                              user_id=headers.get("x-user-id", ""), repeat=repeat,
-                              metadata=metadata))
+        self._record(
+            Received(
+                agent=agent,
+                wire=wire,
+                message_id=message_id,
+                context_id=str(task["contextId"]),
+                task_id=task_id,
+                prompt=prompt,
+                user_id=headers.get("x-user-id", ""),
+                repeat=repeat,
+                metadata=metadata,
+            )
+        )
         return task
 
-    def _decide(self, agent: str, task_id: str, decision: dict[str, Any], wire: str,
-                message_id: str) -> dict[str, Any]:
+    def _decide(
+        self, agent: str, task_id: str, decision: dict[str, Any], wire: str, message_id: str
+    ) -> dict[str, Any]:
         """A HITL decision on a paused task, checked as kagent checks it; the task resumes."""
         with self._lock:
             task = self._tasks.get(task_id)
@@ -275,19 +337,34 @@ class DemoAgent:
                 raise RpcError(INVALID_PARAMS, f"task {task_id} is not waiting for a decision")
             wanted = [t["id"] for t in request["metadata"][HITL_URI]["tools"]]
             answers = decision.get("approvals")
-            if decision.get("type") != "tool_approval_response" or not isinstance(
-                    answers, list) or [a.get("id") for a in answers] != wanted:
+            if (
+                decision.get("type") != "tool_approval_response"
+                or not isinstance(answers, list)
+                or [a.get("id") for a in answers] != wanted
+            ):
                 raise RpcError(INVALID_PARAMS, f"every pending call must be answered: {wanted}")
             verdict = answers[0]
-            task["decision"] = "approved" if verdict.get("approved") else (
-                f"rejected ({verdict.get('rejection_reason') or 'no reason given'})")
+            task["decision"] = (
+                "approved"
+                if verdict.get("approved")
+                else (f"rejected ({verdict.get('rejection_reason') or 'no reason given'})")
+            )
             task["approval"] = None
-            task["status"] = {"state": "working",
-                              "timestamp": datetime.now(UTC).isoformat(timespec="seconds")}
+            task["status"] = {
+                "state": "working",
+                "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
+            }
             self._sent_at[task_id] = time.monotonic()
-        self._record(Received(agent=agent, wire=wire, message_id=message_id,
-                              context_id=str(task["contextId"]), task_id=task_id,
-                              prompt=f"(decision) restart_pod {task['decision']}"))
+        self._record(
+            Received(
+                agent=agent,
+                wire=wire,
+                message_id=message_id,
+                context_id=str(task["contextId"]),
+                task_id=task_id,
+                prompt=f"(decision) restart_pod {task['decision']}",
+            )
+        )
         return task
 
     def _record(self, received: Received) -> None:
@@ -335,34 +412,72 @@ def text_of(parts: Any) -> str:
 def approval_message(task_id: str, context_id: str, resource: str) -> dict[str, Any]:
     """The paused task's status message: kagent's tool approval request for one call."""
     hint = "Restarting the Pod needs approval"
-    return {"kind": "message", "role": "agent", "messageId": f"{task_id}-ask",
-            "taskId": task_id, "contextId": context_id, "parts": [{"kind": "text", "text": hint}],
-            "extensions": [HITL_URI],
-            "metadata": {HITL_URI: {"type": "tool_approval_request", "hint": hint,
-                                    "tools": [{"id": f"{task_id}-restart", "call_id": "call-1",
-                                               "name": "restart_pod",
-                                               "args": {"resource": resource}}]}}}
+    return {
+        "kind": "message",
+        "role": "agent",
+        "messageId": f"{task_id}-ask",
+        "taskId": task_id,
+        "contextId": context_id,
+        "parts": [{"kind": "text", "text": hint}],
+        "extensions": [HITL_URI],
+        "metadata": {
+            HITL_URI: {
+                "type": "tool_approval_request",
+                "hint": hint,
+                "tools": [
+                    {
+                        "id": f"{task_id}-restart",
+                        "call_id": "call-1",
+                        "name": "restart_pod",
+                        "args": {"resource": resource},
+                    }
+                ],
+            }
+        },
+    }
 
 
 def wire_1_0(task: dict[str, Any]) -> dict[str, Any]:
     """A stored (0.3-shaped) task as A2A 1.0 spells it."""
     status = task["status"]
-    history = [{"role": "ROLE_USER", "messageId": m["messageId"], "contextId": m["contextId"],
-                "parts": [{"text": p["text"]} for p in m["parts"]]} for m in task["history"]]
-    shaped = {"id": task["id"], "contextId": task["contextId"],
-              "status": {"state": "TASK_STATE_" + status["state"].upper().replace("-", "_"),
-                         "timestamp": status["timestamp"]},
-              "history": history}
+    history = [
+        {
+            "role": "ROLE_USER",
+            "messageId": m["messageId"],
+            "contextId": m["contextId"],
+            "parts": [{"text": p["text"]} for p in m["parts"]],
+        }
+        for m in task["history"]
+    ]
+    shaped = {
+        "id": task["id"],
+        "contextId": task["contextId"],
+        "status": {
+            "state": "TASK_STATE_" + status["state"].upper().replace("-", "_"),
+            "timestamp": status["timestamp"],
+        },
+        "history": history,
+    }
     paused = status.get("message")
     if paused:
         shaped["status"]["message"] = {
-            "role": "ROLE_AGENT", "messageId": paused["messageId"], "taskId": task["id"],
-            "contextId": task["contextId"], "parts": [{"text": p["text"]} for p in paused["parts"]],
-            "extensions": paused["extensions"], "metadata": paused["metadata"]}
+            "role": "ROLE_AGENT",
+            "messageId": paused["messageId"],
+            "taskId": task["id"],
+            "contextId": task["contextId"],
+            "parts": [{"text": p["text"]} for p in paused["parts"]],
+            "extensions": paused["extensions"],
+            "metadata": paused["metadata"],
+        }
     if "artifacts" in task:
-        shaped["artifacts"] = [{"artifactId": a["artifactId"], "name": a["name"],
-                                "parts": [{"text": p["text"]} for p in a["parts"]]}
-                               for a in task["artifacts"]]
+        shaped["artifacts"] = [
+            {
+                "artifactId": a["artifactId"],
+                "name": a["name"],
+                "parts": [{"text": p["text"]} for p in a["parts"]],
+            }
+            for a in task["artifacts"]
+        ]
     return shaped
 
 
@@ -376,8 +491,10 @@ def demo_finding(history: list[dict[str, Any]]) -> str:
         break
     if len(first) > 80:
         first = first[:79] + "…"
-    return (f"Demo finding: read the prompt ({first!r}); nothing was checked or changed, "
-            "this demo agent only shows prompts.")
+    return (
+        f"Demo finding: read the prompt ({first!r}); nothing was checked or changed, "
+        "this demo agent only shows prompts."
+    )
 
 
 class _Handler(BaseHTTPRequestHandler):

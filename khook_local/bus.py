@@ -57,13 +57,21 @@ class BusError(Exception):
         self.status = status
 
     def body(self) -> dict[str, Any]:
-        return {"error": {"code": int(self.status), "message": str(self),
-                          "status": _GOOGLE_STATUS.get(self.status, "UNKNOWN")}}
+        return {
+            "error": {
+                "code": int(self.status),
+                "message": str(self),
+                "status": _GOOGLE_STATUS.get(self.status, "UNKNOWN"),
+            }
+        }
 
 
-_GOOGLE_STATUS = {HTTPStatus.BAD_REQUEST: "INVALID_ARGUMENT", HTTPStatus.NOT_FOUND: "NOT_FOUND",
-                  HTTPStatus.CONFLICT: "ALREADY_EXISTS",
-                  HTTPStatus.METHOD_NOT_ALLOWED: "UNIMPLEMENTED"}
+_GOOGLE_STATUS = {
+    HTTPStatus.BAD_REQUEST: "INVALID_ARGUMENT",
+    HTTPStatus.NOT_FOUND: "NOT_FOUND",
+    HTTPStatus.CONFLICT: "ALREADY_EXISTS",
+    HTTPStatus.METHOD_NOT_ALLOWED: "UNIMPLEMENTED",
+}
 
 
 def parse_duration(value: Any, default: float) -> float:
@@ -105,8 +113,10 @@ class Subscription:
         """
         push = (body.get("pushConfig") or {}).get("pushEndpoint")
         if not push:
-            raise BusError(HTTPStatus.BAD_REQUEST, "the in-process bus supports push "
-                           "subscriptions only (set pushConfig.pushEndpoint)")
+            raise BusError(
+                HTTPStatus.BAD_REQUEST,
+                "the in-process bus supports push subscriptions only (set pushConfig.pushEndpoint)",
+            )
         if not str(push).startswith(("http://", "https://")):
             raise BusError(HTTPStatus.BAD_REQUEST, f"push endpoint {push!r} is not http(s)")
         retry = body.get("retryPolicy") or {}
@@ -114,12 +124,16 @@ class Subscription:
         attempts = int(dead.get("maxDeliveryAttempts") or DEFAULT_MAX_ATTEMPTS)
         if dead and not 5 <= attempts <= 100:
             raise BusError(HTTPStatus.BAD_REQUEST, "maxDeliveryAttempts must be 5..100")
-        return cls(path=path, topic=str(body.get("topic", "")), push_endpoint=str(push),
-                   ack_deadline_s=float(body.get("ackDeadlineSeconds") or 10),
-                   min_backoff_s=parse_duration(retry.get("minimumBackoff"), 10.0),
-                   max_backoff_s=parse_duration(retry.get("maximumBackoff"), 600.0),
-                   dead_letter_topic=dead.get("deadLetterTopic") or None,
-                   max_attempts=attempts)
+        return cls(
+            path=path,
+            topic=str(body.get("topic", "")),
+            push_endpoint=str(push),
+            ack_deadline_s=float(body.get("ackDeadlineSeconds") or 10),
+            min_backoff_s=parse_duration(retry.get("minimumBackoff"), 10.0),
+            max_backoff_s=parse_duration(retry.get("maximumBackoff"), 600.0),
+            dead_letter_topic=dead.get("deadLetterTopic") or None,
+            max_attempts=attempts,
+        )
 
 
 @dataclass
@@ -155,9 +169,13 @@ class MemoryBus:
         bus.stop()
     """
 
-    def __init__(self, dead_letter_path: Path,
-                 on_dead_letter: Callable[[dict[str, Any]], None] | None = None,
-                 clock: Callable[[], float] | None = None, workers: int = WORKERS) -> None:
+    def __init__(
+        self,
+        dead_letter_path: Path,
+        on_dead_letter: Callable[[dict[str, Any]], None] | None = None,
+        clock: Callable[[], float] | None = None,
+        workers: int = WORKERS,
+    ) -> None:
         self.dead_letter_path = dead_letter_path
         self.on_dead_letter = on_dead_letter
         self.clock = clock or time.monotonic
@@ -167,8 +185,10 @@ class MemoryBus:
         self._ids = itertools.count(1)
         self._cond = threading.Condition()
         self._stopping = False
-        self._workers = [threading.Thread(target=self._work, name=f"bus-push-{i}", daemon=True)
-                         for i in range(workers)]
+        self._workers = [
+            threading.Thread(target=self._work, name=f"bus-push-{i}", daemon=True)
+            for i in range(workers)
+        ]
         self._server = LoopbackServer(_Handler, self, "bus-http")
         self._write_lock = threading.Lock()
 
@@ -241,8 +261,14 @@ class MemoryBus:
             for data, attributes in checked:
                 message_id = str(next(self._ids))
                 ids.append(message_id)
-                message = {"data": data, "attributes": attributes, "messageId": message_id,
-                           "message_id": message_id, "publishTime": now, "publish_time": now}
+                message = {
+                    "data": data,
+                    "attributes": attributes,
+                    "messageId": message_id,
+                    "message_id": message_id,
+                    "publishTime": now,
+                    "publish_time": now,
+                }
                 for sub in subs:
                     self._schedule(Delivery(sub, message), 0.0)
             self._cond.notify_all()
@@ -270,8 +296,13 @@ class MemoryBus:
                 continue
             delivery.last_error = error
             sub = delivery.subscription
-            logger.debug("push of message %s to %s failed (attempt %d): %s",
-                        delivery.message["messageId"], sub.push_endpoint, delivery.attempt, error)
+            logger.debug(
+                "push of message %s to %s failed (attempt %d): %s",
+                delivery.message["messageId"],
+                sub.push_endpoint,
+                delivery.attempt,
+                error,
+            )
             if sub.dead_letter_topic and delivery.attempt >= sub.max_attempts:
                 self._dead_letter(delivery)
                 continue
@@ -294,20 +325,29 @@ class MemoryBus:
             "CloudPubSubDeadLetterSourceTopicPublishTime": message["publishTime"],
             "CloudPubSubDeadLetterSourceDeliveryCount": str(delivery.attempt),
         }
-        record = {"time": datetime.now(UTC).isoformat(timespec="seconds"),
-                  "topic": sub.dead_letter_topic, "subscription": sub.path,
-                  "messageId": message["messageId"], "deliveryAttempts": delivery.attempt,
-                  "lastError": delivery.last_error, "data": message["data"],
-                  "attributes": attributes}
+        record = {
+            "time": datetime.now(UTC).isoformat(timespec="seconds"),
+            "topic": sub.dead_letter_topic,
+            "subscription": sub.path,
+            "messageId": message["messageId"],
+            "deliveryAttempts": delivery.attempt,
+            "lastError": delivery.last_error,
+            "data": message["data"],
+            "attributes": attributes,
+        }
         with self._write_lock:
             self.dead_letter_path.parent.mkdir(parents=True, exist_ok=True)
             with self.dead_letter_path.open("a", encoding="utf-8") as out:
                 out.write(json.dumps(record, ensure_ascii=False) + "\n")
         # The stack prints its own line through on_dead_letter; a bare bus warns.
-        logger.log(logging.DEBUG if self.on_dead_letter else logging.WARNING,
-                   "message %s dead-lettered after %d attempts: %s",
-                   message["messageId"], delivery.attempt, delivery.last_error,
-                   extra={"subscription": sub.path, "dead_letter_topic": sub.dead_letter_topic})
+        logger.log(
+            logging.DEBUG if self.on_dead_letter else logging.WARNING,
+            "message %s dead-lettered after %d attempts: %s",
+            message["messageId"],
+            delivery.attempt,
+            delivery.last_error,
+            extra={"subscription": sub.path, "dead_letter_topic": sub.dead_letter_topic},
+        )
         if self.on_dead_letter is not None:
             self.on_dead_letter(record)
 
@@ -319,8 +359,11 @@ def push(delivery: Delivery) -> str | None:
     if sub.dead_letter_topic:
         body["deliveryAttempt"] = delivery.attempt
     request = urllib.request.Request(  # noqa: S310 - from_rest admits http(s) endpoints only
-        sub.push_endpoint, data=json.dumps(body).encode(), method="POST",
-        headers={"Content-Type": "application/json"})
+        sub.push_endpoint,
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
     try:
         with urllib.request.urlopen(request, timeout=sub.ack_deadline_s) as reply:  # noqa: S310
             status = reply.status
@@ -335,8 +378,10 @@ def push(delivery: Delivery) -> str | None:
 def _check_name(path: str) -> None:
     name = path.rsplit("/", 1)[-1]
     if not _NAME.match(name):
-        raise BusError(HTTPStatus.BAD_REQUEST, f"invalid resource name {name!r}: 3-255 "
-                       "characters, starting with a letter")
+        raise BusError(
+            HTTPStatus.BAD_REQUEST,
+            f"invalid resource name {name!r}: 3-255 characters, starting with a letter",
+        )
 
 
 def _check_message(message: Any, index: int) -> tuple[str, dict[str, str]]:
@@ -349,15 +394,17 @@ def _check_message(message: Any, index: int) -> tuple[str, dict[str, str]]:
     try:
         base64.b64decode(data, validate=True)
     except (binascii.Error, ValueError):
-        raise BusError(HTTPStatus.BAD_REQUEST,
-                       f"messages[{index}].data is not valid base64") from None
+        raise BusError(
+            HTTPStatus.BAD_REQUEST, f"messages[{index}].data is not valid base64"
+        ) from None
     if not isinstance(attributes, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in attributes.items()):
-        raise BusError(HTTPStatus.BAD_REQUEST,
-                       f"messages[{index}].attributes must map strings to strings")
+        isinstance(k, str) and isinstance(v, str) for k, v in attributes.items()
+    ):
+        raise BusError(
+            HTTPStatus.BAD_REQUEST, f"messages[{index}].attributes must map strings to strings"
+        )
     if not data and not attributes:
-        raise BusError(HTTPStatus.BAD_REQUEST,
-                       f"messages[{index}] has neither data nor attributes")
+        raise BusError(HTTPStatus.BAD_REQUEST, f"messages[{index}] has neither data nor attributes")
     return data, attributes
 
 
@@ -399,8 +446,10 @@ class _Handler(BaseHTTPRequestHandler):
             elif method == "POST" and kind == "topics" and verb == ":publish":
                 answer = {"messageIds": bus.publish(path, body.get("messages"))}
             else:
-                raise BusError(HTTPStatus.METHOD_NOT_ALLOWED,
-                               f"{method} {self.path} is not supported by the in-process bus")
+                raise BusError(
+                    HTTPStatus.METHOD_NOT_ALLOWED,
+                    f"{method} {self.path} is not supported by the in-process bus",
+                )
         except BusError as exc:
             self._error(exc)
             return

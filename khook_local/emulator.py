@@ -25,8 +25,17 @@ from khook_local import PROJECT
 from khook_local.ports import free_port
 from khook_local.processes import stop_group
 
-__all__ = ["INSTALL_HINT", "PROJECT", "READY_DEADLINE_S", "PubSubEmulator", "PubSubRest",
-           "Received", "find_launcher", "free_port", "sdk_root"]
+__all__ = [
+    "INSTALL_HINT",
+    "PROJECT",
+    "READY_DEADLINE_S",
+    "PubSubEmulator",
+    "PubSubRest",
+    "Received",
+    "find_launcher",
+    "free_port",
+    "sdk_root",
+]
 
 INSTALL_HINT: Final = (
     "install the Pub/Sub emulator: `gcloud components install pubsub-emulator` (or "
@@ -44,8 +53,13 @@ def sdk_root() -> str | None:
     if gcloud is None:
         return None
     try:
-        out = subprocess.run([gcloud, "info", "--format=value(installation.sdk_root)"],
-                             capture_output=True, text=True, timeout=60, check=True)
+        out = subprocess.run(
+            [gcloud, "info", "--format=value(installation.sdk_root)"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
     except (subprocess.SubprocessError, OSError):
         return None
     return out.stdout.strip() or None
@@ -101,7 +115,8 @@ class PubSubRest:
 
     def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         request = urllib.request.Request(
-            f"http://{self.host}/v1/{path}", method=method,
+            f"http://{self.host}/v1/{path}",
+            method=method,
             data=None if body is None else json.dumps(body).encode(),
             headers={"Content-Type": "application/json"},
         )
@@ -122,20 +137,31 @@ class PubSubRest:
         return topic
 
     def create_subscription(
-        self, topic: str, name: str | None = None, *, push_endpoint: str | None = None,
-        ack_deadline: int = 10, dead_letter_topic: str | None = None,
-        max_delivery_attempts: int = 5, min_backoff: str = "1s", max_backoff: str = "2s",
+        self,
+        topic: str,
+        name: str | None = None,
+        *,
+        push_endpoint: str | None = None,
+        ack_deadline: int = 10,
+        dead_letter_topic: str | None = None,
+        max_delivery_attempts: int = 5,
+        min_backoff: str = "1s",
+        max_backoff: str = "2s",
     ) -> str:
         """Create a pull (or push) subscription; returns its id."""
         name = name or f"s-{uuid.uuid4().hex[:12]}"
-        body: dict[str, Any] = {"topic": self.topic_path(topic), "ackDeadlineSeconds": ack_deadline,
-                                "retryPolicy": {"minimumBackoff": min_backoff,
-                                                "maximumBackoff": max_backoff}}
+        body: dict[str, Any] = {
+            "topic": self.topic_path(topic),
+            "ackDeadlineSeconds": ack_deadline,
+            "retryPolicy": {"minimumBackoff": min_backoff, "maximumBackoff": max_backoff},
+        }
         if push_endpoint:
             body["pushConfig"] = {"pushEndpoint": push_endpoint}
         if dead_letter_topic:
-            body["deadLetterPolicy"] = {"deadLetterTopic": self.topic_path(dead_letter_topic),
-                                        "maxDeliveryAttempts": max_delivery_attempts}
+            body["deadLetterPolicy"] = {
+                "deadLetterTopic": self.topic_path(dead_letter_topic),
+                "maxDeliveryAttempts": max_delivery_attempts,
+            }
         self._call("PUT", self.subscription_path(name), body)
         return name
 
@@ -149,17 +175,24 @@ class PubSubRest:
     def pull(self, subscription: str, max_messages: int = 1000) -> list[Received]:
         """Pull what is available now and acknowledge it."""
         path = self.subscription_path(subscription)
-        reply = self._call("POST", f"{path}:pull",
-                           {"maxMessages": max_messages, "returnImmediately": True})
+        reply = self._call(
+            "POST", f"{path}:pull", {"maxMessages": max_messages, "returnImmediately": True}
+        )
         received = reply.get("receivedMessages") or []
         if received:
             self._call("POST", f"{path}:acknowledge", {"ackIds": [r["ackId"] for r in received]})
-        return [Received(base64.b64decode(r["message"].get("data", "")),
-                         r["message"].get("attributes") or {}, r["message"]["messageId"])
-                for r in received]
+        return [
+            Received(
+                base64.b64decode(r["message"].get("data", "")),
+                r["message"].get("attributes") or {},
+                r["message"]["messageId"],
+            )
+            for r in received
+        ]
 
-    def pull_until(self, subscription: str, count: int, timeout: float = 20.0,
-                   quiet: float = 0.0) -> list[Received]:
+    def pull_until(
+        self, subscription: str, count: int, timeout: float = 20.0, quiet: float = 0.0
+    ) -> list[Received]:
         """Pull until ``count`` messages arrived (then ``quiet`` more seconds for extras)."""
         got: list[Received] = []
         end = time.monotonic() + timeout
@@ -210,13 +243,19 @@ class PubSubEmulator(PubSubRest):
     def start(self, deadline: float = READY_DEADLINE_S) -> PubSubEmulator:
         argv = [str(self.launcher), "--host=127.0.0.1", f"--port={self.port}"]
         if self.log_path is None:
-            self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL,
-                                         stderr=subprocess.DEVNULL, process_group=0)
+            self.proc = subprocess.Popen(
+                argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, process_group=0
+            )
         else:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
             with self.log_path.open("ab") as log:
-                self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
-                                             stdin=subprocess.DEVNULL, process_group=0)
+                self.proc = subprocess.Popen(
+                    argv,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    process_group=0,
+                )
         end = time.monotonic() + deadline
         while time.monotonic() < end:
             if self.proc.poll() is not None:

@@ -52,9 +52,11 @@ def reachable_cluster(
     kubeconfig = env.get("KUBECONFIG") or None  # the forwarder reads the same variable
     try:
         _, active = config.list_kube_config_contexts(  # type: ignore[no-untyped-call]
-            config_file=kubeconfig)
+            config_file=kubeconfig
+        )
         api = config.new_client_from_config(  # type: ignore[no-untyped-call]
-            config_file=kubeconfig)
+            config_file=kubeconfig
+        )
     except Exception as exc:  # the client raises ConfigException, OSError, TypeError, ...
         return None, f"no Kubernetes cluster in the kubeconfig ({_first_line(exc)})"
     context = str((active or {}).get("name") or "current context")
@@ -68,8 +70,11 @@ def reachable_cluster(
             call(**options).release_conn()
     except Exception as exc:  # urllib3 errors, ApiException (401/403), timeouts
         where = f"namespaces {', '.join(namespaces)}" if namespaces else "all namespaces"
-        return None, f"cluster {context} is not reachable for {api_name} events in {where} " \
-                     f"({_first_line(exc)})"
+        return (
+            None,
+            f"cluster {context} is not reachable for {api_name} events in {where} "
+            f"({_first_line(exc)})",
+        )
     finally:
         api.close()
     return context, ""
@@ -80,13 +85,29 @@ def _first_line(exc: BaseException) -> str:
     return (text[0] if text else type(exc).__name__)[:200]
 
 
-def start_forwarder(context: str, *, emulator_host: str, project: str, topic: str,
-                    config_dir: Path, port: int, log_dir: Path, env: Mapping[str, str],
-                    cwd: Path) -> Child:
+def start_forwarder(
+    context: str,
+    *,
+    emulator_host: str,
+    project: str,
+    topic: str,
+    config_dir: Path,
+    port: int,
+    log_dir: Path,
+    env: Mapping[str, str],
+    cwd: Path,
+) -> Child:
     """``khook-forwarder`` publishing the cluster's Events to the emulator's ``topic``."""
-    child_env = {**env, "PUBSUB_EMULATOR_HOST": emulator_host, "GOOGLE_CLOUD_PROJECT": project,
-                 "KHOOK_TOPIC": topic, "KHOOK_CLUSTER": context,
-                 "KHOOK_CONFIG_DIR": str(config_dir), "KHOOK_FORWARDER_HOST": "127.0.0.1",
-                 "KHOOK_FORWARDER_PORT": str(port), "KHOOK_FORWARDER_LOG_FORMAT": "text"}
+    child_env = {
+        **env,
+        "PUBSUB_EMULATOR_HOST": emulator_host,
+        "GOOGLE_CLOUD_PROJECT": project,
+        "KHOOK_TOPIC": topic,
+        "KHOOK_CLUSTER": context,
+        "KHOOK_CONFIG_DIR": str(config_dir),
+        "KHOOK_FORWARDER_HOST": "127.0.0.1",
+        "KHOOK_FORWARDER_PORT": str(port),
+        "KHOOK_FORWARDER_LOG_FORMAT": "text",
+    }
     child = Child("forwarder", [sys.executable, "-m", MARKER], log_dir / "forwarder.log")
     return child.start(child_env, cwd)

@@ -40,7 +40,8 @@ def discover(root: Path) -> list[FunctionSpec]:
     for main in sorted((root / "functions").glob("*/main.py")):
         text = main.read_text(encoding="utf-8")
         signature: Literal["http", "cloudevent"] = (
-            "cloudevent" if "@functions_framework.cloud_event" in text else "http")
+            "cloudevent" if "@functions_framework.cloud_event" in text else "http"
+        )
         specs.append(FunctionSpec(main.parent.name, main, signature))
     return specs
 
@@ -71,12 +72,25 @@ SERVER_MODULE: Final = "khook_local.server"
 also the marker that finds the process again."""
 
 
-def start_function(spec: FunctionSpec, port: int, env: Mapping[str, str], log_dir: Path,
-                   cwd: Path) -> FunctionProcess:
+def start_function(
+    spec: FunctionSpec, port: int, env: Mapping[str, str], log_dir: Path, cwd: Path
+) -> FunctionProcess:
     """Serve ``spec`` on 127.0.0.1:port with ``SERVER_MODULE`` (not waited)."""
-    argv = [sys.executable, "-m", SERVER_MODULE, "--target", TARGET,
-            "--source", str(spec.source), "--signature-type", spec.signature,
-            "--host", "127.0.0.1", "--port", str(port)]
+    argv = [
+        sys.executable,
+        "-m",
+        SERVER_MODULE,
+        "--target",
+        TARGET,
+        "--source",
+        str(spec.source),
+        "--signature-type",
+        spec.signature,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
     child = Child(f"function {spec.name}", argv, log_dir / f"function-{spec.name}.log")
     child.start(env, cwd)
     return FunctionProcess(spec, port, child)

@@ -37,8 +37,9 @@ class LoopbackServer(Generic[OwnerT]):
 
     def start(self, port: int = 0) -> None:
         self._server = OwnedServer(port, self._handler, self._owner)
-        threading.Thread(target=self._server.serve_forever, args=(SHUTDOWN_POLL_S,),
-                         name=self._name, daemon=True).start()
+        threading.Thread(
+            target=self._server.serve_forever, args=(SHUTDOWN_POLL_S,), name=self._name, daemon=True
+        ).start()
 
     def stop(self) -> None:
         if self._server is not None:

@@ -42,9 +42,15 @@ class Child:
     def start(self, env: Mapping[str, str], cwd: Path | None = None) -> Child:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(self.argv, cwd=cwd, env=dict(env), stdout=log,
-                                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                         process_group=0)
+            self.proc = subprocess.Popen(
+                self.argv,
+                cwd=cwd,
+                env=dict(env),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                process_group=0,
+            )
         logger.debug("started %s (pid %d): %s", self.name, self.proc.pid, " ".join(self.argv))
         return self
 
@@ -65,8 +71,9 @@ class Child:
             return ""
 
 
-def stop_group(pgid: int, grace: float = STOP_GRACE_S,
-               proc: subprocess.Popen[bytes] | None = None) -> None:
+def stop_group(
+    pgid: int, grace: float = STOP_GRACE_S, proc: subprocess.Popen[bytes] | None = None
+) -> None:
     """Stop process group ``pgid``; with ``proc`` (its leader, our child) reap it too."""
     try:
         os.killpg(pgid, signal.SIGTERM)
@@ -127,8 +134,13 @@ def command_line(pid: int) -> str:
         except OSError:
             return ""
     try:
-        done = subprocess.run(["ps", "-p", str(pid), "-o", "command="], capture_output=True,
-                              text=True, timeout=5, check=False)
+        done = subprocess.run(
+            ["ps", "-p", str(pid), "-o", "command="],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
     except (OSError, subprocess.SubprocessError):
         return ""
     return done.stdout.strip()
@@ -143,8 +155,10 @@ def wait_http(url: str, child: Child | None, deadline_s: float) -> None:
     end = time.monotonic() + deadline_s
     while time.monotonic() < end:
         if child is not None and child.exit_code() is not None:
-            raise RuntimeError(f"{child.name} exited with {child.exit_code()} while starting; "
-                               f"its log ({child.log_path}) ends with:\n{child.log_tail()}")
+            raise RuntimeError(
+                f"{child.name} exited with {child.exit_code()} while starting; "
+                f"its log ({child.log_path}) ends with:\n{child.log_tail()}"
+            )
         try:
             with urllib.request.urlopen(url, timeout=1):  # noqa: S310 - a local http URL
                 return

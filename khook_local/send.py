@@ -111,17 +111,29 @@ def default_attributes(source: str, payload: Payload, index: int) -> dict[str, s
     """What the usual producer of ``source`` would attach to this message."""
     doc = payload.doc if isinstance(payload.doc, dict) else {}
     if source == "kubernetes":
-        api = "events.k8s.io/v1" if str(doc.get("apiVersion", "")).startswith(
-            "events.k8s.io") else "v1"
+        api = (
+            "events.k8s.io/v1"
+            if str(doc.get("apiVersion", "")).startswith("events.k8s.io")
+            else "v1"
+        )
         metadata = doc.get("metadata")
         metadata = metadata if isinstance(metadata, dict) else {}
-        return {"khook.source": "kubernetes", "khook.cluster": CLUSTER, "khook.api": api,
-                "khook.namespace": str(metadata.get("namespace", "")),
-                "khook.reason": str(doc.get("reason", "")), "khook.type": str(doc.get("type", ""))}
+        return {
+            "khook.source": "kubernetes",
+            "khook.cluster": CLUSTER,
+            "khook.api": api,
+            "khook.namespace": str(metadata.get("namespace", "")),
+            "khook.reason": str(doc.get("reason", "")),
+            "khook.type": str(doc.get("type", "")),
+        }
     if source == "kafka":
         now_ms = time.time_ns() // 1_000_000
-        return {"kafka.topic": payload.file.stem, "kafka.partition": "0",
-                "kafka.offset": str(now_ms * 1000 + index), "kafka.timestamp": str(now_ms)}
+        return {
+            "kafka.topic": payload.file.stem,
+            "kafka.partition": "0",
+            "kafka.offset": str(now_ms * 1000 + index),
+            "kafka.timestamp": str(now_ms),
+        }
     return {}
 
 
@@ -149,11 +161,14 @@ def running_stack(state_dir: Path) -> StackInfo:
     info = stackfile.read(state_dir)
     where = stackfile.path_in(state_dir)
     if info is None:
-        raise SendError(f"no running stack ({where} not found): start one with `make run` "
-                        "(or `khook up`) in another terminal")
+        raise SendError(
+            f"no running stack ({where} not found): start one with `make run` "
+            "(or `khook up`) in another terminal"
+        )
     if not stackfile.is_running(info):
-        raise SendError(f"{where} is stale (pid {info.pid} is not running): start the stack "
-                        "with `make run`")
+        raise SendError(
+            f"{where} is stale (pid {info.pid} is not running): start the stack with `make run`"
+        )
     if not info.ready:
         raise SendError(f"the stack (pid {info.pid}) is still starting; try again in a moment")
     return info
@@ -162,12 +177,20 @@ def running_stack(state_dir: Path) -> StackInfo:
 class Sender:
     """Sends payloads of one source to one running stack and reports each on ``out``."""
 
-    def __init__(self, info: StackInfo, source: str, out: TextIO,
-                 overrides: dict[str, str] | None = None, path: str = "/") -> None:
+    def __init__(
+        self,
+        info: StackInfo,
+        source: str,
+        out: TextIO,
+        overrides: dict[str, str] | None = None,
+        path: str = "/",
+    ) -> None:
         function = info.functions.get(source)
         if function is None:
-            raise SendError(f"the stack runs no function {source!r} "
-                            f"(it runs: {', '.join(sorted(info.functions))})")
+            raise SendError(
+                f"the stack runs no function {source!r} "
+                f"(it runs: {', '.join(sorted(info.functions))})"
+            )
         self.info, self.source, self.function, self.out = info, source, function, out
         self.overrides = overrides or {}
         self.path = "/" + path.lstrip("/")
@@ -190,8 +213,11 @@ class Sender:
     def _publish(self, function: FunctionInfo, payload: Payload) -> str:
         assert function.topic is not None
         assert self.info.bus is not None
-        attributes = ({SAMPLE_ATTRIBUTE: payload.label}
-                      | default_attributes(self.source, payload, self._count) | self.overrides)
+        attributes = (
+            {SAMPLE_ATTRIBUTE: payload.label}
+            | default_attributes(self.source, payload, self._count)
+            | self.overrides
+        )
         api = RestEndpoint(self.info.bus.host, self.info.bus.project)
         message_id = api.publish(function.topic, payload.body, attributes)
         return f"→ topic {function.topic}: published as message {message_id}"
@@ -206,8 +232,9 @@ class Sender:
                 headers[name] = f"sha256={digest.hexdigest()}"
         headers |= self.overrides
         url = function.url.rstrip("/") + self.path
-        request = urllib.request.Request(url, data=payload.body, method="POST",  # noqa: S310
-                                         headers=headers)
+        request = urllib.request.Request(  # noqa: S310
+            url, data=payload.body, method="POST", headers=headers
+        )
         try:
             with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_S) as reply:  # noqa: S310
                 status, body = reply.status, reply.read()
@@ -240,8 +267,16 @@ def describe(body: bytes) -> str:
     return str(answer.get("error") or answer)[:300]
 
 
-def run_send(source: str, files: Sequence[Path], *, state_dir: Path, attributes: Sequence[str],
-             shift: bool, path: str, out: TextIO) -> int:
+def run_send(
+    source: str,
+    files: Sequence[Path],
+    *,
+    state_dir: Path,
+    attributes: Sequence[str],
+    shift: bool,
+    path: str,
+    out: TextIO,
+) -> int:
     """``khook send``: 0 when every payload was accepted, 1 otherwise."""
     loaded = [(file, load(file)) for file in files]  # a bad file is reported before anything
     sender = Sender(running_stack(state_dir), source, out, parse_attributes(attributes), path)
@@ -249,8 +284,10 @@ def run_send(source: str, files: Sequence[Path], *, state_dir: Path, attributes:
         if shift:
             payloads, delta = shifted(payloads)
             if delta:
-                out.write(f"{source:<13} {file.name:<40} timestamps moved by "
-                          f"{_human(delta)} so the newest is now\n")
+                out.write(
+                    f"{source:<13} {file.name:<40} timestamps moved by "
+                    f"{_human(delta)} so the newest is now\n"
+                )
         for payload in payloads:
             sender.send(payload)
     return 1 if sender.failures else 0

@@ -110,9 +110,12 @@ class Stack:
         self.ticker: Ticker | None = None
         self.follower: LogFollower | None = None
         self.watcher: ConfigWatcher | None = None
-        self.info = StackInfo(pid=os.getpid(), started=datetime.now(UTC).isoformat(
-            timespec="seconds"), state_dir=str(self.state_dir),
-            config_dir=str(options.config_dir.resolve()))
+        self.info = StackInfo(
+            pid=os.getpid(),
+            started=datetime.now(UTC).isoformat(timespec="seconds"),
+            state_dir=str(self.state_dir),
+            config_dir=str(options.config_dir.resolve()),
+        )
         self._stop = threading.Event()
         self._phase: Literal["starting", "running", "stopping"] = "starting"
         self._reported: set[str] = set()
@@ -170,8 +173,10 @@ class Stack:
         self._prepare_state_dir()
         config = self._validate_config()
         self._publish_config()
-        self.console.say(f"khook local stack — state in {show(self.state_dir)}/, config "
-                         f"{show(self.options.config_dir)}/ ({config})")
+        self.console.say(
+            f"khook local stack — state in {show(self.state_dir)}/, config "
+            f"{show(self.options.config_dir)}/ ({config})"
+        )
         self.console.say("starting the functions, Pub/Sub and the agent…")
         agent_url = self._start_agent()
         specs = discover(self.options.root)
@@ -187,15 +192,21 @@ class Stack:
             self.functions.append(function)
             self._adopt(function.child, SERVER_MODULE)
             self.info.functions[spec.name] = FunctionInfo(
-                url=function.url, signature=spec.signature, topic=spec.topic,
-                token=tokens.get(spec.name), hmac_secret=keys.get(spec.name))
+                url=function.url,
+                signature=spec.signature,
+                topic=spec.topic,
+                token=tokens.get(spec.name),
+                hmac_secret=keys.get(spec.name),
+            )
         api = self._start_bus()
-        routes = [Route(f.spec.topic, f.push_endpoint(PROJECT)) for f in self.functions
-                  if f.spec.topic]
+        routes = [
+            Route(f.spec.topic, f.push_endpoint(PROJECT)) for f in self.functions if f.spec.topic
+        ]
         create(api, routes, pull_dead_letters=self.emulator is not None)
         if self.emulator is not None:
-            self.drain = DeadLetterDrain(api, routes, self._dead_letters,
-                                         self._on_dead_letter).start()
+            self.drain = DeadLetterDrain(
+                api, routes, self._dead_letters, self._on_dead_letter
+            ).start()
         sweep_topic = f"khook-{SWEEP_FUNCTION}"
         if self.options.sweep_every > 0 and any(r.topic == sweep_topic for r in routes):
             self.ticker = Ticker(api, sweep_topic, self.options.sweep_every).start()
@@ -205,8 +216,9 @@ class Stack:
                 function.wait_ready()
             except RuntimeError as exc:
                 raise StackError(str(exc)) from None
-        self.follower = LogFollower(self.console, {
-            f.spec.name: f.child.log_path for f in self.functions}).start()
+        self.follower = LogFollower(
+            self.console, {f.spec.name: f.child.log_path for f in self.functions}
+        ).start()
         assert self.watcher is not None
         self.watcher.start()  # from now on an edit of config/ applies live
 
@@ -216,18 +228,24 @@ class Stack:
         if old is None:
             stackfile.remove(self.state_dir)  # unreadable leftovers
         elif stackfile.is_running(old):
-            raise StackError(f"a stack is already running from {show(self.state_dir)} (pid "
-                             f"{old.pid}, started {old.started}); stop it with Ctrl-C in its "
-                             f"terminal or `kill {old.pid}`")
+            raise StackError(
+                f"a stack is already running from {show(self.state_dir)} (pid "
+                f"{old.pid}, started {old.started}); stop it with Ctrl-C in its "
+                f"terminal or `kill {old.pid}`"
+            )
         else:
             leftovers = stackfile.leftovers(old)
             for child in leftovers:
-                self.console.say(f"stopping {child.name} (pid {child.pid}) left over by a "
-                                 f"stack that did not stop cleanly")
+                self.console.say(
+                    f"stopping {child.name} (pid {child.pid}) left over by a "
+                    f"stack that did not stop cleanly"
+                )
             with ThreadPoolExecutor(max_workers=max(1, len(leftovers))) as pool:
                 list(pool.map(stop_group, [child.pid for child in leftovers]))
-            self.console.say(f"removed stale {show(stackfile.path_in(self.state_dir))} "
-                             f"(pid {old.pid} is not running)")
+            self.console.say(
+                f"removed stale {show(stackfile.path_in(self.state_dir))} "
+                f"(pid {old.pid} is not running)"
+            )
             stackfile.remove(self.state_dir)
         stackfile.write(self.state_dir, self.info)
         self._owns_file = True
@@ -241,15 +259,15 @@ class Stack:
         except ConfigError as exc:
             problems = "\n".join(f"  {p}" for p in exc.problems)
             raise StackError(f"the configuration is invalid:\n{problems}") from None
-        return (f"{len(config.hooks.hooks())} hooks, {len(config.hooks.rules)} event "
-                f"configurations")
+        return f"{len(config.hooks.hooks())} hooks, {len(config.hooks.rules)} event configurations"
 
     def _publish_config(self) -> None:
         """The config directory as the live snapshot the functions load (see config_watch)."""
         from khook_core.errors import ConfigError
 
-        self.watcher = ConfigWatcher(self.options.config_dir,
-                                     f"sqlite:{self.state_dir / 'state.db'}", self.console)
+        self.watcher = ConfigWatcher(
+            self.options.config_dir, f"sqlite:{self.state_dir / 'state.db'}", self.console
+        )
         try:
             self.watcher.publish_initial()
         except ConfigError as exc:
@@ -261,19 +279,26 @@ class Stack:
         if user_url:
             self.info.agent_url = user_url
             return user_url
-        self.agent = DemoAgent(self.state_dir / "agent-prompts.jsonl", self.console.out,
-                               self.console.lock).start(self.ports.agent())
+        self.agent = DemoAgent(
+            self.state_dir / "agent-prompts.jsonl", self.console.out, self.console.lock
+        ).start(self.ports.agent())
         self.info.agent_url, self.info.demo_agent = self.agent.url, True
         return self.agent.url
 
-    def _function_env(self, agent_url: str, tokens: dict[str, str],
-                      keys: dict[str, str]) -> dict[str, str]:
+    def _function_env(
+        self, agent_url: str, tokens: dict[str, str], keys: dict[str, str]
+    ) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k != "PUBSUB_EMULATOR_HOST"}
         path = os.pathsep.join(p for p in (str(self.options.root), env.get("PYTHONPATH")) if p)
-        env |= {"PYTHONPATH": path, "KHOOK_CONFIG_DIR": self.info.config_dir,
-                "KHOOK_STATE": f"sqlite:{self.state_dir / 'state.db'}",
-                "KHOOK_LOG_FORMAT": "json", "KAGENT_API_URL": agent_url,
-                "PYTHONUNBUFFERED": "1", "KHOOK_CONFIG_REFRESH": FUNCTION_REFRESH_S}
+        env |= {
+            "PYTHONPATH": path,
+            "KHOOK_CONFIG_DIR": self.info.config_dir,
+            "KHOOK_STATE": f"sqlite:{self.state_dir / 'state.db'}",
+            "KHOOK_LOG_FORMAT": "json",
+            "KAGENT_API_URL": agent_url,
+            "PYTHONUNBUFFERED": "1",
+            "KHOOK_CONFIG_REFRESH": FUNCTION_REFRESH_S,
+        }
         for name, token in tokens.items():
             env[f"{env_prefix(name)}TOKEN"] = token
         for name, key in keys.items():
@@ -289,8 +314,9 @@ class Stack:
         if choice in ("auto", "emulator"):
             launcher, reason = find_launcher()
             if launcher is not None:
-                emulator = PubSubEmulator(launcher, port=port,
-                                          log_path=self.log_dir / "pubsub-emulator.log")
+                emulator = PubSubEmulator(
+                    launcher, port=port, log_path=self.log_dir / "pubsub-emulator.log"
+                )
                 self.emulator = emulator
                 try:
                     emulator.start()
@@ -314,19 +340,25 @@ class Stack:
         if not self.options.forwarder:
             why = "--no-forwarder"
         elif self.emulator is None:
-            why = ("the stack starts it only beside the Pub/Sub emulator "
-                   "(the in-process bus is running)")
+            why = (
+                "the stack starts it only beside the Pub/Sub emulator "
+                "(the in-process bus is running)"
+            )
         else:
             context, why = reachable_cluster()
-            if context is not None and "khook-kubernetes" in {
-                    f.spec.topic for f in self.functions}:
+            if context is not None and "khook-kubernetes" in {f.spec.topic for f in self.functions}:
                 self._forwarder_port = self.ports.forwarder()
                 child = start_forwarder(
-                    context, emulator_host=self.emulator.host, project=PROJECT,
-                    topic="khook-kubernetes", config_dir=self.options.config_dir.resolve(),
-                    port=self._forwarder_port, log_dir=self.log_dir,
+                    context,
+                    emulator_host=self.emulator.host,
+                    project=PROJECT,
+                    topic="khook-kubernetes",
+                    config_dir=self.options.config_dir.resolve(),
+                    port=self._forwarder_port,
+                    log_dir=self.log_dir,
                     env={**env, "KHOOK_FORWARDER_FLUSH_SECONDS": FORWARDER_FLUSH_S},
-                    cwd=self.options.root)
+                    cwd=self.options.root,
+                )
                 self._adopt(child, FORWARDER_MARKER)
                 self.info.forwarder = str(child.pid)
                 self._cluster = context
@@ -349,17 +381,22 @@ class Stack:
         return self.state_dir / "dead-letters.jsonl"
 
     def _on_dead_letter(self, record: dict[str, Any]) -> None:
-        self.console.say(f"  dead letter: message {record['messageId']} of "
-                         f"{record['subscription']} after {record['deliveryAttempts']} "
-                         f"attempts → {show(self._dead_letters)}")
+        self.console.say(
+            f"  dead letter: message {record['messageId']} of "
+            f"{record['subscription']} after {record['deliveryAttempts']} "
+            f"attempts → {show(self._dead_letters)}"
+        )
 
     def _announce(self) -> None:
         say = self.console.say
         for function in self.functions:
             spec = function.spec
-            how = (f"← Pub/Sub topic {spec.topic}" if spec.topic else
-                   f"HTTP, bearer token {env_prefix(spec.name)}TOKEN in "
-                   f"{show(stackfile.path_in(self.state_dir))}")
+            how = (
+                f"← Pub/Sub topic {spec.topic}"
+                if spec.topic
+                else f"HTTP, bearer token {env_prefix(spec.name)}TOKEN in "
+                f"{show(stackfile.path_in(self.state_dir))}"
+            )
             say(f"  function   {spec.name:<13} {function.url:<24} {how}")
             if spec.name == "console":  # the page takes its API token from the fragment
                 token = self.info.functions[spec.name].token
@@ -368,27 +405,37 @@ class Stack:
         assert bus is not None
         dead = f"dead letters after 5 attempts → {show(self._dead_letters)}"
         if bus.kind == "emulator":
-            say(f"  pubsub     Pub/Sub emulator on {bus.host} (PUBSUB_EMULATOR_HOST={bus.host}, "
-                f"project {bus.project}); {dead}")
+            say(
+                f"  pubsub     Pub/Sub emulator on {bus.host} (PUBSUB_EMULATOR_HOST={bus.host}, "
+                f"project {bus.project}); {dead}"
+            )
         else:
-            say(f"  pubsub     in-process bus on {bus.host} (the REST publish API, project "
-                f"{bus.project}); {dead}")
+            say(
+                f"  pubsub     in-process bus on {bus.host} (the REST publish API, project "
+                f"{bus.project}); {dead}"
+            )
             if self._bus_note:
                 say(f"             {self._bus_note}")
         if self.agent is not None:
-            say(f"  agent      demo A2A agent on {self.agent.url}/api/a2a/<namespace>/<name>/ "
-                f"(prompts also in {show(self.agent.prompts_path)})")
+            say(
+                f"  agent      demo A2A agent on {self.agent.url}/api/a2a/<namespace>/<name>/ "
+                f"(prompts also in {show(self.agent.prompts_path)})"
+            )
         else:
             say(f"  agent      KAGENT_API_URL={self.info.agent_url} (yours; no demo agent)")
         say(f"  state      sqlite:{show(self.state_dir / 'state.db')}")
         if self.ticker is not None:
-            say(f"  sweep      a tick every {self.ticker.every:g} s → topic {self.ticker.topic} "
-                "(Cloud Scheduler's job when deployed)")
+            say(
+                f"  sweep      a tick every {self.ticker.every:g} s → topic {self.ticker.topic} "
+                "(Cloud Scheduler's job when deployed)"
+            )
         if self.info.forwarder.startswith("skipped"):
             say(f"  forwarder  {self.info.forwarder}")
         else:
-            say(f"  forwarder  watching cluster {self._cluster} → topic khook-kubernetes (pid "
-                f"{self.info.forwarder}; http://127.0.0.1:{self._forwarder_port}/readyz)")
+            say(
+                f"  forwarder  watching cluster {self._cluster} → topic khook-kubernetes (pid "
+                f"{self.info.forwarder}; http://127.0.0.1:{self._forwarder_port}/readyz)"
+            )
         say(f"  logs       {show(self.log_dir)}/")
         for moved in self.ports.moved:
             say(f"  note       {moved}")
@@ -401,8 +448,9 @@ class Stack:
             code = child.exit_code()
             if code is not None and child.name not in self._reported:
                 self._reported.add(child.name)
-                self.console.say(f"{child.name} exited with status {code}; its log: "
-                                 f"{show(child.log_path)}")
+                self.console.say(
+                    f"{child.name} exited with status {code}; its log: {show(child.log_path)}"
+                )
 
     # -- shutdown -------------------------------------------------------------------------
 
@@ -421,8 +469,7 @@ class Stack:
         forwarder = [c for c in self.children if c.name == "forwarder"]
         for child in forwarder:  # first, so it can flush into the emulator
             child.stop()
-        stoppers: list[Callable[[], None]] = [c.stop for c in self.children
-                                              if c not in forwarder]
+        stoppers: list[Callable[[], None]] = [c.stop for c in self.children if c not in forwarder]
         if self.emulator is not None:
             stoppers.append(self.emulator.stop)
         with ThreadPoolExecutor(max_workers=max(1, len(stoppers))) as pool:
@@ -445,13 +492,21 @@ class Stack:
 
     def _inventory(self) -> str:
         parts = [f"{len(self.functions)} functions"] if self.functions else []
-        parts += [what for what, present in (
-            ("the Pub/Sub emulator", self.emulator is not None),
-            ("the in-process bus", self.bus is not None),
-            ("the forwarder", any(c.name == "forwarder" for c in self.children)),
-            ("the demo agent", self.agent is not None)) if present]
-        return ", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else (
-            parts[0] if parts else "nothing")
+        parts += [
+            what
+            for what, present in (
+                ("the Pub/Sub emulator", self.emulator is not None),
+                ("the in-process bus", self.bus is not None),
+                ("the forwarder", any(c.name == "forwarder" for c in self.children)),
+                ("the demo agent", self.agent is not None),
+            )
+            if present
+        ]
+        return (
+            ", ".join(parts[:-1]) + " and " + parts[-1]
+            if len(parts) > 1
+            else (parts[0] if parts else "nothing")
+        )
 
 
 def run_up(options: UpOptions) -> int:

@@ -63,17 +63,27 @@ def create(api: PubSubRest, routes: list[Route], *, pull_dead_letters: bool) -> 
         if pull_dead_letters:
             api.create_subscription(route.dead_letter_topic, route.dead_letter_subscription)
         api.create_subscription(
-            route.topic, route.push_subscription, push_endpoint=route.push_endpoint,
-            ack_deadline=ACK_DEADLINE_S, dead_letter_topic=route.dead_letter_topic,
-            max_delivery_attempts=MAX_DELIVERY_ATTEMPTS, min_backoff=MIN_BACKOFF,
-            max_backoff=MAX_BACKOFF)
+            route.topic,
+            route.push_subscription,
+            push_endpoint=route.push_endpoint,
+            ack_deadline=ACK_DEADLINE_S,
+            dead_letter_topic=route.dead_letter_topic,
+            max_delivery_attempts=MAX_DELIVERY_ATTEMPTS,
+            min_backoff=MIN_BACKOFF,
+            max_backoff=MAX_BACKOFF,
+        )
 
 
 class DeadLetterDrain:
     """Pulls the emulator's dead-letter subscriptions into the dead-letters file."""
 
-    def __init__(self, api: PubSubRest, routes: list[Route], path: Path,
-                 on_dead_letter: Callable[[dict[str, Any]], None] | None = None) -> None:
+    def __init__(
+        self,
+        api: PubSubRest,
+        routes: list[Route],
+        path: Path,
+        on_dead_letter: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
         self.api = api
         self.routes = routes
         self.path = path
@@ -94,14 +104,17 @@ class DeadLetterDrain:
         written = 0
         for route in self.routes:
             for message in self.api.pull(route.dead_letter_subscription):
-                record = {"time": datetime.now(UTC).isoformat(timespec="seconds"),
-                          "topic": self.api.topic_path(route.dead_letter_topic),
-                          "subscription": self.api.subscription_path(route.push_subscription),
-                          "messageId": message.message_id,
-                          "deliveryAttempts": int(message.attributes.get(
-                              "CloudPubSubDeadLetterSourceDeliveryCount", "0") or 0),
-                          "data": base64.b64encode(message.data).decode(),
-                          "attributes": message.attributes}
+                record = {
+                    "time": datetime.now(UTC).isoformat(timespec="seconds"),
+                    "topic": self.api.topic_path(route.dead_letter_topic),
+                    "subscription": self.api.subscription_path(route.push_subscription),
+                    "messageId": message.message_id,
+                    "deliveryAttempts": int(
+                        message.attributes.get("CloudPubSubDeadLetterSourceDeliveryCount", "0") or 0
+                    ),
+                    "data": base64.b64encode(message.data).decode(),
+                    "attributes": message.attributes,
+                }
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 with self.path.open("a", encoding="utf-8") as out:
                     out.write(json.dumps(record, ensure_ascii=False) + "\n")

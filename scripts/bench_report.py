@@ -215,8 +215,10 @@ def not_measured(records: list[Record]) -> dict[str, str]:
         if reasons[key]:
             out[key] = "; ".join(reasons[key])
         elif exits.get(budget.benchmark, 0) != 0:
-            out[key] = (f"benchmarks/{budget.benchmark} exited {exits[budget.benchmark]} before "
-                        "measuring it (see its output in the `make bench` log)")
+            out[key] = (
+                f"benchmarks/{budget.benchmark} exited {exits[budget.benchmark]} before "
+                "measuring it (see its output in the `make bench` log)"
+            )
         elif budget.benchmark in exits:
             out[key] = f"benchmarks/{budget.benchmark} ran but recorded no figure for it"
         else:
@@ -226,10 +228,14 @@ def not_measured(records: list[Record]) -> dict[str, str]:
 
 def stopped_early(records: list[Record]) -> list[str]:
     """Benchmarks that exited non-zero without recording a miss or a budget not measured."""
-    explained = {r["benchmark"] for r in records
-                 if r["kind"] == "not-measured" or r.get("verdict") == "MISS"}
-    return [f"benchmarks/{r['benchmark']} (exit {r['status']})" for r in records
-            if r["kind"] == "exit" and r["status"] != 0 and r["benchmark"] not in explained]
+    explained = {
+        r["benchmark"] for r in records if r["kind"] == "not-measured" or r.get("verdict") == "MISS"
+    }
+    return [
+        f"benchmarks/{r['benchmark']} (exit {r['status']})"
+        for r in records
+        if r["kind"] == "exit" and r["status"] != 0 and r["benchmark"] not in explained
+    ]
 
 
 def cell(text: str) -> str:
@@ -243,8 +249,10 @@ def render(records: list[Record]) -> tuple[str, bool]:
     misses = [r for r in figures if r["verdict"] == "MISS"]
     missing = not_measured(records)
     stopped = stopped_early(records)
-    headline = (f"**{len(figures) - len(misses)} of {len(figures)} figures within budget or "
-                "unbudgeted" + (f"; {len(misses)} missed (listed below)**" if misses else "**"))
+    headline = (
+        f"**{len(figures) - len(misses)} of {len(figures)} figures within budget or "
+        "unbudgeted" + (f"; {len(misses)} missed (listed below)**" if misses else "**")
+    )
     out = [
         "# Benchmarks",
         "",
@@ -257,31 +265,40 @@ def render(records: list[Record]) -> tuple[str, bool]:
         "",
         headline,
         "",
-        (f"**{len(missing)} of {len(BUDGETS)} budgets of the design not measured: "
-         f"{', '.join(missing)}** (NOT MEASURED rows of the table say why)" if missing
-         else f"**All {len(BUDGETS)} budgets of the design measured.**"),
+        (
+            f"**{len(missing)} of {len(BUDGETS)} budgets of the design not measured: "
+            f"{', '.join(missing)}** (NOT MEASURED rows of the table say why)"
+            if missing
+            else f"**All {len(BUDGETS)} budgets of the design measured.**"
+        ),
     ]
     if stopped:
-        out += ["", f"**Stopped early (no miss recorded; see the `make bench` log): "
-                    f"{', '.join(stopped)}**"]
+        out += [
+            "",
+            f"**Stopped early (no miss recorded; see the `make bench` log): {', '.join(stopped)}**",
+        ]
     if misses:
         out += ["", "Missed:", ""]
-        out += [f"- {r['name']}: {r['value']:,.2f} {r['unit']} against {r['budget']}"
-                for r in misses]
+        out += [
+            f"- {r['name']}: {r['value']:,.2f} {r['unit']} against {r['budget']}" for r in misses
+        ]
     out += ["", "| figure | value | budget | verdict |", "|---|---:|---|---|"]
     for r in figures:
         value = f"{r['value']:,.2f} {r['unit']}".strip()
         out.append(f"| {cell(r['name'])} | {value} | {cell(r['budget'])} | {r['verdict']} |")
     for key, reason in missing.items():
         budget = BUDGETS[key]
-        out.append(f"| {cell(budget.what)} | — | {cell(budget.budget)} | "
-                   f"NOT MEASURED: {cell(reason)} |")
+        out.append(
+            f"| {cell(budget.what)} | — | {cell(budget.budget)} | NOT MEASURED: {cell(reason)} |"
+        )
     for t in (r for r in records if r["kind"] == "table"):
         out += ["", f"## {t['title']}", ""]
         if t.get("note"):
             out += [t["note"], ""]
-        out += ["| " + " | ".join(cell(h) for h in t["header"]) + " |",
-                "|" + "---|" * len(t["header"])]
+        out += [
+            "| " + " | ".join(cell(h) for h in t["header"]) + " |",
+            "|" + "---|" * len(t["header"]),
+        ]
         out += ["| " + " | ".join(cell(c) for c in row) + " |" for row in t["rows"]]
     out += ["", NOTES]
     ok = bool(figures) and not misses and not missing and not stopped
@@ -305,8 +322,10 @@ def main(argv: list[str] | None = None) -> int:
         partial.replace(args.output)
         print(f"wrote {args.output}", file=sys.stderr)
     if not ok:
-        print("benchmarks: something missed, was not measured or stopped early "
-              "(see the report)", file=sys.stderr)
+        print(
+            "benchmarks: something missed, was not measured or stopped early (see the report)",
+            file=sys.stderr,
+        )
     return 0 if ok else 1
 
 

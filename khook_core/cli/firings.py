@@ -17,7 +17,15 @@ from khook_core.state.base import AuditLog, Firing
 from khook_core.timeparse import format_time
 
 COLUMNS: Final = (
-    "TIME", "OUTCOME", "HOOK", "EVENT TYPE", "RESOURCE", "AGENT", "TASK", "STATE", "DETAIL"
+    "TIME",
+    "OUTCOME",
+    "HOOK",
+    "EVENT TYPE",
+    "RESOURCE",
+    "AGENT",
+    "TASK",
+    "STATE",
+    "DETAIL",
 )
 ERROR_WIDTH: Final = 120
 """An error or finding longer than this is cut on a table row (``--json`` has it whole)."""

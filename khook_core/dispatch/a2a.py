@@ -103,8 +103,13 @@ class A2ADispatcher(HttpDispatcher):
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        super().__init__(settings, read_timeout=settings.kagent_api_timeout, client=client,
-                         sleep=sleep, clock=clock)
+        super().__init__(
+            settings,
+            read_timeout=settings.kagent_api_timeout,
+            client=client,
+            sleep=sleep,
+            clock=clock,
+        )
         # endpoint → the wire that last worked or the card's; "" = card read, says nothing.
         self._wires: dict[str, str] = {}
         # endpoint → whether its card advertises push notifications (once the card was read).
@@ -155,8 +160,11 @@ class A2ADispatcher(HttpDispatcher):
                 deadline=deadline,
                 idempotent=False,
                 headers={**headers, "A2A-Version": wire, "A2A-Extensions": HITL_URI},
-                content=_encode(build_payload(wire, request, context_id, push_to(request, url)
-                                              if push else None)),
+                content=_encode(
+                    build_payload(
+                        wire, request, context_id, push_to(request, url) if push else None
+                    )
+                ),
             )
             try:
                 result = interpret(response, wire, what)
@@ -204,13 +212,22 @@ class A2ADispatcher(HttpDispatcher):
         """
         target = request.target
         if self.settings.kagent_sessions and target.kind == "agent":
-            logger.warning("%s: the earlier send of %s cannot be looked up (each send opens its "
-                           "own kagent session); sending again", what, request.message_id)
+            logger.warning(
+                "%s: the earlier send of %s cannot be looked up (each send opens its "
+                "own kagent session); sending again",
+                what,
+                request.message_id,
+            )
             return "unverified"
         try:
             found = lookup.find_message(
-                self.sender, url, what=what, headers=headers, deadline=deadline,
-                context_id=request.context_id, message_id=request.message_id,
+                self.sender,
+                url,
+                what=what,
+                headers=headers,
+                deadline=deadline,
+                context_id=request.context_id,
+                message_id=request.message_id,
             )
         except TransientError as exc:
             raise OutcomeUnknownError(
@@ -221,13 +238,21 @@ class A2ADispatcher(HttpDispatcher):
             result = dataclasses.replace(
                 parse_result({"task": found.task}, what), endpoint=url, wire=WIRE_1_0
             )
-            logger.info("%s already has task %s for %s; not sent again", what, result.task_id,
-                        request.message_id)
+            logger.info(
+                "%s already has task %s for %s; not sent again",
+                what,
+                result.task_id,
+                request.message_id,
+            )
             return dataclasses.replace(result, recovered="found")
         if found.verdict == "none" and target.kind != "agent":
             return "sent"
-        logger.warning("%s cannot tell whether an earlier send of %s arrived (%s); sending "
-                       "again", what, request.message_id, found.reason or "kagent lists no task")
+        logger.warning(
+            "%s cannot tell whether an earlier send of %s arrived (%s); sending again",
+            what,
+            request.message_id,
+            found.reason or "kagent lists no task",
+        )
         return "unverified"
 
     def headers(self) -> dict[str, str]:

@@ -122,8 +122,9 @@ class WebhookDispatcher(HttpDispatcher):
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        super().__init__(settings, read_timeout=settings.webhook_timeout, client=client,
-                         sleep=sleep, clock=clock)
+        super().__init__(
+            settings, read_timeout=settings.webhook_timeout, client=client, sleep=sleep, clock=clock
+        )
         self.environ: Mapping[str, str] = {} if environ is None else environ
         self._templates: dict[str, Any] = {}
 

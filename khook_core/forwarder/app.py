@@ -59,11 +59,16 @@ def load_source(
     mapping_path = config_dir / MAPPINGS_FILE
     if mapping_path.exists() or need_mapping:
         if not mapping_path.exists():
-            raise ConfigError([Problem(
-                str(mapping_path), None,
-                "missing: the pre-filter needs the mapping table; mount the functions' config "
-                "directory there, set KHOOK_CONFIG_DIR, or run with --forward-all",
-            )])
+            raise ConfigError(
+                [
+                    Problem(
+                        str(mapping_path),
+                        None,
+                        "missing: the pre-filter needs the mapping table; mount the functions' "
+                        "config directory there, set KHOOK_CONFIG_DIR, or run with --forward-all",
+                    )
+                ]
+            )
         mapping = MappingTable.load(mapping_path)
     else:
         mapping = MappingTable()
@@ -83,8 +88,12 @@ class Forwarder:
     """
 
     def __init__(
-        self, settings: ForwarderSettings, *, publish_client: PublishClient | None = None,
-        clock: Callable[[], datetime] = utcnow, telemetry: Telemetry = NOOP,
+        self,
+        settings: ForwarderSettings,
+        *,
+        publish_client: PublishClient | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        telemetry: Telemetry = NOOP,
     ) -> None:
         from khook_core.forwarder import kube
 
@@ -94,7 +103,8 @@ class Forwarder:
             settings.config_dir, clock, need_mapping=not settings.forward_all
         )
         max_age = (
-            timedelta(seconds=settings.max_age_seconds) if settings.max_age_seconds
+            timedelta(seconds=settings.max_age_seconds)
+            if settings.max_age_seconds
             else source.freshness
         )
         self.publisher = Publisher(
@@ -111,15 +121,23 @@ class Forwarder:
         )
         self.api_client = kube.api_client(settings)
         self.owners = (
-            OwnerResolver(kube.owner_fetch(self.api_client),
-                          max_entries=settings.owner_cache_size,
-                          ttl_seconds=settings.owner_cache_seconds,
-                          lookups_per_second=settings.owner_lookups_per_second)
-            if settings.resolve_owners else None
+            OwnerResolver(
+                kube.owner_fetch(self.api_client),
+                max_entries=settings.owner_cache_size,
+                ttl_seconds=settings.owner_cache_seconds,
+                lookups_per_second=settings.owner_lookups_per_second,
+            )
+            if settings.resolve_owners
+            else None
         )
         self.event_filter = event_filter = EventFilter(
-            source=source, mapping=mapping, api=settings.api, cluster=settings.cluster,
-            forward_all=settings.forward_all, clock=clock, owners=self.owners,
+            source=source,
+            mapping=mapping,
+            api=settings.api,
+            cluster=settings.cluster,
+            forward_all=settings.forward_all,
+            clock=clock,
+            owners=self.owners,
         )
         timings = WatchTimings(
             lookback=timedelta(seconds=settings.lookback_seconds),
@@ -133,14 +151,25 @@ class Forwarder:
             dead_after=settings.dead_after_seconds,
         )
         self.watchers = [
-            EventWatcher(endpoint=endpoint, timings=timings, event_filter=event_filter,
-                         sink=self.publisher.submit, metrics=self.metrics, clock=clock)
+            EventWatcher(
+                endpoint=endpoint,
+                timings=timings,
+                event_filter=event_filter,
+                sink=self.publisher.submit,
+                metrics=self.metrics,
+                clock=clock,
+            )
             for endpoint in kube.endpoints(self.api_client, settings)
         ]
         self.states = [WatchState() for _ in self.watchers]
-        self.probes = ProbeServer(settings.host, settings.port, alive=self.alive,
-                                  ready=self.ready, metrics=self.metrics,
-                                  not_ready_because=self.not_ready_because)
+        self.probes = ProbeServer(
+            settings.host,
+            settings.port,
+            alive=self.alive,
+            ready=self.ready,
+            metrics=self.metrics,
+            not_ready_because=self.not_ready_because,
+        )
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self.hook_sync = self._hook_sync(clock)  # None unless hooks_state is set
@@ -164,7 +193,8 @@ class Forwarder:
 
         store = open_config_store(self.settings.hooks_state, project=self.settings.project or None)
         return MappingFollower(
-            store, self.event_filter,
+            store,
+            self.event_filter,
             load=lambda directory: load_source(directory, clock, need_mapping=True),
             interval=self.settings.config_refresh_seconds,
         )
@@ -178,9 +208,15 @@ class Forwarder:
         self.probes.start()
         for watcher, state in zip(self.watchers, self.states, strict=True):
             thread = threading.Thread(
-                target=run_watch_loop, name=f"khook-watch-{watcher.endpoint.namespace or 'all'}",
-                kwargs={"watcher": watcher, "state": state, "stop": self._stop,
-                        "backoff": self._backoff(), "metrics": self.metrics},
+                target=run_watch_loop,
+                name=f"khook-watch-{watcher.endpoint.namespace or 'all'}",
+                kwargs={
+                    "watcher": watcher,
+                    "state": state,
+                    "stop": self._stop,
+                    "backoff": self._backoff(),
+                    "metrics": self.metrics,
+                },
                 daemon=True,
             )
             thread.start()
@@ -188,14 +224,21 @@ class Forwarder:
         if self.hook_sync is not None:
             self._threads += self.hook_sync.start(self._stop, self._backoff)
         if self.mapping_follower is not None:
-            follow = threading.Thread(target=self.mapping_follower.run, name="khook-mapping",
-                                      args=(self._stop, self._backoff()), daemon=True)
+            follow = threading.Thread(
+                target=self.mapping_follower.run,
+                name="khook-mapping",
+                args=(self._stop, self._backoff()),
+                daemon=True,
+            )
             follow.start()
             self._threads.append(follow)
-        logger.info("forwarding %s to %s (pre-filter %s); probes on port %d",
-                    ", ".join(w.endpoint.describe() for w in self.watchers),
-                    self.publisher.topic, "off" if self.settings.forward_all else "on",
-                    self.probes.port)
+        logger.info(
+            "forwarding %s to %s (pre-filter %s); probes on port %d",
+            ", ".join(w.endpoint.describe() for w in self.watchers),
+            self.publisher.topic,
+            "off" if self.settings.forward_all else "on",
+            self.probes.port,
+        )
 
     def ready(self) -> bool:
         """Every endpoint has completed its first list."""

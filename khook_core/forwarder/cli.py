@@ -51,18 +51,25 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="khook-forwarder",
         description="Watch Kubernetes Events and publish those that could fire a khook hook "
-                    "to Pub/Sub. Every flag can also be set as KHOOK_FORWARDER_<FLAG>.",
+        "to Pub/Sub. Every flag can also be set as KHOOK_FORWARDER_<FLAG>.",
     )
     for name, info in ForwarderSettings.model_fields.items():
         flag = "--" + name.replace("_", "-")
         help_text = (info.description or "").split("\n\n")[0].replace("%", "%%")
         if info.annotation is bool:
-            parser.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction,
-                                default=None, help=help_text)
+            parser.add_argument(
+                flag, dest=name, action=argparse.BooleanOptionalAction, default=None, help=help_text
+            )
             continue
         kind, choices = _flag_type(info.annotation)
-        parser.add_argument(flag, dest=name, type=kind, choices=choices, default=None,
-                            help=f"{help_text} (default: {info.default!r})")
+        parser.add_argument(
+            flag,
+            dest=name,
+            type=kind,
+            choices=choices,
+            default=None,
+            help=f"{help_text} (default: {info.default!r})",
+        )
     return parser
 
 

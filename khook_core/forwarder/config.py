@@ -45,18 +45,14 @@ class ForwarderSettings(EnvSettings):
     # --- what to watch -------------------------------------------------------------------------
     api: ApiName = Field(default="events.k8s.io/v1", validation_alias=_env("api"))
     """Which Events API to watch: ``events.k8s.io/v1`` (default) or the legacy ``v1``."""
-    namespaces: tuple[str, ...] = Field(
-        default=(), validation_alias=_env("namespaces")
-    )
+    namespaces: tuple[str, ...] = Field(default=(), validation_alias=_env("namespaces"))
     """Comma-separated namespaces to watch (one watch each); empty means cluster-wide."""
     field_selector: str | None = Field(default=None, validation_alias=_env("field_selector"))
     """Server-side filter, e.g. ``type=Warning`` (it also hides Normal events a mapping enables).
 
     Fields are translated to the watched API's names (``involvedObject.kind`` on ``v1`` is
     ``regarding.kind`` on ``events.k8s.io/v1``); one with no equivalent there is refused."""
-    kubeconfig: str | None = Field(
-        default=None, validation_alias=_env("kubeconfig", "KUBECONFIG")
-    )
+    kubeconfig: str | None = Field(default=None, validation_alias=_env("kubeconfig", "KUBECONFIG"))
     """Kubeconfig file(s) used outside a cluster; default ``~/.kube/config``."""
     kube_api_url: str | None = Field(default=None, validation_alias=_env("kube_api_url"))
     """API server URL used without credentials (tests); default: in-cluster, else kubeconfig."""
@@ -165,8 +161,9 @@ class ForwarderSettings(EnvSettings):
     batch_size: int = Field(default=200, ge=1, le=1000, validation_alias=_env("batch_size"))
     """Messages per publish request (Pub/Sub allows 1,000); a storm holds at most
     ``publish_in_flight`` batches in flight and two queued."""
-    publish_in_flight: int = Field(default=2, ge=1, le=8,
-                                   validation_alias=_env("publish_in_flight"))
+    publish_in_flight: int = Field(
+        default=2, ge=1, le=8, validation_alias=_env("publish_in_flight")
+    )
     """Publish requests in flight at once (one sender thread each): a request's round trip, not
     its size, bounds the rate, so two overlap one's wait with the next one's encoding."""
     batch_latency_seconds: Seconds = Field(

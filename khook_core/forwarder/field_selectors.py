@@ -14,8 +14,7 @@ import re
 
 from khook_core.forwarder.config import CORE_API, EVENTS_API
 
-_OBJECT_FIELDS = ("kind", "namespace", "name", "uid", "apiVersion", "resourceVersion",
-                  "fieldPath")
+_OBJECT_FIELDS = ("kind", "namespace", "name", "uid", "apiVersion", "resourceVersion", "fieldPath")
 _CORE_TO_EVENTS = {
     **{f"involvedObject.{f}": f"regarding.{f}" for f in _OBJECT_FIELDS},
     "reportingComponent": "reportingController",
@@ -25,8 +24,10 @@ _TRANSLATIONS = {
     CORE_API: {events: core for core, events in _CORE_TO_EVENTS.items()},
 }
 _NO_EQUIVALENT = {
-    EVENTS_API: {"source": "events.k8s.io/v1 Events cannot be selected by source; use "
-                           "reportingController, or watch --api v1"},
+    EVENTS_API: {
+        "source": "events.k8s.io/v1 Events cannot be selected by source; use "
+        "reportingController, or watch --api v1"
+    },
     CORE_API: {},
 }
 _TERM = re.compile(r"^(?P<field>[^!=]+)(?P<op>!=|==|=)(?P<value>.*)$", re.DOTALL)
@@ -47,8 +48,7 @@ def fit_field_selector(selector: str, api: str) -> str:
             continue
         match = _TERM.match(stripped)
         if match is None:
-            raise ValueError(f"field selector term {stripped!r} is not field=value or "
-                             "field!=value")
+            raise ValueError(f"field selector term {stripped!r} is not field=value or field!=value")
         field = match["field"].strip()
         if field in _NO_EQUIVALENT[api]:
             raise ValueError(f"field selector {field!r}: {_NO_EQUIVALENT[api][field]}")

@@ -96,8 +96,15 @@ class EventFilter:
     """
 
     def __init__(
-        self, *, source: EventSource, mapping: MappingTable, api: str, cluster: str,
-        forward_all: bool, clock: Callable[[], datetime], owners: OwnerResolver | None = None,
+        self,
+        *,
+        source: EventSource,
+        mapping: MappingTable,
+        api: str,
+        cluster: str,
+        forward_all: bool,
+        clock: Callable[[], datetime],
+        owners: OwnerResolver | None = None,
     ) -> None:
         self.owners = owners
         self._judges = (source, mapping)
@@ -189,8 +196,11 @@ def workload_attributes(
     workload = owners.resolve(namespace, kind, name)
     if not workload:
         return {}
-    return {ATTR_WORKLOAD_NAMESPACE: workload.namespace, ATTR_WORKLOAD_KIND: workload.kind,
-            ATTR_WORKLOAD_NAME: workload.name}
+    return {
+        ATTR_WORKLOAD_NAMESPACE: workload.namespace,
+        ATTR_WORKLOAD_KIND: workload.kind,
+        ATTR_WORKLOAD_NAME: workload.name,
+    }
 
 
 def window_start(now: datetime, seconds: float) -> datetime:

@@ -244,7 +244,6 @@ class FindingEvents:
         self.written += 1
         return "sent"
 
-
     def _pod_uid(self, namespace: str, name: str) -> str:
         """The Pod's uid when it still exists and may be read (the forwarder's RBAC has
         ``get`` on pods); "" otherwise: the Event is written without it, found by name."""

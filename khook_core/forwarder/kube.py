@@ -62,8 +62,9 @@ class RawWatch:
                 event = self.unmarshal_event(line)
                 if event is not None and event.get("type") == "ERROR":
                     obj = event["raw_object"]
-                    raise ApiException(status=obj.get("code"),
-                                       reason=f"{obj.get('reason')}: {obj.get('message')}")
+                    raise ApiException(
+                        status=obj.get("code"), reason=f"{obj.get('reason')}: {obj.get('message')}"
+                    )
                 if event is not None or line.strip():
                     yield event
                 if self._stopped:
@@ -152,36 +153,50 @@ def kubernetes_api_client(settings: ForwarderSettings) -> client.ApiClient:
 
 EVENT_PATHS = {
     CORE_API: ("/api/v1/events", "/api/v1/namespaces/{namespace}/events"),
-    "events.k8s.io/v1": ("/apis/events.k8s.io/v1/events",
-                         "/apis/events.k8s.io/v1/namespaces/{namespace}/events"),
+    "events.k8s.io/v1": (
+        "/apis/events.k8s.io/v1/events",
+        "/apis/events.k8s.io/v1/namespaces/{namespace}/events",
+    ),
 }
 """The list/watch paths of each Events API: cluster-wide, and in one namespace."""
 
 
 def list_events(
-    api: KubeClient, path: str, *, limit: int | None = None, _continue: str | None = None,
-    field_selector: str | None = None, resource_version: str | None = None,
-    allow_watch_bookmarks: bool | None = None, timeout_seconds: int | None = None,
-    watch: bool | None = None, _preload_content: bool = True,
+    api: KubeClient,
+    path: str,
+    *,
+    limit: int | None = None,
+    _continue: str | None = None,
+    field_selector: str | None = None,
+    resource_version: str | None = None,
+    allow_watch_bookmarks: bool | None = None,
+    timeout_seconds: int | None = None,
+    watch: bool | None = None,
+    _preload_content: bool = True,
     _request_timeout: float | tuple[float, float] | None = None,
 ) -> urllib3.BaseHTTPResponse:
     """One list page or watch call of ``path`` (the official client's argument names)."""
-    query = {"limit": limit, "continue": _continue, "fieldSelector": field_selector,
-             "resourceVersion": resource_version, "allowWatchBookmarks": allow_watch_bookmarks,
-             "timeoutSeconds": timeout_seconds, "watch": watch}
-    return api.request("GET", path, query=query, timeout=_request_timeout,
-                       preload=_preload_content)
+    query = {
+        "limit": limit,
+        "continue": _continue,
+        "fieldSelector": field_selector,
+        "resourceVersion": resource_version,
+        "allowWatchBookmarks": allow_watch_bookmarks,
+        "timeoutSeconds": timeout_seconds,
+        "watch": watch,
+    }
+    return api.request("GET", path, query=query, timeout=_request_timeout, preload=_preload_content)
 
 
 def endpoints(api: KubeClient, settings: ForwarderSettings) -> list[EventsEndpoint]:
     """One endpoint per configured namespace, or a single cluster-wide one."""
     everywhere, namespaced = EVENT_PATHS[settings.api]
     if not settings.namespaces:
-        return [EventsEndpoint(settings.api, None,
-                               functools.partial(list_events, api, everywhere))]
+        return [EventsEndpoint(settings.api, None, functools.partial(list_events, api, everywhere))]
     return [
-        EventsEndpoint(settings.api, ns,
-                       functools.partial(list_events, api, namespaced.format(namespace=ns)))
+        EventsEndpoint(
+            settings.api, ns, functools.partial(list_events, api, namespaced.format(namespace=ns))
+        )
         for ns in settings.namespaces
     ]
 
@@ -195,11 +210,11 @@ def owner_fetch(api: KubeClient) -> OwnerFetch:
         if path is None:
             return None
         try:
-            obj = api.get_json(path.format(namespace=namespace, name=name),
-                               timeout=OWNER_LOOKUP_TIMEOUT)
+            obj = api.get_json(
+                path.format(namespace=namespace, name=name), timeout=OWNER_LOOKUP_TIMEOUT
+            )
         except ApiException as exc:
-            logger.info("no owner data for %s %s/%s: HTTP %s", kind, namespace, name,
-                        exc.status)
+            logger.info("no owner data for %s %s/%s: HTTP %s", kind, namespace, name, exc.status)
             return None
         except (OSError, ValueError, urllib3.exceptions.HTTPError) as exc:
             logger.info("no owner data for %s %s/%s: %s", kind, namespace, name, exc)

@@ -45,8 +45,9 @@ class ApiException(Exception):
     """An API server's refusal or error: ``status`` (HTTP code), ``reason``, and the ``body``
     (a ``Status`` object as JSON, when the server sent one)."""
 
-    def __init__(self, status: int | None = None, reason: str | None = None,
-                 body: str | None = None) -> None:
+    def __init__(
+        self, status: int | None = None, reason: str | None = None, body: str | None = None
+    ) -> None:
         super().__init__(f"({status}) Reason: {reason}")
         self.status = status
         self.reason = reason
@@ -105,14 +106,18 @@ class KubeClient:
         tls: dict[str, Any] = {}
         if self.host.startswith("https://"):
             if config.verify:
-                tls = {"cert_reqs": "CERT_REQUIRED", "ca_certs": config.ca_file,
-                       "ca_cert_data": config.ca_data}
+                tls = {
+                    "cert_reqs": "CERT_REQUIRED",
+                    "ca_certs": config.ca_file,
+                    "ca_cert_data": config.ca_data,
+                }
                 if not config.ca_file and not config.ca_data:
                     tls["ca_certs"] = _ca_bundle()
             else:
                 # Said once here, not by urllib3 on every request of every watch.
-                logger.warning("insecure-skip-tls-verify: the API server's certificate is "
-                               "not verified")
+                logger.warning(
+                    "insecure-skip-tls-verify: the API server's certificate is not verified"
+                )
                 urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
                 tls = {"cert_reqs": "CERT_NONE", "assert_hostname": False}
             if config.cert_file:
@@ -120,14 +125,22 @@ class KubeClient:
             if config.server_name and config.verify:
                 tls["server_hostname"] = config.server_name
         self._pool: urllib3.PoolManager = (
-            urllib3.ProxyManager(config.proxy, num_pools=4, maxsize=4, **tls) if config.proxy
+            urllib3.ProxyManager(config.proxy, num_pools=4, maxsize=4, **tls)
+            if config.proxy
             else urllib3.PoolManager(num_pools=4, maxsize=4, **tls)
         )
 
-    def request(self, method: str, path: str, *, query: Mapping[str, Any] | None = None,
-                body: Any = None, content_type: str = "application/json",
-                timeout: float | tuple[float, float] | None = None,
-                preload: bool = True) -> urllib3.BaseHTTPResponse:
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Mapping[str, Any] | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
+        timeout: float | tuple[float, float] | None = None,
+        preload: bool = True,
+    ) -> urllib3.BaseHTTPResponse:
         """Send one request; with ``preload=False`` the body is left to stream.
 
         Raises:
@@ -136,8 +149,7 @@ class KubeClient:
         """
         url = self.host + path
         if query:
-            url += "?" + urlencode({k: _query_value(v) for k, v in query.items()
-                                    if v is not None})
+            url += "?" + urlencode({k: _query_value(v) for k, v in query.items() if v is not None})
         headers = {"Accept": "application/json"}
         token = self.config.token()
         if token:
@@ -150,16 +162,28 @@ class KubeClient:
             timeout_ = urllib3.Timeout(connect=timeout[0], read=timeout[1])
         else:
             timeout_ = urllib3.Timeout(total=timeout)
-        response = self._pool.request(method, url, body=data, headers=headers, retries=False,
-                                      timeout=timeout_, preload_content=preload)
+        response = self._pool.request(
+            method,
+            url,
+            body=data,
+            headers=headers,
+            retries=False,
+            timeout=timeout_,
+            preload_content=preload,
+        )
         if not 200 <= response.status <= 299:
             text = response.data.decode("utf-8", errors="replace")
             response.release_conn()
             raise ApiException(response.status, response.reason, text)
         return response
 
-    def get_json(self, path: str, *, timeout: float | tuple[float, float] | None = None,
-                 query: Mapping[str, Any] | None = None) -> Any:
+    def get_json(
+        self,
+        path: str,
+        *,
+        timeout: float | tuple[float, float] | None = None,
+        query: Mapping[str, Any] | None = None,
+    ) -> Any:
         return json.loads(self.request("GET", path, query=query, timeout=timeout).data)
 
     def close(self) -> None:
@@ -188,8 +212,7 @@ def _ca_bundle() -> str | None:
     return str(certifi.where())
 
 
-def in_cluster_config(host: str, port: str,
-                      account: Path = SERVICE_ACCOUNT) -> KubeConfig:
+def in_cluster_config(host: str, port: str, account: Path = SERVICE_ACCOUNT) -> KubeConfig:
     """The pod's service account (``host``/``port`` from ``KUBERNETES_SERVICE_HOST``/``PORT``).
 
     Raises:
@@ -200,8 +223,11 @@ def in_cluster_config(host: str, port: str,
         raise ConfigException("not in a cluster: no KUBERNETES_SERVICE_HOST/PORT or token")
     if ":" in host:  # IPv6
         host = f"[{host}]"
-    return KubeConfig(host=f"https://{host}:{port}", token=TokenFile(str(token_file)),
-                      ca_file=str(account / "ca.crt"))
+    return KubeConfig(
+        host=f"https://{host}:{port}",
+        token=TokenFile(str(token_file)),
+        ca_file=str(account / "ca.crt"),
+    )
 
 
 def kubeconfig_config(paths: str | None, home: Path | None = None) -> KubeConfig:
@@ -212,7 +238,8 @@ def kubeconfig_config(paths: str | None, home: Path | None = None) -> KubeConfig
         ConfigException: no file, no current context, or what it names is missing.
     """
     files = [p for p in (paths or "").split(os.pathsep) if p] or [
-        str((home or Path.home()) / ".kube" / "config")]
+        str((home or Path.home()) / ".kube" / "config")
+    ]
     docs = []
     for name in files:
         path = Path(name).expanduser()
@@ -228,10 +255,12 @@ def kubeconfig_config(paths: str | None, home: Path | None = None) -> KubeConfig
     user, user_dir = _named(docs, "users", "user", context.get("user"), required=False)
     if "exec" in user or "auth-provider" in user:
         return _official_loader(paths, current)
-    config = KubeConfig(host=str(cluster.get("server") or ""),
-                        verify=not cluster.get("insecure-skip-tls-verify", False),
-                        server_name=cluster.get("tls-server-name") or None,
-                        proxy=cluster.get("proxy-url") or None)
+    config = KubeConfig(
+        host=str(cluster.get("server") or ""),
+        verify=not cluster.get("insecure-skip-tls-verify", False),
+        server_name=cluster.get("tls-server-name") or None,
+        proxy=cluster.get("proxy-url") or None,
+    )
     if not config.host:
         raise ConfigException(f"cluster {context.get('cluster')!r} has no server")
     config.ca_file = _relative(cluster.get("certificate-authority"), cluster_dir)
@@ -249,8 +278,14 @@ def kubeconfig_config(paths: str | None, home: Path | None = None) -> KubeConfig
     return config
 
 
-def _named(docs: list[tuple[Path, dict[str, Any]]], section: str, key: str, name: Any,
-           *, required: bool = True) -> tuple[dict[str, Any], Path]:
+def _named(
+    docs: list[tuple[Path, dict[str, Any]]],
+    section: str,
+    key: str,
+    name: Any,
+    *,
+    required: bool = True,
+) -> tuple[dict[str, Any], Path]:
     for path, doc in docs:
         for entry in doc.get(section) or []:
             if isinstance(entry, dict) and entry.get("name") == name:
@@ -285,7 +320,8 @@ def _official_loader(paths: str | None, context: str) -> KubeConfig:
 
     cfg = client.Configuration()
     config.load_kube_config(  # type: ignore[no-untyped-call]
-        config_file=paths, context=context, client_configuration=cfg)
+        config_file=paths, context=context, client_configuration=cfg
+    )
 
     def token() -> str | None:
         if cfg.refresh_api_key_hook is not None:
@@ -293,6 +329,13 @@ def _official_loader(paths: str | None, context: str) -> KubeConfig:
         value = cfg.api_key.get("authorization") or cfg.api_key.get("BearerToken")
         return str(value).removeprefix("Bearer ").strip() if value else None
 
-    return KubeConfig(host=cfg.host, token=token, ca_file=cfg.ssl_ca_cert,
-                      cert_file=cfg.cert_file, key_file=cfg.key_file, verify=cfg.verify_ssl,
-                      server_name=cfg.tls_server_name, proxy=cfg.proxy)
+    return KubeConfig(
+        host=cfg.host,
+        token=token,
+        ca_file=cfg.ssl_ca_cert,
+        cert_file=cfg.cert_file,
+        key_file=cfg.key_file,
+        verify=cfg.verify_ssl,
+        server_name=cfg.tls_server_name,
+        proxy=cfg.proxy,
+    )

@@ -84,27 +84,67 @@ class ForwarderMetrics:
         depth = self.queue_depth()
         with self._lock:
             families: list[tuple[str, str, str, list[tuple[str, float]]]] = [
-                ("events_seen_total", "counter", "Kubernetes Events received, by watch event type",
-                 _labelled("type", self.seen)),
-                ("events_forwarded_total", "counter", "Events accepted for publishing",
-                 [("", self.forwarded)]),
-                ("events_filtered_total", "counter", "Events not forwarded, by reason",
-                 _labelled("reason", self.filtered)),
-                ("messages_published_total", "counter", "Messages Pub/Sub acknowledged",
-                 [("", self.published)]),
-                ("publish_errors_total", "counter", "Failed publish attempts (retried)",
-                 [("", self.publish_errors)]),
-                ("messages_dropped_total", "counter", "Messages given up on, by reason",
-                 _labelled("reason", self.dropped)),
+                (
+                    "events_seen_total",
+                    "counter",
+                    "Kubernetes Events received, by watch event type",
+                    _labelled("type", self.seen),
+                ),
+                (
+                    "events_forwarded_total",
+                    "counter",
+                    "Events accepted for publishing",
+                    [("", self.forwarded)],
+                ),
+                (
+                    "events_filtered_total",
+                    "counter",
+                    "Events not forwarded, by reason",
+                    _labelled("reason", self.filtered),
+                ),
+                (
+                    "messages_published_total",
+                    "counter",
+                    "Messages Pub/Sub acknowledged",
+                    [("", self.published)],
+                ),
+                (
+                    "publish_errors_total",
+                    "counter",
+                    "Failed publish attempts (retried)",
+                    [("", self.publish_errors)],
+                ),
+                (
+                    "messages_dropped_total",
+                    "counter",
+                    "Messages given up on, by reason",
+                    _labelled("reason", self.dropped),
+                ),
                 ("queue_depth", "gauge", "Messages waiting to be published", [("", depth)]),
-                ("api_errors_total", "counter", "Kubernetes API errors (backed off)",
-                 [("", self.api_errors)]),
-                ("watch_restarts_total", "counter", "Watches resumed from the last resourceVersion",
-                 [("", self.watch_restarts)]),
-                ("relists_total", "counter", "Re-lists after an expired resourceVersion",
-                 [("", self.relists)]),
-                ("last_event_age_seconds", "gauge", "Seconds since the last event arrived",
-                 [("", round(age, 3))]),
+                (
+                    "api_errors_total",
+                    "counter",
+                    "Kubernetes API errors (backed off)",
+                    [("", self.api_errors)],
+                ),
+                (
+                    "watch_restarts_total",
+                    "counter",
+                    "Watches resumed from the last resourceVersion",
+                    [("", self.watch_restarts)],
+                ),
+                (
+                    "relists_total",
+                    "counter",
+                    "Re-lists after an expired resourceVersion",
+                    [("", self.relists)],
+                ),
+                (
+                    "last_event_age_seconds",
+                    "gauge",
+                    "Seconds since the last event arrived",
+                    [("", round(age, 3))],
+                ),
             ]
         lines: list[str] = []
         for name, kind, help_text, samples in families:

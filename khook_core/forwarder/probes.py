@@ -33,8 +33,14 @@ class ProbeServer:
     """
 
     def __init__(
-        self, host: str, port: int, *, alive: Callable[[], bool], ready: Callable[[], bool],
-        metrics: ForwarderMetrics, not_ready_because: Callable[[], str] = lambda: "",
+        self,
+        host: str,
+        port: int,
+        *,
+        alive: Callable[[], bool],
+        ready: Callable[[], bool],
+        metrics: ForwarderMetrics,
+        not_ready_because: Callable[[], str] = lambda: "",
     ) -> None:
         def readiness() -> tuple[int, str, str]:
             if ready():

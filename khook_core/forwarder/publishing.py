@@ -36,12 +36,14 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+
 class PublishClient(Protocol):
     """Publishes a batch and says what became of each message (``pubsub_rest`` is the real
     one; tests substitute their own)."""
 
-    def publish(self, topic: str, messages: Sequence[Outbound],
-                timeout: float) -> Sequence[BaseException | None]:
+    def publish(
+        self, topic: str, messages: Sequence[Outbound], timeout: float
+    ) -> Sequence[BaseException | None]:
         """None for each message published, its error for each one not published."""
         ...
 
@@ -59,8 +61,9 @@ class BoundedQueue:
             near ``hold_at`` messages) and the bound is kept for outages.
     """
 
-    def __init__(self, bound: int, on_drop: Callable[[int], None],
-                 hold_at: int | None = None) -> None:
+    def __init__(
+        self, bound: int, on_drop: Callable[[int], None], hold_at: int | None = None
+    ) -> None:
         self.bound = bound
         self.hold_at = min(bound, hold_at or bound)
         self._items: deque[Outbound] = deque()
@@ -152,9 +155,18 @@ class Publisher:
     """
 
     def __init__(
-        self, *, client: PublishClient, topic: str, metrics: ForwarderMetrics,
-        queue_size: int, batch_size: int, timeout: float, backoff: Backoff,
-        telemetry: Telemetry = NOOP, linger: float = 0.0, in_flight: int = 1,
+        self,
+        *,
+        client: PublishClient,
+        topic: str,
+        metrics: ForwarderMetrics,
+        queue_size: int,
+        batch_size: int,
+        timeout: float,
+        backoff: Backoff,
+        telemetry: Telemetry = NOOP,
+        linger: float = 0.0,
+        in_flight: int = 1,
     ) -> None:
         self.client = client
         self.telemetry = telemetry
@@ -170,11 +182,11 @@ class Publisher:
         self._stopping = threading.Event()
         self._deadline = float("inf")
         # Each sender backs off on its own schedule (the first one's is ``backoff``).
-        self._backoffs = [backoff] + [Backoff(backoff.initial, backoff.maximum)
-                                      for _ in range(in_flight - 1)]
+        self._backoffs = [backoff] + [
+            Backoff(backoff.initial, backoff.maximum) for _ in range(in_flight - 1)
+        ]
         self._threads = [
-            threading.Thread(target=self._run, args=(b,), name=f"khook-publisher-{n}",
-                             daemon=True)
+            threading.Thread(target=self._run, args=(b,), name=f"khook-publisher-{n}", daemon=True)
             for n, b in enumerate(self._backoffs)
         ]
         self._last_drop_log = 0.0
@@ -189,8 +201,7 @@ class Publisher:
 
     def healthy(self) -> bool:
         """The last publish attempt succeeded (the sender is not backing off)."""
-        return (all(b.attempts == 0 for b in self._backoffs)
-                and not self._stopping.is_set())
+        return all(b.attempts == 0 for b in self._backoffs) and not self._stopping.is_set()
 
     def stop(self, flush_seconds: float) -> bool:
         """Publish what is queued within ``flush_seconds``, then stop.
@@ -207,8 +218,9 @@ class Publisher:
         left = len(self.queue)
         if left:
             self.metrics.messages_dropped("shutdown", left)
-            logger.error("shutdown: %d queued messages could not be published in %.0f s",
-                         left, flush_seconds)
+            logger.error(
+                "shutdown: %d queued messages could not be published in %.0f s", left, flush_seconds
+            )
         try:
             self.client.stop()
         except Exception:  # already stopping; nothing left to protect
@@ -220,8 +232,12 @@ class Publisher:
         now = time.monotonic()
         if now - self._last_drop_log > 5:  # one line per 5 s, not one per message, in an outage
             self._last_drop_log = now
-            logger.error("publish queue full (%d): dropped the %d oldest message(s); see "
-                         "khook_forwarder_messages_dropped_total", self.queue.bound, count)
+            logger.error(
+                "publish queue full (%d): dropped the %d oldest message(s); see "
+                "khook_forwarder_messages_dropped_total",
+                self.queue.bound,
+                count,
+            )
 
     def _run(self, backoff: Backoff) -> None:
         while True:
@@ -264,8 +280,10 @@ class Publisher:
             f"publish {self.topic.rpartition('/')[2]}",
             parent=attributes,  # a retry continues its first attempt's trace
             kind="producer",
-            attributes={"khook.namespace": attributes.get("khook.namespace", ""),
-                        "khook.reason": attributes.get("khook.reason", "")},
+            attributes={
+                "khook.namespace": attributes.get("khook.namespace", ""),
+                "khook.reason": attributes.get("khook.reason", ""),
+            },
         ):
             attributes.update(self.telemetry.trace_headers())
         return attributes
@@ -288,6 +306,10 @@ class Publisher:
         self.metrics.messages_published(published)
         if failed:
             self.metrics.publish_failed()
-            logger.warning("publishing %d message(s) to %s failed, will retry: %s",
-                           len(failed), self.topic, first_error)
+            logger.warning(
+                "publishing %d message(s) to %s failed, will retry: %s",
+                len(failed),
+                self.topic,
+                first_error,
+            )
         return failed

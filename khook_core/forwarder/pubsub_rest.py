@@ -72,8 +72,9 @@ class MetadataToken:
         clock: monotonic seconds (tests).
     """
 
-    def __init__(self, http: urllib3.PoolManager, host: str,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, http: urllib3.PoolManager, host: str, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._http = http
         self._url = f"http://{host}{METADATA_TOKEN_PATH}"
         self._clock = clock
@@ -85,8 +86,13 @@ class MetadataToken:
         with self._lock:
             if stale or not self._token or self._clock() > self._expires - REFRESH_MARGIN:
                 reply = self._http.request(
-                    "GET", self._url, fields={"scopes": PUBSUB_SCOPE},
-                    headers={"Metadata-Flavor": "Google"}, timeout=10.0, retries=False)
+                    "GET",
+                    self._url,
+                    fields={"scopes": PUBSUB_SCOPE},
+                    headers={"Metadata-Flavor": "Google"},
+                    timeout=10.0,
+                    retries=False,
+                )
                 if reply.status != 200:
                     raise OSError(f"metadata server: HTTP {reply.status}: {reply.data[:200]!r}")
                 body = json.loads(reply.data)
@@ -104,7 +110,8 @@ class FileCredentialsToken:
         from google.auth.transport.urllib3 import Request
 
         self._credentials, _ = google.auth.load_credentials_from_file(  # type: ignore[no-untyped-call]
-            str(path), scopes=[PUBSUB_SCOPE])
+            str(path), scopes=[PUBSUB_SCOPE]
+        )
         self._request = Request(urllib3.PoolManager())  # type: ignore[no-untyped-call]
         self._lock = threading.Lock()
 
@@ -130,14 +137,16 @@ class RestPublishClient:
         http: the connection pool (owned: ``stop`` closes it).
     """
 
-    def __init__(self, endpoint: str, tokens: TokenSource | None,
-                 http: urllib3.PoolManager) -> None:
+    def __init__(
+        self, endpoint: str, tokens: TokenSource | None, http: urllib3.PoolManager
+    ) -> None:
         self.endpoint = endpoint.rstrip("/")
         self.tokens = tokens
         self._http = http
 
-    def publish(self, topic: str, messages: Sequence[Outbound],
-                timeout: float) -> list[PublishError | None]:
+    def publish(
+        self, topic: str, messages: Sequence[Outbound], timeout: float
+    ) -> list[PublishError | None]:
         """Publish ``messages`` to ``topic`` (``projects/P/topics/T``): None for each
         published message, its error for the others."""
         outcomes: list[PublishError | None] = []
@@ -152,10 +161,12 @@ class RestPublishClient:
     def stop(self) -> None:
         self._http.clear()
 
-    def _send(self, topic: str, messages: Sequence[Outbound],
-              timeout: float) -> PublishError | None:
-        body = json.dumps({"messages": [_wire(m) for m in messages]},
-                          separators=(",", ":")).encode()
+    def _send(
+        self, topic: str, messages: Sequence[Outbound], timeout: float
+    ) -> PublishError | None:
+        body = json.dumps(
+            {"messages": [_wire(m) for m in messages]}, separators=(",", ":")
+        ).encode()
         url = f"{self.endpoint}/v1/{topic}:publish"
         try:
             reply = self._post(url, body, timeout, stale=False)
@@ -165,25 +176,29 @@ class RestPublishClient:
             return PublishError(f"{type(exc).__name__}: {exc}", permanent=False)
         if reply.status != 200:
             text = reply.data[:300].decode(errors="replace")
-            return PublishError(f"HTTP {reply.status}: {text}",
-                                permanent=reply.status in PERMANENT_STATUSES)
+            return PublishError(
+                f"HTTP {reply.status}: {text}", permanent=reply.status in PERMANENT_STATUSES
+            )
         try:
             ids = json.loads(reply.data).get("messageIds", [])
         except (ValueError, AttributeError):
             ids = []
         if len(ids) != len(messages):
-            return PublishError(f"{len(ids)} message ids for {len(messages)} messages",
-                                permanent=False)
+            return PublishError(
+                f"{len(ids)} message ids for {len(messages)} messages", permanent=False
+            )
         return None
 
-    def _post(self, url: str, body: bytes, timeout: float, *,
-              stale: bool) -> urllib3.BaseHTTPResponse:
+    def _post(
+        self, url: str, body: bytes, timeout: float, *, stale: bool
+    ) -> urllib3.BaseHTTPResponse:
         headers = {"Content-Type": "application/json"}
         if self.tokens is not None:
             headers["Authorization"] = f"Bearer {self.tokens.token(stale=stale)}"
         # No retries here: a failure goes back to the sender, which backs off and retries.
-        return self._http.request("POST", url, body=body, headers=headers, timeout=timeout,
-                                  retries=False)
+        return self._http.request(
+            "POST", url, body=body, headers=headers, timeout=timeout, retries=False
+        )
 
 
 def _wire(message: Outbound) -> dict[str, Any]:
@@ -225,8 +240,9 @@ def _ca_bundle() -> str | None:
     return str(certifi.where())
 
 
-def token_source(settings: ForwarderSettings, http: urllib3.PoolManager,
-                 home: Path | None = None) -> TokenSource:
+def token_source(
+    settings: ForwarderSettings, http: urllib3.PoolManager, home: Path | None = None
+) -> TokenSource:
     """Application Default Credentials, in their order, minus what a forwarder never runs on:
     ``credentials_file`` (``GOOGLE_APPLICATION_CREDENTIALS``), then gcloud's user credentials,
     then the metadata server."""

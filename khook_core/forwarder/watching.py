@@ -169,8 +169,14 @@ class EventWatcher:
     """Lists and watches one ``EventsEndpoint`` and hands forwardable Events to ``sink``."""
 
     def __init__(
-        self, *, endpoint: EventsEndpoint, timings: WatchTimings, event_filter: EventFilter,
-        sink: Callable[[Outbound], None], metrics: ForwarderMetrics, clock: Callable[[], datetime],
+        self,
+        *,
+        endpoint: EventsEndpoint,
+        timings: WatchTimings,
+        event_filter: EventFilter,
+        sink: Callable[[Outbound], None],
+        metrics: ForwarderMetrics,
+        clock: Callable[[], datetime],
     ) -> None:
         self.endpoint = endpoint
         self.timings = timings
@@ -222,8 +228,11 @@ class EventWatcher:
                 if expired.partial is not None:
                     done.append(expired.partial)
                 self.metrics.relisted()
-                logger.warning("the continue token of a list of %s expired (%s); listing again "
-                               "from the start", self.endpoint.describe(), expired)
+                logger.warning(
+                    "the continue token of a list of %s expired (%s); listing again from the start",
+                    self.endpoint.describe(),
+                    expired,
+                )
         state.resource_version = resource_version
         number = version_number(resource_version)
         if number is not None:
@@ -257,8 +266,11 @@ class EventWatcher:
                 if exc.status != HTTP_GONE or token is None:
                     raise
                 snapshot = version_number(resource_version)
-                partial = (_Partial(snapshot, last_key)
-                           if snapshot is not None and last_key is not None else None)
+                partial = (
+                    _Partial(snapshot, last_key)
+                    if snapshot is not None and last_key is not None
+                    else None
+                )
                 raise ContinueExpired(partial, server_reason(exc)) from exc
             meta = page.get("metadata") or {}
             if resource_version is None:
@@ -274,8 +286,12 @@ class EventWatcher:
                         continue
                     # List items omit apiVersion/kind; add them so every published object is
                     # self-describing, exactly as the same object arrives from a watch.
-                    self._judge("ADDED", {"apiVersion": api_version, "kind": "Event", **item},
-                                newer_than, state)
+                    self._judge(
+                        "ADDED",
+                        {"apiVersion": api_version, "kind": "Event", **item},
+                        newer_than,
+                        state,
+                    )
             token = meta.get("continue") or None
             if token is None or self._stopping.is_set():
                 break
@@ -284,8 +300,9 @@ class EventWatcher:
         return resource_version
 
     @staticmethod
-    def _judged_before(state: WatchState, item: dict[str, Any], key: str,
-                       done: list[_Partial]) -> bool:
+    def _judged_before(
+        state: WatchState, item: dict[str, Any], key: str, done: list[_Partial]
+    ) -> bool:
         version = version_number((item.get("metadata") or {}).get("resourceVersion"))
         if version is None:
             return False
@@ -380,8 +397,9 @@ class EventWatcher:
                 state.seen_through = max(number, state.seen_through or 0)
         self._alive(state)
 
-    def _judge(self, kind: str, obj: dict[str, Any], newer_than: datetime,
-               state: WatchState) -> None:
+    def _judge(
+        self, kind: str, obj: dict[str, Any], newer_than: datetime, state: WatchState
+    ) -> None:
         self.metrics.event_seen(kind)
         verdict: Verdict = self.filter.decide(kind, obj, newer_than=newer_than)
         last = verdict.last
@@ -394,8 +412,12 @@ class EventWatcher:
         self.metrics.event_forwarded()
 
     def _expired(self, state: WatchState, why: str) -> Outcome:
-        logger.warning("resourceVersion %s of %s expired (%s); listing again",
-                       state.resource_version, self.endpoint.describe(), why)
+        logger.warning(
+            "resourceVersion %s of %s expired (%s); listing again",
+            state.resource_version,
+            self.endpoint.describe(),
+            why,
+        )
         state.resource_version = None
         state.empty_streak = 0
         return Outcome.EXPIRED
@@ -421,8 +443,13 @@ def server_reason(exc: ApiException) -> str:
 
 
 def run_watch_loop(
-    watcher: EventWatcher, state: WatchState, *, stop: threading.Event, backoff: Backoff,
-    metrics: ForwarderMetrics, _iterations: int | None = None,
+    watcher: EventWatcher,
+    state: WatchState,
+    *,
+    stop: threading.Event,
+    backoff: Backoff,
+    metrics: ForwarderMetrics,
+    _iterations: int | None = None,
 ) -> None:
     """Repeat ``watcher.step`` until ``stop`` is set (or ``_iterations`` steps, for tests).
 
@@ -440,18 +467,27 @@ def run_watch_loop(
             refused = exc.status is not None and 400 <= exc.status < 500
             # A refusal (a field selector the server does not know, missing RBAC) will not cure
             # itself: say so loudly, with the server's reason, which /readyz shows as well.
-            logger.log(logging.ERROR if refused else logging.WARNING,
-                       "Kubernetes API %s on %s (%s); retrying in %.1f s",
-                       "refusal" if refused else "error", watcher.endpoint.describe(),
-                       state.problem, delay)
+            logger.log(
+                logging.ERROR if refused else logging.WARNING,
+                "Kubernetes API %s on %s (%s); retrying in %.1f s",
+                "refusal" if refused else "error",
+                watcher.endpoint.describe(),
+                state.problem,
+                delay,
+            )
             stop.wait(delay)
             continue
         except Exception as exc:  # connection errors of every kind: the loop must live on
             metrics.api_error()
             delay = backoff.next()
             state.problem = f"{type(exc).__name__}: {str(exc)[-300:]}"
-            logger.warning("watch of %s failed (%s: %s); retrying in %.1f s",
-                           watcher.endpoint.describe(), type(exc).__name__, exc, delay)
+            logger.warning(
+                "watch of %s failed (%s: %s); retrying in %.1f s",
+                watcher.endpoint.describe(),
+                type(exc).__name__,
+                exc,
+                delay,
+            )
             stop.wait(delay)
             continue
         if outcome is Outcome.STOPPED:

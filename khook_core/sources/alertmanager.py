@@ -37,21 +37,41 @@ logger = logging.getLogger(__name__)
 DEFAULT_TYPE_LABELS: Final = ("khook_event_type", "alertname")
 """An explicit ``khook_event_type`` label wins over the alert name."""
 DEFAULT_RESOURCE_LABELS: Final = (
-    "pod", "deployment", "statefulset", "daemonset", "job_name", "cronjob", "node", "service",
-    "persistentvolumeclaim", "instance",
+    "pod",
+    "deployment",
+    "statefulset",
+    "daemonset",
+    "job_name",
+    "cronjob",
+    "node",
+    "service",
+    "persistentvolumeclaim",
+    "instance",
 )
 """The first of these labels present names the resource; its label name is the kind."""
 _KINDS: Final = {
-    "pod": "Pod", "deployment": "Deployment", "statefulset": "StatefulSet",
-    "daemonset": "DaemonSet", "job_name": "Job", "cronjob": "CronJob", "node": "Node",
-    "service": "Service", "persistentvolumeclaim": "PersistentVolumeClaim", "instance": "Instance",
+    "pod": "Pod",
+    "deployment": "Deployment",
+    "statefulset": "StatefulSet",
+    "daemonset": "DaemonSet",
+    "job_name": "Job",
+    "cronjob": "CronJob",
+    "node": "Node",
+    "service": "Service",
+    "persistentvolumeclaim": "PersistentVolumeClaim",
+    "instance": "Instance",
 }
 _GRAFANA_KEYS: Final = ("silenceURL", "dashboardURL", "panelURL", "values", "valueString", "orgId")
 
 
 DEFAULT_WORKLOAD_KINDS: Final = {
-    "deployment": "Deployment", "statefulset": "StatefulSet", "daemonset": "DaemonSet",
-    "cronjob": "CronJob", "job_name": "Job", "pod": "Pod", "service": "Service",
+    "deployment": "Deployment",
+    "statefulset": "StatefulSet",
+    "daemonset": "DaemonSet",
+    "cronjob": "CronJob",
+    "job_name": "Job",
+    "pod": "Pod",
+    "service": "Service",
 }
 """kube-state-metrics label names, most specific workload first. ``job_name`` names a Job:
 Prometheus keeps ``job`` for the scrape job. A ``Pod`` label gives its workload by the name
@@ -65,8 +85,9 @@ class WorkloadLabels(BaseModel):
 
     namespace: str = "namespace"
     cluster: str = "cluster"
-    kinds: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_WORKLOAD_KINDS),
-                                  min_length=1)
+    kinds: dict[str, str] = Field(
+        default_factory=lambda: dict(DEFAULT_WORKLOAD_KINDS), min_length=1
+    )
     """label → workload kind, tried in order; the first label set names the workload."""
 
 
@@ -75,23 +96,27 @@ class AlertmanagerConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    type_labels: list[str] = Field(default_factory=lambda: list(DEFAULT_TYPE_LABELS),
-                                   alias="typeLabels", min_length=1)
+    type_labels: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_TYPE_LABELS), alias="typeLabels", min_length=1
+    )
     """Labels tried in order for the event type; the value is converted to kebab-case."""
-    fallback_event_type: str | None = Field(default=None, alias="fallbackEventType",
-                                            pattern=KEBAB_CASE.pattern)
+    fallback_event_type: str | None = Field(
+        default=None, alias="fallbackEventType", pattern=KEBAB_CASE.pattern
+    )
     """Used when the derived type has no mapping row (e.g. ``prometheus-alert``), so one hook
     can catch every alert; without it such alerts are dropped as ``unmapped``."""
     severity_label: str = Field(default="severity", alias="severityLabel")
-    resource_labels: list[str] = Field(default_factory=lambda: list(DEFAULT_RESOURCE_LABELS),
-                                       alias="resourceLabels")
-    max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, gt=0, le=32 * 1024 * 1024,
-                                alias="maxBodyBytes")
-    workload_labels: WorkloadLabels = Field(default_factory=WorkloadLabels,
-                                            alias="workloadLabels")
+    resource_labels: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_RESOURCE_LABELS), alias="resourceLabels"
+    )
+    max_body_bytes: int = Field(
+        default=DEFAULT_MAX_BODY_BYTES, gt=0, le=32 * 1024 * 1024, alias="maxBodyBytes"
+    )
+    workload_labels: WorkloadLabels = Field(default_factory=WorkloadLabels, alias="workloadLabels")
     """The labels naming an alert's workload, for every receiver without its own map."""
     receiver_workload_labels: dict[str, WorkloadLabels] = Field(
-        default_factory=dict, alias="receiverWorkloadLabels")
+        default_factory=dict, alias="receiverWorkloadLabels"
+    )
     """Per Alertmanager receiver (the body's ``receiver``), a label map of its own."""
 
     @field_validator("type_labels", "resource_labels")
@@ -107,8 +132,9 @@ def _labels(value: Any, field: str) -> dict[str, str]:
     labels = object_field(value, field)
     for key, item in labels.items():
         if not isinstance(item, str):
-            raise schema_error(f"{field}.{key}: expected a string, got {json_type(item)}",
-                               f"{field}.{key}")
+            raise schema_error(
+                f"{field}.{key}: expected a string, got {json_type(item)}", f"{field}.{key}"
+            )
     return labels
 
 
@@ -146,8 +172,10 @@ class AlertmanagerSource:
 
     def normalize(self, raw: Any, attributes: Mapping[str, str]) -> list[Event]:
         if not isinstance(raw, dict):
-            raise schema_error(f"(body): expected an object (an Alertmanager webhook body), "
-                               f"got {json_type(raw)}", "(body)")
+            raise schema_error(
+                f"(body): expected an object (an Alertmanager webhook body), got {json_type(raw)}",
+                "(body)",
+            )
         alerts = raw.get("alerts")
         if not isinstance(alerts, list):
             raise schema_error("alerts: required list is missing or not a list", "alerts")
@@ -163,8 +191,11 @@ class AlertmanagerSource:
         common_annotations = _labels(raw.get("commonAnnotations"), "commonAnnotations")
         truncated = raw.get("truncatedAlerts")
         if isinstance(truncated, int) and not isinstance(truncated, bool) and truncated > 0:
-            logger.warning("alert group %s arrived with %d alerts truncated (max_alerts)",
-                           group["groupKey"], truncated)
+            logger.warning(
+                "alert group %s arrived with %d alerts truncated (max_alerts)",
+                group["groupKey"],
+                truncated,
+            )
         raw_ref = f"alertmanager:{attributes.get('http.request_id', '')}".rstrip(":")
         return [
             self._alert(alert, index, group, common_labels, common_annotations, raw_ref)
@@ -172,20 +203,28 @@ class AlertmanagerSource:
         ]
 
     def _alert(
-        self, alert: Any, index: int, group: Mapping[str, str], common_labels: Mapping[str, str],
-        common_annotations: Mapping[str, str], raw_ref: str,
+        self,
+        alert: Any,
+        index: int,
+        group: Mapping[str, str],
+        common_labels: Mapping[str, str],
+        common_annotations: Mapping[str, str],
+        raw_ref: str,
     ) -> Event:
         where = f"alerts[{index}]"
         if not isinstance(alert, dict):
             raise schema_error(f"{where}: expected an object, got {json_type(alert)}", where)
         labels = {**common_labels, **_labels(alert.get("labels"), f"{where}.labels")}
-        annotations = {**common_annotations,
-                       **_labels(alert.get("annotations"), f"{where}.annotations")}
+        annotations = {
+            **common_annotations,
+            **_labels(alert.get("annotations"), f"{where}.annotations"),
+        }
         status = self._status(alert, where)
         starts_at = time_of(alert.get("startsAt"), f"{where}.startsAt")
         if starts_at is None:
-            raise schema_error(f"{where}.startsAt: required timestamp is missing",
-                               f"{where}.startsAt")
+            raise schema_error(
+                f"{where}.startsAt: required timestamp is missing", f"{where}.startsAt"
+            )
         ends_at = time_of(alert.get("endsAt"), f"{where}.endsAt")
         fingerprint = _text(alert, "fingerprint", f"{where}.fingerprint") or fingerprint_of(labels)
         event_type = self._event_type(labels, where)
@@ -229,8 +268,9 @@ class AlertmanagerSource:
             return "firing"
         if status == "resolved":
             return "resolved"
-        raise schema_error(f"{where}.status must be 'firing' or 'resolved', got {status!r}",
-                           f"{where}.status")
+        raise schema_error(
+            f"{where}.status must be 'firing' or 'resolved', got {status!r}", f"{where}.status"
+        )
 
     def _event_type(self, labels: Mapping[str, str], where: str) -> str:
         for label in self.config.type_labels:
@@ -238,13 +278,18 @@ class AlertmanagerSource:
             if value:
                 event_type = kebab_case(value)[:MAX_TYPE_CHARS].strip("-")
                 if not event_type:
-                    raise schema_error(f"{where}.labels.{label}: {value!r} gives no event type "
-                                       "(needs letters or digits)", f"{where}.labels.{label}")
+                    raise schema_error(
+                        f"{where}.labels.{label}: {value!r} gives no event type "
+                        "(needs letters or digits)",
+                        f"{where}.labels.{label}",
+                    )
                 break
         else:
             tried = ", ".join(self.config.type_labels)
-            raise schema_error(f"{where}.labels: none of the type labels ({tried}) is set",
-                               f"{where}.labels.{self.config.type_labels[-1]}")
+            raise schema_error(
+                f"{where}.labels: none of the type labels ({tried}) is set",
+                f"{where}.labels.{self.config.type_labels[-1]}",
+            )
         fallback = self.config.fallback_event_type
         if fallback and self.context.mapping.get(self.name, event_type) is None:
             return fallback
@@ -253,10 +298,14 @@ class AlertmanagerSource:
     def _resource(self, labels: Mapping[str, str]) -> Resource:
         for label in self.config.resource_labels:
             if labels.get(label):
-                return Resource(kind=_KINDS.get(label, label), name=labels[label],
-                                namespace=labels.get("namespace", ""))
-        return Resource(kind="Alert", name=labels.get("alertname", ""),
-                        namespace=labels.get("namespace", ""))
+                return Resource(
+                    kind=_KINDS.get(label, label),
+                    name=labels[label],
+                    namespace=labels.get("namespace", ""),
+                )
+        return Resource(
+            kind="Alert", name=labels.get("alertname", ""), namespace=labels.get("namespace", "")
+        )
 
     def _workload(self, labels: Mapping[str, str], receiver: str) -> Workload:
         names = self.config.receiver_workload_labels.get(receiver, self.config.workload_labels)
@@ -265,8 +314,11 @@ class AlertmanagerSource:
         for label, kind in names.kinds.items():
             value = labels.get(label)
             if value:
-                return workloads.infer(namespace, kind, value, cluster) if kind == "Pod" else (
-                    Workload(cluster=cluster, namespace=namespace, kind=kind, name=value))
+                return (
+                    workloads.infer(namespace, kind, value, cluster)
+                    if kind == "Pod"
+                    else (Workload(cluster=cluster, namespace=namespace, kind=kind, name=value))
+                )
         return Workload()
 
     @staticmethod

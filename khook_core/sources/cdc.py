@@ -53,10 +53,17 @@ MAX_ROW_METADATA_CHARS: Final = 4096
 
 Op = Literal["c", "u", "d", "r", "t"]
 _DEFAULT_OPS: Final[tuple[Op, ...]] = ("c", "u", "d")
-OPERATIONS: Final[dict[str, str]] = {"c": "insert", "u": "update", "d": "delete", "r": "read",
-                                     "t": "truncate"}
-_OP_ALIASES: Final = {name: op for op, name in OPERATIONS.items()} | {"create": "c",
-                                                                      "snapshot": "r"}
+OPERATIONS: Final[dict[str, str]] = {
+    "c": "insert",
+    "u": "update",
+    "d": "delete",
+    "r": "read",
+    "t": "truncate",
+}
+_OP_ALIASES: Final = {name: op for op, name in OPERATIONS.items()} | {
+    "create": "c",
+    "snapshot": "r",
+}
 _POSITION_KEYS: Final = ("lsn", "scn", "change_lsn", "commit_lsn", "ord")
 """Log positions of the PostgreSQL, Oracle, SQL Server and MongoDB connectors (MySQL: file/pos)."""
 _WAL2JSON_V1_KINDS: Final = {"insert": "c", "update": "u", "delete": "d", "truncate": "t"}
@@ -85,8 +92,15 @@ class Change:
 
     def names(self) -> tuple[str, ...]:
         """The names a ``table`` glob is matched against."""
-        return tuple(n for n in {self.table, self.qualified,
-                                 ".".join(p for p in (self.db, self.schema, self.table) if p)} if n)
+        return tuple(
+            n
+            for n in {
+                self.table,
+                self.qualified,
+                ".".join(p for p in (self.db, self.schema, self.table) if p),
+            }
+            if n
+        )
 
 
 class CdcRule(FieldRule):
@@ -151,8 +165,11 @@ class CdcConfig(BaseModel):
 
     include_snapshots: bool = Field(default=False, alias="includeSnapshots")
     """Let snapshot reads (``op: r``) reach the rules (list ``r`` in a rule's operations)."""
-    rules: list[CdcRule] = Field(default_factory=lambda: [
-        CdcRule.model_validate({"column": "status", "to": ["failed", "error"]})])
+    rules: list[CdcRule] = Field(
+        default_factory=lambda: [
+            CdcRule.model_validate({"column": "status", "to": ["failed", "error"]})
+        ]
+    )
     """Tried in order; the first matching rule builds the event. Default: any table's
     ``status`` column becoming ``failed`` or ``error``."""
 
@@ -186,8 +203,9 @@ def _columns(value: Any, field: str) -> dict[str, Any] | None:
     row: dict[str, Any] = {}
     for index, column in enumerate(value):
         if not isinstance(column, dict) or not isinstance(column.get("name"), str):
-            raise schema_error(f"{field}[{index}] must be an object with a string name",
-                               f"{field}[{index}].name")
+            raise schema_error(
+                f"{field}[{index}] must be an object with a string name", f"{field}[{index}].name"
+            )
         row[column["name"]] = column.get("value")
     return row
 
@@ -204,25 +222,37 @@ def parse_debezium(value: dict[str, Any]) -> Change:
         source = {}
     if not isinstance(source, dict):
         raise schema_error(f"source: expected an object, got {json_type(source)}", "source")
-    position = next((f"{k}={scalar_text(source, k, f'source.{k}')}" for k in _POSITION_KEYS
-                     if source.get(k) is not None), "")
+    position = next(
+        (
+            f"{k}={scalar_text(source, k, f'source.{k}')}"
+            for k in _POSITION_KEYS
+            if source.get(k) is not None
+        ),
+        "",
+    )
     if not position and source.get("file") is not None:
         binlog = [scalar_text(source, k, f"source.{k}") for k in ("file", "pos", "row")]
         position = "file=" + ":".join(binlog)
     ts = source.get("ts_ms") if source.get("ts_ms") is not None else value.get("ts_ms")
     snapshot = scalar_text(source, "snapshot", "source.snapshot").lower()
     return Change(
-        op=str(op), before=_row(value.get("before"), "before"),
+        op=str(op),
+        before=_row(value.get("before"), "before"),
         after=_row(value.get("after"), "after"),
         db=scalar_text(source, "db", "source.db"),
         schema=scalar_text(source, "schema", "source.schema"),
-        table=(scalar_text(source, "table", "source.table")
-               or scalar_text(source, "collection", "source.collection")),
-        connector=(scalar_text(source, "name", "source.name")
-                   or scalar_text(source, "connector", "source.connector")),
+        table=(
+            scalar_text(source, "table", "source.table")
+            or scalar_text(source, "collection", "source.collection")
+        ),
+        connector=(
+            scalar_text(source, "name", "source.name")
+            or scalar_text(source, "connector", "source.connector")
+        ),
         position=position or (f"ts_ms={text_of(ts)}" if ts is not None else ""),
         time=time_of(ts, "source.ts_ms"),
-        snapshot=op == "r" or snapshot not in ("", "false"), format="debezium",
+        snapshot=op == "r" or snapshot not in ("", "false"),
+        format="debezium",
     )
 
 
@@ -246,23 +276,36 @@ def parse_wal2json_v1(value: dict[str, Any]) -> list[Change | Dropped]:
             continue
         op = _WAL2JSON_V1_KINDS.get(kind) if isinstance(kind, str) else None
         if op is None:
-            raise schema_error(f"{where}.kind must be insert, update, delete or message, "
-                               f"got {kind!r}", f"{where}.kind")
-        after = (_zip(item.get("columnnames"), item.get("columnvalues"), f"{where}.columnvalues")
-                 if op in ("c", "u") else None)
+            raise schema_error(
+                f"{where}.kind must be insert, update, delete or message, got {kind!r}",
+                f"{where}.kind",
+            )
+        after = (
+            _zip(item.get("columnnames"), item.get("columnvalues"), f"{where}.columnvalues")
+            if op in ("c", "u")
+            else None
+        )
         keys = item.get("oldkeys")
         before = None
         if isinstance(keys, dict):
             before = _zip(keys.get("keynames"), keys.get("keyvalues"), f"{where}.oldkeys")
         elif keys is not None:
             raise schema_error(f"{where}.oldkeys must be an object", f"{where}.oldkeys")
-        out.append(Change(
-            op=op, before=before, after=after, db="",
-            schema=scalar_text(item, "schema", f"{where}.schema"),
-            table=scalar_text(item, "table", f"{where}.table"), connector="wal2json",
-            position=f"{base}#{index}" if base else "", time=when, snapshot=False,
-            format="wal2json-v1",
-        ))
+        out.append(
+            Change(
+                op=op,
+                before=before,
+                after=after,
+                db="",
+                schema=scalar_text(item, "schema", f"{where}.schema"),
+                table=scalar_text(item, "table", f"{where}.table"),
+                connector="wal2json",
+                position=f"{base}#{index}" if base else "",
+                time=when,
+                snapshot=False,
+                format="wal2json-v1",
+            )
+        )
     if not out:
         out.append(Dropped("empty-transaction"))
     return out
@@ -280,12 +323,17 @@ def parse_wal2json_v2(value: dict[str, Any]) -> Change:
         raise schema_error(f"action must be one of I, U, D, T, B, C, M, got {action!r}", "action")
     position = scalar_text(value, "lsn", "lsn") or scalar_text(value, "xid", "xid")
     return Change(
-        op=op, before=_columns(value.get("identity"), "identity"),
+        op=op,
+        before=_columns(value.get("identity"), "identity"),
         after=_columns(value.get("columns"), "columns") if op in ("c", "u") else None,
-        db="", schema=scalar_text(value, "schema", "schema"),
+        db="",
+        schema=scalar_text(value, "schema", "schema"),
         table=scalar_text(value, "table", "table"),
-        connector="wal2json", position=position, time=time_of(value.get("timestamp"), "timestamp"),
-        snapshot=False, format="wal2json-v2",
+        connector="wal2json",
+        position=position,
+        time=time_of(value.get("timestamp"), "timestamp"),
+        snapshot=False,
+        format="wal2json-v2",
     )
 
 
@@ -306,8 +354,9 @@ def parse(value: Any) -> list[Change | Dropped]:
                 out.append(dropped)
         return out
     if not isinstance(value, dict):
-        raise schema_error(f"(body): expected an object (a change event), got {json_type(value)}",
-                           "(body)")
+        raise schema_error(
+            f"(body): expected an object (a change event), got {json_type(value)}", "(body)"
+        )
     if "payload" in value and "schema" in value:
         return parse(value["payload"])
     if "op" in value:
@@ -327,8 +376,9 @@ def _control_message(value: dict[str, Any]) -> str:
         return "schema-change"
     if value and set(value) <= {"ts_ms", "ts_us", "ts_ns"}:
         return "heartbeat"
-    raise schema_error("not a Debezium change event or wal2json output (no op, action or change "
-                       "field)", "op")
+    raise schema_error(
+        "not a Debezium change event or wal2json output (no op, action or change field)", "op"
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -409,11 +459,19 @@ class CdcSource:
     ) -> dict[str, Any]:
         old, new = moved
         doc: dict[str, Any] = {
-            "op": change.op, "operation": OPERATIONS[change.op], "before": change.before,
-            "after": change.after, "row": change.after or change.before or {}, "db": change.db,
-            "schema": change.schema, "table": change.table, "qualified": change.qualified,
-            "connector": change.connector, "position": change.position,
-            "key": _row_key(change, rule.key_columns), "attributes": dict(attributes),
+            "op": change.op,
+            "operation": OPERATIONS[change.op],
+            "before": change.before,
+            "after": change.after,
+            "row": change.after or change.before or {},
+            "db": change.db,
+            "schema": change.schema,
+            "table": change.table,
+            "qualified": change.qualified,
+            "connector": change.connector,
+            "position": change.position,
+            "key": _row_key(change, rule.key_columns),
+            "attributes": dict(attributes),
         }
         if rule.column:
             doc |= {"column": rule.column, "old": None if old is MISSING else old, "new": new}
@@ -425,31 +483,49 @@ class CdcSource:
         operation = doc["operation"]
         if rule.column:
             old = "" if doc["old"] is None else f" from {text_of(doc['old'])!r}"
-            message = (f"{row}: {rule.column} changed{old} to {text_of(doc['new'])!r} "
-                       f"({operation})")
+            message = f"{row}: {rule.column} changed{old} to {text_of(doc['new'])!r} ({operation})"
             reason = f"{rule.column}={text_of(doc['new'])}"[:256]
         else:
             message, reason = f"{operation} of {row}", operation
-        tags = {"db": change.db, "schema": change.schema, "table": change.table,
-                "operation": operation}
+        tags = {
+            "db": change.db,
+            "schema": change.schema,
+            "table": change.table,
+            "operation": operation,
+        }
         if rule.column:
             tags["column"] = rule.column
-        occurrence = (f"{change.connector}:{change.position}:{change.op}" if change.position
-                      else f"digest:{content_digest([change.before, change.after, change.op])}")
+        occurrence = (
+            f"{change.connector}:{change.position}:{change.op}"
+            if change.position
+            else f"digest:{content_digest([change.before, change.after, change.op])}"
+        )
         defaults = {
             "resource": {"kind": "Row" if change.op != "t" else "Table", "name": row[:253]},
-            "message": message, "reason": reason, "id": occurrence[:512],
-            "timestamp": change.time, "groupKey": change.qualified[:1024],
+            "message": message,
+            "reason": reason,
+            "id": occurrence[:512],
+            "timestamp": change.time,
+            "groupKey": change.qualified[:1024],
             "tags": {k: v for k, v in tags.items() if v},
         }
         generic = validate_generic(_merge(defaults, rule.render(doc)))
         metadata = {
-            "cdc": {"format": change.format, "connector": change.connector, "op": change.op,
-                    "position": change.position, "snapshot": change.snapshot},
-            "before": _small(change.before), "after": _small(change.after),
+            "cdc": {
+                "format": change.format,
+                "connector": change.connector,
+                "op": change.op,
+                "position": change.position,
+                "snapshot": change.snapshot,
+            },
+            "before": _small(change.before),
+            "after": _small(change.after),
         }
-        return to_event(generic, source=self.name, now=self.context.clock(),
-                        id_parts=(change.connector, change.qualified, change.position, change.op,
-                                  generic.id),
-                        raw_ref=f"cdc:{change.connector}:{change.position}".rstrip(":"),
-                        metadata=metadata)
+        return to_event(
+            generic,
+            source=self.name,
+            now=self.context.clock(),
+            id_parts=(change.connector, change.qualified, change.position, change.op, generic.id),
+            raw_ref=f"cdc:{change.connector}:{change.position}".rstrip(":"),
+            metadata=metadata,
+        )

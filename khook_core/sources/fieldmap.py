@@ -358,8 +358,7 @@ class GenericResource(BaseModel):
 
 
 class GenericWorkload(BaseModel):
-    """The workload the event is about; events about one workload correlate into one incident.
-    """
+    """The workload the event is about; events about one workload correlate into one incident."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True, defer_build=True)
 

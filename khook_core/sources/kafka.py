@@ -58,36 +58,50 @@ def _preset_rules(preset: str, threshold: float) -> list[dict[str, Any]]:
                 "eventType": CONSUMER_LAG,
                 "severityMap": _BURROW_SEVERITY,
                 "fields": {
-                    "severity": "{status.status}", "reason": "Burrow{status.status}",
-                    "resource.kind": "KafkaConsumerGroup", "resource.name": "{status.group}",
+                    "severity": "{status.status}",
+                    "reason": "Burrow{status.status}",
+                    "resource.kind": "KafkaConsumerGroup",
+                    "resource.name": "{status.group}",
                     "message": "Consumer group {status.group} on cluster {status.cluster} is "
-                               "{status.status}: total lag {status.totallag}",
-                    "tags.cluster": "{status.cluster}", "tags.topic": "{status.maxlag.topic}",
-                    "metadata.totalLag": "{status.totallag}", "metadata.maxLag": "{status.maxlag}",
+                    "{status.status}: total lag {status.totallag}",
+                    "tags.cluster": "{status.cluster}",
+                    "tags.topic": "{status.maxlag.topic}",
+                    "metadata.totalLag": "{status.totallag}",
+                    "metadata.maxLag": "{status.maxlag}",
                 },
             },
             {  # a flat lag record, e.g. from a lag exporter or a cron job
                 "when": {_LAG: {"gte": threshold}, _GROUP: {"exists": True}},
                 "eventType": CONSUMER_LAG,
                 "fields": {
-                    "reason": "ConsumerLag", "severity": "{severity}",
-                    "resource.kind": "KafkaConsumerGroup", "resource.name": f"{{{_GROUP}}}",
+                    "reason": "ConsumerLag",
+                    "severity": "{severity}",
+                    "resource.kind": "KafkaConsumerGroup",
+                    "resource.name": f"{{{_GROUP}}}",
                     "message": f"Consumer group {{{_GROUP}}} is {{{_LAG}}} messages behind "
-                               f"(threshold {threshold:g})",
-                    "tags.topic": "{topic}", "tags.partition": "{partition}",
-                    "tags.cluster": "{cluster}", "timestamp": "{timestamp|ts}",
-                    "metadata.lag": f"{{{_LAG}}}", "metadata.threshold": "{threshold}",
+                    f"(threshold {threshold:g})",
+                    "tags.topic": "{topic}",
+                    "tags.partition": "{partition}",
+                    "tags.cluster": "{cluster}",
+                    "timestamp": "{timestamp|ts}",
+                    "metadata.lag": f"{{{_LAG}}}",
+                    "metadata.threshold": "{threshold}",
                 },
             },
         ]
     common = {
         "eventType": PARTITION_OFFLINE,
         "fields": {
-            "reason": "PartitionOffline", "severity": "{severity}",
-            "resource.kind": "KafkaPartition", "resource.name": "{topic}-{partition}",
+            "reason": "PartitionOffline",
+            "severity": "{severity}",
+            "resource.kind": "KafkaPartition",
+            "resource.name": "{topic}-{partition}",
             "message": "Kafka partition {topic}-{partition} is offline (no leader)",
-            "tags.topic": "{topic}", "tags.partition": "{partition}", "tags.cluster": "{cluster}",
-            "timestamp": "{timestamp|ts}", "metadata.replicas": "{replicas}",
+            "tags.topic": "{topic}",
+            "tags.partition": "{partition}",
+            "tags.cluster": "{cluster}",
+            "timestamp": "{timestamp|ts}",
+            "metadata.replicas": "{replicas}",
             "metadata.isr": "{isr}",
         },
     }
@@ -95,8 +109,19 @@ def _preset_rules(preset: str, threshold: float) -> list[dict[str, Any]]:
     return [
         {**common, "when": {**located, "leader": -1}},
         {**common, "when": {**located, "offline": True}},
-        {**common, "when": {**located, "state|status": ["offline", "offlinepartition", "no_leader",
-                                                         "noleader", "unavailable"]}},
+        {
+            **common,
+            "when": {
+                **located,
+                "state|status": [
+                    "offline",
+                    "offlinepartition",
+                    "no_leader",
+                    "noleader",
+                    "unavailable",
+                ],
+            },
+        },
     ]
 
 
@@ -136,8 +161,12 @@ class KafkaConfig(BaseModel):
     require_metadata: bool = Field(default=True, alias="requireMetadata")
     """Refuse records without ``kafka.topic/partition/offset`` (the sink's ``metadata.publish``):
     without them rules cannot select by topic and a record has no identity."""
-    rules: list[KafkaRule] = Field(default_factory=lambda: [
-        KafkaRule(preset=CONSUMER_LAG), KafkaRule(preset=PARTITION_OFFLINE)])
+    rules: list[KafkaRule] = Field(
+        default_factory=lambda: [
+            KafkaRule(preset=CONSUMER_LAG),
+            KafkaRule(preset=PARTITION_OFFLINE),
+        ]
+    )
     """Tried in order; the first whose topic and ``when`` match builds the event."""
 
 
@@ -161,24 +190,35 @@ class KafkaSource:
             raise InvalidEventError(
                 f"Pub/Sub attribute {missing[0]} is missing: set metadata.publish=true on the "
                 "Kafka Connect CloudPubSubSinkConnector (or requireMetadata: false)",
-                field=f"attributes.{missing[0]}")
+                field=f"attributes.{missing[0]}",
+            )
         topic = attributes.get("kafka.topic", "")
         value = decode_value(raw)
         if value is None or value == "":
             raise Dropped("empty-record")
         meta: dict[str, Any] = {
-            "topic": topic, "partition": attributes.get("kafka.partition", ""),
-            "offset": attributes.get("kafka.offset", ""), "key": attributes.get("key", ""),
-            "timestamp": attributes.get("kafka.timestamp", ""), "attributes": dict(attributes),
+            "topic": topic,
+            "partition": attributes.get("kafka.partition", ""),
+            "offset": attributes.get("kafka.offset", ""),
+            "key": attributes.get("key", ""),
+            "timestamp": attributes.get("kafka.timestamp", ""),
+            "attributes": dict(attributes),
         }
         doc = value if isinstance(value, dict) else {"value": value}
-        rule = next((r for r in self.rules if (r.topic == "*" or glob_match(r.topic, topic))
-                     and r.matches(doc, meta)), None)
+        rule = next(
+            (
+                r
+                for r in self.rules
+                if (r.topic == "*" or glob_match(r.topic, topic)) and r.matches(doc, meta)
+            ),
+            None,
+        )
         if rule is None:
             raise Dropped("no-rule")
         generic = validate_generic(rule.render(doc, meta))
-        record_time = time_of(_int_or_none(attributes.get("kafka.timestamp", "")),
-                              "attributes.kafka.timestamp")
+        record_time = time_of(
+            _int_or_none(attributes.get("kafka.timestamp", "")), "attributes.kafka.timestamp"
+        )
         if missing:
             identity: tuple[object, ...] = ("digest", content_digest(value), meta["key"])
             raw_ref = f"kafka:{topic or '?'}"
@@ -195,8 +235,17 @@ class KafkaSource:
         tags = {"kafka_topic": topic} if topic else {}
         if generic.timestamp is None and record_time is not None:
             generic = generic.model_copy(update={"timestamp": record_time})
-        return [to_event(generic, source=self.name, id_parts=identity, now=self.context.clock(),
-                         raw_ref=raw_ref, metadata=metadata, tags=tags)]
+        return [
+            to_event(
+                generic,
+                source=self.name,
+                id_parts=identity,
+                now=self.context.clock(),
+                raw_ref=raw_ref,
+                metadata=metadata,
+                tags=tags,
+            )
+        ]
 
 
 def _int_or_none(value: str) -> int | None:

@@ -65,15 +65,18 @@ class GithubOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True, defer_build=True)
 
-    event_type: str = Field(default=GITHUB_EVENT_TYPE, alias="eventType",
-                            pattern=KEBAB_CASE.pattern)
+    event_type: str = Field(
+        default=GITHUB_EVENT_TYPE, alias="eventType", pattern=KEBAB_CASE.pattern
+    )
     workflows: list[str] | None = None
     """Only these workflow names (glob patterns); all workflows when unset."""
     conclusions: list[str] = Field(
-        default_factory=lambda: ["failure", "timed_out", "startup_failure"])
+        default_factory=lambda: ["failure", "timed_out", "startup_failure"]
+    )
     """``workflow_run.conclusion`` values that are failures."""
-    deployment_states: list[str] = Field(default_factory=lambda: ["failure", "error"],
-                                         alias="deploymentStates")
+    deployment_states: list[str] = Field(
+        default_factory=lambda: ["failure", "error"], alias="deploymentStates"
+    )
     """``deployment_status.state`` values that are failures."""
     environments: dict[str, str] = Field(default_factory=dict)
     """Deployment environment → the workload it deploys, as ``NAMESPACE/KIND/NAME``
@@ -86,8 +89,10 @@ class GithubOptions(BaseModel):
         for environment, ref in value.items():
             parts = ref.split("/")
             if len(parts) != 3 or not all(parts[1:]):
-                raise ValueError(f"environments[{environment!r}]: {ref!r} is not "
-                                 "NAMESPACE/KIND/NAME (e.g. shop/Deployment/checkout)")
+                raise ValueError(
+                    f"environments[{environment!r}]: {ref!r} is not "
+                    "NAMESPACE/KIND/NAME (e.g. shop/Deployment/checkout)"
+                )
         return value
 
     def workload_of(self, repo: str, environment: str) -> dict[str, str]:
@@ -122,8 +127,9 @@ class EndpointConfig(BaseModel):
     """When set, the header is required, must be within the replay window, and is signed
     (HMAC over ``<timestamp>.<body>``)."""
     replay_window_seconds: float = Field(default=300, gt=0, alias="replayWindowSeconds")
-    max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, gt=0, le=32 * 1024 * 1024,
-                                alias="maxBodyBytes")
+    max_body_bytes: int = Field(
+        default=DEFAULT_MAX_BODY_BYTES, gt=0, le=32 * 1024 * 1024, alias="maxBodyBytes"
+    )
 
     @model_validator(mode="after")
     def _preset(self) -> EndpointConfig:
@@ -165,7 +171,10 @@ class WebhookSource:
     name: ClassVar[str] = "webhook"
     version: ClassVar[str] = "1.0.0"
     event_types: ClassVar[tuple[str, ...]] = (
-        GITHUB_EVENT_TYPE, webhook_grafana.EVENT_TYPE, webhook_pagerduty.EVENT_TYPE)
+        GITHUB_EVENT_TYPE,
+        webhook_grafana.EVENT_TYPE,
+        webhook_pagerduty.EVENT_TYPE,
+    )
     config_model: ClassVar[type[BaseModel] | None] = WebhookConfig
 
     def __init__(self, config: BaseModel | None, context: SourceContext) -> None:
@@ -186,17 +195,22 @@ class WebhookSource:
         if config is None:
             raise InvalidEventError(
                 f"unknown webhook endpoint {name!r} "
-                f"(configured: {', '.join(sorted(self.endpoints))})", field="path", status=404)
+                f"(configured: {', '.join(sorted(self.endpoints))})",
+                field="path",
+                status=404,
+            )
         return name, config
 
     def http_options(self, path: str) -> dict[str, Any]:
         """Per-endpoint HTTP settings, read by ``khook_core.transport.http``."""
         _, cfg = self.endpoint(path)
-        options: dict[str, Any] = {"auth": cfg.auth, "max_body_bytes": cfg.max_body_bytes,
-                                   "replay_window_seconds": cfg.replay_window_seconds,
-                                   "timestamp_header": cfg.timestamp_header,
-                                   "content_types": ("application/json",
-                                                     *webhook_cloudevents.CONTENT_TYPES)}
+        options: dict[str, Any] = {
+            "auth": cfg.auth,
+            "max_body_bytes": cfg.max_body_bytes,
+            "replay_window_seconds": cfg.replay_window_seconds,
+            "timestamp_header": cfg.timestamp_header,
+            "content_types": ("application/json", *webhook_cloudevents.CONTENT_TYPES),
+        }
         if cfg.signature_header:
             options["signature_headers"] = (cfg.signature_header,)
         return options
@@ -211,19 +225,26 @@ class WebhookSource:
         if preset in ("cloudevents", "grafana", "pagerduty"):
             return self._sender_preset(preset, raw, attributes, name, raw_ref)
         if webhook_cloudevents.content_type(attributes) in webhook_cloudevents.CONTENT_TYPES:
-            raise InvalidEventError(f"endpoint {name!r} (preset {preset}) does not take "
-                                    "CloudEvents; use a cloudevents or auto endpoint",
-                                    field="content-type", status=415)
-        delivery = (attributes.get("webhook-id", "")
-                    if attributes.get("http.auth") == "standard-webhooks" else "")
+            raise InvalidEventError(
+                f"endpoint {name!r} (preset {preset}) does not take "
+                "CloudEvents; use a cloudevents or auto endpoint",
+                field="content-type",
+                status=415,
+            )
+        delivery = (
+            attributes.get("webhook-id", "")
+            if attributes.get("http.auth") == "standard-webhooks"
+            else ""
+        )
         if preset == "github":
             return [self._github(raw, attributes, cfg.github, name, raw_ref)]
         items = raw if isinstance(raw, list) else [raw]
         if not items:
             raise Dropped("empty-batch")
         if len(items) > MAX_BATCH:
-            raise schema_error(f"(body): at most {MAX_BATCH} events per request, got {len(items)}",
-                               "(body)")
+            raise schema_error(
+                f"(body): at most {MAX_BATCH} events per request, got {len(items)}", "(body)"
+            )
         events = []
         for index, item in enumerate(items):
             where = f"events[{index}]." if isinstance(raw, list) else ""
@@ -232,15 +253,21 @@ class WebhookSource:
             else:
                 if not isinstance(item, dict):
                     at = where.rstrip(".") or "(body)"
-                    raise schema_error(f"{at}: expected an object (an event), "
-                                       f"got {json_type(item)}", at)
+                    raise schema_error(
+                        f"{at}: expected an object (an event), got {json_type(item)}", at
+                    )
                 generic = validate_generic(item, where)
                 if delivery and not generic.id:
                     suffix = f"#{index}" if isinstance(raw, list) else ""
                     generic = generic.model_copy(update={"id": f"{delivery}{suffix}"[:512]})
-                event = to_event(generic, source=self.name, now=self.context.clock(),
-                                 raw_ref=raw_ref, metadata={"endpoint": name},
-                                 id_parts=(name, generic.id or content_digest(item)))
+                event = to_event(
+                    generic,
+                    source=self.name,
+                    now=self.context.clock(),
+                    raw_ref=raw_ref,
+                    metadata={"endpoint": name},
+                    id_parts=(name, generic.id or content_digest(item)),
+                )
             if event is not None:
                 events.append(event)
         if not events:
@@ -248,23 +275,43 @@ class WebhookSource:
         return events
 
     def _sender_preset(
-        self, preset: str, raw: Any, attributes: Mapping[str, str], name: str, raw_ref: str,
+        self,
+        preset: str,
+        raw: Any,
+        attributes: Mapping[str, str],
+        name: str,
+        raw_ref: str,
     ) -> list[Event]:
         """The presets of senders with a published format, each in its own module."""
         now = self.context.clock()
         if preset == "grafana":
-            return webhook_grafana.normalize(raw, source=self.name, endpoint=name, now=now,
-                                             raw_ref=raw_ref)
+            return webhook_grafana.normalize(
+                raw, source=self.name, endpoint=name, now=now, raw_ref=raw_ref
+            )
         if preset == "pagerduty":
-            return [webhook_pagerduty.normalize(raw, source=self.name, endpoint=name, now=now,
-                                                raw_ref=raw_ref)]
-        return webhook_cloudevents.normalize(raw, attributes, source=self.name, endpoint=name,
-                                             mapping=self.context.mapping, now=now,
-                                             raw_ref=raw_ref)
+            return [
+                webhook_pagerduty.normalize(
+                    raw, source=self.name, endpoint=name, now=now, raw_ref=raw_ref
+                )
+            ]
+        return webhook_cloudevents.normalize(
+            raw,
+            attributes,
+            source=self.name,
+            endpoint=name,
+            mapping=self.context.mapping,
+            now=now,
+            raw_ref=raw_ref,
+        )
 
     def _mapped(
-        self, item: Any, attributes: Mapping[str, str], cfg: EndpointConfig, name: str,
-        raw_ref: str, where: str,
+        self,
+        item: Any,
+        attributes: Mapping[str, str],
+        cfg: EndpointConfig,
+        name: str,
+        raw_ref: str,
+        where: str,
     ) -> Event | None:
         meta = {"endpoint": name, "headers": dict(attributes)}
         rule = first_match(cfg.rules, item, meta)
@@ -272,24 +319,35 @@ class WebhookSource:
             return None
         data = rule.render(item, meta)
         generic = validate_generic(data, where)
-        return to_event(generic, source=self.name, now=self.context.clock(), raw_ref=raw_ref,
-                        id_parts=(name, generic.id or content_digest(item)),
-                        metadata={"endpoint": name})
+        return to_event(
+            generic,
+            source=self.name,
+            now=self.context.clock(),
+            raw_ref=raw_ref,
+            id_parts=(name, generic.id or content_digest(item)),
+            metadata={"endpoint": name},
+        )
 
     def _github(
-        self, raw: Any, attributes: Mapping[str, str], opts: GithubOptions, endpoint: str,
+        self,
+        raw: Any,
+        attributes: Mapping[str, str],
+        opts: GithubOptions,
+        endpoint: str,
         raw_ref: str,
     ) -> Event:
         body = object_field(raw, "(body)", required=True)
         kind = attributes.get("x-github-event") or next(
-            (k for k in ("workflow_run", "deployment_status", "zen") if k in body), "")
+            (k for k in ("workflow_run", "deployment_status", "zen") if k in body), ""
+        )
         if kind in ("ping", "zen"):
             raise Dropped("ping")
         if kind not in _GITHUB_EVENTS:
             raise Dropped("unsupported-github-event")
         repo = object_field(body.get("repository"), "repository", required=True)
-        repo_name = (scalar_text(repo, "full_name", "repository.full_name")
-                     or scalar_text(repo, "name", "repository.name"))
+        repo_name = scalar_text(repo, "full_name", "repository.full_name") or scalar_text(
+            repo, "name", "repository.name"
+        )
         if not repo_name:
             raise schema_error("repository.full_name: required", "repository.full_name")
         sender = scalar_text(object_field(body.get("sender"), "sender"), "login", "sender.login")
@@ -301,9 +359,14 @@ class WebhookSource:
             generic, ids = self._workflow_run(body, opts, repo_name, tags)
         else:
             generic, ids = self._deployment_status(body, opts, repo_name, tags)
-        return to_event(generic, source=self.name, now=self.context.clock(), raw_ref=raw_ref,
-                        id_parts=(endpoint, kind, *ids),
-                        metadata={"endpoint": endpoint, "github_delivery": delivery})
+        return to_event(
+            generic,
+            source=self.name,
+            now=self.context.clock(),
+            raw_ref=raw_ref,
+            id_parts=(endpoint, kind, *ids),
+            metadata={"endpoint": endpoint, "github_delivery": delivery},
+        )
 
     @staticmethod
     def _workflow_run(
@@ -313,10 +376,12 @@ class WebhookSource:
         action = scalar_text(body, "action", "action")
         conclusion = scalar_text(run, "conclusion", "workflow_run.conclusion")
         definition = object_field(body.get("workflow"), "workflow")
-        workflow = (scalar_text(run, "name", "workflow_run.name")
-                    or scalar_text(definition, "name", "workflow.name"))
-        path = (scalar_text(run, "path", "workflow_run.path")
-                or scalar_text(definition, "path", "workflow.path"))
+        workflow = scalar_text(run, "name", "workflow_run.name") or scalar_text(
+            definition, "name", "workflow.name"
+        )
+        path = scalar_text(run, "path", "workflow_run.path") or scalar_text(
+            definition, "path", "workflow.path"
+        )
         if action and action != "completed":
             raise Dropped("not-completed")
         if conclusion not in opts.conclusions:
@@ -335,23 +400,36 @@ class WebhookSource:
         tags |= {"workflow": workflow, "conclusion": conclusion, "branch": branch}
         pulls = run.get("pull_requests")
         pull = pulls[0] if isinstance(pulls, list) and pulls and isinstance(pulls[0], dict) else {}
-        message = (f"GitHub workflow {workflow!r} run #{number or run_id} (attempt {attempt}) in "
-                   f"{repo} on {branch or '?'} at {sha[:12] or '?'} concluded {conclusion}")
+        message = (
+            f"GitHub workflow {workflow!r} run #{number or run_id} (attempt {attempt}) in "
+            f"{repo} on {branch or '?'} at {sha[:12] or '?'} concluded {conclusion}"
+        )
         if title:
             message += f": {title}"
-        generic = validate_generic({
-            "type": opts.event_type, "severity": "error",
-            "reason": f"WorkflowRun{conclusion.title().replace('_', '')}",
-            # The file path identifies the workflow (names may repeat) and is prompt-safe.
-            "resource": {"kind": "GitHubWorkflow", "name": f"{repo}/{path or workflow}"[:253]},
-            "message": message, "id": f"workflow_run/{run_id}/{attempt}",
-            "timestamp": run.get("updated_at") or None,
-            "firstTimestamp": run.get("run_started_at") or run.get("created_at") or None,
-            "groupKey": f"{repo}/{branch}", "tags": tags,
-            "metadata": {"url": url, "head_sha": sha, "run_id": run_id, "run_attempt": attempt,
-                         "event": scalar_text(run, "event", "workflow_run.event"), "path": path,
-                         "pull_request": scalar_text(pull, "number", "pull_requests.number")},
-        })
+        generic = validate_generic(
+            {
+                "type": opts.event_type,
+                "severity": "error",
+                "reason": f"WorkflowRun{conclusion.title().replace('_', '')}",
+                # The file path identifies the workflow (names may repeat) and is prompt-safe.
+                "resource": {"kind": "GitHubWorkflow", "name": f"{repo}/{path or workflow}"[:253]},
+                "message": message,
+                "id": f"workflow_run/{run_id}/{attempt}",
+                "timestamp": run.get("updated_at") or None,
+                "firstTimestamp": run.get("run_started_at") or run.get("created_at") or None,
+                "groupKey": f"{repo}/{branch}",
+                "tags": tags,
+                "metadata": {
+                    "url": url,
+                    "head_sha": sha,
+                    "run_id": run_id,
+                    "run_attempt": attempt,
+                    "event": scalar_text(run, "event", "workflow_run.event"),
+                    "path": path,
+                    "pull_request": scalar_text(pull, "number", "pull_requests.number"),
+                },
+            }
+        )
         return generic, (run_id, attempt)
 
     @staticmethod
@@ -363,40 +441,54 @@ class WebhookSource:
         state = scalar_text(status, "state", "deployment_status.state")
         if state not in opts.deployment_states:
             raise Dropped("not-a-failure")
-        environment = (scalar_text(status, "environment", "deployment_status.environment")
-                       or scalar_text(deployment, "environment", "deployment.environment"))
+        environment = scalar_text(
+            status, "environment", "deployment_status.environment"
+        ) or scalar_text(deployment, "environment", "deployment.environment")
         deployment_id = scalar_text(deployment, "id", "deployment.id") or scalar_text(
-            status, "id", "deployment_status.id")
+            status, "id", "deployment_status.id"
+        )
         if not deployment_id:
             raise schema_error("deployment.id: required", "deployment.id")
         ref = scalar_text(deployment, "ref", "deployment.ref")
         sha = scalar_text(deployment, "sha", "deployment.sha")
         description = scalar_text(status, "description", "deployment_status.description")
         tags |= {"environment": environment, "state": state, "ref": ref}
-        message = (f"GitHub deployment {deployment_id} of {repo} {ref or sha[:12] or '?'} to "
-                   f"{environment or '?'} ended in state {state}")
+        message = (
+            f"GitHub deployment {deployment_id} of {repo} {ref or sha[:12] or '?'} to "
+            f"{environment or '?'} ended in state {state}"
+        )
         if description:
             message += f": {description}"
-        generic = validate_generic({
-            "type": opts.event_type, "severity": "error", "reason": f"Deployment{state.title()}",
-            "resource": {"kind": "GitHubEnvironment", "name": f"{repo}/{environment}"[:253]},
-            "workload": opts.workload_of(repo, environment),
-            "message": message, "id": f"deployment/{deployment_id}",
-            "timestamp": status.get("updated_at") or status.get("created_at") or None,
-            "firstTimestamp": deployment.get("created_at") or None,
-            "groupKey": f"{repo}/{environment}", "tags": tags,
-            "metadata": {"url": scalar_text(status, "target_url", "deployment_status.target_url"),
-                         "log_url": scalar_text(status, "log_url", "deployment_status.log_url"),
-                         "sha": sha, "task": scalar_text(deployment, "task", "deployment.task"),
-                         "deployment_id": deployment_id},
-        })
+        generic = validate_generic(
+            {
+                "type": opts.event_type,
+                "severity": "error",
+                "reason": f"Deployment{state.title()}",
+                "resource": {"kind": "GitHubEnvironment", "name": f"{repo}/{environment}"[:253]},
+                "workload": opts.workload_of(repo, environment),
+                "message": message,
+                "id": f"deployment/{deployment_id}",
+                "timestamp": status.get("updated_at") or status.get("created_at") or None,
+                "firstTimestamp": deployment.get("created_at") or None,
+                "groupKey": f"{repo}/{environment}",
+                "tags": tags,
+                "metadata": {
+                    "url": scalar_text(status, "target_url", "deployment_status.target_url"),
+                    "log_url": scalar_text(status, "log_url", "deployment_status.log_url"),
+                    "sha": sha,
+                    "task": scalar_text(deployment, "task", "deployment.task"),
+                    "deployment_id": deployment_id,
+                },
+            }
+        )
         return generic, (deployment_id, scalar_text(status, "id", "deployment_status.id"))
 
 
 def _detect(raw: Any, attributes: Mapping[str, str]) -> Preset:
     """The ``auto`` endpoint's guess: the sender's headers first, then the body's shape."""
     if webhook_cloudevents.is_cloudevent(attributes) or (
-            isinstance(raw, dict) and "specversion" in raw):
+        isinstance(raw, dict) and "specversion" in raw
+    ):
         return "cloudevents"
     if _looks_like_github(raw, attributes):
         return "github"
@@ -411,5 +503,8 @@ def _detect(raw: Any, attributes: Mapping[str, str]) -> Preset:
 def _looks_like_github(raw: Any, attributes: Mapping[str, str]) -> bool:
     if "x-github-event" in attributes:
         return True
-    return isinstance(raw, dict) and "repository" in raw and any(
-        k in raw for k in (*_GITHUB_EVENTS, "zen"))
+    return (
+        isinstance(raw, dict)
+        and "repository" in raw
+        and any(k in raw for k in (*_GITHUB_EVENTS, "zen"))
+    )

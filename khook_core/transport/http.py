@@ -182,16 +182,21 @@ def credentials_for(settings: Settings, source: str) -> HttpCredentials:
 
 def check_method(method: str, policy: HttpPolicy) -> None:
     if method.upper() not in policy.methods:
-        raise InvalidEventError(f"method {method} is not allowed; use "
-                                f"{' or '.join(sorted(policy.methods))}", field="method",
-                                status=405)
+        raise InvalidEventError(
+            f"method {method} is not allowed; use {' or '.join(sorted(policy.methods))}",
+            field="method",
+            status=405,
+        )
 
 
 def check_content_type(mimetype: str, policy: HttpPolicy) -> None:
     if mimetype.lower() not in policy.content_types:
         raise InvalidEventError(
             f"content type {mimetype or '(none)'!r} is not supported; send "
-            f"{' or '.join(policy.content_types)}", field="content-type", status=415)
+            f"{' or '.join(policy.content_types)}",
+            field="content-type",
+            status=415,
+        )
 
 
 def read_body(request: flask.Request, policy: HttpPolicy) -> bytes:
@@ -214,13 +219,19 @@ def read_body(request: flask.Request, policy: HttpPolicy) -> bytes:
 
 
 def _too_large(size: str, limit: int) -> InvalidEventError:
-    return InvalidEventError(f"request body of {size} is over the limit of {limit} bytes",
-                             field="body", status=413)
+    return InvalidEventError(
+        f"request body of {size} is over the limit of {limit} bytes", field="body", status=413
+    )
 
 
 def authenticate(
-    headers: Mapping[str, str], body: bytes, policy: HttpPolicy, credentials: HttpCredentials,
-    *, now: float, source: str = "",
+    headers: Mapping[str, str],
+    body: bytes,
+    policy: HttpPolicy,
+    credentials: HttpCredentials,
+    *,
+    now: float,
+    source: str = "",
 ) -> str:
     """Check the credentials this endpoint accepts; returns the scheme that passed.
 
@@ -234,11 +245,16 @@ def authenticate(
     if token is None and key is None:
         if credentials.allow_unauthenticated:
             return "none"
-        logger.error("refusing %s request: no credentials configured (set %sTOKEN or "
-                     "%sHMAC_SECRET, or %sALLOW_UNAUTHENTICATED=true behind other auth)",
-                     source, *([env_prefix(source)] * 3))
-        raise AuthError("this endpoint has no credentials configured; every request is refused",
-                        field="authorization")
+        logger.error(
+            "refusing %s request: no credentials configured (set %sTOKEN or "
+            "%sHMAC_SECRET, or %sALLOW_UNAUTHENTICATED=true behind other auth)",
+            source,
+            *([env_prefix(source)] * 3),
+        )
+        raise AuthError(
+            "this endpoint has no credentials configured; every request is refused",
+            field="authorization",
+        )
     if key is not None:
         header = next((h for h in policy.signature_headers if headers.get(h)), None)
         if header is not None:
@@ -248,8 +264,9 @@ def authenticate(
     if token is not None and authorization:
         scheme, _, value = authorization.strip().partition(" ")
         if scheme.lower() != "bearer" or not value.strip():
-            raise AuthError("the Authorization header must be 'Bearer <token>'",
-                            field="authorization")
+            raise AuthError(
+                "the Authorization header must be 'Bearer <token>'", field="authorization"
+            )
         if not hmac.compare_digest(value.strip().encode(), token.encode()):
             raise AuthError("the bearer token is wrong", field="authorization")
         return "bearer"
@@ -258,28 +275,43 @@ def authenticate(
         wanted.append("Authorization: Bearer <token>")
     if key is not None:
         wanted.append(f"{policy.signature_headers[0]}: sha256=<hmac of the body>")
-    raise AuthError(f"missing credentials: send {' or '.join(wanted)}",
-                    field="authorization" if token is not None else policy.signature_headers[0])
+    raise AuthError(
+        f"missing credentials: send {' or '.join(wanted)}",
+        field="authorization" if token is not None else policy.signature_headers[0],
+    )
 
 
 def _sender_signature(
-    headers: Mapping[str, str], body: bytes, policy: HttpPolicy, credentials: HttpCredentials,
-    *, now: float, source: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    policy: HttpPolicy,
+    credentials: HttpCredentials,
+    *,
+    now: float,
+    source: str,
 ) -> str:
     """Standard Webhooks or PagerDuty v3, each checked against its own secret."""
     from khook_core.transport import signatures
 
     standard = policy.auth == "standard-webhooks"
     setting = "STANDARD_WEBHOOKS_SECRET" if standard else "PAGERDUTY_SECRET"
-    secret = _secret(credentials.standard_webhooks_secret if standard
-                     else credentials.pagerduty_secret)
+    secret = _secret(
+        credentials.standard_webhooks_secret if standard else credentials.pagerduty_secret
+    )
     if secret is None:
         if credentials.allow_unauthenticated:
             return "none"
-        logger.error("refusing %s request: auth %s needs %s%s", source, policy.auth,
-                     env_prefix(source), setting)
-        raise AuthError("this endpoint has no credentials configured; every request is refused",
-                        field="authorization")
+        logger.error(
+            "refusing %s request: auth %s needs %s%s",
+            source,
+            policy.auth,
+            env_prefix(source),
+            setting,
+        )
+        raise AuthError(
+            "this endpoint has no credentials configured; every request is refused",
+            field="authorization",
+        )
     if policy.auth == "pagerduty":
         signatures.verify_pagerduty(headers, body, secret)
         return "pagerduty"
@@ -287,36 +319,51 @@ def _sender_signature(
         key = signatures.standard_webhooks_key(secret)
     except ValueError as exc:
         logger.error("refusing %s request: %s%s: %s", source, env_prefix(source), setting, exc)
-        raise AuthError("this endpoint's signing secret is misconfigured; every request is "
-                        "refused", field="authorization") from None
-    signatures.verify_standard_webhooks(headers, body, key, now=now,
-                                        window_seconds=policy.replay_window.total_seconds())
+        raise AuthError(
+            "this endpoint's signing secret is misconfigured; every request is refused",
+            field="authorization",
+        ) from None
+    signatures.verify_standard_webhooks(
+        headers, body, key, now=now, window_seconds=policy.replay_window.total_seconds()
+    )
     return "standard-webhooks"
 
 
 def verify_signature(
-    headers: Mapping[str, str], header: str, body: bytes, key: str, policy: HttpPolicy,
-    *, now: float,
+    headers: Mapping[str, str],
+    header: str,
+    body: bytes,
+    key: str,
+    policy: HttpPolicy,
+    *,
+    now: float,
 ) -> None:
     """HMAC-SHA256 over the body (or ``<timestamp>.<body>``), compared in constant time."""
     signed = body
     if policy.timestamp_header:
         stamp = headers.get(policy.timestamp_header, "").strip()
         if not stamp:
-            raise AuthError(f"missing {policy.timestamp_header} header (required with the "
-                            "signature)", field=policy.timestamp_header)
+            raise AuthError(
+                f"missing {policy.timestamp_header} header (required with the signature)",
+                field=policy.timestamp_header,
+            )
         try:
             sent = float(stamp)
         except ValueError:
             sent = math.nan
         if not math.isfinite(sent):
-            raise AuthError(f"{policy.timestamp_header} must be a Unix time in seconds",
-                            field=policy.timestamp_header)
+            raise AuthError(
+                f"{policy.timestamp_header} must be a Unix time in seconds",
+                field=policy.timestamp_header,
+            )
         skew = abs(now - sent)
         window = policy.replay_window.total_seconds()
         if skew > window:
-            raise AuthError(f"{policy.timestamp_header} is {skew:.0f} s away from now, outside "
-                            f"the replay window of {window:.0f} s", field=policy.timestamp_header)
+            raise AuthError(
+                f"{policy.timestamp_header} is {skew:.0f} s away from now, outside "
+                f"the replay window of {window:.0f} s",
+                field=policy.timestamp_header,
+            )
         signed = stamp.encode() + b"." + body
     given = headers.get(header, "").strip()
     if given[:7].lower() == "sha256=":
@@ -349,7 +396,10 @@ def request_id_of(headers: Mapping[str, str]) -> str:
 
 
 def serve(
-    request: flask.Request, source: str, *, runtime: Runtime | None = None,
+    request: flask.Request,
+    source: str,
+    *,
+    runtime: Runtime | None = None,
     clock: Callable[[], float] = time.time,
 ) -> flask.Response:
     """Answer one HTTP delivery for ``source`` (see the module docstring for the statuses).
@@ -373,26 +423,53 @@ def serve(
             check_method(request.method, policy)
             check_content_type(request.mimetype, policy)
             body = read_body(request, policy)
-            scheme = authenticate(headers, body, policy,
-                                  credentials_for(runtime.settings, source), now=clock(),
-                                  source=source)
+            scheme = authenticate(
+                headers,
+                body,
+                policy,
+                credentials_for(runtime.settings, source),
+                now=clock(),
+                source=source,
+            )
             payload = parse_json(body)
             attributes = {k: v for k, v in headers.items() if k not in _HIDDEN_HEADERS}
-            attributes |= {"http.path": request.path, "http.method": request.method,
-                           "http.request_id": request_id, "http.auth": scheme}
+            attributes |= {
+                "http.path": request.path,
+                "http.method": request.method,
+                "http.request_id": request_id,
+                "http.auth": scheme,
+            }
             # A sender's ``traceparent`` header is this span's parent.
-            with runtime.telemetry.span(f"receive {source}", parent=headers, kind="server",
-                                        attributes={"khook.source": source}):
-                decisions = run_pipeline(source, payload, attributes, runtime=runtime,
-                                         deadline=started + runtime.settings.invocation_budget)
+            with runtime.telemetry.span(
+                f"receive {source}",
+                parent=headers,
+                kind="server",
+                attributes={"khook.source": source},
+            ):
+                decisions = run_pipeline(
+                    source,
+                    payload,
+                    attributes,
+                    runtime=runtime,
+                    deadline=started + runtime.settings.invocation_budget,
+                )
         except InvalidEventError as exc:
-            logger.warning("refused %s request %s: %d %s", source, request_id, exc.status,
-                           exc.message, extra={"error": exc.to_json()})
+            logger.warning(
+                "refused %s request %s: %d %s",
+                source,
+                request_id,
+                exc.status,
+                exc.message,
+                extra={"error": exc.to_json()},
+            )
             return error_response(exc)
         except TransientError as exc:
             logger.warning("transient failure on %s request %s: %s", source, request_id, exc)
-            return _json({"error": f"temporary failure, retry later: {exc}", "status": 503},
-                         503, {"Retry-After": str(RETRY_AFTER_SECONDS)})
+            return _json(
+                {"error": f"temporary failure, retry later: {exc}", "status": 503},
+                503,
+                {"Retry-After": str(RETRY_AFTER_SECONDS)},
+            )
         return summary_response(source, request_id, decisions)
 
 
@@ -413,8 +490,12 @@ def summary_response(source: str, request_id: str, decisions: list[Decision]) ->
         logger.info("%s request %s: %s", source, request_id, text)
         item: dict[str, Any] = {"decision": d.decision}
         if d.event is not None:
-            item |= {"event": d.event.id, "type": d.event.type, "status": d.event.status,
-                     "resource": d.event.resource.ref()}
+            item |= {
+                "event": d.event.id,
+                "type": d.event.type,
+                "status": d.event.status,
+                "resource": d.event.resource.ref(),
+            }
         if d.hook:
             item["hook"] = d.hook
         if d.task_id:
@@ -422,15 +503,26 @@ def summary_response(source: str, request_id: str, decisions: list[Decision]) ->
         if d.detail:
             item["detail"] = d.detail
         items.append(item)
-    body: dict[str, Any] = {"source": source, "request_id": request_id,
-                            "counts": dict(sorted(counts.items())), "decisions": items}
+    body: dict[str, Any] = {
+        "source": source,
+        "request_id": request_id,
+        "counts": dict(sorted(counts.items())),
+        "decisions": items,
+    }
     if any(d.retryable for d in decisions):
         body |= {"error": "temporary failure, retry later", "status": 503}
         return _json(body, 503, {"Retry-After": str(RETRY_AFTER_SECONDS)})
     return _json(body, 200)
 
 
-def _json(body: Mapping[str, Any], status: int, headers: Mapping[str, str] | None = None,
-          ) -> flask.Response:
-    return flask.Response(json.dumps(body, ensure_ascii=False, default=str), status=status,
-                          mimetype="application/json", headers=dict(headers or {}))
+def _json(
+    body: Mapping[str, Any],
+    status: int,
+    headers: Mapping[str, str] | None = None,
+) -> flask.Response:
+    return flask.Response(
+        json.dumps(body, ensure_ascii=False, default=str),
+        status=status,
+        mimetype="application/json",
+        headers=dict(headers or {}),
+    )

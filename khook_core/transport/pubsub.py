@@ -93,33 +93,44 @@ def decode_message(cloud_event: CloudEventLike) -> PubSubMessage:
         body = jsontext.loads(body, field="data")
     message = body.get("message") if isinstance(body, dict) else None
     if not isinstance(message, dict):
-        raise InvalidEventError("CloudEvent data has no Pub/Sub 'message' object",
-                                field="data.message")
-    message_id = str(message.get("messageId") or message.get("message_id")
-                     or cloud_event.get("id") or "")
+        raise InvalidEventError(
+            "CloudEvent data has no Pub/Sub 'message' object", field="data.message"
+        )
+    message_id = str(
+        message.get("messageId") or message.get("message_id") or cloud_event.get("id") or ""
+    )
     if not jsontext.encodable(message_id):
-        raise InvalidEventError(jsontext.unencodable_message("message.messageId"),
-                                field="message.messageId")
+        raise InvalidEventError(
+            jsontext.unencodable_message("message.messageId"), field="message.messageId"
+        )
     encoded = message.get("data") or ""
     if not isinstance(encoded, str):
         raise InvalidEventError("message.data must be a base64 string", field="message.data")
     try:
         data = base64.b64decode(encoded, validate=True)
     except (binascii.Error, ValueError) as exc:
-        raise InvalidEventError(f"message {message_id}: data is not valid base64",
-                                field="message.data") from exc
+        raise InvalidEventError(
+            f"message {message_id}: data is not valid base64", field="message.data"
+        ) from exc
     attributes = message.get("attributes") or {}
     if not isinstance(attributes, dict) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in attributes.items()
     ):
-        raise InvalidEventError(f"message {message_id}: attributes must map strings to strings",
-                                field="message.attributes")
+        raise InvalidEventError(
+            f"message {message_id}: attributes must map strings to strings",
+            field="message.attributes",
+        )
     where = jsontext.unencodable_path(attributes, "message.attributes")
     if where is not None:
-        raise InvalidEventError(f"message {message_id}: {jsontext.unencodable_message(where)}",
-                                field=where)
-    return PubSubMessage(data, attributes, message_id,
-                         str(message.get("publishTime") or message.get("publish_time") or ""))
+        raise InvalidEventError(
+            f"message {message_id}: {jsontext.unencodable_message(where)}", field=where
+        )
+    return PubSubMessage(
+        data,
+        attributes,
+        message_id,
+        str(message.get("publishTime") or message.get("publish_time") or ""),
+    )
 
 
 def topic_of(cloud_event: CloudEventLike) -> str:
@@ -138,8 +149,9 @@ def parse_json(data: bytes) -> Any:
             (too deep, not finite, a lone surrogate).
     """
     if not data:
-        raise InvalidEventError("the message has no data (expected a JSON object)",
-                                field="message.data")
+        raise InvalidEventError(
+            "the message has no data (expected a JSON object)", field="message.data"
+        )
     return jsontext.loads(data, field="message.data")
 
 
@@ -156,7 +168,10 @@ def parse_text(data: bytes) -> Any:
 
 
 def handle_pubsub(
-    source: str, cloud_event: CloudEventLike, *, runtime: Runtime | None = None,
+    source: str,
+    cloud_event: CloudEventLike,
+    *,
+    runtime: Runtime | None = None,
     parse: Callable[[bytes], Any] = parse_json,
 ) -> list[Decision]:
     """Decode one delivery, run the pipeline and answer Pub/Sub by returning or raising.
@@ -192,23 +207,35 @@ def handle_pubsub(
             attributes[PUBSUB_TOPIC] = topic_of(cloud_event)
             # The publisher's ``traceparent`` attribute (the forwarder's) is this span's parent.
             with runtime.telemetry.span(
-                f"receive {source}", parent=attributes, kind="consumer", start_ns=received_ns,
+                f"receive {source}",
+                parent=attributes,
+                kind="consumer",
+                start_ns=received_ns,
                 attributes={"khook.source": source, "messaging.message.id": message_id},
             ):
                 runtime.telemetry.record_span("decode", received_ns, decoded_ns)
-                decisions = run_pipeline(source, raw, attributes, runtime=runtime,
-                                         deadline=started + runtime.settings.invocation_budget)
+                decisions = run_pipeline(
+                    source,
+                    raw,
+                    attributes,
+                    runtime=runtime,
+                    deadline=started + runtime.settings.invocation_budget,
+                )
         except InvalidEventError as exc:
             invalid = STATS.count("invalid")
             logger.warning(
-                "acknowledging invalid %s message %s: %s", source, message_id, exc.message,
+                "acknowledging invalid %s message %s: %s",
+                source,
+                message_id,
+                exc.message,
                 extra={"error": exc.to_json(), "invalid_messages": invalid},
             )
             return []
         if logger.isEnabledFor(logging.INFO):  # the texts are built only to be logged
             for text in describe.decision_texts(decisions):
-                logger.info("%s message %s%s: %s", source, message_id,
-                            describe.origin(attributes), text)
+                logger.info(
+                    "%s message %s%s: %s", source, message_id, describe.origin(attributes), text
+                )
         retry = [d for d in decisions if d.retryable]
         if retry:
             STATS.count("retried")

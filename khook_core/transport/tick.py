@@ -40,18 +40,28 @@ def handle_tick(cloud_event: CloudEventLike, *, runtime: Runtime | None = None) 
 
             runtime = current_runtime(None)  # the live configuration
         try:
-            decisions = sweep(runtime=runtime,
-                              deadline=started + runtime.settings.invocation_budget)
+            decisions = sweep(
+                runtime=runtime, deadline=started + runtime.settings.invocation_budget
+            )
         except TransientError as exc:
-            logger.warning("sweep tick %s: state store unavailable, next tick retries: %s",
-                           tick, exc)
+            logger.warning(
+                "sweep tick %s: state store unavailable, next tick retries: %s", tick, exc
+            )
             return []
         for decision in decisions:
-            logger.info("sweep %s: %s (%s)%s", decision.key, decision.decision, decision.hook,
-                        f": {decision.detail}" if decision.detail else "")
+            logger.info(
+                "sweep %s: %s (%s)%s",
+                decision.key,
+                decision.decision,
+                decision.hook,
+                f": {decision.detail}" if decision.detail else "",
+            )
         tally = Counter(d.decision for d in decisions)
-        logger.info("sweep tick %s: %s", tick,
-                    ", ".join(f"{n} {what}" for what, n in sorted(tally.items())) or "nothing held")
+        logger.info(
+            "sweep tick %s: %s",
+            tick,
+            ", ".join(f"{n} {what}" for what, n in sorted(tally.items())) or "nothing held",
+        )
         track_tasks(runtime, tick, started + runtime.settings.invocation_budget)
         expire_approvals(runtime, tick)
         return decisions
@@ -66,8 +76,11 @@ def track_tasks(runtime: Runtime, tick: str, deadline: float) -> None:
         logger.warning("sweep tick %s: task store unavailable, next tick retries: %s", tick, exc)
         return
     if set(tracked) - {"open", "raced"}:  # an open task is no news on every tick
-        logger.info("sweep tick %s, tasks: %s", tick,
-                    ", ".join(f"{n} {what}" for what, n in sorted(tracked.items())))
+        logger.info(
+            "sweep tick %s, tasks: %s",
+            tick,
+            ", ".join(f"{n} {what}" for what, n in sorted(tracked.items())),
+        )
 
 
 def expire_approvals(runtime: Runtime, tick: str) -> None:
@@ -77,9 +90,13 @@ def expire_approvals(runtime: Runtime, tick: str) -> None:
     try:
         expired = expire_due(runtime, runtime.clock())
     except TransientError as exc:
-        logger.warning("sweep tick %s: approval store unavailable, next tick retries: %s", tick,
-                       exc)
+        logger.warning(
+            "sweep tick %s: approval store unavailable, next tick retries: %s", tick, exc
+        )
         return
     if expired:
-        logger.info("sweep tick %s, approvals: %s", tick,
-                    ", ".join(f"{n} {what}" for what, n in sorted(expired.items())))
+        logger.info(
+            "sweep tick %s, approvals: %s",
+            tick,
+            ", ".join(f"{n} {what}" for what, n in sorted(expired.items())),
+        )

@@ -90,15 +90,22 @@ class RunningStack:
     def wait_prompts(self, count: int) -> list[dict[str, Any]]:
         end = time.monotonic() + PROMPTS_DEADLINE_S
         while len(self.prompts()) < count:
-            assert time.monotonic() < end, (f"{len(self.prompts())} of {count} prompts:\n"
-                                            f"{self.console()}")
+            assert time.monotonic() < end, (
+                f"{len(self.prompts())} of {count} prompts:\n{self.console()}"
+            )
             time.sleep(0.1)
         return self.prompts()
 
 
 def khook(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "khook_core.cli", *args], cwd=REPO,
-                          capture_output=True, text=True, timeout=60, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "khook_core.cli", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 @pytest.fixture
@@ -110,10 +117,23 @@ def start_stack(tmp_path: Path) -> Iterator[Any]:
         output = tmp_path / f"console-{len(started)}.txt"
         with output.open("wb") as out:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "khook_core.cli", "up", "--state-dir", str(state_dir),
-                 "--config", str(REPO / "config"), *args],
-                cwd=REPO, env={**os.environ, **(env or {})}, stdout=out,
-                stderr=subprocess.STDOUT, process_group=0)
+                [
+                    sys.executable,
+                    "-m",
+                    "khook_core.cli",
+                    "up",
+                    "--state-dir",
+                    str(state_dir),
+                    "--config",
+                    str(REPO / "config"),
+                    *args,
+                ],
+                cwd=REPO,
+                env={**os.environ, **(env or {})},
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                process_group=0,
+            )
         started.append(RunningStack(proc, state_dir, output))
         return started[-1]
 
@@ -137,12 +157,20 @@ def send_one_event_per_source(stack: RunningStack, tmp_path: Path) -> None:
     first_event = tmp_path / "event.jsonl"
     first_event.write_text((SAMPLES / "kubernetes" / "events.jsonl").read_text().splitlines()[0])
     for source, path in {"kubernetes": first_event, **ONE_EVENT}.items():
-        done = khook("send", "--state-dir", str(stack.state_dir), "--shift-to-now", source,
-                     str(path))
+        done = khook(
+            "send", "--state-dir", str(stack.state_dir), "--shift-to-now", source, str(path)
+        )
         assert done.returncode == 0, done.stderr + done.stdout
         assert source in done.stdout
-    github = khook("send", "--state-dir", str(stack.state_dir), "--path", "/github", "webhook",
-                   str(SAMPLES / "webhook" / "github-workflow-run-failure.json"))
+    github = khook(
+        "send",
+        "--state-dir",
+        str(stack.state_dir),
+        "--path",
+        "/github",
+        "webhook",
+        str(SAMPLES / "webhook" / "github-workflow-run-failure.json"),
+    )
     assert "HTTP 200: dispatched deployment-failed" in github.stdout, github.stdout
 
 
@@ -157,7 +185,9 @@ def stop_and_check_nothing_is_left(stack: RunningStack, info: StackInfo) -> None
 
 @pytest.mark.parametrize("bus", ["emulator", "memory"])
 def test_every_source_reaches_the_demo_agent_and_sigint_leaves_nothing(
-    bus: str, tmp_path: Path, start_stack: Any,
+    bus: str,
+    tmp_path: Path,
+    start_stack: Any,
 ) -> None:
     if bus == "emulator":
         launcher, reason = find_launcher()
@@ -165,8 +195,10 @@ def test_every_source_reaches_the_demo_agent_and_sigint_leaves_nothing(
             unavailable(reason)
     else:  # a stack that died without cleaning up must not stop the next one
         (tmp_path / "state").mkdir()
-        stackfile.write(tmp_path / "state", StackInfo(
-            pid=2 ** 22 + 4321, started="earlier", state_dir="x", config_dir="config"))
+        stackfile.write(
+            tmp_path / "state",
+            StackInfo(pid=2**22 + 4321, started="earlier", state_dir="x", config_dir="config"),
+        )
     stack = start_stack("--bus", bus, "--no-forwarder", "--sweep-every", "1")
 
     info = stack.wait_ready()
@@ -174,8 +206,16 @@ def test_every_source_reaches_the_demo_agent_and_sigint_leaves_nothing(
     assert info.bus is not None
     assert info.bus.kind == bus
     assert set(info.functions) == {
-        "alertmanager", "cdc", "console", "gcp", "kafka", "kubernetes", "sweep", "tasks",
-        "webhook"}
+        "alertmanager",
+        "cdc",
+        "console",
+        "gcp",
+        "kafka",
+        "kubernetes",
+        "sweep",
+        "tasks",
+        "webhook",
+    }
     assert len(info.children) == 9 + (bus == "emulator")
     console = stack.console()
     assert "Ready. In another terminal: make demo" in console
@@ -186,7 +226,8 @@ def test_every_source_reaches_the_demo_agent_and_sigint_leaves_nothing(
         assert time.monotonic() < end, f"no tick reached the sweep function:\n{console}"
         time.sleep(0.1)
     assert [line for line in console.splitlines() if "forwarder" in line] == [
-        "  forwarder  skipped: --no-forwarder"]
+        "  forwarder  skipped: --no-forwarder"
+    ]
     if bus == "memory":
         assert "removed stale" in console
         second = khook("up", "--state-dir", str(stack.state_dir), "--bus", "memory")
@@ -221,8 +262,9 @@ def restart_remembers_what_fired(start_stack: Any, tmp_path: Path) -> None:
     info = again.wait_ready()
     before = len(again.prompts())
     event = tmp_path / "event.jsonl"  # written by send_one_event_per_source
-    done = khook("send", "--state-dir", str(again.state_dir), "--shift-to-now", "kubernetes",
-                 str(event))
+    done = khook(
+        "send", "--state-dir", str(again.state_dir), "--shift-to-now", "kubernetes", str(event)
+    )
     assert done.returncode == 0, done.stderr + done.stdout
     end = time.monotonic() + PROMPTS_DEADLINE_S
     while "duplicate" not in again.console():
@@ -233,7 +275,9 @@ def restart_remembers_what_fired(start_stack: Any, tmp_path: Path) -> None:
 
 
 def test_the_forwarder_brings_a_reachable_clusters_events_to_the_agent(
-    tmp_path: Path, start_stack: Any, kube_api: FakeKubeApi,
+    tmp_path: Path,
+    start_stack: Any,
+    kube_api: FakeKubeApi,
 ) -> None:
     launcher, reason = find_launcher()
     if launcher is None:
@@ -249,11 +293,16 @@ def test_the_forwarder_brings_a_reachable_clusters_events_to_the_agent(
     forwarder_log = stack.state_dir / "logs" / "forwarder.log"
     end = time.monotonic() + READY_DEADLINE_S
     while "listed events.k8s.io/v1 events" not in (
-            forwarder_log.read_text() if forwarder_log.exists() else ""):
+        forwarder_log.read_text() if forwarder_log.exists() else ""
+    ):
         assert time.monotonic() < end, stack.console()
         time.sleep(0.1)
-    kube_api.create("BackOff", "Back-off restarting failed container app", namespace="default",
-                    object_name="web-forwarded")
+    kube_api.create(
+        "BackOff",
+        "Back-off restarting failed container app",
+        namespace="default",
+        object_name="web-forwarded",
+    )
     [prompt] = stack.wait_prompts(1)
     assert 'Pod "web-forwarded" in namespace "default" restarted' in prompt["prompt"]
     assert prompt["metadata"]["khook.source"] == "kubernetes"
@@ -278,8 +327,10 @@ def free_block() -> int:
 def ports_of(info: StackInfo) -> dict[str, int]:
     assert info.bus is not None
     assert info.agent_url is not None
-    ports = {"bus": int(info.bus.host.rsplit(":", 1)[1]),
-             "agent": int(info.agent_url.rsplit(":", 1)[1])}
+    ports = {
+        "bus": int(info.bus.host.rsplit(":", 1)[1]),
+        "agent": int(info.agent_url.rsplit(":", 1)[1]),
+    }
     for name, function in info.functions.items():
         ports[name] = int(function.url.rstrip("/").rsplit(":", 1)[1])
     return ports
@@ -293,7 +344,8 @@ def wait_console(stack: RunningStack, text: str) -> None:
 
 
 def test_quick_restarts_under_traffic_keep_every_port_and_the_console_names_each_event(
-    tmp_path: Path, start_stack: Any,
+    tmp_path: Path,
+    start_stack: Any,
 ) -> None:
     base = free_block()
     args = ("--bus", "memory", "--no-forwarder", "--sweep-every", "0", "--base-port", str(base))
@@ -309,12 +361,24 @@ def test_quick_restarts_under_traffic_keep_every_port_and_the_console_names_each
         info = stack.wait_ready()
         seen.append(ports_of(info))
         # traffic: Pub/Sub messages and HTTP requests, leaving connections in TIME-WAIT
-        sent = khook("send", "--state-dir", str(stack.state_dir), "--shift-to-now", "kubernetes",
-                     str(SAMPLES / "kubernetes" / "events.jsonl"))
+        sent = khook(
+            "send",
+            "--state-dir",
+            str(stack.state_dir),
+            "--shift-to-now",
+            "kubernetes",
+            str(SAMPLES / "kubernetes" / "events.jsonl"),
+        )
         assert sent.returncode == 0, sent.stdout + sent.stderr
-        alerts = khook("send", "--state-dir", str(stack.state_dir), "--shift-to-now",
-                       "alertmanager", str(SAMPLES / "alertmanager" /
-                                           "kube-pod-crash-looping-firing.json"), str(bad_alert))
+        alerts = khook(
+            "send",
+            "--state-dir",
+            str(stack.state_dir),
+            "--shift-to-now",
+            "alertmanager",
+            str(SAMPLES / "alertmanager" / "kube-pod-crash-looping-firing.json"),
+            str(bad_alert),
+        )
         assert "HTTP 422" in alerts.stdout, alerts.stdout
         assert "alerts[0]: expected an object, got an array" in alerts.stdout
         if run == 0:
@@ -322,15 +386,18 @@ def test_quick_restarts_under_traffic_keep_every_port_and_the_console_names_each
             wait_console(stack, "for pod-restart Pod default/web-7d9f8c6b5-x2x9q")
             wait_console(stack, "for kube-pod-crash-looping Pod shop/worker-0 (event 2 of 2)")
         if holder is not None:
-            note = (f"  note       port {base + 1} (demo agent) is taken by pid {os.getpid()} "
-                    f"({sys.executable}")
+            note = (
+                f"  note       port {base + 1} (demo agent) is taken by pid {os.getpid()} "
+                f"({sys.executable}"
+            )
             assert note in stack.console()
             holder.close()
         stop_and_check_nothing_is_left(stack, info)  # and the next run starts at once
 
     functions = sorted(n for n in seen[0] if n not in ("bus", "agent"))
     expected = {"bus": base, "agent": base + 1} | {
-        name: base + 10 + index for index, name in enumerate(functions)}
+        name: base + 10 + index for index, name in enumerate(functions)
+    }
     assert seen[0] == expected
     assert seen[1] == expected
     assert seen[2] == expected | {"agent": seen[2]["agent"]}

@@ -22,8 +22,10 @@ from tests.support.pubsub import PubSubEmulator
 
 WINDOW_S = 6
 """Long enough that the early tick surely lands inside the window, even on a slow machine."""
-HOOK = restart_hook(prompt="Pods of {{.ResourceName}} keep restarting.",
-                    extensions=f"coalesce: {{window: {WINDOW_S}s}}")
+HOOK = restart_hook(
+    prompt="Pods of {{.ResourceName}} keep restarting.",
+    extensions=f"coalesce: {{window: {WINDOW_S}s}}",
+)
 ATTRIBUTES = {"khook.source": "kubernetes", "khook.api": "events.k8s.io/v1", "khook.cluster": "e2e"}
 QUIET_S = 2.0
 """How long nothing more may reach the agent after a tick that owes it nothing."""

@@ -31,19 +31,30 @@ REPO = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 1, 5, 10, 30, tzinfo=UTC)
 
 
-def event(api: str = EVENTS_API, *, age: timedelta = timedelta(seconds=5),
-          **fields: Any) -> dict[str, Any]:
+def event(
+    api: str = EVENTS_API, *, age: timedelta = timedelta(seconds=5), **fields: Any
+) -> dict[str, Any]:
     """One Event object shaped as the API server returns it, last seen ``age`` before NOW."""
     return FakeKubeApi(api=api).create(when=NOW - age, **fields)
 
 
-def make_filter(*, forward_all: bool = False, api: str = EVENTS_API,
-                config_dir: Path = REPO / "config",
-                clock: Callable[[], datetime] = lambda: NOW) -> EventFilter:
+def make_filter(
+    *,
+    forward_all: bool = False,
+    api: str = EVENTS_API,
+    config_dir: Path = REPO / "config",
+    clock: Callable[[], datetime] = lambda: NOW,
+) -> EventFilter:
     """The filter the forwarder builds from ``config_dir`` (on the fixed clock by default)."""
     source, mapping = load_source(config_dir, clock, need_mapping=not forward_all)
-    return EventFilter(source=source, mapping=mapping, api=api, cluster="prod-eu",
-                       forward_all=forward_all, clock=clock)
+    return EventFilter(
+        source=source,
+        mapping=mapping,
+        api=api,
+        cluster="prod-eu",
+        forward_all=forward_all,
+        clock=clock,
+    )
 
 
 @contextlib.contextmanager
@@ -83,8 +94,9 @@ class StallingKubeApi(FakeKubeApi):
     stalls: int = 0
     stalled: tuple[float, ...] = ()
 
-    def _watch(self, handler: BaseHTTPRequestHandler, namespace: str | None,
-               query: dict[str, str]) -> None:
+    def _watch(
+        self, handler: BaseHTTPRequestHandler, namespace: str | None, query: dict[str, str]
+    ) -> None:
         with self._cond:
             stall = self.stalls > 0
             if stall:
@@ -126,8 +138,9 @@ class RecordingClient:
         self.refuse: set[bytes] = set()
         self.stopped = False
 
-    def publish(self, topic: str, messages: Sequence[Outbound],
-                timeout: float) -> list[PublishError | None]:
+    def publish(
+        self, topic: str, messages: Sequence[Outbound], timeout: float
+    ) -> list[PublishError | None]:
         assert topic == TOPIC
         assert timeout > 0
         outcomes: list[PublishError | None] = []
@@ -139,8 +152,7 @@ class RecordingClient:
                 self.accepted.append((message.data, dict(message.attributes)))
                 outcomes.append(None)
             else:
-                outcomes.append(PublishError("ConnectError: connection refused",
-                                             permanent=False))
+                outcomes.append(PublishError("ConnectError: connection refused", permanent=False))
         return outcomes
 
     def stop(self) -> None:
@@ -158,12 +170,20 @@ class ForwarderProcess:
     def __init__(self, log_path: Path, env: dict[str, str]) -> None:
         self.log_path = log_path
         self.port = _free_port()
-        full_env = {**os.environ, "PYTHONPATH": str(REPO), "KHOOK_FORWARDER_HOST": "127.0.0.1",
-                    "KHOOK_FORWARDER_PORT": str(self.port), **env}
+        full_env = {
+            **os.environ,
+            "PYTHONPATH": str(REPO),
+            "KHOOK_FORWARDER_HOST": "127.0.0.1",
+            "KHOOK_FORWARDER_PORT": str(self.port),
+            **env,
+        }
         with log_path.open("ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "khook_core.forwarder"], cwd=REPO, stdout=log,
-                stderr=subprocess.STDOUT, env=full_env,
+                [sys.executable, "-m", "khook_core.forwarder"],
+                cwd=REPO,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=full_env,
             )
 
     def metrics(self) -> dict[str, float]:

@@ -33,8 +33,13 @@ def function_env(
 
     def apply(plugins: str = "plugins: []\n", hooks: str = HOOKS, **env: str) -> Path:
         config = source_config(plugins=plugins, hooks=hooks)
-        values = {"KHOOK_CONFIG_DIR": str(config), "KHOOK_STATE": "memory",
-                  "KHOOK_DISPATCH": "dry-run", "KHOOK_LOG_FORMAT": "text", **env}
+        values = {
+            "KHOOK_CONFIG_DIR": str(config),
+            "KHOOK_STATE": "memory",
+            "KHOOK_DISPATCH": "dry-run",
+            "KHOOK_LOG_FORMAT": "text",
+            **env,
+        }
         for name, value in values.items():
             monkeypatch.setenv(name, value)
         reset_runtime()
@@ -63,5 +68,3 @@ def http_client(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], Any]:
 def cloudevent_client(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], Any]:
     """A Flask test client of a CloudEvent function; post ``push_body(...)`` to a topic path."""
     return lambda name: _create_app(name, monkeypatch).test_client()
-
-

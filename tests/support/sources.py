@@ -77,11 +77,15 @@ def write_config(root: Path, *, plugins: str = "plugins: []\n", hooks: str = HOO
     return make_config(root, hooks, plugins=plugins)
 
 
-def push_body(data: bytes, attributes: dict[str, str] | None = None,
-              message_id: str = "1") -> dict[str, Any]:
+def push_body(
+    data: bytes, attributes: dict[str, str] | None = None, message_id: str = "1"
+) -> dict[str, Any]:
     """A Pub/Sub push body, as functions-framework converts it to a CloudEvent."""
-    message: dict[str, Any] = {"data": base64.b64encode(data).decode(), "messageId": message_id,
-                               "publishTime": "2026-01-05T10:31:13.120Z"}
+    message: dict[str, Any] = {
+        "data": base64.b64encode(data).decode(),
+        "messageId": message_id,
+        "publishTime": "2026-01-05T10:31:13.120Z",
+    }
     if attributes:
         message["attributes"] = attributes
     return {"message": message, "subscription": "projects/p1/subscriptions/khook-push"}

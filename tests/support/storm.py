@@ -215,8 +215,10 @@ def storm_worker(
         decisions = run_storm(runtime, clock, events)
         results.append(
             [
-                (d.decision,
-                 (held_back(d) or {}).get("count") if d.decision == "dispatched" else None)
+                (
+                    d.decision,
+                    (held_back(d) or {}).get("count") if d.decision == "dispatched" else None,
+                )
                 for d in decisions
             ]
         )

@@ -19,20 +19,92 @@ from khook_core.mapping import KEBAB_CASE
 from khook_core.sources.base import Dropped
 
 VOCABULARY = [
-    "alerts", "status", "labels", "annotations", "startsAt", "endsAt", "fingerprint", "alertname",
-    "type", "resource", "message", "severity", "tags", "metadata", "timestamp", "id", "count",
-    "name", "kind", "namespace", "repository", "full_name", "workflow_run", "deployment_status",
-    "deployment", "conclusion", "state", "group", "lag", "topic", "partition", "leader", "offline",
-    "op", "before", "after", "source", "payload", "schema", "table", "change", "kind", "action",
-    "columns", "identity", "columnnames", "columnvalues", "oldkeys", "keynames", "keyvalues",
-    "lsn", "ts_ms", "xid", "nextlsn", "value", "zen", "groupKey", "commonLabels",
+    "alerts",
+    "status",
+    "labels",
+    "annotations",
+    "startsAt",
+    "endsAt",
+    "fingerprint",
+    "alertname",
+    "type",
+    "resource",
+    "message",
+    "severity",
+    "tags",
+    "metadata",
+    "timestamp",
+    "id",
+    "count",
+    "name",
+    "kind",
+    "namespace",
+    "repository",
+    "full_name",
+    "workflow_run",
+    "deployment_status",
+    "deployment",
+    "conclusion",
+    "state",
+    "group",
+    "lag",
+    "topic",
+    "partition",
+    "leader",
+    "offline",
+    "op",
+    "before",
+    "after",
+    "source",
+    "payload",
+    "schema",
+    "table",
+    "change",
+    "kind",
+    "action",
+    "columns",
+    "identity",
+    "columnnames",
+    "columnvalues",
+    "oldkeys",
+    "keynames",
+    "keyvalues",
+    "lsn",
+    "ts_ms",
+    "xid",
+    "nextlsn",
+    "value",
+    "zen",
+    "groupKey",
+    "commonLabels",
 ]
 
-scalars = (st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70)
-           | st.floats(allow_nan=False, allow_infinity=False)
-           | st.text(max_size=12) | st.sampled_from(["firing", "resolved", "u", "c", "d", "r",
-                                                    "failed", "I", "U", "D", "B", "insert",
-                                                    "2026-01-05T10:20:00Z", "-1", ""]))
+scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=12)
+    | st.sampled_from(
+        [
+            "firing",
+            "resolved",
+            "u",
+            "c",
+            "d",
+            "r",
+            "failed",
+            "I",
+            "U",
+            "D",
+            "B",
+            "insert",
+            "2026-01-05T10:20:00Z",
+            "-1",
+            "",
+        ]
+    )
+)
 keys = st.sampled_from(VOCABULARY) | st.text(max_size=8)
 json_values: st.SearchStrategy[Any] = st.recursive(
     scalars,
@@ -71,16 +143,30 @@ def mutations(draw: st.DrawFn, documents: list[Any]) -> Any:
 
 
 attributes = st.dictionaries(
-    st.sampled_from(["kafka.topic", "kafka.partition", "kafka.offset", "kafka.timestamp", "key",
-                     "x-github-event", "http.path", "khook.endpoint"]) | st.text(max_size=6),
-    st.text(max_size=12) | st.sampled_from(["orders", "0", "17", "1767609071000", "/github",
-                                            "workflow_run", "ping", "/"]),
+    st.sampled_from(
+        [
+            "kafka.topic",
+            "kafka.partition",
+            "kafka.offset",
+            "kafka.timestamp",
+            "key",
+            "x-github-event",
+            "http.path",
+            "khook.endpoint",
+        ]
+    )
+    | st.text(max_size=6),
+    st.text(max_size=12)
+    | st.sampled_from(
+        ["orders", "0", "17", "1767609071000", "/github", "workflow_run", "ping", "/"]
+    ),
     max_size=5,
 )
 
 
-def check_normalizer(normalize: Callable[[Any, Mapping[str, str]], list[Event]],
-                     raw: Any, attrs: Mapping[str, str]) -> None:
+def check_normalizer(
+    normalize: Callable[[Any, Mapping[str, str]], list[Event]], raw: Any, attrs: Mapping[str, str]
+) -> None:
     """The property every source must keep: events, or a clean InvalidEventError/Dropped."""
     error: InvalidEventError | None = None
     try:

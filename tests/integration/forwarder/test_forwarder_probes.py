@@ -38,9 +38,16 @@ def forwarder() -> Iterator[Callable[..., tuple[Forwarder, RecordingClient]]]:
         def start(url: str, **settings: Any) -> tuple[Forwarder, RecordingClient]:
             client = RecordingClient()
             options: dict[str, Any] = {
-                "kube_api_url": url, "topic": TOPIC, "config_dir": REPO / "config", "port": 0,
-                "host": "127.0.0.1", "backoff_initial_seconds": 0.05, "backoff_max_seconds": 0.2,
-                "watch_timeout_seconds": 5, **settings}
+                "kube_api_url": url,
+                "topic": TOPIC,
+                "config_dir": REPO / "config",
+                "port": 0,
+                "host": "127.0.0.1",
+                "backoff_initial_seconds": 0.05,
+                "backoff_max_seconds": 0.2,
+                "watch_timeout_seconds": 5,
+                **settings,
+            }
             return start_one(ForwarderSettings(**options), client), client
 
         yield start
@@ -117,8 +124,11 @@ def test_a_watch_that_stays_stuck_fails_liveness_after_dead_after(
     listed = time.monotonic()
     assert get(fwd.probes.port, "/healthz") == (200, "watch alive\n")
 
-    wait_until(lambda: get(fwd.probes.port, "/healthz") == (503, "watch dead\n"), timeout=3,
-               what="liveness to fail")
+    wait_until(
+        lambda: get(fwd.probes.port, "/healthz") == (503, "watch dead\n"),
+        timeout=3,
+        what="liveness to fail",
+    )
 
     assert time.monotonic() - listed >= 2 - 0.2  # not before the limit
     assert len(api.watch_requests()) >= 1
@@ -130,10 +140,14 @@ def test_not_ready_and_finally_not_alive_while_the_api_is_unreachable(forwarder,
     status, body = get(fwd.probes.port, "/readyz")
     assert status == 503
     assert body.startswith("first list not done")
-    wait_until(lambda: "Connection refused" in get(fwd.probes.port, "/readyz")[1], timeout=10,
-               what="readiness to say why")
-    wait_until(lambda: get(fwd.probes.port, "/healthz")[0] == 503, timeout=10,
-               what="liveness to fail")
+    wait_until(
+        lambda: "Connection refused" in get(fwd.probes.port, "/readyz")[1],
+        timeout=10,
+        what="readiness to say why",
+    )
+    wait_until(
+        lambda: get(fwd.probes.port, "/healthz")[0] == 503, timeout=10, what="liveness to fail"
+    )
     assert fwd.metrics.api_errors >= 1
     assert get(fwd.probes.port, "/nope")[0] == 404
 

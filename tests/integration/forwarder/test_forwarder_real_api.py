@@ -36,9 +36,16 @@ from tests.support.pubsub import PubSubEmulator, Received
 
 LAGGED = 3000
 FAST: dict[str, Any] = {
-    "backoff_initial_seconds": 0.05, "backoff_max_seconds": 0.5, "port": 0, "host": "127.0.0.1",
-    "config_dir": REPO / "config", "cluster": "real", "batch_latency_seconds": 0.01,
-    "publish_timeout_seconds": 5.0, "batch_size": 50, "dead_after_seconds": 8.0,
+    "backoff_initial_seconds": 0.05,
+    "backoff_max_seconds": 0.5,
+    "port": 0,
+    "host": "127.0.0.1",
+    "config_dir": REPO / "config",
+    "cluster": "real",
+    "batch_latency_seconds": 0.01,
+    "publish_timeout_seconds": 5.0,
+    "batch_size": 50,
+    "dead_after_seconds": 8.0,
     # Shrunk so that seconds of lag exceed it as minutes do in production: a re-list anchored
     # on the wall clock of processing would lose what the watch had not delivered.
     "relist_overlap_seconds": 1.0,
@@ -63,8 +70,9 @@ class GatedClient:
         self.inner = inner
         self.gate = threading.Event()
 
-    def publish(self, topic: str, messages: Sequence[Outbound],
-                timeout: float) -> Sequence[BaseException | None]:
+    def publish(
+        self, topic: str, messages: Sequence[Outbound], timeout: float
+    ) -> Sequence[BaseException | None]:
         self.gate.wait()
         return self.inner.publish(topic, messages, timeout)
 
@@ -79,8 +87,10 @@ def forwarder(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Forward
 
         def start(kube: RealKube, **settings: Any) -> Forwarder:
             client = settings.pop("publish_client", None)
-            return start_one(ForwarderSettings(**{**FAST, "kubeconfig": str(kube.kubeconfig),
-                                                  **settings}), client)
+            return start_one(
+                ForwarderSettings(**{**FAST, "kubeconfig": str(kube.kubeconfig), **settings}),
+                client,
+            )
 
         yield start
 
@@ -95,15 +105,22 @@ def topic_and_subscription(emulator: PubSubEmulator) -> tuple[str, str]:
 
 
 def test_a_stalled_publisher_then_410_publishes_every_event_once(
-    kube: RealKube, pubsub_emulator: PubSubEmulator, forwarder: Callable[..., Forwarder],
+    kube: RealKube,
+    pubsub_emulator: PubSubEmulator,
+    forwarder: Callable[..., Forwarder],
     wait_until: Callable[..., None],
 ):
     namespace = new_namespace(kube)
     topic, subscription = topic_and_subscription(pubsub_emulator)
     settings = ForwarderSettings(**FAST, emulator_host=pubsub_emulator.host, topic=topic)
     gated = GatedClient(pubsub_client(settings))
-    fwd = forwarder(kube, namespaces=namespace, emulator_host=pubsub_emulator.host,
-                    topic=topic, publish_client=gated)
+    fwd = forwarder(
+        kube,
+        namespaces=namespace,
+        emulator_host=pubsub_emulator.host,
+        topic=topic,
+        publish_client=gated,
+    )
     wait_until(fwd.ready, what="the first list")
 
     created = create_events(kube, namespace, range(LAGGED))
@@ -123,13 +140,16 @@ def test_a_stalled_publisher_then_410_publishes_every_event_once(
 
 
 def test_a_paused_process_then_410_publishes_every_event_once(
-    kube: RealKube, pubsub_emulator: PubSubEmulator, tmp_path: Path,
+    kube: RealKube,
+    pubsub_emulator: PubSubEmulator,
+    tmp_path: Path,
     wait_until: Callable[..., None],
 ):
     namespace = new_namespace(kube)
     topic, subscription = topic_and_subscription(pubsub_emulator)
-    proc = ForwarderProcess(tmp_path / "forwarder.log", process_env(
-        kube, namespace, pubsub_emulator, topic))
+    proc = ForwarderProcess(
+        tmp_path / "forwarder.log", process_env(kube, namespace, pubsub_emulator, topic)
+    )
     try:
         wait_until(proc.ready, timeout=30, what="the first list")
         proc.proc.send_signal(signal.SIGSTOP)
@@ -149,24 +169,38 @@ def test_a_paused_process_then_410_publishes_every_event_once(
         assert proc.stop() == 0
 
 
-def process_env(kube: RealKube, namespace: str, emulator: PubSubEmulator,
-                topic: str) -> dict[str, str]:
-    return {"KUBECONFIG": str(kube.kubeconfig), "PUBSUB_EMULATOR_HOST": emulator.host,
-            "KHOOK_TOPIC": topic, "KHOOK_CONFIG_DIR": str(REPO / "config"),
-            "KHOOK_FORWARDER_NAMESPACES": namespace, "KHOOK_FORWARDER_DEAD_AFTER_SECONDS": "8",
-            "KHOOK_FORWARDER_RELIST_OVERLAP_SECONDS": "1",
-            "KHOOK_FORWARDER_BACKOFF_MAX_SECONDS": "0.5", "KHOOK_FORWARDER_FLUSH_SECONDS": "5"}
+def process_env(
+    kube: RealKube, namespace: str, emulator: PubSubEmulator, topic: str
+) -> dict[str, str]:
+    return {
+        "KUBECONFIG": str(kube.kubeconfig),
+        "PUBSUB_EMULATOR_HOST": emulator.host,
+        "KHOOK_TOPIC": topic,
+        "KHOOK_CONFIG_DIR": str(REPO / "config"),
+        "KHOOK_FORWARDER_NAMESPACES": namespace,
+        "KHOOK_FORWARDER_DEAD_AFTER_SECONDS": "8",
+        "KHOOK_FORWARDER_RELIST_OVERLAP_SECONDS": "1",
+        "KHOOK_FORWARDER_BACKOFF_MAX_SECONDS": "0.5",
+        "KHOOK_FORWARDER_FLUSH_SECONDS": "5",
+    }
 
 
 def test_a_quiet_spell_past_compaction_republishes_nothing(
-    real_kube: RealKube, pubsub_emulator: PubSubEmulator, forwarder: Callable[..., Forwarder],
+    real_kube: RealKube,
+    pubsub_emulator: PubSubEmulator,
+    forwarder: Callable[..., Forwarder],
     wait_until: Callable[..., None],
 ):
     real_kube.require_faults()
     namespace = new_namespace(real_kube)
     topic, subscription = topic_and_subscription(pubsub_emulator)
-    fwd = forwarder(real_kube, namespaces=namespace, emulator_host=pubsub_emulator.host,
-                    topic=topic, relist_overlap_seconds=30)
+    fwd = forwarder(
+        real_kube,
+        namespaces=namespace,
+        emulator_host=pubsub_emulator.host,
+        topic=topic,
+        relist_overlap_seconds=30,
+    )
     wait_until(fwd.ready, what="the first list")
     before = create_events(real_kube, namespace, range(5))
     assert set(uids(pubsub_emulator.pull_until(subscription, 5, timeout=30))) == set(before)
@@ -183,7 +217,9 @@ def test_a_quiet_spell_past_compaction_republishes_nothing(
 
 
 def test_an_api_server_restart_and_a_kill_9_mid_stream_lose_nothing(
-    real_kube: RealKube, pubsub_emulator: PubSubEmulator, tmp_path: Path,
+    real_kube: RealKube,
+    pubsub_emulator: PubSubEmulator,
+    tmp_path: Path,
     wait_until: Callable[..., None],
 ):
     real_kube.require_faults()
@@ -202,8 +238,11 @@ def test_an_api_server_restart_and_a_kill_9_mid_stream_lose_nothing(
         created = create_events(real_kube, namespace, range(300))
         real_kube.restart_apiserver()  # while the forwarder is still reading the burst
         created += create_events(real_kube, namespace, range(300, 600))
-        wait_until(lambda: first.metric("events_forwarded_total") >= 350, timeout=30,
-                   what="the forwarder to be mid-stream")
+        wait_until(
+            lambda: first.metric("events_forwarded_total") >= 350,
+            timeout=30,
+            what="the forwarder to be mid-stream",
+        )
         first.proc.send_signal(signal.SIGKILL)  # with messages queued and the watch open
         first.proc.wait(10)
     finally:
@@ -226,8 +265,9 @@ def test_a_continue_token_expiring_mid_list_restarts_it_once_without_resending(
     real_kube.require_faults()
     namespace = new_namespace(real_kube)
     created = create_events(real_kube, namespace, range(20))
-    settings = ForwarderSettings(kubeconfig=str(real_kube.kubeconfig), namespaces=namespace,
-                                 topic="projects/p/topics/t")
+    settings = ForwarderSettings(
+        kubeconfig=str(real_kube.kubeconfig), namespaces=namespace, topic="projects/p/topics/t"
+    )
     api = kube_client.api_client(settings)
     real = kube_client.endpoints(api, settings)[0]
     pages: list[str | None] = []
@@ -243,11 +283,20 @@ def test_a_continue_token_expiring_mid_list_restarts_it_once_without_resending(
     metrics = ForwarderMetrics()
     watcher = EventWatcher(
         endpoint=EventsEndpoint(real.api, real.namespace, list_and_compact),
-        timings=WatchTimings(lookback=timedelta(minutes=5), max_age=timedelta(minutes=15),
-                             relist_overlap=timedelta(seconds=30), watch_timeout=5, page_size=6,
-                             empty_limit=2, empty_seconds=1.0),
-        event_filter=make_filter(api=real.api, clock=utcnow), sink=sent.append, metrics=metrics,
-        clock=utcnow)
+        timings=WatchTimings(
+            lookback=timedelta(minutes=5),
+            max_age=timedelta(minutes=15),
+            relist_overlap=timedelta(seconds=30),
+            watch_timeout=5,
+            page_size=6,
+            empty_limit=2,
+            empty_seconds=1.0,
+        ),
+        event_filter=make_filter(api=real.api, clock=utcnow),
+        sink=sent.append,
+        metrics=metrics,
+        clock=utcnow,
+    )
     try:
         watcher.step(WatchState())
     finally:

@@ -61,8 +61,9 @@ def manifests(name: str, namespace: str | None = None) -> list[dict[str, Any]]:
 
 
 @pytest.fixture
-def bound(real_kube: RealKube, wait_until: Callable[..., None]) -> Iterator[
-        Callable[[str, str], str]]:
+def bound(
+    real_kube: RealKube, wait_until: Callable[..., None]
+) -> Iterator[Callable[[str, str], str]]:
     """``bound(mode, namespace)``: the manifests' service account and RBAC (the cluster-wide
     binding removed after, unless it was there before); returns the account's token."""
     cluster_wide: list[bool] = []
@@ -75,8 +76,7 @@ def bound(real_kube: RealKube, wait_until: Callable[..., None]) -> Iterator[
             apply(real_kube, manifests("rbac-cluster.yaml"))
         else:
             apply(real_kube, manifests("rbac-namespaced.yaml", namespace))
-        wait_until(lambda: can_list(real_kube, namespace, token),
-                   what="the binding to take effect")
+        wait_until(lambda: can_list(real_kube, namespace, token), what="the binding to take effect")
         return token
 
     yield bind
@@ -106,26 +106,49 @@ def watcher(settings: ForwarderSettings) -> tuple[EventWatcher, list[Outbound], 
     api = kube_client.api_client(settings)
     endpoint = kube_client.endpoints(api, settings)[0]
     sent: list[Outbound] = []
-    timings = WatchTimings(lookback=timedelta(minutes=5), max_age=timedelta(minutes=15),
-                           relist_overlap=timedelta(seconds=30), watch_timeout=1, page_size=50,
-                           empty_limit=2, empty_seconds=0.5)
-    return EventWatcher(endpoint=endpoint, timings=timings, sink=sent.append,
-                        event_filter=make_filter(api=settings.api, clock=utcnow),
-                        metrics=ForwarderMetrics(), clock=utcnow), sent, api
+    timings = WatchTimings(
+        lookback=timedelta(minutes=5),
+        max_age=timedelta(minutes=15),
+        relist_overlap=timedelta(seconds=30),
+        watch_timeout=1,
+        page_size=50,
+        empty_limit=2,
+        empty_seconds=0.5,
+    )
+    return (
+        EventWatcher(
+            endpoint=endpoint,
+            timings=timings,
+            sink=sent.append,
+            event_filter=make_filter(api=settings.api, clock=utcnow),
+            metrics=ForwarderMetrics(),
+            clock=utcnow,
+        ),
+        sent,
+        api,
+    )
 
 
 @pytest.mark.parametrize("mode", ["namespaced", "cluster"])
 @pytest.mark.parametrize("api", [EVENTS_API, CORE_API])
 def test_the_manifests_rbac_is_enough_to_list_and_watch_both_apis(
-    api: str, mode: str, real_kube: RealKube, bound: Callable[[str, str], str],
-    tmp_path: Path, wait_until: Callable[..., None],
+    api: str,
+    mode: str,
+    real_kube: RealKube,
+    bound: Callable[[str, str], str],
+    tmp_path: Path,
+    wait_until: Callable[..., None],
 ):
     namespace = new_namespace(real_kube)
     token = bound(mode, namespace)
     kubeconfig = real_kube.write_kubeconfig(tmp_path / "kubeconfig", token)
     listed = create_events(real_kube, namespace, range(2))
-    settings = ForwarderSettings(kubeconfig=str(kubeconfig), api=api, topic="projects/p/topics/t",
-                                 namespaces=namespace if mode == "namespaced" else "")
+    settings = ForwarderSettings(
+        kubeconfig=str(kubeconfig),
+        api=api,
+        topic="projects/p/topics/t",
+        namespaces=namespace if mode == "namespaced" else "",
+    )
     watch, sent, api_client = watcher(settings)
     state = WatchState()
 
@@ -146,8 +169,9 @@ def test_the_manifests_rbac_is_enough_to_list_and_watch_both_apis(
     assert {e["apiVersion"] for e in mine()} == {api}
     probe_env = {"KUBECONFIG": str(kubeconfig), "KHOOK_FORWARDER_API": api}
     if mode == "namespaced":
-        wait_until(lambda: not can_list(real_kube, None, token),
-                   what="no rights outside the namespace")
+        wait_until(
+            lambda: not can_list(real_kube, None, token), what="no rights outside the namespace"
+        )
         context, why = reachable_cluster(env={**probe_env, "KHOOK_FORWARDER_NAMESPACES": namespace})
         assert (context, why) == (CONTEXT, "")
         context, why = reachable_cluster(env=probe_env)
@@ -159,12 +183,18 @@ def test_the_manifests_rbac_is_enough_to_list_and_watch_both_apis(
 
 
 def test_a_refused_field_selector_fails_readiness_with_the_servers_reason(
-    real_kube: RealKube, wait_until: Callable[..., None],
+    real_kube: RealKube,
+    wait_until: Callable[..., None],
 ):
     settings = ForwarderSettings(
-        kubeconfig=str(real_kube.kubeconfig), field_selector="spec.nodeName=n1", port=0,
-        host="127.0.0.1", topic=TOPIC, config_dir=REPO / "config",
-        backoff_initial_seconds=0.05, backoff_max_seconds=0.2,
+        kubeconfig=str(real_kube.kubeconfig),
+        field_selector="spec.nodeName=n1",
+        port=0,
+        host="127.0.0.1",
+        topic=TOPIC,
+        config_dir=REPO / "config",
+        backoff_initial_seconds=0.05,
+        backoff_max_seconds=0.2,
     )
     fwd = Forwarder(settings, publish_client=RecordingClient())
     fwd.start()
@@ -178,8 +208,10 @@ def test_a_refused_field_selector_fails_readiness_with_the_servers_reason(
                 return str(refused.read().decode())
             return "ready"
 
-        wait_until(lambda: "field label not supported: spec.nodeName" in readiness(),
-                   what="the server's reason in /readyz")
+        wait_until(
+            lambda: "field label not supported: spec.nodeName" in readiness(),
+            what="the server's reason in /readyz",
+        )
     finally:
         fwd.stop(flush_seconds=0)
     assert not fwd.ready()
@@ -187,14 +219,19 @@ def test_a_refused_field_selector_fails_readiness_with_the_servers_reason(
 
 @pytest.mark.parametrize("api", [EVENTS_API, CORE_API])
 def test_a_selector_written_for_either_api_is_translated_and_served(
-    api: str, real_kube: RealKube,
+    api: str,
+    real_kube: RealKube,
 ):
     namespace = new_namespace(real_kube)
     created = create_events(real_kube, namespace, range(2))
     for selector in ("involvedObject.kind=Pod,type=Warning", "regarding.kind=Pod,type=Warning"):
-        settings = ForwarderSettings(kubeconfig=str(real_kube.kubeconfig), api=api,
-                                     namespaces=namespace, field_selector=selector,
-                                     topic="projects/p/topics/t")
+        settings = ForwarderSettings(
+            kubeconfig=str(real_kube.kubeconfig),
+            api=api,
+            namespaces=namespace,
+            field_selector=selector,
+            topic="projects/p/topics/t",
+        )
         watch, sent, api_client = watcher(settings)
         try:
             assert watch.step(WatchState()) is Outcome.LISTED

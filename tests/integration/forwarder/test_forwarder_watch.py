@@ -58,32 +58,50 @@ class Rig:
 def rig(kube_api_factory: Callable[..., FakeKubeApi]) -> Iterator[Callable[..., Rig]]:
     stalling: list[StallingKubeApi] = []
 
-    def build(*, api: str = "events.k8s.io/v1", namespaces: str = "", lookback: float = 300,
-              overlap: float = 0.0, watch_max_seconds: float = 0.3, forward_all: bool = False,
-              stalls: int = 0, clock: Callable[[], datetime] = utcnow,
-              **timing: object) -> Rig:
+    def build(
+        *,
+        api: str = "events.k8s.io/v1",
+        namespaces: str = "",
+        lookback: float = 300,
+        overlap: float = 0.0,
+        watch_max_seconds: float = 0.3,
+        forward_all: bool = False,
+        stalls: int = 0,
+        clock: Callable[[], datetime] = utcnow,
+        **timing: object,
+    ) -> Rig:
         server: FakeKubeApi
         if stalls:
-            stalling.append(StallingKubeApi(api=api, watch_max_seconds=watch_max_seconds,
-                                            stalls=stalls))
+            stalling.append(
+                StallingKubeApi(api=api, watch_max_seconds=watch_max_seconds, stalls=stalls)
+            )
             server = stalling[-1].start()
         else:
             server = kube_api_factory(api=api, watch_max_seconds=watch_max_seconds)
-        settings = ForwarderSettings(kube_api_url=server.url, api=api, namespaces=namespaces,
-                                     topic="projects/p/topics/t")
+        settings = ForwarderSettings(
+            kube_api_url=server.url, api=api, namespaces=namespaces, topic="projects/p/topics/t"
+        )
         endpoint = kube.endpoints(kube.api_client(settings), settings)[0]
         timings = WatchTimings(
-            lookback=timedelta(seconds=lookback), max_age=timedelta(minutes=15),
-            relist_overlap=timedelta(seconds=overlap), watch_timeout=5, page_size=2,
-            empty_limit=2, empty_seconds=1.0,
+            lookback=timedelta(seconds=lookback),
+            max_age=timedelta(minutes=15),
+            relist_overlap=timedelta(seconds=overlap),
+            watch_timeout=5,
+            page_size=2,
+            empty_limit=2,
+            empty_seconds=1.0,
         )
         timings = WatchTimings(**{**timings.__dict__, **timing})
         sent: list[Outbound] = []
         metrics = ForwarderMetrics()
-        watcher = EventWatcher(endpoint=endpoint, timings=timings, sink=sent.append,
-                               event_filter=make_filter(forward_all=forward_all, api=api,
-                                                        clock=clock),
-                               metrics=metrics, clock=clock)
+        watcher = EventWatcher(
+            endpoint=endpoint,
+            timings=timings,
+            sink=sent.append,
+            event_filter=make_filter(forward_all=forward_all, api=api, clock=clock),
+            metrics=metrics,
+            clock=clock,
+        )
         return Rig(server, watcher, sent=sent, metrics=metrics)
 
     yield build
@@ -114,8 +132,9 @@ def test_start_up_does_not_flood_with_old_events(rig):
     r.api.create("BackOff", object_name="old", when=now - timedelta(minutes=10))
     r.api.create("BackOff", object_name="recent", when=now - timedelta(seconds=10))
     for i in range(5):  # several list pages (page size 2)
-        r.api.create("Pulled", type_="Normal", object_name=f"noise-{i}",
-                     when=now - timedelta(minutes=30))
+        r.api.create(
+            "Pulled", type_="Normal", object_name=f"noise-{i}", when=now - timedelta(minutes=30)
+        )
 
     r.watcher.step(r.state)
 
@@ -123,7 +142,8 @@ def test_start_up_does_not_flood_with_old_events(rig):
     assert r.metrics.filtered["stale"] == 6
     assert len(r.api.list_requests()) == 4
     assert {q.query.get("continue", "")[:4] for q in r.api.list_requests()[1:]} == {
-        r.state.resource_version}
+        r.state.resource_version
+    }
 
 
 def test_list_items_are_published_self_describing(rig):
@@ -191,8 +211,9 @@ def test_a_relist_after_a_long_lag_forwards_every_unseen_event_and_nothing_seen(
     r.api.create("BackOff", object_name="read")
     r.api.script(Script("close", after=1))
     r.watcher.step(r.state)
-    unread = {r.api.create("BackOff", object_name=f"unread-{i}")["metadata"]["uid"]
-              for i in range(3)}
+    unread = {
+        r.api.create("BackOff", object_name=f"unread-{i}")["metadata"]["uid"] for i in range(3)
+    }
     lag = timedelta(minutes=5)
     r.api.script("gone")
     r.api.compact()
@@ -208,18 +229,32 @@ def test_a_relist_after_a_long_lag_forwards_every_unseen_event_and_nothing_seen(
 
 def test_without_integer_resource_versions_the_relist_anchors_on_delivered_times():
     now = datetime(2026, 1, 5, 10, 30, tzinfo=UTC)
-    timings = WatchTimings(lookback=timedelta(minutes=5), max_age=timedelta(minutes=15),
-                           relist_overlap=timedelta(seconds=30), watch_timeout=5, page_size=2,
-                           empty_limit=2, empty_seconds=1.0)
-    watcher = EventWatcher(endpoint=None, timings=timings, event_filter=None,  # type: ignore[arg-type]
-                           sink=lambda m: None, metrics=ForwarderMetrics(), clock=lambda: now)
+    timings = WatchTimings(
+        lookback=timedelta(minutes=5),
+        max_age=timedelta(minutes=15),
+        relist_overlap=timedelta(seconds=30),
+        watch_timeout=5,
+        page_size=2,
+        empty_limit=2,
+        empty_seconds=1.0,
+    )
+    watcher = EventWatcher(
+        endpoint=None,  # type: ignore[arg-type]
+        timings=timings,
+        event_filter=None,  # type: ignore[arg-type]
+        sink=lambda m: None,
+        metrics=ForwarderMetrics(),
+        clock=lambda: now,
+    )
     delivered = now - timedelta(minutes=7)  # the newest occurrence the watch had delivered
 
     assert watcher._list_window(WatchState()) == now - timedelta(minutes=5)  # start-up
     assert watcher._list_window(WatchState(seen_until=delivered)) == delivered - timedelta(
-        seconds=30)
+        seconds=30
+    )
     assert watcher._list_window(WatchState(seen_through=7, seen_until=delivered)) == (
-        now - timedelta(minutes=15))
+        now - timedelta(minutes=15)
+    )
 
 
 def test_an_http_410_on_the_watch_request_also_lists_again(rig):
@@ -285,8 +320,10 @@ def test_modified_events_are_forwarded_while_fresh(rig):
 
     r.watcher.step(r.state)
 
-    assert [(json.loads(m.data)["regarding"]["name"], json.loads(m.data)["deprecatedCount"])
-            for m in r.sent] == [("web-0", 2)]
+    assert [
+        (json.loads(m.data)["regarding"]["name"], json.loads(m.data)["deprecatedCount"])
+        for m in r.sent
+    ] == [("web-0", 2)]
     assert r.metrics.seen == {"ADDED": 2, "MODIFIED": 2, "DELETED": 1}
     assert r.metrics.filtered == {"stale": 3, "deleted": 1}
 
@@ -331,9 +368,17 @@ def loop(rig) -> Iterator[Callable[[Rig], threading.Event]]:
 
     def start(r: Rig) -> threading.Event:
         stop = threading.Event()
-        thread = threading.Thread(target=run_watch_loop, daemon=True, kwargs={
-            "watcher": r.watcher, "state": r.state, "stop": stop,
-            "backoff": Backoff(0.05, 0.2), "metrics": r.metrics})
+        thread = threading.Thread(
+            target=run_watch_loop,
+            daemon=True,
+            kwargs={
+                "watcher": r.watcher,
+                "state": r.state,
+                "stop": stop,
+                "backoff": Backoff(0.05, 0.2),
+                "metrics": r.metrics,
+            },
+        )
         thread.start()
         threads.append((thread, stop, r))
         return stop
@@ -348,22 +393,37 @@ def loop(rig) -> Iterator[Callable[[Rig], threading.Event]]:
 
 def test_the_loop_rides_out_every_failure_and_loses_nothing(rig, loop):
     r = rig(watch_max_seconds=0.5, overlap=30.0)
-    r.api.script("error-http", Script("drop", after=1), "empty", Script("close", after=2),
-                 "gone", "empty", "empty")
+    r.api.script(
+        "error-http",
+        Script("drop", after=1),
+        "empty",
+        Script("close", after=2),
+        "gone",
+        "empty",
+        "empty",
+    )
     loop(r)
     r.api.wait_for(lambda: r.state.listed)
-    created = {r.api.create("BackOff", object_name=f"web-{i}")["metadata"]["uid"]
-               for i in range(8)}
+    created = {r.api.create("BackOff", object_name=f"web-{i}")["metadata"]["uid"] for i in range(8)}
 
-    r.api.wait_for(lambda: r.metrics.relists >= 1 and r.state.listed and
-                   created <= {json.loads(m.data)["metadata"]["uid"] for m in r.sent}, timeout=15)
+    r.api.wait_for(
+        lambda: (
+            r.metrics.relists >= 1
+            and r.state.listed
+            and created <= {json.loads(m.data)["metadata"]["uid"] for m in r.sent}
+        ),
+        timeout=15,
+    )
 
     assert r.metrics.api_errors >= 2  # the HTTP 500 and the dropped connection
     watched = [q for q in r.api.watch_requests() if q.query["resourceVersion"]]
     assert len(watched) >= 5
     # Before the re-list every resume started after the last forwarded event: no repeats.
-    first_relist = next(i for i, m in enumerate(r.sent) if r.sent.index(m) != i) \
-        if len({m.data for m in r.sent}) != len(r.sent) else len(r.sent)
+    first_relist = (
+        next(i for i, m in enumerate(r.sent) if r.sent.index(m) != i)
+        if len({m.data for m in r.sent}) != len(r.sent)
+        else len(r.sent)
+    )
     before = r.versions()[:first_relist]
     assert len(before) == len(set(before))
 

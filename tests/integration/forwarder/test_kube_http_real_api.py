@@ -39,12 +39,18 @@ def admin(real_kube: RealKube) -> tuple[str, str, str]:
 
 
 def write_kubeconfig(path: Path, cluster: dict[str, Any], user: dict[str, Any]) -> Path:
-    path.write_text(json.dumps({
-        "apiVersion": "v1", "kind": "Config", "current-context": "c",
-        "clusters": [{"name": "k", "cluster": cluster}],
-        "users": [{"name": "u", "user": user}],
-        "contexts": [{"name": "c", "context": {"cluster": "k", "user": "u"}}],
-    }))
+    path.write_text(
+        json.dumps(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "current-context": "c",
+                "clusters": [{"name": "k", "cluster": cluster}],
+                "users": [{"name": "u", "user": user}],
+                "contexts": [{"name": "c", "context": {"cluster": "k", "user": "u"}}],
+            }
+        )
+    )
     return path
 
 
@@ -55,7 +61,9 @@ def event_names(client: KubeClient, namespace: str) -> set[str]:
 
 @pytest.mark.parametrize("variant", ["ca-file", "ca-data", "insecure", "token-file"])
 def test_a_kubeconfig_reaches_the_server(
-    variant: str, real_kube: RealKube, tmp_path: Path,
+    variant: str,
+    real_kube: RealKube,
+    tmp_path: Path,
 ):
     namespace = new_namespace(real_kube)
     create_events(real_kube, namespace, range(2))
@@ -66,7 +74,8 @@ def test_a_kubeconfig_reaches_the_server(
         cluster["certificate-authority"] = ca_file
     elif variant == "ca-data":
         cluster["certificate-authority-data"] = base64.b64encode(
-            Path(ca_file).read_bytes()).decode()
+            Path(ca_file).read_bytes()
+        ).decode()
     elif variant == "insecure":
         cluster["insecure-skip-tls-verify"] = True
     else:
@@ -83,19 +92,25 @@ def test_the_server_is_not_trusted_without_its_ca(real_kube: RealKube, tmp_path:
     host, _, token = admin(real_kube)
     config = write_kubeconfig(tmp_path / "config", {"server": host}, {"token": token})
 
-    with kube.api_client(ForwarderSettings(kubeconfig=str(config))) as client, \
-            pytest.raises(Exception, match=r"CERTIFICATE_VERIFY_FAILED|certificate verify"):
+    with (
+        kube.api_client(ForwarderSettings(kubeconfig=str(config))) as client,
+        pytest.raises(Exception, match=r"CERTIFICATE_VERIFY_FAILED|certificate verify"),
+    ):
         client.get_json("/api/v1/namespaces")
 
 
 def test_a_refusal_carries_the_servers_status(real_kube: RealKube, tmp_path: Path):
     host, ca_file, _ = admin(real_kube)
-    config = write_kubeconfig(tmp_path / "config",
-                              {"server": host, "certificate-authority": ca_file},
-                              {"token": "not-a-token"})
+    config = write_kubeconfig(
+        tmp_path / "config",
+        {"server": host, "certificate-authority": ca_file},
+        {"token": "not-a-token"},
+    )
 
-    with kube.api_client(ForwarderSettings(kubeconfig=str(config))) as client, \
-            pytest.raises(ApiException) as refused:
+    with (
+        kube.api_client(ForwarderSettings(kubeconfig=str(config))) as client,
+        pytest.raises(ApiException) as refused,
+    ):
         client.get_json("/api/v1/namespaces")
 
     assert refused.value.status == 401
@@ -106,21 +121,34 @@ def test_an_exec_user_is_loaded_by_the_official_loader(real_kube: RealKube, tmp_
     namespace = new_namespace(real_kube)
     create_events(real_kube, namespace, range(1))
     host, ca_file, token = admin(real_kube)
-    credential = json.dumps({"apiVersion": "client.authentication.k8s.io/v1beta1",
-                             "kind": "ExecCredential", "status": {"token": token}})
+    credential = json.dumps(
+        {
+            "apiVersion": "client.authentication.k8s.io/v1beta1",
+            "kind": "ExecCredential",
+            "status": {"token": token},
+        }
+    )
     plugin = tmp_path / "credential.py"
     plugin.write_text(f"print({credential!r})\n")
     config = write_kubeconfig(
-        tmp_path / "config", {"server": host, "certificate-authority": ca_file},
-        {"exec": {"apiVersion": "client.authentication.k8s.io/v1beta1",
-                  "command": sys.executable, "args": [str(plugin)]}})
+        tmp_path / "config",
+        {"server": host, "certificate-authority": ca_file},
+        {
+            "exec": {
+                "apiVersion": "client.authentication.k8s.io/v1beta1",
+                "command": sys.executable,
+                "args": [str(plugin)],
+            }
+        },
+    )
 
     with kube.api_client(ForwarderSettings(kubeconfig=str(config))) as client:
         assert len(event_names(client, namespace)) == 1
 
 
 def test_in_a_pod_the_service_account_is_used_and_a_rotated_token_picked_up(
-    real_kube: RealKube, tmp_path: Path,
+    real_kube: RealKube,
+    tmp_path: Path,
 ):
     namespace = new_namespace(real_kube)
     create_events(real_kube, namespace, range(1))
@@ -157,9 +185,13 @@ def test_outside_a_pod_the_in_cluster_configuration_is_refused(tmp_path: Path):
 def test_certificate_data_is_written_to_private_files_removed_on_close(tmp_path: Path):
     pem = b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
     config_path = write_kubeconfig(
-        tmp_path / "config", {"server": "http://127.0.0.1:9"},
-        {"client-certificate-data": base64.b64encode(pem).decode(),
-         "client-key-data": base64.b64encode(b"key").decode()})
+        tmp_path / "config",
+        {"server": "http://127.0.0.1:9"},
+        {
+            "client-certificate-data": base64.b64encode(pem).decode(),
+            "client-key-data": base64.b64encode(b"key").decode(),
+        },
+    )
 
     config = kubeconfig_config(str(config_path))
 
@@ -175,8 +207,14 @@ def test_certificate_data_is_written_to_private_files_removed_on_close(tmp_path:
 def test_kubeconfig_files_are_merged_and_the_first_to_name_a_thing_wins(tmp_path: Path):
     first = write_kubeconfig(tmp_path / "a", {"server": "https://first:6443"}, {"token": "a"})
     second = tmp_path / "b"
-    second.write_text(json.dumps({"clusters": [{"name": "k", "cluster": {
-        "server": "https://second:6443"}}], "users": [{"name": "v", "user": {"token": "b"}}]}))
+    second.write_text(
+        json.dumps(
+            {
+                "clusters": [{"name": "k", "cluster": {"server": "https://second:6443"}}],
+                "users": [{"name": "v", "user": {"token": "b"}}],
+            }
+        )
+    )
 
     assert kubeconfig_config(f"{second}{os.pathsep}{first}").host == "https://second:6443"
     assert kubeconfig_config(f"{first}{os.pathsep}{second}").host == "https://first:6443"
@@ -187,22 +225,25 @@ def test_kubeconfig_files_are_merged_and_the_first_to_name_a_thing_wins(tmp_path
 
 
 def test_tls_server_name_is_the_name_the_certificate_is_checked_against(
-    real_kube: RealKube, tmp_path: Path,
+    real_kube: RealKube,
+    tmp_path: Path,
 ):
     host, ca_file, token = admin(real_kube)
     cluster = {"server": host, "certificate-authority": ca_file}
 
-    named = write_kubeconfig(tmp_path / "named",
-                             {**cluster, "tls-server-name": "kubernetes.default"},
-                             {"token": token})
+    named = write_kubeconfig(
+        tmp_path / "named", {**cluster, "tls-server-name": "kubernetes.default"}, {"token": token}
+    )
     with kube.api_client(ForwarderSettings(kubeconfig=str(named))) as client:
         assert client.get_json("/api/v1/namespaces")["kind"] == "NamespaceList"
 
-    wrong = write_kubeconfig(tmp_path / "wrong",
-                             {**cluster, "tls-server-name": "elsewhere.example"},
-                             {"token": token})
-    with kube.api_client(ForwarderSettings(kubeconfig=str(wrong))) as client, \
-            pytest.raises(Exception, match=r"elsewhere\.example|match|CERTIFICATE"):
+    wrong = write_kubeconfig(
+        tmp_path / "wrong", {**cluster, "tls-server-name": "elsewhere.example"}, {"token": token}
+    )
+    with (
+        kube.api_client(ForwarderSettings(kubeconfig=str(wrong))) as client,
+        pytest.raises(Exception, match=r"elsewhere\.example|match|CERTIFICATE"),
+    ):
         client.get_json("/api/v1/namespaces")
 
 
@@ -259,7 +300,8 @@ def test_a_proxy_url_carries_every_request(real_kube: RealKube, tmp_path: Path):
         config = write_kubeconfig(
             tmp_path / "config",
             {"server": host, "certificate-authority": ca_file, "proxy-url": proxy.url},
-            {"token": token})
+            {"token": token},
+        )
         with kube.api_client(ForwarderSettings(kubeconfig=str(config))) as client:
             assert client.get_json("/api/v1/namespaces")["kind"] == "NamespaceList"
     finally:

@@ -43,8 +43,9 @@ class StandIn:
     """A local HTTP server answering with ``respond(method, path, headers, body)``; records
     every request as (method, path, headers)."""
 
-    def __init__(self, respond: Callable[[str, str, dict[str, str], bytes],
-                                         tuple[int, dict[str, Any]]]) -> None:
+    def __init__(
+        self, respond: Callable[[str, str, dict[str, str], bytes], tuple[int, dict[str, Any]]]
+    ) -> None:
         self.requests: list[tuple[str, str, dict[str, str]]] = []
         stand_in = self
 
@@ -95,28 +96,38 @@ def metadata_server(stand_in: Callable[..., StandIn], expires_in: int = 3600) ->
     """Answers the token request with ``tok-1``, ``tok-2``, ... when asked as GKE requires."""
     issued = iter(range(1, 1000))
 
-    def respond(method: str, path: str, headers: dict[str, str],
-                body: bytes) -> tuple[int, dict[str, Any]]:
+    def respond(
+        method: str, path: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, dict[str, Any]]:
         if headers.get("metadata-flavor") != "Google" or not path.startswith(METADATA_TOKEN_PATH):
             return 403, {"error": "missing Metadata-Flavor: Google"}
-        return 200, {"access_token": f"tok-{next(issued)}", "expires_in": expires_in,
-                     "token_type": "Bearer"}
+        return 200, {
+            "access_token": f"tok-{next(issued)}",
+            "expires_in": expires_in,
+            "token_type": "Bearer",
+        }
 
     return stand_in(respond)
 
 
-def authenticating_front(stand_in: Callable[..., StandIn], emulator: PubSubEmulator,
-                         refused: set[str]) -> StandIn:
+def authenticating_front(
+    stand_in: Callable[..., StandIn], emulator: PubSubEmulator, refused: set[str]
+) -> StandIn:
     """Pub/Sub's authentication in front of the emulator: no token, or a ``refused`` one, is
     answered 401; anything else is relayed to the emulator."""
 
-    def respond(method: str, path: str, headers: dict[str, str],
-                body: bytes) -> tuple[int, dict[str, Any]]:
+    def respond(
+        method: str, path: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, dict[str, Any]]:
         token = headers.get("authorization", "").removeprefix("Bearer ")
         if not token or token in refused:
             return 401, {"error": {"code": 401, "status": "UNAUTHENTICATED"}}
-        relay = urllib.request.Request(f"http://{emulator.host}{path}", data=body, method=method,
-                                       headers={"Content-Type": "application/json"})
+        relay = urllib.request.Request(
+            f"http://{emulator.host}{path}",
+            data=body,
+            method=method,
+            headers={"Content-Type": "application/json"},
+        )
         with urllib.request.urlopen(relay, timeout=10) as reply:
             return reply.status, json.loads(reply.read())
 
@@ -128,8 +139,9 @@ def test_a_batch_is_published_with_its_data_and_attributes(pubsub_emulator: PubS
     subscription = pubsub_emulator.create_subscription(topic)
     client = rest_client(ForwarderSettings(emulator_host=pubsub_emulator.host))
     try:
-        outcomes = client.publish(pubsub_emulator.topic_path(topic),
-                                  [message(i) for i in range(5)], 10.0)
+        outcomes = client.publish(
+            pubsub_emulator.topic_path(topic), [message(i) for i in range(5)], 10.0
+        )
     finally:
         client.stop()
 
@@ -145,8 +157,9 @@ def test_a_message_pubsub_refuses_costs_only_itself(pubsub_emulator: PubSubEmula
     empty = Outbound(b"", {})  # Pub/Sub refuses a message with neither data nor attributes
     client = rest_client(ForwarderSettings(emulator_host=pubsub_emulator.host))
     try:
-        outcomes = client.publish(pubsub_emulator.topic_path(topic),
-                                  [message(0), empty, message(2)], 10.0)
+        outcomes = client.publish(
+            pubsub_emulator.topic_path(topic), [message(0), empty, message(2)], 10.0
+        )
     finally:
         client.stop()
 
@@ -159,15 +172,15 @@ def test_a_message_pubsub_refuses_costs_only_itself(pubsub_emulator: PubSubEmula
 
 
 def test_an_unreachable_pubsub_fails_the_batch_for_a_retry(
-    pubsub_emulator: PubSubEmulator, tcp_gate: Callable[[int], TcpGate],
+    pubsub_emulator: PubSubEmulator,
+    tcp_gate: Callable[[int], TcpGate],
 ):
     gate = tcp_gate(pubsub_emulator.port)
     gate.close()
     topic = pubsub_emulator.create_topic()
     client = rest_client(ForwarderSettings(emulator_host=gate.host))
     try:
-        outcomes = client.publish(pubsub_emulator.topic_path(topic),
-                                  [message(0), message(1)], 2.0)
+        outcomes = client.publish(pubsub_emulator.topic_path(topic), [message(0), message(1)], 2.0)
     finally:
         client.stop()
 
@@ -175,7 +188,9 @@ def test_an_unreachable_pubsub_fails_the_batch_for_a_retry(
 
 
 def test_the_metadata_servers_token_is_sent_and_replaced_after_a_401(
-    pubsub_emulator: PubSubEmulator, stand_in: Callable[..., StandIn], tmp_path: Path,
+    pubsub_emulator: PubSubEmulator,
+    stand_in: Callable[..., StandIn],
+    tmp_path: Path,
 ):
     topic = pubsub_emulator.create_topic()
     subscription = pubsub_emulator.create_subscription(topic)
@@ -191,7 +206,10 @@ def test_the_metadata_servers_token_is_sent_and_replaced_after_a_401(
 
     assert first == second == [None]
     assert [h["authorization"] for _, _, h in front.requests] == [
-        "Bearer tok-1", "Bearer tok-2", "Bearer tok-2"]  # refused, retried, then reused
+        "Bearer tok-1",
+        "Bearer tok-2",
+        "Bearer tok-2",
+    ]  # refused, retried, then reused
     assert len(metadata.requests) == 2
     method, path, headers = metadata.requests[0]
     assert (method, headers["metadata-flavor"]) == ("GET", "Google")
@@ -218,22 +236,32 @@ def service_account_file(path: Path, token_uri: str) -> Path:
     from cryptography.hazmat.primitives.asymmetric import rsa
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption()).decode()
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({
-        "type": "service_account", "project_id": "p1", "private_key_id": "k1",
-        "private_key": pem, "client_email": "forwarder@p1.iam.gserviceaccount.com",
-        "client_id": "1", "token_uri": token_uri,
-    }))
+    path.write_text(
+        json.dumps(
+            {
+                "type": "service_account",
+                "project_id": "p1",
+                "private_key_id": "k1",
+                "private_key": pem,
+                "client_email": "forwarder@p1.iam.gserviceaccount.com",
+                "client_id": "1",
+                "token_uri": token_uri,
+            }
+        )
+    )
     return path
 
 
 def token_endpoint(stand_in: Callable[..., StandIn]) -> StandIn:
     """OAuth's token endpoint: a signed JWT assertion in, ``file-tok`` out."""
 
-    def respond(method: str, path: str, headers: dict[str, str],
-                body: bytes) -> tuple[int, dict[str, Any]]:
+    def respond(
+        method: str, path: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, dict[str, Any]]:
         form = urllib.parse.parse_qs(body.decode())
         assertion = form["assertion"][0]
         claims = json.loads(base64.urlsafe_b64decode(assertion.split(".")[1] + "=="))
@@ -246,7 +274,9 @@ def token_endpoint(stand_in: Callable[..., StandIn]) -> StandIn:
 
 @pytest.mark.parametrize("where", ["credentials_file", "gcloud"])
 def test_a_credentials_file_replaces_the_metadata_server(
-    where: str, pubsub_emulator: PubSubEmulator, stand_in: Callable[..., StandIn],
+    where: str,
+    pubsub_emulator: PubSubEmulator,
+    stand_in: Callable[..., StandIn],
     tmp_path: Path,
 ):
     topic = pubsub_emulator.create_topic()
@@ -256,14 +286,17 @@ def test_a_credentials_file_replaces_the_metadata_server(
     front = authenticating_front(stand_in, pubsub_emulator, refused=set())
     if where == "credentials_file":
         key = service_account_file(tmp_path / "key.json", f"http://{oauth.host}/token")
-        settings = ForwarderSettings(pubsub_url=f"http://{front.host}",
-                                     metadata_host=metadata.host, credentials_file=str(key))
+        settings = ForwarderSettings(
+            pubsub_url=f"http://{front.host}",
+            metadata_host=metadata.host,
+            credentials_file=str(key),
+        )
     else:
         service_account_file(
             tmp_path / ".config" / "gcloud" / "application_default_credentials.json",
-            f"http://{oauth.host}/token")
-        settings = ForwarderSettings(pubsub_url=f"http://{front.host}",
-                                     metadata_host=metadata.host)
+            f"http://{oauth.host}/token",
+        )
+        settings = ForwarderSettings(pubsub_url=f"http://{front.host}", metadata_host=metadata.host)
     client = rest_client(settings, home=tmp_path)
     try:
         assert client.publish(pubsub_emulator.topic_path(topic), [message(7)], 10.0) == [None]

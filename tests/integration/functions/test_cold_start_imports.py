@@ -21,7 +21,15 @@ from tests.support.kube_api import FakeKubeApi
 from tests.support.paths import REPO
 
 FUNCTIONS = (
-    "alertmanager", "cdc", "console", "gcp", "kafka", "kubernetes", "sweep", "tasks", "webhook"
+    "alertmanager",
+    "cdc",
+    "console",
+    "gcp",
+    "kafka",
+    "kubernetes",
+    "sweep",
+    "tasks",
+    "webhook",
 )
 NOT_AT_COLD_START = (
     "pydantic_settings",

@@ -26,11 +26,18 @@ def agent(tmp_path: Path) -> Iterator[DemoAgent]:
     agent.stop()
 
 
-def rpc(agent: DemoAgent, body: dict[str, Any], headers: dict[str, str] | None = None,
-        path: str = AGENT_PATH) -> dict[str, Any]:
+def rpc(
+    agent: DemoAgent,
+    body: dict[str, Any],
+    headers: dict[str, str] | None = None,
+    path: str = AGENT_PATH,
+) -> dict[str, Any]:
     request = urllib.request.Request(
-        agent.url + path, data=json.dumps(body).encode(), method="POST",
-        headers={"Content-Type": "application/json", **(headers or {})})
+        agent.url + path,
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json", **(headers or {})},
+    )
     with urllib.request.urlopen(request, timeout=5) as reply:
         assert reply.status == 200
         answer: dict[str, Any] = json.loads(reply.read())
@@ -38,20 +45,41 @@ def rpc(agent: DemoAgent, body: dict[str, Any], headers: dict[str, str] | None =
 
 
 def send_0_3(message_id: str = "khook-1", **message: Any) -> dict[str, Any]:
-    return {"jsonrpc": "2.0", "id": "r-1", "method": "message/send",
-            "params": {"message": {"kind": "message", "role": "user", "messageId": message_id,
-                                   "contextId": "ctx-1",
-                                   "parts": [{"kind": "text", "text": "Pod web-0 restarted"}],
-                                   **message},
-                       "configuration": {"blocking": False}}}
+    return {
+        "jsonrpc": "2.0",
+        "id": "r-1",
+        "method": "message/send",
+        "params": {
+            "message": {
+                "kind": "message",
+                "role": "user",
+                "messageId": message_id,
+                "contextId": "ctx-1",
+                "parts": [{"kind": "text", "text": "Pod web-0 restarted"}],
+                **message,
+            },
+            "configuration": {"blocking": False},
+        },
+    }
 
 
 def send_1_0(message_id: str = "khook-2", **message: Any) -> dict[str, Any]:
-    return {"jsonrpc": "2.0", "id": "r-2", "method": "SendMessage",
-            "params": {"message": {"role": "ROLE_USER", "messageId": message_id,
-                                   "contextId": "ctx-2", "parts": [{"text": "Disk full on db-1"}],
-                                   "metadata": {"khook.hook": "monitoring/alerts"}, **message},
-                       "configuration": {"returnImmediately": True}}}
+    return {
+        "jsonrpc": "2.0",
+        "id": "r-2",
+        "method": "SendMessage",
+        "params": {
+            "message": {
+                "role": "ROLE_USER",
+                "messageId": message_id,
+                "contextId": "ctx-2",
+                "parts": [{"text": "Disk full on db-1"}],
+                "metadata": {"khook.hook": "monitoring/alerts"},
+                **message,
+            },
+            "configuration": {"returnImmediately": True},
+        },
+    }
 
 
 def prompts(agent: DemoAgent) -> list[dict[str, Any]]:
@@ -95,14 +123,18 @@ def test_a2a_1_0_send_message_needs_the_version_header_and_answers_in_1_0_shape(
     assert line["metadata"] == {"khook.hook": "monitoring/alerts"}
 
 
-@pytest.mark.parametrize(("body", "headers", "code"), [
-    (send_1_0(role="user"), {"A2A-Version": "1.0"}, -32602),
-    (send_0_3(message_id=""), {}, -32600),
-    (send_0_3(), {"A2A-Version": "1.0"}, -32601),
-    (send_0_3(parts=[]), {}, -32602),
-    ({"jsonrpc": "2.0", "id": 1, "method": "tasks/cancel", "params": {}}, {}, -32601),
-    ({"id": 1, "method": "message/send"}, {}, -32600),
-], ids=["1.0-role", "0.3-no-message-id", "0.3-method-on-1.0", "no-text", "unknown", "not-rpc"])
+@pytest.mark.parametrize(
+    ("body", "headers", "code"),
+    [
+        (send_1_0(role="user"), {"A2A-Version": "1.0"}, -32602),
+        (send_0_3(message_id=""), {}, -32600),
+        (send_0_3(), {"A2A-Version": "1.0"}, -32601),
+        (send_0_3(parts=[]), {}, -32602),
+        ({"jsonrpc": "2.0", "id": 1, "method": "tasks/cancel", "params": {}}, {}, -32601),
+        ({"id": 1, "method": "message/send"}, {}, -32600),
+    ],
+    ids=["1.0-role", "0.3-no-message-id", "0.3-method-on-1.0", "no-text", "unknown", "not-rpc"],
+)
 def test_invalid_requests_get_json_rpc_errors(agent, body, headers, code):
     assert rpc(agent, body, headers)["error"]["code"] == code
     assert not agent.prompts_path.exists()
@@ -114,14 +146,16 @@ def test_a_repeated_message_id_gets_the_same_task_and_no_new_run(agent):
 
     assert again["id"] == first["id"]
     assert [line["repeat"] for line in prompts(agent)] == [False, True]
-    fetched = rpc(agent, {"jsonrpc": "2.0", "id": 3, "method": "tasks/get",
-                          "params": {"id": first["id"]}})
+    fetched = rpc(
+        agent, {"jsonrpc": "2.0", "id": 3, "method": "tasks/get", "params": {"id": first["id"]}}
+    )
     assert fetched["result"]["id"] == first["id"]
 
 
 def test_the_agent_card_offers_both_wires_on_every_agent_path(agent):
     with urllib.request.urlopen(
-            agent.url + "/api/a2a/ns/any-agent/.well-known/agent-card.json", timeout=5) as reply:
+        agent.url + "/api/a2a/ns/any-agent/.well-known/agent-card.json", timeout=5
+    ) as reply:
         card = json.loads(reply.read())
     assert card["name"] == "ns/any-agent"
     assert {i["protocolVersion"] for i in card["supportedInterfaces"]} == {"1.0", "0.3"}
@@ -162,11 +196,20 @@ def test_an_oom_kill_task_asks_for_one_tool_approval_and_completes_once_decided(
         [tool] = hitl.pending_tools(request.body)
         assert (tool["name"], tool["args"]) == ("restart_pod", {"resource": "shop/Pod/web-0"})
 
-        decision = hitl.message("1.0", message_id="d-1", task_id=task["id"],
-                                context_id=task["contextId"], text="Approved",
-                                decision=hitl.tool_decision(request.body, {tool["id"]: True}, {}))
-        body = {"jsonrpc": "2.0", "id": "d", "method": "SendMessage",
-                "params": {"message": decision}}
+        decision = hitl.message(
+            "1.0",
+            message_id="d-1",
+            task_id=task["id"],
+            context_id=task["contextId"],
+            text="Approved",
+            decision=hitl.tool_decision(request.body, {tool["id"]: True}, {}),
+        )
+        body = {
+            "jsonrpc": "2.0",
+            "id": "d",
+            "method": "SendMessage",
+            "params": {"message": decision},
+        }
         assert "error" not in rpc(agent, body, headers)
         done = rpc(agent, get, headers)["result"]["task"]
         assert done["status"]["state"] == "TASK_STATE_COMPLETED"

@@ -83,10 +83,15 @@ def subscribe(bus: MemoryBus, endpoint: Endpoint) -> RestEndpoint:
     api = RestEndpoint(bus.host, "demo-khook")
     api.create_topic("khook-kafka")
     api.create_topic("khook-kafka-dead-letter")
-    api.create_subscription("khook-kafka", "khook-kafka-push", push_endpoint=endpoint.url,
-                            dead_letter_topic="khook-kafka-dead-letter",
-                            max_delivery_attempts=5, min_backoff=MIN_BACKOFF,
-                            max_backoff=MAX_BACKOFF)
+    api.create_subscription(
+        "khook-kafka",
+        "khook-kafka-push",
+        push_endpoint=endpoint.url,
+        dead_letter_topic="khook-kafka-dead-letter",
+        max_delivery_attempts=5,
+        min_backoff=MIN_BACKOFF,
+        max_backoff=MAX_BACKOFF,
+    )
     return api
 
 
@@ -141,9 +146,14 @@ def test_an_unreachable_endpoint_counts_as_a_failed_delivery(bus, tmp_path):
     api = RestEndpoint(bus.host)
     api.create_topic("khook-cdc")
     api.create_topic("khook-cdc-dead-letter")
-    api.create_subscription("khook-cdc", "khook-cdc-push", push_endpoint="http://127.0.0.1:9/x",
-                            dead_letter_topic="khook-cdc-dead-letter", min_backoff=MIN_BACKOFF,
-                            max_backoff=MAX_BACKOFF)
+    api.create_subscription(
+        "khook-cdc",
+        "khook-cdc-push",
+        push_endpoint="http://127.0.0.1:9/x",
+        dead_letter_topic="khook-cdc-dead-letter",
+        min_backoff=MIN_BACKOFF,
+        max_backoff=MAX_BACKOFF,
+    )
     api.publish("khook-cdc", b"{}")
     end = time.monotonic() + 10
     while not bus.dead_letter_path.exists() and time.monotonic() < end:
@@ -163,8 +173,11 @@ def test_publish_is_refused_like_pubsub_refuses_it(bus):
 
     api.create_topic("khook-kafka")
     with pytest.raises(urllib.error.HTTPError) as bad:
-        api._call("POST", api.topic_path("khook-kafka") + ":publish",
-                  {"messages": [{"data": "not base64!"}]})
+        api._call(
+            "POST",
+            api.topic_path("khook-kafka") + ":publish",
+            {"messages": [{"data": "not base64!"}]},
+        )
     assert bad.value.code == 400
     bad.value.close()
     with pytest.raises(urllib.error.HTTPError) as empty:
@@ -188,6 +201,11 @@ def test_a_message_without_subscriptions_is_accepted_and_goes_nowhere(bus):
 
 
 def test_backoff_doubles_from_the_minimum_up_to_the_maximum():
-    sub = Subscription("projects/p/subscriptions/s", "projects/p/topics/t", "http://x/",
-                       min_backoff_s=1.0, max_backoff_s=10.0)
+    sub = Subscription(
+        "projects/p/subscriptions/s",
+        "projects/p/topics/t",
+        "http://x/",
+        min_backoff_s=1.0,
+        max_backoff_s=10.0,
+    )
     assert [sub.backoff(n) for n in range(1, 6)] == [1.0, 2.0, 4.0, 8.0, 10.0]

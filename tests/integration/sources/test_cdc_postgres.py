@@ -22,8 +22,10 @@ from tests.support.postgres import PostgresServer
 from tests.support.sources import make_source, push_body
 
 # How a relay reads the slot: with positions, transaction ids and commit times.
-CHANGES = ("select data from pg_logical_slot_get_changes(%s, NULL, NULL, 'format-version', %s, "
-           "'include-xids', '1', 'include-timestamp', '1', 'include-lsn', '1')")
+CHANGES = (
+    "select data from pg_logical_slot_get_changes(%s, NULL, NULL, 'format-version', %s, "
+    "'include-xids', '1', 'include-timestamp', '1', 'include-lsn', '1')"
+)
 WORKLOAD = [
     "insert into {jobs} (id, status, note) values (42, 'running', 'nightly export')",
     "insert into {jobs} (id, status, note) values (43, 'failed', 'failed on arrival')",
@@ -91,8 +93,7 @@ def normalize_all(messages: list[str]) -> list[Any]:
 
 
 @pytest.mark.parametrize("version", [1, 2])
-def test_wal2json_changes_become_row_state_events(database: dict[str, Any],
-                                                   version: int) -> None:
+def test_wal2json_changes_become_row_state_events(database: dict[str, Any], version: int) -> None:
     messages = run_workload(database)[version]
     events = normalize_all(messages)
     assert [e.message for e in events] == expected(database)
@@ -113,15 +114,18 @@ def test_both_formats_agree(database: dict[str, Any]) -> None:
 
 
 def test_the_function_dispatches_wal2json_changes_once(
-    database: dict[str, Any], function_env: Callable[..., Any],
+    database: dict[str, Any],
+    function_env: Callable[..., Any],
     cloudevent_client: Callable[[str], Any],
 ) -> None:
     function_env()
     client = cloudevent_client("cdc")
     messages = run_workload(database)[2]
     for index, data in enumerate(messages * 2):  # every message delivered twice
-        reply = client.post("/projects/p1/topics/khook-cdc",
-                            json=push_body(data.encode(), None, f"m{index % len(messages)}"))
+        reply = client.post(
+            "/projects/p1/topics/khook-cdc",
+            json=push_body(data.encode(), None, f"m{index % len(messages)}"),
+        )
         assert reply.status_code == 200
     requests = get_runtime().dispatcher.requests  # type: ignore[attr-defined]
     assert [r.event.message for r in requests] == expected(database)

@@ -63,36 +63,46 @@ def wait_for(count: int, wait_until: Callable[..., None]) -> list[Any]:
 
 
 def test_kafka_records_pushed_by_the_emulator(
-    pubsub_emulator: PubSubEmulator, function_env: Callable[..., Any],
-    serve: Callable[[str], str], wait_until: Callable[..., None],
+    pubsub_emulator: PubSubEmulator,
+    function_env: Callable[..., Any],
+    serve: Callable[[str], str],
+    wait_until: Callable[..., None],
 ) -> None:
     function_env()
     url = serve("kafka")
     topic = pubsub_emulator.create_topic()
     pubsub_emulator.create_subscription(
-        topic, push_endpoint=f"{url}/{pubsub_emulator.topic_path(topic)}")
+        topic, push_endpoint=f"{url}/{pubsub_emulator.topic_path(topic)}"
+    )
     lag = sample_bytes("kafka", "consumer-lag.json")
     meta = {"kafka.topic": "ops.lag", "kafka.partition": "0", "kafka.timestamp": "1767609071000"}
     pubsub_emulator.publish(topic, lag, {**meta, "kafka.offset": "1", "key": "orders"})
     pubsub_emulator.publish(topic, lag, {**meta, "kafka.offset": "2", "key": "orders"})
-    pubsub_emulator.publish(topic, sample_bytes("kafka", "partition-offline.json"),
-                            {**meta, "kafka.offset": "3"})
+    pubsub_emulator.publish(
+        topic, sample_bytes("kafka", "partition-offline.json"), {**meta, "kafka.offset": "3"}
+    )
     pubsub_emulator.publish(topic, lag, {"key": "no-metadata"})  # invalid: acked, not retried
     requests = wait_for(2, wait_until)
     assert sorted(r.event.type for r in requests) == ["consumer-lag", "partition-offline"]
-    assert {r.event.raw_ref for r in requests} <= {"kafka:ops.lag/0@1", "kafka:ops.lag/0@2",
-                                                   "kafka:ops.lag/0@3"}
+    assert {r.event.raw_ref for r in requests} <= {
+        "kafka:ops.lag/0@1",
+        "kafka:ops.lag/0@2",
+        "kafka:ops.lag/0@3",
+    }
 
 
 def test_cdc_changes_pushed_by_the_emulator(
-    pubsub_emulator: PubSubEmulator, function_env: Callable[..., Any],
-    serve: Callable[[str], str], wait_until: Callable[..., None],
+    pubsub_emulator: PubSubEmulator,
+    function_env: Callable[..., Any],
+    serve: Callable[[str], str],
+    wait_until: Callable[..., None],
 ) -> None:
     function_env()
     url = serve("cdc")
     topic = pubsub_emulator.create_topic()
     pubsub_emulator.create_subscription(
-        topic, push_endpoint=f"{url}/{pubsub_emulator.topic_path(topic)}")
+        topic, push_endpoint=f"{url}/{pubsub_emulator.topic_path(topic)}"
+    )
     change = json.dumps(sample("cdc", "debezium-update-with-schema.json")).encode()
     pubsub_emulator.publish(topic, change)
     pubsub_emulator.publish(topic, change)  # Debezium Server re-sends after a restart

@@ -26,7 +26,6 @@ from tests.support.storm import (
 NOW = datetime(2026, 1, 5, 10, 0, 30, tzinfo=UTC)
 
 
-
 def summary(count: int, resource: str, at: datetime = NOW) -> Backlog:
     return Backlog(
         Summary(count=count, first=at, last=at, resources=(resource,), reasons=("BackOff",)),
@@ -51,7 +50,6 @@ def test_a_backlog_written_before_its_kind_was_stored_is_listed_by_its_key(
     taken = firestore_store.take_backlog(key=group)
     assert taken is not None
     assert taken.summary.count == 3
-
 
 
 def test_a_storm_through_the_pipeline_starts_no_more_runs_than_the_budget(

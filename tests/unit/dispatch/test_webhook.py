@@ -64,11 +64,13 @@ def test_compiled_templates_render_whitespace_and_literals_unchanged() -> None:
 
 
 def test_a_notification_body_shows_values_themselves_not_prompt_pointers() -> None:
-    event = make_event().model_copy(update={
-        "tags": {"instance": "10.0.0.1:9100"},
-        "reason": "Kube Pod Crash\u202eLooping",
-        "message": "line one\x07 and more",
-    })
+    event = make_event().model_copy(
+        update={
+            "tags": {"instance": "10.0.0.1:9100"},
+            "reason": "Kube Pod Crash\u202eLooping",
+            "message": "line one\x07 and more",
+        }
+    )
     compiled = compile_body({"text": "{{.Reason}} on {{.Tags.instance}}: {{.Message}}"})
 
     body = render_body(compiled, make_request(webhook("http://x/"), event=event))

@@ -16,12 +16,18 @@ from tests.support.kube_api import CORE_API, EVENTS_API
 EXAMPLE = REPO / "config" / "hooks" / "example-hooks.yaml"
 
 
-@pytest.mark.parametrize(("api", "namespace"), [(CORE_API, "default"),
-                                                (EVENTS_API, "kube-system")])
+@pytest.mark.parametrize(("api", "namespace"), [(CORE_API, "default"), (EVENTS_API, "kube-system")])
 def test_cluster_nodes_fires_for_node_events_of_either_api(api: str, namespace: str):
     source, _ = load_source(REPO / "config", lambda: NOW, need_mapping=True)
-    obj = event(api, reason="NodeNotReady", type_="Normal", kind="Node", object_name="node-1",
-                namespace=namespace, note="Node node-1 status is now: NodeNotReady")
+    obj = event(
+        api,
+        reason="NodeNotReady",
+        type_="Normal",
+        kind="Node",
+        object_name="node-1",
+        namespace=namespace,
+        note="Node node-1 status is now: NodeNotReady",
+    )
     hooks = load_hooks([EXAMPLE], known_event_types=None)
 
     matched = {rule.hook for e in source.normalize(obj, {}) for rule in hooks.match(e)}

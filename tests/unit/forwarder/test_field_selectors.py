@@ -11,17 +11,22 @@ from khook_core.forwarder.kube_http import ApiException
 from khook_core.forwarder.watching import server_reason
 
 
-@pytest.mark.parametrize(("selector", "api", "fitted"), [
-    ("involvedObject.kind=Node,type!=Normal", EVENTS_API, "regarding.kind=Node,type!=Normal"),
-    ("regarding.name==web-0", CORE_API, "involvedObject.name==web-0"),
-    ("reportingComponent=kubelet", EVENTS_API, "reportingController=kubelet"),
-    ("reportingController=kubelet", CORE_API, "reportingComponent=kubelet"),
-    ("source=kubelet,reason=BackOff", CORE_API, "source=kubelet,reason=BackOff"),
-    (r"metadata.name=a\,b", EVENTS_API, r"metadata.name=a\,b"),
-    ("spec.nodeName=n1", EVENTS_API, "spec.nodeName=n1"),  # unknown: the server decides
-])
+@pytest.mark.parametrize(
+    ("selector", "api", "fitted"),
+    [
+        ("involvedObject.kind=Node,type!=Normal", EVENTS_API, "regarding.kind=Node,type!=Normal"),
+        ("regarding.name==web-0", CORE_API, "involvedObject.name==web-0"),
+        ("reportingComponent=kubelet", EVENTS_API, "reportingController=kubelet"),
+        ("reportingController=kubelet", CORE_API, "reportingComponent=kubelet"),
+        ("source=kubelet,reason=BackOff", CORE_API, "source=kubelet,reason=BackOff"),
+        (r"metadata.name=a\,b", EVENTS_API, r"metadata.name=a\,b"),
+        ("spec.nodeName=n1", EVENTS_API, "spec.nodeName=n1"),  # unknown: the server decides
+    ],
+)
 def test_fields_with_an_equivalent_are_renamed_for_the_watched_api(
-    selector: str, api: str, fitted: str,
+    selector: str,
+    api: str,
+    fitted: str,
 ):
     assert fit_field_selector(selector, api) == fitted
 
@@ -35,7 +40,8 @@ def test_a_field_without_an_equivalent_is_refused_at_start_up_with_the_reason():
 
 def test_settings_carry_the_fitted_selector():
     assert ForwarderSettings(api="v1", field_selector="regarding.kind=Pod").field_selector == (
-        "involvedObject.kind=Pod")
+        "involvedObject.kind=Pod"
+    )
 
 
 def test_the_servers_reason_is_its_status_message():
@@ -43,4 +49,5 @@ def test_the_servers_reason_is_its_status_message():
     refused.body = '{"kind":"Status","message":"field label not supported: spec.nodeName"}'
     assert server_reason(refused) == "HTTP 400: field label not supported: spec.nodeName"
     assert server_reason(ApiException(status=503, reason="Service Unavailable")) == (
-        "HTTP 503 Service Unavailable")
+        "HTTP 503 Service Unavailable"
+    )

@@ -25,8 +25,12 @@ def test_a_fresh_backoff_is_forwarded_with_the_contract_attributes():
     assert verdict.message is not None
     assert json.loads(verdict.message.data) == obj
     assert verdict.message.attributes == {
-        "khook.source": "kubernetes", "khook.cluster": "prod-eu", "khook.api": EVENTS_API,
-        "khook.namespace": "shop", "khook.reason": "BackOff", "khook.type": "Warning",
+        "khook.source": "kubernetes",
+        "khook.cluster": "prod-eu",
+        "khook.api": EVENTS_API,
+        "khook.namespace": "shop",
+        "khook.reason": "BackOff",
+        "khook.type": "Warning",
     }
 
 
@@ -64,9 +68,11 @@ def test_an_event_older_than_the_window_is_stale():
 
 def test_a_repeat_moves_the_last_occurrence_forward():
     server_side = event(age=timedelta(minutes=40))
-    repeated = dict(server_side, deprecatedCount=7,
-                    deprecatedLastTimestamp=(NOW - timedelta(seconds=3)).strftime(
-                        "%Y-%m-%dT%H:%M:%SZ"))
+    repeated = dict(
+        server_side,
+        deprecatedCount=7,
+        deprecatedLastTimestamp=(NOW - timedelta(seconds=3)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    )
 
     assert make_filter().decide("MODIFIED", server_side, newer_than=RECENT).reason == "stale"
     assert make_filter().decide("MODIFIED", repeated, newer_than=RECENT).message is not None
@@ -89,12 +95,14 @@ def test_a_disabled_mapping_filters_its_events(tmp_path: Path):
     config = tmp_path / "config"
     config.mkdir()
     text = (REPO / "config" / "event-mappings.yaml").read_text()
-    (config / "event-mappings.yaml").write_text(text.replace(
-        'eventType: "pod-restart"\n    internalType: "PodRestart"\n    description: '
-        '"Pod container restart detected"\n    severity: "warning"\n    enabled: true',
-        'eventType: "pod-restart"\n    internalType: "PodRestart"\n    description: '
-        '"Pod container restart detected"\n    severity: "warning"\n    enabled: false',
-    ))
+    (config / "event-mappings.yaml").write_text(
+        text.replace(
+            'eventType: "pod-restart"\n    internalType: "PodRestart"\n    description: '
+            '"Pod container restart detected"\n    severity: "warning"\n    enabled: true',
+            'eventType: "pod-restart"\n    internalType: "PodRestart"\n    description: '
+            '"Pod container restart detected"\n    severity: "warning"\n    enabled: false',
+        )
+    )
     assert "enabled: false" in (config / "event-mappings.yaml").read_text()
 
     verdict = make_filter(config_dir=config).decide("ADDED", event(), newer_than=RECENT)
@@ -104,7 +112,8 @@ def test_a_disabled_mapping_filters_its_events(tmp_path: Path):
 
 def test_forward_all_publishes_normal_chatter_too():
     verdict = make_filter(forward_all=True).decide(
-        "ADDED", event(reason="Pulled", type_="Normal"), newer_than=RECENT)
+        "ADDED", event(reason="Pulled", type_="Normal"), newer_than=RECENT
+    )
 
     assert verdict.message is not None
     assert verdict.message.attributes["khook.type"] == "Normal"
@@ -118,8 +127,14 @@ def test_an_event_with_a_broken_timestamp_is_filtered_as_invalid():
 
 
 def test_node_events_use_the_event_namespace():
-    obj = event(reason="NodeNotReady", kind="Node", object_name="node-3", namespace="default",
-                note="Node node-3 status is now: NodeNotReady", type_="Normal")
+    obj = event(
+        reason="NodeNotReady",
+        kind="Node",
+        object_name="node-3",
+        namespace="default",
+        note="Node node-3 status is now: NodeNotReady",
+        type_="Normal",
+    )
 
     verdict = make_filter(forward_all=True).decide("ADDED", obj, newer_than=RECENT)
 

@@ -49,21 +49,29 @@ def container() -> dict[str, Any]:
 def test_every_manifest_parses_and_names_its_object():
     docs = all_documents()
 
-    assert {kind for kind, _ in docs} == {"Namespace", "ServiceAccount", "ClusterRole",
-                                          "ClusterRoleBinding", "Role", "RoleBinding",
-                                          "Deployment", "CustomResourceDefinition"}
+    assert {kind for kind, _ in docs} == {
+        "Namespace",
+        "ServiceAccount",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "Role",
+        "RoleBinding",
+        "Deployment",
+        "CustomResourceDefinition",
+    }
     for doc in docs.values():
         assert doc["apiVersion"]
         # a DNS label, or a DNS subdomain for the CRD (plural.group)
-        assert re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*",
-                            doc["metadata"]["name"])
+        assert re.fullmatch(
+            r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*",
+            doc["metadata"]["name"],
+        )
 
 
-@pytest.mark.parametrize(("role", "stem"), [("ClusterRole", "rbac-cluster"),
-                                            ("Role", "rbac-namespaced")])
-def test_rbac_reads_events_and_hooks_and_writes_only_hook_status_and_events(
-    role: str, stem: str
-):
+@pytest.mark.parametrize(
+    ("role", "stem"), [("ClusterRole", "rbac-cluster"), ("Role", "rbac-namespaced")]
+)
+def test_rbac_reads_events_and_hooks_and_writes_only_hook_status_and_events(role: str, stem: str):
     [events, hooks, status, fired, *owners] = one(role, stem)["rules"]
 
     assert sorted(events["apiGroups"]) == ["", "events.k8s.io"]
@@ -73,31 +81,45 @@ def test_rbac_reads_events_and_hooks_and_writes_only_hook_status_and_events(
     assert sorted(hooks["verbs"]) == ["get", "list", "watch"]
     # the status writer's merge patch, and the Fired Event it creates, then patches (count)
     assert (status["apiGroups"], status["resources"], status["verbs"]) == (
-        ["kagent.dev"], ["hooks/status"], ["patch"])
+        ["kagent.dev"],
+        ["hooks/status"],
+        ["patch"],
+    )
     assert (fired["apiGroups"], fired["resources"], sorted(fired["verbs"])) == (
-        [""], ["events"], ["create", "patch"])
+        [""],
+        ["events"],
+        ["create", "patch"],
+    )
     # owner lookups: get only, on exactly the kinds read (ownerReferences name the rest)
     assert {v for rule in owners for v in rule["verbs"]} == {"get"}
     assert {(g, r) for rule in owners for g in rule["apiGroups"] for r in rule["resources"]} == {
-        ("", "pods"), ("apps", "replicasets"), ("batch", "jobs"),
+        ("", "pods"),
+        ("apps", "replicasets"),
+        ("batch", "jobs"),
     }
 
 
-@pytest.mark.parametrize(("binding", "stem"), [("ClusterRoleBinding", "rbac-cluster"),
-                                               ("RoleBinding", "rbac-namespaced")])
+@pytest.mark.parametrize(
+    ("binding", "stem"),
+    [("ClusterRoleBinding", "rbac-cluster"), ("RoleBinding", "rbac-namespaced")],
+)
 def test_bindings_name_the_forwarder_service_account(binding: str, stem: str):
     [subject] = one(binding, stem)["subjects"]
     account = one("ServiceAccount", "serviceaccount")
 
     assert (subject["name"], subject["namespace"]) == (
-        account["metadata"]["name"], account["metadata"]["namespace"])
+        account["metadata"]["name"],
+        account["metadata"]["namespace"],
+    )
 
 
 def test_the_service_account_uses_workload_identity():
     annotations = one("ServiceAccount", "serviceaccount")["metadata"]["annotations"]
 
-    assert re.fullmatch(r"khook-forwarder@[A-Z_a-z0-9-]+\.iam\.gserviceaccount\.com",
-                        annotations["iam.gke.io/gcp-service-account"])
+    assert re.fullmatch(
+        r"khook-forwarder@[A-Z_a-z0-9-]+\.iam\.gserviceaccount\.com",
+        annotations["iam.gke.io/gcp-service-account"],
+    )
 
 
 def test_the_deployment_runs_as_the_service_account_under_a_restricted_context():
@@ -161,7 +183,8 @@ def test_the_grace_period_covers_the_flush_deadline():
 def test_every_environment_variable_is_one_the_forwarder_reads(monkeypatch: pytest.MonkeyPatch):
     env = {e["name"]: e["value"] for e in container()["env"]}
     known = {"GOOGLE_CLOUD_PROJECT", "KHOOK_TOPIC", "KHOOK_CLUSTER"} | {
-        f"KHOOK_FORWARDER_{name.upper()}" for name in ForwarderSettings.model_fields}
+        f"KHOOK_FORWARDER_{name.upper()}" for name in ForwarderSettings.model_fields
+    }
 
     assert set(env) <= known
     for name, value in env.items():

@@ -65,8 +65,9 @@ def test_flags_win_over_the_environment(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("PORT", "9999")  # an unrelated container's variable must not leak in
 
     from_env = cli.settings_from([], os.environ)
-    from_flags = cli.settings_from(["--topic", "from-flag", "--forward-all", "--api", "v1",
-                                    "--queue-size", "7"], os.environ)
+    from_flags = cli.settings_from(
+        ["--topic", "from-flag", "--forward-all", "--api", "v1", "--queue-size", "7"], os.environ
+    )
 
     assert from_env.topic_path() == "projects/p1/topics/from-env"
     assert from_env.namespaces == ("shop", "payments")
@@ -86,8 +87,9 @@ def test_every_setting_has_a_flag_and_a_description():
         assert info.description, f"{name} has no docstring"
 
 
-def test_the_command_refuses_a_topic_without_project(capsys: pytest.CaptureFixture[str],
-                                                     monkeypatch: pytest.MonkeyPatch):
+def test_the_command_refuses_a_topic_without_project(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+):
     monkeypatch.delenv("GOOGLE_CLOUD_PROJECT", raising=False)
     monkeypatch.delenv("GCP_PROJECT", raising=False)
 
@@ -105,10 +107,21 @@ def restore_logging() -> Iterator[None]:
 
 
 @pytest.mark.usefixtures("restore_logging")
-def test_the_command_refuses_a_missing_mapping_table(tmp_path: Path,
-                                                     capsys: pytest.CaptureFixture[str]):
-    code = cli.main(["--topic", "projects/p1/topics/t", "--config-dir", str(tmp_path),
-                     "--log-format", "json", "--kube-api-url", "http://127.0.0.1:9"])
+def test_the_command_refuses_a_missing_mapping_table(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    code = cli.main(
+        [
+            "--topic",
+            "projects/p1/topics/t",
+            "--config-dir",
+            str(tmp_path),
+            "--log-format",
+            "json",
+            "--kube-api-url",
+            "http://127.0.0.1:9",
+        ]
+    )
 
     assert code == 2
     assert "event-mappings.yaml" in capsys.readouterr().out

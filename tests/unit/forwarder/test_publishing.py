@@ -21,10 +21,18 @@ def message(i: int) -> Outbound:
     return Outbound(f"event-{i}".encode(), attributes)
 
 
-def make_publisher(client: RecordingClient, metrics: ForwarderMetrics, queue_size: int = 100,
-                   batch_size: int = 10) -> Publisher:
-    return Publisher(client=client, topic=TOPIC, metrics=metrics, queue_size=queue_size,
-                     batch_size=batch_size, timeout=1.0, backoff=Backoff(0.01, 0.05))
+def make_publisher(
+    client: RecordingClient, metrics: ForwarderMetrics, queue_size: int = 100, batch_size: int = 10
+) -> Publisher:
+    return Publisher(
+        client=client,
+        topic=TOPIC,
+        metrics=metrics,
+        queue_size=queue_size,
+        batch_size=batch_size,
+        timeout=1.0,
+        backoff=Backoff(0.01, 0.05),
+    )
 
 
 def eventually(predicate: Any, timeout: float = 5.0) -> None:
@@ -54,7 +62,11 @@ def test_a_failed_batch_returns_to_the_front_in_order():
     queue.requeue(batch)
 
     assert [m.data for m in queue.take(10, timeout=0)] == [
-        b"event-0", b"event-1", b"event-2", b"event-3"]
+        b"event-0",
+        b"event-1",
+        b"event-2",
+        b"event-3",
+    ]
 
 
 def test_messages_are_published_with_their_attributes():
@@ -66,8 +78,10 @@ def test_messages_are_published_with_their_attributes():
         publisher.submit(message(i))
     eventually(lambda: len(client.accepted) == 25)
 
-    assert client.accepted[0] == (b"event-0", {"khook.source": "kubernetes",
-                                               "khook.reason": "BackOff"})
+    assert client.accepted[0] == (
+        b"event-0",
+        {"khook.source": "kubernetes", "khook.reason": "BackOff"},
+    )
     assert publisher.stop(1.0)
     assert metrics.published == 25
     assert client.stopped
@@ -100,8 +114,9 @@ def test_past_the_bound_the_oldest_are_dropped_and_counted():
     for i in range(30):
         publisher.submit(message(i))
     client.up.set()
-    eventually(lambda: not publisher.queue and
-               metrics.published + metrics.dropped["queue-full"] == 30)
+    eventually(
+        lambda: not publisher.queue and metrics.published + metrics.dropped["queue-full"] == 30
+    )
 
     published = {d for d, _ in client.accepted}
     assert {message(i).data for i in range(20, 30)} <= published  # the newest all survive
@@ -245,8 +260,16 @@ def test_two_senders_keep_two_batches_in_flight_and_an_outage_delays_both():
         return publish(topic, messages, timeout)
 
     client.publish = overlapping  # type: ignore[method-assign]
-    publisher = Publisher(client=client, topic=TOPIC, metrics=metrics, queue_size=100,
-                          batch_size=5, timeout=1.0, backoff=Backoff(0.01, 0.05), in_flight=2)
+    publisher = Publisher(
+        client=client,
+        topic=TOPIC,
+        metrics=metrics,
+        queue_size=100,
+        batch_size=5,
+        timeout=1.0,
+        backoff=Backoff(0.01, 0.05),
+        in_flight=2,
+    )
     for i in range(10):
         publisher.queue.put(message(i))
     publisher.start()

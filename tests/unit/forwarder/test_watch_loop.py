@@ -52,16 +52,27 @@ def run(
     steps: list[Outcome | Exception],
 ) -> tuple[ScriptedWatcher, RecordingStop, ForwarderMetrics]:
     watcher, stop, metrics = ScriptedWatcher(steps), RecordingStop(), ForwarderMetrics()
-    run_watch_loop(watcher, WatchState(), stop=stop, backoff=Backoff(1.0, 8.0),  # type: ignore[arg-type]
-                   metrics=metrics, _iterations=len(steps))
+    run_watch_loop(
+        watcher,  # type: ignore[arg-type]
+        WatchState(),
+        stop=stop,
+        backoff=Backoff(1.0, 8.0),
+        metrics=metrics,
+        _iterations=len(steps),
+    )
     return watcher, stop, metrics
 
 
 def test_api_errors_back_off_exponentially_and_a_good_watch_resets_the_schedule():
-    _, stop, metrics = run([
-        ApiException(status=500), ApiException(status=503), ConnectionResetError("reset"),
-        Outcome.WATCHED, ApiException(status=500),
-    ])
+    _, stop, metrics = run(
+        [
+            ApiException(status=500),
+            ApiException(status=503),
+            ConnectionResetError("reset"),
+            Outcome.WATCHED,
+            ApiException(status=500),
+        ]
+    )
 
     assert metrics.api_errors == 4
     first, second, third, after_reset = stop.waits
@@ -94,8 +105,13 @@ def test_the_loop_does_not_start_once_stopped():
     watcher, stop = ScriptedWatcher([]), RecordingStop()
     stop.set()
 
-    run_watch_loop(watcher, WatchState(), stop=stop, backoff=Backoff(1, 2),  # type: ignore[arg-type]
-                   metrics=ForwarderMetrics())
+    run_watch_loop(
+        watcher,  # type: ignore[arg-type]
+        WatchState(),
+        stop=stop,
+        backoff=Backoff(1, 2),
+        metrics=ForwarderMetrics(),
+    )
 
     assert watcher.calls == 0
 

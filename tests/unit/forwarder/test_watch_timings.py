@@ -12,16 +12,20 @@ from khook_core.forwarder.watching import READ_MARGIN, WatchTimings
 
 def timings(watch_timeout: int, dead_after: float | None) -> WatchTimings:
     return WatchTimings(
-        lookback=timedelta(minutes=5), max_age=timedelta(minutes=15),
-        relist_overlap=timedelta(seconds=30), watch_timeout=watch_timeout, page_size=500,
-        empty_limit=2, empty_seconds=1.0, dead_after=dead_after,
+        lookback=timedelta(minutes=5),
+        max_age=timedelta(minutes=15),
+        relist_overlap=timedelta(seconds=30),
+        watch_timeout=watch_timeout,
+        page_size=500,
+        empty_limit=2,
+        empty_seconds=1.0,
+        dead_after=dead_after,
     )
 
 
 def test_by_default_a_watch_lasts_30_s_and_a_silent_one_is_cut_after_60_s():
     fields = ForwarderSettings.model_fields
-    default = timings(fields["watch_timeout_seconds"].default,
-                      fields["dead_after_seconds"].default)
+    default = timings(fields["watch_timeout_seconds"].default, fields["dead_after_seconds"].default)
 
     assert fields["dead_after_seconds"].default == 120
     assert default.call_timeouts() == (30, 60.0)

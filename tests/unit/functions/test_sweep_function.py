@@ -51,8 +51,12 @@ def hold_one_restart() -> None:
     runtime.store.add_backlog(
         key=BacklogKey(BacklogKind.BUDGET, "shop/shop-restarts|pod-restart"),
         backlog=Backlog(
-            Summary(count=1, first=event.timestamp, last=event.timestamp,
-                    resources=(event.resource.ref(),)),
+            Summary(
+                count=1,
+                first=event.timestamp,
+                last=event.timestamp,
+                resources=(event.resource.ref(),),
+            ),
             hook="shop/shop-restarts",
             event=event.model_dump_json(),
         ),

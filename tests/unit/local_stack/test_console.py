@@ -10,19 +10,30 @@ from khook_local.console import Console, LogFollower, summarize
 
 
 def test_decisions_and_warnings_are_shown_and_the_rest_is_not():
-    decision = {"severity": "INFO", "logger": "khook_core.transport.pubsub",
-                "message": "kafka message 3: dispatched (data/streaming)"}
+    decision = {
+        "severity": "INFO",
+        "logger": "khook_core.transport.pubsub",
+        "message": "kafka message 3: dispatched (data/streaming)",
+    }
     chatter = {"severity": "INFO", "logger": "khook_core.runtime", "message": "loaded config"}
-    warning = {"severity": "WARNING", "logger": "khook_core.pipeline",
-               "message": "circuit open for kagent/kafka-agent\nsecond line"}
-    crash = {"severity": "ERROR", "logger": "handle", "message": "Exception on / [POST]",
-             "exception": "Traceback (most recent call last):\n...\nTransientError: retry"}
+    warning = {
+        "severity": "WARNING",
+        "logger": "khook_core.pipeline",
+        "message": "circuit open for kagent/kafka-agent\nsecond line",
+    }
+    crash = {
+        "severity": "ERROR",
+        "logger": "handle",
+        "message": "Exception on / [POST]",
+        "exception": "Traceback (most recent call last):\n...\nTransientError: retry",
+    }
 
     assert summarize(decision) == "kafka message 3: dispatched (data/streaming)"
     assert summarize(chatter) is None
     assert summarize(warning) == "WARNING: circuit open for kagent/kafka-agent"
     assert summarize(crash, "x.log") == (
-        "answered HTTP 500 (TransientError: retry); traceback in x.log")
+        "answered HTTP 500 (TransientError: retry); traceback in x.log"
+    )
 
 
 def test_sweep_runs_are_shown_and_idle_ticks_are_not():
@@ -42,8 +53,16 @@ def test_the_follower_prints_only_new_complete_lines(tmp_path: Path):
     follower = LogFollower(Console(out), {"kafka": log})
     with log.open("a") as handle:
         handle.write("gunicorn says hello\n")
-        handle.write(json.dumps({"severity": "INFO", "logger": "khook_core.transport.pubsub",
-                                 "message": "kafka message 1: duplicate (data/streaming)"}) + "\n")
+        handle.write(
+            json.dumps(
+                {
+                    "severity": "INFO",
+                    "logger": "khook_core.transport.pubsub",
+                    "message": "kafka message 1: duplicate (data/streaming)",
+                }
+            )
+            + "\n"
+        )
         handle.write('{"severity": "WARNING", "message": "half a li')
 
     follower.poll()

@@ -27,8 +27,13 @@ NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 def test_the_newest_timestamp_becomes_now_and_gaps_and_formats_are_kept():
     payloads = [
         {"lastTimestamp": "2026-01-05T10:31:12Z", "firstTimestamp": "2026-01-05T10:20:00Z"},
-        {"eventTime": "2026-01-05T10:33:00.123456Z", "endsAt": "0001-01-01T00:00:00Z",
-         "nested": [{"at": "2026-01-05T11:33:00+01:00"}], "not": "2026-01-05", "n": 1767609071},
+        {
+            "eventTime": "2026-01-05T10:33:00.123456Z",
+            "endsAt": "0001-01-01T00:00:00Z",
+            "nested": [{"at": "2026-01-05T11:33:00+01:00"}],
+            "not": "2026-01-05",
+            "n": 1767609071,
+        },
     ]
     moved, delta = shift_to_now(payloads, NOW)
 
@@ -75,8 +80,13 @@ def test_producer_attributes_for_kubernetes_and_kafka():
 
     first = load(REPO / "config" / "samples" / "kubernetes" / "events.jsonl")[0]
     assert default_attributes("kubernetes", first, 1) == {
-        "khook.source": "kubernetes", "khook.cluster": "local", "khook.api": "v1",
-        "khook.namespace": "default", "khook.reason": "BackOff", "khook.type": "Warning"}
+        "khook.source": "kubernetes",
+        "khook.cluster": "local",
+        "khook.api": "v1",
+        "khook.namespace": "default",
+        "khook.reason": "BackOff",
+        "khook.type": "Warning",
+    }
     assert default_attributes("cdc", first, 1) == {}
 
 
@@ -89,7 +99,11 @@ def test_attribute_overrides_need_a_key_and_an_equals_sign():
 def test_sending_without_a_running_stack_says_how_to_start_one(tmp_path: Path):
     with pytest.raises(SendError, match="make run"):
         running_stack(tmp_path)
-    stackfile.write(tmp_path, StackInfo(pid=2 ** 22 + 12345, started="x", ready=True,
-                                        state_dir=str(tmp_path), config_dir="config"))
+    stackfile.write(
+        tmp_path,
+        StackInfo(
+            pid=2**22 + 12345, started="x", ready=True, state_dir=str(tmp_path), config_dir="config"
+        ),
+    )
     with pytest.raises(SendError, match="stale"):
         running_stack(tmp_path)

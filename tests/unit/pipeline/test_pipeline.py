@@ -27,7 +27,6 @@ from tests.support.k8s_events import core_event
 NOW = datetime(2026, 1, 5, 10, 35, tzinfo=UTC)
 
 
-
 @pytest.fixture
 def config(tmp_path: Path) -> Path:
     return make_config(tmp_path, SHOP_HOOK)
@@ -223,15 +222,20 @@ def test_a_still_firing_alert_resent_every_repeat_interval_fires_once_a_day():
     clock = Clock(datetime(2026, 1, 5, 10, 22, tzinfo=UTC))
     runtime = Runtime.build(
         Settings(config_dir=REPO / "config", state="memory", dispatch="dry-run"),
-        clock=clock, store=MemoryStateStore(), dispatcher=DryRunDispatcher(),
+        clock=clock,
+        store=MemoryStateStore(),
+        dispatcher=DryRunDispatcher(),
     )
-    payload = (REPO / "config" / "samples" / "alertmanager"
-               / "kube-pod-crash-looping-firing.json").read_text()
+    payload = (
+        REPO / "config" / "samples" / "alertmanager" / "kube-pod-crash-looping-firing.json"
+    ).read_text()
 
     def send(hours: float) -> list[str]:
         clock.fixed = datetime(2026, 1, 5, 10, 22, tzinfo=UTC) + timedelta(hours=hours)
-        return [d.decision for d in run_pipeline("alertmanager", json.loads(payload), {},
-                                                 runtime=runtime)]
+        return [
+            d.decision
+            for d in run_pipeline("alertmanager", json.loads(payload), {}, runtime=runtime)
+        ]
 
     assert send(0) == ["dispatched", "dispatched"]  # two alerts in the group
     assert set(send(4)) == {"duplicate"}  # the repeat_interval re-send

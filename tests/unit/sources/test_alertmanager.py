@@ -41,7 +41,10 @@ def test_one_event_per_alert_with_labels_as_tags_and_annotations_as_message() ->
     assert web.status == "firing"
     assert web.severity is Severity.WARNING
     assert (web.resource.kind, web.resource.name, web.resource.namespace) == (
-        "Pod", "web-7d9f8c6b5-x2x9q", "shop")
+        "Pod",
+        "web-7d9f8c6b5-x2x9q",
+        "shop",
+    )
     assert web.tags["container"] == "app"
     assert web.tags["prometheus"] == "monitoring/k8s"
     assert web.message.startswith("Pod is crash looping.\nPod shop/web-7d9f8c6b5-x2x9q (app)")
@@ -131,20 +134,23 @@ def broken(path: str, value: Any) -> dict[str, Any]:
     return payload
 
 
-@pytest.mark.parametrize(("payload", "field"), [
-    ([], "(body)"),
-    ({"version": "4"}, "alerts"),
-    (broken("alerts", {"a": 1}), "alerts"),
-    (broken("alerts.0", "x"), "alerts[0]"),
-    (broken("alerts.0.status", "pending"), "alerts[0].status"),
-    (broken("alerts.0.startsAt", ...), "alerts[0].startsAt"),
-    (broken("alerts.0.startsAt", "soon"), "alerts[0].startsAt"),
-    (broken("alerts.0.labels", ["a"]), "alerts[0].labels"),
-    (broken("alerts.0.labels.pod", 3), "alerts[0].labels.pod"),
-    (broken("alerts.0.fingerprint", 17), "alerts[0].fingerprint"),
-    (broken("commonLabels.alertname", None), "commonLabels.alertname"),
-    (broken("groupKey", {}), "groupKey"),
-])
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ([], "(body)"),
+        ({"version": "4"}, "alerts"),
+        (broken("alerts", {"a": 1}), "alerts"),
+        (broken("alerts.0", "x"), "alerts[0]"),
+        (broken("alerts.0.status", "pending"), "alerts[0].status"),
+        (broken("alerts.0.startsAt", ...), "alerts[0].startsAt"),
+        (broken("alerts.0.startsAt", "soon"), "alerts[0].startsAt"),
+        (broken("alerts.0.labels", ["a"]), "alerts[0].labels"),
+        (broken("alerts.0.labels.pod", 3), "alerts[0].labels.pod"),
+        (broken("alerts.0.fingerprint", 17), "alerts[0].fingerprint"),
+        (broken("commonLabels.alertname", None), "commonLabels.alertname"),
+        (broken("groupKey", {}), "groupKey"),
+    ],
+)
 def test_malformed_payloads_are_422_naming_the_field(payload: Any, field: str) -> None:
     with pytest.raises(InvalidEventError) as caught:
         alertmanager().normalize(payload, {})
@@ -182,8 +188,12 @@ def post(function_env: Callable[..., Any], http_client: Callable[[str], Any]) ->
     client = http_client("alertmanager")
 
     def send(payload: dict[str, Any]) -> dict[str, int]:
-        reply = client.post("/", data=json.dumps(payload), content_type="application/json",
-                            headers={"Authorization": f"Bearer {TOKEN}"})
+        reply = client.post(
+            "/",
+            data=json.dumps(payload),
+            content_type="application/json",
+            headers={"Authorization": f"Bearer {TOKEN}"},
+        )
         assert reply.status_code == 200, reply.get_json()
         counts: dict[str, int] = reply.get_json()["counts"]
         return counts

@@ -40,7 +40,7 @@ def imported_modules(tree: ast.Module) -> set[str]:
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
-                anchor = package_parts[:len(package_parts) - (node.level - 1)]
+                anchor = package_parts[: len(package_parts) - (node.level - 1)]
                 base = ".".join([*anchor, *([base] if base else [])])
             found.add(base)
             found.update(f"{base}.{alias.name}" for alias in node.names if alias.name != "*")
@@ -77,30 +77,37 @@ def test_a_source_module_imports_no_other_source_module_nor_dispatch(module: str
     assert not bad, (
         f"{PACKAGE}.{module} imports {', '.join(bad)}: sources may import only "
         f"{', '.join(sorted(SHARED - {'__init__'}))} from {PACKAGE}, and never dispatch; "
-        f"move what they share into {PACKAGE}.fieldmap (or base)")
+        f"move what they share into {PACKAGE}.fieldmap (or base)"
+    )
 
 
-@pytest.mark.parametrize("source", [
-    "from khook_core.sources.webhook import FieldRule",
-    "from khook_core.sources import webhook",
-    "from . import webhook",
-    "from .webhook import FieldRule",
-    "import khook_core.sources.webhook",
-    "def late() -> None:\n    from khook_core.sources.webhook import FieldRule",
-    "from khook_core.dispatch.webhook import WebhookDispatcher",
-    "import khook_core.dispatch",
-])
+@pytest.mark.parametrize(
+    "source",
+    [
+        "from khook_core.sources.webhook import FieldRule",
+        "from khook_core.sources import webhook",
+        "from . import webhook",
+        "from .webhook import FieldRule",
+        "import khook_core.sources.webhook",
+        "def late() -> None:\n    from khook_core.sources.webhook import FieldRule",
+        "from khook_core.dispatch.webhook import WebhookDispatcher",
+        "import khook_core.dispatch",
+    ],
+)
 def test_the_check_sees_every_spelling_of_a_forbidden_import(source: str) -> None:
     assert violations("kafka", imported_modules(ast.parse(source)))
 
 
-@pytest.mark.parametrize("source", [
-    "from khook_core.sources.fieldmap import FieldRule",
-    "from khook_core.sources.base import Dropped, SourceContext",
-    "from khook_core.sources import Dropped",
-    "from . import base",
-    "from khook_core.event import Event",
-    "from khook_core.dispatcher_notes import x",
-])
+@pytest.mark.parametrize(
+    "source",
+    [
+        "from khook_core.sources.fieldmap import FieldRule",
+        "from khook_core.sources.base import Dropped, SourceContext",
+        "from khook_core.sources import Dropped",
+        "from . import base",
+        "from khook_core.event import Event",
+        "from khook_core.dispatcher_notes import x",
+    ],
+)
 def test_the_check_allows_the_shared_modules_and_the_rest_of_khook_core(source: str) -> None:
     assert violations("kafka", imported_modules(ast.parse(source))) == []

@@ -36,9 +36,22 @@ def cdc(config: dict[str, Any] | None = None) -> CdcSource:
 
 
 def change(op: str, before: Any = None, after: Any = None, **source: Any) -> dict[str, Any]:
-    return {"op": op, "before": before, "after": after, "ts_ms": 1767609071450,
-            "source": {"name": "shopdb", "db": "shop", "schema": "public", "table": "jobs",
-                       "lsn": 90212336, "ts_ms": 1767609071000, "snapshot": "false", **source}}
+    return {
+        "op": op,
+        "before": before,
+        "after": after,
+        "ts_ms": 1767609071450,
+        "source": {
+            "name": "shopdb",
+            "db": "shop",
+            "schema": "public",
+            "table": "jobs",
+            "lsn": 90212336,
+            "ts_ms": 1767609071000,
+            "snapshot": "false",
+            **source,
+        },
+    }
 
 
 def test_a_debezium_update_to_failed_is_row_state_changed() -> None:
@@ -50,8 +63,13 @@ def test_a_debezium_update_to_failed_is_row_state_changed() -> None:
     assert event.reason == "status=FAILED"
     assert event.occurrence == "shopdb:lsn=90212336:u"
     assert event.timestamp.isoformat() == "2026-01-05T10:31:11+00:00"
-    assert event.tags == {"db": "shop", "schema": "public", "table": "jobs",
-                          "operation": "update", "column": "status"}
+    assert event.tags == {
+        "db": "shop",
+        "schema": "public",
+        "table": "jobs",
+        "operation": "update",
+        "column": "status",
+    }
     assert event.metadata["after"]["error"] == "payment provider timeout after 3 retries"
     assert event.metadata["cdc"]["format"] == "debezium"
     assert event.group_key == "public.jobs"
@@ -71,11 +89,16 @@ def test_an_insert_that_is_already_failed_fires_and_an_unrelated_update_does_not
     [event] = cdc().normalize(change("c", None, {"id": 1, "status": "failed"}), {})
     assert event.message == "public.jobs/1: status changed to 'failed' (insert)"
     with pytest.raises(Dropped, match="no-rule"):
-        cdc().normalize(change("u", {"id": 1, "status": "failed", "n": 1},
-                               {"id": 1, "status": "failed", "n": 2}), {})
+        cdc().normalize(
+            change(
+                "u", {"id": 1, "status": "failed", "n": 1}, {"id": 1, "status": "failed", "n": 2}
+            ),
+            {},
+        )
     with pytest.raises(Dropped, match="no-rule"):
-        cdc().normalize(change("u", {"id": 1, "status": "running"},
-                               {"id": 1, "status": "done"}), {})
+        cdc().normalize(
+            change("u", {"id": 1, "status": "running"}, {"id": 1, "status": "done"}), {}
+        )
 
 
 def test_without_the_old_row_an_update_counts_as_a_transition() -> None:
@@ -87,24 +110,41 @@ def test_without_the_old_row_an_update_counts_as_a_transition() -> None:
 def test_snapshot_reads_are_skipped_unless_asked_for() -> None:
     with pytest.raises(Dropped, match="snapshot"):
         cdc().normalize(SNAPSHOT, {})
-    source = cdc({"includeSnapshots": True, "rules": [
-        {"column": "status", "to": ["failed"], "operations": ["read", "insert"]}]})
+    source = cdc(
+        {
+            "includeSnapshots": True,
+            "rules": [{"column": "status", "to": ["failed"], "operations": ["read", "insert"]}],
+        }
+    )
     [event] = source.normalize(SNAPSHOT, {})
     assert event.tags["operation"] == "read"
 
 
-@pytest.mark.parametrize(("payload", "reason"), [
-    (None, "tombstone"),
-    ("", "tombstone"),
-    (b"", "tombstone"),
-    ({"schema": {"type": "struct"}, "payload": None}, "tombstone"),
-    ({"op": "m", "source": {}, "message": {"prefix": "x", "content": "eA=="}}, "logical-message"),
-    ({"status": "BEGIN", "id": "571:53195829", "event_count": None}, "transaction-boundary"),
-    ({"ts_ms": 1767609071000}, "heartbeat"),
-    ({"source": {}, "databaseName": "orders", "ddl": "ALTER TABLE t ADD c INT",
-      "tableChanges": []}, "schema-change"),
-    ([], "empty-batch"),
-])
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        (None, "tombstone"),
+        ("", "tombstone"),
+        (b"", "tombstone"),
+        ({"schema": {"type": "struct"}, "payload": None}, "tombstone"),
+        (
+            {"op": "m", "source": {}, "message": {"prefix": "x", "content": "eA=="}},
+            "logical-message",
+        ),
+        ({"status": "BEGIN", "id": "571:53195829", "event_count": None}, "transaction-boundary"),
+        ({"ts_ms": 1767609071000}, "heartbeat"),
+        (
+            {
+                "source": {},
+                "databaseName": "orders",
+                "ddl": "ALTER TABLE t ADD c INT",
+                "tableChanges": [],
+            },
+            "schema-change",
+        ),
+        ([], "empty-batch"),
+    ],
+)
 def test_non_changes_are_dropped_with_their_reason(payload: Any, reason: str) -> None:
     with pytest.raises(Dropped) as caught:
         cdc().normalize(payload, {})
@@ -112,11 +152,19 @@ def test_non_changes_are_dropped_with_their_reason(payload: Any, reason: str) ->
 
 
 def test_delete_and_truncate_rules() -> None:
-    source = cdc({"rules": [
-        {"table": "public.jobs", "operations": ["delete"], "eventType": "row-changed"},
-        {"table": "jobs", "operations": ["truncate"], "eventType": "row-changed",
-         "severity": "critical"},
-    ]})
+    source = cdc(
+        {
+            "rules": [
+                {"table": "public.jobs", "operations": ["delete"], "eventType": "row-changed"},
+                {
+                    "table": "jobs",
+                    "operations": ["truncate"],
+                    "eventType": "row-changed",
+                    "severity": "critical",
+                },
+            ]
+        }
+    )
     [deleted] = source.normalize(change("d", {"id": 5}, None), {})
     assert deleted.message == "delete of public.jobs/5"
     [truncated] = source.normalize(change("t"), {})
@@ -127,13 +175,31 @@ def test_delete_and_truncate_rules() -> None:
 
 
 def test_rules_select_by_table_glob_transition_and_when() -> None:
-    source = cdc({"rules": [{
-        "table": "shop.public.pay*", "column": "state", "from": ["pending", "authorised"],
-        "to": ["declined"], "when": {"after.amount": {"gte": 100}}, "keyColumns": ["id", "psp"],
-        "fields": {"message": "Payment {after.id} declined at {after.psp}",
-                   "tags.psp": "{after.psp}", "severity": "error"}}]})
-    good = change("u", {"id": 9, "psp": "adyen", "state": "authorised", "amount": 250},
-                  {"id": 9, "psp": "adyen", "state": "DECLINED", "amount": 250}, table="payments")
+    source = cdc(
+        {
+            "rules": [
+                {
+                    "table": "shop.public.pay*",
+                    "column": "state",
+                    "from": ["pending", "authorised"],
+                    "to": ["declined"],
+                    "when": {"after.amount": {"gte": 100}},
+                    "keyColumns": ["id", "psp"],
+                    "fields": {
+                        "message": "Payment {after.id} declined at {after.psp}",
+                        "tags.psp": "{after.psp}",
+                        "severity": "error",
+                    },
+                }
+            ]
+        }
+    )
+    good = change(
+        "u",
+        {"id": 9, "psp": "adyen", "state": "authorised", "amount": 250},
+        {"id": 9, "psp": "adyen", "state": "DECLINED", "amount": 250},
+        table="payments",
+    )
     [event] = source.normalize(good, {})
     assert event.resource.name == "public.payments/9,adyen"
     assert event.message == "Payment 9 declined at adyen"
@@ -156,8 +222,10 @@ def test_wal2json_v1_transactions_give_one_event_per_matching_change() -> None:
     assert event.timestamp.isoformat() == "2026-01-05T10:31:11.046065+00:00"
     two = copy.deepcopy(V1)
     two["change"].append({**V1["change"][0], "columnvalues": [43, "failed", None]})
-    assert [e.resource.name for e in cdc().normalize(two, {})] == ["public.jobs/42",
-                                                                    "public.jobs/43"]
+    assert [e.resource.name for e in cdc().normalize(two, {})] == [
+        "public.jobs/42",
+        "public.jobs/43",
+    ]
     with pytest.raises(Dropped, match="empty-transaction"):
         cdc().normalize({**V1, "change": []}, {})
 
@@ -171,54 +239,76 @@ def test_wal2json_v2_lines_as_one_message_or_one_each() -> None:
     assert cdc().normalize(V2[1], {}) == [event]
 
 
-@pytest.mark.parametrize(("payload", "field"), [
-    ({"op": "x"}, "op"),
-    ({"op": "u", "after": [1]}, "after"),
-    ({"op": "u", "source": "pg"}, "source"),
-    ({"op": "u", "source": {"table": {"a": 1}}}, "source.table"),
-    ({"op": "u", "source": {"ts_ms": "yesterday"}}, "source.ts_ms"),
-    ({"change": "x"}, "change"),
-    ({"change": [{"kind": "upsert"}]}, "change[0].kind"),
-    ({"change": [{"kind": "insert", "columnnames": ["a"], "columnvalues": [1, 2]}]},
-     "change[0].columnvalues"),
-    ({"change": [{"kind": "delete", "oldkeys": [1]}]}, "change[0].oldkeys"),
-    ({"action": "X"}, "action"),
-    ({"action": "I", "columns": [{"value": 1}]}, "columns[0].name"),
-    ({"hello": "world"}, "op"),
-    (42, "(body)"),
-])
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({"op": "x"}, "op"),
+        ({"op": "u", "after": [1]}, "after"),
+        ({"op": "u", "source": "pg"}, "source"),
+        ({"op": "u", "source": {"table": {"a": 1}}}, "source.table"),
+        ({"op": "u", "source": {"ts_ms": "yesterday"}}, "source.ts_ms"),
+        ({"change": "x"}, "change"),
+        ({"change": [{"kind": "upsert"}]}, "change[0].kind"),
+        (
+            {"change": [{"kind": "insert", "columnnames": ["a"], "columnvalues": [1, 2]}]},
+            "change[0].columnvalues",
+        ),
+        ({"change": [{"kind": "delete", "oldkeys": [1]}]}, "change[0].oldkeys"),
+        ({"action": "X"}, "action"),
+        ({"action": "I", "columns": [{"value": 1}]}, "columns[0].name"),
+        ({"hello": "world"}, "op"),
+        (42, "(body)"),
+    ],
+)
 def test_malformed_changes_are_422_naming_the_field(payload: Any, field: str) -> None:
     with pytest.raises(InvalidEventError) as caught:
         cdc().normalize(payload, {})
     assert (caught.value.status, caught.value.field) == (422, field)
 
 
-@pytest.mark.parametrize(("config", "message"), [
-    ({"rules": [{"to": ["failed"]}]}, "from/to need a column"),
-    ({"rules": [{"operations": ["upsert"]}]}, "Input should be 'c', 'u', 'd', 'r' or 't'"),
-    ({"rules": [{"column": "status", "fields": {"type": "{x"}}]}, "unbalanced braces"),
-])
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ({"rules": [{"to": ["failed"]}]}, "from/to need a column"),
+        ({"rules": [{"operations": ["upsert"]}]}, "Input should be 'c', 'u', 'd', 'r' or 't'"),
+        ({"rules": [{"column": "status", "fields": {"type": "{x"}}]}, "unbalanced braces"),
+    ],
+)
 def test_bad_config_fails_at_load(config: dict[str, Any], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         CdcConfig.model_validate(config)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(raw=json_values | mutations(SAMPLES) | st.lists(mutations(SAMPLES), max_size=3)
-       | st.text(max_size=40) | st.binary(max_size=40), attrs=attributes)
+@given(
+    raw=json_values
+    | mutations(SAMPLES)
+    | st.lists(mutations(SAMPLES), max_size=3)
+    | st.text(max_size=40)
+    | st.binary(max_size=40),
+    attrs=attributes,
+)
 def test_any_input_gives_events_or_a_clean_error(raw: Any, attrs: dict[str, str]) -> None:
     check_normalizer(cdc().normalize, raw, attrs)
-    check_normalizer(cdc({"includeSnapshots": True, "rules": [
-        {"operations": ["c", "u", "d", "r", "t"], "eventType": "row-changed"}]}).normalize,
-        raw, attrs)
+    check_normalizer(
+        cdc(
+            {
+                "includeSnapshots": True,
+                "rules": [{"operations": ["c", "u", "d", "r", "t"], "eventType": "row-changed"}],
+            }
+        ).normalize,
+        raw,
+        attrs,
+    )
 
 
 # --- through the function (functions-framework's CloudEvent path) -----------------------------
 
 
 @pytest.fixture
-def deliver(function_env: Callable[..., Any],
-            cloudevent_client: Callable[[str], Any]) -> Callable[..., int]:
+def deliver(
+    function_env: Callable[..., Any], cloudevent_client: Callable[[str], Any]
+) -> Callable[..., int]:
     function_env()
     client = cloudevent_client("cdc")
 
@@ -242,5 +332,8 @@ def test_the_function_fires_each_change_once(deliver: Callable[..., int]) -> Non
     assert deliver(V2_LINES.encode(), "e") == 200
     requests = get_runtime().dispatcher.requests  # type: ignore[attr-defined]
     assert [r.event.occurrence for r in requests] == [
-        "shopdb:lsn=90212336:u", "shopdb:lsn=90999999:u", "wal2json:0/1509B90:u"]
+        "shopdb:lsn=90212336:u",
+        "shopdb:lsn=90999999:u",
+        "wal2json:0/1509B90:u",
+    ]
     assert {r.hook for r in requests} == {"data/jobs"}

@@ -22,18 +22,21 @@ from khook_core.sources.fieldmap import (
 )
 
 
-@pytest.mark.parametrize(("name", "expected"), [
-    ("KubePodCrashLooping", "kube-pod-crash-looping"),
-    ("HighCPU", "high-cpu"),
-    ("HTTPErrorRate", "http-error-rate"),
-    ("disk_full", "disk-full"),
-    ("high-cpu", "high-cpu"),
-    ("Target Down!", "target-down"),
-    ("KubeAPIErrorBudgetBurn", "kube-api-error-budget-burn"),
-    ("etcdHighNumberOfFailedGRPCRequests", "etcd-high-number-of-failed-grpc-requests"),
-    ("NodeFilesystemAlmostOutOfSpace", "node-filesystem-almost-out-of-space"),
-    ("Disk90Percent", "disk90-percent"),
-])
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("KubePodCrashLooping", "kube-pod-crash-looping"),
+        ("HighCPU", "high-cpu"),
+        ("HTTPErrorRate", "http-error-rate"),
+        ("disk_full", "disk-full"),
+        ("high-cpu", "high-cpu"),
+        ("Target Down!", "target-down"),
+        ("KubeAPIErrorBudgetBurn", "kube-api-error-budget-burn"),
+        ("etcdHighNumberOfFailedGRPCRequests", "etcd-high-number-of-failed-grpc-requests"),
+        ("NodeFilesystemAlmostOutOfSpace", "node-filesystem-almost-out-of-space"),
+        ("Disk90Percent", "disk90-percent"),
+    ],
+)
 def test_kebab_case_turns_alert_names_into_event_types(name: str, expected: str) -> None:
     assert kebab_case(name) == expected
 
@@ -73,48 +76,69 @@ def test_malformed_templates_are_rejected_at_load(text: str) -> None:
         Template.parse(text)
 
 
-@pytest.mark.parametrize(("spec", "doc", "expected"), [
-    (-1, {"leader": -1}, True),
-    (-1, {"leader": 2}, False),
-    ([1, 2], {"leader": 2}, True),
-    ({"gte": 1000}, {"leader": 1000}, True),
-    ({"gt": 1000}, {"leader": 1000}, False),
-    ({"lt": 5}, {"leader": "3"}, False),  # no number coercion from strings
-    ({"exists": True}, {}, False),
-    ({"exists": False}, {}, True),
-    ({"ne": "x"}, {}, True),
-    ({"notIn": ["a"]}, {"leader": "b"}, True),
-    ({"contains": "OOM"}, {"leader": "container was oomkilled"}, True),
-    ({"contains": 3}, {"leader": [1, 3]}, True),
-    ("FAILED", {"leader": "failed"}, True),  # strings compare case-insensitively
-    (True, {"leader": 1}, False),  # a boolean is not a number
-    (1, {"leader": 1.0}, True),
-])
+@pytest.mark.parametrize(
+    ("spec", "doc", "expected"),
+    [
+        (-1, {"leader": -1}, True),
+        (-1, {"leader": 2}, False),
+        ([1, 2], {"leader": 2}, True),
+        ({"gte": 1000}, {"leader": 1000}, True),
+        ({"gt": 1000}, {"leader": 1000}, False),
+        ({"lt": 5}, {"leader": "3"}, False),  # no number coercion from strings
+        ({"exists": True}, {}, False),
+        ({"exists": False}, {}, True),
+        ({"ne": "x"}, {}, True),
+        ({"notIn": ["a"]}, {"leader": "b"}, True),
+        ({"contains": "OOM"}, {"leader": "container was oomkilled"}, True),
+        ({"contains": 3}, {"leader": [1, 3]}, True),
+        ("FAILED", {"leader": "failed"}, True),  # strings compare case-insensitively
+        (True, {"leader": 1}, False),  # a boolean is not a number
+        (1, {"leader": 1.0}, True),
+    ],
+)
 def test_conditions(spec: Any, doc: dict[str, Any], expected: bool) -> None:
     conditions = Condition.compile("leader", spec)
     assert all(c.test(doc) for c in conditions) is expected
 
 
-@pytest.mark.parametrize(("spec", "message"), [
-    ({"between": 1}, "unknown operator 'between'"),
-    ({"in": "a"}, "in takes a list"),
-    ({"gte": "10"}, "gte takes a number"),
-])
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ({"between": 1}, "unknown operator 'between'"),
+        ({"in": "a"}, "in takes a list"),
+        ({"gte": "10"}, "gte takes a number"),
+    ],
+)
 def test_bad_conditions_are_rejected_with_the_operator_named(spec: Any, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         Condition.compile("lag", spec)
 
 
 def test_a_field_rule_builds_a_generic_event() -> None:
-    rule = FieldRule.model_validate({
-        "when": {"level": ["ERROR", "FATAL"]},
-        "fields": {"type": "{kind}", "resource.name": "{service}", "message": "{msg}",
-                   "severity": "{level}", "tags.team": "{owner.team}", "metadata.raw": "{extra}",
-                   "count": "{n}"},
-        "severityMap": {"FATAL": "critical"},
-    })
-    doc = {"kind": "PaymentFailed", "service": "checkout", "msg": "boom", "level": "FATAL",
-           "owner": {"team": 7}, "extra": {"a": 1}, "n": 3}
+    rule = FieldRule.model_validate(
+        {
+            "when": {"level": ["ERROR", "FATAL"]},
+            "fields": {
+                "type": "{kind}",
+                "resource.name": "{service}",
+                "message": "{msg}",
+                "severity": "{level}",
+                "tags.team": "{owner.team}",
+                "metadata.raw": "{extra}",
+                "count": "{n}",
+            },
+            "severityMap": {"FATAL": "critical"},
+        }
+    )
+    doc = {
+        "kind": "PaymentFailed",
+        "service": "checkout",
+        "msg": "boom",
+        "level": "FATAL",
+        "owner": {"team": 7},
+        "extra": {"a": 1},
+        "n": 3,
+    }
     assert rule.matches(doc)
     generic = validate_generic(rule.render(doc))
     assert generic.type == "payment-failed"
@@ -135,26 +159,32 @@ def test_a_rule_without_a_type_names_the_missing_template_value() -> None:
     assert "'{kind}' found no value" in caught.value.message
 
 
-@pytest.mark.parametrize(("rule", "message"), [
-    ({"fields": {"colour": "{x}"}}, "unknown event field 'colour'"),
-    ({"fields": {"message": "{x"}}, "unbalanced braces"),
-    ({"typeMap": {"X": "Not Kebab"}}, "not a kebab-case event type"),
-    ({"eventType": "NotKebab"}, "String should match pattern"),
-    ({"when": {"a": {"nope": 1}}}, "unknown operator"),
-])
+@pytest.mark.parametrize(
+    ("rule", "message"),
+    [
+        ({"fields": {"colour": "{x}"}}, "unknown event field 'colour'"),
+        ({"fields": {"message": "{x"}}, "unbalanced braces"),
+        ({"typeMap": {"X": "Not Kebab"}}, "not a kebab-case event type"),
+        ({"eventType": "NotKebab"}, "String should match pattern"),
+        ({"when": {"a": {"nope": 1}}}, "unknown operator"),
+    ],
+)
 def test_bad_rules_fail_at_load_naming_the_problem(rule: dict[str, Any], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         FieldRule.model_validate(rule)
 
 
-@pytest.mark.parametrize(("value", "expected"), [
-    ("2026-01-05T10:20:00Z", "2026-01-05T10:20:00+00:00"),
-    ("2026-01-05 10:31:11.046065+00", "2026-01-05T10:31:11.046065+00:00"),
-    (1767609071, "2026-01-05T10:31:11+00:00"),
-    (1767609071000, "2026-01-05T10:31:11+00:00"),
-    (None, None),
-    ("0001-01-01T00:00:00Z", None),
-])
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("2026-01-05T10:20:00Z", "2026-01-05T10:20:00+00:00"),
+        ("2026-01-05 10:31:11.046065+00", "2026-01-05T10:31:11.046065+00:00"),
+        (1767609071, "2026-01-05T10:31:11+00:00"),
+        (1767609071000, "2026-01-05T10:31:11+00:00"),
+        (None, None),
+        ("0001-01-01T00:00:00Z", None),
+    ],
+)
 def test_times_are_rfc3339_or_unix_seconds_or_milliseconds(
     value: Any, expected: str | None
 ) -> None:

@@ -26,11 +26,17 @@ OFFLINE = sample("kafka", "partition-offline.json")
 SAMPLES = [LAG, BURROW, OFFLINE]
 
 
-def record(topic: str = "ops.monitoring", partition: int = 0, offset: int = 17,
-           **extra: str) -> dict[str, str]:
+def record(
+    topic: str = "ops.monitoring", partition: int = 0, offset: int = 17, **extra: str
+) -> dict[str, str]:
     """The attributes the CloudPubSubSinkConnector sets with metadata.publish=true."""
-    return {"kafka.topic": topic, "kafka.partition": str(partition), "kafka.offset": str(offset),
-            "kafka.timestamp": "1767609071000", **extra}
+    return {
+        "kafka.topic": topic,
+        "kafka.partition": str(partition),
+        "kafka.offset": str(offset),
+        "kafka.timestamp": "1767609071000",
+        **extra,
+    }
 
 
 def kafka(config: dict[str, Any] | None = None) -> KafkaSource:
@@ -42,17 +48,26 @@ def test_a_lag_record_over_the_threshold_is_consumer_lag() -> None:
     [event] = kafka().normalize(LAG, record(key="orders-fulfilment"))
     assert event.source == "kafka"
     assert event.type == "consumer-lag"
-    assert (event.resource.kind, event.resource.name) == ("KafkaConsumerGroup",
-                                                          "orders-fulfilment")
-    assert event.message == "Consumer group orders-fulfilment is 15234 messages behind " \
-                            "(threshold 1000)"
-    assert event.tags == {"kafka_topic": "ops.monitoring", "topic": "orders", "partition": "3",
-                          "cluster": "prod-eu"}
+    assert (event.resource.kind, event.resource.name) == ("KafkaConsumerGroup", "orders-fulfilment")
+    assert (
+        event.message == "Consumer group orders-fulfilment is 15234 messages behind "
+        "(threshold 1000)"
+    )
+    assert event.tags == {
+        "kafka_topic": "ops.monitoring",
+        "topic": "orders",
+        "partition": "3",
+        "cluster": "prod-eu",
+    }
     assert event.timestamp.isoformat() == "2026-01-05T10:31:10+00:00"  # the record's own time
     assert event.occurrence == ""  # every lag report of one group is one condition
     assert event.raw_ref == "kafka:ops.monitoring/0@17"
-    assert event.metadata["kafka"] == {"topic": "ops.monitoring", "partition": "0",
-                                       "offset": "17", "key": "orders-fulfilment"}
+    assert event.metadata["kafka"] == {
+        "topic": "ops.monitoring",
+        "partition": "0",
+        "offset": "17",
+        "key": "orders-fulfilment",
+    }
     assert event.metadata["record"] == LAG
     assert event.metadata["lag"] == 15234
 
@@ -80,14 +95,17 @@ def test_a_burrow_status_in_error_is_consumer_lag_with_its_severity() -> None:
         kafka().normalize(ok, record())
 
 
-@pytest.mark.parametrize("health", [
-    {"leader": -1},
-    {"leader": 2, "offline": True},
-    {"leader": 2, "state": "OFFLINE"},
-    {"status": "OfflinePartition"},
-])
+@pytest.mark.parametrize(
+    "health",
+    [
+        {"leader": -1},
+        {"leader": 2, "offline": True},
+        {"leader": 2, "state": "OFFLINE"},
+        {"status": "OfflinePartition"},
+    ],
+)
 def test_partition_health_records_without_a_leader_are_partition_offline(
-    health: dict[str, Any]
+    health: dict[str, Any],
 ) -> None:
     payload = {"topic": "payments", "partition": 4, "cluster": "prod-eu", **health}
     [event] = kafka().normalize(payload, record())
@@ -102,14 +120,26 @@ def test_a_healthy_partition_is_dropped() -> None:
 
 
 def test_rules_select_by_topic_and_map_fields() -> None:
-    source = kafka({"rules": [
-        {"topic": "app.errors", "when": {"level": ["ERROR", "FATAL"]},
-         "eventType": "consumer-lag",  # a seed type with a mapping row
-         "fields": {"resource.kind": "Service", "resource.name": "{service}",
-                    "message": "{msg}", "severity": "{level}", "id": "{@offset}"},
-         "severityMap": {"FATAL": "critical"}},
-        {"topic": "ops.*", "preset": "partition-offline"},
-    ]})
+    source = kafka(
+        {
+            "rules": [
+                {
+                    "topic": "app.errors",
+                    "when": {"level": ["ERROR", "FATAL"]},
+                    "eventType": "consumer-lag",  # a seed type with a mapping row
+                    "fields": {
+                        "resource.kind": "Service",
+                        "resource.name": "{service}",
+                        "message": "{msg}",
+                        "severity": "{level}",
+                        "id": "{@offset}",
+                    },
+                    "severityMap": {"FATAL": "critical"},
+                },
+                {"topic": "ops.*", "preset": "partition-offline"},
+            ]
+        }
+    )
     payload = {"service": "checkout", "msg": "payment provider timeout", "level": "FATAL"}
     [event] = source.normalize(payload, record(topic="app.errors", offset=99))
     assert event.resource.name == "checkout"
@@ -123,9 +153,17 @@ def test_rules_select_by_topic_and_map_fields() -> None:
 
 
 def test_string_records_are_matched_as_value() -> None:
-    source = kafka({"rules": [{"when": {"value": {"contains": "offline"}},
-                               "eventType": "partition-offline",
-                               "fields": {"resource.name": "{@key}", "message": "{value}"}}]})
+    source = kafka(
+        {
+            "rules": [
+                {
+                    "when": {"value": {"contains": "offline"}},
+                    "eventType": "partition-offline",
+                    "fields": {"resource.name": "{@key}", "message": "{value}"},
+                }
+            ]
+        }
+    )
     [event] = source.normalize("partition payments-4 went offline", record(key="payments-4"))
     assert event.resource.name == "payments-4"
     assert event.metadata["record"] == "partition payments-4 went offline"
@@ -147,8 +185,7 @@ def test_without_required_metadata_records_are_identified_by_content() -> None:
 
 def test_the_same_record_position_has_the_same_id() -> None:
     assert kafka().normalize(LAG, record())[0].id == kafka().normalize(LAG, record())[0].id
-    assert kafka().normalize(LAG, record())[0].id != kafka().normalize(
-        LAG, record(offset=18))[0].id
+    assert kafka().normalize(LAG, record())[0].id != kafka().normalize(LAG, record(offset=18))[0].id
 
 
 @pytest.mark.parametrize("stamp", ["¹", "²³", "-٣"])
@@ -171,21 +208,26 @@ def test_a_big_record_is_not_copied_into_the_metadata() -> None:
     assert event.metadata["record_truncated"] > 5000
 
 
-@pytest.mark.parametrize(("config", "message"), [
-    ({"rules": [{"topic": "x"}]}, "needs eventType, fields.type or a preset"),
-    ({"rules": [{"preset": "broker-down"}]}, "'consumer-lag' or 'partition-offline'"),
-    ({"rules": [{"preset": "consumer-lag", "lagThreshold": -1}]}, "greater than or equal to 0"),
-    ({"rules": [{"eventType": "a", "fields": {"msg": "{x}"}}]}, "unknown event field 'msg'"),
-    ({"requiremetadata": False}, "Extra inputs are not permitted"),
-])
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ({"rules": [{"topic": "x"}]}, "needs eventType, fields.type or a preset"),
+        ({"rules": [{"preset": "broker-down"}]}, "'consumer-lag' or 'partition-offline'"),
+        ({"rules": [{"preset": "consumer-lag", "lagThreshold": -1}]}, "greater than or equal to 0"),
+        ({"rules": [{"eventType": "a", "fields": {"msg": "{x}"}}]}, "unknown event field 'msg'"),
+        ({"requiremetadata": False}, "Extra inputs are not permitted"),
+    ],
+)
 def test_bad_config_fails_at_load(config: dict[str, Any], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         KafkaConfig.model_validate(config)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(raw=json_values | mutations(SAMPLES) | st.text(max_size=40) | st.binary(max_size=40),
-       attrs=attributes | st.just(record()))
+@given(
+    raw=json_values | mutations(SAMPLES) | st.text(max_size=40) | st.binary(max_size=40),
+    attrs=attributes | st.just(record()),
+)
 def test_any_input_gives_events_or_a_clean_error(raw: Any, attrs: dict[str, str]) -> None:
     check_normalizer(kafka().normalize, raw, attrs)
     check_normalizer(kafka({"requireMetadata": False}).normalize, raw, attrs)
@@ -195,14 +237,16 @@ def test_any_input_gives_events_or_a_clean_error(raw: Any, attrs: dict[str, str]
 
 
 @pytest.fixture
-def deliver(function_env: Callable[..., Any],
-            cloudevent_client: Callable[[str], Any]) -> Callable[..., Any]:
+def deliver(
+    function_env: Callable[..., Any], cloudevent_client: Callable[[str], Any]
+) -> Callable[..., Any]:
     function_env()
     client = cloudevent_client("kafka")
 
     def post(data: bytes, attrs: dict[str, str] | None, message_id: str = "1") -> int:
-        reply = client.post("/projects/p1/topics/khook-kafka",
-                            json=push_body(data, attrs, message_id))
+        reply = client.post(
+            "/projects/p1/topics/khook-kafka", json=push_body(data, attrs, message_id)
+        )
         status: int = reply.status_code
         return status
 
@@ -220,9 +264,7 @@ def test_the_function_dispatches_a_bridged_record_once(deliver: Callable[..., An
     assert requests[0].hook == "data/streaming"
 
 
-def test_the_function_acknowledges_bad_records_and_tombstones(
-    deliver: Callable[..., Any]
-) -> None:
+def test_the_function_acknowledges_bad_records_and_tombstones(deliver: Callable[..., Any]) -> None:
     before = pubsub.STATS.invalid
     assert deliver(json.dumps(LAG).encode(), {"key": "x"}) == 200  # no metadata: logged, acked
     assert deliver(b"\xff\xfe", record()) == 200  # not UTF-8: logged, acked

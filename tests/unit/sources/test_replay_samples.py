@@ -42,24 +42,42 @@ EXPECTED: dict[tuple[str, str], list[str]] = {
     ("cdc", "debezium-update-no-schema.json"): ["dispatched"],
     ("cdc", "debezium-snapshot-read.json"): ["dropped:snapshot"],
     ("cdc", "wal2json-v1.json"): ["dispatched"],
-    ("cdc", "wal2json-v2.jsonl"): ["dropped:transaction-boundary", "dispatched",
-                                   "dropped:transaction-boundary"],
+    ("cdc", "wal2json-v2.jsonl"): [
+        "dropped:transaction-boundary",
+        "dispatched",
+        "dropped:transaction-boundary",
+    ],
 }
 
 
 def test_every_sample_file_is_covered() -> None:
-    on_disk = {(p.parent.name, p.name) for p in SAMPLES.glob("*/*")
-               if p.parent.name in ("alertmanager", "webhook", "kafka", "cdc", "gcp")}
+    on_disk = {
+        (p.parent.name, p.name)
+        for p in SAMPLES.glob("*/*")
+        if p.parent.name in ("alertmanager", "webhook", "kafka", "cdc", "gcp")
+    }
     assert on_disk == set(EXPECTED)
 
 
-@pytest.mark.parametrize(("source", "name"), sorted(EXPECTED),
-                         ids=[f"{s}/{n}" for s, n in sorted(EXPECTED)])
-def test_sample_replays(source: str, name: str, source_config: Callable[..., Path],
-                        capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    ("source", "name"), sorted(EXPECTED), ids=[f"{s}/{n}" for s, n in sorted(EXPECTED)]
+)
+def test_sample_replays(
+    source: str, name: str, source_config: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
     config = source_config(plugins=PLUGINS)
-    code = cli.main(["replay", "--source", source, "--config", str(config),
-                     "--now", "2026-01-05T10:35:00Z", str(SAMPLES / source / name)])
+    code = cli.main(
+        [
+            "replay",
+            "--source",
+            source,
+            "--config",
+            str(config),
+            "--now",
+            "2026-01-05T10:35:00Z",
+            str(SAMPLES / source / name),
+        ]
+    )
     out, err = capsys.readouterr()
     assert code == 0, err
     lines: list[dict[str, Any]] = [json.loads(line) for line in out.splitlines()]

@@ -20,22 +20,44 @@ from tests.support.strategies import attributes, check_normalizer, json_values, 
 GENERIC = sample("webhook", "generic-deployment-failed.json")
 WORKFLOW_RUN = sample("webhook", "github-workflow-run-failure.json")
 DEPLOYMENT_STATUS = sample("webhook", "github-deployment-status-failure.json")
-SAMPLES = [GENERIC, sample("webhook", "generic-security-alert.json"), WORKFLOW_RUN,
-           DEPLOYMENT_STATUS]
+SAMPLES = [
+    GENERIC,
+    sample("webhook", "generic-security-alert.json"),
+    WORKFLOW_RUN,
+    DEPLOYMENT_STATUS,
+]
 
-MAPPED = {"endpoints": {"pager": {
-    "auth": "bearer",
-    "rules": [
-        {"when": {"event.state": "triggered"}, "fields": {
-            "type": "{event.kind}", "resource.kind": "Service", "resource.name": "{service.name}",
-            "message": "{event.title}", "severity": "{event.urgency}", "id": "{event.id}",
-            "tags.team": "{service.team}"},
-         "severityMap": {"high": "critical", "low": "warning"}},
-        {"when": {"event.state": "resolved"}, "fields": {
-            "type": "{event.kind}", "resource.name": "{service.name}", "status": "resolved",
-            "id": "{event.id}"}},
-    ],
-}}}
+MAPPED = {
+    "endpoints": {
+        "pager": {
+            "auth": "bearer",
+            "rules": [
+                {
+                    "when": {"event.state": "triggered"},
+                    "fields": {
+                        "type": "{event.kind}",
+                        "resource.kind": "Service",
+                        "resource.name": "{service.name}",
+                        "message": "{event.title}",
+                        "severity": "{event.urgency}",
+                        "id": "{event.id}",
+                        "tags.team": "{service.team}",
+                    },
+                    "severityMap": {"high": "critical", "low": "warning"},
+                },
+                {
+                    "when": {"event.state": "resolved"},
+                    "fields": {
+                        "type": "{event.kind}",
+                        "resource.name": "{service.name}",
+                        "status": "resolved",
+                        "id": "{event.id}",
+                    },
+                },
+            ],
+        }
+    }
+}
 
 
 def webhook(config: dict[str, Any] | None = None) -> WebhookSource:
@@ -48,7 +70,10 @@ def test_a_generic_event_becomes_one_event_with_every_field() -> None:
     assert event.source == "webhook"
     assert event.type == "deployment-failed"
     assert (event.resource.kind, event.resource.name, event.resource.namespace) == (
-        "Deployment", "checkout", "shop")
+        "Deployment",
+        "checkout",
+        "shop",
+    )
     assert event.severity is Severity.ERROR
     assert event.reason == "SyncFailed"
     assert event.occurrence == "argocd/checkout/sync/4f2a9c1"
@@ -72,8 +97,10 @@ def test_the_same_generic_payload_has_the_same_id_whatever_the_key_order() -> No
     without_id = {k: v for k, v in GENERIC.items() if k != "id"}
     source = webhook()
     assert source.normalize(GENERIC, {})[0].id == source.normalize(reordered, {})[0].id
-    assert source.normalize(without_id, {})[0].id == source.normalize(
-        dict(reversed(list(without_id.items()))), {})[0].id
+    assert (
+        source.normalize(without_id, {})[0].id
+        == source.normalize(dict(reversed(list(without_id.items()))), {})[0].id
+    )
 
 
 def test_a_batch_gives_one_event_per_item_and_errors_name_the_item() -> None:
@@ -90,18 +117,25 @@ def test_a_batch_over_the_limit_is_refused() -> None:
         webhook().normalize([{"type": "x"}] * 101, {})
 
 
-@pytest.mark.parametrize(("payload", "field", "text"), [
-    ({}, "type", "type: required field is missing"),
-    ({"type": "Deployment Failed"}, "type", "String should match pattern"),
-    ({"type": "x", "serverity": "error"}, "serverity", "unknown field"),
-    ({"type": "x", "resource": {"name": 3}}, "resource.name", "expected a string, got a number"),
-    ({"type": "x", "resource": {"nmae": "a"}}, "resource.nmae", "unknown field"),
-    ({"type": "x", "tags": {"a": 1}}, "tags.a", "expected a string, got a number"),
-    ({"type": "x", "timestamp": "yesterday"}, "timestamp", "RFC 3339"),
-    ({"type": "x", "status": "open"}, "status", "'firing' or 'resolved'"),
-    ({"type": "x", "count": 0}, "count", "greater than or equal to 1"),
-    ("just text", "(body)", "expected an object (an event), got a string"),
-])
+@pytest.mark.parametrize(
+    ("payload", "field", "text"),
+    [
+        ({}, "type", "type: required field is missing"),
+        ({"type": "Deployment Failed"}, "type", "String should match pattern"),
+        ({"type": "x", "serverity": "error"}, "serverity", "unknown field"),
+        (
+            {"type": "x", "resource": {"name": 3}},
+            "resource.name",
+            "expected a string, got a number",
+        ),
+        ({"type": "x", "resource": {"nmae": "a"}}, "resource.nmae", "unknown field"),
+        ({"type": "x", "tags": {"a": 1}}, "tags.a", "expected a string, got a number"),
+        ({"type": "x", "timestamp": "yesterday"}, "timestamp", "RFC 3339"),
+        ({"type": "x", "status": "open"}, "status", "'firing' or 'resolved'"),
+        ({"type": "x", "count": 0}, "count", "greater than or equal to 1"),
+        ("just text", "(body)", "expected an object (an event), got a string"),
+    ],
+)
 def test_generic_schema_violations_are_422_naming_the_field(
     payload: Any, field: str, text: str
 ) -> None:
@@ -134,8 +168,9 @@ def test_a_failed_workflow_run_is_a_deployment_failure() -> None:
 def test_a_rerun_attempt_is_a_new_occurrence() -> None:
     rerun = copy.deepcopy(WORKFLOW_RUN)
     rerun["workflow_run"]["run_attempt"] = 2
-    first, second = (webhook().normalize(p, {"x-github-event": "workflow_run"})[0]
-                     for p in (WORKFLOW_RUN, rerun))
+    first, second = (
+        webhook().normalize(p, {"x-github-event": "workflow_run"})[0] for p in (WORKFLOW_RUN, rerun)
+    )
     assert first.occurrence != second.occurrence
     assert first.id != second.id
 
@@ -149,14 +184,20 @@ def test_a_failed_deployment_status_is_a_deployment_failure() -> None:
     assert event.tags["environment"] == "production"
 
 
-@pytest.mark.parametrize(("mutate", "event", "reason"), [
-    (lambda p: p["workflow_run"].update(conclusion="success"), "workflow_run", "not-a-failure"),
-    (lambda p: p.update(action="requested"), "workflow_run", "not-completed"),
-    (lambda p: p["deployment_status"].update(state="success"), "deployment_status",
-     "not-a-failure"),
-    (lambda p: None, "push", "unsupported-github-event"),
-    (lambda p: None, "ping", "ping"),
-])
+@pytest.mark.parametrize(
+    ("mutate", "event", "reason"),
+    [
+        (lambda p: p["workflow_run"].update(conclusion="success"), "workflow_run", "not-a-failure"),
+        (lambda p: p.update(action="requested"), "workflow_run", "not-completed"),
+        (
+            lambda p: p["deployment_status"].update(state="success"),
+            "deployment_status",
+            "not-a-failure",
+        ),
+        (lambda p: None, "push", "unsupported-github-event"),
+        (lambda p: None, "ping", "ping"),
+    ],
+)
 def test_github_deliveries_that_are_not_failures_are_dropped_with_a_reason(
     mutate: Any, event: str, reason: str
 ) -> None:
@@ -175,8 +216,16 @@ def test_the_default_endpoint_recognises_github_payloads_without_headers() -> No
 
 
 def test_github_options_select_workflows_and_conclusions() -> None:
-    source = webhook({"endpoints": {"github": {"preset": "github", "github": {
-        "workflows": ["Build*"], "conclusions": ["failure", "cancelled"]}}}})
+    source = webhook(
+        {
+            "endpoints": {
+                "github": {
+                    "preset": "github",
+                    "github": {"workflows": ["Build*"], "conclusions": ["failure", "cancelled"]},
+                }
+            }
+        }
+    )
     with pytest.raises(Dropped, match="workflow-not-selected"):
         source.normalize(WORKFLOW_RUN, {"http.path": "/github", "x-github-event": "workflow_run"})
     build = copy.deepcopy(WORKFLOW_RUN)
@@ -201,9 +250,16 @@ def test_github_payloads_missing_what_identifies_them_are_422() -> None:
 
 def test_a_mapped_endpoint_builds_events_from_its_rules() -> None:
     source = webhook(MAPPED)
-    payload = {"event": {"id": "Q1", "kind": "IncidentTriggered", "state": "triggered",
-                         "title": "Checkout 5xx above 5%", "urgency": "high"},
-               "service": {"name": "checkout", "team": "payments"}}
+    payload = {
+        "event": {
+            "id": "Q1",
+            "kind": "IncidentTriggered",
+            "state": "triggered",
+            "title": "Checkout 5xx above 5%",
+            "urgency": "high",
+        },
+        "service": {"name": "checkout", "team": "payments"},
+    }
     [event] = source.normalize(payload, {"http.path": "/pager"})
     assert event.type == "incident-triggered"
     assert event.severity is Severity.CRITICAL
@@ -226,34 +282,61 @@ def test_unknown_endpoints_are_404_listing_the_configured_ones() -> None:
 
 
 def test_http_options_follow_the_endpoint() -> None:
-    source = webhook({"endpoints": {"signed": {
-        "preset": "generic", "auth": "hmac", "signatureHeader": "X-Signature",
-        "timestampHeader": "X-Timestamp", "replayWindowSeconds": 60, "maxBodyBytes": 4096}}})
+    source = webhook(
+        {
+            "endpoints": {
+                "signed": {
+                    "preset": "generic",
+                    "auth": "hmac",
+                    "signatureHeader": "X-Signature",
+                    "timestampHeader": "X-Timestamp",
+                    "replayWindowSeconds": 60,
+                    "maxBodyBytes": 4096,
+                }
+            }
+        }
+    )
     assert source.http_options("/signed") == {
-        "auth": "hmac", "max_body_bytes": 4096, "replay_window_seconds": 60,
-        "timestamp_header": "X-Timestamp", "signature_headers": ("X-Signature",),
-        "content_types": ("application/json", "application/cloudevents+json",
-                          "application/cloudevents-batch+json")}
+        "auth": "hmac",
+        "max_body_bytes": 4096,
+        "replay_window_seconds": 60,
+        "timestamp_header": "X-Timestamp",
+        "signature_headers": ("X-Signature",),
+        "content_types": (
+            "application/json",
+            "application/cloudevents+json",
+            "application/cloudevents-batch+json",
+        ),
+    }
     assert source.http_options("/github")["auth"] == "hmac"
     assert source.http_options("/")["auth"] == "any"
 
 
-@pytest.mark.parametrize(("config", "message"), [
-    ({"endpoints": {"Bad Name": {}}}, "lower-case path segment"),
-    ({"endpoints": {"x": {"preset": "mapped"}}}, "needs at least one rule"),
-    ({"endpoints": {"x": {"preset": "generic", "rules": [{"eventType": "a"}]}}},
-     "only used by preset 'mapped'"),
-    ({"endpoints": {"x": {"auth": "basic"}}},
-     "Input should be 'any', 'bearer', 'hmac', 'standard-webhooks' or 'pagerduty'"),
-    ({"endpoints": {"x": {"maxBodyBytes": 0}}}, "greater than 0"),
-])
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ({"endpoints": {"Bad Name": {}}}, "lower-case path segment"),
+        ({"endpoints": {"x": {"preset": "mapped"}}}, "needs at least one rule"),
+        (
+            {"endpoints": {"x": {"preset": "generic", "rules": [{"eventType": "a"}]}}},
+            "only used by preset 'mapped'",
+        ),
+        (
+            {"endpoints": {"x": {"auth": "basic"}}},
+            "Input should be 'any', 'bearer', 'hmac', 'standard-webhooks' or 'pagerduty'",
+        ),
+        ({"endpoints": {"x": {"maxBodyBytes": 0}}}, "greater than 0"),
+    ],
+)
 def test_bad_endpoint_config_fails_at_load(config: dict[str, Any], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         WebhookConfig.model_validate(config)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(raw=json_values | mutations(SAMPLES) | st.lists(mutations(SAMPLES), max_size=3),
-       attrs=attributes)
+@given(
+    raw=json_values | mutations(SAMPLES) | st.lists(mutations(SAMPLES), max_size=3),
+    attrs=attributes,
+)
 def test_any_json_gives_events_or_a_clean_error(raw: Any, attrs: dict[str, str]) -> None:
     check_normalizer(webhook(MAPPED).normalize, raw, attrs)

@@ -11,8 +11,9 @@ T0 = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
 
 def one(pod: int, reason: str = "BackOff") -> Summary:
     at = T0 + timedelta(seconds=pod)
-    return Summary(count=1, first=at, last=at, resources=(f"shop/Pod/web-{pod}",),
-                   reasons=(reason,))
+    return Summary(
+        count=1, first=at, last=at, resources=(f"shop/Pod/web-{pod}",), reasons=(reason,)
+    )
 
 
 def test_lists_stay_bounded_the_count_exact_and_the_cut_is_flagged():

@@ -93,7 +93,7 @@ def test_max_concurrent_runs_binds_when_nothing_else_holds_the_storm_back(
     # No coalescing, no rate limit: every event past dedup asks for a run, and the first
     # MAX_CONCURRENT_RUNS take the leases, which outlast the storm; all the others are held.
     assert len(past_dedup) > 10 * MAX_CONCURRENT_RUNS
-    assert past_dedup[:MAX_CONCURRENT_RUNS + 1] == (
+    assert past_dedup[: MAX_CONCURRENT_RUNS + 1] == (
         ["dispatched"] * MAX_CONCURRENT_RUNS + ["suppressed:budget"]
     )
     assert Counter(past_dedup) == {
@@ -127,8 +127,10 @@ def shared_storms(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[O
         open_store(url).close()  # the schema, before the processes race for it
         storms.append((storm_config(tmp, binding), url))
     results = run_storms_processes(storms, n=EVENTS, processes=4)
-    return {binding: (outcomes, url) for binding, outcomes, (_, url) in
-            zip(SHARED, results, storms, strict=True)}
+    return {
+        binding: (outcomes, url)
+        for binding, outcomes, (_, url) in zip(SHARED, results, storms, strict=True)
+    }
 
 
 @pytest.mark.parametrize("binding", SHARED)

@@ -14,16 +14,20 @@ from tests.support.k8s_events import core_event
 from tests.support.storm import START
 from tests.unit.storm.test_sweep import FailsCalls, build
 
-HOOK = restart_hook(name="web", prompt="Pod {{.ResourceName}} keeps restarting.",
-                    extensions="rateLimit: {runs: 3, per: 1h}")
+HOOK = restart_hook(
+    name="web",
+    prompt="Pod {{.ResourceName}} keeps restarting.",
+    extensions="rateLimit: {runs: 3, per: 1h}",
+)
 
 
 def deliver(runtime, clock, minute: int, pod: str, suffix: str = "bbbbb") -> str:
     """One BackOff of pod ``<pod>-7d9f8c6b5-<suffix>`` (deployment ``pod``)."""
     clock.fixed = START + timedelta(minutes=minute)
     stamp = clock.fixed.strftime("%Y-%m-%dT%H:%M:%SZ")
-    raw = core_event(name=f"{pod}-7d9f8c6b5-{suffix}", namespace="shop", last=stamp,
-                     uid=pod + suffix)
+    raw = core_event(
+        name=f"{pod}-7d9f8c6b5-{suffix}", namespace="shop", last=stamp, uid=pod + suffix
+    )
     (decision,) = run_pipeline("kubernetes", raw, {}, runtime=runtime)
     return decision.decision
 
@@ -33,13 +37,21 @@ def test_a_refusal_by_the_agent_limit_gives_the_hook_slot_back(tmp_path: Path):
     (config / "budgets.yaml").write_text("agents:\n  kagent/k8s-agent: {runs: 1, per: 10m}\n")
     runtime, clock = build(config, MemoryStateStore())
 
-    got = [deliver(runtime, clock, m, pod)
-           for m, pod in ((0, "a"), (1, "b"), (2, "c"), (10, "d"), (20, "e"), (30, "f"))]
+    got = [
+        deliver(runtime, clock, m, pod)
+        for m, pod in ((0, "a"), (1, "b"), (2, "c"), (10, "d"), (20, "e"), (30, "f"))
+    ]
 
     # The hook allows 3 an hour, the agent 1 per 10 minutes: both refusals at 10:01 and 10:02
     # came from the agent, so the hook still had slots for 10:10 and 10:20.
-    assert got == ["dispatched", "suppressed:budget", "suppressed:budget",
-                   "dispatched", "dispatched", "suppressed:budget"]
+    assert got == [
+        "dispatched",
+        "suppressed:budget",
+        "suppressed:budget",
+        "dispatched",
+        "dispatched",
+        "suppressed:budget",
+    ]
 
 
 def test_a_failed_dispatch_gives_its_run_lease_back_for_the_retry(tmp_path: Path):
@@ -56,8 +68,12 @@ def test_a_failed_dispatch_gives_its_run_lease_back_for_the_retry(tmp_path: Path
 def test_a_run_out_of_time_gives_its_budget_back(tmp_path: Path):
     config = make_config(tmp_path, HOOK.replace("runs: 3", "runs: 1"))
     runtime, _ = build(config, MemoryStateStore())
-    raw = core_event(name="a-7d9f8c6b5-bbbbb", namespace="shop",
-                     last=START.strftime("%Y-%m-%dT%H:%M:%SZ"), uid="a")
+    raw = core_event(
+        name="a-7d9f8c6b5-bbbbb",
+        namespace="shop",
+        last=START.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        uid="a",
+    )
 
     [late] = run_pipeline("kubernetes", raw, {}, runtime=runtime, deadline=time.monotonic() - 1)
     [retry] = run_pipeline("kubernetes", raw, {}, runtime=runtime)
@@ -77,13 +93,16 @@ def test_an_unreachable_store_mid_budget_gives_back_what_was_taken(tmp_path: Pat
     runtime, clock = build(config, store)
 
     assert deliver(runtime, clock, 0, "a") == "failed:state-unavailable"
-    assert store.take_slot(key="rate|hook|shop/web|pod-restart", limit=1,
-                           window=timedelta(hours=1), now=START)  # the slot came back
+    assert store.take_slot(
+        key="rate|hook|shop/web|pod-restart", limit=1, window=timedelta(hours=1), now=START
+    )  # the slot came back
 
 
 def test_a_failed_run_reopens_its_groups_window_for_the_retry(tmp_path: Path):
-    config = make_config(tmp_path, HOOK.replace("    rateLimit: {runs: 3, per: 1h}\n",
-                                                "    coalesce: {window: 5m}\n"))
+    config = make_config(
+        tmp_path,
+        HOOK.replace("    rateLimit: {runs: 3, per: 1h}\n", "    coalesce: {window: 5m}\n"),
+    )
     dispatcher = FailsCalls(1)
     runtime, clock = build(config, MemoryStateStore(), dispatcher)
 

@@ -24,8 +24,11 @@ from tests.support.k8s_events import core_event
 from tests.support.storm import START, held_back
 
 POD_SUFFIX = "bcdfghjklmnpqrstvwxz2456789bcdfghjklmnpqrstvwxz2456789"
-GROUPED = restart_hook(name="web", prompt="Pod {{.ResourceName}} keeps restarting.",
-                       extensions="coalesce: {window: 5m}")
+GROUPED = restart_hook(
+    name="web",
+    prompt="Pod {{.ResourceName}} keeps restarting.",
+    extensions="coalesce: {window: 5m}",
+)
 
 
 class FailsCalls(DryRunDispatcher):
@@ -43,11 +46,16 @@ class FailsCalls(DryRunDispatcher):
         return super().dispatch(request)
 
 
-def build(config: Path, store: StateStore, dispatcher: DryRunDispatcher | None = None
-          ) -> tuple[Runtime, Clock]:
+def build(
+    config: Path, store: StateStore, dispatcher: DryRunDispatcher | None = None
+) -> tuple[Runtime, Clock]:
     clock = Clock(START)
-    runtime = Runtime.build(Settings(config_dir=config, dispatch="dry-run"), clock=clock,
-                            store=store, dispatcher=dispatcher or DryRunDispatcher())
+    runtime = Runtime.build(
+        Settings(config_dir=config, dispatch="dry-run"),
+        clock=clock,
+        store=store,
+        dispatcher=dispatcher or DryRunDispatcher(),
+    )
     return runtime, clock
 
 
@@ -71,7 +79,10 @@ def test_the_tail_of_a_quiet_group_runs_once_after_its_window(tmp_path: Path, ba
     store = open_store("memory" if backend == "memory" else f"sqlite:{tmp_path}/state.db")
     runtime, clock = build(make_config(tmp_path, GROUPED), store)
     assert [deliver(runtime, clock, m) for m in (0, 1, 2)] == [
-        "dispatched", "coalesced", "coalesced"]
+        "dispatched",
+        "coalesced",
+        "coalesced",
+    ]
 
     assert [d.decision for d in sweep_at(runtime, clock, 3)] == ["coalesced"]  # window open
     [run] = sweep_at(runtime, clock, 5.5)
@@ -156,11 +167,11 @@ def test_concurrent_sweeps_start_each_tail_exactly_once(tmp_path: Path):
     runtime, clock = build(make_config(tmp_path, GROUPED), open_store(url))
     deployments = [f"web{i}" for i in range(40)]
     for name in deployments:
-        assert [deliver(runtime, clock, m, f"{name}-7d9f8c6b5-{c}bbbb")
-                for m, c in ((0, "b"), (1, "c"), (2, "d"))] == [
-            "dispatched", "coalesced", "coalesced"]
-    sweepers = [build(make_config(tmp_path / f"s{i}", GROUPED), open_store(url))
-                for i in range(4)]
+        assert [
+            deliver(runtime, clock, m, f"{name}-7d9f8c6b5-{c}bbbb")
+            for m, c in ((0, "b"), (1, "c"), (2, "d"))
+        ] == ["dispatched", "coalesced", "coalesced"]
+    sweepers = [build(make_config(tmp_path / f"s{i}", GROUPED), open_store(url)) for i in range(4)]
     results: list[Decision] = []
     barrier = threading.Barrier(len(sweepers))
 
@@ -177,7 +188,8 @@ def test_concurrent_sweeps_start_each_tail_exactly_once(tmp_path: Path):
 
     runs = [d for d in results if d.decision == "dispatched"]
     assert sorted(d.event.resource.name for d in runs if d.event) == sorted(
-        f"{name}-7d9f8c6b5-dbbbb" for name in deployments)  # each group's latest
+        f"{name}-7d9f8c6b5-dbbbb" for name in deployments
+    )  # each group's latest
     assert all((held_back(d) or {})["count"] == 2 for d in runs)
     assert sum(len(rt.dispatcher.requests) for rt, _ in sweepers) == 40  # type: ignore[attr-defined,misc]
 
@@ -196,8 +208,10 @@ def test_a_tick_out_of_time_leaves_every_backlog_for_the_next(tmp_path: Path):
 
 
 def test_a_trailing_group_makes_one_run_that_lists_every_event_of_its_window(tmp_path: Path):
-    config = make_config(tmp_path, GROUPED.replace("coalesce: {window: 5m}",
-                                                   "coalesce: {window: 5m, leading: false}"))
+    config = make_config(
+        tmp_path,
+        GROUPED.replace("coalesce: {window: 5m}", "coalesce: {window: 5m, leading: false}"),
+    )
     runtime, clock = build(config, MemoryStateStore())
 
     assert [deliver(runtime, clock, m) for m in (0, 1, 2)] == ["coalesced"] * 3
@@ -216,8 +230,10 @@ def test_a_backlog_without_a_readable_event_is_dropped_with_a_reason(tmp_path: P
     store = MemoryStateStore()
     runtime, clock = build(make_config(tmp_path, GROUPED), store)
     summary = Summary(count=2, first=START, last=START, resources=("shop/Pod/web-0",))
-    store.add_backlog(key=BacklogKey(BacklogKind.GROUP, "shop/web|pod-restart|shop/web"),
-                      backlog=Backlog(summary, hook="shop/web", event="{not json"))
+    store.add_backlog(
+        key=BacklogKey(BacklogKind.GROUP, "shop/web|pod-restart|shop/web"),
+        backlog=Backlog(summary, hook="shop/web", event="{not json"),
+    )
 
     [dropped] = sweep_at(runtime, clock, 6)
 

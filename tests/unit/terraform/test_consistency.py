@@ -677,9 +677,7 @@ def test_forwarder_uses_firestore_documents_only_when_it_publishes_cluster_hooks
     assert list(grants) == ["forwarder_datastore"]
     grant = grants["forwarder_datastore"]
     assert grant["role"] == "roles/datastore.user"
-    assert grant["count"] == (
-        "${local.forwarder_enabled && var.forwarder_cluster_hooks ? 1 : 0}"
-    )
+    assert grant["count"] == ("${local.forwarder_enabled && var.forwarder_cluster_hooks ? 1 : 0}")
     assert tf.default("forwarder_cluster_hooks") is False
 
 
