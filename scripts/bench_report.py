@@ -52,6 +52,13 @@ NOTES = """\
   functions: a fresh process that only runs `import functions_framework, pydantic` (≤ 1.20×).
   `import pydantic` alone loads pydantic's lazy top level; the first `BaseModel` class loads
   the rest (`pydantic.main`, its schema builder, `pydantic.types`), which every function needs.
+  `sources_cold_start.py` times, in the same turns and unbudgeted, that floor plus one model
+  class and `import yaml`: what no function goes below while its configuration is YAML checked
+  by pydantic at start. Counted in instructions (valgrind, which a loaded machine does not
+  skew), the floor is 774 M, one model class takes it to 995 M (1.29×) and PyYAML to 1,084 M
+  (1.40×): more than the 1.20× budget before any khook module is imported, so the budget
+  cannot be met while a bad configuration fails the cold start. `functions/kubernetes` is at
+  1,548 M (2.00×).
 - **Hook conditions** (`when:`). The storm mix is run again with a CEL condition on every
   configuration (a resource kind, a reason and a count threshold, true for every event so the
   decisions are the same), paired round by round with the run without; the budget is at most
@@ -67,7 +74,16 @@ NOTES = """\
   and imports no source plugin but its own. Every function's first event is dispatched to a
   local A2A agent (the a2a-sdk test agent), so the figure includes importing httpx, creating
   the client and one round trip; the sweep function's first tick on a fresh memory store has
-  nothing held back, so it dispatches nothing.
+  nothing held back, so it dispatches nothing, and since the sending dispatcher is built on
+  its first dispatch it no longer imports httpx either: 2,213 M → 1,584 M instructions from
+  spawn to the tick answered (2.86× → 2.05× the floor's). Of `functions/kubernetes`'s whole cold start
+  (2,165 M instructions, 2.80× the floor's), the first event is 636 M, of which importing
+  httpx and creating its client are 582 M. In the development environment that import also
+  loads three packages the deployed function does not have (trio, which httpcore imports when
+  it is installed, here for selenium; rich and Pygments, which httpx's command line imports
+  when installed, here for import-linter and pytest): without them httpx costs 160 M and the
+  whole cold start 1,767 M (2.28×). The budgeted figures are now taken in the deployed
+  environment, which does not have them (next point).
 - **Which environment the cold-start and import figures come from.** A deployed function runs
   from its archive: a plain `pip install -r requirements.txt` of the pinned runtime closure
   (the core and the `functions`, `firestore` and `cloud` extras, plus a function's own
@@ -90,6 +106,29 @@ NOTES = """\
 - **End-to-end latency** on one machine is dominated by the emulator's push delivery.
 - **Claim latency** on the Firestore emulator is one `create()` round trip; a lost race costs a
   second read to check the loser's expiry.
+- **Telemetry's cold start** (≤ +10 ms on, nothing off) is the time to serve the first event
+  without the OpenTelemetry SDK: importing it costs a cold start tens of milliseconds (the
+  metrics SDK most of them), so spans and measurements are recorded by khook's own code
+  (`telemetry/deferred.py`, `tracecontext.py`: about 2 ms of import) and the SDK is loaded on a
+  background thread after the first answer, then handed what was recorded. The benchmark times
+  that load apart ("SDK loaded after the first answer"): it is the cost moved off the request
+  path, not removed. The pipeline with the SDK loaded is measured as before.
+- **Console counts on Firestore.** Firestore has no `GROUP BY`, so counting a day by reading
+  it means one streamed record per firing (50,000 for the benchmark's day). Each audit record
+  now increments its minute's counter in the same batch (ten minutes of counters, per shard, in
+  one document of `firing_counts`), and `counts` reads 144 such documents a day per shard in
+  use, plus the records of the partial minute at the range's start. On the emulator that
+  partial minute is a range query over `firings`, which the emulator answers by scanning the
+  collection (as it does the firings page); in production it is an indexed read of at most a
+  minute of records. Firestore's `count()` aggregation was measured and not used: one query
+  per bucket and group (the emulator scans for each), thousands for a day's chart. The
+  counter costs each audit write a second write in the same commit (one round trip still).
+  The benchmark's synthetic day is the counters' worst case: its firings spread evenly over
+  120 hooks × sources × types × decisions, so a minute's counter holds almost one entry per
+  firing; a real storm (one hook, one decision) collapses into a few entries a minute.
+- **Console counts on SQLite** read the day's range and the four counted fields from one
+  covering index (`firings_counts`), never the table's rows; what remains is SQLite's
+  GROUP BY over the day's 50,000 index entries.
 
 ## Profiles: where the time goes
 
@@ -126,11 +165,34 @@ Kept on every firing, as the prompt-safety and audit guarantees: the data block'
 encoding (`json.dumps`, sorted keys, ASCII) and its nonce, the audit record's prompt hash and
 the two SHA-256 digests of the A2A message and context ids.
 
-**Function import** (`functions/kubernetes`, `create_app`): 80 dataclass and 24 pydantic model
-classes built, 50 regular expressions compiled (PyYAML's `Reader.NON_PRINTABLE` alone about
-20 ms, though the C loader never uses it), and two scans of every installed distribution's
-entry points (pydantic's plugin discovery, then khook's `khook.sources`). Source discovery now
-parses only the distributions that declare `khook.sources`.
+**Function import** (`functions/kubernetes`, `create_app`): 64 dataclass and 39 pydantic model
+classes built, about 40 regular expressions compiled (PyYAML's `Reader.NON_PRINTABLE` among
+them, though the C loader never uses it), and two scans of every installed distribution's
+entry points (pydantic's plugin discovery, then khook's `khook.sources`). Source discovery
+parses only the distributions that declare `khook.sources`. What each part adds, in
+instructions (valgrind; a loaded machine skews wall-clock shares, not these), each added to
+what the rows above it loaded:
+
+| part | instructions | share of the floor |
+|---|---:|---:|
+| the floor, `import functions_framework, pydantic` | 774 M | 100 % |
+| the first model class (the rest of pydantic) | +221 M | 29 % |
+| PyYAML | +89 M | 12 % |
+| settings, hooks, mapping (their models, prompts, conditions, storm and report config) | +207 M | 27 % |
+| `khook_core.state` (ten record dataclasses, fourteen protocols) | +77 M | 10 % |
+| the redactor, the source registry, the dispatcher factory | +56 M | 7 % |
+| the rest: silences, telemetry, the pipeline, and the start itself (settings, files, hooks, the source, the entry-point scan) | +124 M | 16 % |
+| `functions/kubernetes` in all | 1,548 M | 200 % |
+
+The reporting package (findings back to GitHub and PagerDuty) was imported by the task
+tracker at every function's import; it is now imported only for a webhook event's tracked
+task, the one source whose events have somewhere to report back. The credential detectors
+compile their patterns the first time a text has one of their anchors. In instructions:
+`functions/kubernetes` 1,584 M → 1,548 M, `functions/webhook` 1,612 M → 1,597 M. What remains
+is spread over every module the start needs: pydantic's model builds (deferring them saves
+nothing, as the start validates every configuration file), dataclass builds (`exec` of their
+generated methods, about half a millisecond each), PyYAML, and the scan of installed
+distributions.
 
 **Function request rate** (`benchmarks/function_requests.py`): `functions/kubernetes` and a
 hello-world CloudEvent function that only decodes the message (base64 + `json.loads`), both
@@ -187,6 +249,99 @@ forwarder spends per event fell by about a quarter (4,850–6,120 → 7,040–7,
 second). `benchmarks/forwarder.py` reports that CPU time per 1,000 events with each storm (0.13 s
 on the all-Warning storm: one core's worth of it is some 7,700 events/s), so the forwarder's
 own share of a missed rate can be read off a busy machine.
+
+**The per-event path with its later features off.** Since the figures above were first taken,
+the path gained CEL conditions, silences and maintenance windows, redaction, correlation,
+telemetry, live configuration and task tracking. Each now decides once whether it is configured
+and costs no more than an attribute test per event when it is not: with telemetry off there is
+no span, clock read or metric call per event or claim; the tracking settings a dispatch reads
+are looked up once per runtime (`Runtime.tracking`), not through the settings tree's lock and
+private attributes per firing; a target's label is worked out once; the data block's and the
+strict parser's JSON encoder and decoder are built once (`json.dumps`/`json.loads` with options
+build a new one per call); a firing reads the clock once for its silences and its claim. A
+profile of the loop (cProfile, 20,000 storm-mix and 5,000 all-unique events), before → after:
+
+| | storm mix | all unique |
+|---|---:|---:|
+| function calls per event | 134 → 128 | 328 → 312 |
+| `KubernetesSource.normalize`, share of the loop | 45 % → 49 % | 20 % → 19 % |
+| `process_event` (match, claim, decision; the firings) | 32 % → 31 % | 70 % → 70 % |
+| `prompt.render`, of which the data block's JSON encoding | 5 % → 7 %, 1 % | 29 % → 27 %, 5 % → 4 % |
+| the settings lookup of `tracking.push_fields` | 0.4 % → 0 | 3 % → 0 |
+| pipeline / floor, CPU time, min of 7, three paired runs | 3.63–3.67× → 3.46–3.68× | 11.9–13.1× → 10.6–11.4× |
+
+The storm mix's duplicates stop at the claim, so they gained least; what remains of their cost
+is the guarantees: the raw Event validated in one pydantic-core pass, its stable id (a SHA-256),
+the redaction pre-check before the claim, the claim itself and the decision. A firing still
+encodes its data block (sorted keys, ASCII) and hashes it for the nonce, hashes the prompt for
+the audit record, digests the A2A message and context ids and writes one audit record.
+
+The request path: a delivery's check (`envelope.check`) walks the message's strings for lone
+surrogates only when the body holds a `\\udXXX` escape (strictly decoded UTF-8 can hold no
+surrogate otherwise); the guard builds only the headers it reads (`content-type`, `ce-*`) from
+the WSGI environ; a decision's log text is built only when INFO is logged. With the SQLite state
+a duplicate's claim, a take of an empty backlog and a closed circuit's success are answered from
+one read of the committed row instead of a `BEGIN IMMEDIATE` transaction, so a storm's
+duplicates never queue for the file's write lock behind other processes ([state](state.md)).
+Through the Flask test client in one process (CPU time a request, storm-mix bodies, quietest of
+three paired runs): hello world 288 µs; memory state 484 → 438 µs (khook's share 197 → 151 µs);
+SQLite 599 → 547 µs (312 → 259 µs). Through gunicorn the per-round ratios of this run ranged
+from 0.25× to 1.16× as other work shared the two cores, too wide to read a change of this size;
+the medians of two runs were 0.45×/0.90× (memory) and 0.68×/0.54× (SQLite), against 0.81×/0.95×
+and 0.51×/0.69× for the build before, in the same minutes.
+
+**What each stage costs.** `benchmarks/pipeline.py` times each stage of the pipeline alone over
+the events that reach it on both workloads, with the floor and the whole pipeline in the same
+rounds (CPU time, best of five, the garbage collector off for the stages and the whole, its
+share measured apart); a stage only firings reach is spread over every event of its workload.
+One run on the shared two-core machine, µs per event and × the floor (12.9 µs storm mix,
+12.2 µs all unique):
+
+| stage | guarantee it serves | storm mix | all unique |
+|---|---|---:|---:|
+| `json.loads` | the payload decoded (half the floor) | 6.8 (0.53×) | 6.5 (0.53×) |
+| normalize: raw-Event validation, stable id, `Event` | a malformed event stops here; a redelivery keeps its id | 17.2 (1.34×) | 20.4 (1.66×) |
+| redaction: pre-check and masking | no secret leaves; every later step sees masked values | 2.4 (0.18×) | 3.0 (0.25×) |
+| hook matching, the mapping row of a firing | a hook fires only on what it selects | 1.9 (0.14×) | 5.3 (0.43×) |
+| silences, the claim and its confirmation (memory) | atomic claims: one run per dedup key | 2.3 (0.18×) | 4.3 (0.35×) |
+| storm control: gates, backlogs, circuit | circuit, coalescing and budgets hold a storm back | 0.4 (0.03×) | 4.7 (0.38×) |
+| prompt rendering: escaping, fenced data block, nonce | prompt safety: event data is data, never instructions | 1.6 (0.13×) | 20.8 (1.70×) |
+| dry-run dispatch: request, message and context ids | the same message id on a redelivery, one conversation per incident | 0.5 (0.04×) | 6.9 (0.56×) |
+| decisions, the audit record of a firing | one audit record per claim | 1.5 (0.11×) | 9.9 (0.81×) |
+| sum of the stages | | 34.5 (2.68×) | 81.8 (6.68×) |
+| the rest: the calls between the stages | | 8.7 (0.68×) | 41.4 (3.39×) |
+| the whole pipeline, collector off | | 43.2 (3.35×) | 123.2 (10.07×) |
+| garbage collection (from −1 % to 14 % of the whole across runs) | | 7.2 (0.56×) | 4.6 (0.37×) |
+
+On the storm mix the normalize stage alone is 1.34× the floor and `json.loads` another 0.53×:
+the budget of 2.0× leaves 0.13× for everything after decoding, where redaction's pre-check,
+matching and the claim take 0.50× with nothing fired. The floor validates a ready dict of the
+Event's fields; normalize validates the raw Kubernetes Event first (one pydantic-core pass),
+derives the stable id (a SHA-256) and builds the Event, which the floor does not. So the storm
+mix's figure is bounded by the raw-Event validation and stable id (a malformed event stops at
+the door, a redelivery keeps its id) and by redaction before the claim; none of those is dropped.
+A firing costs some 110 µs over the floor, of which rendering is a fifth (escaping every
+value, the fenced data block's sorted-key encoding and the nonce's hash: prompt safety), the
+audit record and the decision a tenth, the dispatch request's two digests and storm control's
+gates a twentieth each. "The rest" is what no stage holds: `run_pipeline`/`process_event`/
+`fire` and their per-event objects (the `Attempt`, the argument tuples, the decision list), and
+the cost of running every stage for one event in turn instead of each stage for every event
+(the stages timed alone run warm); it is a fifth of the storm mix's time and a third of the
+all-unique stream's, where `fire` and `firing.run` pass each event through a dozen calls.
+
+**Telemetry's cold start** (`python -X importtime`, `functions/kubernetes` handling its first
+event with `KHOOK_TELEMETRY=console`, modules imported before the answer that telemetry `off`
+does not import): before, the SDK (`opentelemetry.sdk.metrics` about 30 ms of the ~42, then
+`opentelemetry.sdk.resources`, `opentelemetry.sdk.trace`, `opentelemetry.trace`); after, three
+modules, about 1 ms together (`khook_core.telemetry.deferred`, `tracecontext`, and the
+`opentelemetry` namespace package that finding the SDK imports). The SDK's import now runs after
+the answer ("SDK loaded after the first answer").
+
+**Console counts on Firestore** (cProfile of `count_firings`, a day of the benchmark's data on
+the emulator): before, 50,000 streamed records — one gRPC message, one snapshot (a deep copy of
+its fields) and one decode each; after, 580 counter documents (their maps decoded and deep
+copied by the client: most of the Python time) and one range query for the partial first
+minute, which the emulator answers by scanning `firings` (about as long as the firings page).
 """
 
 
