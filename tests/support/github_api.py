@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from tests.support.paths import REPO
+from tests.support.stub_server import QuietHandler, serving
 
 DESCRIPTION = REPO / "tests" / "data" / "github-openapi" / "operations.json"
 
@@ -88,10 +87,7 @@ def github_api(token: str = "ghp_test") -> Iterator[GithubApi]:  # noqa: S107 - 
     operations = _operations()
     api = GithubApi(url="", token=token)
 
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args: Any) -> None:
-            pass
-
+    class Handler(QuietHandler):
         def do_POST(self) -> None:
             raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             headers = {k.lower(): v for k, v in self.headers.items()}
@@ -135,20 +131,7 @@ def github_api(token: str = "ghp_test") -> Iterator[GithubApi]:  # noqa: S107 - 
 
         def _answer(self, status: int, api: GithubApi, errors: list[str]) -> None:
             api.invalid += errors
-            payload = json.dumps({"message": "; ".join(errors)} if errors else {"id": 1}).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
+            self.answer_json(status, {"message": "; ".join(errors)} if errors else {"id": 1})
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    api.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(Handler) as api.url:
         yield api
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tests.support.stub_server import QuietHandler, serving
 
 ACCEPT = "application/vnd.pagerduty+json;version=2"
 _PATH = re.compile(r"^/incidents/(?P<id>[A-Z0-9]+)/notes$")
@@ -59,10 +59,7 @@ def body_errors(body: Any) -> list[str]:
 def pagerduty_api(token: str = "u+pd-test-token") -> Iterator[PagerdutyApi]:  # noqa: S107
     api = PagerdutyApi(url="", token=token)
 
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args: Any) -> None:
-            pass
-
+    class Handler(QuietHandler):
         def do_POST(self) -> None:
             raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             api.requests += 1
@@ -70,14 +67,14 @@ def pagerduty_api(token: str = "u+pd-test-token") -> Iterator[PagerdutyApi]:  # 
                 self.close_connection = True
                 return  # read, never answered
             if api.fail_with:
-                self._answer(api.fail_with.pop(0), {"error": {"message": "unavailable"}})
+                self.answer_json(api.fail_with.pop(0), {"error": {"message": "unavailable"}})
                 return
             headers = {k.lower(): v for k, v in self.headers.items()}
             errors: list[str] = []
             match = _PATH.match(self.path)
             if match is None:
                 api.invalid.append(f"no POST {self.path} in PagerDuty's API")
-                self._answer(404, {"error": {"message": "Not Found"}})
+                self.answer_json(404, {"error": {"message": "Not Found"}})
                 return
             if headers.get("authorization") != f"Token token={api.token}":
                 errors.append("Authorization: not Token token=<the token>")
@@ -94,27 +91,11 @@ def pagerduty_api(token: str = "u+pd-test-token") -> Iterator[PagerdutyApi]:  # 
             errors += body_errors(body)
             if errors:
                 api.invalid += errors
-                self._answer(400, {"error": {"message": "; ".join(errors)}})
+                self.answer_json(400, {"error": {"message": "; ".join(errors)}})
                 return
             content = body["note"]["content"]
             api.calls.append(PagerdutyCall(match.group("id"), content, headers))
-            self._answer(201, {"note": {"id": "PWL7QXS", "content": content}})
+            self.answer_json(201, {"note": {"id": "PWL7QXS", "content": content}})
 
-        def _answer(self, status: int, payload: dict[str, Any]) -> None:
-            data = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    api.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(Handler) as api.url:
         yield api
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)

@@ -7,8 +7,6 @@ standing in for Slack's and Google Chat's incoming webhooks and a plain webhook 
 
 from __future__ import annotations
 
-import base64
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,9 +19,9 @@ from tests.support.a2a_agent import TestAgent
 from tests.support.configdir import make_config, restart_hook
 from tests.support.kube_api import FakeKubeApi
 from tests.support.kubernetes_push import TOPIC, push
+from tests.support.sweep import until_task_ends
 from tests.support.webhook_receiver import Received, WebhookReceiver
 
-SWEEP_TOPIC = "/projects/p1/topics/khook-sweep"
 HOOK = "shop/shop-restarts"
 REPORT = """\
 report:
@@ -71,18 +69,7 @@ def run_to_the_end(functions: tuple[Any, Any]) -> Firing:
     kubernetes, sweep = functions
     event = FakeKubeApi().create(namespace="shop", object_name="web-0")
     assert kubernetes.post(TOPIC, json=push(event, "4711", 1)).status_code == 200
-    for n in range(200):
-        body = {
-            "message": {"data": base64.b64encode(b"{}").decode(), "messageId": f"t{n}"},
-            "subscription": "projects/p1/subscriptions/khook-sweep-push",
-        }
-        assert sweep.post(SWEEP_TOPIC, json=body).status_code == 200
-        ended = [f for f in get_runtime().store.firings(hook=HOOK) if f.outcome.startswith("task:")]
-        if ended:
-            [end] = ended
-            return end
-        time.sleep(0.02)
-    raise AssertionError("the task did not end")
+    return until_task_ends(sweep, HOOK)
 
 
 def by_path(receiver: WebhookReceiver) -> dict[str, list[Received]]:

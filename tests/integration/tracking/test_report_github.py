@@ -5,12 +5,10 @@ request checked against GitHub's published OpenAPI description (``tests/support/
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import json
 import re
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -24,8 +22,8 @@ from tests.support.configdir import make_config
 from tests.support.github_api import GithubApi, github_api
 from tests.support.source_functions import _create_app
 from tests.support.sources import HMAC_SECRET, sample_bytes
+from tests.support.sweep import until_task_ends
 
-SWEEP_TOPIC = "/projects/p1/topics/khook-sweep"
 HOOK = "ci/ci-failures"
 HOOKS = """\
 apiVersion: kagent.dev/v1alpha2
@@ -91,18 +89,7 @@ def deliver(functions: tuple[Any, Any], body: bytes, kind: str) -> Firing:
         },
     )
     assert reply.status_code == 200, reply.get_json()
-    for n in range(200):
-        tick = {
-            "message": {"data": base64.b64encode(b"{}").decode(), "messageId": f"t{n}"},
-            "subscription": "projects/p1/subscriptions/khook-sweep-push",
-        }
-        assert sweep.post(SWEEP_TOPIC, json=tick).status_code == 200
-        ended = [f for f in get_runtime().store.firings(hook=HOOK) if f.outcome.startswith("task:")]
-        if ended:
-            [end] = ended
-            return end
-        time.sleep(0.02)
-    raise AssertionError("the task did not end")
+    return until_task_ends(sweep, HOOK)
 
 
 def workflow_run(pull: int | None) -> bytes:

@@ -6,11 +6,9 @@ incident, every request checked against what PagerDuty's API reference requires
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import json
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -24,8 +22,8 @@ from tests.support.configdir import make_config
 from tests.support.pagerduty_api import ACCEPT, PagerdutyApi, pagerduty_api
 from tests.support.source_functions import _create_app
 from tests.support.sources import HMAC_SECRET, sample, sample_bytes
+from tests.support.sweep import until_task_ends
 
-SWEEP_TOPIC = "/projects/p1/topics/khook-sweep"
 PD_SECRET = "pagerduty-subscription-secret-01"
 INCIDENT = "Q2NW6K1ZT0RQ8A"  # the sample's incident
 HOOKS = """\
@@ -85,26 +83,6 @@ def functions(
     get_runtime().close()
 
 
-def follow(sweep: Any) -> Firing:
-    """Tick the sweep until the task's end is recorded."""
-    for n in range(200):
-        tick = {
-            "message": {"data": base64.b64encode(b"{}").decode(), "messageId": f"t{n}"},
-            "subscription": "projects/p1/subscriptions/khook-sweep-push",
-        }
-        assert sweep.post(SWEEP_TOPIC, json=tick).status_code == 200
-        ended = [
-            f
-            for f in get_runtime().store.firings(hook="ops/paging")
-            if f.outcome.startswith("task:")
-        ]
-        if ended:
-            [end] = ended
-            return end
-        time.sleep(0.02)
-    raise AssertionError("the task did not end")
-
-
 def page(functions: tuple[Any, Any], body: bytes | None = None) -> Firing:
     webhook, sweep = functions
     body = body or sample_bytes("webhook", "pagerduty-incident-triggered.json")
@@ -115,7 +93,7 @@ def page(functions: tuple[Any, Any], body: bytes | None = None) -> Firing:
         headers={"Content-Type": "application/json", "X-PagerDuty-Signature": signature},
     )
     assert reply.status_code == 200, reply.get_json()
-    return follow(sweep)
+    return until_task_ends(sweep, "ops/paging")
 
 
 def test_an_incident_gets_the_finding_as_a_note_escaped_and_capped(
@@ -186,7 +164,7 @@ def test_an_event_not_from_pagerduty_is_skipped(
         },
     )
     assert reply.status_code == 200, reply.get_json()
-    end = follow(sweep)
+    end = until_task_ends(sweep, "ops/paging")
 
     assert end.extra == {"report.0.pagerduty": "skipped: not a PagerDuty incident event"}
     assert pagerduty.requests == 0
