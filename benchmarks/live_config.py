@@ -39,6 +39,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _deployed import archived_config  # noqa: E402
 from _report import figure, not_measured  # noqa: E402
 
 from khook_core import runtime  # noqa: E402
@@ -109,7 +110,7 @@ def make_config(root: Path) -> Path:
     for name in ("event-mappings.yaml", "plugins.yaml"):
         shutil.copy(REPO / "config" / name, config / name)
     (config / "hooks" / "base.yaml").write_text(HOOK.format(name="base", namespace="base"))
-    return config
+    return archived_config(config)
 
 
 def start(config: Path, state: str, refresh: float) -> Callable[[str], str]:

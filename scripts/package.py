@@ -230,17 +230,29 @@ def archive_members(
         members[path.relative_to(root).as_posix()] = path.read_bytes()
     for path in _files(root / "config", skip=SKIPPED_CONFIG):
         members[path.relative_to(root).as_posix()] = path.read_bytes()
-        if path.suffix in (".yaml", ".yml"):
-            form = preparsed.encode(path.read_text(encoding="utf-8"))
-            if form is not None:
-                name = path.with_name(preparsed.sidecar_name(path.name)).relative_to(root)
-                members[name.as_posix()] = form.encode()
+    for path, form in preparsed_forms(root / "config").items():
+        members[path.relative_to(root).as_posix()] = form
     extra = function_dir / "requirements.txt"
     requirements = common["requirements.txt"]
     if extra.is_file():
         requirements += b"# " + function_dir.name.encode() + b"\n" + extra.read_bytes()
     members["requirements.txt"] = requirements
     return members
+
+
+def preparsed_forms(config: Path) -> dict[Path, bytes]:
+    """Beside each YAML file of ``config`` (not ``k8s/``), its pre-parsed form: path -> content.
+
+    A file that does not parse (or holds a value JSON cannot carry) gets none; the function
+    parses it, and reports its problems, at start.
+    """
+    forms: dict[Path, bytes] = {}
+    for path in _files(config, skip=SKIPPED_CONFIG):
+        if path.suffix in (".yaml", ".yml"):
+            form = preparsed.encode(path.read_text(encoding="utf-8"))
+            if form is not None:
+                forms[preparsed.sidecar(path)] = form.encode()
+    return forms
 
 
 def write_zip(path: Path, members: Mapping[str, bytes]) -> str:
