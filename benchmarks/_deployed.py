@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import os
 import shutil
 import subprocess
 import sys
@@ -59,6 +60,20 @@ def archived_config(config: Path) -> Path:
     for path, form in _package().preparsed_forms(config).items():
         path.write_bytes(form)
     return config
+
+
+def warm_bytecode() -> None:
+    """Compile khook_core and the functions, as a deployed image ships them.
+
+    With PYTHONDONTWRITEBYTECODE set (as in some CI and dev shells) every process would
+    otherwise compile every khook module from source, which is not what an instance pays.
+    """
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", "khook_core", "functions"],
+        cwd=ROOT,
+        check=True,
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": ""},
+    )
 
 
 def deployed_python() -> Path:

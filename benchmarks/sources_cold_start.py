@@ -46,7 +46,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(REPO))
-from _deployed import archived_config, deployed_python  # noqa: E402
+from _deployed import archived_config, deployed_python, warm_bytecode  # noqa: E402
 from _report import figure, not_measured  # noqa: E402
 
 from tests.support.a2a_agent import TestAgent, start_agent  # noqa: E402
@@ -220,20 +220,6 @@ def imported_modules(argv: list[str], env: dict[str, str]) -> list[str]:
         if line.startswith("import time:") and "|" in line:
             names.append(line.rsplit("|", 1)[1].strip())
     return names
-
-
-def warm_bytecode() -> None:
-    """Compile khook_core and the functions, as a deployed image ships them.
-
-    With PYTHONDONTWRITEBYTECODE set (as in some CI and dev shells) every process would
-    otherwise compile every khook module from source, which is not what an instance pays.
-    """
-    subprocess.run(
-        [sys.executable, "-m", "compileall", "-q", "khook_core", "functions"],
-        cwd=REPO,
-        check=True,
-        env={**os.environ, "PYTHONDONTWRITEBYTECODE": ""},
-    )
 
 
 def measure(agent: TestAgent, config: Path, pythons: dict[str, str]) -> bool:
