@@ -108,13 +108,14 @@ NOTES = """\
 - **Live configuration's cold start** (no worse than without, within 10 % + 15 ms). With a
   published snapshot the first event opens a second SQLite connection, reads the version and
   the snapshot row and compares digests (the deployed files: nothing loaded twice). Measured
-  in spawned processes of the same code, the three variants differ by less than the noise:
-  +6 M instructions (0.3 %) over the run without live configuration, no wait over 3 ms
-  (`strace`), the first request's CPU time the same (9.4 ms with, 9.9 ms without, median of 8) and its wall
-  time lower (31 vs 49 ms: the run without starts on no state file and creates it). The 50-60 ms
-  gap of an earlier run did not reproduce; the benchmark now compiles khook before spawning
-  (as `sources_cold_start.py` does), since with `PYTHONDONTWRITEBYTECODE` set every process
-  compiled every khook module, and a module only one variant imports counted against it.
+  in spawned processes of the same code, that run and the run without live configuration
+  differ by less than the noise: +6 M instructions (0.3 %), no wait over 3 ms (`strace`), the
+  first request's CPU time the same (9.4 ms with, 9.9 ms without, median of 8) and its wall
+  time lower (31 vs 49 ms: the run without starts on no state file and creates it). The
+  50-60 ms gap of an earlier run did not reproduce; the benchmark now compiles khook before
+  spawning (as `sources_cold_start.py` does), since with `PYTHONDONTWRITEBYTECODE` set every
+  process compiled every khook module, and a module only one variant imports counted
+  against it.
 - **Forwarder** budgets: ≥ 5,000 events/s into the emulator, peak RSS ≤ 50 MiB through the
   storm. Throughput is bounded by the emulator's answers to the publish requests (two in
   flight) on two cores; peak RSS by the imports (38 MiB) plus the bounded publish queue
