@@ -50,7 +50,7 @@ def encode(text: str) -> str | None:
         return None
     return json.dumps(
         {"format": FORMAT, "sha256": text_hash(text), "documents": encoded},
-        ensure_ascii=False,
+        ensure_ascii=True,  # plain ASCII: writable as UTF-8 whatever the strings hold
         separators=(",", ":"),
     )
 
