@@ -1,15 +1,22 @@
-"""Driving functions/sweep from a test: its Pub/Sub tick, ticking until something is done, and
-ticking until a task ends."""
+"""Driving functions/sweep from a test: its Pub/Sub tick, ticking until something is done,
+ticking until a task ends, and a webhook function whose tasks the sweep follows."""
 
 from __future__ import annotations
 
 import base64
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
-from khook_core.runtime import get_runtime
+import pytest
+
+from khook_core.runtime import get_runtime, reset_runtime
 from khook_core.state.base import Firing
+from tests.support.configdir import make_config
+from tests.support.source_functions import _create_app
+from tests.support.sources import HMAC_SECRET
 
 SWEEP_TOPIC = "/projects/p1/topics/khook-sweep"
 
@@ -56,3 +63,34 @@ def until_task_ends(sweep: Any, hook: str, *, ticks: int = 200) -> Firing:
     tick_until(sweep, lambda: bool(ended()), ticks=ticks)
     [end] = ended()
     return end
+
+
+@contextmanager
+def tracked_webhook(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    hooks: str,
+    agent_url: str,
+    function_client: Callable[[str], Any],
+    **env: str,
+) -> Iterator[tuple[Any, Any]]:
+    """Test clients of functions/webhook (HMAC secret ``HMAC_SECRET``) and functions/sweep over
+    one SQLite state, ``hooks`` their configuration, tasks followed from the first tick; ``env``
+    adds settings. The runtime is closed on the way out."""
+    config = make_config(tmp_path, hooks, plugins="plugins: []\n")
+    settings = {
+        "KHOOK_CONFIG_DIR": str(config),
+        "KAGENT_API_URL": agent_url,
+        "KHOOK_STATE": f"sqlite:{tmp_path / 'state.db'}",
+        "KHOOK_TRACK_FIRST_CHECK": "0",
+        "KHOOK_DISPATCH_BACKOFF": "0.01",
+        "KHOOK_WEBHOOK_HMAC_SECRET": HMAC_SECRET,
+        **env,
+    }
+    for name, value in settings.items():
+        monkeypatch.setenv(name, value)
+    reset_runtime()
+    try:
+        yield _create_app("webhook", monkeypatch).test_client(), function_client("sweep")
+    finally:
+        get_runtime().close()
