@@ -1,0 +1,85 @@
+"""A function's cold start creates none of the dataclasses only other paths use.
+
+Creating a dataclass compiles its generated ``__init__``, ``__repr__``, ``__eq__`` (and, frozen,
+``__setattr__``, ``__delattr__``, ``__hash__``): a few milliseconds a class on a cold start.
+The records of the console, the CLI, live config, silences, incidents, approvals and finished
+tasks live in modules of their own, loaded by what builds them, so importing a function's
+``main.py`` (with the project's configuration, as deployed) creates none of them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.support.paths import REPO
+
+FUNCTIONS = {
+    "alertmanager": "http",
+    "webhook": "http",
+    "kafka": "cloudevent",
+    "cdc": "cloudevent",
+    "kubernetes": "cloudevent",
+    "sweep": "cloudevent",
+}
+
+RARELY_USED = (
+    ("khook_core.state", "FiringFilter"),
+    ("khook_core.state", "FiringPage"),
+    ("khook_core.state", "FiringCount"),
+    ("khook_core.state", "CircuitRecord"),
+    ("khook_core.state", "ConfigSnapshot"),
+    ("khook_core.state", "SilenceRecord"),
+    ("khook_core.state", "Incident"),
+    ("khook_core.state", "ApprovalRecord"),
+    ("khook_core.tracking", "Finding"),
+)
+"""(package, class name): dataclasses no function's start builds, whatever module holds them."""
+
+PROBE = """
+import json, sys
+import functions_framework
+functions_framework.create_app("handle", sys.argv[1], sys.argv[2])
+created = sorted(
+    f"{value.__module__}:{value.__qualname__}"
+    for name, module in list(sys.modules.items()) if name.startswith("khook_core")
+    for value in vars(module).values()
+    if isinstance(value, type) and "__dataclass_fields__" in vars(value)
+    and value.__module__ == name
+)
+print(json.dumps(created))
+"""
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+def test_a_function_start_creates_no_rarely_used_record(name: str) -> None:
+    env = {
+        **os.environ,
+        "KHOOK_CONFIG_DIR": str(REPO / "config"),
+        "KHOOK_STATE": "memory",
+        "KHOOK_ALERTMANAGER_TOKEN": "t",
+        "KHOOK_WEBHOOK_TOKEN": "t",
+    }
+    main = str(REPO / "functions" / name / "main.py")
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, main, FUNCTIONS[name]],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+        cwd=REPO,
+        env=env,
+    )
+    created = [tuple(c.split(":")) for c in json.loads(done.stdout.splitlines()[-1])]
+    assert len(created) > 10  # the probe sees the dataclasses the start does create
+    rare = [
+        f"{module}.{cls}"
+        for module, cls in created
+        for package, rarely in RARELY_USED
+        if cls == rarely and module.startswith(package + ".")
+    ]
+    assert rare == []
