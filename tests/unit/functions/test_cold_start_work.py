@@ -5,7 +5,8 @@ Creating a dataclass compiles its generated ``__init__``, ``__repr__``, ``__eq__
 The records of the console, the CLI, live config, silences, incidents, approvals and finished
 tasks, and the classes of a configured maintenance window, live in modules of their own, loaded
 by what builds them, so importing a function's ``main.py`` (with the project's configuration,
-as deployed) creates none of them.
+as deployed) creates none of them; and each it does create has a docstring, or ``dataclass``
+renders its signature into one (``inspect.signature``) as it creates it.
 
 Building a pydantic model reads the signature of each field's ``default_factory``; for a
 builtin such as ``list`` ``inspect`` tokenizes its text signature, and the tokenizer's first use
@@ -62,7 +63,14 @@ created = sorted(
     if isinstance(value, type) and "__dataclass_fields__" in vars(value)
     and value.__module__ == name
 )
-print(json.dumps(created))
+undocumented = sorted(
+    f"{value.__module__}:{value.__qualname__}"
+    for name, module in list(sys.modules.items()) if name.startswith("khook_core")
+    for value in vars(module).values()
+    if isinstance(value, type) and "__dataclass_fields__" in vars(value)
+    and value.__module__ == name and (value.__doc__ or "").startswith(value.__name__ + "(")
+)
+print(json.dumps({"created": created, "undocumented": undocumented}))
 """
 
 
@@ -85,7 +93,8 @@ def test_a_function_start_creates_no_rarely_used_record(name: str) -> None:
         cwd=REPO,
         env=env,
     )
-    created = [tuple(c.split(":")) for c in json.loads(done.stdout.splitlines()[-1])]
+    found = json.loads(done.stdout.splitlines()[-1])
+    created = [tuple(c.split(":")) for c in found["created"]]
     assert len(created) > 10  # the probe sees the dataclasses the start does create
     rare = [
         f"{module}.{cls}"
@@ -94,6 +103,8 @@ def test_a_function_start_creates_no_rarely_used_record(name: str) -> None:
         if cls == rarely and module.startswith(package + ".")
     ]
     assert rare == []
+    # A dataclass without a docstring gets one from ``inspect.signature`` as it is created.
+    assert found["undocumented"] == []
 
 
 def test_no_model_field_has_a_builtin_default_factory() -> None:
