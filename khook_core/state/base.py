@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol
 
-from khook_core.storm.records import Backlog, BacklogKey
+from khook_core.storm.records import BacklogKey
 from khook_core.storm.records import DedupKey as DedupKey
 
 if TYPE_CHECKING:
@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from khook_core.state.records import FiringPage as FiringPage
     from khook_core.state.records import Incident as Incident
     from khook_core.state.records import SilenceRecord as SilenceRecord
+    from khook_core.storm.backlogs import Backlog
 
 _RECORDS = frozenset(
     {

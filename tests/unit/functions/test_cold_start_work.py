@@ -3,10 +3,10 @@
 Creating a dataclass compiles its generated ``__init__``, ``__repr__``, ``__eq__`` (and, frozen,
 ``__setattr__``, ``__delattr__``, ``__hash__``): a few milliseconds a class on a cold start.
 The records of the console, the CLI, live config, silences, incidents, approvals and finished
-tasks, and the classes of a configured maintenance window, live in modules of their own, loaded
-by what builds them, so importing a function's ``main.py`` (with the project's configuration,
-as deployed) creates none of them; and each it does create has a docstring, or ``dataclass``
-renders its signature into one (``inspect.signature``) as it creates it.
+tasks, storm control's held-back summaries, and the classes of a configured maintenance window
+live in modules of their own, loaded by what builds them, so importing a function's ``main.py``
+(with the project's configuration, as deployed) creates none of them; and each it does create
+has a docstring, or ``dataclass`` renders its signature into one (``inspect.signature``).
 
 Building a pydantic model reads the signature of each field's ``default_factory``; for a
 builtin such as ``list`` ``inspect`` tokenizes its text signature, and the tokenizer's first use
@@ -49,6 +49,8 @@ RARELY_USED = (
     ("khook_core.tracking", "Finding"),
     ("khook_core.silencing", "Occurrence"),
     ("khook_core.silencing", "MaintenanceWindow"),
+    ("khook_core.storm", "Summary"),
+    ("khook_core.storm", "Backlog"),
 )
 """(package, class name): dataclasses no function's start builds, whatever module holds them."""
 
