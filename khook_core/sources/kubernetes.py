@@ -320,25 +320,50 @@ class KubernetesSource:
         else:
             last_key, first_key = "lastTimestamp", "firstTimestamp"
             legacy_count = obj.get("count")
-        event_time = _time(obj.get("eventTime"), "eventTime")
-        observed = _time(series.get("lastObservedTime"), "series.lastObservedTime")
-        last_time = _time(obj.get(last_key), last_key)
-        created = _time(meta.get("creationTimestamp"), "metadata.creationTimestamp")
-        times = [t for t in (observed, event_time, last_time, created) if t is not None]
-        if not times:
+        known = _TIMES.get  # the usual case inline: a set timestamp already parsed
+        value = obj.get("eventTime")
+        event_time = (known(value) or _time(value, "eventTime")) if value else None
+        value = series.get("lastObservedTime")
+        observed = (known(value) or _time(value, "series.lastObservedTime")) if value else None
+        value = obj.get(last_key)
+        last_time = (known(value) or _time(value, last_key)) if value else None
+        value = meta.get("creationTimestamp")
+        created = (known(value) or _time(value, "metadata.creationTimestamp")) if value else None
+        # The latest (and below, the earliest) in this order: of equal instants in different
+        # offsets, the first one's, as max() and min() pick.
+        last = observed
+        for candidate in (event_time, last_time, created):
+            if candidate is not None and (last is None or candidate > last):
+                last = candidate
+        if last is None:
             raise InvalidEventError(
                 "the Event has no timestamp (series.lastObservedTime, eventTime, "
                 f"{last_key} or metadata.creationTimestamp)",
                 field="metadata.creationTimestamp",
             )
-        first = _time(obj.get(first_key), first_key) or event_time or min(times)
+        value = obj.get(first_key)
+        first = (known(value) or _time(value, first_key)) if value else None
+        if first is None:
+            first = event_time or min(
+                t for t in (observed, event_time, last_time, created) if t is not None
+            )
         count = series.get("count") or legacy_count or 1
-        return max(times), first, max(count, 1)
+        return last, first, max(count, 1)
+
+
+_STAMPS: dict[datetime, str] = {}
+"""``datetime.timestamp()`` as text, by instant: in a storm the same few repeat. Keyed by the
+instant itself (equal instants in any offset have the one timestamp)."""
 
 
 def _stable_id(uid: str, count: int, last: datetime) -> EventId:
     """``stable_id("kubernetes", uid, count, last.timestamp())``, without its generic join."""
-    text = f"kubernetes\x1f{uid}\x1f{count}\x1f{last.timestamp()}"
+    stamp = _STAMPS.get(last)
+    if stamp is None:
+        if len(_STAMPS) >= _TIMES_MAX:
+            _STAMPS.clear()
+        stamp = _STAMPS[last] = str(last.timestamp())
+    text = f"kubernetes\x1f{uid}\x1f{count}\x1f{stamp}"
     return EventId(
         "kubernetes:" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:24]
     )
