@@ -321,7 +321,7 @@ class KubernetesSource:
             last_key, first_key = "lastTimestamp", "firstTimestamp"
             legacy_count = obj.get("count")
         known = _TIMES.get  # the usual case inline: a set timestamp already parsed
-        value = obj.get("eventTime")
+        value: object = obj.get("eventTime")
         event_time = (known(value) or _time(value, "eventTime")) if value else None
         value = series.get("lastObservedTime")
         observed = (known(value) or _time(value, "series.lastObservedTime")) if value else None
