@@ -106,7 +106,7 @@ class Attempt:
         task_state = detail if sent and task_id else ""
         try:
             audit.record(
-                Firing(
+                Firing.trusted(
                     key=self.key,
                     hook=self.rule.hook,
                     event_id=event.id,
