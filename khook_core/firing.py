@@ -106,7 +106,7 @@ class Attempt:
         task_state = detail if sent and task_id else ""
         try:
             audit.record(
-                Firing(
+                Firing.trusted(
                     key=self.key,
                     hook=self.rule.hook,
                     event_id=event.id,
@@ -181,11 +181,16 @@ def run(
         push_url=push_url,
         push_token=push_token,
     )
-    telemetry, started = attempt.runtime.telemetry, time.perf_counter()
+    telemetry = attempt.runtime.telemetry
+    traced = telemetry.enabled
+    started = time.perf_counter() if traced else 0.0
     try:
-        with telemetry.span("dispatch", attributes={"khook.hook": rule.hook}):
-            if telemetry.enabled:  # the agent call continues this trace (``traceparent``)
+        if traced:
+            with telemetry.span("dispatch", attributes={"khook.hook": rule.hook}):
+                # the agent call continues this trace (``traceparent``)
                 request = dataclasses.replace(request, trace_headers=telemetry.trace_headers())
+                result = attempt.runtime.dispatcher.dispatch(request)
+        else:  # telemetry off: no span, no clock read on the path of every firing
             result = attempt.runtime.dispatcher.dispatch(request)
     except OutcomeUnknownError as exc:
         telemetry.dispatch(event.source, time.perf_counter() - started, "uncertain")
@@ -204,7 +209,8 @@ def run(
         with contextlib.suppress(TransientError):  # confirmed: a later resend is a duplicate
             store.confirm(key=key, outcome=DecisionKind.FAILED_REJECTED)
         return attempt.decide(DecisionKind.FAILED_REJECTED, detail=str(exc), record=True)
-    telemetry.dispatch(event.source, time.perf_counter() - started, "ok")
+    if traced:
+        telemetry.dispatch(event.source, time.perf_counter() - started, "ok")
     if admitted is not None:
         admitted.commit()  # the run started: its budget, window and probe are spent
     try:

@@ -275,10 +275,12 @@ def fire(
         ) as admitted:
             if admitted.hold is not None:
                 return _held_back(attempt, admitted.hold, group)
-            held = records.merge(
-                records.summary_in(store.take_backlog(key=group)) if group is not None else None,
-                records.summary_in(store.take_backlog(key=keys.budget_backlog(rule, event))),
+            grouped = (
+                records.summary_in(store.take_backlog(key=group)) if group is not None else None
             )
+            held = records.summary_in(store.take_backlog(key=keys.budget_backlog(rule, event)))
+            if grouped is not None:
+                held = records.merge(grouped, held)
             if held is not None:
                 runtime.telemetry.backlog(event.source, held.count)
             # ``run`` never raises TransientError: every way a dispatch ends is a decision.

@@ -28,6 +28,8 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
+from json.encoder import c_make_encoder, encode_basestring_ascii  # type: ignore[attr-defined]
 from operator import attrgetter
 from typing import Any, Final
 
@@ -175,6 +177,12 @@ class Template:
     source: str
     segments: tuple[str | Placeholder, ...]
 
+    @cached_property
+    def _renderers(self) -> tuple[str | Callable[[Event], str], ...]:
+        """Each segment as its literal text or the function inlining its placeholder, worked
+        out once per template: every firing renders its hook's template."""
+        return tuple(seg if isinstance(seg, str) else _inliner(seg) for seg in self.segments)
+
 
 def compile_template(text: str) -> Template:
     """Parse ``text`` into a Template.
@@ -284,6 +292,41 @@ def inline_value(ph: Placeholder, event: Event) -> str:
     return literal[1:-1] if ph.quotes else literal
 
 
+_TEXT_ATTRIBUTES: Final = {
+    "EventType": "type",
+    "ResourceName": "resource.name",
+    "Namespace": "resource.namespace",
+    "Reason": "reason",
+    "Message": "message",
+    "EventMessage": "message",
+    "Kind": "resource.kind",
+    "Source": "source",
+    "EventId": "id",
+}
+"""Placeholders whose value is a string attribute of the event: the common case of a prompt."""
+
+
+def _inliner(ph: Placeholder) -> Callable[[Event], str]:
+    """``inline_value`` for ``ph``, specialised once per template: a string attribute that
+    needs no escaping is quoted in place, anything else goes through ``inline_value``."""
+    path = _TEXT_ATTRIBUTES.get(ph.name)
+    if path is None or ph.quotes:
+        return lambda event: inline_value(ph, event)
+    get = attrgetter(path)
+    limit = MAX_INLINE_MESSAGE_CHARS if ph.name in _FREE_TEXT else MAX_INLINE_CHARS
+
+    def inline(event: Event) -> str:
+        value = get(event)
+        if type(value) is str:
+            head = value[:limit]
+            if head.isascii() and head.isprintable() and '"' not in head and "\\" not in head:
+                # ``escaping.quote``'s common case, with khook's double quotes
+                return f'"{value if len(value) <= limit else escaping.cut(value, limit)}"'
+        return inline_value(ph, event)
+
+    return inline
+
+
 def _text_of(value: object) -> str:
     if value is None:
         return ""
@@ -315,26 +358,37 @@ _RESOURCE_FIELDS: Final = ("kind", "name", "namespace", "uid", "api_version")
 def event_data(event: Event, extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """The untrusted part of a prompt, as a JSON-ready dict with every string capped. The text
     stays raw: its JSON encoding (``_encode``) escapes what a reader could not see."""
+    # ``escaping.cut`` inlined where the text fits (it then returns the text itself): this
+    # runs on every firing, and nearly every value fits.
+    cut, field = escaping.cut, MAX_FIELD_CHARS
     resource = event.resource
+    source, kind, reason, message = event.source, event.type, event.reason, event.message
+    metadata = event.metadata
     data: dict[str, Any] = {
-        "source": escaping.cut(event.source, MAX_FIELD_CHARS),
-        "type": escaping.cut(event.type, MAX_FIELD_CHARS),
+        "source": source if len(source) <= field else cut(source, field),
+        "type": kind if len(kind) <= field else cut(kind, field),
         "severity": event.severity.value,
         "resource": {
-            name: escaping.cut(value, MAX_FIELD_CHARS)
+            name: value if len(value) <= field else cut(value, field)
             for name in _RESOURCE_FIELDS
             if (value := getattr(resource, name))
         },
-        "reason": escaping.cut(event.reason, MAX_FIELD_CHARS),
-        "message": escaping.cut(event.message, MAX_MESSAGE_CHARS),
+        "reason": reason if len(reason) <= field else cut(reason, field),
+        "message": message
+        if len(message) <= MAX_MESSAGE_CHARS
+        else cut(message, MAX_MESSAGE_CHARS),
         "count": event.count,
         "first_seen": format_time(event.first_timestamp or event.timestamp),
         "last_seen": format_time(event.timestamp),
         "tags": {
-            escaping.cut(k, MAX_KEY_CHARS): escaping.cut(v, MAX_FIELD_CHARS)
+            (k if len(k) <= MAX_KEY_CHARS else cut(k, MAX_KEY_CHARS)): (
+                v if len(v) <= field else cut(v, field)
+            )
             for k, v in event.tags.items()
         },
-        "metadata": _cap_json(event.metadata),
+        "metadata": (
+            _cap_map(metadata, 0, field, 50) if type(metadata) is dict else _cap_json(metadata)
+        ),
     }
     if event.status != "firing":
         data["status"] = event.status
@@ -397,13 +451,33 @@ def data_block(data: dict[str, Any]) -> str:
 
 _DATA_ENCODER: Final = json.JSONEncoder(ensure_ascii=True, sort_keys=True, separators=(",", ":"))
 """Built once: ``json.dumps`` with options builds a new encoder every call, on every firing."""
+_DATA_ITERENCODE: Final = (
+    None
+    if c_make_encoder is None
+    else c_make_encoder(
+        None,  # no circular check: the data is a tree built by ``event_data``; same bytes
+        _DATA_ENCODER.default,
+        encode_basestring_ascii,
+        None,
+        ":",
+        ",",
+        True,  # sort_keys
+        False,  # skipkeys
+        True,  # allow_nan
+    )
+)
+"""``_DATA_ENCODER``'s C encoder, built once too: ``JSONEncoder.encode`` makes a new one (and a
+dict of markers) every call."""
 _COMPACT: Final = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 def _encode(data: Any) -> str:
     """JSON in printable ASCII: ``ensure_ascii`` escapes control and non-ASCII characters, and
     DEL, the one control character JSON leaves raw, is escaped too."""
-    text = _DATA_ENCODER.encode(data)
+    if _DATA_ITERENCODE is None or isinstance(data, str):
+        text = _DATA_ENCODER.encode(data)
+    else:
+        text = "".join(_DATA_ITERENCODE(data, 0))
     return text.replace("\x7f", "\\u007f") if "\x7f" in text else text
 
 
@@ -532,7 +606,7 @@ def render(
     """Instructions with placeholders filled, then ``note`` (trusted, from khook itself), then
     the fenced event data (with ``extra`` merged in)."""
     instructions = "".join(
-        seg if isinstance(seg, str) else inline_value(seg, event) for seg in template.segments
+        [seg if isinstance(seg, str) else seg(event) for seg in template._renderers]
     ).rstrip()
     if note:
         instructions = f"{instructions}\n\n{note}"

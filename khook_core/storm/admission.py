@@ -148,17 +148,13 @@ class Admission:
         """A slot of every rate limit and a run lease, or False: what the earlier checks took
         is the admission's, given back with the rest, so refused events use up no budget."""
         store, rule, budgets = self._store, self._rule, self._budgets
-        limits: list[tuple[keys.SlotKey, int, timedelta]] = []
-        if rule.rate_limit is not None:
-            limits.append((keys.hook_slot(rule), rule.rate_limit.runs, rule.rate_limit.per))
+        limit = rule.rate_limit
+        if limit is not None and not self._take_slot(keys.hook_slot(rule), limit.runs, limit.per):
+            return False
         agent = rule.target.label()
-        agent_limit = budgets.agent_limit(agent)
-        if agent_limit is not None:
-            limits.append((keys.agent_slot(agent), agent_limit.runs, agent_limit.per))
-        for key, runs, window in limits:
-            if not store.take_slot(key=key, limit=runs, window=window, now=self.now):
-                return False
-            self.slots.append(Slot(key, window))
+        limit = budgets.agent_limit(agent)
+        if limit is not None and not self._take_slot(keys.agent_slot(agent), limit.runs, limit.per):
+            return False
         if budgets.max_concurrent_runs is not None:
             self.lease = store.acquire_lease(
                 scope=keys.RUNS_SCOPE,
@@ -168,6 +164,13 @@ class Admission:
             )
             if self.lease is None:
                 return False
+        return True
+
+    def _take_slot(self, key: keys.SlotKey, runs: int, window: timedelta) -> bool:
+        """One slot of a rate limit, the admission's once taken; False when none is left."""
+        if not self._store.take_slot(key=key, limit=runs, window=window, now=self.now):
+            return False
+        self.slots.append(Slot(key, window))
         return True
 
     def _take_probe(self) -> bool:
