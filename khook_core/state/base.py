@@ -35,7 +35,7 @@ import json
 from collections.abc import Callable
 from dataclasses import MISSING, dataclass, field, fields
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, Final, Literal, NamedTuple, Protocol
 
 from khook_core.storm.records import BacklogKey
 from khook_core.storm.records import DedupKey as DedupKey
