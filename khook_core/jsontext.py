@@ -47,8 +47,8 @@ def loads(data: bytes | str, *, field: str = "body", check_text: bool = True) ->
         JsonLimitError: too deep, NaN/Infinity or an overflowing number, a lone surrogate.
         InvalidEventError: not UTF-8 or not JSON (``field`` is ``field``).
     """
-    decoded = isinstance(data, bytes | bytearray | memoryview)
-    if decoded:
+    if isinstance(data, bytes | bytearray | memoryview):
+        decoded = True
         try:
             text = bytes(data).decode("utf-8-sig")
         except UnicodeDecodeError as exc:
@@ -56,7 +56,7 @@ def loads(data: bytes | str, *, field: str = "body", check_text: bool = True) ->
                 f"{field} is not UTF-8 (byte {exc.start})", field=field
             ) from None
     else:
-        text = data
+        decoded, text = False, data
     try:
         if text.startswith("\ufeff"):  # as ``json.loads`` refuses it in text
             raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
