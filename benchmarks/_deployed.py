@@ -8,7 +8,8 @@ the archive's ``requirements.txt`` exactly as ``scripts/package.py`` writes it (
 runtime closure of the core and the ``functions``, ``firestore`` and ``cloud`` extras, plus any
 ``functions/<name>/requirements.txt``), with the archive's ``.dist-info`` (the plugin entry
 points) in its site-packages; khook_core itself is not installed, it is found on ``PYTHONPATH``
-as at the archive's root.
+as at the archive's root. ``archived_config`` gives a benchmark's config directory the files
+the archive adds to ``config/`` (the pre-parsed YAML).
 
 Built under ``.khook/deployed-venv/`` on first use (pip's cache makes rebuilds quick) and again
 only when that requirements text (or the interpreter) changes.
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import os
 import shutil
 import subprocess
 import sys
@@ -50,6 +52,28 @@ def requirements(root: Path = ROOT) -> str:
     for extra in sorted(root.glob("functions/*/requirements.txt")):
         text += f"# {extra.parent.name}\n{extra.read_text(encoding='utf-8').rstrip()}\n"
     return text
+
+
+def archived_config(config: Path) -> Path:
+    """Write into ``config`` what the archive adds to it (``scripts/package.py``): each YAML
+    file's pre-parsed form, which a deployed function loads instead of parsing the YAML."""
+    for path, form in _package().preparsed_forms(config).items():
+        path.write_bytes(form)
+    return config
+
+
+def warm_bytecode() -> None:
+    """Compile khook_core and the functions, as a deployed image ships them.
+
+    With PYTHONDONTWRITEBYTECODE set (as in some CI and dev shells) every process would
+    otherwise compile every khook module from source, which is not what an instance pays.
+    """
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", "khook_core", "functions"],
+        cwd=ROOT,
+        check=True,
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": ""},
+    )
 
 
 def deployed_python() -> Path:

@@ -6,19 +6,22 @@ of its module and the heaviest top-level imports, and checks the forbidden list.
 goes into docs/benchmarks.md as a table. Figures are from one ``-X importtime`` run each (after
 a warm-up run that fills the bytecode cache), not medians; first in the deployed venv (what a
 function's archive installs, benchmarks/_deployed.py: the table comes from it), then, labelled,
-in the development venv.
+in the development venv; the configuration is the project's ``config/`` as an archive carries
+it (each YAML file with its pre-parsed form).
 """
 
 from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _deployed import deployed_python
+from _deployed import archived_config, deployed_python
 from _report import figure, table
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,9 +30,14 @@ TOP = 5
 LINE = re.compile(r"import time:\s+(\d+) \|\s+(\d+) \|(\s*)(\S+)")
 
 
-def import_profile(main: Path, python: str) -> list[tuple[int, int, str]]:
+def import_profile(main: Path, python: str, config: Path) -> list[tuple[int, int, str]]:
     """(cumulative µs, depth, module) for every import of the function's module."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "KHOOK_LOG_FORMAT": "json"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "KHOOK_LOG_FORMAT": "json",
+        "KHOOK_CONFIG_DIR": str(config),
+    }
     env.pop("VIRTUAL_ENV", None)
     code = (
         f"import sys; sys.path.insert(0, {str(main.parent)!r}); "
@@ -71,12 +79,15 @@ def children_of(parent: str, rows: list[tuple[int, int, str]]) -> list[tuple[int
 
 def main() -> int:
     pythons = {"deployed": str(deployed_python()), "development": sys.executable}
-    for venv, python in pythons.items():
-        profile(venv, python, budgeted=venv == "deployed")
+    with tempfile.TemporaryDirectory() as tmp:
+        # The project's config/ as an archive carries it (with each YAML's pre-parsed form).
+        config = archived_config(shutil.copytree(ROOT / "config", Path(tmp) / "config"))
+        for venv, python in pythons.items():
+            profile(venv, python, config, budgeted=venv == "deployed")
     return 0
 
 
-def profile(venv: str, python: str, *, budgeted: bool) -> None:
+def profile(venv: str, python: str, config: Path, *, budgeted: bool) -> None:
     """Every function's imports in one venv; the table only for the deployed one."""
     label = "" if budgeted else f" [{venv} venv]"
     print(
@@ -86,8 +97,8 @@ def profile(venv: str, python: str, *, budgeted: bool) -> None:
     breakdown = []
     for main_py in sorted(ROOT.glob("functions/*/main.py")):
         name = main_py.parent.name
-        import_profile(main_py, python)  # warm-up: the bytecode cache, as a deployed image has
-        rows = import_profile(main_py, python)
+        import_profile(main_py, python, config)  # warm-up: the bytecode cache, as deployed
+        rows = import_profile(main_py, python, config)
         modules = {module for _, _, module in rows}
         heavy = sorted(
             m for m in modules if any(m == f or m.startswith(f + ".") for f in FORBIDDEN)

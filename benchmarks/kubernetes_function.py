@@ -35,7 +35,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(ROOT))
-from _deployed import deployed_python  # noqa: E402
+from _deployed import archived_config, deployed_python, warm_bytecode  # noqa: E402
 from _report import figure, not_measured  # noqa: E402
 
 from tests.support.a2a_agent import TestAgent, start_agent  # noqa: E402
@@ -83,7 +83,7 @@ def config_dir(tmp: Path) -> Path:
     for name in ("event-mappings.yaml", "plugins.yaml"):
         (config / name).write_text((ROOT / "config" / name).read_text())
     (config / "hooks" / "shop.yaml").write_text(HOOK)
-    return config
+    return archived_config(config)
 
 
 def push_body(event: dict[str, Any]) -> dict[str, Any]:
@@ -362,6 +362,7 @@ def main() -> int:
         with tempfile.TemporaryDirectory() as tmp_name:
             tmp = Path(tmp_name)
             config = config_dir(tmp)
+            warm_bytecode()
             try:
                 pythons = {"deployed": str(deployed_python()), "development": sys.executable}
             except subprocess.CalledProcessError as exc:

@@ -16,8 +16,10 @@ Budgets: median <= 250 ms over ``KHOOK_BENCH_RUNS`` (default 15) runs; importing
 (functions_framework, then ``main.py``) costs <= 1.20x the floor, a process that only runs
 ``import functions_framework, pydantic``, timed in the same run (round-robin with the functions,
 median of each). ``python -X importtime`` must show none of kubernetes, google.cloud.pubsub, grpc
-or a2a. In the same turns, unbudgeted: the floor plus one pydantic model class and PyYAML, which
-every function needs to validate its configuration at start (``import pydantic`` alone is lazy).
+or a2a. In the same turns, unbudgeted: the floor plus one pydantic model class and PyYAML, what
+validating a configuration parsed from YAML at start costs at least (``import pydantic`` alone is
+lazy); the config directory is laid out as the archive carries it, each YAML file with its
+pre-parsed form (``scripts/package.py``), so the functions themselves do not import PyYAML.
 
 Every process runs twice per turn: from the deployed venv (benchmarks/_deployed.py: a plain
 install of the archive's requirements.txt, what Cloud Functions runs) and from the development
@@ -44,7 +46,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(REPO))
-from _deployed import deployed_python  # noqa: E402
+from _deployed import archived_config, deployed_python, warm_bytecode  # noqa: E402
 from _report import figure, not_measured  # noqa: E402
 
 from tests.support.a2a_agent import TestAgent, start_agent  # noqa: E402
@@ -127,7 +129,7 @@ def config_dir(root: Path) -> Path:
     (config / "event-mappings.yaml").write_text(yaml.safe_dump({"mappings": rows}))
     (config / "plugins.yaml").write_text("plugins: []\n")
     (config / "hooks" / "bench.yaml").write_text(HOOKS)
-    return config
+    return archived_config(config)
 
 
 def push(data: str, attributes: dict[str, str]) -> str:
@@ -218,20 +220,6 @@ def imported_modules(argv: list[str], env: dict[str, str]) -> list[str]:
         if line.startswith("import time:") and "|" in line:
             names.append(line.rsplit("|", 1)[1].strip())
     return names
-
-
-def warm_bytecode() -> None:
-    """Compile khook_core and the functions, as a deployed image ships them.
-
-    With PYTHONDONTWRITEBYTECODE set (as in some CI and dev shells) every process would
-    otherwise compile every khook module from source, which is not what an instance pays.
-    """
-    subprocess.run(
-        [sys.executable, "-m", "compileall", "-q", "khook_core", "functions"],
-        cwd=REPO,
-        check=True,
-        env={**os.environ, "PYTHONDONTWRITEBYTECODE": ""},
-    )
 
 
 def measure(agent: TestAgent, config: Path, pythons: dict[str, str]) -> bool:

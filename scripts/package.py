@@ -8,7 +8,9 @@ Each archive holds, at its root, what Cloud Run functions' Python buildpack expe
   not in the archive's requirements anyway); the local stack is its own package, ``khook_local``,
   and is never packed,
 - ``config/`` (without ``config/k8s``, the forwarder's manifests, so changing them does not
-  redeploy every function),
+  redeploy every function), and beside each of its YAML files that form of it pre-parsed to JSON
+  (``.<name>.parsed.json``, ``khook_core.preparsed``), so a function starts without PyYAML (it
+  still parses a YAML file whose pre-parsed form does not match it),
 - ``requirements.txt``: the whole runtime closure of ``pyproject.toml`` (core plus the
   ``functions``, ``firestore`` and ``cloud`` extras, and everything they require in turn, as the
   Cloud Run functions runtime, Python 3.11 on Linux x86_64, would install it) pinned to the versions
@@ -43,6 +45,8 @@ from typing import Any
 from packaging.markers import Marker
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import NormalizedName, canonicalize_name
+
+from khook_core import preparsed
 
 ROOT = Path(__file__).resolve().parents[1]
 # Extras of pyproject.toml whose dependencies every function installs.
@@ -226,12 +230,29 @@ def archive_members(
         members[path.relative_to(root).as_posix()] = path.read_bytes()
     for path in _files(root / "config", skip=SKIPPED_CONFIG):
         members[path.relative_to(root).as_posix()] = path.read_bytes()
+    for path, form in preparsed_forms(root / "config").items():
+        members[path.relative_to(root).as_posix()] = form
     extra = function_dir / "requirements.txt"
     requirements = common["requirements.txt"]
     if extra.is_file():
         requirements += b"# " + function_dir.name.encode() + b"\n" + extra.read_bytes()
     members["requirements.txt"] = requirements
     return members
+
+
+def preparsed_forms(config: Path) -> dict[Path, bytes]:
+    """Beside each YAML file of ``config`` (not ``k8s/``), its pre-parsed form: path -> content.
+
+    A file that does not parse (or holds a value JSON cannot carry) gets none; the function
+    parses it, and reports its problems, at start.
+    """
+    forms: dict[Path, bytes] = {}
+    for path in _files(config, skip=SKIPPED_CONFIG):
+        if path.suffix in (".yaml", ".yml"):
+            form = preparsed.encode(path.read_text(encoding="utf-8"))
+            if form is not None:
+                forms[preparsed.sidecar(path)] = form.encode()
+    return forms
 
 
 def write_zip(path: Path, members: Mapping[str, bytes]) -> str:

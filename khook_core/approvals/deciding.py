@@ -138,8 +138,9 @@ def send(runtime: Services, approval: ApprovalRecord, response: dict[str, Any], 
     Not retried once it may have arrived (``idempotent=False``): a decision is sent at most once.
     The sender (httpx) is imported here, so the console and the CLI load it only to send.
     """
+    from khook_core.dispatch import jsonrpc
     from khook_core.dispatch.a2a import WIRE_1_0, A2ADispatcher
-    from khook_core.dispatch.retry import Deadline, error_text
+    from khook_core.dispatch.retry import Deadline
 
     wire = approval.wire or WIRE_1_0
     message = hitl.message(
@@ -151,38 +152,24 @@ def send(runtime: Services, approval: ApprovalRecord, response: dict[str, Any], 
         decision=response,
     )
     configuration = {"returnImmediately": True} if wire == WIRE_1_0 else {"blocking": False}
-    body = {
-        "jsonrpc": "2.0",
-        "id": f"khook-decision-{approval.id}",
-        "method": SEND_METHODS.get(wire, "SendMessage"),
-        "params": {"message": message, "configuration": configuration},
-    }
     a2a = A2ADispatcher(runtime.settings.dispatchers)
     try:
-        answer = a2a.sender.send(
-            "POST",
+        answer = jsonrpc.call(
+            a2a.sender,
             approval.endpoint,
+            SEND_METHODS.get(wire, "SendMessage"),
+            {"message": message, "configuration": configuration},
             what=f"agent {approval.endpoint} (decision of approval {approval.id})",
+            headers={**a2a.headers(), "A2A-Version": wire, "A2A-Extensions": hitl.URI},
             deadline=Deadline(SEND_BUDGET_S),
             idempotent=False,
-            headers={**a2a.headers(), "A2A-Version": wire, "A2A-Extensions": hitl.URI},
-            content=json.dumps(body, separators=(",", ":")).encode(),
+            request_id=f"khook-decision-{approval.id}",
         )
     except (TransientError, DispatchError) as exc:
         return f"failed: {exc}"
     finally:
         a2a.close()
-    if not 200 <= answer.status_code < 300:
-        return f"failed: HTTP {answer.status_code}: {error_text(answer)}"
-    try:
-        payload = answer.json()
-    except ValueError:
-        return f"failed: answer is not JSON: {error_text(answer)}"
-    error = payload.get("error") if isinstance(payload, dict) else "not a JSON-RPC object"
-    if error is not None:
-        detail = error.get("message", "") if isinstance(error, dict) else str(error)
-        return f"failed: {detail}"
-    return "sent"
+    return "sent" if isinstance(answer, dict) else f"failed: {answer}"
 
 
 def expire_due(runtime: Services, now: datetime) -> Counter[str]:

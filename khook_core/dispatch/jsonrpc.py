@@ -1,8 +1,9 @@
-"""One idempotent JSON-RPC call to an A2A agent, answered by its result object or a refusal.
+"""One JSON-RPC call to an A2A agent, answered by its result object or a refusal.
 
-The dispatcher's duplicate lookup (``ListTasks`` / ``GetTask``) and the task tracker
-(``GetTask`` / ``CancelTask`` and their 0.3 names) ask agents the same way: a read the shared
-sender may retry, whose answer is either the ``result`` object or a line saying why not.
+The dispatcher's duplicate lookup (``ListTasks`` / ``GetTask``), the task tracker
+(``GetTask`` / ``CancelTask`` and their 0.3 names) and an approval's decision (``SendMessage``)
+ask agents the same way: one request through the shared sender, whose answer is either the
+``result`` object or a line saying why not. Reads and cancels may be retried; a decision is not.
 """
 
 from __future__ import annotations
@@ -29,20 +30,32 @@ def call(
     what: str,
     headers: Mapping[str, str],
     deadline: Deadline,
+    idempotent: bool = True,
+    request_id: str = "",
 ) -> dict[str, Any] | str:
     """The JSON-RPC result object of ``method``, or why there is none (a refusal line).
+
+    ``idempotent`` (a read or a cancel: asking twice changes nothing more) lets the sender
+    retry once the request may have arrived; a send that must arrive at most once passes
+    False. ``request_id`` is the JSON-RPC id (``khook-<method>`` when empty).
 
     Raises:
         TransientError: the agent could not be reached, or kept failing (the sender's retries
             spent).
+        DispatchError: the request could not be sent at all (see the sender).
     """
-    body = {"jsonrpc": "2.0", "id": f"khook-{method}", "method": method, "params": params}
+    body = {
+        "jsonrpc": "2.0",
+        "id": request_id or f"khook-{method}",
+        "method": method,
+        "params": params,
+    }
     response = sender.send(
         "POST",
         url,
         what=what,
         deadline=deadline,
-        idempotent=True,  # a read or a cancel: asking twice changes nothing more
+        idempotent=idempotent,
         headers=headers,
         content=json.dumps(body, separators=(",", ":")).encode(),
     )

@@ -14,9 +14,8 @@ from tests.support.a2a_agent import TestAgent
 from tests.support.configdir import make_config, restart_hook
 from tests.support.kube_api import FakeKubeApi
 from tests.support.kubernetes_push import TOPIC, push
+from tests.support.sweep import tick_until
 from tests.support.webhook_receiver import WebhookReceiver
-
-from ..tracking.test_polling import tick_until
 
 REPORT = """\
 report:

@@ -16,8 +16,9 @@ import pytest
 from khook_core.runtime import get_runtime
 from tests.support.a2a_agent import TestAgent
 from tests.support.functions import REPO
+from tests.support.sweep import tick_until
 
-from ..tracking.test_polling import audit, tick_until
+from ..tracking.test_polling import audit
 from .test_hitl_loop import decisions_sent, functions, paused, state
 
 __all__ = ["functions", "state"]  # fixtures, used by name

@@ -26,8 +26,9 @@ from khook_core.state.base import ApprovalRecord
 from tests.support.a2a_agent import HITL, TestAgent
 from tests.support.kube_api import FakeKubeApi
 from tests.support.kubernetes_push import TOPIC, push, restart_hook_env
+from tests.support.sweep import tick_until
 
-from ..tracking.test_polling import audit, tick_until
+from ..tracking.test_polling import audit
 
 TOOLS = {
     "type": "tool_approval_request",

@@ -26,10 +26,11 @@ from tests.integration.approvals.test_hitl_loop import (
     state,
 )
 from tests.integration.console.test_dashboard import open_page, rows
-from tests.integration.tracking.test_polling import audit, tick_until
+from tests.integration.tracking.test_polling import audit
 from tests.support.a2a_agent import TestAgent
 from tests.support.browser import artifacts_dir
 from tests.support.functions import FunctionServer
+from tests.support.sweep import tick_until
 
 __all__ = ["functions", "state"]  # fixtures, used by name
 

@@ -7,13 +7,11 @@ file, and the local stack's demo agent on both wires; the ``khook`` command as a
 
 from __future__ import annotations
 
-import base64
 import io
 import json
 import logging
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -27,8 +25,8 @@ from tests.support.configdir import make_config, restart_hook
 from tests.support.kube_api import FakeKubeApi
 from tests.support.kubernetes_push import TOPIC, push
 from tests.support.paths import REPO
+from tests.support.sweep import tick_until
 
-SWEEP_TOPIC = "/projects/p1/topics/khook-sweep"
 MAX_TICKS = 200
 
 
@@ -63,15 +61,12 @@ def state(
     kubernetes, sweep = function_client("kubernetes"), function_client("sweep")
     event = FakeKubeApi().create(namespace="shop", object_name="web-0")
     assert kubernetes.post(TOPIC, json=push(event, "4711", 1)).status_code == 200
-    for n in range(MAX_TICKS):
-        body = {
-            "message": {"data": base64.b64encode(b"{}").decode(), "messageId": f"t{n}"},
-            "subscription": "projects/p1/subscriptions/khook-sweep-push",
-        }
-        assert sweep.post(SWEEP_TOPIC, json=body).status_code == 200
-        if any(f.outcome == "task:completed" for f in get_runtime().store.firings()):
-            break
-        time.sleep(0.05)
+    tick_until(
+        sweep,
+        lambda: any(f.outcome == "task:completed" for f in get_runtime().store.firings()),
+        ticks=MAX_TICKS,
+        pause=0.05,
+    )
     get_runtime().close()
     return url
 

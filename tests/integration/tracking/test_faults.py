@@ -8,10 +8,8 @@ state file is locked by another connection.
 
 from __future__ import annotations
 
-import base64
 import sqlite3
 import threading
-import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -24,8 +22,8 @@ from tests.support.a2a_agent import TestAgent
 from tests.support.fault_proxy import FaultProxy
 from tests.support.kube_api import FakeKubeApi
 from tests.support.kubernetes_push import TOPIC, push, restart_hook_env
+from tests.support.sweep import post_tick, tick_until
 
-SWEEP_TOPIC = "/projects/p1/topics/khook-sweep"
 HOOK = "shop/shop-restarts"
 MAX_TICKS = 300
 
@@ -64,29 +62,12 @@ def functions(
     get_runtime().close()
 
 
-def tick(sweep: Any, n: int) -> None:
-    body = {
-        "message": {"data": base64.b64encode(b"{}").decode(), "messageId": f"tick-{n}"},
-        "subscription": "projects/p1/subscriptions/khook-sweep-push",
-    }
-    assert sweep.post(SWEEP_TOPIC, json=body).status_code == 200
-
-
 def ends() -> list[tuple[str, str]]:
     return [
         (f.task_id, f.outcome)
         for f in reversed(get_runtime().store.firings(hook=HOOK))
         if f.outcome.startswith("task:")
     ]
-
-
-def tick_until(sweep: Any, done: Callable[[], bool], first: int = 0) -> int:
-    for n in range(first, first + MAX_TICKS):
-        tick(sweep, n)
-        if done():
-            return n
-        time.sleep(0.02)
-    raise AssertionError(f"not done after {MAX_TICKS} ticks")
 
 
 def dispatch(kubernetes: Any, name: str = "web-0") -> str:
@@ -111,9 +92,9 @@ def test_an_agent_silent_past_the_deadline_leaves_its_task_timed_out_once(
     task_id = dispatch(kubernetes)
     proxy.cut(600)  # the agent is gone for far longer than the deadline
 
-    last = tick_until(sweep, lambda: bool(ends()))
+    last = tick_until(sweep, lambda: bool(ends()), ticks=MAX_TICKS)
     for n in range(3):
-        tick(sweep, last + 1 + n)
+        post_tick(sweep, last + 1 + n)
 
     assert ends() == [(task_id, "task:timed-out")]
 
@@ -125,14 +106,14 @@ def test_an_agent_back_before_the_deadline_gets_its_task_completed_once(
     task_id = dispatch(kubernetes)
     proxy.cut(1.5)
     for n in range(3):  # ticks while the agent is silent: nothing ends, nothing is lost
-        tick(sweep, n)
+        post_tick(sweep, n)
     assert ends() == []
     assert a2a_agent.hold is not None
     a2a_agent.hold.set()
 
-    last = tick_until(sweep, lambda: bool(ends()), first=10)
+    last = tick_until(sweep, lambda: bool(ends()), first=10, ticks=MAX_TICKS)
     for n in range(3):
-        tick(sweep, last + 1 + n)
+        post_tick(sweep, last + 1 + n)
 
     assert ends() == [(task_id, "task:completed")]
 
@@ -150,9 +131,9 @@ def test_a_tick_that_dies_after_leasing_its_tasks_leaves_them_followed_later(
     assert a2a_agent.hold is not None
     a2a_agent.hold.set()
 
-    last = tick_until(sweep, lambda: len(ends()) == 3)
+    last = tick_until(sweep, lambda: len(ends()) == 3, ticks=MAX_TICKS)
     for n in range(3):
-        tick(sweep, last + 1 + n)
+        post_tick(sweep, last + 1 + n)
 
     assert sorted(ends()) == sorted((t, "task:completed") for t in task_ids)
 
@@ -167,14 +148,14 @@ def test_a_locked_state_file_skips_the_tick_and_the_next_one_catches_up(
     blocker = sqlite3.connect(tmp_path / "state.db", isolation_level=None)
     try:
         blocker.execute("BEGIN EXCLUSIVE")
-        tick(sweep, 0)  # the store is unavailable: acknowledged, nothing recorded
+        post_tick(sweep, 0)  # the store is unavailable: acknowledged, nothing recorded
     finally:
         blocker.execute("ROLLBACK")
         blocker.close()
     assert ends() == []
 
-    last = tick_until(sweep, lambda: bool(ends()), first=1)
+    last = tick_until(sweep, lambda: bool(ends()), first=1, ticks=MAX_TICKS)
     for n in range(3):
-        tick(sweep, last + 1 + n)
+        post_tick(sweep, last + 1 + n)
 
     assert ends() == [(task_id, "task:completed")]

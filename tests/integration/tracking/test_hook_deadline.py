@@ -6,9 +6,7 @@ state file and the a2a-sdk test agent, whose run stays ``working`` until the end
 
 from __future__ import annotations
 
-import base64
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,6 +18,7 @@ from tests.support.a2a_agent import TestAgent
 from tests.support.configdir import make_config, restart_hook
 from tests.support.kube_api import FakeKubeApi
 from tests.support.kubernetes_push import TOPIC, push
+from tests.support.sweep import tick_until
 
 CANCEL = {"1.0": "CancelTask", "0.3": "tasks/cancel"}
 
@@ -51,18 +50,12 @@ def test_the_hooks_deadline_times_the_task_out_and_cancels_it(
     try:
         event = FakeKubeApi().create(namespace="shop", object_name="web-0")
         assert kubernetes.post(TOPIC, json=push(event, "4711", 1)).status_code == 200
-        ends: list[str] = []
-        for n in range(200):
-            body = {
-                "message": {"data": base64.b64encode(b"{}").decode(), "messageId": f"t{n}"},
-                "subscription": "projects/p1/subscriptions/khook-sweep-push",
-            }
-            assert sweep.post("/projects/p1/topics/khook-sweep", json=body).status_code == 200
-            ends = [f.outcome for f in get_runtime().store.firings() if f.outcome != "dispatched"]
-            if ends:
-                break
-            time.sleep(0.05)
-        assert ends == ["task:timed-out"]
+
+        def ends() -> list[str]:
+            return [f.outcome for f in get_runtime().store.firings() if f.outcome != "dispatched"]
+
+        tick_until(sweep, lambda: bool(ends()), pause=0.05)
+        assert ends() == ["task:timed-out"]
         methods = [r.json().get("method") for r in a2a_agent.rpc_requests()]
         assert CANCEL[wire] in methods
     finally:

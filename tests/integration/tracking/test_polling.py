@@ -8,7 +8,6 @@ until the test lets them finish. Each sweep tick asks the agent about the due ta
 
 from __future__ import annotations
 
-import base64
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -22,8 +21,8 @@ from khook_core.state.base import Firing
 from tests.support.a2a_agent import TestAgent
 from tests.support.kube_api import FakeKubeApi
 from tests.support.kubernetes_push import TOPIC, push, restart_hook_env
+from tests.support.sweep import post_tick, tick_until
 
-SWEEP_TOPIC = "/projects/p1/topics/khook-sweep"
 HOOK = "shop/shop-restarts"
 MAX_TICKS = 200
 FINDING = "Root cause: the container ran out of memory (limit 128Mi); raise it to 256Mi."
@@ -60,24 +59,6 @@ def functions(
     get_runtime().close()
 
 
-def tick(sweep: Any, n: int) -> None:
-    body = {
-        "message": {"data": base64.b64encode(b"{}").decode(), "messageId": f"tick-{n}"},
-        "subscription": "projects/p1/subscriptions/khook-sweep-push",
-    }
-    assert sweep.post(SWEEP_TOPIC, json=body).status_code == 200
-
-
-def tick_until(sweep: Any, done: Callable[[], bool]) -> int:
-    """Ticks (a short pause between, the backoff's) until ``done``; how many it took."""
-    for n in range(1, MAX_TICKS + 1):
-        tick(sweep, n)
-        if done():
-            return n
-        time.sleep(0.02)
-    raise AssertionError(f"not done after {MAX_TICKS} ticks")
-
-
 def audit() -> list[Firing]:
     return list(reversed(get_runtime().store.firings(hook=HOOK)))
 
@@ -109,9 +90,9 @@ def test_a_task_that_completes_later_reaches_completed_with_the_agents_text(
 
     assert a2a_agent.hold is not None
     a2a_agent.hold.set()
-    tick_until(sweep, ended("task:completed"))
+    tick_until(sweep, ended("task:completed"), first=1, ticks=MAX_TICKS)
     for n in range(3):  # later ticks find nothing due and ask nothing
-        tick(sweep, 1000 + n)
+        post_tick(sweep, 1000 + n)
 
     records = audit()
     print(f"\nwire {wire}: audit {[(f.outcome, f.task_state) for f in records]}")
@@ -141,7 +122,7 @@ def test_a_failed_task_is_recorded_failed_with_its_text(
     event = FakeKubeApi().create(namespace="shop", object_name="web-0")
     assert kubernetes.post(TOPIC, json=push(event, "4711", 1)).status_code == 200
 
-    tick_until(sweep, ended("task:failed"))
+    tick_until(sweep, ended("task:failed"), first=1, ticks=MAX_TICKS)
 
     done = audit()[-1]
     assert (done.task_state, done.finding) == ("failed", "kubectl: permission denied")
@@ -158,7 +139,7 @@ def test_a_task_still_open_at_its_deadline_is_timed_out_and_cancelled_when_asked
     event = FakeKubeApi().create(namespace="shop", object_name="web-0")
     assert kubernetes.post(TOPIC, json=push(event, "4711", 1)).status_code == 200
 
-    tick_until(sweep, ended("task:timed-out"))
+    tick_until(sweep, ended("task:timed-out"), first=1, ticks=MAX_TICKS)
 
     records = audit()
     assert [f.outcome for f in records] == ["dispatched", "task:timed-out"]

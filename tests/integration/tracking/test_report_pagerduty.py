@@ -15,14 +15,11 @@ from typing import Any
 
 import pytest
 
-from khook_core.runtime import get_runtime, reset_runtime
 from khook_core.state.base import Firing
 from tests.support.a2a_agent import TestAgent
-from tests.support.configdir import make_config
 from tests.support.pagerduty_api import ACCEPT, PagerdutyApi, pagerduty_api
-from tests.support.source_functions import _create_app
 from tests.support.sources import HMAC_SECRET, sample, sample_bytes
-from tests.support.sweep import until_task_ends
+from tests.support.sweep import tracked_webhook, until_task_ends
 
 PD_SECRET = "pagerduty-subscription-secret-01"
 INCIDENT = "Q2NW6K1ZT0RQ8A"  # the sample's incident
@@ -65,22 +62,16 @@ def functions(
     pagerduty: PagerdutyApi,
     function_client: Callable[[str], Any],
 ) -> Iterator[tuple[Any, Any]]:
-    config = make_config(tmp_path, HOOKS % (pagerduty.url, pagerduty.url), plugins="plugins: []\n")
-    env = {
-        "KHOOK_CONFIG_DIR": str(config),
-        "KAGENT_API_URL": a2a_agent.base_url,
-        "KHOOK_STATE": f"sqlite:{tmp_path / 'state.db'}",
-        "KHOOK_TRACK_FIRST_CHECK": "0",
-        "KHOOK_DISPATCH_BACKOFF": "0.01",
-        "KHOOK_WEBHOOK_HMAC_SECRET": HMAC_SECRET,
-        "KHOOK_WEBHOOK_PAGERDUTY_SECRET": PD_SECRET,
-        "KHOOK_PAGERDUTY_TEST_TOKEN": pagerduty.token,
-    }
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    reset_runtime()
-    yield _create_app("webhook", monkeypatch).test_client(), function_client("sweep")
-    get_runtime().close()
+    with tracked_webhook(
+        tmp_path,
+        monkeypatch,
+        HOOKS % (pagerduty.url, pagerduty.url),
+        a2a_agent.base_url,
+        function_client,
+        KHOOK_WEBHOOK_PAGERDUTY_SECRET=PD_SECRET,
+        KHOOK_PAGERDUTY_TEST_TOKEN=pagerduty.token,
+    ) as functions:
+        yield functions
 
 
 def page(functions: tuple[Any, Any], body: bytes | None = None) -> Firing:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
 import importlib.util
 import json
@@ -97,6 +98,18 @@ def test_archives_hold_function_core_config_and_pinned_requirements(tree: Path) 
     assert "kubernetes = khook_core.sources.kubernetes:KubernetesSource" in entry_points
     with zipfile.ZipFile(built["kafka"]) as archive:
         assert archive.read("requirements.txt").decode().endswith("# kafka\nfastavro==1.9.7\n")
+
+
+def test_archives_carry_each_config_file_pre_parsed_beside_it(tree: Path) -> None:
+    (tree / "config" / "hooks" / "b.yaml").write_text("at: 2026-01-05\n")  # no JSON form
+    with zipfile.ZipFile(package.package(tree, tree / "build")["kafka"]) as archive:
+        names = archive.namelist()
+        form = json.loads(archive.read("config/hooks/.a.yaml.parsed.json"))
+    assert "config/.event-mappings.yaml.parsed.json" in names
+    assert "config/hooks/.b.yaml.parsed.json" not in names
+    assert not [n for n in names if n.startswith("config/k8s")]
+    assert form["sha256"] == hashlib.sha256(b"kind: Hook\n").hexdigest()
+    assert form["documents"] == [{"m": [["kind", "Hook", 1, 1, "Hook"]], "l": 1}]
 
 
 def test_archives_leave_out_the_cli_the_forwarder_and_the_local_stack(tree: Path) -> None:
