@@ -66,7 +66,8 @@ class Resource(BaseModel):
                 "api_version": api_version,
             },
         )
-        _set(new, "__pydantic_fields_set__", _RESOURCE_FIELDS)
+        # A set of its own: ``model_copy(update=...)`` adds the updated names to it.
+        _set(new, "__pydantic_fields_set__", set(_RESOURCE_FIELDS))
         _set(new, "__pydantic_extra__", None)
         _set(new, "__pydantic_private__", None)
         return new
@@ -144,6 +145,18 @@ class Event(BaseModel):
         values = {**_EVENT_TEMPLATE, "tags": {}, "metadata": {}, **fields}
         _set(new, "__dict__", values)
         _set(new, "__pydantic_fields_set__", set(fields))
+        _set(new, "__pydantic_extra__", None)
+        _set(new, "__pydantic_private__", None)
+        return new
+
+    @classmethod
+    def assemble(cls, values: dict[str, Any], fields_set: frozenset[str]) -> Event:
+        """``trusted`` for a source that builds every field itself: ``values`` holds each field
+        of ``Event``, in declaration order, and ``fields_set`` the names it set (what
+        ``trusted`` would have been given). It spares the per-event keyword merge."""
+        new = _new(cls)
+        _set(new, "__dict__", values)
+        _set(new, "__pydantic_fields_set__", set(fields_set))
         _set(new, "__pydantic_extra__", None)
         _set(new, "__pydantic_private__", None)
         return new

@@ -302,13 +302,15 @@ def _claim(attempt: Attempt, now: datetime, delivery: str) -> ClaimResult | Deci
         ttl = rule.dedup_window or runtime.default_window
         if event.occurrence:  # one alert episode, one change: fires once, not once a window
             ttl = max(ttl, OCCURRENCE_WINDOW)
-        with telemetry.span("claim"):
+        owner = f"{delivery}|{event.id}"  # with the key: this delivery's claim
+        if telemetry.enabled:
+            with telemetry.span("claim"):
+                claimed = store.claim_firing(
+                    key=key, owner=owner, ttl=ttl, now=now, stale_after=runtime.stale_after
+                )
+        else:  # off: not even a no-op span on the per-event path
             claimed = store.claim_firing(
-                key=key,
-                owner=f"{delivery}|{event.id}",  # with the key: this delivery's claim
-                ttl=ttl,
-                now=now,
-                stale_after=runtime.stale_after,
+                key=key, owner=owner, ttl=ttl, now=now, stale_after=runtime.stale_after
             )
     except TransientError as exc:  # nothing claimed (or the store read it back as not ours)
         if telemetry.enabled:

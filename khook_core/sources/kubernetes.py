@@ -9,6 +9,7 @@ legacy Event whose ``count`` keeps growing keeps firing (khook judged it stale a
 from __future__ import annotations
 
 import functools
+import hashlib
 import re
 from collections.abc import Mapping
 from datetime import datetime, timedelta
@@ -19,7 +20,7 @@ from typing_extensions import TypedDict
 
 from khook_core import workloads
 from khook_core.errors import InvalidEventError
-from khook_core.event import Event, Resource, Severity, stable_id
+from khook_core.event import Event, EventId, Resource, Severity
 from khook_core.sources import jsonwords
 from khook_core.sources.base import Dropped, SourceContext, pubsub_ref, require_mapping
 from khook_core.timeparse import parse_time
@@ -145,15 +146,60 @@ class RawEvent(TypedDict, total=False):
 
 
 _RAW_EVENT = TypeAdapter(RawEvent)
+_VALIDATE = _RAW_EVENT.validator.validate_python
+"""The schema validator itself: ``TypeAdapter.validate_python`` adds a call and its options."""
 
 
 def _validate(raw: Any) -> RawEvent:
+    if not isinstance(raw, dict):
+        require_mapping(raw, "a Kubernetes Event")  # raises, naming the JSON type
     try:
-        return _RAW_EVENT.validate_python(require_mapping(raw, "a Kubernetes Event"))
+        event: RawEvent = _VALIDATE(raw)
     except ValidationError as exc:
         error = exc.errors()[0]
         path = jsonwords.json_path(error["loc"]) or "(body)"
         raise InvalidEventError(f"{path}: {jsonwords.message(error)}", field=path) from None
+    return event
+
+
+_TIMES: dict[object, datetime] = {}
+"""Timestamp strings already parsed: a storm's events share a handful of distinct ones."""
+_TIMES_MAX = 4096
+
+
+def _time(value: object, field: str) -> datetime | None:
+    """``parse_time`` of a validated (string or null) field, looked up first."""
+    if not value:
+        return None
+    parsed = _TIMES.get(value)
+    if parsed is None:
+        parsed = parse_time(value, field)  # raises on a malformed one, naming ``field``
+        if parsed is not None:  # Go's zero time stays "not set", and is not kept
+            if len(_TIMES) >= _TIMES_MAX:
+                _TIMES.clear()
+            _TIMES[value] = parsed
+    return parsed
+
+
+_SET_FIELDS = frozenset(
+    (
+        "id",
+        "source",
+        "type",
+        "severity",
+        "resource",
+        "workload",
+        "reason",
+        "message",
+        "timestamp",
+        "first_timestamp",
+        "count",
+        "group_key",
+        "raw_ref",
+        "metadata",
+    )
+)
+"""The Event fields ``normalize`` sets (its ``model_fields_set``); the others keep defaults."""
 
 
 class KubernetesSource:
@@ -186,10 +232,11 @@ class KubernetesSource:
         namespace = meta.get("namespace") or ref.get("namespace") or ""
         last, first, count = self._occurrence(obj, meta, new_api)
 
+        normal = k8s_type.lower() == "normal"
         if kind == "Node" and reason == "NodeNotReady":
             event_type: str | None = "node-not-ready"
         elif kind == "Pod":
-            if k8s_type.lower() == "normal" and not self._normal_allowed(reason, message, k8s_type):
+            if normal and not self._normal_allowed(reason, message, k8s_type):
                 raise Dropped("normal")
             event_type = classify_reason(reason, message, k8s_type)
         else:
@@ -201,36 +248,51 @@ class KubernetesSource:
 
         uid = meta.get("uid") or f"{namespace}/{meta.get('name') or ''}"
         api_version = ref.get("apiVersion") or ""
-        cluster = attributes.get("khook.cluster", "")
-        reporter = obj.get("reportingController" if new_api else "reportingComponent") or ""
+        cluster = attributes.get("khook.cluster", "") if attributes else ""
+        workload = workloads.from_attributes(attributes, cluster, namespace) if attributes else None
         # Every value below is a validated RawEvent field or computed here: no second validation.
+        # The fields in Event's declaration order (a test holds the result equal to
+        # Event.model_validate's), as ``Event.trusted`` builds them without its keyword merge.
         return [
-            Event.trusted(
-                id=stable_id("kubernetes", uid, count, last.timestamp()),
-                source="kubernetes",
-                type=event_type,
-                severity=Severity.INFO if k8s_type.lower() == "normal" else Severity.WARNING,
-                resource=Resource.trusted(kind, name, namespace, ref.get("uid") or "", api_version),
-                workload=workloads.from_attributes(attributes, cluster, namespace)
-                or workloads.infer(namespace, kind, name, cluster),
-                reason=reason,
-                message=message,
-                timestamp=last,
-                first_timestamp=first,
-                count=count,
-                group_key=f"{namespace}/{owner_of(name)}" if kind == "Pod" else f"{kind}/{name}",
-                raw_ref=pubsub_ref(attributes),
-                metadata={
-                    "kind": kind,
-                    "apiVersion": api_version,
+            Event.assemble(
+                {
+                    "id": _stable_id(uid, count, last),
+                    "source": "kubernetes",
+                    "type": event_type,
+                    "internal_type": "",
+                    "severity": Severity.INFO if normal else Severity.WARNING,
+                    "resource": Resource.trusted(
+                        kind, name, namespace, ref.get("uid") or "", api_version
+                    ),
+                    "workload": workload or workloads.infer(namespace, kind, name, cluster),
+                    "reason": reason,
+                    "message": message,
+                    "timestamp": last,
+                    "first_timestamp": first,
                     "count": count,
-                    "type": k8s_type,
-                    "reportingController": reporter,
-                    "reportingInstance": obj.get("reportingInstance") or "",
-                    "fieldPath": ref.get("fieldPath") or "",
-                    "api": "events.k8s.io/v1" if new_api else "v1",
-                    "cluster": cluster,
+                    "status": "firing",
+                    "occurrence": "",
+                    "group_key": f"{namespace}/{owner_of(name)}"
+                    if kind == "Pod"
+                    else f"{kind}/{name}",
+                    "tags": {},
+                    "metadata": {
+                        "kind": kind,
+                        "apiVersion": api_version,
+                        "count": count,
+                        "type": k8s_type,
+                        "reportingController": obj.get(
+                            "reportingController" if new_api else "reportingComponent"
+                        )
+                        or "",
+                        "reportingInstance": obj.get("reportingInstance") or "",
+                        "fieldPath": ref.get("fieldPath") or "",
+                        "api": "events.k8s.io/v1" if new_api else "v1",
+                        "cluster": cluster,
+                    },
+                    "raw_ref": pubsub_ref(attributes) if attributes else "",
                 },
+                _SET_FIELDS,
             )
         ]
 
@@ -245,7 +307,12 @@ class KubernetesSource:
     def _occurrence(
         obj: RawEvent, meta: ObjectMeta, new_api: bool
     ) -> tuple[datetime, datetime | None, int]:
-        """(last occurrence, first occurrence, count) from whichever fields are set."""
+        """(last occurrence, first occurrence, count) from whichever fields are set.
+
+        The fields are read (and a malformed one reported) in a fixed order: ``eventTime``,
+        ``series.lastObservedTime``, the last timestamp, ``metadata.creationTimestamp``, then
+        the first timestamp.
+        """
         series: EventSeries = obj.get("series") or {}
         if new_api:
             last_key, first_key = "deprecatedLastTimestamp", "deprecatedFirstTimestamp"
@@ -253,20 +320,50 @@ class KubernetesSource:
         else:
             last_key, first_key = "lastTimestamp", "firstTimestamp"
             legacy_count = obj.get("count")
-        event_time = parse_time(obj.get("eventTime"), "eventTime")
-        candidates = (
-            parse_time(series.get("lastObservedTime"), "series.lastObservedTime"),
-            event_time,
-            parse_time(obj.get(last_key), last_key),
-            parse_time(meta.get("creationTimestamp"), "metadata.creationTimestamp"),
-        )
-        times = [t for t in candidates if t is not None]
-        if not times:
+        known = _TIMES.get  # the usual case inline: a set timestamp already parsed
+        value: object = obj.get("eventTime")
+        event_time = (known(value) or _time(value, "eventTime")) if value else None
+        value = series.get("lastObservedTime")
+        observed = (known(value) or _time(value, "series.lastObservedTime")) if value else None
+        value = obj.get(last_key)
+        last_time = (known(value) or _time(value, last_key)) if value else None
+        value = meta.get("creationTimestamp")
+        created = (known(value) or _time(value, "metadata.creationTimestamp")) if value else None
+        # The latest (and below, the earliest) in this order: of equal instants in different
+        # offsets, the first one's, as max() and min() pick.
+        last = observed
+        for candidate in (event_time, last_time, created):
+            if candidate is not None and (last is None or candidate > last):
+                last = candidate
+        if last is None:
             raise InvalidEventError(
                 "the Event has no timestamp (series.lastObservedTime, eventTime, "
                 f"{last_key} or metadata.creationTimestamp)",
                 field="metadata.creationTimestamp",
             )
-        first = parse_time(obj.get(first_key), first_key) or event_time or min(times)
+        value = obj.get(first_key)
+        first = (known(value) or _time(value, first_key)) if value else None
+        if first is None:
+            first = event_time or min(
+                t for t in (observed, event_time, last_time, created) if t is not None
+            )
         count = series.get("count") or legacy_count or 1
-        return max(times), first, max(count, 1)
+        return last, first, max(count, 1)
+
+
+_STAMPS: dict[datetime, str] = {}
+"""``datetime.timestamp()`` as text, by instant: in a storm the same few repeat. Keyed by the
+instant itself (equal instants in any offset have the one timestamp)."""
+
+
+def _stable_id(uid: str, count: int, last: datetime) -> EventId:
+    """``stable_id("kubernetes", uid, count, last.timestamp())``, without its generic join."""
+    stamp = _STAMPS.get(last)
+    if stamp is None:
+        if len(_STAMPS) >= _TIMES_MAX:
+            _STAMPS.clear()
+        stamp = _STAMPS[last] = str(last.timestamp())
+    text = f"kubernetes\x1f{uid}\x1f{count}\x1f{stamp}"
+    return EventId(
+        "kubernetes:" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:24]
+    )

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 import pytest
 
 from khook_core.event import Event, EventId, Resource, Severity, stable_id
+from khook_core.redaction.redactor import Redactor
 from tests.support.k8s_events import core_event, new_event, source
 
 
@@ -48,3 +49,21 @@ def test_stable_ids_are_deterministic_and_distinct():
 
 def test_severity_order():
     assert [s.rank for s in Severity] == [0, 1, 2, 3]
+
+
+def test_a_trusted_resource_copies_with_changes_like_a_validated_one():
+    """Redaction masks a resource name with ``model_copy(update=...)``, which adds to the
+    copy's set fields: a trusted Resource's must be a set of its own."""
+    trusted = Resource.trusted("Pod", "web-0", "shop", "a9d0", "v1")
+    validated = Resource(kind="Pod", name="web-0", namespace="shop", uid="a9d0", api_version="v1")
+    changed = trusted.model_copy(update={"name": "[masked]"})
+    assert changed == validated.model_copy(update={"name": "[masked]"})
+    assert trusted.name == "web-0"
+    assert changed.model_fields_set == validated.model_fields_set
+
+
+def test_an_event_about_a_resource_named_like_a_secret_is_redacted():
+    (event,) = source().normalize(core_event(name="AKIAIOSFODNN7EXAMPLE"), {})
+    (redacted,) = Redactor(b"k" * 32).events([event])
+    assert "AKIAIOSFODNN7EXAMPLE" not in redacted.resource.name
+    assert redacted.resource.kind == "Pod"
