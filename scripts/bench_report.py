@@ -345,9 +345,10 @@ alone (literal-prefixed, under 1 µs). functions-framework parsed the push body 
 convert it (`request.get_json()`); the guard's `CheckedRequest` hands it the delivery check's
 parse. `logs.bind` is a plain context manager (4.7 → 1.6 µs) and the live configuration's module
 is looked up instead of imported on each delivery (2 µs). Instructions a request, before →
-after (hello world 0.89 M): memory state 1.45 M → 1.28 M (0.61× → 0.70× the hello world's),
-SQLite 1.50 M → 1.33 M (0.59× → 0.67×). Of the 0.39 M the memory state still adds, the pipeline
-is 0.24 M (unchanged: normalize, redaction, the claim and a firing's work, above) and the
+after (hello world 0.89 M, the normalize changes above included): memory state 1.45 M → 1.26 M
+(0.61× → 0.71× the hello world's), SQLite 1.50 M → 1.31 M (0.59× → 0.68×). Of the 0.37 M the
+memory state still adds, the pipeline is 0.22 M (normalize, redaction, the claim and a firing's
+work, above) and the
 request around it 0.15 M: the guard's delivery check (about 15 µs: reading the body under its
 deadline, its one strict parse, the push envelope's fields), the handler around the pipeline
 (about 20 µs: base64 and the payload's strict parse, which the hello world does too, the
