@@ -12,6 +12,16 @@ from khook_core.yamlfile import line_of
 M = TypeVar("M", bound=BaseModel)
 
 
+def new_list() -> list[Any]:
+    """A new empty list: the ``default_factory`` of list fields.
+
+    Pydantic reads a factory's signature when it builds the model; for the builtin ``list``
+    that means tokenizing its text signature (``inspect``), whose first use compiles the
+    tokenizer's patterns at every cold start. This function's signature costs nothing.
+    """
+    return []
+
+
 def locate(doc: Any, loc: tuple[int | str, ...]) -> int | None:
     """The line of the deepest mapping key along a pydantic error location."""
     line = line_of(doc)

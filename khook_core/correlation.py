@@ -20,7 +20,7 @@ from khook_core.decisions import Decision, DecisionKind, DropReason
 from khook_core.dispatch.base import DispatchRequest
 from khook_core.errors import DispatchError, TransientError
 from khook_core.event import Event, Resource, stable_id
-from khook_core.state.base import Correlation, DedupKey, Incident
+from khook_core.state.base import Correlation, DedupKey
 from khook_core.storm import keys
 
 if TYPE_CHECKING:
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
     from khook_core.hooks import HookRule
     from khook_core.runtime import Runtime
+    from khook_core.state.base import Incident
     from khook_core.storm.config import Correlate
 
 logger = logging.getLogger(__name__)

@@ -258,6 +258,12 @@ class ApprovalHandle:
 
 @dataclass
 class Runtime:
+    """What a process's events share: settings, configuration, store, dispatcher and clock.
+
+    (A docstring of its own also spares ``dataclass`` rendering the signature into one, an
+    ``inspect.signature`` at every cold start.)
+    """
+
     settings: Settings
     config: Config
     store: StateStore

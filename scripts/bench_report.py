@@ -216,6 +216,7 @@ what the rows above it loaded:
 | the rest: silences, telemetry, the pipeline, and the start itself (settings, files, hooks, the source, the entry-point scan) | +124 M | 16 % |
 | `functions/kubernetes` in all | 1,548 M | 200 % |
 | `functions/kubernetes` in all, configuration pre-parsed (another run: 1,531 M before) | 1,423 M | 184 % |
+| `functions/kubernetes` in all, rarely used records created on first use (another run: 1,422 M before) | 1,343 M | 174 % |
 
 The reporting package (findings back to GitHub and PagerDuty) was imported by the task
 tracker at every function's import; it is now imported only for a webhook event's tracked
@@ -232,10 +233,25 @@ model classes 34 ms (event 7, settings 7, hooks 5, redaction rules 4, report and
 4 each). Deferring every model's build (`defer_build`) saves 5 M instructions (0.3 %): the
 start validates settings, mappings, plugins and hooks, and the hook schema nests the storm,
 report and redaction models; the only models not built at start are the `Event` (built on
-the first event instead) and a few settings groups. Of the record dataclasses of
-`khook_core.state.base`, all but the approval record are imported at module level by what a
-function's start or first event runs (the SQLite store, the silence gate, correlation). The
-first dispatched event adds importing httpx: 16 ms of CPU (about a tenth of the floor's).
+the first event instead) and a few settings groups. A frozen dataclass of eight fields costs
+about 5.9 M instructions to create (Python 3.11 compiles each generated method on its own).
+Of the 43 khook dataclasses `functions/kubernetes` created by its first event answered, 20
+were never instantiated; those only the console, the CLI, live config, silences, incidents,
+approvals, finished tasks, storm control's held-back summaries and a configured maintenance
+window build now live in modules of their own (`state/records.py`, `storm/backlogs.py`,
+`silencing/occurrences.py`; `tracking.finding` is imported by the first timed-out task),
+loaded on first use and still exported from their old modules: 43 → 30 created, 7 of them
+never instantiated (the redactor's finding records, `errors.Problem`, the prompt's template
+problem, the compiled webhook body, the dispatchers' task lookup: each in a module the start
+needs, built on paths that are not rare). Pydantic read the signature of every
+`default_factory=list` field, which for the builtin `list` has `inspect` tokenize its text
+signature and compile the tokenizer's patterns (the "builtin signature" seen in profiles):
+list fields now use a plain function (`configmodel.new_list`), identical in behaviour. A
+dataclass without a docstring (`Runtime`) had one rendered from `inspect.signature` as it was
+created. In instructions, same run: `functions/kubernetes` import 1,422 M → 1,343 M (1.84× →
+1.74× the floor's 773 M) and spawn → first event answered 1,652 M → 1,574 M (2.14× → 2.04×);
+`functions/webhook` spawn → first event answered 1,697 M → 1,617 M. The first dispatched
+event adds importing httpx: 16 ms of CPU (about a tenth of the floor's).
 
 **Function request rate** (`benchmarks/function_requests.py`): `functions/kubernetes` and a
 hello-world CloudEvent function that only decodes the message (base64 + `json.loads`), both

@@ -8,7 +8,7 @@ Paths are dotted and start at an event field: ``message``, ``reason``, ``tags.<k
 from __future__ import annotations
 
 import re
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -120,6 +120,11 @@ def _check_paths(paths: list[str]) -> list[str]:
     return paths
 
 
+def _new_list() -> list[Any]:
+    """A new empty list (``configmodel.new_list``: a factory pydantic need not tokenize)."""
+    return []
+
+
 class TableRules(BaseModel):
     """One CDC table's columns (in ``metadata.before`` and ``metadata.after``)."""
 
@@ -127,7 +132,7 @@ class TableRules(BaseModel):
 
     allow: list[str] | None = None
     """An allow-list: only these columns pass; every other column is masked."""
-    deny: list[str] = Field(default_factory=list)
+    deny: list[str] = Field(default_factory=_new_list)
     """Columns masked (on top of the sensitive-name default)."""
 
 
@@ -136,14 +141,14 @@ class RedactRules(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    mask: list[str] = Field(default_factory=list)
+    mask: list[str] = Field(default_factory=_new_list)
     """Field paths whose values are masked."""
-    drop: list[str] = Field(default_factory=list)
+    drop: list[str] = Field(default_factory=_new_list)
     """Field paths removed from the event."""
-    allow: list[str] = Field(default_factory=list)
+    allow: list[str] = Field(default_factory=_new_list)
     """Field paths the name-based defaults (secret-named keys, sensitive CDC columns) leave
     alone. The credential detectors still look at them."""
-    pii: list[PiiKind] = Field(default_factory=list)
+    pii: list[PiiKind] = Field(default_factory=_new_list)
     """Personal data masked in every text of the source's events: ``email``, ``phone``,
     ``ip``."""
     tables: dict[str, TableRules] = Field(default_factory=dict)

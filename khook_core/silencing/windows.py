@@ -13,14 +13,16 @@ night they skip 02:00, the start is the first instant after the gap (03:00) and 
 lasts ``duration``. Which occurrence is open
 is computed when ``now`` leaves the span the last answer holds for (the open occurrence, or the
 gap before the next), so the per-event cost is one comparison.
+
+The schedule and occurrence classes are in ``silencing/occurrences.py``, loaded (and their
+dataclasses created) only when a window is configured; their names are exported from here too.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -30,121 +32,30 @@ from khook_core.errors import ConfigError, Problem
 from khook_core.silencing.matchers import Matcher
 
 if TYPE_CHECKING:
-    from khook_core.event import Event
+    from khook_core.silencing.occurrences import FAR as FAR
+    from khook_core.silencing.occurrences import RRULE_ANCHOR as RRULE_ANCHOR
+    from khook_core.silencing.occurrences import MaintenanceWindow as MaintenanceWindow
+    from khook_core.silencing.occurrences import Occurrence as Occurrence
+    from khook_core.silencing.occurrences import Schedule as Schedule
+    from khook_core.silencing.occurrences import wall_end as wall_end
     from khook_core.storm.config import Budgets, MaintenanceWindowSpec
 
-RRULE_ANCHOR = datetime(2000, 1, 1)
-"""The DTSTART of an RRULE that gives none (local midnight): it fixes the seconds, and the
-phase of ``INTERVAL`` > 1. Occurrences are searched from it, so it is old but not ancient."""
-FAR = datetime.max.replace(tzinfo=UTC)
+_OCCURRENCES = frozenset(
+    {"FAR", "RRULE_ANCHOR", "MaintenanceWindow", "Occurrence", "Schedule", "wall_end"}
+)
+"""The names defined in ``silencing/occurrences.py`` and exported from here on first use."""
 
 
-class Schedule:
-    """The start instants of a cron line or an RRULE in a time zone."""
+def __getattr__(name: str) -> Any:
+    """``from khook_core.silencing.windows import Occurrence`` and the like: the name from
+    ``silencing/occurrences.py``, loaded on first use rather than at every cold start."""
+    if name in _OCCURRENCES:
+        from khook_core.silencing import occurrences
 
-    def __init__(self, text: str, zone: ZoneInfo) -> None:
-        self.text = text.strip()
-        self.zone = zone
-        self._rule: Any = None
-        if self.text.upper().startswith(("RRULE:", "DTSTART")):
-            from dateutil import rrule
-
-            self._rule = rrule.rrulestr(
-                self.text, dtstart=RRULE_ANCHOR.replace(tzinfo=zone), forceset=True
-            )
-        else:
-            from croniter import croniter
-
-            if not croniter.is_valid(self.text):
-                raise ValueError(f"not a cron line (minute hour day month weekday): {text!r}")
-
-    def last_start(self, now: datetime) -> datetime | None:
-        """The latest start at or before ``now``."""
-        local = now.astimezone(self.zone)
-        if self._rule is not None:
-            found: datetime | None = self._rule.before(local, inc=True)
-            return found
-        from croniter import croniter
-
-        # croniter's previous is strictly before its start: start just after now.
-        return croniter(self.text, local + timedelta(seconds=1)).get_prev(datetime)
-
-    def next_start(self, now: datetime) -> datetime | None:
-        """The first start strictly after ``now``."""
-        local = now.astimezone(self.zone)
-        if self._rule is not None:
-            found: datetime | None = self._rule.after(local, inc=False)
-            return found
-        from croniter import croniter
-
-        return croniter(self.text, local).get_next(datetime)
-
-
-def wall_end(start: datetime, duration: timedelta) -> datetime:
-    """``start``'s wall-clock time plus ``duration``, in ``start``'s zone (an aware instant)."""
-    zone = start.tzinfo
-    end = (start.replace(tzinfo=None) + duration).replace(tzinfo=zone)
-    # Python compares same-zone datetimes by wall time: compare instants instead.
-    return max(end.astimezone(UTC), start.astimezone(UTC) + timedelta(microseconds=1))
-
-
-@dataclass(frozen=True)
-class Occurrence:
-    """One opening of a window: ``[start, end)``; its id names it in decisions and backlogs."""
-
-    window: str
-    start: datetime
-    end: datetime
-
-    @property
-    def id(self) -> str:
-        return f"window:{self.window}@{self.start.astimezone(UTC).isoformat()}"
-
-
-@dataclass
-class MaintenanceWindow:
-    """A compiled window: its scope, schedule and duration, with the last answer cached."""
-
-    name: str
-    schedule: Schedule
-    duration: timedelta
-    matcher: Matcher
-    hooks: frozenset[str]
-    drop: bool = False
-    _span: tuple[datetime, datetime, Occurrence | None] | None = field(default=None, repr=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def applies(self, hook: str, event: Event) -> bool:
-        return (not self.hooks or hook in self.hooks) and self.matcher.matches(hook, event)
-
-    def open_at(self, now: datetime) -> Occurrence | None:
-        """The occurrence open at ``now``, or None."""
-        span = self._span
-        if span is not None and span[0] <= now < span[1]:
-            return span[2]
-        with self._lock:
-            span = self._span = self._compute(now)
-        return span[2]
-
-    def _compute(self, now: datetime) -> tuple[datetime, datetime, Occurrence | None]:
-        # Bounds in UTC: comparing with a zone-aware datetime asks the zone each time.
-        start = self.schedule.last_start(now)
-        end = None if start is None else wall_end(start, self.duration)
-        if start is not None and end is not None and now < end:
-            start = start.astimezone(UTC)
-            return start, end, Occurrence(self.name, start, end)
-        following = self.schedule.next_start(now)
-        return end or now, FAR if following is None else following.astimezone(UTC), None
-
-    def next_occurrence(self, now: datetime) -> Occurrence | None:
-        """The occurrence open at ``now``, else the next one to open."""
-        current = self.open_at(now)
-        if current is not None:
-            return current
-        start = self.schedule.next_start(now)
-        if start is None:
-            return None
-        return Occurrence(self.name, start.astimezone(UTC), wall_end(start, self.duration))
+        value = getattr(occurrences, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass(frozen=True)
@@ -189,6 +100,8 @@ def compile_windows(budgets: Budgets, path: Path) -> Windows:
 def _compile(
     spec: MaintenanceWindowSpec, where: str, file: str, problems: list[Problem]
 ) -> MaintenanceWindow | None:
+    from khook_core.silencing.occurrences import MaintenanceWindow, Schedule  # only with a window
+
     count = len(problems)
     zone: ZoneInfo | None = None
     try:

@@ -16,7 +16,7 @@ from typing import Any, Final
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from khook_core.configmodel import dotted, field_loc, locate, validate
+from khook_core.configmodel import dotted, field_loc, locate, new_list, validate
 from khook_core.errors import ConfigError, InvalidEventError, PluginLoadError, Problem
 from khook_core.redaction.rules import RedactRules
 from khook_core.sources.base import EventSource, SourceContext
@@ -50,7 +50,7 @@ class PluginsFile(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    plugins: list[PluginEntry] = Field(default_factory=list)
+    plugins: list[PluginEntry] = Field(default_factory=new_list)
     settings: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -61,7 +61,7 @@ class PluginSettings:
     entries: dict[str, PluginEntry] = field(default_factory=dict)
     lines: dict[str, int | None] = field(default_factory=dict)
     file: str = "plugins.yaml"
-    notes: list[Problem] = field(default_factory=list)  # warnings, not errors
+    notes: list[Problem] = field(default_factory=new_list)  # warnings, not errors
     raw: dict[str, Any] = field(default_factory=dict)  # the entries as written, for their lines
 
     def redact_rules(self) -> dict[str, RedactRules]:

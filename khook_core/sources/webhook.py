@@ -35,6 +35,7 @@ from typing import Any, ClassVar, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from khook_core.configmodel import new_list
 from khook_core.errors import InvalidEventError
 from khook_core.event import Event
 from khook_core.sources import webhook_cloudevents, webhook_grafana, webhook_pagerduty
@@ -115,7 +116,7 @@ class EndpointConfig(BaseModel):
     preset: Preset | None = None
     """``auto`` (default), ``generic``, ``github``, ``cloudevents``, ``grafana``, ``pagerduty``
     or ``mapped`` (implied by ``rules``)."""
-    rules: list[FieldRule] = Field(default_factory=list)
+    rules: list[FieldRule] = Field(default_factory=new_list)
     """For ``mapped``: the first rule whose ``when`` holds builds the event."""
     github: GithubOptions = Field(default_factory=GithubOptions)
     auth: Literal["any", "bearer", "hmac", "standard-webhooks", "pagerduty"] = "any"

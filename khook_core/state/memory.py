@@ -7,10 +7,14 @@ import threading
 import uuid
 from collections import Counter, deque
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from khook_core.state import base
 from khook_core.state.base import DedupKey
-from khook_core.storm.records import Backlog, BacklogKey
+from khook_core.storm.records import BacklogKey
+
+if TYPE_CHECKING:
+    from khook_core.storm.backlogs import Backlog
 
 MAX_FIRINGS = 10_000
 """Audit records kept in memory; older ones fall off so a long replay stays bounded."""

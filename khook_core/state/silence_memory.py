@@ -5,8 +5,10 @@ from __future__ import annotations
 import dataclasses
 import threading
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from khook_core.state.base import SilenceRecord
+if TYPE_CHECKING:
+    from khook_core.state.base import SilenceRecord
 
 
 class MemorySilenceStore:

@@ -21,7 +21,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from khook_core import timeparse
-from khook_core.configmodel import validate
+from khook_core.configmodel import new_list, validate
 from khook_core.errors import ConfigError, Problem
 from khook_core.event import Event
 from khook_core.yamlfile import load_documents
@@ -118,7 +118,7 @@ class MaintenanceWindowSpec(BaseModel):
     """How long each occurrence lasts (elapsed time from its start)."""
     matcher: str = ""
     """A CEL condition over ``event``, as a hook's ``when:`` ("" mutes every event in scope)."""
-    hooks: list[str] = Field(default_factory=list)
+    hooks: list[str] = Field(default_factory=new_list)
     """Only these hooks (``namespace/name``); empty: every hook."""
     source: str = ""
     """Only events of this source; "": every source."""
@@ -139,7 +139,7 @@ class Budgets(BaseModel):
     """Rate limit per agent (``namespace/name`` or URL); ``"*"`` applies to every other agent."""
     circuit_breaker: CircuitBreaker = Field(default_factory=CircuitBreaker, alias="circuitBreaker")
     maintenance_windows: list[MaintenanceWindowSpec] = Field(
-        default_factory=list, alias="maintenanceWindows"
+        default_factory=new_list, alias="maintenanceWindows"
     )
     """Recurring windows in which matching events are silenced (``suppressed:silenced``)."""
     correlate: Correlate | None = None

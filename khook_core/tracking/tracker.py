@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING, Final
 from khook_core.errors import TransientError
 from khook_core.settings import TrackingSettings
 from khook_core.state.base import NEVER, AuditLog, Firing, TaskStore, TrackedTask
-from khook_core.tracking.finding import Finding
 
 if TYPE_CHECKING:
     from khook_core.dispatch.base import DispatchRequest, DispatchResult
@@ -32,6 +31,7 @@ if TYPE_CHECKING:
     from khook_core.hooks import HookRule
     from khook_core.runtime import Runtime
     from khook_core.tracking.agent_calls import TaskClient, TaskView
+    from khook_core.tracking.finding import Finding
 
 logger = logging.getLogger(__name__)
 
@@ -198,6 +198,8 @@ def advance(
     if now >= task.deadline:
         if task.cancel:
             _cancel(client, task, budget)
+        from khook_core.tracking.finding import Finding  # the first timed-out task loads it
+
         return finish(runtime, store, task, "timed-out", Finding("", 0, ""), now)
     state = task.state if view is None else view.state
     delay = min(settings.max_backoff, settings.backoff * 2.0 ** min(task.checks, 30))
