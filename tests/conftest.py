@@ -63,3 +63,13 @@ def isolate_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     reset_runtime()
     yield
     reset_runtime()
+    _unfreeze()
+
+
+def _unfreeze() -> None:
+    """A function's start freezes the objects alive (``gc.freeze``); in a test session those
+    include the test's own, which must stay collectable."""
+    import gc
+
+    if gc.get_freeze_count():
+        gc.unfreeze()

@@ -21,8 +21,10 @@ def start(
 
     Reads the settings tree from the environment (the function's one read), configures logging,
     loads and checks the configuration (``runtime.start_function``: a bad config, or the
-    function's source missing, fails the start instead of every request) and wraps the app
-    functions-framework is creating (``guard.install_current``).
+    function's source missing, fails the start instead of every request), wraps the app
+    functions-framework is creating (``guard.install_current``) and freezes what the start
+    built (``gc.freeze``): those objects live as long as the instance, and each full collection
+    the state's growth triggers would otherwise walk all of them (some 60,000; tens of ms).
 
     Args:
         name: the function, and the source it serves unless ``serves_source`` is False (the
@@ -45,6 +47,8 @@ def start(
         def handle(cloud_event: CloudEvent) -> None:
             handle_pubsub("kafka", cloud_event, parse=parse_text)
     """
+    import gc
+
     from khook_core import logs, runtime
     from khook_core.settings import Settings
     from khook_core.transport import guard
@@ -55,4 +59,5 @@ def start(
     guard.install_current(
         source=name, signature=signature, body_read_timeout=settings.body_read_timeout
     )
+    gc.freeze()  # no collect first: the start leaves a few dozen cyclic objects, a collect ~20 ms
     return settings

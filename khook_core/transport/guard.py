@@ -69,6 +69,23 @@ _FIELD_OF_STATUS: Final = {
 
 _ACKNOWLEDGED: Final = json.dumps({"status": 200, "acknowledged": True}).encode()
 Signature = Literal["http", "cloudevent"]
+DOCUMENT_KEY: Final = "khook.document"
+"""Where the delivery check leaves the body it parsed, in the WSGI environ."""
+
+
+class CheckedRequest(flask.Request):
+    """A request whose body the delivery check has parsed already: ``get_json`` (what
+    functions-framework converts a push envelope from) answers with that document instead of
+    parsing the body again. The check's parse is the stricter, and for every body it passes
+    the two give the same value."""
+
+    def __init__(
+        self, environ: WSGIEnvironment, populate_request: bool = True, shallow: bool = False
+    ) -> None:
+        super().__init__(environ, populate_request, shallow)
+        document = environ.get(DOCUMENT_KEY)
+        if document is not None and self.is_json:  # get_json itself refuses any other type
+            self._cached_json = (document, document)
 
 
 def install(
@@ -79,6 +96,8 @@ def install(
     app.register_error_handler(500, crash)  # replaces the framework's plain-text crash page
     if signature == "cloudevent":
         app.after_request(json_acknowledgement)
+        if app.request_class is flask.Request:
+            app.request_class = CheckedRequest
     guarded = RequestGuard(
         app.wsgi_app, app, source=source, signature=signature, body_read_timeout=body_read_timeout
     )
@@ -318,6 +337,8 @@ class RequestGuard:
             return self._refuse(verdict.error)
         if isinstance(verdict, envelope.Ack):
             return self._acknowledge(verdict)
+        if verdict.document is not None:
+            environ[DOCUMENT_KEY] = verdict.document
         environ["wsgi.input"] = io.BytesIO(verdict.body)
         environ["CONTENT_LENGTH"] = str(len(verdict.body))
         environ.pop("HTTP_TRANSFER_ENCODING", None)
@@ -362,13 +383,18 @@ class RequestGuard:
 
 
 def _delivery_headers(environ: WSGIEnvironment) -> dict[str, str]:
-    """The headers ``envelope.check`` reads (the content type and the ``ce-`` ones), with
-    lower-case names, straight from the WSGI environ: not every header of every request."""
-    headers = {
-        key[5:].replace("_", "-").lower(): value
-        for key, value in environ.items()
-        if key.startswith("HTTP_CE_")
-    }
+    """The headers ``envelope.check`` reads (the content type and, of a binary CloudEvent, the
+    ``ce-`` ones), with lower-case names, straight from the WSGI environ: not every header of
+    every request. Without ``ce-specversion`` the check reads no other ``ce-`` header."""
+    headers = (
+        {
+            key[5:].replace("_", "-").lower(): value
+            for key, value in environ.items()
+            if key.startswith("HTTP_CE_")
+        }
+        if "HTTP_CE_SPECVERSION" in environ
+        else {}
+    )
     if "CONTENT_TYPE" in environ:
         headers["content-type"] = environ["CONTENT_TYPE"]
     return headers

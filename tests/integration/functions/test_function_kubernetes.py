@@ -101,6 +101,29 @@ def test_a_forwarder_message_fires_once_and_its_redelivery_is_a_duplicate(client
     assert request.event.raw_ref == "pubsub:khook-kubernetes/9311"  # where it came from
 
 
+def test_a_push_body_is_parsed_once_by_the_delivery_check_not_again_by_the_framework(
+    client, monkeypatch: pytest.MonkeyPatch
+):
+    """The framework converts a push envelope from ``request.get_json()``: the guard's parse."""
+    app = client.application
+    parsed: list[Any] = []
+    loads = app.json.loads
+
+    def counting(s: Any, **kw: Any) -> Any:
+        parsed.append(s)
+        return loads(s, **kw)
+
+    monkeypatch.setattr(app.json, "loads", counting)
+    body = push_body(json.dumps(fresh_event()).encode())
+
+    answer = client.post("/projects/p1/topics/khook-kubernetes", json=body)
+
+    assert parsed == []
+    assert (answer.status_code, answer.get_json()) == (200, {"status": 200, "acknowledged": True})
+    [request] = dispatched()
+    assert request.event.raw_ref == "pubsub:khook-kubernetes/9311"
+
+
 def test_a_message_from_another_tool_without_attributes_is_accepted(client):
     body = push_body(json.dumps(fresh_event()).encode(), attributes={})
 

@@ -149,3 +149,16 @@ def test_a_function_whose_source_is_disabled_in_plugins_yaml_fails_its_cold_star
     assert str(info.value).startswith(
         f"{config / 'plugins.yaml'}:2: plugin cdc: enabled: false, but this function serves it"
     )
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+def test_every_function_start_freezes_what_it_built_out_of_the_collectors_reach(
+    function_env: Callable[..., Path], start: Callable[[str], Any], name: str
+):
+    """Full collections walk every tracked object; the start's live for the instance's life."""
+    import gc
+
+    function_env()
+    gc.unfreeze()
+    start(name)
+    assert gc.get_freeze_count() > 1000
