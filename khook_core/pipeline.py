@@ -161,12 +161,24 @@ def process_event(
     a candidate hook filters on tags or severity; otherwise it is applied once a claim is won,
     so the duplicates of a storm never pay for it. Decisions that fire carry the mapped event.
     """
-    why = runtime.config.mapping.drop_reason(event.source, event.type)
+    config = runtime.config
+    why = config.mapping.drop_reason(event.source, event.type)
     if why is not None:
         return [Decision.dropped(why, event)]
-    candidates = runtime.config.hooks.candidates(event)
+    candidates = config.hooks.candidates(event)
     if not candidates:
         return [Decision(DecisionKind.NO_HOOK, event)]
+    if len(candidates) == 1:  # a storm's usual case: one hook, matched and fired without lists
+        rule = candidates[0]
+        if rule.needs_mapping:
+            event = enrich(event, runtime)
+        try:
+            matched = rule.matches(event)
+        except conditions.ConditionError:  # its `when:` had no result: decide as below
+            return _match_each(candidates, event, runtime, deadline, delivery)
+        if not matched:
+            return [Decision(DecisionKind.NO_HOOK, event)]
+        return [fire(rule, event, runtime, deadline, delivery)]
     for rule in candidates:
         if rule.needs_mapping:
             event = enrich(event, runtime)
