@@ -191,8 +191,9 @@ fired without lists and `candidates` builds no default lists. With the 375 firin
 `process_event` is 63,700 an event (73,100 before) and the whole pipeline 236,400 (246,900
 before) against 89,700 for the floor counted the same way: 2.64× (2.75×). Decoding and normalize
 alone are 146,500 (1.63× the floor), so the 2.0× budget leaves 32,900 for redaction's pre-check
-(22,900), matching, claims, decisions and the firings (63,700 on their own). The floor validates a ready dict of the
-Event's fields; the pipeline must derive that dict from a raw Kubernetes Event first.
+(22,900), matching, claims, decisions and the firings (63,700 on their own).
+The floor validates a ready dict of the Event's fields; the pipeline must derive that dict from
+a raw Kubernetes Event first.
 
 **All unique** (every event fires), share of the loop's cumulative time, before → after:
 
