@@ -24,6 +24,7 @@ MODULES = (
     "khook_core.mapping",
     "khook_core.redaction.rules",
     "khook_core.reportconfig",
+    "khook_core.settings",
     "khook_core.sources.alertmanager",
     "khook_core.sources.base",
     "khook_core.sources.cdc",
