@@ -35,6 +35,7 @@ MODULES = (
     "khook_core.sources.registry",
     "khook_core.sources.webhook",
     "khook_core.storm.config",
+    "khook_core.transport.http",
 )
 PINNED = Path(__file__).with_name("model_schemas.json")
 ADDRESS = re.compile(r" at 0x[0-9a-f]+")
