@@ -183,6 +183,9 @@ class SqliteStateStore:
         try:
             self._db = connect(self.path, factory=_TextSafeConnection)
             self._db.execute("PRAGMA synchronous = NORMAL")
+            # The duplicate's claim read reuses one cursor (under the lock) rather than
+            # building and freeing one per call, as ``Connection.execute`` does.
+            self._claim_reader = self._db.cursor()
             self._migrate()
         except (sqlite3.Error, OSError) as exc:
             raise TransientError(f"cannot open SQLite state store {path}: {exc}") from exc
@@ -225,6 +228,18 @@ class SqliteStateStore:
         except sqlite3.Error as exc:
             raise TransientError(f"SQLite state store {self.path}: {exc}") from exc
 
+    def _read_claim(self, key: DedupKey) -> tuple[Any, ...] | None:
+        """The committed row of ``key`` (``_SELECT_CLAIM``), read in its own implicit
+        transaction; fetching its only row ends the statement, so no read snapshot stays open."""
+        try:
+            with self._lock:
+                row: tuple[Any, ...] | None = self._claim_reader.execute(
+                    _SELECT_CLAIM, (_storable(key),)
+                ).fetchone()
+                return row
+        except sqlite3.Error as exc:
+            raise TransientError(f"SQLite state store {self.path}: {exc}") from exc
+
     def claim(self, *, key: DedupKey, ttl: timedelta, now: datetime) -> bool:
         ts = now.timestamp()
         cursor = self._run(
@@ -250,8 +265,10 @@ class SqliteStateStore:
         # A live claim this call leaves as it is (another owner's, ours confirmed, ours still
         # running: a storm's duplicates) is answered from one read of the committed row, as a
         # read-only transaction would answer it, without taking the file's write lock.
-        row = self._run(_SELECT_CLAIM, (key,)).fetchone()
+        row = self._read_claim(key)
         if row is not None and row[3] > ts:
+            if row[0] != owner:  # the storm's common case: someone else's claim (resume_result)
+                return "held"
             held = base.HeldClaim(row[0], row[1], datetime.fromtimestamp(row[2], UTC), bool(row[4]))
             unchanged = base.resume_result(held, owner, now, stale_after)
             if unchanged in ("held", "busy"):
