@@ -135,7 +135,7 @@ class _TextSafeConnection(sqlite3.Connection):
     """Binds parameters through ``_storable``, so no key or text can fail a statement."""
 
     def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
-        return super().execute(sql, tuple(_storable(p) for p in parameters))
+        return super().execute(sql, tuple(map(_storable, parameters)))
 
 
 def connect(
