@@ -84,6 +84,11 @@ _INSERT_FIRING = (
     f"INSERT INTO firings ({', '.join(audit_fields.COLUMNS)}) "  # noqa: S608
     f"VALUES ({', '.join('?' * len(audit_fields.COLUMNS))})"
 )
+_INSERT_NEW_CLAIM = (
+    "INSERT INTO claims (key, claimed_at, expire_at, outcome, task_id, owner, unsure) "
+    "VALUES (?, ?, ?, ?, '', ?, 0) ON CONFLICT(key) DO NOTHING"
+)
+"""A claim of a key with no row; ``changes()`` is 0 if one was written since it was read."""
 _SELECT_CLAIM = "SELECT owner, outcome, claimed_at, expire_at, unsure FROM claims WHERE key = ?"
 _SELECT_FIRINGS = f"SELECT {', '.join(audit_fields.COLUMNS)} FROM firings WHERE 1=1"  # noqa: S608
 
@@ -273,6 +278,13 @@ class SqliteStateStore:
             unchanged = base.resume_result(held, owner, now, stale_after)
             if unchanged in ("held", "busy"):
                 return unchanged
+        elif row is None:
+            # No row: a firing's usual claim is one atomic insert (no transaction to begin and
+            # commit around a second read); a row written since the read falls through.
+            fields = (key, ts, ts + ttl.total_seconds(), base.CLAIMED, owner)
+            if self._run(_INSERT_NEW_CLAIM, fields).rowcount == 1:
+                self._purge_now_and_then(ts)
+                return "won"
         # One write transaction: a write either commits or raises, so SQLite never leaves an
         # outcome unknown; the owner still lets a redelivery resume a claim whose later steps
         # (storm control, release) failed while the file was locked. It reads the row again:
