@@ -24,10 +24,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from khook_core import conditions
+from khook_core import conditions, lazyexports
 from khook_core.errors import ConfigError, Problem
 from khook_core.silencing.matchers import Matcher
 
@@ -46,16 +46,7 @@ _OCCURRENCES = frozenset(
 """The names defined in ``silencing/occurrences.py`` and exported from here on first use."""
 
 
-def __getattr__(name: str) -> Any:
-    """``from khook_core.silencing.windows import Occurrence`` and the like: the name from
-    ``silencing/occurrences.py``, loaded on first use rather than at every cold start."""
-    if name in _OCCURRENCES:
-        from khook_core.silencing import occurrences
-
-        value = getattr(occurrences, name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazyexports.forwarding(__name__, "khook_core.silencing.occurrences", _OCCURRENCES)
 
 
 @dataclass(frozen=True)

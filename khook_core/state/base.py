@@ -37,6 +37,7 @@ from dataclasses import MISSING, dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final, Literal, NamedTuple, Protocol
 
+from khook_core import lazyexports
 from khook_core.storm.records import BacklogKey
 from khook_core.storm.records import DedupKey as DedupKey
 
@@ -68,16 +69,7 @@ _RECORDS = frozenset(
 """The records defined in ``state/records.py`` and exported from here on first use."""
 
 
-def __getattr__(name: str) -> Any:
-    """``from khook_core.state.base import Incident`` and the like: the record from
-    ``state/records.py``, created on first use rather than at every cold start."""
-    if name in _RECORDS:
-        from khook_core.state import records
-
-        value = getattr(records, name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazyexports.forwarding(__name__, "khook_core.state.records", _RECORDS)
 
 
 CircuitState = Literal["closed", "open", "half-open"]

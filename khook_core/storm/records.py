@@ -9,7 +9,9 @@ created) when something is first held back; every name is exported from here too
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, NamedTuple, NewType
+from typing import TYPE_CHECKING, NamedTuple, NewType
+
+from khook_core import lazyexports
 
 if TYPE_CHECKING:
     from khook_core.storm.backlogs import MAX_SUMMARY_ITEMS as MAX_SUMMARY_ITEMS
@@ -26,16 +28,7 @@ _BACKLOGS = frozenset({"MAX_SUMMARY_ITEMS", "Backlog", "Summary", "backlog_of", 
 """The names defined in ``storm/backlogs.py`` and exported from here on first use."""
 
 
-def __getattr__(name: str) -> Any:
-    """``records.Summary``, ``records.backlog_of`` and the like: from ``storm/backlogs.py``,
-    loaded when something is first held back rather than at every cold start."""
-    if name in _BACKLOGS:
-        from khook_core.storm import backlogs
-
-        value = getattr(backlogs, name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazyexports.forwarding(__name__, "khook_core.storm.backlogs", _BACKLOGS)
 
 
 class BacklogKind(StrEnum):

@@ -22,7 +22,6 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -168,19 +167,6 @@ def parse_text(data: bytes) -> Any:
         raise InvalidEventError("message data is not UTF-8 text", field="message.data") from exc
 
 
-def _live_runtime(source: str) -> Runtime:
-    """The runtime with the live configuration (``liveconfig.reload``, imported by the first
-    delivery rather than the cold start, then found in ``sys.modules``: an import statement
-    costs some 2 µs a delivery)."""
-    module = sys.modules.get("khook_core.liveconfig.reload")
-    if module is None:
-        from khook_core.liveconfig import reload
-
-        module = reload
-    current: Runtime = module.current_runtime(source)
-    return current
-
-
 def handle_pubsub(
     source: str,
     cloud_event: CloudEventLike,
@@ -213,7 +199,9 @@ def handle_pubsub(
             raw = parse(message.data)
             decoded_ns = time.time_ns()
             if runtime is None:
-                runtime = _live_runtime(source)
+                from khook_core.liveconfig.reload import current_runtime
+
+                runtime = current_runtime(source)  # the live configuration
             attributes = {k.lower(): v for k, v in message.attributes.items()}
             attributes[PUBSUB_MESSAGE_ID] = message_id
             attributes[PUBSUB_TOPIC] = topic_of(cloud_event)

@@ -11,18 +11,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
 import pytest
 
 from khook_core.approvals import deciding
 from khook_core.settings import Settings
-from khook_core.state.base import ApprovalRecord
 from tests.support.stub_server import QuietHandler, serving
 
-NOW = datetime(2026, 1, 5, 10, 35, tzinfo=UTC)
+from ..state.test_approvals_contract import approval
 
 
 class Agent(QuietHandler):
@@ -56,30 +54,13 @@ def agent() -> Iterator[str]:
         yield url
 
 
-def approval(endpoint: str) -> ApprovalRecord:
-    return ApprovalRecord(
-        id="ap-1",
-        task_ref="t-1",
-        task_id="task-1",
-        context_id="ctx-1",
-        endpoint=endpoint,
-        wire="1.0",
-        hook="shop/oom",
-        key="k",
-        agent="kagent/k8s-agent",
-        kind="tool_approval",
-        request="{}",
-        text="delete the pod?",
-        opened_at=NOW,
-        deadline=NOW + timedelta(hours=1),
-    )
-
-
 def send(endpoint: str) -> str:
-    return deciding.send(Services(), approval(endpoint), {"decision_type": "approve"}, "approved")  # type: ignore[arg-type]
+    decided = replace(approval("1"), endpoint=endpoint)
+    services: Any = Services()  # all deciding.send reads of a runtime: its settings
+    return deciding.send(services, decided, {"decision_type": "approve"}, "approved")
 
 
-RESULT = json.dumps({"jsonrpc": "2.0", "id": "khook-decision-ap-1", "result": {"task": {}}})
+RESULT = json.dumps({"jsonrpc": "2.0", "id": "khook-decision-1", "result": {"task": {}}})
 REFUSALS = [
     ((400, b"no such extension"), "failed: HTTP 400: no such extension"),
     (
@@ -113,7 +94,7 @@ def test_an_accepted_decision_is_sent_once_on_the_paused_task(agent: str) -> Non
     Agent.answer = (200, RESULT.encode())
     assert send(agent) == "sent"
     [request] = Agent.received
-    assert request["body"]["id"] == "khook-decision-ap-1"
+    assert request["body"]["id"] == "khook-decision-1"
     assert request["body"]["method"] == "SendMessage"
     message = request["body"]["params"]["message"]
     assert (message["taskId"], message["contextId"]) == ("task-1", "ctx-1")

@@ -26,16 +26,8 @@ import pytest
 from pydantic import BaseModel
 
 import khook_core
+from tests.support.functions import SIGNATURES as FUNCTIONS
 from tests.support.paths import REPO
-
-FUNCTIONS = {
-    "alertmanager": "http",
-    "webhook": "http",
-    "kafka": "cloudevent",
-    "cdc": "cloudevent",
-    "kubernetes": "cloudevent",
-    "sweep": "cloudevent",
-}
 
 RARELY_USED = (
     ("khook_core.state", "FiringFilter"),

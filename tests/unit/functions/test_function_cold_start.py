@@ -17,16 +17,8 @@ import pytest
 
 from khook_core.errors import ConfigError, PluginLoadError
 from tests.support.configdir import DISK_FULL_HOOK, MISSPELT_SOURCE_HOOK
+from tests.support.functions import SIGNATURES as FUNCTIONS
 from tests.support.paths import REPO
-
-FUNCTIONS = {
-    "alertmanager": "http",
-    "webhook": "http",
-    "kafka": "cloudevent",
-    "cdc": "cloudevent",
-    "kubernetes": "cloudevent",
-    "sweep": "cloudevent",
-}
 
 NEVER_FIRING = (
     MISSPELT_SOURCE_HOOK
