@@ -1,7 +1,5 @@
 """Validating YAML documents with pydantic while keeping ``file:line`` in every message."""
 
-from __future__ import annotations
-
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError

@@ -11,8 +11,6 @@ The environment is always given: only entry points read ``os.environ``
 (``khook_core.settings.Settings.from_env``), and library code gets settings objects.
 """
 
-from __future__ import annotations
-
 import json
 import types
 import typing

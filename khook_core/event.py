@@ -4,8 +4,6 @@ Every source plugin turns its raw payload into ``Event`` objects; matching, dedu
 dispatch never look at a raw payload again.
 """
 
-from __future__ import annotations
-
 import hashlib
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -51,7 +49,9 @@ class Resource(BaseModel):
     api_version: str = ""
 
     @classmethod
-    def trusted(cls, kind: str, name: str, namespace: str, uid: str, api_version: str) -> Resource:
+    def trusted(
+        cls, kind: str, name: str, namespace: str, uid: str, api_version: str
+    ) -> "Resource":
         """Build without validation from values already known to be strings (see
         ``Event.trusted``)."""
         new = _new(cls)
@@ -133,7 +133,7 @@ class Event(BaseModel):
     raw_ref: str = ""
 
     @classmethod
-    def trusted(cls, **fields: Any) -> Event:
+    def trusted(cls, **fields: Any) -> "Event":
         """Build without validation, for a source that validated its raw payload itself.
 
         Every value must already have its field's type (``resource`` a ``Resource``, times
@@ -150,7 +150,7 @@ class Event(BaseModel):
         return new
 
     @classmethod
-    def assemble(cls, values: dict[str, Any], fields_set: frozenset[str]) -> Event:
+    def assemble(cls, values: dict[str, Any], fields_set: frozenset[str]) -> "Event":
         """``trusted`` for a source that builds every field itself: ``values`` holds each field
         of ``Event``, in declaration order, and ``fields_set`` the names it set (what
         ``trusted`` would have been given). It spares the per-event keyword merge."""
@@ -161,7 +161,7 @@ class Event(BaseModel):
         _set(new, "__pydantic_private__", None)
         return new
 
-    def evolve(self, **changes: Any) -> Event:
+    def evolve(self, **changes: Any) -> "Event":
         """A copy with ``changes`` applied, like ``model_copy(update=...)`` (which does not
         validate either), at half its cost: it runs once per matched event in a storm."""
         new = _new(Event)

@@ -8,8 +8,6 @@ that: ``spec.namespaces``, ``spec.sources``, and per configuration ``reasons``, 
 a target other than a kagent agent (``agentUrl``, ``webhook``).
 """
 
-from __future__ import annotations
-
 import logging
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
@@ -169,7 +167,7 @@ class HookRule:
     dedup_window: timedelta | None = None  # None: the process default (10 minutes)
     rate_limit: RateLimit | None = None
     coalesce: Coalesce | None = None
-    when: Condition | None = None
+    when: "Condition | None" = None
     file: str = ""
     correlate: Correlate | None = None
     index: int = 0
@@ -413,7 +411,7 @@ def _check_configuration(
     reach: tuple[Known, frozenset[str]],
     types_seen: set[str],
     problem: Any,
-) -> tuple[Target, prompt.Template, Condition | None] | None:
+) -> "tuple[Target, prompt.Template, Condition | None] | None":
     """Target, template and condition of one configuration, after reporting each problem.
 
     ``conf`` is None when pydantic rejected this configuration; its raw fields that are still
@@ -456,7 +454,7 @@ def _check_configuration(
 
 def _condition(
     raw: dict[str, Any], conf: EventConfiguration | None, problem: Any
-) -> tuple[Condition | None, bool]:
+) -> "tuple[Condition | None, bool]":
     """The compiled ``when`` (None when absent), and whether it compiled."""
     text = conf.when if conf is not None else raw.get("when")
     if not isinstance(text, str) or not text:
@@ -472,7 +470,7 @@ def _rule(
     parsed: HookDocument,
     hook: str,
     conf: EventConfiguration,
-    compiled: tuple[Target, prompt.Template, Condition | None],
+    compiled: "tuple[Target, prompt.Template, Condition | None]",
     file: str,
     index: int,
 ) -> HookRule:

@@ -6,8 +6,6 @@ the type before matching, so no Hook could ever match). A disabled mapping drops
 unmapped type is dropped and counted, never an error.
 """
 
-from __future__ import annotations
-
 import fnmatch
 import re
 from dataclasses import dataclass, field
@@ -76,7 +74,7 @@ class MappingTable:
         return {t for (s, t) in self.entries if source is None or s == source}
 
     @classmethod
-    def load(cls, path: Path) -> MappingTable:
+    def load(cls, path: Path) -> "MappingTable":
         """Load and validate a mapping file.
 
         Raises:

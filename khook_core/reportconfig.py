@@ -17,8 +17,6 @@ Webhook URLs of chat services carry their credential, so they are named by envir
 variable (Secret Manager injects them), never written in the hook.
 """
 
-from __future__ import annotations
-
 import re
 from datetime import timedelta
 from typing import Annotated, Any, Final
@@ -86,7 +84,7 @@ class KubernetesDestination(BaseModel):
     on_hook: bool = Field(default=True, alias="onHook")
 
     @model_validator(mode="after")
-    def _somewhere(self) -> KubernetesDestination:
+    def _somewhere(self) -> "KubernetesDestination":
         if not (self.on_object or self.on_hook):
             raise ValueError("a kubernetes report needs onObject or onHook")
         return self
@@ -134,7 +132,7 @@ class ReportDestination(BaseModel):
     pagerduty: PagerdutyDestination | None = None
 
     @model_validator(mode="after")
-    def _exactly_one(self) -> ReportDestination:
+    def _exactly_one(self) -> "ReportDestination":
         named = (
             self.slack,
             self.google_chat,

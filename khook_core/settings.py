@@ -19,8 +19,6 @@ Every variable is in the README's configuration table; durations accept what
 ``khook_core.timeparse.parse_seconds`` accepts.
 """
 
-from __future__ import annotations
-
 import os
 import threading
 from collections.abc import Mapping
@@ -193,7 +191,7 @@ class Settings(EnvSettings):
     """Where the ``firestore`` state store lives."""
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)
     """Who may read the console (``KHOOK_CONSOLE_*``)."""
-    telemetry: TelemetrySettings = Field(default_factory=lambda: TelemetrySettings())
+    telemetry: "TelemetrySettings" = Field(default_factory=lambda: TelemetrySettings())
     """Traces and metrics (``KHOOK_TELEMETRY``, ``KHOOK_TELEMETRY_*``)."""
 
     _environ: dict[str, str] = PrivateAttr(default_factory=dict)
@@ -208,7 +206,7 @@ class Settings(EnvSettings):
         *,
         prefix: str | None = None,
         overrides: Mapping[str, Any] | None = None,
-    ) -> Settings:
+    ) -> "Settings":
         """The tree from ``environ`` (default: this process's environment, read once here).
 
         Raises:

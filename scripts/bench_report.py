@@ -241,7 +241,14 @@ distributions. Timed in CPU (each class's build wrapped, in the deployed venv): 
 `main.py` adds to a floor of about 155 ms, building dataclasses takes 47 ms (89 classes: 57
 of khook's, the rest pydantic's own, loaded by the first model class) and building pydantic
 model classes 34 ms (event 7, settings 7, hooks 5, redaction rules 4, report and storm config
-4 each). Deferring every model's build (`defer_build`) saves 5 M instructions (0.3 %): the
+4 each). Those model modules no longer use `from __future__ import annotations`: with it every
+field annotation was a string, which pydantic turned into a `typing.ForwardRef`, compiled and
+evaluated one by one (194 for `functions/kubernetes`, 247 for `functions/webhook`); the fields
+now carry the types themselves, and only a method's return naming its own class, a later
+class and the names imported for type checking alone stay quoted. In instructions, same run:
+`functions/kubernetes` 1,268 M → 1,249 M (1.64× → 1.62× the floor), `functions/webhook`
+1,313 M → 1,293 M (1.70× → 1.67×). Of the 872 `ForwardRef`s the start still creates, 710 are
+pydantic-core's own (its schema `TypedDict`s, loaded by the first model class). Deferring every model's build (`defer_build`) saves 5 M instructions (0.3 %): the
 start validates settings, mappings, plugins and hooks, and the hook schema nests the storm,
 report and redaction models; the only models not built at start are the `Event` (built on
 the first event instead) and a few settings groups. A frozen dataclass of eight fields costs
@@ -382,10 +389,20 @@ message's checks, the log labels, counters and trace span), the JSON acknowledge
 and the collector's young-generation passes over what those allocate. functions-framework's
 own work is the hello world's too: its CloudEvent attempt on a push body (`from_http`, about
 45 µs, failing before the push-envelope conversion) and a random execution id a request. With
-SQLite a duplicate's claim is one read of the committed row (25-50 µs on this machine) and a
-firing adds three autocommit writes (claim, audit record, confirmation; 70-240 µs each); the
-connection is one a process, WAL with `synchronous = NORMAL` (a commit survives the process
-crashing; no fsync a request), unchanged.
+SQLite a duplicate's claim is one read of the committed row and a firing adds three autocommit
+writes (claim, audit record, confirmation); the connection is one a process, WAL with
+`synchronous = NORMAL` (a commit survives the process crashing; no fsync a request), unchanged.
+In instructions a call (valgrind, one process, before → after): a duplicate's claim 43 k → 29 k
+(one reused cursor; another owner's live claim is answered without parsing its time), a new
+key's claim 168 k → 121 k (one `INSERT … ON CONFLICT DO NOTHING` instead of a transaction
+around a second read; committed before the agent is called, as before), the audit record
+193 k → 179 k (its row built in one call; the insert into the table and its three indexes is
+179 k's bulk: the indexes 42 k, `firings_at` alone 12 k). On the storm mix that is about 14 k
+instructions a request of SQLite's 1.31 M; SQLite's own share is now some 44 k a request
+(0.675 × 29 k + 0.075 × the firing's three writes), the rest of the gap to the budget is the
+request and pipeline work both states share. Folding the confirmation into the audit record's
+transaction was measured and left out: `BEGIN IMMEDIATE` and `COMMIT` as statements cost more
+(+22 k a firing) than the second autocommit they save.
 
 **What each stage costs.** `benchmarks/pipeline.py` times each stage of the pipeline alone over
 the events that reach it on both workloads, with the floor and the whole pipeline in the same

@@ -5,8 +5,6 @@ Paths are dotted and start at an event field: ``message``, ``reason``, ``tags.<k
 (a whole subtree, if it is one) becomes one mask; a dropped path's key is removed.
 """
 
-from __future__ import annotations
-
 import re
 from typing import Any, Final, Literal
 

@@ -9,8 +9,6 @@ re-fire dispatches again. Grafana's compatible webhook (extra ``orgId``, ``dashb
 accepted as well.
 """
 
-from __future__ import annotations
-
 import hashlib
 import logging
 from collections.abc import Mapping

@@ -20,8 +20,6 @@ Example::
             ...
 """
 
-from __future__ import annotations
-
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -61,7 +59,7 @@ class SourceContext:
     """What a source may consult while normalising: the clock and the mapping table."""
 
     clock: Callable[[], datetime]
-    mapping: MappingTable
+    mapping: "MappingTable"
 
 
 @runtime_checkable
@@ -80,7 +78,7 @@ class EventSource(Protocol):
     event_types: ClassVar[tuple[str, ...]]
     config_model: ClassVar[type[BaseModel] | None]
 
-    def normalize(self, raw: Any, attributes: Mapping[str, str]) -> list[Event]:
+    def normalize(self, raw: Any, attributes: Mapping[str, str]) -> "list[Event]":
         """Turn one raw payload into zero, one or many events.
 
         Args:

@@ -17,8 +17,6 @@ skipped unless ``includeSnapshots`` is set: a new connector would otherwise repo
 of the table as news.
 """
 
-from __future__ import annotations
-
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -129,7 +127,7 @@ class CdcRule(FieldRule):
         return value
 
     @model_validator(mode="after")
-    def _defaults(self) -> CdcRule:
+    def _defaults(self) -> "CdcRule":
         if (self.from_ is not None or self.to is not None) and not self.column:
             raise ValueError("from/to need a column")
         if not self.event_type and "type" not in self.fields:

@@ -23,8 +23,6 @@ source imports this module for its helpers only and should not pay for schemas i
 validates at cold start.
 """
 
-from __future__ import annotations
-
 import fnmatch
 import hashlib
 import json
@@ -178,7 +176,7 @@ class Template:
     parts: tuple[str | tuple[str, ...], ...]
 
     @classmethod
-    def parse(cls, text: str) -> Template:
+    def parse(cls, text: str) -> "Template":
         parts: list[str | tuple[str, ...]] = []
         pos = 0
         for match in _PLACEHOLDER.finditer(text):
@@ -270,7 +268,7 @@ class Condition:
     operand: Any
 
     @classmethod
-    def compile(cls, path: str, spec: Any) -> list[Condition]:
+    def compile(cls, path: str, spec: Any) -> "list[Condition]":
         """``{"lag": {"gte": 1000}}``, ``{"state": ["a", "b"]}`` (in) or ``{"leader": -1}`` (eq)."""
         if not all(_PATH.match(p.strip()) for p in path.split("|")):
             raise ValueError(f"invalid path {path!r}")
@@ -586,11 +584,11 @@ class FieldRule(BaseModel):
     type_map: dict[str, str] = Field(default_factory=dict, alias="typeMap")
 
     _conditions: tuple[Condition, ...] = PrivateAttr(default=())
-    _cel: CelCondition | None = PrivateAttr(default=None)
+    _cel: "CelCondition | None" = PrivateAttr(default=None)
     _templates: dict[str, Template] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
-    def _compile(self) -> FieldRule:
+    def _compile(self) -> "FieldRule":
         conditions: list[Condition] = []
         if isinstance(self.when, str):
             # Imported here: only rules written in CEL pay for it at cold start.

@@ -11,8 +11,6 @@ Both are published inside the project, so one deployment with two push subscript
 source topic for the notification channel, ``cloud-builds`` for Cloud Build) covers them.
 """
 
-from __future__ import annotations
-
 from collections.abc import Mapping
 from typing import Any, ClassVar
 

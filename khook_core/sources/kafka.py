@@ -15,8 +15,6 @@ Lag and health monitors repeat themselves every few seconds, so an event's occur
 default: one firing per resource per dedup window, however many records say the same thing.
 """
 
-from __future__ import annotations
-
 from collections.abc import Mapping
 from typing import Any, ClassVar, Final, Literal
 
@@ -135,7 +133,7 @@ class KafkaRule(FieldRule):
     """``consumer-lag`` preset: the lag at which a flat lag record becomes an event."""
 
     @model_validator(mode="after")
-    def _needs_type(self) -> KafkaRule:
+    def _needs_type(self) -> "KafkaRule":
         if self.preset is None and not self.event_type and "type" not in self.fields:
             raise ValueError("a rule needs eventType, fields.type or a preset")
         return self

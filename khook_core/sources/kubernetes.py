@@ -6,8 +6,6 @@ one deliberate change: freshness is judged on the *latest* of ``series.lastObser
 legacy Event whose ``count`` keeps growing keeps firing (khook judged it stale after 15 minutes).
 """
 
-from __future__ import annotations
-
 import functools
 import hashlib
 import re

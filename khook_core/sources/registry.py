@@ -6,8 +6,6 @@ stops the others (its ``PluginLoadError`` is kept in ``SourceRegistry.errors`` a
 name; only requests for that source fail).
 """
 
-from __future__ import annotations
-
 import re
 from dataclasses import dataclass, field
 from importlib.metadata import Distribution, EntryPoint, distributions
@@ -39,7 +37,7 @@ class PluginEntry(BaseModel):
     """Fields of this source's events masked or dropped on purpose (docs/sources.md)."""
 
     @model_validator(mode="after")
-    def _redact_fits(self) -> PluginEntry:
+    def _redact_fits(self) -> "PluginEntry":
         if self.redact is not None and (problems := self.redact.problems_for(self.name)):
             raise ValueError("redact: " + "; ".join(problems))
         return self
@@ -69,7 +67,7 @@ class PluginSettings:
         return {name: e.redact for name, e in self.entries.items() if e.redact is not None}
 
     @classmethod
-    def load(cls, path: Path) -> PluginSettings:
+    def load(cls, path: Path) -> "PluginSettings":
         if not path.exists():
             return cls(file=str(path))
         docs = load_documents(path)

@@ -27,8 +27,6 @@ language and the generic event schema are shared with the kafka and cdc sources 
 Every model here is built on first use (``defer_build``), like those of ``fieldmap``.
 """
 
-from __future__ import annotations
-
 import re
 from collections.abc import Mapping
 from typing import Any, ClassVar, Final, Literal
@@ -133,7 +131,7 @@ class EndpointConfig(BaseModel):
     )
 
     @model_validator(mode="after")
-    def _preset(self) -> EndpointConfig:
+    def _preset(self) -> "EndpointConfig":
         if self.preset is None:
             self.preset = "mapped" if self.rules else "auto"
         if self.preset == "mapped" and not self.rules:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import operator
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -37,6 +38,8 @@ TEXT_FIELDS: Final = tuple(name for name in FIELDS if name not in _OWN_KIND)
 """The fields stored as plain text."""
 COLUMNS: Final = ("at", *TEXT_FIELDS, "extra")
 """The order of a stored row (``to_row``/``from_row``)."""
+_TEXTS: Final = operator.attrgetter(*TEXT_FIELDS)
+"""The text fields of a firing as one tuple, in one C call (``to_row`` runs per firing)."""
 
 for _field in dataclasses.fields(Firing):
     if _field.name not in _OWN_KIND and _field.type not in _TEXT_TYPES:
@@ -85,7 +88,7 @@ def to_row(firing: Firing) -> tuple[object, ...]:
     """The firing as a row of ``COLUMNS``: ``at`` in epoch seconds, ``extra`` as JSON text."""
     return (
         firing.at.timestamp(),
-        *(getattr(firing, name) for name in TEXT_FIELDS),
+        *_TEXTS(firing),
         json.dumps(firing.extra),
     )
 

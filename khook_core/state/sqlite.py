@@ -84,6 +84,11 @@ _INSERT_FIRING = (
     f"INSERT INTO firings ({', '.join(audit_fields.COLUMNS)}) "  # noqa: S608
     f"VALUES ({', '.join('?' * len(audit_fields.COLUMNS))})"
 )
+_INSERT_NEW_CLAIM = (
+    "INSERT INTO claims (key, claimed_at, expire_at, outcome, task_id, owner, unsure) "
+    "VALUES (?, ?, ?, ?, '', ?, 0) ON CONFLICT(key) DO NOTHING"
+)
+"""A claim of a key with no row; ``changes()`` is 0 if one was written since it was read."""
 _SELECT_CLAIM = "SELECT owner, outcome, claimed_at, expire_at, unsure FROM claims WHERE key = ?"
 _SELECT_FIRINGS = f"SELECT {', '.join(audit_fields.COLUMNS)} FROM firings WHERE 1=1"  # noqa: S608
 
@@ -135,7 +140,7 @@ class _TextSafeConnection(sqlite3.Connection):
     """Binds parameters through ``_storable``, so no key or text can fail a statement."""
 
     def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
-        return super().execute(sql, tuple(_storable(p) for p in parameters))
+        return super().execute(sql, tuple(map(_storable, parameters)))
 
 
 def connect(
@@ -183,6 +188,9 @@ class SqliteStateStore:
         try:
             self._db = connect(self.path, factory=_TextSafeConnection)
             self._db.execute("PRAGMA synchronous = NORMAL")
+            # The duplicate's claim read reuses one cursor (under the lock) rather than
+            # building and freeing one per call, as ``Connection.execute`` does.
+            self._claim_reader = self._db.cursor()
             self._migrate()
         except (sqlite3.Error, OSError) as exc:
             raise TransientError(f"cannot open SQLite state store {path}: {exc}") from exc
@@ -225,6 +233,18 @@ class SqliteStateStore:
         except sqlite3.Error as exc:
             raise TransientError(f"SQLite state store {self.path}: {exc}") from exc
 
+    def _read_claim(self, key: DedupKey) -> tuple[Any, ...] | None:
+        """The committed row of ``key`` (``_SELECT_CLAIM``), read in its own implicit
+        transaction; fetching its only row ends the statement, so no read snapshot stays open."""
+        try:
+            with self._lock:
+                row: tuple[Any, ...] | None = self._claim_reader.execute(
+                    _SELECT_CLAIM, (_storable(key),)
+                ).fetchone()
+                return row
+        except sqlite3.Error as exc:
+            raise TransientError(f"SQLite state store {self.path}: {exc}") from exc
+
     def claim(self, *, key: DedupKey, ttl: timedelta, now: datetime) -> bool:
         ts = now.timestamp()
         cursor = self._run(
@@ -250,12 +270,21 @@ class SqliteStateStore:
         # A live claim this call leaves as it is (another owner's, ours confirmed, ours still
         # running: a storm's duplicates) is answered from one read of the committed row, as a
         # read-only transaction would answer it, without taking the file's write lock.
-        row = self._run(_SELECT_CLAIM, (key,)).fetchone()
+        row = self._read_claim(key)
         if row is not None and row[3] > ts:
+            if row[0] != owner:  # the storm's common case: someone else's claim (resume_result)
+                return "held"
             held = base.HeldClaim(row[0], row[1], datetime.fromtimestamp(row[2], UTC), bool(row[4]))
             unchanged = base.resume_result(held, owner, now, stale_after)
             if unchanged in ("held", "busy"):
                 return unchanged
+        elif row is None:
+            # No row: a firing's usual claim is one atomic insert (no transaction to begin and
+            # commit around a second read); a row written since the read falls through.
+            fields = (key, ts, ts + ttl.total_seconds(), base.CLAIMED, owner)
+            if self._run(_INSERT_NEW_CLAIM, fields).rowcount == 1:
+                self._purge_now_and_then(ts)
+                return "won"
         # One write transaction: a write either commits or raises, so SQLite never leaves an
         # outcome unknown; the owner still lets a redelivery resume a claim whose later steps
         # (storm control, release) failed while the file was locked. It reads the row again:

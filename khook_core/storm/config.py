@@ -12,8 +12,6 @@ across function instances:
   events meanwhile are answered as retryable (held by the transport), never dropped.
 """
 
-from __future__ import annotations
-
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -149,7 +147,7 @@ class Budgets(BaseModel):
         return self.agents.get(agent) or self.agents.get(ALL_AGENTS)
 
     @classmethod
-    def load(cls, path: Path) -> Budgets:
+    def load(cls, path: Path) -> "Budgets":
         """Load ``budgets.yaml``; a missing file means no budgets (khook's behaviour)."""
         if not path.exists():
             return cls()

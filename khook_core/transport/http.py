@@ -32,8 +32,6 @@ A source can tune the gates per request path with an ``http_options(path)`` meth
 the ``HttpOptions`` keys; sources never import this module.
 """
 
-from __future__ import annotations
-
 import hashlib
 import hmac
 import json
@@ -166,7 +164,7 @@ def _secret(value: SecretStr | None) -> str | None:
     return text or None
 
 
-def credentials_for(settings: Settings, source: str) -> HttpCredentials:
+def credentials_for(settings: "Settings", source: str) -> HttpCredentials:
     """Read from the settings' environment once per source (on its first request).
 
     Raises:
@@ -399,7 +397,7 @@ def serve(
     request: flask.Request,
     source: str,
     *,
-    runtime: Runtime | None = None,
+    runtime: "Runtime | None" = None,
     clock: Callable[[], float] = time.time,
 ) -> flask.Response:
     """Answer one HTTP delivery for ``source`` (see the module docstring for the statuses).
