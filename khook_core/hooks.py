@@ -234,10 +234,11 @@ class HookSet:
         """Rules that may match ``event``, in file order (a superset of the matches)."""
         if event.source != "kubernetes":
             return self.by_type.get(event.type, [])
-        scoped = self._by_namespace.get((event.type, event.resource.namespace), [])
-        anywhere = self._any_namespace.get(event.type, [])
+        # No default lists: most lookups find one of the two or neither, none builds a list.
+        scoped = self._by_namespace.get((event.type, event.resource.namespace))
+        anywhere = self._any_namespace.get(event.type)
         if not anywhere:
-            return scoped
+            return scoped or []
         if not scoped:
             return anywhere
         return sorted(scoped + anywhere, key=lambda rule: self._order[id(rule)])

@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from khook_core.hooks import HookRule
     from khook_core.runtime import Runtime
     from khook_core.state.base import ClaimResult
-    from khook_core.storm.records import BacklogKey, Summary
+    from khook_core.storm.records import BacklogKey, DedupKey, Summary
 
 __all__ = [
     "MIN_DISPATCH_S",
@@ -125,8 +125,10 @@ def _run(
             telemetry.event_in(source)
     # Redaction, once, before anything leaves: every step after this sees only masked values.
     events = runtime.redactor.events(events)
-    decisions: list[Decision] = []
     delivery = delivery_of(attributes)
+    if len(events) == 1:  # the usual payload: its event's decisions are the payload's
+        return process_event(events[0], runtime=runtime, deadline=deadline, delivery=delivery)
+    decisions: list[Decision] = []
     for event in events:
         decisions.extend(
             process_event(event, runtime=runtime, deadline=deadline, delivery=delivery)
@@ -159,12 +161,24 @@ def process_event(
     a candidate hook filters on tags or severity; otherwise it is applied once a claim is won,
     so the duplicates of a storm never pay for it. Decisions that fire carry the mapped event.
     """
-    why = runtime.config.mapping.drop_reason(event.source, event.type)
+    config = runtime.config
+    why = config.mapping.drop_reason(event.source, event.type)
     if why is not None:
         return [Decision.dropped(why, event)]
-    candidates = runtime.config.hooks.candidates(event)
+    candidates = config.hooks.candidates(event)
     if not candidates:
         return [Decision(DecisionKind.NO_HOOK, event)]
+    if len(candidates) == 1:  # a storm's usual case: one hook, matched and fired without lists
+        rule = candidates[0]
+        if rule.needs_mapping:
+            event = enrich(event, runtime)
+        try:
+            matched = rule.matches(event)
+        except conditions.ConditionError:  # its `when:` had no result: decide as below
+            return _match_each(candidates, event, runtime, deadline, delivery)
+        if not matched:
+            return [Decision(DecisionKind.NO_HOOK, event)]
+        return [fire(rule, event, runtime, deadline, delivery)]
     for rule in candidates:
         if rule.needs_mapping:
             event = enrich(event, runtime)
@@ -237,18 +251,24 @@ def fire(
         event = runtime.redactor.pii(event, rule.pii, rule.hook)
     store = runtime.store
     key = keys.firing(rule, event)
-    attempt = Attempt(runtime, rule, event, key, deadline)
     now = runtime.clock()  # one instant for the silences and the claim
     # Silences and maintenance windows mute before the claim: nothing claimed, nothing owed.
     if event.status != "resolved":
         muting = runtime.silences.check(rule.hook, event, now, runtime.config.windows)
         if muting is not None:
-            return silence_held.silenced(attempt, muting)
-    claimed = _claim(attempt, now, delivery)
+            return silence_held.silenced(Attempt(runtime, rule, event, key, deadline), muting)
+    claimed = _claim(rule, event, runtime, key, now, delivery, deadline)
+    if claimed == "held":  # a repeat within the dedup window may still be new evidence
+        if correlation.settings_for(rule, runtime) is None or not event.workload:
+            # A storm's common case: the duplicate's decision, nothing else built for it.
+            return Decision(
+                DecisionKind.DUPLICATE, event, rule.hook, rule.target.label(), None, key
+            )
+        attempt = Attempt(runtime, rule, event, key, deadline)
+        return _repeat_joins(attempt) or attempt.decide(DecisionKind.DUPLICATE)
     if isinstance(claimed, Decision):
         return claimed
-    if claimed == "held":  # a repeat within the dedup window may still be new evidence
-        return _repeat_joins(attempt) or attempt.decide(DecisionKind.DUPLICATE)
+    attempt = Attempt(runtime, rule, event, key, deadline)
     if claimed == "busy":
         return attempt.decide(
             DecisionKind.FAILED_IN_FLIGHT,
@@ -290,16 +310,25 @@ def fire(
         return firing.store_unavailable(attempt, exc)
 
 
-def _claim(attempt: Attempt, now: datetime, delivery: str) -> ClaimResult | Decision:
+def _claim(
+    rule: HookRule,
+    event: Event,
+    runtime: Runtime,
+    key: DedupKey,
+    now: datetime,
+    delivery: str,
+    deadline: float | None,
+) -> ClaimResult | Decision:
     """The firing's claim (``claim_firing``), or the decision when there is nothing to claim
-    (a resolved event releases it) or the store is unavailable."""
-    rule, event, runtime, key = attempt.rule, attempt.event, attempt.runtime, attempt.key
+    (a resolved event releases it) or the store is unavailable. The firing's ``Attempt`` is
+    built only for such a decision: a duplicate needs none."""
     store, telemetry = runtime.store, runtime.telemetry
     started = time.perf_counter() if telemetry.enabled else 0.0
     try:
         if event.status == "resolved":
             store.release(key=key)
             correlation.resolve(rule, event, runtime)
+            attempt = Attempt(runtime, rule, event, key, deadline)
             return attempt.decide(DecisionKind.RESOLVED, record=True)
         ttl = rule.dedup_window or runtime.default_window
         if event.occurrence:  # one alert episode, one change: fires once, not once a window
@@ -317,7 +346,7 @@ def _claim(attempt: Attempt, now: datetime, delivery: str) -> ClaimResult | Deci
     except TransientError as exc:  # nothing claimed (or the store read it back as not ours)
         if telemetry.enabled:
             telemetry.claim(event.source, time.perf_counter() - started, "unavailable")
-        return firing.store_unavailable(attempt, exc)
+        return firing.store_unavailable(Attempt(runtime, rule, event, key, deadline), exc)
     if telemetry.enabled:  # off: no clock read, no call, per event
         telemetry.claim(event.source, time.perf_counter() - started, claimed)
     return claimed

@@ -119,6 +119,8 @@ class SilenceGate:
 
     def check(self, hook: str, event: Event, now: datetime, windows: Windows) -> Muting | None:
         """The silence or window that mutes ``event`` for ``hook`` at ``now``, or None."""
+        if not self._active and not windows.windows and self._monotonic() < self._next_read:
+            return None  # the per-event path when nothing mutes and no read is due
         active = self.active(now)
         if not active and not windows.windows:  # the per-event path when nothing mutes
             return None
