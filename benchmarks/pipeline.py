@@ -67,6 +67,7 @@ from khook_core.runtime import Clock, Runtime
 from khook_core.settings import Settings
 from khook_core.state.memory import MemoryStateStore
 from khook_core.storm import admission, keys, records
+from khook_core.storm.records import DedupKey
 from khook_core.tracking import tracker
 
 N = int(os.environ.get("KHOOK_BENCH_EVENTS", "20000"))
@@ -519,13 +520,17 @@ def _match_all(events: list[Event], runtime: Runtime) -> tuple[list[Match], list
     return matches, unmatched
 
 
-def _claims(matches: list[Match], runtime: Runtime) -> tuple[list[Attempt], list[Attempt]]:
+def _claims(
+    matches: list[Match], runtime: Runtime
+) -> tuple[list[Attempt], list[tuple[HookRule, Event, DedupKey]]]:
     """``fire`` up to its claim: the silences first, the claim (as ``pipeline._claim`` makes
-    it) and the confirmation of each won one; the attempts that fire and those that do not."""
-    store, won, held = runtime.store, [], []
+    it) and the confirmation of each won one; the attempts that fire, and the matches held as
+    duplicates (for which, as in ``fire``, no attempt is built)."""
+    store = runtime.store
+    won: list[Attempt] = []
+    held: list[tuple[HookRule, Event, DedupKey]] = []
     for rule, event in matches:
         key = keys.firing(rule, event)
-        attempt = Attempt(runtime, rule, event, key)
         now = runtime.clock()
         if runtime.silences.check(rule.hook, event, now, runtime.config.windows):
             raise RuntimeError("a silence muted a benchmark event")
@@ -535,10 +540,10 @@ def _claims(matches: list[Match], runtime: Runtime) -> tuple[list[Attempt], list
         )
         if claimed == "won":
             store.confirm(key=key, outcome=DecisionKind.DISPATCHED, task_id="")
-            won.append(attempt)
+            won.append(Attempt(runtime, rule, event, key))
         else:
             correlation.settings_for(rule, runtime)  # a repeat may join an incident
-            held.append(attempt)
+            held.append((rule, event, key))
     return won, held
 
 
@@ -602,14 +607,14 @@ def _dispatch(firings: list[Attempt], runtime: Runtime) -> list[DispatchResult]:
 def _decide(
     firings: list[Attempt],
     results: list[DispatchResult],
-    held: list[Attempt],
+    held: list[tuple[HookRule, Event, DedupKey]],
     unmatched: list[Event],
 ) -> None:
     """Every event's decision: the firings' with their audit records, then the others'."""
     for event in unmatched:
         Decision(DecisionKind.NO_HOOK, event)
-    for attempt in held:
-        attempt.decide(DecisionKind.DUPLICATE)
+    for rule, event, key in held:
+        Decision(DecisionKind.DUPLICATE, event, rule.hook, rule.target.label(), None, key)
     for attempt, result in zip(firings, results, strict=True):
         attempt.decide(
             DecisionKind.DISPATCHED,

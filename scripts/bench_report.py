@@ -438,7 +438,8 @@ A firing costs some 110 µs over the floor, of which rendering is a fifth (escap
 value, the fenced data block's sorted-key encoding and the nonce's hash: prompt safety), the
 audit record and the decision a tenth, the dispatch request's two digests and storm control's
 gates a twentieth each. "The rest" is what no stage holds: `run_pipeline`/`process_event`/
-`fire` and their per-event objects (the `Attempt`, the argument tuples, the decision list), and
+`fire` and their per-event objects (the argument tuples, the decision list; an `Attempt` only
+once a claim is won), and
 the cost of running every stage for one event in turn instead of each stage for every event
 (the stages timed alone run warm); it is a fifth of the storm mix's time and a third of the
 all-unique stream's, where `fire` and `firing.run` pass each event through a dozen calls.
