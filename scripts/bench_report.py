@@ -208,8 +208,8 @@ Kept on every firing, as the prompt-safety and audit guarantees: the data block'
 encoding (`json.dumps`, sorted keys, ASCII) and its nonce, the audit record's prompt hash and
 the two SHA-256 digests of the A2A message and context ids.
 
-**Function import** (`functions/kubernetes`, `create_app`): 64 dataclass and 39 pydantic model
-classes built, about 40 regular expressions compiled (PyYAML's `Reader.NON_PRINTABLE` among
+**Function import** (`functions/kubernetes`, `create_app`), as first profiled: 64 dataclass and
+39 pydantic model classes built, about 40 regular expressions compiled (PyYAML's `Reader.NON_PRINTABLE` among
 them, though the C loader never uses it), and two scans of every installed distribution's
 entry points (pydantic's plugin discovery, then khook's `khook.sources`). Source discovery
 parses only the distributions that declare `khook.sources`. What each part adds, in
