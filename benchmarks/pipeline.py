@@ -62,7 +62,7 @@ from khook_core.dispatch.dryrun import DryRunDispatcher
 from khook_core.event import Event, EventId, Resource, Severity
 from khook_core.firing import Attempt
 from khook_core.hooks import HookRule
-from khook_core.pipeline import enrich, run_pipeline
+from khook_core.pipeline import duplicate, enrich, run_pipeline
 from khook_core.runtime import Clock, Runtime
 from khook_core.settings import Settings
 from khook_core.state.memory import MemoryStateStore
@@ -614,7 +614,7 @@ def _decide(
     for event in unmatched:
         Decision(DecisionKind.NO_HOOK, event)
     for rule, event, key in held:
-        Decision(DecisionKind.DUPLICATE, event, rule.hook, rule.target.label(), None, key)
+        duplicate(rule, event, key)
     for attempt, result in zip(firings, results, strict=True):
         attempt.decide(
             DecisionKind.DISPATCHED,

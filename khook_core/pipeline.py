@@ -260,10 +260,7 @@ def fire(
     claimed = _claim(rule, event, runtime, key, now, delivery, deadline)
     if claimed == "held":  # a repeat within the dedup window may still be new evidence
         if correlation.settings_for(rule, runtime) is None or not event.workload:
-            # A storm's common case: the duplicate's decision, nothing else built for it.
-            return Decision(
-                DecisionKind.DUPLICATE, event, rule.hook, rule.target.label(), None, key
-            )
+            return duplicate(rule, event, key)
         attempt = Attempt(runtime, rule, event, key, deadline)
         return _repeat_joins(attempt) or attempt.decide(DecisionKind.DUPLICATE)
     if isinstance(claimed, Decision):
@@ -308,6 +305,12 @@ def fire(
     except TransientError as exc:  # at storm control: the admission went back on the way out
         release_quietly(store, key)
         return firing.store_unavailable(attempt, exc)
+
+
+def duplicate(rule: HookRule, event: Event, key: DedupKey) -> Decision:
+    """A held claim's decision when the repeat joins no incident: a storm's common case, so
+    nothing else is built for it (the fields ``Attempt.decide`` would give)."""
+    return Decision(DecisionKind.DUPLICATE, event, rule.hook, rule.target.label(), None, key)
 
 
 def _claim(
