@@ -13,7 +13,8 @@ long as a client takes. ``install`` wraps a function's Flask app so that:
 - a CloudEvent function checks the delivery first (``envelope.check``): a body over
   ``MAX_DELIVERY_BYTES`` is 413 (unread when its ``Content-Length`` says so), a push delivery
   that can never succeed is acknowledged with its reason logged, any other malformed request
-  gets its 4xx JSON;
+  gets its 4xx JSON; a push delivery that passes goes straight to the function when it
+  registered (``transport.serve_pushes``, ``direct``), answered as the framework would;
 - a refused body is not read to its end: the framework's after-request drain is dropped and the
   read side shut, so a 413 costs no transfer; under ``khook_local.server``, which
   leaves ``Expect: 100-continue`` to the function, ``100 Continue`` goes out only when the body
