@@ -193,6 +193,8 @@ def test_execution_id_logging_takes_the_framework_s_path(
     import functions_framework
 
     monkeypatch.setenv("LOG_EXECUTION_ID", "true")
+    # its logging set-up (a dictConfig that disables every existing logger) is not under test
+    monkeypatch.setattr(functions_framework, "_configure_app_execution_id_logging", lambda: None)
     main = tmp_path / "main.py"
     main.write_text(MAIN)
     app = functions_framework.create_app("handle", str(main), "cloudevent")  # type: ignore[no-untyped-call]
