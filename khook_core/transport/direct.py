@@ -92,12 +92,12 @@ class Direct:
         """Whether this request would get exactly the framework's answer through ``serve``."""
         if self._ready is None:
             self._ready = self._app_is_plain()
-        return (
-            self._ready
-            and PRESERVE_CONTEXT not in environ
-            and not any(signal.receivers for signal in _SIGNALS)
-            and _PLAIN_PATH.fullmatch(environ.get("PATH_INFO", "")) is not None
-        )
+        if not self._ready or PRESERVE_CONTEXT in environ:
+            return False
+        for signal in _SIGNALS:  # a loop, not any(): no generator a request
+            if signal.receivers:
+                return False
+        return _PLAIN_PATH.fullmatch(environ.get("PATH_INFO", "")) is not None
 
     def _app_is_plain(self) -> bool:
         """The framework serves this function (the app is named for its target), and no
