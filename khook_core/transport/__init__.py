@@ -46,6 +46,7 @@ def start(
 
         transport.start("kafka", signature="cloudevent")
 
+        @transport.serve_pushes
         @functions_framework.cloud_event
         def handle(cloud_event: CloudEvent) -> None:
             handle_pubsub("kafka", cloud_event, parse=parse_text)
