@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
+from itertools import islice
 from typing import Any, Final
 
 from khook_core.state.base import Correlation, Evidence, Incident
@@ -24,6 +26,58 @@ MAX_PENDING_EVIDENCE: Final = 50
 FIRING: Final = "firing"
 RESOLVED: Final = "resolved"
 EVENT: Final = "event"
+
+
+class Members(Mapping[str, str]):
+    """An incident's members as one join left them: the first ``size`` entries of a record
+    that joins only append to (member → its position and state). A join adds its member in
+    place, whatever the incident holds, and every incident handed out before still reads
+    exactly the members it had; a change of state (``resolve``) makes a new record."""
+
+    __slots__ = ("_record", "_size")
+
+    def __init__(self, record: dict[str, tuple[int, str]], size: int) -> None:
+        self._record, self._size = record, size
+
+    @classmethod
+    def first(cls, member: str, state: str) -> Members:
+        return cls({member: (0, state)}, 1)
+
+    @classmethod
+    def of(cls, pairs: Iterable[tuple[str, str]]) -> Members:
+        record = {member: (n, state) for n, (member, state) in enumerate(pairs)}
+        return cls(record, len(record))
+
+    def joined(self, member: str, state: str) -> Members:
+        """These members and ``member``: appended in place while this is the record's latest
+        view (a store's current incident), copied otherwise."""
+        record, size = self._record, self._size
+        if member in self:  # a change of state: a record of its own, as a dict update
+            return Members.of({**self, member: state}.items())
+        if len(record) != size:  # an older incident: what was appended since is not its own
+            record = dict(islice(record.items(), size))
+        record[member] = (size, state)
+        return Members(record, size + 1)
+
+    def __getitem__(self, member: str) -> str:
+        position, state = self._record[member]
+        if position >= self._size:
+            raise KeyError(member)
+        return state
+
+    def __contains__(self, member: object) -> bool:
+        entry = self._record.get(member) if isinstance(member, str) else None
+        return entry is not None and entry[0] < self._size
+
+    def __iter__(self) -> Iterator[str]:
+        # Taken whole, in C: a join appending in another thread cannot break the iteration.
+        return iter(tuple(islice(self._record, self._size)))
+
+    def __len__(self) -> int:
+        return self._size
+
+    def __repr__(self) -> str:
+        return repr(dict(self.items()))
 
 
 def new_incident_id() -> str:
@@ -51,8 +105,8 @@ def correlate(
         if member in current.members:
             return current, None, Correlation(current, opened=False, duplicate=True)
         members = current.members
-        if len(members) < MAX_INCIDENT_MEMBERS:  # past the cap, no copy: a storm's hot path
-            members = {**members, member: state}
+        if len(members) < MAX_INCIDENT_MEMBERS:  # past the cap, nothing to add
+            members = _joined(members, member, state)
         pending, omitted = current.pending, current.omitted
         if evidence:  # the first lines are kept, the rest counted: a storm's thousandth
             if len(pending) < MAX_PENDING_EVIDENCE:  # repeat costs no text and no copy
@@ -81,16 +135,24 @@ def correlate(
         window=window,
         hook=hook,
         agent=agent,
-        members={member: state},
+        members=Members.first(member, state),
     )
     return opened, stale, Correlation(opened, opened=True)
+
+
+def _joined(members: Mapping[str, str], member: str, state: str) -> Members:
+    """``members`` and ``member``: in place (O(1)) when they are ``Members``; members read back
+    from a stored body are made ``Members`` first (a copy, as that join's own)."""
+    if not isinstance(members, Members):
+        members = Members.of(members.items())
+    return members.joined(member, state)
 
 
 def resolve(current: Incident | None, *, member: str, now: datetime) -> Incident | None:
     """The incident with ``member`` resolved (closed once no member fires), or None."""
     if current is None or not current.open or current.members.get(member) != FIRING:
         return None
-    members = {**current.members, member: RESOLVED}
+    members = Members.of({**current.members, member: RESOLVED}.items())
     updated = _evolve(current, members=members)
     if FIRING not in members.values():
         return close(updated, at=now, reason="resolved")
@@ -181,7 +243,7 @@ def to_json(incident: Incident) -> dict[str, Any]:
         "hook": incident.hook,
         "agent": incident.agent,
         "events": incident.events,
-        "members": incident.members,
+        "members": dict(incident.members),
         "pending": list(incident.pending),
         "omitted": incident.omitted,
         "follow_ups": incident.follow_ups,
