@@ -48,17 +48,6 @@ class Members(Mapping[str, str]):
         record = {member: (n, state) for n, (member, state) in enumerate(pairs)}
         return cls(record, len(record))
 
-    def joined(self, member: str, state: str) -> Members:
-        """These members and ``member``: appended in place while this is the record's latest
-        view (a store's current incident), copied otherwise."""
-        record, size = self._record, self._size
-        if member in self:  # a change of state: a record of its own, as a dict update
-            return Members.of({**self, member: state}.items())
-        if len(record) != size:  # an older incident: what was appended since is not its own
-            record = dict(islice(record.items(), size))
-        record[member] = (size, state)
-        return Members(record, size + 1)
-
     def __getitem__(self, member: str) -> str:
         position, state = self._record[member]
         if position >= self._size:
@@ -78,6 +67,9 @@ class Members(Mapping[str, str]):
 
     def __repr__(self) -> str:
         return repr(dict(self.items()))
+
+
+_new = object.__new__
 
 
 def new_incident_id() -> str:
@@ -101,27 +93,42 @@ def correlate(
     """(the workload's incident after the event, a stale incident it closed or None, result);
     None when ``join_only`` and there is nothing to join."""
     state = FIRING if resolvable else EVENT
-    if current is not None and current.open and now - current.last_event_at <= current.window:
-        if member in current.members:
-            return current, None, Correlation(current, opened=False, duplicate=True)
+    # A join is a storm's every repeat: written out here (no helper calls, no copies).
+    last = current.last_event_at if current is not None else now
+    if current is not None and current.closed_at is None and now - last <= current.window:
         members = current.members
-        if len(members) < MAX_INCIDENT_MEMBERS:  # past the cap, nothing to add
-            members = _joined(members, member, state)
-        pending, omitted = current.pending, current.omitted
+        if type(members) is Members:
+            record, size = members._record, members._size
+            entry = record.get(member)
+            if entry is not None and entry[0] < size:
+                return current, None, Correlation(current, False, True)
+            if size < MAX_INCIDENT_MEMBERS:  # past the cap, nothing to add
+                if len(record) != size:  # an older incident's: what was added since is not
+                    record = dict(islice(record.items(), size))  # its own, so it gets a copy
+                record[member] = (size, state)  # in place: no earlier incident sees it
+                added = _new(Members)
+                added._record, added._size = record, size + 1
+                members = added
+        elif member in members:
+            return current, None, Correlation(current, False, True)
+        elif len(members) < MAX_INCIDENT_MEMBERS:  # read back from a stored body
+            members = Members.of([*members.items(), (member, state)])
+        joined = _new(Incident)
+        fields = joined.__dict__
+        fields.update(current.__dict__)
+        if now > last:
+            fields["last_event_at"] = now
+        fields["events"] = current.events + 1
+        fields["members"] = members
         if evidence:  # the first lines are kept, the rest counted: a storm's thousandth
-            if len(pending) < MAX_PENDING_EVIDENCE:  # repeat costs no text and no copy
-                pending = (*pending, evidence() if callable(evidence) else evidence)
+            if len(current.pending) < MAX_PENDING_EVIDENCE:  # repeat costs no text
+                fields["pending"] = (
+                    *current.pending,
+                    evidence() if callable(evidence) else evidence,
+                )
             else:
-                omitted += 1
-        joined = _evolve(
-            current,
-            last_event_at=max(current.last_event_at, now),
-            events=current.events + 1,
-            members=members,
-            pending=pending,
-            omitted=omitted,
-        )
-        return joined, None, Correlation(joined, opened=False)
+                fields["omitted"] = current.omitted + 1
+        return joined, None, Correlation(joined, False)
     if join_only:
         return None
     stale = None
@@ -138,14 +145,6 @@ def correlate(
         members=Members.first(member, state),
     )
     return opened, stale, Correlation(opened, opened=True)
-
-
-def _joined(members: Mapping[str, str], member: str, state: str) -> Members:
-    """``members`` and ``member``: in place (O(1)) when they are ``Members``; members read back
-    from a stored body are made ``Members`` first (a copy, as that join's own)."""
-    if not isinstance(members, Members):
-        members = Members.of(members.items())
-    return members.joined(member, state)
 
 
 def resolve(current: Incident | None, *, member: str, now: datetime) -> Incident | None:
@@ -219,7 +218,7 @@ def _omitted_count(line: str) -> int:
 def _evolve(incident: Incident, **changes: Any) -> Incident:
     """``dataclasses.replace`` without its per-call introspection: it runs once per joining
     event, the hot path of a storm (the fields need no validation: all are ours)."""
-    new = object.__new__(Incident)
+    new = _new(Incident)
     new.__dict__.update(incident.__dict__)
     new.__dict__.update(changes)
     return new
