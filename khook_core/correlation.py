@@ -85,26 +85,33 @@ def correlate(rule: HookRule, event: Event, runtime: Runtime, settings: Correlat
 
 
 def join_open(
-    rule: HookRule, event: Event, runtime: Runtime, settings: Correlate
+    rule: HookRule, event: Event, runtime: Runtime, settings: Correlate, now: datetime
 ) -> Correlation | None:
     """Join the workload's open incident if there is one (never open one): a joined result,
-    or None (nothing to join, or the event had joined before).
+    or None (nothing to join, or the event had joined before). ``now`` is the instant of the
+    event's claim: a storm's every repeat comes here, and reads no clock of its own.
 
     Raises:
         TransientError: the incident store could not be reached.
     """
-    result = _correlate(rule, event, runtime, settings, join_only=True)
+    result = _correlate(rule, event, runtime, settings, now, join_only=True)
     return None if result is None or result.duplicate else result
 
 
 def _correlate(
-    rule: HookRule, event: Event, runtime: Runtime, settings: Correlate, *, join_only: bool
+    rule: HookRule,
+    event: Event,
+    runtime: Runtime,
+    settings: Correlate,
+    now: datetime | None = None,
+    *,
+    join_only: bool,
 ) -> Correlation | None:
     return runtime.incidents.correlate(
         workload=event.workload.ref(),
         member=member_of(event),
         window=settings.window,
-        now=runtime.clock(),
+        now=runtime.clock() if now is None else now,
         hook=rule.hook,
         agent=rule.target.label(),
         resolvable=event.source != "kubernetes" and bool(event.occurrence),
