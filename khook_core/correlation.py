@@ -78,7 +78,16 @@ def correlate(rule: HookRule, event: Event, runtime: Runtime, settings: Correlat
     Raises:
         TransientError: the incident store could not be reached.
     """
-    result = _correlate(rule, event, runtime, settings, join_only=False)
+    result = runtime.incidents.correlate(
+        workload=event.workload.ref(),
+        member=member_of(event),
+        window=settings.window,
+        now=runtime.clock(),
+        hook=rule.hook,
+        agent=rule.target.label(),
+        resolvable=event.source != "kubernetes" and bool(event.occurrence),
+        evidence=lambda: evidence_of(event),
+    )
     if result is None:  # the store broke its contract: only join_only may find nothing
         raise TransientError(f"incident store gave no incident for {event.workload.ref()}")
     return result
@@ -94,30 +103,18 @@ def join_open(
     Raises:
         TransientError: the incident store could not be reached.
     """
-    result = _correlate(rule, event, runtime, settings, now, join_only=True)
-    return None if result is None or result.duplicate else result
-
-
-def _correlate(
-    rule: HookRule,
-    event: Event,
-    runtime: Runtime,
-    settings: Correlate,
-    now: datetime | None = None,
-    *,
-    join_only: bool,
-) -> Correlation | None:
-    return runtime.incidents.correlate(
+    result = runtime.incidents.correlate(  # as ``correlate`` calls it, but join only
         workload=event.workload.ref(),
         member=member_of(event),
         window=settings.window,
-        now=runtime.clock() if now is None else now,
+        now=now,
         hook=rule.hook,
         agent=rule.target.label(),
         resolvable=event.source != "kubernetes" and bool(event.occurrence),
         evidence=lambda: evidence_of(event),
-        join_only=join_only,
+        join_only=True,
     )
+    return None if result is None or result.duplicate else result
 
 
 def incident_of(rule: HookRule, event: Event, runtime: Runtime) -> str:
