@@ -111,8 +111,8 @@ def correlate(
                 members = added
         elif member in members:
             return current, None, Correlation(current, False, True)
-        elif len(members) < MAX_INCIDENT_MEMBERS:  # read back from a stored body
-            members = Members.of([*members.items(), (member, state)])
+        elif len(members) < MAX_INCIDENT_MEMBERS:  # read back from a stored body, whole:
+            members = {**members, member: state}  # its copy is that join's own
         joined = _new(Incident)
         fields = joined.__dict__
         fields.update(current.__dict__)
