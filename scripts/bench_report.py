@@ -87,7 +87,12 @@ NOTES = """\
   store still reads and rewrites an incident's whole row (members, evidence) per join: about
   1.3 M instructions a join while the members fill, 2.0 M once they are full.
 - **Cold start** (≤ 250 ms, spawn → first event answered) is dominated by importing
-  functions-framework (Flask) and pydantic, both needed by every function; khook adds its own
+  functions-framework (Flask) and pydantic, both needed by every function. Both cold-start
+  benchmarks spawn, in the same turns and through the same probe, a hello-world function that
+  only decodes the Pub/Sub message (`benchmarks/_hello.py`, the request-rate benchmark's): its
+  figure ("floor: hello-world function cold start") is what no Python function served by
+  functions-framework goes below on the machine, and on this two-core machine it is itself
+  above 250 ms; `functions/kubernetes`'s ratio to it is printed beside. khook adds its own
   modules only (no pydantic-settings, no Google
   or Kubernetes client, no httpx until the first dispatch), loads its configuration from the
   archive's pre-parsed JSON (PyYAML only for a file changed since packaging), and imports no
