@@ -124,17 +124,26 @@ NOTES = """\
   every process there consults the editable install's path finder at start, and the first
   dispatch imports development-only packages that httpx and httpcore load when installed
   (trio, here for selenium; rich and Pygments).
-- **Live configuration's cold start** (no worse than without, within 10 % + 15 ms). With a
-  published snapshot the first event opens a second SQLite connection, reads the version and
-  the snapshot row and compares digests (the deployed files: nothing loaded twice). Measured
-  in spawned processes of the same code, that run and the run without live configuration
-  differ by less than the noise: +6 M instructions (0.3 %), no wait over 3 ms (`strace`), the
-  first request's CPU time the same (9.4 ms with, 9.9 ms without, median of 8) and its wall
-  time lower (31 vs 49 ms: the run without starts on no state file and creates it). The
-  50-60 ms gap of an earlier run did not reproduce; the benchmark now compiles khook before
-  spawning (as `sources_cold_start.py` does), since with `PYTHONDONTWRITEBYTECODE` set every
-  process compiled every khook module, and a module only one variant imports counted
-  against it.
+- **Live configuration's cold start** (no worse than without, within 10 % + 15 ms). The first
+  event opens a second SQLite connection and reads the version. With a published snapshot it
+  reads the row and compares digests (the deployed files: nothing loaded twice); on an empty
+  store it publishes the deployed files as version 1 (one `BEGIN IMMEDIATE` transaction
+  expecting version 0: of racing instances exactly one publishes). Either costs some 2.7 M
+  instructions over the start without (1,361 M for the whole process, valgrind: 0.2 %; no
+  module imported but the config store's). What an empty store cost beyond that was waiting
+  for the disk: creating the table and the bootstrap were two commits at SQLite's default
+  `synchronous = FULL`, three fsyncs with the directory's, some 4 ms each on the benchmark
+  machine (`strace`; the first `current_runtime` 10.2 ms, now 0.5 ms in SQLite). Both are
+  safe to lose to a power cut (the next handle creates the table again, the next start
+  bootstraps the empty store again), so they commit at `NORMAL`, which survives the process
+  crashing; a push still waits for the disk. Before the first answer the process now syncs
+  as often with an empty store as without live configuration (8 times: the state file's
+  creation and the silences' table), with a snapshot 4 times (its file exists already, in WAL
+  mode). The rest is process-start noise, tens of milliseconds on a busy two-core machine
+  against a gap of a few: each median is of 20 runs, and the table gives each variant's
+  spread. The benchmark compiles khook before spawning (as `sources_cold_start.py` does):
+  with `PYTHONDONTWRITEBYTECODE` set every process would compile every khook module, and a
+  module only one variant imports would count against it.
 - **Forwarder** budgets: ≥ 5,000 events/s into the emulator, peak RSS ≤ 50 MiB through the
   storm. Throughput is bounded by the emulator's answers to the publish requests (two in
   flight) on two cores; peak RSS by the imports (38 MiB) plus the bounded publish queue
