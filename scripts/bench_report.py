@@ -305,7 +305,8 @@ under `python -m functions_framework` (gunicorn, one worker, 8 threads), fed the
 of Pub/Sub push bodies (2,000 a turn over 150 pods, 7.5 % firing, dry-run dispatch) over four
 keep-alive connections, in rotated turns. On the shared 2-core machine the per-round ratio
 ranges widely (0.46–0.88× in one run), so read the medians of several runs: over four runs,
-memory state 0.63–0.73×, SQLite state 0.60–0.74× (budgets 0.90× and 0.85×: missed). Without the HTTP
+memory state 0.63–0.73×, SQLite state 0.60–0.74× (budgets 0.90× and 0.85×: missed, before a
+checked push skipped the framework's dispatch; below). Without the HTTP
 server, through the Flask test client in one process, a request costs about 400 µs in the
 hello world, 690 µs with the memory state and 920 µs with SQLite: khook adds about 290 µs
 (memory) to a floor of 400 µs, where 0.90× allows 45 µs.
@@ -431,6 +432,40 @@ instructions a request of SQLite's 1.31 M; SQLite's own share is now some 44 k a
 request and pipeline work both states share. Folding the confirmation into the audit record's
 transaction was measured and left out: `BEGIN IMMEDIATE` and `COMMIT` as statements cost more
 (+22 k a firing) than the second autocommit they save.
+
+A checked push delivery now skips functions-framework's dispatch. By the time the guard passes
+a push envelope on it has read the body under its deadline, parsed it strictly and checked
+every field the conversion reads; the framework then spent more than half of a request (more
+than the whole hello world's own work) on what decides nothing for such a body: a Flask request
+and app context, URL routing, a CloudEvents parse of the body that must fail (a push envelope
+is not a CloudEvent), a random execution id, an `OK` response built, finalized and rewritten
+to JSON. `transport.serve_pushes` (on every CloudEvent function's `handle`) lets the guard call
+the target itself (`transport/direct.py`) with the CloudEvent the framework's own conversion
+(`event_conversion`) builds from the same document, and answer what the framework answers
+(200, `application/json`, `{"status": 200, "acknowledged": true}`); an exception goes through
+the app's error handling inside a request context, as from the framework's view (Flask's log
+line, the JSON 500 with `X-Google-Status: crash`). A path the router might rewrite, a request
+hook, a Flask signal receiver, `LOG_EXECUTION_ID` or a test client keeping contexts takes the
+framework's path; both paths are compared request for request in
+`tests/unit/functions/test_direct_push.py`. No check was dropped: the guard's strict parse, the
+payload's strict parse, the message checks and the pipeline all run as before. The strict
+parse also decodes bytes as UTF-8 and drops one BOM itself instead of the Python-level
+`utf-8-sig` codec (about 5 k instructions a parse, two a request). cProfile in one process
+(2,000 storm-mix bodies): 961 → 328 function calls a request; before, of a request, the
+framework's work around the call 62 % (the request context 11 %, the response's finalizing
+10 % with the JSON acknowledgement's rewrite 3 %, the failing CloudEvents parse 9 %, the
+conversion 5 %, the execution id 4 %), `handle_pubsub` 27 % (the pipeline 15 %), the guard's
+check 7 %; after,
+`handle_pubsub` 63 % (the pipeline 36 %), the guard's check 18 %, the conversion 7 %, the
+rest of `direct` 3 %. Instructions a request (valgrind, before → after): the WSGI app in one
+process (400 bodies after 100, minus a run of the set-up alone), hello world 0.90 M, memory
+state 1.27 M → 0.57 M (0.71× → 1.58× the hello world's rate in instructions), SQLite 1.31 M →
+0.60 M (0.68× → 1.48×); inside the gunicorn worker of `python -m functions_framework`, which
+adds its own 0.69 M a request to both sides, hello world 1.59 M, memory 1.95 M → 1.25 M
+(0.81× → 1.27×), SQLite 2.01 M → 1.27 M (0.79× → 1.25×). Through the benchmark itself on the
+shared machine (3 rounds a run, paired runs of the two builds in the same minutes): medians of
+all rounds 0.75× → 1.06× (memory) and 0.76× → 1.12× (SQLite); single runs still ranged
+0.77–1.71× and 0.85–1.41× as other work shared the two cores.
 
 **What each stage costs.** `benchmarks/pipeline.py` times each stage of the pipeline alone over
 the events that reach it on both workloads, with the floor and the whole pipeline in the same
