@@ -101,6 +101,13 @@ def push_body(event: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def child(argv: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """A probe process run to its end (it must succeed); its output as text."""
+    return subprocess.run(
+        argv, capture_output=True, text=True, env=env, cwd=ROOT, timeout=120, check=True
+    )
+
+
 def cold_start(config: Path, agent: TestAgent, pythons: dict[str, str]) -> bool:
     """Cold start in each venv, in turns with the floor and the hello-world function (the
     machine's own spawn → first answer, the same probe); budgets on the deployed venv's figures
@@ -145,27 +152,11 @@ def cold_start(config: Path, agent: TestAgent, pythons: dict[str, str]) -> bool:
             mine = runs[venv]
             mine["totals"].append((result["done"] - spawned) * 1000)
             mine["imports"].append((result["framework"] + result["module"]) * 1000)
-            floor = subprocess.run(
-                [python, "-c", FLOOR],
-                capture_output=True,
-                text=True,
-                env=env,
-                cwd=ROOT,
-                timeout=120,
-                check=True,
-            )
+            floor = child([python, "-c", FLOOR], env)
             mine["floors"].append(float(floor.stdout.split()[-1]) * 1000)
             mine["modules"].append(result["module"] * 1000)
             spawned = time.time()
-            plain = subprocess.run(
-                [python, "-c", PROBE, str(hello), json.dumps(push_body(event))],
-                capture_output=True,
-                text=True,
-                env=env,
-                cwd=ROOT,
-                timeout=120,
-                check=True,
-            )
+            plain = child([python, "-c", PROBE, str(hello), json.dumps(push_body(event))], env)
             answer = json.loads(plain.stdout.splitlines()[-1])
             if answer["status"] != 200:
                 raise RuntimeError(f"the hello-world function answered {answer['status']}")
