@@ -91,8 +91,8 @@ NOTES = """\
   benchmarks spawn, in the same turns and through the same probe, a hello-world function that
   only decodes the Pub/Sub message (`benchmarks/_hello.py`, the request-rate benchmark's): its
   figure ("floor: hello-world function cold start") is what no Python function served by
-  functions-framework goes below on the machine, and on this two-core machine it is itself
-  above 250 ms; `functions/kubernetes`'s ratio to it is printed beside. khook adds its own
+  functions-framework goes below on the machine; `functions/kubernetes`'s ratio to it is printed
+  beside. khook adds its own
   modules only (no pydantic-settings, no Google
   or Kubernetes client, no httpx until the first dispatch), loads its configuration from the
   archive's pre-parsed JSON (PyYAML only for a file changed since packaging), and imports no
