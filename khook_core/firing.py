@@ -193,17 +193,20 @@ def run(
         else:  # telemetry off: no span, no clock read on the path of every firing
             result = attempt.runtime.dispatcher.dispatch(request)
     except OutcomeUnknownError as exc:
-        telemetry.dispatch(event.source, time.perf_counter() - started, "uncertain")
+        if traced:
+            telemetry.dispatch(event.source, time.perf_counter() - started, "uncertain")
         if resumed is None:
             return _failed(attempt, held, exc)
         return _uncertain(attempt, admitted, held, DecisionKind.FAILED_UNCERTAIN, exc)
     except TransientError as exc:
-        telemetry.dispatch(event.source, time.perf_counter() - started, "transient")
+        if traced:
+            telemetry.dispatch(event.source, time.perf_counter() - started, "transient")
         if unsure:  # the earlier send may still have arrived: keep asking on the next retry
             return _uncertain(attempt, admitted, held, DecisionKind.FAILED_TRANSIENT, exc)
         return _failed(attempt, held, exc)
     except DispatchError as exc:
-        telemetry.dispatch(event.source, time.perf_counter() - started, "rejected")
+        if traced:
+            telemetry.dispatch(event.source, time.perf_counter() - started, "rejected")
         # A permanent refusal keeps the claim: retrying within the window cannot succeed.
         keep_held(store, attempt, held)
         with contextlib.suppress(TransientError):  # confirmed: a later resend is a duplicate
