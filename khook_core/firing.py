@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from khook_core import prompt
 from khook_core.decisions import Decision, DecisionKind
-from khook_core.dispatch.base import DispatchRequest
+from khook_core.dispatch.base import DispatchRequest, DispatchResult
 from khook_core.errors import DispatchError, OutcomeUnknownError, TransientError
 from khook_core.state.base import AuditLog, BacklogStore, ClaimStore, DedupKey, Firing
 from khook_core.storm import keys, records
@@ -181,39 +181,26 @@ def run(
         push_url=push_url,
         push_token=push_token,
     )
-    telemetry = attempt.runtime.telemetry
-    traced = telemetry.enabled
-    started = time.perf_counter() if traced else 0.0
+    runtime = attempt.runtime
     try:
-        if traced:
-            with telemetry.span("dispatch", attributes={"khook.hook": rule.hook}):
-                # the agent call continues this trace (``traceparent``)
-                request = dataclasses.replace(request, trace_headers=telemetry.trace_headers())
-                result = attempt.runtime.dispatcher.dispatch(request)
+        if runtime.telemetry.enabled:
+            request, result = _traced(runtime, request)
         else:  # telemetry off: no span, no clock read on the path of every firing
-            result = attempt.runtime.dispatcher.dispatch(request)
+            result = runtime.dispatcher.dispatch(request)
     except OutcomeUnknownError as exc:
-        if traced:
-            telemetry.dispatch(event.source, time.perf_counter() - started, "uncertain")
         if resumed is None:
             return _failed(attempt, held, exc)
         return _uncertain(attempt, admitted, held, DecisionKind.FAILED_UNCERTAIN, exc)
     except TransientError as exc:
-        if traced:
-            telemetry.dispatch(event.source, time.perf_counter() - started, "transient")
         if unsure:  # the earlier send may still have arrived: keep asking on the next retry
             return _uncertain(attempt, admitted, held, DecisionKind.FAILED_TRANSIENT, exc)
         return _failed(attempt, held, exc)
     except DispatchError as exc:
-        if traced:
-            telemetry.dispatch(event.source, time.perf_counter() - started, "rejected")
         # A permanent refusal keeps the claim: retrying within the window cannot succeed.
         keep_held(store, attempt, held)
         with contextlib.suppress(TransientError):  # confirmed: a later resend is a duplicate
             store.confirm(key=key, outcome=DecisionKind.FAILED_REJECTED)
         return attempt.decide(DecisionKind.FAILED_REJECTED, detail=str(exc), record=True)
-    if traced:
-        telemetry.dispatch(event.source, time.perf_counter() - started, "ok")
     if admitted is not None:
         admitted.commit()  # the run started: its budget, window and probe are spent
     try:
@@ -239,6 +226,29 @@ def run(
         outcome=outcome,
         recovered=result.recovered,
     )
+
+
+def _traced(runtime: Runtime, request: DispatchRequest) -> tuple[DispatchRequest, DispatchResult]:
+    """The dispatch in its span, the agent call continuing the trace (``traceparent``), timed
+    by how it ended (``ok``, ``uncertain``, ``transient``, ``rejected``): telemetry on only.
+    The request as sent (with its trace headers) comes back with the result."""
+    telemetry, source = runtime.telemetry, request.event.source
+    started = time.perf_counter()
+    try:
+        with telemetry.span("dispatch", attributes={"khook.hook": request.hook}):
+            request = dataclasses.replace(request, trace_headers=telemetry.trace_headers())
+            result = runtime.dispatcher.dispatch(request)
+    except OutcomeUnknownError:
+        telemetry.dispatch(source, time.perf_counter() - started, "uncertain")
+        raise
+    except TransientError:
+        telemetry.dispatch(source, time.perf_counter() - started, "transient")
+        raise
+    except DispatchError:
+        telemetry.dispatch(source, time.perf_counter() - started, "rejected")
+        raise
+    telemetry.dispatch(source, time.perf_counter() - started, "ok")
+    return request, result
 
 
 def _failed(attempt: Attempt, held: Summary | None, exc: TransientError) -> Decision:
