@@ -575,7 +575,9 @@ def _admit(firings: list[Attempt], runtime: Runtime) -> None:
 
 def _render(firings: list[Attempt]) -> None:
     for attempt in firings:
-        attempt.prompt = prompt.render(attempt.rule.template, attempt.event, None, "")
+        attempt.prompt, attempt.prompt_hash = prompt.render_hashed(
+            attempt.rule.template, attempt.event, None, ""
+        )
 
 
 def _dispatch(firings: list[Attempt], runtime: Runtime) -> list[DispatchResult]:

@@ -44,7 +44,16 @@ _SENT = (DecisionKind.DISPATCHED, DecisionKind.OPENED_INCIDENT, "resent-unverifi
 class Attempt:
     """One match in flight: builds its Decision and, where asked, its audit record."""
 
-    __slots__ = ("deadline", "event", "incident", "key", "prompt", "rule", "runtime")
+    __slots__ = (
+        "deadline",
+        "event",
+        "incident",
+        "key",
+        "prompt",
+        "prompt_hash",
+        "rule",
+        "runtime",
+    )
 
     def __init__(
         self,
@@ -57,6 +66,8 @@ class Attempt:
         self.runtime, self.rule, self.event, self.key = runtime, rule, event, key
         self.deadline = deadline
         self.prompt: str | None = None
+        self.prompt_hash = ""
+        """``prompt``'s hash, taken as it was rendered; "": none yet (computed if needed)."""
         self.incident = ""
         """The incident this firing opened or joined (``correlation``); "" if uncorrelated."""
 
@@ -114,7 +125,7 @@ class Attempt:
                     source=event.source,
                     resource=event.resource.ref(),
                     agent=agent,
-                    prompt_hash=prompt.prompt_hash(self.prompt or ""),
+                    prompt_hash=self.prompt_hash or prompt.prompt_hash(self.prompt or ""),
                     outcome=str(outcome),
                     at=self.runtime.clock(),
                     task_id=task_id,
@@ -161,7 +172,7 @@ def run(
             retryable=True,
         )
     extra = None if held is None else {"held_back": held.to_json()}
-    attempt.prompt = prompt.render(rule.template, event, extra, note)
+    attempt.prompt, attempt.prompt_hash = prompt.render_hashed(rule.template, event, extra, note)
     push_url, push_token = tracker.push_fields(attempt.runtime)  # where the agent may report
     request = DispatchRequest(
         event=event,

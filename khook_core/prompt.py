@@ -449,16 +449,27 @@ def data_block(data: dict[str, Any]) -> str:
 
 
 def _fenced(body: str) -> str:
-    nonce = hashlib.sha256(body.encode()).hexdigest()[:16]
+    return _fence(body, hashlib.sha256(body.encode()).hexdigest()[:16])
+
+
+def _fence(body: str, nonce: str) -> str:
     return f"{DATA_PREAMBLE}\n{DATA_BEGIN} {nonce}>>>\n{body}\n{DATA_END} {nonce}>>>"
 
 
 def event_block(event: Event, extra: dict[str, Any] | None = None) -> str:
     """``data_block(event_data(event, extra))``, the text built directly where it can be."""
+    return _fenced(_event_body(event, extra))
+
+
+def _event_body(event: Event, extra: dict[str, Any] | None) -> str:
+    """The encoded JSON ``data_block`` fences for ``event_data(event, extra)``."""
     body = None if extra else _event_json(event)
     if body is None or len(body) > MAX_DATA_CHARS:
-        return data_block(event_data(event, extra))
-    return _fenced(body)
+        data = event_data(event, extra)
+        body = _encode(data)
+        if len(body) > MAX_DATA_CHARS:
+            body = _fit(data)
+    return body
 
 
 def _event_json(event: Event) -> str | None:
@@ -672,12 +683,39 @@ def render(
 ) -> str:
     """Instructions with placeholders filled, then ``note`` (trusted, from khook itself), then
     the fenced event data (with ``extra`` merged in)."""
+    return f"{_instructions(template, event, note)}\n\n{event_block(event, extra)}"
+
+
+def render_hashed(
+    template: Template, event: Event, extra: dict[str, Any] | None = None, note: str = ""
+) -> tuple[str, str]:
+    """``render`` and the rendered prompt's ``prompt_hash``, for a firing that records it.
+
+    The hash is taken over the bytes of the prompt's parts, the data block's encoded once for
+    its nonce and its hash: the prompt itself, wide text for the preamble's ``…``, is never
+    encoded whole."""
+    instructions = _instructions(template, event, note)
+    body = _event_body(event, extra)
+    raw = body.encode()
+    nonce = hashlib.sha256(raw).hexdigest()[:16]
+    tag = nonce.encode()
+    digest = hashlib.sha256(
+        b"".join((instructions.encode(), _OPENING, tag, b">>>\n", raw, _CLOSING, tag, b">>>"))
+    ).hexdigest()[:16]
+    return f"{instructions}\n\n{_fence(body, nonce)}", digest
+
+
+_OPENING: Final = f"\n\n{DATA_PREAMBLE}\n{DATA_BEGIN} ".encode()
+"""What a prompt holds, encoded, between its instructions and the nonce; ``_CLOSING`` between
+the data and the nonce again."""
+_CLOSING: Final = f"\n{DATA_END} ".encode()
+
+
+def _instructions(template: Template, event: Event, note: str) -> str:
     instructions = "".join(
         [seg if isinstance(seg, str) else seg(event) for seg in template._renderers]
     ).rstrip()
-    if note:
-        instructions = f"{instructions}\n\n{note}"
-    return f"{instructions}\n\n{event_block(event, extra)}"
+    return f"{instructions}\n\n{note}" if note else instructions
 
 
 def prompt_hash(prompt: str) -> str:

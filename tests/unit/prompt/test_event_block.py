@@ -1,5 +1,6 @@
 """``prompt.event_block`` writes a firing's data block field by field: it must be the very text
-``data_block(event_data(...))`` builds from the dict, for every event, whatever its text."""
+``data_block(event_data(...))`` builds from the dict, for every event, whatever its text; and
+``render_hashed``'s hash, taken over the prompt's parts, must be ``prompt_hash`` of the prompt."""
 
 from __future__ import annotations
 
@@ -26,6 +27,18 @@ def test_every_corpus_event_gets_the_dicts_block(name: str):
     event = render_corpus.events()[name]
     assert prompt.event_block(event) == by_dict(event)
     assert prompt.event_block(event, render_corpus.HELD) == by_dict(event, render_corpus.HELD)
+
+
+@pytest.mark.parametrize("template", sorted(render_corpus.TEMPLATES))
+def test_the_hash_of_the_parts_is_the_prompts(template: str):
+    compiled = prompt.compile_template(render_corpus.TEMPLATES[template])
+    for event in render_corpus.events().values():
+        for extra, note in ((None, ""), (render_corpus.HELD, render_corpus.NOTE)):
+            rendered = prompt.render(compiled, event, extra, note)
+            assert prompt.render_hashed(compiled, event, extra, note) == (
+                rendered,
+                prompt.prompt_hash(rendered),
+            )
 
 
 def test_a_count_that_is_no_plain_integer_gets_the_dicts_block():
