@@ -586,14 +586,15 @@ def _dispatch(firings: list[Attempt], runtime: Runtime) -> list[DispatchResult]:
     for attempt in firings:
         rule, event, key = attempt.rule, attempt.event, attempt.key
         push_url, push_token = tracker.push_fields(runtime)
+        message_id, context_id = keys.dispatch_ids(key, event.id, attempt.incident)
         request = DispatchRequest(
             event=event,
             hook=rule.hook,
             target=rule.target,
             prompt=attempt.prompt or "",
             key=key,
-            message_id=f"khook-{keys.digest(key, event.id)}",
-            context_id=attempt.incident or f"khook-{keys.digest(key)}",
+            message_id=message_id,
+            context_id=context_id,
             time_budget=None,
             verify=False,
             push_url=push_url,

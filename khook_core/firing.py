@@ -174,19 +174,20 @@ def run(
     extra = None if held is None else {"held_back": held.to_json()}
     attempt.prompt, attempt.prompt_hash = prompt.render_hashed(rule.template, event, extra, note)
     push_url, push_token = tracker.push_fields(attempt.runtime)  # where the agent may report
+    # The message id changes only with the event occurrence, so a redelivered event carries
+    # the same id and the agent can recognise the repeat. One conversation per incident: the
+    # dedup key's, so every firing of it (and every retry) carries the same context; the agent
+    # is asked for this message within it. A correlated firing's conversation is its
+    # incident's, shared with the follow-ups.
+    message_id, context_id = keys.dispatch_ids(key, event.id, attempt.incident)
     request = DispatchRequest(
         event=event,
         hook=rule.hook,
         target=rule.target,
         prompt=attempt.prompt,
         key=key,
-        # The message id changes only with the event occurrence, so a redelivered event
-        # carries the same id and the agent can recognise the repeat.
-        message_id=f"khook-{keys.digest(key, event.id)}",
-        # One conversation per incident: the dedup key, so every firing of it (and every
-        # retry) carries the same context; the agent is asked for this message within it.
-        # A correlated firing's conversation is its incident's, shared with the follow-ups.
-        context_id=attempt.incident or f"khook-{keys.digest(key)}",
+        message_id=message_id,
+        context_id=context_id,
         time_budget=time_budget,
         verify=unsure,
         push_url=push_url,
