@@ -587,7 +587,7 @@ def _dispatch(firings: list[Attempt], runtime: Runtime) -> list[DispatchResult]:
         rule, event, key = attempt.rule, attempt.event, attempt.key
         push_url, push_token = tracker.push_fields(runtime)
         message_id, context_id = keys.dispatch_ids(key, event.id, attempt.incident)
-        request = DispatchRequest(
+        request = DispatchRequest.trusted(
             event=event,
             hook=rule.hook,
             target=rule.target,

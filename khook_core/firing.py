@@ -180,7 +180,7 @@ def run(
     # is asked for this message within it. A correlated firing's conversation is its
     # incident's, shared with the follow-ups.
     message_id, context_id = keys.dispatch_ids(key, event.id, attempt.incident)
-    request = DispatchRequest(
+    request = DispatchRequest.trusted(
         event=event,
         hook=rule.hook,
         target=rule.target,
