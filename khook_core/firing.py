@@ -19,7 +19,7 @@ from khook_core import prompt
 from khook_core.decisions import Decision, DecisionKind
 from khook_core.dispatch.base import DispatchRequest, DispatchResult
 from khook_core.errors import DispatchError, OutcomeUnknownError, TransientError
-from khook_core.state.base import AuditLog, BacklogStore, ClaimStore, DedupKey, Firing
+from khook_core.state.base import BacklogStore, ClaimStore, DedupKey, Firing
 from khook_core.storm import keys, records
 from khook_core.storm.admission import release_quietly
 from khook_core.tracking import tracker
@@ -83,61 +83,44 @@ class Attempt:
         recovered: str = "",
     ) -> Decision:
         """``outcome`` overrides what the audit record says (default: ``kind``);
-        ``recovered`` says how a resumed send ended (``DispatchResult.recovered``)."""
-        agent = self.rule.target.label()
-        if record:
-            self._record(self.runtime.store, outcome or kind, agent, detail, task_id, recovered)
-        return Decision(
-            kind,
-            self.event,
-            self.rule.hook,
-            agent,
-            self.prompt,
-            self.key,
-            task_id,
-            detail,
-            retryable,
-        )
+        ``recovered`` says how a resumed send ended (``DispatchResult.recovered``). The audit
+        record is written here, not in a method of its own: every firing writes one.
 
-    def _record(
-        self,
-        audit: AuditLog,
-        outcome: str,
-        agent: str,
-        detail: str,
-        task_id: str,
-        recovered: str = "",
-    ) -> None:
-        """``detail`` is the error of a failure, or the task state of a dispatch."""
-        event = self.event
-        sent = outcome in _SENT
-        extra = {"state": detail} if sent and detail else {}
-        if recovered:
-            extra["recovered"] = recovered
-        task_state = detail if sent and task_id else ""
-        try:
-            audit.record(
-                Firing.trusted(
-                    key=self.key,
-                    hook=self.rule.hook,
-                    event_id=event.id,
-                    event_type=event.type,
-                    source=event.source,
-                    resource=event.resource.ref(),
-                    agent=agent,
-                    prompt_hash=self.prompt_hash or prompt.prompt_hash(self.prompt or ""),
-                    outcome=str(outcome),
-                    at=self.runtime.clock(),
-                    task_id=task_id,
-                    error="" if sent else detail,
-                    extra=extra,
-                    config_version=self.runtime.config.version,
-                    incident=self.incident,
-                    task_state=task_state,
+        ``detail`` is the error of a failure, or the task state of a dispatch."""
+        rule, event, runtime = self.rule, self.event, self.runtime
+        agent = rule.target.label()
+        if record:
+            outcome = outcome or kind
+            sent = outcome in _SENT
+            extra = {"state": detail} if sent and detail else {}
+            if recovered:
+                extra["recovered"] = recovered
+            try:
+                runtime.store.record(
+                    Firing.trusted(
+                        key=self.key,
+                        hook=rule.hook,
+                        event_id=event.id,
+                        event_type=event.type,
+                        source=event.source,
+                        resource=event.resource.ref(),
+                        agent=agent,
+                        prompt_hash=self.prompt_hash or prompt.prompt_hash(self.prompt or ""),
+                        outcome=str(outcome),
+                        at=runtime.clock(),
+                        task_id=task_id,
+                        error="" if sent else detail,
+                        extra=extra,
+                        config_version=runtime.config.version,
+                        incident=self.incident,
+                        task_state=detail if sent and task_id else "",
+                    )
                 )
-            )
-        except TransientError as exc:
-            logger.error("could not record firing %s: %s", self.key, exc)
+            except TransientError as exc:
+                logger.error("could not record firing %s: %s", self.key, exc)
+        return Decision(
+            kind, event, rule.hook, agent, self.prompt, self.key, task_id, detail, retryable
+        )
 
 
 def run(
