@@ -37,6 +37,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(ROOT))
+import _hello  # noqa: E402
 from _report import figure, not_measured, table  # noqa: E402
 
 from tests.support.configdir import restart_hook  # noqa: E402
@@ -49,20 +50,6 @@ CONNECTIONS = 4
 PODS = max(2, REQUESTS * 3 // 40)  # 150 at the default size: 7.5 % of the requests fire
 MEMORY_BUDGET, SQLITE_BUDGET = 0.90, 0.85
 KEYS = ("function-rate:memory", "function-rate:sqlite")
-
-HELLO = '''\
-"""Hello world: decodes the Pub/Sub message and nothing else."""
-
-import base64
-import json
-
-import functions_framework
-
-
-@functions_framework.cloud_event
-def handle(cloud_event):
-    json.loads(base64.b64decode(cloud_event.data["message"]["data"]))
-'''
 
 
 def config_dir(tmp: Path) -> Path:
@@ -135,8 +122,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         config = config_dir(tmp)
-        (tmp / "hello").mkdir()
-        (tmp / "hello" / "main.py").write_text(HELLO)
+        hello = _hello.write(tmp / "hello")
         common = {
             "KHOOK_CONFIG_DIR": str(config),
             "KHOOK_DISPATCH": "dry-run",
@@ -144,7 +130,7 @@ def main() -> int:
             "KAGENT_API_URL": "http://127.0.0.1:9",
         }
         servers = {
-            "hello": FunctionServer("hello", tmp / "hello.log", source=tmp / "hello" / "main.py"),
+            "hello": FunctionServer("hello", tmp / "hello.log", source=hello),
             "memory": FunctionServer(
                 "kubernetes", tmp / "memory.log", {**common, "KHOOK_STATE": "memory"}
             ),

@@ -9,6 +9,9 @@ Budgets:
 * local end to end, watch → forwarder → emulator → push → function → A2A agent, at 50 events/s:
   p50 <= 150 ms, p99 <= 500 ms.
 
+In the same turns, unbudgeted: the hello-world function (benchmarks/_hello.py) spawned with the
+same probe, from spawn to its first event answered: the machine's own floor under the 250 ms.
+
 The A2A agent is the a2a-sdk test agent (tests/support/a2a_agent.py) served in this process.
 The end-to-end part needs the Pub/Sub emulator; without it that part is recorded as not measured
 (and the run exits 1 when CI=true). ``KHOOK_BENCH_RUNS`` (default 11) sets the cold-start runs.
@@ -35,6 +38,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(ROOT))
+import _hello  # noqa: E402
 from _deployed import archived_config, deployed_python, warm_bytecode  # noqa: E402
 from _report import figure, not_measured  # noqa: E402
 
@@ -98,7 +102,10 @@ def push_body(event: dict[str, Any]) -> dict[str, Any]:
 
 
 def cold_start(config: Path, agent: TestAgent, pythons: dict[str, str]) -> bool:
-    """Cold start in each venv, in turns; budgets on the deployed venv's figures only."""
+    """Cold start in each venv, in turns with the floor and the hello-world function (the
+    machine's own spawn → first answer, the same probe); budgets on the deployed venv's figures
+    only."""
+    hello = _hello.write(config.parent / "hello")
     env = {
         **os.environ,
         "PYTHONPATH": str(ROOT),
@@ -109,7 +116,7 @@ def cold_start(config: Path, agent: TestAgent, pythons: dict[str, str]) -> bool:
     }
     env.pop("KHOOK_DISPATCH", None)
     env.pop("VIRTUAL_ENV", None)
-    keys = ("totals", "modules", "firsts", "imports", "floors")
+    keys = ("totals", "modules", "firsts", "imports", "floors", "hellos")
     runs: dict[str, dict[str, list[float]]] = {venv: {k: [] for k in keys} for venv in pythons}
     dispatched = dict.fromkeys(pythons, 0)
     for i in range(COLD_RUNS):
@@ -149,6 +156,20 @@ def cold_start(config: Path, agent: TestAgent, pythons: dict[str, str]) -> bool:
             )
             mine["floors"].append(float(floor.stdout.split()[-1]) * 1000)
             mine["modules"].append(result["module"] * 1000)
+            spawned = time.time()
+            plain = subprocess.run(
+                [python, "-c", PROBE, str(hello), json.dumps(push_body(event))],
+                capture_output=True,
+                text=True,
+                env=env,
+                cwd=ROOT,
+                timeout=120,
+                check=True,
+            )
+            answer = json.loads(plain.stdout.splitlines()[-1])
+            if answer["status"] != 200:
+                raise RuntimeError(f"the hello-world function answered {answer['status']}")
+            mine["hellos"].append((answer["done"] - spawned) * 1000)
             mine["firsts"].append(result["first_event"] * 1000)
     ok = True
     for venv, python in pythons.items():
@@ -193,6 +214,23 @@ def cold_figures(
         )
     else:
         figure(name, cold, "ms", "n/a", None if dispatched == COLD_RUNS else False)
+    hello = statistics.median(runs["hellos"][1:])
+    figure(
+        f"floor: hello-world function cold start (spawn → first event answered, median of "
+        f"{COLD_RUNS - 1}){label}",
+        hello,
+        "ms",
+        "-",
+        None,
+    )
+    figure(
+        f"functions/kubernetes cold start / hello-world function's (median of {COLD_RUNS - 1} "
+        f"each){label}",
+        cold / hello,
+        "x",
+        "n/a",
+        None,
+    )
     figure(
         f"floor: import functions_framework, pydantic (median of {COLD_RUNS - 1}){label}",
         floor,

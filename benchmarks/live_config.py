@@ -15,10 +15,12 @@
   event reads the store's snapshot) against the same with ``KHOOK_CONFIG_REFRESH=0`` (the files
   alone, as before live configuration); once with the store holding a published snapshot, once
   empty (the first event bootstraps it). The three take turns run by run, each first in turn.
-  Budget: no worse than before, within 10 % + 15 ms of process-start noise.
+  Budget: no worse than before, within 10 % + 15 ms of process-start noise. The gap is a few
+  milliseconds against a spread of tens on a busy machine, so each median is of 20 runs, and
+  a table gives each variant's quartiles and extremes.
 
 ``KHOOK_BENCH_RELOAD_TRIALS`` (default 20 local, 8 in cloud mode) and ``KHOOK_BENCH_RUNS``
-(cold-start runs per variant, default 11) shrink the run.
+(cold-start runs per variant, default 21, the first discarded) shrink the run.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _deployed import archived_config, warm_bytecode  # noqa: E402
-from _report import figure, not_measured  # noqa: E402
+from _report import figure, not_measured, table  # noqa: E402
 
 from khook_core import runtime  # noqa: E402
 from khook_core.liveconfig import publishing, reload, snapshot  # noqa: E402
@@ -49,7 +51,7 @@ from khook_core.settings import FirestoreSettings, Settings  # noqa: E402
 from khook_core.state import open_config_store  # noqa: E402
 
 TRIALS = os.environ.get("KHOOK_BENCH_RELOAD_TRIALS")
-COLD_RUNS = max(3, int(os.environ.get("KHOOK_BENCH_RUNS", "11")))
+COLD_RUNS = max(3, int(os.environ.get("KHOOK_BENCH_RUNS", "21")))
 MAIN = REPO / "functions" / "kubernetes" / "main.py"
 # Runs in a fresh interpreter: prints the milliseconds from its start to the first answer.
 PROBE = """
@@ -268,6 +270,12 @@ def cold_run(config: Path, state: Path, i: int, refresh: str, *, published: bool
     return float(result["ms"])
 
 
+def spread(runs: list[float]) -> list[str]:
+    """Median, quartiles, min and max of sorted timings, in ms."""
+    q1, median, q3 = statistics.quantiles(runs, n=4)
+    return [f"{median:.0f}", f"{q1:.0f}-{q3:.0f}", f"{runs[0]:.0f}", f"{runs[-1]:.0f}"]
+
+
 def cold_start(config: Path, root: Path) -> None:
     """The variants take turns, run by run, so a busy moment of the machine hits all alike;
     the first round is discarded. khook is compiled first, as a deployed image ships it (with
@@ -285,10 +293,16 @@ def cold_start(config: Path, root: Path) -> None:
     except RuntimeError as exc:
         not_measured([], f"cold start with live configuration: {exc}")
         return
-    before = statistics.median(times["without"][1:])
+    kept = {name: sorted(runs[1:]) for name, runs in times.items()}
+    table(
+        f"Cold start with live configuration: the spread (ms, {COLD_RUNS - 1} runs each)",
+        ["variant", "median", "quartiles", "min", "max"],
+        [[name, *spread(runs)] for name, runs in kept.items()],
+    )
+    before = statistics.median(kept["without"])
     limit = before * 1.1 + 15
     for name in ("store holds a snapshot", "empty store"):
-        live = statistics.median(times[name][1:])
+        live = statistics.median(kept[name])
         figure(
             f"cold start with live configuration, {name} (median of {COLD_RUNS - 1}; "
             f"without: {before:.0f} ms)",

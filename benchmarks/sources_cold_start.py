@@ -20,6 +20,8 @@ or a2a. In the same turns, unbudgeted: the floor plus one pydantic model class a
 validating a configuration parsed from YAML at start costs at least (``import pydantic`` alone is
 lazy); the config directory is laid out as the archive carries it, each YAML file with its
 pre-parsed form (``scripts/package.py``), so the functions themselves do not import PyYAML.
+Also in the same turns, unbudgeted: the hello-world function (benchmarks/_hello.py) from spawn
+to its first event answered, through the same child: the machine's own floor under the 250 ms.
 
 Every process runs twice per turn: from the deployed venv (benchmarks/_deployed.py: a plain
 install of the archive's requirements.txt, what Cloud Functions runs) and from the development
@@ -46,6 +48,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(REPO))
+import _hello  # noqa: E402
 from _deployed import archived_config, deployed_python, warm_bytecode  # noqa: E402
 from _report import figure, not_measured  # noqa: E402
 
@@ -78,8 +81,9 @@ t_start = time.time()
 import json, sys
 import functions_framework
 t_framework = time.time()
-name, path, body, headers = sys.argv[1], sys.argv[2], sys.argv[3].encode(), json.loads(sys.argv[4])
-app = functions_framework.create_app("handle", f"functions/{name}/main.py")
+source, path, headers = sys.argv[1], sys.argv[2], json.loads(sys.argv[4])
+body = sys.argv[3].encode()
+app = functions_framework.create_app("handle", source)
 t_module = time.time()
 reply = app.test_client().post(path, data=body, content_type="application/json", headers=headers)
 t_done = time.time()
@@ -238,12 +242,15 @@ def measure(agent: TestAgent, config: Path, pythons: dict[str, str]) -> bool:
     env.pop("KHOOK_DISPATCH", None)  # dispatch for real, to the local agent
     env.pop("VIRTUAL_ENV", None)
     requests = first_requests()
+    hello = _hello.write(config.parent / "hello")
     argvs: dict[tuple[str, str], list[str]] = {}
     for venv, python in pythons.items():
         argvs[venv, "baseline"] = [python, "-c", BASELINE]
         argvs[venv, "models"] = [python, "-c", MODEL_BASELINE]
         for name, r in requests.items():
-            argvs[venv, name] = [python, "-c", CHILD, name, r.path, r.body, json.dumps(r.headers)]
+            source = f"functions/{name}/main.py"
+            argvs[venv, name] = [python, "-c", CHILD, source, r.path, r.body, json.dumps(r.headers)]
+        argvs[venv, "hello"] = [python, "-c", CHILD, str(hello), "/", push("{}", {}), "{}"]
     for venv in pythons:
         spawn(argvs[venv, "baseline"], env)  # warm the OS page cache
     for (venv, name), argv in argvs.items():
@@ -295,6 +302,17 @@ def report(
     print(
         f"  {venv} venv: `import functions_framework, pydantic` alone: {floor:.0f} ms of "
         f"import, {baseline:.0f} ms from spawn"
+    )
+    if any(r["status"] != 200 for r in runs[venv, "hello"]):
+        raise RuntimeError(f"{venv}: the hello-world function did not answer 200")
+    hello = statistics.median((r["done"] - r["spawned"]) * 1000 for r in runs[venv, "hello"])
+    figure(
+        f"floor: hello-world function cold start, spawn → first event answered (median of "
+        f"{RUNS}){label}",
+        hello,
+        "ms",
+        "-",
+        None,
     )
     figure(
         f"floor: import functions_framework, pydantic (median of {RUNS}){label}",

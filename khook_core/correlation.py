@@ -78,29 +78,7 @@ def correlate(rule: HookRule, event: Event, runtime: Runtime, settings: Correlat
     Raises:
         TransientError: the incident store could not be reached.
     """
-    result = _correlate(rule, event, runtime, settings, join_only=False)
-    if result is None:  # the store broke its contract: only join_only may find nothing
-        raise TransientError(f"incident store gave no incident for {event.workload.ref()}")
-    return result
-
-
-def join_open(
-    rule: HookRule, event: Event, runtime: Runtime, settings: Correlate
-) -> Correlation | None:
-    """Join the workload's open incident if there is one (never open one): a joined result,
-    or None (nothing to join, or the event had joined before).
-
-    Raises:
-        TransientError: the incident store could not be reached.
-    """
-    result = _correlate(rule, event, runtime, settings, join_only=True)
-    return None if result is None or result.duplicate else result
-
-
-def _correlate(
-    rule: HookRule, event: Event, runtime: Runtime, settings: Correlate, *, join_only: bool
-) -> Correlation | None:
-    return runtime.incidents.correlate(
+    result = runtime.incidents.correlate(
         workload=event.workload.ref(),
         member=member_of(event),
         window=settings.window,
@@ -109,8 +87,34 @@ def _correlate(
         agent=rule.target.label(),
         resolvable=event.source != "kubernetes" and bool(event.occurrence),
         evidence=lambda: evidence_of(event),
-        join_only=join_only,
     )
+    if result is None:  # the store broke its contract: only join_only may find nothing
+        raise TransientError(f"incident store gave no incident for {event.workload.ref()}")
+    return result
+
+
+def join_open(
+    rule: HookRule, event: Event, runtime: Runtime, settings: Correlate, now: datetime
+) -> Correlation | None:
+    """Join the workload's open incident if there is one (never open one): a joined result,
+    or None (nothing to join, or the event had joined before). ``now`` is the instant of the
+    event's claim: a storm's every repeat comes here, and reads no clock of its own.
+
+    Raises:
+        TransientError: the incident store could not be reached.
+    """
+    result = runtime.incidents.correlate(  # as ``correlate`` calls it, but join only
+        workload=event.workload.ref(),
+        member=member_of(event),
+        window=settings.window,
+        now=now,
+        hook=rule.hook,
+        agent=rule.target.label(),
+        resolvable=event.source != "kubernetes" and bool(event.occurrence),
+        evidence=lambda: evidence_of(event),
+        join_only=True,
+    )
+    return None if result is None or result.duplicate else result
 
 
 def incident_of(rule: HookRule, event: Event, runtime: Runtime) -> str:

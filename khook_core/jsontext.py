@@ -50,11 +50,19 @@ def loads(data: bytes | str, *, field: str = "body", check_text: bool = True) ->
     if isinstance(data, bytes | bytearray | memoryview):
         decoded = True
         try:
-            text = bytes(data).decode("utf-8-sig")
-        except UnicodeDecodeError as exc:
-            raise InvalidEventError(
-                f"{field} is not UTF-8 (byte {exc.start})", field=field
-            ) from None
+            # "utf-8-sig" is "utf-8" less one leading BOM, but decodes through a Python-level
+            # codec function (about 1.5 us more a call); it is kept for the error's byte offset.
+            text = bytes(data).decode("utf-8")
+        except UnicodeDecodeError:
+            try:
+                bytes(data).decode("utf-8-sig")
+            except UnicodeDecodeError as exc:
+                raise InvalidEventError(
+                    f"{field} is not UTF-8 (byte {exc.start})", field=field
+                ) from None
+            raise  # unreachable: the two codecs refuse the same bytes
+        if text.startswith("\ufeff"):
+            text = text[1:]
     else:
         decoded, text = False, data
     try:

@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from khook_core.hooks import HookRule
     from khook_core.runtime import Runtime
     from khook_core.state.base import ClaimResult
+    from khook_core.storm.config import Correlate
     from khook_core.storm.records import BacklogKey, DedupKey, Summary
 
 __all__ = [
@@ -259,10 +260,10 @@ def fire(
             return silence_held.silenced(Attempt(runtime, rule, event, key, deadline), muting)
     claimed = _claim(rule, event, runtime, key, now, delivery, deadline)
     if claimed == "held":  # a repeat within the dedup window may still be new evidence
-        if correlation.settings_for(rule, runtime) is None or not event.workload:
+        settings = correlation.settings_for(rule, runtime)
+        if settings is None or not event.workload:
             return duplicate(rule, event, key)
-        attempt = Attempt(runtime, rule, event, key, deadline)
-        return _repeat_joins(attempt) or attempt.decide(DecisionKind.DUPLICATE)
+        return _repeat_joins(rule, event, runtime, key, settings, now, deadline)
     if isinstance(claimed, Decision):
         return claimed
     attempt = Attempt(runtime, rule, event, key, deadline)
@@ -376,24 +377,38 @@ def _correlate(attempt: Attempt) -> Decision | None:
     return attempt.decide(DecisionKind.JOINED_INCIDENT, detail=result.incident.id, record=True)
 
 
-def _repeat_joins(attempt: Attempt) -> Decision | None:
+def _repeat_joins(
+    rule: HookRule,
+    event: Event,
+    runtime: Runtime,
+    key: DedupKey,
+    settings: Correlate,
+    now: datetime,
+    deadline: float | None,
+) -> Decision:
     """A repeat (a new occurrence whose dedup claim is held: the third BackOff of a Pod) joins
     its workload's open incident as evidence; a redelivery of an event that joined is still a
-    duplicate, and so is a repeat that finds no open incident."""
-    rule, event, runtime = attempt.rule, attempt.event, attempt.runtime
-    settings = correlation.settings_for(rule, runtime)
-    if settings is None or not event.workload:
-        return None
+    duplicate, and so is a repeat that finds no open incident. A storm's every repeat comes
+    here, so the decision is built as ``duplicate`` builds its own (the fields
+    ``Attempt.decide`` would give)."""
     try:
-        result = correlation.join_open(rule, event, runtime, settings)
+        result = correlation.join_open(rule, event, runtime, settings, now)
     except TransientError as exc:
-        return firing.store_unavailable(attempt, exc)
+        return firing.store_unavailable(Attempt(runtime, rule, event, key, deadline), exc)
     if result is None:
-        return None
-    attempt.incident = result.incident.id
+        return duplicate(rule, event, key)
     # Not recorded: a repeat is a duplicate for the audit trail (one record per claim), and a
     # storm's repeats would flood it; the incident counts it and its follow-up carries it.
-    return attempt.decide(DecisionKind.JOINED_INCIDENT, detail=result.incident.id)
+    return Decision(
+        DecisionKind.JOINED_INCIDENT,
+        event,
+        rule.hook,
+        rule.target.label(),
+        None,
+        key,
+        "",
+        result.incident.id,
+    )
 
 
 def _held_back(attempt: Attempt, hold: Hold, group: BacklogKey | None) -> Decision:

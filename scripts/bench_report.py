@@ -72,8 +72,27 @@ NOTES = """\
   microseconds; a condition that reads the severity, the tags or the internal type applies
   the mapping row before matching (as `minSeverity` and `matchTags` do), so every duplicate
   pays for it too; that run is reported beside, unbudgeted.
+- **Correlation** (`correlate:` on every hook, ≤ 1.20× the run without). The storm mix's
+  15,000 hooked events join 15 workload incidents (about 1,000 joins each); a join costs what
+  a duplicate does plus the incident store's read-modify-write, so the figure is the price of
+  that write per repeat. Members are kept as an append-only record read up to a size
+  (`incident_changes.Members`): a join adds its member in place, in O(1), and an incident a
+  store handed out never sees a later join (the reason the members were copied before). The
+  join is written out in `incident_changes.correlate` (no helper calls, keyword dicts or
+  copies), and a repeat joins on its claim's instant with its decision built as a duplicate's.
+  In instructions (valgrind, 20,000 events, the set-up subtracted), correlating vs plain:
+  266.7 k vs 244.6 k an event before (1.09×; 29.5 k a join beyond a duplicate), 251.6 k vs
+  244.9 k after (1.03×; 8.9 k a join); function calls 2.22 M → 2.07 M (plain 2.00 M). In CPU
+  time, alternating runs of the two builds: 1.18–1.25× before, 1.03–1.11× after. The SQLite
+  store still reads and rewrites an incident's whole row (members, evidence) per join: about
+  1.3 M instructions a join while the members fill, 2.0 M once they are full.
 - **Cold start** (≤ 250 ms, spawn → first event answered) is dominated by importing
-  functions-framework (Flask) and pydantic, both needed by every function; khook adds its own
+  functions-framework (Flask) and pydantic, both needed by every function. Both cold-start
+  benchmarks spawn, in the same turns and through the same probe, a hello-world function that
+  only decodes the Pub/Sub message (`benchmarks/_hello.py`, the request-rate benchmark's): its
+  figure ("floor: hello-world function cold start") is what no Python function served by
+  functions-framework goes below on the machine, and on this two-core machine it is itself
+  above 250 ms; `functions/kubernetes`'s ratio to it is printed beside. khook adds its own
   modules only (no pydantic-settings, no Google
   or Kubernetes client, no httpx until the first dispatch), loads its configuration from the
   archive's pre-parsed JSON (PyYAML only for a file changed since packaging), and imports no
@@ -105,17 +124,26 @@ NOTES = """\
   every process there consults the editable install's path finder at start, and the first
   dispatch imports development-only packages that httpx and httpcore load when installed
   (trio, here for selenium; rich and Pygments).
-- **Live configuration's cold start** (no worse than without, within 10 % + 15 ms). With a
-  published snapshot the first event opens a second SQLite connection, reads the version and
-  the snapshot row and compares digests (the deployed files: nothing loaded twice). Measured
-  in spawned processes of the same code, that run and the run without live configuration
-  differ by less than the noise: +6 M instructions (0.3 %), no wait over 3 ms (`strace`), the
-  first request's CPU time the same (9.4 ms with, 9.9 ms without, median of 8) and its wall
-  time lower (31 vs 49 ms: the run without starts on no state file and creates it). The
-  50-60 ms gap of an earlier run did not reproduce; the benchmark now compiles khook before
-  spawning (as `sources_cold_start.py` does), since with `PYTHONDONTWRITEBYTECODE` set every
-  process compiled every khook module, and a module only one variant imports counted
-  against it.
+- **Live configuration's cold start** (no worse than without, within 10 % + 15 ms). The first
+  event opens a second SQLite connection and reads the version. With a published snapshot it
+  reads the row and compares digests (the deployed files: nothing loaded twice); on an empty
+  store it publishes the deployed files as version 1 (one `BEGIN IMMEDIATE` transaction
+  expecting version 0: of racing instances exactly one publishes). Either costs some 2.7 M
+  instructions over the start without (1,361 M for the whole process, valgrind: 0.2 %; no
+  module imported but the config store's). What an empty store cost beyond that was waiting
+  for the disk: creating the table and the bootstrap were two commits at SQLite's default
+  `synchronous = FULL`, three fsyncs with the directory's, some 4 ms each on the benchmark
+  machine (`strace`; the first `current_runtime` 10.2 ms, now 0.5 ms in SQLite). Both are
+  safe to lose to a power cut (the next handle creates the table again, the next start
+  bootstraps the empty store again), so they commit at `NORMAL`, which survives the process
+  crashing; a push still waits for the disk. Before the first answer the process now syncs
+  as often with an empty store as without live configuration (8 times: the state file's
+  creation and the silences' table), with a snapshot 4 times (its file exists already, in WAL
+  mode). The rest is process-start noise, tens of milliseconds on a busy two-core machine
+  against a gap of a few: each median is of 20 runs, and the table gives each variant's
+  spread. The benchmark compiles khook before spawning (as `sources_cold_start.py` does):
+  with `PYTHONDONTWRITEBYTECODE` set every process would compile every khook module, and a
+  module only one variant imports would count against it.
 - **Forwarder** budgets: ≥ 5,000 events/s into the emulator, peak RSS ≤ 50 MiB through the
   storm. Throughput is bounded by the emulator's answers to the publish requests (two in
   flight) on two cores; peak RSS by the imports (38 MiB) plus the bounded publish queue
@@ -277,7 +305,8 @@ under `python -m functions_framework` (gunicorn, one worker, 8 threads), fed the
 of Pub/Sub push bodies (2,000 a turn over 150 pods, 7.5 % firing, dry-run dispatch) over four
 keep-alive connections, in rotated turns. On the shared 2-core machine the per-round ratio
 ranges widely (0.46–0.88× in one run), so read the medians of several runs: over four runs,
-memory state 0.63–0.73×, SQLite state 0.60–0.74× (budgets 0.90× and 0.85×: missed). Without the HTTP
+memory state 0.63–0.73×, SQLite state 0.60–0.74× (budgets 0.90× and 0.85×: missed, before a
+checked push skipped the framework's dispatch; below). Without the HTTP
 server, through the Flask test client in one process, a request costs about 400 µs in the
 hello world, 690 µs with the memory state and 920 µs with SQLite: khook adds about 290 µs
 (memory) to a floor of 400 µs, where 0.90× allows 45 µs.
@@ -403,6 +432,40 @@ instructions a request of SQLite's 1.31 M; SQLite's own share is now some 44 k a
 request and pipeline work both states share. Folding the confirmation into the audit record's
 transaction was measured and left out: `BEGIN IMMEDIATE` and `COMMIT` as statements cost more
 (+22 k a firing) than the second autocommit they save.
+
+A checked push delivery now skips functions-framework's dispatch. By the time the guard passes
+a push envelope on it has read the body under its deadline, parsed it strictly and checked
+every field the conversion reads; the framework then spent more than half of a request (more
+than the whole hello world's own work) on what decides nothing for such a body: a Flask request
+and app context, URL routing, a CloudEvents parse of the body that must fail (a push envelope
+is not a CloudEvent), a random execution id, an `OK` response built, finalized and rewritten
+to JSON. `transport.serve_pushes` (on every CloudEvent function's `handle`) lets the guard call
+the target itself (`transport/direct.py`) with the CloudEvent the framework's own conversion
+(`event_conversion`) builds from the same document, and answer what the framework answers
+(200, `application/json`, `{"status": 200, "acknowledged": true}`); an exception goes through
+the app's error handling inside a request context, as from the framework's view (Flask's log
+line, the JSON 500 with `X-Google-Status: crash`). A path the router might rewrite, a request
+hook, a Flask signal receiver, `LOG_EXECUTION_ID` or a test client keeping contexts takes the
+framework's path; both paths are compared request for request in
+`tests/unit/functions/test_direct_push.py`. No check was dropped: the guard's strict parse, the
+payload's strict parse, the message checks and the pipeline all run as before. The strict
+parse also decodes bytes as UTF-8 and drops one BOM itself instead of the Python-level
+`utf-8-sig` codec (about 5 k instructions a parse, two a request). cProfile in one process
+(2,000 storm-mix bodies): 961 → 328 function calls a request; before, of a request, the
+framework's work around the call 62 % (the request context 11 %, the response's finalizing
+10 % with the JSON acknowledgement's rewrite 3 %, the failing CloudEvents parse 9 %, the
+conversion 5 %, the execution id 4 %), `handle_pubsub` 27 % (the pipeline 15 %), the guard's
+check 7 %; after,
+`handle_pubsub` 63 % (the pipeline 36 %), the guard's check 18 %, the conversion 7 %, the
+rest of `direct` 3 %. Instructions a request (valgrind, before → after): the WSGI app in one
+process (400 bodies after 100, minus a run of the set-up alone), hello world 0.90 M, memory
+state 1.27 M → 0.57 M (0.71× → 1.58× the hello world's rate in instructions), SQLite 1.31 M →
+0.60 M (0.68× → 1.48×); inside the gunicorn worker of `python -m functions_framework`, which
+adds its own 0.69 M a request to both sides, hello world 1.59 M, memory 1.95 M → 1.25 M
+(0.81× → 1.27×), SQLite 2.01 M → 1.27 M (0.79× → 1.25×). Through the benchmark itself on the
+shared machine (3 rounds a run, paired runs of the two builds in the same minutes): medians of
+all rounds 0.75× → 1.06× (memory) and 0.76× → 1.12× (SQLite); single runs still ranged
+0.77–1.71× and 0.85–1.41× as other work shared the two cores.
 
 **What each stage costs.** `benchmarks/pipeline.py` times each stage of the pipeline alone over
 the events that reach it on both workloads, with the floor and the whole pipeline in the same

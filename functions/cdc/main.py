@@ -14,6 +14,7 @@ from khook_core.transport.pubsub import handle_pubsub, parse_text
 transport.start("cdc", signature="cloudevent")  # a bad config fails the cold start
 
 
+@transport.serve_pushes  # a checked push delivery skips the framework's dispatch
 @functions_framework.cloud_event
 def handle(cloud_event: CloudEvent) -> None:
     """One change message: a Debezium event, a wal2json transaction (v1) or tuple (v2)."""

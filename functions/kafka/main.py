@@ -14,6 +14,7 @@ from khook_core.transport.pubsub import handle_pubsub, parse_text
 transport.start("kafka", signature="cloudevent")  # a bad config fails the cold start
 
 
+@transport.serve_pushes  # a checked push delivery skips the framework's dispatch
 @functions_framework.cloud_event
 def handle(cloud_event: CloudEvent) -> None:
     """One Kafka record (``kafka.topic/partition/offset`` attributes: ``metadata.publish=true``)."""

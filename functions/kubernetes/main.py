@@ -14,6 +14,7 @@ from khook_core.transport.pubsub import handle_pubsub
 transport.start("kubernetes", signature="cloudevent")  # a bad config fails the cold start
 
 
+@transport.serve_pushes  # a checked push delivery skips the framework's dispatch
 @functions_framework.cloud_event
 def handle(cloud_event: CloudEvent) -> None:
     """One Pub/Sub delivery in the forwarder's message contract (or any same-shaped message)."""

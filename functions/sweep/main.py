@@ -14,6 +14,7 @@ from khook_core.transport.tick import handle_tick
 transport.start("sweep", signature="cloudevent", serves_source=False)
 
 
+@transport.serve_pushes  # a checked push delivery skips the framework's dispatch
 @functions_framework.cloud_event
 def handle(cloud_event: CloudEvent) -> None:
     """One tick: sweep the backlogs whose window has passed and whose budget allows a run."""

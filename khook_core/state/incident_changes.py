@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
+from itertools import islice
 from typing import Any, Final
 
 from khook_core.state.base import Correlation, Evidence, Incident
@@ -24,6 +26,50 @@ MAX_PENDING_EVIDENCE: Final = 50
 FIRING: Final = "firing"
 RESOLVED: Final = "resolved"
 EVENT: Final = "event"
+
+
+class Members(Mapping[str, str]):
+    """An incident's members as one join left them: the first ``size`` entries of a record
+    that joins only append to (member → its position and state). A join adds its member in
+    place, whatever the incident holds, and every incident handed out before still reads
+    exactly the members it had; a change of state (``resolve``) makes a new record."""
+
+    __slots__ = ("_record", "_size")
+
+    def __init__(self, record: dict[str, tuple[int, str]], size: int) -> None:
+        self._record, self._size = record, size
+
+    @classmethod
+    def first(cls, member: str, state: str) -> Members:
+        return cls({member: (0, state)}, 1)
+
+    @classmethod
+    def of(cls, pairs: Iterable[tuple[str, str]]) -> Members:
+        record = {member: (n, state) for n, (member, state) in enumerate(pairs)}
+        return cls(record, len(record))
+
+    def __getitem__(self, member: str) -> str:
+        position, state = self._record[member]
+        if position >= self._size:
+            raise KeyError(member)
+        return state
+
+    def __contains__(self, member: object) -> bool:
+        entry = self._record.get(member) if isinstance(member, str) else None
+        return entry is not None and entry[0] < self._size
+
+    def __iter__(self) -> Iterator[str]:
+        # Taken whole, in C: a join appending in another thread cannot break the iteration.
+        return iter(tuple(islice(self._record, self._size)))
+
+    def __len__(self) -> int:
+        return self._size
+
+    def __repr__(self) -> str:
+        return repr(dict(self.items()))
+
+
+_new = object.__new__
 
 
 def new_incident_id() -> str:
@@ -47,27 +93,42 @@ def correlate(
     """(the workload's incident after the event, a stale incident it closed or None, result);
     None when ``join_only`` and there is nothing to join."""
     state = FIRING if resolvable else EVENT
-    if current is not None and current.open and now - current.last_event_at <= current.window:
-        if member in current.members:
-            return current, None, Correlation(current, opened=False, duplicate=True)
+    # A join is a storm's every repeat: written out here (no helper calls, no copies).
+    last = current.last_event_at if current is not None else now
+    if current is not None and current.closed_at is None and now - last <= current.window:
         members = current.members
-        if len(members) < MAX_INCIDENT_MEMBERS:  # past the cap, no copy: a storm's hot path
-            members = {**members, member: state}
-        pending, omitted = current.pending, current.omitted
+        if type(members) is Members:
+            record, size = members._record, members._size
+            entry = record.get(member)
+            if entry is not None and entry[0] < size:
+                return current, None, Correlation(current, False, True)
+            if size < MAX_INCIDENT_MEMBERS:  # past the cap, nothing to add
+                if len(record) != size:  # an older incident's: what was added since is not
+                    record = dict(islice(record.items(), size))  # its own, so it gets a copy
+                record[member] = (size, state)  # in place: no earlier incident sees it
+                added = _new(Members)
+                added._record, added._size = record, size + 1
+                members = added
+        elif member in members:
+            return current, None, Correlation(current, False, True)
+        elif len(members) < MAX_INCIDENT_MEMBERS:  # read back from a stored body, whole:
+            members = {**members, member: state}  # its copy is that join's own
+        joined = _new(Incident)
+        fields = joined.__dict__
+        fields.update(current.__dict__)
+        if now > last:
+            fields["last_event_at"] = now
+        fields["events"] = current.events + 1
+        fields["members"] = members
         if evidence:  # the first lines are kept, the rest counted: a storm's thousandth
-            if len(pending) < MAX_PENDING_EVIDENCE:  # repeat costs no text and no copy
-                pending = (*pending, evidence() if callable(evidence) else evidence)
+            if len(current.pending) < MAX_PENDING_EVIDENCE:  # repeat costs no text
+                fields["pending"] = (
+                    *current.pending,
+                    evidence() if callable(evidence) else evidence,
+                )
             else:
-                omitted += 1
-        joined = _evolve(
-            current,
-            last_event_at=max(current.last_event_at, now),
-            events=current.events + 1,
-            members=members,
-            pending=pending,
-            omitted=omitted,
-        )
-        return joined, None, Correlation(joined, opened=False)
+                fields["omitted"] = current.omitted + 1
+        return joined, None, Correlation(joined, False)
     if join_only:
         return None
     stale = None
@@ -81,7 +142,7 @@ def correlate(
         window=window,
         hook=hook,
         agent=agent,
-        members={member: state},
+        members=Members.first(member, state),
     )
     return opened, stale, Correlation(opened, opened=True)
 
@@ -90,7 +151,7 @@ def resolve(current: Incident | None, *, member: str, now: datetime) -> Incident
     """The incident with ``member`` resolved (closed once no member fires), or None."""
     if current is None or not current.open or current.members.get(member) != FIRING:
         return None
-    members = {**current.members, member: RESOLVED}
+    members = Members.of({**current.members, member: RESOLVED}.items())
     updated = _evolve(current, members=members)
     if FIRING not in members.values():
         return close(updated, at=now, reason="resolved")
@@ -157,7 +218,7 @@ def _omitted_count(line: str) -> int:
 def _evolve(incident: Incident, **changes: Any) -> Incident:
     """``dataclasses.replace`` without its per-call introspection: it runs once per joining
     event, the hot path of a storm (the fields need no validation: all are ours)."""
-    new = object.__new__(Incident)
+    new = _new(Incident)
     new.__dict__.update(incident.__dict__)
     new.__dict__.update(changes)
     return new
@@ -181,7 +242,7 @@ def to_json(incident: Incident) -> dict[str, Any]:
         "hook": incident.hook,
         "agent": incident.agent,
         "events": incident.events,
-        "members": incident.members,
+        "members": dict(incident.members),
         "pending": list(incident.pending),
         "omitted": incident.omitted,
         "follow_ups": incident.follow_ups,

@@ -31,8 +31,9 @@ class MemoryIncidentStore:
         join_only: bool = False,
     ) -> Correlation | None:
         with self._lock:
+            current = self._current.get(workload)
             changed = changes.correlate(
-                self._current.get(workload),
+                current,
                 workload=workload,
                 member=member,
                 window=window,
@@ -46,10 +47,10 @@ class MemoryIncidentStore:
             if changed is None:
                 return None
             after, stale, result = changed
-            current = self._current.get(workload)
-            if current is not None and current.id != after.id:  # replaced: keep it listed
-                self._closed.append(stale or current)
-            self._current[workload] = after
+            if after is not current:  # a duplicate changes nothing
+                if current is not None and current.id != after.id:  # replaced: keep it listed
+                    self._closed.append(stale or current)
+                self._current[workload] = after
         return result
 
     def resolve(self, *, workload: str, member: str, now: datetime) -> Incident | None:

@@ -13,6 +13,8 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from khook_core.state.base import CircuitState, Firing
 
 APPROVAL_OPEN: Final = "open"
@@ -152,7 +154,7 @@ class Incident:
     """The hook whose event opened it; its agent gets the run and every follow-up."""
     agent: str = ""
     events: int = 1
-    members: dict[str, str] = field(default_factory=dict)
+    members: Mapping[str, str] = field(default_factory=dict)
     """Member (an event occurrence) → ``firing`` or ``resolved`` for members whose source
     reports resolution (alerts), ``event`` for the rest (capped at ``MAX_INCIDENT_MEMBERS``)."""
     pending: tuple[str, ...] = ()

@@ -5,6 +5,9 @@ as ``SqliteStateStore`` but open their own connection, so none of them waits beh
 path's. What they share is here: opening the file and creating the table, one lock per handle,
 SQLite errors surfacing as ``TransientError`` (the caller retries later), and write
 transactions taken up front (``BEGIN IMMEDIATE``) for read-modify-write across processes.
+Commits wait for the disk (SQLite's ``synchronous = FULL``) unless a write asks not to:
+``unsynced`` is for what is safe to lose to a power cut (in WAL mode such a commit still
+survives the process crashing, and the file stays consistent either way).
 """
 
 from __future__ import annotations
@@ -33,10 +36,14 @@ class SqliteTable:
         self._lock = threading.Lock()
         try:
             self._db = connect(self.path)
-            for statement in self.schema:
-                self._db.execute(statement)
+            self._create(self._db)
         except (sqlite3.Error, OSError) as exc:
             raise TransientError(f"cannot open SQLite {self.kind} store {path}: {exc}") from exc
+
+    def _create(self, db: sqlite3.Connection) -> None:
+        """Create the table (``schema``) if the file has none yet."""
+        for statement in self.schema:
+            db.execute(statement)
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[sqlite3.Connection]:
@@ -48,10 +55,10 @@ class SqliteTable:
                 raise TransientError(f"SQLite {self.kind} store {self.path}: {exc}") from exc
 
     @contextlib.contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
+    def _transaction(self, *, synced: bool = True) -> Iterator[sqlite3.Connection]:
         """A write transaction taken before the first read, committed when the block ends and
-        rolled back when it raises."""
-        with self._locked() as db:
+        rolled back when it raises; ``synced=False``: its commit is ``unsynced``."""
+        with self._locked() as db, contextlib.nullcontext() if synced else unsynced(db):
             db.execute("BEGIN IMMEDIATE")
             try:
                 yield db
@@ -63,3 +70,16 @@ class SqliteTable:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+@contextlib.contextmanager
+def unsynced(db: sqlite3.Connection) -> Iterator[None]:
+    """The block's commits do not wait for the disk (``synchronous = NORMAL``: in WAL mode a
+    commit survives the process crashing, a power cut may roll it back); the connection's own
+    level afterwards. Outside a transaction: SQLite refuses the change inside one."""
+    (level,) = db.execute("PRAGMA synchronous").fetchone()
+    db.execute("PRAGMA synchronous = NORMAL")
+    try:
+        yield
+    finally:
+        db.execute(f"PRAGMA synchronous = {int(level)}")

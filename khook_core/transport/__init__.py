@@ -8,10 +8,13 @@ for it that it did not import already.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 if TYPE_CHECKING:
     from khook_core.settings import Settings
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def start(
@@ -43,6 +46,7 @@ def start(
 
         transport.start("kafka", signature="cloudevent")
 
+        @transport.serve_pushes
         @functions_framework.cloud_event
         def handle(cloud_event: CloudEvent) -> None:
             handle_pubsub("kafka", cloud_event, parse=parse_text)
@@ -61,3 +65,22 @@ def start(
     )
     gc.freeze()  # no collect first: the start leaves a few dozen cyclic objects, a collect ~20 ms
     return settings
+
+
+def serve_pushes(function: F) -> F:
+    """Decorator for a CloudEvent function's target: a Pub/Sub push delivery the guard has
+    checked calls it directly with the CloudEvent functions-framework would build, and gets
+    the framework's answer, without the framework's dispatch around it (``direct``); any
+    other request, and every request where that answer could differ, takes the framework's
+    path. A no-op when ``main.py`` is imported on its own.
+
+    Example (``functions/kubernetes/main.py``)::
+
+        @transport.serve_pushes
+        @functions_framework.cloud_event
+        def handle(cloud_event: CloudEvent) -> None:
+            handle_pubsub("kubernetes", cloud_event)
+    """
+    from khook_core.transport import guard
+
+    return guard.direct_current(function)

@@ -36,10 +36,12 @@ LEGACY_CONTEXT_KEYS: Final = frozenset({"eventId", "timestamp", "eventType", "re
 
 class Pass(NamedTuple):
     """Hand the request to functions-framework with this body (and, when the check parsed it,
-    ``document``: the body as JSON, which the framework need not parse again)."""
+    ``document``: the body as JSON, which the framework need not parse again). ``push``: the
+    body is a Pub/Sub push envelope the framework converts as it is."""
 
     body: bytes
     document: Any = None
+    push: bool = False
 
 
 class Ack(NamedTuple):
@@ -179,7 +181,7 @@ def _check_push(document: dict[str, Any], body: bytes) -> Verdict:
     if "data" not in message:  # an attributes-only message: the source decides
         message["data"] = ""
         body = json.dumps(document).encode()
-    return Pass(body, document)
+    return Pass(body, document, push=True)
 
 
 def _check_legacy(document: dict[str, Any], body: bytes) -> Verdict:

@@ -13,7 +13,8 @@ long as a client takes. ``install`` wraps a function's Flask app so that:
 - a CloudEvent function checks the delivery first (``envelope.check``): a body over
   ``MAX_DELIVERY_BYTES`` is 413 (unread when its ``Content-Length`` says so), a push delivery
   that can never succeed is acknowledged with its reason logged, any other malformed request
-  gets its 4xx JSON;
+  gets its 4xx JSON; a push delivery that passes goes straight to the function when it
+  registered (``transport.serve_pushes``, ``direct``), answered as the framework would;
 - a refused body is not read to its end: the framework's after-request drain is dropped and the
   read side shut, so a 413 costs no transfer; under ``khook_local.server``, which
   leaves ``Expect: 100-continue`` to the function, ``100 Continue`` goes out only when the body
@@ -34,8 +35,8 @@ import json
 import logging
 import socket
 import time
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, Final, Literal
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar
 
 import flask
 from werkzeug.exceptions import HTTPException, RequestTimeout
@@ -44,6 +45,7 @@ from khook_core import logs
 from khook_core.errors import InvalidEventError
 from khook_core.transport import envelope
 from khook_core.transport.deadlines import WATCHDOG, Entry
+from khook_core.transport.direct import Direct
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -69,6 +71,7 @@ _FIELD_OF_STATUS: Final = {
 
 _ACKNOWLEDGED: Final = json.dumps({"status": 200, "acknowledged": True}).encode()
 Signature = Literal["http", "cloudevent"]
+F = TypeVar("F", bound=Callable[..., Any])
 DOCUMENT_KEY: Final = "khook.document"
 """Where the delivery check leaves the body it parsed, in the WSGI environ."""
 
@@ -110,6 +113,28 @@ def install_current(*, source: str, signature: Signature, body_read_timeout: flo
     if flask.has_app_context():
         app: flask.Flask = flask.current_app._get_current_object()  # type: ignore[attr-defined]
         install(app, source=source, signature=signature, body_read_timeout=body_read_timeout)
+
+
+def direct_current(function: F) -> F:
+    """Hand the app functions-framework is creating a way to call ``function`` (its target)
+    with a checked push delivery without the framework's dispatch (``direct``); a no-op when
+    the module is imported on its own, for an HTTP function, or with the framework's
+    execution-id logging on (``LOG_EXECUTION_ID``), which only its dispatch provides."""
+    if flask.has_app_context():
+        app: flask.Flask = flask.current_app._get_current_object()  # type: ignore[attr-defined]
+        guarded = app.wsgi_app
+        if isinstance(guarded, RequestGuard) and guarded.signature == "cloudevent":
+            import functions_framework
+
+            logging_ids = getattr(functions_framework, "_enable_execution_id_logging", None)
+            if logging_ids is not None and not logging_ids():
+                guarded.direct = Direct(
+                    app,
+                    function,
+                    acknowledgement=_ACKNOWLEDGED,
+                    expected_after=[json_acknowledgement],
+                )
+    return function
 
 
 def json_response(
@@ -257,6 +282,7 @@ class RequestGuard:
         self.source = source
         self.signature = signature
         self.body_read_timeout = body_read_timeout
+        self.direct: Direct | None = None
         self._drain_dropped = False
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
@@ -282,9 +308,14 @@ class RequestGuard:
 
         try:
             if self.signature == "cloudevent" and environ.get("REQUEST_METHOD") == "POST":
-                early = self._check_delivery(environ, stream, declared)
-                if early is not None:
-                    return early(environ, recording)
+                checked = self._check_delivery(environ, stream, declared)
+                if not isinstance(checked, envelope.Pass):
+                    return checked(environ, recording)
+                direct = self.direct
+                if checked.push and direct is not None and direct.usable(environ):
+                    served = direct.serve(environ, recording, checked.document)
+                    if served is not None:
+                        return served
             return self.wrapped(environ, recording)
         finally:
             stream.disarm()
@@ -307,7 +338,9 @@ class RequestGuard:
 
     def _check_delivery(
         self, environ: WSGIEnvironment, stream: DeadlineStream, declared: int | None
-    ) -> flask.Response | None:
+    ) -> flask.Response | envelope.Pass:
+        """The refusal or acknowledgement to answer, or the delivery passed on (the environ
+        then carries the body the framework reads, and the check's parse of it)."""
         if declared is not None and declared > MAX_DELIVERY_BYTES:
             return self._refuse(
                 InvalidEventError(
@@ -343,7 +376,7 @@ class RequestGuard:
         environ["CONTENT_LENGTH"] = str(len(verdict.body))
         environ.pop("HTTP_TRANSFER_ENCODING", None)
         environ["wsgi.input_terminated"] = False
-        return None
+        return verdict
 
     def _refuse(self, error: InvalidEventError) -> flask.Response:
         with logs.bind(source=self.source):

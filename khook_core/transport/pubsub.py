@@ -12,6 +12,7 @@ twice.
 
 Example::
 
+    @transport.serve_pushes
     @functions_framework.cloud_event
     def handle(cloud_event: CloudEvent) -> None:
         handle_pubsub("kafka", cloud_event, parse=parse_text)

@@ -6,6 +6,7 @@ A configuration that cannot load raises like every function's, so the error is v
 
 Example::
 
+    @transport.serve_pushes
     @functions_framework.cloud_event
     def handle(cloud_event: CloudEvent) -> None:
         handle_tick(cloud_event)

@@ -430,3 +430,34 @@ def test_put_back_evidence_past_the_cap_is_counted_again_not_listed(new_incident
     assert (len(kept.pending), kept.omitted) == (50, 5)
     assert retried is not None
     assert retried[1] == evidence  # the same follow-up again: one count line, not two
+
+
+def test_an_incident_a_store_returned_never_changes_under_its_holder(
+    new_incidents: NewIncidents,
+):
+    """A returned incident is a snapshot: later joins, resolutions and follow-ups change the
+    store's incident, never one a caller already holds (even one it holds twice over)."""
+    store = new_incidents()
+    event(store, "alert/a1", resolvable=True)
+    held = event(store, "e1", NOW + timedelta(seconds=1), evidence="line 1").incident
+    also = event(store, "e1", NOW + timedelta(seconds=2), evidence="line 1").incident
+    [listed] = store.incidents()
+    seen = (dict(held.members), held.pending, held.events, held.omitted)
+
+    for n in range(2, 260):
+        event(store, f"e{n}", NOW + timedelta(seconds=n), evidence=f"line {n}")
+    assert store.take_follow_up(workload=CHECKOUT, interval=WINDOW, now=NOW + timedelta(minutes=5))
+    store.resolve(workload=CHECKOUT, member="alert/a1", now=NOW + timedelta(minutes=5))
+
+    for incident in (held, also, listed):
+        assert (dict(incident.members), incident.pending, incident.events, incident.omitted) == (
+            seen
+        )
+        assert list(incident.members) == ["alert/a1", "e1"]
+        assert incident.members["alert/a1"] == "firing"
+        assert "e2" not in incident.members
+        assert len(incident.members) == 2
+    [now_held] = store.incidents()
+    assert len(now_held.members) == 200
+    assert now_held.members["alert/a1"] == "resolved"
+    assert (now_held.events, now_held.pending, now_held.close_reason) == (260, (), "resolved")

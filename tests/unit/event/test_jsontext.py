@@ -111,3 +111,16 @@ def test_unencodable_paths_are_found_behind_keys_of_any_type() -> None:
     assert jsontext.unencodable_path({1: ["fine", {"k": "\udc80"}]}, "body") == "body.1[1].k"
     assert jsontext.unencodable_path({2: 1, "x\ud800": 1}) == "x\\ud800"
     assert jsontext.unencodable_path({1: ["fine"], ("t",): "é"}) is None
+
+
+def test_bytes_may_start_with_one_bom_and_a_bad_byte_is_counted_after_it() -> None:
+    assert jsontext.loads(b'\xef\xbb\xbf{"a": "\xc3\xa9"}') == {"a": "\u00e9"}
+    assert jsontext.loads(b"\xef\xbb\xbf[1]") == [1]
+    with pytest.raises(InvalidEventError, match="Unexpected UTF-8 BOM"):
+        jsontext.loads(b"\xef\xbb\xbf\xef\xbb\xbf[1]")
+    with pytest.raises(InvalidEventError, match=re.escape("body is not UTF-8 (byte 7)")):
+        jsontext.loads(b'\xef\xbb\xbf{"a": "\xff"}')
+    with pytest.raises(InvalidEventError, match=re.escape("data is not UTF-8 (byte 7)")):
+        jsontext.loads(b'{"a": "\xff"}', field="data")
+    with pytest.raises(InvalidEventError, match="Unexpected UTF-8 BOM"):
+        jsontext.loads("\ufeff[1]")  # text keeps json.loads' rule

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -147,6 +148,45 @@ def test_a_redelivered_joined_event_is_a_duplicate(runtime: Runtime, clock: Cloc
     assert again.decision == "duplicate"
     [incident] = runtime.incidents.incidents()
     assert incident.events == 2
+
+
+class BreakingIncidents(MemoryIncidentStore):
+    """The memory store until ``broken``: then every join fails as an unreachable store."""
+
+    broken = False
+
+    def correlate(self, **kwargs: Any) -> Any:
+        if self.broken:
+            raise TransientError("incident store unreachable")
+        return super().correlate(**kwargs)
+
+
+def test_a_repeat_joins_unrecorded_and_fails_retryably_when_the_store_does(
+    runtime: Runtime, clock: Clock
+):
+    incidents = runtime.incident_store = BreakingIncidents()
+    run_pipeline("alertmanager", crash_looping(at(clock, 0)), {}, runtime=runtime)
+    run_pipeline(
+        "kubernetes", backoff("checkout-7d9f8-x2x4q", 1, at(clock, 1)), {}, runtime=runtime
+    )
+    [repeat] = run_pipeline(
+        "kubernetes", backoff("checkout-7d9f8-x2x4q", 2, at(clock, 2)), {}, runtime=runtime
+    )
+    incidents.broken = True
+    [failed] = run_pipeline(
+        "kubernetes", backoff("checkout-7d9f8-x2x4q", 3, at(clock, 3)), {}, runtime=runtime
+    )
+
+    [incident] = incidents.incidents()
+    assert (repeat.decision, repeat.detail, repeat.prompt) == ("joined:incident", incident.id, None)
+    assert (repeat.hook, repeat.agent) == ("shop/checkout", "kagent/k8s-agent")
+    assert incident.last_event_at == T0 + timedelta(minutes=2)
+    assert (failed.decision, failed.detail) == (
+        "failed:state-unavailable",
+        "incident store unreachable",
+    )
+    assert failed.retryable
+    assert len(runtime.store.firings()) == 2  # the opening run and the first BackOff's join
 
 
 def test_resolving_every_alert_closes_the_incident(runtime: Runtime, clock: Clock):
