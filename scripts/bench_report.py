@@ -568,10 +568,12 @@ instructions 17 k, the capped and escaped data block 96 k, the nonce's SHA-256 a
 storm control with the mapping row about 61 k; the atomic claim with the silences about 27 k.
 Before any claim, decoding, normalize, redaction and matching are 2.1× the floor; the claim and
 the firing add some 3.5×, so ≤ 4.0× is out of reach while every firing escapes and fences its data,
-records its prompt's hash and digests its ids. In CPU time on the loaded two-core machine the
-same-run ratio moved from 10.0–16.1× to 7.4–12.1× (three alternating runs of each build, best
-of three rounds, 5,000 events); valgrind runs SHA-256 without the CPU's SHA extensions, so the
-hashes weigh less in time than in these counts.
+records its prompt's hash and digests its ids. In CPU time (six alternating runs of each
+build at a quiet moment, best of three rounds of 5,000 events each, the floor in the same
+rounds) the all-unique ratio's median moved from 9.9× to 9.5× (9.5–10.7× → 9.0–9.8×, one
+disturbed run at 12.2× left out), the pipeline from about 124 to 114 µs an event: less than the
+instructions' 12 %, as valgrind runs SHA-256 without the CPU's SHA extensions (the hashes weigh
+less in time than in these counts) and the lost IPC of running every stage per event remains.
 
 **Telemetry's cold start** (`python -X importtime`, `functions/kubernetes` handling its first
 event with `KHOOK_TELEMETRY=console`, modules imported before the answer that telemetry `off`
