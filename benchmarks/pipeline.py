@@ -575,7 +575,9 @@ def _admit(firings: list[Attempt], runtime: Runtime) -> None:
 
 def _render(firings: list[Attempt]) -> None:
     for attempt in firings:
-        attempt.prompt = prompt.render(attempt.rule.template, attempt.event, None, "")
+        attempt.prompt, attempt.prompt_hash = prompt.render_hashed(
+            attempt.rule.template, attempt.event, None, ""
+        )
 
 
 def _dispatch(firings: list[Attempt], runtime: Runtime) -> list[DispatchResult]:
@@ -584,14 +586,15 @@ def _dispatch(firings: list[Attempt], runtime: Runtime) -> list[DispatchResult]:
     for attempt in firings:
         rule, event, key = attempt.rule, attempt.event, attempt.key
         push_url, push_token = tracker.push_fields(runtime)
-        request = DispatchRequest(
+        message_id, context_id = keys.dispatch_ids(key, event.id, attempt.incident)
+        request = DispatchRequest.trusted(
             event=event,
             hook=rule.hook,
             target=rule.target,
             prompt=attempt.prompt or "",
             key=key,
-            message_id=f"khook-{keys.digest(key, event.id)}",
-            context_id=attempt.incident or f"khook-{keys.digest(key)}",
+            message_id=message_id,
+            context_id=context_id,
             time_budget=None,
             verify=False,
             push_url=push_url,

@@ -96,6 +96,30 @@ class Workload(BaseModel):
     inferred: bool = False
     """True when guessed from a name (pod-template-hash suffixes), not read from owner data."""
 
+    @classmethod
+    def trusted(
+        cls, cluster: str, namespace: str, kind: str, name: str, inferred: bool = False
+    ) -> "Workload":
+        """Build without validation from values already known to be strings, as the
+        constructor given every field would (``Resource.trusted``): a source infers one for
+        every new Pod name, where validation would be most of the inference's cost."""
+        new = _new(cls)
+        _set(
+            new,
+            "__dict__",
+            {
+                "cluster": cluster,
+                "namespace": namespace,
+                "kind": kind,
+                "name": name,
+                "inferred": inferred,
+            },
+        )
+        _set(new, "__pydantic_fields_set__", set(_WORKLOAD_FIELDS))
+        _set(new, "__pydantic_extra__", None)
+        _set(new, "__pydantic_private__", None)
+        return new
+
     def __bool__(self) -> bool:
         return bool(self.kind and self.name)
 
@@ -103,6 +127,9 @@ class Workload(BaseModel):
         """``namespace/kind/name``: the correlation key. The cluster is left out so that a
         source that cannot know it (a GitHub deployment) still meets the cluster's events."""
         return f"{self.namespace}/{self.kind}/{self.name}"
+
+
+_WORKLOAD_FIELDS = frozenset(("cluster", "namespace", "kind", "name", "inferred"))
 
 
 class Event(BaseModel):

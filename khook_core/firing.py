@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING
 
 from khook_core import prompt
 from khook_core.decisions import Decision, DecisionKind
-from khook_core.dispatch.base import DispatchRequest
+from khook_core.dispatch.base import DispatchRequest, DispatchResult
 from khook_core.errors import DispatchError, OutcomeUnknownError, TransientError
-from khook_core.state.base import AuditLog, BacklogStore, ClaimStore, DedupKey, Firing
+from khook_core.state.base import BacklogStore, ClaimStore, DedupKey, Firing
 from khook_core.storm import keys, records
 from khook_core.storm.admission import release_quietly
 from khook_core.tracking import tracker
@@ -44,7 +44,16 @@ _SENT = (DecisionKind.DISPATCHED, DecisionKind.OPENED_INCIDENT, "resent-unverifi
 class Attempt:
     """One match in flight: builds its Decision and, where asked, its audit record."""
 
-    __slots__ = ("deadline", "event", "incident", "key", "prompt", "rule", "runtime")
+    __slots__ = (
+        "deadline",
+        "event",
+        "incident",
+        "key",
+        "prompt",
+        "prompt_hash",
+        "rule",
+        "runtime",
+    )
 
     def __init__(
         self,
@@ -57,6 +66,8 @@ class Attempt:
         self.runtime, self.rule, self.event, self.key = runtime, rule, event, key
         self.deadline = deadline
         self.prompt: str | None = None
+        self.prompt_hash = ""
+        """``prompt``'s hash, taken as it was rendered; "": none yet (computed if needed)."""
         self.incident = ""
         """The incident this firing opened or joined (``correlation``); "" if uncorrelated."""
 
@@ -72,61 +83,44 @@ class Attempt:
         recovered: str = "",
     ) -> Decision:
         """``outcome`` overrides what the audit record says (default: ``kind``);
-        ``recovered`` says how a resumed send ended (``DispatchResult.recovered``)."""
-        agent = self.rule.target.label()
-        if record:
-            self._record(self.runtime.store, outcome or kind, agent, detail, task_id, recovered)
-        return Decision(
-            kind,
-            self.event,
-            self.rule.hook,
-            agent,
-            self.prompt,
-            self.key,
-            task_id,
-            detail,
-            retryable,
-        )
+        ``recovered`` says how a resumed send ended (``DispatchResult.recovered``). The audit
+        record is written here, not in a method of its own: every firing writes one.
 
-    def _record(
-        self,
-        audit: AuditLog,
-        outcome: str,
-        agent: str,
-        detail: str,
-        task_id: str,
-        recovered: str = "",
-    ) -> None:
-        """``detail`` is the error of a failure, or the task state of a dispatch."""
-        event = self.event
-        sent = outcome in _SENT
-        extra = {"state": detail} if sent and detail else {}
-        if recovered:
-            extra["recovered"] = recovered
-        task_state = detail if sent and task_id else ""
-        try:
-            audit.record(
-                Firing.trusted(
-                    key=self.key,
-                    hook=self.rule.hook,
-                    event_id=event.id,
-                    event_type=event.type,
-                    source=event.source,
-                    resource=event.resource.ref(),
-                    agent=agent,
-                    prompt_hash=prompt.prompt_hash(self.prompt or ""),
-                    outcome=str(outcome),
-                    at=self.runtime.clock(),
-                    task_id=task_id,
-                    error="" if sent else detail,
-                    extra=extra,
-                    config_version=self.runtime.config.version,
-                    incident=self.incident,
-                    task_state=task_state,
+        ``detail`` is the error of a failure, or the task state of a dispatch."""
+        rule, event, runtime = self.rule, self.event, self.runtime
+        agent = rule.target.label()
+        if record:
+            outcome = outcome or kind
+            sent = outcome in _SENT
+            extra = {"state": detail} if sent and detail else {}
+            if recovered:
+                extra["recovered"] = recovered
+            try:
+                runtime.store.record(
+                    Firing.trusted(
+                        key=self.key,
+                        hook=rule.hook,
+                        event_id=event.id,
+                        event_type=event.type,
+                        source=event.source,
+                        resource=event.resource.ref(),
+                        agent=agent,
+                        prompt_hash=self.prompt_hash or prompt.prompt_hash(self.prompt or ""),
+                        outcome=str(outcome),
+                        at=runtime.clock(),
+                        task_id=task_id,
+                        error="" if sent else detail,
+                        extra=extra,
+                        config_version=runtime.config.version,
+                        incident=self.incident,
+                        task_state=detail if sent and task_id else "",
+                    )
                 )
-            )
-        except TransientError as exc:
-            logger.error("could not record firing %s: %s", self.key, exc)
+            except TransientError as exc:
+                logger.error("could not record firing %s: %s", self.key, exc)
+        return Decision(
+            kind, event, rule.hook, agent, self.prompt, self.key, task_id, detail, retryable
+        )
 
 
 def run(
@@ -161,56 +155,47 @@ def run(
             retryable=True,
         )
     extra = None if held is None else {"held_back": held.to_json()}
-    attempt.prompt = prompt.render(rule.template, event, extra, note)
+    attempt.prompt, attempt.prompt_hash = prompt.render_hashed(rule.template, event, extra, note)
     push_url, push_token = tracker.push_fields(attempt.runtime)  # where the agent may report
-    request = DispatchRequest(
+    # The message id changes only with the event occurrence, so a redelivered event carries
+    # the same id and the agent can recognise the repeat. One conversation per incident: the
+    # dedup key's, so every firing of it (and every retry) carries the same context; the agent
+    # is asked for this message within it. A correlated firing's conversation is its
+    # incident's, shared with the follow-ups.
+    message_id, context_id = keys.dispatch_ids(key, event.id, attempt.incident)
+    request = DispatchRequest.trusted(
         event=event,
         hook=rule.hook,
         target=rule.target,
         prompt=attempt.prompt,
         key=key,
-        # The message id changes only with the event occurrence, so a redelivered event
-        # carries the same id and the agent can recognise the repeat.
-        message_id=f"khook-{keys.digest(key, event.id)}",
-        # One conversation per incident: the dedup key, so every firing of it (and every
-        # retry) carries the same context; the agent is asked for this message within it.
-        # A correlated firing's conversation is its incident's, shared with the follow-ups.
-        context_id=attempt.incident or f"khook-{keys.digest(key)}",
+        message_id=message_id,
+        context_id=context_id,
         time_budget=time_budget,
         verify=unsure,
         push_url=push_url,
         push_token=push_token,
     )
-    telemetry = attempt.runtime.telemetry
-    traced = telemetry.enabled
-    started = time.perf_counter() if traced else 0.0
+    runtime = attempt.runtime
     try:
-        if traced:
-            with telemetry.span("dispatch", attributes={"khook.hook": rule.hook}):
-                # the agent call continues this trace (``traceparent``)
-                request = dataclasses.replace(request, trace_headers=telemetry.trace_headers())
-                result = attempt.runtime.dispatcher.dispatch(request)
+        if runtime.telemetry.enabled:
+            request, result = _traced(runtime, request)
         else:  # telemetry off: no span, no clock read on the path of every firing
-            result = attempt.runtime.dispatcher.dispatch(request)
+            result = runtime.dispatcher.dispatch(request)
     except OutcomeUnknownError as exc:
-        telemetry.dispatch(event.source, time.perf_counter() - started, "uncertain")
         if resumed is None:
             return _failed(attempt, held, exc)
         return _uncertain(attempt, admitted, held, DecisionKind.FAILED_UNCERTAIN, exc)
     except TransientError as exc:
-        telemetry.dispatch(event.source, time.perf_counter() - started, "transient")
         if unsure:  # the earlier send may still have arrived: keep asking on the next retry
             return _uncertain(attempt, admitted, held, DecisionKind.FAILED_TRANSIENT, exc)
         return _failed(attempt, held, exc)
     except DispatchError as exc:
-        telemetry.dispatch(event.source, time.perf_counter() - started, "rejected")
         # A permanent refusal keeps the claim: retrying within the window cannot succeed.
         keep_held(store, attempt, held)
         with contextlib.suppress(TransientError):  # confirmed: a later resend is a duplicate
             store.confirm(key=key, outcome=DecisionKind.FAILED_REJECTED)
         return attempt.decide(DecisionKind.FAILED_REJECTED, detail=str(exc), record=True)
-    if traced:
-        telemetry.dispatch(event.source, time.perf_counter() - started, "ok")
     if admitted is not None:
         admitted.commit()  # the run started: its budget, window and probe are spent
     try:
@@ -236,6 +221,29 @@ def run(
         outcome=outcome,
         recovered=result.recovered,
     )
+
+
+def _traced(runtime: Runtime, request: DispatchRequest) -> tuple[DispatchRequest, DispatchResult]:
+    """The dispatch in its span, the agent call continuing the trace (``traceparent``), timed
+    by how it ended (``ok``, ``uncertain``, ``transient``, ``rejected``): telemetry on only.
+    The request as sent (with its trace headers) comes back with the result."""
+    telemetry, source = runtime.telemetry, request.event.source
+    started = time.perf_counter()
+    try:
+        with telemetry.span("dispatch", attributes={"khook.hook": request.hook}):
+            request = dataclasses.replace(request, trace_headers=telemetry.trace_headers())
+            result = runtime.dispatcher.dispatch(request)
+    except OutcomeUnknownError:
+        telemetry.dispatch(source, time.perf_counter() - started, "uncertain")
+        raise
+    except TransientError:
+        telemetry.dispatch(source, time.perf_counter() - started, "transient")
+        raise
+    except DispatchError:
+        telemetry.dispatch(source, time.perf_counter() - started, "rejected")
+        raise
+    telemetry.dispatch(source, time.perf_counter() - started, "ok")
+    return request, result
 
 
 def _failed(attempt: Attempt, held: Summary | None, exc: TransientError) -> Decision:

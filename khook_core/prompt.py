@@ -445,8 +445,86 @@ def data_block(data: dict[str, Any]) -> str:
     body = _encode(data)
     if len(body) > MAX_DATA_CHARS:
         body = _fit(data)
-    nonce = hashlib.sha256(body.encode()).hexdigest()[:16]
+    return _fenced(body)
+
+
+def _fenced(body: str) -> str:
+    return _fence(body, hashlib.sha256(body.encode()).hexdigest()[:16])
+
+
+def _fence(body: str, nonce: str) -> str:
     return f"{DATA_PREAMBLE}\n{DATA_BEGIN} {nonce}>>>\n{body}\n{DATA_END} {nonce}>>>"
+
+
+def event_block(event: Event, extra: dict[str, Any] | None = None) -> str:
+    """``data_block(event_data(event, extra))``, the text built directly where it can be."""
+    return _fenced(_event_body(event, extra))
+
+
+def _event_body(event: Event, extra: dict[str, Any] | None) -> str:
+    """The encoded JSON ``data_block`` fences for ``event_data(event, extra)``."""
+    body = None if extra else _event_json(event)
+    if body is None or len(body) > MAX_DATA_CHARS:
+        data = event_data(event, extra)
+        body = _encode(data)
+        if len(body) > MAX_DATA_CHARS:
+            body = _fit(data)
+    return body
+
+
+def _event_json(event: Event) -> str | None:
+    """``_encode(event_data(event))``, the same text, written field by field without the dict
+    and its sorting: every firing's data block. Each string is capped as ``event_data`` caps
+    it and escaped by the encoder's own function; tags and metadata, whose keys vary, go
+    through the encoder. None for a count that is not a plain integer (the general path)."""
+    count = event.count
+    if type(count) is not int:
+        return None
+    cut, field, esc = escaping.cut, MAX_FIELD_CHARS, encode_basestring_ascii
+    resource, tags, metadata = event.resource, event.tags, event.metadata
+    # The resource's non-empty fields in key order (api_version, kind, name, namespace, uid).
+    named = []
+    for name, value in (
+        ("api_version", resource.api_version),
+        ("kind", resource.kind),
+        ("name", resource.name),
+        ("namespace", resource.namespace),
+        ("uid", resource.uid),
+    ):
+        if value:
+            named.append(f'"{name}":{esc(value if len(value) <= field else cut(value, field))}')
+    if tags:
+        capped = {
+            (k if len(k) <= MAX_KEY_CHARS else cut(k, MAX_KEY_CHARS)): (
+                v if len(v) <= field else cut(v, field)
+            )
+            for k, v in tags.items()
+        }
+        tags_json = _encode(capped)
+    else:
+        tags_json = "{}"
+    metadata_json = _encode(
+        _cap_map(metadata, 0, field, 50) if type(metadata) is dict else _cap_json(metadata)
+    )
+    source, kind, reason, message = event.source, event.type, event.reason, event.message
+    if len(message) > MAX_MESSAGE_CHARS:
+        message = cut(message, MAX_MESSAGE_CHARS)
+    status = "" if event.status == "firing" else f',"status":{esc(event.status)}'
+    text = (
+        f'{{"count":{count}'
+        f',"first_seen":"{format_time(event.first_timestamp or event.timestamp)}"'
+        f',"last_seen":"{format_time(event.timestamp)}"'
+        f',"message":{esc(message)}'
+        f',"metadata":{metadata_json}'
+        f',"reason":{esc(reason if len(reason) <= field else cut(reason, field))}'
+        f',"resource":{{{",".join(named)}}}'
+        f',"severity":{esc(event.severity.value)}'
+        f',"source":{esc(source if len(source) <= field else cut(source, field))}'
+        f"{status}"
+        f',"tags":{tags_json}'
+        f',"type":{esc(kind if len(kind) <= field else cut(kind, field))}}}'
+    )
+    return text.replace("\x7f", "\\u007f") if "\x7f" in text else text
 
 
 _DATA_ENCODER: Final = json.JSONEncoder(ensure_ascii=True, sort_keys=True, separators=(",", ":"))
@@ -605,12 +683,39 @@ def render(
 ) -> str:
     """Instructions with placeholders filled, then ``note`` (trusted, from khook itself), then
     the fenced event data (with ``extra`` merged in)."""
+    return f"{_instructions(template, event, note)}\n\n{event_block(event, extra)}"
+
+
+def render_hashed(
+    template: Template, event: Event, extra: dict[str, Any] | None = None, note: str = ""
+) -> tuple[str, str]:
+    """``render`` and the rendered prompt's ``prompt_hash``, for a firing that records it.
+
+    The hash is taken over the bytes of the prompt's parts, the data block's encoded once for
+    its nonce and its hash: the prompt itself, wide text for the preamble's ``…``, is never
+    encoded whole."""
+    instructions = _instructions(template, event, note)
+    body = _event_body(event, extra)
+    raw = body.encode()
+    nonce = hashlib.sha256(raw).hexdigest()[:16]
+    tag = nonce.encode()
+    digest = hashlib.sha256(
+        b"".join((instructions.encode(), _OPENING, tag, b">>>\n", raw, _CLOSING, tag, b">>>"))
+    ).hexdigest()[:16]
+    return f"{instructions}\n\n{_fence(body, nonce)}", digest
+
+
+_OPENING: Final = f"\n\n{DATA_PREAMBLE}\n{DATA_BEGIN} ".encode()
+"""What a prompt holds, encoded, between its instructions and the nonce; ``_CLOSING`` between
+the data and the nonce again."""
+_CLOSING: Final = f"\n{DATA_END} ".encode()
+
+
+def _instructions(template: Template, event: Event, note: str) -> str:
     instructions = "".join(
         [seg if isinstance(seg, str) else seg(event) for seg in template._renderers]
     ).rstrip()
-    if note:
-        instructions = f"{instructions}\n\n{note}"
-    return f"{instructions}\n\n{data_block(event_data(event, extra))}"
+    return f"{instructions}\n\n{note}" if note else instructions
 
 
 def prompt_hash(prompt: str) -> str:

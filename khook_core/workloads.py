@@ -26,21 +26,21 @@ NO_WORKLOAD: Final = Workload()
 """The empty workload (frozen, so one instance serves every event without one)."""
 
 _SAFE = "[bcdfghjklmnpqrstvwxz2456789]"
-_DEPLOYMENT_POD: Final = re.compile(rf"^(?P<name>.+)-{_SAFE}{{5,10}}-{_SAFE}{{5}}$")
 _REPLICASET: Final = re.compile(rf"^(?P<name>.+)-{_SAFE}{{5,10}}$")
-_STATEFULSET_POD: Final = re.compile(r"^(?P<name>.+)-\d+$")
+_POD: Final = re.compile(rf"^(?:(.+)-{_SAFE}{{5,10}}-{_SAFE}{{5}}|(.+)-\d+)$")
+"""A Deployment's Pod name (group 1), else a StatefulSet's (group 2): an alternation tries each
+in full before the next, so one match call does what one per kind did."""
+_POD_KINDS: Final = ("", "Deployment", "StatefulSet")
 
 
 @functools.lru_cache(maxsize=4096)
 def infer_from_pod(namespace: str, pod: str, cluster: str = "") -> Workload:
     """The workload a Pod's name suggests, marked ``inferred``; empty when the name says nothing."""
-    for pattern, kind in ((_DEPLOYMENT_POD, "Deployment"), (_STATEFULSET_POD, "StatefulSet")):
-        match = pattern.match(pod)
-        if match:
-            return Workload(
-                cluster=cluster, namespace=namespace, kind=kind, name=match["name"], inferred=True
-            )
-    return NO_WORKLOAD
+    match = _POD.match(pod)
+    if match is None:
+        return NO_WORKLOAD
+    group = match.lastindex or 0
+    return Workload.trusted(cluster, namespace, _POD_KINDS[group], match[group], inferred=True)
 
 
 def infer(namespace: str, kind: str, name: str, cluster: str = "") -> Workload:
@@ -51,13 +51,7 @@ def infer(namespace: str, kind: str, name: str, cluster: str = "") -> Workload:
     if kind == "ReplicaSet":
         match = _REPLICASET.match(name)
         if match:
-            return Workload(
-                cluster=cluster,
-                namespace=namespace,
-                kind="Deployment",
-                name=match["name"],
-                inferred=True,
-            )
+            return Workload.trusted(cluster, namespace, "Deployment", match["name"], inferred=True)
         return NO_WORKLOAD
     if kind in CONTROLLER_KINDS:
         return Workload(cluster=cluster, namespace=namespace, kind=kind, name=name)

@@ -11,7 +11,7 @@ import hashlib
 import re
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Final
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, with_config
 from typing_extensions import TypedDict
@@ -75,20 +75,15 @@ def classify_reason(reason: str, message: str, event_type: str) -> str | None:
 # DaemonSet/Job pods in -<5>, StatefulSet pods in -<ordinal>. Generated suffixes use
 # Kubernetes' vowel-free alphabet, which keeps words such as "exporter" out of the match.
 _SAFE = "[bcdfghjklmnpqrstvwxz2456789]"
-_OWNER_PATTERNS = (
-    re.compile(rf"^(?P<owner>.+)-{_SAFE}{{6,10}}-{_SAFE}{{5}}$"),
-    re.compile(rf"^(?P<owner>.+)-{_SAFE}{{5}}$"),
-    re.compile(r"^(?P<owner>.+)-\d+$"),
-)
+_OWNER: Final = re.compile(rf"^(?:(.+)-{_SAFE}{{6,10}}-{_SAFE}{{5}}|(.+)-{_SAFE}{{5}}|(.+)-\d+)$")
+"""The three suffixes, tried in that order (an alternation tries each in full before the next):
+one match call for a new Pod name, not one per suffix."""
 
 
 @functools.lru_cache(maxsize=4096)
 def owner_of(pod_name: str) -> str:
-    for pattern in _OWNER_PATTERNS:
-        match = pattern.match(pod_name)
-        if match:
-            return match["owner"]
-    return pod_name
+    match = _OWNER.match(pod_name)
+    return pod_name if match is None else match[match.lastindex or 0]
 
 
 class ObjectRef(TypedDict, total=False):

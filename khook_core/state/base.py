@@ -33,9 +33,9 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Callable
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Final, Literal, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol
 
 from khook_core import lazyexports
 from khook_core.storm.records import BacklogKey
@@ -162,29 +162,66 @@ class Firing:
     incident: str = ""  # the incident it opened or joined (``IncidentStore``), if correlated
 
     @classmethod
-    def trusted(cls, **values: Any) -> Firing:
-        """The record of ``values`` (field names, as the constructor takes them) built with one
-        write of its ``__dict__`` instead of a frozen dataclass's ``object.__setattr__`` per
-        field: every firing writes one. A test holds it equal to the constructor's."""
-        if values.keys() - _FIRING_DEFAULTS.keys() or not values.keys() >= _FIRING_REQUIRED:
-            raise TypeError(
-                f"Firing.trusted({', '.join(sorted(values))}): unknown or missing fields"
-            )
+    def trusted(
+        cls,
+        *,
+        key: DedupKey,
+        hook: str,
+        event_id: str,
+        event_type: str,
+        source: str,
+        resource: str,
+        agent: str,
+        prompt_hash: str,
+        outcome: str,
+        at: datetime,
+        task_id: str = "",
+        error: str = "",
+        extra: dict[str, str] | None = None,
+        config_version: str = "",
+        task_state: str = "",
+        finding: str = "",
+        finding_chars: str = "",
+        finished_at: str = "",
+        tokens: str = "",
+        incident: str = "",
+    ) -> Firing:
+        """The record the constructor builds from the same fields, built with one write of its
+        ``__dict__`` instead of a frozen dataclass's ``object.__setattr__`` per field: every
+        firing writes one. Its parameters are the fields, in order (an unknown or missing one
+        is refused as the constructor refuses it); a test holds the two equal."""
         new = _new(cls)
-        _set(new, "__dict__", {**_FIRING_DEFAULTS, "extra": {}, **values})
+        _set(
+            new,
+            "__dict__",
+            {
+                "key": key,
+                "hook": hook,
+                "event_id": event_id,
+                "event_type": event_type,
+                "source": source,
+                "resource": resource,
+                "agent": agent,
+                "prompt_hash": prompt_hash,
+                "outcome": outcome,
+                "at": at,
+                "task_id": task_id,
+                "error": error,
+                "extra": {} if extra is None else extra,
+                "config_version": config_version,
+                "task_state": task_state,
+                "finding": finding,
+                "finding_chars": finding_chars,
+                "finished_at": finished_at,
+                "tokens": tokens,
+                "incident": incident,
+            },
+        )
         return new
 
 
 _new = object.__new__
 _set = object.__setattr__
-_FIRING_DEFAULTS: Final[dict[str, Any]] = {
-    f.name: None if f.default is MISSING else f.default for f in fields(Firing)
-}
-"""Every field of ``Firing`` in order, with its default (None where required, and ``extra``,
-whose default is made fresh by ``Firing.trusted``)."""
-_FIRING_REQUIRED: Final = frozenset(
-    f.name for f in fields(Firing) if f.default is MISSING and f.default_factory is MISSING
-)
 
 
 class ClaimStore(Protocol):

@@ -93,3 +93,13 @@ def sweep_run(backlog: BacklogKey, summary_json: str) -> DedupKey:
 def digest(*parts: str) -> str:
     """A short, stable digest of ``parts`` (message and context ids, sweep run keys)."""
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
+
+
+def dispatch_ids(key: DedupKey, event_id: str, incident: str = "") -> tuple[str, str]:
+    """A firing's message id, ``khook-{digest(key, event_id)}``, and its context id: the
+    incident's conversation, else ``khook-{digest(key)}``. The key is hashed once for both (a
+    copy of its hash state goes on with the event id): every firing sends both."""
+    head = hashlib.sha256(key.encode())
+    context = incident or f"khook-{head.copy().hexdigest()[:32]}"
+    head.update(b"\x1f" + event_id.encode())
+    return f"khook-{head.hexdigest()[:32]}", context

@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from khook_core.event import Event, EventId, Resource, Severity, stable_id
+from khook_core.event import Event, EventId, Resource, Severity, Workload, stable_id
 from khook_core.redaction.redactor import Redactor
 from tests.support.k8s_events import core_event, new_event, source
 
@@ -60,6 +60,21 @@ def test_a_trusted_resource_copies_with_changes_like_a_validated_one():
     assert changed == validated.model_copy(update={"name": "[masked]"})
     assert trusted.name == "web-0"
     assert changed.model_fields_set == validated.model_fields_set
+
+
+@pytest.mark.parametrize("inferred", [True, False])
+def test_a_trusted_workload_is_the_validated_one(inferred: bool):
+    trusted = Workload.trusted("c", "shop", "StatefulSet", "web", inferred=inferred)
+    validated = Workload(
+        cluster="c", namespace="shop", kind="StatefulSet", name="web", inferred=inferred
+    )
+    assert trusted == validated
+    assert hash(trusted) == hash(validated)
+    assert trusted.model_fields_set == validated.model_fields_set
+    assert trusted.model_dump() == validated.model_dump()
+    changed = trusted.model_copy(update={"name": "api"})
+    assert changed == validated.model_copy(update={"name": "api"})
+    assert trusted.name == "web"
 
 
 def test_an_event_about_a_resource_named_like_a_secret_is_redacted():

@@ -4,14 +4,18 @@ environment map (GitHub)."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from khook_core.event import Workload
 from khook_core.sources.alertmanager import AlertmanagerSource
 from khook_core.sources.kafka import KafkaSource
+from khook_core.sources.kubernetes import owner_of
 from khook_core.sources.webhook import WebhookSource
 from khook_core.workloads import infer, infer_from_pod
 from tests.support.k8s_events import new_event, source
@@ -206,3 +210,42 @@ def test_a_github_environment_map_must_name_namespace_kind_and_name():
     }
     with pytest.raises((ValidationError, ValueError), match="NAMESPACE/KIND/NAME"):
         make_source(WebhookSource, config)
+
+
+_SAFE = "[bcdfghjklmnpqrstvwxz2456789]"
+_ONE_BY_ONE = {
+    # The patterns as they were tried one after the other, each whole: the single
+    # alternations that replaced them must answer the same for every name.
+    "workload": (
+        (re.compile(rf"^(?P<name>.+)-{_SAFE}{{5,10}}-{_SAFE}{{5}}$"), "Deployment"),
+        (re.compile(r"^(?P<name>.+)-\d+$"), "StatefulSet"),
+    ),
+    "owner": (
+        (re.compile(rf"^(?P<name>.+)-{_SAFE}{{6,10}}-{_SAFE}{{5}}$"), ""),
+        (re.compile(rf"^(?P<name>.+)-{_SAFE}{{5}}$"), ""),
+        (re.compile(r"^(?P<name>.+)-\d+$"), ""),
+    ),
+}
+
+
+def _one_by_one(which: str, name: str) -> tuple[str, str] | None:
+    for pattern, kind in _ONE_BY_ONE[which]:
+        match = pattern.match(name)
+        if match:
+            return kind, match["name"]
+    return None
+
+
+NAMES = st.text(alphabet="-bcdx29a0\n٣e", max_size=24) | st.sampled_from(
+    ["web-7d9f8c6b5-x2x9q", "web-x2x9q", "web-12", "web-12\n", "-bcdfg", "a-bcdfgh-bcdfg\n"]
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(name=NAMES)
+def test_one_match_call_answers_as_the_patterns_one_by_one(name: str):
+    expected = _one_by_one("workload", name)
+    got = infer_from_pod.__wrapped__("ns", name)
+    assert ((got.kind, got.name) if got else None) == expected
+    owner = _one_by_one("owner", name)
+    assert owner_of.__wrapped__(name) == (name if owner is None else owner[1])

@@ -4,6 +4,7 @@ constructor refuses."""
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from datetime import UTC, datetime
 from typing import Any
 
@@ -43,6 +44,14 @@ def test_trusted_is_the_constructors_record(given: dict[str, Any]):
     )
     with pytest.raises(dataclasses.FrozenInstanceError):
         trusted.outcome = "changed"  # type: ignore[misc]
+
+
+def test_trusted_takes_every_field_in_order_with_the_constructors_defaults():
+    params = inspect.signature(Firing.trusted).parameters
+    assert list(params) == [f.name for f in dataclasses.fields(Firing)]
+    for field in dataclasses.fields(Firing):
+        if field.default is not dataclasses.MISSING:
+            assert params[field.name].default == field.default, field.name
 
 
 def test_each_record_has_its_own_extra():

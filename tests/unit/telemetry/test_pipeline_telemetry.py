@@ -14,7 +14,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from khook_core import telemetry
 from khook_core.dispatch.dryrun import DryRunDispatcher
-from khook_core.errors import TransientError
+from khook_core.errors import DispatchError, OutcomeUnknownError, TransientError
 from khook_core.pipeline import run_pipeline
 from khook_core.runtime import Clock, Runtime
 from khook_core.settings import Settings, TelemetrySettings
@@ -110,6 +110,59 @@ def test_a_failed_dispatch_is_counted_by_its_outcome(tmp_path: Path, exported: E
         ("failed:transient",): 1,
         ("dispatched",): 1,
     }
+
+
+FAILURES = [
+    (TransientError("agent unreachable"), "transient"),
+    (OutcomeUnknownError("no answer"), "uncertain"),
+    (DispatchError("refused"), "rejected"),
+]
+"""Each way a dispatch can fail and its ``khook.dispatches`` outcome (the first is counted by
+the test above)."""
+
+
+@pytest.mark.parametrize(("error", "outcome"), FAILURES[1:], ids=[o for _, o in FAILURES[1:]])
+def test_the_other_ways_a_dispatch_fails_are_counted_by_their_outcome(
+    tmp_path: Path, exported: Exported, error: Exception, outcome: str
+):
+    rt = build(tmp_path, exported, FlakyDispatcher(1, error))
+    try:
+        run_pipeline("kubernetes", core_event(), {}, runtime=rt)
+    finally:
+        rt.close()
+
+    assert exported.sums("khook.dispatches", "outcome") == {(outcome,): 1, ("ok",): 1}
+
+
+class Counting(telemetry.Telemetry):
+    """Off (``enabled`` False, as ``NOOP``), counting the dispatch metric calls it is given."""
+
+    def __init__(self) -> None:
+        self.dispatches: list[str] = []
+
+    def dispatch(self, source: str, seconds: float, outcome: str) -> None:
+        self.dispatches.append(outcome)
+
+
+@pytest.mark.parametrize(("error", "outcome"), FAILURES, ids=[o for _, o in FAILURES])
+def test_off_no_dispatch_is_timed_whichever_way_it_ends(
+    tmp_path: Path, error: Exception, outcome: str
+):
+    off = Counting()
+    rt = Runtime.build(
+        Settings(config_dir=make_config(tmp_path, SHOP_HOOK), state="memory", dispatch="dry-run"),
+        clock=Clock(NOW),
+        store=MemoryStateStore(),
+        dispatcher=FlakyDispatcher(1, error),
+        telemetry=off,
+    )
+    try:
+        decisions = run_pipeline("kubernetes", core_event(), {}, runtime=rt)
+    finally:
+        rt.close()
+
+    assert decisions[0].decision.startswith("failed:")  # the failure path was taken
+    assert off.dispatches == []
 
 
 def test_values_the_redaction_step_masks_are_counted_by_kind(runtime: Runtime, exported: Exported):
