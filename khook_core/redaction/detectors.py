@@ -51,7 +51,7 @@ SECRET_KEY: Final = re.compile(r"(?i)(?:" + "|".join(KEYWORDS) + r")\Z")
 _VALUE_END = r"""\s"'`,;&<>()\[\]{}|\\…"""
 """Characters that end an unquoted value of a ``key=value`` pair (``…``, the cut mark, too)."""
 
-PAIR_TAIL: Final = re.compile(
+_PAIR_TAIL: Final = (
     # the key's closing quote, then = (spaces allowed) or : (none before it: "volume
     # \"secret-vol\" : ..." is prose), then the value, quoted or not. An Authorization scheme
     # and a PEM block are left to their own detectors.
@@ -59,7 +59,8 @@ PAIR_TAIL: Final = re.compile(
     r"(?!(?:bearer|basic|token|digest|Bearer|Basic|Token|Digest|BEARER|BASIC|TOKEN)\s)"
     r"(?!-----BEGIN)" + NOT_A_MASK + r"(?P<s>(?(q)[^\"'\n…]{1,512}|[^" + _VALUE_END + r"]{1,512}))"
 )
-"""Matched right after a keyword: the separator and the value of a secret pair."""
+"""Matched right after a keyword: the separator and the value of a secret pair (compiled by
+``_pair_patterns``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,7 +170,7 @@ DETECTORS: Final[tuple[Detector, ...]] = (
     _d("azure-sas", r"[?&]sig=" + NOT_A_MASK + r"(?P<s>[A-Za-z0-9%+/=]{16,})", "sig="),
 )
 """Every format detector, most specific first: of two matches at one position the earlier
-detector's wins. ``secret-pair`` (keyword + ``PAIR_TAIL``) comes after all of them."""
+detector's wins. ``secret-pair`` (keyword + ``_PAIR_TAIL``) comes after all of them."""
 
 PAIR_KIND: Final = "secret-pair"
 _PAIR_ORDER: Final = len(DETECTORS)
@@ -193,7 +194,15 @@ for _index, _detector in enumerate(DETECTORS):
 ANCHORS: Final = tuple(dict.fromkeys((*PAIR_ANCHORS, *_ANCHOR_DETECTORS)))
 """Every anchor once. Looked for with ``in``: a few dozen substring searches in C cost less
 than one pass of a regular-expression alternation over the same text."""
-_KEYWORD: Final = re.compile("|".join(KEYWORDS))
+
+
+@functools.cache
+def _pair_patterns() -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """The keyword search and ``_PAIR_TAIL``, compiled when a text first holds a pair anchor:
+    most texts hold none, and a cold start would pay for the two largest patterns up front."""
+    return re.compile("|".join(KEYWORDS)), re.compile(_PAIR_TAIL)
+
+
 _ASCII_LOWER: Final = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
@@ -247,8 +256,9 @@ def scan(text: str) -> list[Hit]:
             for m in detector.pattern.finditer(text)
         )
     if any(anchor in PAIR_ANCHORS for anchor in present):
-        for keyword in _KEYWORD.finditer(low):
-            tail = PAIR_TAIL.match(text, keyword.end())
+        keywords, pair_tail = _pair_patterns()
+        for keyword in keywords.finditer(low):
+            tail = pair_tail.match(text, keyword.end())
             if tail is not None:
                 hits.append(Hit(tail.start("s"), tail.end("s"), PAIR_KIND, _PAIR_ORDER))
     if len(hits) < 2:

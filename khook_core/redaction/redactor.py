@@ -43,7 +43,7 @@ from khook_core.redaction.detectors import (
     scan,
 )
 from khook_core.redaction.keyed import Masker, key_bytes
-from khook_core.redaction.pii import PII_PATTERNS
+from khook_core.redaction.pii import pii_kind, pii_pattern
 from khook_core.redaction.rules import (
     SENSITIVE_COLUMN,
     PathSet,
@@ -176,7 +176,7 @@ class Redactor:
         """``event`` (redacted already) with the personal data of ``kinds`` masked too: a
         hook's ``spec.redact.pii``, applied to what that hook's runs see. Counted and logged
         as the step's findings are; the same value masks alike in both."""
-        scope = _Scope(PathSet([]), PathSet([]), PathSet([]), tuple(PII_PATTERNS[k] for k in kinds))
+        scope = _Scope(PathSet([]), PathSet([]), PathSet([]), tuple(pii_pattern(k) for k in kinds))
         redacted = self._apply(event, scope)
         if self.findings is not None and scope.found:
             self.findings.setdefault(event.id, []).extend(scope.found)
@@ -318,7 +318,7 @@ class Redactor:
             PathSet(rules.mask),
             PathSet(rules.drop),
             PathSet(rules.allow),
-            tuple(PII_PATTERNS[kind] for kind in rules.pii),
+            tuple(pii_pattern(kind) for kind in rules.pii),
             table,
             cdc,
         )
@@ -421,7 +421,7 @@ class Redactor:
 
     def _pii(self, text: str, pattern: re.Pattern[str], found: list[str] | None) -> str:
         """``pattern``'s matches masked outside the masks already there."""
-        kind = next(k for k, p in PII_PATTERNS.items() if p is pattern)
+        kind = pii_kind(pattern)
         pieces: list[str] = []
         pos = 0
         for mask in [*MASK.finditer(text), None]:
