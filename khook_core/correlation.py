@@ -78,16 +78,7 @@ def correlate(rule: HookRule, event: Event, runtime: Runtime, settings: Correlat
     Raises:
         TransientError: the incident store could not be reached.
     """
-    result = runtime.incidents.correlate(
-        workload=event.workload.ref(),
-        member=member_of(event),
-        window=settings.window,
-        now=runtime.clock(),
-        hook=rule.hook,
-        agent=rule.target.label(),
-        resolvable=event.source != "kubernetes" and bool(event.occurrence),
-        evidence=lambda: evidence_of(event),
-    )
+    result = _in_store(rule, event, runtime, settings, runtime.clock(), False)
     if result is None:  # the store broke its contract: only join_only may find nothing
         raise TransientError(f"incident store gave no incident for {event.workload.ref()}")
     return result
@@ -103,7 +94,20 @@ def join_open(
     Raises:
         TransientError: the incident store could not be reached.
     """
-    result = runtime.incidents.correlate(  # as ``correlate`` calls it, but join only
+    result = _in_store(rule, event, runtime, settings, now, True)
+    return None if result is None or result.duplicate else result
+
+
+def _in_store(
+    rule: HookRule,
+    event: Event,
+    runtime: Runtime,
+    settings: Correlate,
+    now: datetime,
+    join_only: bool,
+) -> Correlation | None:
+    """The incident store's ``correlate`` for ``event``: what both callers ask of it."""
+    return runtime.incidents.correlate(
         workload=event.workload.ref(),
         member=member_of(event),
         window=settings.window,
@@ -112,9 +116,8 @@ def join_open(
         agent=rule.target.label(),
         resolvable=event.source != "kubernetes" and bool(event.occurrence),
         evidence=lambda: evidence_of(event),
-        join_only=True,
+        join_only=join_only,
     )
-    return None if result is None or result.duplicate else result
 
 
 def incident_of(rule: HookRule, event: Event, runtime: Runtime) -> str:
