@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from khook_core.errors import InvalidEventError
 from khook_core.mapping import MappingTable
-from khook_core.sources.base import Dropped, EventSource
+from khook_core.sources.base import Dropped
+from khook_core.sources.kubernetes import KubernetesSource
 from khook_core.timeparse import parse_time
 from khook_core.workloads import ATTR_WORKLOAD_KIND, ATTR_WORKLOAD_NAME, ATTR_WORKLOAD_NAMESPACE
 
@@ -85,7 +86,7 @@ class EventFilter:
     """Decides, for one watched Event object, whether it is published.
 
     Args:
-        source: the configured kubernetes source (its ``normalize`` applies khook's rules).
+        source: the configured kubernetes source (its ``event_types_of`` applies khook's rules).
         mapping: the mapping table; a disabled or unmapped type is filtered.
         api: the watched API, sent as ``khook.api``.
         cluster: sent as ``khook.cluster``.
@@ -98,7 +99,7 @@ class EventFilter:
     def __init__(
         self,
         *,
-        source: EventSource,
+        source: KubernetesSource,
         mapping: MappingTable,
         api: str,
         cluster: str,
@@ -115,14 +116,14 @@ class EventFilter:
         self._base_attributes = {ATTR_SOURCE: SOURCE, ATTR_CLUSTER: cluster, ATTR_API: api}
 
     @property
-    def source(self) -> EventSource:
+    def source(self) -> KubernetesSource:
         return self._judges[0]
 
     @property
     def mapping(self) -> MappingTable:
         return self._judges[1]
 
-    def replace(self, *, source: EventSource, mapping: MappingTable) -> None:
+    def replace(self, *, source: KubernetesSource, mapping: MappingTable) -> None:
         """Judge by a new configuration from now on (one assignment: never half of each)."""
         self._judges = (source, mapping)
 
@@ -171,12 +172,12 @@ class EventFilter:
         """Why the functions would drop this object, or None when some event could fire."""
         source, mapping = self._judges
         try:
-            events = source.normalize(obj, attributes)
+            types = source.event_types_of(obj)
         except Dropped as dropped:
             return dropped.reason
         except InvalidEventError:
             return "invalid"
-        reasons = [mapping.drop_reason(event.source, event.type) for event in events]
+        reasons = [mapping.drop_reason(source.name, event_type) for event_type in types]
         if not reasons:
             return "no-event"
         if any(reason is None for reason in reasons):

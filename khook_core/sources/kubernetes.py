@@ -195,6 +195,26 @@ _SET_FIELDS = frozenset(
 """The Event fields ``normalize`` sets (its ``model_fields_set``); the others keep defaults."""
 
 
+_Judgement = tuple[
+    RawEvent,
+    bool,
+    ObjectRef,
+    ObjectMeta,
+    str,
+    str,
+    str,
+    str,
+    str,
+    bool,
+    datetime,
+    datetime | None,
+    int,
+]
+"""What ``KubernetesSource._judge`` found: the validated Event, whether it is events.k8s.io/v1,
+its object reference and metadata, reason, message, Kubernetes type, object kind, event type,
+whether it is Normal, its last and first occurrence and its count."""
+
+
 class KubernetesSource:
     """Normalises one Kubernetes Event object into at most one khook Event."""
 
@@ -209,35 +229,23 @@ class KubernetesSource:
         self.context = context
 
     def normalize(self, raw: Any, attributes: Mapping[str, str]) -> list[Event]:
-        obj = _validate(raw)
-        new_api = (
-            "regarding" in obj
-            or "note" in obj
-            or (obj.get("apiVersion") or "").startswith("events.k8s.io")
-        )
-        ref: ObjectRef = (obj.get("regarding") if new_api else obj.get("involvedObject")) or {}
-        meta: ObjectMeta = obj.get("metadata") or {}
-        reason = obj.get("reason") or ""
-        message = (obj.get("note") if new_api else obj.get("message")) or ""
-        k8s_type = obj.get("type") or ""
-        kind = ref.get("kind") or ""
+        (
+            obj,
+            new_api,
+            ref,
+            meta,
+            reason,
+            message,
+            k8s_type,
+            kind,
+            event_type,
+            normal,
+            last,
+            first,
+            count,
+        ) = self._judge(raw)
         name = ref.get("name") or ""
         namespace = meta.get("namespace") or ref.get("namespace") or ""
-        last, first, count = self._occurrence(obj, meta, new_api)
-
-        normal = k8s_type.lower() == "normal"
-        if kind == "Node" and reason == "NodeNotReady":
-            event_type: str | None = "node-not-ready"
-        elif kind == "Pod":
-            if normal and not self._normal_allowed(reason, message, k8s_type):
-                raise Dropped("normal")
-            event_type = classify_reason(reason, message, k8s_type)
-        else:
-            raise Dropped("unsupported-kind")
-        if event_type is None:
-            raise Dropped("unmapped-reason")
-        if self.context.clock() - last > self.freshness:
-            raise Dropped("stale")
 
         uid = meta.get("uid") or f"{namespace}/{meta.get('name') or ''}"
         api_version = ref.get("apiVersion") or ""
@@ -288,6 +296,69 @@ class KubernetesSource:
                 _SET_FIELDS,
             )
         ]
+
+    def event_types_of(self, raw: Any) -> tuple[str, ...]:
+        """The event types ``normalize`` would emit for ``raw``, without building the events.
+
+        The forwarder's pre-filter needs only these (and the drop or the error): the stable id,
+        the workload, the group key and the metadata are left to the functions.
+
+        Raises:
+            InvalidEventError: as ``normalize``.
+            Dropped: as ``normalize``, with the same reason.
+        """
+        return (self._judge(raw)[8],)
+
+    def _judge(self, raw: Any) -> _Judgement:
+        """Every rule that decides whether ``raw`` yields an event, and of which type.
+
+        Validates it, reads its API shape and occurrence (a malformed or missing timestamp is
+        an ``InvalidEventError``), then drops it (``normal``, ``unsupported-kind``,
+        ``unmapped-reason``, ``stale``) or names its event type. Returns what the Event is
+        assembled from; a plain tuple, as this runs for every watched Event.
+        """
+        obj = _validate(raw)
+        new_api = (
+            "regarding" in obj
+            or "note" in obj
+            or (obj.get("apiVersion") or "").startswith("events.k8s.io")
+        )
+        ref: ObjectRef = (obj.get("regarding") if new_api else obj.get("involvedObject")) or {}
+        meta: ObjectMeta = obj.get("metadata") or {}
+        reason = obj.get("reason") or ""
+        message = (obj.get("note") if new_api else obj.get("message")) or ""
+        k8s_type = obj.get("type") or ""
+        kind = ref.get("kind") or ""
+        last, first, count = self._occurrence(obj, meta, new_api)
+
+        normal = k8s_type.lower() == "normal"
+        if kind == "Node" and reason == "NodeNotReady":
+            event_type: str | None = "node-not-ready"
+        elif kind == "Pod":
+            if normal and not self._normal_allowed(reason, message, k8s_type):
+                raise Dropped("normal")
+            event_type = classify_reason(reason, message, k8s_type)
+        else:
+            raise Dropped("unsupported-kind")
+        if event_type is None:
+            raise Dropped("unmapped-reason")
+        if self.context.clock() - last > self.freshness:
+            raise Dropped("stale")
+        return (
+            obj,
+            new_api,
+            ref,
+            meta,
+            reason,
+            message,
+            k8s_type,
+            kind,
+            event_type,
+            normal,
+            last,
+            first,
+            count,
+        )
 
     def _normal_allowed(self, reason: str, message: str, k8s_type: str) -> bool:
         mapped = classify_reason(reason, message, k8s_type)
