@@ -234,7 +234,7 @@ def test_the_forwarder_tests_filter_gives_the_same_verdicts():
 def watched_events(draw: st.DrawFn) -> dict[str, Any]:
     """A watched Event object of either shape, as the source's reference test varies them, its
     timestamps now and then in the fields the filter reads for the last occurrence broken."""
-    raw = draw(raw_events().filter(lambda raw: isinstance(raw, dict)))
+    raw: dict[str, Any] = draw(raw_events().filter(lambda raw: isinstance(raw, dict)))
     if draw(st.integers(0, 3)) == 0:
         value = draw(st.none() | st.sampled_from([*TIMES, *BAD_TIMES]) | WRONG)
         if draw(st.booleans()):
