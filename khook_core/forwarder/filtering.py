@@ -18,8 +18,7 @@ from typing import TYPE_CHECKING, Any
 from khook_core.errors import InvalidEventError
 from khook_core.mapping import MappingTable
 from khook_core.sources.base import Dropped
-from khook_core.sources.kubernetes import KubernetesSource
-from khook_core.timeparse import parse_time
+from khook_core.sources.kubernetes import KubernetesSource, read_time
 from khook_core.workloads import ATTR_WORKLOAD_KIND, ATTR_WORKLOAD_NAME, ATTR_WORKLOAD_NAMESPACE
 
 if TYPE_CHECKING:
@@ -64,15 +63,21 @@ def last_occurrence(obj: Mapping[str, Any]) -> datetime | None:
     """
     series = obj.get("series")
     meta = obj.get("metadata")
-    candidates = [
+    last: datetime | None = None
+    for value in (
         series.get("lastObservedTime") if isinstance(series, dict) else None,
         obj.get("eventTime"),
         obj.get("lastTimestamp"),
         obj.get("deprecatedLastTimestamp"),
         meta.get("creationTimestamp") if isinstance(meta, dict) else None,
-    ]
-    times = [t for t in (parse_time(c, "timestamp") for c in candidates) if t is not None]
-    return max(times) if times else None
+    ):
+        if value is not None:
+            # The source's cache: the filter's judgement reads the same strings again.
+            parsed = read_time(value, "timestamp")
+            # Of equal instants in different offsets, the first one's (as max() picks).
+            if parsed is not None and (last is None or parsed > last):
+                last = parsed
+    return last
 
 
 def _text(obj: Mapping[str, Any], *path: str) -> str:

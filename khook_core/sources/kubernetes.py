@@ -174,6 +174,18 @@ def _time(value: object, field: str) -> datetime | None:
     return parsed
 
 
+def read_time(value: object, field: str) -> datetime | None:
+    """``parse_time`` of any value, through the cache ``normalize`` reads timestamps from.
+
+    Reads exactly as ``parse_time`` (null and "" are not set, nor is Go's zero time; a value
+    that is not a timestamp string raises, naming ``field``), so a caller that reads an Event's
+    timestamps before ``normalize`` parses each distinct one once between them.
+    """
+    if isinstance(value, str):
+        return _TIMES.get(value) or _time(value, field)
+    return parse_time(value, field)
+
+
 _SET_FIELDS = frozenset(
     (
         "id",

@@ -324,3 +324,42 @@ def test_equal_instants_keep_the_first_fields_time_zone():
     assert last == datetime(2026, 1, 5, 10, 30, tzinfo=UTC)
     assert last is not None
     assert last.utcoffset() == timedelta(hours=2)
+
+
+def test_a_storm_parses_each_distinct_timestamp_once(monkeypatch: pytest.MonkeyPatch):
+    """The filter reads the last occurrence, then the source's judgement reads the timestamps
+    again: through one cache, so 200 Events sharing three timestamps parse three strings."""
+    parsed: list[object] = []
+
+    def counting(value: object, field: str) -> datetime | None:
+        parsed.append(value)
+        return parse_time(value, field)
+
+    for module in ("khook_core.sources.kubernetes", "khook_core.forwarder.filtering"):
+        monkeypatch.setattr(f"{module}.parse_time", counting, raising=False)
+    when = k8s_events.NOW - timedelta(seconds=7, microseconds=4321)  # in no cache yet
+    shaper = FakeKubeApi(api=EVENTS_API)
+    storm = [
+        shaper._shape(
+            name=f"web-{i}.{i:08x}",
+            namespace="shop",
+            reason="BackOff",
+            note="Back-off restarting failed container app",
+            type_="Warning",
+            kind="Pod",
+            object_name=f"web-{i}",
+            when=when,
+        )
+        for i in range(200)
+    ]
+    distinct = {storm[0]["eventTime"], storm[0]["deprecatedLastTimestamp"]}
+    distinct.add(storm[0]["metadata"]["creationTimestamp"])
+    event_filter = filter_of(MAPPINGS[0])
+
+    published = [
+        event_filter.decide("ADDED", obj, newer_than=when - timedelta(minutes=1)).message
+        for obj in storm
+    ]
+
+    assert all(message is not None for message in published)
+    assert sorted(map(str, parsed)) == sorted(distinct)
