@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,7 +20,7 @@ from khook_core.errors import ConfigError, Problem
 from khook_core.event import utcnow
 from khook_core.forwarder.backoff import Backoff
 from khook_core.forwarder.config import ForwarderSettings
-from khook_core.forwarder.filtering import EventFilter
+from khook_core.forwarder.filtering import EventFilter, attach_workloads
 from khook_core.forwarder.metrics import ForwarderMetrics
 from khook_core.forwarder.owners import OwnerResolver
 from khook_core.forwarder.probes import ProbeServer
@@ -107,18 +108,6 @@ class Forwarder:
             if settings.max_age_seconds
             else source.freshness
         )
-        self.publisher = Publisher(
-            client=publish_client or pubsub_client(settings),
-            topic=settings.topic_path(),
-            metrics=self.metrics,
-            queue_size=settings.queue_size,
-            batch_size=settings.batch_size,
-            timeout=settings.publish_timeout_seconds,
-            backoff=self._backoff(),
-            telemetry=telemetry,
-            linger=settings.batch_latency_seconds,
-            in_flight=settings.publish_in_flight,
-        )
         self.api_client = kube.api_client(settings)
         self.owners = (
             OwnerResolver(
@@ -130,6 +119,19 @@ class Forwarder:
             if settings.resolve_owners
             else None
         )
+        self.publisher = Publisher(
+            client=publish_client or pubsub_client(settings),
+            topic=settings.topic_path(),
+            metrics=self.metrics,
+            queue_size=settings.queue_size,
+            batch_size=settings.batch_size,
+            timeout=settings.publish_timeout_seconds,
+            backoff=self._backoff(),
+            telemetry=telemetry,
+            linger=settings.batch_latency_seconds,
+            in_flight=settings.publish_in_flight,
+            prepare=None if self.owners is None else partial(attach_workloads, self.owners),
+        )
         self.event_filter = event_filter = EventFilter(
             source=source,
             mapping=mapping,
@@ -137,7 +139,7 @@ class Forwarder:
             cluster=settings.cluster,
             forward_all=settings.forward_all,
             clock=clock,
-            owners=self.owners,
+            resolve_owners=self.owners is not None,
         )
         timings = WatchTimings(
             lookback=timedelta(seconds=settings.lookback_seconds),

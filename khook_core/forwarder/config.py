@@ -122,9 +122,9 @@ class ForwarderSettings(EnvSettings):
     owner_lookups_per_second: float = Field(
         default=20.0, gt=0, validation_alias=_env("owner_lookups_per_second")
     )
-    """Owner lookups run on the watch thread: at most this many a second (five seconds' worth
-    in a burst); past it an event gets the name heuristic, so a storm of new Pods never holds
-    the watch back."""
+    """Owner lookups run on the sender threads, just before a batch is published: at most this
+    many a second (five seconds' worth in a burst); past it an event gets the name heuristic,
+    so a storm of new Pods never holds its own publishing back."""
 
     # --- where to publish ----------------------------------------------------------------------
     topic: str = Field(default="khook-kubernetes", validation_alias=_env("topic", "KHOOK_TOPIC"))

@@ -10,8 +10,8 @@ its last occurrence is fresh, and the functions' dedup decides whether it fires 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -36,11 +36,27 @@ ATTR_TYPE = "khook.type"
 
 
 @dataclass(frozen=True)
+class OwnedObject:
+    """The object an Event is about, whose workload is looked up before it is published."""
+
+    namespace: str
+    kind: str
+    name: str
+
+
+@dataclass(slots=True)
 class Outbound:
-    """One message for Pub/Sub: the Event JSON and the contract's attributes."""
+    """One message for Pub/Sub: the Event JSON and the contract's attributes.
+
+    ``owned`` names the object whose workload (``khook.workload.*``) the sender adds to the
+    attributes before publishing (``attach_workloads``); None when owners are not resolved.
+    ``seq`` is its place in the publish queue, given there (``BoundedQueue.put``).
+    """
 
     data: bytes
     attributes: dict[str, str]
+    owned: OwnedObject | None = None
+    seq: int = field(default=0, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -97,8 +113,9 @@ class EventFilter:
         cluster: sent as ``khook.cluster``.
         forward_all: skip the source and mapping checks (age and DELETED still apply).
         clock: the wall clock, injected for tests.
-        owners: resolves the workload of a published Event's object (``khook.workload.*``
-            attributes); None leaves it to the functions' name heuristic.
+        resolve_owners: a published message names its object (``Outbound.owned``) so the
+            sender adds its workload (``attach_workloads``); off leaves it to the functions'
+            name heuristic.
     """
 
     def __init__(
@@ -110,9 +127,9 @@ class EventFilter:
         cluster: str,
         forward_all: bool,
         clock: Callable[[], datetime],
-        owners: OwnerResolver | None = None,
+        resolve_owners: bool = False,
     ) -> None:
-        self.owners = owners
+        self.resolve_owners = resolve_owners
         self._judges = (source, mapping)
         self.api = api
         self.cluster = cluster
@@ -132,13 +149,17 @@ class EventFilter:
         """Judge by a new configuration from now on (one assignment: never half of each)."""
         self._judges = (source, mapping)
 
-    def decide(self, kind: str, obj: dict[str, Any], *, newer_than: datetime) -> Verdict:
+    def decide(
+        self, kind: str, obj: dict[str, Any], *, newer_than: datetime, text: str | None = None
+    ) -> Verdict:
         """Judge one ``ADDED``/``MODIFIED``/``DELETED`` object.
 
         Args:
             kind: the watch event type (list items count as ``ADDED``).
             obj: the Event object exactly as the API returned it.
             newer_than: the last occurrence must be after this instant (look-back or freshness).
+            text: ``obj``'s JSON text as the API server sent it, when known: published as it
+                is (the same object, not encoded a second time).
         """
         if kind == "DELETED":
             return Verdict(reason="deleted")  # expiry after --event-ttl, not an occurrence
@@ -156,10 +177,13 @@ class EventFilter:
             reason = self._rejection(obj, attributes)
             if reason is not None:
                 return Verdict(reason=reason, last=last)
-        if self.owners is not None:
-            attributes.update(workload_attributes(self.owners, obj, attributes[ATTR_NAMESPACE]))
-        data = json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
-        return Verdict(message=Outbound(data, attributes), last=last)
+        owned = owned_object(obj, attributes[ATTR_NAMESPACE]) if self.resolve_owners else None
+        data = (
+            text.encode()
+            if text is not None
+            else json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+        )
+        return Verdict(message=Outbound(data, attributes, owned), last=last)
 
     def attributes(self, obj: Mapping[str, Any]) -> dict[str, str]:
         """The contract's attributes for one Event object."""
@@ -190,23 +214,29 @@ class EventFilter:
         return next(r for r in reasons if r is not None)
 
 
-def workload_attributes(
-    owners: OwnerResolver, obj: Mapping[str, Any], namespace: str
-) -> dict[str, str]:
-    """``khook.workload.*`` for a published Event, looked up only once it is known to be
-    published, so filtered chatter costs no API call."""
+def owned_object(obj: Mapping[str, Any], namespace: str) -> OwnedObject | None:
+    """The object whose workload a published Event names, when the Event says which."""
     ref = "regarding" if "regarding" in obj else "involvedObject"
     kind, name = _text(obj, ref, "kind"), _text(obj, ref, "name")
-    if not (kind and name and namespace):
-        return {}
-    workload = owners.resolve(namespace, kind, name)
-    if not workload:
-        return {}
-    return {
-        ATTR_WORKLOAD_NAMESPACE: workload.namespace,
-        ATTR_WORKLOAD_KIND: workload.kind,
-        ATTR_WORKLOAD_NAME: workload.name,
-    }
+    return OwnedObject(namespace, kind, name) if kind and name and namespace else None
+
+
+def attach_workloads(owners: OwnerResolver, batch: Sequence[Outbound]) -> None:
+    """Add ``khook.workload.*`` to each message of ``batch`` whose owner can be resolved.
+
+    The publisher's sender thread calls it on each batch it is about to publish, so an owner
+    lookup (an API call on a cache miss) never holds the watch thread, and filtered chatter
+    costs none. A message retried after a failed publish keeps what it was given.
+    """
+    for message in batch:
+        owned = message.owned
+        if owned is None or ATTR_WORKLOAD_KIND in message.attributes:
+            continue
+        workload = owners.resolve(owned.namespace, owned.kind, owned.name)
+        if workload:
+            message.attributes[ATTR_WORKLOAD_NAMESPACE] = workload.namespace
+            message.attributes[ATTR_WORKLOAD_KIND] = workload.kind
+            message.attributes[ATTR_WORKLOAD_NAME] = workload.name
 
 
 def window_start(now: datetime, seconds: float) -> datetime:

@@ -12,6 +12,7 @@ import contextlib
 import functools
 import json
 import logging
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -36,16 +37,22 @@ ListFn = Callable[..., Any]
 logger = logging.getLogger(__name__)
 
 OWNER_LOOKUP_TIMEOUT = 5.0
-"""Seconds for one owner ``get``: it runs on a watch thread, which must not stall for long."""
+"""Seconds for one owner ``get``: it runs on a sender thread, whose batch waits for it."""
+_WATCH_HEAD = re.compile(r'\{"type":"([A-Z]+)","object":')
+"""How the API server starts every watch line (compact JSON, ``type`` first)."""
+_DECODE_AT = json.JSONDecoder().raw_decode
+"""One JSON value from an index of a string, and the index where it ends."""
 
 
 class RawWatch:
     """One watch call as a stream of ``{"type", "object", "raw_object"}`` dicts, parsed once.
 
-    ``object`` and ``raw_object`` are the same dict. ``resource_version`` follows every
-    ADDED/MODIFIED/DELETED/BOOKMARK line. An ERROR line is raised as ``ApiException`` with its
-    code; an undecodable line is yielded as None. ``stop()`` (from any thread) shuts the socket
-    under the read, so the stream ends at once.
+    ``object`` and ``raw_object`` are the same dict. A line in the API server's own layout
+    (``{"type":"…","object":{…}}``) also carries ``raw_text``: the object's JSON text exactly as
+    the server sent it, which the forwarder publishes instead of encoding the dict again.
+    ``resource_version`` follows every ADDED/MODIFIED/DELETED/BOOKMARK line. An ERROR line is
+    raised as ``ApiException`` with its code; an undecodable line is yielded as None. ``stop()``
+    (from any thread) shuts the socket under the read, so the stream ends at once.
     """
 
     def __init__(self) -> None:
@@ -77,10 +84,12 @@ class RawWatch:
     def unmarshal_event(self, data: str) -> dict[str, Any] | None:
         if not data or data.isspace():
             return None
-        try:
-            event = json.loads(data)
-        except json.JSONDecodeError:
-            return None
+        event = _server_line(data)
+        if event is None:
+            try:
+                event = json.loads(data)
+            except json.JSONDecodeError:
+                return None
         if not isinstance(event, dict) or not isinstance(event.get("object"), dict):
             return None
         event["raw_object"] = event["object"]
@@ -99,6 +108,22 @@ class RawWatch:
 
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
+
+
+def _server_line(line: str) -> dict[str, Any] | None:
+    """``line`` parsed with its object's text kept, when it is laid out as the API server lays
+    out a watch line; None for any other layout (the caller parses it the general way)."""
+    head = _WATCH_HEAD.match(line)
+    if head is None:
+        return None
+    start = head.end()
+    try:
+        obj, end = _DECODE_AT(line, start)
+    except json.JSONDecodeError:
+        return None
+    if not isinstance(obj, dict) or line[end:].rstrip() != "}":
+        return None
+    return {"type": head[1], "object": obj, "raw_text": line[start:end]}
 
 
 def _lines(response: urllib3.BaseHTTPResponse) -> Iterator[str]:

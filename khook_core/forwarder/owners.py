@@ -7,10 +7,12 @@ owner; a failed lookup is retried later). Pods of one ReplicaSet share the Repli
 a new Pod costs one call, not two. A lookup that fails (gone, forbidden, API down) is cached as
 "no owner data", and the event falls back to the name heuristic in ``khook_core.workloads``.
 
-Lookups run on the watch thread, so they are rate limited (a token bucket, ``lookups_per_second``
-with five seconds' worth of burst): a storm naming thousands of new Pods at once would otherwise
-hold the watch behind one API call per event. A lookup over the limit is skipped, not cached
-(the event gets the heuristic; a later event of the Pod is looked up).
+Lookups run on the publisher's sender threads, just before a batch is published
+(``filtering.attach_workloads``), so an API call never holds the watch thread. They are rate
+limited (a token bucket, ``lookups_per_second`` with five seconds' worth of burst): a storm
+naming thousands of new Pods at once would otherwise hold its own publishing behind one API call
+per event. A lookup over the limit is skipped, not cached (the event gets the heuristic; a later
+event of the Pod is looked up). The cache is shared by the sender threads under a lock.
 """
 
 from __future__ import annotations
@@ -32,8 +34,8 @@ TOP_LEVEL_KINDS: Final = frozenset(("Deployment", "StatefulSet", "DaemonSet", "C
 LOOKED_UP_KINDS: Final = frozenset(("Pod", "ReplicaSet", "Job"))
 """Objects whose controller is read from the API: a Job may belong to a CronJob."""
 DEFAULT_LOOKUPS_PER_SECOND: Final = 20.0
-"""At a few milliseconds a call, 20 lookups a second hold the watch thread at most ~10 % of
-its time; a storm of one workload's Pods needs one per Pod, once (then cached)."""
+"""At a few milliseconds a call, 20 lookups a second hold a sender at most ~10 % of its time; a
+storm of one workload's Pods needs one per Pod, once (then cached)."""
 BURST_SECONDS: Final = 5.0
 """The bucket holds this many seconds' worth of lookups: a fresh storm's first Pods all resolve."""
 MAX_CHAIN: Final = 4

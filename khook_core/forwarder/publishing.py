@@ -72,6 +72,7 @@ class BoundedQueue:
         self._not_full = threading.Condition(self._lock)
         self._on_drop = on_drop
         self._released = False
+        self._next_seq = 0
 
     def __len__(self) -> int:
         return len(self._items)
@@ -82,6 +83,8 @@ class BoundedQueue:
         with self._lock:
             while len(self._items) >= self.hold_at and wait_while() and not self._released:
                 self._not_full.wait(0.2)
+            item.seq = self._next_seq
+            self._next_seq += 1
             self._items.append(item)
             dropped = self._trim()
             self._not_empty.notify()
@@ -89,9 +92,14 @@ class BoundedQueue:
             self._on_drop(dropped)
 
     def requeue(self, items: Sequence[Outbound]) -> None:
-        """Return a failed batch to the front, in its original order (it is the oldest)."""
+        """Return a failed batch to its place by age: usually the front, but with several
+        senders another one may have requeued an older batch, or taken newer messages, since
+        this one was taken. Past the bound the oldest are dropped, whichever batch they are in."""
         with self._lock:
-            self._items.extendleft(reversed(items))
+            if not self._items or items[-1].seq < self._items[0].seq:
+                self._items.extendleft(reversed(items))
+            else:
+                self._items = deque(sorted((*self._items, *items), key=_by_seq))
             dropped = self._trim()
             self._not_empty.notify()
         if dropped:
@@ -131,6 +139,10 @@ class BoundedQueue:
         return max(0, excess)
 
 
+def _by_seq(message: Outbound) -> int:
+    return message.seq
+
+
 def pubsub_client(settings: ForwarderSettings) -> PublishClient:
     """The REST client for the emulator (plain HTTP, no credentials) or Pub/Sub."""
     return rest_client(settings)
@@ -152,6 +164,10 @@ class Publisher:
         linger: how long a partial batch waits for company (``batch_latency_seconds``).
         in_flight: sender threads, so at most this many batches in flight at once.
         backoff: the retry schedule after a failed batch.
+        prepare: called by the sender with each batch just before it is published (the
+            owner lookups, ``filtering.attach_workloads``): work that may wait on the network
+            runs here rather than on the watch thread. An error in it is logged and the batch
+            is published as it is.
     """
 
     def __init__(
@@ -167,8 +183,10 @@ class Publisher:
         telemetry: Telemetry = NOOP,
         linger: float = 0.0,
         in_flight: int = 1,
+        prepare: Callable[[Sequence[Outbound]], None] | None = None,
     ) -> None:
         self.client = client
+        self.prepare = prepare
         self.telemetry = telemetry
         self.topic = topic
         self.metrics = metrics
@@ -262,6 +280,11 @@ class Publisher:
 
     def _publish(self, batch: Sequence[Outbound]) -> list[Outbound]:
         """Publish one batch; return the messages to retry."""
+        if self.prepare is not None:
+            try:
+                self.prepare(batch)
+            except Exception:  # the attributes it adds are optional; the messages are not
+                logger.exception("preparing a batch of %d message(s) failed", len(batch))
         for message in batch:
             self._traced(message.attributes)
         try:

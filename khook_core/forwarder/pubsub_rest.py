@@ -27,7 +27,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import urllib3
 
@@ -164,9 +164,7 @@ class RestPublishClient:
     def _send(
         self, topic: str, messages: Sequence[Outbound], timeout: float
     ) -> PublishError | None:
-        body = json.dumps(
-            {"messages": [_wire(m) for m in messages]}, separators=(",", ":")
-        ).encode()
+        body = request_body(messages)
         url = f"{self.endpoint}/v1/{topic}:publish"
         try:
             reply = self._post(url, body, timeout, stale=False)
@@ -201,11 +199,25 @@ class RestPublishClient:
         )
 
 
-def _wire(message: Outbound) -> dict[str, Any]:
-    wire: dict[str, Any] = {"data": base64.b64encode(message.data).decode("ascii")}
-    if message.attributes:
-        wire["attributes"] = message.attributes
-    return wire
+_ATTRIBUTES = json.JSONEncoder(separators=(",", ":")).encode
+
+
+def request_body(messages: Sequence[Outbound]) -> bytes:
+    """The ``topics.publish`` request: ``{"messages":[{"data":…,"attributes":{…}},…]}``.
+
+    Written as bytes: base64 text needs no JSON escaping, so only each message's few attributes
+    go through the encoder (a storm's batch carries hundreds of kilobytes of base64, which the
+    encoder would otherwise scan character by character)."""
+    parts = []
+    for message in messages:
+        data = b'{"data":"' + base64.b64encode(message.data)
+        if message.attributes:
+            parts.append(
+                data + b'","attributes":' + _ATTRIBUTES(message.attributes).encode() + b"}"
+            )
+        else:
+            parts.append(data + b'"}')
+    return b'{"messages":[' + b",".join(parts) + b"]}"
 
 
 def _chunks(messages: Sequence[Outbound]) -> list[Sequence[Outbound]]:

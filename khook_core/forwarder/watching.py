@@ -384,7 +384,13 @@ class EventWatcher:
         kind = event.get("type")
         obj = event["raw_object"]
         if kind in ("ADDED", "MODIFIED", "DELETED"):
-            self._judge(str(kind), obj, self.clock() - self.timings.max_age, state)
+            self._judge(
+                str(kind),
+                obj,
+                self.clock() - self.timings.max_age,
+                state,
+                text=event.get("raw_text"),
+            )
         elif kind != "BOOKMARK":
             logger.warning("ignored a watch line of type %r", kind)
         # Only after the line is handled: a resume then starts strictly after it, and a re-list
@@ -398,10 +404,16 @@ class EventWatcher:
         self._alive(state)
 
     def _judge(
-        self, kind: str, obj: dict[str, Any], newer_than: datetime, state: WatchState
+        self,
+        kind: str,
+        obj: dict[str, Any],
+        newer_than: datetime,
+        state: WatchState,
+        *,
+        text: str | None = None,
     ) -> None:
         self.metrics.event_seen(kind)
-        verdict: Verdict = self.filter.decide(kind, obj, newer_than=newer_than)
+        verdict: Verdict = self.filter.decide(kind, obj, newer_than=newer_than, text=text)
         last = verdict.last
         if last is not None and (state.seen_until is None or last > state.seen_until):
             state.seen_until = last

@@ -150,7 +150,11 @@ def test_past_the_queue_bound_the_oldest_are_dropped_and_counted(
     created = [
         kube_api.create("BackOff", object_name=f"web-{i}")["metadata"]["uid"] for i in range(12)
     ]
-    wait_until(lambda: fwd.metrics.dropped["queue-full"] == 7, what="7 drops")
+    # 7 dropped and 5 queued: no sender still holds a batch it could publish once the gate opens.
+    wait_until(
+        lambda: fwd.metrics.dropped["queue-full"] == 7 and len(fwd.publisher.queue) == 5,
+        what="7 drops, 5 queued",
+    )
     gate.open()
 
     got = pubsub_emulator.pull_until(subscription, 5, timeout=30)

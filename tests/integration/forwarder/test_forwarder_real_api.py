@@ -26,7 +26,7 @@ from khook_core.forwarder import kube as kube_client
 from khook_core.forwarder.app import Forwarder
 from khook_core.forwarder.config import ForwarderSettings
 from khook_core.forwarder.filtering import Outbound
-from khook_core.forwarder.kube import EventsEndpoint
+from khook_core.forwarder.kube import EventsEndpoint, RawWatch
 from khook_core.forwarder.metrics import ForwarderMetrics
 from khook_core.forwarder.publishing import PublishClient, pubsub_client
 from khook_core.forwarder.watching import ALREADY_SEEN, EventWatcher, WatchState, WatchTimings
@@ -309,3 +309,28 @@ def test_a_continue_token_expiring_mid_list_restarts_it_once_without_resending(
     assert metrics.api_errors == 0
     assert pages.count(None) == 2  # the list started again from the top once
     assert metrics.filtered[ALREADY_SEEN] == 12  # the two pages read before the expiry
+
+
+def test_the_real_servers_watch_lines_keep_each_objects_own_text(real_kube: RealKube):
+    """The forwarder publishes the Event's text as the API server sent it (no second encoding)
+    only when the line has the server's layout: a real server's lines all do."""
+    namespace = new_namespace(real_kube)
+    created = create_events(real_kube, namespace, range(5))
+    settings = ForwarderSettings(
+        kubeconfig=str(real_kube.kubeconfig), namespaces=namespace, topic="projects/p/topics/t"
+    )
+    api = kube_client.api_client(settings)
+    try:
+        endpoint = kube_client.endpoints(api, settings)[0]
+        # From no resourceVersion a watch starts with an ADDED line for every existing Event.
+        lines = [
+            event
+            for event in RawWatch().stream(endpoint.list_fn, timeout_seconds=2)
+            if event is not None and event["type"] == "ADDED"
+        ]
+    finally:
+        api.close()
+
+    assert {event["object"]["metadata"]["uid"] for event in lines} == set(created)
+    for event in lines:
+        assert json.loads(event["raw_text"]) == event["object"]

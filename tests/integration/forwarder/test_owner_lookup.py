@@ -4,15 +4,20 @@ Job → CronJob chains, resolved with the official client and cached (the API ca
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
 
 import pytest
 
 from khook_core.event import Workload
 from khook_core.forwarder import kube
+from khook_core.forwarder.backoff import Backoff
 from khook_core.forwarder.config import ForwarderSettings
+from khook_core.forwarder.filtering import OwnedObject, attach_workloads
+from khook_core.forwarder.metrics import ForwarderMetrics
 from khook_core.forwarder.owners import OwnerResolver
+from khook_core.forwarder.publishing import Publisher
 from khook_core.workloads import ATTR_WORKLOAD_KIND, ATTR_WORKLOAD_NAME, ATTR_WORKLOAD_NAMESPACE
-from tests.support.forwarder import NOW, make_filter
+from tests.support.forwarder import NOW, TOPIC, RecordingClient, make_filter
 from tests.support.k8s_events import new_event
 from tests.support.kube_api import FakeKubeApi
 
@@ -102,11 +107,11 @@ def test_the_cache_is_bounded_and_expires(cluster: FakeKubeApi):
         assert resolver.api_calls == calls + 2  # expired: pod and replicaset read again
 
 
-def test_the_filter_sends_the_workload_only_for_published_events(
+def test_the_workload_is_looked_up_by_the_sender_and_only_for_published_events(
     cluster: FakeKubeApi, resolver: OwnerResolver
 ):
     event_filter = make_filter()
-    event_filter.owners = resolver
+    event_filter.resolve_owners = True
     backoff = new_event(
         "BackOff", "Back-off restarting failed container", name="checkout-7d9f8-x2x4q"
     )
@@ -115,15 +120,34 @@ def test_the_filter_sends_the_workload_only_for_published_events(
     published = event_filter.decide("ADDED", backoff, newer_than=NOW.replace(year=2000))
     filtered = event_filter.decide("ADDED", chatter, newer_than=NOW.replace(year=2000))
 
+    # Judging makes no API call: the watch thread never waits on a lookup.
+    assert cluster.object_requests() == []
     assert published.message is not None
-    assert {
-        k: v for k, v in published.message.attributes.items() if k.startswith("khook.workload.")
-    } == {
+    assert published.message.owned == OwnedObject("shop", "Pod", "checkout-7d9f8-x2x4q")
+    assert filtered.message is None
+
+    client = RecordingClient()
+    publisher = Publisher(
+        client=client,
+        topic=TOPIC,
+        metrics=ForwarderMetrics(),
+        queue_size=10,
+        batch_size=10,
+        timeout=1.0,
+        backoff=Backoff(0.01, 0.05),
+        prepare=partial(attach_workloads, resolver),
+    )
+    publisher.start()
+    publisher.submit(published.message)
+    assert publisher.stop(flush_seconds=5)
+
+    [(data, attributes)] = client.accepted
+    assert data == published.message.data
+    assert {k: v for k, v in attributes.items() if k.startswith("khook.workload.")} == {
         ATTR_WORKLOAD_NAMESPACE: "shop",
         ATTR_WORKLOAD_KIND: "Deployment",
         ATTR_WORKLOAD_NAME: "checkout",
     }
-    assert filtered.message is None
     assert {r.path.rsplit("/", 1)[-1] for r in cluster.object_requests()} == {
         "checkout-7d9f8-x2x4q",
         "checkout-7d9f8",

@@ -20,6 +20,8 @@ from typing import Any
 
 import pytest
 import urllib3
+from hypothesis import given
+from hypothesis import strategies as st
 
 from khook_core.forwarder.config import ForwarderSettings
 from khook_core.forwarder.filtering import Outbound
@@ -28,6 +30,7 @@ from khook_core.forwarder.pubsub_rest import (
     PUBSUB_SCOPE,
     MetadataToken,
     PublishError,
+    request_body,
     rest_client,
 )
 from tests.support.pubsub import PubSubEmulator, TcpGate
@@ -149,6 +152,46 @@ def test_a_batch_is_published_with_its_data_and_attributes(pubsub_emulator: PubS
     got = pubsub_emulator.pull_until(subscription, 5)
     assert sorted(m.json()["n"] for m in got) == list(range(5))
     assert all(m.attributes == ATTRIBUTES for m in got)
+
+
+def test_unusual_data_and_attributes_arrive_exactly_as_sent(pubsub_emulator: PubSubEmulator):
+    topic = pubsub_emulator.create_topic()
+    subscription = pubsub_emulator.create_subscription(topic)
+    sent = [
+        Outbound('{"note":"\u00e9\u2028 \\" quoted"}'.encode(), {"khook.namespace": 'équipe "a"'}),
+        Outbound(bytes(range(256)), {}),  # not text at all, and no attributes
+        Outbound(b"x", {"khook.reason": "\n\t</script>"}),
+    ]
+    client = rest_client(ForwarderSettings(emulator_host=pubsub_emulator.host))
+    try:
+        outcomes = client.publish(pubsub_emulator.topic_path(topic), sent, 10.0)
+    finally:
+        client.stop()
+
+    assert outcomes == [None] * 3
+    got = pubsub_emulator.pull_until(subscription, 3)
+    assert sorted((m.data, m.attributes) for m in got) == sorted(
+        (m.data, m.attributes) for m in sent
+    )
+
+
+@given(
+    batch=st.lists(
+        st.tuples(st.binary(max_size=64), st.dictionaries(st.text(), st.text(), max_size=3)),
+        max_size=5,
+    )
+)
+def test_the_request_body_is_the_publish_apis_json(batch: list[tuple[bytes, dict[str, str]]]):
+    messages = [Outbound(data, attributes) for data, attributes in batch]
+
+    body = json.loads(request_body(messages))
+
+    assert body == {
+        "messages": [
+            {"data": base64.b64encode(data).decode(), **({"attributes": a} if a else {})}
+            for data, a in batch
+        ]
+    }
 
 
 def test_a_message_pubsub_refuses_costs_only_itself(pubsub_emulator: PubSubEmulator):

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 import pytest
 
+from khook_core.event import Workload
 from khook_core.forwarder.backoff import Backoff
-from khook_core.forwarder.filtering import Outbound
+from khook_core.forwarder.filtering import Outbound, OwnedObject, attach_workloads
 from khook_core.forwarder.metrics import ForwarderMetrics
 from khook_core.forwarder.publishing import BoundedQueue, Publisher
 from khook_core.forwarder.pubsub_rest import _chunks
@@ -67,6 +70,34 @@ def test_a_failed_batch_returns_to_the_front_in_order():
         b"event-2",
         b"event-3",
     ]
+
+
+def test_batches_requeued_out_of_order_still_lose_only_the_oldest():
+    # Two senders: one holds an older batch while another takes newer messages, and the
+    # failures come back in the other order. The queue keeps the newest five, whichever
+    # batch they were in.
+    dropped: list[int] = []
+    queue = BoundedQueue(5, dropped.append)
+    for i in range(5):
+        queue.put(message(i))
+    older = queue.take(2, timeout=0)  # 0, 1
+    for i in (5, 6):
+        queue.put(message(i))
+    newer = queue.take(5, timeout=0)  # 2..6
+    for i in (7, 8, 9):
+        queue.put(message(i))
+
+    queue.requeue(older)
+    queue.requeue(newer)
+
+    assert [m.data for m in queue.take(10, timeout=0)] == [
+        b"event-5",
+        b"event-6",
+        b"event-7",
+        b"event-8",
+        b"event-9",
+    ]
+    assert sum(dropped) == 5
 
 
 def test_messages_are_published_with_their_attributes():
@@ -278,3 +309,78 @@ def test_two_senders_keep_two_batches_in_flight_and_an_outage_delays_both():
     assert publisher.stop(1.0)
     assert metrics.publish_errors == 0
     assert sorted(d for d, _ in client.accepted) == sorted(message(i).data for i in range(10))
+
+
+def prepared_publisher(
+    client: RecordingClient, prepare: Callable[[Sequence[Outbound]], None]
+) -> Publisher:
+    return Publisher(
+        client=client,
+        topic=TOPIC,
+        metrics=ForwarderMetrics(),
+        queue_size=100,
+        batch_size=10,
+        timeout=1.0,
+        backoff=Backoff(0.01, 0.05),
+        prepare=prepare,
+    )
+
+
+def test_each_batch_is_prepared_on_the_sender_thread_before_it_is_published():
+    client = RecordingClient()
+    seen: list[tuple[str, int]] = []
+
+    def prepare(batch: Sequence[Outbound]) -> None:
+        seen.append((threading.current_thread().name, len(batch)))
+        for m in batch:
+            m.attributes["khook.workload.kind"] = "Deployment"
+
+    publisher = prepared_publisher(client, prepare)
+    publisher.start()
+    for i in range(5):
+        publisher.submit(message(i))
+    assert publisher.stop(flush_seconds=5)
+
+    assert sum(n for _, n in seen) == 5
+    assert all(name.startswith("khook-publisher-") for name, _ in seen)
+    assert [a["khook.workload.kind"] for _, a in client.accepted] == ["Deployment"] * 5
+
+
+def test_a_failing_prepare_still_publishes_the_batch_as_it_is(caplog: pytest.LogCaptureFixture):
+    client = RecordingClient()
+
+    def prepare(batch: Sequence[Outbound]) -> None:
+        raise RuntimeError("owner lookup exploded")
+
+    publisher = prepared_publisher(client, prepare)
+    publisher.start()
+    for i in range(3):
+        publisher.submit(message(i))
+    assert publisher.stop(flush_seconds=5)
+
+    assert [d for d, _ in client.accepted] == [b"event-0", b"event-1", b"event-2"]
+    assert "preparing a batch of" in caplog.text
+
+
+def test_a_retried_message_keeps_the_workload_it_was_given():
+    client = RecordingClient()
+    client.up.clear()
+    calls: list[str] = []
+
+    class Owners:
+        def resolve(self, namespace: str, kind: str, name: str) -> Workload:
+            calls.append(name)
+            return Workload(namespace=namespace, kind="Deployment", name="checkout")
+
+    publisher = prepared_publisher(client, partial(attach_workloads, Owners()))  # type: ignore[arg-type]
+    publisher.start()
+    publisher.submit(
+        Outbound(b"e", {"khook.namespace": "shop"}, OwnedObject("shop", "Pod", "checkout-1"))
+    )
+    eventually(lambda: client.attempts >= 2)  # failed, backed off, tried again
+    client.up.set()
+    assert publisher.stop(flush_seconds=5)
+
+    assert calls == ["checkout-1"]  # looked up once, not on every retry
+    [(_, attributes)] = client.accepted
+    assert attributes["khook.workload.name"] == "checkout"
