@@ -241,6 +241,7 @@ class KubernetesSource:
         self.context = context
 
     def normalize(self, raw: Any, attributes: Mapping[str, str]) -> list[Event]:
+        """The Event ``_judge`` decides ``raw`` yields, assembled (or its drop, or its error)."""
         (
             obj,
             new_api,
