@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 
 from khook_core.errors import InvalidEventError
 from khook_core.mapping import MappingTable
-from khook_core.sources.base import Dropped
 from khook_core.sources.kubernetes import KubernetesSource, read_time
 from khook_core.workloads import ATTR_WORKLOAD_KIND, ATTR_WORKLOAD_NAME, ATTR_WORKLOAD_NAMESPACE
 
@@ -201,11 +200,11 @@ class EventFilter:
         """Why the functions would drop this object, or None when some event could fire."""
         source, mapping = self._judges
         try:
-            types = source.event_types_of(obj)
-        except Dropped as dropped:
-            return dropped.reason
+            types, dropped = source.event_types_of(obj)
         except InvalidEventError:
             return "invalid"
+        if dropped:
+            return dropped
         reasons = [mapping.drop_reason(source.name, event_type) for event_type in types]
         if not reasons:
             return "no-event"

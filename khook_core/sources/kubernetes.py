@@ -242,6 +242,9 @@ class KubernetesSource:
 
     def normalize(self, raw: Any, attributes: Mapping[str, str]) -> list[Event]:
         """The Event ``_judge`` decides ``raw`` yields, assembled (or its drop, or its error)."""
+        judged = self._judge(raw)
+        if isinstance(judged, str):
+            raise Dropped(judged)
         (
             obj,
             new_api,
@@ -256,7 +259,7 @@ class KubernetesSource:
             last,
             first,
             count,
-        ) = self._judge(raw)
+        ) = judged
         name = ref.get("name") or ""
         namespace = meta.get("namespace") or ref.get("namespace") or ""
 
@@ -310,24 +313,26 @@ class KubernetesSource:
             )
         ]
 
-    def event_types_of(self, raw: Any) -> tuple[str, ...]:
-        """The event types ``normalize`` would emit for ``raw``, without building the events.
+    def event_types_of(self, raw: Any) -> tuple[tuple[str, ...], str]:
+        """The event types ``normalize`` would emit for ``raw`` and "", or no type and the
+        reason ``normalize`` would drop it (its ``Dropped.reason``): without building events.
 
-        The forwarder's pre-filter needs only these (and the drop or the error): the stable id,
-        the workload, the group key and the metadata are left to the functions.
+        The forwarder's pre-filter needs only these: the stable id, the workload, the group key
+        and the metadata are left to the functions. A drop is returned, not raised: most of a
+        cluster's Events are dropped, and an exception costs more than the rest of the verdict.
 
         Raises:
             InvalidEventError: as ``normalize``.
-            Dropped: as ``normalize``, with the same reason.
         """
-        return (self._judge(raw)[8],)
+        judged = self._judge(raw)
+        return ((), judged) if isinstance(judged, str) else ((judged[8],), "")
 
-    def _judge(self, raw: Any) -> _Judgement:
+    def _judge(self, raw: Any) -> _Judgement | str:
         """Every rule that decides whether ``raw`` yields an event, and of which type.
 
         Validates it, reads its API shape and occurrence (a malformed or missing timestamp is
-        an ``InvalidEventError``), then drops it (``normal``, ``unsupported-kind``,
-        ``unmapped-reason``, ``stale``) or names its event type. Returns what the Event is
+        an ``InvalidEventError``), then names why it is dropped (``normal``,
+        ``unsupported-kind``, ``unmapped-reason``, ``stale``) or returns what its Event is
         assembled from; a plain tuple, as this runs for every watched Event.
         """
         obj = _validate(raw)
@@ -349,14 +354,14 @@ class KubernetesSource:
             event_type: str | None = "node-not-ready"
         elif kind == "Pod":
             if normal and not self._normal_allowed(reason, message, k8s_type):
-                raise Dropped("normal")
+                return "normal"
             event_type = classify_reason(reason, message, k8s_type)
         else:
-            raise Dropped("unsupported-kind")
+            return "unsupported-kind"
         if event_type is None:
-            raise Dropped("unmapped-reason")
+            return "unmapped-reason"
         if self.context.clock() - last > self.freshness:
-            raise Dropped("stale")
+            return "stale"
         return (
             obj,
             new_api,
