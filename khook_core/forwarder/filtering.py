@@ -17,8 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from khook_core.errors import InvalidEventError
 from khook_core.mapping import MappingTable
-from khook_core.sources.base import Dropped, EventSource
-from khook_core.timeparse import parse_time
+from khook_core.sources.kubernetes import KubernetesSource, read_time
 from khook_core.workloads import ATTR_WORKLOAD_KIND, ATTR_WORKLOAD_NAME, ATTR_WORKLOAD_NAMESPACE
 
 if TYPE_CHECKING:
@@ -79,15 +78,21 @@ def last_occurrence(obj: Mapping[str, Any]) -> datetime | None:
     """
     series = obj.get("series")
     meta = obj.get("metadata")
-    candidates = [
+    last: datetime | None = None
+    for value in (
         series.get("lastObservedTime") if isinstance(series, dict) else None,
         obj.get("eventTime"),
         obj.get("lastTimestamp"),
         obj.get("deprecatedLastTimestamp"),
         meta.get("creationTimestamp") if isinstance(meta, dict) else None,
-    ]
-    times = [t for t in (parse_time(c, "timestamp") for c in candidates) if t is not None]
-    return max(times) if times else None
+    ):
+        if value is not None:
+            # The source's cache: the filter's judgement reads the same strings again.
+            parsed = read_time(value, "timestamp")
+            # Of equal instants in different offsets, the first one's (as max() picks).
+            if parsed is not None and (last is None or parsed > last):
+                last = parsed
+    return last
 
 
 def _text(obj: Mapping[str, Any], *path: str) -> str:
@@ -101,7 +106,7 @@ class EventFilter:
     """Decides, for one watched Event object, whether it is published.
 
     Args:
-        source: the configured kubernetes source (its ``normalize`` applies khook's rules).
+        source: the configured kubernetes source (its ``event_types_of`` applies khook's rules).
         mapping: the mapping table; a disabled or unmapped type is filtered.
         api: the watched API, sent as ``khook.api``.
         cluster: sent as ``khook.cluster``.
@@ -115,7 +120,7 @@ class EventFilter:
     def __init__(
         self,
         *,
-        source: EventSource,
+        source: KubernetesSource,
         mapping: MappingTable,
         api: str,
         cluster: str,
@@ -132,14 +137,14 @@ class EventFilter:
         self._base_attributes = {ATTR_SOURCE: SOURCE, ATTR_CLUSTER: cluster, ATTR_API: api}
 
     @property
-    def source(self) -> EventSource:
+    def source(self) -> KubernetesSource:
         return self._judges[0]
 
     @property
     def mapping(self) -> MappingTable:
         return self._judges[1]
 
-    def replace(self, *, source: EventSource, mapping: MappingTable) -> None:
+    def replace(self, *, source: KubernetesSource, mapping: MappingTable) -> None:
         """Judge by a new configuration from now on (one assignment: never half of each)."""
         self._judges = (source, mapping)
 
@@ -195,12 +200,12 @@ class EventFilter:
         """Why the functions would drop this object, or None when some event could fire."""
         source, mapping = self._judges
         try:
-            events = source.normalize(obj, attributes)
-        except Dropped as dropped:
-            return dropped.reason
+            types, dropped = source.event_types_of(obj)
         except InvalidEventError:
             return "invalid"
-        reasons = [mapping.drop_reason(event.source, event.type) for event in events]
+        if dropped:
+            return dropped
+        reasons = [mapping.drop_reason(source.name, event_type) for event_type in types]
         if not reasons:
             return "no-event"
         if any(reason is None for reason in reasons):

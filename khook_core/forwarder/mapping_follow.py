@@ -22,13 +22,13 @@ from khook_core.errors import KhookError, TransientError
 from khook_core.forwarder.backoff import Backoff
 from khook_core.forwarder.filtering import EventFilter
 from khook_core.mapping import MappingTable
-from khook_core.sources.base import EventSource
+from khook_core.sources.kubernetes import KubernetesSource
 from khook_core.state.base import ConfigStore
 
 logger = logging.getLogger(__name__)
 
 FILES = ("event-mappings.yaml", "plugins.yaml")
-Loader = Callable[[Path], tuple[EventSource, MappingTable]]
+Loader = Callable[[Path], tuple[KubernetesSource, MappingTable]]
 """Builds the kubernetes source and mapping table from a directory holding ``FILES``
 (``app.load_source``, the same as at start-up)."""
 

@@ -174,6 +174,18 @@ def _time(value: object, field: str) -> datetime | None:
     return parsed
 
 
+def read_time(value: object, field: str) -> datetime | None:
+    """``parse_time`` of any value, through the cache ``normalize`` reads timestamps from.
+
+    Reads exactly as ``parse_time`` (null and "" are not set, nor is Go's zero time; a value
+    that is not a timestamp string raises, naming ``field``), so a caller that reads an Event's
+    timestamps before ``normalize`` parses each distinct one once between them.
+    """
+    if isinstance(value, str):
+        return _TIMES.get(value) or _time(value, field)
+    return parse_time(value, field)
+
+
 _SET_FIELDS = frozenset(
     (
         "id",
@@ -195,6 +207,26 @@ _SET_FIELDS = frozenset(
 """The Event fields ``normalize`` sets (its ``model_fields_set``); the others keep defaults."""
 
 
+_Judgement = tuple[
+    RawEvent,
+    bool,
+    ObjectRef,
+    ObjectMeta,
+    str,
+    str,
+    str,
+    str,
+    str,
+    bool,
+    datetime,
+    datetime | None,
+    int,
+]
+"""What ``KubernetesSource._judge`` found: the validated Event, whether it is events.k8s.io/v1,
+its object reference and metadata, reason, message, Kubernetes type, object kind, event type,
+whether it is Normal, its last and first occurrence and its count."""
+
+
 class KubernetesSource:
     """Normalises one Kubernetes Event object into at most one khook Event."""
 
@@ -209,35 +241,27 @@ class KubernetesSource:
         self.context = context
 
     def normalize(self, raw: Any, attributes: Mapping[str, str]) -> list[Event]:
-        obj = _validate(raw)
-        new_api = (
-            "regarding" in obj
-            or "note" in obj
-            or (obj.get("apiVersion") or "").startswith("events.k8s.io")
-        )
-        ref: ObjectRef = (obj.get("regarding") if new_api else obj.get("involvedObject")) or {}
-        meta: ObjectMeta = obj.get("metadata") or {}
-        reason = obj.get("reason") or ""
-        message = (obj.get("note") if new_api else obj.get("message")) or ""
-        k8s_type = obj.get("type") or ""
-        kind = ref.get("kind") or ""
+        """The Event ``_judge`` decides ``raw`` yields, assembled (or its drop, or its error)."""
+        judged = self._judge(raw)
+        if isinstance(judged, str):
+            raise Dropped(judged)
+        (
+            obj,
+            new_api,
+            ref,
+            meta,
+            reason,
+            message,
+            k8s_type,
+            kind,
+            event_type,
+            normal,
+            last,
+            first,
+            count,
+        ) = judged
         name = ref.get("name") or ""
         namespace = meta.get("namespace") or ref.get("namespace") or ""
-        last, first, count = self._occurrence(obj, meta, new_api)
-
-        normal = k8s_type.lower() == "normal"
-        if kind == "Node" and reason == "NodeNotReady":
-            event_type: str | None = "node-not-ready"
-        elif kind == "Pod":
-            if normal and not self._normal_allowed(reason, message, k8s_type):
-                raise Dropped("normal")
-            event_type = classify_reason(reason, message, k8s_type)
-        else:
-            raise Dropped("unsupported-kind")
-        if event_type is None:
-            raise Dropped("unmapped-reason")
-        if self.context.clock() - last > self.freshness:
-            raise Dropped("stale")
 
         uid = meta.get("uid") or f"{namespace}/{meta.get('name') or ''}"
         api_version = ref.get("apiVersion") or ""
@@ -288,6 +312,71 @@ class KubernetesSource:
                 _SET_FIELDS,
             )
         ]
+
+    def event_types_of(self, raw: Any) -> tuple[tuple[str, ...], str]:
+        """The event types ``normalize`` would emit for ``raw`` and "", or no type and the
+        reason ``normalize`` would drop it (its ``Dropped.reason``): without building events.
+
+        The forwarder's pre-filter needs only these: the stable id, the workload, the group key
+        and the metadata are left to the functions. A drop is returned, not raised: most of a
+        cluster's Events are dropped, and an exception costs more than the rest of the verdict.
+
+        Raises:
+            InvalidEventError: as ``normalize``.
+        """
+        judged = self._judge(raw)
+        return ((), judged) if isinstance(judged, str) else ((judged[8],), "")
+
+    def _judge(self, raw: Any) -> _Judgement | str:
+        """Every rule that decides whether ``raw`` yields an event, and of which type.
+
+        Validates it, reads its API shape and occurrence (a malformed or missing timestamp is
+        an ``InvalidEventError``), then names why it is dropped (``normal``,
+        ``unsupported-kind``, ``unmapped-reason``, ``stale``) or returns what its Event is
+        assembled from; a plain tuple, as this runs for every watched Event.
+        """
+        obj = _validate(raw)
+        new_api = (
+            "regarding" in obj
+            or "note" in obj
+            or (obj.get("apiVersion") or "").startswith("events.k8s.io")
+        )
+        ref: ObjectRef = (obj.get("regarding") if new_api else obj.get("involvedObject")) or {}
+        meta: ObjectMeta = obj.get("metadata") or {}
+        reason = obj.get("reason") or ""
+        message = (obj.get("note") if new_api else obj.get("message")) or ""
+        k8s_type = obj.get("type") or ""
+        kind = ref.get("kind") or ""
+        last, first, count = self._occurrence(obj, meta, new_api)
+
+        normal = k8s_type.lower() == "normal"
+        if kind == "Node" and reason == "NodeNotReady":
+            event_type: str | None = "node-not-ready"
+        elif kind == "Pod":
+            if normal and not self._normal_allowed(reason, message, k8s_type):
+                return "normal"
+            event_type = classify_reason(reason, message, k8s_type)
+        else:
+            return "unsupported-kind"
+        if event_type is None:
+            return "unmapped-reason"
+        if self.context.clock() - last > self.freshness:
+            return "stale"
+        return (
+            obj,
+            new_api,
+            ref,
+            meta,
+            reason,
+            message,
+            k8s_type,
+            kind,
+            event_type,
+            normal,
+            last,
+            first,
+            count,
+        )
 
     def _normal_allowed(self, reason: str, message: str, k8s_type: str) -> bool:
         mapped = classify_reason(reason, message, k8s_type)
