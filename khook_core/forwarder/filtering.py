@@ -95,6 +95,16 @@ def last_occurrence(obj: Mapping[str, Any]) -> datetime | None:
     return last
 
 
+def _json_bytes(obj: Mapping[str, Any]) -> bytes:
+    """``obj`` as compact UTF-8 JSON. A lone surrogate (a ``\\ud800`` escape in the API's JSON
+    decodes to one) has no UTF-8 form: that object is written with ASCII escapes instead, the
+    same JSON, rather than failing the watch on every retry."""
+    try:
+        return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        return json.dumps(obj, separators=(",", ":")).encode()
+
+
 def _text(obj: Mapping[str, Any], *path: str) -> str:
     value: Any = obj
     for key in path:
@@ -177,11 +187,7 @@ class EventFilter:
             if reason is not None:
                 return Verdict(reason=reason, last=last)
         owned = owned_object(obj, attributes[ATTR_NAMESPACE]) if self.resolve_owners else None
-        data = (
-            text.encode()
-            if text is not None
-            else json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
-        )
+        data = text.encode() if text is not None else _json_bytes(obj)
         return Verdict(message=Outbound(data, attributes, owned), last=last)
 
     def attributes(self, obj: Mapping[str, Any]) -> dict[str, str]:

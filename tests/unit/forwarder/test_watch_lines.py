@@ -83,3 +83,15 @@ def test_without_the_servers_text_the_object_is_encoded_as_before():
 
     assert verdict.message is not None
     assert verdict.message.data == json.dumps(obj, separators=(",", ":")).encode()
+
+
+def test_an_object_with_a_lone_surrogate_is_published_with_ascii_escapes_not_an_error():
+    # A list item (no server text) whose note holds a lone surrogate, as the JSON escape
+    # "\ud800" decodes: it has no UTF-8 form, so the same JSON is written with ASCII escapes.
+    obj = json.loads(json.dumps(new_event("BackOff", "Back-off \ud800 restarting é")))
+
+    verdict = make_filter().decide("ADDED", obj, newer_than=NOW.replace(year=2000))
+
+    assert verdict.message is not None
+    assert json.loads(verdict.message.data) == obj
+    assert b"\\ud800" in verdict.message.data
