@@ -292,7 +292,7 @@ def main() -> int:
             # The emulator is a JVM: its first storm runs while its JIT compiles the publish
             # path, which Pub/Sub itself never does. One unmeasured storm of objects no
             # measured storm names warms it; the figures below are from the storms after it.
-            run_storm(
+            cold = run_storm(
                 api,
                 emulator,
                 forwarder,
@@ -300,6 +300,13 @@ def main() -> int:
                 mix=False,
                 label="warm-up storm",
                 prefix="warm-",
+            )
+            figure(
+                "forwarder rate on the warm-up storm (into the emulator while its JIT compiles)",
+                cold["rate"],
+                "events/s",
+                "n/a",
+                None,
             )
             storm = run_storm(
                 api, emulator, forwarder, subscription, mix=False, label="all-Warning storm"
