@@ -225,6 +225,8 @@ _Judgement = tuple[
 """What ``KubernetesSource._judge`` found: the validated Event, whether it is events.k8s.io/v1,
 its object reference and metadata, reason, message, Kubernetes type, object kind, event type,
 whether it is Normal, its last and first occurrence and its count."""
+_EVENT_TYPE = 8
+"""The event type's place in a ``_Judgement``."""
 
 
 class KubernetesSource:
@@ -325,7 +327,7 @@ class KubernetesSource:
             InvalidEventError: as ``normalize``.
         """
         judged = self._judge(raw)
-        return ((), judged) if isinstance(judged, str) else ((judged[8],), "")
+        return ((), judged) if isinstance(judged, str) else ((judged[_EVENT_TYPE],), "")
 
     def _judge(self, raw: Any) -> _Judgement | str:
         """Every rule that decides whether ``raw`` yields an event, and of which type.
