@@ -225,7 +225,7 @@ _Judgement = tuple[
 """What ``KubernetesSource._judge`` found: the validated Event, whether it is events.k8s.io/v1,
 its object reference and metadata, reason, message, Kubernetes type, object kind, event type,
 whether it is Normal, its last and first occurrence and its count."""
-_EVENT_TYPE = 8
+_EVENT_TYPE: Final = 8
 """The event type's place in a ``_Judgement``."""
 
 
