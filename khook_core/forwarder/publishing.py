@@ -3,9 +3,10 @@
 The watch threads put messages in a ``BoundedQueue``; a sender thread takes a batch, publishes
 it in one request of Pub/Sub's REST API (``pubsub_rest``) and waits for the answer; with
 ``in_flight`` senders that many batches are in flight at once (a request's round trip, not its
-size, bounds a storm's rate). A failed batch goes back to the front of the queue and its sender
-backs off (exponential, with jitter), so an outage delays messages
-instead of losing them. Memory is bounded by the queue. When messages pile up:
+size, bounds a storm's rate). A failed batch goes back into the queue in its place by age (the
+front, unless another sender's older batch is back first) and its sender backs off
+(exponential, with jitter), so an outage delays messages instead of losing them. Memory is
+bounded by the queue. When messages pile up:
 
 * Pub/Sub is reachable but slower than the watch (a storm): past two batches ``put`` waits,
   which holds the watch back. The API server buffers, and at worst closes the watch, which then
