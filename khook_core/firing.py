@@ -83,11 +83,11 @@ class Attempt:
         recovered: str = "",
     ) -> Decision:
         """``outcome`` overrides what the audit record says (default: ``kind``);
-        ``recovered`` says how a resumed send ended (``DispatchResult.recovered``). The audit
-        record is written here, not in a method of its own: every firing writes one.
+        ``recovered`` says how a resumed send ended (``DispatchResult.recovered``). With
+        ``record`` the audit record is written (``record``), as every firing writes one.
 
         ``detail`` is the error of a failure, or the task state of a dispatch."""
-        rule, event, runtime = self.rule, self.event, self.runtime
+        rule, event = self.rule, self.event
         agent = rule.target.label()
         if record:
             outcome = outcome or kind
@@ -95,32 +95,55 @@ class Attempt:
             extra = {"state": detail} if sent and detail else {}
             if recovered:
                 extra["recovered"] = recovered
-            try:
-                runtime.store.record(
-                    Firing.trusted(
-                        key=self.key,
-                        hook=rule.hook,
-                        event_id=event.id,
-                        event_type=event.type,
-                        source=event.source,
-                        resource=event.resource.ref(),
-                        agent=agent,
-                        prompt_hash=self.prompt_hash or prompt.prompt_hash(self.prompt or ""),
-                        outcome=str(outcome),
-                        at=runtime.clock(),
-                        task_id=task_id,
-                        error="" if sent else detail,
-                        extra=extra,
-                        config_version=runtime.config.version,
-                        incident=self.incident,
-                        task_state=detail if sent and task_id else "",
-                    )
-                )
-            except TransientError as exc:
-                logger.error("could not record firing %s: %s", self.key, exc)
+            self.record(
+                str(outcome),
+                agent=agent,
+                task_id=task_id,
+                error="" if sent else detail,
+                extra=extra,
+                task_state=detail if sent and task_id else "",
+            )
         return Decision(
             kind, event, rule.hook, agent, self.prompt, self.key, task_id, detail, retryable
         )
+
+    def record(
+        self,
+        outcome: str,
+        *,
+        agent: str,
+        task_id: str = "",
+        error: str = "",
+        extra: dict[str, str] | None = None,
+        task_state: str = "",
+    ) -> None:
+        """Write this attempt's audit record (a firing's, or a silenced match's): the prompt's
+        hash, the empty prompt's when none was rendered. A store that is down is logged, not
+        raised: the decision stands without its record."""
+        rule, event, runtime = self.rule, self.event, self.runtime
+        try:
+            runtime.store.record(
+                Firing.trusted(
+                    key=self.key,
+                    hook=rule.hook,
+                    event_id=event.id,
+                    event_type=event.type,
+                    source=event.source,
+                    resource=event.resource.ref(),
+                    agent=agent,
+                    prompt_hash=self.prompt_hash or prompt.prompt_hash(self.prompt or ""),
+                    outcome=outcome,
+                    at=runtime.clock(),
+                    task_id=task_id,
+                    error=error,
+                    extra=extra,
+                    config_version=runtime.config.version,
+                    incident=self.incident,
+                    task_state=task_state,
+                )
+            )
+        except TransientError as exc:
+            logger.error("could not record firing %s (%s): %s", self.key, outcome, exc)
 
 
 def run(

@@ -8,21 +8,17 @@ ended, through the storm sweep's held-back summary.
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING
 
-from khook_core import firing, prompt
+from khook_core import firing
 from khook_core.decisions import Decision, DecisionKind
 from khook_core.errors import TransientError
-from khook_core.state.base import Firing
 from khook_core.storm import keys, records
 
 if TYPE_CHECKING:
     from khook_core.firing import Attempt
     from khook_core.silencing.gate import Muting
     from khook_core.storm.records import Summary
-
-logger = logging.getLogger(__name__)
 
 
 def silenced(attempt: Attempt, muting: Muting) -> Decision:
@@ -37,26 +33,11 @@ def silenced(attempt: Attempt, muting: Muting) -> Decision:
             )
     except TransientError as exc:  # nothing claimed: the redelivery decides again
         return firing.store_unavailable(attempt, exc)
-    agent = rule.target.label()
-    try:
-        store.record(
-            Firing(
-                key=attempt.key,
-                hook=rule.hook,
-                event_id=event.id,
-                event_type=event.type,
-                source=event.source,
-                resource=event.resource.ref(),
-                agent=agent,
-                prompt_hash=prompt.prompt_hash(""),
-                outcome=DecisionKind.SUPPRESSED_SILENCED,
-                at=runtime.clock(),
-                extra={"silence": muting.id},
-                config_version=runtime.config.version,
-            )
-        )
-    except TransientError as exc:
-        logger.error("could not record silenced firing %s: %s", attempt.key, exc)
+    attempt.record(
+        DecisionKind.SUPPRESSED_SILENCED,
+        agent=rule.target.label(),
+        extra={"silence": muting.id},
+    )
     return attempt.decide(DecisionKind.SUPPRESSED_SILENCED, detail=muting.label)
 
 

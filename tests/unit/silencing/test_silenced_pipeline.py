@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from khook_core import prompt
 from khook_core.dispatch.dryrun import DryRunDispatcher
 from khook_core.pipeline import run_pipeline, sweep
 from khook_core.runtime import Clock, Runtime
@@ -100,6 +101,15 @@ def test_a_matching_event_is_suppressed_with_the_silence_id_and_nothing_is_claim
     assert store.claim(key=key, ttl=timedelta(minutes=1), now=NOW)  # type: ignore[arg-type]
     silenced = [f for f in store.firings() if f.hook == "shop/web"]
     assert [(f.outcome, f.extra) for f in silenced] == [("suppressed:silenced", {"silence": "s1"})]
+    [record] = silenced
+    # No prompt was rendered or sent: the empty prompt's hash, no error, task or incident.
+    assert (record.prompt_hash, record.error, record.task_id, record.task_state) == (
+        prompt.prompt_hash(""),
+        "",
+        "",
+        "",
+    )
+    assert (record.incident, record.agent, record.key) == ("", found[0].agent, key)
 
 
 def test_a_non_matching_event_still_fires(runtime: Runtime, silences: MemorySilenceStore):
