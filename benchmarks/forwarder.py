@@ -204,10 +204,7 @@ def run_storm(
     api.storm(STORM, make)
 
     def delta(name: str, now: dict[str, float] | None = None) -> float:
-        now = forwarder.metrics() if now is None else now
-        return sum(v for k, v in now.items() if k.split("{")[0] == name) - sum(
-            v for k, v in before.items() if k.split("{")[0] == name
-        )
+        return forwarder.total(name, now) - forwarder.total(name, before)
 
     def finished() -> bool:
         # One scrape a poll, every POLL_S: the forwarder serves the scrapes on the same cores.

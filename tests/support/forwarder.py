@@ -206,9 +206,11 @@ class ForwarderProcess:
         samples = self.metrics()
         return samples.get(name + labels, 0.0) if samples else -1.0
 
-    def total(self, name: str) -> float:
-        """The sum over every label of a counter, such as all filter reasons."""
-        return sum(v for k, v in self.metrics().items() if k.split("{")[0] == name)
+    def total(self, name: str, samples: dict[str, float] | None = None) -> float:
+        """The sum over every label of a counter, such as all filter reasons, in ``samples``
+        (a ``metrics()`` taken earlier) or in a fresh scrape."""
+        samples = self.metrics() if samples is None else samples
+        return sum(v for k, v in samples.items() if k.split("{")[0] == name)
 
     def ready(self) -> bool:
         try:
