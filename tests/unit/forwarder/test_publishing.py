@@ -25,7 +25,11 @@ def message(i: int) -> Outbound:
 
 
 def make_publisher(
-    client: RecordingClient, metrics: ForwarderMetrics, queue_size: int = 100, batch_size: int = 10
+    client: RecordingClient,
+    metrics: ForwarderMetrics,
+    queue_size: int = 100,
+    batch_size: int = 10,
+    prepare: Callable[[Sequence[Outbound]], None] | None = None,
 ) -> Publisher:
     return Publisher(
         client=client,
@@ -35,6 +39,7 @@ def make_publisher(
         batch_size=batch_size,
         timeout=1.0,
         backoff=Backoff(0.01, 0.05),
+        prepare=prepare,
     )
 
 
@@ -311,21 +316,6 @@ def test_two_senders_keep_two_batches_in_flight_and_an_outage_delays_both():
     assert sorted(d for d, _ in client.accepted) == sorted(message(i).data for i in range(10))
 
 
-def prepared_publisher(
-    client: RecordingClient, prepare: Callable[[Sequence[Outbound]], None]
-) -> Publisher:
-    return Publisher(
-        client=client,
-        topic=TOPIC,
-        metrics=ForwarderMetrics(),
-        queue_size=100,
-        batch_size=10,
-        timeout=1.0,
-        backoff=Backoff(0.01, 0.05),
-        prepare=prepare,
-    )
-
-
 def test_each_batch_is_prepared_on_the_sender_thread_before_it_is_published():
     client = RecordingClient()
     seen: list[tuple[str, int]] = []
@@ -335,7 +325,7 @@ def test_each_batch_is_prepared_on_the_sender_thread_before_it_is_published():
         for m in batch:
             m.attributes["khook.workload.kind"] = "Deployment"
 
-    publisher = prepared_publisher(client, prepare)
+    publisher = make_publisher(client, ForwarderMetrics(), prepare=prepare)
     publisher.start()
     for i in range(5):
         publisher.submit(message(i))
@@ -352,7 +342,7 @@ def test_a_failing_prepare_still_publishes_the_batch_as_it_is(caplog: pytest.Log
     def prepare(batch: Sequence[Outbound]) -> None:
         raise RuntimeError("owner lookup exploded")
 
-    publisher = prepared_publisher(client, prepare)
+    publisher = make_publisher(client, ForwarderMetrics(), prepare=prepare)
     publisher.start()
     for i in range(3):
         publisher.submit(message(i))
@@ -372,7 +362,8 @@ def test_a_retried_message_keeps_the_workload_it_was_given():
             calls.append(name)
             return Workload(namespace=namespace, kind="Deployment", name="checkout")
 
-    publisher = prepared_publisher(client, partial(attach_workloads, Owners()))  # type: ignore[arg-type]
+    attach = partial(attach_workloads, Owners())  # type: ignore[arg-type]
+    publisher = make_publisher(client, ForwarderMetrics(), prepare=attach)
     publisher.start()
     publisher.submit(
         Outbound(b"e", {"khook.namespace": "shop"}, OwnedObject("shop", "Pod", "checkout-1"))
